@@ -1,0 +1,211 @@
+import { randomBytes } from 'node:crypto'
+import type { ProviderConfig } from '../../shared/provider.ts'
+import { getClient, type ClientOverrides } from '../clients/index.ts'
+import type { BaseOAuthClient } from '../clients/base.ts'
+import { OAuth2Client } from '../clients/oauth2.ts'
+import type { ApiRequestOptions, ApiResponse } from '../clients/types.ts'
+import { AllAccessError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import type { AccountRecord } from '../store/accounts.ts'
+import type { Store } from '../store/index.ts'
+
+/** Refresh this long before the provider's expiry, so a token never dies in flight. */
+export const REFRESH_MARGIN_MS = 60_000
+
+/** An account with its API client (django-all-access's `AccountAccess.api_client`). */
+export interface AccountAccess extends AccountRecord {
+  apiClient: AccountApiClient
+}
+
+export interface RefreshSettings {
+  /** How long one instance may hold an account's refresh lease; a crashed holder blocks others at most this long. */
+  leaseMs: number
+  /** How long a caller waits for another holder's refresh before giving up. */
+  waitMs: number
+}
+
+export const DEFAULT_REFRESH_SETTINGS: RefreshSettings = { leaseMs: 15_000, waitMs: 20_000 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Keeps accounts' tokens usable: refreshes an OAuth 2.0 token that is about to expire or was
+ * rejected, exactly once however many requests (in this process or in other instances on the same
+ * database) need it, and marks the account `reauth_required` when the provider will not refresh.
+ */
+export class AccountAccessService {
+  /** One refresh in flight per account in this process; the database lease covers other processes. */
+  private readonly inFlight = new Map<number, Promise<AccountRecord>>()
+  private readonly instanceId = randomBytes(12).toString('hex')
+
+  constructor(
+    private readonly store: Store,
+    private readonly clients: ClientOverrides,
+    private readonly log: Logger,
+    readonly refresh: RefreshSettings = DEFAULT_REFRESH_SETTINGS,
+  ) {}
+
+  wrap(record: AccountRecord): AccountAccess {
+    return Object.assign(Object.create(null) as object, record, { apiClient: new AccountApiClient(this, record.id) }) as AccountAccess
+  }
+
+  /** The account a user has for a provider, with its API client (what host code calls at any time). */
+  async forUser(userId: number, providerName: string): Promise<AccountAccess | null> {
+    const record = await this.store.accounts.findForUser(userId, providerName)
+    return record ? this.wrap(record) : null
+  }
+
+  async provider(record: AccountRecord): Promise<ProviderConfig> {
+    const provider = await this.store.providers.get(record.provider)
+    if (!provider) throw new AllAccessError('unknown_provider')
+    return provider
+  }
+
+  client(provider: ProviderConfig, record: AccountRecord): BaseOAuthClient {
+    return getClient(provider, { accessToken: record.accessToken, tokenSecret: record.tokenSecret }, this.clients)
+  }
+
+  /** Whether a token can be refreshed at all: OAuth 2.0 with a refresh token. */
+  canRefresh(client: BaseOAuthClient, record: AccountRecord): boolean {
+    return client instanceof OAuth2Client && Boolean(record.refreshToken)
+  }
+
+  /**
+   * The account ready for a call: usable status and a token that is not about to expire. Providers
+   * without expiry or refresh token are used as they are.
+   */
+  async ready(accountId: number): Promise<{ record: AccountRecord; provider: ProviderConfig; client: BaseOAuthClient }> {
+    let record = await this.store.accounts.get(accountId)
+    if (!record) throw new AllAccessError('account_not_connected')
+    if (record.status !== 'active') throw new AllAccessError('reauth_required')
+    const provider = await this.provider(record)
+    let client = this.client(provider, record)
+    if (record.expiresAt !== null && record.expiresAt - Date.now() < REFRESH_MARGIN_MS && this.canRefresh(client, record)) {
+      record = await this.refreshOnce(record)
+      client = this.client(provider, record)
+    }
+    return { record, provider, client }
+  }
+
+  /**
+   * Called when the provider rejected `record`'s access token: refreshes (once for everybody) when
+   * possible, else marks the account `reauth_required`. Returns the record to retry with.
+   */
+  async rejected(record: AccountRecord, client: BaseOAuthClient): Promise<AccountRecord> {
+    if (!this.canRefresh(client, record)) {
+      await this.markReauthRequired(record.id, 'provider rejected the token and it cannot be refreshed')
+      throw new AllAccessError('reauth_required')
+    }
+    return this.refreshOnce(record)
+  }
+
+  async markReauthRequired(accountId: number, why: string): Promise<void> {
+    this.log.info(`account ${accountId} needs a new login: ${why}`)
+    await this.store.accounts.setStatus(accountId, 'reauth_required')
+  }
+
+  private refreshOnce(stale: AccountRecord): Promise<AccountRecord> {
+    const running = this.inFlight.get(stale.id)
+    if (running) return running
+    const refresh = this.refreshWithLease(stale).finally(() => this.inFlight.delete(stale.id))
+    this.inFlight.set(stale.id, refresh)
+    return refresh
+  }
+
+  /**
+   * Takes the account's lease in the database, re-reads the account (another instance may have
+   * refreshed meanwhile: then its tokens are used), refreshes, and stores the new tokens, rotated
+   * refresh token included, in the same write that frees the lease.
+   */
+  private async refreshWithLease(stale: AccountRecord): Promise<AccountRecord> {
+    const db = this.store.db
+    const deadline = Date.now() + this.refresh.waitMs
+    for (let attempt = 0; ; attempt++) {
+      const now = Date.now()
+      const taken = await db('accounts')
+        .where({ id: stale.id })
+        .andWhere((q) => q.whereNull('refresh_lease_until').orWhere('refresh_lease_until', '<', now))
+        .update({ refresh_lease_owner: this.instanceId, refresh_lease_until: now + this.refresh.leaseMs })
+      const current = await this.store.accounts.get(stale.id)
+      if (!current) {
+        throw new AllAccessError('account_not_connected')
+      }
+      if (current.status !== 'active') {
+        if (taken) await this.releaseLease(stale.id)
+        throw new AllAccessError('reauth_required')
+      }
+      if (current.accessToken !== stale.accessToken) {
+        if (taken) await this.releaseLease(stale.id)
+        return current
+      }
+      if (taken) return this.refreshHoldingLease(current)
+      if (Date.now() > deadline) throw new AllAccessError('upstream_timeout', { detail: `waited ${this.refresh.waitMs} ms for another instance's refresh` })
+      await sleep(Math.min(50 + attempt * 25, 250))
+    }
+  }
+
+  private async refreshHoldingLease(current: AccountRecord): Promise<AccountRecord> {
+    const provider = await this.provider(current)
+    const client = this.client(provider, current)
+    if (!(client instanceof OAuth2Client) || !current.refreshToken) {
+      await this.releaseLease(current.id)
+      throw new AllAccessError('reauth_required')
+    }
+    let token
+    try {
+      token = await client.refreshAccessToken(current.refreshToken)
+    } catch (error) {
+      if (error instanceof AllAccessError && error.code === 'reauth_required') {
+        await this.store.db('accounts').where({ id: current.id }).update({ status: 'reauth_required', refresh_lease_owner: null, refresh_lease_until: null, updated_at: Date.now() })
+        this.log.info(`account ${current.id} needs a new login: refresh refused (${error.detail ?? error.code})`)
+      } else {
+        await this.releaseLease(current.id)
+      }
+      throw error
+    }
+    const tokens = {
+      accessToken: token.accessToken,
+      tokenSecret: null,
+      // Without rotation the provider keeps the old refresh token valid and may omit it.
+      refreshToken: token.refreshToken ?? current.refreshToken,
+      idToken: token.idToken ?? current.idToken,
+      expiresAt: token.expiresAt,
+      scope: token.scope ?? current.scope,
+    }
+    await this.store.db.transaction(async (trx) => {
+      await this.store.accounts.updateTokens(current.id, tokens, trx)
+      await trx('accounts').where({ id: current.id, refresh_lease_owner: this.instanceId }).update({ refresh_lease_owner: null, refresh_lease_until: null })
+    })
+    return { ...current, ...tokens }
+  }
+
+  private async releaseLease(accountId: number): Promise<void> {
+    await this.store.db('accounts').where({ id: accountId, refresh_lease_owner: this.instanceId }).update({ refresh_lease_owner: null, refresh_lease_until: null })
+  }
+}
+
+/**
+ * The server-side API client of one account: `request(method, url, options)` signs (OAuth 1.0a) or
+ * attaches a bearer token (OAuth 2.0), refreshing first when the token is about to expire, and once
+ * more when the provider answers 401. Throws `reauth_required` when the user must sign in again.
+ */
+export class AccountApiClient {
+  constructor(
+    private readonly service: AccountAccessService,
+    readonly accountId: number,
+  ) {}
+
+  async request<T = unknown>(method: string, url: string, options: ApiRequestOptions = {}): Promise<ApiResponse<T>> {
+    const { record, client } = await this.service.ready(this.accountId)
+    const response = await client.request<T>(method, url, options)
+    if (response.status !== 401) return response
+    const renewed = await this.service.rejected(record, client)
+    const provider = await this.service.provider(renewed)
+    const retry = await this.service.client(provider, renewed).request<T>(method, url, options)
+    if (retry.status === 401) {
+      await this.service.markReauthRequired(this.accountId, 'provider rejected a freshly refreshed token')
+      throw new AllAccessError('reauth_required')
+    }
+    return retry
+  }
+}

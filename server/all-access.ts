@@ -1,0 +1,133 @@
+import Router from '@koa/router'
+import compose from 'koa-compose'
+import type { Middleware } from 'koa'
+import { AccountAccessService, DEFAULT_REFRESH_SETTINGS, type AccountAccess, type RefreshSettings } from './accounts/account-access.ts'
+import type { ClientOverrides } from './clients/index.ts'
+import type { RootKey } from './crypto/keys.ts'
+import { loginCallback } from './flows/callback/index.ts'
+import { loginRedirect } from './flows/redirect/index.ts'
+import { defaultHooks, type AllAccessHooks } from './hooks.ts'
+import { answerErrors } from './http/answer-errors.ts'
+import { requireCsrf } from './http/csrf.ts'
+import { requestLog } from './http/request-log.ts'
+import { securityHeaders } from './http/security-headers.ts'
+import { consoleLogger, type Logger } from './log.ts'
+import { proxyRoute } from './proxy/index.ts'
+import { disconnectAccount } from './routes/accounts.ts'
+import { listProviders } from './routes/providers.ts'
+import { logout, readSession } from './routes/session.ts'
+import type { Runtime } from './runtime.ts'
+import { DEFAULT_SESSION_TIMEOUTS, Sessions, type SessionTimeouts } from './session/sessions.ts'
+import { migrate, openStore, type Store } from './store/index.ts'
+
+export interface AllAccessOptions {
+  /** The app's external origin; callback URLs and cookie security derive from it. */
+  publicUrl: string | URL
+  /** An open store, or where to open one (`DATABASE_URL` syntax) and the keys. */
+  store?: Store
+  databaseUrl?: string
+  keys?: RootKey[]
+  hooks?: Partial<AllAccessHooks>
+  /** Client classes by provider name, to adapt one provider's protocol details. */
+  clients?: ClientOverrides
+  session?: Partial<SessionTimeouts>
+  proxy?: { timeoutMs?: number; maxBody?: number }
+  refresh?: Partial<RefreshSettings>
+  /** How long a started login stays valid; default 10 minutes. */
+  flowTtlMs?: number
+  log?: Logger
+  /** Apply migrations before answering (default true). */
+  migrate?: boolean
+}
+
+export interface AllAccess {
+  /** Koa middleware answering `/auth/*` and `/api/*`; everything else passes through. */
+  middleware: Middleware
+  store: Store
+  runtime: Runtime
+  /** An account with its API client, for host code (django's `AccountAccess.api_client`). */
+  accountFor(userId: number | string, provider: string): Promise<AccountAccess | null>
+  /** Deletes ended sessions and abandoned login flows; returns how many rows went. */
+  cleanUp(): Promise<{ sessions: number; loginFlows: number }>
+  close(): Promise<void>
+}
+
+export function isBffPath(path: string): boolean {
+  return path === '/auth' || path.startsWith('/auth/') || path === '/api' || path.startsWith('/api/')
+}
+
+/** Builds the BFF: the composition root of routes, store, sessions and hooks. */
+export async function createAllAccess(options: AllAccessOptions): Promise<AllAccess> {
+  const publicUrl = new URL(options.publicUrl)
+  const ownsStore = !options.store
+  let store = options.store
+  if (!store) {
+    if (!options.databaseUrl || !options.keys) throw new TypeError('createAllAccess needs either `store` or both `databaseUrl` and `keys`')
+    store = openStore({ databaseUrl: options.databaseUrl, keys: options.keys })
+  }
+  if (options.migrate !== false) await migrate(store.db)
+  const log = options.log ?? consoleLogger
+  const cookies = { secure: publicUrl.protocol === 'https:', keys: store.box.keys }
+  const clients = options.clients ?? {}
+  const runtime: Runtime = {
+    store,
+    cookies,
+    sessions: new Sessions(store.sessions, cookies, { ...DEFAULT_SESSION_TIMEOUTS, ...options.session }),
+    hooks: { ...defaultHooks, ...options.hooks },
+    clients,
+    publicUrl,
+    log,
+    accounts: new AccountAccessService(store, clients, log, { ...DEFAULT_REFRESH_SETTINGS, ...options.refresh }),
+    proxy: { timeoutMs: options.proxy?.timeoutMs ?? 30_000, maxBody: options.proxy?.maxBody ?? 10 * 1024 * 1024 },
+    flowTtlMs: options.flowTtlMs ?? 10 * 60 * 1000,
+  }
+
+  const csrf = requireCsrf(publicUrl.origin)
+  const router = new Router()
+  router.get('/auth/providers', listProviders)
+  router.get('/auth/login/:provider', loginRedirect)
+  router.get('/auth/callback/:provider', loginCallback)
+  router.get('/auth/session', csrf, readSession)
+  router.post('/auth/logout', csrf, logout)
+  router.delete('/auth/accounts/:provider', csrf, disconnectAccount)
+  router.all(/^\/api\/([^/]+)(?:\/(.*))?$/, csrf, proxyRoute)
+
+  const routes = compose([
+    requestLog(log),
+    async (ctx, next) => {
+      ctx.state.runtime = runtime
+      await next()
+    },
+    securityHeaders(),
+    answerErrors(log),
+    runtime.sessions.load(),
+    router.routes(),
+    router.allowedMethods(),
+    async (ctx) => {
+      // A path under /auth or /api that no route knows: answered here, never by the SPA fallback.
+      if (ctx.status === 404 && ctx.body === undefined) {
+        ctx.status = 404
+        ctx.body = { error: 'unknown_provider', message: 'No such route.' }
+      }
+    },
+  ] as Middleware[])
+
+  const middleware: Middleware = async (ctx, next) => {
+    if (isBffPath(ctx.path)) return routes(ctx, next)
+    await next()
+  }
+
+  return {
+    middleware,
+    store,
+    runtime,
+    accountFor: (userId, provider) => runtime.accounts.forUser(Number(userId), provider),
+    async cleanUp() {
+      const [sessions, loginFlows] = await Promise.all([store.sessions.removeExpired(), store.loginFlows.removeExpired()])
+      return { sessions, loginFlows }
+    },
+    close: async () => {
+      if (ownsStore) await store.close()
+    },
+  }
+}

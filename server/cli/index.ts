@@ -1,0 +1,160 @@
+import { isEnabled } from '../../shared/provider.ts'
+import { isDatabaseUnavailable } from '../http/database-down.ts'
+import { loadStoreConfig } from '../config.ts'
+import { buildProviderConfig, checkProviderName } from '../providers/provider-input.ts'
+import { openStore, migrate, type Store } from '../store/index.ts'
+import { rotateKeys } from '../store/key-rotation.ts'
+import { parseFlags, parseProviderFlags, UsageError } from './provider-flags.ts'
+
+export interface CliIo {
+  env: NodeJS.ProcessEnv
+  cwd: string
+  out: (line: string) => void
+  err: (line: string) => void
+}
+
+const USAGE = `usage: all-access <command>
+  serve [--sandbox]                    start the BFF (--sandbox: also the local demo providers)
+  migrate                              apply database migrations
+  providers add <name> [flags]         add a provider (--preset, --client-id, --client-secret, URLs…)
+  providers update <name> [flags]      change a provider
+  providers list [--json]              list providers (never prints secrets)
+  providers remove <name>              remove a provider and its accounts
+  keys rotate                          re-encrypt every secret with the first key of ALLACCESS_KEYS`
+
+/** Errors whose message is meant for the person at the terminal, as one line. */
+const USER_ERRORS = new Set(['UsageError', 'ProviderInputError', 'ConfigError', 'KeyError', 'DatabaseUrlError', 'SecretError'])
+
+async function withStore<T>(io: CliIo, action: (store: Store) => Promise<T>): Promise<T> {
+  const config = loadStoreConfig(io.env, io.cwd)
+  const store = openStore({ databaseUrl: config.databaseUrl, keys: config.keys, cwd: io.cwd })
+  try {
+    await migrate(store.db)
+    return await action(store)
+  } finally {
+    await store.close()
+  }
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  const e = error as { code?: string; message?: string }
+  return e.code === '23505' || e.code === 'SQLITE_CONSTRAINT' || /UNIQUE constraint/.test(e.message ?? '')
+}
+
+async function providers(args: string[], io: CliIo): Promise<number> {
+  const [action, ...rest] = args
+  switch (action) {
+    case 'add': {
+      const { name, input } = parseProviderFlags(rest)
+      const config = buildProviderConfig(name, input)
+      await withStore(io, async (store) => {
+        if (await store.providers.get(name)) throw new UsageError(`provider "${name}" already exists (use: all-access providers update ${name})`)
+        try {
+          await store.providers.add(config)
+        } catch (error) {
+          if (isUniqueViolation(error)) throw new UsageError(`provider "${name}" already exists`)
+          throw error
+        }
+      })
+      io.out(`added provider ${name} (${config.protocol})`)
+      return 0
+    }
+    case 'update': {
+      const { name, input } = parseProviderFlags(rest)
+      checkProviderName(name)
+      await withStore(io, async (store) => {
+        const current = await store.providers.get(name)
+        if (!current) throw new UsageError(`no provider named "${name}"`)
+        await store.providers.update(name, buildProviderConfig(name, input, current))
+      })
+      io.out(`updated provider ${name}`)
+      return 0
+    }
+    case 'list': {
+      const { values, positionals } = parseFlags(rest, { json: { type: 'boolean' } })
+      if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`)
+      const list = await withStore(io, (store) => store.providers.list())
+      const rows = list.map((p) => ({
+        name: p.name,
+        displayName: p.displayName,
+        protocol: p.protocol,
+        enabled: isEnabled(p),
+        authorizationUrl: p.authorizationUrl,
+        issuer: p.issuer,
+        apiBaseUrl: p.apiBaseUrl,
+        scope: p.scope,
+        pkce: p.pkce,
+      }))
+      if (values.json) io.out(JSON.stringify({ providers: rows }, null, 2))
+      else if (rows.length === 0) io.out('no providers (add one with: all-access providers add <name> --preset github --client-id … --client-secret …)')
+      else for (const row of rows) io.out(`${row.name}\t${row.protocol}\t${row.enabled ? 'enabled' : 'disabled'}\t${row.displayName}`)
+      return 0
+    }
+    case 'remove': {
+      const { positionals } = parseFlags(rest, {})
+      if (positionals.length !== 1) throw new UsageError('usage: all-access providers remove <name>')
+      const name = checkProviderName(positionals[0])
+      const removed = await withStore(io, (store) => store.providers.remove(name))
+      if (!removed) throw new UsageError(`no provider named "${name}"`)
+      io.out(`removed provider ${name}`)
+      return 0
+    }
+    default:
+      throw new UsageError(action ? `unknown providers command "${action}" (add, update, list, remove)` : 'usage: all-access providers add|update|list|remove')
+  }
+}
+
+async function run(args: string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = args
+  switch (command) {
+    case 'migrate': {
+      parseFlags(rest, {})
+      const config = loadStoreConfig(io.env, io.cwd)
+      const store = openStore({ databaseUrl: config.databaseUrl, keys: config.keys, cwd: io.cwd })
+      const applied = await migrate(store.db).finally(() => store.close())
+      io.out(applied.length ? `applied ${applied.join(', ')}` : 'database is up to date')
+      return 0
+    }
+    case 'providers':
+      return providers(rest, io)
+    case 'keys': {
+      if (rest[0] !== 'rotate' || rest.length > 1) throw new UsageError('usage: all-access keys rotate')
+      const count = await withStore(io, (store) => rotateKeys(store.db, store.box))
+      io.out(`re-encrypted ${count} value${count === 1 ? '' : 's'} with key ${loadStoreConfig(io.env, io.cwd).keys[0].id}`)
+      return 0
+    }
+    case 'serve': {
+      const { values, positionals } = parseFlags(rest, { sandbox: { type: 'boolean' } })
+      if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`)
+      const { serve } = await import('../serve.ts')
+      await serve({ env: io.env, cwd: io.cwd, sandbox: Boolean(values.sandbox), log: io.err })
+      return 0
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+      io.out(USAGE)
+      return command === undefined ? 1 : 0
+    default:
+      throw new UsageError(`unknown command "${command}"`)
+  }
+}
+
+/** Runs one CLI command; returns the exit code. Known problems print one line on stderr. */
+export async function main(args: string[], io: CliIo): Promise<number> {
+  try {
+    return await run(args, io)
+  } catch (error) {
+    const e = error as Error
+    if (USER_ERRORS.has(e.name)) {
+      io.err(`all-access: ${e.message}`)
+      return 2
+    }
+    if (isDatabaseUnavailable(e) || /getaddrinfo|database .* does not exist/.test(e.message)) {
+      io.err(`all-access: cannot reach the database (${e.message.split('\n')[0]})`)
+      return 3
+    }
+    io.err(`all-access: ${e.stack ?? e.message}`)
+    return 1
+  }
+}

@@ -1,0 +1,73 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import type { ProviderInput } from '../providers/provider-input.ts'
+
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+const PROVIDER_OPTIONS = {
+  preset: { type: 'string' },
+  protocol: { type: 'string' },
+  'display-name': { type: 'string' },
+  'client-id': { type: 'string' },
+  'client-secret': { type: 'string' },
+  'request-token-url': { type: 'string' },
+  'authorization-url': { type: 'string' },
+  'access-token-url': { type: 'string' },
+  'profile-url': { type: 'string' },
+  'api-base-url': { type: 'string' },
+  issuer: { type: 'string' },
+  'revocation-url': { type: 'string' },
+  scope: { type: 'string' },
+  'identifier-path': { type: 'string' },
+  'no-pkce': { type: 'boolean' },
+  pkce: { type: 'boolean' },
+  'token-auth': { type: 'string' },
+  'token-placement': { type: 'string' },
+  'auth-param': { type: 'string', multiple: true },
+} as const satisfies ParseArgsConfig['options']
+
+/** parseArgs, with its errors turned into one readable line. */
+export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true })
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0]
+    const unknown = /Unknown option '([^']+)'/.exec(message)
+    throw new UsageError(unknown ? `unknown flag ${unknown[1]}` : message)
+  }
+}
+
+export function parseProviderFlags(args: string[]): { name: string; input: ProviderInput } {
+  const { values, positionals } = parseFlags(args, PROVIDER_OPTIONS)
+  if (positionals.length === 0) throw new UsageError('a provider name is required')
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`)
+  if (values['no-pkce'] && values.pkce) throw new UsageError('--pkce and --no-pkce contradict each other')
+  const extra: Record<string, string> = {}
+  for (const pair of values['auth-param'] ?? []) {
+    const at = pair.indexOf('=')
+    if (at < 1) throw new UsageError(`--auth-param: expected key=value, got "${pair}"`)
+    extra[pair.slice(0, at)] = pair.slice(at + 1)
+  }
+  const input: ProviderInput = {
+    preset: values.preset,
+    protocol: values.protocol,
+    displayName: values['display-name'],
+    clientId: values['client-id'],
+    clientSecret: values['client-secret'],
+    requestTokenUrl: values['request-token-url'],
+    authorizationUrl: values['authorization-url'],
+    accessTokenUrl: values['access-token-url'],
+    profileUrl: values['profile-url'],
+    apiBaseUrl: values['api-base-url'],
+    issuer: values.issuer,
+    revocationUrl: values['revocation-url'],
+    scope: values.scope,
+    identifierPath: values['identifier-path'],
+    pkce: values['no-pkce'] ? false : values.pkce ? true : undefined,
+    tokenAuthMethod: values['token-auth'],
+    tokenPlacement: values['token-placement'],
+    extraAuthorizationParams: values['auth-param'] ? extra : undefined,
+  }
+  return { name: positionals[0], input }
+}

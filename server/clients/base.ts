@@ -1,0 +1,110 @@
+import type { ProviderConfig } from '../../shared/provider.ts'
+import { AllAccessError } from '../errors.ts'
+import type { LoginFlow } from '../store/login-flows.ts'
+import { callProvider, parseAnswerBody } from './provider-http.ts'
+import type { ApiRequestOptions, ApiResponse, AuthorizedRequest, CallbackInput, ClientToken, ParsedToken, Profile } from './types.ts'
+
+/** The flow fields a client fills in before the redirect (state, verifier, nonce, request token). */
+export type FlowSecrets = Omit<LoginFlow, 'provider' | 'next' | 'userId'>
+
+/**
+ * What every provider client does (django-all-access's BaseOAuthClient): build the redirect, turn
+ * the callback into a token, load the profile, and sign API requests. Subclass `OAuthClient` or
+ * `OAuth2Client` (not this class) to adapt one provider.
+ */
+export abstract class BaseOAuthClient {
+  constructor(
+    readonly provider: ProviderConfig,
+    /** The token API requests are signed with (an account's, or a fresh login's). */
+    readonly token: ClientToken | null = null,
+  ) {}
+
+  /** Names what this client keeps between redirect and callback (the seed's session key). */
+  abstract get sessionKey(): string
+
+  /** Creates the flow's secrets before the redirect: OAuth 1.0a's request token, OAuth 2.0's state and PKCE verifier. */
+  abstract startFlow(callbackUrl: string): Promise<FlowSecrets>
+
+  /** The query parameters of the redirect to the provider. */
+  abstract getRedirectArgs(flow: FlowSecrets, callbackUrl: string): Promise<Record<string, string>>
+
+  /** The provider's authorization URL with the redirect args, the provider's extra parameters and `extra`. */
+  async getRedirectUrl(flow: FlowSecrets, callbackUrl: string, extra: Record<string, string> = {}): Promise<string> {
+    const url = new URL(await this.authorizationEndpoint())
+    const args = { ...(await this.getRedirectArgs(flow, callbackUrl)), ...this.provider.extraAuthorizationParams, ...extra }
+    for (const [key, value] of Object.entries(args)) url.searchParams.set(key, value)
+    return url.toString()
+  }
+
+  protected async authorizationEndpoint(): Promise<string> {
+    if (!this.provider.authorizationUrl) throw new AllAccessError('provider_unavailable', { detail: `${this.provider.name} has no authorization URL` })
+    return this.provider.authorizationUrl
+  }
+
+  /** Validates the callback before any token request: refusal, state, issuer, code. Throws a contract code. */
+  abstract checkCallback(input: CallbackInput): Promise<void>
+
+  /** Exchanges the callback for a token. Only call after `checkCallback`. */
+  abstract getAccessToken(input: CallbackInput): Promise<ParsedToken>
+
+  /** Reads a token endpoint's body; null for an error body or garbage. */
+  abstract parseRawToken(raw: string, contentType?: string | null): ParsedToken | null
+
+  /** Attaches this client's authentication to a request (signature or bearer token). */
+  abstract authorizeRequest(request: { method: string; url: URL; form?: URLSearchParams }, token?: ClientToken | null): AuthorizedRequest
+
+  /** The user's profile from the provider's profile URL, as JSON (override for providers that differ). */
+  async getProfileInfo(token: ParsedToken): Promise<Profile> {
+    if (!this.provider.profileUrl) throw new AllAccessError('profile_request_failed', { detail: `${this.provider.name} has no profile URL` })
+    const answer = await this.send('GET', this.provider.profileUrl, { headers: { Accept: 'application/json' } }, token, 'profile_request_failed')
+    if (!answer.ok || typeof answer.body !== 'object' || answer.body === null) {
+      throw new AllAccessError('profile_request_failed', { detail: `profile answered ${answer.status}` })
+    }
+    return answer.body as Profile
+  }
+
+  /**
+   * Calls the provider's API as the token's owner (the seed's `request(method, url, **kwargs)`).
+   * Resolves with the answer whatever its status; rejects only when the provider cannot be reached.
+   */
+  async request<T = unknown>(method: string, url: string, options: ApiRequestOptions = {}): Promise<ApiResponse<T>> {
+    return this.send<T>(method, url, options, this.token, 'upstream_unreachable')
+  }
+
+  protected async send<T>(
+    method: string,
+    target: string,
+    options: ApiRequestOptions,
+    token: ClientToken | null,
+    failure: 'upstream_unreachable' | 'profile_request_failed',
+  ): Promise<ApiResponse<T>> {
+    const url = new URL(target)
+    if (options.query) {
+      const extra = options.query instanceof URLSearchParams ? options.query : toParams(options.query)
+      for (const [key, value] of extra) url.searchParams.append(key, value)
+    }
+    const headers: Record<string, string> = { Accept: 'application/json', ...options.headers }
+    let form: URLSearchParams | undefined
+    let body: string | undefined
+    if (options.body !== undefined) {
+      form = options.body instanceof URLSearchParams ? options.body : toParams(options.body)
+      body = form.toString()
+      headers['Content-Type'] = 'application/x-www-form-urlencoded'
+    } else if (options.json !== undefined) {
+      body = JSON.stringify(options.json)
+      headers['Content-Type'] = 'application/json'
+    }
+    const authorized = this.authorizeRequest({ method, url, form }, token)
+    const answer = await callProvider(authorized.url, { method, headers: { ...headers, ...authorized.headers }, body, timeoutMs: options.timeoutMs }, failure)
+    return { status: answer.status, ok: answer.ok, headers: answer.headers, text: answer.text, body: parseAnswerBody(answer.text, answer.headers.get('content-type')) as T }
+  }
+}
+
+export function toParams(values: Record<string, string | number | boolean | readonly string[]>): URLSearchParams {
+  const params = new URLSearchParams()
+  for (const [key, value] of Object.entries(values)) {
+    if (Array.isArray(value)) for (const item of value) params.append(key, String(item))
+    else params.append(key, String(value))
+  }
+  return params
+}

@@ -1,0 +1,25 @@
+/**
+ * Reads a value by dotted path (`id`, `response.user.id`), as django-all-access's identifier
+ * lookup does. Numbers become strings; anything else missing or empty gives null.
+ */
+export function valueAtPath(profile: unknown, path: string): string | null {
+  let value: unknown = profile
+  for (const part of path.split('.')) {
+    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, part)) return null
+    value = (value as Record<string, unknown>)[part]
+  }
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value)
+  if (typeof value === 'string' && value.length > 0) return value
+  return null
+}
+
+const NAME_FIELDS = ['name', 'display_name', 'displayName', 'screen_name', 'login', 'username', 'preferred_username', 'nickname', 'email']
+
+/** A human name for an account, from the first common profile field present. */
+export function displayNameOf(profile: unknown): string | null {
+  for (const field of NAME_FIELDS) {
+    const value = valueAtPath(profile, field)
+    if (value) return value.slice(0, 200)
+  }
+  return null
+}

@@ -1,0 +1,163 @@
+import { createHash } from 'node:crypto'
+import { AllAccessError } from '../errors.ts'
+import { constantTimeEqual, randomToken } from '../crypto/random.ts'
+import { BaseOAuthClient, type FlowSecrets } from './base.ts'
+import { callProvider, parseAnswerBody } from './provider-http.ts'
+import type { AuthorizedRequest, CallbackInput, ClientToken, ParsedToken } from './types.ts'
+
+/** PKCE S256 challenge of a verifier (RFC 7636 §4.2). */
+export function codeChallenge(verifier: string): string {
+  return createHash('sha256').update(verifier).digest('base64url')
+}
+
+/** OAuth 2.0 authorization code grant with state and PKCE (RFC 6749, RFC 7636, RFC 9700). */
+export class OAuth2Client extends BaseOAuthClient {
+  get sessionKey(): string {
+    return `allaccess-${this.provider.name}-request-state`
+  }
+
+  /** A fresh state: 256 random bits (the seed used 32 characters; more costs nothing). Return null to not use state. */
+  getApplicationState(): string | null {
+    return randomToken()
+  }
+
+  async startFlow(): Promise<FlowSecrets> {
+    const flow: FlowSecrets = {}
+    const state = this.getApplicationState()
+    if (state) flow.state = state
+    if (this.provider.pkce) flow.codeVerifier = randomToken(48)
+    return flow
+  }
+
+  async getRedirectArgs(flow: FlowSecrets, callbackUrl: string): Promise<Record<string, string>> {
+    const args: Record<string, string> = {
+      client_id: this.provider.clientId ?? '',
+      redirect_uri: callbackUrl,
+      response_type: 'code',
+    }
+    if (flow.state) args.state = flow.state
+    if (this.provider.scope) args.scope = this.provider.scope
+    if (flow.codeVerifier) {
+      args.code_challenge = codeChallenge(flow.codeVerifier)
+      args.code_challenge_method = 'S256'
+    }
+    return args
+  }
+
+  /** Fails when either side's state is missing or they differ; compared in constant time. */
+  checkApplicationState(params: URLSearchParams, flow: FlowSecrets): void {
+    const returned = params.get('state')
+    if (!returned || !flow.state || !constantTimeEqual(returned, flow.state)) throw new AllAccessError('invalid_state')
+  }
+
+  /** The issuer the provider's `iss` response parameter must equal (RFC 9207), when known. */
+  protected async expectedIssuer(): Promise<string | null> {
+    return this.provider.issuer
+  }
+
+  async checkCallback({ params, flow }: CallbackInput): Promise<void> {
+    this.checkApplicationState(params, flow)
+    const iss = params.get('iss')
+    if (iss !== null) {
+      const expected = await this.expectedIssuer()
+      if (expected !== null && iss !== expected) throw new AllAccessError('issuer_mismatch', { detail: 'authorization response iss differs' })
+    }
+    const error = params.get('error')
+    if (error) throw new AllAccessError('access_denied', { message: error === 'access_denied' ? undefined : `The provider answered ${error}.`.slice(0, 200) })
+    if (!params.get('code')) throw new AllAccessError('missing_code')
+  }
+
+  protected async tokenEndpoint(): Promise<string> {
+    if (!this.provider.accessTokenUrl) throw new AllAccessError('token_request_failed', { detail: `${this.provider.name} has no token URL` })
+    return this.provider.accessTokenUrl
+  }
+
+  /** POSTs a grant to the token endpoint with the provider's client authentication. */
+  protected async tokenRequest(grant: Record<string, string>, failure: 'token_request_failed' | 'reauth_required'): Promise<ParsedToken> {
+    const body = new URLSearchParams(grant)
+    const headers: Record<string, string> = { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' }
+    const clientId = this.provider.clientId ?? ''
+    const clientSecret = this.provider.clientSecret ?? ''
+    if (this.provider.tokenAuthMethod === 'client_secret_post') {
+      body.set('client_id', clientId)
+      body.set('client_secret', clientSecret)
+    } else {
+      // RFC 6749 §2.3.1: form-encode each part before joining, which servers like oidc-provider check.
+      const encode = (value: string) => encodeURIComponent(value).replace(/%20/g, '+')
+      headers.Authorization = `Basic ${Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')}`
+    }
+    const answer = await callProvider(await this.tokenEndpoint(), { method: 'POST', headers, body: body.toString() }, 'token_request_failed')
+    const token = answer.ok ? this.parseRawToken(answer.text, answer.headers.get('content-type')) : null
+    if (!token) {
+      const reason = (parseAnswerBody(answer.text, answer.headers.get('content-type')) as { error?: unknown })?.error
+      throw new AllAccessError(failure, { detail: `token endpoint answered ${answer.status}${typeof reason === 'string' ? ' ' + reason.slice(0, 50) : ''}` })
+    }
+    return token
+  }
+
+  async getAccessToken({ params, flow, callbackUrl }: CallbackInput): Promise<ParsedToken> {
+    const grant: Record<string, string> = { grant_type: 'authorization_code', code: params.get('code') ?? '', redirect_uri: callbackUrl }
+    if (flow.codeVerifier) grant.code_verifier = flow.codeVerifier
+    return this.tokenRequest(grant, 'token_request_failed')
+  }
+
+  /** Trades a refresh token for new tokens (RFC 6749 §6); a refusal means the user must sign in again. */
+  async refreshAccessToken(refreshToken: string): Promise<ParsedToken> {
+    const grant: Record<string, string> = { grant_type: 'refresh_token', refresh_token: refreshToken }
+    return this.tokenRequest(grant, 'reauth_required')
+  }
+
+  /** The RFC 7009 revocation endpoint, when the provider has one. */
+  async revocationEndpoint(): Promise<string | null> {
+    return this.provider.revocationUrl
+  }
+
+  /** Revokes a token (RFC 7009). Resolves false when the provider has no endpoint or refused. */
+  async revokeToken(token: string, hint: 'access_token' | 'refresh_token'): Promise<boolean> {
+    const endpoint = await this.revocationEndpoint()
+    if (!endpoint) return false
+    const body = new URLSearchParams({ token, token_type_hint: hint })
+    const headers: Record<string, string> = { 'Content-Type': 'application/x-www-form-urlencoded' }
+    if (this.provider.tokenAuthMethod === 'client_secret_post') {
+      body.set('client_id', this.provider.clientId ?? '')
+      body.set('client_secret', this.provider.clientSecret ?? '')
+    } else {
+      const encode = (value: string) => encodeURIComponent(value).replace(/%20/g, '+')
+      headers.Authorization = `Basic ${Buffer.from(`${encode(this.provider.clientId ?? '')}:${encode(this.provider.clientSecret ?? '')}`).toString('base64')}`
+    }
+    const answer = await callProvider(endpoint, { method: 'POST', headers, body: body.toString() }, 'upstream_unreachable')
+    return answer.ok
+  }
+
+  /**
+   * Reads a token response given as JSON or as a query string (GitHub without Accept). Error bodies,
+   * even those sent with status 200, and bodies without an access token give null.
+   */
+  parseRawToken(raw: string, contentType: string | null = null): ParsedToken | null {
+    const body = parseAnswerBody(raw, contentType)
+    if (!body || typeof body !== 'object' || Array.isArray(body)) return null
+    const values = body as Record<string, unknown>
+    if (values.error || typeof values.access_token !== 'string' || !values.access_token) return null
+    const expiresIn = Number(values.expires_in)
+    const text = (key: string) => (typeof values[key] === 'string' && values[key] ? (values[key] as string) : null)
+    return {
+      accessToken: values.access_token,
+      tokenSecret: null,
+      refreshToken: text('refresh_token'),
+      idToken: text('id_token'),
+      expiresAt: Number.isFinite(expiresIn) && expiresIn > 0 ? Date.now() + expiresIn * 1000 : null,
+      scope: text('scope'),
+      raw: values,
+    }
+  }
+
+  authorizeRequest(request: { method: string; url: URL }, token: ClientToken | null = this.token): AuthorizedRequest {
+    const url = new URL(request.url)
+    if (!token?.accessToken) return { url, headers: {} }
+    if (this.provider.tokenPlacement === 'query') {
+      url.searchParams.set('access_token', token.accessToken)
+      return { url, headers: {} }
+    }
+    return { url, headers: { Authorization: `Bearer ${token.accessToken}` } }
+  }
+}

@@ -1,0 +1,71 @@
+import { createRemoteJWKSet } from 'jose'
+import { AllAccessError } from '../errors.ts'
+import { callProvider } from './provider-http.ts'
+
+export interface OidcMetadata {
+  issuer: string
+  authorization_endpoint: string
+  token_endpoint: string
+  jwks_uri: string
+  userinfo_endpoint?: string
+  revocation_endpoint?: string
+  id_token_signing_alg_values_supported?: string[]
+  authorization_response_iss_parameter_supported?: boolean
+}
+
+const TTL_MS = 60 * 60 * 1000
+const cache = new Map<string, { metadata: Promise<OidcMetadata>; until: number }>()
+const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>()
+
+/**
+ * Microsoft's multi-tenant endpoints publish `https://login.microsoftonline.com/{tenantid}/v2.0` as
+ * issuer: the configured `common` issuer matches that template, and each token names its tenant.
+ */
+export function issuerMatches(configured: string, published: string): boolean {
+  if (configured === published) return true
+  if (!published.includes('{tenantid}')) return false
+  return ['common', 'organizations', 'consumers'].some((tenant) => published.replace('{tenantid}', tenant) === configured)
+}
+
+async function fetchMetadata(issuer: string): Promise<OidcMetadata> {
+  const url = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`
+  const answer = await callProvider(url, { method: 'GET', headers: { Accept: 'application/json' }, timeoutMs: 10_000 }, 'provider_unavailable')
+  let metadata: OidcMetadata
+  try {
+    metadata = JSON.parse(answer.text) as OidcMetadata
+  } catch {
+    throw new AllAccessError('provider_unavailable', { detail: `discovery of ${issuer} answered ${answer.status} without JSON` })
+  }
+  if (!answer.ok || typeof metadata !== 'object' || !metadata.authorization_endpoint || !metadata.token_endpoint || !metadata.jwks_uri) {
+    throw new AllAccessError('provider_unavailable', { detail: `discovery of ${issuer} answered ${answer.status} without the required endpoints` })
+  }
+  // OpenID Connect Discovery §4.3: the document must name the issuer it was fetched for.
+  if (!issuerMatches(issuer, metadata.issuer)) throw new AllAccessError('provider_unavailable', { detail: `discovery of ${issuer} names issuer ${metadata.issuer}` })
+  return metadata
+}
+
+/** The issuer's metadata, fetched once an hour; a failed fetch is not cached. */
+export function discover(issuer: string): Promise<OidcMetadata> {
+  const cached = cache.get(issuer)
+  if (cached && cached.until > Date.now()) return cached.metadata
+  const metadata = fetchMetadata(issuer)
+  cache.set(issuer, { metadata, until: Date.now() + TTL_MS })
+  metadata.catch(() => cache.delete(issuer))
+  return metadata
+}
+
+/** The JWKS of an issuer, shared by every client so keys are fetched once and refetched on rotation. */
+export function keySet(jwksUri: string): ReturnType<typeof createRemoteJWKSet> {
+  let keys = keySets.get(jwksUri)
+  if (!keys) {
+    keys = createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: 10_000 })
+    keySets.set(jwksUri, keys)
+  }
+  return keys
+}
+
+/** Forgets cached metadata (tests that restart a provider on a new port). */
+export function forgetDiscovery(): void {
+  cache.clear()
+  keySets.clear()
+}

@@ -1,0 +1,71 @@
+import { createHash, hkdfSync, randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs'
+import { dirname } from 'node:path'
+
+/** One 32-byte root key and what is derived from it (HKDF-SHA256, one label per use). */
+export interface RootKey {
+  /** Short public id stored beside every encrypted value, so old keys keep decrypting after rotation. */
+  id: string
+  secretKey: Buffer
+  cookieKey: Buffer
+}
+
+export class KeyError extends Error {
+  override name = 'KeyError'
+}
+
+function derive(material: Buffer, label: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', material, Buffer.alloc(0), `all-access ${label} v1`, 32))
+}
+
+export function rootKey(material: Buffer): RootKey {
+  if (material.length !== 32) throw new KeyError(`an all-access key must be 32 bytes, got ${material.length}`)
+  return {
+    id: createHash('sha256').update('all-access key id').update(material).digest('base64url').slice(0, 8),
+    secretKey: derive(material, 'secrets'),
+    cookieKey: derive(material, 'cookies'),
+  }
+}
+
+/** Parses `ALLACCESS_KEYS`: comma-separated base64 32-byte keys, the first one encrypts. */
+export function parseKeys(value: string): RootKey[] {
+  const parts = value.split(',').map((part) => part.trim()).filter(Boolean)
+  if (parts.length === 0) throw new KeyError('ALLACCESS_KEYS is empty')
+  return parts.map((part, index) => {
+    const material = Buffer.from(part, 'base64')
+    if (!/^[A-Za-z0-9+/_-]{43}=?$/.test(part) || material.length !== 32) {
+      throw new KeyError(`ALLACCESS_KEYS entry ${index + 1} is not a base64 32-byte key (make one with: openssl rand -base64 32)`)
+    }
+    return rootKey(material)
+  })
+}
+
+export function generateKey(): string {
+  return randomBytes(32).toString('base64')
+}
+
+export interface KeySource {
+  env: NodeJS.ProcessEnv
+  /** Where a development key is kept when ALLACCESS_KEYS is unset. */
+  devKeyFile: string
+  warn?: (message: string) => void
+}
+
+/**
+ * The keys in force: ALLACCESS_KEYS when set; otherwise, outside production, a key generated once
+ * into a 0600 file. Production without keys is refused: a generated key there would be lost with the
+ * machine, and every stored token with it.
+ */
+export function loadKeys({ env, devKeyFile, warn = (m) => process.stderr.write(`${m}\n`) }: KeySource): RootKey[] {
+  if (env.ALLACCESS_KEYS?.trim()) return parseKeys(env.ALLACCESS_KEYS)
+  if (env.NODE_ENV === 'production') {
+    throw new KeyError('ALLACCESS_KEYS is not set: with NODE_ENV=production set ALLACCESS_KEYS to one or more base64 32-byte keys (openssl rand -base64 32)')
+  }
+  if (!existsSync(devKeyFile)) {
+    mkdirSync(dirname(devKeyFile), { recursive: true })
+    writeFileSync(devKeyFile, generateKey() + '\n', { mode: 0o600, flag: 'wx' })
+    warn(`all-access: ALLACCESS_KEYS is not set; generated a development key in ${devKeyFile}. Set ALLACCESS_KEYS in production.`)
+  }
+  chmodSync(devKeyFile, 0o600)
+  return parseKeys(readFileSync(devKeyFile, 'utf8'))
+}

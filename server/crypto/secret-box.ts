@@ -1,0 +1,63 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import type { RootKey } from './keys.ts'
+
+const PREFIX = 'aa1'
+
+export class SecretError extends Error {
+  override name = 'SecretError'
+}
+
+/**
+ * AES-256-GCM encryption of single database fields. A stored value reads
+ * `aa1.<key id>.<iv>.<ciphertext+tag>` (base64url), and the field name is authenticated data, so a
+ * value copied into another column fails to decrypt instead of being misread.
+ */
+export class SecretBox {
+  readonly keys: RootKey[]
+
+  constructor(keys: RootKey[]) {
+    if (keys.length === 0) throw new TypeError('SecretBox needs at least one key')
+    this.keys = keys
+  }
+
+  get currentKeyId(): string {
+    return this.keys[0].id
+  }
+
+  encrypt(field: string, plaintext: string): string
+  encrypt(field: string, plaintext: string | null | undefined): string | null
+  encrypt(field: string, plaintext: string | null | undefined): string | null {
+    // Empty values are stored as NULL, as django-all-access does: nothing to hide, and "unset" stays testable.
+    if (plaintext === null || plaintext === undefined || plaintext === '') return null
+    const key = this.keys[0]
+    const iv = randomBytes(12)
+    const cipher = createCipheriv('aes-256-gcm', key.secretKey, iv)
+    cipher.setAAD(Buffer.from(field))
+    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()])
+    return [PREFIX, key.id, iv.toString('base64url'), body.toString('base64url')].join('.')
+  }
+
+  decrypt(field: string, stored: string | null | undefined): string | null {
+    if (stored === null || stored === undefined) return null
+    const parts = stored.split('.')
+    if (parts.length !== 4 || parts[0] !== PREFIX) throw new SecretError(`${field}: stored value is not an all-access encrypted value`)
+    const key = this.keys.find((candidate) => candidate.id === parts[1])
+    if (!key) throw new SecretError(`${field}: encrypted with unknown key id ${parts[1]} (is its key missing from ALLACCESS_KEYS?)`)
+    const iv = Buffer.from(parts[2], 'base64url')
+    const body = Buffer.from(parts[3], 'base64url')
+    if (iv.length !== 12 || body.length < 16) throw new SecretError(`${field}: stored value is truncated`)
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key.secretKey, iv)
+      decipher.setAAD(Buffer.from(field))
+      decipher.setAuthTag(body.subarray(body.length - 16))
+      return Buffer.concat([decipher.update(body.subarray(0, body.length - 16)), decipher.final()]).toString('utf8')
+    } catch (cause) {
+      throw new SecretError(`${field}: stored value failed authentication (tampered, or encrypted for another field)`, { cause })
+    }
+  }
+
+  /** The key id a stored value was encrypted with, or null for NULL. */
+  keyIdOf(stored: string | null): string | null {
+    return stored === null ? null : (stored.split('.')[1] ?? null)
+  }
+}

@@ -1,0 +1,19 @@
+import type { Next } from 'koa'
+import { AllAccessError } from '../../errors.ts'
+import { clearCookie, FLOW_COOKIE, readSignedCookie } from '../../session/cookies.ts'
+import { need, type LoginContext } from '../login-state.ts'
+
+/**
+ * Takes the flow record named by the flow cookie and deletes it in the same step, so a replayed
+ * callback finds nothing: `invalid_state`. A flow started for another provider is refused too.
+ */
+export async function consumeFlow(ctx: LoginContext, next: Next): Promise<void> {
+  const { runtime } = ctx.state
+  const id = readSignedCookie(ctx, FLOW_COOKIE, runtime.cookies)
+  clearCookie(ctx, FLOW_COOKIE, runtime.cookies, 'lax')
+  const flow = id ? await runtime.store.loginFlows.consume(id) : null
+  if (!flow || flow.provider !== need(ctx, 'provider').name) throw new AllAccessError('invalid_state')
+  ctx.state.login.flow = flow
+  ctx.state.login.next = flow.next
+  await next()
+}

@@ -1,0 +1,61 @@
+import type { Next } from 'koa'
+import { displayNameOf } from '../../clients/identifier.ts'
+import { AllAccessError } from '../../errors.ts'
+import type { ActiveSession } from '../../session/sessions.ts'
+import type { UserRecord } from '../../store/users.ts'
+import { need, type LoginContext } from '../login-state.ts'
+
+/**
+ * Stores the login in one transaction: the user (found, created, or the signed-in one when linking
+ * a second provider), the account with its new tokens, and a new session. Nothing is written when
+ * any part fails. An identity linked to another user than the signed-in one is `account_conflict`.
+ */
+export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> {
+  const { runtime } = ctx.state
+  const { store } = runtime
+  const provider = need(ctx, 'provider')
+  const profile = need(ctx, 'profile')
+  const identifier = need(ctx, 'identifier')
+  const token = need(ctx, 'token')
+  const signedIn = ctx.state.session?.userId ?? null
+  const tokens = {
+    accessToken: token.accessToken,
+    tokenSecret: token.tokenSecret,
+    refreshToken: token.refreshToken,
+    idToken: token.idToken,
+    expiresAt: token.expiresAt,
+    scope: token.scope,
+  }
+  const displayName = displayNameOf(profile)
+
+  const { user, accountId, isNew, session } = await store.db.transaction(async (trx) => {
+    const existing = await store.accounts.findByIdentity(provider.id, identifier, trx)
+    let user: UserRecord | null
+    let accountId: number
+    let isNew = false
+    if (existing) {
+      if (signedIn !== null && existing.userId !== signedIn) throw new AllAccessError('account_conflict')
+      await store.accounts.updateAfterLogin(existing.id, { displayName, ...tokens }, trx)
+      user = await store.users.get(existing.userId, trx)
+      accountId = existing.id
+    } else {
+      if (signedIn !== null) {
+        user = await store.users.get(signedIn, trx)
+      } else {
+        user = await runtime.hooks.getOrCreateUser({ provider, profile, identifier, trx, store })
+        isNew = true
+      }
+      if (!user) throw new AllAccessError('not_authenticated')
+      accountId = await store.accounts.create({ providerId: provider.id, identifier, userId: user.id, displayName, ...tokens }, trx)
+    }
+    if (!user) throw new TypeError(`account ${accountId} has no user`)
+    const session: ActiveSession = await runtime.sessions.start(ctx, user.id, trx)
+    return { user, accountId, isNew, session }
+  })
+
+  runtime.sessions.writeCookie(ctx, session)
+  const account = await store.accounts.get(accountId)
+  if (!account) throw new TypeError(`account ${accountId} vanished after login`)
+  Object.assign(ctx.state.login, { user, isNew, account: runtime.accounts.wrap(account) })
+  await next()
+}

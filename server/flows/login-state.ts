@@ -1,0 +1,31 @@
+import type { BaseOAuthClient } from '../clients/base.ts'
+import type { ParsedToken, Profile } from '../clients/types.ts'
+import type { AccountAccess } from '../accounts/account-access.ts'
+import type { BffContext } from '../runtime.ts'
+import type { LoginFlow } from '../store/login-flows.ts'
+import type { ProviderRecord } from '../store/providers.ts'
+import type { UserRecord } from '../store/users.ts'
+
+/** What the steps of the redirect and callback flows hand each other, filled in as they pass. */
+export interface LoginState {
+  provider: ProviderRecord
+  client: BaseOAuthClient
+  callbackUrl: string
+  next: string
+  flow: LoginFlow
+  token: ParsedToken
+  profile: Profile
+  identifier: string
+  user: UserRecord
+  account: AccountAccess
+  isNew: boolean
+}
+
+export type LoginContext = BffContext<{ login: Partial<LoginState> }>
+
+/** Reads a field a previous step must have set; a missing one is a wiring mistake, not user input. */
+export function need<K extends keyof LoginState>(ctx: LoginContext, key: K): LoginState[K] {
+  const value = ctx.state.login[key]
+  if (value === undefined) throw new TypeError(`login flow step ran before ${key} was set`)
+  return value as LoginState[K]
+}

@@ -1,0 +1,8 @@
+import compose from 'koa-compose'
+import { redirectOnFailure } from '../failure-redirect.ts'
+import { loadProvider } from '../load-provider.ts'
+import { redirectToProvider } from './redirect-to-provider.ts'
+import { startFlow } from './start-flow.ts'
+
+/** `GET /auth/login/:provider?next=/path`: the redirect to the provider. */
+export const loginRedirect = compose([redirectOnFailure, loadProvider, startFlow, redirectToProvider] as compose.Middleware<never>[])

@@ -1,0 +1,37 @@
+import type { Context } from 'koa'
+import type { Knex } from 'knex'
+import type { ErrorCode } from '../shared/errors.ts'
+import type { ProviderConfig } from '../shared/provider.ts'
+import { displayNameOf, valueAtPath } from './clients/identifier.ts'
+import type { Profile } from './clients/types.ts'
+import type { AccountAccess } from './accounts/account-access.ts'
+import type { UserRecord } from './store/users.ts'
+import type { Store } from './store/index.ts'
+
+/**
+ * The decisions a host app may take over (django-all-access's callback hooks). Each has a working
+ * default; pass only the ones to change to `createAllAccess({ hooks })`.
+ */
+export interface AllAccessHooks {
+  /** The provider identity from the profile: by default the value at the provider's identifier path. */
+  getUserId(args: { provider: ProviderConfig; profile: Profile }): string | null | Promise<string | null>
+  /** The user a new identity belongs to when nobody is signed in; runs inside the login's transaction. */
+  getOrCreateUser(args: { provider: ProviderConfig; profile: Profile; identifier: string; trx: Knex; store: Store }): Promise<UserRecord>
+  /** Runs after a successful login is stored; may return the local path to go to instead of `next`. */
+  onLogin(args: { provider: ProviderConfig; user: UserRecord; account: AccountAccess; isNew: boolean; next: string; ctx: Context }): Promise<string | void> | string | void
+  /** Where a failed login lands; by default `/?auth_error=<code>`. */
+  getErrorRedirect(args: { provider: ProviderConfig | null; code: ErrorCode }): string
+  /** Extra authorization parameters for one redirect (they override the provider's). */
+  getAdditionalParameters(args: { provider: ProviderConfig; ctx: Context }): Record<string, string> | Promise<Record<string, string>>
+  /** The callback URL given to the provider; by default `PUBLIC_URL/auth/callback/<name>`. */
+  getCallbackUrl(args: { provider: ProviderConfig; publicUrl: URL }): string
+}
+
+export const defaultHooks: AllAccessHooks = {
+  getUserId: ({ provider, profile }) => valueAtPath(profile, provider.identifierPath),
+  getOrCreateUser: ({ profile, trx, store }) => store.users.create(displayNameOf(profile), trx),
+  onLogin: () => undefined,
+  getErrorRedirect: ({ code }) => `/?auth_error=${encodeURIComponent(code)}`,
+  getAdditionalParameters: () => ({}),
+  getCallbackUrl: ({ provider, publicUrl }) => new URL(`/auth/callback/${provider.name}`, publicUrl).toString(),
+}

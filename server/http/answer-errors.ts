@@ -1,0 +1,33 @@
+import type { Middleware } from 'koa'
+import type { ErrorBody } from '../../shared/errors.ts'
+import { AllAccessError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import { isDatabaseUnavailable } from './database-down.ts'
+
+/** Turns anything a step threw into a contract error; the unexpected goes to the log, never the client. */
+export function toAllAccessError(error: unknown, log: Logger, requestId: string): AllAccessError {
+  if (error instanceof AllAccessError) {
+    if (error.detail || error.status >= 500) log.error(`error req=${requestId} ${error.code}${error.detail ? ': ' + error.detail : ''}`)
+    return error
+  }
+  if (isDatabaseUnavailable(error)) {
+    log.error(`error req=${requestId} service_unavailable: ${(error as Error).message?.split('\n')[0]}`)
+    return new AllAccessError('service_unavailable')
+  }
+  log.error(`error req=${requestId} server_error: ${(error as Error)?.stack ?? String(error)}`)
+  return new AllAccessError('server_error')
+}
+
+/** The JSON answer of every failing `/auth` and `/api` route: `{"error","message"}`. */
+export function answerErrors(log: Logger): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next()
+    } catch (thrown) {
+      const error = toAllAccessError(thrown, log, ctx.state.requestId)
+      ctx.status = error.status
+      ctx.set('Cache-Control', 'no-store')
+      ctx.body = { error: error.code, message: error.message } satisfies ErrorBody
+    }
+  }
+}

@@ -1,0 +1,31 @@
+import { AllAccessError } from '../errors.ts'
+
+/**
+ * Validates the path a browser asks the proxy for, as it arrived (still percent-encoded), and joins
+ * it below the provider's API base URL. Only plain relative paths pass: no `.`/`..` segments, no
+ * empty segments, no encoded slash, backslash, dot or percent (double encoding), no `@`, no scheme,
+ * no control characters. The join is checked again, so the target is always below the base.
+ */
+export function resolveApiTarget(apiBaseUrl: string, rawPath: string, rawQuery: string): URL {
+  const invalid = () => new AllAccessError('invalid_path')
+  if (rawPath.length === 0 || rawPath.length > 4096) throw invalid()
+  if (/[\u0000-\u0020\u007f-\uffff\\@]/.test(rawPath)) throw invalid()
+  if (/%(?![0-9a-fA-F]{2})/.test(rawPath)) throw invalid()
+  if (/%(2f|5c|2e|25|40|3a|00|0[0-9a-f]|1[0-9a-f]|7f)/i.test(rawPath)) throw invalid()
+  const segments = rawPath.split('/')
+  for (const [index, segment] of segments.entries()) {
+    // Only the last segment may be empty: a trailing slash, not `//`.
+    if (segment === '' && index !== segments.length - 1) throw invalid()
+    if (segment === '.' || segment === '..') throw invalid()
+  }
+  // A first segment with a colon would read as a scheme if ever resolved as a relative reference.
+  if (segments[0].includes(':')) throw invalid()
+  if (/[\u0000-\u001f\u007f]|%(0[0-9a-f]|1[0-9a-f]|7f)/i.test(rawQuery)) throw invalid()
+  const base = new URL(apiBaseUrl)
+  const basePath = base.pathname.replace(/\/+$/, '')
+  const target = new URL(base.origin)
+  target.pathname = `${basePath}/${rawPath}`
+  target.search = rawQuery ? `?${rawQuery}` : ''
+  if (target.origin !== base.origin || !target.pathname.startsWith(`${basePath}/`)) throw invalid()
+  return target
+}

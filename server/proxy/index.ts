@@ -1,0 +1,93 @@
+import { Readable } from 'node:stream'
+import type { ReadableStream as WebReadableStream } from 'node:stream/web'
+import { isEnabled } from '../../shared/provider.ts'
+import type { BaseOAuthClient } from '../clients/base.ts'
+import { USER_AGENT } from '../clients/provider-http.ts'
+import { AllAccessError } from '../errors.ts'
+import type { BffContext } from '../runtime.ts'
+import type { AccountRecord } from '../store/accounts.ts'
+import { resolveApiTarget } from './api-path.ts'
+import { FORWARDED_REQUEST_HEADERS, pickHeaders, RETURNED_RESPONSE_HEADERS } from './headers.ts'
+import { readRequestBody } from './read-body.ts'
+
+interface Upstream {
+  response: Response
+  /** Cancels the timer once the body has been handed on. */
+  done(): void
+}
+
+/** One upstream call with the account's authentication; the timeout covers the wait for the answer's headers. */
+async function callUpstream(
+  client: BaseOAuthClient,
+  record: AccountRecord,
+  request: { method: string; url: URL; headers: Record<string, string>; body?: Buffer; form?: URLSearchParams },
+  timeoutMs: number,
+): Promise<Upstream> {
+  const authorized = client.authorizeRequest({ method: request.method, url: request.url, form: request.form }, { accessToken: record.accessToken, tokenSecret: record.tokenSecret })
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(new AllAccessError('upstream_timeout')), timeoutMs)
+  try {
+    const response = await fetch(authorized.url, {
+      method: request.method,
+      headers: { 'User-Agent': USER_AGENT, ...request.headers, ...authorized.headers },
+      body: request.body ? new Uint8Array(request.body) : undefined,
+      redirect: 'manual',
+      signal: controller.signal,
+    })
+    return { response, done: () => clearTimeout(timer) }
+  } catch (cause) {
+    clearTimeout(timer)
+    if (controller.signal.aborted) throw new AllAccessError('upstream_timeout', { detail: `${request.url.origin} did not answer in ${timeoutMs} ms` })
+    throw new AllAccessError('upstream_unreachable', { detail: `${request.url.origin}: ${((cause as Error).cause as Error)?.message ?? (cause as Error).message}`, cause })
+  }
+}
+
+/**
+ * `ANY /api/:provider/<path>`: forwards to the provider's API base URL only (an allow-list by
+ * construction) as the signed-in user, refreshing the token when needed, and passes the provider's
+ * status and body back. Authentication problems are the contract's JSON 401/403, never a redirect.
+ */
+export async function proxyRoute(ctx: BffContext): Promise<void> {
+  const { runtime, session } = ctx.state
+  if (!session) throw new AllAccessError('not_authenticated')
+  const [, name = '', rawRest] = /^\/api\/([^/?]*)\/?([^?]*)/.exec(ctx.originalUrl) ?? []
+  const provider = await runtime.store.providers.get(decodeURIComponent(name))
+  if (!provider || !isEnabled(provider) || !provider.apiBaseUrl) throw new AllAccessError('unknown_provider')
+  const target = resolveApiTarget(provider.apiBaseUrl, rawRest ?? '', ctx.querystring)
+  const account = await runtime.store.accounts.findForUser(session.userId, provider.name)
+  if (!account) throw new AllAccessError('account_not_connected')
+
+  const body = await readRequestBody(ctx, runtime.proxy.maxBody)
+  const headers = pickHeaders({ get: (header) => ctx.get(header) || null }, FORWARDED_REQUEST_HEADERS)
+  const form = body && /^application\/x-www-form-urlencoded/i.test(headers['content-type'] ?? '') ? new URLSearchParams(body.toString('utf8')) : undefined
+  const request = { method: ctx.method, url: target, headers, body, form }
+
+  let { record, client } = await runtime.accounts.ready(account.id)
+  let upstream = await callUpstream(client, record, request, runtime.proxy.timeoutMs)
+  if (upstream.response.status === 401) {
+    upstream.done()
+    await upstream.response.body?.cancel()
+    record = await runtime.accounts.rejected(record, client)
+    client = runtime.accounts.client(provider, record)
+    upstream = await callUpstream(client, record, request, runtime.proxy.timeoutMs)
+    if (upstream.response.status === 401) {
+      upstream.done()
+      await upstream.response.body?.cancel()
+      await runtime.accounts.markReauthRequired(record.id, 'provider rejected a freshly refreshed token')
+      throw new AllAccessError('reauth_required')
+    }
+  }
+
+  const { response } = upstream
+  ctx.status = response.status
+  ctx.set(pickHeaders(response.headers, RETURNED_RESPONSE_HEADERS))
+  if (!response.body || ctx.method === 'HEAD' || response.status === 204 || response.status === 304) {
+    upstream.done()
+    ctx.body = null
+    return
+  }
+  const stream = Readable.fromWeb(response.body as unknown as WebReadableStream)
+  stream.once('end', upstream.done).once('error', upstream.done).once('close', upstream.done)
+  ctx.body = stream
+  if (!response.headers.get('content-type')) ctx.remove('Content-Type')
+}

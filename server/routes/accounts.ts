@@ -1,0 +1,34 @@
+import { OAuth2Client } from '../clients/oauth2.ts'
+import { AllAccessError } from '../errors.ts'
+import type { BffContext } from '../runtime.ts'
+
+/**
+ * `DELETE /auth/accounts/:provider`: unlinks the signed-in user's account, revoking its tokens at
+ * the provider first (RFC 7009) where it has a revocation endpoint. A failed revocation is logged and
+ * does not keep the account: the user asked for the link to go.
+ */
+export async function disconnectAccount(ctx: BffContext): Promise<void> {
+  const { runtime, session } = ctx.state
+  if (!session) throw new AllAccessError('not_authenticated')
+  const account = await runtime.store.accounts.findForUser(session.userId, String(ctx.params?.provider ?? ''))
+  if (!account) throw new AllAccessError('account_not_found')
+  const provider = await runtime.store.providers.get(account.provider)
+  const client = provider ? runtime.accounts.client(provider, account) : null
+  if (client instanceof OAuth2Client) {
+    const revocations: [string | null, 'refresh_token' | 'access_token'][] = [
+      [account.refreshToken, 'refresh_token'],
+      [account.accessToken, 'access_token'],
+    ]
+    for (const [token, hint] of revocations) {
+      if (!token) continue
+      try {
+        const revoked = await client.revokeToken(token, hint)
+        if (!revoked && (await client.revocationEndpoint())) runtime.log.info(`revocation of an account ${account.id} ${hint} was refused req=${ctx.state.requestId}`)
+      } catch (error) {
+        runtime.log.error(`error req=${ctx.state.requestId} revocation failed for account ${account.id}: ${(error as Error).message}`)
+      }
+    }
+  }
+  await runtime.store.accounts.remove(account.id)
+  ctx.status = 204
+}

@@ -1,0 +1,82 @@
+import Koa from 'koa'
+import type { Server } from 'node:http'
+import { createAllAccess } from './all-access.ts'
+import { loadConfig } from './config.ts'
+import { requestLog } from './http/request-log.ts'
+import { consoleLogger, type Logger } from './log.ts'
+import { staticSite } from './static-site.ts'
+import { migrate, openStore } from './store/index.ts'
+
+export interface ServeOptions {
+  env: NodeJS.ProcessEnv
+  cwd: string
+  sandbox: boolean
+  log?: (line: string) => void
+}
+
+/** How long SIGTERM waits for requests in flight before closing anyway. */
+const DRAIN_MS = 10_000
+const CLEAN_UP_EVERY_MS = 10 * 60 * 1000
+
+/** `all-access serve`: the BFF and the demo SPA on one origin, until SIGTERM or SIGINT. */
+export async function serve(options: ServeOptions): Promise<Server> {
+  const config = loadConfig(options.env, options.cwd)
+  const log: Logger = consoleLogger
+  const store = openStore({ databaseUrl: config.databaseUrl, keys: config.keys, cwd: options.cwd, pool: { max: config.poolMax } })
+  try {
+    await migrate(store.db)
+  } catch (error) {
+    await store.close().catch(() => {})
+    throw error
+  }
+
+  const stops: (() => Promise<void>)[] = []
+  if (options.sandbox) {
+    const { startSandbox } = await import('./sandbox/index.ts')
+    const sandbox = await startSandbox({ store, publicUrl: config.publicUrl, log })
+    stops.push(sandbox.close)
+  }
+
+  const allAccess = await createAllAccess({
+    store,
+    publicUrl: config.publicUrl,
+    log,
+    proxy: { timeoutMs: config.proxyTimeoutMs, maxBody: config.proxyMaxBody },
+    migrate: false,
+  })
+  const app = new Koa()
+  app.use(allAccess.middleware)
+  app.use(requestLog(log))
+  app.use(staticSite(config.staticDir))
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const listening = app.listen(config.port, config.host, () => resolve(listening))
+    listening.once('error', reject)
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : config.port
+  log.info(`all-access listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port} (public URL ${config.publicUrl.origin})`)
+
+  const cleanUp = setInterval(() => {
+    allAccess.cleanUp().catch((error: Error) => log.error(`error clean-up failed: ${error.message}`))
+  }, CLEAN_UP_EVERY_MS)
+  cleanUp.unref()
+
+  let stopping = false
+  const stop = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info(`all-access stopping (${signal})`)
+    clearInterval(cleanUp)
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    server.closeIdleConnections()
+    const drained = await Promise.race([closed.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), DRAIN_MS).unref())])
+    if (!drained) server.closeAllConnections()
+    for (const close of stops) await close().catch(() => {})
+    await store.close().catch(() => {})
+    process.exit(0)
+  }
+  process.once('SIGTERM', () => void stop('SIGTERM'))
+  process.once('SIGINT', () => void stop('SIGINT'))
+  return server
+}

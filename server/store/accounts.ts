@@ -1,0 +1,139 @@
+import type { Knex } from 'knex'
+import type { AccountStatus } from '../../shared/session.ts'
+import type { SecretBox } from '../crypto/secret-box.ts'
+import { toMillis, toMillisOrNull } from './rows.ts'
+
+/** The tokens a provider handed out for one account, decrypted. */
+export interface AccountTokens {
+  accessToken: string | null
+  /** OAuth 1.0a token secret. */
+  tokenSecret: string | null
+  refreshToken: string | null
+  idToken: string | null
+  /** Epoch ms; null when the provider gave no expiry. */
+  expiresAt: number | null
+  scope: string | null
+}
+
+/** A user's link to one provider identity (django-all-access's AccountAccess). */
+export interface AccountRecord extends AccountTokens {
+  id: number
+  providerId: number
+  provider: string
+  identifier: string
+  userId: number
+  displayName: string | null
+  status: AccountStatus
+  createdAt: number
+  updatedAt: number
+}
+
+export const ACCOUNT_SECRET_FIELDS = ['access_token', 'token_secret', 'refresh_token', 'id_token'] as const
+
+const COLUMNS = [
+  'accounts.id', 'accounts.provider_id', 'providers.name as provider', 'accounts.identifier', 'accounts.user_id',
+  'accounts.display_name', 'accounts.access_token', 'accounts.token_secret', 'accounts.refresh_token',
+  'accounts.id_token', 'accounts.expires_at', 'accounts.scope', 'accounts.status', 'accounts.created_at', 'accounts.updated_at',
+]
+
+export class AccountStore {
+  constructor(
+    private readonly db: Knex,
+    private readonly box: SecretBox,
+  ) {}
+
+  private query(trx: Knex) {
+    return trx('accounts').join('providers', 'providers.id', 'accounts.provider_id').select(COLUMNS)
+  }
+
+  async findByIdentity(providerId: number, identifier: string, trx: Knex = this.db): Promise<AccountRecord | null> {
+    const row = await this.query(trx).where({ 'accounts.provider_id': providerId, 'accounts.identifier': identifier }).first()
+    return row ? this.fromRow(row) : null
+  }
+
+  async findForUser(userId: number, providerName: string, trx: Knex = this.db): Promise<AccountRecord | null> {
+    const row = await this.query(trx).where({ 'accounts.user_id': userId, 'providers.name': providerName }).orderBy('accounts.id').first()
+    return row ? this.fromRow(row) : null
+  }
+
+  async get(id: number, trx: Knex = this.db): Promise<AccountRecord | null> {
+    const row = await this.query(trx).where({ 'accounts.id': id }).first()
+    return row ? this.fromRow(row) : null
+  }
+
+  async listForUser(userId: number, trx: Knex = this.db): Promise<AccountRecord[]> {
+    const rows = await this.query(trx).where({ 'accounts.user_id': userId }).orderBy('accounts.id')
+    return rows.map((row: Record<string, unknown>) => this.fromRow(row))
+  }
+
+  async create(
+    input: { providerId: number; identifier: string; userId: number; displayName: string | null } & AccountTokens,
+    trx: Knex = this.db,
+  ): Promise<number> {
+    const now = Date.now()
+    const [row] = await trx('accounts')
+      .insert({
+        provider_id: input.providerId,
+        identifier: input.identifier,
+        user_id: input.userId,
+        display_name: input.displayName,
+        ...this.tokenColumns(input),
+        status: 'active',
+        created_at: now,
+        updated_at: now,
+      })
+      .returning('id')
+    return typeof row === 'object' ? row.id : row
+  }
+
+  /** A fresh login: new tokens, and the account is usable again. */
+  async updateAfterLogin(id: number, input: { displayName: string | null } & AccountTokens, trx: Knex = this.db): Promise<void> {
+    await trx('accounts')
+      .where({ id })
+      .update({ display_name: input.displayName, ...this.tokenColumns(input), status: 'active', updated_at: Date.now() })
+  }
+
+  async updateTokens(id: number, tokens: AccountTokens, trx: Knex = this.db): Promise<void> {
+    await trx('accounts').where({ id }).update({ ...this.tokenColumns(tokens), updated_at: Date.now() })
+  }
+
+  async setStatus(id: number, status: AccountStatus, trx: Knex = this.db): Promise<void> {
+    await trx('accounts').where({ id }).update({ status, updated_at: Date.now() })
+  }
+
+  async remove(id: number, trx: Knex = this.db): Promise<boolean> {
+    return (await trx('accounts').where({ id }).delete()) > 0
+  }
+
+  private tokenColumns(tokens: AccountTokens) {
+    return {
+      access_token: this.box.encrypt('accounts.access_token', tokens.accessToken),
+      token_secret: this.box.encrypt('accounts.token_secret', tokens.tokenSecret),
+      refresh_token: this.box.encrypt('accounts.refresh_token', tokens.refreshToken),
+      id_token: this.box.encrypt('accounts.id_token', tokens.idToken),
+      expires_at: tokens.expiresAt,
+      scope: tokens.scope,
+    }
+  }
+
+  private fromRow(row: Record<string, unknown>): AccountRecord {
+    const text = (key: string) => (row[key] ?? null) as string | null
+    return {
+      id: row.id as number,
+      providerId: row.provider_id as number,
+      provider: row.provider as string,
+      identifier: row.identifier as string,
+      userId: row.user_id as number,
+      displayName: text('display_name'),
+      accessToken: this.box.decrypt('accounts.access_token', text('access_token')),
+      tokenSecret: this.box.decrypt('accounts.token_secret', text('token_secret')),
+      refreshToken: this.box.decrypt('accounts.refresh_token', text('refresh_token')),
+      idToken: this.box.decrypt('accounts.id_token', text('id_token')),
+      expiresAt: toMillisOrNull(row.expires_at),
+      scope: text('scope'),
+      status: row.status as AccountStatus,
+      createdAt: toMillis(row.created_at),
+      updatedAt: toMillis(row.updated_at),
+    }
+  }
+}

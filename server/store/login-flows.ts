@@ -1,0 +1,56 @@
+import type { Knex } from 'knex'
+import type { SecretBox } from '../crypto/secret-box.ts'
+import { hashId } from '../crypto/random.ts'
+import { toMillis } from './rows.ts'
+
+/** What the BFF remembers between the redirect to a provider and its callback. */
+export interface LoginFlow {
+  provider: string
+  /** OAuth 2.0 state. */
+  state?: string
+  codeVerifier?: string
+  nonce?: string
+  /** OAuth 1.0a request token and secret. */
+  requestToken?: string
+  requestTokenSecret?: string
+  next: string
+  /** The signed-in user when the flow started: a login then links another provider to them. */
+  userId?: number
+}
+
+/**
+ * Login-flow records, single use: `consume` deletes the row and only the caller whose DELETE removed
+ * it gets the flow, so a replayed callback (even a concurrent one) finds nothing.
+ */
+export class LoginFlowStore {
+  constructor(
+    private readonly db: Knex,
+    private readonly box: SecretBox,
+  ) {}
+
+  async create(id: string, providerId: number, flow: LoginFlow, ttlMs: number): Promise<void> {
+    const now = Date.now()
+    await this.db('login_flows').insert({
+      id_hash: hashId(id),
+      provider_id: providerId,
+      data: this.box.encrypt('login_flows.data', JSON.stringify(flow)),
+      created_at: now,
+      expires_at: now + ttlMs,
+    })
+  }
+
+  async consume(id: string, now = Date.now()): Promise<LoginFlow | null> {
+    const idHash = hashId(id)
+    return this.db.transaction(async (trx) => {
+      const row = await trx('login_flows').where({ id_hash: idHash }).first()
+      if (!row) return null
+      const deleted = await trx('login_flows').where({ id_hash: idHash }).delete()
+      if (deleted !== 1 || toMillis(row.expires_at) <= now) return null
+      return JSON.parse(this.box.decrypt('login_flows.data', row.data) as string) as LoginFlow
+    })
+  }
+
+  async removeExpired(now = Date.now()): Promise<number> {
+    return this.db('login_flows').where('expires_at', '<=', now).delete()
+  }
+}

@@ -1,0 +1,116 @@
+import type { Knex } from 'knex'
+import type { ProviderConfig } from '../../shared/provider.ts'
+import type { SecretBox } from '../crypto/secret-box.ts'
+
+/** A stored provider: its config plus the row id accounts refer to. */
+export interface ProviderRecord extends ProviderConfig {
+  id: number
+}
+
+interface ProviderRow {
+  id: number
+  name: string
+  display_name: string
+  protocol: ProviderConfig['protocol']
+  request_token_url: string | null
+  authorization_url: string | null
+  access_token_url: string | null
+  profile_url: string | null
+  api_base_url: string | null
+  issuer: string | null
+  revocation_url: string | null
+  scope: string | null
+  identifier_path: string
+  client_id: string | null
+  client_secret: string | null
+  pkce: boolean | number
+  token_auth_method: ProviderConfig['tokenAuthMethod']
+  token_placement: ProviderConfig['tokenPlacement']
+  extra_authorization_params: string
+}
+
+export const PROVIDER_SECRET_FIELDS = ['client_id', 'client_secret'] as const
+
+export class ProviderStore {
+  constructor(
+    private readonly db: Knex,
+    private readonly box: SecretBox,
+  ) {}
+
+  async list(): Promise<ProviderRecord[]> {
+    const rows: ProviderRow[] = await this.db('providers').select('*').orderBy('name')
+    return rows.map((row) => this.fromRow(row))
+  }
+
+  async get(name: string): Promise<ProviderRecord | null> {
+    const row: ProviderRow | undefined = await this.db('providers').where({ name }).first()
+    return row ? this.fromRow(row) : null
+  }
+
+  async add(config: ProviderConfig, trx: Knex = this.db): Promise<ProviderRecord> {
+    const now = Date.now()
+    const [row] = await trx('providers')
+      .insert({ ...this.toRow(config), created_at: now, updated_at: now })
+      .returning('*')
+    return this.fromRow(row)
+  }
+
+  async update(name: string, config: ProviderConfig, trx: Knex = this.db): Promise<ProviderRecord | null> {
+    const [row] = await trx('providers')
+      .where({ name })
+      .update({ ...this.toRow(config), updated_at: Date.now() })
+      .returning('*')
+    return row ? this.fromRow(row) : null
+  }
+
+  async remove(name: string): Promise<boolean> {
+    return (await this.db('providers').where({ name }).delete()) > 0
+  }
+
+  private toRow(config: ProviderConfig): Omit<ProviderRow, 'id'> {
+    return {
+      name: config.name,
+      display_name: config.displayName,
+      protocol: config.protocol,
+      request_token_url: config.requestTokenUrl,
+      authorization_url: config.authorizationUrl,
+      access_token_url: config.accessTokenUrl,
+      profile_url: config.profileUrl,
+      api_base_url: config.apiBaseUrl,
+      issuer: config.issuer,
+      revocation_url: config.revocationUrl,
+      scope: config.scope,
+      identifier_path: config.identifierPath,
+      client_id: this.box.encrypt('providers.client_id', config.clientId),
+      client_secret: this.box.encrypt('providers.client_secret', config.clientSecret),
+      pkce: config.pkce,
+      token_auth_method: config.tokenAuthMethod,
+      token_placement: config.tokenPlacement,
+      extra_authorization_params: JSON.stringify(config.extraAuthorizationParams ?? {}),
+    }
+  }
+
+  private fromRow(row: ProviderRow): ProviderRecord {
+    return {
+      id: row.id,
+      name: row.name,
+      displayName: row.display_name,
+      protocol: row.protocol,
+      requestTokenUrl: row.request_token_url,
+      authorizationUrl: row.authorization_url,
+      accessTokenUrl: row.access_token_url,
+      profileUrl: row.profile_url,
+      apiBaseUrl: row.api_base_url,
+      issuer: row.issuer,
+      revocationUrl: row.revocation_url,
+      scope: row.scope,
+      identifierPath: row.identifier_path,
+      clientId: this.box.decrypt('providers.client_id', row.client_id),
+      clientSecret: this.box.decrypt('providers.client_secret', row.client_secret),
+      pkce: Boolean(row.pkce),
+      tokenAuthMethod: row.token_auth_method,
+      tokenPlacement: row.token_placement,
+      extraAuthorizationParams: JSON.parse(row.extra_authorization_params) as Record<string, string>,
+    }
+  }
+}

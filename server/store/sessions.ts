@@ -1,0 +1,56 @@
+import type { Knex } from 'knex'
+import { hashId } from '../crypto/random.ts'
+import { toMillis } from './rows.ts'
+
+export interface SessionRecord {
+  userId: number
+  createdAt: number
+  idleExpiresAt: number
+  absoluteExpiresAt: number
+}
+
+/** Server-side sessions. Rows are keyed by the SHA-256 of the cookie's id, never the id itself. */
+export class SessionStore {
+  constructor(private readonly db: Knex) {}
+
+  async create(id: string, session: SessionRecord, trx: Knex = this.db): Promise<void> {
+    await trx('sessions').insert({
+      id_hash: hashId(id),
+      user_id: session.userId,
+      created_at: session.createdAt,
+      idle_expires_at: session.idleExpiresAt,
+      absolute_expires_at: session.absoluteExpiresAt,
+    })
+  }
+
+  /** The live session with this id, or null when there is none or it has ended. */
+  async find(id: string, now = Date.now()): Promise<SessionRecord | null> {
+    const row = await this.db('sessions').where({ id_hash: hashId(id) }).first()
+    if (!row) return null
+    const session = {
+      userId: row.user_id as number,
+      createdAt: toMillis(row.created_at),
+      idleExpiresAt: toMillis(row.idle_expires_at),
+      absoluteExpiresAt: toMillis(row.absolute_expires_at),
+    }
+    if (session.idleExpiresAt <= now || session.absoluteExpiresAt <= now) return null
+    return session
+  }
+
+  async extend(id: string, idleExpiresAt: number): Promise<void> {
+    await this.db('sessions').where({ id_hash: hashId(id) }).update({ idle_expires_at: idleExpiresAt })
+  }
+
+  async remove(id: string, trx: Knex = this.db): Promise<void> {
+    await trx('sessions').where({ id_hash: hashId(id) }).delete()
+  }
+
+  async removeForUser(userId: number): Promise<number> {
+    return this.db('sessions').where({ user_id: userId }).delete()
+  }
+
+  /** Deletes ended sessions; safe to run from several instances at once. */
+  async removeExpired(now = Date.now()): Promise<number> {
+    return this.db('sessions').where('idle_expires_at', '<=', now).orWhere('absolute_expires_at', '<=', now).delete()
+  }
+}

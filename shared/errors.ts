@@ -1,0 +1,43 @@
+/** Every error code of the external contract (DESIGN.md). Server answers and client errors carry one. */
+export const ERROR_CODES = [
+  // request checks
+  'csrf_required',
+  'origin_not_allowed',
+  'not_authenticated',
+  'unknown_provider',
+  'account_not_found',
+  'account_not_connected',
+  'invalid_path',
+  'payload_too_large',
+  // login redirect and callback
+  'access_denied',
+  'invalid_state',
+  'missing_code',
+  'issuer_mismatch',
+  'request_token_failed',
+  'provider_unavailable',
+  'token_request_failed',
+  'id_token_invalid',
+  'profile_request_failed',
+  'missing_identifier',
+  'account_conflict',
+  // provider API calls
+  'reauth_required',
+  'upstream_unreachable',
+  'upstream_timeout',
+  // anything else
+  'service_unavailable',
+  'server_error',
+] as const
+
+export type ErrorCode = (typeof ERROR_CODES)[number]
+
+/** The body of every JSON error answer. */
+export interface ErrorBody {
+  error: ErrorCode
+  message: string
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value)
+}

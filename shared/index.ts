@@ -1,0 +1,6 @@
+export { ERROR_CODES, isErrorCode } from './errors.ts'
+export type { ErrorCode, ErrorBody } from './errors.ts'
+export { PROTOCOLS, TOKEN_AUTH_METHODS, PROVIDER_NAME_PATTERN, isEnabled } from './provider.ts'
+export type { Protocol, TokenAuthMethod, TokenPlacement, ProviderConfig, PublicProvider } from './provider.ts'
+export type { AccountStatus, AccountSummary, SessionUser, SessionInfo } from './session.ts'
+export { routes, CSRF_HEADER, CSRF_VALUE, AUTH_ERROR_PARAM } from './routes.ts'

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest'
+import { resolveApiTarget } from '../server/proxy/api-path.ts'
+
+const BASE = 'https://api.example.com/v2'
+
+describe('resolveApiTarget(apiBaseUrl, path, query)', () => {
+  it('joins a plain relative path and query below the base URL', () => {
+    expect(resolveApiTarget(BASE, 'users/42/repos', 'per_page=5&sort=updated').toString()).toBe('https://api.example.com/v2/users/42/repos?per_page=5&sort=updated')
+    expect(resolveApiTarget('https://api.example.com', 'me', '').toString()).toBe('https://api.example.com/me')
+    expect(resolveApiTarget(BASE + '/', 'a/b/', '').toString()).toBe('https://api.example.com/v2/a/b/')
+  })
+
+  it('keeps harmless percent-encoding as it came', () => {
+    expect(resolveApiTarget(BASE, 'search/hello%20world', 'q=a%2Fb').pathname).toBe('/v2/search/hello%20world')
+  })
+
+  // Each of these would leave the base path, reach another host, or be read differently by the provider.
+  it.each([
+    ['..', 'a parent segment'],
+    ['../admin', 'a leading parent segment'],
+    ['users/../../admin', 'a parent segment in the middle'],
+    ['./users', 'a current-directory segment'],
+    ['%2e%2e/admin', 'an encoded parent segment'],
+    ['%2E%2E/admin', 'an upper-case encoded parent segment'],
+    ['.%2e/admin', 'a half-encoded parent segment'],
+    ['users%2f..%2fadmin', 'an encoded slash'],
+    ['users%2F..%2Fadmin', 'an upper-case encoded slash'],
+    ['users%5c..%5cadmin', 'an encoded backslash'],
+    ['users\\..\\admin', 'backslashes'],
+    ['%252e%252e/admin', 'a double-encoded parent segment'],
+    ['users%252fadmin', 'a double-encoded slash'],
+    ['/evil.example/x', 'a leading slash (//host once joined)'],
+    ['users//admin', 'an empty segment'],
+    ['@evil.example/x', 'an at sign'],
+    ['user@evil.example', 'an at sign after a name'],
+    ['%40evil.example', 'an encoded at sign'],
+    ['https:/evil.example', 'a scheme'],
+    ['javascript:alert(1)', 'a script scheme'],
+    ['users%00', 'an encoded NUL'],
+    ['users\u0000', 'a NUL'],
+    ['users%0d%0aHost:evil', 'an encoded CRLF'],
+    ['users\r\nHost: evil', 'a CRLF'],
+    ['users%zz', 'a malformed escape'],
+    ['users%', 'a dangling percent'],
+    ['', 'an empty path'],
+    ['a b', 'a raw space'],
+  ])('refuses %j (%s) with invalid_path', (path) => {
+    expect(() => resolveApiTarget(BASE, path, '')).toThrow(expect.objectContaining({ code: 'invalid_path', status: 400 }))
+  })
+
+  it('refuses control characters in the query', () => {
+    expect(() => resolveApiTarget(BASE, 'users', 'a=%0d%0aX')).toThrow(expect.objectContaining({ code: 'invalid_path' }))
+  })
+})

@@ -1,0 +1,171 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { AllAccessHooks } from '../server/hooks.ts'
+import { startOAuth1Provider, type RunningOAuth1Provider } from '../server/sandbox/oauth1-provider.ts'
+import { BrowserSession } from './support/browser-session.ts'
+import { startBff, type TestBff } from './support/bff.ts'
+import { databases } from './support/databases.ts'
+import { authError, login, rowCounts, session, startLogin } from './support/login.ts'
+
+const consumer = { key: 'consumer-key', secret: 'consumer-secret-abcdefghijklmnop' }
+
+describe.each(databases)('OAuth 1.0a login on $kind', (database) => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+  let provider: RunningOAuth1Provider
+  let bobProvider: RunningOAuth1Provider
+  let postResults: { status: number; body: unknown }[]
+
+  // The seed's example: post a status for new users, from the login hook, through account.apiClient.
+  const onLogin: AllAccessHooks['onLogin'] = async ({ provider: p, account, isNew }) => {
+    if (isNew && p.name === 'twitter') {
+      const response = await account.apiClient.request('post', `${provider.apiBaseUrl}/statuses/update.json`, {
+        body: { status: 'I just joined an awesome new site! 100% + ~tilde & more' },
+      })
+      postResults.push({ status: response.status, body: response.body })
+    }
+  }
+
+  beforeAll(async () => {
+    const created = await database.create()
+    drop = created.drop
+    postResults = []
+    provider = await startOAuth1Provider({ consumers: [consumer], autoApprove: 'alice' })
+    bobProvider = await startOAuth1Provider({ consumers: [consumer], autoApprove: 'bob' })
+    bff = await startBff(created.url, { hooks: { onLogin } })
+    await bff.addProvider('bob-provider', {
+      requestTokenUrl: bobProvider.requestTokenUrl,
+      authorizationUrl: bobProvider.authorizationUrl,
+      accessTokenUrl: bobProvider.accessTokenUrl,
+      profileUrl: bobProvider.profileUrl,
+      identifierPath: 'id_str',
+      clientId: consumer.key,
+      clientSecret: consumer.secret,
+    })
+    const urls = {
+      requestTokenUrl: provider.requestTokenUrl,
+      authorizationUrl: provider.authorizationUrl,
+      accessTokenUrl: provider.accessTokenUrl,
+      profileUrl: provider.profileUrl,
+      apiBaseUrl: provider.apiBaseUrl,
+    }
+    await bff.addProvider('twitter', { ...urls, identifierPath: 'id_str', clientId: consumer.key, clientSecret: consumer.secret })
+    await bff.addProvider('by-name', { ...urls, identifierPath: 'screen_name', clientId: consumer.key, clientSecret: consumer.secret })
+    await bff.addProvider('linkable', { ...urls, identifierPath: 'id_str', clientId: consumer.key, clientSecret: consumer.secret })
+    await bff.addProvider('wrong-secret', { ...urls, clientId: consumer.key, clientSecret: 'not-the-secret' })
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await provider?.close()
+    await bobProvider?.close()
+    await drop?.()
+  })
+
+  it('redirects to the provider with a fresh request token obtained for the absolute callback', async () => {
+    const location = await startLogin(new BrowserSession(), bff.url, 'twitter')
+    expect(location.origin + location.pathname).toBe(provider.authorizationUrl)
+    expect(location.searchParams.get('oauth_token')).toBeTruthy()
+    expect(provider.requests.filter((r) => r.path === '/oauth/request_token').at(-1)?.ok).toBe(true)
+  })
+
+  it('signs a new user in, and the onLogin hook posts a status the provider verified', async () => {
+    const browser = new BrowserSession()
+    const landed = await login(browser, bff.url, 'twitter', '/home')
+    expect(landed.pathname).toBe('/home')
+    const info = await session(browser, bff.url)
+    expect(info.authenticated && info.accounts).toEqual([expect.objectContaining({ provider: 'twitter', status: 'active' })])
+    expect(postResults).toEqual([{ status: 200, body: expect.objectContaining({ text: 'I just joined an awesome new site! 100% + ~tilde & more' }) }])
+    expect(provider.statuses.at(-1)?.text).toBe('I just joined an awesome new site! 100% + ~tilde & more')
+    // A second login of the same identity is not new: no second post.
+    await login(new BrowserSession(), bff.url, 'twitter')
+    expect(postResults).toHaveLength(1)
+  })
+
+  it('stores the token and token secret encrypted', async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'twitter')
+    const info = await session(browser, bff.url)
+    const account = await bff.store.accounts.findForUser(Number(info.authenticated && info.user.id), 'twitter')
+    expect(account?.accessToken).toBeTruthy()
+    expect(account?.tokenSecret).toBeTruthy()
+    const raw = await bff.store.db('accounts').where({ id: account!.id }).first()
+    expect(raw.token_secret).not.toContain(account!.tokenSecret)
+  })
+
+  it('takes a custom identifier path', async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'by-name')
+    const info = await session(browser, bff.url)
+    expect(info.authenticated && info.accounts[0].identifier).toBe('alice')
+  })
+
+  it('links a second provider to the signed-in user', async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'twitter')
+    const first = await session(browser, bff.url)
+    await login(browser, bff.url, 'linkable')
+    const second = await session(browser, bff.url)
+    expect(second.authenticated && second.user.id).toBe(first.authenticated && first.user.id)
+    expect(second.authenticated && second.accounts.map((a) => a.provider).sort()).toEqual(['linkable', 'twitter'])
+  })
+
+  it('refuses with account_conflict an identity linked to another user than the signed-in one', async () => {
+    // alice (on the first provider) belongs to one user; bob signs in on a second provider, then tries alice.
+    await login(new BrowserSession(), bff.url, 'twitter')
+    const bob = new BrowserSession()
+    await login(bob, bff.url, 'bob-provider')
+    const before = await rowCounts(bff.store.db)
+    const landed = await login(bob, bff.url, 'twitter')
+    expect(authError(landed)).toBe('account_conflict')
+    expect(await rowCounts(bff.store.db)).toEqual(before)
+    const info = await session(bob, bff.url)
+    expect(info.authenticated && info.accounts.map((a) => a.provider)).toEqual(['bob-provider'])
+  })
+
+  it('redirects to /?auth_error=request_token_failed when the provider refuses the request token', async () => {
+    const response = await new BrowserSession().fetch(new URL('/auth/login/wrong-secret', bff.url))
+    expect(response.status).toBe(302)
+    expect(response.headers.get('location')).toBe('/?auth_error=request_token_failed')
+  })
+
+  describe('callback failures', () => {
+    async function callback(tweak: (params: URLSearchParams, requestToken: string) => void) {
+      const browser = new BrowserSession()
+      const authorization = await startLogin(browser, bff.url, 'twitter')
+      const token = authorization.searchParams.get('oauth_token')!
+      const url = new URL('/auth/callback/twitter', bff.url)
+      tweak(url.searchParams, token)
+      const before = await rowCounts(bff.store.db)
+      const response = await browser.fetch(url)
+      expect(response.status).toBe(302)
+      expect(await rowCounts(bff.store.db)).toEqual(before)
+      return response.headers.get('location')
+    }
+
+    it('access_denied when the user denied', async () => {
+      expect(await callback((p, token) => p.set('denied', token))).toBe('/?auth_error=access_denied')
+    })
+
+    it('invalid_state when the returned token is not the stored request token', async () => {
+      expect(await callback((p) => { p.set('oauth_token', 'other'); p.set('oauth_verifier', 'v') })).toBe('/?auth_error=invalid_state')
+    })
+
+    it('missing_code without oauth_verifier', async () => {
+      expect(await callback((p, token) => p.set('oauth_token', token))).toBe('/?auth_error=missing_code')
+    })
+
+    it('token_request_failed with a wrong verifier', async () => {
+      expect(await callback((p, token) => { p.set('oauth_token', token); p.set('oauth_verifier', 'wrong') })).toBe('/?auth_error=token_request_failed')
+    })
+
+    it('invalid_state for a replayed callback: request tokens are single use', async () => {
+      const browser = new BrowserSession()
+      const authorization = await startLogin(browser, bff.url, 'twitter')
+      const atCallback = await browser.navigate(authorization, { stopAt: (url) => url.pathname.startsWith('/auth/callback/') })
+      const replay = new BrowserSession()
+      replay.cookies.push(...browser.cookies.map((c) => ({ ...c })))
+      expect((await browser.fetch(atCallback.url)).headers.get('location')).toBe('/')
+      expect((await replay.fetch(atCallback.url)).headers.get('location')).toBe('/?auth_error=invalid_state')
+    })
+  })
+})

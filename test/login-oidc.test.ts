@@ -1,0 +1,395 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createServer } from 'node:http'
+import { OidcClient } from '../server/clients/oidc.ts'
+import type { ParsedToken } from '../server/clients/types.ts'
+import { startOidcSandbox, type RunningOidcSandbox } from '../server/sandbox/oidc-provider.ts'
+import { BrowserSession } from './support/browser-session.ts'
+import { startBff, type TestBff } from './support/bff.ts'
+import { databases } from './support/databases.ts'
+import { authError, login, rowCounts, session, startLogin } from './support/login.ts'
+
+const CSRF = { 'X-CSRF': '1' }
+
+/** A port nothing listens on: for providers that cannot be reached. */
+async function closedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+/** Tampers with the ID token's signature before verification: the BFF must refuse it. */
+class ForgedIdTokenClient extends OidcClient {
+  override parseRawToken(raw: string, contentType?: string | null): ParsedToken | null {
+    const token = super.parseRawToken(raw, contentType)
+    if (token?.idToken) token.idToken = token.idToken.slice(0, -4) + (token.idToken.endsWith('AAAA') ? 'BBBB' : 'AAAA')
+    return token
+  }
+}
+
+/** Sends the provider a nonce other than the one stored: the ID token's nonce then differs. */
+class WrongNonceClient extends OidcClient {
+  override async getRedirectArgs(flow: Parameters<OidcClient['getRedirectArgs']>[0], callbackUrl: string) {
+    return { ...(await super.getRedirectArgs(flow, callbackUrl)), nonce: 'not-the-stored-nonce' }
+  }
+}
+
+describe.each(databases)('OpenID Connect login on $kind', (database) => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+  let idp: RunningOidcSandbox
+  let onLoginCalls: { provider: string; isNew: boolean; identifier: string }[]
+
+  beforeAll(async () => {
+    const created = await database.create()
+    drop = created.drop
+    onLoginCalls = []
+    bff = await startBff(created.url, {
+      clients: { forged: ForgedIdTokenClient, 'wrong-nonce': WrongNonceClient },
+      hooks: {
+        onLogin: ({ provider, isNew, account }) => {
+          onLoginCalls.push({ provider: provider.name, isNew, identifier: account.identifier })
+        },
+      },
+    })
+    const callback = (name: string) => `${bff.url}/auth/callback/${name}`
+    const names = ['idp', 'idp-post', 'forged', 'wrong-nonce', 'no-profile', 'no-id', 'nested-id']
+    idp = await startOidcSandbox({
+      clients: names.map((name) => ({
+        clientId: `client-${name}`,
+        clientSecret: `secret-${name}-${'x'.repeat(20)}`,
+        redirectUris: [callback(name)],
+        tokenEndpointAuthMethod: name === 'idp-post' ? ('client_secret_post' as const) : ('client_secret_basic' as const),
+      })),
+      autoApprove: 'alice',
+    })
+    const dead = `http://127.0.0.1:${await closedPort()}`
+    for (const name of names) {
+      await bff.addProvider(name, {
+        issuer: idp.issuer,
+        clientId: `client-${name}`,
+        clientSecret: `secret-${name}-${'x'.repeat(20)}`,
+        apiBaseUrl: idp.apiBaseUrl,
+        scope: 'openid profile email',
+        tokenAuthMethod: name === 'idp-post' ? 'client_secret_post' : 'client_secret_basic',
+        profileUrl: name === 'no-profile' ? `${dead}/userinfo` : undefined,
+        identifierPath: name === 'no-id' ? 'no.such.claim' : name === 'nested-id' ? 'email' : undefined,
+      })
+    }
+    await bff.addProvider('unreachable', { issuer: dead, clientId: 'x', clientSecret: 'y' })
+    await bff.addProvider('disabled', { issuer: idp.issuer, clientId: 'client-idp', clientSecret: 'y' })
+    await bff.store.db('providers').where({ name: 'disabled' }).update({ client_secret: null })
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await idp?.close()
+    await drop?.()
+  })
+
+  it('redirects to the provider with state, PKCE S256, nonce and the openid scope', async () => {
+    const browser = new BrowserSession()
+    const location = await startLogin(browser, bff.url, 'idp')
+    expect(location.origin + location.pathname).toBe(`${idp.url}/auth`)
+    const params = location.searchParams
+    expect(params.get('client_id')).toBe('client-idp')
+    expect(params.get('redirect_uri')).toBe(`${bff.url}/auth/callback/idp`)
+    expect(params.get('response_type')).toBe('code')
+    expect(params.get('code_challenge_method')).toBe('S256')
+    expect(params.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    // 32 random bytes, base64url: 256 bits of state.
+    expect(params.get('state')).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(params.get('nonce')).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(params.get('scope')?.split(' ')).toContain('openid')
+    const flowCookie = browser.setCookieHeaders.find((c) => c.header.startsWith('allaccess_flow='))?.header ?? ''
+    expect(flowCookie).toMatch(/HttpOnly/i)
+    expect(flowCookie).toMatch(/SameSite=Lax/i)
+    expect(flowCookie).toMatch(/Path=\//i)
+    expect(flowCookie).not.toMatch(/Secure/i)
+  })
+
+  it('gives a different state to every login', async () => {
+    const states = new Set<string>()
+    for (let i = 0; i < 5; i++) states.add((await startLogin(new BrowserSession(), bff.url, 'idp')).searchParams.get('state') ?? '')
+    expect(states.size).toBe(5)
+  })
+
+  it('signs a new user in, creates the user and account, and sends them to next', async () => {
+    const browser = new BrowserSession()
+    const before = await rowCounts(bff.store.db)
+    const landed = await login(browser, bff.url, 'idp', '/welcome?tab=1')
+    expect(landed.pathname + landed.search).toBe('/welcome?tab=1')
+    const info = await session(browser, bff.url)
+    expect(info.authenticated).toBe(true)
+    if (!info.authenticated) return
+    expect(info.accounts).toEqual([
+      expect.objectContaining({ provider: 'idp', identifier: 'alice', status: 'active', displayName: expect.any(String) }),
+    ])
+    expect(info.user.displayName).toBeTruthy()
+    expect(new Date(info.expiresAt).getTime()).toBeGreaterThan(Date.now())
+    expect(await rowCounts(bff.store.db)).toEqual({ users: before.users + 1, accounts: before.accounts + 1, sessions: before.sessions + 1 })
+    expect(onLoginCalls.at(-1)).toEqual({ provider: 'idp', isNew: true, identifier: 'alice' })
+    const sessionCookie = browser.setCookieHeaders.find((c) => c.header.startsWith('allaccess_session=') && !/expires=Thu, 01 Jan 1970/i.test(c.header))?.header ?? ''
+    expect(sessionCookie).toMatch(/HttpOnly/i)
+    expect(sessionCookie).toMatch(/SameSite=Strict/i)
+    expect(sessionCookie).toMatch(/Path=\//i)
+    expect(browser.cookie('allaccess_flow')).toBeUndefined()
+  })
+
+  it('stores the tokens encrypted and keeps them out of the log', async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'idp-post')
+    const account = await bff.store.accounts.findForUser(Number(((await session(browser, bff.url)) as { user: { id: string } }).user.id), 'idp-post')
+    expect(account?.accessToken).toBeTruthy()
+    expect(account?.refreshToken).toBeTruthy()
+    expect(account?.idToken).toBeTruthy()
+    expect(account?.expiresAt).toBeGreaterThan(Date.now())
+    const raw = await bff.store.db('accounts').where({ id: account!.id }).first()
+    expect(raw.access_token).not.toContain(account!.accessToken)
+    expect(raw.access_token).toMatch(/^aa1\./)
+    const log = bff.logs.join('\n')
+    expect(log).not.toContain(account!.accessToken)
+    expect(log).not.toContain(account!.refreshToken)
+    expect(log).not.toContain(browser.cookie('allaccess_session')!.value)
+    expect(log).not.toMatch(/code=|state=/)
+  })
+
+  it('signs a known identity in again without creating anything, with new tokens and status active', async () => {
+    const first = new BrowserSession()
+    await login(first, bff.url, 'idp')
+    const userId = Number(((await session(first, bff.url)) as { user: { id: string } }).user.id)
+    const account = await bff.store.accounts.findForUser(userId, 'idp')
+    await bff.store.accounts.setStatus(account!.id, 'reauth_required')
+    const before = await rowCounts(bff.store.db)
+
+    const second = new BrowserSession()
+    await login(second, bff.url, 'idp')
+    const info = await session(second, bff.url)
+    expect(info.authenticated && info.user.id).toBe(String(userId))
+    const after = await bff.store.accounts.get(account!.id)
+    expect(after?.status).toBe('active')
+    expect(after?.accessToken).not.toBe(account?.accessToken)
+    expect(await rowCounts(bff.store.db)).toEqual({ ...before, sessions: before.sessions + 1 })
+    expect(onLoginCalls.at(-1)).toEqual({ provider: 'idp', isNew: false, identifier: 'alice' })
+  })
+
+  it('gives a new session id at login (no fixation) and ends the old one', async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'idp')
+    const before = browser.cookie('allaccess_session')!.value
+    const stale = new BrowserSession()
+    stale.cookies.push({ ...browser.cookie('allaccess_session')! })
+    await login(browser, bff.url, 'idp')
+    const after = browser.cookie('allaccess_session')!.value
+    expect(after).not.toBe(before)
+    expect(await session(stale, bff.url)).toEqual({ authenticated: false })
+    expect((await session(browser, bff.url)).authenticated).toBe(true)
+  })
+
+  it('ignores a planted session cookie it did not sign', async () => {
+    const browser = new BrowserSession()
+    browser.cookies.push({ name: 'allaccess_session', value: 'planted.AAAA', host: new URL(bff.url).host, path: '/', attributes: '' })
+    expect(await session(browser, bff.url)).toEqual({ authenticated: false })
+  })
+
+  it('refuses a replayed callback with invalid_state and writes nothing', async () => {
+    const browser = new BrowserSession()
+    const authorization = await startLogin(browser, bff.url, 'idp')
+    const atCallback = await browser.navigate(authorization, { stopAt: (url) => url.pathname.startsWith('/auth/callback/') })
+    const callbackUrl = atCallback.url
+    const replay = new BrowserSession()
+    replay.cookies.push(...browser.cookies.map((c) => ({ ...c })))
+    const first = await browser.fetch(callbackUrl)
+    expect(first.status).toBe(302)
+    expect(authError(new URL(first.headers.get('location')!, bff.url))).toBeNull()
+    const before = await rowCounts(bff.store.db)
+    const second = await replay.fetch(callbackUrl)
+    expect(second.status).toBe(302)
+    expect(second.headers.get('location')).toBe('/?auth_error=invalid_state')
+    expect(await rowCounts(bff.store.db)).toEqual(before)
+  })
+
+  describe('callback failures redirect with a code and write nothing', () => {
+    async function callbackWith(provider: string, tweak: (params: URLSearchParams, state: string) => void) {
+      const browser = new BrowserSession()
+      const authorization = await startLogin(browser, bff.url, provider)
+      const state = authorization.searchParams.get('state')!
+      const url = new URL(`/auth/callback/${provider}`, bff.url)
+      tweak(url.searchParams, state)
+      const before = await rowCounts(bff.store.db)
+      const response = await browser.fetch(url)
+      expect(response.status).toBe(302)
+      expect(await rowCounts(bff.store.db)).toEqual(before)
+      expect(browser.cookie('allaccess_flow')).toBeUndefined()
+      return response.headers.get('location')
+    }
+
+    /** Runs the provider's side for real and lets `tweak` change the callback the browser brings back. */
+    async function realCallbackWith(provider: string, tweak: (params: URLSearchParams) => void = () => {}) {
+      const browser = new BrowserSession()
+      const authorization = await startLogin(browser, bff.url, provider)
+      const atCallback = await browser.navigate(authorization, { stopAt: (url) => url.pathname.startsWith('/auth/callback/') })
+      const url = new URL(atCallback.url)
+      tweak(url.searchParams)
+      const before = await rowCounts(bff.store.db)
+      const response = await browser.fetch(url)
+      expect(response.status).toBe(302)
+      expect(await rowCounts(bff.store.db)).toEqual(before)
+      return response.headers.get('location')
+    }
+
+    it('access_denied when the provider reports a refusal', async () => {
+      expect(await callbackWith('idp', (p, state) => { p.set('error', 'access_denied'); p.set('state', state); p.set('iss', idp.issuer) })).toBe('/?auth_error=access_denied')
+    })
+
+    it('invalid_state for a wrong, missing or cookieless state', async () => {
+      expect(await callbackWith('idp', (p) => { p.set('code', 'x'); p.set('state', 'A'.repeat(43)); p.set('iss', idp.issuer) })).toBe('/?auth_error=invalid_state')
+      expect(await callbackWith('idp', (p) => { p.set('code', 'x'); p.set('iss', idp.issuer) })).toBe('/?auth_error=invalid_state')
+      const response = await new BrowserSession().fetch(new URL('/auth/callback/idp?code=x&state=y', bff.url))
+      expect(response.headers.get('location')).toBe('/?auth_error=invalid_state')
+    })
+
+    it('invalid_state when a flow started for one provider comes back on another', async () => {
+      const browser = new BrowserSession()
+      const state = (await startLogin(browser, bff.url, 'idp')).searchParams.get('state')!
+      const response = await browser.fetch(new URL(`/auth/callback/idp-post?code=x&state=${state}&iss=${encodeURIComponent(idp.issuer)}`, bff.url))
+      expect(response.headers.get('location')).toBe('/?auth_error=invalid_state')
+    })
+
+    it('missing_code when the code is absent', async () => {
+      expect(await callbackWith('idp', (p, state) => { p.set('state', state); p.set('iss', idp.issuer) })).toBe('/?auth_error=missing_code')
+    })
+
+    it('issuer_mismatch when the RFC 9207 iss is wrong or missing although announced', async () => {
+      expect(await realCallbackWith('idp', (p) => p.set('iss', 'https://evil.example'))).toBe('/?auth_error=issuer_mismatch')
+      expect(await realCallbackWith('idp', (p) => p.delete('iss'))).toBe('/?auth_error=issuer_mismatch')
+    })
+
+    it('token_request_failed when the provider refuses the code', async () => {
+      expect(await realCallbackWith('idp', (p) => p.set('code', 'forged-code'))).toBe('/?auth_error=token_request_failed')
+    })
+
+    it('id_token_invalid for a forged signature or a wrong nonce', async () => {
+      expect(await realCallbackWith('forged')).toBe('/?auth_error=id_token_invalid')
+      expect(await realCallbackWith('wrong-nonce')).toBe('/?auth_error=id_token_invalid')
+    })
+
+    it('profile_request_failed when the profile cannot be loaded', async () => {
+      expect(await realCallbackWith('no-profile')).toBe('/?auth_error=profile_request_failed')
+    })
+
+    it('missing_identifier when the profile lacks the identifier path', async () => {
+      expect(await realCallbackWith('no-id')).toBe('/?auth_error=missing_identifier')
+    })
+  })
+
+  it('takes the identifier from a custom path', async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'nested-id')
+    const info = await session(browser, bff.url)
+    expect(info.authenticated && info.accounts[0].identifier).toMatch(/@/)
+  })
+
+  it('redirects to /?auth_error=provider_unavailable when discovery fails', async () => {
+    const response = await new BrowserSession().fetch(new URL('/auth/login/unreachable', bff.url))
+    expect(response.status).toBe(302)
+    expect(response.headers.get('location')).toBe('/?auth_error=provider_unavailable')
+  })
+
+  it.each(['nope', 'disabled'])('answers 404 unknown_provider for the %s provider on login and callback', async (name) => {
+    for (const path of [`/auth/login/${name}`, `/auth/callback/${name}?code=x&state=y`]) {
+      const response = await fetch(new URL(path, bff.url), { redirect: 'manual' })
+      expect(response.status).toBe(404)
+      expect(await response.json()).toEqual({ error: 'unknown_provider', message: expect.any(String) })
+    }
+  })
+
+  it.each([
+    ['//evil.example/x', '/'],
+    ['https://evil.example/', '/'],
+    ['/\\evil.example', '/'],
+    ['/ok/path?x=1', '/ok/path?x=1'],
+  ])('sends next=%s to %s after login', async (next, expected) => {
+    const landed = await login(new BrowserSession(), bff.url, 'idp', next)
+    expect(landed.pathname + landed.search).toBe(expected)
+    expect(landed.origin).toBe(bff.url)
+  })
+
+  it('lists enabled providers only, without secrets', async () => {
+    const response = await fetch(new URL('/auth/providers', bff.url))
+    expect(response.status).toBe(200)
+    expect(response.headers.get('cache-control')).toBe('no-store')
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff')
+    const body = (await response.json()) as { providers: { name: string }[] }
+    expect(body.providers.map((p) => p.name)).toContain('idp')
+    expect(body.providers.map((p) => p.name)).not.toContain('disabled')
+    expect(Object.keys(body.providers[0]).sort()).toEqual(['displayName', 'name', 'protocol'])
+    expect(JSON.stringify(body)).not.toContain('secret-')
+  })
+
+  describe('CSRF and Origin checks', () => {
+    it('refuses session, logout and disconnect without X-CSRF, and changes nothing', async () => {
+      const browser = new BrowserSession()
+      await login(browser, bff.url, 'idp')
+      for (const [method, path] of [['GET', '/auth/session'], ['POST', '/auth/logout'], ['DELETE', '/auth/accounts/idp'], ['GET', '/api/idp/me']]) {
+        const response = await browser.fetch(new URL(path, bff.url), { method })
+        expect(response.status).toBe(403)
+        expect(await response.json()).toEqual({ error: 'csrf_required', message: expect.any(String) })
+      }
+      const info = await session(browser, bff.url)
+      expect(info.authenticated && info.accounts.map((a) => a.provider)).toContain('idp')
+    })
+
+    it('refuses a foreign Origin with origin_not_allowed', async () => {
+      const browser = new BrowserSession()
+      await login(browser, bff.url, 'idp')
+      const response = await browser.fetch(new URL('/auth/logout', bff.url), { method: 'POST', headers: { ...CSRF, Origin: 'https://evil.example' } })
+      expect(response.status).toBe(403)
+      expect(await response.json()).toEqual({ error: 'origin_not_allowed', message: expect.any(String) })
+      expect((await session(browser, bff.url)).authenticated).toBe(true)
+      const own = await browser.fetch(new URL('/auth/session', bff.url), { headers: { ...CSRF, Origin: bff.url } })
+      expect(own.status).toBe(200)
+    })
+  })
+
+  it('logs out: 204, cookie cleared, and a replayed cookie is no longer a session', async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'idp')
+    const replay = new BrowserSession()
+    replay.cookies.push({ ...browser.cookie('allaccess_session')! })
+    const response = await browser.fetch(new URL('/auth/logout', bff.url), { method: 'POST', headers: CSRF })
+    expect(response.status).toBe(204)
+    expect(browser.cookie('allaccess_session')).toBeUndefined()
+    expect(await session(replay, bff.url)).toEqual({ authenticated: false })
+  })
+
+  it('answers the session of nobody as unauthenticated, with no-store', async () => {
+    const response = await fetch(new URL('/auth/session', bff.url), { headers: CSRF })
+    expect(response.status).toBe(200)
+    expect(response.headers.get('cache-control')).toBe('no-store')
+    expect(await response.json()).toEqual({ authenticated: false })
+  })
+})
+
+describe.each(databases)('cookies under an https PUBLIC_URL on $kind', (database) => {
+  it('uses the __Host- prefix and Secure for the flow cookie', async () => {
+    const { url, drop } = await database.create()
+    const bff = await startBff(url, { publicUrl: 'https://app.example' })
+    try {
+      await bff.addProvider('idp', { authorizationUrl: 'https://idp.example/authorize', accessTokenUrl: 'https://idp.example/token', profileUrl: 'https://idp.example/me', clientId: 'a', clientSecret: 'b' })
+      const browser = new BrowserSession()
+      const location = await startLogin(browser, bff.url, 'idp')
+      expect(location.searchParams.get('redirect_uri')).toBe('https://app.example/auth/callback/idp')
+      const header = browser.setCookieHeaders[0].header
+      expect(header).toMatch(/^__Host-allaccess_flow=/)
+      expect(header).toMatch(/; secure/i)
+      expect(header).toMatch(/; path=\//i)
+      expect(header).toMatch(/httponly/i)
+      expect(header).not.toMatch(/domain=/i)
+    } finally {
+      await bff.close()
+      await drop()
+    }
+  })
+})

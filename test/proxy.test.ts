@@ -1,0 +1,186 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { request as httpRequest } from 'node:http'
+import { createServer } from 'node:http'
+import { startBff, type TestBff } from './support/bff.ts'
+import { databases } from './support/databases.ts'
+import { startEchoUpstream } from './support/echo-upstream.ts'
+import { session } from './support/login.ts'
+import { signedIn } from './support/signed-in.ts'
+import type { BrowserSession } from './support/browser-session.ts'
+
+const CSRF = { 'X-CSRF': '1' }
+
+/** Sends a raw request target, exactly as given: `fetch` would normalise `..` and friends away. */
+function rawRequest(base: string, target: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  const url = new URL(base)
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: url.hostname, port: url.port, method: 'GET', path: target, headers }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+describe.each(databases)('the API proxy on $kind', (database) => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+  let upstream: Awaited<ReturnType<typeof startEchoUpstream>>
+  let browser: BrowserSession
+  let accountId: number
+
+  beforeAll(async () => {
+    const created = await database.create()
+    drop = created.drop
+    upstream = await startEchoUpstream()
+    bff = await startBff(created.url, { proxy: { timeoutMs: 500, maxBody: 1000 } })
+    const common = { authorizationUrl: 'https://idp.example/authorize', accessTokenUrl: 'https://idp.example/token', profileUrl: 'https://idp.example/me', clientId: 'id', clientSecret: 'secret' }
+    await bff.addProvider('echo', { ...common, apiBaseUrl: `${upstream.url}/v1` })
+    await bff.addProvider('other', { ...common, apiBaseUrl: `${upstream.url}/other` })
+    const free = createServer()
+    await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve))
+    const deadPort = (free.address() as { port: number }).port
+    await new Promise<void>((resolve) => free.close(() => resolve()))
+    await bff.addProvider('dead', { ...common, apiBaseUrl: `http://127.0.0.1:${deadPort}/v1` })
+    ;({ browser, accountId } = await signedIn(bff, 'echo', { accessToken: 'token-echo-1' }))
+  })
+
+  beforeEach(() => {
+    upstream.received.length = 0
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await upstream?.close()
+    await drop?.()
+  })
+
+  it('forwards to the API base URL with the bearer token, query intact, and passes the answer back', async () => {
+    const response = await browser.fetch(new URL('/api/echo/users/42/repos?per_page=5&sort=up%20dated&a=1&a=2', bff.url), { headers: CSRF })
+    expect(response.status).toBe(200)
+    expect(response.headers.get('cache-control')).toBe('no-store')
+    expect(response.headers.get('etag')).toBe('"v1"')
+    expect(response.headers.get('x-internal-secret')).toBeNull()
+    expect(await response.json()).toEqual({ method: 'GET', url: '/v1/users/42/repos?per_page=5&sort=up%20dated&a=1&a=2', body: '' })
+    expect(upstream.received).toHaveLength(1)
+    expect(upstream.received[0].headers.authorization).toBe('Bearer token-echo-1')
+  })
+
+  it('never forwards the browser Cookie, Authorization, X-CSRF, Origin or Referer', async () => {
+    await browser.fetch(new URL('/api/echo/headers', bff.url), {
+      method: 'POST',
+      headers: { ...CSRF, Authorization: 'Basic Zm9vOmJhcg==', Origin: bff.url, Referer: `${bff.url}/page`, 'Content-Type': 'application/json', Accept: 'application/json', 'X-Custom': 'no' },
+      body: JSON.stringify({ hello: 'world' }),
+    })
+    const seen = upstream.received[0]
+    expect(seen.headers.cookie).toBeUndefined()
+    expect(seen.headers['x-csrf']).toBeUndefined()
+    expect(seen.headers.origin).toBeUndefined()
+    expect(seen.headers.referer).toBeUndefined()
+    expect(seen.headers['x-custom']).toBeUndefined()
+    expect(seen.headers.authorization).toBe('Bearer token-echo-1')
+    expect(seen.headers['content-type']).toBe('application/json')
+    expect(seen.body).toBe('{"hello":"world"}')
+  })
+
+  it('never passes the upstream Set-Cookie to the browser', async () => {
+    const response = await browser.fetch(new URL('/api/echo/set-cookie', bff.url), { headers: CSRF })
+    expect(response.status).toBe(200)
+    expect(response.headers.getSetCookie()).toEqual([])
+  })
+
+  it('passes the upstream status and body through', async () => {
+    const response = await browser.fetch(new URL('/api/echo/status/418', bff.url), { headers: CSRF })
+    expect(response.status).toBe(418)
+    expect(await response.json()).toEqual(expect.objectContaining({ url: '/v1/status/418' }))
+    const created = await browser.fetch(new URL('/api/echo/status/201', bff.url), { method: 'PUT', headers: { ...CSRF, 'Content-Type': 'text/plain' }, body: 'x' })
+    expect(created.status).toBe(201)
+  })
+
+  const escapes = [
+    '/api/echo/../other/x',
+    '/api/echo/..%2fother/x',
+    '/api/echo/%2e%2e/other/x',
+    '/api/echo/%2E%2E/other',
+    '/api/echo/.%2e/other',
+    '/api/echo/a/../../other',
+    '/api/echo/./a',
+    '/api/echo/a%2f..%2f..%2fother',
+    '/api/echo/a%5c..%5cother',
+    '/api/echo/a\\..\\other',
+    '/api/echo/%252e%252e/other',
+    '/api/echo/a%252fb',
+    '/api/echo//evil.example/x',
+    '/api/echo/a//b',
+    '/api/echo/@evil.example/x',
+    '/api/echo/a@evil.example',
+    '/api/echo/%40evil.example',
+    '/api/echo/http:%2f%2fevil.example',
+    '/api/echo/https:/evil.example',
+    '/api/echo/javascript:alert(1)',
+    '/api/echo/a%00b',
+    '/api/echo/a%0d%0aHost:%20evil',
+    '/api/echo/a%zz',
+    '/api/echo/',
+  ]
+
+  it.each(escapes)('answers %s with 400 invalid_path and no upstream request', async (target) => {
+    const { status, body } = await rawRequest(bff.url, target, { ...CSRF, Cookie: browser.cookieHeader(new URL(bff.url)) })
+    expect(status).toBe(400)
+    expect(JSON.parse(body)).toEqual({ error: 'invalid_path', message: expect.any(String) })
+    expect(upstream.received).toHaveLength(0)
+  })
+
+  it('refuses a body over the limit with 413 and sends nothing upstream', async () => {
+    const response = await browser.fetch(new URL('/api/echo/upload', bff.url), { method: 'POST', headers: { ...CSRF, 'Content-Type': 'text/plain' }, body: 'x'.repeat(1001) })
+    expect(response.status).toBe(413)
+    expect(await response.json()).toEqual({ error: 'payload_too_large', message: expect.any(String) })
+    expect(upstream.received).toHaveLength(0)
+  })
+
+  it('answers 504 upstream_timeout when the provider is too slow', async () => {
+    const response = await browser.fetch(new URL('/api/echo/slow', bff.url), { headers: CSRF })
+    expect(response.status).toBe(504)
+    expect(await response.json()).toEqual({ error: 'upstream_timeout', message: expect.any(String) })
+  })
+
+  it('answers 502 upstream_unreachable when the provider cannot be reached', async () => {
+    const { browser: deadBrowser } = await signedIn(bff, 'dead', { accessToken: 't' })
+    const response = await deadBrowser.fetch(new URL('/api/dead/me', bff.url), { headers: CSRF })
+    expect(response.status).toBe(502)
+    expect(await response.json()).toEqual({ error: 'upstream_unreachable', message: expect.any(String) })
+  })
+
+  it('answers 401 not_authenticated, 404 unknown_provider and 403 account_not_connected', async () => {
+    const anonymous = await fetch(new URL('/api/echo/me', bff.url), { headers: CSRF })
+    expect(anonymous.status).toBe(401)
+    expect((await anonymous.json()).error).toBe('not_authenticated')
+    const unknown = await browser.fetch(new URL('/api/nope/me', bff.url), { headers: CSRF })
+    expect(unknown.status).toBe(404)
+    expect((await unknown.json()).error).toBe('unknown_provider')
+    const notConnected = await browser.fetch(new URL('/api/other/me', bff.url), { headers: CSRF })
+    expect(notConnected.status).toBe(403)
+    expect((await notConnected.json()).error).toBe('account_not_connected')
+    expect(upstream.received).toHaveLength(0)
+  })
+
+  it('answers 401 reauth_required when the provider rejects a token that cannot be refreshed, until the next login', async () => {
+    const { browser: rejectedBrowser, accountId: rejectedId } = await signedIn(bff, 'echo', { accessToken: 'token-revoked' })
+    upstream.rejected.add('token-revoked')
+    const response = await rejectedBrowser.fetch(new URL('/api/echo/me', bff.url), { headers: CSRF })
+    expect(response.status).toBe(401)
+    expect(await response.json()).toEqual({ error: 'reauth_required', message: expect.any(String) })
+    expect(response.headers.get('location')).toBeNull()
+    expect((await bff.store.accounts.get(rejectedId))?.status).toBe('reauth_required')
+    const info = await session(rejectedBrowser, bff.url)
+    expect(info.authenticated && info.accounts[0].status).toBe('reauth_required')
+    // While the account waits for a login, no request reaches the provider.
+    upstream.received.length = 0
+    const again = await rejectedBrowser.fetch(new URL('/api/echo/me', bff.url), { headers: CSRF })
+    expect(again.status).toBe(401)
+    expect(upstream.received).toHaveLength(0)
+    expect(accountId).not.toBe(rejectedId)
+  })
+})

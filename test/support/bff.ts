@@ -1,0 +1,54 @@
+import Koa from 'koa'
+import { createServer, type Server } from 'node:http'
+import { createAllAccess, type AllAccess, type AllAccessOptions } from '../../server/all-access.ts'
+import { parseKeys, generateKey } from '../../server/crypto/keys.ts'
+import type { Logger } from '../../server/log.ts'
+import { buildProviderConfig, type ProviderInput } from '../../server/providers/provider-input.ts'
+import { openStore, type Store } from '../../server/store/index.ts'
+
+export interface TestBff {
+  url: string
+  allAccess: AllAccess
+  store: Store
+  /** Every line the BFF logged, for "no secret in the log" assertions. */
+  logs: string[]
+  addProvider(name: string, input: ProviderInput): Promise<void>
+  close(): Promise<void>
+}
+
+/** A real BFF on 127.0.0.1 with an ephemeral port, whose PUBLIC_URL is its own address. */
+export async function startBff(
+  databaseUrl: string,
+  options: Omit<AllAccessOptions, 'publicUrl' | 'store' | 'databaseUrl' | 'keys' | 'log'> & { keys?: string; publicUrl?: string } = {},
+): Promise<TestBff> {
+  const keys = parseKeys(options.keys ?? generateKey())
+  const store = openStore({ databaseUrl, keys })
+  const server: Server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  const url = `http://127.0.0.1:${port}`
+  const logs: string[] = []
+  const log: Logger = { info: (line) => logs.push(line), error: (line) => logs.push(line) }
+  const { keys: _keys, publicUrl, ...rest } = options
+  const allAccess = await createAllAccess({ ...rest, publicUrl: publicUrl ?? url, store, log })
+  const app = new Koa()
+  app.use(allAccess.middleware)
+  app.use((ctx) => {
+    ctx.body = 'spa'
+  })
+  server.on('request', app.callback())
+  return {
+    url,
+    allAccess,
+    store,
+    logs,
+    async addProvider(name, input) {
+      await store.providers.add(buildProviderConfig(name, input))
+    },
+    async close() {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await store.close()
+    },
+  }
+}

@@ -1,0 +1,57 @@
+import { createServer, type IncomingHttpHeaders } from 'node:http'
+
+export interface EchoedRequest {
+  method: string
+  /** The raw request target as it arrived (path and query). */
+  url: string
+  headers: IncomingHttpHeaders
+  body: string
+}
+
+/**
+ * An API that records what it receives. `/slow` waits before answering, `/status/<n>` answers n,
+ * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`.
+ */
+export async function startEchoUpstream() {
+  const received: EchoedRequest[] = []
+  const rejected = new Set<string>()
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (chunk: Buffer) => chunks.push(chunk))
+    req.on('end', () => {
+      const entry = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') }
+      received.push(entry)
+      const path = new URL(entry.url, 'http://x').pathname
+      const token = (req.headers.authorization ?? '').replace(/^Bearer /, '')
+      if (rejected.has(token)) {
+        res.writeHead(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': 'Bearer error="invalid_token"' })
+        res.end('{"error":"invalid_token"}')
+        return
+      }
+      if (path.endsWith('/slow')) {
+        setTimeout(() => {
+          res.writeHead(200, { 'Content-Type': 'application/json' })
+          res.end('{"slow":true}')
+        }, 1500).unref()
+        return
+      }
+      const status = /\/status\/(\d{3})$/.exec(path)
+      const headers: Record<string, string | string[]> = { 'Content-Type': 'application/json', ETag: '"v1"', 'X-Internal-Secret': 'upstream-only' }
+      if (path.endsWith('/set-cookie')) headers['Set-Cookie'] = ['upstream=1; Path=/', 'tracking=2; Path=/']
+      res.writeHead(status ? Number(status[1]) : 200, headers)
+      res.end(JSON.stringify({ method: entry.method, url: entry.url, body: entry.body }))
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    received,
+    rejected,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}

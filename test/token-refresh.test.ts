@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startOidcSandbox, type RunningOidcSandbox } from '../server/sandbox/oidc-provider.ts'
+import { BrowserSession } from './support/browser-session.ts'
+import { startBff, type TestBff } from './support/bff.ts'
+import { databases } from './support/databases.ts'
+import { login, session } from './support/login.ts'
+
+const CSRF = { 'X-CSRF': '1' }
+
+async function accountOf(bff: TestBff, browser: BrowserSession, provider: string) {
+  const info = await session(browser, bff.url)
+  if (!info.authenticated) throw new Error('not signed in')
+  const account = await bff.store.accounts.findForUser(Number(info.user.id), provider)
+  if (!account) throw new Error('no account')
+  return account
+}
+
+describe.each(databases)('token refresh and re-authentication on $kind', (database) => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+  let idp: RunningOidcSandbox
+
+  beforeAll(async () => {
+    const created = await database.create()
+    drop = created.drop
+    bff = await startBff(created.url)
+    idp = await startOidcSandbox({
+      clients: [{ clientId: 'client-idp', clientSecret: 'secret-idp-0123456789', redirectUris: [`${bff.url}/auth/callback/idp`] }],
+      autoApprove: 'alice',
+    })
+    await bff.addProvider('idp', { issuer: idp.issuer, apiBaseUrl: idp.apiBaseUrl, clientId: 'client-idp', clientSecret: 'secret-idp-0123456789', scope: 'openid profile email' })
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await idp?.close()
+    await drop?.()
+  })
+
+  it('refreshes an expired token exactly once for 50 concurrent calls, and stores the rotated refresh token', async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'idp')
+    const before = await accountOf(bff, browser, 'idp')
+    expect(before.refreshToken).toBeTruthy()
+    // The stored token's lifetime is over (as it is after an idle hour): the next calls must refresh it first.
+    await bff.store.db('accounts').where({ id: before.id }).update({ expires_at: Date.now() - 1000 })
+    const grantsBefore = idp.stats.refreshGrants
+    const failuresBefore = idp.stats.refreshFailures
+
+    const responses = await Promise.all(Array.from({ length: 50 }, () => browser.fetch(new URL('/api/idp/me', bff.url), { headers: CSRF })))
+    expect(responses.map((r) => r.status)).toEqual(Array(50).fill(200))
+    const bodies = await Promise.all(responses.map((r) => r.json() as Promise<{ sub: string }>))
+    expect(new Set(bodies.map((b) => b.sub))).toEqual(new Set(['alice']))
+    expect(idp.stats.refreshGrants - grantsBefore).toBe(1)
+    // With rotation, a second refresh would have used the spent refresh token and failed.
+    expect(idp.stats.refreshFailures - failuresBefore).toBe(0)
+
+    const after = await bff.store.accounts.get(before.id)
+    expect(after?.refreshToken).toBeTruthy()
+    expect(after?.refreshToken).not.toBe(before.refreshToken)
+    expect(after?.accessToken).not.toBe(before.accessToken)
+    expect(after?.expiresAt).toBeGreaterThan(Date.now() + 60_000)
+    const lease = await bff.store.db('accounts').where({ id: before.id }).first('refresh_lease_owner', 'refresh_lease_until')
+    expect(lease).toEqual({ refresh_lease_owner: null, refresh_lease_until: null })
+  })
+
+  it('refreshes once and retries when the provider rejects the access token', async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'idp')
+    const before = await accountOf(bff, browser, 'idp')
+    const stored = await idp.provider.AccessToken.find(before.accessToken!)
+    await stored?.destroy()
+    const grantsBefore = idp.stats.refreshGrants
+    const response = await browser.fetch(new URL('/api/idp/me', bff.url), { headers: CSRF })
+    expect(response.status).toBe(200)
+    expect(idp.stats.refreshGrants - grantsBefore).toBe(1)
+    expect((await bff.store.accounts.get(before.id))?.status).toBe('active')
+  })
+
+  it('refreshes before calling when the token expires within a minute, through account.apiClient too', async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'idp')
+    const before = await accountOf(bff, browser, 'idp')
+    await bff.store.db('accounts').where({ id: before.id }).update({ expires_at: Date.now() + 30_000 })
+    const grantsBefore = idp.stats.refreshGrants
+    const account = await bff.allAccess.accountFor(before.userId, 'idp')
+    const response = await account!.apiClient.request('post', `${idp.apiBaseUrl}/notes`, { json: { text: 'from the server' } })
+    expect(response.status).toBe(201)
+    expect(response.body).toEqual(expect.objectContaining({ text: 'from the server' }))
+    expect(idp.stats.refreshGrants - grantsBefore).toBe(1)
+  })
+
+  it('marks the account reauth_required when the grant is revoked, and a new login makes it active again', async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'idp')
+    const account = await accountOf(bff, browser, 'idp')
+    await idp.revokeGrantsFor('alice')
+    const response = await browser.fetch(new URL('/api/idp/me', bff.url), { headers: CSRF })
+    expect(response.status).toBe(401)
+    expect(await response.json()).toEqual({ error: 'reauth_required', message: expect.any(String) })
+    let info = await session(browser, bff.url)
+    expect(info.authenticated && info.accounts.find((a) => a.provider === 'idp')?.status).toBe('reauth_required')
+
+    await login(browser, bff.url, 'idp')
+    info = await session(browser, bff.url)
+    expect(info.authenticated && info.accounts.find((a) => a.provider === 'idp')?.status).toBe('active')
+    const again = await browser.fetch(new URL('/api/idp/me', bff.url), { headers: CSRF })
+    expect(again.status).toBe(200)
+    expect((await bff.store.accounts.get(account.id))?.status).toBe('active')
+  })
+
+  it('revokes the tokens at the provider when an account is disconnected', async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'idp')
+    const account = await accountOf(bff, browser, 'idp')
+    const revocationsBefore = idp.stats.revocations
+    const response = await browser.fetch(new URL('/auth/accounts/idp', bff.url), { method: 'DELETE', headers: CSRF })
+    expect(response.status).toBe(204)
+    expect(idp.stats.revocations - revocationsBefore).toBeGreaterThanOrEqual(1)
+    expect(await idp.provider.RefreshToken.find(account.refreshToken!)).toBeUndefined()
+    expect(await bff.store.accounts.get(account.id)).toBeNull()
+    const missing = await browser.fetch(new URL('/auth/accounts/idp', bff.url), { method: 'DELETE', headers: CSRF })
+    expect(missing.status).toBe(404)
+    expect(await missing.json()).toEqual({ error: 'account_not_found', message: expect.any(String) })
+  })
+})
