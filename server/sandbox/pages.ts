@@ -1,0 +1,29 @@
+import type { IncomingMessage } from 'node:http'
+
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string)
+}
+
+/** A plain, accessible page for the sandbox providers' sign-in and consent screens. */
+export function page(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem;color:#1f2933}
+h1{font-size:1.4rem}form{margin:1rem 0}label{display:block;margin-bottom:.25rem;font-weight:600}
+select,input{font:inherit;padding:.4rem;margin-bottom:.75rem;width:100%}button{font:inherit;padding:.5rem 1rem;border-radius:6px;border:1px solid #3e4c59;background:#fff;cursor:pointer}
+button[type=submit]:first-of-type{background:#2457d6;color:#fff;border-color:#2457d6}button:focus-visible{outline:3px solid #f0b429;outline-offset:2px}</style>
+</head><body><main>${body}</main></body></html>`
+}
+
+/** Reads a request body up to `limit` bytes (the sandboxes take only small forms and JSON). */
+export async function readSmallBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > limit) throw Object.assign(new Error('body too large'), { status: 413, expose: true })
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks)
+}
