@@ -168,4 +168,45 @@ describe.each(databases)('OAuth 1.0a login on $kind', (database) => {
       expect((await replay.fetch(atCallback.url)).headers.get('location')).toBe('/?auth_error=invalid_state')
     })
   })
+
+  describe('through the proxy', () => {
+    const CSRF = { 'X-CSRF': '1' }
+
+    it('signs a GET with query parameters, verified by the strict provider', async () => {
+      const browser = new BrowserSession()
+      await login(browser, bff.url, 'twitter')
+      const response = await browser.fetch(new URL('/api/twitter/echo.json?count=5&q=a%20b%2Bc&q=second&empty=', bff.url), { headers: CSRF })
+      expect(response.status).toBe(200)
+      expect(await response.json()).toEqual({ method: 'GET', query: { count: '5', q: 'second', empty: '' }, form: {}, userId: '1001' })
+      expect(provider.requests.at(-1)).toEqual({ method: 'GET', path: '/1.1/echo.json', ok: true })
+    })
+
+    it('signs a POST with a form body, verified by the strict provider', async () => {
+      const browser = new BrowserSession()
+      await login(browser, bff.url, 'twitter')
+      const response = await browser.fetch(new URL('/api/twitter/statuses/update.json', bff.url), {
+        method: 'POST',
+        headers: { ...CSRF, 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ status: 'Posted through the proxy: 50% off & more!' }).toString(),
+      })
+      expect(response.status).toBe(200)
+      expect(provider.statuses.at(-1)).toEqual({ userId: '1001', text: 'Posted through the proxy: 50% off & more!' })
+      const timeline = await browser.fetch(new URL('/api/twitter/statuses/home_timeline.json?count=1', bff.url), { headers: CSRF })
+      expect(await timeline.json()).toEqual([{ text: 'Posted through the proxy: 50% off & more!' }])
+    })
+
+    it('answers 401 reauth_required when the provider revoked the token', async () => {
+      const browser = new BrowserSession()
+      await login(browser, bff.url, 'by-name')
+      provider.revokeUserTokens('1001')
+      const response = await browser.fetch(new URL('/api/by-name/account/verify_credentials.json', bff.url), { headers: CSRF })
+      expect(response.status).toBe(401)
+      expect((await response.json()).error).toBe('reauth_required')
+      const info = await session(browser, bff.url)
+      expect(info.authenticated && info.accounts.find((a) => a.provider === 'by-name')?.status).toBe('reauth_required')
+      await login(browser, bff.url, 'by-name')
+      const again = await browser.fetch(new URL('/api/by-name/account/verify_credentials.json', bff.url), { headers: CSRF })
+      expect(again.status).toBe(200)
+    })
+  })
 })

@@ -1,17 +1,17 @@
-import { exportJWK, generateKeyPair } from 'jose'
-import type { Context, Next } from 'koa'
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
-import { readSmallBody, escapeHtml, page } from './pages.ts'
+import type { AddressInfo } from 'node:net'
+import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose'
+import type { Context, Middleware } from 'koa'
+import Provider, { errors, type Configuration, type Interaction, type InteractionResults, type JWK } from 'oidc-provider'
+import { escapeHtml, page, readSmallBody } from './pages.ts'
 
-// oidc-provider's types lag its major versions; the few members used here are typed locally.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type OidcProvider = any
-
+/** A client registered with the sandbox provider (confidential, authorization code flow only). */
 export interface OidcSandboxClient {
   clientId: string
   clientSecret: string
   redirectUris: string[]
+  /** RFC 6749 §2.3.1; default `client_secret_basic`. */
   tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post'
 }
 
@@ -23,242 +23,90 @@ export interface OidcSandboxUser {
 
 export interface OidcSandboxOptions {
   clients: OidcSandboxClient[]
+  /** Default 0: an ephemeral port. */
   port?: number
+  /** Default `127.0.0.1`. */
   host?: string
-  /** Seconds an access token lives; default 3600. */
+  /** Access token lifetime in seconds; default 3600. */
   accessTokenTtl?: number
-  /** An account id: log in as that user and consent at once, with no page (tests). */
+  /** An account id: the authorization endpoint then signs in as that user and consents without showing any page. */
   autoApprove?: string | false
+  /** Default: alice and bob. */
   users?: OidcSandboxUser[]
 }
 
+/** Counters the tests read to prove what reached the provider. */
 export interface OidcSandboxStats {
   refreshGrants: number
   refreshFailures: number
   authorizationCodeGrants: number
+  /** Revocation requests answered 200 (RFC 7009 answers 200 for unknown tokens too). */
   revocations: number
+  /** Every request under `/api`, accepted or not. */
   apiCalls: number
 }
 
 export interface RunningOidcSandbox {
+  /** `http://HOST:PORT`, the same as `url`. */
   issuer: string
   url: string
+  /** `${url}/api`: `GET /me`, `GET|POST /notes`, `ANY /echo`. */
   apiBaseUrl: string
   stats: OidcSandboxStats
+  /** Destroys every grant of that account with its codes, access and refresh tokens (the user withdrew consent). */
   revokeGrantsFor(accountId: string): Promise<void>
   close(): Promise<void>
-  provider: OidcProvider
+  provider: Provider
 }
 
-export const DEMO_USERS: OidcSandboxUser[] = [
-  { id: 'alice', name: 'Alice Liddell', email: 'alice@sandbox.example' },
-  { id: 'bob', name: 'Bob Builder', email: 'bob@sandbox.example' },
-]
-
 interface Note {
-  id: number
+  id: string
   text: string
   createdAt: string
 }
 
+export const DEMO_USERS: readonly OidcSandboxUser[] = [
+  { id: 'alice', name: 'Alice Liddell', email: 'alice@sandbox.example' },
+  { id: 'bob', name: 'Bob Builder', email: 'bob@sandbox.example' },
+]
+
+const REVOCATION_PATH = '/token/revocation'
+const MAX_FORM_BYTES = 16 * 1024
+const MAX_NOTE_BYTES = 64 * 1024
+const MAX_NOTE_LENGTH = 2000
+const DAY = 24 * 60 * 60
+
+const SCOPE_DESCRIPTIONS: Record<string, string> = {
+  openid: 'Know who you are',
+  profile: 'See your name',
+  email: 'See your email address',
+  offline_access: 'Keep access while you are away',
+}
+
 /**
- * An OpenID Connect provider for tests and the offline demo, built on the certified `oidc-provider`
- * and configured as a careful provider would be: PKCE required, refresh tokens rotated on every use,
- * RFC 9207 `iss` in authorization responses, revocation on. It also serves a small API under `/api`.
+ * Starts an OpenID Connect provider (oidc-provider, certified) on loopback, with a small bearer-token
+ * API beside it, for the tests and the offline demo.
  */
 export async function startOidcSandbox(options: OidcSandboxOptions): Promise<RunningOidcSandbox> {
-  const { default: Provider } = (await import('oidc-provider')) as { default: new (issuer: string, config: object) => OidcProvider }
-  const users = options.users ?? DEMO_USERS
+  const users = new Map((options.users ?? DEMO_USERS).map((user) => [user.id, user]))
+  if (options.autoApprove && !users.has(options.autoApprove)) {
+    throw new TypeError(`autoApprove names "${options.autoApprove}", who is not one of the sandbox users`)
+  }
   const host = options.host ?? '127.0.0.1'
-  const server: Server = createServer()
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve))
-  const { port } = server.address() as { port: number }
-  const url = `http://${host}:${port}`
+  const server = createServer()
+  await listen(server, options.port ?? 0, host)
+  // The issuer must carry the real port, so the provider is only built once the port is known.
+  const { port } = server.address() as AddressInfo
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
 
-  const { privateKey } = await generateKeyPair('RS256', { extractable: true })
-  const jwk = { ...(await exportJWK(privateKey)), kid: randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' }
+  const provider = new Provider(url, await configuration(options, users))
   const stats: OidcSandboxStats = { refreshGrants: 0, refreshFailures: 0, authorizationCodeGrants: 0, revocations: 0, apiCalls: 0 }
-  const grantsByAccount = new Map<string, Set<string>>()
-  const notes = new Map<string, Note[]>()
+  countGrants(provider, stats)
+  const grantsByAccount = indexGrantsByAccount(provider)
 
-  const provider: OidcProvider = new Provider(url, {
-    clients: options.clients.map((client) => ({
-      client_id: client.clientId,
-      client_secret: client.clientSecret,
-      redirect_uris: client.redirectUris,
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: client.tokenEndpointAuthMethod ?? 'client_secret_basic',
-    })),
-    jwks: { keys: [jwk] },
-    cookies: { keys: [randomBytes(32).toString('base64url')] },
-    scopes: ['openid', 'offline_access', 'profile', 'email'],
-    claims: { openid: ['sub'], profile: ['name'], email: ['email', 'email_verified'] },
-    findAccount: async (_ctx: unknown, sub: string) => {
-      const user = users.find((candidate) => candidate.id === sub)
-      if (!user) return undefined
-      return { accountId: user.id, claims: async () => ({ sub: user.id, name: user.name, email: user.email, email_verified: true }) }
-    },
-    pkce: { required: () => true },
-    // Every authorization-code grant gets a refresh token (not only offline_access), and each use rotates it.
-    issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(type: string): boolean }) => client.grantTypeAllowed('refresh_token'),
-    rotateRefreshToken: true,
-    features: {
-      devInteractions: { enabled: false },
-      revocation: { enabled: true },
-      introspection: { enabled: true },
-    },
-    ttl: {
-      AccessToken: options.accessTokenTtl ?? 3600,
-      AuthorizationCode: 60,
-      IdToken: 3600,
-      RefreshToken: 14 * 24 * 3600,
-      Interaction: 3600,
-      Session: 24 * 3600,
-      Grant: 14 * 24 * 3600,
-    },
-    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
-    renderError: async (ctx: Context, out: Record<string, string>) => {
-      ctx.type = 'html'
-      ctx.body = page('Sign-in error', `<h1>Sign-in error</h1><p>${escapeHtml(out.error ?? '')}: ${escapeHtml(out.error_description ?? '')}</p>`)
-    },
-  })
-
-  provider.on('grant.success', (ctx: { oidc: { params: { grant_type?: string } } }) => {
-    if (ctx.oidc.params.grant_type === 'refresh_token') stats.refreshGrants++
-    if (ctx.oidc.params.grant_type === 'authorization_code') stats.authorizationCodeGrants++
-  })
-  provider.on('grant.error', (ctx: { oidc: { params?: { grant_type?: string } } }) => {
-    if (ctx.oidc.params?.grant_type === 'refresh_token') stats.refreshFailures++
-  })
-  const remember = (token: { accountId?: string; grantId?: string }) => {
-    if (!token.accountId || !token.grantId) return
-    const grants = grantsByAccount.get(token.accountId) ?? new Set<string>()
-    grants.add(token.grantId)
-    grantsByAccount.set(token.accountId, grants)
-  }
-  provider.on('access_token.saved', remember)
-  provider.on('refresh_token.saved', remember)
-
-  async function finishConsent(ctx: Context, details: OidcProvider, accountId: string) {
-    const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId, clientId: details.params.client_id })
-    const missing = details.prompt.details
-    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '))
-    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims)
-    if (missing.missingResourceScopes) {
-      for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes as Record<string, string[]>)) grant.addResourceScope(indicator, scopes.join(' '))
-    }
-    const grantId = await grant.save()
-    ctx.respond = false
-    await provider.interactionFinished(ctx.req, ctx.res, { consent: details.grantId ? {} : { grantId } }, { mergeWithLastSubmission: true })
-  }
-
-  async function interaction(ctx: Context, next: Next) {
-    const match = /^\/interaction\/([^/]+)(?:\/(login|confirm|abort))?$/.exec(ctx.path)
-    if (!match) return next()
-    const details = await provider.interactionDetails(ctx.req, ctx.res)
-    const action = match[2]
-    const prompt = details.prompt.name as string
-    const client = details.params.client_id as string
-    if (ctx.method === 'GET' && !action) {
-      if (options.autoApprove) {
-        if (prompt === 'login') {
-          ctx.respond = false
-          await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: options.autoApprove } }, { mergeWithLastSubmission: false })
-          return
-        }
-        return finishConsent(ctx, details, details.session?.accountId ?? options.autoApprove)
-      }
-      ctx.type = 'html'
-      ctx.body =
-        prompt === 'login'
-          ? page(
-              'Sign in to the sandbox',
-              `<h1>Sign in to the OpenID sandbox</h1>
-<p>${escapeHtml(client)} asks you to sign in.</p>
-<form method="post" action="/interaction/${escapeHtml(details.uid)}/login">
-  <label for="username">User</label>
-  <select id="username" name="username">${users.map((u) => `<option value="${escapeHtml(u.id)}">${escapeHtml(u.name)} (${escapeHtml(u.id)})</option>`).join('')}</select>
-  <button type="submit">Sign in</button>
-</form>
-<form method="post" action="/interaction/${escapeHtml(details.uid)}/abort"><button type="submit">Cancel</button></form>`,
-            )
-          : page(
-              'Allow access',
-              `<h1>Allow access?</h1>
-<p>${escapeHtml(client)} asks to read your profile and email.</p>
-<form method="post" action="/interaction/${escapeHtml(details.uid)}/confirm"><button type="submit">Allow</button></form>
-<form method="post" action="/interaction/${escapeHtml(details.uid)}/abort"><button type="submit">Deny</button></form>`,
-            )
-      return
-    }
-    if (ctx.method !== 'POST') return next()
-    const form = new URLSearchParams((await readSmallBody(ctx.req, 10_000)).toString('utf8'))
-    if (action === 'login') {
-      const username = form.get('username') ?? ''
-      if (!users.some((u) => u.id === username)) {
-        ctx.status = 400
-        ctx.body = page('Unknown user', '<h1>Unknown user</h1>')
-        return
-      }
-      ctx.respond = false
-      await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: username } }, { mergeWithLastSubmission: false })
-      return
-    }
-    if (action === 'confirm') return finishConsent(ctx, details, details.session.accountId)
-    ctx.respond = false
-    await provider.interactionFinished(ctx.req, ctx.res, { error: 'access_denied', error_description: 'End-User aborted interaction' }, { mergeWithLastSubmission: false })
-  }
-
-  async function api(ctx: Context, next: Next) {
-    if (ctx.path !== '/api' && !ctx.path.startsWith('/api/')) return next()
-    stats.apiCalls++
-    const bearer = /^Bearer (.+)$/i.exec(ctx.get('Authorization'))?.[1] ?? (typeof ctx.query.access_token === 'string' ? ctx.query.access_token : '')
-    const token = bearer ? await provider.AccessToken.find(bearer) : undefined
-    if (!token || token.isExpired) {
-      ctx.status = 401
-      ctx.set('WWW-Authenticate', 'Bearer error="invalid_token"')
-      ctx.body = { error: 'invalid_token' }
-      return
-    }
-    const user = users.find((u) => u.id === token.accountId)
-    const path = ctx.path.slice('/api'.length)
-    if (path === '/me' && ctx.method === 'GET') {
-      ctx.body = { sub: user?.id ?? token.accountId, name: user?.name, email: user?.email }
-    } else if (path === '/notes' && ctx.method === 'GET') {
-      ctx.body = { notes: notes.get(token.accountId) ?? [] }
-    } else if (path === '/notes' && ctx.method === 'POST') {
-      let text: unknown
-      try {
-        text = JSON.parse((await readSmallBody(ctx.req, 100_000)).toString('utf8')).text
-      } catch {
-        text = undefined
-      }
-      if (typeof text !== 'string' || !text) {
-        ctx.status = 400
-        ctx.body = { error: 'invalid_request', error_description: 'text is required' }
-        return
-      }
-      const list = notes.get(token.accountId) ?? []
-      const note = { id: list.length + 1, text, createdAt: new Date().toISOString() }
-      list.push(note)
-      notes.set(token.accountId, list)
-      ctx.status = 201
-      ctx.body = note
-    } else if (path === '/echo') {
-      ctx.body = { method: ctx.method, query: ctx.query, headers: ctx.headers }
-    } else {
-      ctx.status = 404
-      ctx.body = { error: 'not_found' }
-    }
-  }
-
-  provider.use(async (ctx: Context, next: Next) => {
-    await next()
-    if (ctx.path === '/token/revocation' && ctx.status === 200) stats.revocations++
-  })
-  provider.use(interaction)
-  provider.use(api)
+  provider.use(countRevocations(stats))
+  provider.use(sandboxApi(provider, users, stats))
+  provider.use(options.autoApprove ? autoApproveInteractions(provider, options.autoApprove) : interactionPages(provider, users))
   server.on('request', provider.callback())
 
   return {
@@ -268,17 +116,412 @@ export async function startOidcSandbox(options: OidcSandboxOptions): Promise<Run
     stats,
     provider,
     async revokeGrantsFor(accountId) {
-      for (const grantId of grantsByAccount.get(accountId) ?? []) {
-        await Promise.all([provider.AccessToken.revokeByGrantId(grantId), provider.RefreshToken.revokeByGrantId(grantId), provider.AuthorizationCode.revokeByGrantId(grantId)])
-        const grant = await provider.Grant.find(grantId)
-        await grant?.destroy()
-      }
+      const grantIds = grantsByAccount.get(accountId) ?? new Set()
       grantsByAccount.delete(accountId)
+      for (const grantId of grantIds) {
+        await Promise.all([
+          provider.AccessToken.revokeByGrantId(grantId),
+          provider.RefreshToken.revokeByGrantId(grantId),
+          provider.AuthorizationCode.revokeByGrantId(grantId),
+        ])
+        await provider.Grant.adapter.destroy(grantId)
+      }
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
+    close: () => close(server),
   }
+}
+
+async function configuration(options: OidcSandboxOptions, users: Map<string, OidcSandboxUser>): Promise<Configuration> {
+  return {
+    clients: options.clients.map((client) => ({
+      client_id: client.clientId,
+      client_secret: client.clientSecret,
+      redirect_uris: client.redirectUris,
+      token_endpoint_auth_method: client.tokenEndpointAuthMethod ?? 'client_secret_basic',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+    })),
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
+    responseTypes: ['code'],
+    // RFC 9700 §2.1.1: PKCE for every client, confidential ones included.
+    pkce: { required: () => true },
+    // OAuth 2.1 §4.3.1: a used refresh token is spent; presenting it again revokes the whole grant.
+    rotateRefreshToken: true,
+    // A BFF needs a refresh token without asking the user for offline access.
+    issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    scopes: ['openid', 'profile', 'email', 'offline_access'],
+    claims: {
+      acr: null,
+      sid: null,
+      auth_time: null,
+      iss: null,
+      openid: ['sub'],
+      profile: ['name'],
+      email: ['email'],
+    },
+    findAccount: (_ctx, sub) => {
+      const user = users.get(sub)
+      if (!user) return undefined
+      return { accountId: user.id, claims: () => ({ sub: user.id, name: user.name, email: user.email }) }
+    },
+    jwks: { keys: [await signingKey()] },
+    enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
+    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    routes: { revocation: REVOCATION_PATH },
+    ttl: {
+      AccessToken: options.accessTokenTtl ?? 3600,
+      AuthorizationCode: 60,
+      IdToken: 3600,
+      Interaction: 3600,
+      RefreshToken: 14 * DAY,
+      Session: 14 * DAY,
+      Grant: 14 * DAY,
+    },
+    features: {
+      devInteractions: { enabled: false },
+      revocation: {
+        enabled: true,
+        // RFC 7009 §2.1: only the client the token was issued to may revoke it.
+        allowedPolicy: (_ctx, client, token) => {
+          if (token.clientId !== client.clientId) throw new errors.InvalidRequest('client is not authorized to revoke the presented token')
+          return true
+        },
+      },
+      introspection: {
+        enabled: true,
+        allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
+      },
+    },
+    renderError: (ctx, out) => {
+      ctx.type = 'html'
+      const lines = Object.entries(out).map(([key, value]) => `<p><strong>${escapeHtml(key)}</strong>: ${escapeHtml(String(value))}</p>`)
+      ctx.body = page('Sign-in error', `<h1>Something went wrong</h1>${lines.join('')}`)
+    },
+  }
+}
+
+/** An RS256 key made at start: RS256 is every client's default id_token algorithm. */
+async function signingKey(): Promise<JWK> {
+  const { privateKey } = await generateKeyPair('RS256', { extractable: true })
+  const jwk = await exportJWK(privateKey)
+  return { ...jwk, kid: await calculateJwkThumbprint(jwk), alg: 'RS256', use: 'sig' }
+}
+
+function countGrants(provider: Provider, stats: OidcSandboxStats): void {
+  provider.on('grant.success', (ctx) => {
+    const grantType = ctx.oidc.params?.grant_type
+    if (grantType === 'refresh_token') stats.refreshGrants++
+    if (grantType === 'authorization_code') stats.authorizationCodeGrants++
+  })
+  provider.on('grant.error', (ctx) => {
+    if (ctx.oidc?.params?.grant_type === 'refresh_token') stats.refreshFailures++
+  })
+}
+
+function countRevocations(stats: OidcSandboxStats): Middleware {
+  return async (ctx, next) => {
+    await next()
+    if (ctx.method === 'POST' && ctx.path === REVOCATION_PATH && ctx.status === 200) stats.revocations++
+  }
+}
+
+/** The in-memory adapter cannot list grants by account, so the sandbox remembers them as they are saved. */
+function indexGrantsByAccount(provider: Provider): Map<string, Set<string>> {
+  const index = new Map<string, Set<string>>()
+  provider.on('grant.saved', (grant) => {
+    if (!grant.accountId) return
+    const ids = index.get(grant.accountId) ?? new Set<string>()
+    ids.add(grant.jti)
+    index.set(grant.accountId, ids)
+  })
+  provider.on('grant.destroyed', (grant) => {
+    if (grant.accountId) index.get(grant.accountId)?.delete(grant.jti)
+  })
+  return index
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interactions: /interaction/:uid is where oidc-provider sends the browser to sign in or consent.
+
+const INTERACTION_PATH = /^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|confirm|abort))?$/
+
+/** A page to show instead of finishing the interaction. */
+interface InteractionPage {
+  status: number
+  html: string
+}
+
+type InteractionStep = (ctx: Context, details: Interaction) => Promise<InteractionResults | InteractionPage>
+
+const isPage = (outcome: InteractionResults | InteractionPage): outcome is InteractionPage => typeof outcome.html === 'string'
+
+/** Mounts the interaction routes; a step returns either a result to finish with, or a page to show. */
+function interactionRoutes(provider: Provider, steps: Partial<Record<string, InteractionStep>>): Middleware {
+  return async (ctx, next) => {
+    const match = INTERACTION_PATH.exec(ctx.path)
+    if (!match) return next()
+    ctx.set('Cache-Control', 'no-store')
+    ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
+    const [, uid, action] = match
+    const step = steps[`${ctx.method} ${action ?? ''}`]
+    if (!step) {
+      showPage(ctx, 405, page('Not allowed', '<h1>This page does not accept that request</h1>'))
+      return
+    }
+    try {
+      const details = await provider.interactionDetails(ctx.req, ctx.res)
+      if (details.uid !== uid) throw new errors.SessionNotFound('interaction mismatch')
+      const outcome = await step(ctx, details)
+      if (isPage(outcome)) {
+        showPage(ctx, outcome.status, outcome.html)
+        return
+      }
+      const mergeWithLastSubmission = details.prompt.name !== 'login'
+      ctx.redirect(await provider.interactionResult(ctx.req, ctx.res, outcome, { mergeWithLastSubmission }))
+      ctx.status = 303
+    } catch (error) {
+      if (error instanceof errors.OIDCProviderError) {
+        showPage(ctx, error.status, page('Sign-in expired', `<h1>This sign-in cannot continue</h1><p>${escapeHtml(error.error_description ?? error.message)}. Start again from the application.</p>`))
+        return
+      }
+      ctx.app.emit('error', error, ctx)
+      showPage(ctx, 500, page('Sign-in error', '<h1>Something went wrong</h1>'))
+    }
+  }
+}
+
+/** Tests: log in as one user and grant everything asked, without a page. */
+function autoApproveInteractions(provider: Provider, accountId: string): Middleware {
+  return interactionRoutes(provider, {
+    'GET ': async (_ctx, details) => {
+      if (details.prompt.name === 'login') return { login: { accountId } }
+      if (details.prompt.name === 'consent') return { consent: { grantId: await grantRequested(provider, details) } }
+      throw new errors.InvalidRequest(`unexpected prompt ${details.prompt.name}`)
+    },
+  })
+}
+
+/** The demo: a login page with a user list, then a consent page. */
+function interactionPages(provider: Provider, users: Map<string, OidcSandboxUser>): Middleware {
+  return interactionRoutes(provider, {
+    'GET ': async (ctx, details) => {
+      if (details.prompt.name === 'login') return loginPage(details, users)
+      if (details.prompt.name === 'consent') return consentPage(details, users)
+      throw new errors.InvalidRequest(`unexpected prompt ${details.prompt.name}`)
+    },
+    'POST login': async (ctx, details) => {
+      if (details.prompt.name !== 'login') throw new errors.InvalidRequest('the login step is over')
+      const account = (await readForm(ctx)).get('username') ?? ''
+      if (!users.has(account)) return loginPage(details, users, 'Choose one of the listed users.')
+      return { login: { accountId: account } }
+    },
+    'POST confirm': async (ctx, details) => {
+      if (details.prompt.name !== 'consent') throw new errors.InvalidRequest('there is nothing to consent to')
+      await readForm(ctx)
+      return { consent: { grantId: await grantRequested(provider, details) } }
+    },
+    'POST abort': async (ctx) => {
+      await readForm(ctx)
+      return { error: 'access_denied', error_description: 'End-User aborted interaction' }
+    },
+  })
+}
+
+/** Grants what the consent prompt found missing, on top of the session's existing grant if it still exists. */
+async function grantRequested(provider: Provider, details: Interaction): Promise<string> {
+  const accountId = details.session?.accountId
+  if (!accountId) throw new errors.InvalidRequest('no signed-in user to grant for')
+  const existing = details.grantId ? await provider.Grant.find(details.grantId) : undefined
+  const grant = existing ?? new provider.Grant({ accountId, clientId: String(details.params.client_id) })
+  const missing = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> }
+  if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '))
+  if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims)
+  for (const [resource, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(resource, scopes.join(' '))
+  return grant.save()
+}
+
+function loginPage(details: Interaction, users: Map<string, OidcSandboxUser>, problem?: string): InteractionPage {
+  const options = [...users.values()].map((user) => `<option value="${escapeHtml(user.id)}">${escapeHtml(user.name)} (${escapeHtml(user.email)})</option>`)
+  return {
+    status: problem ? 400 : 200,
+    html: page(
+    'Sign in to Sandbox OpenID',
+    `<h1>Sign in to Sandbox OpenID</h1>
+<p><strong>${escapeHtml(String(details.params.client_id))}</strong> asks you to sign in.</p>
+${problem ? `<p role="alert">${escapeHtml(problem)}</p>` : ''}
+<form method="post" action="/interaction/${details.uid}/login">
+<label for="username">User</label>
+<select id="username" name="username" required>${options.join('')}</select>
+<button type="submit">Sign in</button>
+</form>
+<form method="post" action="/interaction/${details.uid}/abort"><button type="submit">Cancel</button></form>`,
+    ),
+  }
+}
+
+function consentPage(details: Interaction, users: Map<string, OidcSandboxUser>): InteractionPage {
+  const user = users.get(details.session?.accountId ?? '')
+  const scopes = ((details.prompt.details.missingOIDCScope as string[] | undefined) ?? []).map(
+    (scope) => `<li>${escapeHtml(SCOPE_DESCRIPTIONS[scope] ?? scope)}</li>`,
+  )
+  return {
+    status: 200,
+    html: page(
+    'Allow access · Sandbox OpenID',
+    `<h1>Allow access?</h1>
+<p><strong>${escapeHtml(String(details.params.client_id))}</strong> wants to use your account${user ? `, ${escapeHtml(user.name)},` : ''} to:</p>
+<ul>${scopes.join('')}</ul>
+<form method="post" action="/interaction/${details.uid}/confirm"><button type="submit">Allow</button></form>
+<form method="post" action="/interaction/${details.uid}/abort"><button type="submit">Deny</button></form>`,
+    ),
+  }
+}
+
+function showPage(ctx: Context, status: number, html: string): void {
+  ctx.status = status
+  ctx.type = 'html'
+  ctx.body = html
+}
+
+async function readForm(ctx: Context): Promise<URLSearchParams> {
+  if (!ctx.is('application/x-www-form-urlencoded')) return new URLSearchParams()
+  return new URLSearchParams((await readBody(ctx, MAX_FORM_BYTES)).toString('utf8'))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The API: what the BFF proxies to. Bearer tokens per RFC 6750, checked against the provider's store.
+
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly challenge?: string,
+  ) {
+    super(code)
+  }
+}
+
+type ApiHandler = (ctx: Context, user: OidcSandboxUser) => void | Promise<void>
+
+function sandboxApi(provider: Provider, users: Map<string, OidcSandboxUser>, stats: OidcSandboxStats): Middleware {
+  const notes = new Map<string, Note[]>()
+  const echo: ApiHandler = (ctx) => {
+    ctx.body = { method: ctx.method, query: redactQuery(ctx.query), headers: redactHeaders(ctx.headers) }
+  }
+  const routes: Record<string, Partial<Record<string, ApiHandler>>> = {
+    '/api/me': {
+      GET: (ctx, user) => {
+        ctx.body = { sub: user.id, name: user.name, email: user.email }
+      },
+    },
+    '/api/notes': {
+      GET: (ctx, user) => {
+        ctx.body = { notes: notes.get(user.id) ?? [] }
+      },
+      POST: async (ctx, user) => {
+        const text = await readNoteText(ctx)
+        const note: Note = { id: randomUUID(), text, createdAt: new Date().toISOString() }
+        notes.set(user.id, [...(notes.get(user.id) ?? []), note])
+        ctx.status = 201
+        ctx.body = note
+      },
+    },
+    '/api/echo': { GET: echo, POST: echo, PUT: echo, PATCH: echo, DELETE: echo },
+  }
+
+  return async (ctx, next) => {
+    if (ctx.path !== '/api' && !ctx.path.startsWith('/api/')) return next()
+    stats.apiCalls++
+    ctx.set('Cache-Control', 'no-store')
+    try {
+      const user = await authenticate(ctx, provider, users)
+      const methods = routes[ctx.path]
+      if (!methods) throw new ApiError(404, 'not_found')
+      const handler = methods[ctx.method]
+      if (!handler) {
+        ctx.set('Allow', Object.keys(methods).join(', '))
+        throw new ApiError(405, 'method_not_allowed')
+      }
+      await handler(ctx, user)
+    } catch (error) {
+      if (!(error instanceof ApiError)) ctx.app.emit('error', error, ctx)
+      const answer = error instanceof ApiError ? error : new ApiError(500, 'server_error')
+      if (answer.challenge) ctx.set('WWW-Authenticate', answer.challenge)
+      ctx.status = answer.status
+      ctx.body = { error: answer.code }
+    }
+  }
+}
+
+/** RFC 6750 §2.1 and §2.3; §3.1 for the answers. */
+async function authenticate(ctx: Context, provider: Provider, users: Map<string, OidcSandboxUser>): Promise<OidcSandboxUser> {
+  const header = ctx.get('Authorization')
+  const query = ctx.query.access_token
+  if ((header && query !== undefined) || Array.isArray(query)) throw new ApiError(400, 'invalid_request')
+  if (!header && query === undefined) throw new ApiError(401, 'invalid_token', 'Bearer realm="sandbox"')
+  const value = header ? /^Bearer +(\S{1,2048})$/i.exec(header)?.[1] : query
+  const invalid = new ApiError(401, 'invalid_token', 'Bearer error="invalid_token"')
+  if (!value) throw invalid
+  // find() answers undefined for unknown, expired, revoked and session-bound tokens whose session ended.
+  const token = await provider.AccessToken.find(value)
+  if (!token?.accountId || !token.grantId || !(await provider.Grant.find(token.grantId))) throw invalid
+  const user = users.get(token.accountId)
+  if (!user) throw invalid
+  return user
+}
+
+async function readNoteText(ctx: Context): Promise<string> {
+  if (!ctx.is('application/json')) throw new ApiError(415, 'unsupported_media_type')
+  let body: unknown
+  try {
+    body = JSON.parse((await readBody(ctx, MAX_NOTE_BYTES)).toString('utf8'))
+  } catch (error) {
+    if (error instanceof ApiError) throw error
+    throw new ApiError(400, 'invalid_json')
+  }
+  const text = (body as { text?: unknown } | null)?.text
+  if (typeof text !== 'string' || !text.trim() || text.length > MAX_NOTE_LENGTH) throw new ApiError(400, 'invalid_note')
+  return text
+}
+
+/** The echo shows what arrived, but never hands a token back to whoever reads the answer. */
+function redactHeaders(headers: NodeJS.Dict<string | string[]>): NodeJS.Dict<string | string[]> {
+  const copy = { ...headers }
+  if (copy.authorization) copy.authorization = String(copy.authorization).replace(/^(\S+)\s.*$/, '$1 [redacted]')
+  return copy
+}
+
+function redactQuery(query: NodeJS.Dict<string | string[]>): NodeJS.Dict<string | string[]> {
+  return 'access_token' in query ? { ...query, access_token: '[redacted]' } : { ...query }
+}
+
+/** The shared reader, with the size limit answered the API's way. */
+async function readBody(ctx: Context, maxBytes: number): Promise<Buffer> {
+  const tooLarge = new ApiError(413, 'payload_too_large')
+  if (Number(ctx.get('Content-Length') || 0) > maxBytes) throw tooLarge
+  try {
+    return await readSmallBody(ctx.req, maxBytes)
+  } catch (error) {
+    throw (error as { status?: number }).status === 413 ? tooLarge : error
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.close((error) => (error ? reject(error) : resolve()))
+    // Keep-alive sockets (fetch keeps them) would hold close() open until they time out.
+    server.closeAllConnections()
+  })
 }
