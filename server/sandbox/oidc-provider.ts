@@ -167,6 +167,8 @@ async function configuration(options: OidcSandboxOptions, users: Map<string, Oid
     jwks: { keys: [await signingKey()] },
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
+    // The default 15 s of leeway would keep a 2 s access token alive for 17 s; every clock here is ours.
+    clockTolerance: 0,
     routes: { revocation: REVOCATION_PATH },
     ttl: {
       AccessToken: options.accessTokenTtl ?? 3600,
@@ -341,13 +343,12 @@ async function grantRequested(provider: Provider, details: Interaction): Promise
 }
 
 function loginPage(details: Interaction, users: Map<string, OidcSandboxUser>, problem?: string): InteractionPage {
+  const client = escapeHtml(String(details.params.client_id))
   const options = [...users.values()].map((user) => `<option value="${escapeHtml(user.id)}">${escapeHtml(user.name)} (${escapeHtml(user.email)})</option>`)
-  return {
-    status: problem ? 400 : 200,
-    html: page(
+  const html = page(
     'Sign in to Sandbox OpenID',
     `<h1>Sign in to Sandbox OpenID</h1>
-<p><strong>${escapeHtml(String(details.params.client_id))}</strong> asks you to sign in.</p>
+<p><strong>${client}</strong> asks you to sign in.</p>
 ${problem ? `<p role="alert">${escapeHtml(problem)}</p>` : ''}
 <form method="post" action="/interaction/${details.uid}/login">
 <label for="username">User</label>
@@ -355,26 +356,25 @@ ${problem ? `<p role="alert">${escapeHtml(problem)}</p>` : ''}
 <button type="submit">Sign in</button>
 </form>
 <form method="post" action="/interaction/${details.uid}/abort"><button type="submit">Cancel</button></form>`,
-    ),
-  }
+  )
+  return { status: problem ? 400 : 200, html }
 }
 
 function consentPage(details: Interaction, users: Map<string, OidcSandboxUser>): InteractionPage {
+  const client = escapeHtml(String(details.params.client_id))
   const user = users.get(details.session?.accountId ?? '')
   const scopes = ((details.prompt.details.missingOIDCScope as string[] | undefined) ?? []).map(
     (scope) => `<li>${escapeHtml(SCOPE_DESCRIPTIONS[scope] ?? scope)}</li>`,
   )
-  return {
-    status: 200,
-    html: page(
+  const html = page(
     'Allow access · Sandbox OpenID',
     `<h1>Allow access?</h1>
-<p><strong>${escapeHtml(String(details.params.client_id))}</strong> wants to use your account${user ? `, ${escapeHtml(user.name)},` : ''} to:</p>
+<p><strong>${client}</strong> wants to use your account${user ? `, ${escapeHtml(user.name)},` : ''} to:</p>
 <ul>${scopes.join('')}</ul>
 <form method="post" action="/interaction/${details.uid}/confirm"><button type="submit">Allow</button></form>
 <form method="post" action="/interaction/${details.uid}/abort"><button type="submit">Deny</button></form>`,
-    ),
-  }
+  )
+  return { status: 200, html }
 }
 
 function showPage(ctx: Context, status: number, html: string): void {
@@ -464,7 +464,7 @@ async function authenticate(ctx: Context, provider: Provider, users: Map<string,
   if (!value) throw invalid
   // find() answers undefined for unknown, expired, revoked and session-bound tokens whose session ended.
   const token = await provider.AccessToken.find(value)
-  if (!token?.accountId || !token.grantId || !(await provider.Grant.find(token.grantId))) throw invalid
+  if (!token?.accountId || !token.grantId || token.isExpired || !(await provider.Grant.find(token.grantId))) throw invalid
   const user = users.get(token.accountId)
   if (!user) throw invalid
   return user
