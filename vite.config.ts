@@ -1,12 +1,23 @@
+import { resolve } from 'node:path'
 import { defineConfig } from 'vitest/config'
 
-// One config for the demo SPA (built into dist/demo and served by the BFF), its dev server
-// (which proxies the BFF's routes so cookies stay first-party) and the test runner.
+// One config for the demo SPA (built into dist/demo and served by the BFF), its dev server (which
+// proxies the BFF's routes so cookies stay first-party), the React library (`--mode lib`) and the tests.
 const bff = process.env.ALLACCESS_BFF_URL ?? 'http://localhost:3000'
 
-export default defineConfig({
-  root: 'client/demo',
-  build: { outDir: '../../dist/demo', emptyOutDir: true },
+export default defineConfig(({ mode }) => ({
+  root: mode === 'lib' ? '.' : 'client/demo',
+  esbuild: { jsx: 'automatic' },
+  build:
+    mode === 'lib'
+      ? {
+          outDir: 'dist/client-lib',
+          emptyOutDir: true,
+          lib: { entry: resolve('client/index.ts'), formats: ['es'], fileName: () => 'all-access-client.js' },
+          minify: 'esbuild',
+          rollupOptions: { external: ['react', 'react/jsx-runtime', 'react-dom', '@tanstack/react-query'] },
+        }
+      : { outDir: resolve('dist/demo'), emptyOutDir: true },
   server: {
     proxy: {
       '/auth': { target: bff, changeOrigin: false },
@@ -20,4 +31,4 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
   },
-})
+}))

@@ -28,7 +28,9 @@ const PROVIDER_OPTIONS = {
 } as const satisfies ParseArgsConfig['options']
 
 /** parseArgs, with its errors turned into one readable line. */
-export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+type Flags<T extends NonNullable<ParseArgsConfig['options']>> = ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>>
+
+export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T): Flags<T> {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true })
   } catch (error) {

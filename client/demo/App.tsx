@@ -1,0 +1,171 @@
+import { useState, type FormEvent } from 'react'
+import {
+  AllAccessClientError,
+  LoginButton,
+  ProviderApiError,
+  useAuthError,
+  useDisconnect,
+  useLogout,
+  useProviderApi,
+  useProviderMutation,
+  useProviders,
+  useSession,
+  type AccountSummary,
+  type PublicProvider,
+} from '../index.ts'
+
+/** What each sandbox's API offers the demo: a read and a write. */
+const SANDBOX_CALLS: Record<string, { read: string; write: { label: string; path: string; body: (text: string) => { json?: unknown; form?: Record<string, string> } } }> = {
+  'sandbox-oidc': { read: 'me', write: { label: 'Add a note', path: 'notes', body: (text) => ({ json: { text } }) } },
+  'sandbox-oauth1': { read: 'account/verify_credentials.json', write: { label: 'Post a status', path: 'statuses/update.json', body: (text) => ({ form: { status: text } }) } },
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof AllAccessClientError) {
+    if (error.code === 'reauth_required') return 'This account needs to be reconnected: sign in with it again.'
+    return `${error.message} (${error.code})`
+  }
+  if (error instanceof ProviderApiError) return `The provider answered ${error.status}.`
+  return 'Something went wrong. Please try again.'
+}
+
+function ApiPanel({ account, provider }: { account: AccountSummary; provider?: PublicProvider }) {
+  const preset = SANDBOX_CALLS[account.provider]
+  const [path, setPath] = useState(preset?.read ?? '')
+  const [submitted, setSubmitted] = useState<string | null>(null)
+  const [text, setText] = useState('Hello from all-access!')
+  const read = useProviderApi(account.provider, submitted ?? '', { enabled: submitted !== null })
+  const write = useProviderMutation(account.provider)
+  const name = provider?.displayName ?? account.provider
+
+  const onRead = (event: FormEvent) => {
+    event.preventDefault()
+    if (submitted === path) void read.refetch()
+    else setSubmitted(path)
+  }
+
+  return (
+    <section className="api" aria-labelledby={`api-${account.provider}`}>
+      <h3 id={`api-${account.provider}`}>{name} API</h3>
+      <form onSubmit={onRead} className="row">
+        <label htmlFor={`path-${account.provider}`}>GET /api/{account.provider}/</label>
+        <input id={`path-${account.provider}`} value={path} onChange={(e) => setPath(e.target.value)} placeholder="path" />
+        <button type="submit" disabled={!path}>Call the API</button>
+      </form>
+      {preset && (
+        <form
+          className="row"
+          onSubmit={(event) => {
+            event.preventDefault()
+            write.mutate({ path: preset.write.path, ...preset.write.body(text) })
+          }}
+        >
+          <label htmlFor={`text-${account.provider}`}>Text</label>
+          <input id={`text-${account.provider}`} value={text} onChange={(e) => setText(e.target.value)} />
+          <button type="submit" disabled={!text || write.isPending}>{preset.write.label}</button>
+        </form>
+      )}
+      {read.isFetching && <p>Calling…</p>}
+      {read.error && <p role="alert" className="error">{describeError(read.error)}</p>}
+      {read.data !== undefined && !read.isFetching && (
+        <pre aria-label={`${name} API result`}>{JSON.stringify(read.data, null, 2)}</pre>
+      )}
+      {write.error && <p role="alert" className="error">{describeError(write.error)}</p>}
+      {write.data !== undefined && <pre aria-label={`${name} write result`}>{JSON.stringify(write.data, null, 2)}</pre>}
+    </section>
+  )
+}
+
+function SignedIn({ accounts, userName, providers }: { accounts: AccountSummary[]; userName: string; providers: PublicProvider[] }) {
+  const logout = useLogout()
+  const disconnect = useDisconnect()
+  const connected = new Set(accounts.map((a) => a.provider))
+  const byName = new Map(providers.map((p) => [p.name, p]))
+  const others = providers.filter((p) => !connected.has(p.name))
+
+  return (
+    <>
+      <div className="user">
+        <p>
+          Signed in as <strong>{userName}</strong>
+        </p>
+        <button type="button" onClick={() => logout.mutate()} disabled={logout.isPending}>Sign out</button>
+      </div>
+      <h2>Connected accounts</h2>
+      <ul className="accounts">
+        {accounts.map((account) => {
+          const name = byName.get(account.provider)?.displayName ?? account.provider
+          return (
+            <li key={account.provider} className="account">
+              <div>
+                <span className="provider">{name}</span> · <span className="identifier">{account.identifier}</span> ·{' '}
+                <span className={`status status-${account.status}`}>{account.status === 'active' ? 'active' : 'needs reconnecting'}</span>
+              </div>
+              <div className="actions">
+                {account.status === 'reauth_required' && (
+                  <LoginButton provider={account.provider} next="/">{`Reconnect ${name}`}</LoginButton>
+                )}
+                <button type="button" onClick={() => disconnect.mutate(account.provider)} disabled={disconnect.isPending}>
+                  {`Disconnect ${name}`}
+                </button>
+              </div>
+              <ApiPanel account={account} provider={byName.get(account.provider)} />
+            </li>
+          )
+        })}
+      </ul>
+      {disconnect.error && <p role="alert" className="error">{describeError(disconnect.error)}</p>}
+      {others.length > 0 && (
+        <>
+          <h2>Connect another provider</h2>
+          <div className="buttons">
+            {others.map((p) => (
+              <LoginButton key={p.name} provider={p.name} next="/" />
+            ))}
+          </div>
+        </>
+      )}
+    </>
+  )
+}
+
+export function App() {
+  const session = useSession()
+  const providers = useProviders()
+  const authError = useAuthError()
+
+  return (
+    <main>
+      <header>
+        <h1>all-access demo</h1>
+        <p className="lead">Sign in with a provider, then call its API through the BFF. The browser never sees a provider token.</p>
+      </header>
+      {authError && (
+        <div role="alert" className="error banner">
+          <p>{authError.message}</p>
+          <button type="button" onClick={authError.dismiss}>Dismiss</button>
+        </div>
+      )}
+      {(session.isPending || providers.isPending) && <p>Loading…</p>}
+      {session.error && <p role="alert" className="error">{describeError(session.error)}</p>}
+      {providers.error && <p role="alert" className="error">{describeError(providers.error)}</p>}
+      {session.data && !session.data.authenticated && providers.data && (
+        <section aria-labelledby="sign-in">
+          <h2 id="sign-in">Sign in</h2>
+          {providers.data.length === 0 ? (
+            <p>No provider is configured. Add one with <code>npx all-access providers add</code>.</p>
+          ) : (
+            <div className="buttons">
+              {providers.data.map((p) => (
+                <LoginButton key={p.name} provider={p.name} next="/" />
+              ))}
+            </div>
+          )}
+        </section>
+      )}
+      {session.data?.authenticated && providers.data && (
+        <SignedIn accounts={session.data.accounts} userName={session.data.user.displayName ?? `user ${session.data.user.id}`} providers={providers.data} />
+      )}
+    </main>
+  )
+}
