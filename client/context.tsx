@@ -10,11 +10,13 @@ export interface AllAccessProviderProps {
   queryClient?: QueryClient
   /** Where the BFF answers; default the page's own origin. */
   baseUrl?: string
+  /** A ready client (a custom `fetch`, server rendering, tests); `baseUrl` is then ignored. */
+  client?: AllAccessClient
 }
 
 /** Makes the BFF client (and a QueryClient) available to the all-access hooks below it. */
-export function AllAccessProvider({ children, queryClient, baseUrl }: AllAccessProviderProps) {
-  const [client] = useState(() => createAllAccessClient({ baseUrl }))
+export function AllAccessProvider({ children, queryClient, baseUrl, client: given }: AllAccessProviderProps) {
+  const [client] = useState(() => given ?? createAllAccessClient({ baseUrl }))
   const [ownQueryClient] = useState(() => queryClient ?? new QueryClient())
   return (
     <AllAccessContext.Provider value={client}>

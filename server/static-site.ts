@@ -72,6 +72,7 @@ export function staticSite(root: string): Middleware {
     }
     ctx.type = type
     ctx.length = info.size
-    ctx.body = ctx.method === 'HEAD' ? null : createReadStream(file)
+    ctx.status = 200
+    if (ctx.method === 'GET') ctx.body = createReadStream(file)
   }
 }

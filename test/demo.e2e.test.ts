@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Browser, Page } from 'playwright-core'
+import { launchChromium } from './support/chromium.ts'
+import { startServe, type RunningServe } from './support/demo-server.ts'
+
+/** The demo as a newcomer meets it after `npm start`: real server process, real sandbox providers, real browser. */
+describe('the demo SPA in Chromium', () => {
+  let serve: RunningServe
+  let browser: Browser
+  let page: Page
+
+  beforeAll(async () => {
+    serve = await startServe({ sandbox: true })
+    browser = await launchChromium()
+    page = await browser.newPage()
+  })
+
+  afterAll(async () => {
+    await browser?.close()
+    await serve?.stop()
+  })
+
+  async function signInAtOidcSandbox(page: Page) {
+    await page.getByLabel('User').selectOption('alice')
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByRole('button', { name: 'Allow' }).click()
+  }
+
+  it('shows the enabled providers as sign-in buttons, under a CSP that forbids framing', async () => {
+    const response = await page.goto(serve.url)
+    expect(response?.headers()['content-security-policy']).toContain("frame-ancestors 'none'")
+    await expect(page.getByRole('button', { name: 'Sign in with Sandbox OpenID' }).isVisible()).resolves.toBe(true)
+    await expect(page.getByRole('button', { name: 'Sign in with Sandbox OAuth 1.0a' }).isVisible()).resolves.toBe(true)
+  })
+
+  it('shows a failed login in words and removes auth_error from the address', async () => {
+    await page.getByRole('button', { name: 'Sign in with Sandbox OpenID' }).click()
+    await page.getByRole('button', { name: 'Cancel' }).click()
+    await page.getByRole('alert').filter({ hasText: 'Sign-in was cancelled or refused.' }).waitFor()
+    expect(new URL(page.url()).searchParams.has('auth_error')).toBe(false)
+  })
+
+  it('signs in with the OpenID sandbox and shows the account', async () => {
+    await page.goto(serve.url)
+    await page.getByRole('button', { name: 'Sign in with Sandbox OpenID' }).click()
+    await signInAtOidcSandbox(page)
+    await page.getByText('Signed in as').waitFor()
+    await expect(page.locator('main').innerText()).resolves.toContain('Alice Liddell')
+    const account = page.locator('li.account').filter({ hasText: 'Sandbox OpenID' })
+    await expect(account.locator('.identifier').innerText()).resolves.toBe('alice')
+    await expect(account.locator('.status').innerText()).resolves.toBe('active')
+  })
+
+  it("calls the provider's API through the proxy and shows the JSON", async () => {
+    const account = page.locator('li.account').filter({ hasText: 'Sandbox OpenID' })
+    await account.getByRole('button', { name: 'Call the API' }).click()
+    const result = page.getByLabel('Sandbox OpenID API result')
+    await result.waitFor()
+    expect(JSON.parse(await result.innerText())).toEqual({ sub: 'alice', name: 'Alice Liddell', email: 'alice@sandbox.example' })
+    await account.getByRole('button', { name: 'Add a note' }).click()
+    await page.getByLabel('Sandbox OpenID write result').waitFor()
+    expect(JSON.parse(await page.getByLabel('Sandbox OpenID write result').innerText())).toEqual(expect.objectContaining({ text: 'Hello from all-access!' }))
+  })
+
+  it('connects the OAuth 1.0a sandbox to the same user and calls its API', async () => {
+    await page.getByRole('button', { name: 'Connect Sandbox OAuth 1.0a' }).click()
+    await page.getByLabel('User').selectOption('1001')
+    await page.getByRole('button', { name: 'Allow' }).click()
+    const account = page.locator('li.account').filter({ hasText: 'Sandbox OAuth 1.0a' })
+    await account.waitFor()
+    await expect(page.locator('li.account').count()).resolves.toBe(2)
+    await expect(account.locator('.identifier').innerText()).resolves.toBe('1001')
+    await account.getByRole('button', { name: 'Post a status' }).click()
+    await page.getByLabel('Sandbox OAuth 1.0a write result').waitFor()
+    expect(JSON.parse(await page.getByLabel('Sandbox OAuth 1.0a write result').innerText())).toEqual(expect.objectContaining({ text: 'Hello from all-access!' }))
+  })
+
+  it('works with the keyboard: a focused button is pressed with Enter', async () => {
+    const button = page.locator('li.account').filter({ hasText: 'Sandbox OAuth 1.0a' }).getByRole('button', { name: 'Call the API' })
+    await button.focus()
+    await page.keyboard.press('Enter')
+    const result = page.getByLabel('Sandbox OAuth 1.0a API result')
+    await result.waitFor()
+    expect(JSON.parse(await result.innerText())).toEqual(expect.objectContaining({ screen_name: 'alice' }))
+  })
+
+  it('disconnects the second provider', async () => {
+    await page.getByRole('button', { name: 'Disconnect Sandbox OAuth 1.0a' }).click()
+    await page.locator('li.account').filter({ hasText: 'Sandbox OAuth 1.0a' }).waitFor({ state: 'detached' })
+    await expect(page.locator('li.account').count()).resolves.toBe(1)
+    await page.getByRole('button', { name: 'Connect Sandbox OAuth 1.0a' }).waitFor()
+  })
+
+  it('logs out', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.getByRole('button', { name: 'Sign in with Sandbox OpenID' }).waitFor()
+    await page.reload()
+    await page.getByRole('button', { name: 'Sign in with Sandbox OpenID' }).waitFor()
+    await expect(page.getByText('Signed in as').count()).resolves.toBe(0)
+  })
+})

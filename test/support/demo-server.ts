@@ -1,0 +1,73 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { generateKey } from '../../server/crypto/keys.ts'
+
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
+  const { port } = server.address() as { port: number }
+  await new Promise<void>((done) => server.close(() => done()))
+  return port
+}
+
+export interface RunningServe {
+  url: string
+  process: ChildProcess
+  output: () => string
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+/**
+ * Runs `all-access serve` as a user would, in its own process and folder, and waits until it
+ * listens. The port is chosen first so PUBLIC_URL (and so the callback URLs) can name it.
+ */
+export async function startServe(options: { databaseUrl?: string; sandbox?: boolean; keys?: string; env?: Record<string, string>; port?: number } = {}): Promise<RunningServe> {
+  const cwd = mkdtempSync(join(tmpdir(), 'aa-serve-'))
+  const port = options.port ?? (await freePort())
+  const url = `http://127.0.0.1:${port}`
+  const child = spawn(process.execPath, [resolve('bin/all-access.js'), 'serve', ...(options.sandbox ? ['--sandbox'] : [])], {
+    cwd,
+    env: {
+      ...process.env,
+      NODE_ENV: 'test',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      PUBLIC_URL: url,
+      DATABASE_URL: options.databaseUrl ?? `sqlite://${join(cwd, 'db.sqlite3')}`,
+      ALLACCESS_KEYS: options.keys ?? generateKey(),
+      ALLACCESS_STATIC_DIR: resolve('dist/demo'),
+      ...options.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)))
+  await new Promise<void>((ready, fail) => {
+    const timer = setTimeout(() => fail(new Error(`serve did not start in time:\n${output}`)), 20_000)
+    const check = () => {
+      if (output.includes('all-access listening on')) {
+        clearTimeout(timer)
+        ready()
+      }
+    }
+    child.stdout?.on('data', check)
+    void exited.then((code) => {
+      clearTimeout(timer)
+      fail(new Error(`serve exited with ${code}:\n${output}`))
+    })
+  })
+  return {
+    url,
+    process: child,
+    output: () => output,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      return exited
+    },
+  }
+}
