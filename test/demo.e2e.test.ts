@@ -29,8 +29,8 @@ describe('the demo SPA in Chromium', () => {
   it('shows the enabled providers as sign-in buttons, under a CSP that forbids framing', async () => {
     const response = await page.goto(serve.url)
     expect(response?.headers()['content-security-policy']).toContain("frame-ancestors 'none'")
-    await expect(page.getByRole('button', { name: 'Sign in with Sandbox OpenID' }).isVisible()).resolves.toBe(true)
-    await expect(page.getByRole('button', { name: 'Sign in with Sandbox OAuth 1.0a' }).isVisible()).resolves.toBe(true)
+    await page.getByRole('button', { name: 'Sign in with Sandbox OpenID' }).waitFor({ state: 'visible' })
+    await page.getByRole('button', { name: 'Sign in with Sandbox OAuth 1.0a' }).waitFor({ state: 'visible' })
   })
 
   it('shows a failed login in words and removes auth_error from the address', async () => {
