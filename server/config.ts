@@ -17,6 +17,8 @@ export interface Config {
   proxyTimeoutMs: number
   proxyMaxBody: number
   poolMax: number
+  /** How long one instance may hold an account's refresh lease (a crashed holder blocks others at most this long). */
+  refreshLeaseMs: number
   production: boolean
 }
 
@@ -59,6 +61,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     staticDir: env.ALLACCESS_STATIC_DIR ? resolve(cwd, env.ALLACCESS_STATIC_DIR) : DEFAULT_STATIC_DIR,
     proxyTimeoutMs: integer(env, 'ALLACCESS_PROXY_TIMEOUT_MS', 30_000, 1),
     proxyMaxBody: integer(env, 'ALLACCESS_PROXY_MAX_BODY', 10 * 1024 * 1024, 0),
+    refreshLeaseMs: integer(env, 'ALLACCESS_REFRESH_LEASE_MS', 15_000, 1000),
     production: env.NODE_ENV === 'production',
   }
 }

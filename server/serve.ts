@@ -42,6 +42,7 @@ export async function serve(options: ServeOptions): Promise<Server> {
     publicUrl: config.publicUrl,
     log,
     proxy: { timeoutMs: config.proxyTimeoutMs, maxBody: config.proxyMaxBody },
+    refresh: { leaseMs: config.refreshLeaseMs, waitMs: config.refreshLeaseMs + 5_000 },
     migrate: false,
   })
   const app = new Koa()

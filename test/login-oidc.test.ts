@@ -189,7 +189,7 @@ describe.each(databases)('OpenID Connect login on $kind', (database) => {
 
   it('ignores a planted session cookie it did not sign', async () => {
     const browser = new BrowserSession()
-    browser.cookies.push({ name: 'allaccess_session', value: 'planted.AAAA', host: new URL(bff.url).host, path: '/', attributes: '' })
+    browser.cookies.push({ name: 'allaccess_session', value: 'planted.AAAA', host: new URL(bff.url).hostname, path: '/', attributes: '' })
     expect(await session(browser, bff.url)).toEqual({ authenticated: false })
   })
 

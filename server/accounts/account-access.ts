@@ -153,13 +153,18 @@ export class AccountAccessService {
     }
     let token
     try {
-      token = await client.refreshAccessToken(current.refreshToken)
+      // Give up before the lease ends: past it another instance may refresh with the same token.
+      token = await client.refreshAccessToken(current.refreshToken, { timeoutMs: Math.max(1000, this.refresh.leaseMs - 2000) })
     } catch (error) {
       if (error instanceof AllAccessError && error.code === 'reauth_required') {
         await this.store.db('accounts').where({ id: current.id }).update({ status: 'reauth_required', refresh_lease_owner: null, refresh_lease_until: null, updated_at: Date.now() })
         this.log.info(`account ${current.id} needs a new login: refresh refused (${error.detail ?? error.code})`)
-      } else {
-        await this.releaseLease(current.id)
+        throw error
+      }
+      await this.releaseLease(current.id)
+      if (error instanceof AllAccessError && error.code === 'token_request_failed') {
+        // The token endpoint could not be reached: for an API call that is the upstream's failure.
+        throw new AllAccessError(/timeout|aborted/i.test(error.detail ?? '') ? 'upstream_timeout' : 'upstream_unreachable', { detail: error.detail, cause: error })
       }
       throw error
     }
@@ -172,10 +177,9 @@ export class AccountAccessService {
       expiresAt: token.expiresAt,
       scope: token.scope ?? current.scope,
     }
-    await this.store.db.transaction(async (trx) => {
-      await this.store.accounts.updateTokens(current.id, tokens, trx)
-      await trx('accounts').where({ id: current.id, refresh_lease_owner: this.instanceId }).update({ refresh_lease_owner: null, refresh_lease_until: null })
-    })
+    if (!(await this.store.accounts.storeRefreshed(current.id, this.instanceId, tokens))) {
+      this.log.error(`error account ${current.id}: refresh lease lost before the new tokens were stored`)
+    }
     return { ...current, ...tokens }
   }
 

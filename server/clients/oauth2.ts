@@ -73,7 +73,7 @@ export class OAuth2Client extends BaseOAuthClient {
   }
 
   /** POSTs a grant to the token endpoint with the provider's client authentication. */
-  protected async tokenRequest(grant: Record<string, string>, failure: 'token_request_failed' | 'reauth_required'): Promise<ParsedToken> {
+  protected async tokenRequest(grant: Record<string, string>, failure: 'token_request_failed' | 'reauth_required', timeoutMs?: number): Promise<ParsedToken> {
     const body = new URLSearchParams(grant)
     const headers: Record<string, string> = { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' }
     const clientId = this.provider.clientId ?? ''
@@ -86,11 +86,13 @@ export class OAuth2Client extends BaseOAuthClient {
       const encode = (value: string) => encodeURIComponent(value).replace(/%20/g, '+')
       headers.Authorization = `Basic ${Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')}`
     }
-    const answer = await callProvider(await this.tokenEndpoint(), { method: 'POST', headers, body: body.toString() }, 'token_request_failed')
+    const answer = await callProvider(await this.tokenEndpoint(), { method: 'POST', headers, body: body.toString(), timeoutMs }, 'token_request_failed')
     const token = answer.ok ? this.parseRawToken(answer.text, answer.headers.get('content-type')) : null
     if (!token) {
       const reason = (parseAnswerBody(answer.text, answer.headers.get('content-type')) as { error?: unknown })?.error
-      throw new AllAccessError(failure, { detail: `token endpoint answered ${answer.status}${typeof reason === 'string' ? ' ' + reason.slice(0, 50) : ''}` })
+      // A provider in trouble (5xx) has not refused the refresh token: the user need not sign in again.
+      const code = failure === 'reauth_required' && answer.status >= 500 ? 'upstream_unreachable' : failure
+      throw new AllAccessError(code, { detail: `token endpoint answered ${answer.status}${typeof reason === 'string' ? ' ' + reason.slice(0, 50) : ''}` })
     }
     return token
   }
@@ -102,9 +104,9 @@ export class OAuth2Client extends BaseOAuthClient {
   }
 
   /** Trades a refresh token for new tokens (RFC 6749 §6); a refusal means the user must sign in again. */
-  async refreshAccessToken(refreshToken: string): Promise<ParsedToken> {
+  async refreshAccessToken(refreshToken: string, options: { timeoutMs?: number } = {}): Promise<ParsedToken> {
     const grant: Record<string, string> = { grant_type: 'refresh_token', refresh_token: refreshToken }
-    return this.tokenRequest(grant, 'reauth_required')
+    return this.tokenRequest(grant, 'reauth_required', options.timeoutMs)
   }
 
   /** The RFC 7009 revocation endpoint, when the provider has one. */

@@ -50,6 +50,11 @@ export interface RunningOidcSandbox {
   /** `http://HOST:PORT`, the same as `url`. */
   issuer: string
   url: string
+  /**
+   * Holds every token request for `ms` before answering (0 ends it); a request whose client hung
+   * up meanwhile is dropped unprocessed, as if it never arrived (tests of a BFF dying mid-refresh).
+   */
+  stallTokenRequests(ms: number): void
   /** `${url}/api`: `GET /me`, `GET|POST /notes`, `ANY /echo`. */
   apiBaseUrl: string
   stats: OidcSandboxStats
@@ -104,6 +109,8 @@ export async function startOidcSandbox(options: OidcSandboxOptions): Promise<Run
   countGrants(provider, stats)
   const grantsByAccount = indexGrantsByAccount(provider)
 
+  const tokenStall = { ms: 0 }
+  provider.use(stallTokenRequests(tokenStall))
   provider.use(countRevocations(stats))
   provider.use(sandboxApi(provider, users, stats))
   provider.use(options.autoApprove ? autoApproveInteractions(provider, options.autoApprove) : interactionPages(provider, users))
@@ -115,6 +122,9 @@ export async function startOidcSandbox(options: OidcSandboxOptions): Promise<Run
     apiBaseUrl: `${url}/api`,
     stats,
     provider,
+    stallTokenRequests(ms) {
+      tokenStall.ms = ms
+    },
     async revokeGrantsFor(accountId) {
       const grantIds = grantsByAccount.get(accountId) ?? new Set()
       grantsByAccount.delete(accountId)
@@ -524,4 +534,17 @@ function close(server: Server): Promise<void> {
     // Keep-alive sockets (fetch keeps them) would hold close() open until they time out.
     server.closeAllConnections()
   })
+}
+
+function stallTokenRequests(stall: { ms: number }) {
+  return async (ctx: Context, next: () => Promise<unknown>) => {
+    if (ctx.path !== '/token' || stall.ms <= 0) return next()
+    const until = Date.now() + stall.ms
+    while (Date.now() < until && stall.ms > 0 && !ctx.req.destroyed) await new Promise((resolve) => setTimeout(resolve, 20))
+    if (ctx.req.destroyed || ctx.req.socket.destroyed) {
+      ctx.respond = false
+      return
+    }
+    await next()
+  }
 }

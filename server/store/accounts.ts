@@ -97,6 +97,17 @@ export class AccountStore {
     await trx('accounts').where({ id }).update({ ...this.tokenColumns(tokens), updated_at: Date.now() })
   }
 
+  /**
+   * Stores refreshed tokens and frees the refresh lease in one write, only while `owner` still holds
+   * the lease. Returns false when the lease was lost (the tokens were not stored).
+   */
+  async storeRefreshed(id: number, owner: string, tokens: AccountTokens): Promise<boolean> {
+    const updated = await this.db('accounts')
+      .where({ id, refresh_lease_owner: owner })
+      .update({ ...this.tokenColumns(tokens), refresh_lease_owner: null, refresh_lease_until: null, updated_at: Date.now() })
+    return updated === 1
+  }
+
   async setStatus(id: number, status: AccountStatus, trx: Knex = this.db): Promise<void> {
     await trx('accounts').where({ id }).update({ status, updated_at: Date.now() })
   }

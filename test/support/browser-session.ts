@@ -1,6 +1,7 @@
 /**
  * A tiny cookie-keeping HTTP client that behaves like a browser tab for the flows: it follows
- * redirects across origins, keeps cookies per host (honouring Path, Max-Age/Expires and deletion),
+ * redirects across origins, keeps cookies per host name as browsers do, whatever the port (honouring
+ * Path, Max-Age/Expires and deletion),
  * and can stop at the app's own redirect to inspect it.
  */
 export interface StoredCookie {
@@ -18,7 +19,7 @@ export class BrowserSession {
 
   cookieHeader(url: URL): string {
     return this.cookies
-      .filter((c) => c.host === url.host && url.pathname.startsWith(c.path))
+      .filter((c) => c.host === url.hostname && url.pathname.startsWith(c.path))
       .map((c) => `${c.name}=${c.value}`)
       .join('; ')
   }
@@ -29,7 +30,7 @@ export class BrowserSession {
 
   private store(url: URL, headers: Headers): void {
     for (const header of headers.getSetCookie()) {
-      this.setCookieHeaders.push({ host: url.host, header })
+      this.setCookieHeaders.push({ host: url.hostname, header })
       const [pair, ...rest] = header.split(';')
       const eq = pair.indexOf('=')
       const name = pair.slice(0, eq).trim()
@@ -39,9 +40,9 @@ export class BrowserSession {
       const expires = /expires=([^;]+)/i.exec(attributes)?.[1]
       const maxAge = /max-age=([^;]+)/i.exec(attributes)?.[1]
       const gone = value === '' || (expires && new Date(expires).getTime() <= Date.now()) || (maxAge !== undefined && Number(maxAge) <= 0)
-      const index = this.cookies.findIndex((c) => c.name === name && c.host === url.host && c.path === path)
+      const index = this.cookies.findIndex((c) => c.name === name && c.host === url.hostname && c.path === path)
       if (index >= 0) this.cookies.splice(index, 1)
-      if (!gone) this.cookies.push({ name, value, host: url.host, path, attributes })
+      if (!gone) this.cookies.push({ name, value, host: url.hostname, path, attributes })
     }
   }
 

@@ -30,6 +30,6 @@ export async function signedIn(bff: TestBff, provider: string, tokens: Partial<A
   const now = Date.now()
   await store.sessions.create(id, { userId: user.id, createdAt: now, idleExpiresAt: now + 3_600_000, absoluteExpiresAt: now + 7_200_000 })
   const browser = new BrowserSession()
-  browser.cookies.push({ name: SESSION_COOKIE, value: `${id}.${sign(store.box.keys[0], SESSION_COOKIE, id)}`, host: new URL(bff.url).host, path: '/', attributes: '' })
+  browser.cookies.push({ name: SESSION_COOKIE, value: `${id}.${sign(store.box.keys[0], SESSION_COOKIE, id)}`, host: new URL(bff.url).hostname, path: '/', attributes: '' })
   return { browser, userId: user.id, accountId }
 }
