@@ -70,14 +70,25 @@ export async function serve(options: ServeOptions): Promise<Server> {
     log.info(`all-access stopping (${signal})`)
     clearInterval(cleanUp)
     const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    // Keep-alive connections become idle as their last request ends: close them as they do.
+    const sweep = setInterval(() => server.closeIdleConnections(), 50)
     server.closeIdleConnections()
     const drained = await Promise.race([closed.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), DRAIN_MS).unref())])
+    clearInterval(sweep)
     if (!drained) server.closeAllConnections()
     for (const close of stops) await close().catch(() => {})
     await store.close().catch(() => {})
     process.exit(0)
   }
-  process.once('SIGTERM', () => void stop('SIGTERM'))
-  process.once('SIGINT', () => void stop('SIGINT'))
+  // A second signal while draining means "now": exit at once.
+  const onSignal = (signal: string) => {
+    if (stopping) {
+      log.info(`all-access stopping at once (${signal} again)`)
+      process.exit(1)
+    }
+    void stop(signal)
+  }
+  process.on('SIGTERM', () => onSignal('SIGTERM'))
+  process.on('SIGINT', () => onSignal('SIGINT'))
   return server
 }

@@ -58,12 +58,26 @@ export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Kn
   return knexFactory({
     client: 'pg',
     connection: target.location,
+    // Knex would print every failed connection attempt; callers turn them into one clear message.
+    log: { warn: () => {}, error: () => {}, debug: () => {}, deprecate: () => {} },
     pool: { min: pool.min ?? 0, max: pool.max ?? 10 },
     acquireConnectionTimeout: 10_000,
   })
 }
 
-export async function migrate(knex: Knex): Promise<string[]> {
-  const [, applied] = (await knex.migrate.latest({ migrationSource })) as [number, string[]]
-  return applied
+/**
+ * Applies pending migrations. Several instances starting at once race to create knex's own
+ * bookkeeping tables; the losers wait and try again, and find the work done.
+ */
+export async function migrate(knex: Knex, attempts = 5): Promise<string[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const [, applied] = (await knex.migrate.latest({ migrationSource })) as [number, string[]]
+      return applied
+    } catch (error) {
+      const racing = /already exists|duplicate key|Migration table is already locked|SQLITE_BUSY|UNIQUE constraint/i.test((error as Error).message)
+      if (!racing || attempt >= attempts) throw error
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt + Math.random() * 200))
+    }
+  }
 }

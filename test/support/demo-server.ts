@@ -17,6 +17,8 @@ export interface RunningServe {
   url: string
   process: ChildProcess
   output: () => string
+  /** Resolves with the exit code when the process ends (null when a signal killed it). */
+  exited: Promise<number | null>
   stop(signal?: NodeJS.Signals): Promise<number | null>
 }
 
@@ -65,6 +67,7 @@ export async function startServe(options: { databaseUrl?: string; sandbox?: bool
     url,
     process: child,
     output: () => output,
+    exited,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       return exited

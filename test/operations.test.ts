@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateKey, parseKeys } from '../server/crypto/keys.ts'
+import { randomToken } from '../server/crypto/random.ts'
+import { buildProviderConfig } from '../server/providers/provider-input.ts'
+import { sign, SESSION_COOKIE } from '../server/session/cookies.ts'
+import { migrate, openStore, type Store } from '../server/store/index.ts'
+import { BrowserSession } from './support/browser-session.ts'
+import { startBff } from './support/bff.ts'
+import { databases, TEST_DATABASE_URL } from './support/databases.ts'
+import { startEchoUpstream } from './support/echo-upstream.ts'
+import { startServe, type RunningServe } from './support/demo-server.ts'
+import { startTcpRelay } from './support/tcp-relay.ts'
+
+const CSRF = { 'X-CSRF': '1' }
+
+/** A signed-in browser for `serve` processes, made in the database they use. */
+async function signInThroughDatabase(store: Store, host: string, provider: string): Promise<BrowserSession> {
+  const record = await store.providers.get(provider)
+  const user = await store.users.create('Operator')
+  await store.accounts.create({ providerId: record!.id, identifier: randomToken(6), userId: user.id, displayName: null, accessToken: 'token', tokenSecret: null, refreshToken: null, idToken: null, expiresAt: null, scope: null })
+  const id = randomToken()
+  await store.sessions.create(id, { userId: user.id, createdAt: Date.now(), idleExpiresAt: Date.now() + 3_600_000, absoluteExpiresAt: Date.now() + 3_600_000 })
+  const browser = new BrowserSession()
+  browser.cookies.push({ name: SESSION_COOKIE, value: `${id}.${sign(store.box.keys[0], SESSION_COOKIE, id)}`, host, path: '/', attributes: '' })
+  return browser
+}
+
+describe('all-access serve, operated', () => {
+  let upstream: Awaited<ReturnType<typeof startEchoUpstream>>
+  const keys = generateKey()
+
+  beforeAll(async () => {
+    upstream = await startEchoUpstream()
+  })
+
+  afterAll(() => upstream?.close())
+
+  async function prepared(databaseUrl: string) {
+    const store = openStore({ databaseUrl, keys: parseKeys(keys) })
+    await migrate(store.db)
+    await store.providers.add(buildProviderConfig('echo', { authorizationUrl: 'https://idp.example/a', accessTokenUrl: 'https://idp.example/t', profileUrl: 'https://idp.example/me', apiBaseUrl: `${upstream.url}/v1`, clientId: 'a', clientSecret: 'b' }))
+    return store
+  }
+
+  it('finishes requests in flight on SIGTERM, refuses new ones, and exits 0', async () => {
+    const databaseUrl = `sqlite://${join(mkdtempSync(join(tmpdir(), 'aa-ops-')), 'db.sqlite3')}`
+    const store = await prepared(databaseUrl)
+    const serve = await startServe({ databaseUrl, keys })
+    try {
+      const browser = await signInThroughDatabase(store, '127.0.0.1', 'echo')
+      const slow = browser.fetch(new URL('/api/echo/slow', serve.url), { headers: CSRF })
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      serve.process.kill('SIGTERM')
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      await expect(fetch(new URL('/auth/providers', serve.url))).rejects.toThrow()
+      const response = await slow
+      expect(response.status).toBe(200)
+      expect(await response.json()).toEqual({ slow: true })
+      expect(await serve.exited).toBe(0)
+      expect(serve.output()).toContain('all-access stopping (SIGTERM)')
+    } finally {
+      await serve.stop()
+      await store.close()
+    }
+  })
+
+  it('refuses to start, in one clear line, when the database is down', async () => {
+    await expect(startServe({ databaseUrl: 'postgres://postgres@127.0.0.1:1/nothing' })).rejects.toThrow(/serve exited with [1-9]\d*:\nall-access: cannot reach the database \(.*ECONNREFUSED/)
+  })
+
+  it.skipIf(!TEST_DATABASE_URL)('answers 503 JSON while PostgreSQL is away, and recovers when it is back', async () => {
+    const { url, drop } = await databases.find((d) => d.kind === 'postgres')!.create()
+    const direct = new URL(url)
+    const relay = await startTcpRelay(direct.hostname, Number(direct.port || 5432))
+    const relayed = new URL(url)
+    relayed.host = `127.0.0.1:${relay.port}`
+    const store = await prepared(url)
+    let serve: RunningServe | undefined
+    try {
+      serve = await startServe({ databaseUrl: relayed.toString(), keys })
+      const browser = await signInThroughDatabase(store, '127.0.0.1', 'echo')
+      expect((await browser.fetch(new URL('/api/echo/me', serve.url), { headers: CSRF })).status).toBe(200)
+      await relay.cut()
+      for (const [method, path] of [['GET', '/auth/providers'], ['GET', '/auth/session'], ['GET', '/api/echo/me']]) {
+        const response = await browser.fetch(new URL(path, serve.url), { method, headers: CSRF })
+        expect(response.status).toBe(503)
+        expect(await response.json()).toEqual({ error: 'service_unavailable', message: expect.any(String) })
+      }
+      expect(serve.process.exitCode).toBeNull()
+      await relay.restore()
+      let status = 0
+      for (let i = 0; i < 20 && status !== 200; i++) {
+        status = (await browser.fetch(new URL('/api/echo/me', serve.url), { headers: CSRF })).status
+        if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 250))
+      }
+      expect(status).toBe(200)
+      expect(serve.output()).not.toMatch(/at .*\.ts:\d+/)
+    } finally {
+      await serve?.stop()
+      await relay.close()
+      await store.close()
+      await drop()
+    }
+  })
+})
+
+describe.each(databases)('clean-up of ended sessions and abandoned logins on $kind', (database) => {
+  it('deletes only what has ended, safely from several instances at once', async () => {
+    const { url, drop } = await database.create()
+    const keys = generateKey()
+    const [one, two] = await Promise.all([startBff(url, { keys }), startBff(url, { keys })])
+    try {
+      const { store } = one
+      const p = await store.providers.add(buildProviderConfig('p', { issuer: 'https://id.example', clientId: 'a', clientSecret: 'b' }))
+      const user = await store.users.create(null)
+      const now = Date.now()
+      await store.sessions.create('live', { userId: user.id, createdAt: now, idleExpiresAt: now + 60_000, absoluteExpiresAt: now + 120_000 })
+      await store.sessions.create('idle', { userId: user.id, createdAt: now - 10_000, idleExpiresAt: now - 1, absoluteExpiresAt: now + 120_000 })
+      await store.sessions.create('old', { userId: user.id, createdAt: now - 10_000, idleExpiresAt: now + 60_000, absoluteExpiresAt: now - 1 })
+      await store.loginFlows.create('fresh', p.id, { provider: 'p', next: '/' }, 60_000)
+      await store.loginFlows.create('abandoned', p.id, { provider: 'p', next: '/' }, -1)
+      const results = await Promise.all([one.allAccess.cleanUp(), two.allAccess.cleanUp()])
+      expect(results.reduce((sum, r) => sum + r.sessions, 0)).toBe(2)
+      expect(results.reduce((sum, r) => sum + r.loginFlows, 0)).toBe(1)
+      expect(await store.sessions.find('live')).not.toBeNull()
+      expect(await store.loginFlows.consume('fresh')).not.toBeNull()
+    } finally {
+      await Promise.all([one.close(), two.close()])
+      await drop()
+    }
+  })
+})
