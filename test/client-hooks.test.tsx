@@ -19,10 +19,8 @@ import {
 } from '../client/index.ts'
 import { BrowserSession } from './support/browser-session.ts'
 import { afterEach } from 'vitest'
-import knexFactory from 'knex'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { openDatabase, parseDatabaseUrl } from '../server/store/database.ts'
+import { databases } from './support/databases.ts'
 import { startServe, type RunningServe } from './support/demo-server.ts'
 import { sandboxLogin } from './support/sandbox-login.ts'
 
@@ -31,10 +29,11 @@ import { sandboxLogin } from './support/sandbox-login.ts'
  * providers' crypto must not run inside jsdom), with the client's fetch carrying the cookies of a
  * signed-in browser session.
  */
-describe('the React hooks against a real BFF', () => {
+describe.each(databases)('the React hooks against a real BFF on $kind', (database) => {
   let bff: RunningServe
   let browser: BrowserSession
-  let dbFile: string
+  let databaseUrl: string
+  let drop: () => Promise<void>
   const login = (session: BrowserSession) => sandboxLogin(session, bff.url, 'sandbox-oidc')
 
   function wrapper(session: BrowserSession) {
@@ -51,8 +50,8 @@ describe('the React hooks against a real BFF', () => {
   }
 
   beforeAll(async () => {
-    dbFile = join(mkdtempSync(join(tmpdir(), 'aa-hooks-')), 'db.sqlite3')
-    bff = await startServe({ sandbox: true, databaseUrl: `sqlite://${dbFile}` })
+    ;({ url: databaseUrl, drop } = await database.create())
+    bff = await startServe({ sandbox: true, databaseUrl })
     browser = new BrowserSession()
     await login(browser)
   })
@@ -61,6 +60,7 @@ describe('the React hooks against a real BFF', () => {
 
   afterAll(async () => {
     await bff?.stop()
+    await drop?.()
   })
 
   it('useSession reads the signed-in user and accounts, and an anonymous visitor', async () => {
@@ -107,7 +107,7 @@ describe('the React hooks against a real BFF', () => {
     const other = new BrowserSession()
     await login(other)
     // The provider revoked this account's grant: the BFF has marked it so.
-    const db = knexFactory({ client: 'sqlite3', connection: { filename: dbFile }, useNullAsDefault: true })
+    const db = openDatabase(parseDatabaseUrl(databaseUrl))
     await db('accounts').update({ status: 'reauth_required' })
     await db.destroy()
     const { result } = renderHook(() => ({ api: useProviderApi('sandbox-oidc', 'me'), session: useSession() }), { wrapper: wrapper(other) })

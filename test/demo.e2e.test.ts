@@ -1,16 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium } from './support/chromium.ts'
+import { databases } from './support/databases.ts'
 import { startServe, type RunningServe } from './support/demo-server.ts'
 
 /** The demo as a newcomer meets it after `npm start`: real server process, real sandbox providers, real browser. */
-describe('the demo SPA in Chromium', () => {
+describe.each(databases)('the demo SPA in Chromium on $kind', (database) => {
   let serve: RunningServe
+  let drop: () => Promise<void>
   let browser: Browser
   let page: Page
 
   beforeAll(async () => {
-    serve = await startServe({ sandbox: true })
+    const created = await database.create()
+    drop = created.drop
+    serve = await startServe({ sandbox: true, databaseUrl: created.url })
     browser = await launchChromium()
     page = await browser.newPage()
   })
@@ -18,6 +22,7 @@ describe('the demo SPA in Chromium', () => {
   afterAll(async () => {
     await browser?.close()
     await serve?.stop()
+    await drop?.()
   })
 
   async function signInAtOidcSandbox(page: Page) {
