@@ -74,11 +74,15 @@ export class AccountAccessService {
    * The account ready for a call: usable status and a token that is not about to expire. Providers
    * without expiry or refresh token are used as they are.
    */
-  async ready(accountId: number): Promise<{ record: AccountRecord; provider: ProviderConfig; client: BaseOAuthClient }> {
-    let record = await this.store.accounts.get(accountId)
+  async ready(
+    account: number | AccountRecord,
+    knownProvider?: ProviderConfig,
+  ): Promise<{ record: AccountRecord; provider: ProviderConfig; client: BaseOAuthClient }> {
+    // Callers that just read the account and its provider pass them in: one request, one read each.
+    let record = typeof account === 'number' ? await this.store.accounts.get(account) : account
     if (!record) throw new AllAccessError('account_not_connected')
     if (record.status !== 'active') throw new AllAccessError('reauth_required')
-    const provider = await this.provider(record)
+    const provider = knownProvider ?? (await this.provider(record))
     let client = this.client(provider, record)
     if (record.expiresAt !== null && record.expiresAt - Date.now() < REFRESH_MARGIN_MS && this.canRefresh(client, record)) {
       record = await this.refreshOnce(record)

@@ -62,7 +62,7 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   const form = body && /^application\/x-www-form-urlencoded/i.test(headers['content-type'] ?? '') ? new URLSearchParams(body.toString('utf8')) : undefined
   const request = { method: ctx.method, url: target, headers, body, form }
 
-  let { record, client } = await runtime.accounts.ready(account.id)
+  let { record, client } = await runtime.accounts.ready(account, provider)
   let upstream = await callUpstream(client, record, request, runtime.proxy.timeoutMs)
   if (upstream.response.status === 401) {
     upstream.done()
