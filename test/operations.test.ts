@@ -67,6 +67,26 @@ describe('all-access serve, operated', () => {
     }
   })
 
+  it('starts no sandbox provider without --sandbox, and the sandboxes only on loopback with it', async () => {
+    const plain = await startServe({})
+    try {
+      expect(await (await fetch(new URL('/auth/providers', plain.url))).json()).toEqual({ providers: [] })
+      expect(plain.output()).not.toContain('sandbox providers')
+    } finally {
+      await plain.stop()
+    }
+    const sandbox = await startServe({ sandbox: true })
+    try {
+      const { providers } = (await (await fetch(new URL('/auth/providers', sandbox.url))).json()) as { providers: { name: string }[] }
+      expect(providers.map((p) => p.name)).toEqual(['sandbox-oauth1', 'sandbox-oidc'])
+      const [, oidc, oauth1] = /sandbox-oidc at (\S+), sandbox-oauth1 at (\S+)/.exec(sandbox.output()) ?? []
+      expect(new URL(oidc).hostname).toBe('127.0.0.1')
+      expect(new URL(oauth1).hostname).toBe('127.0.0.1')
+    } finally {
+      await sandbox.stop()
+    }
+  })
+
   it('refuses to start, in one clear line, when the database is down', async () => {
     await expect(startServe({ databaseUrl: 'postgres://postgres@127.0.0.1:1/nothing' })).rejects.toThrow(/serve exited with [1-9]\d*:\nall-access: cannot reach the database \(.*ECONNREFUSED/)
   })

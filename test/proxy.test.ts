@@ -44,6 +44,8 @@ describe.each(databases)('the API proxy on $kind', (database) => {
     const deadPort = (free.address() as { port: number }).port
     await new Promise<void>((resolve) => free.close(() => resolve()))
     await bff.addProvider('dead', { ...common, apiBaseUrl: `http://127.0.0.1:${deadPort}/v1` })
+    await bff.addProvider('query-token', { ...common, apiBaseUrl: `${upstream.url}/q`, tokenPlacement: 'query' })
+    await bff.addProvider('revocable', { ...common, apiBaseUrl: `${upstream.url}/r`, revocationUrl: `http://127.0.0.1:${deadPort}/revoke` })
     ;({ browser, accountId } = await signedIn(bff, 'echo', { accessToken: 'token-echo-1' }))
   })
 
@@ -182,5 +184,22 @@ describe.each(databases)('the API proxy on $kind', (database) => {
     expect(again.status).toBe(401)
     expect(upstream.received).toHaveLength(0)
     expect(accountId).not.toBe(rejectedId)
+  })
+
+  it('sends the token as an access_token query parameter for providers that want it so', async () => {
+    const { browser: queryBrowser } = await signedIn(bff, 'query-token', { accessToken: 'token-in-query' })
+    const response = await queryBrowser.fetch(new URL('/api/query-token/me?x=1', bff.url), { headers: CSRF })
+    expect(response.status).toBe(200)
+    expect(upstream.received[0].url).toBe('/q/me?x=1&access_token=token-in-query')
+    expect(upstream.received[0].headers.authorization).toBeUndefined()
+  })
+
+  it('unlinks an account even when the provider cannot revoke its tokens, and logs why', async () => {
+    const { browser: leaving, accountId: leavingId } = await signedIn(bff, 'revocable', { accessToken: 'token-to-revoke', refreshToken: 'refresh-to-revoke' })
+    const response = await leaving.fetch(new URL('/auth/accounts/revocable', bff.url), { method: 'DELETE', headers: CSRF })
+    expect(response.status).toBe(204)
+    expect(await bff.store.accounts.get(leavingId)).toBeNull()
+    expect(bff.logs.some((line) => /revocation failed for account \d+/.test(line))).toBe(true)
+    expect(bff.logs.join('\n')).not.toContain('token-to-revoke')
   })
 })

@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { OAuth2Client } from '../server/clients/oauth2.ts'
+import { startOidcSandbox, type RunningOidcSandbox } from '../server/sandbox/oidc-provider.ts'
+import { BrowserSession } from './support/browser-session.ts'
+import { startBff, type TestBff } from './support/bff.ts'
+import { databases } from './support/databases.ts'
+import { login, session, startLogin } from './support/login.ts'
+
+describe.each(databases)('hooks passed to createAllAccess on $kind', (database) => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+  let idp: RunningOidcSandbox
+  const seen: Record<string, unknown[]> = { onLogin: [], errors: [], users: [] }
+
+  beforeAll(async () => {
+    const created = await database.create()
+    drop = created.drop
+    bff = await startBff(created.url, {
+      hooks: {
+        getCallbackUrl: ({ provider, publicUrl }) => new URL(`/auth/callback/${provider.name}?via=hook`, publicUrl).toString(),
+        getAdditionalParameters: ({ ctx }) => ({ prompt: 'login', ui_locales: String(ctx.query.lang ?? 'en') }),
+        getErrorRedirect: ({ provider, code }) => {
+          seen.errors.push({ provider: provider?.name ?? null, code })
+          return `/sign-in/failed?reason=${code}`
+        },
+        getUserId: ({ profile }) => (typeof profile.email === 'string' ? `mail:${profile.email}` : null),
+        getOrCreateUser: async ({ profile, trx, store }) => {
+          const user = await store.users.create(`Member ${String(profile.name)}`, trx)
+          seen.users.push(user.id)
+          return user
+        },
+        onLogin: ({ isNew, user }) => {
+          seen.onLogin.push({ isNew, user: user.displayName })
+          return isNew ? '/welcome' : undefined
+        },
+      },
+    })
+    idp = await startOidcSandbox({ clients: [{ clientId: 'h', clientSecret: 'hook-secret-0123456789', redirectUris: [`${bff.url}/auth/callback/idp?via=hook`] }], autoApprove: 'alice' })
+    await bff.addProvider('idp', { issuer: idp.issuer, clientId: 'h', clientSecret: 'hook-secret-0123456789', scope: 'openid profile email', extraAuthorizationParams: { prompt: 'consent', claims_locales: 'en' } })
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await idp?.close()
+    await drop?.()
+  })
+
+  it('getCallbackUrl and getAdditionalParameters shape the redirect; hook parameters override the provider\'s', async () => {
+    const location = await startLogin(new BrowserSession(), `${bff.url}`, 'idp')
+    expect(location.searchParams.get('redirect_uri')).toBe(`${bff.url}/auth/callback/idp?via=hook`)
+    expect(location.searchParams.get('prompt')).toBe('login')
+    expect(location.searchParams.get('claims_locales')).toBe('en')
+    expect(location.searchParams.get('ui_locales')).toBe('en')
+  })
+
+  it('getUserId, getOrCreateUser and onLogin decide the identity, the user and where a new user lands', async () => {
+    const browser = new BrowserSession()
+    const first = await login(browser, bff.url, 'idp', '/next')
+    expect(first.pathname).toBe('/welcome')
+    const info = await session(browser, bff.url)
+    expect(info.authenticated && info.accounts[0].identifier).toBe('mail:alice@sandbox.example')
+    expect(info.authenticated && info.user.displayName).toBe('Member Alice Liddell')
+    const again = await login(new BrowserSession(), bff.url, 'idp', '/next')
+    expect(again.pathname).toBe('/next')
+    expect(seen.onLogin).toEqual([{ isNew: true, user: 'Member Alice Liddell' }, { isNew: false, user: 'Member Alice Liddell' }])
+    expect(seen.users).toHaveLength(1)
+  })
+
+  it('getErrorRedirect decides where a failed login lands', async () => {
+    const response = await new BrowserSession().fetch(new URL('/auth/callback/idp?state=x&code=y', bff.url))
+    expect(response.status).toBe(302)
+    expect(response.headers.get('location')).toBe('/sign-in/failed?reason=invalid_state')
+    expect(seen.errors.at(-1)).toEqual({ provider: 'idp', code: 'invalid_state' })
+  })
+})
+
+describe('OAuth2Client.parseRawToken', () => {
+  const client = new OAuth2Client({
+    name: 'p', displayName: 'P', protocol: 'oauth2', requestTokenUrl: null, authorizationUrl: 'https://p.example/a', accessTokenUrl: 'https://p.example/t',
+    profileUrl: 'https://p.example/me', apiBaseUrl: null, issuer: null, revocationUrl: null, scope: null, identifierPath: 'id', clientId: 'c', clientSecret: 's',
+    pkce: true, tokenAuthMethod: 'client_secret_basic', tokenPlacement: 'header', extraAuthorizationParams: {},
+  })
+
+  it('reads a JSON token response with its lifetime', () => {
+    const token = client.parseRawToken('{"access_token":"a1","refresh_token":"r1","expires_in":3600,"scope":"read","token_type":"bearer"}', 'application/json')
+    expect(token).toEqual(expect.objectContaining({ accessToken: 'a1', refreshToken: 'r1', scope: 'read', idToken: null }))
+    expect(token!.expiresAt).toBeGreaterThan(Date.now() + 3_500_000)
+  })
+
+  it('reads a form-encoded token response (GitHub without Accept)', () => {
+    expect(client.parseRawToken('access_token=a2&scope=repo&token_type=bearer', 'application/x-www-form-urlencoded')).toEqual(expect.objectContaining({ accessToken: 'a2', scope: 'repo', expiresAt: null, refreshToken: null }))
+  })
+
+  it.each([
+    ['an error body sent with status 200', '{"error":"bad_verification_code","error_description":"The code passed is incorrect"}'],
+    ['a form-encoded error', 'error=bad_verification_code&error_description=x'],
+    ['garbage', '<html>oops</html>'],
+    ['an empty body', ''],
+    ['JSON without an access token', '{"token_type":"bearer"}'],
+    ['a JSON array', '[1,2]'],
+  ])('gives null for %s', (_, body) => {
+    expect(client.parseRawToken(body, null)).toBeNull()
+  })
+})
