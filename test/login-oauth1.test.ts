@@ -210,3 +210,44 @@ describe.each(databases)('OAuth 1.0a login on $kind', (database) => {
     })
   })
 })
+
+describe.each(databases)('cookies behind a TLS proxy (https PUBLIC_URL) on $kind', (database) => {
+  it('sets the session cookie as __Host-, Secure, HttpOnly, SameSite=Strict, Path=/', async () => {
+    const { url, drop } = await database.create()
+    const provider = await startOAuth1Provider({ consumers: [consumer], autoApprove: 'alice' })
+    const bff = await startBff(url, { publicUrl: 'https://app.example' })
+    try {
+      await bff.addProvider('twitter', {
+        requestTokenUrl: provider.requestTokenUrl,
+        authorizationUrl: provider.authorizationUrl,
+        accessTokenUrl: provider.accessTokenUrl,
+        profileUrl: provider.profileUrl,
+        identifierPath: 'id_str',
+        clientId: consumer.key,
+        clientSecret: consumer.secret,
+      })
+      const browser = new BrowserSession()
+      const authorization = await startLogin(browser, bff.url, 'twitter')
+      const atCallback = await browser.navigate(authorization, { stopAt: (u) => u.hostname === 'app.example' })
+      expect(atCallback.url.origin + atCallback.url.pathname).toBe('https://app.example/auth/callback/twitter')
+      // The TLS proxy forwards https://app.example/… to the BFF as plain http.
+      const forwarded = new URL(atCallback.url.pathname + atCallback.url.search, bff.url)
+      const flowCookie = browser.cookies.find((c) => c.name === '__Host-allaccess_flow')!
+      browser.cookies.push({ ...flowCookie, host: forwarded.hostname })
+      const response = await browser.fetch(forwarded)
+      expect(response.status).toBe(302)
+      expect(response.headers.get('location')).toBe('/')
+      const header = response.headers.getSetCookie().find((c) => c.startsWith('__Host-allaccess_session='))!
+      expect(header).toMatch(/; path=\//i)
+      expect(header).toMatch(/; secure/i)
+      expect(header).toMatch(/; samesite=strict/i)
+      expect(header).toMatch(/; httponly/i)
+      expect(header).not.toMatch(/domain=/i)
+      expect(response.headers.getSetCookie().find((c) => c.startsWith('__Host-allaccess_flow='))).toMatch(/expires=Thu, 01 Jan 1970/i)
+    } finally {
+      await bff.close()
+      await provider.close()
+      await drop()
+    }
+  })
+})

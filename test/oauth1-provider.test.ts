@@ -1,140 +1,300 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { oauth1AuthorizationHeader } from '../server/clients/oauth1-signature.ts'
-import { startOAuth1Provider, type RunningOAuth1Provider } from '../server/sandbox/oauth1-provider.ts'
+import { oauth1AuthorizationHeader, type OAuth1Credentials } from '../server/clients/oauth1-signature.ts'
+import { parseOAuthAuthorization, startOAuth1Provider, type RunningOAuth1Provider } from '../server/sandbox/oauth1-provider.ts'
 
 const consumer = { key: 'ck', secret: 'cs-0123456789' }
-const callback = 'http://127.0.0.1:9/callback'
+const callback = 'http://127.0.0.1:9/auth/callback/sandbox?keep=1'
+const FORM = { 'Content-Type': 'application/x-www-form-urlencoded' }
 
-/** The strict test provider must refuse what a careless signer would get wrong. */
-describe('the strict OAuth 1.0a test provider', () => {
+interface Signed {
+  token?: OAuth1Credentials | null
+  form?: URLSearchParams
+  oauthParams?: { oauth_callback?: string; oauth_verifier?: string }
+  consumer?: OAuth1Credentials
+  timestamp?: number
+}
+
+/** A request signed as oauth1AuthorizationHeader signs it; `tamper` changes the header before it is sent. */
+async function signedFetch(method: string, url: string, signed: Signed = {}, tamper: (header: string) => string = (h) => h) {
+  const header = oauth1AuthorizationHeader({ method, url, consumer: signed.consumer ?? consumer, token: signed.token, form: signed.form, oauthParams: signed.oauthParams, timestamp: signed.timestamp })
+  return fetch(url, { method, headers: { Authorization: tamper(header), ...(signed.form ? FORM : {}) }, body: signed.form?.toString(), redirect: 'manual' })
+}
+
+const formOf = async (response: Response) => Object.fromEntries(new URLSearchParams(await response.text()))
+
+describe('the strict OAuth 1.0a sandbox provider', () => {
   let provider: RunningOAuth1Provider
-  let access: { key: string; secret: string }
+  let manual: RunningOAuth1Provider
+  let alice: OAuth1Credentials
 
-  async function post(url: string, init: { token?: { key: string; secret: string } | null; oauthParams?: Record<string, string>; form?: URLSearchParams; header?: string } = {}) {
-    const authorization = init.header ?? oauth1AuthorizationHeader({ method: 'POST', url, consumer, token: init.token, oauthParams: init.oauthParams, form: init.form })
-    return fetch(url, {
-      method: 'POST',
-      headers: { Authorization: authorization, ...(init.form ? { 'Content-Type': 'application/x-www-form-urlencoded' } : {}) },
-      body: init.form?.toString(),
-      redirect: 'manual',
-    })
-  }
+  const lastRequest = () => provider.requests.at(-1)
 
-  async function requestToken() {
-    const response = await post(provider.requestTokenUrl, { oauthParams: { oauth_callback: callback } })
+  async function requestToken(on = provider): Promise<OAuth1Credentials> {
+    const response = await signedFetch('POST', on.requestTokenUrl, { oauthParams: { oauth_callback: callback } })
     expect(response.status).toBe(200)
-    const values = new URLSearchParams(await response.text())
-    expect(values.get('oauth_callback_confirmed')).toBe('true')
-    return { key: values.get('oauth_token')!, secret: values.get('oauth_token_secret')! }
+    const values = await formOf(response)
+    expect(values.oauth_callback_confirmed).toBe('true')
+    return { key: values.oauth_token, secret: values.oauth_token_secret }
   }
 
-  async function authorize(token: string, manual = false): Promise<string> {
-    if (!manual) {
-      const response = await fetch(`${provider.authorizationUrl}?oauth_token=${token}`, { redirect: 'manual' })
-      return new URL(response.headers.get('location')!).searchParams.get('oauth_verifier')!
-    }
-    const pageHtml = await (await fetch(`${provider.authorizationUrl}?oauth_token=${token}`)).text()
-    expect(pageHtml).toContain('<button type="submit" name="decision" value="allow">Allow</button>')
-    const response = await fetch(provider.authorizationUrl, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ oauth_token: token, user: '1002', decision: 'allow' }).toString(),
-      redirect: 'manual',
-    })
+  /** The autoApprove path: the authorization URL comes straight back to the callback. */
+  async function autoApprovedVerifier(token: string): Promise<string> {
+    const response = await fetch(`${provider.authorizationUrl}?oauth_token=${token}`, { redirect: 'manual' })
     expect(response.status).toBe(302)
-    return new URL(response.headers.get('location')!).searchParams.get('oauth_verifier')!
+    const location = new URL(response.headers.get('location') as string)
+    expect(location.origin + location.pathname).toBe('http://127.0.0.1:9/auth/callback/sandbox')
+    expect(location.searchParams.get('keep')).toBe('1')
+    expect(location.searchParams.get('oauth_token')).toBe(token)
+    return location.searchParams.get('oauth_verifier') as string
+  }
+
+  async function accessToken(request: OAuth1Credentials, verifier: string, on = provider) {
+    return signedFetch('POST', on.accessTokenUrl, { token: request, oauthParams: { oauth_verifier: verifier } })
   }
 
   beforeAll(async () => {
     provider = await startOAuth1Provider({ consumers: [consumer], autoApprove: 'alice' })
-    const request = await requestToken()
-    const verifier = await authorize(request.key)
-    const response = await post(provider.accessTokenUrl, { token: request, oauthParams: { oauth_verifier: verifier } })
-    expect(response.status).toBe(200)
-    const values = new URLSearchParams(await response.text())
-    access = { key: values.get('oauth_token')!, secret: values.get('oauth_token_secret')! }
-    expect(values.get('screen_name')).toBe('alice')
+    manual = await startOAuth1Provider({ consumers: [consumer] })
   })
 
-  afterAll(() => provider?.close())
+  afterAll(async () => {
+    await provider?.close()
+    await manual?.close()
+  })
 
-  it('runs the three-legged flow through the HTML page too', async () => {
-    const manual = await startOAuth1Provider({ consumers: [consumer] })
-    try {
-      const original = provider
-      provider = manual
+  describe('three-legged flow', () => {
+    it('issues a request token, auto-approves alice, exchanges the verifier and answers her profile', async () => {
+      expect(provider.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+      expect(provider.apiBaseUrl).toBe(`${provider.url}/1.1`)
       const request = await requestToken()
-      const verifier = await authorize(request.key, true)
-      const response = await post(manual.accessTokenUrl, { token: request, oauthParams: { oauth_verifier: verifier } })
-      expect(new URLSearchParams(await response.text()).get('screen_name')).toBe('bob')
-      provider = original
-    } finally {
-      await manual.close()
+      const verifier = await autoApprovedVerifier(request.key)
+      const response = await accessToken(request, verifier)
+      expect(response.status).toBe(200)
+      const values = await formOf(response)
+      expect(values).toEqual({ oauth_token: expect.any(String), oauth_token_secret: expect.any(String), user_id: '1001', screen_name: 'alice' })
+      alice = { key: values.oauth_token, secret: values.oauth_token_secret }
+
+      const profile = await signedFetch('GET', provider.profileUrl, { token: alice })
+      expect(profile.status).toBe(200)
+      expect(await profile.json()).toEqual({ id: 1001, id_str: '1001', screen_name: 'alice', name: 'Alice Liddell' })
+      expect(provider.requests.map((r) => `${r.method} ${r.path} ${r.ok}`)).toEqual([
+        'POST /oauth/request_token true',
+        'GET /oauth/authorize true',
+        'POST /oauth/access_token true',
+        'GET /1.1/account/verify_credentials.json true',
+      ])
+    })
+
+    it('shows an accessible consent page and signs bob in through its form', async () => {
+      const request = await requestToken(manual)
+      const pageResponse = await fetch(`${manual.authorizationUrl}?oauth_token=${request.key}`)
+      expect(pageResponse.status).toBe(200)
+      expect(pageResponse.headers.get('content-type')).toMatch(/^text\/html/)
+      expect(pageResponse.headers.get('content-security-policy')).toContain("frame-ancestors 'none'")
+      const html = await pageResponse.text()
+      expect(html).toContain('<html lang="en">')
+      expect(html).toContain('<label for="user">User</label>')
+      expect(html).toContain('<select id="user" name="user"><option value="1001">Alice Liddell (@alice)</option><option value="1002">Bob Builder (@bob)</option></select>')
+      expect(html).toContain(`<input type="hidden" name="oauth_token" value="${request.key}">`)
+      expect(html).toContain('<button type="submit" name="decision" value="allow">Allow</button>')
+      expect(html).toContain('<button type="submit" name="decision" value="deny">Deny</button>')
+      expect(html).toContain('<form method="post" action="/oauth/authorize">')
+
+      const allowed = await fetch(manual.authorizationUrl, { method: 'POST', headers: FORM, body: new URLSearchParams({ oauth_token: request.key, user: '1002', decision: 'allow' }).toString(), redirect: 'manual' })
+      expect(allowed.status).toBe(302)
+      const verifier = new URL(allowed.headers.get('location') as string).searchParams.get('oauth_verifier') as string
+      const response = await accessToken(request, verifier, manual)
+      expect(response.status).toBe(200)
+      expect(await formOf(response)).toMatchObject({ user_id: '1002', screen_name: 'bob' })
+    })
+
+    it('sends "denied" back to the callback when the user denies, and the token is gone', async () => {
+      const request = await requestToken(manual)
+      const denied = await fetch(manual.authorizationUrl, { method: 'POST', headers: FORM, body: new URLSearchParams({ oauth_token: request.key, user: '1001', decision: 'deny' }).toString(), redirect: 'manual' })
+      expect(denied.status).toBe(302)
+      const location = new URL(denied.headers.get('location') as string)
+      expect(location.searchParams.get('denied')).toBe(request.key)
+      expect(location.searchParams.has('oauth_verifier')).toBe(false)
+      expect((await fetch(`${manual.authorizationUrl}?oauth_token=${request.key}`)).status).toBe(400)
+    })
+
+    it('answers 400 with a page for an unknown request token', async () => {
+      const response = await fetch(`${manual.authorizationUrl}?oauth_token=nope`)
+      expect(response.status).toBe(400)
+      expect(await response.text()).toContain('This sign-in link is not valid any more.')
+      expect(manual.requests.at(-1)).toEqual({ method: 'GET', path: '/oauth/authorize', ok: false, reason: 'unknown or used request token' })
+    })
+  })
+
+  describe('API', () => {
+    it('posts a status from a signed form body and reads it back from the timeline with a signed query', async () => {
+      const posted = await signedFetch('POST', `${provider.apiBaseUrl}/statuses/update.json`, { token: alice, form: new URLSearchParams({ status: 'Hello Ladies + Gentlemen, 100% signed! ~*' }) })
+      expect(posted.status).toBe(200)
+      expect(await posted.json()).toMatchObject({ id_str: '1', text: 'Hello Ladies + Gentlemen, 100% signed! ~*' })
+      await signedFetch('POST', `${provider.apiBaseUrl}/statuses/update.json`, { token: alice, form: new URLSearchParams({ status: 'second' }) })
+      expect(provider.statuses).toEqual([
+        { userId: '1001', text: 'Hello Ladies + Gentlemen, 100% signed! ~*' },
+        { userId: '1001', text: 'second' },
+      ])
+
+      const timeline = await signedFetch('GET', `${provider.apiBaseUrl}/statuses/home_timeline.json?count=1`, { token: alice })
+      expect(timeline.status).toBe(200)
+      expect(await timeline.json()).toEqual([{ text: 'second' }])
+    })
+
+    it('echoes the signed query and form, encoded names and repeated values included', async () => {
+      const response = await signedFetch('POST', `${provider.apiBaseUrl}/echo.json?c%40=1&q=a%20b%2Bc&q=z&empty=`, { token: alice, form: new URLSearchParams([['a3', '2 q'], ['a3', 'a']]) })
+      expect(response.status).toBe(200)
+      expect(await response.json()).toEqual({ method: 'POST', query: { 'c@': '1', q: 'z', empty: '' }, form: { a3: 'a' }, userId: '1001' })
+    })
+
+    it('answers 400 for a status update without a status', async () => {
+      const response = await signedFetch('POST', `${provider.apiBaseUrl}/statuses/update.json`, { token: alice, form: new URLSearchParams({ other: 'x' }) })
+      expect(response.status).toBe(400)
+      expect(await response.json()).toEqual({ errors: [{ code: 170, message: 'missing status' }] })
+    })
+
+    it('answers 404 for an unknown API path', async () => {
+      expect((await signedFetch('GET', `${provider.apiBaseUrl}/nothing.json`, { token: alice })).status).toBe(404)
+    })
+  })
+
+  describe('refuses', () => {
+    const refusedWith = async (response: Response, status: number, reason: string) => {
+      expect(response.status).toBe(status)
+      expect(await response.json()).toEqual({ errors: [{ code: expect.any(Number), message: reason }] })
+      expect(lastRequest()).toEqual({ method: expect.any(String), path: expect.any(String), ok: false, reason })
     }
+
+    it('a wrong signature (wrong consumer secret) with 401', async () => {
+      const response = await signedFetch('POST', provider.requestTokenUrl, { consumer: { key: consumer.key, secret: 'wrong' }, oauthParams: { oauth_callback: callback } })
+      expect(response.headers.get('www-authenticate')).toBe('OAuth')
+      await refusedWith(response, 401, 'signature does not match')
+    })
+
+    it('a form body that was not signed as sent with 401, and records nothing', async () => {
+      const url = `${provider.apiBaseUrl}/statuses/update.json`
+      const header = oauth1AuthorizationHeader({ method: 'POST', url, consumer, token: alice, form: new URLSearchParams({ status: 'signed' }) })
+      const before = provider.statuses.length
+      await refusedWith(await fetch(url, { method: 'POST', headers: { Authorization: header, ...FORM }, body: 'status=tampered' }), 401, 'signature does not match')
+      expect(provider.statuses.length).toBe(before)
+    })
+
+    it('a form body left out of the signature with 401', async () => {
+      const url = `${provider.apiBaseUrl}/statuses/update.json`
+      const header = oauth1AuthorizationHeader({ method: 'POST', url, consumer, token: alice })
+      await refusedWith(await fetch(url, { method: 'POST', headers: { Authorization: header, ...FORM }, body: 'status=unsigned' }), 401, 'signature does not match')
+    })
+
+    it('a query that was not signed as sent with 401, without burning the nonce', async () => {
+      const url = `${provider.apiBaseUrl}/statuses/home_timeline.json?count=1`
+      const header = oauth1AuthorizationHeader({ method: 'GET', url, consumer, token: alice })
+      await refusedWith(await fetch(url.replace('count=1', 'count=2'), { headers: { Authorization: header } }), 401, 'signature does not match')
+      expect((await fetch(url, { headers: { Authorization: header } })).status).toBe(200)
+    })
+
+    it('a reused nonce with 401', async () => {
+      const header = oauth1AuthorizationHeader({ method: 'GET', url: provider.profileUrl, consumer, token: alice })
+      expect((await fetch(provider.profileUrl, { headers: { Authorization: header } })).status).toBe(200)
+      await refusedWith(await fetch(provider.profileUrl, { headers: { Authorization: header } }), 401, 'nonce already used')
+    })
+
+    it('a timestamp more than 5 minutes old with 401', async () => {
+      await refusedWith(await signedFetch('GET', provider.profileUrl, { token: alice, timestamp: Math.floor(Date.now() / 1000) - 301 - 5 }), 401, 'stale oauth_timestamp')
+    })
+
+    it('a timestamp more than 5 minutes ahead with 401', async () => {
+      await refusedWith(await signedFetch('GET', provider.profileUrl, { token: alice, timestamp: Math.floor(Date.now() / 1000) + 301 + 5 }), 401, 'stale oauth_timestamp')
+    })
+
+    it('PLAINTEXT with 401', async () => {
+      const plaintext = `OAuth oauth_consumer_key="ck", oauth_token="${alice.key}", oauth_signature_method="PLAINTEXT", oauth_timestamp="${Math.floor(Date.now() / 1000)}", oauth_nonce="plaintextnonce01", oauth_signature="${encodeURIComponent(`${consumer.secret}&${alice.secret}`)}"`
+      await refusedWith(await fetch(provider.profileUrl, { headers: { Authorization: plaintext } }), 401, 'only HMAC-SHA1 is accepted')
+    })
+
+    it('a reused request token with 401', async () => {
+      const request = await requestToken()
+      const verifier = await autoApprovedVerifier(request.key)
+      expect((await accessToken(request, verifier)).status).toBe(200)
+      await refusedWith(await accessToken(request, verifier), 401, 'invalid request token')
+    })
+
+    it('a wrong verifier with 401, and the request token is spent by the attempt', async () => {
+      const request = await requestToken()
+      const verifier = await autoApprovedVerifier(request.key)
+      await refusedWith(await accessToken(request, `x${verifier.slice(1)}`), 401, 'wrong oauth_verifier')
+      await refusedWith(await accessToken(request, verifier), 401, 'invalid request token')
+    })
+
+    it('an access token request for a request token nobody approved with 401', async () => {
+      const request = await requestToken()
+      await refusedWith(await accessToken(request, 'guess'), 401, 'request token not authorized')
+    })
+
+    it('a request token on the API with 401', async () => {
+      const request = await requestToken()
+      await refusedWith(await signedFetch('GET', provider.profileUrl, { token: request }), 401, 'invalid access token')
+    })
+
+    it('an access token in place of a request token with 401', async () => {
+      await refusedWith(await accessToken(alice, 'whatever'), 401, 'invalid request token')
+    })
+
+    it("a revoked user's access token with 401", async () => {
+      const request = await requestToken()
+      const verifier = await autoApprovedVerifier(request.key)
+      const values = await formOf(await accessToken(request, verifier))
+      const token = { key: values.oauth_token, secret: values.oauth_token_secret }
+      expect((await signedFetch('GET', provider.profileUrl, { token })).status).toBe(200)
+      provider.revokeUserTokens('1001')
+      await refusedWith(await signedFetch('GET', provider.profileUrl, { token }), 401, 'invalid access token')
+      await refusedWith(await signedFetch('GET', provider.profileUrl, { token: alice }), 401, 'invalid access token')
+    })
+
+    it('an unknown consumer with 401', async () => {
+      await refusedWith(await signedFetch('POST', provider.requestTokenUrl, { consumer: { key: 'other', secret: consumer.secret }, oauthParams: { oauth_callback: callback } }), 401, 'unknown consumer')
+    })
+
+    it('a request token request without an absolute http(s) callback with 401', async () => {
+      await refusedWith(await signedFetch('POST', provider.requestTokenUrl, { oauthParams: { oauth_callback: 'oob' } }), 401, 'oauth_callback must be an absolute http(s) URL')
+      await refusedWith(await signedFetch('POST', provider.requestTokenUrl, { oauthParams: { oauth_callback: 'javascript:alert(1)' } }), 401, 'oauth_callback must be an absolute http(s) URL')
+      await refusedWith(await signedFetch('POST', provider.requestTokenUrl), 401, 'missing oauth_callback')
+    })
+
+    it('a request without an OAuth Authorization header with 401', async () => {
+      await refusedWith(await fetch(provider.profileUrl), 401, 'missing OAuth Authorization header')
+      await refusedWith(await fetch(provider.profileUrl, { headers: { Authorization: 'Bearer abc' } }), 401, 'missing OAuth Authorization header')
+    })
+
+    it('protocol parameters sent in the query with 401', async () => {
+      const url = `${provider.profileUrl}?oauth_token=${alice.key}`
+      await refusedWith(await signedFetch('GET', url, { token: alice }), 401, 'protocol parameters belong in the Authorization header')
+    })
+
+    it('a malformed or duplicated header parameter with 401', async () => {
+      const header = oauth1AuthorizationHeader({ method: 'GET', url: provider.profileUrl, consumer, token: alice })
+      await refusedWith(await fetch(provider.profileUrl, { headers: { Authorization: header.replace(/oauth_nonce="([^"]+)"/, 'oauth_nonce=$1') } }), 401, 'malformed Authorization header')
+      await refusedWith(await fetch(provider.profileUrl, { headers: { Authorization: `${header}, oauth_token="x"` } }), 401, 'duplicate oauth_token')
+      await refusedWith(await fetch(provider.profileUrl, { headers: { Authorization: `${header}, status="x"` } }), 401, 'unexpected parameter status')
+    })
+
+    it('a body over 64 KiB with 413', async () => {
+      const form = new URLSearchParams({ status: 'x'.repeat(70 * 1024) })
+      await refusedWith(await signedFetch('POST', `${provider.apiBaseUrl}/statuses/update.json`, { token: alice, form }), 413, 'body too large')
+    })
+  })
+})
+
+describe('parseOAuthAuthorization(header)', () => {
+  it('percent-decodes names and values, accepts any spacing after commas and ignores realm', () => {
+    const params = parseOAuthAuthorization('OAuth realm="Photos Example",oauth_consumer_key="a%20b" ,  oauth_callback="http%3A%2F%2Fe.example%2F%3Fx%3D1"')
+    expect(Object.fromEntries(params)).toEqual({ oauth_consumer_key: 'a b', oauth_callback: 'http://e.example/?x=1' })
   })
 
-  it('answers the profile signed with the access token', async () => {
-    const response = await fetch(provider.profileUrl, { headers: { Authorization: oauth1AuthorizationHeader({ method: 'GET', url: provider.profileUrl, consumer, token: access }) } })
-    expect(response.status).toBe(200)
-    expect(await response.json()).toEqual({ id: 1001, id_str: '1001', screen_name: 'alice', name: 'Alice Liddell' })
-  })
-
-  it('refuses a wrong consumer secret', async () => {
-    const header = oauth1AuthorizationHeader({ method: 'POST', url: provider.requestTokenUrl, consumer: { key: 'ck', secret: 'wrong' }, oauthParams: { oauth_callback: callback } })
-    expect((await post(provider.requestTokenUrl, { header })).status).toBe(401)
-    expect(provider.requests.at(-1)?.reason).toBe('signature does not match')
-  })
-
-  it('refuses a request token without an absolute callback', async () => {
-    expect((await post(provider.requestTokenUrl, { oauthParams: { oauth_callback: 'oob' } })).status).toBe(401)
-  })
-
-  it('refuses a form body that was not signed as sent', async () => {
-    const url = `${provider.apiBaseUrl}/statuses/update.json`
-    const header = oauth1AuthorizationHeader({ method: 'POST', url, consumer, token: access, form: new URLSearchParams({ status: 'signed' }) })
-    const response = await fetch(url, { method: 'POST', headers: { Authorization: header, 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'status=tampered' })
-    expect(response.status).toBe(401)
-    expect(provider.statuses).toEqual([])
-  })
-
-  it('refuses a query that was not signed as sent', async () => {
-    const url = `${provider.apiBaseUrl}/statuses/home_timeline.json?count=1`
-    const header = oauth1AuthorizationHeader({ method: 'GET', url, consumer, token: access })
-    expect((await fetch(url.replace('count=1', 'count=2'), { headers: { Authorization: header } })).status).toBe(401)
-    expect((await fetch(url, { headers: { Authorization: header } })).status).toBe(200)
-  })
-
-  it('refuses a reused nonce', async () => {
-    const header = oauth1AuthorizationHeader({ method: 'GET', url: provider.profileUrl, consumer, token: access })
-    expect((await fetch(provider.profileUrl, { headers: { Authorization: header } })).status).toBe(200)
-    expect((await fetch(provider.profileUrl, { headers: { Authorization: header } })).status).toBe(401)
-    expect(provider.requests.at(-1)?.reason).toBe('nonce already used')
-  })
-
-  it('refuses a stale timestamp', async () => {
-    const header = oauth1AuthorizationHeader({ method: 'GET', url: provider.profileUrl, consumer, token: access, timestamp: Math.floor(Date.now() / 1000) - 3600 })
-    expect((await fetch(provider.profileUrl, { headers: { Authorization: header } })).status).toBe(401)
-    expect(provider.requests.at(-1)?.reason).toBe('stale or malformed timestamp')
-  })
-
-  it('refuses PLAINTEXT signatures', async () => {
-    const header = oauth1AuthorizationHeader({ method: 'GET', url: provider.profileUrl, consumer, token: access }).replace('HMAC-SHA1', 'PLAINTEXT')
-    expect((await fetch(provider.profileUrl, { headers: { Authorization: header } })).status).toBe(401)
-    expect(provider.requests.at(-1)?.reason).toBe('only HMAC-SHA1 is accepted')
-  })
-
-  it('refuses a reused request token and a wrong verifier', async () => {
-    const request = await requestToken()
-    const verifier = await authorize(request.key)
-    expect((await post(provider.accessTokenUrl, { token: request, oauthParams: { oauth_verifier: 'wrong' + verifier.slice(5) } })).status).toBe(401)
-    // The failed attempt spent the request token.
-    expect((await post(provider.accessTokenUrl, { token: request, oauthParams: { oauth_verifier: verifier } })).status).toBe(401)
-  })
-
-  it('refuses a request token on the API and a revoked access token', async () => {
-    const request = await requestToken()
-    expect((await fetch(provider.profileUrl, { headers: { Authorization: oauth1AuthorizationHeader({ method: 'GET', url: provider.profileUrl, consumer, token: request }) } })).status).toBe(401)
-    provider.revokeUserTokens('1001')
-    expect((await fetch(provider.profileUrl, { headers: { Authorization: oauth1AuthorizationHeader({ method: 'GET', url: provider.profileUrl, consumer, token: access }) } })).status).toBe(401)
+  it('refuses values that are not percent-encoded as RFC 5849 §3.6 requires', () => {
+    expect(() => parseOAuthAuthorization('OAuth oauth_consumer_key="a b"')).toThrow('malformed Authorization header')
+    expect(() => parseOAuthAuthorization('OAuth oauth_consumer_key="a%2fb"')).toThrow('malformed Authorization header')
+    expect(() => parseOAuthAuthorization('OAuth oauth_consumer_key="%FF"')).toThrow('malformed Authorization header')
+    expect(() => parseOAuthAuthorization('OAuth oauth_consumer_key="a",')).toThrow('malformed Authorization header')
   })
 })

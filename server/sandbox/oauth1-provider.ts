@@ -1,6 +1,8 @@
+import Router from '@koa/router'
 import Koa, { type Context } from 'koa'
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { createServer, type Server } from 'node:http'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { escapeHtml, page, readSmallBody } from './pages.ts'
 
 export interface OAuth1SandboxUser {
@@ -11,9 +13,24 @@ export interface OAuth1SandboxUser {
 
 export interface OAuth1ProviderOptions {
   consumers: { key: string; secret: string }[]
-  /** A screen name: the authorization page sends that user straight back (tests). */
+  /** A screen name: `GET /oauth/authorize` sends that user straight back to the callback (tests). */
   autoApprove?: string | false
+  /** Default {@link DEMO_OAUTH1_USERS}. */
   users?: OAuth1SandboxUser[]
+  /** The origin clients sign for; by default the origin each request was addressed to (its Host). */
+  publicUrl?: string
+}
+
+export interface OAuth1ProviderRequest {
+  method: string
+  path: string
+  ok: boolean
+  reason?: string
+}
+
+export interface OAuth1SandboxStatus {
+  userId: string
+  text: string
 }
 
 export interface RunningOAuth1Provider {
@@ -22,10 +39,12 @@ export interface RunningOAuth1Provider {
   authorizationUrl: string
   accessTokenUrl: string
   profileUrl: string
+  /** `${url}/1.1` */
   apiBaseUrl: string
-  /** Every request it judged, for assertions. */
-  requests: { method: string; path: string; ok: boolean; reason?: string }[]
-  statuses: { userId: string; text: string }[]
+  /** Every request it answered, refusals with their reason, for assertions. */
+  requests: OAuth1ProviderRequest[]
+  statuses: OAuth1SandboxStatus[]
+  /** The user's access tokens stop working (401), as when a user revokes an app. */
   revokeUserTokens(userId: string): void
   close(): Promise<void>
 }
@@ -35,260 +54,421 @@ export const DEMO_OAUTH1_USERS: OAuth1SandboxUser[] = [
   { id: '1002', screenName: 'bob', name: 'Bob Builder' },
 ]
 
-interface RequestToken {
+export interface OAuth1RequestToken {
   secret: string
   consumer: string
   callback: string
+  /** Set once the user allowed access. */
   verifier?: string
   userId?: string
 }
 
-interface AccessToken {
+export interface OAuth1AccessToken {
   secret: string
   consumer: string
   userId: string
 }
 
-class OAuthRejection extends Error {}
+/** What the provider remembers; shared with whoever started it so tests can look and revoke. */
+export class OAuth1ProviderState {
+  readonly requests: OAuth1ProviderRequest[] = []
+  readonly statuses: OAuth1SandboxStatus[] = []
+  readonly requestTokens = new Map<string, OAuth1RequestToken>()
+  readonly accessTokens = new Map<string, OAuth1AccessToken>()
+  /** Spent nonces per consumer key, kept for the provider's lifetime. */
+  readonly nonces = new Map<string, Set<string>>()
 
-// RFC 5849 §3.6, written here independently of the BFF's signer so each checks the other.
-const encode = (value: string) => encodeURIComponent(value).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase())
+  revokeUserTokens(userId: string): void {
+    for (const [key, token] of this.accessTokens) if (token.userId === userId) this.accessTokens.delete(key)
+  }
+}
 
-/** Parses `Authorization: OAuth k="v", …` (RFC 5849 §3.5.1), refusing duplicates and junk. */
-function parseAuthorization(header: string): Map<string, string> {
-  const match = /^OAuth\s+(.*)$/i.exec(header.trim())
-  if (!match) throw new OAuthRejection('no OAuth Authorization header')
+/** A refused request: `message` is the reason answered and recorded; `code` follows Twitter's error codes. */
+export class OAuth1Refusal extends Error {
+  constructor(
+    message: string,
+    readonly status = 401,
+    readonly code = 32,
+  ) {
+    super(message)
+  }
+}
+
+const invalidToken = (message: string) => new OAuth1Refusal(message, 401, 89)
+
+// ---- Verification, written independently of the client's signer (server/clients/oauth1-signature.ts) so each checks the other.
+
+const TIMESTAMP_WINDOW_SECONDS = 300
+const MAX_BODY_BYTES = 64 * 1024
+const PROTOCOL_PARAMETERS = new Set(['oauth_consumer_key', 'oauth_token', 'oauth_signature_method', 'oauth_signature', 'oauth_timestamp', 'oauth_nonce', 'oauth_version', 'oauth_callback', 'oauth_verifier'])
+const REQUIRED_PARAMETERS = ['oauth_consumer_key', 'oauth_signature_method', 'oauth_signature', 'oauth_timestamp', 'oauth_nonce']
+/** RFC 5849 §3.6: only unreserved characters and upper-case %XX. */
+const PERCENT_ENCODED = /^(?:[A-Za-z0-9._~-]|%[0-9A-F]{2})*$/
+
+const rfc3986 = (value: string) => encodeURIComponent(value).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase())
+
+/** RFC 5849 §3.5.1: `OAuth name="value", …`; anything else, a duplicate or a non-protocol parameter is refused. */
+export function parseOAuthAuthorization(header: string | undefined): Map<string, string> {
+  const scheme = header ? /^OAuth(?:[ \t]+|$)/i.exec(header) : null
+  if (!header || !scheme) throw new OAuth1Refusal('missing OAuth Authorization header')
+  const malformed = () => new OAuth1Refusal('malformed Authorization header')
   const params = new Map<string, string>()
-  for (const part of match[1].split(',')) {
-    const pair = /^\s*([A-Za-z0-9_%.~-]+)="([^"]*)"\s*$/.exec(part)
-    if (!pair) throw new OAuthRejection('malformed Authorization header')
-    const key = decodeURIComponent(pair[1])
-    if (key === 'realm') continue
-    if (params.has(key)) throw new OAuthRejection(`duplicate ${key}`)
-    params.set(key, decodeURIComponent(pair[2]))
+  const rest = header.slice(scheme[0].length)
+  const item = /[ \t]*([^\s=,"]+)[ \t]*=[ \t]*"([^"]*)"[ \t]*(,|$)/y
+  while (item.lastIndex < rest.length) {
+    const match = item.exec(rest)
+    if (!match) throw malformed()
+    const [, rawName, rawValue, separator] = match
+    if (separator === ',' && item.lastIndex === rest.length) throw malformed()
+    if (rawName === 'realm') continue
+    if (!PERCENT_ENCODED.test(rawName) || !PERCENT_ENCODED.test(rawValue)) throw malformed()
+    let name: string, value: string
+    try {
+      name = decodeURIComponent(rawName)
+      value = decodeURIComponent(rawValue)
+    } catch {
+      throw malformed()
+    }
+    if (!PROTOCOL_PARAMETERS.has(name)) throw new OAuth1Refusal(`unexpected parameter ${name}`)
+    if (params.has(name)) throw new OAuth1Refusal(`duplicate ${name}`)
+    params.set(name, value)
   }
   return params
 }
 
-/**
- * A strict OAuth 1.0a provider modelled on Twitter's endpoints, for tests and the offline demo:
- * HMAC-SHA1 only, signatures over query, form body and protocol parameters compared in constant
- * time, timestamps within 5 minutes, nonces never reused, request tokens single use.
- */
-export function createOAuth1ProviderApp(options: OAuth1ProviderOptions, state: Pick<RunningOAuth1Provider, 'requests' | 'statuses'> & { baseUrl: () => string }) {
-  const users = options.users ?? DEMO_OAUTH1_USERS
-  const consumers = new Map(options.consumers.map((c) => [c.key, c.secret]))
-  const requestTokens = new Map<string, RequestToken>()
-  const accessTokens = new Map<string, AccessToken>()
-  const nonces = new Set<string>()
-  const app = new Koa()
+/** RFC 5849 §3.4.1: method, base string URI and the sorted, encoded parameters. */
+function signatureBaseString(method: string, baseUri: string, params: [string, string][]): string {
+  const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+  const normalized = params
+    .map(([name, value]) => [rfc3986(name), rfc3986(value)])
+    .sort(([an, av], [bn, bv]) => compare(an, bn) || compare(av, bv))
+    .map(([name, value]) => `${name}=${value}`)
+    .join('&')
+  return `${method.toUpperCase()}&${rfc3986(baseUri)}&${rfc3986(normalized)}`
+}
 
-  async function verify(ctx: Context, kind: 'none' | 'request' | 'access'): Promise<{ params: Map<string, string>; form: URLSearchParams; token?: RequestToken | AccessToken }> {
-    const params = parseAuthorization(ctx.get('Authorization'))
-    if (params.get('oauth_signature_method') !== 'HMAC-SHA1') throw new OAuthRejection('only HMAC-SHA1 is accepted')
-    if (params.has('oauth_version') && params.get('oauth_version') !== '1.0') throw new OAuthRejection('bad oauth_version')
-    const consumerKey = params.get('oauth_consumer_key') ?? ''
-    const consumerSecret = consumers.get(consumerKey)
-    if (consumerSecret === undefined) throw new OAuthRejection('unknown consumer')
-    const timestamp = params.get('oauth_timestamp') ?? ''
-    if (!/^\d{10}$/.test(timestamp) || Math.abs(Number(timestamp) - Date.now() / 1000) > 300) throw new OAuthRejection('stale or malformed timestamp')
-    const nonce = params.get('oauth_nonce') ?? ''
-    if (!/^[A-Za-z0-9]{8,64}$/.test(nonce)) throw new OAuthRejection('malformed nonce')
-    let token: RequestToken | AccessToken | undefined
-    const tokenKey = params.get('oauth_token')
-    if (kind === 'none') {
-      if (tokenKey) throw new OAuthRejection('no token expected')
-    } else {
-      token = tokenKey ? (kind === 'request' ? requestTokens.get(tokenKey) : accessTokens.get(tokenKey)) : undefined
-      if (!token || token.consumer !== consumerKey) throw new OAuthRejection(`unknown ${kind} token`)
-    }
-    const form = /^application\/x-www-form-urlencoded/i.test(ctx.get('Content-Type'))
-      ? new URLSearchParams((await readSmallBody(ctx.req, 100_000)).toString('utf8'))
-      : new URLSearchParams()
-    const all: [string, string][] = [
-      ...new URLSearchParams(ctx.querystring),
-      ...form,
-      ...[...params].filter(([key]) => key !== 'oauth_signature'),
-    ]
-    const normalized = all
-      .map(([k, v]) => [encode(k), encode(v)])
-      .sort(([ak, av], [bk, bv]) => (ak === bk ? (av < bv ? -1 : av > bv ? 1 : 0) : ak < bk ? -1 : 1))
-      .map(([k, v]) => `${k}=${v}`)
-      .join('&')
-    const baseUri = `${state.baseUrl()}${ctx.path}`
-    const base = `${ctx.method.toUpperCase()}&${encode(baseUri)}&${encode(normalized)}`
-    const key = `${encode(consumerSecret)}&${encode(token?.secret ?? '')}`
-    const expected = createHmac('sha1', key).update(base).digest()
-    const given = Buffer.from(params.get('oauth_signature') ?? '', 'base64')
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new OAuthRejection('signature does not match')
-    // The nonce is spent only by a correctly signed request, so a forged request cannot burn it.
-    const nonceKey = `${consumerKey}:${timestamp}:${nonce}`
-    if (nonces.has(nonceKey)) throw new OAuthRejection('nonce already used')
-    nonces.add(nonceKey)
-    return { params, form, token }
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given)
+  const b = Buffer.from(expected)
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+export type OAuth1TokenKind = 'none' | 'request' | 'access'
+
+/** A request as it reached the provider, with the parts RFC 5849 signs. */
+export interface OAuth1IncomingRequest {
+  method: string
+  /** Scheme, host and path as the client addressed them (§3.4.1.2). */
+  baseUri: string
+  query: URLSearchParams
+  /** An `application/x-www-form-urlencoded` body, else empty (§3.4.1.3.1). */
+  form: URLSearchParams
+  authorization: string | undefined
+}
+
+export interface VerifiedOAuth1Request {
+  consumerKey: string
+  params: Map<string, string>
+  tokenKey?: string
+  requestToken?: OAuth1RequestToken
+  accessToken?: OAuth1AccessToken
+}
+
+/**
+ * Checks one request strictly: HMAC-SHA1 only, known consumer, a token of the kind the endpoint
+ * needs, timestamp within 5 minutes, signature over query, form and protocol parameters compared
+ * in constant time, and a nonce the consumer never used before.
+ */
+export function verifyOAuth1Request(request: OAuth1IncomingRequest, kind: OAuth1TokenKind, consumers: Map<string, string>, state: OAuth1ProviderState, now = Date.now()): VerifiedOAuth1Request {
+  const params = parseOAuthAuthorization(request.authorization)
+  for (const name of REQUIRED_PARAMETERS) if (!params.has(name)) throw new OAuth1Refusal(`missing ${name}`)
+  if (params.get('oauth_signature_method') !== 'HMAC-SHA1') throw new OAuth1Refusal('only HMAC-SHA1 is accepted')
+  if (params.has('oauth_version') && params.get('oauth_version') !== '1.0') throw new OAuth1Refusal('unsupported oauth_version')
+  const consumerKey = params.get('oauth_consumer_key') as string
+  const consumerSecret = consumers.get(consumerKey)
+  if (consumerSecret === undefined) throw new OAuth1Refusal('unknown consumer')
+
+  const timestamp = params.get('oauth_timestamp') as string
+  if (!/^\d{1,12}$/.test(timestamp)) throw new OAuth1Refusal('malformed oauth_timestamp')
+  if (Math.abs(Number(timestamp) - now / 1000) > TIMESTAMP_WINDOW_SECONDS) throw new OAuth1Refusal('stale oauth_timestamp', 401, 135)
+  const nonce = params.get('oauth_nonce') as string
+  if (!/^[A-Za-z0-9]{8,64}$/.test(nonce)) throw new OAuth1Refusal('malformed oauth_nonce')
+  for (const [name] of [...request.query, ...request.form]) {
+    if (name.startsWith('oauth_')) throw new OAuth1Refusal('protocol parameters belong in the Authorization header')
   }
 
-  app.use(async (ctx, next) => {
-    try {
-      await next()
-      state.requests.push({ method: ctx.method, path: ctx.path, ok: ctx.status < 400 })
-    } catch (error) {
-      if (!(error instanceof OAuthRejection)) throw error
-      state.requests.push({ method: ctx.method, path: ctx.path, ok: false, reason: error.message })
-      ctx.status = 401
-      ctx.set('WWW-Authenticate', 'OAuth realm="sandbox"')
-      ctx.body = { errors: [{ code: 32, message: error.message }] }
-    }
-  })
+  const tokenKey = params.get('oauth_token')
+  const verified: VerifiedOAuth1Request = { consumerKey, params, tokenKey }
+  let tokenSecret = ''
+  if (kind === 'none') {
+    if (tokenKey !== undefined) throw invalidToken('no token expected here')
+  } else {
+    const token = tokenKey === undefined ? undefined : kind === 'request' ? state.requestTokens.get(tokenKey) : state.accessTokens.get(tokenKey)
+    if (!token || token.consumer !== consumerKey) throw invalidToken(tokenKey === undefined ? 'missing oauth_token' : `invalid ${kind} token`)
+    tokenSecret = token.secret
+    if (kind === 'request') verified.requestToken = token as OAuth1RequestToken
+    else verified.accessToken = token as OAuth1AccessToken
+  }
 
-  app.use(async (ctx, next) => {
-    const user = (id: string) => users.find((u) => u.id === id)
-    const approve = (token: string, request: RequestToken, userId: string) => {
-      request.verifier = randomBytes(16).toString('hex')
-      request.userId = userId
-      const target = new URL(request.callback)
-      target.searchParams.set('oauth_token', token)
-      target.searchParams.set('oauth_verifier', request.verifier)
-      ctx.redirect(target.toString())
-    }
+  const signed: [string, string][] = [...request.query, ...request.form, ...[...params].filter(([name]) => name !== 'oauth_signature')]
+  const base = signatureBaseString(request.method, request.baseUri, signed)
+  const expected = createHmac('sha1', `${rfc3986(consumerSecret)}&${rfc3986(tokenSecret)}`).update(base).digest('base64')
+  if (!sameSecret(params.get('oauth_signature') as string, expected)) throw new OAuth1Refusal('signature does not match')
 
-    if (ctx.method === 'POST' && ctx.path === '/oauth/request_token') {
-      const { params } = await verify(ctx, 'none')
-      const callback = params.get('oauth_callback') ?? ''
-      if (!/^https?:\/\//.test(callback)) throw new OAuthRejection('oauth_callback must be an absolute URL')
-      const token = randomBytes(16).toString('hex')
-      const secret = randomBytes(24).toString('hex')
-      requestTokens.set(token, { secret, consumer: params.get('oauth_consumer_key') ?? '', callback })
-      ctx.type = 'application/x-www-form-urlencoded'
-      ctx.body = new URLSearchParams({ oauth_token: token, oauth_token_secret: secret, oauth_callback_confirmed: 'true' }).toString()
-      return
-    }
+  // Spent only once the signature holds, so a forged request cannot burn someone else's nonce.
+  const spent = state.nonces.get(consumerKey) ?? new Set<string>()
+  if (spent.has(nonce)) throw new OAuth1Refusal('nonce already used')
+  spent.add(nonce)
+  state.nonces.set(consumerKey, spent)
+  return verified
+}
 
-    if (ctx.path === '/oauth/authorize') {
-      const token = (ctx.method === 'GET' ? ctx.query.oauth_token : undefined) as string | undefined
-      if (ctx.method === 'GET') {
-        const request = token ? requestTokens.get(token) : undefined
-        if (!token || !request || request.verifier) {
-          ctx.status = 400
-          ctx.body = page('Unknown request', '<h1>This sign-in link is not valid any more.</h1>')
-          return
-        }
-        const auto = options.autoApprove ? users.find((u) => u.screenName === options.autoApprove) : undefined
-        if (auto) return approve(token, request, auto.id)
-        ctx.type = 'html'
-        ctx.body = page(
-          'Authorize access',
-          `<h1>Sign in to the OAuth 1.0a sandbox</h1>
-<p>An application asks to use your sandbox account.</p>
-<form method="post" action="/oauth/authorize">
+// ---- The Koa app.
+
+const AUTHORIZE_PATH = '/oauth/authorize'
+
+function isForm(ctx: Context): boolean {
+  return /^application\/x-www-form-urlencoded\s*(;|$)/i.test(ctx.get('Content-Type'))
+}
+
+async function readForm(ctx: Context): Promise<URLSearchParams> {
+  return isForm(ctx) ? new URLSearchParams((await readSmallBody(ctx.req, MAX_BODY_BYTES)).toString('utf8')) : new URLSearchParams()
+}
+
+function originOf(ctx: Context, publicUrl: string | undefined): string {
+  if (publicUrl) return new URL(publicUrl).origin
+  if (!ctx.host) throw new OAuth1Refusal('missing Host header', 400)
+  // URL lower-cases the host and drops a default port, as the signer's base string URI does.
+  return new URL(`${ctx.protocol}://${ctx.host}`).origin
+}
+
+function redirectTo(ctx: Context, callback: string, params: Record<string, string>): void {
+  const target = new URL(callback)
+  for (const [name, value] of Object.entries(params)) target.searchParams.set(name, value)
+  ctx.redirect(target.toString())
+}
+
+function answerForm(ctx: Context, values: Record<string, string>): void {
+  ctx.type = 'application/x-www-form-urlencoded'
+  ctx.body = new URLSearchParams(values).toString()
+}
+
+const newSecret = (bytes: number) => randomBytes(bytes).toString('hex')
+
+function authorizePage(token: string, consumerKey: string, users: OAuth1SandboxUser[]): string {
+  const options = users.map((u) => `<option value="${escapeHtml(u.id)}">${escapeHtml(u.name)} (@${escapeHtml(u.screenName)})</option>`).join('')
+  return page(
+    'Authorize access',
+    `<h1>Sign in to the OAuth 1.0a sandbox</h1>
+<p>The application <strong>${escapeHtml(consumerKey)}</strong> asks to read your profile and post statuses for you.</p>
+<form method="post" action="${AUTHORIZE_PATH}">
   <input type="hidden" name="oauth_token" value="${escapeHtml(token)}">
   <label for="user">User</label>
-  <select id="user" name="user">${users.map((u) => `<option value="${escapeHtml(u.id)}">${escapeHtml(u.name)} (@${escapeHtml(u.screenName)})</option>`).join('')}</select>
+  <select id="user" name="user">${options}</select>
   <button type="submit" name="decision" value="allow">Allow</button>
   <button type="submit" name="decision" value="deny">Deny</button>
 </form>`,
-        )
-        return
-      }
-      if (ctx.method === 'POST') {
-        const form = new URLSearchParams((await readSmallBody(ctx.req, 10_000)).toString('utf8'))
-        const posted = form.get('oauth_token') ?? ''
-        const request = requestTokens.get(posted)
-        if (!request || request.verifier || !user(form.get('user') ?? '')) {
-          ctx.status = 400
-          ctx.body = page('Unknown request', '<h1>This sign-in link is not valid any more.</h1>')
-          return
-        }
-        if (form.get('decision') !== 'allow') {
-          requestTokens.delete(posted)
-          const target = new URL(request.callback)
-          target.searchParams.set('denied', posted)
-          ctx.redirect(target.toString())
-          return
-        }
-        return approve(posted, request, form.get('user') ?? '')
-      }
-    }
-
-    if (ctx.method === 'POST' && ctx.path === '/oauth/access_token') {
-      const { params, token } = await verify(ctx, 'request')
-      const request = token as RequestToken
-      const key = params.get('oauth_token') ?? ''
-      // Single use whatever happens next: a request token that reached this endpoint is spent.
-      requestTokens.delete(key)
-      const verifier = params.get('oauth_verifier') ?? ''
-      if (!request.verifier || !request.userId || verifier.length !== request.verifier.length || !timingSafeEqual(Buffer.from(verifier), Buffer.from(request.verifier))) {
-        throw new OAuthRejection('wrong oauth_verifier')
-      }
-      const access = randomBytes(16).toString('hex')
-      const secret = randomBytes(24).toString('hex')
-      accessTokens.set(access, { secret, consumer: request.consumer, userId: request.userId })
-      ctx.type = 'application/x-www-form-urlencoded'
-      ctx.body = new URLSearchParams({ oauth_token: access, oauth_token_secret: secret, user_id: request.userId, screen_name: user(request.userId)?.screenName ?? '' }).toString()
-      return
-    }
-
-    if (ctx.path.startsWith('/1.1/')) {
-      const { token, form } = await verify(ctx, 'access')
-      const account = user((token as AccessToken).userId)
-      if (!account) throw new OAuthRejection('unknown user')
-      const route = `${ctx.method} ${ctx.path}`
-      if (route === 'GET /1.1/account/verify_credentials.json') {
-        ctx.body = { id: Number(account.id), id_str: account.id, screen_name: account.screenName, name: account.name }
-      } else if (route === 'POST /1.1/statuses/update.json') {
-        const text = form.get('status')
-        if (!text) {
-          ctx.status = 400
-          ctx.body = { errors: [{ code: 170, message: 'Missing required parameter: status.' }] }
-          return
-        }
-        state.statuses.push({ userId: account.id, text })
-        ctx.body = { id: state.statuses.length, id_str: String(state.statuses.length), text, user: { id_str: account.id, screen_name: account.screenName } }
-      } else if (route === 'GET /1.1/statuses/home_timeline.json') {
-        const count = Math.max(1, Math.min(200, Number(ctx.query.count ?? 20) || 20))
-        ctx.body = state.statuses.filter((s) => s.userId === account.id).slice(-count).reverse().map((s) => ({ text: s.text }))
-      } else if (ctx.path === '/1.1/echo.json') {
-        ctx.body = { method: ctx.method, query: Object.fromEntries(new URLSearchParams(ctx.querystring)), form: Object.fromEntries(form), userId: account.id }
-      } else {
-        ctx.status = 404
-        ctx.body = { errors: [{ code: 34, message: 'Sorry, that page does not exist.' }] }
-      }
-      return
-    }
-    await next()
-  })
-
-  return {
-    app,
-    revokeUserTokens(userId: string) {
-      for (const [key, token] of accessTokens) if (token.userId === userId) accessTokens.delete(key)
-    },
-  }
+  )
 }
 
+/**
+ * A strict OAuth 1.0a provider modelled on Twitter's endpoints, for tests and the offline demo.
+ * `state` holds its tokens, statuses and the log of requests; pass one in to look at them.
+ */
+export function createOAuth1ProviderApp(options: OAuth1ProviderOptions, state = new OAuth1ProviderState()): Koa {
+  const users = options.users ?? DEMO_OAUTH1_USERS
+  const consumers = new Map(options.consumers.map((c) => [c.key, c.secret]))
+  const autoApproved = options.autoApprove ? users.find((u) => u.screenName === options.autoApprove) : undefined
+  if (options.autoApprove && !autoApproved) throw new TypeError(`autoApprove names no user: ${options.autoApprove}`)
+  const userById = (id: string | undefined) => users.find((u) => u.id === id)
+
+  /** An endpoint that only runs for a correctly signed request carrying a token of `kind`. */
+  const signed =
+    (kind: OAuth1TokenKind, handle: (ctx: Context, request: VerifiedOAuth1Request, form: URLSearchParams) => void | Promise<void>) =>
+    async (ctx: Context) => {
+      const form = await readForm(ctx)
+      const incoming = { method: ctx.method, baseUri: originOf(ctx, options.publicUrl) + ctx.path, query: new URLSearchParams(ctx.querystring), form, authorization: ctx.get('Authorization') || undefined }
+      await handle(ctx, verifyOAuth1Request(incoming, kind, consumers, state), form)
+    }
+
+  /** An API endpoint, answered for the access token's user. */
+  const api = (handle: (ctx: Context, user: OAuth1SandboxUser, form: URLSearchParams) => void) =>
+    signed('access', (ctx, request, form) => {
+      const user = userById(request.accessToken?.userId)
+      if (!user) throw invalidToken('invalid access token')
+      handle(ctx, user, form)
+    })
+
+  const approve = (ctx: Context, token: string, request: OAuth1RequestToken, userId: string) => {
+    request.verifier = newSecret(16)
+    request.userId = userId
+    redirectTo(ctx, request.callback, { oauth_token: token, oauth_verifier: request.verifier })
+  }
+
+  /** A request token the user has not decided on yet. */
+  const pendingRequestToken = (token: unknown): OAuth1RequestToken => {
+    const request = typeof token === 'string' ? state.requestTokens.get(token) : undefined
+    if (!request || request.verifier) throw new OAuth1Refusal('unknown or used request token', 400)
+    return request
+  }
+
+  const router = new Router()
+
+  router.post(
+    '/oauth/request_token',
+    signed('none', (ctx, { consumerKey, params }) => {
+      const callback = params.get('oauth_callback')
+      if (callback === undefined) throw new OAuth1Refusal('missing oauth_callback')
+      if (!URL.canParse(callback) || !/^https?:$/.test(new URL(callback).protocol)) throw new OAuth1Refusal('oauth_callback must be an absolute http(s) URL')
+      const token = newSecret(16)
+      const secret = newSecret(24)
+      state.requestTokens.set(token, { secret, consumer: consumerKey, callback })
+      answerForm(ctx, { oauth_token: token, oauth_token_secret: secret, oauth_callback_confirmed: 'true' })
+    }),
+  )
+
+  router.get(AUTHORIZE_PATH, (ctx) => {
+    const token = ctx.query.oauth_token
+    const request = pendingRequestToken(token)
+    if (autoApproved) return approve(ctx, token as string, request, autoApproved.id)
+    ctx.type = 'html'
+    ctx.body = authorizePage(token as string, request.consumer, users)
+  })
+
+  router.post(AUTHORIZE_PATH, async (ctx) => {
+    const form = await readForm(ctx)
+    const token = form.get('oauth_token') ?? ''
+    const request = pendingRequestToken(token)
+    const decision = form.get('decision')
+    if (decision === 'deny') {
+      state.requestTokens.delete(token)
+      return redirectTo(ctx, request.callback, { denied: token })
+    }
+    if (decision !== 'allow') throw new OAuth1Refusal('choose Allow or Deny', 400)
+    const user = userById(form.get('user') ?? undefined)
+    if (!user) throw new OAuth1Refusal('unknown user', 400)
+    approve(ctx, token, request, user.id)
+  })
+
+  router.post(
+    '/oauth/access_token',
+    signed('request', (ctx, { params, tokenKey, requestToken }) => {
+      const request = requestToken as OAuth1RequestToken
+      // Spent whatever happens next: a request token that reached this endpoint signed is used up.
+      state.requestTokens.delete(tokenKey as string)
+      if (!request.verifier || !request.userId) throw invalidToken('request token not authorized')
+      const verifier = params.get('oauth_verifier')
+      if (verifier === undefined) throw new OAuth1Refusal('missing oauth_verifier')
+      if (!sameSecret(verifier, request.verifier)) throw new OAuth1Refusal('wrong oauth_verifier')
+      const token = newSecret(16)
+      const secret = newSecret(24)
+      state.accessTokens.set(token, { secret, consumer: request.consumer, userId: request.userId })
+      answerForm(ctx, { oauth_token: token, oauth_token_secret: secret, user_id: request.userId, screen_name: userById(request.userId)?.screenName ?? '' })
+    }),
+  )
+
+  router.get(
+    '/1.1/account/verify_credentials.json',
+    api((ctx, user) => {
+      ctx.body = { id: Number(user.id), id_str: user.id, screen_name: user.screenName, name: user.name }
+    }),
+  )
+
+  router.post(
+    '/1.1/statuses/update.json',
+    api((ctx, user, form) => {
+      const text = form.get('status')
+      if (!text) throw new OAuth1Refusal('missing status', 400, 170)
+      state.statuses.push({ userId: user.id, text })
+      const id = String(state.statuses.length)
+      ctx.body = { id: Number(id), id_str: id, text, created_at: new Date().toUTCString(), user: { id_str: user.id, screen_name: user.screenName } }
+    }),
+  )
+
+  router.get(
+    '/1.1/statuses/home_timeline.json',
+    api((ctx, user) => {
+      const count = Math.max(1, Math.min(200, Number(ctx.query.count ?? 20) || 20))
+      ctx.body = state.statuses
+        .filter((s) => s.userId === user.id)
+        .slice(-count)
+        .reverse()
+        .map((s) => ({ text: s.text }))
+    }),
+  )
+
+  // Echoes what was signed, for tests of signers and proxies.
+  const echo = api((ctx, user, form) => {
+    ctx.body = { method: ctx.method, query: Object.fromEntries(new URLSearchParams(ctx.querystring)), form: Object.fromEntries(form), userId: user.id }
+  })
+  router.get('/1.1/echo.json', echo)
+  router.post('/1.1/echo.json', echo)
+
+  const app = new Koa()
+  app.use(async (ctx, next) => {
+    let reason: string | undefined
+    try {
+      await next()
+      if (ctx.status === 404 && ctx.body === undefined) throw new OAuth1Refusal('not found', 404, 34)
+      if (ctx.status >= 400) reason = `HTTP ${ctx.status}`
+    } catch (error) {
+      const refusal =
+        error instanceof OAuth1Refusal
+          ? error
+          : (error as { status?: number; expose?: boolean }).expose
+            ? new OAuth1Refusal((error as Error).message, (error as { status: number }).status, 0)
+            : new OAuth1Refusal('server error', 500, 131)
+      if (refusal.status === 500) ctx.app.emit('error', error, ctx)
+      reason = refusal.message
+      ctx.status = refusal.status
+      if (refusal.status === 401) ctx.set('WWW-Authenticate', 'OAuth')
+      if (ctx.path === AUTHORIZE_PATH) ctx.body = page('Cannot sign in', `<h1>This sign-in link is not valid any more.</h1><p>${escapeHtml(refusal.message)}</p>`)
+      else ctx.body = { errors: [{ code: refusal.code, message: refusal.message }] }
+    } finally {
+      state.requests.push({ method: ctx.method, path: ctx.path, ok: reason === undefined, ...(reason === undefined ? {} : { reason }) })
+    }
+  })
+  app.use(async (ctx, next) => {
+    ctx.set('Cache-Control', 'no-store')
+    // The consent page must not be framed (clickjacking) and needs nothing but its inline style.
+    if (ctx.path === AUTHORIZE_PATH) ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+    await next()
+  })
+  app.use(router.routes())
+  app.use(router.allowedMethods())
+  return app
+}
+
+/** Starts the provider on `host` (default 127.0.0.1) and `port` (default ephemeral). */
 export async function startOAuth1Provider(options: OAuth1ProviderOptions & { port?: number; host?: string }): Promise<RunningOAuth1Provider> {
   const host = options.host ?? '127.0.0.1'
-  const server: Server = createServer()
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve))
-  const { port } = server.address() as { port: number }
-  const url = `http://${host}:${port}`
-  const state = { requests: [] as RunningOAuth1Provider['requests'], statuses: [] as RunningOAuth1Provider['statuses'], baseUrl: () => url }
-  const { app, revokeUserTokens } = createOAuth1ProviderApp(options, state)
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 0, host, () => resolve())
+  })
+  const { address, port } = server.address() as AddressInfo
+  // Bound to every interface: there is no one origin to pin, so the Host a client used is signed.
+  const unspecified = address === '0.0.0.0' || address === '::'
+  const reachable = address === '0.0.0.0' ? '127.0.0.1' : address === '::' ? '::1' : address
+  const url = `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`
+  const state = new OAuth1ProviderState()
+  const app = createOAuth1ProviderApp({ ...options, publicUrl: options.publicUrl ?? (unspecified ? undefined : url) }, state)
   server.on('request', app.callback())
   return {
     url,
     requestTokenUrl: `${url}/oauth/request_token`,
-    authorizationUrl: `${url}/oauth/authorize`,
+    authorizationUrl: `${url}${AUTHORIZE_PATH}`,
     accessTokenUrl: `${url}/oauth/access_token`,
     profileUrl: `${url}/1.1/account/verify_credentials.json`,
     apiBaseUrl: `${url}/1.1`,
     requests: state.requests,
     statuses: state.statuses,
-    revokeUserTokens,
+    revokeUserTokens: (userId) => state.revokeUserTokens(userId),
     close: () =>
-      new Promise<void>((resolve) => {
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()))
         server.closeAllConnections()
-        server.close(() => resolve())
       }),
   }
 }
