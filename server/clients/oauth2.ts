@@ -72,20 +72,25 @@ export class OAuth2Client extends BaseOAuthClient {
     return this.provider.accessTokenUrl
   }
 
-  /** POSTs a grant to the token endpoint with the provider's client authentication. */
-  protected async tokenRequest(grant: Record<string, string>, failure: 'token_request_failed' | 'reauth_required', timeoutMs?: number): Promise<ParsedToken> {
-    const body = new URLSearchParams(grant)
-    const headers: Record<string, string> = { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' }
+  /** Adds the client's credentials the way the provider wants them (RFC 6749 §2.3.1). */
+  protected authenticateClient(body: URLSearchParams, headers: Record<string, string>): void {
     const clientId = this.provider.clientId ?? ''
     const clientSecret = this.provider.clientSecret ?? ''
     if (this.provider.tokenAuthMethod === 'client_secret_post') {
       body.set('client_id', clientId)
       body.set('client_secret', clientSecret)
-    } else {
-      // RFC 6749 §2.3.1: form-encode each part before joining, which servers like oidc-provider check.
-      const encode = (value: string) => encodeURIComponent(value).replace(/%20/g, '+')
-      headers.Authorization = `Basic ${Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')}`
+      return
     }
+    // Each part is form-encoded before joining, which strict servers such as oidc-provider check.
+    const encode = (value: string) => encodeURIComponent(value).replace(/%20/g, '+')
+    headers.Authorization = `Basic ${Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')}`
+  }
+
+  /** POSTs a grant to the token endpoint with the provider's client authentication. */
+  protected async tokenRequest(grant: Record<string, string>, failure: 'token_request_failed' | 'reauth_required', timeoutMs?: number): Promise<ParsedToken> {
+    const body = new URLSearchParams(grant)
+    const headers: Record<string, string> = { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' }
+    this.authenticateClient(body, headers)
     const answer = await callProvider(await this.tokenEndpoint(), { method: 'POST', headers, body: body.toString(), timeoutMs }, 'token_request_failed')
     const token = answer.ok ? this.parseRawToken(answer.text, answer.headers.get('content-type')) : null
     if (!token) {
@@ -120,13 +125,7 @@ export class OAuth2Client extends BaseOAuthClient {
     if (!endpoint) return false
     const body = new URLSearchParams({ token, token_type_hint: hint })
     const headers: Record<string, string> = { 'Content-Type': 'application/x-www-form-urlencoded' }
-    if (this.provider.tokenAuthMethod === 'client_secret_post') {
-      body.set('client_id', this.provider.clientId ?? '')
-      body.set('client_secret', this.provider.clientSecret ?? '')
-    } else {
-      const encode = (value: string) => encodeURIComponent(value).replace(/%20/g, '+')
-      headers.Authorization = `Basic ${Buffer.from(`${encode(this.provider.clientId ?? '')}:${encode(this.provider.clientSecret ?? '')}`).toString('base64')}`
-    }
+    this.authenticateClient(body, headers)
     const answer = await callProvider(endpoint, { method: 'POST', headers, body: body.toString() }, 'upstream_unreachable')
     return answer.ok
   }
