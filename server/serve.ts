@@ -46,6 +46,11 @@ export async function serve(options: ServeOptions): Promise<Server> {
     migrate: false,
   })
   const app = new Koa()
+  app.use(async (ctx, next) => {
+    // Every answer, the SPA's 404s included, is read only as what it says it is.
+    ctx.set('X-Content-Type-Options', 'nosniff')
+    await next()
+  })
   app.use(allAccess.middleware)
   app.use(requestLog(log))
   app.use(staticSite(config.staticDir))

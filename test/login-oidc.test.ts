@@ -78,6 +78,7 @@ describe.each(databases)('OpenID Connect login on $kind', (database) => {
       })
     }
     await bff.addProvider('unreachable', { issuer: dead, clientId: 'x', clientSecret: 'y' })
+    await bff.addProvider('no-pkce', { issuer: idp.issuer, clientId: 'client-idp', clientSecret: 'y', pkce: false })
     await bff.addProvider('disabled', { issuer: idp.issuer, clientId: 'client-idp', clientSecret: 'y' })
     await bff.store.db('providers').where({ name: 'disabled' }).update({ client_secret: null })
   })
@@ -107,6 +108,13 @@ describe.each(databases)('OpenID Connect login on $kind', (database) => {
     expect(flowCookie).toMatch(/SameSite=Lax/i)
     expect(flowCookie).toMatch(/Path=\//i)
     expect(flowCookie).not.toMatch(/Secure/i)
+  })
+
+  it('leaves PKCE out for a provider marked --no-pkce', async () => {
+    const params = (await startLogin(new BrowserSession(), bff.url, 'no-pkce')).searchParams
+    expect(params.has('code_challenge')).toBe(false)
+    expect(params.has('code_challenge_method')).toBe(false)
+    expect(params.get('state')).toMatch(/^[A-Za-z0-9_-]{43}$/)
   })
 
   it('gives a different state to every login', async () => {

@@ -202,4 +202,20 @@ describe.each(databases)('the API proxy on $kind', (database) => {
     expect(bff.logs.some((line) => /revocation failed for account \d+/.test(line))).toBe(true)
     expect(bff.logs.join('\n')).not.toContain('token-to-revoke')
   })
+
+  it('answers anything unexpected with 500 server_error and no detail, logging it under the request id', async () => {
+    const before = await bff.store.db('providers').where({ name: 'other' }).first('client_secret')
+    await bff.store.db('providers').where({ name: 'other' }).update({ client_secret: before.client_secret.slice(0, -3) + 'AAA' })
+    try {
+      const response = await fetch(new URL('/auth/providers', bff.url))
+      expect(response.status).toBe(500)
+      expect(await response.json()).toEqual({ error: 'server_error', message: 'Something went wrong.' })
+      const requestId = response.headers.get('x-request-id')
+      expect(requestId).toMatch(/^[0-9a-f]{16}$/)
+      expect(bff.logs.some((line) => line.startsWith(`error req=${requestId} server_error: SecretError: providers.client_secret`))).toBe(true)
+      expect(bff.logs).toContain(bff.logs.find((line) => line.startsWith(`GET /auth/providers 500 `) && line.endsWith(`req=${requestId}`)))
+    } finally {
+      await bff.store.db('providers').where({ name: 'other' }).update(before)
+    }
+  })
 })
