@@ -4,7 +4,7 @@ import type { ErrorCode } from '../shared/errors.ts'
 import { AUTH_ERROR_PARAM } from '../shared/routes.ts'
 import type { ApiCallOptions } from './api.ts'
 import { useAllAccessClient } from './context.tsx'
-import { AllAccessClientError } from './errors.ts'
+import { AllAccessClientError, ProviderApiError } from './errors.ts'
 
 /** Query keys, so an app can invalidate or prefetch all-access data itself. */
 export const allAccessKeys = {
@@ -15,9 +15,9 @@ export const allAccessKeys = {
     [...allAccessKeys.all, 'api', provider, path, query instanceof URLSearchParams ? query.toString() : (query ?? {})] as const,
 }
 
-/** Contract errors are answers, not glitches: retrying them only repeats the same answer. */
+/** 4xx answers (the BFF's or the provider's) are answers, not glitches: retrying only repeats them. */
 function retryTransient(failureCount: number, error: Error): boolean {
-  if (error instanceof AllAccessClientError && error.status < 500) return false
+  if ((error instanceof AllAccessClientError || error instanceof ProviderApiError) && error.status < 500) return false
   return failureCount < 2
 }
 

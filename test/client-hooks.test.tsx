@@ -6,6 +6,7 @@ import type { ReactNode } from 'react'
 import {
   AllAccessClientError,
   AllAccessProvider,
+  ProviderApiError,
   createAllAccessClient,
   isReauthRequired,
   LoginButton,
@@ -94,6 +95,13 @@ describe.each(databases)('the React hooks against a real BFF on $kind', (databas
   it('useProviderApi calls the API through the proxy', async () => {
     const { result } = renderHook(() => useProviderApi<{ sub: string }>('sandbox-oidc', 'me'), { wrapper: wrapper(browser) })
     await waitFor(() => expect(result.current.data).toEqual({ sub: 'alice', name: expect.any(String), email: expect.any(String) }))
+  })
+
+  it("useProviderApi passes the provider's own error answers on as ProviderApiError", async () => {
+    const { result } = renderHook(() => useProviderApi('sandbox-oidc', 'no-such-endpoint'), { wrapper: wrapper(browser) })
+    await waitFor(() => expect(result.current.error).toBeInstanceOf(ProviderApiError))
+    expect((result.current.error as ProviderApiError).status).toBe(404)
+    expect(isReauthRequired(result.current.error)).toBe(false)
   })
 
   it('useProviderMutation posts a JSON body', async () => {
