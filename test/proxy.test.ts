@@ -218,4 +218,47 @@ describe.each(databases)('the API proxy on $kind', (database) => {
       await bff.store.db('providers').where({ name: 'other' }).update(before)
     }
   })
+
+  describe('large bodies', () => {
+    let big: TestBff
+    let bigBrowser: BrowserSession
+
+    beforeAll(async () => {
+      const created = await database.create()
+      big = await startBff(created.url, { proxy: { timeoutMs: 5000, maxBody: 2 * 1024 * 1024 } })
+      const dropBig = created.drop
+      const close = big.close
+      big.close = async () => {
+        await close()
+        await dropBig()
+      }
+      await big.addProvider('echo', { authorizationUrl: 'https://idp.example/a', accessTokenUrl: 'https://idp.example/t', profileUrl: 'https://idp.example/me', apiBaseUrl: `${upstream.url}/v1`, clientId: 'id', clientSecret: 'secret' })
+      ;({ browser: bigBrowser } = await signedIn(big, 'echo', { accessToken: 'token-big' }))
+    })
+
+    afterAll(() => big?.close())
+
+    it('streams a body larger than it buffers through to the provider intact', async () => {
+      const payload = 'x'.repeat(1024 * 1024) + 'end'
+      const response = await bigBrowser.fetch(new URL('/api/echo/upload', big.url), { method: 'PUT', headers: { ...CSRF, 'Content-Type': 'text/plain' }, body: payload })
+      expect(response.status).toBe(200)
+      expect(upstream.received.at(-1)?.body).toBe(payload)
+      expect(upstream.received.at(-1)?.headers.authorization).toBe('Bearer token-big')
+    })
+
+    it('cuts off with 413 a body of undeclared length once it passes the limit', async () => {
+      const chunk = new Uint8Array(256 * 1024).fill(120)
+      let sent = 0
+      const stream = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent >= 12) return controller.close()
+          sent++
+          controller.enqueue(chunk)
+        },
+      })
+      const response = await bigBrowser.fetch(new URL('/api/echo/upload', big.url), { method: 'POST', headers: { ...CSRF, 'Content-Type': 'application/octet-stream' }, body: stream, duplex: 'half' } as RequestInit)
+      expect(response.status).toBe(413)
+      expect(await response.json()).toEqual({ error: 'payload_too_large', message: expect.any(String) })
+    })
+  })
 })

@@ -8,7 +8,7 @@ import type { BffContext } from '../runtime.ts'
 import type { AccountRecord } from '../store/accounts.ts'
 import { resolveApiTarget } from './api-path.ts'
 import { FORWARDED_REQUEST_HEADERS, pickHeaders, RETURNED_RESPONSE_HEADERS } from './headers.ts'
-import { readRequestBody } from './read-body.ts'
+import { readRequestBody, type RequestBody } from './read-body.ts'
 
 interface Upstream {
   response: Response
@@ -20,7 +20,7 @@ interface Upstream {
 async function callUpstream(
   client: BaseOAuthClient,
   record: AccountRecord,
-  request: { method: string; url: URL; headers: Record<string, string>; body?: Buffer; form?: URLSearchParams },
+  request: { method: string; url: URL; headers: Record<string, string>; body: RequestBody; form?: URLSearchParams },
   timeoutMs: number,
 ): Promise<Upstream> {
   const authorized = client.authorizeRequest({ method: request.method, url: request.url, form: request.form }, { accessToken: record.accessToken, tokenSecret: record.tokenSecret })
@@ -30,13 +30,17 @@ async function callUpstream(
     const response = await fetch(authorized.url, {
       method: request.method,
       headers: { 'User-Agent': USER_AGENT, ...request.headers, ...authorized.headers },
-      body: request.body ? new Uint8Array(request.body) : undefined,
+      body: request.body.kind === 'buffered' ? new Uint8Array(request.body.bytes) : request.body.kind === 'streamed' ? request.body.stream : undefined,
       redirect: 'manual',
       signal: controller.signal,
-    })
+      // Node's fetch needs this to send a stream as the body.
+      ...(request.body.kind === 'streamed' ? { duplex: 'half' } : {}),
+    } as RequestInit)
     return { response, done: () => clearTimeout(timer) }
   } catch (cause) {
     clearTimeout(timer)
+    const tooLarge = [cause, (cause as Error).cause, ((cause as Error).cause as Error)?.cause].find((c) => c instanceof AllAccessError)
+    if (tooLarge) throw tooLarge
     if (controller.signal.aborted) throw new AllAccessError('upstream_timeout', { detail: `${request.url.origin} did not answer in ${timeoutMs} ms` })
     throw new AllAccessError('upstream_unreachable', { detail: `${request.url.origin}: ${((cause as Error).cause as Error)?.message ?? (cause as Error).message}`, cause })
   }
@@ -57,14 +61,16 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   const account = await runtime.store.accounts.findForUser(session.userId, provider.name)
   if (!account) throw new AllAccessError('account_not_connected')
 
-  const body = await readRequestBody(ctx, runtime.proxy.maxBody)
   const headers = pickHeaders({ get: (header) => ctx.get(header) || null }, FORWARDED_REQUEST_HEADERS)
-  const form = body && /^application\/x-www-form-urlencoded/i.test(headers['content-type'] ?? '') ? new URLSearchParams(body.toString('utf8')) : undefined
+  const isForm = /^application\/x-www-form-urlencoded/i.test(headers['content-type'] ?? '')
+  const body = await readRequestBody(ctx, runtime.proxy.maxBody, isForm)
+  const form = isForm && body.kind === 'buffered' ? new URLSearchParams(body.bytes.toString('utf8')) : undefined
   const request = { method: ctx.method, url: target, headers, body, form }
 
   let { record, client } = await runtime.accounts.ready(account, provider)
   let upstream = await callUpstream(client, record, request, runtime.proxy.timeoutMs)
-  if (upstream.response.status === 401) {
+  // A streamed body is gone once sent: such a call is answered as the provider answered it.
+  if (upstream.response.status === 401 && body.kind !== 'streamed') {
     upstream.done()
     await upstream.response.body?.cancel()
     record = await runtime.accounts.rejected(record, client)

@@ -1,24 +1,43 @@
 import type { Context } from 'koa'
+import { Readable, Transform } from 'node:stream'
 import { AllAccessError } from '../errors.ts'
 
+/** Bodies up to this size are held whole, so the call can be retried once after a token refresh. */
+export const BUFFERED_BODY_LIMIT = 256 * 1024
+
+export type RequestBody =
+  | { kind: 'none' }
+  | { kind: 'buffered'; bytes: Buffer }
+  /** Sent on as it arrives; it cannot be sent twice, so such a call is never retried. */
+  | { kind: 'streamed'; stream: ReadableStream<Uint8Array> }
+
 /**
- * Reads the browser's request body up to `maxBytes` (413 beyond, before anything is sent upstream).
- * The body is kept whole so the call can be retried once after a token refresh, and so OAuth 1.0a
- * can sign form parameters.
+ * The browser's request body, refused with 413 beyond `maxBytes` before anything goes upstream when
+ * its length is declared, and cut off with 413 as soon as it passes the limit when it is not.
+ * Small bodies and forms (which OAuth 1.0a signs) are read whole; larger ones stream through.
  */
-export async function readRequestBody(ctx: Context, maxBytes: number): Promise<Buffer | undefined> {
-  if (ctx.method === 'GET' || ctx.method === 'HEAD') return undefined
-  const declared = Number(ctx.get('Content-Length') || 0)
-  if (declared > maxBytes) throw new AllAccessError('payload_too_large')
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > maxBytes) {
-      ctx.req.resume()
-      throw new AllAccessError('payload_too_large')
+export async function readRequestBody(ctx: Context, maxBytes: number, mustBuffer: boolean): Promise<RequestBody> {
+  if (ctx.method === 'GET' || ctx.method === 'HEAD') return { kind: 'none' }
+  const declared = ctx.get('Content-Length') === '' ? null : Number(ctx.get('Content-Length'))
+  if (declared !== null && declared > maxBytes) throw new AllAccessError('payload_too_large')
+  if (declared === 0 || (declared === null && !ctx.get('Transfer-Encoding'))) return { kind: 'none' }
+  if (mustBuffer || (declared !== null && declared <= BUFFERED_BODY_LIMIT)) {
+    const chunks: Buffer[] = []
+    let size = 0
+    for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+      size += chunk.length
+      if (size > maxBytes) throw new AllAccessError('payload_too_large')
+      chunks.push(chunk)
     }
-    chunks.push(chunk)
+    return { kind: 'buffered', bytes: Buffer.concat(chunks) }
   }
-  return size === 0 && !ctx.get('Content-Length') && !ctx.get('Transfer-Encoding') ? undefined : Buffer.concat(chunks)
+  let size = 0
+  const limit = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      size += chunk.length
+      done(size > maxBytes ? new AllAccessError('payload_too_large') : null, chunk)
+    },
+  })
+  ctx.req.pipe(limit)
+  return { kind: 'streamed', stream: Readable.toWeb(limit) as unknown as ReadableStream<Uint8Array> }
 }
