@@ -55,11 +55,19 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   const { runtime, session } = ctx.state
   if (!session) throw new AllAccessError('not_authenticated')
   const [, name = '', rawRest] = /^\/api\/([^/?]*)\/?([^?]*)/.exec(ctx.originalUrl) ?? []
-  const provider = await runtime.store.providers.get(decodeURIComponent(name))
+  let providerName: string
+  try {
+    providerName = decodeURIComponent(name)
+  } catch {
+    throw new AllAccessError('unknown_provider')
+  }
+  const provider = await runtime.store.providers.get(providerName)
   if (!provider || !isEnabled(provider) || !provider.apiBaseUrl) throw new AllAccessError('unknown_provider')
   const target = resolveApiTarget(provider.apiBaseUrl, rawRest ?? '', ctx.querystring)
   const account = await runtime.store.accounts.findForUser(session.userId, provider.name)
   if (!account) throw new AllAccessError('account_not_connected')
+  // Using the provider's API is activity: the session's idle end moves on (at most one write a minute).
+  await runtime.sessions.touch(ctx)
 
   const headers = pickHeaders({ get: (header) => ctx.get(header) || null }, FORWARDED_REQUEST_HEADERS)
   const isForm = /^application\/x-www-form-urlencoded/i.test(headers['content-type'] ?? '')
