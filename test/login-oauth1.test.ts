@@ -253,15 +253,12 @@ describe.each(databases)('cookies behind a TLS proxy (https PUBLIC_URL) on $kind
 })
 
 describe.each(databases)('session lifetime on $kind', (database) => {
-  it('ends a session left idle, slides it while used (not with slide=false), and ends it at its absolute end', async () => {
+  const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+  async function withBff(session: { idleMs: number; absoluteMs: number }, run: (bff: TestBff) => Promise<void>) {
     const { url, drop } = await database.create()
     const provider = await startOAuth1Provider({ consumers: [consumer], autoApprove: 'alice' })
-    const bff = await startBff(url, { session: { idleMs: 2000, absoluteMs: 5000 } })
-    const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-    const read = async (browser: BrowserSession, slide = true) => {
-      const response = await browser.fetch(new URL(`/auth/session${slide ? '' : '?slide=false'}`, bff.url), { headers: { 'X-CSRF': '1' } })
-      return (await response.json()) as { authenticated: boolean; expiresAt?: string }
-    }
+    const bff = await startBff(url, { session })
     try {
       await bff.addProvider('twitter', {
         requestTokenUrl: provider.requestTokenUrl,
@@ -272,40 +269,53 @@ describe.each(databases)('session lifetime on $kind', (database) => {
         clientId: consumer.key,
         clientSecret: consumer.secret,
       })
-      const idle = new BrowserSession()
-      await login(idle, bff.url, 'twitter')
-      const used = new BrowserSession()
-      await login(used, bff.url, 'twitter')
-      const loggedInAt = Date.now()
-      const first = await read(used)
-      expect(new Date(first.expiresAt!).getTime()).toBeLessThanOrEqual(loggedInAt + 2000)
-      for (let i = 0; i < 4; i++) {
-        await wait(600)
-        expect((await read(used)).authenticated).toBe(true)
-      }
-      // 2.4 s after login: the idle session ended, the used one slid on.
-      expect((await read(idle)).authenticated).toBe(false)
-      await wait(600)
-      const peek = await read(used, false)
-      expect(peek.authenticated).toBe(true)
-      await wait(2100)
-      // slide=false did not extend it: idle for over 2 s now.
-      expect((await read(used)).authenticated).toBe(false)
-
-      const busy = new BrowserSession()
-      await login(busy, bff.url, 'twitter')
-      const busyStart = Date.now()
-      while (Date.now() - busyStart < 5200) {
-        await wait(500)
-        const info = await read(busy)
-        // The absolute end is 5 s after the session began, a little before busyStart.
-        if (Date.now() - busyStart < 4000) expect(info.authenticated).toBe(true)
-      }
-      expect((await read(busy)).authenticated).toBe(false)
+      await run(bff)
     } finally {
       await bff.close()
       await provider.close()
       await drop()
     }
+  }
+
+  async function read(bff: TestBff, browser: BrowserSession, slide = true) {
+    const response = await browser.fetch(new URL(`/auth/session${slide ? '' : '?slide=false'}`, bff.url), { headers: { 'X-CSRF': '1' } })
+    return (await response.json()) as { authenticated: boolean; expiresAt?: string }
+  }
+
+  it('ends a session left idle, slides one in use, and does not slide on ?slide=false', async () => {
+    await withBff({ idleMs: 2000, absoluteMs: 60_000 }, async (bff) => {
+      const idle = new BrowserSession()
+      await login(idle, bff.url, 'twitter')
+      const used = new BrowserSession()
+      await login(used, bff.url, 'twitter')
+      const loggedInAt = Date.now()
+      expect(new Date((await read(bff, used)).expiresAt!).getTime()).toBeLessThanOrEqual(loggedInAt + 2000)
+      for (let i = 0; i < 4; i++) {
+        await wait(600)
+        expect((await read(bff, used)).authenticated).toBe(true)
+      }
+      // Well over 2 s after login: the idle session ended, the used one slid on.
+      expect((await read(bff, idle)).authenticated).toBe(false)
+      await wait(600)
+      expect((await read(bff, used, false)).authenticated).toBe(true)
+      await wait(2100)
+      // Only ?slide=false reads since the last use, 2.7 s ago: the session ended.
+      expect((await read(bff, used)).authenticated).toBe(false)
+    })
+  })
+
+  it('ends a session at its absolute end however much it is used', async () => {
+    await withBff({ idleMs: 2000, absoluteMs: 3000 }, async (bff) => {
+      const busy = new BrowserSession()
+      await login(busy, bff.url, 'twitter')
+      const busyStart = Date.now()
+      while (Date.now() - busyStart < 3400) {
+        await wait(400)
+        const info = await read(bff, busy)
+        // The absolute end is 3 s after the session began, a little before busyStart.
+        if (Date.now() - busyStart < 2400) expect(info.authenticated).toBe(true)
+      }
+      expect((await read(bff, busy)).authenticated).toBe(false)
+    })
   })
 })
