@@ -3,13 +3,14 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { generateKey } from '../server/crypto/keys.ts'
+import { generateKey, parseKeys } from '../server/crypto/keys.ts'
+import { openStore } from '../server/store/index.ts'
 import { databases } from './support/databases.ts'
 
 const BIN = resolve('bin/all-access.js')
 
-function cli(args: string[], env: Record<string, string | undefined>, cwd: string) {
-  const result = spawnSync(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NODE_ENV: 'test', ...env }, encoding: 'utf8' })
+function cli(args: string[], env: Record<string, string | undefined>, cwd: string, input = '') {
+  const result = spawnSync(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NODE_ENV: 'test', ...env }, encoding: 'utf8', input })
   return { code: result.status, stdout: result.stdout, stderr: result.stderr }
 }
 
@@ -74,6 +75,19 @@ describe.each(databases)('the all-access command on $kind', (database) => {
     const providers = list().providers
     expect(providers.find((p) => p.name === 'ghe')).toEqual(expect.objectContaining({ displayName: 'GitHub Enterprise', apiBaseUrl: 'https://ghe.example/api/v3', authorizationUrl: 'https://github.com/login/oauth/authorize' }))
     expect(providers.find((p) => p.name === 'local')).toEqual(expect.objectContaining({ scope: 'read write', pkce: false }))
+  })
+
+  it('reads the client secret from standard input with --client-secret -', async () => {
+    expect(cli(['providers', 'add', 'piped', '--preset', 'github', '--client-id', 'a', '--client-secret', '-'], env, cwd, 'piped-secret-789\n')).toEqual({ code: 0, stdout: 'added provider piped (oauth2)\n', stderr: '' })
+    const store = openStore({ databaseUrl: env.DATABASE_URL, keys: parseKeys(env.ALLACCESS_KEYS) })
+    try {
+      expect((await store.providers.get('piped'))?.clientSecret).toBe('piped-secret-789')
+    } finally {
+      await store.close()
+    }
+    const empty = cli(['providers', 'add', 'piped2', '--preset', 'github', '--client-id', 'a', '--client-secret', '-'], env, cwd, '')
+    expect(empty).toEqual({ code: 2, stdout: '', stderr: 'all-access: --client-secret -: standard input was empty\n' })
+    expect(run('providers', 'remove', 'piped').code).toBe(0)
   })
 
   it('updates only the fields given and keeps the secrets', () => {

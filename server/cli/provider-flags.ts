@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import type { ProviderInput } from '../providers/provider-input.ts'
 
@@ -56,7 +57,8 @@ export function parseProviderFlags(args: string[]): { name: string; input: Provi
     protocol: values.protocol,
     displayName: values['display-name'],
     clientId: values['client-id'],
-    clientSecret: values['client-secret'],
+    // `--client-secret -` reads it from standard input, out of the shell history and process list.
+    clientSecret: values['client-secret'] === '-' ? readSecretFromStdin() : values['client-secret'],
     requestTokenUrl: values['request-token-url'],
     authorizationUrl: values['authorization-url'],
     accessTokenUrl: values['access-token-url'],
@@ -72,4 +74,15 @@ export function parseProviderFlags(args: string[]): { name: string; input: Provi
     extraAuthorizationParams: values['auth-param'] ? extra : undefined,
   }
   return { name: positionals[0], input }
+}
+
+function readSecretFromStdin(): string {
+  let secret: string
+  try {
+    secret = readFileSync(0, 'utf8').trim()
+  } catch {
+    throw new UsageError('--client-secret -: could not read the secret from standard input')
+  }
+  if (!secret) throw new UsageError('--client-secret -: standard input was empty')
+  return secret
 }
