@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest'
+import { readFileSync } from 'node:fs'
+
+/** What a host app gets from `npm install all-access` after the build (`npm test` builds first). */
+describe('the package entry points', () => {
+  it('all-access/server exports the BFF, the clients and the store', async () => {
+    const server = await import('all-access/server')
+    expect(typeof server.createAllAccess).toBe('function')
+    expect(typeof server.OAuthClient).toBe('function')
+    expect(typeof server.OAuth2Client).toBe('function')
+    expect(typeof server.OidcClient).toBe('function')
+    expect(typeof server.openStore).toBe('function')
+  })
+
+  it('all-access/shared exports the contract, every error code included', async () => {
+    const shared = await import('all-access/shared')
+    expect(shared.ERROR_CODES).toContain('reauth_required')
+    expect(shared.routes.login('github')).toBe('/auth/login/github')
+  })
+
+  it('all-access/client exports the hooks and keeps React and TanStack Query out of its bundle', async () => {
+    const client = await import('all-access/client')
+    for (const name of ['AllAccessProvider', 'LoginButton', 'useSession', 'useProviders', 'useLogin', 'useLogout', 'useDisconnect', 'useProviderApi', 'useProviderMutation', 'useAuthError', 'AllAccessClientError']) {
+      expect(client).toHaveProperty(name)
+    }
+    const bundle = readFileSync('dist/client-lib/all-access-client.js', 'utf8')
+    expect(bundle).toMatch(/from "@tanstack\/react-query"/)
+    expect(bundle).toMatch(/from "react"/)
+    expect(bundle).not.toContain('QueryObserver')
+  })
+})
