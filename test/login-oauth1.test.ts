@@ -8,6 +8,17 @@ import { authError, login, rowCounts, session, startLogin } from './support/logi
 
 const consumer = { key: 'consumer-key', secret: 'consumer-secret-abcdefghijklmnop' }
 
+/** A provider record for the test provider, identified like Twitter by `id_str`. */
+const twitterAt = (provider: RunningOAuth1Provider) => ({
+  requestTokenUrl: provider.requestTokenUrl,
+  authorizationUrl: provider.authorizationUrl,
+  accessTokenUrl: provider.accessTokenUrl,
+  profileUrl: provider.profileUrl,
+  identifierPath: 'id_str',
+  clientId: consumer.key,
+  clientSecret: consumer.secret,
+})
+
 describe.each(databases)('OAuth 1.0a login on $kind', (database) => {
   let drop: () => Promise<void>
   let bff: TestBff
@@ -217,15 +228,7 @@ describe.each(databases)('cookies behind a TLS proxy (https PUBLIC_URL) on $kind
     const provider = await startOAuth1Provider({ consumers: [consumer], autoApprove: 'alice' })
     const bff = await startBff(url, { publicUrl: 'https://app.example' })
     try {
-      await bff.addProvider('twitter', {
-        requestTokenUrl: provider.requestTokenUrl,
-        authorizationUrl: provider.authorizationUrl,
-        accessTokenUrl: provider.accessTokenUrl,
-        profileUrl: provider.profileUrl,
-        identifierPath: 'id_str',
-        clientId: consumer.key,
-        clientSecret: consumer.secret,
-      })
+      await bff.addProvider('twitter', twitterAt(provider))
       const browser = new BrowserSession()
       const authorization = await startLogin(browser, bff.url, 'twitter')
       const atCallback = await browser.navigate(authorization, { stopAt: (u) => u.hostname === 'app.example' })
@@ -260,15 +263,7 @@ describe.each(databases)('session lifetime on $kind', (database) => {
     const provider = await startOAuth1Provider({ consumers: [consumer], autoApprove: 'alice' })
     const bff = await startBff(url, { session })
     try {
-      await bff.addProvider('twitter', {
-        requestTokenUrl: provider.requestTokenUrl,
-        authorizationUrl: provider.authorizationUrl,
-        accessTokenUrl: provider.accessTokenUrl,
-        profileUrl: provider.profileUrl,
-        identifierPath: 'id_str',
-        clientId: consumer.key,
-        clientSecret: consumer.secret,
-      })
+      await bff.addProvider('twitter', twitterAt(provider))
       await run(bff)
     } finally {
       await bff.close()
