@@ -33,9 +33,12 @@ export interface AllAccessClient {
   authErrorFrom(url: string): string | null
 }
 
-/** Keeps an API path relative and its segments as given (the BFF refuses anything else anyway). */
-function apiPath(path: string): string {
-  return path.replace(/^\/+/, '')
+/**
+ * Keeps an API path relative and encodes only what may not stand in a URL path (spaces, non-ASCII);
+ * escapes already present stay as given, so an encoded path is not encoded twice.
+ */
+export function apiPath(path: string): string {
+  return path.replace(/^\/+/, '').replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/gu, (c) => encodeURIComponent(c))
 }
 
 export function createAllAccessClient(options: AllAccessClientOptions = {}): AllAccessClient {
