@@ -12,7 +12,7 @@ export function page(title: string, body: string): string {
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem;color:#1f2933}
 h1{font-size:1.4rem}form{margin:1rem 0}label{display:block;margin-bottom:.25rem;font-weight:600}
 select,input{font:inherit;padding:.4rem;margin-bottom:.75rem;width:100%}button{font:inherit;padding:.5rem 1rem;border-radius:6px;border:1px solid #3e4c59;background:#fff;cursor:pointer}
-button[type=submit]:first-of-type{background:#2457d6;color:#fff;border-color:#2457d6}button:focus-visible{outline:3px solid #f0b429;outline-offset:2px}</style>
+form:first-of-type button[type=submit]:first-of-type{background:#2457d6;color:#fff;border-color:#2457d6}button:focus-visible{outline:3px solid #f0b429;outline-offset:2px}</style>
 </head><body><main>${body}</main></body></html>`
 }
 
