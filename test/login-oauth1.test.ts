@@ -133,6 +133,23 @@ describe.each(databases)('OAuth 1.0a login on $kind', (database) => {
     expect(info.authenticated && info.accounts.map((a) => a.provider)).toEqual(['bob-provider'])
   })
 
+  it('refuses with request_token_failed a provider that does not confirm the callback (OAuth 1.0, not 1.0a)', async () => {
+    const { createServer } = await import('node:http')
+    const legacy = createServer((req, res) => {
+      res.setHeader('Content-Type', 'application/x-www-form-urlencoded')
+      res.end('oauth_token=t&oauth_token_secret=s')
+    })
+    await new Promise<void>((resolve) => legacy.listen(0, '127.0.0.1', resolve))
+    const base = `http://127.0.0.1:${(legacy.address() as { port: number }).port}`
+    try {
+      await bff.addProvider('legacy', { requestTokenUrl: `${base}/rt`, authorizationUrl: `${base}/a`, accessTokenUrl: `${base}/at`, profileUrl: `${base}/me`, clientId: 'k', clientSecret: 's' })
+      const response = await new BrowserSession().fetch(new URL('/auth/login/legacy', bff.url))
+      expect(response.headers.get('location')).toBe('/?auth_error=request_token_failed')
+    } finally {
+      await new Promise<void>((resolve) => legacy.close(() => resolve()))
+    }
+  })
+
   it('redirects to /?auth_error=request_token_failed when the provider refuses the request token', async () => {
     const response = await new BrowserSession().fetch(new URL('/auth/login/wrong-secret', bff.url))
     expect(response.status).toBe(302)
