@@ -162,6 +162,19 @@ describe('the all-access command without configuration', () => {
     expect(result.stderr).toBe('all-access: ALLACCESS_KEYS is not set: with NODE_ENV=production set ALLACCESS_KEYS to one or more base64 32-byte keys (openssl rand -base64 32)\n')
   })
 
+  it.each([
+    [{ PORT: 'eighty' }, 'all-access: PORT must be a whole number of at least 0, got "eighty"'],
+    [{ PUBLIC_URL: 'not a url' }, 'all-access: PUBLIC_URL is not a URL: "not a url"'],
+    [{ PUBLIC_URL: 'ftp://app.example' }, 'all-access: PUBLIC_URL must be http:// or https://'],
+    [{ ALLACCESS_PROXY_TIMEOUT_MS: '0' }, 'all-access: ALLACCESS_PROXY_TIMEOUT_MS must be a whole number of at least 1, got "0"'],
+    [{ ALLACCESS_KEYS: 'short' }, 'all-access: ALLACCESS_KEYS entry 1 is not a base64 32-byte key (make one with: openssl rand -base64 32)'],
+  ])('refuses to serve with bad configuration %j in one line', (bad, message) => {
+    const cwd = mkdtempSync(join(tmpdir(), 'aa-cli-'))
+    const result = cli(['serve'], { ALLACCESS_KEYS: generateKey(), DATABASE_URL: undefined, ...bad }, cwd)
+    expect(result.code).toBe(2)
+    expect(result.stderr).toBe(`${message}\n`)
+  })
+
   it('refuses an unknown DATABASE_URL scheme in one line', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'aa-cli-'))
     const result = cli(['migrate'], { DATABASE_URL: 'mysql://localhost/db', ALLACCESS_KEYS: generateKey() }, cwd)
