@@ -1,30 +1,74 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { generateKey, parseKeys } from '../server/crypto/keys.ts'
+import { generateKey, parseKeys, rootKey } from '../server/crypto/keys.ts'
+import { PRESETS } from '../server/providers/presets.ts'
 import { openStore } from '../server/store/index.ts'
+import type { ProviderRecord } from '../server/store/providers.ts'
+import { ENCRYPTED_COLUMNS } from '../server/store/key-rotation.ts'
 import { databases } from './support/databases.ts'
 
 const BIN = resolve('bin/all-access.js')
 
-function cli(args: string[], env: Record<string, string | undefined>, cwd: string, input = '') {
-  const result = spawnSync(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NODE_ENV: 'test', ...env }, encoding: 'utf8', input })
+interface Run {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs the real command, as a user would from `cwd`. `undefined` in `env` removes the variable. */
+function cli(args: string[], env: Record<string, string | undefined>, cwd: string, input = ''): Run {
+  const merged: Record<string, string | undefined> = { ...process.env, NODE_ENV: 'test', ...env }
+  for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name]
+  const result = spawnSync(process.execPath, [BIN, ...args], { cwd, env: merged, encoding: 'utf8', input })
   return { code: result.status, stdout: result.stdout, stderr: result.stderr }
 }
+
+const temporaryFolder = () => mkdtempSync(join(tmpdir(), 'aa-cli-'))
+
+/** A failure as the contract wants it: a non-zero exit, nothing on stdout, one line on stderr. */
+const failure = (message: string) => ({ code: 2, stdout: '', stderr: `all-access: ${message}\n` })
 
 describe.each(databases)('the all-access command on $kind', (database) => {
   let cwd: string
   let env: Record<string, string>
   let drop: () => Promise<void>
   const run = (...args: string[]) => cli(args, env, cwd)
-  const list = () => JSON.parse(run('providers', 'list', '--json').stdout) as { providers: Record<string, unknown>[] }
+
+  /** Every provider as stored, secrets decrypted: what "changes nothing" compares. */
+  async function stored(keys = env.ALLACCESS_KEYS): Promise<ProviderRecord[]> {
+    const store = openStore({ databaseUrl: env.DATABASE_URL, keys: parseKeys(keys), cwd })
+    try {
+      return await store.providers.list()
+    } finally {
+      await store.close()
+    }
+  }
+
+  async function storedOne(name: string): Promise<ProviderRecord | undefined> {
+    return (await stored()).find((p) => p.name === name)
+  }
+
+  /** The key id of every encrypted value in the database. */
+  async function keyIdsInUse(): Promise<Set<string>> {
+    const store = openStore({ databaseUrl: env.DATABASE_URL, keys: parseKeys(env.ALLACCESS_KEYS), cwd })
+    try {
+      const ids = new Set<string>()
+      for (const [table, columns] of Object.entries(ENCRYPTED_COLUMNS)) {
+        for (const row of await store.db(table).select(columns)) for (const column of columns) if (row[column]) ids.add(row[column].split('.')[1])
+      }
+      return ids
+    } finally {
+      await store.close()
+    }
+  }
 
   beforeAll(async () => {
     const created = await database.create()
     drop = created.drop
-    cwd = mkdtempSync(join(tmpdir(), 'aa-cli-'))
+    cwd = temporaryFolder()
     env = { DATABASE_URL: created.url, ALLACCESS_KEYS: generateKey() }
   })
 
@@ -32,26 +76,103 @@ describe.each(databases)('the all-access command on $kind', (database) => {
     await drop?.()
   })
 
-  it('migrates', () => {
-    const result = run('migrate')
-    expect(result.code).toBe(0)
-    expect(result.stdout).toMatch(/applied 20261128_01_initial|database is up to date/)
-    expect(run('migrate').stdout.trim()).toBe('database is up to date')
+  it('migrates, then finds the database up to date', () => {
+    expect(run('migrate')).toEqual({ code: 0, stdout: 'applied 20261128_01_initial\n', stderr: '' })
+    expect(run('migrate')).toEqual({ code: 0, stdout: 'database is up to date\n', stderr: '' })
+    expect(existsSync(join(cwd, 'data'))).toBe(false)
   })
 
-  it('adds a provider from a preset and lists it without secrets', () => {
-    const added = run('providers', 'add', 'github', '--preset', 'github', '--client-id', 'GH-ID-123', '--client-secret', 'GH-SECRET-456')
-    expect(added).toEqual({ code: 0, stdout: 'added provider github (oauth2)\n', stderr: '' })
+  it('lists no providers yet, with a hint', () => {
+    expect(run('providers', 'list')).toEqual({ code: 0, stdout: 'no providers (add one with: all-access providers add <name> --preset github --client-id … --client-secret …)\n', stderr: '' })
+    expect(JSON.parse(run('providers', 'list', '--json').stdout)).toEqual({ providers: [] })
+  })
+
+  it('adds a provider from a preset and lists it, as text and JSON, without its client id or secret', async () => {
+    expect(run('providers', 'add', 'github', '--preset', 'github', '--client-id', 'GH-ID-123', '--client-secret', 'GH-SECRET-456')).toEqual({
+      code: 0,
+      stdout: 'added provider github (oauth2)\n',
+      stderr: '',
+    })
     const plain = run('providers', 'list')
-    expect(plain.stdout).toBe('github\toauth2\tenabled\tGitHub\n')
+    expect(plain).toEqual({ code: 0, stdout: 'github\toauth2\tenabled\tGitHub\n', stderr: '' })
     const json = run('providers', 'list', '--json')
-    expect(JSON.parse(json.stdout).providers).toEqual([
-      expect.objectContaining({ name: 'github', displayName: 'GitHub', protocol: 'oauth2', enabled: true, authorizationUrl: 'https://github.com/login/oauth/authorize', apiBaseUrl: 'https://api.github.com' }),
-    ])
-    for (const output of [plain.stdout, json.stdout]) {
-      expect(output).not.toContain('GH-ID-123')
-      expect(output).not.toContain('GH-SECRET-456')
+    expect(json.code).toBe(0)
+    expect(JSON.parse(json.stdout)).toEqual({
+      providers: [
+        {
+          name: 'github',
+          displayName: 'GitHub',
+          protocol: 'oauth2',
+          enabled: true,
+          authorizationUrl: 'https://github.com/login/oauth/authorize',
+          issuer: null,
+          apiBaseUrl: 'https://api.github.com',
+          scope: 'read:user user:email',
+          pkce: true,
+        },
+      ],
+    })
+    for (const output of [plain, json]) {
+      expect(output.stdout + output.stderr).not.toContain('GH-ID-123')
+      expect(output.stdout + output.stderr).not.toContain('GH-SECRET-456')
     }
+    expect(await storedOne('github')).toEqual(expect.objectContaining({ clientId: 'GH-ID-123', clientSecret: 'GH-SECRET-456', tokenAuthMethod: 'client_secret_post' }))
+  })
+
+  it('adds a provider with every flag, and stores each value', async () => {
+    const result = run(
+      'providers', 'add', 'everything',
+      '--protocol', 'oidc',
+      '--display-name', 'Every Flag',
+      '--client-id', 'every-id',
+      '--client-secret', 'every-secret',
+      '--issuer', 'https://id.every.example',
+      '--authorization-url', 'https://id.every.example/authorize',
+      '--access-token-url', 'https://id.every.example/token',
+      '--profile-url', 'https://id.every.example/userinfo',
+      '--api-base-url', 'https://api.every.example/v2',
+      '--revocation-url', 'https://id.every.example/revoke',
+      '--scope', 'openid email',
+      '--identifier-path', 'data.sub',
+      '--no-pkce',
+      '--token-auth', 'client_secret_post',
+      '--token-placement', 'query',
+      '--auth-param', 'prompt=consent',
+      '--auth-param', 'hd=every.example',
+    )
+    expect(result).toEqual({ code: 0, stdout: 'added provider everything (oidc)\n', stderr: '' })
+    expect(await storedOne('everything')).toEqual({
+      id: expect.any(Number),
+      name: 'everything',
+      displayName: 'Every Flag',
+      protocol: 'oidc',
+      requestTokenUrl: null,
+      authorizationUrl: 'https://id.every.example/authorize',
+      accessTokenUrl: 'https://id.every.example/token',
+      profileUrl: 'https://id.every.example/userinfo',
+      apiBaseUrl: 'https://api.every.example/v2',
+      issuer: 'https://id.every.example',
+      revocationUrl: 'https://id.every.example/revoke',
+      scope: 'openid email',
+      identifierPath: 'data.sub',
+      clientId: 'every-id',
+      clientSecret: 'every-secret',
+      pkce: false,
+      tokenAuthMethod: 'client_secret_post',
+      tokenPlacement: 'query',
+      extraAuthorizationParams: { prompt: 'consent', hd: 'every.example' },
+    })
+  })
+
+  it('infers oauth1 from a request token URL, oidc from an issuer, and oauth2 otherwise, with loopback http allowed', async () => {
+    const oauth1 = ['--request-token-url', 'https://l.example/rt', '--authorization-url', 'https://l.example/a', '--access-token-url', 'https://l.example/at', '--profile-url', 'https://l.example/me']
+    expect(run('providers', 'add', 'legacy', ...oauth1, '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: 'added provider legacy (oauth1)\n', stderr: '' })
+    expect(run('providers', 'add', 'acme', '--issuer', 'https://id.acme.example', '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: 'added provider acme (oidc)\n', stderr: '' })
+    const loopback = ['--authorization-url', 'http://localhost:8080/a', '--access-token-url', 'http://127.0.0.1:8080/t', '--profile-url', 'http://[::1]:8080/me']
+    expect(run('providers', 'add', 'local', ...loopback, '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: 'added provider local (oauth2)\n', stderr: '' })
+    expect(await storedOne('legacy')).toEqual(expect.objectContaining({ protocol: 'oauth1', displayName: 'Legacy', identifierPath: 'id', requestTokenUrl: 'https://l.example/rt' }))
+    expect(await storedOne('acme')).toEqual(expect.objectContaining({ protocol: 'oidc', identifierPath: 'sub', pkce: true, tokenAuthMethod: 'client_secret_basic' }))
+    expect(await storedOne('local')).toEqual(expect.objectContaining({ protocol: 'oauth2', profileUrl: 'http://[::1]:8080/me' }))
   })
 
   it.each([
@@ -60,132 +181,180 @@ describe.each(databases)('the all-access command on $kind', (database) => {
     ['facebook', 'oauth2'],
     ['microsoft', 'oidc'],
     ['bitbucket', 'oauth2'],
-  ])('adds the %s preset as %s', (preset, protocol) => {
-    expect(run('providers', 'add', preset, '--preset', preset, '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: `added provider ${preset} (${protocol})\n`, stderr: '' })
+  ])('adds the %s preset as %s, with the preset values', async (preset, protocol) => {
+    expect(run('providers', 'add', `my-${preset}`, '--preset', preset, '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: `added provider my-${preset} (${protocol})\n`, stderr: '' })
+    expect(PRESETS[preset].protocol).toBe(protocol)
+    expect(await storedOne(`my-${preset}`)).toEqual(expect.objectContaining({ ...PRESETS[preset], clientId: 'a', clientSecret: 'b' }))
   })
 
-  it('lets flags override a preset and infers the protocol from the URLs given', () => {
-    expect(run('providers', 'add', 'ghe', '--preset', 'github', '--display-name', 'GitHub Enterprise', '--api-base-url', 'https://ghe.example/api/v3', '--client-id', 'a', '--client-secret', 'b').code).toBe(0)
-    expect(run('providers', 'add', 'legacy', '--request-token-url', 'https://l.example/rt', '--authorization-url', 'https://l.example/a', '--access-token-url', 'https://l.example/at', '--profile-url', 'https://l.example/me', '--client-id', 'a', '--client-secret', 'b').stdout).toBe('added provider legacy (oauth1)\n')
-    expect(run('providers', 'add', 'acme', '--issuer', 'https://id.acme.example', '--client-id', 'a', '--client-secret', 'b').stdout).toBe('added provider acme (oidc)\n')
-    expect(
-      run('providers', 'add', 'local', '--authorization-url', 'http://localhost:8080/a', '--access-token-url', 'http://127.0.0.1:8080/t', '--profile-url', 'http://[::1]:8080/me',
-        '--scope', 'read write', '--identifier-path', 'user.id', '--no-pkce', '--token-auth', 'client_secret_post', '--client-id', 'a', '--client-secret', 'b').stdout,
-    ).toBe('added provider local (oauth2)\n')
-    const providers = list().providers
-    expect(providers.find((p) => p.name === 'ghe')).toEqual(expect.objectContaining({ displayName: 'GitHub Enterprise', apiBaseUrl: 'https://ghe.example/api/v3', authorizationUrl: 'https://github.com/login/oauth/authorize' }))
-    expect(providers.find((p) => p.name === 'local')).toEqual(expect.objectContaining({ scope: 'read write', pkce: false }))
+  it('lets flags override a preset, value by value', async () => {
+    const result = run('providers', 'add', 'ghe', '--preset', 'github', '--display-name', 'GitHub Enterprise', '--api-base-url', 'https://ghe.example/api/v3', '--scope', 'repo', '--token-auth', 'client_secret_basic', '--client-id', 'a', '--client-secret', 'b')
+    expect(result).toEqual({ code: 0, stdout: 'added provider ghe (oauth2)\n', stderr: '' })
+    expect(await storedOne('ghe')).toEqual(
+      expect.objectContaining({
+        displayName: 'GitHub Enterprise',
+        apiBaseUrl: 'https://ghe.example/api/v3',
+        scope: 'repo',
+        tokenAuthMethod: 'client_secret_basic',
+        authorizationUrl: 'https://github.com/login/oauth/authorize',
+        profileUrl: 'https://api.github.com/user',
+      }),
+    )
   })
 
-  it('reads the client secret from standard input with --client-secret -', async () => {
+  it('reads the client secret from standard input with --client-secret -, and refuses an empty one', async () => {
     expect(cli(['providers', 'add', 'piped', '--preset', 'github', '--client-id', 'a', '--client-secret', '-'], env, cwd, 'piped-secret-789\n')).toEqual({ code: 0, stdout: 'added provider piped (oauth2)\n', stderr: '' })
-    const store = openStore({ databaseUrl: env.DATABASE_URL, keys: parseKeys(env.ALLACCESS_KEYS) })
-    try {
-      expect((await store.providers.get('piped'))?.clientSecret).toBe('piped-secret-789')
-    } finally {
-      await store.close()
-    }
-    const empty = cli(['providers', 'add', 'piped2', '--preset', 'github', '--client-id', 'a', '--client-secret', '-'], env, cwd, '')
-    expect(empty).toEqual({ code: 2, stdout: '', stderr: 'all-access: --client-secret -: standard input was empty\n' })
-    expect(run('providers', 'remove', 'piped').code).toBe(0)
+    expect((await storedOne('piped'))?.clientSecret).toBe('piped-secret-789')
+    const before = await stored()
+    expect(cli(['providers', 'add', 'piped2', '--preset', 'github', '--client-id', 'a', '--client-secret', '-'], env, cwd, '')).toEqual(failure('--client-secret -: standard input was empty'))
+    expect(await stored()).toEqual(before)
   })
 
-  it('updates only the fields given and keeps the secrets', () => {
-    expect(run('providers', 'update', 'ghe', '--scope', 'repo', '--no-pkce')).toEqual({ code: 0, stdout: 'updated provider ghe\n', stderr: '' })
-    const ghe = list().providers.find((p) => p.name === 'ghe')
-    expect(ghe).toEqual(expect.objectContaining({ scope: 'repo', pkce: false, displayName: 'GitHub Enterprise', enabled: true }))
+  it('updates only the fields given, and keeps the client id and secret', async () => {
+    const before = await storedOne('ghe')
+    expect(run('providers', 'update', 'ghe', '--scope', 'repo read:org', '--no-pkce')).toEqual({ code: 0, stdout: 'updated provider ghe\n', stderr: '' })
+    expect(await storedOne('ghe')).toEqual({ ...before, scope: 'repo read:org', pkce: false })
+    expect(run('providers', 'update', 'ghe', '--client-secret', 'new-secret')).toEqual({ code: 0, stdout: 'updated provider ghe\n', stderr: '' })
+    expect(await storedOne('ghe')).toEqual({ ...before, scope: 'repo read:org', pkce: false, clientSecret: 'new-secret' })
   })
 
-  describe('refuses bad input with one line and changes nothing', () => {
+  describe('refuses bad input with one line naming the problem, and changes nothing', () => {
+    const secrets = ['--client-id', 'a', '--client-secret', 'b']
     it.each([
-      [['providers', 'add', 'x', '--client-id', 'a', '--client-secret', 'b', '--bogus'], 'all-access: unknown flag --bogus'],
-      [['providers', 'add', 'x', '--issuer', 'not a url', '--client-id', 'a', '--client-secret', 'b'], 'all-access: --issuer: "not a url" is not a URL'],
-      [['providers', 'add', 'x', '--issuer', 'http://id.example', '--client-id', 'a', '--client-secret', 'b'], 'all-access: --issuer: must use https (http is only allowed for localhost, 127.0.0.1 and [::1])'],
-      [['providers', 'add', 'x', '--issuer', 'ftp://id.example', '--client-id', 'a', '--client-secret', 'b'], 'all-access: --issuer: must be an https URL, got ftp:'],
-      [['providers', 'add', 'x', '--issuer', 'https://id.example', '--client-secret', 'b'], 'all-access: --client-id is required'],
-      [['providers', 'add', 'x', '--issuer', 'https://id.example', '--client-id', 'a'], 'all-access: --client-secret is required'],
-      [['providers', 'add', 'github', '--preset', 'github', '--client-id', 'a', '--client-secret', 'b'], 'all-access: provider "github" already exists (use: all-access providers update github)'],
-      [['providers', 'add', 'Git_Hub', '--preset', 'github', '--client-id', 'a', '--client-secret', 'b'], 'all-access: provider name "Git_Hub" must be 1-50 characters of a-z, 0-9 and -'],
-      [['providers', 'add', 'x', '--preset', 'myspace', '--client-id', 'a', '--client-secret', 'b'], 'all-access: --preset: unknown preset "myspace" (known: twitter, github, google, facebook, microsoft, bitbucket)'],
-      [['providers', 'add', 'x', '--protocol', 'saml', '--issuer', 'https://id.example', '--client-id', 'a', '--client-secret', 'b'], 'all-access: --protocol: must be one of oauth1, oauth2, oidc, got "saml"'],
-      [['providers', 'add', 'x', '--issuer', 'https://id.example', '--token-auth', 'private_key_jwt', '--client-id', 'a', '--client-secret', 'b'], 'all-access: --token-auth: must be one of client_secret_basic, client_secret_post, got "private_key_jwt"'],
-      [['providers', 'add', 'x', '--authorization-url', 'https://a.example/a', '--client-id', 'a', '--client-secret', 'b'], 'all-access: --access-token-url is required for an oauth2 provider'],
-      [['providers', 'update', 'nope', '--scope', 'x'], 'all-access: no provider named "nope"'],
-      [['providers', 'update', 'github', '--issuer', 'http://evil.example'], 'all-access: --issuer: must use https (http is only allowed for localhost, 127.0.0.1 and [::1])'],
-      [['providers', 'remove', 'nope'], 'all-access: no provider named "nope"'],
-      [['providers', 'frobnicate'], 'all-access: unknown providers command "frobnicate" (add, update, list, remove)'],
-      [['launch'], 'all-access: unknown command "launch"'],
-    ])('%j', (args, message) => {
-      const before = list()
+      ['an unknown flag', ['providers', 'add', 'x', '--issuer', 'https://id.example', ...secrets, '--bogus'], 'unknown flag --bogus'],
+      ['a flag without its value', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--client-secret', 'b', '--client-id'], "Option '--client-id <value>' argument missing"],
+      ['a bad URL', ['providers', 'add', 'x', '--issuer', 'not a url', ...secrets], '--issuer: "not a url" is not a URL'],
+      ['http to a host that is not this machine', ['providers', 'add', 'x', '--profile-url', 'http://idp.example/me', '--authorization-url', 'https://idp.example/a', '--access-token-url', 'https://idp.example/t', ...secrets], '--profile-url: must use https (http is only allowed for localhost, 127.0.0.1 and [::1])'],
+      ['a URL of another scheme', ['providers', 'add', 'x', '--issuer', 'ftp://id.example', ...secrets], '--issuer: must be an https URL, got ftp:'],
+      ['a missing --client-id', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--client-secret', 'b'], '--client-id is required'],
+      ['a missing --client-secret', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--client-id', 'a'], '--client-secret is required'],
+      ['an empty --client-secret', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--client-id', 'a', '--client-secret', ''], '--client-secret is required'],
+      ['a duplicate name', ['providers', 'add', 'github', '--preset', 'github', ...secrets], 'provider "github" already exists (use: all-access providers update github)'],
+      ['an invalid name', ['providers', 'add', 'Git_Hub', '--preset', 'github', ...secrets], 'provider name "Git_Hub" must be 1-50 characters of a-z, 0-9 and -'],
+      ['a name too long', ['providers', 'add', 'a'.repeat(51), '--preset', 'github', ...secrets], `provider name "${'a'.repeat(51)}" must be 1-50 characters of a-z, 0-9 and -`],
+      ['no name', ['providers', 'add', '--preset', 'github', ...secrets], 'a provider name is required'],
+      ['two names', ['providers', 'add', 'one', 'two', '--preset', 'github', ...secrets], 'unexpected argument "two"'],
+      ['an unknown preset', ['providers', 'add', 'x', '--preset', 'myspace', ...secrets], '--preset: unknown preset "myspace" (known: twitter, github, google, facebook, microsoft, bitbucket)'],
+      ['an unknown protocol', ['providers', 'add', 'x', '--protocol', 'saml', '--issuer', 'https://id.example', ...secrets], '--protocol: must be one of oauth1, oauth2, oidc, got "saml"'],
+      ['a bad --token-auth', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--token-auth', 'private_key_jwt', ...secrets], '--token-auth: must be one of client_secret_basic, client_secret_post, got "private_key_jwt"'],
+      ['a missing endpoint', ['providers', 'add', 'x', '--authorization-url', 'https://a.example/a', ...secrets], '--access-token-url is required for an oauth2 provider'],
+      ['a request token URL on an oidc provider', ['providers', 'add', 'x', '--protocol', 'oidc', '--issuer', 'https://id.example', '--request-token-url', 'https://id.example/rt', ...secrets], '--request-token-url only applies to oauth1 providers, not oidc'],
+      ['--pkce with --no-pkce', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--pkce', '--no-pkce', ...secrets], '--pkce and --no-pkce contradict each other'],
+      ['a display name too long for the database', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--display-name', 'D'.repeat(101), ...secrets], '--display-name: must be at most 100 characters'],
+      ['an identifier path too long for the database', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--identifier-path', 'p'.repeat(201), ...secrets], '--identifier-path: must be at most 200 characters'],
+      ['an authorization parameter all-access sets itself', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--auth-param', 'prompt=login', '--auth-param', 'state=fixed', ...secrets], '--auth-param: "state" is set by all-access itself'],
+      ['an authorization parameter that is not key=value', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--auth-param', 'prompt', ...secrets], '--auth-param: expected key=value, got "prompt"'],
+      ['a control character in a value', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--scope', 'a\tb', ...secrets], '--scope: must not contain control characters'],
+      ['an update of a missing provider', ['providers', 'update', 'nope', '--scope', 'x'], 'no provider named "nope"'],
+      ['an update to an http URL', ['providers', 'update', 'github', '--authorization-url', 'http://evil.example/a'], '--authorization-url: must use https (http is only allowed for localhost, 127.0.0.1 and [::1])'],
+      ['an update that would lose a required endpoint', ['providers', 'update', 'github', '--access-token-url', ''], '--access-token-url is required for an oauth2 provider'],
+      ['an update clearing the client secret', ['providers', 'update', 'github', '--client-secret', ''], '--client-secret is required'],
+      ['a remove of a missing provider', ['providers', 'remove', 'nope'], 'no provider named "nope"'],
+      ['a remove without a name', ['providers', 'remove'], 'usage: all-access providers remove <name>'],
+      ['an unknown providers command', ['providers', 'frobnicate'], 'unknown providers command "frobnicate" (add, update, list, remove)'],
+      ['an unknown command', ['launch'], 'unknown command "launch"'],
+      ['an argument to migrate', ['migrate', 'now'], 'unexpected argument "now"'],
+      ['an unknown keys command', ['keys', 'forget'], 'usage: all-access keys rotate'],
+    ])('refuses %s', async (_, args, message) => {
+      const before = await stored()
       const result = run(...args)
-      expect(result.code).not.toBe(0)
-      expect(result.stdout).toBe('')
-      expect(result.stderr).toBe(`${message}\n`)
-      expect(list()).toEqual(before)
+      expect(result).toEqual(failure(message))
+      expect(await stored()).toEqual(before)
     })
   })
 
-  it('removes a provider', () => {
+  it('removes a provider', async () => {
     expect(run('providers', 'remove', 'legacy')).toEqual({ code: 0, stdout: 'removed provider legacy\n', stderr: '' })
-    expect(list().providers.map((p) => p.name)).not.toContain('legacy')
+    expect((await stored()).map((p) => p.name)).not.toContain('legacy')
+    expect(run('providers', 'remove', 'legacy')).toEqual(failure('no provider named "legacy"'))
   })
 
-  it('rotates keys: values move to the new first key, and then the old key can go', () => {
+  it('rotates keys: every value moves to the new first key, and then the old key can go', async () => {
+    const oldKey = env.ALLACCESS_KEYS
     const newKey = generateKey()
-    const rotated = cli(['keys', 'rotate'], { ...env, ALLACCESS_KEYS: `${newKey},${env.ALLACCESS_KEYS}` }, cwd)
-    expect(rotated.code).toBe(0)
-    expect(rotated.stdout).toMatch(/^re-encrypted \d+ values with key [A-Za-z0-9_-]{8}\n$/)
-    const withNewOnly = cli(['providers', 'list', '--json'], { ...env, ALLACCESS_KEYS: newKey }, cwd)
-    expect(withNewOnly.code).toBe(0)
-    expect(JSON.parse(withNewOnly.stdout).providers.find((p: { name: string }) => p.name === 'github').enabled).toBe(true)
-    const withOldOnly = cli(['providers', 'list'], env, cwd)
-    expect(withOldOnly.code).not.toBe(0)
-    expect(withOldOnly.stderr).toMatch(/^all-access: providers\.client_id: encrypted with unknown key id/)
+    const newId = rootKey(Buffer.from(newKey, 'base64')).id
+    const before = await stored()
+    expect(await keyIdsInUse()).toEqual(new Set([rootKey(Buffer.from(oldKey, 'base64')).id]))
+
+    const rotated = cli(['keys', 'rotate'], { ...env, ALLACCESS_KEYS: `${newKey},${oldKey}` }, cwd)
+    expect(rotated).toEqual({ code: 0, stdout: `re-encrypted ${before.length * 2} values with key ${newId}\n`, stderr: '' })
     env.ALLACCESS_KEYS = newKey
+    expect(await keyIdsInUse()).toEqual(new Set([newId]))
+    expect(await stored(newKey)).toEqual(before)
+
+    const withNewOnly = run('providers', 'list', '--json')
+    expect(withNewOnly.code).toBe(0)
+    expect(JSON.parse(withNewOnly.stdout).providers).toHaveLength(before.length)
+    expect(run('providers', 'update', 'github', '--scope', 'user')).toEqual({ code: 0, stdout: 'updated provider github\n', stderr: '' })
+
+    const withOldOnly = cli(['providers', 'list'], { ...env, ALLACCESS_KEYS: oldKey }, cwd)
+    expect(withOldOnly).toEqual(failure(`providers.client_id: encrypted with unknown key id ${newId} (is its key missing from ALLACCESS_KEYS?)`))
+    expect(cli(['keys', 'rotate'], { ...env, ALLACCESS_KEYS: `${newKey},${oldKey}` }, cwd)).toEqual({ code: 0, stdout: `re-encrypted 0 values with key ${newId}\n`, stderr: '' })
   })
 })
 
 describe('the all-access command without configuration', () => {
-  it('generates a development key into ./data/keys and uses ./data/all-access.sqlite3', () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'aa-cli-'))
-    const result = cli(['providers', 'list'], { DATABASE_URL: undefined, ALLACCESS_KEYS: undefined }, cwd)
-    expect(result.code).toBe(0)
-    expect(result.stderr).toMatch(/ALLACCESS_KEYS is not set; generated a development key/)
+  it('generates a development key into ./data/keys once, with a warning, and keeps using it with ./data/all-access.sqlite3', () => {
+    const cwd = temporaryFolder()
+    const unset = { DATABASE_URL: undefined, ALLACCESS_KEYS: undefined }
+    const first = cli(['providers', 'add', 'github', '--preset', 'github', '--client-id', 'a', '--client-secret', 'b'], unset, cwd)
+    expect(first).toEqual({
+      code: 0,
+      stdout: 'added provider github (oauth2)\n',
+      stderr: `all-access: ALLACCESS_KEYS is not set; generated a development key in ${join(cwd, 'data', 'keys')}. Set ALLACCESS_KEYS in production.\n`,
+    })
     expect(statSync(join(cwd, 'data', 'keys')).mode & 0o777).toBe(0o600)
+    expect(readFileSync(join(cwd, 'data', 'keys'), 'utf8')).toMatch(/^[A-Za-z0-9+/]{43}=\n$/)
     expect(existsSync(join(cwd, 'data', 'all-access.sqlite3'))).toBe(true)
+    const key = readFileSync(join(cwd, 'data', 'keys'), 'utf8')
+    expect(cli(['providers', 'list'], unset, cwd)).toEqual({ code: 0, stdout: 'github\toauth2\tenabled\tGitHub\n', stderr: '' })
+    expect(readFileSync(join(cwd, 'data', 'keys'), 'utf8')).toBe(key)
   })
 
-  it('refuses to run in production without keys', () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'aa-cli-'))
-    const result = cli(['serve'], { NODE_ENV: 'production', ALLACCESS_KEYS: undefined, DATABASE_URL: undefined }, cwd)
-    expect(result.code).not.toBe(0)
-    expect(result.stderr).toBe('all-access: ALLACCESS_KEYS is not set: with NODE_ENV=production set ALLACCESS_KEYS to one or more base64 32-byte keys (openssl rand -base64 32)\n')
+  it.each([['migrate'], ['serve']])('refuses to %s in production without keys, naming ALLACCESS_KEYS, and writes no key', (command) => {
+    const cwd = temporaryFolder()
+    const result = cli([command], { NODE_ENV: 'production', ALLACCESS_KEYS: undefined, DATABASE_URL: undefined }, cwd)
+    expect(result).toEqual(failure('ALLACCESS_KEYS is not set: with NODE_ENV=production set ALLACCESS_KEYS to one or more base64 32-byte keys (openssl rand -base64 32)'))
+    expect(existsSync(join(cwd, 'data', 'keys'))).toBe(false)
   })
 
   it.each([
-    [{ PORT: 'eighty' }, 'all-access: PORT must be a whole number of at least 0, got "eighty"'],
-    [{ PUBLIC_URL: 'not a url' }, 'all-access: PUBLIC_URL is not a URL: "not a url"'],
-    [{ PUBLIC_URL: 'ftp://app.example' }, 'all-access: PUBLIC_URL must be http:// or https://'],
-    [{ ALLACCESS_PROXY_TIMEOUT_MS: '0' }, 'all-access: ALLACCESS_PROXY_TIMEOUT_MS must be a whole number of at least 1, got "0"'],
-    [{ ALLACCESS_KEYS: 'short' }, 'all-access: ALLACCESS_KEYS entry 1 is not a base64 32-byte key (make one with: openssl rand -base64 32)'],
+    [{ PORT: 'eighty' }, 'PORT must be a whole number of at least 0, got "eighty"'],
+    [{ PUBLIC_URL: 'not a url' }, 'PUBLIC_URL is not a URL: "not a url"'],
+    [{ PUBLIC_URL: 'ftp://app.example' }, 'PUBLIC_URL must be http:// or https://'],
+    [{ ALLACCESS_PROXY_TIMEOUT_MS: '0' }, 'ALLACCESS_PROXY_TIMEOUT_MS must be a whole number of at least 1, got "0"'],
+    [{ ALLACCESS_KEYS: 'short' }, 'ALLACCESS_KEYS entry 1 is not a base64 32-byte key (make one with: openssl rand -base64 32)'],
   ])('refuses to serve with bad configuration %j in one line', (bad, message) => {
-    const cwd = mkdtempSync(join(tmpdir(), 'aa-cli-'))
-    const result = cli(['serve'], { ALLACCESS_KEYS: generateKey(), DATABASE_URL: undefined, ...bad }, cwd)
-    expect(result.code).toBe(2)
-    expect(result.stderr).toBe(`${message}\n`)
+    const result = cli(['serve'], { ALLACCESS_KEYS: generateKey(), DATABASE_URL: undefined, ...bad }, temporaryFolder())
+    expect(result).toEqual(failure(message))
   })
 
-  it('refuses an unknown DATABASE_URL scheme in one line', () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'aa-cli-'))
-    const result = cli(['migrate'], { DATABASE_URL: 'mysql://localhost/db', ALLACCESS_KEYS: generateKey() }, cwd)
-    expect(result.code).not.toBe(0)
-    expect(result.stderr).toBe('all-access: DATABASE_URL must start with sqlite:// or postgres://, got "mysql:…"\n')
+  it.each([
+    ['an unknown scheme', 'mysql://localhost/db', 'DATABASE_URL must start with sqlite:// or postgres://, got "mysql:…"'],
+    ['a malformed %-escape', 'sqlite://./data/100%.sqlite3', 'DATABASE_URL sqlite:// path has a malformed %-escape (write % as %25)'],
+  ])('refuses a DATABASE_URL with %s in one line', (_, url, message) => {
+    expect(cli(['migrate'], { DATABASE_URL: url, ALLACCESS_KEYS: generateKey() }, temporaryFolder())).toEqual(failure(message))
   })
 
-  it('says clearly that the database cannot be reached', () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'aa-cli-'))
-    const result = cli(['migrate'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/test', ALLACCESS_KEYS: generateKey() }, cwd)
-    expect(result.code).not.toBe(0)
-    expect(result.stderr).toMatch(/^all-access: cannot reach the database \(.*ECONNREFUSED.*\)\n$/)
+  it('says in one line which folder of a sqlite DATABASE_URL it cannot create', () => {
+    const cwd = temporaryFolder()
+    writeFileSync(join(cwd, 'a-file'), '')
+    expect(cli(['migrate'], { DATABASE_URL: 'sqlite://./a-file/db.sqlite3', ALLACCESS_KEYS: generateKey() }, cwd)).toEqual(
+      failure(`DATABASE_URL: cannot create the folder ${join(cwd, 'a-file')} (EEXIST)`),
+    )
+  })
+
+  it('says in one line that the database cannot be reached', () => {
+    const result = cli(['migrate'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/test', ALLACCESS_KEYS: generateKey() }, temporaryFolder())
+    expect(result.code).toBe(3)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toMatch(/^all-access: cannot reach the database \([^\n]*ECONNREFUSED[^\n]*\)\n$/)
+  })
+
+  it('prints its usage when run without a command, and fails', () => {
+    const result = cli([], { ALLACCESS_KEYS: generateKey() }, temporaryFolder())
+    expect(result.code).toBe(1)
+    expect(result.stdout).toMatch(/^usage: all-access <command>\n/)
+    expect(result.stdout).toContain('keys rotate')
   })
 })

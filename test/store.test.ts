@@ -1,37 +1,98 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
 import { hashId } from '../server/crypto/random.ts'
 import { SecretBox } from '../server/crypto/secret-box.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
-import { migrate, openStore, parseDatabaseUrl, type Store } from '../server/store/index.ts'
-import { storeOn } from '../server/store/index.ts'
-import { rotateKeys } from '../server/store/key-rotation.ts'
+import type { AccountTokens } from '../server/store/accounts.ts'
+import { DatabaseUrlError, openDatabase } from '../server/store/database.ts'
+import { migrate, openStore, parseDatabaseUrl, storeOn, type Store } from '../server/store/index.ts'
+import { ENCRYPTED_COLUMNS, rotateKeys } from '../server/store/key-rotation.ts'
 import { databases } from './support/databases.ts'
 
-const provider = (name: string, secret = 'client-secret-FINDME-1') =>
-  buildProviderConfig(name, { authorizationUrl: 'https://idp.example/a', accessTokenUrl: 'https://idp.example/t', profileUrl: 'https://idp.example/me', clientId: `client-id-FINDME-${name}`, clientSecret: secret })
+const TABLES = ['providers', 'users', 'accounts', 'sessions', 'login_flows']
 
-const tokens = {
-  accessToken: 'access-token-FINDME-2',
-  tokenSecret: 'token-secret-FINDME-3',
-  refreshToken: 'refresh-token-FINDME-4',
-  idToken: 'id-token-FINDME-5',
-  expiresAt: 1_900_000_000_000,
-  scope: 'read',
-}
-
-describe('parseDatabaseUrl', () => {
-  it('reads sqlite paths relative to the working folder, absolute paths and postgres URLs', () => {
-    expect(parseDatabaseUrl('sqlite://./data/x.sqlite3', '/srv/app')).toEqual({ kind: 'sqlite', location: '/srv/app/data/x.sqlite3' })
-    expect(parseDatabaseUrl('sqlite:///var/db.sqlite3', '/srv/app')).toEqual({ kind: 'sqlite', location: '/var/db.sqlite3' })
-    expect(parseDatabaseUrl('postgres://u@h:5432/db')).toEqual({ kind: 'postgres', location: 'postgres://u@h:5432/db' })
+const provider = (name: string, overrides: Parameters<typeof buildProviderConfig>[1] = {}) =>
+  buildProviderConfig(name, {
+    authorizationUrl: 'https://idp.example/authorize',
+    accessTokenUrl: 'https://idp.example/token',
+    profileUrl: 'https://idp.example/me',
+    clientId: `client-id-${name}`,
+    clientSecret: `client-secret-${name}`,
+    ...overrides,
   })
 
-  it('refuses anything else with a message', () => {
-    expect(() => parseDatabaseUrl('mysql://x')).toThrow('DATABASE_URL must start with sqlite:// or postgres://, got "mysql:…"')
-    expect(() => parseDatabaseUrl('sqlite://')).toThrow(/needs a file path/)
+const tokens: AccountTokens = {
+  accessToken: 'access-token-1',
+  tokenSecret: 'token-secret-1',
+  refreshToken: 'refresh-token-1',
+  idToken: 'id-token-1',
+  expiresAt: 1_900_000_000_000,
+  scope: 'read write',
+}
+
+const HOUR = 3_600_000
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+describe('parseDatabaseUrl', () => {
+  it('reads a sqlite path relative to the working folder', () => {
+    expect(parseDatabaseUrl('sqlite://./data/x.sqlite3', '/srv/app')).toEqual({ kind: 'sqlite', location: '/srv/app/data/x.sqlite3' })
+    expect(parseDatabaseUrl('sqlite://data/x.sqlite3', '/srv/app')).toEqual({ kind: 'sqlite', location: '/srv/app/data/x.sqlite3' })
+  })
+
+  it('reads an absolute sqlite path, %-escapes decoded, and :memory:', () => {
+    expect(parseDatabaseUrl('sqlite:///var/db.sqlite3', '/srv/app')).toEqual({ kind: 'sqlite', location: '/var/db.sqlite3' })
+    expect(parseDatabaseUrl('sqlite:///var/my%20db.sqlite3')).toEqual({ kind: 'sqlite', location: '/var/my db.sqlite3' })
+    expect(parseDatabaseUrl('sqlite://:memory:')).toEqual({ kind: 'sqlite', location: ':memory:' })
+  })
+
+  it('takes postgres:// and postgresql:// URLs as they are', () => {
+    expect(parseDatabaseUrl('postgres://u:p@h:5432/db')).toEqual({ kind: 'postgres', location: 'postgres://u:p@h:5432/db' })
+    expect(parseDatabaseUrl('postgresql://h/db?sslmode=require')).toEqual({ kind: 'postgres', location: 'postgresql://h/db?sslmode=require' })
+  })
+
+  it.each([
+    ['mysql://localhost/db', 'DATABASE_URL must start with sqlite:// or postgres://, got "mysql:…"'],
+    ['sqlite:data.sqlite3', 'DATABASE_URL must start with sqlite:// or postgres://, got "sqlite:…"'],
+    ['sqlite://', 'DATABASE_URL sqlite:// needs a file path, e.g. sqlite://./data/all-access.sqlite3'],
+    ['sqlite://./data/100%.sqlite3', 'DATABASE_URL sqlite:// path has a malformed %-escape (write % as %25)'],
+    ['postgres://u:secret@[bad/db', 'DATABASE_URL is not a valid postgres:// URL'],
+  ])('refuses %j with a message that names the problem and no password', (url, message) => {
+    expect(() => parseDatabaseUrl(url)).toThrow(new DatabaseUrlError(message))
+  })
+})
+
+describe('openDatabase on SQLite', () => {
+  it('creates the missing folders of the file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aa-store-'))
+    const db = openDatabase(parseDatabaseUrl(`sqlite://${join(dir, 'a', 'b', 'db.sqlite3')}`))
+    try {
+      await migrate(db)
+      expect(existsSync(join(dir, 'a', 'b', 'db.sqlite3'))).toBe(true)
+    } finally {
+      await db.destroy()
+    }
+  })
+
+  it('says which folder it cannot create, in one line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aa-store-'))
+    writeFileSync(join(dir, 'a-file'), '')
+    expect(() => openDatabase(parseDatabaseUrl(`sqlite://${join(dir, 'a-file', 'sub', 'db.sqlite3')}`))).toThrow(
+      new DatabaseUrlError(`DATABASE_URL: cannot create the folder ${join(dir, 'a-file', 'sub')} (ENOTDIR)`),
+    )
+  })
+
+  it('opens a relative path from the cwd given to openStore', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aa-store-'))
+    const store = openStore({ databaseUrl: 'sqlite://./data/db.sqlite3', keys: parseKeys(generateKey()), cwd: dir })
+    try {
+      await migrate(store.db)
+      expect(existsSync(join(dir, 'data', 'db.sqlite3'))).toBe(true)
+    } finally {
+      await store.close()
+    }
   })
 })
 
@@ -40,6 +101,16 @@ describe.each(databases)('the store on $kind', (database) => {
   let drop: () => Promise<void>
   let store: Store
   const keys = parseKeys(generateKey())
+  const extraStores: Store[] = []
+
+  /** A second store on the same database, as another BFF instance would have. */
+  function anotherInstance(box = store.box): Store {
+    const other = openStore({ databaseUrl: url, keys: box.keys })
+    extraStores.push(other)
+    return other
+  }
+
+  const count = async (table: string, db = store.db) => Number((await db(table).count({ n: '*' }).first())?.n)
 
   beforeEach(async () => {
     ;({ url, drop } = await database.create())
@@ -48,128 +119,491 @@ describe.each(databases)('the store on $kind', (database) => {
   })
 
   afterEach(async () => {
+    for (const other of extraStores.splice(0)) await other.close()
     await store.close()
     await drop()
   })
 
-  it('creates every table, and migrating again changes nothing', async () => {
-    for (const table of ['providers', 'users', 'accounts', 'sessions', 'login_flows']) expect(await store.db.schema.hasTable(table)).toBe(true)
-    expect(await migrate(store.db)).toEqual([])
+  describe('migrations', () => {
+    it('create every table, and a second run applies nothing and keeps the data', async () => {
+      for (const table of TABLES) expect(await store.db.schema.hasTable(table)).toBe(true)
+      await store.providers.add(provider('kept'))
+      expect(await migrate(store.db)).toEqual([])
+      expect(await migrate(store.db)).toEqual([])
+      expect((await store.providers.list()).map((p) => p.name)).toEqual(['kept'])
+    })
+
+    it('apply once when two instances migrate a new database at the same moment', async () => {
+      const { url: fresh, drop: dropFresh } = await database.create()
+      const one = openStore({ databaseUrl: fresh, keys })
+      const two = openStore({ databaseUrl: fresh, keys })
+      try {
+        const applied = await Promise.all([migrate(one.db), migrate(two.db)])
+        expect(applied.flat()).toEqual(['20261128_01_initial'])
+        expect(await count('knex_migrations', one.db)).toBe(1)
+        for (const table of TABLES) expect(await two.db.schema.hasTable(table)).toBe(true)
+      } finally {
+        await one.close()
+        await two.close()
+        await dropFresh()
+      }
+    })
   })
 
   if (database.kind === 'sqlite') {
-    it('creates the folder of the SQLite file, with WAL and foreign keys on', async () => {
-      const location = parseDatabaseUrl(url).location
-      expect(existsSync(dirname(location))).toBe(true)
-      expect((await store.db.raw('PRAGMA journal_mode'))[0].journal_mode).toBe('wal')
-      expect((await store.db.raw('PRAGMA foreign_keys'))[0].foreign_keys).toBe(1)
+    it('runs SQLite with WAL and foreign keys on', async () => {
+      expect(await store.db.raw('PRAGMA journal_mode')).toEqual([{ journal_mode: 'wal' }])
+      expect(await store.db.raw('PRAGMA foreign_keys')).toEqual([{ foreign_keys: 1 }])
+      expect(existsSync(`${parseDatabaseUrl(url).location}-wal`)).toBe(true)
     })
   }
 
-  it('keeps providers with their secrets decrypted, unique by name', async () => {
-    const added = await store.providers.add(provider('github'))
-    expect(added).toEqual(expect.objectContaining({ name: 'github', clientId: 'client-id-FINDME-github', clientSecret: 'client-secret-FINDME-1', protocol: 'oauth2', pkce: true }))
-    expect(await store.providers.get('github')).toEqual(added)
-    await expect(store.providers.add(provider('github'))).rejects.toThrow()
-    await store.providers.update('github', { ...added, displayName: 'GitHub!', pkce: false })
-    expect((await store.providers.get('github'))?.displayName).toBe('GitHub!')
-    expect((await store.providers.get('github'))?.pkce).toBe(false)
-    expect((await store.providers.list()).map((p) => p.name)).toEqual(['github'])
-    expect(await store.providers.remove('github')).toBe(true)
-    expect(await store.providers.get('github')).toBeNull()
+  describe('providers', () => {
+    it('round-trip every field, with the client id and secret decrypted', async () => {
+      const config = buildProviderConfig('acme', {
+        displayName: 'Acme ID',
+        issuer: 'https://id.acme.example',
+        apiBaseUrl: 'https://api.acme.example/v1',
+        revocationUrl: 'https://id.acme.example/revoke',
+        scope: 'openid email',
+        identifierPath: 'user.sub',
+        clientId: 'acme-client',
+        clientSecret: 'acme-secret',
+        pkce: false,
+        tokenAuthMethod: 'client_secret_post',
+        tokenPlacement: 'query',
+        extraAuthorizationParams: { prompt: 'consent', access_type: 'offline' },
+      })
+      const added = await store.providers.add(config)
+      expect(added).toEqual({ ...config, id: expect.any(Number) })
+      expect(await store.providers.get('acme')).toEqual(added)
+      expect(await store.providers.list()).toEqual([added])
+    })
+
+    it('store the client id and secret encrypted with the current key and the column as authenticated data', async () => {
+      await store.providers.add(provider('p'))
+      const row = await store.db('providers').where({ name: 'p' }).first()
+      expect(row.client_id).toMatch(new RegExp(`^aa1\\.${store.box.currentKeyId}\\.`))
+      expect(row.client_secret).toMatch(new RegExp(`^aa1\\.${store.box.currentKeyId}\\.`))
+      expect(store.box.decrypt('providers.client_secret', row.client_secret)).toBe('client-secret-p')
+      expect(() => store.box.decrypt('providers.client_id', row.client_secret)).toThrow(/^providers\.client_id: stored value failed authentication/)
+    })
+
+    it('list by name', async () => {
+      for (const name of ['zeta', 'alpha', 'mid']) await store.providers.add(provider(name))
+      expect((await store.providers.list()).map((p) => p.name)).toEqual(['alpha', 'mid', 'zeta'])
+    })
+
+    it('update every field given, keeping the row id, and re-encrypt new secrets', async () => {
+      const added = await store.providers.add(provider('gh'))
+      const updated = await store.providers.update('gh', { ...added, displayName: 'GitHub!', pkce: false, clientSecret: 'rotated-secret', scope: null })
+      expect(updated).toEqual({ ...added, displayName: 'GitHub!', pkce: false, clientSecret: 'rotated-secret', scope: null })
+      expect(await store.providers.get('gh')).toEqual(updated)
+    })
+
+    it('answer null to get and update of a missing provider, and false to its removal', async () => {
+      expect(await store.providers.get('ghost')).toBeNull()
+      expect(await store.providers.update('ghost', provider('ghost'))).toBeNull()
+      expect(await store.providers.remove('ghost')).toBe(false)
+      expect(await store.providers.list()).toEqual([])
+    })
+
+    it('remove a provider by name', async () => {
+      await store.providers.add(provider('gone'))
+      await store.providers.add(provider('stays'))
+      expect(await store.providers.remove('gone')).toBe(true)
+      expect(await store.providers.get('gone')).toBeNull()
+      expect((await store.providers.list()).map((p) => p.name)).toEqual(['stays'])
+    })
+
+    it('refuse a second provider of the same name and keep the first', async () => {
+      await store.providers.add(provider('dup'))
+      await expect(store.providers.add(provider('dup', { clientSecret: 'other' }))).rejects.toThrow(/unique|duplicate/i)
+      expect((await store.providers.list()).map((p) => [p.name, p.clientSecret])).toEqual([['dup', 'client-secret-dup']])
+    })
   })
 
-  it('keeps one account per (provider, identifier), and cascades deletes of providers and users', async () => {
-    const p = await store.providers.add(provider('p1'))
-    const user = await store.users.create('Ann')
-    const id = await store.accounts.create({ providerId: p.id, identifier: '42', userId: user.id, displayName: 'Ann', ...tokens })
-    expect(await store.accounts.get(id)).toEqual(expect.objectContaining({ provider: 'p1', identifier: '42', ...tokens, status: 'active' }))
-    await expect(store.accounts.create({ providerId: p.id, identifier: '42', userId: user.id, displayName: null, ...tokens })).rejects.toThrow()
-    await store.sessions.create('sess', { userId: user.id, createdAt: 1, idleExpiresAt: Date.now() + 1e6, absoluteExpiresAt: Date.now() + 1e6 })
-    await store.loginFlows.create('flow', p.id, { provider: 'p1', next: '/' }, 60_000)
-    await store.providers.remove('p1')
-    expect(await store.accounts.get(id)).toBeNull()
-    expect(await store.db('login_flows').count({ n: '*' }).first()).toEqual({ n: expect.anything() })
-    expect(Number((await store.db('login_flows').count({ n: '*' }).first())?.n)).toBe(0)
+  describe('users and accounts', () => {
+    it('create users with or without a display name', async () => {
+      const ann = await store.users.create('Ann')
+      const anonymous = await store.users.create(null)
+      expect(ann).toEqual({ id: expect.any(Number), displayName: 'Ann' })
+      expect(anonymous.id).not.toBe(ann.id)
+      expect(await store.users.get(ann.id)).toEqual(ann)
+      expect(await store.users.get(anonymous.id)).toEqual({ id: anonymous.id, displayName: null })
+      expect(await store.users.get(999_999)).toBeNull()
+    })
 
-    const p2 = await store.providers.add(provider('p2'))
-    const id2 = await store.accounts.create({ providerId: p2.id, identifier: '7', userId: user.id, displayName: null, ...tokens })
-    await store.db('users').where({ id: user.id }).delete()
-    expect(await store.accounts.get(id2)).toBeNull()
-    expect(await store.sessions.find('sess')).toBeNull()
+    it('keep an account with its tokens decrypted, found by id, identity, user and provider', async () => {
+      const p = await store.providers.add(provider('p1'))
+      const user = await store.users.create('Ann')
+      const before = Date.now()
+      const id = await store.accounts.create({ providerId: p.id, identifier: '42', userId: user.id, displayName: 'Ann A.', ...tokens })
+      const account = await store.accounts.get(id)
+      expect(account).toEqual({
+        id,
+        providerId: p.id,
+        provider: 'p1',
+        identifier: '42',
+        userId: user.id,
+        displayName: 'Ann A.',
+        ...tokens,
+        status: 'active',
+        createdAt: expect.any(Number),
+        updatedAt: expect.any(Number),
+      })
+      expect(account!.createdAt).toBeGreaterThanOrEqual(before)
+      expect(await store.accounts.findByIdentity(p.id, '42')).toEqual(account)
+      expect(await store.accounts.findForUser(user.id, 'p1')).toEqual(account)
+      expect(await store.accounts.listForUser(user.id)).toEqual([account])
+      expect(await store.accounts.findByIdentity(p.id, '43')).toBeNull()
+      expect(await store.accounts.findForUser(user.id, 'other')).toBeNull()
+      expect(await store.accounts.get(id + 1000)).toBeNull()
+    })
+
+    it('store each token encrypted under its own column name', async () => {
+      const p = await store.providers.add(provider('p1'))
+      const user = await store.users.create(null)
+      const id = await store.accounts.create({ providerId: p.id, identifier: '1', userId: user.id, displayName: null, ...tokens })
+      const row = await store.db('accounts').where({ id }).first()
+      for (const column of ENCRYPTED_COLUMNS.accounts) {
+        expect(row[column]).toMatch(/^aa1\./)
+        expect(store.box.decrypt(`accounts.${column}`, row[column])).toBe(tokens[column.replace(/_(.)/g, (_: string, c: string) => c.toUpperCase()) as keyof AccountTokens])
+      }
+    })
+
+    it('keep missing tokens as NULL', async () => {
+      const p = await store.providers.add(provider('p1'))
+      const user = await store.users.create(null)
+      const none = { accessToken: 'only-this', tokenSecret: null, refreshToken: null, idToken: null, expiresAt: null, scope: null }
+      const id = await store.accounts.create({ providerId: p.id, identifier: '1', userId: user.id, displayName: null, ...none })
+      expect(await store.accounts.get(id)).toEqual(expect.objectContaining(none))
+      expect(await store.db('accounts').where({ id }).first()).toEqual(expect.objectContaining({ token_secret: null, refresh_token: null, id_token: null, expires_at: null }))
+    })
+
+    it('allow one account per (provider, identifier), the same identifier at another provider, and several providers per user', async () => {
+      const p1 = await store.providers.add(provider('p1'))
+      const p2 = await store.providers.add(provider('p2'))
+      const ann = await store.users.create('Ann')
+      const bob = await store.users.create('Bob')
+      await store.accounts.create({ providerId: p1.id, identifier: '42', userId: ann.id, displayName: null, ...tokens })
+      await expect(store.accounts.create({ providerId: p1.id, identifier: '42', userId: bob.id, displayName: null, ...tokens })).rejects.toThrow(/unique|duplicate/i)
+      await store.accounts.create({ providerId: p2.id, identifier: '42', userId: ann.id, displayName: null, ...tokens })
+      expect((await store.accounts.listForUser(ann.id)).map((a) => [a.provider, a.identifier])).toEqual([['p1', '42'], ['p2', '42']])
+      expect(await store.accounts.listForUser(bob.id)).toEqual([])
+    })
+
+    it('replace tokens after a login or a refresh, set the status, and remove', async () => {
+      const p = await store.providers.add(provider('p1'))
+      const user = await store.users.create(null)
+      const id = await store.accounts.create({ providerId: p.id, identifier: '1', userId: user.id, displayName: null, ...tokens })
+      await store.accounts.setStatus(id, 'reauth_required')
+      expect((await store.accounts.get(id))?.status).toBe('reauth_required')
+      const fresh = { ...tokens, accessToken: 'access-token-2', refreshToken: 'refresh-token-2', expiresAt: 1_950_000_000_000 }
+      await store.accounts.updateAfterLogin(id, { displayName: 'New Name', ...fresh })
+      expect(await store.accounts.get(id)).toEqual(expect.objectContaining({ displayName: 'New Name', ...fresh, status: 'active' }))
+      await store.accounts.updateTokens(id, { ...fresh, accessToken: 'access-token-3', refreshToken: null })
+      expect(await store.accounts.get(id)).toEqual(expect.objectContaining({ accessToken: 'access-token-3', refreshToken: null, displayName: 'New Name' }))
+      expect(await store.accounts.remove(id)).toBe(true)
+      expect(await store.accounts.remove(id)).toBe(false)
+      expect(await store.accounts.get(id)).toBeNull()
+    })
+
+    it('store refreshed tokens only for the holder of the refresh lease', async () => {
+      const p = await store.providers.add(provider('p1'))
+      const user = await store.users.create(null)
+      const id = await store.accounts.create({ providerId: p.id, identifier: '1', userId: user.id, displayName: null, ...tokens })
+      await store.db('accounts').where({ id }).update({ refresh_lease_owner: 'instance-a', refresh_lease_until: Date.now() + 10_000 })
+      expect(await store.accounts.storeRefreshed(id, 'instance-b', { ...tokens, accessToken: 'from-b' })).toBe(false)
+      expect((await store.accounts.get(id))?.accessToken).toBe('access-token-1')
+      expect(await store.accounts.storeRefreshed(id, 'instance-a', { ...tokens, accessToken: 'from-a' })).toBe(true)
+      expect((await store.accounts.get(id))?.accessToken).toBe('from-a')
+      expect(await store.db('accounts').where({ id }).first()).toEqual(expect.objectContaining({ refresh_lease_owner: null, refresh_lease_until: null }))
+    })
   })
 
-  it('keys sessions by a hash of their id, and ends them when idle or too old', async () => {
-    const user = await store.users.create(null)
-    const now = Date.now()
-    await store.sessions.create('session-id-FINDME-6', { userId: user.id, createdAt: now, idleExpiresAt: now + 1000, absoluteExpiresAt: now + 5000 })
-    const row = await store.db('sessions').first()
-    expect(row.id_hash).toBe(hashId('session-id-FINDME-6'))
-    expect(await store.sessions.find('session-id-FINDME-6', now)).toEqual(expect.objectContaining({ userId: user.id }))
-    expect(await store.sessions.find('session-id-FINDME-6', now + 1000)).toBeNull()
-    await store.sessions.extend('session-id-FINDME-6', now + 4000)
-    expect(await store.sessions.find('session-id-FINDME-6', now + 3000)).not.toBeNull()
-    expect(await store.sessions.find('session-id-FINDME-6', now + 5000)).toBeNull()
-    expect(await store.sessions.removeExpired(now + 10_000)).toBe(1)
+  describe('deletes', () => {
+    it('of a provider take its accounts and login flows with it, and nothing else', async () => {
+      const gone = await store.providers.add(provider('gone'))
+      const stays = await store.providers.add(provider('stays'))
+      const user = await store.users.create('Ann')
+      const goneAccount = await store.accounts.create({ providerId: gone.id, identifier: '1', userId: user.id, displayName: null, ...tokens })
+      const staysAccount = await store.accounts.create({ providerId: stays.id, identifier: '1', userId: user.id, displayName: null, ...tokens })
+      await store.sessions.create('session-1', { userId: user.id, createdAt: Date.now(), idleExpiresAt: Date.now() + HOUR, absoluteExpiresAt: Date.now() + HOUR })
+      await store.loginFlows.create('flow-gone', gone.id, { provider: 'gone', next: '/' }, 60_000)
+      await store.loginFlows.create('flow-stays', stays.id, { provider: 'stays', next: '/' }, 60_000)
+
+      expect(await store.providers.remove('gone')).toBe(true)
+      expect(await store.accounts.get(goneAccount)).toBeNull()
+      expect(await store.accounts.get(staysAccount)).not.toBeNull()
+      expect(await store.db('login_flows').pluck('id_hash')).toEqual([hashId('flow-stays')])
+      expect(await store.users.get(user.id)).not.toBeNull()
+      expect(await store.sessions.find('session-1')).not.toBeNull()
+    })
+
+    it('of a user take their accounts and sessions with them, and nothing else', async () => {
+      const p = await store.providers.add(provider('p'))
+      const ann = await store.users.create('Ann')
+      const bob = await store.users.create('Bob')
+      const annAccount = await store.accounts.create({ providerId: p.id, identifier: 'ann', userId: ann.id, displayName: null, ...tokens })
+      const bobAccount = await store.accounts.create({ providerId: p.id, identifier: 'bob', userId: bob.id, displayName: null, ...tokens })
+      const live = { createdAt: Date.now(), idleExpiresAt: Date.now() + HOUR, absoluteExpiresAt: Date.now() + HOUR }
+      await store.sessions.create('ann-session', { userId: ann.id, ...live })
+      await store.sessions.create('bob-session', { userId: bob.id, ...live })
+
+      expect(await store.db('users').where({ id: ann.id }).delete()).toBe(1)
+      expect(await store.accounts.get(annAccount)).toBeNull()
+      expect(await store.sessions.find('ann-session')).toBeNull()
+      expect(await count('sessions')).toBe(1)
+      expect(await store.accounts.get(bobAccount)).not.toBeNull()
+      expect(await store.sessions.find('bob-session')).not.toBeNull()
+      expect(await store.providers.get('p')).not.toBeNull()
+    })
+
+    it('refuse an account or session for a user that does not exist', async () => {
+      const p = await store.providers.add(provider('p'))
+      await expect(store.accounts.create({ providerId: p.id, identifier: '1', userId: 999_999, displayName: null, ...tokens })).rejects.toThrow(/foreign key/i)
+      await expect(store.sessions.create('s', { userId: 999_999, createdAt: 1, idleExpiresAt: 2, absoluteExpiresAt: 3 })).rejects.toThrow(/foreign key/i)
+    })
   })
 
-  it('gives a login flow to exactly one consumer, once, and never after it expired', async () => {
-    const p = await store.providers.add(provider('p'))
-    await store.loginFlows.create('flow-1', p.id, { provider: 'p', state: 'st', next: '/x' }, 60_000)
-    const results = await Promise.all([store.loginFlows.consume('flow-1'), store.loginFlows.consume('flow-1'), store.loginFlows.consume('flow-1')])
-    expect(results.filter(Boolean)).toEqual([{ provider: 'p', state: 'st', next: '/x' }])
-    expect(await store.loginFlows.consume('flow-1')).toBeNull()
-    await store.loginFlows.create('flow-2', p.id, { provider: 'p', next: '/' }, 1)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-    expect(await store.loginFlows.consume('flow-2')).toBeNull()
-    await store.loginFlows.create('flow-3', p.id, { provider: 'p', next: '/' }, 1)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-    expect(await store.loginFlows.removeExpired()).toBe(1)
+  describe('sessions', () => {
+    it('are kept under the SHA-256 of their id, never the id itself', async () => {
+      const user = await store.users.create(null)
+      const now = Date.now()
+      await store.sessions.create('session-id-abc', { userId: user.id, createdAt: now, idleExpiresAt: now + 1000, absoluteExpiresAt: now + 5000 })
+      const rows = await store.db('sessions').select('*')
+      expect(rows).toHaveLength(1)
+      expect(rows[0].id_hash).toBe(hashId('session-id-abc'))
+      expect(JSON.stringify(rows)).not.toContain('session-id-abc')
+      expect(await store.sessions.find(hashId('session-id-abc'), now)).toBeNull()
+    })
+
+    it('are found until their idle end, which extending moves, and never past their absolute end', async () => {
+      const user = await store.users.create(null)
+      const now = Date.now()
+      await store.sessions.create('s', { userId: user.id, createdAt: now, idleExpiresAt: now + 1000, absoluteExpiresAt: now + 5000 })
+      expect(await store.sessions.find('s', now)).toEqual({ userId: user.id, createdAt: now, idleExpiresAt: now + 1000, absoluteExpiresAt: now + 5000 })
+      expect(await store.sessions.find('s', now + 999)).not.toBeNull()
+      expect(await store.sessions.find('s', now + 1000)).toBeNull()
+      await store.sessions.extend('s', now + 4000)
+      expect(await store.sessions.find('s', now + 3999)).toEqual(expect.objectContaining({ idleExpiresAt: now + 4000 }))
+      await store.sessions.extend('s', now + 9000)
+      expect(await store.sessions.find('s', now + 4999)).not.toBeNull()
+      expect(await store.sessions.find('s', now + 5000)).toBeNull()
+      expect(await store.sessions.find('unknown', now)).toBeNull()
+    })
+
+    it('that ended, by idleness or age, are removed, and live ones kept', async () => {
+      const user = await store.users.create(null)
+      const now = Date.now()
+      await store.sessions.create('live', { userId: user.id, createdAt: now, idleExpiresAt: now + 1000, absoluteExpiresAt: now + 5000 })
+      await store.sessions.create('idle', { userId: user.id, createdAt: now, idleExpiresAt: now, absoluteExpiresAt: now + 5000 })
+      await store.sessions.create('old', { userId: user.id, createdAt: now, idleExpiresAt: now + 1000, absoluteExpiresAt: now - 1 })
+      expect(await store.sessions.removeExpired(now)).toBe(2)
+      expect(await store.db('sessions').pluck('id_hash')).toEqual([hashId('live')])
+      expect(await store.sessions.removeExpired(now)).toBe(0)
+      expect(await store.sessions.removeExpired(now + 1000)).toBe(1)
+    })
+
+    it('are removed one by one or all of a user at once', async () => {
+      const ann = await store.users.create(null)
+      const bob = await store.users.create(null)
+      const live = { createdAt: Date.now(), idleExpiresAt: Date.now() + HOUR, absoluteExpiresAt: Date.now() + HOUR }
+      for (const id of ['a1', 'a2']) await store.sessions.create(id, { userId: ann.id, ...live })
+      await store.sessions.create('b1', { userId: bob.id, ...live })
+      await store.sessions.remove('b1')
+      expect(await store.sessions.find('b1')).toBeNull()
+      expect(await store.sessions.removeForUser(ann.id)).toBe(2)
+      expect(await count('sessions')).toBe(0)
+    })
   })
 
-  it('re-encrypts every secret with a new first key in one transaction', async () => {
-    const p = await store.providers.add(provider('p'))
-    const user = await store.users.create(null)
-    await store.accounts.create({ providerId: p.id, identifier: '1', userId: user.id, displayName: null, ...tokens })
-    await store.loginFlows.create('flow', p.id, { provider: 'p', state: 'state-FINDME', next: '/' }, 60_000)
-    const [newKey] = parseKeys(generateKey())
-    const both = storeOn(store.db, new SecretBox([newKey, ...keys]))
-    expect(await rotateKeys(both.db, both.box)).toBe(2 + 4 + 1)
-    expect(await rotateKeys(both.db, both.box)).toBe(0)
-    const onlyNew = storeOn(store.db, new SecretBox([newKey]))
-    expect((await onlyNew.providers.get('p'))?.clientSecret).toBe('client-secret-FINDME-1')
-    expect((await onlyNew.accounts.findForUser(user.id, 'p'))?.refreshToken).toBe('refresh-token-FINDME-4')
-    expect((await onlyNew.loginFlows.consume('flow'))?.state).toBe('state-FINDME')
+  describe('login flows', () => {
+    const flow = { provider: 'p', state: 'state-1', codeVerifier: 'verifier-1', nonce: 'nonce-1', next: '/after', userId: 7 }
+
+    it('are given back once, whole, and are gone after', async () => {
+      const p = await store.providers.add(provider('p'))
+      await store.loginFlows.create('flow-1', p.id, flow, 60_000)
+      expect(await store.db('login_flows').pluck('id_hash')).toEqual([hashId('flow-1')])
+      expect(await store.loginFlows.consume('flow-1')).toEqual(flow)
+      expect(await store.loginFlows.consume('flow-1')).toBeNull()
+      expect(await count('login_flows')).toBe(0)
+      expect(await store.loginFlows.consume('never-made')).toBeNull()
+    })
+
+    it('are not given back once expired, and are deleted by that attempt', async () => {
+      const p = await store.providers.add(provider('p'))
+      const now = Date.now()
+      await store.loginFlows.create('late', p.id, flow, 1000)
+      expect(await store.loginFlows.consume('late', now + 1000)).toBeNull()
+      expect(await count('login_flows')).toBe(0)
+      await store.loginFlows.create('on-time', p.id, flow, 60_000)
+      expect(await store.loginFlows.consume('on-time', Date.now() + 59_000)).toEqual(flow)
+    })
+
+    it('are given to exactly one of many concurrent consumers on one instance', async () => {
+      const p = await store.providers.add(provider('p'))
+      await store.loginFlows.create('raced', p.id, flow, 60_000)
+      const results = await Promise.all(Array.from({ length: 8 }, () => store.loginFlows.consume('raced')))
+      expect(results.filter((r) => r !== null)).toEqual([flow])
+    })
+
+    if (database.kind === 'postgres') {
+      it('are given to exactly one of two instances consuming at the same moment', async () => {
+        const p = await store.providers.add(provider('p'))
+        const other = anotherInstance()
+        for (let round = 0; round < 10; round++) {
+          await store.loginFlows.create(`raced-${round}`, p.id, flow, 60_000)
+          const results = await Promise.all([store.loginFlows.consume(`raced-${round}`), other.loginFlows.consume(`raced-${round}`)])
+          expect(results.filter((r) => r !== null)).toEqual([flow])
+        }
+      })
+    }
+
+    it('that expired are removed, and live ones kept', async () => {
+      const p = await store.providers.add(provider('p'))
+      await store.loginFlows.create('live', p.id, flow, 60_000)
+      await store.loginFlows.create('expired', p.id, flow, -1)
+      expect(await store.loginFlows.removeExpired()).toBe(1)
+      expect(await store.db('login_flows').pluck('id_hash')).toEqual([hashId('live')])
+    })
   })
 
-  it('leaves every value as it was when one cannot be decrypted during rotation', async () => {
-    await store.providers.add(provider('p'))
-    const user = await store.users.create(null)
-    const p = await store.providers.get('p')
-    await store.accounts.create({ providerId: p!.id, identifier: '1', userId: user.id, displayName: null, ...tokens })
-    await store.db('accounts').update({ id_token: 'aa1.zzzzzzzz.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAA' })
-    const before = await store.db('providers').first()
-    const [newKey] = parseKeys(generateKey())
-    await expect(rotateKeys(store.db, new SecretBox([newKey, ...keys]))).rejects.toThrow(/accounts\.id_token: encrypted with unknown key id zzzzzzzz/)
-    expect(await store.db('providers').first()).toEqual(before)
+  describe('key rotation', () => {
+    /** Every encrypted value in the database, as `table.column` → key id. */
+    async function keyIdsInUse(db = store.db): Promise<Set<string>> {
+      const ids = new Set<string>()
+      for (const [table, columns] of Object.entries(ENCRYPTED_COLUMNS)) {
+        for (const row of await db(table).select(columns)) {
+          for (const column of columns) if (row[column] !== null) ids.add(row[column].split('.')[1])
+        }
+      }
+      return ids
+    }
+
+    async function fill() {
+      const p = await store.providers.add(provider('p'))
+      const user = await store.users.create(null)
+      const accountId = await store.accounts.create({ providerId: p.id, identifier: '1', userId: user.id, displayName: null, ...tokens })
+      await store.loginFlows.create('flow', p.id, { provider: 'p', state: 'state-1', next: '/' }, 60_000)
+      return { user, accountId }
+    }
+
+    it('re-encrypts every encrypted column with the new first key, after which the old key can be dropped', async () => {
+      const { user } = await fill()
+      const [newKey] = parseKeys(generateKey())
+      const both = new SecretBox([newKey, ...keys])
+      expect(await keyIdsInUse()).toEqual(new Set([keys[0].id]))
+      expect(await rotateKeys(store.db, both)).toBe(2 + 4 + 1)
+      expect(await keyIdsInUse()).toEqual(new Set([newKey.id]))
+      expect(await rotateKeys(store.db, both)).toBe(0)
+
+      const onlyNew = storeOn(store.db, new SecretBox([newKey]))
+      expect(await onlyNew.providers.get('p')).toEqual(expect.objectContaining({ clientId: 'client-id-p', clientSecret: 'client-secret-p' }))
+      expect(await onlyNew.accounts.findForUser(user.id, 'p')).toEqual(expect.objectContaining(tokens))
+      expect(await onlyNew.loginFlows.consume('flow')).toEqual({ provider: 'p', state: 'state-1', next: '/' })
+      await expect(store.providers.get('p')).rejects.toThrow(`providers.client_id: encrypted with unknown key id ${newKey.id}`)
+    })
+
+    it('leaves NULL values NULL and counts only what it rewrote', async () => {
+      const p = await store.providers.add(provider('p'))
+      const user = await store.users.create(null)
+      await store.accounts.create({ providerId: p.id, identifier: '1', userId: user.id, displayName: null, accessToken: 'a', tokenSecret: null, refreshToken: null, idToken: null, expiresAt: null, scope: null })
+      expect(await rotateKeys(store.db, new SecretBox([parseKeys(generateKey())[0], ...keys]))).toBe(2 + 1)
+      expect(await store.db('accounts').first()).toEqual(expect.objectContaining({ token_secret: null, refresh_token: null, id_token: null }))
+    })
+
+    it('changes nothing when one value cannot be decrypted', async () => {
+      await fill()
+      await store.db('accounts').update({ id_token: `aa1.zzzzzzzz.${'A'.repeat(16)}.${'A'.repeat(28)}` })
+      const before = await Promise.all(TABLES.map((table) => store.db(table).select('*')))
+      const [newKey] = parseKeys(generateKey())
+      await expect(rotateKeys(store.db, new SecretBox([newKey, ...keys]))).rejects.toThrow('accounts.id_token: encrypted with unknown key id zzzzzzzz (is its key missing from ALLACCESS_KEYS?)')
+      expect(await Promise.all(TABLES.map((table) => store.db(table).select('*')))).toEqual(before)
+      expect(await keyIdsInUse()).toEqual(new Set([keys[0].id, 'zzzzzzzz']))
+    })
+
+    it('does not overwrite tokens another instance stores while it runs', async () => {
+      const { accountId } = await fill()
+      const [newKey] = parseKeys(generateKey())
+      const rotating = new SecretBox([newKey, ...keys])
+      const server = anotherInstance()
+      // A server refreshing the token holds the account row while the rotation starts.
+      const refresh = await server.db.transaction()
+      await server.accounts.updateTokens(accountId, { ...tokens, accessToken: 'refreshed-access', refreshToken: 'refreshed-refresh' }, refresh)
+      const rotation = rotateKeys(anotherInstance(rotating).db, rotating).then(String, (error: Error) => error.message)
+      await sleep(database.kind === 'postgres' ? 500 : 50)
+      await refresh.commit()
+      expect(await rotation).toBe(String(2 + 4 + 1))
+      const account = await storeOn(store.db, new SecretBox([newKey])).accounts.get(accountId)
+      expect(account).toEqual(expect.objectContaining({ accessToken: 'refreshed-access', refreshToken: 'refreshed-refresh' }))
+    })
   })
 
-  it('holds no secret in clear in a raw dump of the database', async () => {
-    const p = await store.providers.add(provider('p'))
+  it('holds no secret, token or id in clear in a raw dump of the database', async () => {
+    const secrets = {
+      clientId: 'CLIENT-ID-b7d1e2',
+      clientSecret: 'CLIENT-SECRET-9f3a7c',
+      accessToken: 'ACCESS-TOKEN-4c8e1b',
+      tokenSecret: 'TOKEN-SECRET-2a6d9f',
+      refreshToken: 'REFRESH-TOKEN-7e3b5a',
+      idToken: 'ID-TOKEN-eyJhbGciOiJSUzI1NiJ9',
+      sessionId: 'SESSION-ID-1f4c7d',
+      flowId: 'FLOW-ID-8b2e6a',
+      state: 'STATE-5d9a3e',
+      codeVerifier: 'VERIFIER-3c7f1b',
+      nonce: 'NONCE-6e2a8d',
+      requestToken: 'REQUEST-TOKEN-9a1c5e',
+      requestTokenSecret: 'REQUEST-SECRET-4b8d2f',
+    }
+    const p = await store.providers.add(provider('dumped', { clientId: secrets.clientId, clientSecret: secrets.clientSecret }))
     const user = await store.users.create('Dumped User')
-    await store.accounts.create({ providerId: p.id, identifier: '1', userId: user.id, displayName: null, ...tokens })
-    await store.sessions.create('session-id-FINDME-6', { userId: user.id, createdAt: 1, idleExpiresAt: Date.now() + 1e6, absoluteExpiresAt: Date.now() + 1e6 })
-    await store.loginFlows.create('flow-id-FINDME-7', p.id, { provider: 'p', state: 'state-FINDME-8', codeVerifier: 'verifier-FINDME-9', next: '/' }, 60_000)
-    let dump = ''
-    if (database.kind === 'sqlite') {
-      const location = parseDatabaseUrl(url).location
-      for (const file of readdirSync(dirname(location))) dump += readFileSync(`${dirname(location)}/${file}`).toString('latin1')
-    } else {
-      for (const table of ['providers', 'users', 'accounts', 'sessions', 'login_flows']) {
-        dump += JSON.stringify((await store.db.raw(`SELECT t::text AS row FROM ${table} t`)).rows)
+    await store.accounts.create({
+      providerId: p.id,
+      identifier: 'identifier-1',
+      userId: user.id,
+      displayName: null,
+      accessToken: secrets.accessToken,
+      tokenSecret: secrets.tokenSecret,
+      refreshToken: secrets.refreshToken,
+      idToken: secrets.idToken,
+      expiresAt: null,
+      scope: 'read',
+    })
+    await store.sessions.create(secrets.sessionId, { userId: user.id, createdAt: 1, idleExpiresAt: Date.now() + HOUR, absoluteExpiresAt: Date.now() + HOUR })
+    const { state, codeVerifier, nonce, requestToken, requestTokenSecret } = secrets
+    await store.loginFlows.create(secrets.flowId, p.id, { provider: 'dumped', state, codeVerifier, nonce, requestToken, requestTokenSecret, next: '/' }, 60_000)
+
+    const dump = async () => {
+      if (database.kind === 'sqlite') {
+        const folder = dirname(parseDatabaseUrl(url).location)
+        return readdirSync(folder).map((file) => readFileSync(join(folder, file)).toString('latin1')).join('\n')
+      }
+      const tables: string[] = await store.db('information_schema.tables').where({ table_schema: 'public' }).pluck('table_name')
+      expect(tables).toEqual(expect.arrayContaining(TABLES))
+      let text = ''
+      for (const table of tables) text += JSON.stringify((await store.db.raw(`SELECT t::text AS row FROM "${table}" t`)).rows)
+      return text
+    }
+
+    const check = (text: string) => {
+      // The dump is real: it holds what is not secret.
+      expect(text).toContain('Dumped User')
+      expect(text).toContain('identifier-1')
+      for (const [name, value] of Object.entries(secrets)) {
+        for (const encoded of [value, Buffer.from(value).toString('base64').slice(0, 12), Buffer.from(value).toString('hex')]) {
+          expect(text.includes(encoded), `${name} appears in the dump as ${encoded}`).toBe(false)
+        }
       }
     }
-    expect(dump).toContain('Dumped User')
-    expect(dump).not.toContain('FINDME')
+
+    check(await dump())
+    if (database.kind === 'sqlite') {
+      // Closing checkpoints the WAL into the main file: still nothing in clear.
+      await store.close()
+      check(await dump())
+      store = openStore({ databaseUrl: url, keys })
+    }
   })
 })

@@ -108,7 +108,8 @@ async function run(args: string[], io: CliIo): Promise<number> {
   const [command, ...rest] = args
   switch (command) {
     case 'migrate': {
-      parseFlags(rest, {})
+      const { positionals } = parseFlags(rest, {})
+      if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`)
       const config = loadStoreConfig(io.env, io.cwd)
       const store = openStore({ databaseUrl: config.databaseUrl, keys: config.keys, cwd: io.cwd })
       const applied = await migrate(store.db).finally(() => store.close())

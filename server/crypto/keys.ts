@@ -1,5 +1,5 @@
 import { createHash, hkdfSync, randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs'
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 
 /** One 32-byte root key and what is derived from it (HKDF-SHA256, one label per use). */
@@ -61,11 +61,33 @@ export function loadKeys({ env, devKeyFile, warn = (m) => process.stderr.write(`
   if (env.NODE_ENV === 'production') {
     throw new KeyError('ALLACCESS_KEYS is not set: with NODE_ENV=production set ALLACCESS_KEYS to one or more base64 32-byte keys (openssl rand -base64 32)')
   }
-  if (!existsSync(devKeyFile)) {
-    mkdirSync(dirname(devKeyFile), { recursive: true })
-    writeFileSync(devKeyFile, generateKey() + '\n', { mode: 0o600, flag: 'wx' })
+  if (!existsSync(devKeyFile) && createKeyFile(devKeyFile)) {
     warn(`all-access: ALLACCESS_KEYS is not set; generated a development key in ${devKeyFile}. Set ALLACCESS_KEYS in production.`)
   }
   chmodSync(devKeyFile, 0o600)
-  return parseKeys(readFileSync(devKeyFile, 'utf8'))
+  try {
+    return parseKeys(readFileSync(devKeyFile, 'utf8'))
+  } catch (error) {
+    if (error instanceof KeyError) throw new KeyError(`${devKeyFile} does not hold a base64 32-byte key (set ALLACCESS_KEYS, or restore the file)`)
+    throw error
+  }
+}
+
+/**
+ * Writes a new key beside the file, then links it into place: several processes starting at once
+ * all end up with the one key that won, and none reads a half-written file. False when another won.
+ */
+function createKeyFile(file: string): boolean {
+  mkdirSync(dirname(file), { recursive: true })
+  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  writeFileSync(temporary, generateKey() + '\n', { mode: 0o600, flag: 'wx' })
+  try {
+    linkSync(temporary, file)
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw error
+  } finally {
+    unlinkSync(temporary)
+  }
 }

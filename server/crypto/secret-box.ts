@@ -7,6 +7,12 @@ export class SecretError extends Error {
   override name = 'SecretError'
 }
 
+/** Node's decoder skips stray characters and spare bits, so an altered value could still decrypt: only the canonical form is accepted. */
+function strictBase64url(text: string): Buffer | null {
+  const bytes = Buffer.from(text, 'base64url')
+  return bytes.toString('base64url') === text ? bytes : null
+}
+
 /**
  * AES-256-GCM encryption of single database fields. A stored value reads
  * `aa1.<key id>.<iv>.<ciphertext+tag>` (base64url), and the field name is authenticated data, so a
@@ -43,8 +49,9 @@ export class SecretBox {
     if (parts.length !== 4 || parts[0] !== PREFIX) throw new SecretError(`${field}: stored value is not an all-access encrypted value`)
     const key = this.keys.find((candidate) => candidate.id === parts[1])
     if (!key) throw new SecretError(`${field}: encrypted with unknown key id ${parts[1]} (is its key missing from ALLACCESS_KEYS?)`)
-    const iv = Buffer.from(parts[2], 'base64url')
-    const body = Buffer.from(parts[3], 'base64url')
+    const iv = strictBase64url(parts[2])
+    const body = strictBase64url(parts[3])
+    if (!iv || !body) throw new SecretError(`${field}: stored value is not valid base64url (tampered)`)
     if (iv.length !== 12 || body.length < 16) throw new SecretError(`${field}: stored value is truncated`)
     try {
       const decipher = createDecipheriv('aes-256-gcm', key.secretKey, iv)

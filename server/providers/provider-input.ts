@@ -45,6 +45,9 @@ const URL_FIELDS = [
   ['revocationUrl', 'revocation-url'],
 ] as const
 
+/** Parameters a login sets itself: an extra one of these names would replace state, PKCE or the nonce. */
+const RESERVED_AUTHORIZATION_PARAMS = new Set(['response_type', 'client_id', 'redirect_uri', 'scope', 'state', 'nonce', 'code_challenge', 'code_challenge_method', 'oauth_token'])
+
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]'])
 
 /** Provider URLs must be https; plain http only to this machine, for development and tests. */
@@ -111,18 +114,24 @@ export function buildProviderConfig(name: string, input: ProviderInput, current?
     given.tokenPlacement = input.tokenPlacement as TokenPlacement
   }
   if (input.identifierPath !== undefined) {
+    if (input.identifierPath.length > 200) throw new ProviderInputError('--identifier-path: must be at most 200 characters')
     if (!/^[^.\s]+(\.[^.\s]+)*$/.test(input.identifierPath)) throw new ProviderInputError(`--identifier-path: "${input.identifierPath}" is not a dotted path like id or user.id`)
     given.identifierPath = input.identifierPath
   }
   for (const field of ['displayName', 'clientId', 'clientSecret', 'scope'] as const) {
     const value = input[field]
     if (value === undefined) continue
+    if (field === 'displayName' && value.length > 100) throw new ProviderInputError('--display-name: must be at most 100 characters')
     if (/[\u0000-\u001f\u007f]/.test(value)) throw new ProviderInputError(`--${field.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}: must not contain control characters`)
     // An empty value clears an optional field (or restores the default display name).
     ;(given as Record<string, string | null>)[field] = value.trim() === '' ? null : value
   }
   if (input.pkce !== undefined) given.pkce = input.pkce
-  if (input.extraAuthorizationParams !== undefined) given.extraAuthorizationParams = input.extraAuthorizationParams
+  if (input.extraAuthorizationParams !== undefined) {
+    const reserved = Object.keys(input.extraAuthorizationParams).find((param) => RESERVED_AUTHORIZATION_PARAMS.has(param))
+    if (reserved) throw new ProviderInputError(`--auth-param: "${reserved}" is set by all-access itself`)
+    given.extraAuthorizationParams = input.extraAuthorizationParams
+  }
 
   const merged: Partial<ProviderConfig> = { ...current, ...preset, ...given }
   // An explicit flag wins, then the preset, then what the provider already was; a new one is inferred.

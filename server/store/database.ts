@@ -18,7 +18,12 @@ export class DatabaseUrlError extends Error {
 /** Reads `DATABASE_URL`: `sqlite://PATH` (relative to `cwd`, or absolute as `sqlite:///abs/path`) or `postgres://…`. */
 export function parseDatabaseUrl(url: string, cwd = process.cwd()): DatabaseTarget {
   if (url.startsWith('sqlite://')) {
-    const path = decodeURIComponent(url.slice('sqlite://'.length))
+    let path: string
+    try {
+      path = decodeURIComponent(url.slice('sqlite://'.length))
+    } catch {
+      throw new DatabaseUrlError('DATABASE_URL sqlite:// path has a malformed %-escape (write % as %25)')
+    }
     if (!path) throw new DatabaseUrlError('DATABASE_URL sqlite:// needs a file path, e.g. sqlite://./data/all-access.sqlite3')
     return { kind: 'sqlite', location: path === ':memory:' ? path : resolve(cwd, path) }
   }
@@ -40,7 +45,13 @@ export interface PoolOptions {
 
 export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Knex {
   if (target.kind === 'sqlite') {
-    if (target.location !== ':memory:') mkdirSync(dirname(target.location), { recursive: true })
+    if (target.location !== ':memory:') {
+      try {
+        mkdirSync(dirname(target.location), { recursive: true })
+      } catch (error) {
+        throw new DatabaseUrlError(`DATABASE_URL: cannot create the folder ${dirname(target.location)} (${(error as NodeJS.ErrnoException).code})`)
+      }
+    }
     return knexFactory({
       client: 'sqlite3',
       connection: { filename: target.location },

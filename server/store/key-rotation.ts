@@ -16,10 +16,13 @@ const KEY_COLUMN: Record<string, string> = { providers: 'id', accounts: 'id', lo
  */
 export async function rotateKeys(db: Knex, box: SecretBox): Promise<number> {
   return db.transaction(async (trx) => {
+    // Lock before reading, so a token a running server stores meanwhile is neither overwritten with the
+    // value read before it nor refused: PostgreSQL locks the rows read, SQLite takes its write lock first.
+    if ((db.client as { dialect?: string }).dialect === 'sqlite3') await trx('providers').where('id', -1).update({ id: -1 })
     let rewritten = 0
     for (const [table, columns] of Object.entries(ENCRYPTED_COLUMNS)) {
       const key = KEY_COLUMN[table]
-      const rows: Record<string, string | number | null>[] = await trx(table).select([key, ...columns])
+      const rows: Record<string, string | number | null>[] = await trx(table).select([key, ...columns]).forUpdate()
       for (const row of rows) {
         const changes: Record<string, string | null> = {}
         for (const column of columns) {
