@@ -1,101 +1,142 @@
 import type { PublicProvider } from '../shared/provider.ts'
-import { AUTH_ERROR_PARAM, CSRF_HEADER, CSRF_VALUE } from '../shared/routes.ts'
+import { CSRF_HEADER, CSRF_VALUE } from '../shared/routes.ts'
 import type { SessionInfo } from '../shared/session.ts'
-import { AllAccessClientError, errorFromAnswer } from './errors.ts'
+import { errorFromAnswer } from './errors.ts'
 
+/** Query parameters of an API call; an array value repeats the parameter, `undefined` leaves it out. */
+export type ApiQuery = Record<string, string | number | boolean | undefined | readonly (string | number | boolean)[]> | URLSearchParams
+
+/** The HTTP methods the proxy forwards. */
+export type ApiMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+
+/** One call of a provider's API through the BFF's proxy (`/api/<provider>/<path>`). */
 export interface ApiCallOptions {
-  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
-  query?: Record<string, string | number | boolean | undefined> | URLSearchParams
-  /** A JSON body. */
+  /** Default `GET`. */
+  method?: ApiMethod
+  query?: ApiQuery
+  /** A JSON body (`application/json`). */
   json?: unknown
   /** A form body (`application/x-www-form-urlencoded`): what OAuth 1.0a APIs sign. */
   form?: Record<string, string> | URLSearchParams
+  /** Extra headers for the provider (the BFF drops `Cookie`, `Authorization`, `X-CSRF`, `Origin`, `Referer`). */
   headers?: Record<string, string>
   signal?: AbortSignal
 }
 
+/** Options of {@link createAllAccessClient}. */
 export interface AllAccessClientOptions {
-  /** Where the BFF answers; default the page's own origin. */
+  /** Where the BFF answers, e.g. `https://bff.example`; default `''`, the page's own origin. */
   baseUrl?: string
+  /** A `fetch` to use instead of the global one (tests, server rendering). */
   fetch?: typeof fetch
 }
 
 /** The framework-free core the React hooks wrap: every BFF route as one method. */
 export interface AllAccessClient {
-  baseUrl: string
+  /** The BFF's origin (and path prefix) as given, without a trailing slash. */
+  readonly baseUrl: string
+  /** `GET /auth/session`. `slide: false` reads the session without counting as activity (for polling). */
   getSession(options?: { slide?: boolean; signal?: AbortSignal }): Promise<SessionInfo>
+  /** `GET /auth/providers`: the enabled providers, for login buttons. */
   getProviders(options?: { signal?: AbortSignal }): Promise<PublicProvider[]>
+  /** The URL that starts a login (or links a provider when someone is signed in); `next` is a local path. */
   loginUrl(provider: string, options?: { next?: string }): string
+  /** Leaves the page for {@link AllAccessClient.loginUrl} (`window.location.assign`). */
   login(provider: string, options?: { next?: string }): void
+  /** `POST /auth/logout`: ends the session. */
   logout(): Promise<void>
+  /** `DELETE /auth/accounts/:provider`: unlinks the account (the BFF revokes its tokens). */
   disconnect(provider: string): Promise<void>
+  /**
+   * Calls the provider's API through the proxy and resolves with the parsed answer. Rejects with
+   * AllAccessClientError for the BFF's own refusals (`reauth_required`, …) and ProviderApiError for
+   * the provider's non-2xx answers.
+   */
   api<T = unknown>(provider: string, path: string, options?: ApiCallOptions): Promise<T>
-  authErrorFrom(url: string): string | null
 }
 
 /**
- * Keeps an API path relative and encodes only what may not stand in a URL path (spaces, non-ASCII);
- * escapes already present stay as given, so an encoded path is not encoded twice.
+ * Keeps an API path relative and encodes only what may not stand in a URL path (spaces,
+ * non-ASCII, `?`, `#`, a `%` that starts no escape). Escapes already present stay as given, so an
+ * encoded path is not encoded twice; the BFF refuses anything that is not a plain relative path.
  */
 export function apiPath(path: string): string {
-  return path.replace(/^\/+/, '').replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/gu, (c) => encodeURIComponent(c))
+  return path
+    .replace(/^\/+/, '')
+    .replace(/%(?![0-9A-Fa-f]{2})/g, '%25')
+    .replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/gu, (c) => encodeURIComponent(c))
 }
 
+function searchOf(query: ApiQuery | undefined): string {
+  if (!query) return ''
+  const params = new URLSearchParams(query instanceof URLSearchParams ? query : undefined)
+  if (!(query instanceof URLSearchParams)) {
+    for (const [key, value] of Object.entries(query)) {
+      if (value === undefined) continue
+      for (const item of Array.isArray(value) ? value : [value]) params.append(key, String(item))
+    }
+  }
+  const search = params.toString()
+  return search ? `?${search}` : ''
+}
+
+/** Reads a body as JSON when it says it is JSON; otherwise (or when it does not parse) as text. */
+async function readBody(response: Response): Promise<unknown> {
+  const text = await response.text()
+  if (text === '' || !/[/+]json\b/i.test(response.headers.get('content-type') ?? '')) return text
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
+
+function isCrossOrigin(baseUrl: string): boolean {
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(baseUrl)) return false
+  return typeof window === 'undefined' || new URL(baseUrl).origin !== window.location.origin
+}
+
+/**
+ * Makes a client of the BFF. Every call sends `X-CSRF: 1`, and the session cookie
+ * (`credentials: 'same-origin'`, or `'include'` when `baseUrl` is another origin).
+ */
 export function createAllAccessClient(options: AllAccessClientOptions = {}): AllAccessClient {
   const baseUrl = (options.baseUrl ?? '').replace(/\/+$/, '')
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init))
-  const crossOrigin = baseUrl !== '' && typeof window !== 'undefined' && new URL(baseUrl, window.location.href).origin !== window.location.origin
+  const credentials: RequestCredentials = isCrossOrigin(baseUrl) ? 'include' : 'same-origin'
 
-  async function call<T>(path: string, init: RequestInit & { fromProxy?: boolean } = {}): Promise<T> {
-    const { fromProxy = false, ...requestInit } = init
-    const headers = new Headers(requestInit.headers)
+  async function call<T>(path: string, init: RequestInit = {}, fromProxy = false): Promise<T> {
+    const headers = new Headers(init.headers)
     headers.set(CSRF_HEADER, CSRF_VALUE)
     if (!headers.has('Accept')) headers.set('Accept', 'application/json')
-    const response = await doFetch(`${baseUrl}${path}`, { ...requestInit, headers, credentials: crossOrigin ? 'include' : 'same-origin' })
-    const text = await response.text()
-    let body: unknown = text
-    if (text && /json/i.test(response.headers.get('content-type') ?? '')) {
-      try {
-        body = JSON.parse(text)
-      } catch {
-        body = text
-      }
-    }
+    const response = await doFetch(`${baseUrl}${path}`, { ...init, headers, credentials })
+    const body = await readBody(response)
     if (!response.ok) throw errorFromAnswer(response.status, body, fromProxy)
-    return (text === '' ? undefined : body) as T
+    return (body === '' ? undefined : body) as T
+  }
+
+  function loginUrl(provider: string, { next }: { next?: string } = {}): string {
+    return `${baseUrl}/auth/login/${encodeURIComponent(provider)}${next ? `?${new URLSearchParams({ next })}` : ''}`
   }
 
   return {
     baseUrl,
     getSession: ({ slide = true, signal } = {}) => call<SessionInfo>(`/auth/session${slide ? '' : '?slide=false'}`, { signal }),
     getProviders: async ({ signal } = {}) => (await call<{ providers: PublicProvider[] }>('/auth/providers', { signal })).providers,
-    loginUrl(provider, { next } = {}) {
-      const query = next ? `?${new URLSearchParams({ next })}` : ''
-      return `${baseUrl}/auth/login/${encodeURIComponent(provider)}${query}`
-    },
-    login(provider, loginOptions) {
-      window.location.assign(this.loginUrl(provider, loginOptions))
-    },
+    loginUrl,
+    login: (provider, loginOptions) => window.location.assign(loginUrl(provider, loginOptions)),
     logout: () => call<void>('/auth/logout', { method: 'POST' }),
     disconnect: (provider) => call<void>(`/auth/accounts/${encodeURIComponent(provider)}`, { method: 'DELETE' }),
-    api<T>(provider: string, path: string, { method = 'GET', query, json, form, headers = {}, signal }: ApiCallOptions = {}) {
-      const params = query instanceof URLSearchParams ? query : new URLSearchParams(Object.entries(query ?? {}).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]))
-      const search = params.toString() ? `?${params}` : ''
+    api<T>(provider: string, path: string, { method = 'GET', query, json, form, headers, signal }: ApiCallOptions = {}) {
+      const requestHeaders = new Headers(headers)
       let body: string | undefined
-      const requestHeaders: Record<string, string> = { ...headers }
-      if (json !== undefined) {
-        body = JSON.stringify(json)
-        requestHeaders['Content-Type'] = 'application/json'
-      } else if (form !== undefined) {
-        body = new URLSearchParams(form).toString()
-        requestHeaders['Content-Type'] = 'application/x-www-form-urlencoded'
-      }
-      return call<T>(`/api/${encodeURIComponent(provider)}/${apiPath(path)}${search}`, { method, body, headers: requestHeaders, signal, fromProxy: true })
-    },
-    authErrorFrom(url) {
-      return new URL(url, 'http://local.invalid').searchParams.get(AUTH_ERROR_PARAM)
+      let type: string | undefined
+      if (json !== undefined) [body, type] = [JSON.stringify(json), 'application/json']
+      else if (form !== undefined) [body, type] = [new URLSearchParams(form).toString(), 'application/x-www-form-urlencoded']
+      // A type given by the caller wins (`application/merge-patch+json`, a charset).
+      if (type && !requestHeaders.has('Content-Type')) requestHeaders.set('Content-Type', type)
+      const url = `/api/${encodeURIComponent(provider)}/${apiPath(path)}${searchOf(query)}`
+      return call<T>(url, { method, body, headers: requestHeaders, signal }, true)
     },
   }
 }
-
-export { AllAccessClientError }

@@ -1,30 +1,43 @@
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
-import { createContext, useContext, useState, type ReactNode } from 'react'
+import { QueryClient, QueryClientContext, QueryClientProvider } from '@tanstack/react-query'
+import { createContext, useContext, useMemo, useState, type ReactNode } from 'react'
 import { createAllAccessClient, type AllAccessClient } from './api.ts'
 
 const AllAccessContext = createContext<AllAccessClient | null>(null)
 
+/** Props of {@link AllAccessProvider}. */
 export interface AllAccessProviderProps {
-  children: ReactNode
-  /** Your app's QueryClient; one is created when absent. */
+  children?: ReactNode
+  /**
+   * The QueryClient the hooks cache in. Without one, the app's own (from an enclosing
+   * `QueryClientProvider`) is used, and failing that one is created.
+   */
   queryClient?: QueryClient
-  /** Where the BFF answers; default the page's own origin. */
+  /** Where the BFF answers, e.g. `https://bff.example`; default the page's own origin. */
   baseUrl?: string
   /** A ready client (a custom `fetch`, server rendering, tests); `baseUrl` is then ignored. */
   client?: AllAccessClient
 }
 
-/** Makes the BFF client (and a QueryClient) available to the all-access hooks below it. */
+/**
+ * Makes the BFF client available to the all-access hooks below it, with a TanStack QueryClient:
+ * the one given, else the app's own, else a new one.
+ */
 export function AllAccessProvider({ children, queryClient, baseUrl, client: given }: AllAccessProviderProps) {
-  const [client] = useState(() => given ?? createAllAccessClient({ baseUrl }))
-  const [ownQueryClient] = useState(() => queryClient ?? new QueryClient())
+  const client = useMemo(() => given ?? createAllAccessClient({ baseUrl }), [given, baseUrl])
+  const outer = useContext(QueryClientContext)
+  const [lazy] = useState<{ queryClient?: QueryClient }>({})
+  const own = queryClient ?? (outer ? null : (lazy.queryClient ??= new QueryClient()))
   return (
     <AllAccessContext.Provider value={client}>
-      <QueryClientProvider client={queryClient ?? ownQueryClient}>{children}</QueryClientProvider>
+      {own ? <QueryClientProvider client={own}>{children}</QueryClientProvider> : children}
     </AllAccessContext.Provider>
   )
 }
 
+/**
+ * The client of the nearest {@link AllAccessProvider}, for calls the hooks do not cover.
+ * @throws Error when there is no AllAccessProvider above.
+ */
 export function useAllAccessClient(): AllAccessClient {
   const client = useContext(AllAccessContext)
   if (!client) throw new Error('No AllAccessProvider found: wrap your app in <AllAccessProvider>')

@@ -1,8 +1,14 @@
 import { isErrorCode, type ErrorCode } from '../shared/errors.ts'
 
-/** An answer of the BFF with a contract error code (`reauth_required`, `not_authenticated`, …). */
+/**
+ * An error answer of the BFF itself: `{"error": code, "message": text}` (DESIGN.md, "HTTP routes").
+ * `code` is the shared {@link ErrorCode} union, so a component can switch on it
+ * (`reauth_required` → offer "Reconnect"); a code this version does not know reads as `server_error`.
+ */
 export class AllAccessClientError extends Error {
+  /** The contract code, e.g. `reauth_required`, `not_authenticated`, `account_not_connected`. */
   readonly code: ErrorCode
+  /** The HTTP status of the answer. */
   readonly status: number
 
   constructor(code: ErrorCode, status: number, message: string) {
@@ -13,9 +19,14 @@ export class AllAccessClientError extends Error {
   }
 }
 
-/** A provider's own non-2xx answer passed through the proxy (its status and parsed body). */
+/**
+ * A provider's own non-2xx answer, passed through the BFF's proxy unchanged: its status and its
+ * body (parsed when it is JSON, else the text). Not a contract error, so it has no `code`.
+ */
 export class ProviderApiError extends Error {
+  /** The provider's HTTP status. */
   readonly status: number
+  /** The provider's answer body: parsed JSON, or text. */
   readonly body: unknown
 
   constructor(status: number, body: unknown) {
@@ -26,17 +37,43 @@ export class ProviderApiError extends Error {
   }
 }
 
-/** True when the user must sign in with the provider again before its API can be used. */
-export function isReauthRequired(error: unknown): boolean {
+/** True when the account must sign in with its provider again before its API can be used. */
+export function isReauthRequired(error: unknown): error is AllAccessClientError & { code: 'reauth_required' } {
   return error instanceof AllAccessClientError && error.code === 'reauth_required'
 }
 
-/** Reads an error answer: a contract body becomes AllAccessClientError, anything else ProviderApiError. */
+/**
+ * The codes the BFF itself answers on `/api/…`; any other body there is the provider's own. (A
+ * provider answering `{"error":"access_denied"}` must not pass for a failed login.)
+ */
+const PROXY_CODES: readonly ErrorCode[] = [
+  'csrf_required',
+  'origin_not_allowed',
+  'not_authenticated',
+  'unknown_provider',
+  'account_not_connected',
+  'invalid_path',
+  'payload_too_large',
+  'reauth_required',
+  'upstream_unreachable',
+  'upstream_timeout',
+  'service_unavailable',
+  'server_error',
+]
+
+function contractBody(body: unknown): { error: unknown; message: unknown } | null {
+  return body !== null && typeof body === 'object' && 'error' in body && typeof body.error === 'string' ? (body as { error: unknown; message: unknown }) : null
+}
+
+/**
+ * Reads a non-2xx answer. On the BFF's own routes every failure is an AllAccessClientError (an
+ * unknown code or a body that is not the contract's reads as `server_error`); on the proxy, only the
+ * BFF's codes are, and anything else is the provider's answer: ProviderApiError.
+ */
 export function errorFromAnswer(status: number, body: unknown, fromProxy: boolean): Error {
-  if (body && typeof body === 'object' && 'error' in body && 'message' in body && isErrorCode((body as { error: unknown }).error)) {
-    const { error, message } = body as { error: ErrorCode; message: string }
-    return new AllAccessClientError(error, status, message)
-  }
-  if (fromProxy) return new ProviderApiError(status, body)
-  return new AllAccessClientError('server_error', status, 'The server answered unexpectedly.')
+  const contract = contractBody(body)
+  const code = contract?.error
+  const message = typeof contract?.message === 'string' ? contract.message : 'The server answered unexpectedly.'
+  if (fromProxy) return isErrorCode(code) && PROXY_CODES.includes(code) ? new AllAccessClientError(code, status, message) : new ProviderApiError(status, body)
+  return new AllAccessClientError(isErrorCode(code) ? code : 'server_error', status, message)
 }

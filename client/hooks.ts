@@ -1,18 +1,26 @@
-import { useMutation, useQuery, useQueryClient, type UseMutationOptions, type UseQueryOptions } from '@tanstack/react-query'
-import { useCallback, useState } from 'react'
-import type { ErrorCode } from '../shared/errors.ts'
+import { useMutation, useQuery, useQueryClient, type QueryClient, type UseMutationOptions, type UseQueryOptions } from '@tanstack/react-query'
+import { useMemo, useState, useSyncExternalStore } from 'react'
+import { isErrorCode, type ErrorCode } from '../shared/errors.ts'
+import type { PublicProvider } from '../shared/provider.ts'
 import { AUTH_ERROR_PARAM } from '../shared/routes.ts'
-import type { ApiCallOptions } from './api.ts'
+import type { SessionInfo } from '../shared/session.ts'
+import type { ApiMethod, ApiQuery } from './api.ts'
 import { useAllAccessClient } from './context.tsx'
 import { AllAccessClientError, ProviderApiError } from './errors.ts'
 
-/** Query keys, so an app can invalidate or prefetch all-access data itself. */
+/** Query keys of everything the hooks cache, so an app can invalidate, prefetch or read it itself. */
 export const allAccessKeys = {
   all: ['all-access'] as const,
   session: () => [...allAccessKeys.all, 'session'] as const,
   providers: () => [...allAccessKeys.all, 'providers'] as const,
-  api: (provider: string, path: string, query?: ApiCallOptions['query']) =>
-    [...allAccessKeys.all, 'api', provider, path, query instanceof URLSearchParams ? query.toString() : (query ?? {})] as const,
+  /** Every cached API answer; with a provider, that provider's; with a path and query, one call's. */
+  api: (provider?: string, path?: string, query?: ApiQuery, headers?: Record<string, string>) => {
+    const key: unknown[] = [...allAccessKeys.all, 'api']
+    if (provider !== undefined) key.push(provider)
+    if (path !== undefined) key.push(path, query instanceof URLSearchParams ? query.toString() : (query ?? {}))
+    if (headers !== undefined) key.push(headers)
+    return key
+  },
 }
 
 /** 4xx answers (the BFF's or the provider's) are answers, not glitches: retrying only repeats them. */
@@ -21,93 +29,146 @@ function retryTransient(failureCount: number, error: Error): boolean {
   return failureCount < 2
 }
 
-/** Who is signed in, with which accounts (`status: 'reauth_required'` means "reconnect"). */
-export function useSession() {
-  const client = useAllAccessClient()
-  return useQuery({ queryKey: allAccessKeys.session(), queryFn: ({ signal }) => client.getSession({ signal }), retry: retryTransient })
+/** These refusals mean the cached session is out of date: the account needs a reconnect, or the session ended. */
+function refreshSessionAfter(error: Error, queryClient: QueryClient): void {
+  if (error instanceof AllAccessClientError && ['reauth_required', 'not_authenticated', 'account_not_connected'].includes(error.code)) {
+    void queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })
+  }
 }
 
-/** The enabled providers, to render login buttons. */
-export function useProviders() {
-  const client = useAllAccessClient()
-  return useQuery({ queryKey: allAccessKeys.providers(), queryFn: ({ signal }) => client.getProviders({ signal }), staleTime: 5 * 60_000, retry: retryTransient })
-}
+/** TanStack Query options the all-access queries pass on (`enabled`, `select`, `staleTime`, …). */
+export type AllAccessQueryOptions<TQueryFnData, TData = TQueryFnData> = Omit<UseQueryOptions<TQueryFnData, Error, TData>, 'queryKey' | 'queryFn'>
 
-/** `login(provider, { next })` leaves for the provider; the session is read afresh on return. */
-export function useLogin() {
-  const client = useAllAccessClient()
-  const login = useCallback((provider: string, options?: { next?: string }) => client.login(provider, options), [client])
-  return { login, loginUrl: client.loginUrl.bind(client) }
+/** Options of {@link useSession}. */
+export type SessionOptions<TData = SessionInfo> = AllAccessQueryOptions<SessionInfo, TData> & {
+  /** `false` reads the session without counting as activity (a UI polling for its end). Default `true`. */
+  slide?: boolean
 }
-
-export function useLogout() {
-  const client = useAllAccessClient()
-  const queryClient = useQueryClient()
-  return useMutation({
-    mutationFn: () => client.logout(),
-    onSuccess: async () => {
-      // Everything cached was the signed-in user's: drop provider data, then refetch the session.
-      queryClient.removeQueries({ queryKey: [...allAccessKeys.all, 'api'] })
-      await queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })
-    },
-  })
-}
-
-/** Unlinks a provider account (its tokens are revoked by the BFF). */
-export function useDisconnect() {
-  const client = useAllAccessClient()
-  const queryClient = useQueryClient()
-  return useMutation({
-    mutationFn: (provider: string) => client.disconnect(provider),
-    onSuccess: async (_data, provider) => {
-      queryClient.removeQueries({ queryKey: [...allAccessKeys.all, 'api', provider] })
-      await queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })
-    },
-  })
-}
-
-export type ProviderApiOptions<T> = Omit<UseQueryOptions<T, Error, T>, 'queryKey' | 'queryFn'> & { query?: ApiCallOptions['query'] }
 
 /**
- * A GET of the provider's API through the BFF proxy, as a query. A `reauth_required` error also
- * refreshes the session, so the account shows as needing a reconnect.
+ * Who is signed in, with which accounts: `GET /auth/session` as a query. An account with
+ * `status: 'reauth_required'` must sign in with its provider again (show "Reconnect").
  */
-export function useProviderApi<T = unknown>(provider: string, path: string, { query, ...options }: ProviderApiOptions<T> = {}) {
+export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOptions<TData> = {}) {
   const client = useAllAccessClient()
-  const queryClient = useQueryClient()
-  return useQuery<T, Error, T>({
-    queryKey: allAccessKeys.api(provider, path, query),
-    queryFn: async ({ signal }) => {
-      try {
-        return await client.api<T>(provider, path, { query, signal })
-      } catch (error) {
-        if (error instanceof AllAccessClientError && error.code === 'reauth_required') void queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })
-        throw error
-      }
-    },
+  return useQuery<SessionInfo, Error, TData>({
+    queryKey: allAccessKeys.session(),
+    queryFn: ({ signal }) => client.getSession({ slide, signal }),
     retry: retryTransient,
     ...options,
   })
 }
 
-export interface ProviderMutationVariables {
-  path: string
-  method?: 'POST' | 'PUT' | 'PATCH' | 'DELETE'
-  json?: unknown
-  form?: Record<string, string>
-  query?: ApiCallOptions['query']
+/** The enabled providers (`name`, `displayName`, `protocol`), to render login buttons. */
+export function useProviders<TData = PublicProvider[]>(options: AllAccessQueryOptions<PublicProvider[], TData> = {}) {
+  const client = useAllAccessClient()
+  return useQuery<PublicProvider[], Error, TData>({
+    queryKey: allAccessKeys.providers(),
+    queryFn: ({ signal }) => client.getProviders({ signal }),
+    staleTime: 5 * 60_000,
+    retry: retryTransient,
+    ...options,
+  })
 }
 
-/** A POST, PUT, PATCH or DELETE on the provider's API through the BFF proxy. */
-export function useProviderMutation<T = unknown>(provider: string, options: Omit<UseMutationOptions<T, Error, ProviderMutationVariables>, 'mutationFn'> = {}) {
+/**
+ * `login(provider, { next })` leaves the page for the provider (signing in, or linking the provider
+ * to the signed-in user); the session is read afresh on return. `loginUrl` gives the URL instead.
+ */
+export function useLogin() {
+  const client = useAllAccessClient()
+  return useMemo(() => ({ login: client.login, loginUrl: client.loginUrl }), [client])
+}
+
+/** Options of {@link useLogout} and {@link useDisconnect}: TanStack mutation options. */
+export type AllAccessMutationOptions<TVariables> = Omit<UseMutationOptions<void, Error, TVariables>, 'mutationFn'>
+
+/** Signs out (`POST /auth/logout`), drops the cached API answers and refetches the session. */
+export function useLogout(options: AllAccessMutationOptions<void> = {}) {
   const client = useAllAccessClient()
   const queryClient = useQueryClient()
-  return useMutation<T, Error, ProviderMutationVariables>({
-    mutationFn: ({ path, method = 'POST', json, form, query }) => client.api<T>(provider, path, { method, json, form, query }),
+  return useMutation<void, Error, void>({
     ...options,
-    onError: (error, variables, context, mutation) => {
-      if (error instanceof AllAccessClientError && error.code === 'reauth_required') void queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })
-      return options.onError?.(error, variables, context, mutation)
+    mutationFn: () => client.logout(),
+    onSuccess: async (...args) => {
+      // Everything cached was the signed-in user's.
+      queryClient.removeQueries({ queryKey: allAccessKeys.api() })
+      await queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })
+      await options.onSuccess?.(...args)
+    },
+  })
+}
+
+/** Unlinks a provider's account (`DELETE /auth/accounts/:provider`; the BFF revokes its tokens) and refetches the session. */
+export function useDisconnect(options: AllAccessMutationOptions<string> = {}) {
+  const client = useAllAccessClient()
+  const queryClient = useQueryClient()
+  return useMutation<void, Error, string>({
+    ...options,
+    mutationFn: (provider) => client.disconnect(provider),
+    onSuccess: async (...args) => {
+      queryClient.removeQueries({ queryKey: allAccessKeys.api(args[1]) })
+      await queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })
+      await options.onSuccess?.(...args)
+    },
+  })
+}
+
+/** Options of {@link useProviderApi}: query parameters and headers of the call, and TanStack query options. */
+export type ProviderApiOptions<TQueryFnData = unknown, TData = TQueryFnData> = AllAccessQueryOptions<TQueryFnData, TData> & {
+  query?: ApiQuery
+  headers?: Record<string, string>
+}
+
+/**
+ * A GET of the provider's API through the BFF's proxy (`/api/<provider>/<path>?<query>`), as a
+ * query keyed by provider, path and query. Fails with AllAccessClientError (`isReauthRequired(error)`:
+ * offer "Reconnect"; the session is refetched so the account shows it too) or ProviderApiError; 4xx
+ * answers are not retried.
+ */
+export function useProviderApi<TQueryFnData = unknown, TData = TQueryFnData>(
+  provider: string,
+  path: string,
+  { query, headers, ...options }: ProviderApiOptions<TQueryFnData, TData> = {},
+) {
+  const client = useAllAccessClient()
+  const queryClient = useQueryClient()
+  return useQuery<TQueryFnData, Error, TData>({
+    queryKey: allAccessKeys.api(provider, path, query, headers),
+    queryFn: ({ signal }) =>
+      client.api<TQueryFnData>(provider, path, { query, headers, signal }).catch((error: Error) => {
+        refreshSessionAfter(error, queryClient)
+        throw error
+      }),
+    retry: retryTransient,
+    ...options,
+  })
+}
+
+/** What {@link useProviderMutation}'s `mutate` takes: one call of the provider's API. */
+export interface ProviderMutationVariables {
+  /** Relative to the provider's API base, e.g. `statuses/update.json`. */
+  path: string
+  /** Default `POST`. */
+  method?: Exclude<ApiMethod, 'GET'>
+  /** A JSON body. */
+  json?: unknown
+  /** A form body (what OAuth 1.0a APIs sign). */
+  form?: Record<string, string> | URLSearchParams
+  query?: ApiQuery
+  headers?: Record<string, string>
+}
+
+/** A POST, PUT, PATCH or DELETE of the provider's API through the BFF's proxy: `mutate({ path, method, json | form })`. */
+export function useProviderMutation<TData = unknown>(provider: string, options: Omit<UseMutationOptions<TData, Error, ProviderMutationVariables>, 'mutationFn'> = {}) {
+  const client = useAllAccessClient()
+  const queryClient = useQueryClient()
+  return useMutation<TData, Error, ProviderMutationVariables>({
+    ...options,
+    mutationFn: ({ path, method = 'POST', ...call }) => client.api<TData>(provider, path, { method, ...call }),
+    onError: (error, ...rest) => {
+      refreshSessionAfter(error, queryClient)
+      return options.onError?.(error, ...rest)
     },
   })
 }
@@ -124,30 +185,56 @@ const AUTH_ERROR_MESSAGES: Partial<Record<ErrorCode, string>> = {
   profile_request_failed: 'Your profile could not be loaded from the provider.',
   missing_identifier: 'The provider did not say who you are.',
   account_conflict: 'That account is already linked to another user.',
-  service_unavailable: 'The service is temporarily unavailable.',
+  unknown_provider: 'That provider is not available.',
+  service_unavailable: 'The service is temporarily unavailable. Please try again later.',
   server_error: 'Something went wrong during sign-in.',
 }
 
-/** The message to show for a login error code. */
+/** The sentence to show for a login failure code (the `auth_error` of DESIGN.md's callback). */
 export function authErrorMessage(code: string): string {
   return AUTH_ERROR_MESSAGES[code as ErrorCode] ?? 'Sign-in failed.'
 }
 
+/** What {@link useAuthError} returns after a failed login. */
+export interface AuthError {
+  /** The callback's code; one this version does not know reads as `server_error`. */
+  code: ErrorCode
+  /** The code in words, for an alert. */
+  message: string
+  /** Forgets the error (every component showing it updates). */
+  dismiss(): void
+}
+
+// The page's auth_error, taken from the address once and shared by every component that asks.
+let authError: ErrorCode | null = null
+const authErrorListeners = new Set<() => void>()
+
+function takeAuthErrorFromUrl(): void {
+  if (typeof window === 'undefined') return
+  const url = new URL(window.location.href)
+  const found = url.searchParams.get(AUTH_ERROR_PARAM)
+  if (found === null) return
+  url.searchParams.delete(AUTH_ERROR_PARAM)
+  window.history.replaceState(window.history.state, '', url.pathname + url.search + url.hash)
+  authError = found === '' ? null : isErrorCode(found) ? found : 'server_error'
+}
+
+function subscribeAuthError(listener: () => void) {
+  authErrorListeners.add(listener)
+  return () => void authErrorListeners.delete(listener)
+}
+
+function dismissAuthError(): void {
+  authError = null
+  for (const listener of authErrorListeners) listener()
+}
+
 /**
- * The `?auth_error=` a failed login came back with, read once and removed from the address bar so
- * a reload does not show it again. Returns the code and its message, or null.
+ * The `?auth_error=` a failed login came back with, as a code and a sentence, or null. It is read
+ * from the address once and removed with `history.replaceState`, so a reload does not show it again.
  */
-export function useAuthError(): { code: string; message: string; dismiss(): void } | null {
-  const [code, setCode] = useState<string | null>(() => {
-    if (typeof window === 'undefined') return null
-    const url = new URL(window.location.href)
-    const found = url.searchParams.get(AUTH_ERROR_PARAM)
-    if (found) {
-      url.searchParams.delete(AUTH_ERROR_PARAM)
-      window.history.replaceState(window.history.state, '', url.pathname + url.search + url.hash)
-    }
-    return found
-  })
-  const dismiss = useCallback(() => setCode(null), [])
-  return code ? { code, message: authErrorMessage(code), dismiss } : null
+export function useAuthError(): AuthError | null {
+  useState(takeAuthErrorFromUrl)
+  const code = useSyncExternalStore(subscribeAuthError, () => authError, () => null)
+  return useMemo(() => (code ? { code, message: authErrorMessage(code), dismiss: dismissAuthError } : null), [code])
 }

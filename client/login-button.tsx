@@ -1,16 +1,19 @@
 import type { ButtonHTMLAttributes, ReactNode } from 'react'
 import { useLogin, useProviders, useSession } from './hooks.ts'
 
+/** Props of {@link LoginButton}: a provider, where to land, and any `<button>` attribute but `onClick` and `type`. */
 export interface LoginButtonProps extends Omit<ButtonHTMLAttributes<HTMLButtonElement>, 'onClick' | 'type'> {
+  /** The provider's name, e.g. `github`. */
   provider: string
-  /** Where to land after the login (a local path). */
+  /** Where to land after the login: a local path (anything else becomes `/`). */
   next?: string
+  /** A label of your own instead of "Sign in with …" / "Connect …". */
   children?: ReactNode
 }
 
 /**
- * A button that signs in with a provider ("Sign in with GitHub"), or links it to the signed-in
- * user ("Connect GitHub"). Its label comes from the provider's display name.
+ * A `<button type="button">` named "Sign in with <display name>", or "Connect <display name>" when
+ * someone is signed in (it links the provider to that user). Pressing it leaves for the provider.
  */
 export function LoginButton({ provider, next, children, ...rest }: LoginButtonProps) {
   const { login } = useLogin()

@@ -1,67 +1,189 @@
-import { describe, expect, it } from 'vitest'
-import { apiPath, createAllAccessClient } from '../client/api.ts'
-import { AllAccessClientError, ProviderApiError } from '../client/errors.ts'
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { apiPath, createAllAccessClient, type AllAccessClient } from '../client/api.ts'
+import { AllAccessClientError, ProviderApiError, isReauthRequired } from '../client/errors.ts'
 
-/** The framework-free client: what it sends for each call, recorded by a fetch that answers like the BFF. */
-function recordingClient(answer: (url: string, init: RequestInit) => Response) {
-  const calls: { url: string; init: RequestInit }[] = []
-  const client = createAllAccessClient({
-    baseUrl: 'https://app.example',
-    fetch: async (input, init = {}) => {
-      calls.push({ url: String(input), init })
-      return answer(String(input), init)
-    },
-  })
-  return { client, calls }
+interface Received {
+  method: string
+  url: string
+  headers: IncomingHttpHeaders
+  body: string
+}
+interface Answer {
+  status: number
+  body?: string
+  type?: string
 }
 
-const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } })
+/**
+ * The framework-free client against a real HTTP server on 127.0.0.1 that records every request
+ * and answers what the test says.
+ */
+describe('createAllAccessClient against a real HTTP server', () => {
+  let server: Server
+  let baseUrl: string
+  let client: AllAccessClient
+  const received: Received[] = []
+  let answer: (request: Received) => Answer = () => ({ status: 200, body: '{}' })
+  const json = (status: number, body: unknown): Answer => ({ status, body: JSON.stringify(body), type: 'application/json; charset=utf-8' })
 
-describe('createAllAccessClient', () => {
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (chunk: Buffer) => chunks.push(chunk))
+      req.on('end', () => {
+        const request = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') }
+        received.push(request)
+        const { status, body = '', type } = answer(request)
+        res.writeHead(status, type ? { 'Content-Type': type } : {})
+        res.end(body)
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    client = createAllAccessClient({ baseUrl })
+  })
+
+  beforeEach(() => {
+    received.length = 0
+    answer = () => json(200, {})
+  })
+
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
+
   it('sends X-CSRF: 1 on every call', async () => {
-    const { client, calls } = recordingClient(() => json(200, { authenticated: false }))
+    answer = ({ url }) => (url.startsWith('/auth/providers') ? json(200, { providers: [] }) : url.startsWith('/auth/session') ? json(200, { authenticated: false }) : { status: 204 })
     await client.getSession()
+    await client.getProviders()
+    await client.logout()
+    await client.disconnect('github')
     await client.api('github', 'user')
-    for (const call of calls) expect(new Headers(call.init.headers).get('X-CSRF')).toBe('1')
+    await client.api('github', 'user/repos', { method: 'POST', json: {} })
+    expect(received.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'GET /auth/session',
+      'GET /auth/providers',
+      'POST /auth/logout',
+      'DELETE /auth/accounts/github',
+      'GET /api/github/user',
+      'POST /api/github/user/repos',
+    ])
+    for (const request of received) expect(request.headers['x-csrf']).toBe('1')
   })
 
-  it('builds proxy URLs from a relative path and query, and sends JSON or form bodies', async () => {
-    const { client, calls } = recordingClient(() => json(200, {}))
-    await client.api('github', '/repos/a b/ü', { query: { per_page: 5, q: 'x&y', skip: undefined } })
-    expect(calls[0].url).toBe('https://app.example/api/github/repos/a%20b/%C3%BC?per_page=5&q=x%26y')
-    await client.api('sandbox-oidc', 'notes', { method: 'POST', json: { text: 'hi' } })
-    expect(new Headers(calls[1].init.headers).get('Content-Type')).toBe('application/json')
-    expect(calls[1].init.body).toBe('{"text":"hi"}')
-    await client.api('twitter', 'statuses/update.json', { method: 'POST', form: { status: 'a b&c' } })
-    expect(new Headers(calls[2].init.headers).get('Content-Type')).toBe('application/x-www-form-urlencoded')
-    expect(calls[2].init.body).toBe('status=a+b%26c')
+  it('getSession reads the session, and asks not to slide it with slide: false', async () => {
+    const session = { authenticated: true, user: { id: '1', displayName: 'Alice' }, accounts: [], expiresAt: '2030-01-01T00:00:00.000Z' }
+    answer = () => json(200, session)
+    await expect(client.getSession()).resolves.toEqual(session)
+    await client.getSession({ slide: false })
+    expect(received.map((r) => r.url)).toEqual(['/auth/session', '/auth/session?slide=false'])
   })
 
-  it('does not encode an already encoded path twice', () => {
-    expect(apiPath('search/hello%20world')).toBe('search/hello%20world')
-    expect(apiPath('a/b:c@d')).toBe('a/b:c@d')
+  it('getProviders resolves with the list of providers', async () => {
+    const providers = [{ name: 'github', displayName: 'GitHub', protocol: 'oauth2' }]
+    answer = () => json(200, { providers })
+    await expect(client.getProviders()).resolves.toEqual(providers)
   })
 
-  it('turns a contract error into AllAccessClientError with its code and status', async () => {
-    const { client } = recordingClient(() => json(401, { error: 'reauth_required', message: 'Sign in with this provider again.' }))
-    await expect(client.api('github', 'user')).rejects.toEqual(expect.objectContaining({ name: 'AllAccessClientError', code: 'reauth_required', status: 401 }))
+  it('logout and disconnect resolve with nothing on 204', async () => {
+    answer = () => ({ status: 204 })
+    await expect(client.logout()).resolves.toBeUndefined()
+    await expect(client.disconnect('sandbox-oidc')).resolves.toBeUndefined()
   })
 
-  it("passes the provider's own error answer on as ProviderApiError", async () => {
-    const { client } = recordingClient(() => json(404, { message: 'Not Found' }))
+  it('api() calls /api/<provider>/<path> with the path kept as given and the query encoded', async () => {
+    await client.api('github', 'repos/octo/hello-world/issues', { query: { state: 'open', per_page: 5, q: 'a b&c=d', skip: undefined, label: ['bug', 'ü'] } })
+    await client.api('github', '/search/hello%20world')
+    await client.api('github', 'a b/ü/100%', { query: new URLSearchParams([['x', '1'], ['x', '2']]) })
+    expect(received.map((r) => r.url)).toEqual([
+      '/api/github/repos/octo/hello-world/issues?state=open&per_page=5&q=a+b%26c%3Dd&label=bug&label=%C3%BC',
+      '/api/github/search/hello%20world',
+      '/api/github/a%20b/%C3%BC/100%25?x=1&x=2',
+    ])
+  })
+
+  it('api() sends a JSON body as application/json', async () => {
+    answer = ({ body }) => json(201, { received: JSON.parse(body) })
+    await expect(client.api('sandbox-oidc', 'notes', { method: 'POST', json: { text: 'hi ü' } })).resolves.toEqual({ received: { text: 'hi ü' } })
+    expect(received[0]).toEqual(expect.objectContaining({ method: 'POST', url: '/api/sandbox-oidc/notes', body: '{"text":"hi ü"}' }))
+    expect(received[0].headers['content-type']).toBe('application/json')
+  })
+
+  it('api() sends a form body as application/x-www-form-urlencoded', async () => {
+    await client.api('sandbox-oauth1', 'statuses/update.json', { method: 'POST', form: { status: 'a b&c=d ü' } })
+    expect(received[0]).toEqual(expect.objectContaining({ method: 'POST', url: '/api/sandbox-oauth1/statuses/update.json', body: 'status=a+b%26c%3Dd+%C3%BC' }))
+    expect(received[0].headers['content-type']).toBe('application/x-www-form-urlencoded')
+  })
+
+  it('api() passes extra headers, and a Content-Type given by the caller wins', async () => {
+    await client.api('github', 'user', { method: 'PATCH', json: { bio: 'x' }, headers: { 'Content-Type': 'application/merge-patch+json', 'X-GitHub-Api-Version': '2022-11-28' } })
+    expect(received[0].headers['content-type']).toBe('application/merge-patch+json')
+    expect(received[0].headers['x-github-api-version']).toBe('2022-11-28')
+    expect(received[0].headers['x-csrf']).toBe('1')
+  })
+
+  it('api() resolves with text when the answer is not JSON', async () => {
+    answer = () => ({ status: 200, body: 'plain words', type: 'text/plain' })
+    await expect(client.api('github', 'zen')).resolves.toBe('plain words')
+  })
+
+  it('turns a contract error of the BFF into AllAccessClientError with its exact code and status', async () => {
+    answer = () => json(404, { error: 'account_not_found', message: 'No such account.' })
+    const error = await client.disconnect('github').catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(AllAccessClientError)
+    expect(error).toEqual(expect.objectContaining({ code: 'account_not_found', status: 404, message: 'No such account.' }))
+  })
+
+  it('turns the proxy refusing a call into AllAccessClientError: reauth_required, invalid_path', async () => {
+    answer = () => json(401, { error: 'reauth_required', message: 'Sign in with this provider again.' })
+    const reauth = await client.api('github', 'user').catch((e: unknown) => e)
+    expect(reauth).toEqual(expect.objectContaining({ name: 'AllAccessClientError', code: 'reauth_required', status: 401 }))
+    expect(isReauthRequired(reauth)).toBe(true)
+    answer = () => json(400, { error: 'invalid_path', message: 'Not a plain relative path.' })
+    await expect(client.api('github', 'a/../b')).rejects.toEqual(expect.objectContaining({ code: 'invalid_path', status: 400 }))
+  })
+
+  it("passes the provider's own error answer on as ProviderApiError with its status and body", async () => {
+    answer = () => json(404, { message: 'Not Found', documentation_url: 'https://docs.github.com' })
     const error = await client.api('github', 'nope').catch((e: unknown) => e)
     expect(error).toBeInstanceOf(ProviderApiError)
-    expect(error).toEqual(expect.objectContaining({ status: 404, body: { message: 'Not Found' } }))
+    expect(error).toEqual(expect.objectContaining({ status: 404, body: { message: 'Not Found', documentation_url: 'https://docs.github.com' } }))
+    expect(isReauthRequired(error)).toBe(false)
   })
 
-  it('reads an unknown or missing code from the BFF as server_error', async () => {
-    const { client } = recordingClient(() => new Response('<html>bad gateway</html>', { status: 502, headers: { 'Content-Type': 'text/html' } }))
+  it('does not mistake a provider body shaped like an error for a contract error', async () => {
+    answer = () => json(403, { error: 'access_denied', message: 'Missing scope.' })
+    await expect(client.api('github', 'user/emails')).rejects.toBeInstanceOf(ProviderApiError)
+    answer = () => ({ status: 500, body: 'upstream broke', type: 'text/plain' })
+    await expect(client.api('github', 'user')).rejects.toEqual(expect.objectContaining({ name: 'ProviderApiError', status: 500, body: 'upstream broke' }))
+  })
+
+  it('reads an unknown code from the BFF as server_error, keeping the status', async () => {
+    answer = () => json(418, { error: 'teapot', message: 'I am a teapot.' })
     const error = await client.getSession().catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(AllAccessClientError)
+    expect(error).toEqual(expect.objectContaining({ code: 'server_error', status: 418 }))
+  })
+
+  it('reads a non-JSON error of the BFF as server_error', async () => {
+    answer = () => ({ status: 502, body: '<html>bad gateway</html>', type: 'text/html' })
+    const error = await client.getProviders().catch((e: unknown) => e)
     expect(error).toBeInstanceOf(AllAccessClientError)
     expect(error).toEqual(expect.objectContaining({ code: 'server_error', status: 502 }))
   })
+})
 
-  it('gives login URLs with next', () => {
+describe('apiPath', () => {
+  it('keeps a relative path and does not encode an escape twice', () => {
+    expect(apiPath('/search/hello%20world')).toBe('search/hello%20world')
+    expect(apiPath('a/b:c@d')).toBe('a/b:c@d')
+    expect(apiPath('q?x#y')).toBe('q%3Fx%23y')
+  })
+})
+
+describe('loginUrl', () => {
+  it('is the login route of the BFF, with next', () => {
     expect(createAllAccessClient().loginUrl('github', { next: '/after?x=1' })).toBe('/auth/login/github?next=%2Fafter%3Fx%3D1')
+    expect(createAllAccessClient({ baseUrl: 'https://bff.example/' }).loginUrl('github')).toBe('https://bff.example/auth/login/github')
   })
 })

@@ -1,7 +1,9 @@
 // @vitest-environment jsdom
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { act, cleanup, render, renderHook, screen, waitFor } from '@testing-library/react'
-import { QueryClient } from '@tanstack/react-query'
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { act, cleanup, fireEvent, render, renderHook, screen, waitFor } from '@testing-library/react'
+import { QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/react-query'
 import type { ReactNode } from 'react'
 import {
   AllAccessClientError,
@@ -12,18 +14,284 @@ import {
   LoginButton,
   useAuthError,
   useDisconnect,
+  useLogin,
   useLogout,
   useProviderApi,
   useProviderMutation,
   useProviders,
   useSession,
+  type AccountSummary,
+  type AllAccessClient,
 } from '../client/index.ts'
 import { BrowserSession } from './support/browser-session.ts'
-import { afterEach } from 'vitest'
 import { openDatabase, parseDatabaseUrl } from '../server/store/database.ts'
 import { databases } from './support/databases.ts'
 import { startServe, type RunningServe } from './support/demo-server.ts'
 import { sandboxLogin } from './support/sandbox-login.ts'
+
+interface Received {
+  method: string
+  url: string
+  headers: IncomingHttpHeaders
+  body: string
+}
+
+/**
+ * The hooks against a small real HTTP server on 127.0.0.1 that answers the BFF's routes from an
+ * in-memory state and records every request: what the hooks send and how they follow the answers.
+ */
+describe('the React hooks against a recording HTTP server', () => {
+  let server: Server
+  let baseUrl: string
+  const received: Received[] = []
+  const providers = [
+    { name: 'sandbox-oauth1', displayName: 'Sandbox OAuth 1.0a', protocol: 'oauth1' },
+    { name: 'sandbox-oidc', displayName: 'Sandbox OpenID', protocol: 'oidc' },
+  ]
+  let state: { authenticated: boolean; accounts: AccountSummary[] }
+  const account = (provider: string, identifier: string): AccountSummary => ({ provider, identifier, displayName: null, status: 'active', connectedAt: '2025-01-01T00:00:00.000Z' })
+  const requests = (method: string, path: string) => received.filter((r) => r.method === method && r.url.split('?')[0] === path)
+
+  function answer({ method, url, headers, body }: Received): [number, unknown?] {
+    const { pathname, searchParams } = new URL(url, 'http://x')
+    if (pathname === '/auth/providers') return [200, { providers }]
+    if (pathname === '/auth/session') {
+      return [200, state.authenticated ? { authenticated: true, user: { id: '7', displayName: 'Alice Liddell' }, accounts: state.accounts, expiresAt: '2030-01-01T00:00:00.000Z' } : { authenticated: false }]
+    }
+    if (method === 'POST' && pathname === '/auth/logout') {
+      state = { authenticated: false, accounts: [] }
+      return [204]
+    }
+    const unlink = /^\/auth\/accounts\/([^/]+)$/.exec(pathname)
+    if (method === 'DELETE' && unlink) {
+      if (!state.accounts.some((a) => a.provider === unlink[1])) return [404, { error: 'account_not_found', message: 'No such account.' }]
+      state.accounts = state.accounts.filter((a) => a.provider !== unlink[1])
+      return [204]
+    }
+    if (pathname === '/api/sandbox-oidc/me') return [200, { sub: 'alice', fields: searchParams.getAll('fields') }]
+    if (pathname === '/api/sandbox-oauth1/account/verify_credentials.json') {
+      state.accounts = state.accounts.map((a) => (a.provider === 'sandbox-oauth1' ? { ...a, status: 'reauth_required' } : a))
+      return [401, { error: 'reauth_required', message: 'Sign in with this provider again.' }]
+    }
+    if (method === 'POST' && pathname.startsWith('/api/')) return [201, { method, contentType: headers['content-type'], body }]
+    return [404, { message: 'Not Found' }]
+  }
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (chunk: Buffer) => chunks.push(chunk))
+      req.on('end', () => {
+        const request = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') }
+        received.push(request)
+        const [status, body] = answer(request)
+        res.writeHead(status, body === undefined ? {} : { 'Content-Type': 'application/json' })
+        res.end(body === undefined ? undefined : JSON.stringify(body))
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  })
+
+  beforeEach(() => {
+    received.length = 0
+    state = { authenticated: true, accounts: [account('sandbox-oidc', 'alice'), account('sandbox-oauth1', '1001')] }
+  })
+
+  afterEach(() => cleanup())
+
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
+
+  /** A fresh cache per test, with TanStack's default retries: the hooks must turn them off for 4xx answers themselves. */
+  function wrapper(options: { client?: AllAccessClient } = {}) {
+    const queryClient = new QueryClient()
+    return ({ children }: { children: ReactNode }) => (
+      <AllAccessProvider baseUrl={baseUrl} client={options.client} queryClient={queryClient}>
+        {children}
+      </AllAccessProvider>
+    )
+  }
+
+  it('useSession reads a signed-in session with its accounts', async () => {
+    const { result } = renderHook(() => useSession(), { wrapper: wrapper() })
+    await waitFor(() => expect(result.current.isSuccess).toBe(true))
+    expect(result.current.data).toEqual(expect.objectContaining({ authenticated: true, user: { id: '7', displayName: 'Alice Liddell' }, accounts: state.accounts }))
+    expect(received[0].headers['x-csrf']).toBe('1')
+  })
+
+  it('useSession reads an anonymous visitor', async () => {
+    state.authenticated = false
+    const { result } = renderHook(() => useSession(), { wrapper: wrapper() })
+    await waitFor(() => expect(result.current.data).toEqual({ authenticated: false }))
+  })
+
+  it('useSession takes slide: false and TanStack options such as select', async () => {
+    const { result } = renderHook(() => useSession({ slide: false, select: (s) => s.authenticated }), { wrapper: wrapper() })
+    await waitFor(() => expect(result.current.data).toBe(true))
+    expect(received.map((r) => r.url)).toEqual(['/auth/session?slide=false'])
+  })
+
+  it('useProviders lists the enabled providers', async () => {
+    const { result } = renderHook(() => useProviders(), { wrapper: wrapper() })
+    await waitFor(() => expect(result.current.data).toEqual(providers))
+  })
+
+  it('LoginButton is a button named "Sign in with <display name>" that starts the login on click', async () => {
+    state.authenticated = false
+    const base = createAllAccessClient({ baseUrl })
+    const login = vi.fn()
+    render(<LoginButton provider="sandbox-oidc" next="/after" className="big" />, { wrapper: wrapper({ client: { ...base, login } }) })
+    const button = await screen.findByRole('button', { name: 'Sign in with Sandbox OpenID' })
+    expect(button.getAttribute('type')).toBe('button')
+    expect(button.className).toBe('big')
+    fireEvent.click(button)
+    expect(login).toHaveBeenCalledWith('sandbox-oidc', { next: '/after' })
+    expect(base.loginUrl('sandbox-oidc', { next: '/after' })).toBe(`${baseUrl}/auth/login/sandbox-oidc?next=%2Fafter`)
+  })
+
+  it('LoginButton offers "Connect <display name>" when someone is signed in, and falls back to the provider name', async () => {
+    render(
+      <>
+        <LoginButton provider="sandbox-oauth1" />
+        <LoginButton provider="github" />
+      </>,
+      { wrapper: wrapper() },
+    )
+    await screen.findByRole('button', { name: 'Connect Sandbox OAuth 1.0a' })
+    await screen.findByRole('button', { name: 'Connect github' })
+  })
+
+  it('useLogin gives login and the login URL', () => {
+    const { result } = renderHook(() => useLogin(), { wrapper: wrapper() })
+    expect(result.current.loginUrl('sandbox-oauth1', { next: '/x' })).toBe(`${baseUrl}/auth/login/sandbox-oauth1?next=%2Fx`)
+    expect(result.current.login).toBeTypeOf('function')
+  })
+
+  it('useLogout posts the logout, and the session query refetches', async () => {
+    const { result } = renderHook(() => ({ session: useSession(), logout: useLogout() }), { wrapper: wrapper() })
+    await waitFor(() => expect(result.current.session.data?.authenticated).toBe(true))
+    await act(() => result.current.logout.mutateAsync())
+    expect(requests('POST', '/auth/logout')).toEqual([expect.objectContaining({ headers: expect.objectContaining({ 'x-csrf': '1' }) })])
+    expect(requests('GET', '/auth/session')).toHaveLength(2)
+    await waitFor(() => expect(result.current.session.data).toEqual({ authenticated: false }))
+  })
+
+  it('useDisconnect deletes the account, and the session query refetches', async () => {
+    const { result } = renderHook(() => ({ session: useSession(), disconnect: useDisconnect() }), { wrapper: wrapper() })
+    await waitFor(() => expect(result.current.session.data?.authenticated).toBe(true))
+    await act(() => result.current.disconnect.mutateAsync('sandbox-oauth1'))
+    expect(requests('DELETE', '/auth/accounts/sandbox-oauth1')).toHaveLength(1)
+    await waitFor(() => expect(result.current.session.data?.authenticated && result.current.session.data.accounts.map((a) => a.provider)).toEqual(['sandbox-oidc']))
+  })
+
+  it('useDisconnect fails with the contract code for an unknown account', async () => {
+    const { result } = renderHook(() => useDisconnect(), { wrapper: wrapper() })
+    const error = await act(() => result.current.mutateAsync('github').catch((e: unknown) => e))
+    expect(error).toEqual(expect.objectContaining({ name: 'AllAccessClientError', code: 'account_not_found', status: 404 }))
+  })
+
+  it('useProviderApi GETs the path through the proxy with its query', async () => {
+    const { result } = renderHook(() => useProviderApi<{ sub: string; fields: string[] }>('sandbox-oidc', 'me', { query: { fields: ['name', 'email'] } }), { wrapper: wrapper() })
+    await waitFor(() => expect(result.current.data).toEqual({ sub: 'alice', fields: ['name', 'email'] }))
+    expect(received.map((r) => `${r.method} ${r.url}`)).toEqual(['GET /api/sandbox-oidc/me?fields=name&fields=email'])
+    expect(received[0].headers['x-csrf']).toBe('1')
+  })
+
+  it('useProviderApi waits while enabled is false, and applies select', async () => {
+    const { result, rerender } = renderHook(({ enabled }) => useProviderApi('sandbox-oidc', 'me', { enabled, select: (me) => (me as { sub: string }).sub }), {
+      wrapper: wrapper(),
+      initialProps: { enabled: false },
+    })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(received).toHaveLength(0)
+    rerender({ enabled: true })
+    await waitFor(() => expect(result.current.data).toBe('alice'))
+  })
+
+  it('useProviderApi surfaces reauth_required as an error with that code, without retrying, and the session follows', async () => {
+    const { result } = renderHook(() => ({ api: useProviderApi('sandbox-oauth1', 'account/verify_credentials.json'), session: useSession() }), { wrapper: wrapper() })
+    await waitFor(() => expect(result.current.api.error).toBeInstanceOf(AllAccessClientError))
+    expect(result.current.api.error).toEqual(expect.objectContaining({ code: 'reauth_required', status: 401 }))
+    expect(isReauthRequired(result.current.api.error)).toBe(true)
+    expect(requests('GET', '/api/sandbox-oauth1/account/verify_credentials.json')).toHaveLength(1)
+    await waitFor(() => {
+      const session = result.current.session.data
+      expect(session?.authenticated && session.accounts.find((a) => a.provider === 'sandbox-oauth1')?.status).toBe('reauth_required')
+    })
+  })
+
+  it("useProviderApi passes the provider's own 4xx answer on as ProviderApiError, without retrying", async () => {
+    const { result } = renderHook(() => useProviderApi('sandbox-oidc', 'no-such-endpoint'), { wrapper: wrapper() })
+    await waitFor(() => expect(result.current.error).toBeInstanceOf(ProviderApiError))
+    expect(result.current.error).toEqual(expect.objectContaining({ status: 404, body: { message: 'Not Found' } }))
+    expect(requests('GET', '/api/sandbox-oidc/no-such-endpoint')).toHaveLength(1)
+  })
+
+  it('useProviderMutation sends a JSON body', async () => {
+    const { result } = renderHook(() => useProviderMutation('sandbox-oidc'), { wrapper: wrapper() })
+    const answer = await act(() => result.current.mutateAsync({ path: 'notes', json: { text: 'from a hook' } }))
+    expect(answer).toEqual({ method: 'POST', contentType: 'application/json', body: '{"text":"from a hook"}' })
+    expect(received.map((r) => `${r.method} ${r.url}`)).toEqual(['POST /api/sandbox-oidc/notes'])
+    expect(received[0].headers['x-csrf']).toBe('1')
+    await waitFor(() => expect(result.current.data).toEqual(answer))
+  })
+
+  it('useProviderMutation sends a form body with the method asked for', async () => {
+    const { result } = renderHook(() => useProviderMutation('sandbox-oauth1'), { wrapper: wrapper() })
+    await act(() => result.current.mutateAsync({ path: 'statuses/update.json', form: { status: 'Hello & welcome' } }))
+    expect(received[0]).toEqual(expect.objectContaining({ method: 'POST', url: '/api/sandbox-oauth1/statuses/update.json', body: 'status=Hello+%26+welcome' }))
+    expect(received[0].headers['content-type']).toBe('application/x-www-form-urlencoded')
+    const del = await act(() => result.current.mutateAsync({ path: 'statuses/destroy/1.json', method: 'DELETE' }).catch((e: unknown) => e))
+    expect(del).toBeInstanceOf(ProviderApiError)
+    expect(received[1]).toEqual(expect.objectContaining({ method: 'DELETE', url: '/api/sandbox-oauth1/statuses/destroy/1.json' }))
+  })
+
+  it('useAuthError reads auth_error once, removes it from the address, and gives it in words', () => {
+    window.history.replaceState(null, '', '/somewhere?tab=2&auth_error=access_denied#x')
+    const first = renderHook(() => useAuthError(), { wrapper: wrapper() })
+    expect(first.result.current).toEqual({ code: 'access_denied', message: 'Sign-in was cancelled or refused.', dismiss: expect.any(Function) })
+    expect(window.location.pathname + window.location.search + window.location.hash).toBe('/somewhere?tab=2#x')
+    // A second component sees the same error; dismissing it clears both.
+    const second = renderHook(() => useAuthError(), { wrapper: wrapper() })
+    expect(second.result.current?.code).toBe('access_denied')
+    act(() => first.result.current?.dismiss())
+    expect(first.result.current).toBeNull()
+    expect(second.result.current).toBeNull()
+  })
+
+  it('useAuthError reads an unknown code as server_error, and nothing as null', () => {
+    window.history.replaceState(null, '', '/?auth_error=%3Cscript%3E')
+    const { result } = renderHook(() => useAuthError(), { wrapper: wrapper() })
+    expect(result.current).toEqual(expect.objectContaining({ code: 'server_error', message: 'Something went wrong during sign-in.' }))
+    act(() => result.current?.dismiss())
+    expect(window.location.search).toBe('')
+    expect(renderHook(() => useAuthError(), { wrapper: wrapper() }).result.current).toBeNull()
+  })
+
+  it("AllAccessProvider uses the app's own QueryClient when it is given none", async () => {
+    const appQueryClient = new QueryClient()
+    const { result } = renderHook(() => ({ queryClient: useQueryClient(), session: useSession() }), {
+      wrapper: ({ children }) => (
+        <QueryClientProvider client={appQueryClient}>
+          <AllAccessProvider baseUrl={baseUrl}>{children}</AllAccessProvider>
+        </QueryClientProvider>
+      ),
+    })
+    expect(result.current.queryClient).toBe(appQueryClient)
+    await waitFor(() => expect(result.current.session.isSuccess).toBe(true))
+  })
+
+  it('AllAccessProvider makes a QueryClient when there is none', async () => {
+    const { result } = renderHook(() => useSession(), { wrapper: ({ children }) => <AllAccessProvider baseUrl={baseUrl}>{children}</AllAccessProvider> })
+    await waitFor(() => expect(result.current.data?.authenticated).toBe(true))
+  })
+
+  it('says how to fix a missing AllAccessProvider', () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {})
+    expect(() => renderHook(() => useSession())).toThrow('No AllAccessProvider found: wrap your app in <AllAccessProvider>')
+    vi.mocked(console.error).mockRestore()
+  })
+})
 
 /**
  * The hooks against a real BFF over HTTP: `all-access serve --sandbox` in its own process (the

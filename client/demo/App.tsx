@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react'
 import {
   AllAccessClientError,
+  isReauthRequired,
   LoginButton,
   ProviderApiError,
   useAuthError,
@@ -20,14 +21,20 @@ const SANDBOX_CALLS: Record<string, { read: string; write: { label: string; path
   'sandbox-oauth1': { read: 'account/verify_credentials.json', write: { label: 'Post a status', path: 'statuses/update.json', body: (text) => ({ form: { status: text } }) } },
 }
 
+/** An error in words: the BFF's refusals by code, the provider's answers with what it said. */
 function describeError(error: unknown): string {
-  if (error instanceof AllAccessClientError) {
-    if (error.code === 'reauth_required') return 'This account needs to be reconnected: sign in with it again.'
-    return `${error.message} (${error.code})`
+  if (isReauthRequired(error)) return 'This account needs to be reconnected: sign in with it again.'
+  if (error instanceof AllAccessClientError) return `${error.message} (${error.code})`
+  if (error instanceof ProviderApiError) {
+    const body = error.body as { message?: unknown; error_description?: unknown; error?: unknown } | null
+    const said = typeof body === 'string' ? body : [body?.message, body?.error_description, body?.error].find((v) => typeof v === 'string')
+    return `The provider answered ${error.status}${said ? `: ${String(said).slice(0, 200)}` : '.'}`
   }
-  if (error instanceof ProviderApiError) return `The provider answered ${error.status}.`
-  return 'Something went wrong. Please try again.'
+  return 'The server could not be reached. Please try again.'
 }
+
+/** An API answer as the demo shows it: JSON indented, text as it came. */
+const show = (data: unknown) => (typeof data === 'string' ? data : JSON.stringify(data, null, 2))
 
 function ApiPanel({ account, provider }: { account: AccountSummary; provider?: PublicProvider }) {
   const preset = SANDBOX_CALLS[account.provider]
@@ -65,13 +72,13 @@ function ApiPanel({ account, provider }: { account: AccountSummary; provider?: P
           <button type="submit" disabled={!text || write.isPending}>{preset.write.label}</button>
         </form>
       )}
-      {read.isFetching && <p>Calling…</p>}
+      {read.isFetching && <p role="status">Calling…</p>}
       {read.error && <p role="alert" className="error">{describeError(read.error)}</p>}
       {read.data !== undefined && !read.isFetching && (
-        <pre aria-label={`${name} API result`}>{JSON.stringify(read.data, null, 2)}</pre>
+        <pre aria-label={`${name} API result`}>{show(read.data)}</pre>
       )}
       {write.error && <p role="alert" className="error">{describeError(write.error)}</p>}
-      {write.data !== undefined && <pre aria-label={`${name} write result`}>{JSON.stringify(write.data, null, 2)}</pre>}
+      {write.data !== undefined && <pre aria-label={`${name} write result`}>{show(write.data)}</pre>}
     </section>
   )
 }
@@ -115,6 +122,7 @@ function SignedIn({ accounts, userName, providers }: { accounts: AccountSummary[
         })}
       </ul>
       {disconnect.error && <p role="alert" className="error">{describeError(disconnect.error)}</p>}
+      {logout.error && <p role="alert" className="error">{describeError(logout.error)}</p>}
       {others.length > 0 && (
         <>
           <h2>Connect another provider</h2>
@@ -135,37 +143,39 @@ export function App() {
   const authError = useAuthError()
 
   return (
-    <main>
-      <header>
+    <>
+      <header className="site">
         <h1>all-access demo</h1>
         <p className="lead">Sign in with a provider, then call its API through the BFF. The browser never sees a provider token.</p>
       </header>
-      {authError && (
-        <div role="alert" className="error banner">
-          <p>{authError.message}</p>
-          <button type="button" onClick={authError.dismiss}>Dismiss</button>
-        </div>
-      )}
-      {(session.isPending || providers.isPending) && <p>Loading…</p>}
-      {session.error && <p role="alert" className="error">{describeError(session.error)}</p>}
-      {providers.error && <p role="alert" className="error">{describeError(providers.error)}</p>}
-      {session.data && !session.data.authenticated && providers.data && (
-        <section aria-labelledby="sign-in">
-          <h2 id="sign-in">Sign in</h2>
-          {providers.data.length === 0 ? (
-            <p>No provider is configured. Add one with <code>npx all-access providers add</code>.</p>
-          ) : (
-            <div className="buttons">
-              {providers.data.map((p) => (
-                <LoginButton key={p.name} provider={p.name} next="/" />
-              ))}
-            </div>
-          )}
-        </section>
-      )}
-      {session.data?.authenticated && providers.data && (
-        <SignedIn accounts={session.data.accounts} userName={session.data.user.displayName ?? `user ${session.data.user.id}`} providers={providers.data} />
-      )}
-    </main>
+      <main>
+        {authError && (
+          <div role="alert" className="error banner">
+            <p>{authError.message}</p>
+            <button type="button" onClick={authError.dismiss}>Dismiss</button>
+          </div>
+        )}
+        {(session.isPending || providers.isPending) && <p role="status">Loading…</p>}
+        {session.error && <p role="alert" className="error">{describeError(session.error)}</p>}
+        {providers.error && <p role="alert" className="error">{describeError(providers.error)}</p>}
+        {session.data && !session.data.authenticated && providers.data && (
+          <section aria-labelledby="sign-in">
+            <h2 id="sign-in">Sign in</h2>
+            {providers.data.length === 0 ? (
+              <p>No provider is configured. Add one with <code>npx all-access providers add</code>.</p>
+            ) : (
+              <div className="buttons">
+                {providers.data.map((p) => (
+                  <LoginButton key={p.name} provider={p.name} next="/" />
+                ))}
+              </div>
+            )}
+          </section>
+        )}
+        {session.data?.authenticated && providers.data && (
+          <SignedIn accounts={session.data.accounts} userName={session.data.user.displayName ?? `user ${session.data.user.id}`} providers={providers.data} />
+        )}
+      </main>
+    </>
   )
 }
