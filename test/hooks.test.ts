@@ -18,7 +18,7 @@ describe.each(databases)('hooks passed to createAllAccess on $kind', (database) 
     bff = await startBff(created.url, {
       hooks: {
         getCallbackUrl: ({ provider, publicUrl }) => new URL(`/auth/callback/${provider.name}?via=hook`, publicUrl).toString(),
-        getAdditionalParameters: ({ ctx }) => ({ prompt: 'login', ui_locales: String(ctx.query.lang ?? 'en') }),
+        getAdditionalParameters: ({ ctx }) => ({ prompt: 'login', ui_locales: String(ctx.query.lang ?? 'en'), scope: 'openid email profile', state: 'attacker-chosen', code_challenge: 'x' }),
         getErrorRedirect: ({ provider, code }) => {
           seen.errors.push({ provider: provider?.name ?? null, code })
           return `/sign-in/failed?reason=${code}`
@@ -51,6 +51,10 @@ describe.each(databases)('hooks passed to createAllAccess on $kind', (database) 
     expect(location.searchParams.get('prompt')).toBe('login')
     expect(location.searchParams.get('claims_locales')).toBe('en')
     expect(location.searchParams.get('ui_locales')).toBe('en')
+    // Defaults such as scope may change; what binds the flow may not.
+    expect(location.searchParams.get('scope')).toBe('openid email profile')
+    expect(location.searchParams.get('state')).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(location.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/)
   })
 
   it('getUserId, getOrCreateUser and onLogin decide the identity, the user and where a new user lands', async () => {

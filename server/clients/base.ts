@@ -4,6 +4,9 @@ import type { LoginFlow } from '../store/login-flows.ts'
 import { callProvider, parseAnswerBody } from './provider-http.ts'
 import type { ApiRequestOptions, ApiResponse, AuthorizedRequest, CallbackInput, ClientToken, ParsedToken, Profile } from './types.ts'
 
+/** Redirect parameters that bind the flow to this login: no extra parameter may replace them. */
+const FLOW_PARAMS = new Set(['response_type', 'client_id', 'redirect_uri', 'state', 'nonce', 'code_challenge', 'code_challenge_method', 'oauth_token'])
+
 /** The flow fields a client fills in before the redirect (state, verifier, nonce, request token). */
 export type FlowSecrets = Omit<LoginFlow, 'provider' | 'next' | 'userId'>
 
@@ -31,7 +34,10 @@ export abstract class BaseOAuthClient {
   /** The provider's authorization URL with the redirect args, the provider's extra parameters and `extra`. */
   async getRedirectUrl(flow: FlowSecrets, callbackUrl: string, extra: Record<string, string> = {}): Promise<string> {
     const url = new URL(await this.authorizationEndpoint())
-    const args = { ...(await this.getRedirectArgs(flow, callbackUrl)), ...this.provider.extraAuthorizationParams, ...extra }
+    const own = await this.getRedirectArgs(flow, callbackUrl)
+    // Extras may change defaults such as scope (as in django-all-access), never what secures the flow.
+    const fixed = Object.fromEntries(Object.entries(own).filter(([name]) => FLOW_PARAMS.has(name)))
+    const args = { ...own, ...this.provider.extraAuthorizationParams, ...extra, ...fixed }
     for (const [key, value] of Object.entries(args)) url.searchParams.set(key, value)
     return url.toString()
   }
