@@ -1,47 +1,25 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { apiPath, createAllAccessClient, type AllAccessClient } from '../client/api.ts'
 import { AllAccessClientError, ProviderApiError, isReauthRequired } from '../client/errors.ts'
+import { startRecordingServer, type RecordedAnswer as Answer, type RecordedRequest as Received } from './support/recording-server.ts'
 
-interface Received {
-  method: string
-  url: string
-  headers: IncomingHttpHeaders
-  body: string
-}
-interface Answer {
-  status: number
-  body?: string
-  type?: string
-}
 
 /**
  * The framework-free client against a real HTTP server on 127.0.0.1 that records every request
  * and answers what the test says.
  */
 describe('createAllAccessClient against a real HTTP server', () => {
-  let server: Server
+  let recorder: Awaited<ReturnType<typeof startRecordingServer>>
   let baseUrl: string
   let client: AllAccessClient
-  const received: Received[] = []
+  let received: Received[]
   let answer: (request: Received) => Answer = () => ({ status: 200, body: '{}' })
   const json = (status: number, body: unknown): Answer => ({ status, body: JSON.stringify(body), type: 'application/json; charset=utf-8' })
 
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      const chunks: Buffer[] = []
-      req.on('data', (chunk: Buffer) => chunks.push(chunk))
-      req.on('end', () => {
-        const request = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') }
-        received.push(request)
-        const { status, body = '', type } = answer(request)
-        res.writeHead(status, type ? { 'Content-Type': type } : {})
-        res.end(body)
-      })
-    })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    recorder = await startRecordingServer((request) => answer(request))
+    received = recorder.received
+    baseUrl = recorder.url
     client = createAllAccessClient({ baseUrl })
   })
 
@@ -50,7 +28,7 @@ describe('createAllAccessClient against a real HTTP server', () => {
     answer = () => json(200, {})
   })
 
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  afterAll(() => recorder.close())
 
   it('sends X-CSRF: 1 on every call', async () => {
     answer = ({ url }) => (url.startsWith('/auth/providers') ? json(200, { providers: [] }) : url.startsWith('/auth/session') ? json(200, { authenticated: false }) : { status: 204 })

@@ -1,6 +1,4 @@
 // @vitest-environment jsdom
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { act, cleanup, fireEvent, render, renderHook, screen, waitFor } from '@testing-library/react'
 import { QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/react-query'
@@ -27,23 +25,18 @@ import { BrowserSession } from './support/browser-session.ts'
 import { openDatabase, parseDatabaseUrl } from '../server/store/database.ts'
 import { databases } from './support/databases.ts'
 import { startServe, type RunningServe } from './support/demo-server.ts'
+import { startRecordingServer, type RecordedRequest as Received } from './support/recording-server.ts'
 import { sandboxLogin } from './support/sandbox-login.ts'
 
-interface Received {
-  method: string
-  url: string
-  headers: IncomingHttpHeaders
-  body: string
-}
 
 /**
  * The hooks against a small real HTTP server on 127.0.0.1 that answers the BFF's routes from an
  * in-memory state and records every request: what the hooks send and how they follow the answers.
  */
 describe('the React hooks against a recording HTTP server', () => {
-  let server: Server
+  let recorder: Awaited<ReturnType<typeof startRecordingServer>>
   let baseUrl: string
-  const received: Received[] = []
+  let received: Received[]
   const providers = [
     { name: 'sandbox-oauth1', displayName: 'Sandbox OAuth 1.0a', protocol: 'oauth1' },
     { name: 'sandbox-oidc', displayName: 'Sandbox OpenID', protocol: 'oidc' },
@@ -78,19 +71,12 @@ describe('the React hooks against a recording HTTP server', () => {
   }
 
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      const chunks: Buffer[] = []
-      req.on('data', (chunk: Buffer) => chunks.push(chunk))
-      req.on('end', () => {
-        const request = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') }
-        received.push(request)
-        const [status, body] = answer(request)
-        res.writeHead(status, body === undefined ? {} : { 'Content-Type': 'application/json' })
-        res.end(body === undefined ? undefined : JSON.stringify(body))
-      })
+    recorder = await startRecordingServer((request) => {
+      const [status, body] = answer(request)
+      return body === undefined ? { status } : { status, body: JSON.stringify(body), type: 'application/json' }
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    received = recorder.received
+    baseUrl = recorder.url
   })
 
   beforeEach(() => {
@@ -100,7 +86,7 @@ describe('the React hooks against a recording HTTP server', () => {
 
   afterEach(() => cleanup())
 
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  afterAll(() => recorder.close())
 
   /** A fresh cache per test, with TanStack's default retries: the hooks must turn them off for 4xx answers themselves. */
   function wrapper(options: { client?: AllAccessClient } = {}) {
