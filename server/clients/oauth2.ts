@@ -50,18 +50,16 @@ export class OAuth2Client extends BaseOAuthClient {
     if (!returned || !flow.state || !constantTimeEqual(returned, flow.state)) throw new AllAccessError('invalid_state')
   }
 
-  /** The issuer the provider's `iss` response parameter must equal (RFC 9207), when known. */
-  protected async expectedIssuer(): Promise<string | null> {
-    return this.provider.issuer
+  /** RFC 9207: an `iss` in the authorization response must name the provider's issuer, when it is known. */
+  protected async checkIssuer(iss: string | null): Promise<void> {
+    if (iss !== null && this.provider.issuer !== null && iss !== this.provider.issuer) {
+      throw new AllAccessError('issuer_mismatch', { detail: 'authorization response iss differs' })
+    }
   }
 
   async checkCallback({ params, flow }: CallbackInput): Promise<void> {
     this.checkApplicationState(params, flow)
-    const iss = params.get('iss')
-    if (iss !== null) {
-      const expected = await this.expectedIssuer()
-      if (expected !== null && iss !== expected) throw new AllAccessError('issuer_mismatch', { detail: 'authorization response iss differs' })
-    }
+    await this.checkIssuer(params.get('iss'))
     const error = params.get('error')
     if (error) throw new AllAccessError('access_denied', { message: error === 'access_denied' ? undefined : `The provider answered ${error}.`.slice(0, 200) })
     if (!params.get('code')) throw new AllAccessError('missing_code')

@@ -28,10 +28,6 @@ export class OidcClient extends OAuth2Client {
     return this.provider.revocationUrl ?? (await this.metadata()).revocation_endpoint ?? null
   }
 
-  protected override async expectedIssuer(): Promise<string | null> {
-    return this.provider.issuer
-  }
-
   override async startFlow(): Promise<FlowSecrets> {
     await this.metadata() // a provider that cannot be discovered fails before the user leaves
     return { ...(await super.startFlow()), nonce: randomToken() }
@@ -46,15 +42,12 @@ export class OidcClient extends OAuth2Client {
     return args
   }
 
-  override async checkCallback(input: CallbackInput): Promise<void> {
-    this.checkApplicationState(input.params, input.flow)
+  /** RFC 9207: checked whenever present, and required when the provider says it always sends it. */
+  protected override async checkIssuer(iss: string | null): Promise<void> {
     const metadata = await this.metadata()
-    const iss = input.params.get('iss')
-    // RFC 9207: checked whenever present, and required when the provider says it always sends it.
-    if (iss !== null ? !issuerMatches(iss, metadata.issuer) && iss !== this.provider.issuer : metadata.authorization_response_iss_parameter_supported === true) {
+    if (iss === null ? metadata.authorization_response_iss_parameter_supported === true : !issuerMatches(iss, metadata.issuer) && iss !== this.provider.issuer) {
       throw new AllAccessError('issuer_mismatch', { detail: iss === null ? 'authorization response lacks iss' : 'authorization response iss differs' })
     }
-    await super.checkCallback({ ...input, params: withoutIss(input.params) })
   }
 
   override async getAccessToken(input: CallbackInput): Promise<ParsedToken> {
@@ -122,10 +115,4 @@ export class OidcClient extends OAuth2Client {
     }
     return { ...claims, ...info }
   }
-}
-
-function withoutIss(params: URLSearchParams): URLSearchParams {
-  const copy = new URLSearchParams(params)
-  copy.delete('iss')
-  return copy
 }
