@@ -73,7 +73,3 @@ export class AllAccessError extends Error {
     this.detail = options.detail
   }
 }
-
-export function isAllAccessError(error: unknown): error is AllAccessError {
-  return error instanceof AllAccessError
-}

@@ -1,4 +1,3 @@
-import type { ProviderConfig } from '../../shared/provider.ts'
 import type { LoginFlow } from '../store/login-flows.ts'
 
 /** A token response, parsed. `raw` keeps every field the provider sent (user_id, screen_name, …). */
@@ -55,4 +54,3 @@ export interface AuthorizedRequest {
   headers: Record<string, string>
 }
 
-export type ProviderLike = ProviderConfig
