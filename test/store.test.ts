@@ -1,13 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { hostname, tmpdir } from 'node:os'
+import knexFactory from 'knex'
+import { migrationSource } from '../migrations/index.ts'
 import { dirname, join } from 'node:path'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
 import { hashId } from '../server/crypto/random.ts'
 import { SecretBox } from '../server/crypto/secret-box.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
 import type { AccountTokens } from '../server/store/accounts.ts'
-import { DatabaseUrlError, openDatabase } from '../server/store/database.ts'
+import { DatabaseUrlError, MigrationLockError, openDatabase } from '../server/store/database.ts'
 import { migrate, openStore, parseDatabaseUrl, storeOn, type Store } from '../server/store/index.ts'
 import { ENCRYPTED_COLUMNS, rotateKeys } from '../server/store/key-rotation.ts'
 import { databases } from './support/databases.ts'
@@ -148,6 +151,79 @@ describe.each(databases)('the store on $kind', (database) => {
         await dropFresh()
       }
     })
+    /** Holds the migration lock the way a migrating process would, until `release`. */
+    async function holdMigrationLock(fresh: string): Promise<{ release(): Promise<void> }> {
+      if (database.kind === 'sqlite') {
+        const lockFile = `${parseDatabaseUrl(fresh).location}.migrating`
+        writeFileSync(lockFile, `${process.pid} ${hostname()}\n`)
+        return { release: async () => rmSync(lockFile, { force: true }) }
+      }
+      const holder = knexFactory({ client: 'pg', connection: fresh, pool: { min: 1, max: 1 } })
+      await holder.raw('SELECT pg_advisory_lock(?)', [0x616c6c61])
+      return { release: () => holder.destroy() }
+    }
+
+    it('wait for another process that migrates for longer than a few retries, then find the work done', async () => {
+      const { url: fresh, drop: dropFresh } = await database.create()
+      const one = openStore({ databaseUrl: fresh, keys })
+      const lock = await holdMigrationLock(fresh)
+      try {
+        const waiting = migrate(one.db)
+        await sleep(3000)
+        // Meanwhile the other process applies everything, then lets go.
+        const other = openStore({ databaseUrl: fresh, keys })
+        await other.db.migrate.latest({ migrationSource })
+        await other.close()
+        await lock.release()
+        expect(await waiting).toEqual([])
+        expect(await count('knex_migrations', one.db)).toBe(1)
+      } finally {
+        await lock.release()
+        await one.close()
+        await dropFresh()
+      }
+    })
+
+    it('give up at the deadline with one line when another process keeps migrating', async () => {
+      const { url: fresh, drop: dropFresh } = await database.create()
+      const one = openStore({ databaseUrl: fresh, keys })
+      const lock = await holdMigrationLock(fresh)
+      try {
+        const error = await migrate(one.db, { deadlineMs: 500 }).catch((e: unknown) => e)
+        expect(error).toBeInstanceOf(MigrationLockError)
+        expect((error as Error).message).toMatch(/^migrations: another process is still applying migrations \(.*\); waited 1 s, start again once it has finished$/)
+        expect(await one.db.schema.hasTable('providers')).toBe(false)
+      } finally {
+        await lock.release()
+        await one.close()
+        await dropFresh()
+      }
+    })
+
+    it('clear the knex lock a crashed migrator left set', async () => {
+      await store.db.migrate.rollback({ migrationSource })
+      // A migrator killed between taking knex's lock and freeing it leaves is_locked = 1 behind.
+      await store.db('knex_migrations_lock').update({ is_locked: 1 })
+      expect(await migrate(store.db, { deadlineMs: 2000 })).toEqual(['20261128_01_initial'])
+      expect(Number((await store.db('knex_migrations_lock').first()).is_locked)).toBe(0)
+    })
+
+    if (database.kind === 'sqlite') {
+      it('take over a lock file whose process has died', async () => {
+        const { url: fresh, drop: dropFresh } = await database.create()
+        const lockFile = `${parseDatabaseUrl(fresh).location}.migrating`
+        const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' })
+        writeFileSync(lockFile, `${dead.stdout} ${hostname()}\n`)
+        const one = openStore({ databaseUrl: fresh, keys })
+        try {
+          expect(await migrate(one.db, { deadlineMs: 2000 })).toEqual(['20261128_01_initial'])
+          expect(existsSync(lockFile)).toBe(false)
+        } finally {
+          await one.close()
+          await dropFresh()
+        }
+      })
+    }
   })
 
   if (database.kind === 'sqlite') {

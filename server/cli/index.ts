@@ -23,7 +23,7 @@ const USAGE = `usage: all-access <command>
   keys rotate                          re-encrypt every secret with the first key of ALLACCESS_KEYS`
 
 /** Errors whose message is meant for the person at the terminal, as one line. */
-const USER_ERRORS = new Set(['UsageError', 'ProviderInputError', 'ConfigError', 'KeyError', 'DatabaseUrlError', 'SecretError'])
+const USER_ERRORS = new Set(['UsageError', 'ProviderInputError', 'ConfigError', 'KeyError', 'DatabaseUrlError', 'SecretError', 'MigrationLockError'])
 
 async function withStore<T>(io: CliIo, action: (store: Store) => Promise<T>): Promise<T> {
   const config = loadStoreConfig(io.env, io.cwd)

@@ -1,5 +1,6 @@
 import knexFactory, { type Knex } from 'knex'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { migrationSource } from '../../migrations/index.ts'
 
@@ -61,7 +62,7 @@ export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Kn
         min: 1,
         max: 1,
         afterCreate: (connection: { exec(sql: string, done: (error: Error | null) => void): void }, done: (error: Error | null, connection: unknown) => void) => {
-          connection.exec('PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;', (error) => done(error, connection))
+          connection.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;', (error) => done(error, connection))
         },
       },
     })
@@ -76,19 +77,99 @@ export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Kn
   })
 }
 
+/** Migrations could not run: another process kept them locked past the deadline. */
+export class MigrationLockError extends Error {
+  override name = 'MigrationLockError'
+}
+
+export interface MigrateOptions {
+  /** How long to wait for another process's migration before giving up; default 60 s. */
+  deadlineMs?: number
+}
+
 /**
- * Applies pending migrations. Several instances starting at once race to create knex's own
- * bookkeeping tables; the losers wait and try again, and find the work done.
+ * Applies pending migrations, at most once however many processes start together. Each migrator
+ * first takes a lock of ours that dies with its holder (a PostgreSQL advisory lock, or on SQLite a
+ * lock file naming a live process), and waits for it up to a deadline. Holding it, a knex lock row
+ * still set can only be a crashed migrator's, so it is cleared: no stale lock blocks later starts.
  */
-export async function migrate(knex: Knex, attempts = 5): Promise<string[]> {
-  for (let attempt = 1; ; attempt++) {
+export async function migrate(knex: Knex, { deadlineMs = 60_000 }: MigrateOptions = {}): Promise<string[]> {
+  const lock = await migrationLock(knex, Date.now() + deadlineMs)
+  try {
+    if (await knex.schema.hasTable('knex_migrations_lock')) await knex.migrate.forceFreeMigrationsLock({ migrationSource })
+    const [, applied] = (await knex.migrate.latest({ migrationSource })) as [number, string[]]
+    return applied
+  } finally {
+    await lock.release()
+  }
+}
+
+interface MigrationLock {
+  release(): Promise<void>
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+/** Any fixed number: it names "all-access migrations" among the database's advisory locks. */
+const ADVISORY_LOCK_KEY = 0x616c6c61
+
+function lockTimeout(deadlineMs: number, where: string): MigrationLockError {
+  return new MigrationLockError(`migrations: another process is still applying migrations (${where}); waited ${Math.round(deadlineMs / 1000)} s, start again once it has finished`)
+}
+
+async function migrationLock(knex: Knex, deadline: number): Promise<MigrationLock> {
+  const config = knex.client.config as Knex.Config
+  const waited = deadline - Date.now()
+  if (config.client === 'pg') {
+    // A connection of its own: the pool may have a single connection, which the migration needs.
+    const holder = knexFactory({ ...config, pool: { min: 1, max: 1 } })
     try {
-      const [, applied] = (await knex.migrate.latest({ migrationSource })) as [number, string[]]
-      return applied
+      for (let attempt = 0; ; attempt++) {
+        const { rows } = await holder.raw('SELECT pg_try_advisory_lock(?) AS taken', [ADVISORY_LOCK_KEY])
+        if (rows[0].taken) break
+        if (Date.now() > deadline) throw lockTimeout(waited, 'PostgreSQL advisory lock')
+        await sleep(Math.min(50 * 2 ** attempt, 500))
+      }
     } catch (error) {
-      const racing = /already exists|duplicate key|Migration table is already locked|SQLITE_BUSY|UNIQUE constraint/i.test((error as Error).message)
-      if (!racing || attempt >= attempts) throw error
-      await new Promise((resolve) => setTimeout(resolve, 100 * attempt + Math.random() * 200))
+      await holder.destroy()
+      throw error
     }
+    // Ending the connection frees the advisory lock, also when this process dies mid-migration.
+    return { release: () => holder.destroy() }
+  }
+  const filename = (config.connection as { filename: string }).filename
+  if (filename === ':memory:') return { release: async () => {} }
+  const lockFile = `${filename}.migrating`
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(lockFile, `${process.pid} ${hostname()}\n`, { flag: 'wx', mode: 0o600 })
+      return { release: async () => rmSync(lockFile, { force: true }) }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    }
+    if (lockHolderIsGone(lockFile)) {
+      rmSync(lockFile, { force: true })
+      continue
+    }
+    if (Date.now() > deadline) throw lockTimeout(waited, `${lockFile} is held`)
+    await sleep(Math.min(50 * 2 ** attempt, 500))
+  }
+}
+
+/** True when the lock file names a process of this machine that no longer runs: provably stale. */
+function lockHolderIsGone(lockFile: string): boolean {
+  let content: string
+  try {
+    content = readFileSync(lockFile, 'utf8')
+  } catch {
+    return false
+  }
+  const [pid, host] = content.trim().split(' ')
+  // Written but not yet filled in by a live process: not stale.
+  if (!pid || host !== hostname()) return false
+  try {
+    process.kill(Number(pid), 0)
+    return false
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH'
   }
 }
