@@ -54,6 +54,7 @@ const PROXY_CODES: readonly ErrorCode[] = [
   'account_not_connected',
   'invalid_path',
   'payload_too_large',
+  'method_not_allowed',
   'reauth_required',
   'upstream_unreachable',
   'upstream_timeout',

@@ -19,6 +19,7 @@ import { logout, readSession } from './routes/session.ts'
 import type { Runtime } from './runtime.ts'
 import { DEFAULT_SESSION_TIMEOUTS, Sessions, type SessionTimeouts } from './session/sessions.ts'
 import { migrate, openStore, type Store } from './store/index.ts'
+import { checkKeysCoverStore } from './store/key-rotation.ts'
 
 export interface AllAccessOptions {
   /** The app's external origin; callback URLs and cookie security derive from it. */
@@ -33,6 +34,8 @@ export interface AllAccessOptions {
   session?: Partial<SessionTimeouts>
   proxy?: { timeoutMs?: number; maxBody?: number }
   refresh?: Partial<RefreshSettings>
+  /** `account.apiClient`: the largest answer it reads (bytes; default 10 MiB). */
+  apiClient?: { maxBody?: number }
   /** How long a started login stays valid; default 10 minutes. */
   flowTtlMs?: number
   log?: Logger
@@ -65,9 +68,15 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
     if (!options.databaseUrl || !options.keys) throw new TypeError('createAllAccess needs either `store` or both `databaseUrl` and `keys`')
     store = openStore({ databaseUrl: options.databaseUrl, keys: options.keys })
   }
-  if (options.migrate !== false) await migrate(store.db)
+  try {
+    if (options.migrate !== false) await migrate(store.db)
+    await checkKeysCoverStore(store.db, store.box)
+  } catch (error) {
+    if (ownsStore) await store.close().catch(() => {})
+    throw error
+  }
   const log = options.log ?? consoleLogger
-  const cookies = { secure: publicUrl.protocol === 'https:', keys: store.box.keys }
+  const cookies = { secure: publicUrl.protocol === 'https:' }
   const clients = options.clients ?? {}
   const runtime: Runtime = {
     store,
@@ -77,7 +86,7 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
     clients,
     publicUrl,
     log,
-    accounts: new AccountAccessService(store, clients, log, { ...DEFAULT_REFRESH_SETTINGS, ...options.refresh }),
+    accounts: new AccountAccessService(store, clients, log, { ...DEFAULT_REFRESH_SETTINGS, ...options.refresh }, options.apiClient?.maxBody),
     proxy: { timeoutMs: options.proxy?.timeoutMs ?? 30_000, maxBody: options.proxy?.maxBody ?? 10 * 1024 * 1024 },
     flowTtlMs: options.flowTtlMs ?? 10 * 60 * 1000,
   }

@@ -16,6 +16,8 @@ export interface Config {
   staticDir: string
   proxyTimeoutMs: number
   proxyMaxBody: number
+  /** The largest answer `account.apiClient` reads. */
+  apiClientMaxBody: number
   poolMax: number
   /** How long one instance may hold an account's refresh lease (a crashed holder blocks others at most this long). */
   refreshLeaseMs: number
@@ -61,6 +63,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     staticDir: env.ALLACCESS_STATIC_DIR ? resolve(cwd, env.ALLACCESS_STATIC_DIR) : DEFAULT_STATIC_DIR,
     proxyTimeoutMs: integer(env, 'ALLACCESS_PROXY_TIMEOUT_MS', 30_000, 1),
     proxyMaxBody: integer(env, 'ALLACCESS_PROXY_MAX_BODY', 10 * 1024 * 1024, 0),
+    apiClientMaxBody: integer(env, 'ALLACCESS_API_CLIENT_MAX_BODY', 10 * 1024 * 1024, 1),
     refreshLeaseMs: integer(env, 'ALLACCESS_REFRESH_LEASE_MS', 15_000, 1000),
     production: env.NODE_ENV === 'production',
   }

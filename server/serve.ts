@@ -6,6 +6,7 @@ import { requestLog } from './http/request-log.ts'
 import { consoleLogger, type Logger } from './log.ts'
 import { staticSite } from './static-site.ts'
 import { migrate, openStore } from './store/index.ts'
+import { checkKeysCoverStore } from './store/key-rotation.ts'
 
 export interface ServeOptions {
   env: NodeJS.ProcessEnv
@@ -25,6 +26,7 @@ export async function serve(options: ServeOptions): Promise<Server> {
   const store = openStore({ databaseUrl: config.databaseUrl, keys: config.keys, cwd: options.cwd, pool: { max: config.poolMax } })
   try {
     await migrate(store.db)
+    await checkKeysCoverStore(store.db, store.box)
   } catch (error) {
     await store.close().catch(() => {})
     throw error
@@ -43,6 +45,7 @@ export async function serve(options: ServeOptions): Promise<Server> {
     log,
     proxy: { timeoutMs: config.proxyTimeoutMs, maxBody: config.proxyMaxBody },
     refresh: { leaseMs: config.refreshLeaseMs, waitMs: config.refreshLeaseMs + 5_000 },
+    apiClient: { maxBody: config.apiClientMaxBody },
     migrate: false,
   })
   const app = new Koa()

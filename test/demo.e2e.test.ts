@@ -75,6 +75,9 @@ describe.each(databases)('the demo SPA in Chromium on $kind', (database) => {
     await account.waitFor()
     await expect(page.locator('li.account').count()).resolves.toBe(2)
     await expect(account.locator('.identifier').innerText()).resolves.toBe('1001')
+    // Still Alice's session: the provider's site is not the app's, so this proves the link survived it.
+    expect(new URL(page.url()).hostname).toBe('localhost')
+    await expect(page.locator('main').innerText()).resolves.toContain('Alice Liddell')
     await account.getByRole('button', { name: 'Post a status' }).click()
     await page.getByLabel('Sandbox OAuth 1.0a write result').waitFor()
     expect(JSON.parse(await page.getByLabel('Sandbox OAuth 1.0a write result').innerText())).toEqual(expect.objectContaining({ text: 'Hello from all-access!' }))

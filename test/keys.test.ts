@@ -22,13 +22,10 @@ function keyErrorOf(call: () => unknown): KeyError {
 describe('rootKey', () => {
   const material = Buffer.alloc(32, 7)
 
-  it('derives a secret key and a cookie key that differ from each other and from the material', () => {
+  it('derives a secret key that differs from the material', () => {
     const key = rootKey(material)
     expect(key.secretKey).toHaveLength(32)
-    expect(key.cookieKey).toHaveLength(32)
-    expect(key.secretKey.equals(key.cookieKey)).toBe(false)
     expect(key.secretKey.equals(material)).toBe(false)
-    expect(key.cookieKey.equals(material)).toBe(false)
   })
 
   it('derives the same id and keys from the same material, and others from other material', () => {

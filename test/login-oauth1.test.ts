@@ -120,6 +120,38 @@ describe.each(databases)('OAuth 1.0a login on $kind', (database) => {
     expect(second.authenticated && second.accounts.map((a) => a.provider).sort()).toEqual(['linkable', 'twitter'])
   })
 
+  it('links across sites, where the callback carries no session cookie, and ends the session that started it', async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'twitter')
+    const first = await session(browser, bff.url)
+    const startedWith = new BrowserSession()
+    startedWith.cookies.push({ ...browser.cookie('allaccess_session')! })
+    // The provider is on 127.0.0.1, the app on localhost: the Strict session cookie stays behind.
+    expect(new URL(bff.url).hostname).not.toBe(new URL(provider.apiBaseUrl).hostname)
+    await login(browser, bff.url, 'linkable')
+    const linked = await session(browser, bff.url)
+    expect(linked.authenticated && linked.user.id).toBe(first.authenticated && first.user.id)
+    expect(browser.cookie('allaccess_session')!.value).not.toBe(startedWith.cookie('allaccess_session')!.value)
+    expect(await session(startedWith, bff.url)).toEqual({ authenticated: false })
+  })
+
+  it('refuses with invalid_state a callback that carries another live session than the one that started the login', async () => {
+    const victim = new BrowserSession()
+    await login(victim, bff.url, 'twitter')
+    const other = new BrowserSession()
+    await login(other, bff.url, 'bob-provider')
+    const before = await rowCounts(bff.store.db)
+    const authorize = await victim.navigate(new URL('/auth/login/linkable', bff.url), { stopAt: (location) => location.pathname.startsWith('/auth/callback/') })
+    // The callback arrives in a browser that now holds another live session.
+    victim.cookies.splice(victim.cookies.findIndex((c) => c.name === 'allaccess_session'), 1, { ...other.cookie('allaccess_session')! })
+    const callback = await victim.fetch(authorize.url)
+    expect(callback.status).toBe(302)
+    expect(callback.headers.get('location')).toBe('/?auth_error=invalid_state')
+    expect(await rowCounts(bff.store.db)).toEqual(before)
+    const info = await session(other, bff.url)
+    expect(info.authenticated && info.accounts.map((a) => a.provider)).toEqual(['bob-provider'])
+  })
+
   it('refuses with account_conflict an identity linked to another user than the signed-in one', async () => {
     // alice (on the first provider) belongs to one user; bob signs in on a second provider, then tries alice.
     await login(new BrowserSession(), bff.url, 'twitter')

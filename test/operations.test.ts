@@ -3,9 +3,9 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
-import { randomToken } from '../server/crypto/random.ts'
+import { hashId, randomToken } from '../server/crypto/random.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
-import { sign, SESSION_COOKIE } from '../server/session/cookies.ts'
+import { SESSION_COOKIE } from '../server/session/cookies.ts'
 import { migrate, openStore, type Store } from '../server/store/index.ts'
 import { BrowserSession } from './support/browser-session.ts'
 import { startBff } from './support/bff.ts'
@@ -22,9 +22,9 @@ async function signInThroughDatabase(store: Store, host: string, provider: strin
   const user = await store.users.create('Operator')
   await store.accounts.create({ providerId: record!.id, identifier: randomToken(6), userId: user.id, displayName: null, accessToken: 'token', tokenSecret: null, refreshToken: null, idToken: null, expiresAt: null, scope: null })
   const id = randomToken()
-  await store.sessions.create(id, { userId: user.id, createdAt: Date.now(), idleExpiresAt: Date.now() + 3_600_000, absoluteExpiresAt: Date.now() + 3_600_000 })
+  await store.sessions.create(hashId(id), { userId: user.id, createdAt: Date.now(), idleExpiresAt: Date.now() + 3_600_000, absoluteExpiresAt: Date.now() + 3_600_000 })
   const browser = new BrowserSession()
-  browser.cookies.push({ name: SESSION_COOKIE, value: `${id}.${sign(store.box.keys[0], SESSION_COOKIE, id)}`, host, path: '/', attributes: '' })
+  browser.cookies.push({ name: SESSION_COOKIE, value: id, host, path: '/', attributes: '' })
   return browser
 }
 
@@ -50,7 +50,7 @@ describe('all-access serve, operated', () => {
     const store = await prepared(databaseUrl)
     const serve = await startServe({ databaseUrl, keys })
     try {
-      const browser = await signInThroughDatabase(store, '127.0.0.1', 'echo')
+      const browser = await signInThroughDatabase(store, new URL(serve.url).hostname, 'echo')
       const slow = browser.fetch(new URL('/api/echo/slow', serve.url), { headers: CSRF })
       await new Promise((resolve) => setTimeout(resolve, 300))
       serve.process.kill('SIGTERM')
@@ -101,7 +101,7 @@ describe('all-access serve, operated', () => {
     let serve: RunningServe | undefined
     try {
       serve = await startServe({ databaseUrl: relayed.toString(), keys })
-      const browser = await signInThroughDatabase(store, '127.0.0.1', 'echo')
+      const browser = await signInThroughDatabase(store, new URL(serve.url).hostname, 'echo')
       expect((await browser.fetch(new URL('/api/echo/me', serve.url), { headers: CSRF })).status).toBe(200)
       await relay.cut()
       for (const [method, path] of [['GET', '/auth/providers'], ['GET', '/auth/session'], ['GET', '/api/echo/me']]) {

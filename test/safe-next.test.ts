@@ -1,9 +1,17 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { safeNext } from '../server/flows/safe-next.ts'
 
+const APP = 'https://app.example'
+
+/** What a browser does with the `Location` the BFF sends: resolves it against the page's origin. */
+function browserTarget(location: string): URL {
+  return new URL(location, APP)
+}
+
 describe('safeNext(next)', () => {
-  it.each(['/', '/dashboard', '/a/b?tab=1#top', '/search?q=%2F%2Fevil'])('keeps the local path %s', (path) => {
-    expect(safeNext(path)).toBe(path)
+  it.each(['/', '/dashboard', '/a/b?tab=1#top', '/search?q=%2F%2Fevil', '/a/./b/../c'])('keeps the local path %s, resolved', (path) => {
+    expect(safeNext(path)).toBe(new URL(path, APP).pathname + new URL(path, APP).search + new URL(path, APP).hash)
   })
 
   it.each([
@@ -20,12 +28,46 @@ describe('safeNext(next)', () => {
     ['/\t/evil.example', 'a tab'],
     ['', 'an empty value'],
     ['/%E0%A4%A', 'a malformed escape'],
-  ])('replaces %s (%s) with /', (value) => {
+    ['/.//evil.example', 'a dot segment before //'],
+    ['/%2e//evil.example', 'an encoded dot segment before //'],
+    ['/%2E%2E//evil.example', 'an encoded double-dot segment before //'],
+    ['/a/..//evil.example', 'a double-dot segment before //'],
+    ['/a/b/../..//evil.example', 'two double-dot segments before //'],
+    ['/./\\evil.example', 'a dot segment before a backslash'],
+  ])('replaces %j (%s) with /', (value) => {
     expect(safeNext(value)).toBe('/')
   })
 
   it('replaces a missing or repeated parameter with /', () => {
     expect(safeNext(undefined)).toBe('/')
     expect(safeNext(['/a', '/b'])).toBe('/')
+  })
+
+  // Pieces attackers combine: dot segments in every spelling, slashes, backslashes, whitespace the
+  // URL parser drops, schemes and hosts.
+  const PIECES = ['/', '//', '\\', '/\\', '.', '..', '/.', '/..', '%2e', '%2E', '%2e%2e', '.%2e', '%2f', '%2F', '%5c', '%5C', '%252f', '\t', '\n', '\r', ' ', '%09', '%0a', '%00', '@', ':', 'http:', 'https:', 'javascript:', '//evil.example', 'evil.example', 'a', '?', '#', '%', '\u3002', '\uff0f']
+
+  it('sends only Locations a browser resolves to the same origin, over every 1- to 3-piece combination', () => {
+    const corpus: string[] = []
+    for (const a of PIECES) for (const b of PIECES) for (const c of ['', ...PIECES]) corpus.push(a + b + c, `/${a}${b}${c}`)
+    expect(corpus.length).toBeGreaterThan(100_000)
+    for (const value of corpus) {
+      const location = safeNext(value)
+      expect(location.startsWith('/'), value).toBe(true)
+      expect(browserTarget(location).origin, JSON.stringify(value)).toBe(APP)
+    }
+  })
+
+  it('sends only same-origin Locations for generated input, and is stable on its own output', () => {
+    const piece = fc.oneof(fc.constantFrom(...PIECES), fc.string({ maxLength: 4 }), fc.webPath())
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 8 }).map((parts) => parts.join('')), (value) => {
+        const location = safeNext(value)
+        expect(browserTarget(location).origin).toBe(APP)
+        expect(location.startsWith('/') && !location.startsWith('//')).toBe(true)
+        expect(safeNext(location)).toBe(location)
+      }),
+      { numRuns: 20_000 },
+    )
   })
 })

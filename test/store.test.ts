@@ -13,6 +13,7 @@ import type { AccountTokens } from '../server/store/accounts.ts'
 import { DatabaseUrlError, MigrationLockError, openDatabase } from '../server/store/database.ts'
 import { migrate, openStore, parseDatabaseUrl, storeOn, type Store } from '../server/store/index.ts'
 import { ENCRYPTED_COLUMNS, rotateKeys } from '../server/store/key-rotation.ts'
+import { DEFAULT_SESSION_TIMEOUTS, Sessions } from '../server/session/sessions.ts'
 import { databases } from './support/databases.ts'
 
 const TABLES = ['providers', 'users', 'accounts', 'sessions', 'login_flows']
@@ -446,13 +447,14 @@ describe.each(databases)('the store on $kind', (database) => {
   describe('sessions', () => {
     it('are kept under the SHA-256 of their id, never the id itself', async () => {
       const user = await store.users.create(null)
-      const now = Date.now()
-      await store.sessions.create('session-id-abc', { userId: user.id, createdAt: now, idleExpiresAt: now + 1000, absoluteExpiresAt: now + 5000 })
+      const sessions = new Sessions(store.sessions, { secure: false }, DEFAULT_SESSION_TIMEOUTS)
+      const started = await sessions.start(user.id, undefined)
       const rows = await store.db('sessions').select('*')
       expect(rows).toHaveLength(1)
-      expect(rows[0].id_hash).toBe(hashId('session-id-abc'))
-      expect(JSON.stringify(rows)).not.toContain('session-id-abc')
-      expect(await store.sessions.find(hashId('session-id-abc'), now)).toBeNull()
+      expect(rows[0].id_hash).toBe(hashId(started.id))
+      expect(JSON.stringify(rows)).not.toContain(started.id)
+      expect(await sessions.find(hashId(started.id))).toEqual(expect.objectContaining({ userId: user.id }))
+      expect(await sessions.find(started.id)).toBeNull()
     })
 
     it('are found until their idle end, which extending moves, and never past their absolute end', async () => {
@@ -477,7 +479,7 @@ describe.each(databases)('the store on $kind', (database) => {
       await store.sessions.create('idle', { userId: user.id, createdAt: now, idleExpiresAt: now, absoluteExpiresAt: now + 5000 })
       await store.sessions.create('old', { userId: user.id, createdAt: now, idleExpiresAt: now + 1000, absoluteExpiresAt: now - 1 })
       expect(await store.sessions.removeExpired(now)).toBe(2)
-      expect(await store.db('sessions').pluck('id_hash')).toEqual([hashId('live')])
+      expect(await store.db('sessions').pluck('id_hash')).toEqual(['live'])
       expect(await store.sessions.removeExpired(now)).toBe(0)
       expect(await store.sessions.removeExpired(now + 1000)).toBe(1)
     })
@@ -647,7 +649,7 @@ describe.each(databases)('the store on $kind', (database) => {
       expiresAt: null,
       scope: 'read',
     })
-    await store.sessions.create(secrets.sessionId, { userId: user.id, createdAt: 1, idleExpiresAt: Date.now() + HOUR, absoluteExpiresAt: Date.now() + HOUR })
+    await store.sessions.create(hashId(secrets.sessionId), { userId: user.id, createdAt: 1, idleExpiresAt: Date.now() + HOUR, absoluteExpiresAt: Date.now() + HOUR })
     const { state, codeVerifier, nonce, requestToken, requestTokenSecret } = secrets
     await store.loginFlows.create(secrets.flowId, p.id, { provider: 'dumped', state, codeVerifier, nonce, requestToken, requestTokenSecret, next: '/' }, 60_000)
 

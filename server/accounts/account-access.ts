@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { ProviderConfig } from '../../shared/provider.ts'
 import { getClient, type ClientOverrides } from '../clients/index.ts'
-import type { BaseOAuthClient } from '../clients/base.ts'
+import { DEFAULT_API_ANSWER_LIMIT, type BaseOAuthClient } from '../clients/base.ts'
 import { OAuth2Client } from '../clients/oauth2.ts'
 import type { ApiRequestOptions, ApiResponse } from '../clients/types.ts'
 import { AllAccessError } from '../errors.ts'
@@ -43,6 +43,8 @@ export class AccountAccessService {
     private readonly clients: ClientOverrides,
     private readonly log: Logger,
     readonly refresh: RefreshSettings = DEFAULT_REFRESH_SETTINGS,
+    /** The cap on answers to `apiClient.request`, in bytes. */
+    readonly apiMaxBody: number = DEFAULT_API_ANSWER_LIMIT,
   ) {}
 
   wrap(record: AccountRecord): AccountAccess {
@@ -203,7 +205,8 @@ export class AccountApiClient {
     readonly accountId: number,
   ) {}
 
-  async request<T = unknown>(method: string, url: string, options: ApiRequestOptions = {}): Promise<ApiResponse<T>> {
+  async request<T = unknown>(method: string, url: string, requested: ApiRequestOptions = {}): Promise<ApiResponse<T>> {
+    const options = { ...requested, maxBytes: requested.maxBytes ?? this.service.apiMaxBody }
     const { record, client } = await this.service.ready(this.accountId)
     const response = await client.request<T>(method, url, options)
     if (response.status !== 401) return response

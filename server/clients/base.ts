@@ -1,7 +1,7 @@
 import type { ProviderConfig } from '../../shared/provider.ts'
 import { AllAccessError } from '../errors.ts'
 import type { LoginFlow } from '../store/login-flows.ts'
-import { callProvider, parseAnswerBody } from './provider-http.ts'
+import { callProvider, parseAnswerBody, PROVIDER_ANSWER_LIMIT } from './provider-http.ts'
 import type { ApiRequestOptions, ApiResponse, AuthorizedRequest, CallbackInput, ClientToken, ParsedToken, Profile } from './types.ts'
 
 /** Redirect parameters that bind the flow to this login: no extra parameter may replace them. */
@@ -101,10 +101,14 @@ export abstract class BaseOAuthClient {
       headers['Content-Type'] = 'application/json'
     }
     const authorized = this.authorizeRequest({ method, url, form }, token)
-    const answer = await callProvider(authorized.url, { method, headers: { ...headers, ...authorized.headers }, body, timeoutMs: options.timeoutMs }, failure)
+    const maxBytes = options.maxBytes ?? (failure === 'profile_request_failed' ? PROVIDER_ANSWER_LIMIT : DEFAULT_API_ANSWER_LIMIT)
+    const answer = await callProvider(authorized.url, { method, headers: { ...headers, ...authorized.headers }, body, timeoutMs: options.timeoutMs, maxBytes }, failure)
     return { status: answer.status, ok: answer.ok, headers: answer.headers, text: answer.text, body: parseAnswerBody(answer.text, answer.headers.get('content-type')) as T }
   }
 }
+
+/** The default cap on answers to API calls made with `request` (`apiClient.maxBody` sets another). */
+export const DEFAULT_API_ANSWER_LIMIT = 10 * 1024 * 1024
 
 export function toParams(values: Record<string, string | number | boolean | readonly string[]>): URLSearchParams {
   const params = new URLSearchParams()

@@ -1,6 +1,7 @@
-import { createRemoteJWKSet } from 'jose'
+import { createRemoteJWKSet, customFetch } from 'jose'
 import { AllAccessError } from '../errors.ts'
-import { callProvider } from './provider-http.ts'
+import { providerUrlProblem } from '../providers/provider-input.ts'
+import { callProvider, PROVIDER_ANSWER_LIMIT, readCapped } from './provider-http.ts'
 
 export interface OidcMetadata {
   issuer: string
@@ -9,11 +10,16 @@ export interface OidcMetadata {
   jwks_uri: string
   userinfo_endpoint?: string
   revocation_endpoint?: string
+  end_session_endpoint?: string
   id_token_signing_alg_values_supported?: string[]
   authorization_response_iss_parameter_supported?: boolean
 }
 
 const TTL_MS = 60 * 60 * 1000
+/** A failed discovery is remembered this long: login starts must not hammer a provider that is down. */
+const FAILURE_TTL_MS = 30 * 1000
+/** The endpoints a client may call, each bound by the same https-or-loopback rule as the command line's. */
+const ENDPOINTS = ['authorization_endpoint', 'token_endpoint', 'jwks_uri', 'userinfo_endpoint', 'revocation_endpoint', 'end_session_endpoint'] as const
 const cache = new Map<string, { metadata: Promise<OidcMetadata>; until: number }>()
 const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>()
 
@@ -41,24 +47,38 @@ async function fetchMetadata(issuer: string): Promise<OidcMetadata> {
   }
   // OpenID Connect Discovery §4.3: the document must name the issuer it was fetched for.
   if (!issuerMatches(issuer, metadata.issuer)) throw new AllAccessError('provider_unavailable', { detail: `discovery of ${issuer} names issuer ${metadata.issuer}` })
+  for (const endpoint of ENDPOINTS) {
+    const problem = metadata[endpoint] === undefined ? null : providerUrlProblem(metadata[endpoint])
+    if (problem) throw new AllAccessError('provider_unavailable', { detail: `discovery of ${issuer}: ${endpoint} ${problem}` })
+  }
   return metadata
 }
 
-/** The issuer's metadata, fetched once an hour; a failed fetch is not cached. */
+/** The issuer's metadata, fetched once an hour; a failure is remembered for half a minute. */
 export function discover(issuer: string): Promise<OidcMetadata> {
   const cached = cache.get(issuer)
   if (cached && cached.until > Date.now()) return cached.metadata
   const metadata = fetchMetadata(issuer)
   cache.set(issuer, { metadata, until: Date.now() + TTL_MS })
-  metadata.catch(() => cache.delete(issuer))
+  metadata.catch(() => {
+    const entry = cache.get(issuer)
+    if (entry?.metadata === metadata) entry.until = Date.now() + FAILURE_TTL_MS
+  })
   return metadata
+}
+
+/** jose's key fetch, with the same size cap as every other provider answer. */
+const cappedFetch = async (url: string, options: RequestInit): Promise<Response> => {
+  const response = await fetch(url, { ...options, redirect: 'manual' })
+  const text = await readCapped(response.body, PROVIDER_ANSWER_LIMIT)
+  return new Response(text, { status: response.status, headers: response.headers })
 }
 
 /** The JWKS of an issuer, shared by every client so keys are fetched once and refetched on rotation. */
 export function keySet(jwksUri: string): ReturnType<typeof createRemoteJWKSet> {
   let keys = keySets.get(jwksUri)
   if (!keys) {
-    keys = createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: 10_000 })
+    keys = createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: 10_000, [customFetch]: cappedFetch })
     keySets.set(jwksUri, keys)
   }
   return keys

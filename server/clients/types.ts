@@ -35,8 +35,13 @@ export interface ApiRequestOptions {
   /** A JSON body (never part of an OAuth 1.0a signature). */
   json?: unknown
   headers?: Record<string, string>
-  /** Milliseconds before the call is abandoned; default 30 s. */
+  /** Milliseconds before the call is abandoned, the answer's last byte included; default 30 s. */
   timeoutMs?: number
+  /**
+   * Largest answer body read, in bytes; a larger one fails (`payload_too_large`) without being held
+   * in memory. `account.apiClient` sets it from `apiClient.maxBody` (default 10 MiB).
+   */
+  maxBytes?: number
 }
 
 export interface ApiResponse<T = unknown> {

@@ -7,7 +7,6 @@ export interface RootKey {
   /** Short public id stored beside every encrypted value, so old keys keep decrypting after rotation. */
   id: string
   secretKey: Buffer
-  cookieKey: Buffer
 }
 
 export class KeyError extends Error {
@@ -23,7 +22,6 @@ export function rootKey(material: Buffer): RootKey {
   return {
     id: createHash('sha256').update('all-access key id').update(material).digest('base64url').slice(0, 8),
     secretKey: derive(material, 'secrets'),
-    cookieKey: derive(material, 'cookies'),
   }
 }
 

@@ -50,18 +50,28 @@ const RESERVED_AUTHORIZATION_PARAMS = new Set(['response_type', 'client_id', 're
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]'])
 
-/** Provider URLs must be https; plain http only to this machine, for development and tests. */
-export function checkProviderUrl(flag: string, value: string): string {
+/**
+ * The rule every provider URL follows, given on the command line or found through discovery: https,
+ * or plain http to this machine only (development and tests). Returns what is wrong, or null.
+ */
+export function providerUrlProblem(value: unknown): string | null {
   let url: URL
   try {
-    url = new URL(value)
+    url = new URL(String(value))
   } catch {
-    throw new ProviderInputError(`--${flag}: "${value}" is not a URL`)
+    return `"${String(value).slice(0, 200)}" is not a URL`
   }
-  if (url.protocol === 'https:') return value
-  if (url.protocol === 'http:' && LOOPBACK.has(url.hostname)) return value
-  if (url.protocol === 'http:') throw new ProviderInputError(`--${flag}: must use https (http is only allowed for localhost, 127.0.0.1 and [::1])`)
-  throw new ProviderInputError(`--${flag}: must be an https URL, got ${url.protocol}`)
+  if (url.protocol === 'https:') return null
+  if (url.protocol === 'http:' && LOOPBACK.has(url.hostname)) return null
+  if (url.protocol === 'http:') return 'must use https (http is only allowed for localhost, 127.0.0.1 and [::1])'
+  return `must be an https URL, got ${url.protocol}`
+}
+
+/** Provider URLs must be https; plain http only to this machine, for development and tests. */
+export function checkProviderUrl(flag: string, value: string): string {
+  const problem = providerUrlProblem(value)
+  if (problem) throw new ProviderInputError(`--${flag}: ${problem}`)
+  return value
 }
 
 export function checkProviderName(name: string): string {

@@ -1,39 +1,27 @@
 import type { Context } from 'koa'
-import { createHmac } from 'node:crypto'
-import type { RootKey } from '../crypto/keys.ts'
-import { constantTimeEqual } from '../crypto/random.ts'
 
 export interface CookieSettings {
   /** https PUBLIC_URL: Secure cookies with the `__Host-` prefix. */
   secure: boolean
-  keys: RootKey[]
 }
 
 export const SESSION_COOKIE = 'allaccess_session'
 export const FLOW_COOKIE = 'allaccess_flow'
 
+/** What `randomToken()` makes: 256 bits, base64url. Anything else is not worth a database lookup. */
+const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/
+
 export function cookieName(base: string, settings: CookieSettings): string {
   return settings.secure ? `__Host-${base}` : base
 }
 
-/** The cookie's MAC; exported for tests that plant a session as a signed-in browser would hold it. */
-export function sign(key: RootKey, name: string, value: string): string {
-  return createHmac('sha256', key.cookieKey).update(`${name}=${value}`).digest('base64url')
-}
-
 /**
- * Cookies hold a random id and an HMAC of it (keys derived from ALLACCESS_KEYS, so they rotate with
- * them): a forged or altered cookie is dropped before any database lookup.
+ * Cookies hold only a random 256-bit id, stored hashed: unguessable without any key-bound signature,
+ * so rotating ALLACCESS_KEYS signs nobody out and ends no login in flight.
  */
-export function readSignedCookie(ctx: Context, base: string, settings: CookieSettings): string | null {
-  const name = cookieName(base, settings)
-  const raw = ctx.cookies.get(name)
-  if (!raw) return null
-  const dot = raw.lastIndexOf('.')
-  if (dot < 1) return null
-  const value = raw.slice(0, dot)
-  const mac = raw.slice(dot + 1)
-  return settings.keys.some((key) => constantTimeEqual(mac, sign(key, name, value))) ? value : null
+export function readIdCookie(ctx: Context, base: string, settings: CookieSettings): string | null {
+  const raw = ctx.cookies.get(cookieName(base, settings))
+  return raw && ID_PATTERN.test(raw) ? raw : null
 }
 
 /**
@@ -44,16 +32,15 @@ function allowSecure(ctx: Context, settings: CookieSettings): void {
   if (settings.secure) (ctx.cookies as unknown as { secure: boolean }).secure = true
 }
 
-export function writeSignedCookie(
+export function writeIdCookie(
   ctx: Context,
   base: string,
-  value: string,
+  id: string,
   settings: CookieSettings,
   options: { sameSite: 'strict' | 'lax'; maxAgeMs?: number },
 ): void {
-  const name = cookieName(base, settings)
   allowSecure(ctx, settings)
-  ctx.cookies.set(name, `${value}.${sign(settings.keys[0], name, value)}`, {
+  ctx.cookies.set(cookieName(base, settings), id, {
     httpOnly: true,
     secure: settings.secure,
     sameSite: options.sameSite,

@@ -1,8 +1,8 @@
 import type { Context, Middleware } from 'koa'
 import type { Knex } from 'knex'
-import { randomToken } from '../crypto/random.ts'
+import { hashId, randomToken } from '../crypto/random.ts'
 import type { SessionRecord, SessionStore } from '../store/sessions.ts'
-import { clearCookie, readSignedCookie, SESSION_COOKIE, writeSignedCookie, type CookieSettings } from './cookies.ts'
+import { clearCookie, readIdCookie, SESSION_COOKIE, writeIdCookie, type CookieSettings } from './cookies.ts'
 
 export interface SessionTimeouts {
   /** A session unused for this long ends (sliding). */
@@ -15,6 +15,12 @@ export const DEFAULT_SESSION_TIMEOUTS: SessionTimeouts = { idleMs: 12 * 60 * 60 
 
 /** What `ctx.state.session` holds on a request with a live session. */
 export interface ActiveSession extends SessionRecord {
+  /** The hash of the cookie's id: the row's key. The id itself is never kept. */
+  idHash: string
+}
+
+/** A session just started: the only moment its id is known, to be put in the cookie. */
+export interface StartedSession extends ActiveSession {
   id: string
 }
 
@@ -33,14 +39,20 @@ export class Sessions {
   /** Loads the session named by the cookie into `ctx.state.session`; a dead one clears the cookie. */
   load(): Middleware {
     return async (ctx, next) => {
-      const id = readSignedCookie(ctx, SESSION_COOKIE, this.cookies)
+      const id = readIdCookie(ctx, SESSION_COOKIE, this.cookies)
       if (id) {
-        const record = await this.store.find(id)
-        if (record) ctx.state.session = { id, ...record } satisfies ActiveSession
+        const idHash = hashId(id)
+        const record = await this.store.find(idHash)
+        if (record) ctx.state.session = { idHash, ...record } satisfies ActiveSession
         else clearCookie(ctx, SESSION_COOKIE, this.cookies, 'strict')
       }
       await next()
     }
+  }
+
+  /** The live session with this id hash (a login flow records the session that started it). */
+  find(idHash: string, trx?: Knex): Promise<SessionRecord | null> {
+    return this.store.find(idHash, Date.now(), trx)
   }
 
   /**
@@ -52,38 +64,39 @@ export class Sessions {
     if (!session) return
     const idleExpiresAt = Math.min(Date.now() + this.timeouts.idleMs, session.absoluteExpiresAt)
     if (idleExpiresAt - session.idleExpiresAt < Math.min(60_000, this.timeouts.idleMs / 4)) return
-    await this.store.extend(session.id, idleExpiresAt)
+    await this.store.extend(session.idHash, idleExpiresAt)
     session.idleExpiresAt = idleExpiresAt
   }
 
   /**
-   * Starts a session for a user with a new id, ending the one the request came with: an id an
-   * attacker planted before login is worthless after it (no fixation).
+   * Starts a session for a user with a new id, ending `previous` (the request's, or the one a login
+   * flow recorded): an id an attacker planted before login is worthless after it (no fixation).
    */
-  async start(ctx: Context, userId: number, trx?: Knex): Promise<ActiveSession> {
-    const previous = ctx.state.session as ActiveSession | undefined
-    if (previous) await this.store.remove(previous.id, trx)
+  async start(userId: number, previous: ActiveSession | undefined, trx?: Knex): Promise<StartedSession> {
+    if (previous) await this.store.remove(previous.idHash, trx)
     const now = Date.now()
-    const session: ActiveSession = {
-      id: randomToken(),
+    const id = randomToken()
+    const session: StartedSession = {
+      id,
+      idHash: hashId(id),
       userId,
       createdAt: now,
       idleExpiresAt: now + Math.min(this.timeouts.idleMs, this.timeouts.absoluteMs),
       absoluteExpiresAt: now + this.timeouts.absoluteMs,
     }
-    await this.store.create(session.id, session, trx)
-    ctx.state.session = session
+    await this.store.create(session.idHash, session, trx)
     return session
   }
 
   /** Sets the cookie for a started session; separate from `start` so it happens only after the commit. */
-  writeCookie(ctx: Context, session: ActiveSession): void {
-    writeSignedCookie(ctx, SESSION_COOKIE, session.id, this.cookies, { sameSite: 'strict', maxAgeMs: session.absoluteExpiresAt - Date.now() })
+  writeCookie(ctx: Context, session: StartedSession): void {
+    writeIdCookie(ctx, SESSION_COOKIE, session.id, this.cookies, { sameSite: 'strict', maxAgeMs: session.absoluteExpiresAt - Date.now() })
+    ctx.state.session = { ...session, id: undefined } as ActiveSession
   }
 
   async end(ctx: Context): Promise<void> {
     const session = ctx.state.session as ActiveSession | undefined
-    if (session) await this.store.remove(session.id)
+    if (session) await this.store.remove(session.idHash)
     ctx.state.session = undefined
     clearCookie(ctx, SESSION_COOKIE, this.cookies, 'strict')
   }

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex'
+import { KeyError } from '../crypto/keys.ts'
 import type { SecretBox } from '../crypto/secret-box.ts'
 
 /** Every encrypted column, by table. The field name is also the value's authenticated data. */
@@ -37,4 +38,35 @@ export async function rotateKeys(db: Knex, box: SecretBox): Promise<number> {
     }
     return rewritten
   })
+}
+
+/** Stored values read `aa1.<key id>.…` with an 8-character key id (see SecretBox). */
+const keyIdOfColumn = (column: string) => `substr(${column}, 5, 8)`
+
+/**
+ * The key ids stored secrets use that `box` lacks, in sorted order. Each column is searched for a
+ * value outside the known ids first, so a database whose keys are all present costs one probe each.
+ */
+export async function missingKeyIds(db: Knex, box: SecretBox): Promise<string[]> {
+  const known = box.keys.map((key) => key.id)
+  const missing = new Set<string>()
+  for (const [table, columns] of Object.entries(ENCRYPTED_COLUMNS)) {
+    for (const column of columns) {
+      const outside = (q: Knex.QueryBuilder) => q.whereNotNull(column).whereRaw(`${keyIdOfColumn(column)} not in (${known.map(() => '?').join(', ')})`, known)
+      if (!(await outside(db(table).first(db.raw('1 as found'))))) continue
+      const rows: { id: string }[] = await outside(db(table).distinct(db.raw(`${keyIdOfColumn(column)} as id`)))
+      for (const row of rows) missing.add(row.id)
+    }
+  }
+  return [...missing].sort()
+}
+
+/** Refuses to run with keys that cannot decrypt what is stored: every request would fail later. */
+export async function checkKeysCoverStore(db: Knex, box: SecretBox): Promise<void> {
+  const missing = await missingKeyIds(db, box)
+  if (missing.length) {
+    throw new KeyError(
+      `ALLACCESS_KEYS lacks key id${missing.length > 1 ? 's' : ''} ${missing.join(', ')} used by stored secrets (keys in use: ${box.keys.map((k) => k.id).join(', ')}): list the old key after the new one, or use the same ALLACCESS_KEYS as the process that stored them`,
+    )
+  }
 }

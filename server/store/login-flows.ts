@@ -14,8 +14,8 @@ export interface LoginFlow {
   requestToken?: string
   requestTokenSecret?: string
   next: string
-  /** The signed-in user when the flow started: a login then links another provider to them. */
-  userId?: number
+  /** The session that started the flow, if any: the login then links another provider to its user. */
+  sessionIdHash?: string
 }
 
 /**

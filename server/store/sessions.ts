@@ -1,5 +1,4 @@
 import type { Knex } from 'knex'
-import { hashId } from '../crypto/random.ts'
 import { toMillis } from './rows.ts'
 
 export interface SessionRecord {
@@ -9,13 +8,16 @@ export interface SessionRecord {
   absoluteExpiresAt: number
 }
 
-/** Server-side sessions. Rows are keyed by the SHA-256 of the cookie's id, never the id itself. */
+/**
+ * Server-side sessions. Rows are keyed by the SHA-256 of the cookie's id (`idHash`, made once with
+ * `hashId`), never the id itself.
+ */
 export class SessionStore {
   constructor(private readonly db: Knex) {}
 
-  async create(id: string, session: SessionRecord, trx: Knex = this.db): Promise<void> {
+  async create(idHash: string, session: SessionRecord, trx: Knex = this.db): Promise<void> {
     await trx('sessions').insert({
-      id_hash: hashId(id),
+      id_hash: idHash,
       user_id: session.userId,
       created_at: session.createdAt,
       idle_expires_at: session.idleExpiresAt,
@@ -23,9 +25,9 @@ export class SessionStore {
     })
   }
 
-  /** The live session with this id, or null when there is none or it has ended. */
-  async find(id: string, now = Date.now()): Promise<SessionRecord | null> {
-    const row = await this.db('sessions').where({ id_hash: hashId(id) }).first()
+  /** The live session with this id hash, or null when there is none or it has ended. */
+  async find(idHash: string, now = Date.now(), trx: Knex = this.db): Promise<SessionRecord | null> {
+    const row = await trx('sessions').where({ id_hash: idHash }).first()
     if (!row) return null
     const session = {
       userId: row.user_id as number,
@@ -37,12 +39,12 @@ export class SessionStore {
     return session
   }
 
-  async extend(id: string, idleExpiresAt: number): Promise<void> {
-    await this.db('sessions').where({ id_hash: hashId(id) }).update({ idle_expires_at: idleExpiresAt })
+  async extend(idHash: string, idleExpiresAt: number): Promise<void> {
+    await this.db('sessions').where({ id_hash: idHash }).update({ idle_expires_at: idleExpiresAt })
   }
 
-  async remove(id: string, trx: Knex = this.db): Promise<void> {
-    await trx('sessions').where({ id_hash: hashId(id) }).delete()
+  async remove(idHash: string, trx: Knex = this.db): Promise<void> {
+    await trx('sessions').where({ id_hash: idHash }).delete()
   }
 
   async removeForUser(userId: number): Promise<number> {

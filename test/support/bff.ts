@@ -16,7 +16,10 @@ export interface TestBff {
   close(): Promise<void>
 }
 
-/** A real BFF on 127.0.0.1 with an ephemeral port, whose PUBLIC_URL is its own address. */
+/**
+ * A real BFF on 127.0.0.1 with an ephemeral port, whose PUBLIC_URL is its own address named
+ * `localhost`: another site than the test providers on 127.0.0.1, as real providers are.
+ */
 export async function startBff(
   databaseUrl: string,
   options: Omit<AllAccessOptions, 'publicUrl' | 'store' | 'databaseUrl' | 'keys' | 'log'> & { keys?: string; publicUrl?: string } = {},
@@ -26,7 +29,7 @@ export async function startBff(
   const server: Server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as { port: number }
-  const url = `http://127.0.0.1:${port}`
+  const url = `http://localhost:${port}`
   const logs: string[] = []
   const log: Logger = { info: (line) => logs.push(line), error: (line) => logs.push(line) }
   const { keys: _keys, publicUrl, ...rest } = options

@@ -29,7 +29,8 @@ export interface RunningServe {
 export async function startServe(options: { databaseUrl?: string; sandbox?: boolean; keys?: string; env?: Record<string, string>; port?: number } = {}): Promise<RunningServe> {
   const cwd = mkdtempSync(join(tmpdir(), 'aa-serve-'))
   const port = options.port ?? (await freePort())
-  const url = `http://127.0.0.1:${port}`
+  // Named localhost: another site than the sandbox providers on 127.0.0.1, as real providers are.
+  const url = `http://localhost:${port}`
   const child = spawn(process.execPath, [resolve('bin/all-access.js'), 'serve', ...(options.sandbox ? ['--sandbox'] : [])], {
     cwd,
     env: {

@@ -1,5 +1,5 @@
-import { randomToken } from '../../server/crypto/random.ts'
-import { sign, SESSION_COOKIE } from '../../server/session/cookies.ts'
+import { hashId, randomToken } from '../../server/crypto/random.ts'
+import { SESSION_COOKIE } from '../../server/session/cookies.ts'
 import type { AccountTokens } from '../../server/store/accounts.ts'
 import { BrowserSession } from './browser-session.ts'
 import type { TestBff } from './bff.ts'
@@ -28,8 +28,8 @@ export async function signedIn(bff: TestBff, provider: string, tokens: Partial<A
   })
   const id = randomToken()
   const now = Date.now()
-  await store.sessions.create(id, { userId: user.id, createdAt: now, idleExpiresAt: now + 3_600_000, absoluteExpiresAt: now + 7_200_000 })
+  await store.sessions.create(hashId(id), { userId: user.id, createdAt: now, idleExpiresAt: now + 3_600_000, absoluteExpiresAt: now + 7_200_000 })
   const browser = new BrowserSession()
-  browser.cookies.push({ name: SESSION_COOKIE, value: `${id}.${sign(store.box.keys[0], SESSION_COOKIE, id)}`, host: new URL(bff.url).hostname, path: '/', attributes: '' })
+  browser.cookies.push({ name: SESSION_COOKIE, value: id, host: new URL(bff.url).hostname, path: '/', attributes: '' })
   return { browser, userId: user.id, accountId }
 }

@@ -1,6 +1,6 @@
 import type { Next } from 'koa'
 import { AllAccessError } from '../../errors.ts'
-import { clearCookie, FLOW_COOKIE, readSignedCookie } from '../../session/cookies.ts'
+import { clearCookie, FLOW_COOKIE, readIdCookie } from '../../session/cookies.ts'
 import { need, type LoginContext } from '../login-state.ts'
 
 /**
@@ -9,7 +9,7 @@ import { need, type LoginContext } from '../login-state.ts'
  */
 export async function consumeFlow(ctx: LoginContext, next: Next): Promise<void> {
   const { runtime } = ctx.state
-  const id = readSignedCookie(ctx, FLOW_COOKIE, runtime.cookies)
+  const id = readIdCookie(ctx, FLOW_COOKIE, runtime.cookies)
   clearCookie(ctx, FLOW_COOKIE, runtime.cookies, 'lax')
   const flow = id ? await runtime.store.loginFlows.consume(id) : null
   if (!flow || flow.provider !== need(ctx, 'provider').name) throw new AllAccessError('invalid_state')

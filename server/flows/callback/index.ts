@@ -8,12 +8,14 @@ import { finishLogin } from './finish-login.ts'
 import { linkAccount } from './link-account.ts'
 import { loadProfile } from './load-profile.ts'
 import { readIdentifier } from './read-identifier.ts'
+import { restoreSession } from './restore-session.ts'
 
 /** `GET /auth/callback/:provider`: the provider's answer, step by step (django-all-access's OAuthCallback). */
 export const loginCallback = compose([
   redirectOnFailure,
   loadProvider,
   consumeFlow,
+  restoreSession,
   checkCallback,
   exchangeCode,
   loadProfile,

@@ -1,7 +1,7 @@
 import type { Next } from 'koa'
 import { displayNameOf } from '../../clients/identifier.ts'
 import { AllAccessError } from '../../errors.ts'
-import type { ActiveSession } from '../../session/sessions.ts'
+import type { StartedSession } from '../../session/sessions.ts'
 import type { UserRecord } from '../../store/users.ts'
 import { need, type LoginContext } from '../login-state.ts'
 
@@ -49,7 +49,7 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
       accountId = await store.accounts.create({ providerId: provider.id, identifier, userId: user.id, displayName, ...tokens }, trx)
     }
     if (!user) throw new TypeError(`account ${accountId} has no user`)
-    const session: ActiveSession = await runtime.sessions.start(ctx, user.id, trx)
+    const session: StartedSession = await runtime.sessions.start(user.id, ctx.state.session, trx)
     return { user, accountId, isNew, session }
   })
 

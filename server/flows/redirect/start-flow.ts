@@ -1,22 +1,23 @@
 import type { Next } from 'koa'
 import { randomToken } from '../../crypto/random.ts'
-import { FLOW_COOKIE, writeSignedCookie } from '../../session/cookies.ts'
+import { FLOW_COOKIE, writeIdCookie } from '../../session/cookies.ts'
 import { need, type LoginContext } from '../login-state.ts'
 import { safeNext } from '../safe-next.ts'
 
 /**
  * Creates the flow's secrets (request token, or state, PKCE verifier and nonce) and keeps them in a
  * single-use database record named by a short-lived `SameSite=Lax` cookie: Lax, because the
- * callback arrives as a cross-site navigation from the provider.
+ * callback arrives as a cross-site navigation from the provider. The record also names the session
+ * that started the login: the `SameSite=Strict` session cookie does not come back with the callback.
  */
 export async function startFlow(ctx: LoginContext, next: Next): Promise<void> {
   const { runtime } = ctx.state
   const provider = need(ctx, 'provider')
   const secrets = await need(ctx, 'client').startFlow(need(ctx, 'callbackUrl'))
-  const flow = { ...secrets, provider: provider.name, next: safeNext(ctx.query.next), userId: ctx.state.session?.userId }
+  const flow = { ...secrets, provider: provider.name, next: safeNext(ctx.query.next), sessionIdHash: ctx.state.session?.idHash }
   const id = randomToken()
   await runtime.store.loginFlows.create(id, provider.id, flow, runtime.flowTtlMs)
-  writeSignedCookie(ctx, FLOW_COOKIE, id, runtime.cookies, { sameSite: 'lax', maxAgeMs: runtime.flowTtlMs })
+  writeIdCookie(ctx, FLOW_COOKIE, id, runtime.cookies, { sameSite: 'lax', maxAgeMs: runtime.flowTtlMs })
   ctx.state.login.flow = flow
   await next()
 }

@@ -1,0 +1,100 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createAllAccess } from '../server/all-access.ts'
+import { generateKey, parseKeys } from '../server/crypto/keys.ts'
+import { KeyError } from '../server/crypto/keys.ts'
+import { openStore } from '../server/store/index.ts'
+import { rotateKeys } from '../server/store/key-rotation.ts'
+import { startBff, type TestBff } from './support/bff.ts'
+import { databases } from './support/databases.ts'
+import { startServe } from './support/demo-server.ts'
+import { startEchoUpstream } from './support/echo-upstream.ts'
+import { session } from './support/login.ts'
+import { signedIn } from './support/signed-in.ts'
+
+const CSRF = { 'X-CSRF': '1' }
+
+describe.each(databases)('key rotation on $kind', (database) => {
+  let url: string
+  let drop: () => Promise<void>
+  let upstream: Awaited<ReturnType<typeof startEchoUpstream>>
+  const running: TestBff[] = []
+  const oldKey = generateKey()
+  const newKey = generateKey()
+
+  async function bffWith(keys: string): Promise<TestBff> {
+    const bff = await startBff(url, { keys })
+    running.push(bff)
+    return bff
+  }
+
+  beforeEach(async () => {
+    ;({ url, drop } = await database.create())
+    upstream = await startEchoUpstream()
+  })
+
+  afterEach(async () => {
+    for (const bff of running.splice(0)) await bff.close()
+    await upstream.close()
+    await drop()
+  })
+
+  it('signs nobody out: new,old then keys rotate then new alone keeps the session and its tokens', async () => {
+    const before = await bffWith(oldKey)
+    await before.addProvider('echo', { authorizationUrl: 'https://idp.example/a', accessTokenUrl: 'https://idp.example/t', profileUrl: 'https://idp.example/me', apiBaseUrl: `${upstream.url}/v1`, clientId: 'a', clientSecret: 'b' })
+    const { browser } = await signedIn(before, 'echo', { accessToken: 'token-before-rotation' })
+    expect((await session(browser, before.url)).authenticated).toBe(true)
+    await before.close()
+    running.splice(running.indexOf(before), 1)
+
+    const both = await bffWith(`${newKey},${oldKey}`)
+    expect(await rotateKeys(both.store.db, both.store.box)).toBeGreaterThan(0)
+    expect((await session(browser, both.url)).authenticated).toBe(true)
+    await both.close()
+    running.splice(running.indexOf(both), 1)
+
+    const after = await bffWith(newKey)
+    // The browser's cookie names localhost, whatever the port: the same browser comes back.
+    const info = await session(browser, after.url)
+    expect(info.authenticated).toBe(true)
+    const proxied = await browser.fetch(new URL('/api/echo/me', after.url), { headers: CSRF })
+    expect(proxied.status).toBe(200)
+    expect(upstream.received.at(-1)?.headers.authorization).toBe('Bearer token-before-rotation')
+  })
+
+  it('refuses to start with keys that lack a key id stored secrets use, naming it', async () => {
+    const first = await bffWith(oldKey)
+    await first.addProvider('echo', { authorizationUrl: 'https://idp.example/a', accessTokenUrl: 'https://idp.example/t', profileUrl: 'https://idp.example/me', clientId: 'a', clientSecret: 'b' })
+    const [oldId] = parseKeys(oldKey).map((key) => key.id)
+    const newId = parseKeys(newKey)[0].id
+    const error = await createAllAccess({ publicUrl: 'http://localhost:1', databaseUrl: url, keys: parseKeys(newKey), log: { info: () => {}, error: () => {} } }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(KeyError)
+    expect((error as Error).message).toBe(
+      `ALLACCESS_KEYS lacks key id ${oldId} used by stored secrets (keys in use: ${newId}): list the old key after the new one, or use the same ALLACCESS_KEYS as the process that stored them`,
+    )
+    // With the old key listed after the new one it starts.
+    const both = await createAllAccess({ publicUrl: 'http://localhost:1', store: openStore({ databaseUrl: url, keys: parseKeys(`${newKey},${oldKey}`) }), log: { info: () => {}, error: () => {} } })
+    await both.store.close()
+  })
+})
+
+describe('all-access serve with keys that lack a stored key id', () => {
+  it('stops at start with one line naming the missing key id', async () => {
+    const [database] = databases
+    const { url, drop } = await database.create()
+    const oldKey = generateKey()
+    const store = openStore({ databaseUrl: url, keys: parseKeys(oldKey) })
+    try {
+      const bff = await startBff(url, { keys: oldKey })
+      await bff.addProvider('echo', { authorizationUrl: 'https://idp.example/a', accessTokenUrl: 'https://idp.example/t', profileUrl: 'https://idp.example/me', clientId: 'a', clientSecret: 'b' })
+      await bff.close()
+      const failure = await startServe({ databaseUrl: url, keys: generateKey() }).catch((e: Error) => e)
+      expect(failure).toBeInstanceOf(Error)
+      const lines = (failure as Error).message.split('\n').filter(Boolean)
+      expect(lines[0]).toBe('serve exited with 2:')
+      expect(lines.slice(1)).toEqual([expect.stringMatching(new RegExp(`^all-access: ALLACCESS_KEYS lacks key id ${parseKeys(oldKey)[0].id} used by stored secrets`))])
+    } finally {
+      await store.close()
+      await drop()
+    }
+  })
+})

@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { keySet, discover, forgetDiscovery } from '../server/clients/oidc-discovery.ts'
+import { parseAnswerBody } from '../server/clients/provider-http.ts'
+import { AllAccessError } from '../server/errors.ts'
+import { BrowserSession } from './support/browser-session.ts'
+import { startBff, type TestBff } from './support/bff.ts'
+import { databases } from './support/databases.ts'
+import { authError, rowCounts, startLogin } from './support/login.ts'
+import { startRecordingServer } from './support/recording-server.ts'
+
+const FIVE_MB = 5 * 1024 * 1024
+/** Bodies shaped to defeat a backtracking parser: a form that never ends, `=` alone, and a form broken at its very end. */
+const HOSTILE = {
+  'a=1& repeated': 'a=1&'.repeat(FIVE_MB / 4),
+  '= repeated': '='.repeat(FIVE_MB),
+  'a=1& repeated, then a space': 'a=1&'.repeat(FIVE_MB / 4 - 1) + 'a=1 ',
+}
+
+describe('parseAnswerBody on hostile provider answers', () => {
+  // A quadratic parser takes minutes on these (1 MiB, the cap): the test's own time limit catches it.
+  it.each(Object.entries(HOSTILE))('reads 1 MiB of %s in one pass', (_name, body) => {
+    const capped = body.slice(0, 1024 * 1024)
+    const parsed = parseAnswerBody(capped, null)
+    if (capped.includes(' ')) expect(parsed).toBe(capped)
+    else expect(typeof parsed).toBe('object')
+  })
+
+  it('parses by content type, and by shape when the type is missing or wrong', () => {
+    expect(parseAnswerBody('{"a":1}', 'application/json; charset=utf-8')).toEqual({ a: 1 })
+    expect(parseAnswerBody('{"a":1}', 'text/javascript')).toEqual({ a: 1 })
+    expect(parseAnswerBody('oauth_token=t&oauth_token_secret=s', 'text/html')).toEqual({ oauth_token: 't', oauth_token_secret: 's' })
+    expect(parseAnswerBody('access_token=t&scope=a%20b', 'application/x-www-form-urlencoded')).toEqual({ access_token: 't', scope: 'a b' })
+    expect(parseAnswerBody('<html>a=b</html>', 'text/html')).toBe('<html>a=b</html>')
+    expect(parseAnswerBody('not json {', 'application/json')).toBe('not json {')
+  })
+})
+
+describe.each(databases)('provider answers over the cap on $kind', (database) => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+  let provider: Awaited<ReturnType<typeof startRecordingServer>>
+  let big: Record<string, string>
+
+  beforeAll(async () => {
+    const created = await database.create()
+    drop = created.drop
+    bff = await startBff(created.url, { apiClient: { maxBody: 64 * 1024 } })
+    big = { token: HOSTILE['a=1& repeated'], profile: HOSTILE['= repeated'], api: 'x'.repeat(100 * 1024) }
+    provider = await startRecordingServer((request) => {
+      const path = new URL(request.url, 'http://x').pathname
+      if (path === '/token-big') return { status: 200, body: big.token, type: 'application/x-www-form-urlencoded' }
+      if (path === '/token') return { status: 200, body: JSON.stringify({ access_token: 'at', token_type: 'Bearer' }), type: 'application/json' }
+      if (path === '/me-big') return { status: 200, body: big.profile, type: 'application/json' }
+      if (path === '/me') return { status: 200, body: JSON.stringify({ id: 'u1' }), type: 'application/json' }
+      if (path === '/api/big') return { status: 200, body: big.api, type: 'text/plain' }
+      if (path === '/api/small') return { status: 200, body: '{"ok":true}', type: 'application/json' }
+      if (path.startsWith('/issuer-big')) return { status: 200, body: '{"a":"' + 'x'.repeat(FIVE_MB) + '"}', type: 'application/json' }
+      if (path === '/jwks-big') return { status: 200, body: '{"keys":[' + '{},'.repeat(FIVE_MB / 3) + '{}]}', type: 'application/json' }
+      return { status: 404 }
+    })
+    const urls = { authorizationUrl: `${provider.url}/authorize`, apiBaseUrl: `${provider.url}/api`, clientId: 'c', clientSecret: 's' }
+    await bff.addProvider('big-token', { ...urls, accessTokenUrl: `${provider.url}/token-big`, profileUrl: `${provider.url}/me` })
+    await bff.addProvider('big-profile', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-big` })
+    await bff.addProvider('fine', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me` })
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await provider?.close()
+    await drop?.()
+  })
+
+  async function callback(name: string): Promise<URL> {
+    const browser = new BrowserSession()
+    const authorize = await startLogin(browser, bff.url, name)
+    const back = new URL(`/auth/callback/${name}`, bff.url)
+    back.searchParams.set('code', 'code-1')
+    back.searchParams.set('state', authorize.searchParams.get('state')!)
+    const response = await browser.fetch(back, {}, { navigation: true, crossSite: true })
+    return new URL(response.headers.get('location')!, bff.url)
+  }
+
+  it('refuses a 5 MB token answer with token_request_failed, and writes nothing', async () => {
+    const before = await rowCounts(bff.store.db)
+    expect(authError(await callback('big-token'))).toBe('token_request_failed')
+    expect(await rowCounts(bff.store.db)).toEqual(before)
+  })
+
+  it('refuses a 5 MB profile answer with profile_request_failed, and writes nothing', async () => {
+    const before = await rowCounts(bff.store.db)
+    expect(authError(await callback('big-profile'))).toBe('profile_request_failed')
+    expect(await rowCounts(bff.store.db)).toEqual(before)
+  })
+
+  it('refuses an apiClient answer over apiClient.maxBody with payload_too_large, and reads smaller ones', async () => {
+    const landed = await callback('fine')
+    expect(authError(landed)).toBeNull()
+    const [row] = await bff.store.db('accounts').select('user_id')
+    const account = await bff.allAccess.accountFor(row.user_id, 'fine')
+    expect((await account!.apiClient.request('get', `${provider.url}/api/small`)).body).toEqual({ ok: true })
+    const error = await account!.apiClient.request('get', `${provider.url}/api/big`).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(AllAccessError)
+    expect((error as AllAccessError).code).toBe('payload_too_large')
+  })
+
+  it('refuses a 5 MB discovery document and a 5 MB key set', async () => {
+    forgetDiscovery()
+    const error = await discover(`${provider.url}/issuer-big`).catch((e: unknown) => e)
+    expect((error as AllAccessError).code).toBe('provider_unavailable')
+    expect((error as AllAccessError).detail).toMatch(/answer over 1048576 bytes/)
+    await expect(keySet(`${provider.url}/jwks-big`)({ alg: 'RS256' }, { payload: '', signature: '' } as never)).rejects.toThrow('answer over 1048576 bytes')
+  })
+})
