@@ -10,6 +10,7 @@ import { defaultHooks, type AllAccessHooks } from './hooks.ts'
 import { answerErrors } from './http/answer-errors.ts'
 import { requireCsrf } from './http/csrf.ts'
 import { requestLog } from './http/request-log.ts'
+import { unknownRoutes } from './http/unknown-routes.ts'
 import { securityHeaders } from './http/security-headers.ts'
 import { consoleLogger, type Logger } from './log.ts'
 import { proxyRoute } from './proxy/index.ts'
@@ -109,16 +110,11 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
     },
     securityHeaders(),
     answerErrors(log),
+    unknownRoutes(),
     runtime.sessions.load(),
     router.routes(),
-    router.allowedMethods(),
-    async (ctx) => {
-      // A path under /auth or /api that no route knows: answered here, never by the SPA fallback.
-      if (ctx.status === 404 && ctx.body === undefined) {
-        ctx.status = 404
-        ctx.body = { error: 'unknown_provider', message: 'No such route.' }
-      }
-    },
+    // The end of the line: what no route answered is unknownRoutes' to answer, never the host app's.
+    async () => {},
   ] as Middleware[])
 
   const middleware: Middleware = async (ctx, next) => {

@@ -49,6 +49,10 @@ export async function serve(options: ServeOptions): Promise<Server> {
     migrate: false,
   })
   const app = new Koa()
+  // What fails after the answer's headers went out (an upstream body cut mid-way): one log line, not a stack on stderr.
+  app.on('error', (error: Error, ctx?: { state?: { requestId?: string } }) => {
+    log.error(`error req=${ctx?.state?.requestId ?? '-'} answer cut: ${error.message}`)
+  })
   app.use(async (ctx, next) => {
     // Every answer, the SPA's 404s included, is read only as what it says it is.
     ctx.set('X-Content-Type-Options', 'nosniff')

@@ -28,6 +28,11 @@ describe('OidcClient.verifyIdToken', () => {
         res.end(JSON.stringify({ issuer, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks`, id_token_signing_alg_values_supported: ['RS256'] }))
       } else if (req.url === '/jwks') {
         res.end(JSON.stringify({ keys: [jwk] }))
+      } else if (req.url === '/plain-http/.well-known/openid-configuration') {
+        res.end(JSON.stringify({ issuer: `${issuer}/plain-http`, authorization_endpoint: `${issuer}/auth`, token_endpoint: 'http://evil.example/token', jwks_uri: `${issuer}/jwks` }))
+      } else if (req.url?.startsWith('/userinfo/')) {
+        const answers: Record<string, unknown> = { same: { sub: 'alice', name: 'Alice' }, other: { sub: 'mallory', name: 'Mallory' }, none: { name: 'Nobody' }, number: { sub: 7 } }
+        res.end(JSON.stringify(answers[req.url.slice('/userinfo/'.length)]))
       } else {
         res.statusCode = 404
         res.end('{}')
@@ -77,5 +82,27 @@ describe('OidcClient.verifyIdToken', () => {
 
   it('accepts several audiences when azp names this client', async () => {
     expect(await client.verifyIdToken(await token({ aud: ['my-client', 'other'], azp: 'my-client' }), 'n-1')).toEqual(expect.objectContaining({ azp: 'my-client' }))
+  })
+
+  describe('getProfileInfo', () => {
+    const profileOf = (answer: string) =>
+      new OidcClient({ ...client.provider, profileUrl: `${issuer}/userinfo/${answer}` }).getProfileInfo({
+        accessToken: 'at', tokenSecret: null, refreshToken: null, idToken: null, expiresAt: null, scope: null, raw: { idTokenClaims: { sub: 'alice', iss: issuer } },
+      })
+
+    it('completes the ID token claims with a userinfo answer about the same subject', async () => {
+      await expect(profileOf('same')).resolves.toEqual(expect.objectContaining({ sub: 'alice', name: 'Alice' }))
+    })
+
+    it.each(['other', 'none', 'number'])('refuses a userinfo answer whose sub is %s, not the ID token\'s', async (answer) => {
+      await expect(profileOf(answer)).rejects.toMatchObject({ code: 'profile_request_failed' })
+    })
+  })
+
+  it('refuses discovered endpoints that break the https-or-loopback rule', async () => {
+    forgetDiscovery()
+    const plain = new OidcClient({ ...client.provider, issuer: `${issuer}/plain-http` })
+    const error = await plain.verifyIdToken('x.y.z', null).catch((e: unknown) => e)
+    expect(error).toMatchObject({ code: 'provider_unavailable', detail: expect.stringContaining('token_endpoint must use https') })
   })
 })

@@ -51,6 +51,8 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
       if (path === '/token-big') return { status: 200, body: big.token, type: 'application/x-www-form-urlencoded' }
       if (path === '/token') return { status: 200, body: JSON.stringify({ access_token: 'at', token_type: 'Bearer' }), type: 'application/json' }
       if (path === '/me-big') return { status: 200, body: big.profile, type: 'application/json' }
+      if (path === '/me-256') return { status: 200, body: JSON.stringify({ id: 'i'.repeat(256) }), type: 'application/json' }
+      if (path === '/me-255') return { status: 200, body: JSON.stringify({ id: 'i'.repeat(255) }), type: 'application/json' }
       if (path === '/me') return { status: 200, body: JSON.stringify({ id: 'u1' }), type: 'application/json' }
       if (path === '/api/big') return { status: 200, body: big.api, type: 'text/plain' }
       if (path === '/api/small') return { status: 200, body: '{"ok":true}', type: 'application/json' }
@@ -61,6 +63,8 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
     const urls = { authorizationUrl: `${provider.url}/authorize`, apiBaseUrl: `${provider.url}/api`, clientId: 'c', clientSecret: 's' }
     await bff.addProvider('big-token', { ...urls, accessTokenUrl: `${provider.url}/token-big`, profileUrl: `${provider.url}/me` })
     await bff.addProvider('big-profile', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-big` })
+    await bff.addProvider('id-256', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-256` })
+    await bff.addProvider('id-255', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-255` })
     await bff.addProvider('fine', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me` })
   })
 
@@ -92,10 +96,18 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
     expect(await rowCounts(bff.store.db)).toEqual(before)
   })
 
+  it('refuses an identifier over 255 characters with missing_identifier instead of cutting it, and takes one of 255', async () => {
+    const before = await rowCounts(bff.store.db)
+    expect(authError(await callback('id-256'))).toBe('missing_identifier')
+    expect(await rowCounts(bff.store.db)).toEqual(before)
+    expect(authError(await callback('id-255'))).toBeNull()
+    expect(await bff.store.db('accounts').where({ identifier: 'i'.repeat(255) }).count({ n: '*' })).toEqual([{ n: 1 }])
+  })
+
   it('refuses an apiClient answer over apiClient.maxBody with payload_too_large, and reads smaller ones', async () => {
     const landed = await callback('fine')
     expect(authError(landed)).toBeNull()
-    const [row] = await bff.store.db('accounts').select('user_id')
+    const row = await bff.store.db('accounts').join('providers', 'providers.id', 'accounts.provider_id').where('providers.name', 'fine').first('accounts.user_id as user_id')
     const account = await bff.allAccess.accountFor(row.user_id, 'fine')
     expect((await account!.apiClient.request('get', `${provider.url}/api/small`)).body).toEqual({ ok: true })
     const error = await account!.apiClient.request('get', `${provider.url}/api/big`).catch((e: unknown) => e)

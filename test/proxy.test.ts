@@ -6,6 +6,7 @@ import { databases } from './support/databases.ts'
 import { startEchoUpstream } from './support/echo-upstream.ts'
 import { session } from './support/login.ts'
 import { signedIn } from './support/signed-in.ts'
+import { startRecordingServer } from './support/recording-server.ts'
 import type { BrowserSession } from './support/browser-session.ts'
 
 const CSRF = { 'X-CSRF': '1' }
@@ -30,6 +31,7 @@ describe.each(databases)('the API proxy on $kind', (database) => {
   let upstream: Awaited<ReturnType<typeof startEchoUpstream>>
   let browser: BrowserSession
   let accountId: number
+  let tokens: Awaited<ReturnType<typeof startRecordingServer>>
 
   beforeAll(async () => {
     const created = await database.create()
@@ -45,6 +47,9 @@ describe.each(databases)('the API proxy on $kind', (database) => {
     await new Promise<void>((resolve) => free.close(() => resolve()))
     await bff.addProvider('dead', { ...common, apiBaseUrl: `http://127.0.0.1:${deadPort}/v1` })
     await bff.addProvider('query-token', { ...common, apiBaseUrl: `${upstream.url}/q`, tokenPlacement: 'query' })
+    tokens = await startRecordingServer(() => ({ status: 200, type: 'application/json', body: JSON.stringify({ access_token: 'token-fresh', token_type: 'Bearer', expires_in: 3600, refresh_token: 'refresh-2' }) }))
+    await bff.addProvider('refreshing', { ...common, accessTokenUrl: `${tokens.url}/token`, apiBaseUrl: `${upstream.url}/v1` })
+    await bff.addProvider('oauth1-echo', { ...common, requestTokenUrl: 'https://idp.example/request', apiBaseUrl: `${upstream.url}/v1` })
     await bff.addProvider('revocable', { ...common, apiBaseUrl: `${upstream.url}/r`, revocationUrl: `http://127.0.0.1:${deadPort}/revoke` })
     ;({ browser, accountId } = await signedIn(bff, 'echo', { accessToken: 'token-echo-1' }))
   })
@@ -55,6 +60,7 @@ describe.each(databases)('the API proxy on $kind', (database) => {
 
   afterAll(async () => {
     await bff?.close()
+    await tokens?.close()
     await upstream?.close()
     await drop?.()
   })
@@ -184,6 +190,53 @@ describe.each(databases)('the API proxy on $kind', (database) => {
     expect(again.status).toBe(401)
     expect(upstream.received).toHaveLength(0)
     expect(accountId).not.toBe(rejectedId)
+  })
+
+  it('passes on a 401 that follows a successful refresh, and keeps the account active', async () => {
+    const { browser: refreshing, accountId: refreshingId } = await signedIn(bff, 'refreshing', { accessToken: 'token-stale', refreshToken: 'refresh-1', expiresAt: Date.now() + 3_600_000 })
+    upstream.rejected.add('token-stale')
+    upstream.rejected.add('token-fresh')
+    const response = await refreshing.fetch(new URL('/api/refreshing/me', bff.url), { headers: CSRF })
+    expect(response.status).toBe(401)
+    expect(await response.json()).toEqual({ error: 'invalid_token' })
+    expect(upstream.received.map((r) => r.headers.authorization)).toEqual(['Bearer token-stale', 'Bearer token-fresh'])
+    const account = await bff.store.accounts.get(refreshingId)
+    expect(account?.status).toBe('active')
+    expect(account?.accessToken).toBe('token-fresh')
+  })
+
+  it('passes on an OAuth 1.0a 401 that does not name the token, and ends the account on one that does', async () => {
+    const { browser: signer, accountId: signerId } = await signedIn(bff, 'oauth1-echo', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
+    const refused = await signer.fetch(new URL('/api/oauth1-echo/status/401', bff.url), { headers: CSRF })
+    expect(refused.status).toBe(401)
+    expect(await refused.json()).toEqual(expect.objectContaining({ method: 'GET' }))
+    expect((await bff.store.accounts.get(signerId))?.status).toBe('active')
+    const dead = await signer.fetch(new URL('/api/oauth1-echo/oauth1-token-rejected', bff.url), { headers: CSRF })
+    expect(dead.status).toBe(401)
+    expect(await dead.json()).toEqual({ error: 'reauth_required', message: expect.any(String) })
+    expect((await bff.store.accounts.get(signerId))?.status).toBe('reauth_required')
+  })
+
+  it.each(['OPTIONS', 'PROPFIND', 'LINK'])('answers %s with 405 method_not_allowed and Allow, sending nothing upstream', async (method) => {
+    const response = await browser.fetch(new URL('/api/echo/me', bff.url), { method, headers: CSRF })
+    expect(response.status).toBe(405)
+    expect(response.headers.get('allow')).toBe('GET, HEAD, POST, PUT, PATCH, DELETE')
+    expect(await response.json()).toEqual({ error: 'method_not_allowed', message: expect.any(String) })
+    expect(upstream.received).toHaveLength(0)
+  })
+
+  it("marks the provider's answer as data: a sandboxing CSP and a same-origin CORP", async () => {
+    for (const path of ['/api/echo/me', '/api/echo/status/404']) {
+      const response = await browser.fetch(new URL(path, bff.url), { headers: CSRF })
+      expect(response.headers.get('content-security-policy')).toBe("default-src 'none'; sandbox")
+      expect(response.headers.get('cross-origin-resource-policy')).toBe('same-origin')
+    }
+  })
+
+  it('cuts an answer whose body stalls after its headers at the time limit', async () => {
+    const response = await browser.fetch(new URL('/api/echo/stall-body', bff.url), { headers: CSRF })
+    expect(response.status).toBe(200)
+    await expect(response.text()).rejects.toThrow()
   })
 
   it('sends the token as an access_token query parameter for providers that want it so', async () => {

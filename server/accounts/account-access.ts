@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import type { ProviderConfig } from '../../shared/provider.ts'
 import { getClient, type ClientOverrides } from '../clients/index.ts'
-import { DEFAULT_API_ANSWER_LIMIT, type BaseOAuthClient } from '../clients/base.ts'
+import { DEFAULT_API_ANSWER_LIMIT, type BaseOAuthClient, type RejectionEvidence } from '../clients/base.ts'
 import { OAuth2Client } from '../clients/oauth2.ts'
 import type { ApiRequestOptions, ApiResponse } from '../clients/types.ts'
+import { timedOut } from '../clients/provider-http.ts'
 import { AllAccessError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { AccountRecord } from '../store/accounts.ts'
@@ -11,6 +12,17 @@ import type { Store } from '../store/index.ts'
 
 /** Refresh this long before the provider's expiry, so a token never dies in flight. */
 export const REFRESH_MARGIN_MS = 60_000
+
+/** One call made with an account's token, as the proxy or `apiClient` sends it: what {@link AccountAccessService.call} needs. */
+export interface AccountCall<R> {
+  send(client: BaseOAuthClient, record: AccountRecord): Promise<R>
+  /** What the client judges a refusal of the token by. */
+  evidence(answer: R): RejectionEvidence
+  /** Lets go of an answer that will not be passed on. */
+  discard(answer: R): Promise<void>
+  /** False when the request body cannot be sent twice (a streamed upload). */
+  retryable: boolean
+}
 
 /** An account with its API client (django-all-access's `AccountAccess.api_client`). */
 export interface AccountAccess extends AccountRecord {
@@ -47,14 +59,14 @@ export class AccountAccessService {
     readonly apiMaxBody: number = DEFAULT_API_ANSWER_LIMIT,
   ) {}
 
-  wrap(record: AccountRecord): AccountAccess {
+  withApiClient(record: AccountRecord): AccountAccess {
     return Object.assign(Object.create(null) as object, record, { apiClient: new AccountApiClient(this, record.id) }) as AccountAccess
   }
 
   /** The account a user has for a provider, with its API client (what host code calls at any time). */
   async forUser(userId: number, providerName: string): Promise<AccountAccess | null> {
     const record = await this.store.accounts.findForUser(userId, providerName)
-    return record ? this.wrap(record) : null
+    return record ? this.withApiClient(record) : null
   }
 
   async provider(record: AccountRecord): Promise<ProviderConfig> {
@@ -76,7 +88,7 @@ export class AccountAccessService {
    * The account ready for a call: usable status and a token that is not about to expire. Providers
    * without expiry or refresh token are used as they are.
    */
-  async ready(
+  async usable(
     account: number | AccountRecord,
     knownProvider?: ProviderConfig,
   ): Promise<{ record: AccountRecord; provider: ProviderConfig; client: BaseOAuthClient }> {
@@ -94,15 +106,26 @@ export class AccountAccessService {
   }
 
   /**
-   * Called when the provider rejected `record`'s access token: refreshes (once for everybody) when
-   * possible, else marks the account `reauth_required`. Returns the record to retry with.
+   * The one policy of every call made with an account's token, through the proxy or `apiClient`:
+   * refresh first when the token is about to expire; when the provider refuses the token, refresh
+   * once (for everybody) and retry once, passing the retry's answer on whatever it is; when the
+   * token cannot be refreshed, or the provider refuses the refresh, the account becomes
+   * `reauth_required` and the call throws it.
    */
-  async rejected(record: AccountRecord, client: BaseOAuthClient): Promise<AccountRecord> {
+  async call<R>(account: number | AccountRecord, knownProvider: ProviderConfig | undefined, call: AccountCall<R>): Promise<R> {
+    const { record, provider, client } = await this.usable(account, knownProvider)
+    const first = await call.send(client, record)
+    if (!(await client.tokenRejected(call.evidence(first)))) return first
     if (!this.canRefresh(client, record)) {
+      await call.discard(first)
       await this.markReauthRequired(record.id, 'provider rejected the token and it cannot be refreshed')
       throw new AllAccessError('reauth_required')
     }
-    return this.refreshOnce(record)
+    // A body that cannot be sent twice: answered as the provider answered it.
+    if (!call.retryable) return first
+    await call.discard(first)
+    const renewed = await this.refreshOnce(record)
+    return call.send(this.client(provider, renewed), renewed)
   }
 
   async markReauthRequired(accountId: number, why: string): Promise<void> {
@@ -124,24 +147,18 @@ export class AccountAccessService {
    * refresh token included, in the same write that frees the lease.
    */
   private async refreshWithLease(stale: AccountRecord): Promise<AccountRecord> {
-    const db = this.store.db
     const deadline = Date.now() + this.refresh.waitMs
     for (let attempt = 0; ; attempt++) {
       const now = Date.now()
-      const taken = await db('accounts')
-        .where({ id: stale.id })
-        .andWhere((q) => q.whereNull('refresh_lease_until').orWhere('refresh_lease_until', '<', now))
-        .update({ refresh_lease_owner: this.instanceId, refresh_lease_until: now + this.refresh.leaseMs })
+      const taken = await this.store.accounts.takeRefreshLease(stale.id, this.instanceId, now + this.refresh.leaseMs, now)
       const current = await this.store.accounts.get(stale.id)
-      if (!current) {
-        throw new AllAccessError('account_not_connected')
-      }
+      if (!current) throw new AllAccessError('account_not_connected')
       if (current.status !== 'active') {
-        if (taken) await this.releaseLease(stale.id)
+        if (taken) await this.store.accounts.releaseRefreshLease(stale.id, this.instanceId)
         throw new AllAccessError('reauth_required')
       }
       if (current.accessToken !== stale.accessToken) {
-        if (taken) await this.releaseLease(stale.id)
+        if (taken) await this.store.accounts.releaseRefreshLease(stale.id, this.instanceId)
         return current
       }
       if (taken) return this.refreshHoldingLease(current)
@@ -154,7 +171,7 @@ export class AccountAccessService {
     const provider = await this.provider(current)
     const client = this.client(provider, current)
     if (!(client instanceof OAuth2Client) || !current.refreshToken) {
-      await this.releaseLease(current.id)
+      await this.store.accounts.releaseRefreshLease(current.id, this.instanceId)
       throw new AllAccessError('reauth_required')
     }
     let token
@@ -163,14 +180,14 @@ export class AccountAccessService {
       token = await client.refreshAccessToken(current.refreshToken, { timeoutMs: Math.max(1000, this.refresh.leaseMs - 2000) })
     } catch (error) {
       if (error instanceof AllAccessError && error.code === 'reauth_required') {
-        await this.store.db('accounts').where({ id: current.id }).update({ status: 'reauth_required', refresh_lease_owner: null, refresh_lease_until: null, updated_at: Date.now() })
+        await this.store.accounts.refreshRefused(current.id)
         this.log.info(`account ${current.id} needs a new login: refresh refused (${error.detail ?? error.code})`)
         throw error
       }
-      await this.releaseLease(current.id)
+      await this.store.accounts.releaseRefreshLease(current.id, this.instanceId)
       if (error instanceof AllAccessError && error.code === 'token_request_failed') {
         // The token endpoint could not be reached: for an API call that is the upstream's failure.
-        throw new AllAccessError(/timeout|aborted/i.test(error.detail ?? '') ? 'upstream_timeout' : 'upstream_unreachable', { detail: error.detail, cause: error })
+        throw new AllAccessError(timedOut(error) ? 'upstream_timeout' : 'upstream_unreachable', { detail: error.detail, cause: error })
       }
       throw error
     }
@@ -188,16 +205,12 @@ export class AccountAccessService {
     }
     return { ...current, ...tokens }
   }
-
-  private async releaseLease(accountId: number): Promise<void> {
-    await this.store.db('accounts').where({ id: accountId, refresh_lease_owner: this.instanceId }).update({ refresh_lease_owner: null, refresh_lease_until: null })
-  }
 }
 
 /**
  * The server-side API client of one account: `request(method, url, options)` signs (OAuth 1.0a) or
- * attaches a bearer token (OAuth 2.0), refreshing first when the token is about to expire, and once
- * more when the provider answers 401. Throws `reauth_required` when the user must sign in again.
+ * attaches a bearer token (OAuth 2.0), under the same policy as the proxy
+ * ({@link AccountAccessService.call}). Throws `reauth_required` when the user must sign in again.
  */
 export class AccountApiClient {
   constructor(
@@ -207,16 +220,11 @@ export class AccountApiClient {
 
   async request<T = unknown>(method: string, url: string, requested: ApiRequestOptions = {}): Promise<ApiResponse<T>> {
     const options = { ...requested, maxBytes: requested.maxBytes ?? this.service.apiMaxBody }
-    const { record, client } = await this.service.ready(this.accountId)
-    const response = await client.request<T>(method, url, options)
-    if (response.status !== 401) return response
-    const renewed = await this.service.rejected(record, client)
-    const provider = await this.service.provider(renewed)
-    const retry = await this.service.client(provider, renewed).request<T>(method, url, options)
-    if (retry.status === 401) {
-      await this.service.markReauthRequired(this.accountId, 'provider rejected a freshly refreshed token')
-      throw new AllAccessError('reauth_required')
-    }
-    return retry
+    return this.service.call(this.accountId, undefined, {
+      send: (client) => client.request<T>(method, url, options),
+      evidence: (answer) => ({ status: answer.status, headers: answer.headers, body: async () => answer.text }),
+      discard: async () => {},
+      retryable: true,
+    })
   }
 }

@@ -4,11 +4,18 @@ import type { LoginFlow } from '../store/login-flows.ts'
 import { callProvider, parseAnswerBody, PROVIDER_ANSWER_LIMIT } from './provider-http.ts'
 import type { ApiRequestOptions, ApiResponse, AuthorizedRequest, CallbackInput, ClientToken, ParsedToken, Profile } from './types.ts'
 
+/** What a client may look at to decide whether an API answer refused the token. */
+export interface RejectionEvidence {
+  status: number
+  headers: Headers
+  body(): Promise<string>
+}
+
 /** Redirect parameters that bind the flow to this login: no extra parameter may replace them. */
 const FLOW_PARAMS = new Set(['response_type', 'client_id', 'redirect_uri', 'state', 'nonce', 'code_challenge', 'code_challenge_method', 'oauth_token'])
 
 /** The flow fields a client fills in before the redirect (state, verifier, nonce, request token). */
-export type FlowSecrets = Omit<LoginFlow, 'provider' | 'next' | 'userId'>
+export type FlowSecrets = Omit<LoginFlow, 'provider' | 'next' | 'sessionIdHash'>
 
 /**
  * What every provider client does (django-all-access's BaseOAuthClient): build the redirect, turn
@@ -67,6 +74,15 @@ export abstract class BaseOAuthClient {
       throw new AllAccessError('profile_request_failed', { detail: `profile answered ${answer.status}` })
     }
     return answer.body as Profile
+  }
+
+  /**
+   * Whether an API answer means the provider refused the account's token itself, not just this one
+   * request. OAuth 2.0: a 401 (RFC 6750 §3.1). `body` reads the answer's body, for clients that
+   * need it to judge.
+   */
+  async tokenRejected(answer: RejectionEvidence): Promise<boolean> {
+    return answer.status === 401
   }
 
   /**

@@ -1,12 +1,32 @@
 import { AllAccessError } from '../errors.ts'
 import { constantTimeEqual } from '../crypto/random.ts'
-import { BaseOAuthClient, type FlowSecrets } from './base.ts'
+import { BaseOAuthClient, type FlowSecrets, type RejectionEvidence } from './base.ts'
 import { oauth1AuthorizationHeader } from './oauth1-signature.ts'
-import { callProvider } from './provider-http.ts'
+import { callProvider, parseAnswerBody } from './provider-http.ts'
 import type { AuthorizedRequest, CallbackInput, ClientToken, ParsedToken } from './types.ts'
+
+/** OAuth Problem Reporting's codes that mean the access token itself is dead. */
+const DEAD_TOKEN_PROBLEMS = new Set(['token_expired', 'token_revoked', 'token_rejected'])
+/** Twitter's "Invalid or expired token". */
+const TWITTER_INVALID_TOKEN = 89
 
 /** OAuth 1.0a (RFC 5849) with HMAC-SHA1, as Twitter/X still requires. */
 export class OAuthClient extends BaseOAuthClient {
+  /**
+   * An OAuth 1.0a 401 may only mean a bad signature or a stale timestamp: the token is refused only
+   * when the provider says so, with an `oauth_problem` naming the token (in `WWW-Authenticate` or
+   * the body) or Twitter's error 89.
+   */
+  override async tokenRejected(answer: RejectionEvidence): Promise<boolean> {
+    if (answer.status !== 401) return false
+    const challenge = /oauth_problem="?([a-z_]+)/i.exec(answer.headers.get('www-authenticate') ?? '')?.[1]
+    if (challenge && DEAD_TOKEN_PROBLEMS.has(challenge)) return true
+    const body = parseAnswerBody(await answer.body(), answer.headers.get('content-type')) as { oauth_problem?: unknown; errors?: unknown } | string
+    if (typeof body !== 'object' || body === null) return false
+    if (typeof body.oauth_problem === 'string' && DEAD_TOKEN_PROBLEMS.has(body.oauth_problem)) return true
+    return Array.isArray(body.errors) && body.errors.some((error: { code?: unknown }) => error?.code === TWITTER_INVALID_TOKEN)
+  }
+
   get sessionKey(): string {
     return `allaccess-${this.provider.name}-request-token`
   }

@@ -99,7 +99,7 @@ export class OidcClient extends OAuth2Client {
 
   /**
    * The ID token's claims, completed by the userinfo endpoint when there is one. A userinfo answer
-   * about another subject is refused (OpenID Connect Core §5.3.2).
+   * whose `sub` is not exactly the ID token's, missing included, is refused (OpenID Connect Core §5.3.2).
    */
   override async getProfileInfo(token: ParsedToken): Promise<Profile> {
     const claims = (token.raw.idTokenClaims ?? {}) as Profile
@@ -110,7 +110,7 @@ export class OidcClient extends OAuth2Client {
       throw new AllAccessError('profile_request_failed', { detail: `userinfo answered ${answer.status}` })
     }
     const info = answer.body as Profile
-    if (claims.sub !== undefined && info.sub !== undefined && info.sub !== claims.sub) {
+    if (claims.sub !== undefined && info.sub !== claims.sub) {
       throw new AllAccessError('profile_request_failed', { detail: 'userinfo sub differs from the id_token' })
     }
     return { ...claims, ...info }

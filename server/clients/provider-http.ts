@@ -23,6 +23,17 @@ export interface ProviderRequest {
   maxBytes?: number
 }
 
+/** The provider took longer than the call's time limit: kept as the cause of the contract error. */
+export class ProviderTimeout extends Error {
+  override name = 'ProviderTimeout'
+}
+
+/** True when `error`, or an error it was caused by, is a provider that did not answer in time. */
+export function timedOut(error: unknown): boolean {
+  for (let e = error; e instanceof Error; e = e.cause) if (e instanceof ProviderTimeout) return true
+  return false
+}
+
 /** An answer over its cap: the failure code says what could not be read. */
 export class AnswerTooLarge extends Error {
   override name = 'AnswerTooLarge'
@@ -75,11 +86,13 @@ export async function callProvider(url: URL | string, init: ProviderRequest, fai
         cause,
       })
     }
-    const timedOut = signal.aborted
-    throw new AllAccessError(failure === 'upstream_unreachable' && timedOut ? 'upstream_timeout' : failure, {
-      detail: `${where}: ${timedOut ? `no complete answer in ${timeoutMs} ms` : (((cause as Error).cause as Error)?.message ?? (cause as Error).message)}`,
-      cause,
-    })
+    if (signal.aborted) {
+      throw new AllAccessError(failure === 'upstream_unreachable' ? 'upstream_timeout' : failure, {
+        detail: `${where}: no complete answer in ${timeoutMs} ms`,
+        cause: new ProviderTimeout(`no complete answer in ${timeoutMs} ms`, { cause }),
+      })
+    }
+    throw new AllAccessError(failure, { detail: `${where}: ${((cause as Error).cause as Error)?.message ?? (cause as Error).message}`, cause })
   }
 }
 

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import { isEnabled } from '../../shared/provider.ts'
 import type { BaseOAuthClient } from '../clients/base.ts'
-import { USER_AGENT } from '../clients/provider-http.ts'
+import { readCapped, USER_AGENT } from '../clients/provider-http.ts'
 import { AllAccessError } from '../errors.ts'
 import type { BffContext } from '../runtime.ts'
 import type { AccountRecord } from '../store/accounts.ts'
@@ -12,11 +12,13 @@ import { readRequestBody, type RequestBody } from './read-body.ts'
 
 interface Upstream {
   response: Response
+  /** The body, when it had to be read to judge a 401. */
+  buffered?: string
   /** Cancels the timer once the body has been handed on. */
   done(): void
 }
 
-/** One upstream call with the account's authentication; the timeout covers the wait for the answer's headers. */
+/** One upstream call with the account's authentication; the timeout runs until the body's last byte. */
 async function callUpstream(
   client: BaseOAuthClient,
   record: AccountRecord,
@@ -46,12 +48,25 @@ async function callUpstream(
   }
 }
 
+/** The methods the proxy forwards; anything else could reach an API in ways nobody reviewed. */
+export const PROXIED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']
+/** A 401's body is read whole (up to this) when an OAuth 1.0a client must judge it. */
+const REJECTION_BODY_LIMIT = 64 * 1024
+
 /**
  * `ANY /api/:provider/<path>`: forwards to the provider's API base URL only (an allow-list by
- * construction) as the signed-in user, refreshing the token when needed, and passes the provider's
- * status and body back. Authentication problems are the contract's JSON 401/403, never a redirect.
+ * construction) as the signed-in user, under the account call policy (refresh, one retry,
+ * `reauth_required`), and passes the provider's status and body back. Authentication problems are
+ * the contract's JSON 401/403, never a redirect.
  */
 export async function proxyRoute(ctx: BffContext): Promise<void> {
+  // The provider's answer is data for the SPA's code, never a document to render or embed.
+  ctx.set('Content-Security-Policy', "default-src 'none'; sandbox")
+  ctx.set('Cross-Origin-Resource-Policy', 'same-origin')
+  if (!PROXIED_METHODS.includes(ctx.method)) {
+    ctx.set('Allow', PROXIED_METHODS.join(', '))
+    throw new AllAccessError('method_not_allowed')
+  }
   const { runtime, session } = ctx.state
   if (!session) throw new AllAccessError('not_authenticated')
   const [, name = '', rawRest] = /^\/api\/([^/?]*)\/?([^?]*)/.exec(ctx.originalUrl) ?? []
@@ -75,33 +90,34 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   const form = isForm && body.kind === 'buffered' ? new URLSearchParams(body.bytes.toString('utf8')) : undefined
   const request = { method: ctx.method, url: target, headers, body, form }
 
-  let { record, client } = await runtime.accounts.ready(account, provider)
-  let upstream = await callUpstream(client, record, request, runtime.proxy.timeoutMs)
-  // A streamed body is gone once sent: such a call is answered as the provider answered it.
-  if (upstream.response.status === 401 && body.kind !== 'streamed') {
-    upstream.done()
-    await upstream.response.body?.cancel()
-    record = await runtime.accounts.rejected(record, client)
-    client = runtime.accounts.client(provider, record)
-    upstream = await callUpstream(client, record, request, runtime.proxy.timeoutMs)
-    if (upstream.response.status === 401) {
-      upstream.done()
-      await upstream.response.body?.cancel()
-      await runtime.accounts.markReauthRequired(record.id, 'provider rejected a freshly refreshed token')
-      throw new AllAccessError('reauth_required')
-    }
-  }
+  const upstream = await runtime.accounts.call(account, provider, {
+    send: (client, record) => callUpstream(client, record, request, runtime.proxy.timeoutMs),
+    evidence: (answer) => ({
+      status: answer.response.status,
+      headers: answer.response.headers,
+      body: async () => (answer.buffered ??= await readCapped(answer.response.body, REJECTION_BODY_LIMIT).catch(() => '')),
+    }),
+    discard: async (answer) => {
+      answer.done()
+      await answer.response.body?.cancel().catch(() => {})
+    },
+    retryable: body.kind !== 'streamed',
+  })
 
   const { response } = upstream
   ctx.status = response.status
   ctx.set(pickHeaders(response.headers, RETURNED_RESPONSE_HEADERS))
-  if (!response.body || ctx.method === 'HEAD' || response.status === 204 || response.status === 304) {
+  if (upstream.buffered !== undefined) {
+    upstream.done()
+    ctx.body = upstream.buffered
+  } else if (!response.body || ctx.method === 'HEAD' || response.status === 204 || response.status === 304) {
     upstream.done()
     ctx.body = null
     return
+  } else {
+    const stream = Readable.fromWeb(response.body as unknown as WebReadableStream)
+    stream.once('end', upstream.done).once('error', upstream.done).once('close', upstream.done)
+    ctx.body = stream
   }
-  const stream = Readable.fromWeb(response.body as unknown as WebReadableStream)
-  stream.once('end', upstream.done).once('error', upstream.done).once('close', upstream.done)
-  ctx.body = stream
   if (!response.headers.get('content-type')) ctx.remove('Content-Type')
 }

@@ -108,6 +108,29 @@ export class AccountStore {
     return updated === 1
   }
 
+  /**
+   * Takes the account's refresh lease for `owner` until `until`, unless another holder's lease is
+   * still running. True when taken. A lease, not a lock held by a connection: a holder that dies
+   * blocks others only until its lease ends.
+   */
+  async takeRefreshLease(id: number, owner: string, until: number, now = Date.now()): Promise<boolean> {
+    const taken = await this.db('accounts')
+      .where({ id })
+      .andWhere((q) => q.whereNull('refresh_lease_until').orWhere('refresh_lease_until', '<', now))
+      .update({ refresh_lease_owner: owner, refresh_lease_until: until })
+    return taken === 1
+  }
+
+  /** Frees the lease if `owner` still holds it. */
+  async releaseRefreshLease(id: number, owner: string): Promise<void> {
+    await this.db('accounts').where({ id, refresh_lease_owner: owner }).update({ refresh_lease_owner: null, refresh_lease_until: null })
+  }
+
+  /** The provider refused the refresh: the account needs a new login, and the lease is freed in the same write. */
+  async refreshRefused(id: number): Promise<void> {
+    await this.db('accounts').where({ id }).update({ status: 'reauth_required', refresh_lease_owner: null, refresh_lease_until: null, updated_at: Date.now() })
+  }
+
   async setStatus(id: number, status: AccountStatus, trx: Knex = this.db): Promise<void> {
     await trx('accounts').where({ id }).update({ status, updated_at: Date.now() })
   }

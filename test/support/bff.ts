@@ -35,6 +35,7 @@ export async function startBff(
   const { keys: _keys, publicUrl, ...rest } = options
   const allAccess = await createAllAccess({ ...rest, publicUrl: publicUrl ?? url, store, log })
   const app = new Koa()
+  app.on('error', (error: Error) => logs.push(`error answer cut: ${error.message}`))
   app.use(allAccess.middleware)
   app.use((ctx) => {
     ctx.body = 'spa'

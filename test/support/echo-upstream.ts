@@ -10,7 +10,8 @@ export interface EchoedRequest {
 
 /**
  * An API that records what it receives. `/slow` waits before answering, `/status/<n>` answers n,
- * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`.
+ * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`,
+ * `/stall-body` stops after its headers, `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401.
  */
 export async function startEchoUpstream() {
   const received: EchoedRequest[] = []
@@ -26,6 +27,17 @@ export async function startEchoUpstream() {
       if (rejected.has(token)) {
         res.writeHead(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': 'Bearer error="invalid_token"' })
         res.end('{"error":"invalid_token"}')
+        return
+      }
+      if (path.endsWith('/stall-body')) {
+        // Headers and a first piece, then nothing: only a time limit on the whole answer ends it.
+        res.writeHead(200, { 'Content-Type': 'application/json' })
+        res.write('{"partial":')
+        return
+      }
+      if (path.endsWith('/oauth1-token-rejected')) {
+        res.writeHead(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': 'OAuth realm="api", oauth_problem="token_rejected"' })
+        res.end('{"error":"token rejected"}')
         return
       }
       if (path.endsWith('/slow')) {

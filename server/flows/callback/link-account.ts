@@ -56,6 +56,6 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
   runtime.sessions.writeCookie(ctx, session)
   const account = await store.accounts.get(accountId)
   if (!account) throw new TypeError(`account ${accountId} vanished after login`)
-  Object.assign(ctx.state.login, { user, isNew, account: runtime.accounts.wrap(account) })
+  Object.assign(ctx.state.login, { user, isNew, account: runtime.accounts.withApiClient(account) })
   await next()
 }

@@ -2,9 +2,14 @@ import type { Next } from 'koa'
 import { AllAccessError } from '../../errors.ts'
 import { need, type LoginContext } from '../login-state.ts'
 
+/** The identifier column's width: a longer one is refused, never cut (two identities must not collide). */
+const MAX_IDENTIFIER_LENGTH = 255
+
 export async function readIdentifier(ctx: LoginContext, next: Next): Promise<void> {
   const identifier = await ctx.state.runtime.hooks.getUserId({ provider: need(ctx, 'provider'), profile: need(ctx, 'profile') })
   if (!identifier) throw new AllAccessError('missing_identifier')
-  ctx.state.login.identifier = String(identifier).slice(0, 255)
+  const text = String(identifier)
+  if (text.length > MAX_IDENTIFIER_LENGTH) throw new AllAccessError('missing_identifier', { detail: `identifier of ${text.length} characters` })
+  ctx.state.login.identifier = text
   await next()
 }

@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startBff, type TestBff } from './support/bff.ts'
+import { databases } from './support/databases.ts'
+
+const CSRF = { 'X-CSRF': '1' }
+
+describe.each(databases)('routes of the BFF on $kind', (database) => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+
+  beforeAll(async () => {
+    const created = await database.create()
+    drop = created.drop
+    bff = await startBff(created.url)
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await drop?.()
+  })
+
+  it.each(['/auth', '/auth/', '/auth/nothing', '/auth/session/extra', '/auth/login', '/api'])('answer an unknown route %s with 404 not_found, never the SPA', async (path) => {
+    const response = await fetch(new URL(path, bff.url), { headers: CSRF })
+    expect(response.status).toBe(404)
+    expect(response.headers.get('cache-control')).toBe('no-store')
+    expect(await response.json()).toEqual({ error: 'not_found', message: expect.any(String) })
+  })
+
+  it.each([
+    ['POST', '/auth/providers', 'HEAD, GET'],
+    ['DELETE', '/auth/session', 'HEAD, GET'],
+    ['GET', '/auth/logout', 'POST'],
+    ['PUT', '/auth/accounts/github', 'DELETE'],
+    ['POST', '/auth/login/github', 'HEAD, GET'],
+  ])('answer %s %s with 405 method_not_allowed and Allow: %s', async (method, path, allow) => {
+    const response = await fetch(new URL(path, bff.url), { method, headers: CSRF })
+    expect(response.status).toBe(405)
+    expect(response.headers.get('allow')).toBe(allow)
+    expect(await response.json()).toEqual({ error: 'method_not_allowed', message: expect.any(String) })
+  })
+
+  it('still answers an unknown provider on a known route with 404 unknown_provider', async () => {
+    const response = await fetch(new URL('/auth/login/nope', bff.url), { redirect: 'manual' })
+    expect(response.status).toBe(404)
+    expect((await response.json()).error).toBe('unknown_provider')
+  })
+})
