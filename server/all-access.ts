@@ -6,6 +6,7 @@ import type { ClientOverrides } from './clients/index.ts'
 import type { RootKey } from './crypto/keys.ts'
 import { loginCallback } from './flows/callback/index.ts'
 import { loginRedirect } from './flows/redirect/index.ts'
+import { DEFAULT_LOGIN_LIMITS, LoginRateLimiter, type LoginLimits } from './flows/redirect/login-rate-limit.ts'
 import { defaultHooks, type AllAccessHooks } from './hooks.ts'
 import { answerErrors } from './http/answer-errors.ts'
 import { requireCsrf } from './http/csrf.ts'
@@ -39,6 +40,8 @@ export interface AllAccessOptions {
   apiClient?: { maxBody?: number }
   /** How long a started login stays valid; default 10 minutes. */
   flowTtlMs?: number
+  /** Login starts per client address and minute (0: no limit), and logins pending at once. */
+  loginLimits?: Partial<LoginLimits>
   log?: Logger
   /** Apply migrations before answering (default true). */
   migrate?: boolean
@@ -79,6 +82,7 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
   const log = options.log ?? consoleLogger
   const cookies = { secure: publicUrl.protocol === 'https:' }
   const clients = options.clients ?? {}
+  const loginLimits = { ...DEFAULT_LOGIN_LIMITS, ...options.loginLimits }
   const runtime: Runtime = {
     store,
     cookies,
@@ -90,6 +94,8 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
     accounts: new AccountAccessService(store, clients, log, { ...DEFAULT_REFRESH_SETTINGS, ...options.refresh }, options.apiClient?.maxBody),
     proxy: { timeoutMs: options.proxy?.timeoutMs ?? 30_000, maxBody: options.proxy?.maxBody ?? 10 * 1024 * 1024 },
     flowTtlMs: options.flowTtlMs ?? 10 * 60 * 1000,
+    loginLimits,
+    loginLimiter: new LoginRateLimiter(loginLimits.perAddressPerMinute),
   }
 
   const csrf = requireCsrf(publicUrl.origin)

@@ -18,6 +18,10 @@ export interface Config {
   proxyMaxBody: number
   /** The largest answer `account.apiClient` reads. */
   apiClientMaxBody: number
+  loginRateLimit: number
+  maxPendingLogins: number
+  /** Proxies in front whose `X-Forwarded-For` is believed (0: the peer address is the client's). */
+  trustProxy: number
   poolMax: number
   /** How long one instance may hold an account's refresh lease (a crashed holder blocks others at most this long). */
   refreshLeaseMs: number
@@ -64,6 +68,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     proxyTimeoutMs: integer(env, 'ALLACCESS_PROXY_TIMEOUT_MS', 30_000, 1),
     proxyMaxBody: integer(env, 'ALLACCESS_PROXY_MAX_BODY', 10 * 1024 * 1024, 0),
     apiClientMaxBody: integer(env, 'ALLACCESS_API_CLIENT_MAX_BODY', 10 * 1024 * 1024, 1),
+    loginRateLimit: integer(env, 'ALLACCESS_LOGIN_RATE_LIMIT', 30, 0),
+    maxPendingLogins: integer(env, 'ALLACCESS_MAX_PENDING_LOGINS', 10_000, 1),
+    trustProxy: integer(env, 'ALLACCESS_TRUST_PROXY', 0, 0),
     refreshLeaseMs: integer(env, 'ALLACCESS_REFRESH_LEASE_MS', 15_000, 1000),
     production: env.NODE_ENV === 'production',
   }

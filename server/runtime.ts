@@ -6,6 +6,7 @@ import type { CookieSettings } from './session/cookies.ts'
 import type { ActiveSession, Sessions } from './session/sessions.ts'
 import type { Store } from './store/index.ts'
 import type { AccountAccessService } from './accounts/account-access.ts'
+import type { LoginLimits, LoginRateLimiter } from './flows/redirect/login-rate-limit.ts'
 
 /** Everything the routes share, built once by `createAllAccess` (the composition root). */
 export interface Runtime {
@@ -20,6 +21,8 @@ export interface Runtime {
   proxy: { timeoutMs: number; maxBody: number }
   /** How long a started login may take before its record is void. */
   flowTtlMs: number
+  loginLimits: LoginLimits
+  loginLimiter: LoginRateLimiter
 }
 
 export interface BffState {

@@ -46,9 +46,11 @@ export async function serve(options: ServeOptions): Promise<Server> {
     proxy: { timeoutMs: config.proxyTimeoutMs, maxBody: config.proxyMaxBody },
     refresh: { leaseMs: config.refreshLeaseMs, waitMs: config.refreshLeaseMs + 5_000 },
     apiClient: { maxBody: config.apiClientMaxBody },
+    loginLimits: { perAddressPerMinute: config.loginRateLimit, maxPendingLogins: config.maxPendingLogins },
     migrate: false,
   })
-  const app = new Koa()
+  // Behind N proxies, the client is the address the N-th proxy from here saw (Koa reads X-Forwarded-For).
+  const app = new Koa({ proxy: config.trustProxy > 0, maxIpsCount: config.trustProxy })
   // What fails after the answer's headers went out (an upstream body cut mid-way): one log line, not a stack on stderr.
   app.on('error', (error: Error, ctx?: { state?: { requestId?: string } }) => {
     log.error(`error req=${ctx?.state?.requestId ?? '-'} answer cut: ${error.message}`)

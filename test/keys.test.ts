@@ -114,6 +114,7 @@ describe('loadKeys', () => {
     const warnings: string[] = []
     const first = loadKeys({ env: {}, devKeyFile: file, warn: (m) => warnings.push(m) })
     expect(statSync(file).mode & 0o777).toBe(0o600)
+    expect(statSync(join(dir, 'data')).mode & 0o777).toBe(0o700)
     expect(readFileSync(file, 'utf8')).toMatch(/^[A-Za-z0-9+/]{43}=\n$/)
     expect(warnings).toEqual([`all-access: ALLACCESS_KEYS is not set; generated a development key in ${file}. Set ALLACCESS_KEYS in production.`])
     expect(readdirSync(join(dir, 'data'))).toEqual(['keys'])

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import knexFactory from 'knex'
 import { migrationSource } from '../migrations/index.ts'
@@ -226,6 +226,29 @@ describe.each(databases)('the store on $kind', (database) => {
       })
     }
   })
+
+  it('never puts a bound value into an error message', async () => {
+    const error = await store.db('no_such_table').where({ token: 'BOUND-SECRET-51c2' }).first().catch((e: Error) => e)
+    expect(error).toBeInstanceOf(Error)
+    expect(String((error as Error).message)).not.toContain('BOUND-SECRET-51c2')
+  })
+
+  if (database.kind === 'sqlite') {
+    it('keeps the folder, the database file, its WAL and shared memory readable by the owner only', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'aa-modes-'))
+      const file = join(dir, 'data', 'all-access.sqlite3')
+      const own = openStore({ databaseUrl: `sqlite://${file}`, keys })
+      try {
+        await migrate(own.db)
+        await own.users.create('Ann')
+        expect(statSync(join(dir, 'data')).mode & 0o777).toBe(0o700)
+        for (const path of [file, `${file}-wal`, `${file}-shm`]) expect([path, statSync(path).mode & 0o777]).toEqual([path, 0o600])
+      } finally {
+        await own.close()
+        rmSync(dir, { recursive: true, force: true })
+      }
+    })
+  }
 
   if (database.kind === 'sqlite') {
     it('runs SQLite with WAL and foreign keys on', async () => {

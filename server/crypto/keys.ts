@@ -76,7 +76,7 @@ export function loadKeys({ env, devKeyFile, warn = (m) => process.stderr.write(`
  * all end up with the one key that won, and none reads a half-written file. False when another won.
  */
 function createKeyFile(file: string): boolean {
-  mkdirSync(dirname(file), { recursive: true })
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
   const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
   writeFileSync(temporary, generateKey() + '\n', { mode: 0o600, flag: 'wx' })
   try {

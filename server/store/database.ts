@@ -1,5 +1,5 @@
 import knexFactory, { type Knex } from 'knex'
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { migrationSource } from '../../migrations/index.ts'
@@ -47,16 +47,25 @@ export interface PoolOptions {
 export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Knex {
   if (target.kind === 'sqlite') {
     if (target.location !== ':memory:') {
+      // Owner only: the folder, the file, and so the WAL and shared-memory files SQLite makes with the file's mode.
       try {
-        mkdirSync(dirname(target.location), { recursive: true })
+        mkdirSync(dirname(target.location), { recursive: true, mode: 0o700 })
       } catch (error) {
         throw new DatabaseUrlError(`DATABASE_URL: cannot create the folder ${dirname(target.location)} (${(error as NodeJS.ErrnoException).code})`)
+      }
+      try {
+        closeSync(openSync(target.location, 'a', 0o600))
+        chmodSync(target.location, 0o600)
+      } catch (error) {
+        throw new DatabaseUrlError(`DATABASE_URL: cannot create the file ${target.location} (${(error as NodeJS.ErrnoException).code})`)
       }
     }
     return knexFactory({
       client: 'sqlite3',
       connection: { filename: target.location },
       useNullAsDefault: true,
+      // An error message must never carry a bound value: it may be a token.
+      compileSqlOnError: false,
       // One connection: SQLite serialises writers anyway, and one connection keeps transactions simple.
       pool: {
         min: 1,
@@ -70,6 +79,7 @@ export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Kn
   return knexFactory({
     client: 'pg',
     connection: target.location,
+    compileSqlOnError: false,
     // Knex would print every failed connection attempt; callers turn them into one clear message.
     log: { warn: () => {}, error: () => {}, debug: () => {}, deprecate: () => {} },
     pool: { min: pool.min ?? 0, max: pool.max ?? 10 },

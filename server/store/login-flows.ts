@@ -50,6 +50,12 @@ export class LoginFlowStore {
     })
   }
 
+  /** Logins started and neither finished nor expired. */
+  async countPending(now = Date.now()): Promise<number> {
+    const row = await this.db('login_flows').where('expires_at', '>', now).count({ n: '*' }).first()
+    return Number(row?.n ?? 0)
+  }
+
   async removeExpired(now = Date.now()): Promise<number> {
     return this.db('login_flows').where('expires_at', '<=', now).delete()
   }

@@ -42,6 +42,8 @@ export async function startServe(options: { databaseUrl?: string; sandbox?: bool
       DATABASE_URL: options.databaseUrl ?? `sqlite://${join(cwd, 'db.sqlite3')}`,
       ALLACCESS_KEYS: options.keys ?? generateKey(),
       ALLACCESS_STATIC_DIR: resolve('dist/demo'),
+      // Tests log in many times from one address: no login rate limit unless a test sets one.
+      ALLACCESS_LOGIN_RATE_LIMIT: '0',
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

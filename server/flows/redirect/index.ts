@@ -1,8 +1,9 @@
 import compose from 'koa-compose'
 import { redirectOnFailure } from '../failure-redirect.ts'
 import { loadProvider } from '../load-provider.ts'
+import { limitLoginStarts } from './login-rate-limit.ts'
 import { redirectToProvider } from './redirect-to-provider.ts'
 import { startFlow } from './start-flow.ts'
 
 /** `GET /auth/login/:provider?next=/path`: the redirect to the provider. */
-export const loginRedirect = compose([redirectOnFailure, loadProvider, startFlow, redirectToProvider] as compose.Middleware<never>[])
+export const loginRedirect = compose([redirectOnFailure, loadProvider, limitLoginStarts, startFlow, redirectToProvider] as compose.Middleware<never>[])

@@ -1,0 +1,58 @@
+import type { Next } from 'koa'
+import { AllAccessError } from '../../errors.ts'
+import type { LoginContext } from '../login-state.ts'
+
+export interface LoginLimits {
+  /** Login starts one client address may make per minute (a burst of as many, then one every 60/n s); 0 turns the limit off. */
+  perAddressPerMinute: number
+  /** Logins started and not finished, all addresses together, beyond which new starts wait. */
+  maxPendingLogins: number
+}
+
+export const DEFAULT_LOGIN_LIMITS: LoginLimits = { perAddressPerMinute: 30, maxPendingLogins: 10_000 }
+
+/** Addresses remembered at most; the oldest go first (a flood of addresses must not grow memory). */
+const MAX_TRACKED_ADDRESSES = 100_000
+
+/**
+ * A token bucket per client address, in this process. Each login start writes a row and, on
+ * OAuth 1.0a, spends the app's quota at the provider with a signed request: an anonymous caller
+ * must not do that as often as it likes.
+ */
+export class LoginRateLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>()
+
+  constructor(private readonly perMinute: number) {}
+
+  /** Takes one start for `address`: 0 when allowed, else the seconds until the next one is. */
+  take(address: string, now = Date.now()): number {
+    if (this.perMinute <= 0) return 0
+    const refillPerMs = this.perMinute / 60_000
+    const bucket = this.buckets.get(address) ?? { tokens: this.perMinute, at: now }
+    this.buckets.delete(address)
+    bucket.tokens = Math.min(this.perMinute, bucket.tokens + (now - bucket.at) * refillPerMs)
+    bucket.at = now
+    this.buckets.set(address, bucket)
+    if (this.buckets.size > MAX_TRACKED_ADDRESSES) this.buckets.delete(this.buckets.keys().next().value as string)
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1
+      return 0
+    }
+    return Math.max(1, Math.ceil((1 - bucket.tokens) / refillPerMs / 1000))
+  }
+}
+
+/** `429 rate_limited` with `Retry-After` for a client address over its limit, or when too many logins are pending. */
+export async function limitLoginStarts(ctx: LoginContext, next: Next): Promise<void> {
+  const { runtime } = ctx.state
+  const wait = runtime.loginLimiter.take(ctx.ip)
+  if (wait > 0) {
+    ctx.set('Retry-After', String(wait))
+    throw new AllAccessError('rate_limited', { detail: `login starts from ${ctx.ip} over ${runtime.loginLimits.perAddressPerMinute} a minute` })
+  }
+  if ((await runtime.store.loginFlows.countPending()) >= runtime.loginLimits.maxPendingLogins) {
+    ctx.set('Retry-After', '60')
+    throw new AllAccessError('rate_limited', { detail: `${runtime.loginLimits.maxPendingLogins} logins pending` })
+  }
+  await next()
+}

@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateKey, parseKeys } from '../server/crypto/keys.ts'
+import { buildProviderConfig } from '../server/providers/provider-input.ts'
+import { migrate, openStore } from '../server/store/index.ts'
+import { startBff, type TestBff } from './support/bff.ts'
+import { databases } from './support/databases.ts'
+import { startServe } from './support/demo-server.ts'
+import { startRecordingServer } from './support/recording-server.ts'
+
+describe.each(databases)('limits on login starts on $kind', (database) => {
+  let drop: () => Promise<void>
+  let dropCrowded: () => Promise<void>
+  let bff: TestBff
+  let crowded: TestBff
+  let provider: Awaited<ReturnType<typeof startRecordingServer>>
+
+  beforeAll(async () => {
+    const created = await database.create()
+    drop = created.drop
+    provider = await startRecordingServer(() => ({ status: 200, type: 'application/x-www-form-urlencoded', body: 'oauth_token=rt&oauth_token_secret=rs&oauth_callback_confirmed=true' }))
+    bff = await startBff(created.url, { loginLimits: { perAddressPerMinute: 3 } })
+    const other = await database.create()
+    dropCrowded = other.drop
+    crowded = await startBff(other.url, { loginLimits: { maxPendingLogins: 2 } })
+    for (const app of [bff, crowded]) {
+      await app.addProvider('legacy', { requestTokenUrl: `${provider.url}/request`, authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/access`, profileUrl: `${provider.url}/me`, clientId: 'k', clientSecret: 's' })
+    }
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await crowded?.close()
+    await provider?.close()
+    await drop?.()
+    await dropCrowded?.()
+  })
+
+  it('answers 429 rate_limited with Retry-After past the per-address limit, before any request-token call or row', async () => {
+    await bff.store.db('login_flows').delete()
+    provider.received.length = 0
+    for (let i = 0; i < 3; i++) expect((await fetch(new URL('/auth/login/legacy', bff.url), { redirect: 'manual' })).status).toBe(302)
+    const refused = await fetch(new URL('/auth/login/legacy', bff.url), { redirect: 'manual' })
+    expect(refused.status).toBe(429)
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+    expect(Number(refused.headers.get('retry-after'))).toBeLessThanOrEqual(20)
+    expect(await refused.json()).toEqual({ error: 'rate_limited', message: expect.any(String) })
+    expect(provider.received).toHaveLength(3)
+    expect(await bff.store.db('login_flows').count({ n: '*' })).toEqual([{ n: 3 }])
+  })
+
+  it('answers 429 rate_limited once too many logins are pending, whoever starts them', async () => {
+    await crowded.store.db('login_flows').delete()
+    for (let i = 0; i < 2; i++) expect((await fetch(new URL('/auth/login/legacy', crowded.url), { redirect: 'manual' })).status).toBe(302)
+    const refused = await fetch(new URL('/auth/login/legacy', crowded.url), { redirect: 'manual' })
+    expect(refused.status).toBe(429)
+    expect(refused.headers.get('retry-after')).toBe('60')
+    // Expired flows do not count.
+    await crowded.store.db('login_flows').update({ expires_at: Date.now() - 1 })
+    expect((await fetch(new URL('/auth/login/legacy', crowded.url), { redirect: 'manual' })).status).toBe(302)
+  })
+})
+
+describe('the login rate limit of all-access serve behind a proxy', () => {
+  it('counts each X-Forwarded-For client apart with ALLACCESS_TRUST_PROXY=1, and only the peer without it', async () => {
+    const provider = await startRecordingServer(() => ({ status: 200, type: 'application/x-www-form-urlencoded', body: 'oauth_token=rt&oauth_token_secret=rs&oauth_callback_confirmed=true' }))
+    const databaseUrl = `sqlite://${join(mkdtempSync(join(tmpdir(), 'aa-limits-')), 'db.sqlite3')}`
+    const keys = generateKey()
+    const store = openStore({ databaseUrl, keys: parseKeys(keys) })
+    await migrate(store.db)
+    await store.providers.add(buildProviderConfig('legacy', { requestTokenUrl: `${provider.url}/request`, authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/access`, profileUrl: `${provider.url}/me`, clientId: 'k', clientSecret: 's' }))
+    await store.close()
+    const starts = async (serveUrl: string, from: string) => (await fetch(new URL('/auth/login/legacy', serveUrl), { redirect: 'manual', headers: { 'X-Forwarded-For': from } })).status
+    for (const trust of ['1', '0']) {
+      const serve = await startServe({ databaseUrl, keys, env: { ALLACCESS_LOGIN_RATE_LIMIT: '2', ALLACCESS_TRUST_PROXY: trust } })
+      try {
+        expect([await starts(serve.url, '203.0.113.1'), await starts(serve.url, '203.0.113.1'), await starts(serve.url, '203.0.113.1')]).toEqual([302, 302, 429])
+        expect(await starts(serve.url, '203.0.113.2')).toBe(trust === '1' ? 302 : 429)
+      } finally {
+        await serve.stop()
+      }
+    }
+    await provider.close()
+  })
+})
