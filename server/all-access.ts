@@ -20,7 +20,7 @@ import { listProviders } from './routes/providers.ts'
 import { logout, readSession } from './routes/session.ts'
 import type { Runtime } from './runtime.ts'
 import { DEFAULT_SESSION_TIMEOUTS, Sessions, type SessionTimeouts } from './session/sessions.ts'
-import { migrate, openStore, type Store } from './store/index.ts'
+import { DEFAULT_CACHE_MS, migrate, openStore, type Store } from './store/index.ts'
 import { checkKeysCoverStore } from './store/key-rotation.ts'
 
 export interface AllAccessOptions {
@@ -70,7 +70,7 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
   let store = options.store
   if (!store) {
     if (!options.databaseUrl || !options.keys) throw new TypeError('createAllAccess needs either `store` or both `databaseUrl` and `keys`')
-    store = openStore({ databaseUrl: options.databaseUrl, keys: options.keys })
+    store = openStore({ databaseUrl: options.databaseUrl, keys: options.keys, cacheMs: DEFAULT_CACHE_MS })
   }
   try {
     if (options.migrate !== false) await migrate(store.db)

@@ -5,7 +5,7 @@ import { loadConfig } from './config.ts'
 import { requestLog } from './http/request-log.ts'
 import { consoleLogger, type Logger } from './log.ts'
 import { staticSite } from './static-site.ts'
-import { migrate, openStore } from './store/index.ts'
+import { DEFAULT_CACHE_MS, migrate, openStore } from './store/index.ts'
 import { checkKeysCoverStore } from './store/key-rotation.ts'
 
 export interface ServeOptions {
@@ -23,7 +23,7 @@ const CLEAN_UP_EVERY_MS = 10 * 60 * 1000
 export async function serve(options: ServeOptions): Promise<Server> {
   const config = loadConfig(options.env, options.cwd)
   const log: Logger = consoleLogger
-  const store = openStore({ databaseUrl: config.databaseUrl, keys: config.keys, cwd: options.cwd, pool: { max: config.poolMax } })
+  const store = openStore({ databaseUrl: config.databaseUrl, keys: config.keys, cwd: options.cwd, pool: { max: config.poolMax }, cacheMs: DEFAULT_CACHE_MS })
   try {
     await migrate(store.db)
     await checkKeysCoverStore(store.db, store.box)

@@ -7,6 +7,7 @@ import { hashId, randomToken } from '../server/crypto/random.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
 import { SESSION_COOKIE } from '../server/session/cookies.ts'
 import { migrate, openStore, type Store } from '../server/store/index.ts'
+import { cacheLapse } from './support/eventually.ts'
 import { BrowserSession } from './support/browser-session.ts'
 import { startBff } from './support/bff.ts'
 import { databases, TEST_DATABASE_URL } from './support/databases.ts'
@@ -104,6 +105,8 @@ describe('all-access serve, operated', () => {
       const browser = await signInThroughDatabase(store, new URL(serve.url).hostname, 'echo')
       expect((await browser.fetch(new URL('/api/echo/me', serve.url), { headers: CSRF })).status).toBe(200)
       await relay.cut()
+      // What an instance read a moment ago may still be answered from memory; then the database is needed.
+      await cacheLapse()
       for (const [method, path] of [['GET', '/auth/providers'], ['GET', '/auth/session'], ['GET', '/api/echo/me']]) {
         const response = await browser.fetch(new URL(path, serve.url), { method, headers: CSRF })
         expect(response.status).toBe(503)

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex'
 import type { AccountStatus } from '../../shared/session.ts'
 import type { SecretBox } from '../crypto/secret-box.ts'
+import { afterTransaction, storeCaches, type ReadCache, type StoreCaches } from './read-cache.ts'
 import { toMillis, toMillisOrNull } from './rows.ts'
 
 /** The tokens a provider handed out for one account, decrypted. */
@@ -40,7 +41,19 @@ export class AccountStore {
   constructor(
     private readonly db: Knex,
     private readonly box: SecretBox,
+    private readonly caches: StoreCaches = storeCaches(0),
   ) {}
+
+  /** Reads the proxy and the session route make on every request: from memory for a moment. */
+  private cached<V>(key: string, trx: Knex, load: () => Promise<V>): Promise<V> {
+    return trx === this.db ? (this.caches.accounts as ReadCache<V>).read(key, load) : load()
+  }
+
+  /** Any account write: cached reads are forgotten now, and again once its transaction ends. */
+  private changed(trx: Knex): void {
+    this.caches.accounts.clear()
+    if (trx !== this.db) afterTransaction(trx, () => this.caches.accounts.clear())
+  }
 
   private query(trx: Knex) {
     return trx('accounts').join('providers', 'providers.id', 'accounts.provider_id').select(COLUMNS)
@@ -52,8 +65,11 @@ export class AccountStore {
   }
 
   async findForUser(userId: number, providerName: string, trx: Knex = this.db): Promise<AccountRecord | null> {
-    const row = await this.query(trx).where({ 'accounts.user_id': userId, 'providers.name': providerName }).orderBy('accounts.id').first()
-    return row ? this.fromRow(row) : null
+    const record = await this.cached(`${userId}/${providerName}`, trx, async () => {
+      const row = await this.query(trx).where({ 'accounts.user_id': userId, 'providers.name': providerName }).orderBy('accounts.id').first()
+      return row ? this.fromRow(row) : null
+    })
+    return record && { ...record }
   }
 
   async get(id: number, trx: Knex = this.db): Promise<AccountRecord | null> {
@@ -62,8 +78,11 @@ export class AccountStore {
   }
 
   async listForUser(userId: number, trx: Knex = this.db): Promise<AccountRecord[]> {
-    const rows = await this.query(trx).where({ 'accounts.user_id': userId }).orderBy('accounts.id')
-    return rows.map((row: Record<string, unknown>) => this.fromRow(row))
+    const records = await this.cached(`${userId}`, trx, async () => {
+      const rows = await this.query(trx).where({ 'accounts.user_id': userId }).orderBy('accounts.id')
+      return rows.map((row: Record<string, unknown>) => this.fromRow(row))
+    })
+    return records.map((record) => ({ ...record }))
   }
 
   async create(
@@ -83,6 +102,7 @@ export class AccountStore {
         updated_at: now,
       })
       .returning('id')
+    this.changed(trx)
     return typeof row === 'object' ? row.id : row
   }
 
@@ -91,10 +111,12 @@ export class AccountStore {
     await trx('accounts')
       .where({ id })
       .update({ display_name: input.displayName, ...this.tokenColumns(input), status: 'active', updated_at: Date.now() })
+    this.changed(trx)
   }
 
   async updateTokens(id: number, tokens: AccountTokens, trx: Knex = this.db): Promise<void> {
     await trx('accounts').where({ id }).update({ ...this.tokenColumns(tokens), updated_at: Date.now() })
+    this.changed(trx)
   }
 
   /**
@@ -105,6 +127,7 @@ export class AccountStore {
     const updated = await this.db('accounts')
       .where({ id, refresh_lease_owner: owner })
       .update({ ...this.tokenColumns(tokens), refresh_lease_owner: null, refresh_lease_until: null, updated_at: Date.now() })
+    this.changed(this.db)
     return updated === 1
   }
 
@@ -129,14 +152,18 @@ export class AccountStore {
   /** The provider refused the refresh: the account needs a new login, and the lease is freed in the same write. */
   async refreshRefused(id: number): Promise<void> {
     await this.db('accounts').where({ id }).update({ status: 'reauth_required', refresh_lease_owner: null, refresh_lease_until: null, updated_at: Date.now() })
+    this.changed(this.db)
   }
 
   async setStatus(id: number, status: AccountStatus, trx: Knex = this.db): Promise<void> {
     await trx('accounts').where({ id }).update({ status, updated_at: Date.now() })
+    this.changed(trx)
   }
 
   async remove(id: number, trx: Knex = this.db): Promise<boolean> {
-    return (await trx('accounts').where({ id }).delete()) > 0
+    const removed = (await trx('accounts').where({ id }).delete()) > 0
+    this.changed(trx)
+    return removed
   }
 
   private tokenColumns(tokens: AccountTokens) {

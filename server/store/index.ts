@@ -7,6 +7,7 @@ import { LoginFlowStore } from './login-flows.ts'
 import { ProviderStore } from './providers.ts'
 import { SessionStore } from './sessions.ts'
 import { UserStore } from './users.ts'
+import { storeCaches } from './read-cache.ts'
 
 export interface Store {
   db: Knex
@@ -24,24 +25,31 @@ export interface StoreOptions {
   keys: RootKey[]
   pool?: PoolOptions
   cwd?: string
+  /**
+   * How long providers, sessions, accounts and users may be answered from memory (ms; 0: never).
+   * Writes by other processes are seen after at most this long. The BFF uses DEFAULT_CACHE_MS.
+   */
+  cacheMs?: number
 }
 
-export function openStore({ databaseUrl, keys, pool, cwd }: StoreOptions): Store {
+export function openStore({ databaseUrl, keys, pool, cwd, cacheMs = 0 }: StoreOptions): Store {
   const db = openDatabase(parseDatabaseUrl(databaseUrl, cwd), pool)
-  return storeOn(db, new SecretBox(keys))
+  return storeOn(db, new SecretBox(keys), cacheMs)
 }
 
-export function storeOn(db: Knex, box: SecretBox): Store {
+export function storeOn(db: Knex, box: SecretBox, cacheMs = 0): Store {
+  const caches = storeCaches(cacheMs)
   return {
     db,
     box,
-    providers: new ProviderStore(db, box),
-    users: new UserStore(db),
-    accounts: new AccountStore(db, box),
-    sessions: new SessionStore(db),
+    providers: new ProviderStore(db, box, caches),
+    users: new UserStore(db, caches),
+    accounts: new AccountStore(db, box, caches),
+    sessions: new SessionStore(db, caches),
     loginFlows: new LoginFlowStore(db, box),
     close: () => db.destroy(),
   }
 }
 
 export { migrate, parseDatabaseUrl }
+export { DEFAULT_CACHE_MS } from './read-cache.ts'

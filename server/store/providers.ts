@@ -1,4 +1,5 @@
 import type { Knex } from 'knex'
+import { afterTransaction, storeCaches, type ReadCache, type StoreCaches } from './read-cache.ts'
 import type { ProviderConfig } from '../../shared/provider.ts'
 import type { SecretBox } from '../crypto/secret-box.ts'
 
@@ -35,6 +36,7 @@ export class ProviderStore {
   constructor(
     private readonly db: Knex,
     private readonly box: SecretBox,
+    private readonly caches: StoreCaches = storeCaches(0),
   ) {}
 
   async list(): Promise<ProviderRecord[]> {
@@ -42,9 +44,23 @@ export class ProviderStore {
     return rows.map((row) => this.fromRow(row))
   }
 
+  /** A provider by name; answered from memory for a moment, decrypted once (every request of the proxy asks). */
   async get(name: string): Promise<ProviderRecord | null> {
-    const row: ProviderRow | undefined = await this.db('providers').where({ name }).first()
-    return row ? this.fromRow(row) : null
+    const cached = await (this.caches.providers as ReadCache<ProviderRecord | null>).read(name, async () => {
+      const row: ProviderRow | undefined = await this.db('providers').where({ name }).first()
+      return row ? this.fromRow(row) : null
+    })
+    return cached && { ...cached, extraAuthorizationParams: { ...cached.extraAuthorizationParams } }
+  }
+
+  /** Whatever changes a provider changes its accounts' answers too. */
+  private changed(trx: Knex): void {
+    const forget = () => {
+      this.caches.providers.clear()
+      this.caches.accounts.clear()
+    }
+    forget()
+    if (trx !== this.db) afterTransaction(trx, forget)
   }
 
   async add(config: ProviderConfig, trx: Knex = this.db): Promise<ProviderRecord> {
@@ -52,6 +68,7 @@ export class ProviderStore {
     const [row] = await trx('providers')
       .insert({ ...this.toRow(config), created_at: now, updated_at: now })
       .returning('*')
+    this.changed(trx)
     return this.fromRow(row)
   }
 
@@ -60,11 +77,14 @@ export class ProviderStore {
       .where({ name })
       .update({ ...this.toRow(config), updated_at: Date.now() })
       .returning('*')
+    this.changed(trx)
     return row ? this.fromRow(row) : null
   }
 
   async remove(name: string): Promise<boolean> {
-    return (await this.db('providers').where({ name }).delete()) > 0
+    const removed = (await this.db('providers').where({ name }).delete()) > 0
+    this.changed(this.db)
+    return removed
   }
 
   private toRow(config: ProviderConfig): Omit<ProviderRow, 'id'> {

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex'
+import { afterTransaction, ReadCache, storeCaches, type StoreCaches } from './read-cache.ts'
 import { toMillis } from './rows.ts'
 
 export interface SessionRecord {
@@ -13,9 +14,17 @@ export interface SessionRecord {
  * `hashId`), never the id itself.
  */
 export class SessionStore {
-  constructor(private readonly db: Knex) {}
+  private readonly cache: ReadCache<SessionRecord | null>
+
+  constructor(
+    private readonly db: Knex,
+    caches: StoreCaches = storeCaches(0),
+  ) {
+    this.cache = caches.sessions as ReadCache<SessionRecord | null>
+  }
 
   async create(idHash: string, session: SessionRecord, trx: Knex = this.db): Promise<void> {
+    this.cache.forget(idHash)
     await trx('sessions').insert({
       id_hash: idHash,
       user_id: session.userId,
@@ -27,32 +36,43 @@ export class SessionStore {
 
   /** The live session with this id hash, or null when there is none or it has ended. */
   async find(idHash: string, now = Date.now(), trx: Knex = this.db): Promise<SessionRecord | null> {
-    const row = await trx('sessions').where({ id_hash: idHash }).first()
-    if (!row) return null
-    const session = {
-      userId: row.user_id as number,
-      createdAt: toMillis(row.created_at),
-      idleExpiresAt: toMillis(row.idle_expires_at),
-      absoluteExpiresAt: toMillis(row.absolute_expires_at),
+    const load = async () => {
+      const row = await trx('sessions').where({ id_hash: idHash }).first()
+      if (!row) return null
+      return {
+        userId: row.user_id as number,
+        createdAt: toMillis(row.created_at),
+        idleExpiresAt: toMillis(row.idle_expires_at),
+        absoluteExpiresAt: toMillis(row.absolute_expires_at),
+      }
     }
-    if (session.idleExpiresAt <= now || session.absoluteExpiresAt <= now) return null
-    return session
+    const session = trx === this.db ? await this.cache.read(idHash, load) : await load()
+    if (!session || session.idleExpiresAt <= now || session.absoluteExpiresAt <= now) return null
+    return { ...session }
   }
 
   async extend(idHash: string, idleExpiresAt: number): Promise<void> {
     await this.db('sessions').where({ id_hash: idHash }).update({ idle_expires_at: idleExpiresAt })
+    this.cache.forget(idHash)
   }
 
   async remove(idHash: string, trx: Knex = this.db): Promise<void> {
+    this.cache.forget(idHash)
     await trx('sessions').where({ id_hash: idHash }).delete()
+    // Inside a transaction a reader may cache the row again before the commit: forget it once more then.
+    if (trx !== this.db) afterTransaction(trx, () => this.cache.forget(idHash))
   }
 
   async removeForUser(userId: number): Promise<number> {
-    return this.db('sessions').where({ user_id: userId }).delete()
+    const removed = await this.db('sessions').where({ user_id: userId }).delete()
+    this.cache.clear()
+    return removed
   }
 
   /** Deletes ended sessions; safe to run from several instances at once. */
   async removeExpired(now = Date.now()): Promise<number> {
-    return this.db('sessions').where('idle_expires_at', '<=', now).orWhere('absolute_expires_at', '<=', now).delete()
+    const removed = await this.db('sessions').where('idle_expires_at', '<=', now).orWhere('absolute_expires_at', '<=', now).delete()
+    if (removed) this.cache.clear()
+    return removed
   }
 }

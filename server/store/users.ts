@@ -1,4 +1,5 @@
 import type { Knex } from 'knex'
+import { storeCaches, type ReadCache, type StoreCaches } from './read-cache.ts'
 
 export interface UserRecord {
   id: number
@@ -6,7 +7,10 @@ export interface UserRecord {
 }
 
 export class UserStore {
-  constructor(private readonly db: Knex) {}
+  constructor(
+    private readonly db: Knex,
+    private readonly caches: StoreCaches = storeCaches(0),
+  ) {}
 
   async create(displayName: string | null, trx: Knex = this.db): Promise<UserRecord> {
     const now = Date.now()
@@ -15,7 +19,11 @@ export class UserStore {
   }
 
   async get(id: number, trx: Knex = this.db): Promise<UserRecord | null> {
-    const row = await trx('users').where({ id }).first('id', 'display_name')
-    return row ? { id: row.id, displayName: row.display_name } : null
+    const load = async () => {
+      const row = await trx('users').where({ id }).first('id', 'display_name')
+      return row ? { id: row.id as number, displayName: row.display_name as string | null } : null
+    }
+    const user = trx === this.db ? await (this.caches.users as ReadCache<UserRecord | null>).read(String(id), load) : await load()
+    return user && { ...user }
   }
 }

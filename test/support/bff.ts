@@ -4,7 +4,7 @@ import { createAllAccess, type AllAccess, type AllAccessOptions } from '../../se
 import { parseKeys, generateKey } from '../../server/crypto/keys.ts'
 import type { Logger } from '../../server/log.ts'
 import { buildProviderConfig, type ProviderInput } from '../../server/providers/provider-input.ts'
-import { openStore, type Store } from '../../server/store/index.ts'
+import { DEFAULT_CACHE_MS, openStore, type Store } from '../../server/store/index.ts'
 
 export interface TestBff {
   url: string
@@ -25,7 +25,8 @@ export async function startBff(
   options: Omit<AllAccessOptions, 'publicUrl' | 'store' | 'databaseUrl' | 'keys' | 'log'> & { keys?: string; publicUrl?: string } = {},
 ): Promise<TestBff> {
   const keys = parseKeys(options.keys ?? generateKey())
-  const store = openStore({ databaseUrl, keys })
+  // Reads cached as in production: tests see what users of createAllAccess see.
+  const store = openStore({ databaseUrl, keys, cacheMs: DEFAULT_CACHE_MS })
   const server: Server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as { port: number }
