@@ -27,6 +27,7 @@ import { databases } from './support/databases.ts'
 import { startServe, type RunningServe } from './support/demo-server.ts'
 import { startRecordingServer, type RecordedRequest as Received } from './support/recording-server.ts'
 import { sandboxLogin } from './support/sandbox-login.ts'
+import { cacheLapse } from './support/eventually.ts'
 
 
 /**
@@ -372,6 +373,8 @@ describe.each(databases)('the React hooks against a real BFF on $kind', (databas
     const db = openDatabase(parseDatabaseUrl(databaseUrl))
     await db('accounts').update({ status: 'reauth_required' })
     await db.destroy()
+    // Written behind the server's back, as another instance would: seen once its memory of the account lapses.
+    await cacheLapse()
     const { result } = renderHook(() => ({ api: useProviderApi('sandbox-oidc', 'me'), session: useSession() }), { wrapper: wrapper(other) })
     await waitFor(() => expect(result.current.api.error).toBeInstanceOf(AllAccessClientError))
     expect((result.current.api.error as AllAccessClientError).code).toBe('reauth_required')

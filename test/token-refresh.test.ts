@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startOidcSandbox, type RunningOidcSandbox } from '../server/sandbox/oidc-provider.ts'
 import { BrowserSession } from './support/browser-session.ts'
+import { cacheLapse } from './support/eventually.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
 import { login, session } from './support/login.ts'
@@ -44,6 +45,7 @@ describe.each(databases)('token refresh and re-authentication on $kind', (databa
     expect(before.refreshToken).toBeTruthy()
     // The stored token's lifetime is over (as it is after an idle hour): the next calls must refresh it first.
     await bff.store.db('accounts').where({ id: before.id }).update({ expires_at: Date.now() - 1000 })
+    await cacheLapse()
     const grantsBefore = idp.stats.refreshGrants
     const failuresBefore = idp.stats.refreshFailures
 
@@ -82,6 +84,7 @@ describe.each(databases)('token refresh and re-authentication on $kind', (databa
     await login(browser, bff.url, 'idp')
     const before = await accountOf(bff, browser, 'idp')
     await bff.store.db('accounts').where({ id: before.id }).update({ expires_at: Date.now() + 30_000 })
+    await cacheLapse()
     const grantsBefore = idp.stats.refreshGrants
     const account = await bff.allAccess.accountFor(before.userId, 'idp')
     const response = await account!.apiClient.request('post', `${idp.apiBaseUrl}/notes`, { json: { text: 'from the server' } })

@@ -2,12 +2,13 @@ import type { ProviderConfig } from '../../shared/provider.ts'
 import { AllAccessError } from '../errors.ts'
 import type { LoginFlow } from '../store/login-flows.ts'
 import { callProvider, parseAnswerBody, PROVIDER_ANSWER_LIMIT } from './provider-http.ts'
+import type { HeaderReader } from './provider-transport.ts'
 import type { ApiRequestOptions, ApiResponse, AuthorizedRequest, CallbackInput, ClientToken, ParsedToken, Profile } from './types.ts'
 
 /** What a client may look at to decide whether an API answer refused the token. */
 export interface RejectionEvidence {
   status: number
-  headers: Headers
+  headers: HeaderReader
   body(): Promise<string>
 }
 

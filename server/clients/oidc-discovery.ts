@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, customFetch } from 'jose'
 import { AllAccessError } from '../errors.ts'
 import { providerUrlProblem } from '../providers/provider-input.ts'
-import { callProvider, PROVIDER_ANSWER_LIMIT, readCapped } from './provider-http.ts'
+import { callProvider } from './provider-http.ts'
 
 export interface OidcMetadata {
   issuer: string
@@ -67,11 +67,10 @@ export function discover(issuer: string): Promise<OidcMetadata> {
   return metadata
 }
 
-/** jose's key fetch, with the same size cap as every other provider answer. */
+/** jose's key fetch, through the same client, cap and time limit as every other provider answer. */
 const cappedFetch = async (url: string, options: RequestInit): Promise<Response> => {
-  const response = await fetch(url, { ...options, redirect: 'manual' })
-  const text = await readCapped(response.body, PROVIDER_ANSWER_LIMIT)
-  return new Response(text, { status: response.status, headers: response.headers })
+  const answer = await callProvider(url, { method: 'GET', headers: Object.fromEntries(new Headers(options.headers)), timeoutMs: 10_000 }, 'id_token_invalid')
+  return new Response(answer.text, { status: answer.status, headers: answer.headers })
 }
 
 /** The JWKS of an issuer, shared by every client so keys are fetched once and refetched on rotation. */

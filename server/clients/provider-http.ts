@@ -1,5 +1,8 @@
 import type { ErrorCode } from '../../shared/errors.ts'
 import { AllAccessError } from '../errors.ts'
+import { AnswerTooLarge, deadline, readCapped, send } from './provider-transport.ts'
+
+export { readCapped, timedOut } from './provider-transport.ts'
 
 export const DEFAULT_TIMEOUT_MS = 30_000
 export const USER_AGENT = 'all-access'
@@ -23,41 +26,6 @@ export interface ProviderRequest {
   maxBytes?: number
 }
 
-/** The provider took longer than the call's time limit: kept as the cause of the contract error. */
-export class ProviderTimeout extends Error {
-  override name = 'ProviderTimeout'
-}
-
-/** True when `error`, or an error it was caused by, is a provider that did not answer in time. */
-export function timedOut(error: unknown): boolean {
-  for (let e = error; e instanceof Error; e = e.cause) if (e instanceof ProviderTimeout) return true
-  return false
-}
-
-/** An answer over its cap: the failure code says what could not be read. */
-export class AnswerTooLarge extends Error {
-  override name = 'AnswerTooLarge'
-}
-
-/** Reads a body stream to text, giving up as soon as it passes `maxBytes` (the rest is never buffered). */
-export async function readCapped(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<string> {
-  if (!body) return ''
-  const chunks: Uint8Array[] = []
-  let size = 0
-  const reader = body.getReader()
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {})
-      throw new AnswerTooLarge(`answer over ${maxBytes} bytes`)
-    }
-    chunks.push(value)
-  }
-  return Buffer.concat(chunks).toString('utf8')
-}
-
 /**
  * One HTTP exchange with a provider. Never throws on an HTTP status (callers decide what a 4xx
  * means); network failures, time-outs and answers over the cap become the given contract code,
@@ -67,17 +35,11 @@ export async function callProvider(url: URL | string, init: ProviderRequest, fai
   const target = new URL(String(url))
   const where = `${init.method.toUpperCase()} ${target.origin}${target.pathname}`
   const timeoutMs = init.timeoutMs ?? DEFAULT_TIMEOUT_MS
-  const signal = AbortSignal.timeout(timeoutMs)
+  const limit = deadline(timeoutMs)
   try {
-    const response = await fetch(target, {
-      method: init.method.toUpperCase(),
-      headers: { 'User-Agent': USER_AGENT, ...init.headers },
-      body: init.body,
-      redirect: 'manual',
-      signal,
-    })
-    const text = await readCapped(response.body, init.maxBytes ?? PROVIDER_ANSWER_LIMIT)
-    return { status: response.status, ok: response.ok, headers: response.headers, text }
+    const answer = await send(target, { method: init.method.toUpperCase(), headers: { 'user-agent': USER_AGENT, ...lowerCase(init.headers) }, body: init.body, signal: limit.signal })
+    const text = await readCapped(answer.body, init.maxBytes ?? PROVIDER_ANSWER_LIMIT)
+    return { status: answer.status, ok: answer.status >= 200 && answer.status < 300, headers: toHeaders(answer.rawHeaders), text }
   } catch (cause) {
     if (cause instanceof AnswerTooLarge) {
       throw new AllAccessError(failure === 'upstream_unreachable' ? 'payload_too_large' : failure, {
@@ -86,14 +48,30 @@ export async function callProvider(url: URL | string, init: ProviderRequest, fai
         cause,
       })
     }
-    if (signal.aborted) {
-      throw new AllAccessError(failure === 'upstream_unreachable' ? 'upstream_timeout' : failure, {
-        detail: `${where}: no complete answer in ${timeoutMs} ms`,
-        cause: new ProviderTimeout(`no complete answer in ${timeoutMs} ms`, { cause }),
-      })
+    if (limit.signal.aborted) {
+      throw new AllAccessError(failure === 'upstream_unreachable' ? 'upstream_timeout' : failure, { detail: `${where}: no complete answer in ${timeoutMs} ms`, cause: limit.signal.reason })
     }
-    throw new AllAccessError(failure, { detail: `${where}: ${((cause as Error).cause as Error)?.message ?? (cause as Error).message}`, cause })
+    throw new AllAccessError(failure, { detail: `${where}: ${(cause as Error).message}`, cause })
+  } finally {
+    limit.clear()
   }
+}
+
+/** The answer's headers as WHATWG `Headers`, what `apiClient` callers and jose expect. */
+function toHeaders(raw: Record<string, string | string[] | undefined>): Headers {
+  const headers = new Headers()
+  for (const [name, value] of Object.entries(raw)) {
+    if (Array.isArray(value)) for (const item of value) headers.append(name, item)
+    else if (value !== undefined) headers.set(name, value)
+  }
+  return headers
+}
+
+/** undici wants one spelling per header name; callers write them as they like. */
+function lowerCase(headers: Record<string, string> = {}): Record<string, string> {
+  const lower: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers)) lower[name.toLowerCase()] = value
+  return lower
 }
 
 /** `type/subtype` of a Content-Type, lower case, without parameters. */

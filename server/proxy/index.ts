@@ -1,8 +1,7 @@
-import { Readable } from 'node:stream'
-import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import { isEnabled } from '../../shared/provider.ts'
 import type { BaseOAuthClient } from '../clients/base.ts'
-import { readCapped, USER_AGENT } from '../clients/provider-http.ts'
+import { USER_AGENT } from '../clients/provider-http.ts'
+import { deadline, readCapped, send, type TransportAnswer } from '../clients/provider-transport.ts'
 import { AllAccessError } from '../errors.ts'
 import type { BffContext } from '../runtime.ts'
 import type { AccountRecord } from '../store/accounts.ts'
@@ -11,14 +10,14 @@ import { FORWARDED_REQUEST_HEADERS, pickHeaders, RETURNED_RESPONSE_HEADERS } fro
 import { readRequestBody, type RequestBody } from './read-body.ts'
 
 interface Upstream {
-  response: Response
+  answer: TransportAnswer
   /** The body, when it had to be read to judge a 401. */
   buffered?: string
-  /** Cancels the timer once the body has been handed on. */
+  /** Stops the time limit once the body has been handed on. */
   done(): void
 }
 
-/** One upstream call with the account's authentication; the timeout runs until the body's last byte. */
+/** One upstream call with the account's authentication; the time limit runs until the body's last byte. */
 async function callUpstream(
   client: BaseOAuthClient,
   record: AccountRecord,
@@ -26,26 +25,26 @@ async function callUpstream(
   timeoutMs: number,
 ): Promise<Upstream> {
   const authorized = client.authorizeRequest({ method: request.method, url: request.url, form: request.form }, { accessToken: record.accessToken, tokenSecret: record.tokenSecret })
-  const controller = new AbortController()
-  const timer = setTimeout(() => controller.abort(new AllAccessError('upstream_timeout')), timeoutMs)
+  const limit = deadline(timeoutMs)
+  const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...request.headers }
+  for (const [name, value] of Object.entries(authorized.headers)) headers[name.toLowerCase()] = value
   try {
-    const response = await fetch(authorized.url, {
-      method: request.method,
-      headers: { 'User-Agent': USER_AGENT, ...request.headers, ...authorized.headers },
-      body: request.body.kind === 'buffered' ? new Uint8Array(request.body.bytes) : request.body.kind === 'streamed' ? request.body.stream : undefined,
-      redirect: 'manual',
-      signal: controller.signal,
-      // Node's fetch needs this to send a stream as the body.
-      ...(request.body.kind === 'streamed' ? { duplex: 'half' } : {}),
-    } as RequestInit)
-    return { response, done: () => clearTimeout(timer) }
+    const body = request.body.kind === 'buffered' ? request.body.bytes : request.body.kind === 'streamed' ? request.body.stream : null
+    const answer = await send(authorized.url, { method: request.method, headers, body, signal: limit.signal })
+    return { answer, done: limit.clear }
   } catch (cause) {
-    clearTimeout(timer)
-    const tooLarge = [cause, (cause as Error).cause, ((cause as Error).cause as Error)?.cause].find((c) => c instanceof AllAccessError)
-    if (tooLarge) throw tooLarge
-    if (controller.signal.aborted) throw new AllAccessError('upstream_timeout', { detail: `${request.url.origin} did not answer in ${timeoutMs} ms` })
-    throw new AllAccessError('upstream_unreachable', { detail: `${request.url.origin}: ${((cause as Error).cause as Error)?.message ?? (cause as Error).message}`, cause })
+    limit.clear()
+    if (cause instanceof AllAccessError) throw cause
+    if (request.body.kind === 'streamed' && request.body.stream.errored instanceof AllAccessError) throw request.body.stream.errored
+    if (limit.signal.aborted) throw new AllAccessError('upstream_timeout', { detail: `${request.url.origin} did not answer in ${timeoutMs} ms` })
+    throw new AllAccessError('upstream_unreachable', { detail: `${request.url.origin}: ${(cause as Error).message}`, cause })
   }
+}
+
+/** Lets go of an answer's body unread; its connection closes rather than serve another call. */
+function drop(answer: TransportAnswer): void {
+  answer.body.on('error', () => {})
+  answer.body.destroy()
 }
 
 /** The methods the proxy forwards; anything else could reach an API in ways nobody reviewed. */
@@ -92,32 +91,32 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
 
   const upstream = await runtime.accounts.call(account, provider, {
     send: (client, record) => callUpstream(client, record, request, runtime.proxy.timeoutMs),
-    evidence: (answer) => ({
-      status: answer.response.status,
-      headers: answer.response.headers,
-      body: async () => (answer.buffered ??= await readCapped(answer.response.body, REJECTION_BODY_LIMIT).catch(() => '')),
+    evidence: (sent) => ({
+      status: sent.answer.status,
+      headers: sent.answer.headers,
+      body: async () => (sent.buffered ??= await readCapped(sent.answer.body, REJECTION_BODY_LIMIT).catch(() => '')),
     }),
-    discard: async (answer) => {
-      answer.done()
-      await answer.response.body?.cancel().catch(() => {})
+    discard: async (sent) => {
+      sent.done()
+      drop(sent.answer)
     },
     retryable: body.kind !== 'streamed',
   })
 
-  const { response } = upstream
-  ctx.status = response.status
-  ctx.set(pickHeaders(response.headers, RETURNED_RESPONSE_HEADERS))
+  const { answer } = upstream
+  ctx.status = answer.status
+  ctx.set(pickHeaders(answer.headers, RETURNED_RESPONSE_HEADERS))
   if (upstream.buffered !== undefined) {
     upstream.done()
     ctx.body = upstream.buffered
-  } else if (!response.body || ctx.method === 'HEAD' || response.status === 204 || response.status === 304) {
+  } else if (ctx.method === 'HEAD' || answer.status === 204 || answer.status === 304) {
     upstream.done()
+    drop(answer)
     ctx.body = null
     return
   } else {
-    const stream = Readable.fromWeb(response.body as unknown as WebReadableStream)
-    stream.once('end', upstream.done).once('error', upstream.done).once('close', upstream.done)
-    ctx.body = stream
+    answer.body.once('end', upstream.done).once('error', upstream.done).once('close', upstream.done)
+    ctx.body = answer.body
   }
-  if (!response.headers.get('content-type')) ctx.remove('Content-Type')
+  if (!answer.headers.get('content-type')) ctx.remove('Content-Type')
 }

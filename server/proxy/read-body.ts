@@ -1,5 +1,5 @@
 import type { Context } from 'koa'
-import { Readable, Transform } from 'node:stream'
+import { Transform, type Readable } from 'node:stream'
 import { AllAccessError } from '../errors.ts'
 
 /** Bodies up to this size are held whole, so the call can be retried once after a token refresh. */
@@ -9,7 +9,7 @@ export type RequestBody =
   | { kind: 'none' }
   | { kind: 'buffered'; bytes: Buffer }
   /** Sent on as it arrives; it cannot be sent twice, so such a call is never retried. */
-  | { kind: 'streamed'; stream: ReadableStream<Uint8Array> }
+  | { kind: 'streamed'; stream: Readable }
 
 /**
  * The browser's request body, refused with 413 beyond `maxBytes` before anything goes upstream when
@@ -39,5 +39,5 @@ export async function readRequestBody(ctx: Context, maxBytes: number, mustBuffer
     },
   })
   ctx.req.pipe(limit)
-  return { kind: 'streamed', stream: Readable.toWeb(limit) as unknown as ReadableStream<Uint8Array> }
+  return { kind: 'streamed', stream: limit }
 }
