@@ -54,7 +54,7 @@ describe.each(databases)('OpenID Connect login on $kind', (database) => {
       },
     })
     const callback = (name: string) => `${bff.url}/auth/callback/${name}`
-    const names = ['idp', 'idp-post', 'forged', 'wrong-nonce', 'no-profile', 'no-id', 'nested-id']
+    const names = ['idp', 'idp-post', 'forged', 'wrong-nonce', 'no-profile', 'no-id', 'nested-id', 'twice']
     idp = await startOidcSandbox({
       clients: names.map((name) => ({
         clientId: `client-${name}`,
@@ -322,6 +322,14 @@ describe.each(databases)('OpenID Connect login on $kind', (database) => {
     const landed = await login(new BrowserSession(), bff.url, 'idp', next)
     expect(landed.pathname + landed.search).toBe(expected)
     expect(landed.origin).toBe(bff.url)
+  })
+
+  it('signs both in when two first logins of one identity arrive at once, as one user', async () => {
+    const browsers = [new BrowserSession(), new BrowserSession(), new BrowserSession()]
+    const landed = await Promise.all(browsers.map((browser) => login(browser, bff.url, 'twice')))
+    expect(landed.map((url) => authError(url))).toEqual([null, null, null])
+    const users = await Promise.all(browsers.map(async (browser) => (await session(browser, bff.url)) as { user: { id: string } }))
+    expect(new Set(users.map((info) => info.user.id)).size).toBe(1)
   })
 
   it('lists enabled providers only, without secrets', async () => {

@@ -2,6 +2,7 @@ import { isEnabled } from '../../shared/provider.ts'
 import { isDatabaseUnavailable } from '../http/database-down.ts'
 import { loadStoreConfig } from '../config.ts'
 import { buildProviderConfig, checkProviderName } from '../providers/provider-input.ts'
+import { isUniqueViolation } from '../store/database.ts'
 import { openStore, migrate, type Store } from '../store/index.ts'
 import { rotateKeys } from '../store/key-rotation.ts'
 import { parseFlags, parseProviderFlags, UsageError } from './provider-flags.ts'
@@ -20,7 +21,8 @@ const USAGE = `usage: all-access <command>
   providers update <name> [flags]      change a provider
   providers list [--json]              list providers (never prints secrets)
   providers remove <name>              remove a provider and its accounts
-  keys rotate                          re-encrypt every secret with the first key of ALLACCESS_KEYS`
+  keys rotate                          re-encrypt every secret with the first key of ALLACCESS_KEYS
+  sessions revoke --user ID | --all    end a user's sessions, or everybody's (every instance within a second)`
 
 /** Errors whose message is meant for the person at the terminal, as one line. */
 const USER_ERRORS = new Set(['UsageError', 'ProviderInputError', 'ConfigError', 'KeyError', 'DatabaseUrlError', 'SecretError', 'MigrationLockError'])
@@ -34,11 +36,6 @@ async function withStore<T>(io: CliIo, action: (store: Store) => Promise<T>): Pr
   } finally {
     await store.close()
   }
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  const e = error as { code?: string; message?: string }
-  return e.code === '23505' || e.code === 'SQLITE_CONSTRAINT' || /UNIQUE constraint/.test(e.message ?? '')
 }
 
 async function providers(args: string[], io: CliIo): Promise<number> {
@@ -122,6 +119,17 @@ async function run(args: string[], io: CliIo): Promise<number> {
       if (rest[0] !== 'rotate' || rest.length > 1) throw new UsageError('usage: all-access keys rotate')
       const count = await withStore(io, (store) => rotateKeys(store.db, store.box))
       io.out(`re-encrypted ${count} value${count === 1 ? '' : 's'} with key ${loadStoreConfig(io.env, io.cwd).keys[0].id}`)
+      return 0
+    }
+    case 'sessions': {
+      const [action, ...flags] = rest
+      if (action !== 'revoke') throw new UsageError('usage: all-access sessions revoke --user ID | --all')
+      const { values, positionals } = parseFlags(flags, { user: { type: 'string' }, all: { type: 'boolean' } })
+      if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`)
+      if (Boolean(values.user) === Boolean(values.all)) throw new UsageError('sessions revoke needs exactly one of --user ID and --all')
+      if (values.user !== undefined && !/^[1-9]\d{0,15}$/.test(values.user)) throw new UsageError(`--user: "${values.user}" is not a user id`)
+      const ended = await withStore(io, (store) => (values.all ? store.sessions.removeAll() : store.sessions.removeForUser(Number(values.user))))
+      io.out(`ended ${ended} session${ended === 1 ? '' : 's'}`)
       return 0
     }
     case 'serve': {

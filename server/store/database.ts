@@ -39,6 +39,12 @@ export function parseDatabaseUrl(url: string, cwd = process.cwd()): DatabaseTarg
   throw new DatabaseUrlError(`DATABASE_URL must start with sqlite:// or postgres://, got "${url.split(':')[0]}:…"`)
 }
 
+/** A write refused by a unique index (PostgreSQL 23505; SQLite names the kind only in its message). */
+export function isUniqueViolation(error: unknown): boolean {
+  const e = error as { code?: string; message?: string }
+  return e?.code === '23505' || (e?.code === 'SQLITE_CONSTRAINT' && /UNIQUE constraint failed/.test(e.message ?? ''))
+}
+
 export interface PoolOptions {
   min?: number
   max?: number

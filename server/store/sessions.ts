@@ -69,6 +69,13 @@ export class SessionStore {
     return removed
   }
 
+  /** Ends every session (incident response: a key or a provider secret leaked). */
+  async removeAll(): Promise<number> {
+    const removed = await this.db('sessions').delete()
+    this.cache.clear()
+    return removed
+  }
+
   /** Deletes ended sessions; safe to run from several instances at once. */
   async removeExpired(now = Date.now()): Promise<number> {
     const removed = await this.db('sessions').where('idle_expires_at', '<=', now).orWhere('absolute_expires_at', '<=', now).delete()

@@ -1,6 +1,7 @@
 import type { Next } from 'koa'
 import { displayNameOf } from '../../clients/identifier.ts'
 import { AllAccessError } from '../../errors.ts'
+import { isUniqueViolation } from '../../store/database.ts'
 import type { StartedSession } from '../../session/sessions.ts'
 import type { UserRecord } from '../../store/users.ts'
 import { need, type LoginContext } from '../login-state.ts'
@@ -28,7 +29,7 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
   }
   const displayName = displayNameOf(profile)
 
-  const { user, accountId, isNew, session } = await store.db.transaction(async (trx) => {
+  const storeLogin = () => store.db.transaction(async (trx) => {
     const existing = await store.accounts.findByIdentity(provider.id, identifier, trx)
     let user: UserRecord | null
     let accountId: number
@@ -51,6 +52,12 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
     if (!user) throw new TypeError(`account ${accountId} has no user`)
     const session: StartedSession = await runtime.sessions.start(user.id, ctx.state.session, trx)
     return { user, accountId, isNew, session }
+  })
+  // Two first logins of one identity at once: the one that lost the insert finds the account the
+  // other made, and signs in as its user.
+  const { user, accountId, isNew, session } = await storeLogin().catch((error: unknown) => {
+    if (!isUniqueViolation(error)) throw error
+    return storeLogin()
   })
 
   runtime.sessions.writeCookie(ctx, session)
