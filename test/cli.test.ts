@@ -336,6 +336,15 @@ describe('the all-access command without configuration', () => {
     expect(cli(['migrate'], { DATABASE_URL: url, ALLACCESS_KEYS: generateKey() }, temporaryFolder())).toEqual(failure(message))
   })
 
+  it.each([
+    [['sessions'], 'usage: all-access sessions revoke --user ID | --all'],
+    [['sessions', 'revoke'], 'sessions revoke needs exactly one of --user ID and --all'],
+    [['sessions', 'revoke', '--user', '3', '--all'], 'sessions revoke needs exactly one of --user ID and --all'],
+    [['sessions', 'revoke', '--user', 'bob'], '--user: "bob" is not a user id'],
+  ])('refuses %j in one line', (args, message) => {
+    expect(cli(args, { ALLACCESS_KEYS: generateKey(), DATABASE_URL: undefined }, temporaryFolder())).toEqual(failure(message))
+  })
+
   it('says in one line which folder of a sqlite DATABASE_URL it cannot create', () => {
     const cwd = temporaryFolder()
     writeFileSync(join(cwd, 'a-file'), '')
