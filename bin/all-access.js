@@ -1,9 +1,13 @@
 #!/usr/bin/env node
-// Runs the TypeScript source through tsx, so the command is always the code in this checkout.
-import { register } from 'tsx/esm/api'
+// Runs the built JavaScript in dist/: no TypeScript is compiled at start (`npm run build` makes dist/).
+import { existsSync } from 'node:fs'
 
-register()
-const { main } = await import('../server/cli/index.ts')
+const entry = new URL('../dist/server/cli/index.js', import.meta.url)
+if (!existsSync(entry)) {
+  process.stderr.write('all-access: dist/ is missing; run `npm run build` first\n')
+  process.exit(2)
+}
+const { main } = await import(entry.href)
 const code = await main(process.argv.slice(2), {
   env: process.env,
   cwd: process.cwd(),

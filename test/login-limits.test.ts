@@ -48,7 +48,7 @@ describe.each(databases)('limits on login starts on $kind', (database) => {
     expect(Number(refused.headers.get('retry-after'))).toBeLessThanOrEqual(20)
     expect(await refused.json()).toEqual({ error: 'rate_limited', message: expect.any(String) })
     expect(provider.received).toHaveLength(3)
-    expect(await bff.store.db('login_flows').count({ n: '*' })).toEqual([{ n: 3 }])
+    expect(Number((await bff.store.db('login_flows').count({ n: '*' }).first())?.n)).toBe(3)
   })
 
   it('answers 429 rate_limited once too many logins are pending, whoever starts them', async () => {

@@ -101,7 +101,7 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
     expect(authError(await callback('id-256'))).toBe('missing_identifier')
     expect(await rowCounts(bff.store.db)).toEqual(before)
     expect(authError(await callback('id-255'))).toBeNull()
-    expect(await bff.store.db('accounts').where({ identifier: 'i'.repeat(255) }).count({ n: '*' })).toEqual([{ n: 1 }])
+    expect(Number((await bff.store.db('accounts').where({ identifier: 'i'.repeat(255) }).count({ n: '*' }).first())?.n)).toBe(1)
   })
 
   it('refuses an apiClient answer over apiClient.maxBody with payload_too_large, and reads smaller ones', async () => {
