@@ -30,6 +30,8 @@ export interface AllAccessOptions {
   store?: Store
   databaseUrl?: string
   keys?: RootKey[]
+  /** PostgreSQL connections of the store it opens (`ALLACCESS_DB_POOL_MAX`). */
+  pool?: { max?: number }
   hooks?: Partial<AllAccessHooks>
   /** Client classes by provider name, to adapt one provider's protocol details. */
   clients?: ClientOverrides
@@ -70,7 +72,7 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
   let store = options.store
   if (!store) {
     if (!options.databaseUrl || !options.keys) throw new TypeError('createAllAccess needs either `store` or both `databaseUrl` and `keys`')
-    store = openStore({ databaseUrl: options.databaseUrl, keys: options.keys, cacheMs: DEFAULT_CACHE_MS })
+    store = openStore({ databaseUrl: options.databaseUrl, keys: options.keys, pool: options.pool, cacheMs: DEFAULT_CACHE_MS })
   }
   try {
     if (options.migrate !== false) await migrate(store.db)

@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { AllAccessOptions } from './all-access.ts'
 import { loadKeys, type RootKey } from './crypto/keys.ts'
 
 export class ConfigError extends Error {
@@ -74,4 +75,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     refreshLeaseMs: integer(env, 'ALLACCESS_REFRESH_LEASE_MS', 15_000, 1000),
     production: env.NODE_ENV === 'production',
   }
+}
+
+/**
+ * `createAllAccess`'s options as the environment sets them (the README's Configuration table):
+ * `createAllAccess({ ...optionsFromEnv(process.env), hooks })` configures a BFF mounted in your
+ * own Koa app exactly as `all-access serve` is configured.
+ */
+export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()) {
+  return optionsFromConfig(loadConfig(env, cwd))
+}
+
+export function optionsFromConfig(config: Config) {
+  return {
+    publicUrl: config.publicUrl,
+    databaseUrl: config.databaseUrl,
+    keys: config.keys,
+    pool: { max: config.poolMax },
+    proxy: { timeoutMs: config.proxyTimeoutMs, maxBody: config.proxyMaxBody },
+    refresh: { leaseMs: config.refreshLeaseMs, waitMs: config.refreshLeaseMs + 5_000 },
+    apiClient: { maxBody: config.apiClientMaxBody },
+    loginLimits: { perAddressPerMinute: config.loginRateLimit, maxPendingLogins: config.maxPendingLogins },
+  } satisfies Partial<AllAccessOptions>
 }

@@ -1,7 +1,7 @@
 import Koa from 'koa'
 import type { Server } from 'node:http'
 import { createAllAccess } from './all-access.ts'
-import { loadConfig } from './config.ts'
+import { loadConfig, optionsFromConfig } from './config.ts'
 import { requestLog } from './http/request-log.ts'
 import { consoleLogger, type Logger } from './log.ts'
 import { staticSite } from './static-site.ts'
@@ -39,17 +39,7 @@ export async function serve(options: ServeOptions): Promise<Server> {
     stops.push(sandbox.close)
   }
 
-  const allAccess = await createAllAccess({
-    store,
-    publicUrl: config.publicUrl,
-    log,
-    proxy: { timeoutMs: config.proxyTimeoutMs, maxBody: config.proxyMaxBody },
-    refresh: { leaseMs: config.refreshLeaseMs, waitMs: config.refreshLeaseMs + 5_000 },
-    apiClient: { maxBody: config.apiClientMaxBody },
-    loginLimits: { perAddressPerMinute: config.loginRateLimit, maxPendingLogins: config.maxPendingLogins },
-    migrate: false,
-  })
-  // Behind N proxies, the client is the address the N-th proxy from here saw (Koa reads X-Forwarded-For).
+  const allAccess = await createAllAccess({ ...optionsFromConfig(config), store, log, migrate: false })
   const app = new Koa({ proxy: config.trustProxy > 0, maxIpsCount: config.trustProxy })
   // What fails after the answer's headers went out (an upstream body cut mid-way): one log line, not a stack on stderr.
   app.on('error', (error: Error, ctx?: { state?: { requestId?: string } }) => {

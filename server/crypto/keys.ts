@@ -26,7 +26,8 @@ export function rootKey(material: Buffer): RootKey {
 }
 
 /** Parses `ALLACCESS_KEYS`: comma-separated base64 32-byte keys, the first one encrypts. */
-export function parseKeys(value: string): RootKey[] {
+export function parseKeys(value: string | undefined): RootKey[] {
+  if (typeof value !== 'string') throw new KeyError('ALLACCESS_KEYS is not set: give one or more base64 32-byte keys, comma-separated (make one with: openssl rand -base64 32)')
   const parts = value.split(',').map((part) => part.trim()).filter(Boolean)
   if (parts.length === 0) throw new KeyError('ALLACCESS_KEYS is empty')
   return parts.map((part, index) => {
