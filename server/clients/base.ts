@@ -1,6 +1,7 @@
 import type { ProviderConfig } from '../../shared/provider.ts'
 import { AllAccessError } from '../errors.ts'
 import type { LoginFlow } from '../store/login-flows.ts'
+import { rememberDisplayNamePath } from './identifier.ts'
 import { callProvider, parseAnswerBody } from './provider-http.ts'
 import type { ApiRequestOptions, ApiResponse, AuthorizedRequest, CallbackInput, ClientToken, ParsedToken, Profile } from './types.ts'
 
@@ -61,12 +62,26 @@ export abstract class BaseOAuthClient {
 
   /** The user's profile from the provider's profile URL, as JSON (override for providers that differ). */
   async getProfileInfo(token: ParsedToken): Promise<Profile> {
+    return this.fetchProfile(token, 'GET', this.profileUrl())
+  }
+
+  protected profileUrl(): string {
     if (!this.provider.profileUrl) throw new AllAccessError('profile_request_failed', { detail: `${this.provider.name} has no profile URL` })
-    const answer = await this.send('GET', this.provider.profileUrl, { headers: { Accept: 'application/json' } }, token, 'profile_request_failed')
+    return this.provider.profileUrl
+  }
+
+  /** One profile request (signed with `token` when given), whose answer must be a JSON object. */
+  protected async fetchProfile(token: ParsedToken | null, method: string, url: string, options: ApiRequestOptions = {}): Promise<Profile> {
+    const answer = await this.send(method, url, options, token, 'profile_request_failed')
     if (!answer.ok || typeof answer.body !== 'object' || answer.body === null) {
       throw new AllAccessError('profile_request_failed', { detail: `profile answered ${answer.status}` })
     }
-    return answer.body as Profile
+    return this.profileFound(answer.body as Profile)
+  }
+
+  /** Every loaded profile ends here: it remembers where the provider keeps the display name. */
+  protected profileFound(profile: Profile): Profile {
+    return rememberDisplayNamePath(profile, this.provider.displayNamePath)
   }
 
   /**

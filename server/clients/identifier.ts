@@ -15,11 +15,31 @@ export function valueAtPath(profile: unknown, path: string): string | null {
 
 const NAME_FIELDS = ['name', 'display_name', 'displayName', 'screen_name', 'login', 'username', 'preferred_username', 'nickname', 'email']
 
-/** A human name for an account, from the first common profile field present. */
-export function displayNameOf(profile: unknown): string | null {
+/** Where each loaded profile's display name lives, as its provider says; kept beside the profile, not in it. */
+const displayNamePaths = new WeakMap<object, string>()
+
+/** Notes where a profile's display name lives, so that `displayNameOf(profile)` reads it there. */
+export function rememberDisplayNamePath<T extends object>(profile: T, path: string | null | undefined): T {
+  if (path) displayNamePaths.set(profile, path)
+  return profile
+}
+
+/**
+ * A human name for an account: the values at `path` (space-separated dotted paths, joined with a
+ * space, as `firstname lastname`), else the first common profile field present.
+ */
+export function displayNameOf(profile: unknown, path: string | null = lookUpPath(profile)): string | null {
+  if (path) {
+    const parts = path.split(/\s+/).map((one) => valueAtPath(profile, one)).filter((value) => value !== null)
+    if (parts.length) return parts.join(' ').slice(0, 200)
+  }
   for (const field of NAME_FIELDS) {
     const value = valueAtPath(profile, field)
     if (value) return value.slice(0, 200)
   }
   return null
+}
+
+function lookUpPath(profile: unknown): string | null {
+  return profile !== null && typeof profile === 'object' ? (displayNamePaths.get(profile) ?? null) : null
 }

@@ -104,7 +104,7 @@ export class OidcClient extends OAuth2Client {
   override async getProfileInfo(token: ParsedToken): Promise<Profile> {
     const claims = (token.raw.idTokenClaims ?? {}) as Profile
     const userinfo = this.provider.profileUrl ?? (await this.metadata()).userinfo_endpoint
-    if (!userinfo) return claims
+    if (!userinfo) return this.profileFound({ ...claims })
     const answer = await this.send('GET', userinfo, {}, token, 'profile_request_failed')
     if (!answer.ok || typeof answer.body !== 'object' || answer.body === null) {
       throw new AllAccessError('profile_request_failed', { detail: `userinfo answered ${answer.status}` })
@@ -113,6 +113,6 @@ export class OidcClient extends OAuth2Client {
     if (claims.sub !== undefined && info.sub !== undefined && info.sub !== claims.sub) {
       throw new AllAccessError('profile_request_failed', { detail: 'userinfo sub differs from the id_token' })
     }
-    return { ...claims, ...info }
+    return this.profileFound({ ...claims, ...info })
   }
 }
