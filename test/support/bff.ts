@@ -1,4 +1,4 @@
-import Koa from 'koa'
+import Koa, { type Middleware } from 'koa'
 import { createServer, type Server } from 'node:http'
 import { createAllAccess, type AllAccess, type AllAccessOptions } from '../../server/all-access.ts'
 import { parseKeys, generateKey } from '../../server/crypto/keys.ts'
@@ -19,7 +19,7 @@ export interface TestBff {
 /** A real BFF on 127.0.0.1 with an ephemeral port, whose PUBLIC_URL is its own address. */
 export async function startBff(
   databaseUrl: string,
-  options: Omit<AllAccessOptions, 'publicUrl' | 'store' | 'databaseUrl' | 'keys' | 'log'> & { keys?: string; publicUrl?: string } = {},
+  options: Omit<AllAccessOptions, 'publicUrl' | 'store' | 'databaseUrl' | 'keys' | 'log'> & { keys?: string; publicUrl?: string; before?: Middleware[] } = {},
 ): Promise<TestBff> {
   const keys = parseKeys(options.keys ?? generateKey())
   const store = openStore({ databaseUrl, keys })
@@ -29,9 +29,11 @@ export async function startBff(
   const url = `http://127.0.0.1:${port}`
   const logs: string[] = []
   const log: Logger = { info: (line) => logs.push(line), error: (line) => logs.push(line) }
-  const { keys: _keys, publicUrl, ...rest } = options
+  const { keys: _keys, publicUrl, before = [], ...rest } = options
   const allAccess = await createAllAccess({ ...rest, publicUrl: publicUrl ?? url, store, log })
   const app = new Koa()
+  // What a host app mounts in front of the BFF.
+  for (const middleware of before) app.use(middleware)
   app.use(allAccess.middleware)
   app.use((ctx) => {
     ctx.body = 'spa'
