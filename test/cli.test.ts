@@ -144,6 +144,9 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       '--token-placement', 'query',
       '--auth-param', 'prompt=consent',
       '--auth-param', 'hd=every.example',
+      '--display-name-path', 'given_name family_name',
+      '--refresh', 'static',
+      '--scope-delimiter', 'comma',
     )
     expect(result).toEqual({ code: 0, stdout: added('everything', 'oidc'), stderr: '' })
     expect(await storedOne('everything')).toEqual({
@@ -168,9 +171,9 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       extraAuthorizationParams: { prompt: 'consent', hd: 'every.example' },
       preset: null,
       presetParams: {},
-      displayNamePath: null,
-      refresh: 'rotating',
-      scopeDelimiter: ' ',
+      displayNamePath: 'given_name family_name',
+      refresh: 'static',
+      scopeDelimiter: ',',
     })
   })
 

@@ -69,6 +69,29 @@ describe.each(databases)('logins through presets, against providers answering as
     expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'discogs', identifier: '1', displayName: 'example', status: 'active' }])
   })
 
+  it('OAuth 1.0a (trello): the scope in the authorization request, and the member read by the preset', async () => {
+    const trello = await documented({
+      answers: {
+        '/access_token': () => ({ body: 'oauth_token=trello-token&oauth_token_secret=trello-secret', type: 'text/plain' }),
+        '/members/me': () => ({ body: profileOf('trello') }),
+      },
+    })
+    await bff.addProvider('trello', {
+      preset: 'trello',
+      requestTokenUrl: `${trello.url}/request_token`,
+      authorizationUrl: `${trello.url}/authorize`,
+      accessTokenUrl: `${trello.url}/access_token`,
+      profileUrl: `${trello.url}/members/me`,
+      scope: 'read write',
+      ...credentials,
+    })
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'trello')
+    expect(trello.at('/request_token').map((r) => r.method)).toEqual(['POST'])
+    expect(new URLSearchParams(trello.at('/authorize')[0].url.split('?')[1]).get('scope')).toBe('read,write')
+    expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'trello', identifier: '5abbe4b7ddc1b351ef961414', displayName: 'Bentley Cook', status: 'active' }])
+  })
+
   it('OAuth 2.0 (github): PKCE, the client secret in the body, the documented token answer, and no revocation on disconnect', async () => {
     const github = await documented({
       answers: {
