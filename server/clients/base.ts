@@ -43,6 +43,12 @@ export abstract class BaseOAuthClient {
     return url.toString()
   }
 
+  /** The provider's scopes (stored space-separated) joined the way it wants them; null when there are none. */
+  protected joinedScope(): string | null {
+    const scopes = (this.provider.scope ?? '').split(/\s+/).filter(Boolean)
+    return scopes.length ? scopes.join(this.provider.scopeDelimiter ?? ' ') : null
+  }
+
   protected async authorizationEndpoint(): Promise<string> {
     if (!this.provider.authorizationUrl) throw new AllAccessError('provider_unavailable', { detail: `${this.provider.name} has no authorization URL` })
     return this.provider.authorizationUrl

@@ -41,8 +41,8 @@ export class OAuthClient extends BaseOAuthClient {
   /** The request token, and the scope for the OAuth 1.0a providers that take one at authorization (Trello). */
   async getRedirectArgs(flow: FlowSecrets): Promise<Record<string, string>> {
     const args: Record<string, string> = { oauth_token: flow.requestToken ?? '' }
-    const scopes = (this.provider.scope ?? '').split(/\s+/).filter(Boolean)
-    if (scopes.length) args.scope = scopes.join(this.provider.scopeDelimiter ?? ' ')
+    const scope = this.joinedScope()
+    if (scope) args.scope = scope
     return args
   }
 

@@ -36,8 +36,8 @@ export class OAuth2Client extends BaseOAuthClient {
       response_type: 'code',
     }
     if (flow.state) args.state = flow.state
-    const scopes = (this.provider.scope ?? '').split(/\s+/).filter(Boolean)
-    if (scopes.length) args.scope = scopes.join(this.provider.scopeDelimiter ?? ' ')
+    const scope = this.joinedScope()
+    if (scope) args.scope = scope
     if (flow.codeVerifier) {
       args.code_challenge = codeChallenge(flow.codeVerifier)
       args.code_challenge_method = 'S256'
