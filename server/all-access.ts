@@ -16,6 +16,7 @@ import { securityHeaders } from './http/security-headers.ts'
 import { consoleLogger, type Logger } from './log.ts'
 import { proxyRoute } from './proxy/index.ts'
 import { disconnectAccount } from './routes/accounts.ts'
+import { formPostCallback } from './routes/form-post-callback.ts'
 import { listProviders } from './routes/providers.ts'
 import { logout, readSession } from './routes/session.ts'
 import type { Runtime } from './runtime.ts'
@@ -105,6 +106,8 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
   router.get('/auth/providers', listProviders)
   router.get('/auth/login/:provider', loginRedirect)
   router.get('/auth/callback/:provider', loginCallback)
+  // Providers answering with the form_post response mode (Apple) post the callback.
+  router.post('/auth/callback/:provider', formPostCallback)
   router.get('/auth/session', csrf, readSession)
   router.post('/auth/logout', csrf, logout)
   router.delete('/auth/accounts/:provider', csrf, disconnectAccount)

@@ -49,10 +49,15 @@ export function loadStoreConfig(env: NodeJS.ProcessEnv = process.env, cwd = proc
   }
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+function loadPort(env: NodeJS.ProcessEnv): number {
   const port = integer(env, 'PORT', 3000)
   if (port > 65535) throw new ConfigError(`PORT must be at most 65535, got ${port}`)
-  const rawPublicUrl = env.PUBLIC_URL || `http://localhost:${port}`
+  return port
+}
+
+/** `PUBLIC_URL`, or this machine's address on `PORT`: the origin of every callback URL. */
+export function loadPublicUrl(env: NodeJS.ProcessEnv = process.env): URL {
+  const rawPublicUrl = env.PUBLIC_URL || `http://localhost:${loadPort(env)}`
   let publicUrl: URL
   try {
     publicUrl = new URL(rawPublicUrl)
@@ -60,6 +65,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     throw new ConfigError(`PUBLIC_URL is not a URL: "${rawPublicUrl}"`)
   }
   if (publicUrl.protocol !== 'https:' && publicUrl.protocol !== 'http:') throw new ConfigError('PUBLIC_URL must be http:// or https://')
+  return publicUrl
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const port = loadPort(env)
+  const publicUrl = loadPublicUrl(env)
   return {
     ...loadStoreConfig(env, cwd),
     port,

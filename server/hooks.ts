@@ -29,7 +29,7 @@ export interface AllAccessHooks {
 
 export const defaultHooks: AllAccessHooks = {
   getUserId: ({ provider, profile }) => valueAtPath(profile, provider.identifierPath),
-  getOrCreateUser: ({ profile, trx, store }) => store.users.create(displayNameOf(profile), trx),
+  getOrCreateUser: ({ provider, profile, trx, store }) => store.users.create(displayNameOf(profile, provider.displayNamePath ?? null), trx),
   onLogin: () => undefined,
   getErrorRedirect: ({ code }) => `/?auth_error=${encodeURIComponent(code)}`,
   getAdditionalParameters: () => ({}),

@@ -7,6 +7,18 @@ export type TokenAuthMethod = (typeof TOKEN_AUTH_METHODS)[number]
 /** Where an OAuth 2.0 access token goes on API calls: an `Authorization: Bearer` header or an `access_token` query parameter. */
 export type TokenPlacement = 'header' | 'query'
 
+/**
+ * What a provider does with refresh tokens: gives none (no refresh is ever attempted), gives one
+ * that stays valid (`static`), or gives a new one at every refresh that replaces the old one
+ * (`rotating`, the safe assumption for a provider nobody described).
+ */
+export const REFRESH_SUPPORT = ['none', 'static', 'rotating'] as const
+export type RefreshSupport = (typeof REFRESH_SUPPORT)[number]
+
+/** How a provider separates the scopes of an authorization request (RFC 6749 says space; some want commas). */
+export const SCOPE_DELIMITERS = [' ', ','] as const
+export type ScopeDelimiter = (typeof SCOPE_DELIMITERS)[number]
+
 /** Provider names appear in URLs and cookies, so they are kept to a safe alphabet. */
 export const PROVIDER_NAME_PATTERN = /^[a-z0-9-]{1,50}$/
 
@@ -30,6 +42,16 @@ export interface ProviderConfig {
   tokenAuthMethod: TokenAuthMethod
   tokenPlacement: TokenPlacement
   extraAuthorizationParams: Record<string, string>
+  /** The preset the provider was made from (its quirks client comes with it); null for a hand-made one. */
+  preset?: string | null
+  /** The values given for the preset's parameters (`domain`, `tenant`, …). */
+  presetParams?: Record<string, string>
+  /** Dotted paths into the profile, space-separated, whose values joined make the display name; null: the usual fields. */
+  displayNamePath?: string | null
+  /** Default `rotating`: refresh whenever there is a refresh token, and keep the newest. */
+  refresh?: RefreshSupport
+  /** Default a space. Scopes are stored space-separated and joined with this in the authorization request. */
+  scopeDelimiter?: ScopeDelimiter
 }
 
 /** What `GET /auth/providers` lists: enabled providers, no secrets. */

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from '
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { generateKey, parseKeys, rootKey } from '../server/crypto/keys.ts'
+import { presetConfig } from '../server/providers/fill-preset.ts'
 import { PRESETS } from '../server/providers/presets.ts'
 import { openStore } from '../server/store/index.ts'
 import type { ProviderRecord } from '../server/store/providers.ts'
@@ -20,13 +21,17 @@ interface Run {
 
 /** Runs the real command, as a user would from `cwd`. `undefined` in `env` removes the variable. */
 function cli(args: string[], env: Record<string, string | undefined>, cwd: string, input = ''): Run {
-  const merged: Record<string, string | undefined> = { ...process.env, NODE_ENV: 'test', ...env }
+  const merged: Record<string, string | undefined> = { ...process.env, NODE_ENV: 'test', PUBLIC_URL: undefined, PORT: undefined, ...env }
   for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name]
   const result = spawnSync(process.execPath, [BIN, ...args], { cwd, env: merged, encoding: 'utf8', input })
   return { code: result.status, stdout: result.stdout, stderr: result.stderr }
 }
 
 const temporaryFolder = () => mkdtempSync(join(tmpdir(), 'aa-cli-'))
+
+/** What `providers add` prints: the provider, the callback URL to register, and any notes of its preset. */
+const added = (name: string, protocol: string, ...notes: string[]) =>
+  [`added provider ${name} (${protocol})`, `callback URL to register with the provider: http://localhost:3000/auth/callback/${name}`, ...notes].map((line) => line + '\n').join('')
 
 /** A failure as the contract wants it: a non-zero exit, nothing on stdout, one line on stderr. */
 const failure = (message: string) => ({ code: 2, stdout: '', stderr: `all-access: ${message}\n` })
@@ -77,7 +82,7 @@ describe.each(databases)('the all-access command on $kind', (database) => {
   })
 
   it('migrates, then finds the database up to date', () => {
-    expect(run('migrate')).toEqual({ code: 0, stdout: 'applied 20261128_01_initial\n', stderr: '' })
+    expect(run('migrate')).toEqual({ code: 0, stdout: 'applied 20261128_01_initial, 20261129_01_provider_capabilities\n', stderr: '' })
     expect(run('migrate')).toEqual({ code: 0, stdout: 'database is up to date\n', stderr: '' })
     expect(existsSync(join(cwd, 'data'))).toBe(false)
   })
@@ -90,7 +95,7 @@ describe.each(databases)('the all-access command on $kind', (database) => {
   it('adds a provider from a preset and lists it, as text and JSON, without its client id or secret', async () => {
     expect(run('providers', 'add', 'github', '--preset', 'github', '--client-id', 'GH-ID-123', '--client-secret', 'GH-SECRET-456')).toEqual({
       code: 0,
-      stdout: 'added provider github (oauth2)\n',
+      stdout: added('github', 'oauth2'),
       stderr: '',
     })
     const plain = run('providers', 'list')
@@ -139,8 +144,11 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       '--token-placement', 'query',
       '--auth-param', 'prompt=consent',
       '--auth-param', 'hd=every.example',
+      '--display-name-path', 'given_name family_name',
+      '--refresh', 'static',
+      '--scope-delimiter', 'comma',
     )
-    expect(result).toEqual({ code: 0, stdout: 'added provider everything (oidc)\n', stderr: '' })
+    expect(result).toEqual({ code: 0, stdout: added('everything', 'oidc'), stderr: '' })
     expect(await storedOne('everything')).toEqual({
       id: expect.any(Number),
       name: 'everything',
@@ -161,35 +169,40 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       tokenAuthMethod: 'client_secret_post',
       tokenPlacement: 'query',
       extraAuthorizationParams: { prompt: 'consent', hd: 'every.example' },
+      preset: null,
+      presetParams: {},
+      displayNamePath: 'given_name family_name',
+      refresh: 'static',
+      scopeDelimiter: ',',
     })
   })
 
   it('infers oauth1 from a request token URL, oidc from an issuer, and oauth2 otherwise, with loopback http allowed', async () => {
     const oauth1 = ['--request-token-url', 'https://l.example/rt', '--authorization-url', 'https://l.example/a', '--access-token-url', 'https://l.example/at', '--profile-url', 'https://l.example/me']
-    expect(run('providers', 'add', 'legacy', ...oauth1, '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: 'added provider legacy (oauth1)\n', stderr: '' })
-    expect(run('providers', 'add', 'acme', '--issuer', 'https://id.acme.example', '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: 'added provider acme (oidc)\n', stderr: '' })
+    expect(run('providers', 'add', 'legacy', ...oauth1, '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: added('legacy', 'oauth1'), stderr: '' })
+    expect(run('providers', 'add', 'acme', '--issuer', 'https://id.acme.example', '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: added('acme', 'oidc'), stderr: '' })
     const loopback = ['--authorization-url', 'http://localhost:8080/a', '--access-token-url', 'http://127.0.0.1:8080/t', '--profile-url', 'http://[::1]:8080/me']
-    expect(run('providers', 'add', 'local', ...loopback, '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: 'added provider local (oauth2)\n', stderr: '' })
+    expect(run('providers', 'add', 'local', ...loopback, '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: added('local', 'oauth2'), stderr: '' })
     expect(await storedOne('legacy')).toEqual(expect.objectContaining({ protocol: 'oauth1', displayName: 'Legacy', identifierPath: 'id', requestTokenUrl: 'https://l.example/rt' }))
     expect(await storedOne('acme')).toEqual(expect.objectContaining({ protocol: 'oidc', identifierPath: 'sub', pkce: true, tokenAuthMethod: 'client_secret_basic' }))
     expect(await storedOne('local')).toEqual(expect.objectContaining({ protocol: 'oauth2', profileUrl: 'http://[::1]:8080/me' }))
   })
 
   it.each([
-    ['twitter', 'oauth1'],
-    ['google', 'oidc'],
-    ['facebook', 'oauth2'],
-    ['microsoft', 'oidc'],
-    ['bitbucket', 'oauth2'],
-  ])('adds the %s preset as %s, with the preset values', async (preset, protocol) => {
-    expect(run('providers', 'add', `my-${preset}`, '--preset', preset, '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: `added provider my-${preset} (${protocol})\n`, stderr: '' })
+    ['twitter', 'oauth1', []],
+    ['google', 'oidc', []],
+    ['facebook', 'oauth2', []],
+    ['microsoft', 'oidc', ['--param tenant not given: using common (directory (tenant) id, or common, organizations, consumers)']],
+    ['bitbucket', 'oauth2', []],
+  ])('adds the %s preset as %s, with the preset values', async (preset, protocol, notes) => {
+    expect(run('providers', 'add', `my-${preset}`, '--preset', preset, '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: added(`my-${preset}`, protocol, ...notes), stderr: '' })
     expect(PRESETS[preset].protocol).toBe(protocol)
-    expect(await storedOne(`my-${preset}`)).toEqual(expect.objectContaining({ ...PRESETS[preset], clientId: 'a', clientSecret: 'b' }))
+    expect(await storedOne(`my-${preset}`)).toEqual(expect.objectContaining({ ...presetConfig(preset), clientId: 'a', clientSecret: 'b' }))
   })
 
   it('lets flags override a preset, value by value', async () => {
     const result = run('providers', 'add', 'ghe', '--preset', 'github', '--display-name', 'GitHub Enterprise', '--api-base-url', 'https://ghe.example/api/v3', '--scope', 'repo', '--token-auth', 'client_secret_basic', '--client-id', 'a', '--client-secret', 'b')
-    expect(result).toEqual({ code: 0, stdout: 'added provider ghe (oauth2)\n', stderr: '' })
+    expect(result).toEqual({ code: 0, stdout: added('ghe', 'oauth2'), stderr: '' })
     expect(await storedOne('ghe')).toEqual(
       expect.objectContaining({
         displayName: 'GitHub Enterprise',
@@ -203,7 +216,7 @@ describe.each(databases)('the all-access command on $kind', (database) => {
   })
 
   it('reads the client secret from standard input with --client-secret -, and refuses an empty one', async () => {
-    expect(cli(['providers', 'add', 'piped', '--preset', 'github', '--client-id', 'a', '--client-secret', '-'], env, cwd, 'piped-secret-789\n')).toEqual({ code: 0, stdout: 'added provider piped (oauth2)\n', stderr: '' })
+    expect(cli(['providers', 'add', 'piped', '--preset', 'github', '--client-id', 'a', '--client-secret', '-'], env, cwd, 'piped-secret-789\n')).toEqual({ code: 0, stdout: added('piped', 'oauth2'), stderr: '' })
     expect((await storedOne('piped'))?.clientSecret).toBe('piped-secret-789')
     const before = await stored()
     expect(cli(['providers', 'add', 'piped2', '--preset', 'github', '--client-id', 'a', '--client-secret', '-'], env, cwd, '')).toEqual(failure('--client-secret -: standard input was empty'))
@@ -234,7 +247,7 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       ['a name too long', ['providers', 'add', 'a'.repeat(51), '--preset', 'github', ...secrets], `provider name "${'a'.repeat(51)}" must be 1-50 characters of a-z, 0-9 and -`],
       ['no name', ['providers', 'add', '--preset', 'github', ...secrets], 'a provider name is required'],
       ['two names', ['providers', 'add', 'one', 'two', '--preset', 'github', ...secrets], 'unexpected argument "two"'],
-      ['an unknown preset', ['providers', 'add', 'x', '--preset', 'myspace', ...secrets], '--preset: unknown preset "myspace" (known: twitter, github, google, facebook, microsoft, bitbucket)'],
+      ['an unknown preset', ['providers', 'add', 'x', '--preset', 'myspace', ...secrets], '--preset: unknown preset "myspace" (all-access presets lists them)'],
       ['an unknown protocol', ['providers', 'add', 'x', '--protocol', 'saml', '--issuer', 'https://id.example', ...secrets], '--protocol: must be one of oauth1, oauth2, oidc, got "saml"'],
       ['a bad --token-auth', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--token-auth', 'private_key_jwt', ...secrets], '--token-auth: must be one of client_secret_basic, client_secret_post, got "private_key_jwt"'],
       ['a missing endpoint', ['providers', 'add', 'x', '--authorization-url', 'https://a.example/a', ...secrets], '--access-token-url is required for an oauth2 provider'],
@@ -249,6 +262,13 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       ['an update to an http URL', ['providers', 'update', 'github', '--authorization-url', 'http://evil.example/a'], '--authorization-url: must use https (http is only allowed for localhost, 127.0.0.1 and [::1])'],
       ['an update that would lose a required endpoint', ['providers', 'update', 'github', '--access-token-url', ''], '--access-token-url is required for an oauth2 provider'],
       ['an update clearing the client secret', ['providers', 'update', 'github', '--client-secret', ''], '--client-secret is required'],
+      ['a preset without a parameter it needs', ['providers', 'add', 'x', '--preset', 'okta', ...secrets], '--preset okta needs --param domain=… (Okta org domain, e.g. acme.okta.com)'],
+      ['a parameter the preset does not have', ['providers', 'add', 'x', '--preset', 'github', '--param', 'domain=ghe.example', ...secrets], '--param: the github preset has no parameter "domain" (it takes none)'],
+      ['a parameter value that would change the URL', ['providers', 'add', 'x', '--preset', 'okta', '--param', 'domain=evil.example/x', ...secrets], '--param domain: "evil.example/x" may hold only letters, digits and . _ ~ : -'],
+      ['a parameter without a preset', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--param', 'domain=a.example', ...secrets], '--param needs --preset'],
+      ['a parameter for a provider made without a preset', ['providers', 'update', 'everything', '--param', 'domain=a.example'], '--param: provider "everything" was not made from a preset (add --preset)'],
+      ['an unknown --refresh', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--refresh', 'sometimes', ...secrets], '--refresh: must be one of none, static, rotating, got "sometimes"'],
+      ['a display-name path that is not dotted paths', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--display-name-path', 'user..name', ...secrets], '--display-name-path: "user..name" is not dotted paths like name or user.first_name user.last_name'],
       ['a remove of a missing provider', ['providers', 'remove', 'nope'], 'no provider named "nope"'],
       ['a remove without a name', ['providers', 'remove'], 'usage: all-access providers remove <name>'],
       ['an unknown providers command', ['providers', 'frobnicate'], 'unknown providers command "frobnicate" (add, update, list, remove)'],
@@ -261,6 +281,20 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       expect(result).toEqual(failure(message))
       expect(await stored()).toEqual(before)
     })
+  })
+
+  it('adds a per-tenant preset with its parameters filled in, and re-applies it when a parameter changes', async () => {
+    expect(run('providers', 'add', 'okta', '--preset', 'okta', '--param', 'domain=acme.okta.com', '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: added('okta', 'oidc'), stderr: '' })
+    expect(await storedOne('okta')).toEqual(
+      expect.objectContaining({ issuer: 'https://acme.okta.com', revocationUrl: 'https://acme.okta.com/oauth2/v1/revoke', preset: 'okta', presetParams: { domain: 'acme.okta.com' }, refresh: 'rotating' }),
+    )
+    expect(run('providers', 'update', 'okta', '--param', 'domain=beta.okta.com')).toEqual({ code: 0, stdout: 'updated provider okta\n', stderr: '' })
+    expect(await storedOne('okta')).toEqual(expect.objectContaining({ issuer: 'https://beta.okta.com', apiBaseUrl: 'https://beta.okta.com/api/v1', clientSecret: 'b' }))
+  })
+
+  it("prints, after adding from a preset, the preset's setup note", async () => {
+    const result = run('providers', 'add', 'sf', '--preset', 'salesforce', '--param', 'domain=acme.my.salesforce.com', '--client-id', 'a', '--client-secret', 'b')
+    expect(result).toEqual({ code: 0, stdout: added('sf', 'oidc', `note: ${PRESETS.salesforce.setup}`), stderr: '' })
   })
 
   it('removes a provider', async () => {
@@ -300,7 +334,7 @@ describe('the all-access command without configuration', () => {
     const first = cli(['providers', 'add', 'github', '--preset', 'github', '--client-id', 'a', '--client-secret', 'b'], unset, cwd)
     expect(first).toEqual({
       code: 0,
-      stdout: 'added provider github (oauth2)\n',
+      stdout: added('github', 'oauth2'),
       stderr: `all-access: ALLACCESS_KEYS is not set; generated a development key in ${join(cwd, 'data', 'keys')}. Set ALLACCESS_KEYS in production.\n`,
     })
     expect(statSync(join(cwd, 'data', 'keys')).mode & 0o777).toBe(0o600)
@@ -358,6 +392,28 @@ describe('the all-access command without configuration', () => {
     expect(result.code).toBe(3)
     expect(result.stdout).toBe('')
     expect(result.stderr).toMatch(/^all-access: cannot reach the database \([^\n]*ECONNREFUSED[^\n]*\)\n$/)
+  })
+
+  it('lists every preset with its protocol, refresh, PKCE, revocation and parameters, without a database', () => {
+    const cwd = temporaryFolder()
+    const text = cli(['presets'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', ALLACCESS_KEYS: undefined }, cwd)
+    expect(text.code).toBe(0)
+    const lines = text.stdout.trimEnd().split('\n')
+    expect(lines[0].split(/\s+/)).toEqual(['name', 'protocol', 'refresh', 'pkce', 'revocation', 'parameters'])
+    expect(lines).toHaveLength(Object.keys(PRESETS).length + 1)
+    expect(lines.find((line) => line.startsWith('okta '))?.split(/\s+/)).toEqual(['okta', 'oidc', 'rotating', 'yes', 'yes', 'domain'])
+    expect(lines.find((line) => line.startsWith('github '))?.split(/\s+/)).toEqual(['github', 'oauth2', 'none', 'yes', 'no', '-'])
+    expect(lines.find((line) => line.startsWith('microsoft '))?.split(/\s+/)).toEqual(['microsoft', 'oidc', 'rotating', 'yes', 'no', '[tenant=common]'])
+    const json = cli(['presets', '--json'], {}, cwd)
+    const { presets } = JSON.parse(json.stdout) as { presets: { name: string; params: unknown[] }[] }
+    expect(presets.map((p) => p.name)).toEqual(Object.keys(PRESETS).sort())
+    expect(presets.find((p) => p.name === 'keycloak')).toEqual(
+      expect.objectContaining({ protocol: 'oidc', refresh: 'rotating', pkce: true, revocation: true, params: [
+        { name: 'domain', required: true, default: null, example: 'keycloak.example.com' },
+        { name: 'realm', required: true, default: null, example: 'acme' },
+      ] }),
+    )
+    expect(existsSync(join(cwd, 'data'))).toBe(false)
   })
 
   it('prints its usage when run without a command, and fails', () => {

@@ -81,7 +81,7 @@ export class AccountAccessService {
 
   /** Whether a token can be refreshed at all: OAuth 2.0 with a refresh token. */
   canRefresh(client: BaseOAuthClient, record: AccountRecord): boolean {
-    return client instanceof OAuth2Client && Boolean(record.refreshToken)
+    return client instanceof OAuth2Client && client.canRefresh(record.refreshToken)
   }
 
   /**

@@ -1,11 +1,13 @@
 import { isEnabled } from '../../shared/provider.ts'
 import { isDatabaseUnavailable } from '../http/database-down.ts'
-import { loadStoreConfig } from '../config.ts'
+import { loadPublicUrl, loadStoreConfig } from '../config.ts'
 import { buildProviderConfig, checkProviderName } from '../providers/provider-input.ts'
 import { isUniqueViolation } from '../store/database.ts'
 import { openStore, migrate, type Store } from '../store/index.ts'
 import { rotateKeys } from '../store/key-rotation.ts'
 import { parseFlags, parseProviderFlags, UsageError } from './provider-flags.ts'
+import { afterAdding, presetSummary, presetTable } from './presets.ts'
+import { PRESETS } from '../providers/presets.ts'
 
 export interface CliIo {
   env: NodeJS.ProcessEnv
@@ -21,6 +23,7 @@ const USAGE = `usage: all-access <command>
   providers update <name> [flags]      change a provider
   providers list [--json]              list providers (never prints secrets)
   providers remove <name>              remove a provider and its accounts
+  presets [--json]                     the built-in provider presets and what each supports
   keys rotate                          re-encrypt every secret with the first key of ALLACCESS_KEYS
   sessions revoke --user ID | --all    end a user's sessions, or everybody's (every instance within a second)`
 
@@ -44,6 +47,7 @@ async function providers(args: string[], io: CliIo): Promise<number> {
     case 'add': {
       const { name, input } = parseProviderFlags(rest)
       const config = buildProviderConfig(name, input)
+      const callbackUrl = new URL(`/auth/callback/${name}`, loadPublicUrl(io.env)).toString()
       await withStore(io, async (store) => {
         if (await store.providers.get(name)) throw new UsageError(`provider "${name}" already exists (use: all-access providers update ${name})`)
         try {
@@ -54,6 +58,7 @@ async function providers(args: string[], io: CliIo): Promise<number> {
         }
       })
       io.out(`added provider ${name} (${config.protocol})`)
+      for (const line of afterAdding(config, callbackUrl, input.params)) io.out(line)
       return 0
     }
     case 'update': {
@@ -115,6 +120,13 @@ async function run(args: string[], io: CliIo): Promise<number> {
     }
     case 'providers':
       return providers(rest, io)
+    case 'presets': {
+      const { values, positionals } = parseFlags(rest, { json: { type: 'boolean' } })
+      if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`)
+      if (values.json) io.out(JSON.stringify({ presets: Object.keys(PRESETS).sort().map(presetSummary) }, null, 2))
+      else for (const line of presetTable()) io.out(line)
+      return 0
+    }
     case 'keys': {
       if (rest[0] !== 'rotate' || rest.length > 1) throw new UsageError('usage: all-access keys rotate')
       const count = await withStore(io, (store) => rotateKeys(store.db, store.box))

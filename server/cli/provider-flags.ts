@@ -26,6 +26,10 @@ const PROVIDER_OPTIONS = {
   'token-auth': { type: 'string' },
   'token-placement': { type: 'string' },
   'auth-param': { type: 'string', multiple: true },
+  param: { type: 'string', multiple: true },
+  'display-name-path': { type: 'string' },
+  refresh: { type: 'string' },
+  'scope-delimiter': { type: 'string' },
 } as const satisfies ParseArgsConfig['options']
 
 /** parseArgs, with its errors turned into one readable line. */
@@ -46,12 +50,8 @@ export function parseProviderFlags(args: string[]): { name: string; input: Provi
   if (positionals.length === 0) throw new UsageError('a provider name is required')
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`)
   if (values['no-pkce'] && values.pkce) throw new UsageError('--pkce and --no-pkce contradict each other')
-  const extra: Record<string, string> = {}
-  for (const pair of values['auth-param'] ?? []) {
-    const at = pair.indexOf('=')
-    if (at < 1) throw new UsageError(`--auth-param: expected key=value, got "${pair}"`)
-    extra[pair.slice(0, at)] = pair.slice(at + 1)
-  }
+  const extra = keyValues('auth-param', values['auth-param'])
+  const params = keyValues('param', values.param)
   const input: ProviderInput = {
     preset: values.preset,
     protocol: values.protocol,
@@ -71,9 +71,25 @@ export function parseProviderFlags(args: string[]): { name: string; input: Provi
     pkce: values['no-pkce'] ? false : values.pkce ? true : undefined,
     tokenAuthMethod: values['token-auth'],
     tokenPlacement: values['token-placement'],
-    extraAuthorizationParams: values['auth-param'] ? extra : undefined,
+    extraAuthorizationParams: extra,
+    params,
+    displayNamePath: values['display-name-path'],
+    refresh: values.refresh,
+    scopeDelimiter: values['scope-delimiter'],
   }
   return { name: positionals[0], input }
+}
+
+/** Repeated `--flag key=value` as a record; undefined when the flag is absent. */
+function keyValues(flag: string, pairs: string[] | undefined): Record<string, string> | undefined {
+  if (!pairs) return undefined
+  const values: Record<string, string> = {}
+  for (const pair of pairs) {
+    const at = pair.indexOf('=')
+    if (at < 1) throw new UsageError(`--${flag}: expected key=value, got "${pair}"`)
+    values[pair.slice(0, at)] = pair.slice(at + 1)
+  }
+  return values
 }
 
 function readSecretFromStdin(): string {

@@ -50,6 +50,12 @@ export abstract class BaseOAuthClient {
     return url.toString()
   }
 
+  /** The provider's scopes (stored space-separated) joined the way it wants them; null when there are none. */
+  protected joinedScope(): string | null {
+    const scopes = (this.provider.scope ?? '').split(/\s+/).filter(Boolean)
+    return scopes.length ? scopes.join(this.provider.scopeDelimiter ?? ' ') : null
+  }
+
   protected async authorizationEndpoint(): Promise<string> {
     if (!this.provider.authorizationUrl) throw new AllAccessError('provider_unavailable', { detail: `${this.provider.name} has no authorization URL` })
     return this.provider.authorizationUrl
@@ -69,8 +75,17 @@ export abstract class BaseOAuthClient {
 
   /** The user's profile from the provider's profile URL, as JSON (override for providers that differ). */
   async getProfileInfo(token: ParsedToken): Promise<Profile> {
+    return this.fetchProfile(token, 'GET', this.profileUrl())
+  }
+
+  protected profileUrl(): string {
     if (!this.provider.profileUrl) throw new AllAccessError('profile_request_failed', { detail: `${this.provider.name} has no profile URL` })
-    const answer = await this.send('GET', this.provider.profileUrl, { headers: { Accept: 'application/json' } }, token, 'profile_request_failed')
+    return this.provider.profileUrl
+  }
+
+  /** One profile request (signed with `token` when given), whose answer must be a JSON object. */
+  protected async fetchProfile(token: ParsedToken | null, method: string, url: string, options: ApiRequestOptions = {}): Promise<Profile> {
+    const answer = await this.send(method, url, options, token, 'profile_request_failed')
     if (!answer.ok || typeof answer.body !== 'object' || answer.body === null) {
       throw new AllAccessError('profile_request_failed', { detail: `profile answered ${answer.status}` })
     }

@@ -15,8 +15,15 @@ export function valueAtPath(profile: unknown, path: string): string | null {
 
 const NAME_FIELDS = ['name', 'display_name', 'displayName', 'screen_name', 'login', 'username', 'preferred_username', 'nickname', 'email']
 
-/** A human name for an account, from the first common profile field present. */
-export function displayNameOf(profile: unknown): string | null {
+/**
+ * A human name for an account: the values at `path` (space-separated dotted paths, joined with a
+ * space, as `firstname lastname`), else the first common profile field present.
+ */
+export function displayNameOf(profile: unknown, path: string | null = null): string | null {
+  if (path) {
+    const parts = path.split(/\s+/).map((one) => valueAtPath(profile, one)).filter((value) => value !== null)
+    if (parts.length) return parts.join(' ').slice(0, 200)
+  }
   for (const field of NAME_FIELDS) {
     const value = valueAtPath(profile, field)
     if (value) return value.slice(0, 200)

@@ -31,6 +31,9 @@ export class OAuthClient extends BaseOAuthClient {
     return `allaccess-${this.provider.name}-request-token`
   }
 
+  /** How the request token is asked for: RFC 5849 §2.1 recommends POST; a few providers document only GET. */
+  protected readonly requestTokenMethod: 'GET' | 'POST' = 'POST'
+
   private get consumer() {
     return { key: this.provider.clientId ?? '', secret: this.provider.clientSecret ?? '' }
   }
@@ -43,8 +46,9 @@ export class OAuthClient extends BaseOAuthClient {
   /** Fetches a request token for an absolute callback; the provider must confirm the callback (1.0a). */
   async getRequestToken(callbackUrl: string): Promise<{ token: string; secret: string }> {
     const url = new URL(this.provider.requestTokenUrl ?? '')
-    const authorization = oauth1AuthorizationHeader({ method: 'POST', url: url.toString(), consumer: this.consumer, oauthParams: { oauth_callback: callbackUrl } })
-    const answer = await callProvider(url, { method: 'POST', headers: { Authorization: authorization } }, 'request_token_failed')
+    const method = this.requestTokenMethod
+    const authorization = oauth1AuthorizationHeader({ method, url: url.toString(), consumer: this.consumer, oauthParams: { oauth_callback: callbackUrl } })
+    const answer = await callProvider(url, { method, headers: { Authorization: authorization } }, 'request_token_failed')
     const values = new URLSearchParams(answer.text)
     const token = values.get('oauth_token')
     const secret = values.get('oauth_token_secret')
@@ -54,8 +58,12 @@ export class OAuthClient extends BaseOAuthClient {
     return { token, secret }
   }
 
+  /** The request token, and the scope for the OAuth 1.0a providers that take one at authorization (Trello). */
   async getRedirectArgs(flow: FlowSecrets): Promise<Record<string, string>> {
-    return { oauth_token: flow.requestToken ?? '' }
+    const args: Record<string, string> = { oauth_token: flow.requestToken ?? '' }
+    const scope = this.joinedScope()
+    if (scope) args.scope = scope
+    return args
   }
 
   async checkCallback({ params, flow }: CallbackInput): Promise<void> {

@@ -36,7 +36,8 @@ export class OAuth2Client extends BaseOAuthClient {
       response_type: 'code',
     }
     if (flow.state) args.state = flow.state
-    if (this.provider.scope) args.scope = this.provider.scope
+    const scope = this.joinedScope()
+    if (scope) args.scope = scope
     if (flow.codeVerifier) {
       args.code_challenge = codeChallenge(flow.codeVerifier)
       args.code_challenge_method = 'S256'
@@ -71,7 +72,7 @@ export class OAuth2Client extends BaseOAuthClient {
   }
 
   /** Adds the client's credentials the way the provider wants them (RFC 6749 §2.3.1). */
-  protected authenticateClient(body: URLSearchParams, headers: Record<string, string>): void {
+  protected async authenticateClient(body: URLSearchParams, headers: Record<string, string>): Promise<void> {
     const clientId = this.provider.clientId ?? ''
     const clientSecret = this.provider.clientSecret ?? ''
     if (this.provider.tokenAuthMethod === 'client_secret_post') {
@@ -84,12 +85,24 @@ export class OAuth2Client extends BaseOAuthClient {
     headers.Authorization = `Basic ${Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')}`
   }
 
-  /** POSTs a grant to the token endpoint with the provider's client authentication. */
-  protected async tokenRequest(grant: Record<string, string>, failure: 'token_request_failed' | 'reauth_required', timeoutMs?: number): Promise<ParsedToken> {
+  /** The body of a token request: a form (RFC 6749 §4.1.3); a provider that wants JSON overrides this and sets the type. */
+  protected encodeTokenRequest(body: URLSearchParams, headers: Record<string, string>): string {
+    headers['Content-Type'] = 'application/x-www-form-urlencoded'
+    return body.toString()
+  }
+
+  /** POSTs a grant to the token endpoint (or `endpoint`) with the provider's client authentication. */
+  protected async tokenRequest(
+    grant: Record<string, string>,
+    failure: 'token_request_failed' | 'reauth_required',
+    timeoutMs?: number,
+    endpoint?: string,
+  ): Promise<ParsedToken> {
     const body = new URLSearchParams(grant)
-    const headers: Record<string, string> = { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' }
-    this.authenticateClient(body, headers)
-    const answer = await callProvider(await this.tokenEndpoint(), { method: 'POST', headers, body: body.toString(), timeoutMs }, 'token_request_failed')
+    const headers: Record<string, string> = { Accept: 'application/json' }
+    await this.authenticateClient(body, headers)
+    const encoded = this.encodeTokenRequest(body, headers)
+    const answer = await callProvider(endpoint ?? (await this.tokenEndpoint()), { method: 'POST', headers, body: encoded, timeoutMs }, 'token_request_failed')
     const token = answer.ok ? this.parseRawToken(answer.text, answer.headers.get('content-type')) : null
     if (!token) {
       const reason = (parseAnswerBody(answer.text, answer.headers.get('content-type')) as { error?: unknown })?.error
@@ -104,6 +117,11 @@ export class OAuth2Client extends BaseOAuthClient {
     const grant: Record<string, string> = { grant_type: 'authorization_code', code: params.get('code') ?? '', redirect_uri: callbackUrl }
     if (flow.codeVerifier) grant.code_verifier = flow.codeVerifier
     return this.tokenRequest(grant, 'token_request_failed')
+  }
+
+  /** Whether an account's token can be refreshed: there is a refresh token, and the provider refreshes at all. */
+  canRefresh(refreshToken: string | null): boolean {
+    return Boolean(refreshToken) && this.provider.refresh !== 'none'
   }
 
   /** Trades a refresh token for new tokens (RFC 6749 §6); a refusal means the user must sign in again. */
@@ -122,9 +140,9 @@ export class OAuth2Client extends BaseOAuthClient {
     const endpoint = await this.revocationEndpoint()
     if (!endpoint) return false
     const body = new URLSearchParams({ token, token_type_hint: hint })
-    const headers: Record<string, string> = { 'Content-Type': 'application/x-www-form-urlencoded' }
-    this.authenticateClient(body, headers)
-    const answer = await callProvider(endpoint, { method: 'POST', headers, body: body.toString() }, 'upstream_unreachable')
+    const headers: Record<string, string> = {}
+    await this.authenticateClient(body, headers)
+    const answer = await callProvider(endpoint, { method: 'POST', headers, body: this.encodeTokenRequest(body, headers) }, 'upstream_unreachable')
     return answer.ok
   }
 

@@ -104,7 +104,7 @@ export class OidcClient extends OAuth2Client {
   override async getProfileInfo(token: ParsedToken): Promise<Profile> {
     const claims = (token.raw.idTokenClaims ?? {}) as Profile
     const userinfo = this.provider.profileUrl ?? (await this.metadata()).userinfo_endpoint
-    if (!userinfo) return claims
+    if (!userinfo) return { ...claims }
     const answer = await this.send('GET', userinfo, {}, token, 'profile_request_failed')
     if (!answer.ok || typeof answer.body !== 'object' || answer.body === null) {
       throw new AllAccessError('profile_request_failed', { detail: `userinfo answered ${answer.status}` })

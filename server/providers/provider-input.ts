@@ -1,17 +1,19 @@
 import {
   PROTOCOLS,
   PROVIDER_NAME_PATTERN,
+  REFRESH_SUPPORT,
   TOKEN_AUTH_METHODS,
   type Protocol,
   type ProviderConfig,
+  type RefreshSupport,
+  type ScopeDelimiter,
   type TokenAuthMethod,
   type TokenPlacement,
 } from '../../shared/provider.ts'
-import { PRESETS } from './presets.ts'
+import { presetConfig } from './fill-preset.ts'
+import { ProviderInputError } from './provider-input-error.ts'
 
-export class ProviderInputError extends Error {
-  override name = 'ProviderInputError'
-}
+export { ProviderInputError }
 
 /** What a user may set on a provider (the CLI's flags); unset fields keep their preset or current value. */
 export interface ProviderInput {
@@ -33,6 +35,12 @@ export interface ProviderInput {
   tokenAuthMethod?: string
   tokenPlacement?: string
   extraAuthorizationParams?: Record<string, string>
+  /** Values of the preset's parameters (`domain`, `tenant`, …); given alone, they re-apply the provider's preset. */
+  params?: Record<string, string>
+  displayNamePath?: string
+  refresh?: string
+  /** `space` or `comma` (or the character itself). */
+  scopeDelimiter?: string
 }
 
 const URL_FIELDS = [
@@ -47,6 +55,10 @@ const URL_FIELDS = [
 
 /** Parameters a login sets itself: an extra one of these names would replace state, PKCE or the nonce. */
 const RESERVED_AUTHORIZATION_PARAMS = new Set(['response_type', 'client_id', 'redirect_uri', 'scope', 'state', 'nonce', 'code_challenge', 'code_challenge_method', 'oauth_token'])
+
+const SCOPE_DELIMITER_NAMES: Record<string, ScopeDelimiter> = { space: ' ', ' ': ' ', comma: ',', ',': ',' }
+
+const DOTTED_PATH = /^[^.\s]+(\.[^.\s]+)*$/
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]'])
 
@@ -99,11 +111,7 @@ const FLAG_OF: Partial<Record<keyof ProviderConfig, string>> = Object.fromEntrie
  */
 export function buildProviderConfig(name: string, input: ProviderInput, current?: ProviderConfig): ProviderConfig {
   checkProviderName(name)
-  let preset = {}
-  if (input.preset !== undefined) {
-    if (!Object.hasOwn(PRESETS, input.preset)) throw new ProviderInputError(`--preset: unknown preset "${input.preset}" (known: ${Object.keys(PRESETS).join(', ')})`)
-    preset = PRESETS[input.preset]
-  }
+  const preset = presetFor(input, current)
   const given: Partial<ProviderConfig> = {}
   for (const [field, flag] of URL_FIELDS) {
     const value = input[field]
@@ -125,14 +133,33 @@ export function buildProviderConfig(name: string, input: ProviderInput, current?
   }
   if (input.identifierPath !== undefined) {
     if (input.identifierPath.length > 200) throw new ProviderInputError('--identifier-path: must be at most 200 characters')
-    if (!/^[^.\s]+(\.[^.\s]+)*$/.test(input.identifierPath)) throw new ProviderInputError(`--identifier-path: "${input.identifierPath}" is not a dotted path like id or user.id`)
+    if (!DOTTED_PATH.test(input.identifierPath)) throw new ProviderInputError(`--identifier-path: "${input.identifierPath}" is not a dotted path like id or user.id`)
     given.identifierPath = input.identifierPath
+  }
+  if (input.displayNamePath !== undefined) {
+    const paths = input.displayNamePath.trim()
+    if (paths.length > 200) throw new ProviderInputError('--display-name-path: must be at most 200 characters')
+    if (paths && !paths.split(/\s+/).every((path) => DOTTED_PATH.test(path))) {
+      throw new ProviderInputError(`--display-name-path: "${input.displayNamePath}" is not dotted paths like name or user.first_name user.last_name`)
+    }
+    given.displayNamePath = paths || null
+  }
+  if (input.refresh !== undefined) {
+    if (!(REFRESH_SUPPORT as readonly string[]).includes(input.refresh)) throw new ProviderInputError(`--refresh: must be one of ${REFRESH_SUPPORT.join(', ')}, got "${input.refresh}"`)
+    given.refresh = input.refresh as RefreshSupport
+  }
+  if (input.scopeDelimiter !== undefined) {
+    const delimiter = SCOPE_DELIMITER_NAMES[input.scopeDelimiter]
+    if (!delimiter) throw new ProviderInputError(`--scope-delimiter: must be space or comma, got "${input.scopeDelimiter}"`)
+    given.scopeDelimiter = delimiter
   }
   for (const field of ['displayName', 'clientId', 'clientSecret', 'scope'] as const) {
     const value = input[field]
     if (value === undefined) continue
     if (field === 'displayName' && value.length > 100) throw new ProviderInputError('--display-name: must be at most 100 characters')
-    if (/[\u0000-\u001f\u007f]/.test(value)) throw new ProviderInputError(`--${field.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}: must not contain control characters`)
+    // A client secret may be a PEM private key (Apple's), whose lines are its own.
+    const control = field === 'clientSecret' ? /[\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f]/ : /[\u0000-\u001f\u007f]/
+    if (control.test(value)) throw new ProviderInputError(`--${field.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}: must not contain control characters`)
     // An empty value clears an optional field (or restores the default display name).
     ;(given as Record<string, string | null>)[field] = value.trim() === '' ? null : value
   }
@@ -165,6 +192,11 @@ export function buildProviderConfig(name: string, input: ProviderInput, current?
     tokenAuthMethod: merged.tokenAuthMethod ?? 'client_secret_basic',
     tokenPlacement: merged.tokenPlacement ?? 'header',
     extraAuthorizationParams: merged.extraAuthorizationParams ?? {},
+    preset: merged.preset ?? null,
+    presetParams: merged.presetParams ?? {},
+    displayNamePath: merged.displayNamePath ?? null,
+    refresh: merged.refresh ?? 'rotating',
+    scopeDelimiter: merged.scopeDelimiter ?? ' ',
   }
   if (!config.clientId) throw new ProviderInputError('--client-id is required')
   if (!config.clientSecret) throw new ProviderInputError('--client-secret is required')
@@ -173,4 +205,18 @@ export function buildProviderConfig(name: string, input: ProviderInput, current?
   }
   if (protocol !== 'oauth1' && config.requestTokenUrl) throw new ProviderInputError(`--request-token-url only applies to oauth1 providers, not ${protocol}`)
   return config
+}
+
+/**
+ * The preset values to apply: `--preset`'s, or with `--param` alone the provider's own preset again.
+ * Parameters given before stay unless given anew, as long as the preset is the same.
+ */
+function presetFor(input: ProviderInput, current?: ProviderConfig): Partial<ProviderConfig> {
+  const name = input.preset ?? (input.params ? current?.preset : undefined)
+  if (name === undefined || name === null) {
+    if (input.params) throw new ProviderInputError(current ? `--param: provider "${current.name}" was not made from a preset (add --preset)` : '--param needs --preset')
+    return {}
+  }
+  const kept = current?.preset === name ? current.presetParams : {}
+  return presetConfig(name, { ...kept, ...input.params })
 }

@@ -28,6 +28,11 @@ interface ProviderRow {
   token_auth_method: ProviderConfig['tokenAuthMethod']
   token_placement: ProviderConfig['tokenPlacement']
   extra_authorization_params: string
+  preset: string | null
+  preset_params: string
+  display_name_path: string | null
+  refresh: NonNullable<ProviderConfig['refresh']>
+  scope_delimiter: NonNullable<ProviderConfig['scopeDelimiter']>
 }
 
 export const PROVIDER_SECRET_FIELDS = ['client_id', 'client_secret'] as const
@@ -107,6 +112,11 @@ export class ProviderStore {
       token_auth_method: config.tokenAuthMethod,
       token_placement: config.tokenPlacement,
       extra_authorization_params: JSON.stringify(config.extraAuthorizationParams ?? {}),
+      preset: config.preset ?? null,
+      preset_params: JSON.stringify(config.presetParams ?? {}),
+      display_name_path: config.displayNamePath ?? null,
+      refresh: config.refresh ?? 'rotating',
+      scope_delimiter: config.scopeDelimiter ?? ' ',
     }
   }
 
@@ -131,6 +141,11 @@ export class ProviderStore {
       tokenAuthMethod: row.token_auth_method,
       tokenPlacement: row.token_placement,
       extraAuthorizationParams: JSON.parse(row.extra_authorization_params) as Record<string, string>,
+      preset: row.preset,
+      presetParams: JSON.parse(row.preset_params) as Record<string, string>,
+      displayNamePath: row.display_name_path,
+      refresh: row.refresh,
+      scopeDelimiter: row.scope_delimiter,
     }
   }
 }

@@ -27,7 +27,7 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
     expiresAt: token.expiresAt,
     scope: token.scope,
   }
-  const displayName = displayNameOf(profile)
+  const displayName = displayNameOf(profile, provider.displayNamePath ?? null)
 
   const storeLogin = () => store.db.transaction(async (trx) => {
     const existing = await store.accounts.findByIdentity(provider.id, identifier, trx)

@@ -1,0 +1,52 @@
+import type { ProviderConfig } from '../../shared/provider.ts'
+import { presetNamed } from '../providers/fill-preset.ts'
+import { PRESETS } from '../providers/presets.ts'
+
+/** One preset as `all-access presets --json` lists it. */
+export function presetSummary(name: string) {
+  const preset = PRESETS[name]
+  const { supports } = preset
+  return {
+    name,
+    displayName: preset.displayName,
+    protocol: preset.protocol,
+    refresh: supports.refresh,
+    pkce: supports.pkce,
+    revocation: supports.revocation,
+    tokenAuthMethod: supports.tokenAuthMethod,
+    scopeDelimiter: supports.scopeDelimiter,
+    identifierPath: supports.identifierPath,
+    displayNamePath: supports.displayNamePath,
+    params: (preset.params ?? []).map((param) => ({ name: param.name, required: param.default === undefined, default: param.default ?? null, example: param.example })),
+    docs: preset.docs,
+  }
+}
+
+const yesNo = (value: boolean) => (value ? 'yes' : 'no')
+
+/** The presets as lines of aligned columns, by name. */
+export function presetTable(): string[] {
+  const rows = [['name', 'protocol', 'refresh', 'pkce', 'revocation', 'parameters']]
+  for (const name of Object.keys(PRESETS).sort()) {
+    const summary = presetSummary(name)
+    const params = summary.params.map((p) => (p.required ? p.name : `[${p.name}=${p.default}]`)).join(' ')
+    rows.push([name, summary.protocol, summary.refresh, yesNo(summary.pkce), yesNo(summary.revocation), params || '-'])
+  }
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
+  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]))).join('  '))
+}
+
+/**
+ * What someone adding a provider still has to do or know: the callback URL to register, the
+ * preset parameters left at their default, and the preset's own setup note.
+ */
+export function afterAdding(config: ProviderConfig, callbackUrl: string, givenParams: Record<string, string> = {}): string[] {
+  const lines = [`callback URL to register with the provider: ${callbackUrl}`]
+  if (!config.preset) return lines
+  const preset = presetNamed(config.preset)
+  for (const param of preset.params ?? []) {
+    if (param.default !== undefined && givenParams[param.name] === undefined) lines.push(`--param ${param.name} not given: using ${param.default} (${param.meaning})`)
+  }
+  if (preset.setup) lines.push(`note: ${preset.setup}`)
+  return lines
+}

@@ -1,0 +1,4 @@
+/** A provider's settings as given cannot be used; the message is one line naming the problem (the CLI prints it). */
+export class ProviderInputError extends Error {
+  override name = 'ProviderInputError'
+}

@@ -1,0 +1,32 @@
+import type { FlowSecrets } from '../../clients/base.ts'
+import { OAuth2Client } from '../../clients/oauth2.ts'
+import { parseAnswerBody } from '../../clients/provider-http.ts'
+import type { ParsedToken, Profile } from '../../clients/types.ts'
+import { AllAccessError } from '../../errors.ts'
+
+/**
+ * A Slack app acting for its user (OAuth v2): the user's scopes go in `user_scope` (`scope` is the
+ * bot's), and the user's token comes nested in `authed_user`. Slack answers errors with status 200
+ * and `"ok": false`.
+ */
+export class SlackAppClient extends OAuth2Client {
+  override async getRedirectArgs(flow: FlowSecrets, callbackUrl: string): Promise<Record<string, string>> {
+    const { scope, ...args } = await super.getRedirectArgs(flow, callbackUrl)
+    return scope ? { ...args, user_scope: scope } : args
+  }
+
+  override parseRawToken(raw: string, contentType: string | null = null): ParsedToken | null {
+    const body = parseAnswerBody(raw, contentType) as { ok?: unknown; authed_user?: unknown } | null
+    if (!body || typeof body !== 'object' || body.ok !== true) return null
+    const user = body.authed_user
+    if (!user || typeof user !== 'object') return null
+    const token = super.parseRawToken(JSON.stringify(user), 'application/json')
+    return token && { ...token, raw: body as Record<string, unknown> }
+  }
+
+  override async getProfileInfo(token: ParsedToken): Promise<Profile> {
+    const profile = await super.getProfileInfo(token)
+    if (profile.ok !== true) throw new AllAccessError('profile_request_failed', { detail: `auth.test answered ${String(profile.error).slice(0, 50)}` })
+    return profile
+  }
+}

@@ -1,0 +1,308 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { readFileSync } from 'node:fs'
+import { decodeProtectedHeader, exportPKCS8, generateKeyPair, jwtVerify } from 'jose'
+import type { ProviderInput } from '../server/providers/provider-input.ts'
+import { BrowserSession } from './support/browser-session.ts'
+import { startBff, type TestBff } from './support/bff.ts'
+import { databases } from './support/databases.ts'
+import { startDocumentedProvider, type DocumentedProvider } from './support/documented-provider.ts'
+import { authError, login, session, startLogin } from './support/login.ts'
+import { signedIn } from './support/signed-in.ts'
+
+const CSRF = { 'X-CSRF': '1' }
+const credentials = { clientId: 'client-id', clientSecret: 'client-secret' }
+const BASIC = `Basic ${Buffer.from('client-id:client-secret').toString('base64')}`
+const profileOf = (preset: string) => (JSON.parse(readFileSync(`test/fixtures/presets/${preset}.json`, 'utf8')) as { profile: Record<string, unknown> }).profile
+const form = (body: string) => Object.fromEntries(new URLSearchParams(body))
+
+async function accountsOf(browser: BrowserSession, bffUrl: string) {
+  const info = await session(browser, bffUrl)
+  if (!info.authenticated) throw new Error('not signed in')
+  return info.accounts.map(({ provider, identifier, displayName }) => ({ provider, identifier, displayName }))
+}
+
+describe.each(databases)('provider quirks handled by presets, against providers answering as documented, on $kind', (database) => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+  const providers: DocumentedProvider[] = []
+
+  async function documented(options: Parameters<typeof startDocumentedProvider>[0]) {
+    const provider = await startDocumentedProvider(options)
+    providers.push(provider)
+    return provider
+  }
+
+  /** Adds `preset` as `name` with its endpoints on `provider` (token at /token, profile at /profile), and signs in. */
+  async function presetLogin(name: string, preset: string, provider: DocumentedProvider, input: ProviderInput = {}) {
+    await bff.addProvider(name, {
+      preset,
+      authorizationUrl: `${provider.url}/authorize`,
+      accessTokenUrl: `${provider.url}/token`,
+      profileUrl: `${provider.url}/profile`,
+      apiBaseUrl: provider.url,
+      ...credentials,
+      ...input,
+    })
+    const browser = new BrowserSession()
+    await login(browser, bff.url, name)
+    return browser
+  }
+
+  beforeAll(async () => {
+    const created = await database.create()
+    drop = created.drop
+    bff = await startBff(created.url)
+  })
+
+  afterEach(async () => {
+    for (const provider of providers.splice(0)) await provider.close()
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await drop?.()
+  })
+
+  describe('apple', () => {
+    it("signs its client secret as a JWT with the app's key, takes the form_post answer, and names the user from it", async () => {
+      const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true })
+      const profile = profileOf('apple')
+      const apple = await documented({
+        discovery: {},
+        answers: {
+          '/token': async (_request, provider) => ({
+            body: { access_token: 'a1b2c3', token_type: 'Bearer', expires_in: 3600, refresh_token: 'r1b2c3', id_token: await provider.idToken({ sub: profile.sub, email: profile.email, email_verified: true }) },
+          }),
+        },
+      })
+      await bff.addProvider('apple', { preset: 'apple', params: { team_id: 'ABCDE12345', key_id: 'XYZ987WVUT' }, issuer: apple.url, clientId: 'com.example.web', clientSecret: await exportPKCS8(privateKey) })
+      const browser = new BrowserSession()
+      const authorization = await startLogin(browser, bff.url, 'apple')
+      expect(authorization.searchParams.get('response_mode')).toBe('form_post')
+      expect(authorization.searchParams.has('code_challenge')).toBe(false)
+      // The user approves at Apple, which posts the answer to the callback.
+      await fetch(authorization, { redirect: 'manual' })
+      const user = { name: { firstName: 'John', lastName: 'Appleseed' }, email: profile.email }
+      const posted = await browser.fetch(new URL('/auth/callback/apple', bff.url), {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ state: authorization.searchParams.get('state') ?? '', code: 'code-1', user: JSON.stringify(user) }),
+      })
+      expect(posted.status).toBe(303)
+      const landed = await browser.navigate(new URL(posted.headers.get('location') ?? '', bff.url), { stopAt: (url) => url.origin === bff.url && !url.pathname.startsWith('/auth/') })
+      expect(landed.url.pathname + landed.url.search).toBe('/')
+
+      const exchange = form(apple.at('/token')[0].body)
+      expect(exchange).toEqual(expect.objectContaining({ grant_type: 'authorization_code', code: 'code-1', client_id: 'com.example.web' }))
+      expect(exchange.code_verifier).toBeUndefined()
+      expect(decodeProtectedHeader(exchange.client_secret)).toEqual({ alg: 'ES256', kid: 'XYZ987WVUT' })
+      const { payload } = await jwtVerify(exchange.client_secret, publicKey, { issuer: 'ABCDE12345', subject: 'com.example.web', audience: 'https://appleid.apple.com' })
+      expect(payload.exp! - payload.iat!).toBeLessThanOrEqual(300)
+      expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'apple', identifier: profile.sub, displayName: 'John Appleseed' }])
+    })
+
+    it('sends a form_post answer that cannot be read on to the callback with nothing, which fails as invalid_state', async () => {
+      const browser = new BrowserSession()
+      const posted = await browser.fetch(new URL('/auth/callback/apple', bff.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"code":"c"}' })
+      expect(posted.status).toBe(303)
+      expect(posted.headers.get('location')).toBe('/auth/callback/apple')
+      const landed = await browser.navigate(new URL('/auth/callback/apple', bff.url), { stopAt: (url) => url.origin === bff.url && !url.pathname.startsWith('/auth/') })
+      expect(authError(landed.url)).toBe('invalid_state')
+    })
+  })
+
+  it('reddit: asks for a permanent token, authenticates with Basic only, and revokes with it on disconnect', async () => {
+    const reddit = await documented({
+      answers: {
+        '/token': () => ({ body: { access_token: 'eyJhbGciOiJSUzI1NiIsImtpZCI6IlNIQTI1NjpzS3dsMnlsV0VtMjVmcXhwTU40cWY4MXE2OWFFdWFyMnpLMUdhVGxjdWNZIiwidHlwIjoiSldUIn0', token_type: 'bearer', expires_in: 86400, scope: 'identity', refresh_token: '1234567890-refresh' } }),
+        '/profile': () => ({ body: profileOf('reddit') }),
+        '/revoke': () => ({ status: 204 }),
+      },
+    })
+    await bff.addProvider('reddit', { preset: 'reddit', authorizationUrl: `${reddit.url}/authorize`, accessTokenUrl: `${reddit.url}/token`, profileUrl: `${reddit.url}/profile`, revocationUrl: `${reddit.url}/revoke`, ...credentials })
+    const authorization = await startLogin(new BrowserSession(), bff.url, 'reddit')
+    expect(authorization.searchParams.get('duration')).toBe('permanent')
+    expect(authorization.searchParams.has('code_challenge')).toBe(false)
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'reddit')
+    const exchange = reddit.at('/token').at(-1)!
+    expect(exchange.headers.authorization).toBe(BASIC)
+    expect(form(exchange.body)).toEqual({ grant_type: 'authorization_code', code: 'code-1', redirect_uri: `${bff.url}/auth/callback/reddit` })
+    expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'reddit', identifier: '1w72', displayName: 'spez' }])
+    expect((await browser.fetch(new URL('/auth/accounts/reddit', bff.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
+    expect(reddit.at('/revoke').map((r) => [r.headers.authorization, form(r.body).token_type_hint])).toEqual([
+      [BASIC, 'refresh_token'],
+      [BASIC, 'access_token'],
+    ])
+  })
+
+  it('notion: sends the token request as JSON with Basic authentication, and names the API version when reading the owner', async () => {
+    const notion = await documented({
+      answers: {
+        '/token': () => ({
+          body: {
+            access_token: 'secret_e_token',
+            token_type: 'bearer',
+            refresh_token: 'nrt_refresh',
+            bot_id: '16d84278-ab0e-484c-9bdd-b35da3bd8905',
+            workspace_name: 'Pied Piper',
+            workspace_icon: null,
+            workspace_id: 'b4a5d8a9-3e1c-4f1e-9c1a-2b4e5f6a7b8c',
+            owner: { type: 'user', user: profileOf('notion').bot },
+            duplicated_template_id: null,
+            request_id: '9c2f1a3b-8f43-4f7e-9a2d-1b2c3d4e5f6a',
+          },
+        }),
+        '/profile': () => ({ body: profileOf('notion') }),
+      },
+    })
+    const browser = await presetLogin('notion', 'notion', notion)
+    const exchange = notion.at('/token')[0]
+    expect(exchange.headers['content-type']).toBe('application/json')
+    expect(exchange.headers.authorization).toBe(BASIC)
+    expect(JSON.parse(exchange.body)).toEqual({ grant_type: 'authorization_code', code: 'code-1', redirect_uri: `${bff.url}/auth/callback/notion` })
+    expect(notion.at('/profile')[0].headers['notion-version']).toBe('2022-06-28')
+    expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'notion', identifier: '5389a034-eb5c-47b5-8a9e-f79c99ef166c', displayName: 'christine makenotion' }])
+  })
+
+  it('tiktok: calls the client id client_key, joins scopes with commas, and reads the nested user', async () => {
+    const tiktok = await documented({
+      answers: {
+        '/token': () => ({ body: { access_token: 'act.example12345Example12345Example', expires_in: 86400, open_id: '723f24d7-e717-40f8-a2b6-cb8464cd23b4', refresh_expires_in: 31536000, refresh_token: 'rft.example12345Example12345Example', scope: 'user.info.basic,video.list', token_type: 'Bearer' } }),
+        '/profile': () => ({ body: profileOf('tiktok') }),
+      },
+    })
+    await bff.addProvider('tiktok', { preset: 'tiktok', authorizationUrl: `${tiktok.url}/authorize`, accessTokenUrl: `${tiktok.url}/token`, profileUrl: `${tiktok.url}/profile?fields=open_id,union_id,avatar_url,display_name`, scope: 'user.info.basic video.list', ...credentials })
+    const authorization = await startLogin(new BrowserSession(), bff.url, 'tiktok')
+    expect(authorization.searchParams.get('client_key')).toBe('client-id')
+    expect(authorization.searchParams.has('client_id')).toBe(false)
+    expect(authorization.searchParams.get('scope')).toBe('user.info.basic,video.list')
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'tiktok')
+    const exchange = form(tiktok.at('/token').at(-1)!.body)
+    expect(exchange).toEqual(expect.objectContaining({ client_key: 'client-id', client_secret: 'client-secret', grant_type: 'authorization_code', code_verifier: expect.any(String) }))
+    expect(exchange.client_id).toBeUndefined()
+    expect(tiktok.at('/profile').at(-1)!.url).toBe('/profile?fields=open_id,union_id,avatar_url,display_name')
+    expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'tiktok', identifier: '723f24d7-e717-40f8-a2b6-cb8464cd23b4', displayName: 'Tik Toker' }])
+  })
+
+  it("slack-app: asks for user scopes as user_scope, and keeps the user's token from authed_user, not the bot's", async () => {
+    const slack = await documented({
+      answers: {
+        '/token': () => ({
+          body: {
+            ok: true,
+            access_token: 'xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy',
+            token_type: 'bot',
+            scope: 'commands,incoming-webhook',
+            bot_user_id: 'U0KRQLJ9H',
+            app_id: 'A0KRD7HC3',
+            team: { name: 'Slack Softball Team', id: 'T9TK3CUKW' },
+            enterprise: { name: 'slack-sports', id: 'E12345678' },
+            authed_user: { id: 'W12345678', scope: 'users:read', access_token: 'xoxp-1234', token_type: 'user' },
+          },
+        }),
+        '/profile': (request) => ({ body: request.headers.authorization === 'Bearer xoxp-1234' ? profileOf('slack-app') : { ok: false, error: 'invalid_auth' } }),
+      },
+    })
+    await bff.addProvider('slack-app', { preset: 'slack-app', authorizationUrl: `${slack.url}/authorize`, accessTokenUrl: `${slack.url}/token`, profileUrl: `${slack.url}/profile`, ...credentials })
+    const authorization = await startLogin(new BrowserSession(), bff.url, 'slack-app')
+    expect(authorization.searchParams.get('user_scope')).toBe('users:read')
+    expect(authorization.searchParams.has('scope')).toBe(false)
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'slack-app')
+    const [account] = await accountsOf(browser, bff.url)
+    expect(account).toEqual({ provider: 'slack-app', identifier: 'W12345678', displayName: 'grace' })
+    const info = await session(browser, bff.url)
+    const stored = await bff.store.accounts.findForUser(Number(info.authenticated && info.user.id), 'slack-app')
+    expect(stored?.accessToken).toBe('xoxp-1234')
+  })
+
+  it('dropbox: reads the account with a POST, and revokes by calling with the access token on disconnect', async () => {
+    const dropbox = await documented({
+      answers: {
+        '/token': () => ({ body: { access_token: 'sl.u.AbX9y6Fe3AuH5o66', expires_in: 14400, token_type: 'bearer', scope: 'account_info.read', refresh_token: 'nBiM85CZALsAAAAAAAAAAQ', account_id: 'dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc', uid: '12345' } }),
+        '/profile': (request) => (request.method === 'POST' ? { body: profileOf('dropbox') } : { status: 405, body: 'POST only' }),
+        '/revoke': (request) => (request.headers.authorization === 'Bearer sl.u.AbX9y6Fe3AuH5o66' ? { body: 'null' } : { status: 401, body: {} }),
+      },
+    })
+    const browser = await presetLogin('dropbox', 'dropbox', dropbox, { revocationUrl: `${dropbox.url}/revoke` })
+    expect(dropbox.at('/profile')[0].body).toBe('')
+    expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'dropbox', identifier: 'dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc', displayName: 'Franz Ferdinand (Personal)' }])
+    expect((await browser.fetch(new URL('/auth/accounts/dropbox', bff.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
+    expect(dropbox.at('/revoke').map((r) => [r.method, r.headers.authorization, r.body])).toEqual([['POST', 'Bearer sl.u.AbX9y6Fe3AuH5o66', '']])
+    expect(bff.logs.some((line) => /revocation/.test(line))).toBe(false)
+  })
+
+  it('linear: asks for the viewer through GraphQL, with comma-joined scopes', async () => {
+    const linear = await documented({
+      answers: {
+        '/token': () => ({ body: { access_token: 'lin_oauth_8f8f8f', token_type: 'Bearer', expires_in: 86399, scope: 'read,write', refresh_token: 'lin_refresh_1' } }),
+        '/profile': () => ({ body: profileOf('linear') }),
+      },
+    })
+    const browser = await presetLogin('linear', 'linear', linear, { scope: 'read write' })
+    const query = linear.at('/profile')[0]
+    expect([query.method, query.headers['content-type'], JSON.parse(query.body)]).toEqual(['POST', 'application/json', { query: '{ viewer { id name email } }' }])
+    expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'linear', identifier: '2e9ff6a4-5f37-4c2c-9a58-8f2f0d3c1b7e', displayName: 'Ada Lovelace' }])
+    expect(new URLSearchParams(linear.at('/authorize')[0].url.split('?')[1]).get('scope')).toBe('read,write')
+  })
+
+  it('yandex: sends the token as Authorization: OAuth', async () => {
+    const yandex = await documented({
+      answers: {
+        '/token': () => ({ body: { token_type: 'bearer', access_token: 'AQAAAACy1C6ZAAAAfa6vDLuItEy8pg-iIpnDxIs', expires_in: 124234123534, refresh_token: '1:GN686QVt0mmakDd9:A4pYuW9LGk0_UnlrMIWklkAuJkUWbq27loFekJVmSYrdfzdePBy7:A-2dHOmBxiXgajnD-kYOwQ', scope: 'login:info login:email' } }),
+        '/profile': () => ({ body: profileOf('yandex') }),
+      },
+    })
+    const browser = await presetLogin('yandex', 'yandex', yandex)
+    expect(yandex.at('/profile')[0].headers.authorization).toBe('OAuth AQAAAACy1C6ZAAAAfa6vDLuItEy8pg-iIpnDxIs')
+    expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'yandex', identifier: '1000034426', displayName: 'Ivan' }])
+  })
+
+  it('vk: sends back the device_id of the authorization answer with the code, and reads the user by POSTing the token', async () => {
+    const vk = await documented({
+      callbackParams: { device_id: 'device-42', type: 'code_v2' },
+      answers: {
+        '/token': () => ({ body: { refresh_token: 'vk2.a.refresh', access_token: 'vk2.a.access', id_token: 'eyJ0eXAi', token_type: 'Bearer', expires_in: 3600, user_id: 1234567890, state: 'x', scope: 'vkid.personal_info email' } }),
+        '/profile': () => ({ body: profileOf('vk') }),
+      },
+    })
+    const browser = await presetLogin('vk', 'vk', vk)
+    expect(form(vk.at('/token')[0].body)).toEqual(
+      expect.objectContaining({ grant_type: 'authorization_code', code: 'code-1', device_id: 'device-42', state: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), code_verifier: expect.any(String), client_id: 'client-id' }),
+    )
+    const userInfo = vk.at('/profile')[0]
+    expect([userInfo.method, userInfo.headers.authorization, form(userInfo.body)]).toEqual(['POST', undefined, { client_id: 'client-id', access_token: 'vk2.a.access' }])
+    expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'vk', identifier: '1234567890', displayName: 'Ivan Ivanov' }])
+  })
+
+  it('hubspot: reads the user from the access token metadata, at a URL ending with the token', async () => {
+    const token = 'CNye4dqFMBICAAEYhOKlDZZ_z6IVKI_xMjIUgmFs'
+    const hubspot = await documented({
+      answers: {
+        '/token': () => ({ body: { token_type: 'bearer', refresh_token: '1e8fbfb1-8e96-4826-8b8d-c8af73715', access_token: token, expires_in: 1800 } }),
+        [`/oauth/v1/access-tokens/${token}`]: () => ({ body: { ...profileOf('hubspot'), token } }),
+      },
+    })
+    const browser = await presetLogin('hubspot', 'hubspot', hubspot, { profileUrl: `${hubspot.url}/oauth/v1/access-tokens` })
+    expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'hubspot', identifier: '123', displayName: 'test@hubspot.com' }])
+  })
+
+  it('figma: refreshes at its own refresh endpoint, and keeps the refresh token it does not send again', async () => {
+    const figma = await documented({
+      answers: {
+        '/v1/oauth/refresh': () => ({ body: { access_token: 'figma-fresh', expires_in: 7776000 } }),
+        '/v1/me': (request) => (request.headers.authorization === 'Bearer figma-fresh' ? { body: profileOf('figma') } : { status: 403, body: { status: 403, err: 'Invalid token' } }),
+      },
+    })
+    await bff.addProvider('figma', { preset: 'figma', authorizationUrl: `${figma.url}/oauth`, accessTokenUrl: `${figma.url}/v1/oauth/token`, profileUrl: `${figma.url}/v1/me`, apiBaseUrl: `${figma.url}/v1`, ...credentials })
+    const { browser, accountId } = await signedIn(bff, 'figma', { accessToken: 'figma-stale', refreshToken: 'figma-refresh', expiresAt: Date.now() - 1000 })
+    const response = await browser.fetch(new URL('/api/figma/me', bff.url), { headers: CSRF })
+    expect(response.status).toBe(200)
+    const refresh = figma.at('/v1/oauth/refresh')
+    expect(refresh.map((r) => [r.headers.authorization, form(r.body)])).toEqual([[BASIC, { refresh_token: 'figma-refresh' }]])
+    expect(figma.at('/v1/oauth/token')).toEqual([])
+    expect(await bff.store.accounts.get(accountId)).toEqual(expect.objectContaining({ accessToken: 'figma-fresh', refreshToken: 'figma-refresh' }))
+  })
+})
