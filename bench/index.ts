@@ -116,30 +116,35 @@ async function main() {
   mkdirSync(staticDir)
   const keys = randomBytes(32).toString('base64')
 
+  const setUps = await Promise.all(
+    databases.map(async (database) => {
+      const env = {
+        ...serverEnv,
+        DATABASE_URL: database.url,
+        ALLACCESS_KEYS: keys,
+        ALLACCESS_STATIC_DIR: staticDir,
+        // 8 loops from one address sign in hundreds of times a second: no login rate limit may stop them.
+        ALLACCESS_LOGIN_RATE_LIMIT: process.env.ALLACCESS_LOGIN_RATE_LIMIT ?? '0',
+      }
+      // The CLI migrates the database and stores the provider, as an operator would (both databases at once: nothing is timed yet).
+      progress(`all-access providers add on ${database.label}`)
+      await runCli(['providers', 'add', PROVIDER, '--protocol', 'oauth2', '--client-id', CLIENT_ID, '--client-secret', clientSecret,
+        '--authorization-url', `${provider.url}/authorize`, '--access-token-url', `${provider.url}/token`, '--profile-url', `${provider.url}/profile`,
+        '--api-base-url', apiBaseUrl], env)
+      return { label: `BFF ${database.label}`, env }
+    }),
+  )
   const bffs: BffTarget[] = []
-  for (const database of databases) {
-    progress(`setting up the BFF on ${database.label}`)
+  for (const { label, env: storeEnv } of setUps) {
+    progress(`starting ${label}`)
+    // Chosen while the other BFF listens, so the two cannot be given the same port.
     const port = await freePort()
-    const env = {
-      ...serverEnv,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      PUBLIC_URL: `http://127.0.0.1:${port}`,
-      DATABASE_URL: database.url,
-      ALLACCESS_KEYS: keys,
-      ALLACCESS_STATIC_DIR: staticDir,
-      // 8 loops from one address sign in hundreds of times a second: no login rate limit may stop them.
-      ALLACCESS_LOGIN_RATE_LIMIT: process.env.ALLACCESS_LOGIN_RATE_LIMIT ?? '0',
-    }
-    // The CLI migrates the database and stores the provider, as an operator would.
-    await runCli(['providers', 'add', PROVIDER, '--protocol', 'oauth2', '--client-id', CLIENT_ID, '--client-secret', clientSecret,
-      '--authorization-url', `${provider.url}/authorize`, '--access-token-url', `${provider.url}/token`, '--profile-url', `${provider.url}/profile`,
-      '--api-base-url', apiBaseUrl], env)
+    const env = { ...storeEnv, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: `http://127.0.0.1:${port}` }
     const first = await startBff(env)
     await stop(first.child)
     const bff = await startBff(env)
     const startups = [first.startupMs, bff.startupMs]
-    bffs.push({ ...bff, label: `BFF ${database.label}`, startups, startupMs: Math.min(...startups), cookie: await signIn(bff.url, PROVIDER, 'bench-proxy') })
+    bffs.push({ ...bff, label, startups, startupMs: Math.min(...startups), cookie: await signIn(bff.url, PROVIDER, 'bench-proxy') })
   }
 
   // Each target answers as it should before any figure is taken.
