@@ -144,7 +144,10 @@ async function main() {
     await stop(first.child)
     const bff = await startBff(env)
     const startups = [first.startupMs, bff.startupMs]
-    bffs.push({ ...bff, label, startups, startupMs: Math.min(...startups), cookie: await signIn(bff.url, PROVIDER, 'bench-proxy') })
+    const cookie = await signIn(bff.url, PROVIDER, 'bench-proxy').catch((error: Error) => {
+      throw new Error(`${label}: the bench's browser could not sign in: ${error.message}\n  the BFF's last lines:\n  ${bff.lastLines()}`)
+    })
+    bffs.push({ ...bff, label, startups, startupMs: Math.min(...startups), cookie })
   }
 
   // Each target answers as it should before any figure is taken.

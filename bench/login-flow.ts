@@ -15,7 +15,9 @@ function cookiesFrom(header: string | string[] | undefined): string {
 }
 
 async function get(url: string, headers: Record<string, string>, expected: string) {
-  const answer = await request(url, { method: 'GET', headers, dispatcher: agent })
+  const answer = await request(url, { method: 'GET', headers, dispatcher: agent }).catch((error: Error) => {
+    throw new Error(`${expected}: GET ${new URL(url).origin}${new URL(url).pathname} failed: ${error.message}`)
+  })
   const text = await answer.body.text()
   const location = answer.headers.location
   if (answer.statusCode !== 302 || typeof location !== 'string') throw new Error(`${expected}: answered ${answer.statusCode} ${text.slice(0, 200)}`)
