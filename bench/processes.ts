@@ -97,7 +97,9 @@ export interface Bff extends Started {
 /** `node bin/all-access.js serve`, as users run it; its log lines are read (and dropped) as a terminal would. */
 export async function startBff(env: NodeJS.ProcessEnv): Promise<Bff> {
   const started = performance.now()
-  const child = track(spawn(process.execPath, [CLI, 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }))
+  // BENCH_CPU_PROF=<folder>: each BFF writes a V8 CPU profile there when it stops (profile before optimising).
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
+  const child = track(spawn(process.execPath, [...profile, CLI, 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }))
   // Its request log keeps flowing during the load: kept as a short tail, cheaply, for error messages.
   let tail = ''
   let url: string | undefined

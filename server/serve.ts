@@ -1,5 +1,5 @@
 import Koa from 'koa'
-import type { Server } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import { createAllAccess } from './all-access.ts'
 import { loadConfig, optionsFromConfig } from './config.ts'
 import { requestLog } from './http/request-log.ts'
@@ -32,14 +32,36 @@ export async function serve(options: ServeOptions): Promise<Server> {
     throw error
   }
 
-  const stops: (() => Promise<void>)[] = []
-  if (options.sandbox) {
-    const { startSandbox } = await import('./sandbox/index.ts')
-    const sandbox = await startSandbox({ store, publicUrl: config.publicUrl, log })
-    stops.push(sandbox.close)
+  // Listen first: with PORT=0 and no PUBLIC_URL, the public URL (and so every callback URL) names the port given.
+  const server = createServer()
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(config.port, config.host, () => resolve())
+    })
+  } catch (error) {
+    await store.close().catch(() => {})
+    throw error
   }
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : config.port
+  if (!options.env.PUBLIC_URL && config.port === 0) config.publicUrl = new URL(`http://localhost:${port}`)
 
-  const allAccess = await createAllAccess({ ...optionsFromConfig(config), store, log, migrate: false })
+  const stops: (() => Promise<void>)[] = []
+  let allAccess: Awaited<ReturnType<typeof createAllAccess>>
+  try {
+    if (options.sandbox) {
+      const { startSandbox } = await import('./sandbox/index.ts')
+      const sandbox = await startSandbox({ store, publicUrl: config.publicUrl, log })
+      stops.push(sandbox.close)
+    }
+    allAccess = await createAllAccess({ ...optionsFromConfig(config), store, log, migrate: false })
+  } catch (error) {
+    server.close()
+    for (const close of stops) await close().catch(() => {})
+    await store.close().catch(() => {})
+    throw error
+  }
   const app = new Koa({ proxy: config.trustProxy > 0, maxIpsCount: config.trustProxy })
   // What fails after the answer's headers went out (an upstream body cut mid-way): one log line, not a stack on stderr.
   app.on('error', (error: Error, ctx?: { state?: { requestId?: string } }) => {
@@ -53,13 +75,7 @@ export async function serve(options: ServeOptions): Promise<Server> {
   app.use(allAccess.middleware)
   app.use(requestLog(log))
   app.use(staticSite(config.staticDir))
-
-  const server = await new Promise<Server>((resolve, reject) => {
-    const listening = app.listen(config.port, config.host, () => resolve(listening))
-    listening.once('error', reject)
-  })
-  const address = server.address()
-  const port = typeof address === 'object' && address ? address.port : config.port
+  server.on('request', app.callback())
   log.info(`all-access listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port} (public URL ${config.publicUrl.origin})`)
 
   const cleanUp = setInterval(() => {
