@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, customFetch } from 'jose'
 import { AllAccessError } from '../errors.ts'
-import { providerUrlProblem } from '../providers/provider-input.ts'
+import { providerUrlProblem } from '../providers/provider-url.ts'
 import { callProvider } from './provider-http.ts'
 
 export interface OidcMetadata {

@@ -12,6 +12,7 @@ import {
 } from '../../shared/provider.ts'
 import { presetConfig } from './fill-preset.ts'
 import { ProviderInputError } from './provider-input-error.ts'
+import { providerUrlProblem } from './provider-url.ts'
 
 export { ProviderInputError }
 
@@ -60,24 +61,6 @@ const SCOPE_DELIMITER_NAMES: Record<string, ScopeDelimiter> = { space: ' ', ' ':
 
 const DOTTED_PATH = /^[^.\s]+(\.[^.\s]+)*$/
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]'])
-
-/**
- * The rule every provider URL follows, given on the command line or found through discovery: https,
- * or plain http to this machine only (development and tests). Returns what is wrong, or null.
- */
-export function providerUrlProblem(value: unknown): string | null {
-  let url: URL
-  try {
-    url = new URL(String(value))
-  } catch {
-    return `"${String(value).slice(0, 200)}" is not a URL`
-  }
-  if (url.protocol === 'https:') return null
-  if (url.protocol === 'http:' && LOOPBACK.has(url.hostname)) return null
-  if (url.protocol === 'http:') return 'must use https (http is only allowed for localhost, 127.0.0.1 and [::1])'
-  return `must be an https URL, got ${url.protocol}`
-}
 
 /** Provider URLs must be https; plain http only to this machine, for development and tests. */
 export function checkProviderUrl(flag: string, value: string): string {

@@ -40,14 +40,12 @@ export class LoginFlowStore {
   }
 
   async consume(id: string, now = Date.now()): Promise<LoginFlow | null> {
-    const idHash = hashId(id)
-    return this.db.transaction(async (trx) => {
-      const row = await trx('login_flows').where({ id_hash: idHash }).first()
-      if (!row) return null
-      const deleted = await trx('login_flows').where({ id_hash: idHash }).delete()
-      if (deleted !== 1 || toMillis(row.expires_at) <= now) return null
-      return JSON.parse(this.box.decrypt('login_flows.data', row.data) as string) as LoginFlow
-    })
+    // One statement: only the caller whose DELETE removed the row gets it back. (Knex's sqlite3
+    // client ignores returning() on delete, so the SQL is written out; both databases speak it.)
+    const result = await this.db.raw('DELETE FROM login_flows WHERE id_hash = ? RETURNING data, expires_at', [hashId(id)])
+    const [row] = (Array.isArray(result) ? result : result.rows) as { data: string; expires_at: unknown }[]
+    if (!row || toMillis(row.expires_at) <= now) return null
+    return JSON.parse(this.box.decrypt('login_flows.data', row.data) as string) as LoginFlow
   }
 
   /** Logins started and neither finished nor expired. */

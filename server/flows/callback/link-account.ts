@@ -3,6 +3,7 @@ import { displayNameOf } from '../../clients/identifier.ts'
 import { AllAccessError } from '../../errors.ts'
 import { isUniqueViolation } from '../../store/database.ts'
 import type { StartedSession } from '../../session/sessions.ts'
+import type { AccountRecord } from '../../store/accounts.ts'
 import type { UserRecord } from '../../store/users.ts'
 import { need, type LoginContext } from '../login-state.ts'
 
@@ -33,12 +34,14 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
     const existing = await store.accounts.findByIdentity(provider.id, identifier, trx)
     let user: UserRecord | null
     let accountId: number
+    let createdAt = Date.now()
     let isNew = false
     if (existing) {
       if (signedIn !== null && existing.userId !== signedIn) throw new AllAccessError('account_conflict')
       await store.accounts.updateAfterLogin(existing.id, { displayName, ...tokens }, trx)
       user = await store.users.get(existing.userId, trx)
       accountId = existing.id
+      createdAt = existing.createdAt
     } else {
       if (signedIn !== null) {
         user = await store.users.get(signedIn, trx)
@@ -51,18 +54,18 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
     }
     if (!user) throw new TypeError(`account ${accountId} has no user`)
     const session: StartedSession = await runtime.sessions.start(user.id, ctx.state.session, trx)
-    return { user, accountId, isNew, session }
+    return { user, accountId, createdAt, isNew, session }
   })
   // Two first logins of one identity at once: the one that lost the insert finds the account the
   // other made, and signs in as its user.
-  const { user, accountId, isNew, session } = await storeLogin().catch((error: unknown) => {
+  const { user, accountId, createdAt, isNew, session } = await storeLogin().catch((error: unknown) => {
     if (!isUniqueViolation(error)) throw error
     return storeLogin()
   })
 
   runtime.sessions.writeCookie(ctx, session)
-  const account = await store.accounts.get(accountId)
-  if (!account) throw new TypeError(`account ${accountId} vanished after login`)
+  // The account as just written: no read needed to hand it to onLogin.
+  const account: AccountRecord = { id: accountId, providerId: provider.id, provider: provider.name, identifier, userId: user.id, displayName, ...tokens, status: 'active', createdAt, updatedAt: Date.now() }
   Object.assign(ctx.state.login, { user, isNew, account: runtime.accounts.withApiClient(account) })
   await next()
 }

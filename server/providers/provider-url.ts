@@ -1,0 +1,18 @@
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]'])
+
+/**
+ * The rule every provider URL follows, given on the command line or found through discovery: https,
+ * or plain http to this machine only (development and tests). Returns what is wrong, or null.
+ */
+export function providerUrlProblem(value: unknown): string | null {
+  let url: URL
+  try {
+    url = new URL(String(value))
+  } catch {
+    return `"${String(value).slice(0, 200)}" is not a URL`
+  }
+  if (url.protocol === 'https:') return null
+  if (url.protocol === 'http:' && LOOPBACK.has(url.hostname)) return null
+  if (url.protocol === 'http:') return 'must use https (http is only allowed for localhost, 127.0.0.1 and [::1])'
+  return `must be an https URL, got ${url.protocol}`
+}
