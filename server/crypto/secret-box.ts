@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv } from 'node:crypto'
+import { secureRandom } from './random.ts'
 import type { RootKey } from './keys.ts'
 
 const PREFIX = 'aa1'
@@ -36,7 +37,7 @@ export class SecretBox {
     // Empty values are stored as NULL, as django-all-access does: nothing to hide, and "unset" stays testable.
     if (plaintext === null || plaintext === undefined || plaintext === '') return null
     const key = this.keys[0]
-    const iv = randomBytes(12)
+    const iv = secureRandom(12)
     const cipher = createCipheriv('aes-256-gcm', key.secretKey, iv)
     cipher.setAAD(Buffer.from(field))
     const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()])
