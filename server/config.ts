@@ -2,8 +2,9 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { AllAccessOptions } from './all-access.ts'
 import { loadKeys, type RootKey } from './crypto/keys.ts'
+import { InputError } from './input-error.ts'
 
-export class ConfigError extends Error {
+export class ConfigError extends InputError {
   override name = 'ConfigError'
 }
 

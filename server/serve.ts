@@ -1,7 +1,8 @@
 import Koa from 'koa'
 import { createServer, type Server } from 'node:http'
 import { createAllAccess } from './all-access.ts'
-import { loadConfig, optionsFromConfig } from './config.ts'
+import { ConfigError, loadConfig, optionsFromConfig } from './config.ts'
+import { installed } from './store/database.ts'
 import { requestLog } from './http/request-log.ts'
 import { consoleLogger, type Logger } from './log.ts'
 import { staticSite } from './static-site.ts'
@@ -51,6 +52,8 @@ export async function serve(options: ServeOptions): Promise<Server> {
   let allAccess: Awaited<ReturnType<typeof createAllAccess>>
   try {
     if (options.sandbox) {
+      // The sandbox's OpenID provider is a peer dependency: production installs do without it.
+      if (!installed('oidc-provider')) throw new ConfigError('serve --sandbox needs the oidc-provider package: npm install oidc-provider')
       const { startSandbox } = await import('./sandbox/index.ts')
       const sandbox = await startSandbox({ store, publicUrl: config.publicUrl, log })
       stops.push(sandbox.close)

@@ -1,5 +1,6 @@
 import { isEnabled } from '../../shared/provider.ts'
-import { isDatabaseUnavailable } from '../http/database-down.ts'
+import { DATABASE_MISSING, isDatabaseUnavailable } from '../http/database-down.ts'
+import { InputError } from '../input-error.ts'
 import { loadPublicUrl, loadStoreConfig } from '../config.ts'
 import { buildProviderConfig, checkProviderName } from '../providers/provider-input.ts'
 import { isUniqueViolation } from '../store/database.ts'
@@ -27,8 +28,6 @@ const USAGE = `usage: all-access <command>
   keys rotate                          re-encrypt every secret with the first key of ALLACCESS_KEYS
   sessions revoke --user ID | --all    end a user's sessions, or everybody's (every instance within a second)`
 
-/** Errors whose message is meant for the person at the terminal, as one line. */
-const USER_ERRORS = new Set(['UsageError', 'ProviderInputError', 'ConfigError', 'KeyError', 'DatabaseUrlError', 'SecretError', 'MigrationLockError'])
 
 async function withStore<T>(io: CliIo, action: (store: Store) => Promise<T>): Promise<T> {
   const config = loadStoreConfig(io.env, io.cwd)
@@ -167,11 +166,11 @@ export async function main(args: string[], io: CliIo): Promise<number> {
     return await run(args, io)
   } catch (error) {
     const e = error as Error
-    if (USER_ERRORS.has(e.name)) {
+    if (e instanceof InputError) {
       io.err(`all-access: ${e.message}`)
       return 2
     }
-    if (isDatabaseUnavailable(e) || /getaddrinfo|database .* does not exist/.test(e.message)) {
+    if (isDatabaseUnavailable(e) || (e as { code?: string }).code === DATABASE_MISSING) {
       io.err(`all-access: cannot reach the database (${e.message.split('\n')[0]})`)
       return 3
     }

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import type { ProviderInput } from '../providers/provider-input.ts'
+import { InputError } from '../input-error.ts'
 
-export class UsageError extends Error {
+export class UsageError extends InputError {
   override name = 'UsageError'
 }
 

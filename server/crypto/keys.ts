@@ -1,6 +1,7 @@
 import { createHash, hkdfSync, randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { InputError } from '../input-error.ts'
 
 /** One 32-byte root key and what is derived from it (HKDF-SHA256, one label per use). */
 export interface RootKey {
@@ -9,7 +10,7 @@ export interface RootKey {
   secretKey: Buffer
 }
 
-export class KeyError extends Error {
+export class KeyError extends InputError {
   override name = 'KeyError'
 }
 

@@ -1,10 +1,11 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto'
 import { secureRandom } from './random.ts'
 import type { RootKey } from './keys.ts'
+import { InputError } from '../input-error.ts'
 
 const PREFIX = 'aa1'
 
-export class SecretError extends Error {
+export class SecretError extends InputError {
   override name = 'SecretError'
 }
 

@@ -1,9 +1,19 @@
+import knex from 'knex'
+
+/** PostgreSQL's "database does not exist": the server answers, the database is not there. */
+export const DATABASE_MISSING = '3D000'
+
+/** Network failures and PostgreSQL's "cannot connect now" and "connection failure" classes. */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', 'SQLITE_BUSY', 'SQLITE_CANTOPEN', 'SQLITE_IOERR'])
+
 /** True for errors meaning the database cannot be reached right now, as opposed to a bug. */
 export function isDatabaseUnavailable(error: unknown): boolean {
-  const e = error as { name?: string; code?: string; message?: string; errno?: number }
-  if (!e || typeof e !== 'object') return false
-  if (e.name === 'KnexTimeoutError') return true
-  const codes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', 'SQLITE_BUSY', 'SQLITE_CANTOPEN', 'SQLITE_IOERR'])
-  if (e.code && codes.has(e.code)) return true
-  return /Connection terminated|connect ECONNREFUSED|Client has encountered a connection error|the database system is (starting up|shutting down)/i.test(e.message ?? '')
+  if (!(error instanceof Error)) return false
+  if (error instanceof knex.KnexTimeoutError) return true
+  const { code } = error as { code?: string }
+  if (code && UNAVAILABLE_CODES.has(code)) return true
+  if (error.cause !== undefined && isDatabaseUnavailable(error.cause)) return true
+  // The one exception to "by code": pg ends the queries of a connection that dropped with a plain
+  // Error that has no code, only these words.
+  return Object.getPrototypeOf(error) === Error.prototype && error.message.startsWith('Connection terminated')
 }

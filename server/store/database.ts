@@ -1,10 +1,23 @@
 import knexFactory, { type Knex } from 'knex'
 import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { hostname } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { migrationSource } from '../../migrations/index.ts'
+import { InputError } from '../input-error.ts'
 
 export type DatabaseKind = 'sqlite' | 'postgres'
+
+/** Whether an optional peer dependency can be loaded from where all-access is installed. */
+export function installed(name: string): boolean {
+  try {
+    createRequire(import.meta.url).resolve(name)
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') return false
+    throw error
+  }
+}
 
 export interface DatabaseTarget {
   kind: DatabaseKind
@@ -12,7 +25,7 @@ export interface DatabaseTarget {
   location: string
 }
 
-export class DatabaseUrlError extends Error {
+export class DatabaseUrlError extends InputError {
   override name = 'DatabaseUrlError'
 }
 
@@ -84,6 +97,7 @@ export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Kn
       },
     })
   }
+  if (!installed('pg')) throw new DatabaseUrlError('DATABASE_URL is a postgres:// URL, which needs the pg package: npm install pg')
   return knexFactory({
     client: 'pg',
     connection: target.location,
@@ -96,7 +110,7 @@ export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Kn
 }
 
 /** Migrations could not run: another process kept them locked past the deadline. */
-export class MigrationLockError extends Error {
+export class MigrationLockError extends InputError {
   override name = 'MigrationLockError'
 }
 
