@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { execFile, spawn } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { generateKey } from '../server/crypto/keys.ts'
+import { freePort } from './support/demo-server.ts'
+
+const ROOT = resolve('.')
+const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+
+/**
+ * What a team gets from `npm install all-access`: the package packed with `npm pack` (from the
+ * dist/ that `npm test` builds first), installed into a new app with production dependencies only.
+ */
+describe('the packed package installed into an app', () => {
+  let work: string
+  let app: string
+  const keys = generateKey()
+  let env: NodeJS.ProcessEnv
+
+  /** Runs a command in the app without blocking the test worker (vitest talks to it meanwhile). */
+  const run = (command: string, args: string[], extra: NodeJS.ProcessEnv = {}, cwd = app, timeout = 120_000) =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
+      execFile(command, args, { cwd, env: { ...env, ...extra }, encoding: 'utf8', timeout, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
+        done({ status: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr }),
+      )
+    })
+  const allAccess = (args: string[], extra: NodeJS.ProcessEnv = {}) => run(process.execPath, [join(app, 'node_modules', '.bin', 'all-access'), ...args], extra)
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'aa-packed-'))
+    env = { ...process.env }
+    const pack = await run(NPM, ['pack', '--ignore-scripts', '--pack-destination', work], {}, ROOT)
+    if (pack.status !== 0) throw new Error(`npm pack failed:\n${pack.stderr}`)
+    const tarball = readdirSync(work).find((file) => file.endsWith('.tgz'))!
+    app = join(work, 'app')
+    mkdirSync(app)
+    writeFileSync(
+      join(app, 'package.json'),
+      JSON.stringify({ name: 'host-app', private: true, type: 'module', dependencies: { 'all-access': `file:../${tarball}` }, allowScripts: { sqlite3: true } }, null, 2),
+    )
+    env = { ...process.env, NODE_ENV: 'production', ALLACCESS_KEYS: keys, DATABASE_URL: 'sqlite://./data/app.sqlite3', npm_config_audit: 'false', npm_config_fund: 'false' }
+    const install = await run(NPM, ['install', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund'], {}, app, 600_000)
+    if (install.status !== 0) throw new Error(`npm install failed:\n${install.stdout}\n${install.stderr}`)
+  }, 660_000)
+
+  afterAll(() => {
+    if (work) rmSync(work, { recursive: true, force: true })
+  })
+
+  it('installs no build tool, no sandbox provider and no PostgreSQL driver, and no TypeScript source', async () => {
+    const tree = (await run(NPM, ['ls', '--omit=dev', '--all', '--parseable'])).stdout
+    for (const name of ['tsx', 'esbuild', 'oidc-provider', 'vite', 'pg', 'typescript']) expect(tree.split('\n').filter((line) => line.endsWith(`/node_modules/${name}`))).toEqual([])
+    const installed = join(app, 'node_modules', 'all-access')
+    expect(readdirSync(installed).sort()).toEqual(['README.md', 'bin', 'dist', 'package.json'])
+    expect(existsSync(join(installed, 'dist', 'server', 'serve.js'))).toBe(true)
+  })
+
+  it('migrates, adds a provider and serves it, from dist/ with no TypeScript compiled', async () => {
+    expect(await allAccess(['migrate'])).toMatchObject({ status: 0, stdout: 'applied 20261128_01_initial, 20261129_01_provider_capabilities\n' })
+    const added = await allAccess(['providers', 'add', 'acme', '--authorization-url', 'https://id.acme.example/authorize', '--access-token-url', 'https://id.acme.example/token', '--profile-url', 'https://id.acme.example/me', '--client-id', 'id', '--client-secret', 'secret'])
+    expect(added.status).toBe(0)
+    const port = await freePort()
+    const serve = spawn(process.execPath, [join(app, 'node_modules', '.bin', 'all-access'), 'serve'], { cwd: app, env: { ...env, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: `http://localhost:${port}` } })
+    try {
+      await new Promise<void>((ready, fail) => {
+        let output = ''
+        serve.stdout.on('data', (chunk: Buffer) => (output += chunk) && output.includes('all-access listening on') && ready())
+        serve.stderr.on('data', (chunk: Buffer) => (output += chunk))
+        serve.once('exit', (code) => fail(new Error(`serve exited ${code}: ${output}`)))
+      })
+      const providers = await (await fetch(`http://127.0.0.1:${port}/auth/providers`)).json()
+      expect(providers).toEqual({ providers: [{ name: 'acme', displayName: 'Acme', protocol: 'oauth2' }] })
+    } finally {
+      serve.kill('SIGTERM')
+    }
+  })
+
+  it('says in one line what to install for --sandbox and for a postgres:// DATABASE_URL', async () => {
+    expect(await allAccess(['serve', '--sandbox'])).toMatchObject({ status: 2, stderr: 'all-access: serve --sandbox needs the oidc-provider package: npm install oidc-provider\n' })
+    expect(await allAccess(['migrate'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test' })).toMatchObject({
+      status: 2,
+      stderr: 'all-access: DATABASE_URL is a postgres:// URL, which needs the pg package: npm install pg\n',
+    })
+  })
+
+  it('mounts all-access/server in a Koa app of its own, configured from the environment', async () => {
+    const port = await freePort()
+    writeFileSync(
+      join(app, 'server.js'),
+      `import Koa from 'koa'
+import { createAllAccess, optionsFromEnv } from 'all-access/server'
+
+const allAccess = await createAllAccess({ ...optionsFromEnv(process.env) })
+const app = new Koa()
+app.use(allAccess.middleware)
+app.use((ctx) => { if (ctx.path === '/hello') ctx.body = { hello: 'from the host app' } })
+const server = app.listen(${port}, '127.0.0.1', async () => {
+  const own = await (await fetch('http://127.0.0.1:${port}/hello')).json()
+  const providers = await (await fetch('http://127.0.0.1:${port}/auth/providers')).json()
+  console.log(JSON.stringify({ own, providers }))
+  server.close()
+  await allAccess.close()
+})
+`,
+    )
+    const mounted = await run(process.execPath, ['server.js'], { PUBLIC_URL: `http://localhost:${port}` })
+    expect(mounted.stderr).toBe('')
+    // Its stdout also holds the BFF's request log: the script's own answer is the line of JSON.
+    const answer = mounted.stdout.split('\n').find((line) => line.startsWith('{'))!
+    expect(JSON.parse(answer)).toEqual({ own: { hello: 'from the host app' }, providers: { providers: [{ name: 'acme', displayName: 'Acme', protocol: 'oauth2' }] } })
+  })
+
+  it('builds all-access/client into a Vite app', async () => {
+    // The app's own front-end tools and React, as its devDependencies would give them.
+    for (const name of ['react', 'react-dom', '@tanstack/react-query']) {
+      mkdirSync(join(app, 'node_modules', ...name.split('/').slice(0, -1)), { recursive: true })
+      symlinkSync(join(ROOT, 'node_modules', name), join(app, 'node_modules', name))
+    }
+    mkdirSync(join(app, 'src'))
+    writeFileSync(join(app, 'index.html'), '<!doctype html><div id="root"></div><script type="module" src="/src/main.js"></script>\n')
+    writeFileSync(
+      join(app, 'src', 'main.js'),
+      `import { createElement as h } from 'react'
+import { createRoot } from 'react-dom/client'
+import { AllAccessProvider, LoginButton, useSession } from 'all-access/client'
+
+function App() {
+  const session = useSession()
+  return session.data?.authenticated ? h('p', null, 'Signed in') : h(LoginButton, { provider: 'acme' })
+}
+createRoot(document.getElementById('root')).render(h(AllAccessProvider, null, h(App)))
+`,
+    )
+    const build = await run(process.execPath, [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--logLevel', 'error'])
+    expect(build.status, build.stderr).toBe(0)
+    const assets = readdirSync(join(app, 'dist', 'assets')).filter((file) => file.endsWith('.js'))
+    expect(assets).toHaveLength(1)
+    expect(readFileSync(join(app, 'dist', 'assets', assets[0]), 'utf8')).toContain('/auth/session')
+  })
+})
