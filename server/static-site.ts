@@ -1,22 +1,9 @@
-import type { Middleware } from 'koa'
-import { createReadStream } from 'node:fs'
-import { stat } from 'node:fs/promises'
-import { extname, join, resolve, sep } from 'node:path'
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.webp': 'image/webp',
-  '.woff2': 'font/woff2',
-  '.txt': 'text/plain; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-}
+import type { Context, Middleware } from 'koa'
+import conditional from 'koa-conditional-get'
+import compose from 'koa-compose'
+import etag from 'koa-etag'
+import send from 'koa-send'
+import { extname, resolve } from 'node:path'
 
 /** The SPA may talk only to its own origin, run only its own scripts, and never be framed. */
 export const CONTENT_SECURITY_POLICY = [
@@ -31,48 +18,46 @@ export const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ')
 
+/** Vite names built assets by content hash: they never change under the same name. */
+const HASHED_ASSETS = '/assets/'
+
 /**
- * Serves the built SPA: files under `root`, and `index.html` for any other GET that wants a page
- * (client-side routes). Paths never leave `root`.
+ * Serves the built SPA with koa-send: files under `root` (never outside it), with ETags and `304`
+ * for what the browser holds; `index.html` for any other GET that wants a page (client-side routes).
+ * Pages carry the CSP and are revalidated each time; hashed assets are cached for a year.
  */
 export function staticSite(root: string): Middleware {
-  const base = resolve(root)
-  return async (ctx, next) => {
-    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next()
-    let path: string
-    try {
-      path = decodeURIComponent(ctx.path)
-    } catch {
-      ctx.status = 400
-      return
-    }
-    let file = resolve(join(base, path))
-    if (file !== base && !file.startsWith(base + sep)) return next()
-    let info = await stat(file).catch(() => null)
-    if (info?.isDirectory()) {
-      file = join(file, 'index.html')
-      info = await stat(file).catch(() => null)
-    }
-    if (!info?.isFile()) {
-      if (extname(path) !== '' || !ctx.accepts('html')) return next()
-      file = join(base, 'index.html')
-      info = await stat(file).catch(() => null)
-      if (!info?.isFile()) return next()
-    }
-    const type = TYPES[extname(file)] ?? 'application/octet-stream'
-    ctx.set('X-Content-Type-Options', 'nosniff')
-    ctx.set('Referrer-Policy', 'no-referrer')
-    if (type.startsWith('text/html')) {
-      ctx.set('Content-Security-Policy', CONTENT_SECURITY_POLICY)
-      ctx.set('X-Frame-Options', 'DENY')
-      ctx.set('Cache-Control', 'no-cache')
-    } else {
-      // Vite names built assets by content hash: they never change under the same name.
-      ctx.set('Cache-Control', path.startsWith('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache')
-    }
-    ctx.type = type
-    ctx.length = info.size
-    ctx.status = 200
-    if (ctx.method === 'GET') ctx.body = createReadStream(file)
+  const options: send.SendOptions = {
+    root: resolve(root),
+    index: 'index.html',
+    gzip: false,
+    brotli: false,
+    setHeaders(res, path) {
+      res.setHeader('X-Content-Type-Options', 'nosniff')
+      res.setHeader('Referrer-Policy', 'no-referrer')
+      if (extname(path) === '.html') {
+        res.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY)
+        res.setHeader('X-Frame-Options', 'DENY')
+        res.setHeader('Cache-Control', 'no-cache')
+      } else {
+        res.setHeader('Cache-Control', path.startsWith(resolve(root) + HASHED_ASSETS) ? 'public, max-age=31536000, immutable' : 'no-cache')
+      }
+    },
   }
+  const sendFile = async (ctx: Context, path: string): Promise<boolean> => {
+    try {
+      return Boolean(await send(ctx, path, options))
+    } catch (error) {
+      // Not there, or a path that would leave the root (resolve-path refuses it): not ours to answer.
+      const status = (error as { status?: number }).status
+      if (status === 404 || status === 403 || status === 400) return false
+      throw error
+    }
+  }
+  const files: Middleware = async (ctx, next) => {
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next()
+    if (await sendFile(ctx, ctx.path)) return
+    if (extname(ctx.path) !== '' || !ctx.accepts('html') || !(await sendFile(ctx, '/index.html'))) return next()
+  }
+  return compose([conditional(), etag(), files] as Middleware[]) as Middleware
 }

@@ -1,0 +1,98 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import Koa from 'koa'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { request as httpRequest, type Server } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { CONTENT_SECURITY_POLICY, staticSite } from '../server/static-site.ts'
+
+/** A raw request: fetch would normalise `..` away before it ever left the test. */
+function get(port: number, path: string, headers: Record<string, string> = {}, method = 'GET') {
+  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, method, headers }, (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+describe('the static SPA the BFF serves', () => {
+  let dir: string
+  let server: Server
+  let port: number
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'aa-static-'))
+    const root = join(dir, 'site')
+    mkdirSync(join(root, 'assets'), { recursive: true })
+    writeFileSync(join(root, 'index.html'), '<!doctype html><title>SPA</title>')
+    writeFileSync(join(root, 'assets', 'app-3f9a1c.js'), 'console.log("app")')
+    writeFileSync(join(root, 'robots.txt'), 'User-agent: *')
+    writeFileSync(join(dir, 'secret.txt'), 'SECRET-OUTSIDE-ROOT')
+    const app = new Koa()
+    app.use(staticSite(root))
+    server = app.listen(0, '127.0.0.1')
+    await new Promise((resolve) => server.once('listening', resolve))
+    port = (server.address() as { port: number }).port
+  })
+
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve))
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('serves index.html with its CSP, no framing, revalidated every time', async () => {
+    const page = await get(port, '/')
+    expect(page.status).toBe(200)
+    expect(page.body).toBe('<!doctype html><title>SPA</title>')
+    expect(page.headers['content-type']).toBe('text/html; charset=utf-8')
+    expect(page.headers['content-security-policy']).toBe(CONTENT_SECURITY_POLICY)
+    expect(page.headers['x-frame-options']).toBe('DENY')
+    expect(page.headers['cache-control']).toBe('no-cache')
+    expect(page.headers.etag).toBeTruthy()
+  })
+
+  it('caches hashed assets for a year as immutable, and other files for revalidation only', async () => {
+    const asset = await get(port, '/assets/app-3f9a1c.js')
+    expect(asset.status).toBe(200)
+    expect(asset.headers['content-type']).toMatch(/^(application|text)\/javascript/)
+    expect(asset.headers['cache-control']).toBe('public, max-age=31536000, immutable')
+    expect(asset.headers['x-content-type-options']).toBe('nosniff')
+    expect((await get(port, '/robots.txt')).headers['cache-control']).toBe('no-cache')
+  })
+
+  it('answers 304 with no body to a request naming the ETag it holds', async () => {
+    for (const path of ['/', '/assets/app-3f9a1c.js']) {
+      const first = await get(port, path)
+      const again = await get(port, path, { 'If-None-Match': String(first.headers.etag) })
+      expect(again.status).toBe(304)
+      expect(again.body).toBe('')
+    }
+  })
+
+  it('falls back to index.html for a page route, and not for a missing file or a non-page request', async () => {
+    const route = await get(port, '/accounts/settings', { Accept: 'text/html' })
+    expect(route.status).toBe(200)
+    expect(route.body).toBe('<!doctype html><title>SPA</title>')
+    expect((await get(port, '/assets/missing.js', { Accept: 'text/html' })).status).toBe(404)
+    expect((await get(port, '/accounts/settings', { Accept: 'application/json' })).status).toBe(404)
+  })
+
+  it('answers HEAD like GET, without a body', async () => {
+    const head = await get(port, '/assets/app-3f9a1c.js', {}, 'HEAD')
+    expect(head.status).toBe(200)
+    expect(head.body).toBe('')
+  })
+
+  it.each(['/../secret.txt', '/%2e%2e/secret.txt', '/assets/..%2f..%2fsecret.txt', '/..%5csecret.txt', '/%2e%2e%2fsecret.txt', '/assets/../../secret.txt'])(
+    'never serves a file outside its root for %s',
+    async (path) => {
+      const answer = await get(port, path, { Accept: 'text/html' })
+      expect(answer.body).not.toContain('SECRET-OUTSIDE-ROOT')
+      expect([200, 400, 403, 404]).toContain(answer.status)
+    },
+  )
+})
