@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { OAuth2Client } from '../server/clients/oauth2.ts'
-import { startOidcSandbox, type RunningOidcSandbox } from '../server/sandbox/oidc-provider.ts'
+import { startOidcSandbox, type RunningOidcSandbox } from './support/oidc-sandbox.ts'
 import { BrowserSession } from './support/browser-session.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AllAccessHooks } from '../server/hooks.ts'
-import { startOAuth1Provider, type RunningOAuth1Provider } from '../server/sandbox/oauth1-provider.ts'
+import { startOAuth1Provider, type RunningOAuth1Provider } from './support/oauth1-sandbox.ts'
 import { BrowserSession } from './support/browser-session.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'

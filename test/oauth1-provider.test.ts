@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { oauth1AuthorizationHeader, type OAuth1Credentials } from '../server/clients/oauth1-signature.ts'
-import { parseOAuthAuthorization, startOAuth1Provider, type RunningOAuth1Provider } from '../server/sandbox/oauth1-provider.ts'
+import { parseOAuthAuthorization, startOAuth1Provider, type RunningOAuth1Provider } from './support/oauth1-sandbox.ts'
 
 const consumer = { key: 'ck', secret: 'cs-0123456789' }
 const callback = 'http://127.0.0.1:9/auth/callback/sandbox?keep=1'

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startOidcSandbox, type OidcSandboxClient, type RunningOidcSandbox } from '../server/sandbox/oidc-provider.ts'
+import { startOidcSandbox, type OidcSandboxClient, type RunningOidcSandbox } from './support/oidc-sandbox.ts'
 
 const BASIC: OidcSandboxClient = {
   clientId: 'client-basic',

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startOidcSandbox, type RunningOidcSandbox } from '../server/sandbox/oidc-provider.ts'
+import { startOidcSandbox, type RunningOidcSandbox } from './support/oidc-sandbox.ts'
 import { BrowserSession } from './support/browser-session.ts'
 import { cacheLapse } from './support/eventually.ts'
 import { startBff, type TestBff } from './support/bff.ts'

@@ -19,6 +19,8 @@ export interface OAuth1ProviderOptions {
   users?: OAuth1SandboxUser[]
   /** The origin clients sign for; by default the origin each request was addressed to (its Host). */
   publicUrl?: string
+  /** Told of every request it answered, refusals with their reason (what tests assert on). */
+  onRequest?: (request: OAuth1ProviderRequest) => void
 }
 
 export interface OAuth1ProviderRequest {
@@ -41,8 +43,6 @@ export interface RunningOAuth1Provider {
   profileUrl: string
   /** `${url}/1.1` */
   apiBaseUrl: string
-  /** Every request it answered, refusals with their reason, for assertions. */
-  requests: OAuth1ProviderRequest[]
   statuses: OAuth1SandboxStatus[]
   /** The user's access tokens stop working (401), as when a user revokes an app. */
   revokeUserTokens(userId: string): void
@@ -71,7 +71,6 @@ export interface OAuth1AccessToken {
 
 /** What the provider remembers; shared with whoever started it so tests can look and revoke. */
 export class OAuth1ProviderState {
-  readonly requests: OAuth1ProviderRequest[] = []
   readonly statuses: OAuth1SandboxStatus[] = []
   readonly requestTokens = new Map<string, OAuth1RequestToken>()
   readonly accessTokens = new Map<string, OAuth1AccessToken>()
@@ -273,7 +272,7 @@ function authorizePage(token: string, consumerKey: string, users: OAuth1SandboxU
 
 /**
  * A strict OAuth 1.0a provider modelled on Twitter's endpoints, for tests and the offline demo.
- * `state` holds its tokens, statuses and the log of requests; pass one in to look at them.
+ * `state` holds its tokens and statuses; pass one in to look at them.
  */
 export function createOAuth1ProviderApp(options: OAuth1ProviderOptions, state = new OAuth1ProviderState()): Koa {
   const users = options.users ?? DEMO_OAUTH1_USERS
@@ -425,7 +424,7 @@ export function createOAuth1ProviderApp(options: OAuth1ProviderOptions, state = 
       if (ctx.path === AUTHORIZE_PATH) ctx.body = page('Cannot sign in', `<h1>This sign-in link is not valid any more.</h1><p>${escapeHtml(refusal.message)}</p>`)
       else ctx.body = { errors: [{ code: refusal.code, message: refusal.message }] }
     } finally {
-      state.requests.push({ method: ctx.method, path: ctx.path, ok: reason === undefined, ...(reason === undefined ? {} : { reason }) })
+      options.onRequest?.({ method: ctx.method, path: ctx.path, ok: reason === undefined, ...(reason === undefined ? {} : { reason }) })
     }
   })
   app.use(async (ctx, next) => {
@@ -462,7 +461,6 @@ export async function startOAuth1Provider(options: OAuth1ProviderOptions & { por
     accessTokenUrl: `${url}/oauth/access_token`,
     profileUrl: `${url}/1.1/account/verify_credentials.json`,
     apiBaseUrl: `${url}/1.1`,
-    requests: state.requests,
     statuses: state.statuses,
     revokeUserTokens: (userId) => state.revokeUserTokens(userId),
     close: () =>

@@ -33,31 +33,16 @@ export interface OidcSandboxOptions {
   autoApprove?: string | false
   /** Default: alice and bob. */
   users?: OidcSandboxUser[]
-}
-
-/** Counters the tests read to prove what reached the provider. */
-export interface OidcSandboxStats {
-  refreshGrants: number
-  refreshFailures: number
-  authorizationCodeGrants: number
-  /** Revocation requests answered 200 (RFC 7009 answers 200 for unknown tokens too). */
-  revocations: number
-  /** Every request under `/api`, accepted or not. */
-  apiCalls: number
+  /** Runs before the sandbox's own middleware is added: where tests put their counters and stalls. */
+  instrument?: (provider: Provider) => void
 }
 
 export interface RunningOidcSandbox {
   /** `http://HOST:PORT`, the same as `url`. */
   issuer: string
   url: string
-  /**
-   * Holds every token request for `ms` before answering (0 ends it); a request whose client hung
-   * up meanwhile is dropped unprocessed, as if it never arrived (tests of a BFF dying mid-refresh).
-   */
-  stallTokenRequests(ms: number): void
   /** `${url}/api`: `GET /me`, `GET|POST /notes`, `ANY /echo`. */
   apiBaseUrl: string
-  stats: OidcSandboxStats
   /** Destroys every grant of that account with its codes, access and refresh tokens (the user withdrew consent). */
   revokeGrantsFor(accountId: string): Promise<void>
   close(): Promise<void>
@@ -75,7 +60,7 @@ export const DEMO_USERS: readonly OidcSandboxUser[] = [
   { id: 'bob', name: 'Bob Builder', email: 'bob@sandbox.example' },
 ]
 
-const REVOCATION_PATH = '/token/revocation'
+export const REVOCATION_PATH = '/token/revocation'
 const MAX_FORM_BYTES = 16 * 1024
 const MAX_NOTE_BYTES = 64 * 1024
 const MAX_NOTE_LENGTH = 2000
@@ -105,14 +90,9 @@ export async function startOidcSandbox(options: OidcSandboxOptions): Promise<Run
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
 
   const provider = new Provider(url, await configuration(options, users))
-  const stats: OidcSandboxStats = { refreshGrants: 0, refreshFailures: 0, authorizationCodeGrants: 0, revocations: 0, apiCalls: 0 }
-  countGrants(provider, stats)
   const grantsByAccount = indexGrantsByAccount(provider)
-
-  const tokenStall = { ms: 0 }
-  provider.use(stallTokenRequests(tokenStall))
-  provider.use(countRevocations(stats))
-  provider.use(sandboxApi(provider, users, stats))
+  options.instrument?.(provider)
+  provider.use(sandboxApi(provider, users))
   provider.use(options.autoApprove ? autoApproveInteractions(provider, options.autoApprove) : interactionPages(provider, users))
   server.on('request', provider.callback())
 
@@ -120,11 +100,7 @@ export async function startOidcSandbox(options: OidcSandboxOptions): Promise<Run
     issuer: url,
     url,
     apiBaseUrl: `${url}/api`,
-    stats,
     provider,
-    stallTokenRequests(ms) {
-      tokenStall.ms = ms
-    },
     async revokeGrantsFor(accountId) {
       const grantIds = grantsByAccount.get(accountId) ?? new Set()
       grantsByAccount.delete(accountId)
@@ -217,24 +193,6 @@ async function signingKey(): Promise<JWK> {
   const { privateKey } = await generateKeyPair('RS256', { extractable: true })
   const jwk = await exportJWK(privateKey)
   return { ...jwk, kid: await calculateJwkThumbprint(jwk), alg: 'RS256', use: 'sig' }
-}
-
-function countGrants(provider: Provider, stats: OidcSandboxStats): void {
-  provider.on('grant.success', (ctx) => {
-    const grantType = ctx.oidc.params?.grant_type
-    if (grantType === 'refresh_token') stats.refreshGrants++
-    if (grantType === 'authorization_code') stats.authorizationCodeGrants++
-  })
-  provider.on('grant.error', (ctx) => {
-    if (ctx.oidc?.params?.grant_type === 'refresh_token') stats.refreshFailures++
-  })
-}
-
-function countRevocations(stats: OidcSandboxStats): Middleware {
-  return async (ctx, next) => {
-    await next()
-    if (ctx.method === 'POST' && ctx.path === REVOCATION_PATH && ctx.status === 200) stats.revocations++
-  }
 }
 
 /** The in-memory adapter cannot list grants by account, so the sandbox remembers them as they are saved. */
@@ -413,7 +371,7 @@ class ApiError extends Error {
 
 type ApiHandler = (ctx: Context, user: OidcSandboxUser) => void | Promise<void>
 
-function sandboxApi(provider: Provider, users: Map<string, OidcSandboxUser>, stats: OidcSandboxStats): Middleware {
+function sandboxApi(provider: Provider, users: Map<string, OidcSandboxUser>): Middleware {
   const notes = new Map<string, Note[]>()
   const echo: ApiHandler = (ctx) => {
     ctx.body = { method: ctx.method, query: redactQuery(ctx.query), headers: redactHeaders(ctx.headers) }
@@ -441,7 +399,6 @@ function sandboxApi(provider: Provider, users: Map<string, OidcSandboxUser>, sta
 
   return async (ctx, next) => {
     if (ctx.path !== '/api' && !ctx.path.startsWith('/api/')) return next()
-    stats.apiCalls++
     ctx.set('Cache-Control', 'no-store')
     try {
       const user = await authenticate(ctx, provider, users)
@@ -534,17 +491,4 @@ function close(server: Server): Promise<void> {
     // Keep-alive sockets (fetch keeps them) would hold close() open until they time out.
     server.closeAllConnections()
   })
-}
-
-function stallTokenRequests(stall: { ms: number }) {
-  return async (ctx: Context, next: () => Promise<unknown>) => {
-    if (ctx.path !== '/token' || stall.ms <= 0) return next()
-    const until = Date.now() + stall.ms
-    while (Date.now() < until && stall.ms > 0 && !ctx.req.destroyed) await new Promise((resolve) => setTimeout(resolve, 20))
-    if (ctx.req.destroyed || ctx.req.socket.destroyed) {
-      ctx.respond = false
-      return
-    }
-    await next()
-  }
 }
