@@ -11,25 +11,19 @@ import {
   type TokenPlacement,
 } from '../../shared/provider.ts'
 import { presetConfig } from './fill-preset.ts'
+import type { PresetEndpoints } from './preset.ts'
 import { ProviderInputError } from './provider-input-error.ts'
 import { providerUrlProblem } from './provider-url.ts'
 
 export { ProviderInputError }
 
 /** What a user may set on a provider (the CLI's flags); unset fields keep their preset or current value. */
-export interface ProviderInput {
+export interface ProviderInput extends PresetEndpoints {
   preset?: string
   protocol?: string
   displayName?: string
   clientId?: string
   clientSecret?: string
-  requestTokenUrl?: string
-  authorizationUrl?: string
-  accessTokenUrl?: string
-  profileUrl?: string
-  apiBaseUrl?: string
-  issuer?: string
-  revocationUrl?: string
   scope?: string
   identifierPath?: string
   pkce?: boolean
