@@ -335,13 +335,19 @@ describe('the all-access command without configuration', () => {
     expect(first).toEqual({
       code: 0,
       stdout: added('github', 'oauth2'),
-      stderr: `all-access: ALLACCESS_KEYS is not set; generated a development key in ${join(cwd, 'data', 'keys')}. Set ALLACCESS_KEYS in production.\n`,
+      stderr:
+        `all-access: ALLACCESS_KEYS is not set; generated a development key in ${join(cwd, 'data', 'keys')}. Set ALLACCESS_KEYS in production.\n` +
+        `all-access: using the development database sqlite://./data/all-access.sqlite3 and the development key ${parseKeys(readFileSync(join(cwd, 'data', 'keys'), 'utf8'))[0].id} from ./data/keys (your app must use the same DATABASE_URL and ALLACCESS_KEYS)\n`,
     })
     expect(statSync(join(cwd, 'data', 'keys')).mode & 0o777).toBe(0o600)
     expect(readFileSync(join(cwd, 'data', 'keys'), 'utf8')).toMatch(/^[A-Za-z0-9+/]{43}=\n$/)
     expect(existsSync(join(cwd, 'data', 'all-access.sqlite3'))).toBe(true)
     const key = readFileSync(join(cwd, 'data', 'keys'), 'utf8')
-    expect(cli(['providers', 'list'], unset, cwd)).toEqual({ code: 0, stdout: 'github\toauth2\tenabled\tGitHub\n', stderr: '' })
+    expect(cli(['providers', 'list'], unset, cwd)).toEqual({
+      code: 0,
+      stdout: 'github\toauth2\tenabled\tGitHub\n',
+      stderr: `all-access: using the development database sqlite://./data/all-access.sqlite3 and the development key ${parseKeys(key)[0].id} from ./data/keys (your app must use the same DATABASE_URL and ALLACCESS_KEYS)\n`,
+    })
     expect(readFileSync(join(cwd, 'data', 'keys'), 'utf8')).toBe(key)
   })
 

@@ -29,9 +29,22 @@ const USAGE = `usage: all-access <command>
   sessions revoke --user ID | --all    end a user's sessions, or everybody's (every instance within a second)`
 
 
-async function withStore<T>(io: CliIo, action: (store: Store) => Promise<T>): Promise<T> {
+/**
+ * The store a command works on. When the database or the keys are the development defaults, says
+ * so: an app started with its own DATABASE_URL or ALLACCESS_KEYS would not see what this writes.
+ */
+function openCommandStore(io: CliIo): Store {
   const config = loadStoreConfig(io.env, io.cwd)
-  const store = openStore({ databaseUrl: config.databaseUrl, keys: config.keys, cwd: io.cwd })
+  const defaults = [
+    io.env.DATABASE_URL ? null : `the development database ${config.databaseUrl}`,
+    io.env.ALLACCESS_KEYS?.trim() ? null : `the development key ${config.keys[0].id} from ./data/keys`,
+  ].filter(Boolean)
+  if (defaults.length) io.err(`all-access: using ${defaults.join(' and ')} (your app must use the same DATABASE_URL and ALLACCESS_KEYS)`)
+  return openStore({ databaseUrl: config.databaseUrl, keys: config.keys, cwd: io.cwd })
+}
+
+async function withStore<T>(io: CliIo, action: (store: Store) => Promise<T>): Promise<T> {
+  const store = openCommandStore(io)
   try {
     await migrate(store.db)
     return await action(store)
@@ -111,8 +124,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
     case 'migrate': {
       const { positionals } = parseFlags(rest, {})
       if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`)
-      const config = loadStoreConfig(io.env, io.cwd)
-      const store = openStore({ databaseUrl: config.databaseUrl, keys: config.keys, cwd: io.cwd })
+      const store = openCommandStore(io)
       const applied = await migrate(store.db).finally(() => store.close())
       io.out(applied.length ? `applied ${applied.join(', ')}` : 'database is up to date')
       return 0
