@@ -1,21 +1,13 @@
 import type { Knex } from 'knex'
 import type { AccountStatus } from '../../shared/session.ts'
+import type { ParsedToken } from '../clients/types.ts'
 import type { SecretBox } from '../crypto/secret-box.ts'
 import { ENCRYPTED_COLUMNS, encryptedField, type EncryptedColumn } from './encrypted-columns.ts'
 import { afterTransaction, storeCaches, type ReadCache, type StoreCaches } from './read-cache.ts'
 import { toMillis, toMillisOrNull } from './rows.ts'
 
-/** The tokens a provider handed out for one account, decrypted. */
-export interface AccountTokens {
-  accessToken: string | null
-  /** OAuth 1.0a token secret. */
-  tokenSecret: string | null
-  refreshToken: string | null
-  idToken: string | null
-  /** Epoch ms; null when the provider gave no expiry. */
-  expiresAt: number | null
-  scope: string | null
-}
+/** The tokens an account keeps (decrypted): a provider's parsed token, without its raw answer. */
+export type AccountTokens = Omit<ParsedToken, 'raw'>
 
 /** A user's link to one provider identity (django-all-access's AccountAccess). */
 export interface AccountRecord extends AccountTokens {
@@ -193,7 +185,8 @@ export class AccountStore {
       identifier: row.identifier as string,
       userId: row.user_id as number,
       displayName: text('display_name'),
-      accessToken: this.decrypt('access_token', row),
+      // Every login stores one; a row without one reads as an empty token, which a provider refuses.
+      accessToken: this.decrypt('access_token', row) ?? '',
       tokenSecret: this.decrypt('token_secret', row),
       refreshToken: this.decrypt('refresh_token', row),
       idToken: this.decrypt('id_token', row),
