@@ -1,4 +1,4 @@
-import { isErrorCode, type ErrorCode } from '../shared/errors.ts'
+import { isErrorCode, isProxyErrorCode, type ErrorCode } from '../shared/errors.ts'
 
 /**
  * An error answer of the BFF itself: `{"error": code, "message": text}` (DESIGN.md, "HTTP routes").
@@ -42,26 +42,6 @@ export function isReauthRequired(error: unknown): error is AllAccessClientError 
   return error instanceof AllAccessClientError && error.code === 'reauth_required'
 }
 
-/**
- * The codes the BFF itself answers on `/api/…`; any other body there is the provider's own. (A
- * provider answering `{"error":"access_denied"}` must not pass for a failed login.)
- */
-const PROXY_CODES: readonly ErrorCode[] = [
-  'csrf_required',
-  'origin_not_allowed',
-  'not_authenticated',
-  'unknown_provider',
-  'account_not_connected',
-  'invalid_path',
-  'payload_too_large',
-  'method_not_allowed',
-  'reauth_required',
-  'upstream_unreachable',
-  'upstream_timeout',
-  'service_unavailable',
-  'server_error',
-]
-
 function contractBody(body: unknown): { error: unknown; message: unknown } | null {
   return body !== null && typeof body === 'object' && 'error' in body && typeof body.error === 'string' ? (body as { error: unknown; message: unknown }) : null
 }
@@ -75,6 +55,6 @@ export function errorFromAnswer(status: number, body: unknown, fromProxy: boolea
   const contract = contractBody(body)
   const code = contract?.error
   const message = typeof contract?.message === 'string' ? contract.message : 'The server answered unexpectedly.'
-  if (fromProxy) return isErrorCode(code) && PROXY_CODES.includes(code) ? new AllAccessClientError(code, status, message) : new ProviderApiError(status, body)
+  if (fromProxy) return isProxyErrorCode(code) ? new AllAccessClientError(code, status, message) : new ProviderApiError(status, body)
   return new AllAccessClientError(isErrorCode(code) ? code : 'server_error', status, message)
 }

@@ -1,5 +1,6 @@
 import { useMutation, useQuery, useQueryClient, type QueryClient, type UseMutationOptions, type UseQueryOptions } from '@tanstack/react-query'
 import { useMemo, useState, useSyncExternalStore } from 'react'
+import { authErrorMessage } from '../shared/auth-errors.ts'
 import { isErrorCode, type ErrorCode } from '../shared/errors.ts'
 import type { PublicProvider } from '../shared/provider.ts'
 import { AUTH_ERROR_PARAM } from '../shared/routes.ts'
@@ -171,28 +172,6 @@ export function useProviderMutation<TData = unknown>(provider: string, options: 
       return options.onError?.(error, ...rest)
     },
   })
-}
-
-const AUTH_ERROR_MESSAGES: Partial<Record<ErrorCode, string>> = {
-  access_denied: 'Sign-in was cancelled or refused.',
-  invalid_state: 'The sign-in could not be verified (it may have expired). Please try again.',
-  missing_code: 'The provider did not complete the sign-in. Please try again.',
-  issuer_mismatch: 'The sign-in answer did not come from the expected provider.',
-  request_token_failed: 'The provider could not start the sign-in.',
-  provider_unavailable: 'The provider could not be reached. Please try again later.',
-  token_request_failed: 'The provider did not accept the sign-in.',
-  id_token_invalid: 'The provider sent an invalid identity token.',
-  profile_request_failed: 'Your profile could not be loaded from the provider.',
-  missing_identifier: 'The provider did not say who you are.',
-  account_conflict: 'That account is already linked to another user.',
-  unknown_provider: 'That provider is not available.',
-  service_unavailable: 'The service is temporarily unavailable. Please try again later.',
-  server_error: 'Something went wrong during sign-in.',
-}
-
-/** The sentence to show for a login failure code (the `auth_error` of DESIGN.md's callback). */
-export function authErrorMessage(code: string): string {
-  return AUTH_ERROR_MESSAGES[code as ErrorCode] ?? 'Sign-in failed.'
 }
 
 /** What {@link useAuthError} returns after a failed login. */
