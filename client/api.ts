@@ -1,5 +1,5 @@
 import type { PublicProvider } from '../shared/provider.ts'
-import { CSRF_HEADER, CSRF_VALUE } from '../shared/routes.ts'
+import { CSRF_HEADER, CSRF_VALUE, routes } from '../shared/routes.ts'
 import type { SessionInfo } from '../shared/session.ts'
 import { errorFromAnswer } from './errors.ts'
 
@@ -116,17 +116,17 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
   }
 
   function loginUrl(provider: string, { next }: { next?: string } = {}): string {
-    return `${baseUrl}/auth/login/${encodeURIComponent(provider)}${next ? `?${new URLSearchParams({ next })}` : ''}`
+    return `${baseUrl}${routes.login(provider)}${next ? `?${new URLSearchParams({ next })}` : ''}`
   }
 
   return {
     baseUrl,
-    getSession: ({ slide = true, signal } = {}) => call<SessionInfo>(`/auth/session${slide ? '' : '?slide=false'}`, { signal }),
-    getProviders: async ({ signal } = {}) => (await call<{ providers: PublicProvider[] }>('/auth/providers', { signal })).providers,
+    getSession: ({ slide = true, signal } = {}) => call<SessionInfo>(`${routes.session}${slide ? '' : '?slide=false'}`, { signal }),
+    getProviders: async ({ signal } = {}) => (await call<{ providers: PublicProvider[] }>(routes.providers, { signal })).providers,
     loginUrl,
     login: (provider, loginOptions) => window.location.assign(loginUrl(provider, loginOptions)),
-    logout: () => call<void>('/auth/logout', { method: 'POST' }),
-    disconnect: (provider) => call<void>(`/auth/accounts/${encodeURIComponent(provider)}`, { method: 'DELETE' }),
+    logout: () => call<void>(routes.logout, { method: 'POST' }),
+    disconnect: (provider) => call<void>(routes.account(provider), { method: 'DELETE' }),
     api<T>(provider: string, path: string, { method = 'GET', query, json, form, headers, signal }: ApiCallOptions = {}) {
       const requestHeaders = new Headers(headers)
       let body: string | undefined
@@ -135,7 +135,7 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
       else if (form !== undefined) [body, type] = [new URLSearchParams(form).toString(), 'application/x-www-form-urlencoded']
       // A type given by the caller wins (`application/merge-patch+json`, a charset).
       if (type && !requestHeaders.has('Content-Type')) requestHeaders.set('Content-Type', type)
-      const url = `/api/${encodeURIComponent(provider)}/${apiPath(path)}${searchOf(query)}`
+      const url = routes.api(provider, apiPath(path)) + searchOf(query)
       return call<T>(url, { method, body, headers: requestHeaders, signal }, true)
     },
   }
