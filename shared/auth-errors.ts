@@ -1,5 +1,7 @@
 import type { ErrorCode } from './errors.ts'
 
+const PROVIDER_FAILED = 'The provider did not complete the sign-in.'
+
 /**
  * What a person is told when a login fails with each code: the `auth_error` a failed login comes
  * back with (DESIGN.md, the login redirect and the callback). The same sentences are the `message`
@@ -8,18 +10,19 @@ import type { ErrorCode } from './errors.ts'
  */
 export const AUTH_ERROR_MESSAGES = {
   access_denied: 'Sign-in was cancelled or refused.',
-  invalid_state: 'The sign-in expired or could not be verified. Please try again.',
-  missing_code: 'The provider did not complete the sign-in.',
+  invalid_state: 'The sign-in expired. Please try again.',
   login_required: 'The provider needs you to sign in.',
-  issuer_mismatch: 'The sign-in answer did not come from the expected provider.',
-  request_token_failed: 'The provider could not start the sign-in.',
-  provider_unavailable: 'The provider could not be reached. Please try again later.',
-  token_request_failed: 'The provider did not accept the sign-in.',
-  id_token_invalid: 'The provider sent an invalid identity token.',
-  profile_request_failed: 'Your profile could not be loaded from the provider.',
-  missing_identifier: 'The provider did not say who you are.',
   account_conflict: 'That account is already linked to another user.',
+  provider_unavailable: 'The provider could not be reached. Please try again later.',
   service_unavailable: 'The service is temporarily unavailable. Please try again later.',
+  // Which step failed is for the log: to the person it is one failure of the provider's.
+  missing_code: PROVIDER_FAILED,
+  issuer_mismatch: PROVIDER_FAILED,
+  request_token_failed: PROVIDER_FAILED,
+  token_request_failed: PROVIDER_FAILED,
+  id_token_invalid: PROVIDER_FAILED,
+  profile_request_failed: PROVIDER_FAILED,
+  missing_identifier: PROVIDER_FAILED,
 } as const satisfies Partial<Record<ErrorCode, string>>
 
 /**
