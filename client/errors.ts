@@ -42,19 +42,15 @@ export function isReauthRequired(error: unknown): error is AllAccessClientError 
   return error instanceof AllAccessClientError && error.code === 'reauth_required'
 }
 
-function contractBody(body: unknown): { error: unknown; message: unknown } | null {
-  return body !== null && typeof body === 'object' && 'error' in body && typeof body.error === 'string' ? (body as { error: unknown; message: unknown }) : null
-}
-
 /**
  * Reads a non-2xx answer. On the BFF's own routes every failure is an AllAccessClientError (an
  * unknown code or a body that is not the contract's reads as `server_error`); on the proxy, only the
  * BFF's codes are, and anything else is the provider's answer: ProviderApiError.
  */
 export function errorFromAnswer(status: number, body: unknown, fromProxy: boolean): Error {
-  const contract = contractBody(body)
-  const code = contract?.error
-  const message = typeof contract?.message === 'string' ? contract.message : 'The server answered unexpectedly.'
-  if (fromProxy) return isProxyErrorCode(code) ? new AllAccessClientError(code, status, message) : new ProviderApiError(status, body)
-  return new AllAccessClientError(isErrorCode(code) ? code : 'server_error', status, message)
+  const { error: code, message } = (body ?? {}) as { error?: unknown; message?: unknown }
+  // A message only counts in a body of the contract's shape.
+  const text = typeof code === 'string' && typeof message === 'string' ? message : 'The server answered unexpectedly.'
+  if (fromProxy) return isProxyErrorCode(code) ? new AllAccessClientError(code, status, text) : new ProviderApiError(status, body)
+  return new AllAccessClientError(isErrorCode(code) ? code : 'server_error', status, text)
 }
