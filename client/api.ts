@@ -1,5 +1,5 @@
 import type { PublicProvider } from '../shared/provider.ts'
-import { CSRF_HEADER, CSRF_VALUE } from '../shared/routes.ts'
+import { CSRF_HEADER, CSRF_VALUE, routes } from '../shared/routes.ts'
 import type { SessionInfo } from '../shared/session.ts'
 import { errorFromAnswer } from './errors.ts'
 
@@ -67,25 +67,20 @@ export function apiPath(path: string): string {
     .replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/gu, (c) => encodeURIComponent(c))
 }
 
-function searchOf(query: ApiQuery | undefined): string {
-  if (!query) return ''
-  const params = new URLSearchParams(query instanceof URLSearchParams ? query : undefined)
-  if (!(query instanceof URLSearchParams)) {
-    for (const [key, value] of Object.entries(query)) {
-      if (value === undefined) continue
-      for (const item of Array.isArray(value) ? value : [value]) params.append(key, String(item))
-    }
+function searchOf(query: ApiQuery = {}): string {
+  const params = new URLSearchParams()
+  for (const [key, value] of query instanceof URLSearchParams ? query : Object.entries(query)) {
+    for (const item of [value].flat()) if (item !== undefined) params.append(key, String(item))
   }
-  const search = params.toString()
-  return search ? `?${search}` : ''
+  const search = `${params}`
+  return search && `?${search}`
 }
 
 /** Reads a body as JSON when it says it is JSON; otherwise (or when it does not parse) as text. */
 async function readBody(response: Response): Promise<unknown> {
   const text = await response.text()
-  if (text === '' || !/[/+]json\b/i.test(response.headers.get('content-type') ?? '')) return text
   try {
-    return JSON.parse(text)
+    return /[/+]json\b/i.test(response.headers.get('content-type') ?? '') ? JSON.parse(text) : text
   } catch {
     return text
   }
@@ -105,10 +100,12 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init))
   const credentials: RequestCredentials = isCrossOrigin(baseUrl) ? 'include' : 'same-origin'
 
-  async function call<T>(path: string, init: RequestInit = {}, fromProxy = false): Promise<T> {
+  /** One call of the BFF. `type` is the body's Content-Type, unless the caller's headers name one (`application/merge-patch+json`, a charset). */
+  async function call<T>(path: string, init: RequestInit = {}, fromProxy = false, type?: string): Promise<T> {
     const headers = new Headers(init.headers)
     headers.set(CSRF_HEADER, CSRF_VALUE)
     if (!headers.has('Accept')) headers.set('Accept', 'application/json')
+    if (type && !headers.has('Content-Type')) headers.set('Content-Type', type)
     const response = await doFetch(`${baseUrl}${path}`, { ...init, headers, credentials })
     const body = await readBody(response)
     if (!response.ok) throw errorFromAnswer(response.status, body, fromProxy)
@@ -116,27 +113,21 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
   }
 
   function loginUrl(provider: string, { next }: { next?: string } = {}): string {
-    return `${baseUrl}/auth/login/${encodeURIComponent(provider)}${next ? `?${new URLSearchParams({ next })}` : ''}`
+    return `${baseUrl}${routes.login(provider)}${next ? `?${new URLSearchParams({ next })}` : ''}`
   }
 
   return {
     baseUrl,
-    getSession: ({ slide = true, signal } = {}) => call<SessionInfo>(`/auth/session${slide ? '' : '?slide=false'}`, { signal }),
-    getProviders: async ({ signal } = {}) => (await call<{ providers: PublicProvider[] }>('/auth/providers', { signal })).providers,
+    getSession: ({ slide = true, signal } = {}) => call<SessionInfo>(`${routes.session}${slide ? '' : '?slide=false'}`, { signal }),
+    getProviders: async ({ signal } = {}) => (await call<{ providers: PublicProvider[] }>(routes.providers, { signal })).providers,
     loginUrl,
     login: (provider, loginOptions) => window.location.assign(loginUrl(provider, loginOptions)),
-    logout: () => call<void>('/auth/logout', { method: 'POST' }),
-    disconnect: (provider) => call<void>(`/auth/accounts/${encodeURIComponent(provider)}`, { method: 'DELETE' }),
+    logout: () => call<void>(routes.logout, { method: 'POST' }),
+    disconnect: (provider) => call<void>(routes.account(provider), { method: 'DELETE' }),
     api<T>(provider: string, path: string, { method = 'GET', query, json, form, headers, signal }: ApiCallOptions = {}) {
-      const requestHeaders = new Headers(headers)
-      let body: string | undefined
-      let type: string | undefined
-      if (json !== undefined) [body, type] = [JSON.stringify(json), 'application/json']
-      else if (form !== undefined) [body, type] = [new URLSearchParams(form).toString(), 'application/x-www-form-urlencoded']
-      // A type given by the caller wins (`application/merge-patch+json`, a charset).
-      if (type && !requestHeaders.has('Content-Type')) requestHeaders.set('Content-Type', type)
-      const url = `/api/${encodeURIComponent(provider)}/${apiPath(path)}${searchOf(query)}`
-      return call<T>(url, { method, body, headers: requestHeaders, signal }, true)
+      const [body, type] =
+        json !== undefined ? [JSON.stringify(json), 'application/json'] : form !== undefined ? [`${new URLSearchParams(form)}`, 'application/x-www-form-urlencoded'] : []
+      return call<T>(routes.api(provider, apiPath(path)) + searchOf(query), { method, body, headers, signal }, true, type)
     },
   }
 }

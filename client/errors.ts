@@ -1,4 +1,4 @@
-import { isErrorCode, type ErrorCode } from '../shared/errors.ts'
+import { isErrorCode, isProxyErrorCode, type ErrorCode } from '../shared/errors.ts'
 
 /**
  * An error answer of the BFF itself: `{"error": code, "message": text}` (DESIGN.md, "HTTP routes").
@@ -43,38 +43,14 @@ export function isReauthRequired(error: unknown): error is AllAccessClientError 
 }
 
 /**
- * The codes the BFF itself answers on `/api/…`; any other body there is the provider's own. (A
- * provider answering `{"error":"access_denied"}` must not pass for a failed login.)
- */
-const PROXY_CODES: readonly ErrorCode[] = [
-  'csrf_required',
-  'origin_not_allowed',
-  'not_authenticated',
-  'unknown_provider',
-  'account_not_connected',
-  'invalid_path',
-  'payload_too_large',
-  'method_not_allowed',
-  'reauth_required',
-  'upstream_unreachable',
-  'upstream_timeout',
-  'service_unavailable',
-  'server_error',
-]
-
-function contractBody(body: unknown): { error: unknown; message: unknown } | null {
-  return body !== null && typeof body === 'object' && 'error' in body && typeof body.error === 'string' ? (body as { error: unknown; message: unknown }) : null
-}
-
-/**
  * Reads a non-2xx answer. On the BFF's own routes every failure is an AllAccessClientError (an
  * unknown code or a body that is not the contract's reads as `server_error`); on the proxy, only the
  * BFF's codes are, and anything else is the provider's answer: ProviderApiError.
  */
 export function errorFromAnswer(status: number, body: unknown, fromProxy: boolean): Error {
-  const contract = contractBody(body)
-  const code = contract?.error
-  const message = typeof contract?.message === 'string' ? contract.message : 'The server answered unexpectedly.'
-  if (fromProxy) return isErrorCode(code) && PROXY_CODES.includes(code) ? new AllAccessClientError(code, status, message) : new ProviderApiError(status, body)
-  return new AllAccessClientError(isErrorCode(code) ? code : 'server_error', status, message)
+  const { error: code, message } = (body ?? {}) as { error?: unknown; message?: unknown }
+  // A message only counts in a body of the contract's shape.
+  const text = typeof code === 'string' && typeof message === 'string' ? message : 'The server answered unexpectedly.'
+  if (fromProxy) return isProxyErrorCode(code) ? new AllAccessClientError(code, status, text) : new ProviderApiError(status, body)
+  return new AllAccessClientError(isErrorCode(code) ? code : 'server_error', status, text)
 }

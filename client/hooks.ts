@@ -1,10 +1,20 @@
-import { useMutation, useQuery, useQueryClient, type QueryClient, type UseMutationOptions, type UseQueryOptions } from '@tanstack/react-query'
-import { useMemo, useState, useSyncExternalStore } from 'react'
+import {
+  useMutation,
+  useQuery,
+  useQueryClient,
+  type QueryClient,
+  type QueryFunction,
+  type QueryKey,
+  type UseMutationOptions,
+  type UseQueryOptions,
+} from '@tanstack/react-query'
+import { useState, useSyncExternalStore } from 'react'
+import { authErrorMessage } from '../shared/auth-errors.ts'
 import { isErrorCode, type ErrorCode } from '../shared/errors.ts'
 import type { PublicProvider } from '../shared/provider.ts'
 import { AUTH_ERROR_PARAM } from '../shared/routes.ts'
 import type { SessionInfo } from '../shared/session.ts'
-import type { ApiMethod, ApiQuery } from './api.ts'
+import type { AllAccessClient, ApiMethod, ApiQuery } from './api.ts'
 import { useAllAccessClient } from './context.tsx'
 import { AllAccessClientError, ProviderApiError } from './errors.ts'
 
@@ -13,14 +23,11 @@ export const allAccessKeys = {
   all: ['all-access'] as const,
   session: () => [...allAccessKeys.all, 'session'] as const,
   providers: () => [...allAccessKeys.all, 'providers'] as const,
-  /** Every cached API answer; with a provider, that provider's; with a path and query, one call's. */
-  api: (provider?: string, path?: string, query?: ApiQuery, headers?: Record<string, string>) => {
-    const key: unknown[] = [...allAccessKeys.all, 'api']
-    if (provider !== undefined) key.push(provider)
-    if (path !== undefined) key.push(path, query instanceof URLSearchParams ? query.toString() : (query ?? {}))
-    if (headers !== undefined) key.push(headers)
-    return key
-  },
+  /** Every cached API answer; with a provider, that provider's; with a path and query, one call's (parts not given are left out). */
+  api: (provider?: string, path?: string, query?: ApiQuery, headers?: Record<string, string>): unknown[] =>
+    [...allAccessKeys.all, 'api', provider, path, path === undefined ? path : query instanceof URLSearchParams ? `${query}` : (query ?? {}), headers].filter(
+      (part) => part !== undefined,
+    ),
 }
 
 /** 4xx answers (the BFF's or the provider's) are answers, not glitches: retrying only repeats them. */
@@ -29,11 +36,20 @@ function retryTransient(failureCount: number, error: Error): boolean {
   return failureCount < 2
 }
 
-/** These refusals mean the cached session is out of date: the account needs a reconnect, or the session ended. */
-function refreshSessionAfter(error: Error, queryClient: QueryClient): void {
+/**
+ * These refusals mean the cached session is out of date: the account needs a reconnect, or the
+ * session ended. The error is thrown on, as the query or mutation's own.
+ */
+function refreshSessionAfter(error: Error, queryClient: QueryClient): never {
   if (error instanceof AllAccessClientError && ['reauth_required', 'not_authenticated', 'account_not_connected'].includes(error.code)) {
     void queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })
   }
+  throw error
+}
+
+/** Every all-access query: 4xx answers are not retried, and the app's options win. */
+function useAllAccessQuery<TQueryFnData, TData>(queryKey: QueryKey, queryFn: QueryFunction<TQueryFnData>, options: AllAccessQueryOptions<TQueryFnData, TData>) {
+  return useQuery<TQueryFnData, Error, TData>({ queryKey, queryFn, retry: retryTransient, ...options })
 }
 
 /** TanStack Query options the all-access queries pass on (`enabled`, `select`, `staleTime`, …). */
@@ -51,67 +67,54 @@ export type SessionOptions<TData = SessionInfo> = AllAccessQueryOptions<SessionI
  */
 export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOptions<TData> = {}) {
   const client = useAllAccessClient()
-  return useQuery<SessionInfo, Error, TData>({
-    queryKey: allAccessKeys.session(),
-    queryFn: ({ signal }) => client.getSession({ slide, signal }),
-    retry: retryTransient,
-    ...options,
-  })
+  return useAllAccessQuery(allAccessKeys.session(), ({ signal }) => client.getSession({ slide, signal }), options)
 }
 
 /** The enabled providers (`name`, `displayName`, `protocol`), to render login buttons. */
 export function useProviders<TData = PublicProvider[]>(options: AllAccessQueryOptions<PublicProvider[], TData> = {}) {
   const client = useAllAccessClient()
-  return useQuery<PublicProvider[], Error, TData>({
-    queryKey: allAccessKeys.providers(),
-    queryFn: ({ signal }) => client.getProviders({ signal }),
-    staleTime: 5 * 60_000,
-    retry: retryTransient,
-    ...options,
-  })
+  return useAllAccessQuery(allAccessKeys.providers(), ({ signal }) => client.getProviders({ signal }), { staleTime: 5 * 60_000, ...options })
 }
 
 /**
  * `login(provider, { next })` leaves the page for the provider (signing in, or linking the provider
  * to the signed-in user); the session is read afresh on return. `loginUrl` gives the URL instead.
  */
-export function useLogin() {
-  const client = useAllAccessClient()
-  return useMemo(() => ({ login: client.login, loginUrl: client.loginUrl }), [client])
+export function useLogin(): Pick<AllAccessClient, 'login' | 'loginUrl'> {
+  // The client itself: its methods close over nothing but the provider's base URL, and it is memoised.
+  return useAllAccessClient()
 }
 
 /** Options of {@link useLogout} and {@link useDisconnect}: TanStack mutation options. */
 export type AllAccessMutationOptions<TVariables> = Omit<UseMutationOptions<void, Error, TVariables>, 'mutationFn'>
 
-/** Signs out (`POST /auth/logout`), drops the cached API answers and refetches the session. */
-export function useLogout(options: AllAccessMutationOptions<void> = {}) {
+/** A mutation that changes who is signed in with what: the API answers it ends are dropped, and the session is refetched. */
+function useSessionMutation<TVariables>(
+  options: AllAccessMutationOptions<TVariables>,
+  mutationFn: (client: AllAccessClient, variables: TVariables) => Promise<void>,
+  provider?: (variables: TVariables) => string,
+) {
   const client = useAllAccessClient()
   const queryClient = useQueryClient()
-  return useMutation<void, Error, void>({
+  return useMutation<void, Error, TVariables>({
     ...options,
-    mutationFn: () => client.logout(),
+    mutationFn: (variables) => mutationFn(client, variables),
     onSuccess: async (...args) => {
-      // Everything cached was the signed-in user's.
-      queryClient.removeQueries({ queryKey: allAccessKeys.api() })
+      queryClient.removeQueries({ queryKey: allAccessKeys.api(provider?.(args[1])) })
       await queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })
       await options.onSuccess?.(...args)
     },
   })
 }
 
+/** Signs out (`POST /auth/logout`), drops the cached API answers (all were the user's) and refetches the session. */
+export function useLogout(options: AllAccessMutationOptions<void> = {}) {
+  return useSessionMutation(options, (client) => client.logout())
+}
+
 /** Unlinks a provider's account (`DELETE /auth/accounts/:provider`; the BFF revokes its tokens) and refetches the session. */
 export function useDisconnect(options: AllAccessMutationOptions<string> = {}) {
-  const client = useAllAccessClient()
-  const queryClient = useQueryClient()
-  return useMutation<void, Error, string>({
-    ...options,
-    mutationFn: (provider) => client.disconnect(provider),
-    onSuccess: async (...args) => {
-      queryClient.removeQueries({ queryKey: allAccessKeys.api(args[1]) })
-      await queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })
-      await options.onSuccess?.(...args)
-    },
-  })
+  return useSessionMutation(options, (client, provider) => client.disconnect(provider), (provider) => provider)
 }
 
 /** Options of {@link useProviderApi}: query parameters and headers of the call, and TanStack query options. */
@@ -133,16 +136,11 @@ export function useProviderApi<TQueryFnData = unknown, TData = TQueryFnData>(
 ) {
   const client = useAllAccessClient()
   const queryClient = useQueryClient()
-  return useQuery<TQueryFnData, Error, TData>({
-    queryKey: allAccessKeys.api(provider, path, query, headers),
-    queryFn: ({ signal }) =>
-      client.api<TQueryFnData>(provider, path, { query, headers, signal }).catch((error: Error) => {
-        refreshSessionAfter(error, queryClient)
-        throw error
-      }),
-    retry: retryTransient,
-    ...options,
-  })
+  return useAllAccessQuery(
+    allAccessKeys.api(provider, path, query, headers),
+    ({ signal }) => client.api<TQueryFnData>(provider, path, { query, headers, signal }).catch((error: Error) => refreshSessionAfter(error, queryClient)),
+    options,
+  )
 }
 
 /** What {@link useProviderMutation}'s `mutate` takes: one call of the provider's API. */
@@ -165,34 +163,9 @@ export function useProviderMutation<TData = unknown>(provider: string, options: 
   const queryClient = useQueryClient()
   return useMutation<TData, Error, ProviderMutationVariables>({
     ...options,
-    mutationFn: ({ path, method = 'POST', ...call }) => client.api<TData>(provider, path, { method, ...call }),
-    onError: (error, ...rest) => {
-      refreshSessionAfter(error, queryClient)
-      return options.onError?.(error, ...rest)
-    },
+    mutationFn: ({ path, method = 'POST', ...call }) =>
+      client.api<TData>(provider, path, { method, ...call }).catch((error: Error) => refreshSessionAfter(error, queryClient)),
   })
-}
-
-const AUTH_ERROR_MESSAGES: Partial<Record<ErrorCode, string>> = {
-  access_denied: 'Sign-in was cancelled or refused.',
-  invalid_state: 'The sign-in could not be verified (it may have expired). Please try again.',
-  missing_code: 'The provider did not complete the sign-in. Please try again.',
-  issuer_mismatch: 'The sign-in answer did not come from the expected provider.',
-  request_token_failed: 'The provider could not start the sign-in.',
-  provider_unavailable: 'The provider could not be reached. Please try again later.',
-  token_request_failed: 'The provider did not accept the sign-in.',
-  id_token_invalid: 'The provider sent an invalid identity token.',
-  profile_request_failed: 'Your profile could not be loaded from the provider.',
-  missing_identifier: 'The provider did not say who you are.',
-  account_conflict: 'That account is already linked to another user.',
-  unknown_provider: 'That provider is not available.',
-  service_unavailable: 'The service is temporarily unavailable. Please try again later.',
-  server_error: 'Something went wrong during sign-in.',
-}
-
-/** The sentence to show for a login failure code (the `auth_error` of DESIGN.md's callback). */
-export function authErrorMessage(code: string): string {
-  return AUTH_ERROR_MESSAGES[code as ErrorCode] ?? 'Sign-in failed.'
 }
 
 /** What {@link useAuthError} returns after a failed login. */
@@ -206,7 +179,7 @@ export interface AuthError {
 }
 
 // The page's auth_error, taken from the address once and shared by every component that asks.
-let authError: ErrorCode | null = null
+let authError: AuthError | null = null
 const authErrorListeners = new Set<() => void>()
 
 function takeAuthErrorFromUrl(): void {
@@ -215,8 +188,9 @@ function takeAuthErrorFromUrl(): void {
   const found = url.searchParams.get(AUTH_ERROR_PARAM)
   if (found === null) return
   url.searchParams.delete(AUTH_ERROR_PARAM)
-  window.history.replaceState(window.history.state, '', url.pathname + url.search + url.hash)
-  authError = found === '' ? null : isErrorCode(found) ? found : 'server_error'
+  window.history.replaceState(window.history.state, '', url)
+  const code = isErrorCode(found) ? found : 'server_error'
+  authError = found ? { code, message: authErrorMessage(code), dismiss: dismissAuthError } : null
 }
 
 function subscribeAuthError(listener: () => void) {
@@ -235,6 +209,5 @@ function dismissAuthError(): void {
  */
 export function useAuthError(): AuthError | null {
   useState(takeAuthErrorFromUrl)
-  const code = useSyncExternalStore(subscribeAuthError, () => authError, () => null)
-  return useMemo(() => (code ? { code, message: authErrorMessage(code), dismiss: dismissAuthError } : null), [code])
+  return useSyncExternalStore(subscribeAuthError, () => authError, () => null)
 }

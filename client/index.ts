@@ -20,7 +20,7 @@ export { useDisconnect } from './hooks.ts'
 export { useProviderApi } from './hooks.ts'
 export { useProviderMutation } from './hooks.ts'
 export { useAuthError } from './hooks.ts'
-export { authErrorMessage } from './hooks.ts'
+export { authErrorMessage } from '../shared/auth-errors.ts'
 export type {
   AllAccessMutationOptions,
   AllAccessQueryOptions,

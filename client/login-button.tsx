@@ -20,7 +20,7 @@ export function LoginButton({ provider, next, children, ...rest }: LoginButtonPr
   const providers = useProviders()
   const session = useSession()
   const name = providers.data?.find((p) => p.name === provider)?.displayName ?? provider
-  const label = session.data?.authenticated ? `Connect ${name}` : `Sign in with ${name}`
+  const label = `${session.data?.authenticated ? 'Connect' : 'Sign in with'} ${name}`
   return (
     <button type="button" {...rest} onClick={() => login(provider, { next })}>
       {children ?? label}

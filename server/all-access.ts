@@ -15,6 +15,7 @@ import { unknownRoutes } from './http/unknown-routes.ts'
 import { securityHeaders } from './http/security-headers.ts'
 import { consoleLogger, type Logger } from './log.ts'
 import { proxyRoute } from './proxy/index.ts'
+import { proxyRefusalsOnly } from './proxy/refusals.ts'
 import { disconnectAccount } from './routes/accounts.ts'
 import { formPostCallback } from './routes/form-post-callback.ts'
 import { listProviders } from './routes/providers.ts'
@@ -111,7 +112,7 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
   router.get('/auth/session', csrf, readSession)
   router.post('/auth/logout', csrf, logout)
   router.delete('/auth/accounts/:provider', csrf, disconnectAccount)
-  router.all(/^\/api\/([^/]+)(?:\/(.*))?$/, csrf, proxyRoute)
+  router.all(/^\/api\/([^/]+)(?:\/(.*))?$/, proxyRefusalsOnly, csrf, proxyRoute)
 
   const routes = compose([
     requestLog(log),

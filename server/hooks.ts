@@ -2,6 +2,7 @@ import type { Context } from 'koa'
 import type { Knex } from 'knex'
 import type { ErrorCode } from '../shared/errors.ts'
 import type { ProviderConfig } from '../shared/provider.ts'
+import { AUTH_ERROR_PARAM, routes } from '../shared/routes.ts'
 import { displayNameOf, valueAtPath } from './clients/identifier.ts'
 import type { Profile } from './clients/types.ts'
 import type { AccountAccess } from './accounts/account-access.ts'
@@ -31,7 +32,7 @@ export const defaultHooks: AllAccessHooks = {
   getUserId: ({ provider, profile }) => valueAtPath(profile, provider.identifierPath),
   getOrCreateUser: ({ provider, profile, trx, store }) => store.users.create(displayNameOf(profile, provider.displayNamePath ?? null), trx),
   onLogin: () => undefined,
-  getErrorRedirect: ({ code }) => `/?auth_error=${encodeURIComponent(code)}`,
+  getErrorRedirect: ({ code }) => `/?${new URLSearchParams({ [AUTH_ERROR_PARAM]: code })}`,
   getAdditionalParameters: () => ({}),
-  getCallbackUrl: ({ provider, publicUrl }) => new URL(`/auth/callback/${provider.name}`, publicUrl).toString(),
+  getCallbackUrl: ({ provider, publicUrl }) => new URL(routes.callback(provider.name), publicUrl).toString(),
 }

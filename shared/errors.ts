@@ -36,6 +36,33 @@ export const ERROR_CODES = [
 
 export type ErrorCode = (typeof ERROR_CODES)[number]
 
+/**
+ * The codes the proxy route (`ANY /api/:provider/…`) answers with itself: its own refusals, the
+ * CSRF checks and what any route may answer. Any other body there is the provider's own, so a
+ * provider answering `{"error":"access_denied"}` does not pass for a failed login.
+ */
+export const PROXY_ERROR_CODES = [
+  'csrf_required',
+  'origin_not_allowed',
+  'not_authenticated',
+  'unknown_provider',
+  'account_not_connected',
+  'invalid_path',
+  'payload_too_large',
+  'method_not_allowed',
+  'reauth_required',
+  'upstream_unreachable',
+  'upstream_timeout',
+  'service_unavailable',
+  'server_error',
+] as const satisfies readonly ErrorCode[]
+
+export type ProxyErrorCode = (typeof PROXY_ERROR_CODES)[number]
+
+export function isProxyErrorCode(value: unknown): value is ProxyErrorCode {
+  return (PROXY_ERROR_CODES as readonly unknown[]).includes(value)
+}
+
 /** The body of every JSON error answer. */
 export interface ErrorBody {
   error: ErrorCode

@@ -8,7 +8,7 @@ import { presetConfig } from '../server/providers/fill-preset.ts'
 import { PRESETS } from '../server/providers/presets.ts'
 import { openStore } from '../server/store/index.ts'
 import type { ProviderRecord } from '../server/store/providers.ts'
-import { ENCRYPTED_COLUMNS } from '../server/store/key-rotation.ts'
+import { ENCRYPTED_COLUMNS } from '../server/store/encrypted-columns.ts'
 import { databases } from './support/databases.ts'
 
 const BIN = resolve('bin/all-access.js')

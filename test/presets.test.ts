@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { readFileSync } from 'node:fs'
 import { PROTOCOLS, REFRESH_SUPPORT, SCOPE_DELIMITERS, TOKEN_AUTH_METHODS } from '../shared/provider.ts'
 import { getClient } from '../server/clients/index.ts'
+import { RESERVED_AUTHORIZATION_PARAMS } from '../server/clients/reserved-params.ts'
 import { displayNameOf, valueAtPath } from '../server/clients/identifier.ts'
 import { OAuthClient, OAuth2Client, OidcClient } from '../server/clients/index.ts'
 import { presetConfig } from '../server/providers/fill-preset.ts'
@@ -79,7 +80,9 @@ describe.each(NAMES)('the %s preset', (name) => {
     expect(keys.filter((key) => /^(client_?id|client_?secret|client_?key|secret|password|api_?key|(access|refresh)_?token)$/i.test(key))).toEqual([])
     for (const param of preset.params ?? []) expect(param.name).not.toMatch(/secret|password/i)
     for (const param of Object.keys(preset.extraAuthorizationParams ?? {})) {
-      expect(['response_type', 'client_id', 'redirect_uri', 'scope', 'state', 'nonce', 'code_challenge', 'code_challenge_method', 'oauth_token']).not.toContain(param)
+      expect(RESERVED_AUTHORIZATION_PARAMS.has(param), param).toBe(false)
+      // A preset's scopes belong in its scope, where a --scope flag can replace them.
+      expect(param).not.toBe('scope')
     }
     for (const param of preset.params ?? []) expect(param.default ?? '').not.toMatch(/secret|password|key/i)
   })

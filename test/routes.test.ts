@@ -1,8 +1,27 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { AUTH_ERROR_PARAM, CSRF_HEADER, CSRF_VALUE, routes } from '../shared/routes.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
 
 const CSRF = { 'X-CSRF': '1' }
+
+// The one place the contract's paths are written out: the client and the tests build them with `routes`.
+describe('the shared routes', () => {
+  it('are the paths of DESIGN.md, with the provider name encoded as one segment', () => {
+    expect(routes.providers).toBe('/auth/providers')
+    expect(routes.login('github')).toBe('/auth/login/github')
+    expect(routes.callback('github')).toBe('/auth/callback/github')
+    expect(routes.session).toBe('/auth/session')
+    expect(routes.logout).toBe('/auth/logout')
+    expect(routes.account('github')).toBe('/auth/accounts/github')
+    expect(routes.api('github', '/user/repos')).toBe('/api/github/user/repos')
+    expect(routes.login('a/b?c')).toBe('/auth/login/a%2Fb%3Fc')
+  })
+
+  it('name the CSRF header and the failed-login parameter of DESIGN.md', () => {
+    expect([CSRF_HEADER, CSRF_VALUE, AUTH_ERROR_PARAM]).toEqual(['X-CSRF', '1', 'auth_error'])
+  })
+})
 
 describe.each(databases)('routes of the BFF on $kind', (database) => {
   let drop: () => Promise<void>

@@ -12,7 +12,8 @@ import { buildProviderConfig } from '../server/providers/provider-input.ts'
 import type { AccountTokens } from '../server/store/accounts.ts'
 import { DatabaseUrlError, MigrationLockError, openDatabase } from '../server/store/database.ts'
 import { migrate, openStore, parseDatabaseUrl, storeOn, type Store } from '../server/store/index.ts'
-import { ENCRYPTED_COLUMNS, rotateKeys } from '../server/store/key-rotation.ts'
+import { ENCRYPTED_COLUMNS } from '../server/store/encrypted-columns.ts'
+import { rotateKeys } from '../server/store/key-rotation.ts'
 import { DEFAULT_SESSION_TIMEOUTS, Sessions } from '../server/session/sessions.ts'
 import { databases } from './support/databases.ts'
 
@@ -642,6 +643,27 @@ describe.each(databases)('the store on $kind', (database) => {
       const account = await storeOn(store.db, new SecretBox([newKey])).accounts.get(accountId)
       expect(account).toEqual(expect.objectContaining({ accessToken: 'refreshed-access', refreshToken: 'refreshed-refresh' }))
     })
+  })
+
+  it('encrypts exactly the columns that key rotation re-encrypts, each under its own name', async () => {
+    const p = await store.providers.add(provider('p'))
+    const user = await store.users.create('Listed User')
+    await store.accounts.create({ providerId: p.id, identifier: '1', userId: user.id, displayName: null, ...tokens })
+    await store.loginFlows.create('flow', p.id, { provider: 'p', state: 'state-1', next: '/' }, 60_000)
+    await store.sessions.create(hashId('session'), { userId: user.id, createdAt: 1, idleExpiresAt: Date.now() + HOUR, absoluteExpiresAt: Date.now() + HOUR })
+    const listed = Object.entries(ENCRYPTED_COLUMNS).flatMap(([table, columns]) => columns.map((column) => `${table}.${column}`))
+    const encrypted: string[] = []
+    for (const table of TABLES) {
+      for (const row of await store.db(table).select('*')) {
+        for (const [column, value] of Object.entries(row)) {
+          if (typeof value !== 'string' || !value.startsWith('aa1.')) continue
+          encrypted.push(`${table}.${column}`)
+          // Decrypts under its own `table.column` name, as the stores and key rotation both name it.
+          expect(store.box.decrypt(`${table}.${column}`, value)).toEqual(expect.any(String))
+        }
+      }
+    }
+    expect(encrypted.sort()).toEqual(listed.sort())
   })
 
   it('holds no secret, token or id in clear in a raw dump of the database', async () => {

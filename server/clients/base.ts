@@ -2,6 +2,7 @@ import type { ProviderConfig } from '../../shared/provider.ts'
 import { AllAccessError } from '../errors.ts'
 import type { LoginFlow } from '../store/login-flows.ts'
 import { callProvider, parseAnswerBody, PROVIDER_ANSWER_LIMIT } from './provider-http.ts'
+import { withoutReservedParams } from './reserved-params.ts'
 import type { HeaderReader } from './provider-transport.ts'
 import type { ApiRequestOptions, ApiResponse, AuthorizedRequest, CallbackInput, ClientToken, ParsedToken, Profile } from './types.ts'
 
@@ -11,9 +12,6 @@ export interface RejectionEvidence {
   headers: HeaderReader
   body(): Promise<string>
 }
-
-/** Redirect parameters that bind the flow to this login: no extra parameter may replace them. */
-const FLOW_PARAMS = new Set(['response_type', 'client_id', 'redirect_uri', 'state', 'nonce', 'code_challenge', 'code_challenge_method', 'oauth_token'])
 
 /** The flow fields a client fills in before the redirect (state, verifier, nonce, request token). */
 export type FlowSecrets = Omit<LoginFlow, 'provider' | 'next' | 'sessionIdHash'>
@@ -39,13 +37,11 @@ export abstract class BaseOAuthClient {
   /** The query parameters of the redirect to the provider. */
   abstract getRedirectArgs(flow: FlowSecrets, callbackUrl: string): Promise<Record<string, string>>
 
-  /** The provider's authorization URL with the redirect args, the provider's extra parameters and `extra`. */
+  /** The provider's authorization URL with the redirect args, then the provider's extra parameters and `extra` (never a reserved one). */
   async getRedirectUrl(flow: FlowSecrets, callbackUrl: string, extra: Record<string, string> = {}): Promise<string> {
     const url = new URL(await this.authorizationEndpoint())
     const own = await this.getRedirectArgs(flow, callbackUrl)
-    // Extras may change defaults such as scope (as in django-all-access), never what secures the flow.
-    const fixed = Object.fromEntries(Object.entries(own).filter(([name]) => FLOW_PARAMS.has(name)))
-    const args = { ...own, ...this.provider.extraAuthorizationParams, ...extra, ...fixed }
+    const args = { ...own, ...withoutReservedParams({ ...this.provider.extraAuthorizationParams, ...extra }) }
     for (const [key, value] of Object.entries(args)) url.searchParams.set(key, value)
     return url.toString()
   }

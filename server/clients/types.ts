@@ -1,8 +1,12 @@
 import type { LoginFlow } from '../store/login-flows.ts'
 
-/** A token response, parsed. `raw` keeps every field the provider sent (user_id, screen_name, …). */
+/**
+ * A token response, parsed: the tokens an account keeps (encrypted), and `raw`, every field the
+ * provider sent (user_id, screen_name, …), which is not kept.
+ */
 export interface ParsedToken {
   accessToken: string
+  /** OAuth 1.0a token secret. */
   tokenSecret: string | null
   refreshToken: string | null
   idToken: string | null

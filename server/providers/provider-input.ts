@@ -10,6 +10,7 @@ import {
   type TokenAuthMethod,
   type TokenPlacement,
 } from '../../shared/provider.ts'
+import { RESERVED_AUTHORIZATION_PARAMS } from '../clients/reserved-params.ts'
 import { presetConfig } from './fill-preset.ts'
 import type { PresetEndpoints } from './preset.ts'
 import { ProviderInputError } from './provider-input-error.ts'
@@ -47,9 +48,6 @@ const URL_FIELDS = [
   ['issuer', 'issuer'],
   ['revocationUrl', 'revocation-url'],
 ] as const
-
-/** Parameters a login sets itself: an extra one of these names would replace state, PKCE or the nonce. */
-const RESERVED_AUTHORIZATION_PARAMS = new Set(['response_type', 'client_id', 'redirect_uri', 'scope', 'state', 'nonce', 'code_challenge', 'code_challenge_method', 'oauth_token'])
 
 const SCOPE_DELIMITER_NAMES: Record<string, ScopeDelimiter> = { space: ' ', ' ': ' ', comma: ',', ',': ',' }
 

@@ -1,20 +1,13 @@
 import type { Knex } from 'knex'
 import type { AccountStatus } from '../../shared/session.ts'
+import type { ParsedToken } from '../clients/types.ts'
 import type { SecretBox } from '../crypto/secret-box.ts'
+import { ENCRYPTED_COLUMNS, encryptedField, type EncryptedColumn } from './encrypted-columns.ts'
 import { afterTransaction, storeCaches, type ReadCache, type StoreCaches } from './read-cache.ts'
 import { toMillis, toMillisOrNull } from './rows.ts'
 
-/** The tokens a provider handed out for one account, decrypted. */
-export interface AccountTokens {
-  accessToken: string | null
-  /** OAuth 1.0a token secret. */
-  tokenSecret: string | null
-  refreshToken: string | null
-  idToken: string | null
-  /** Epoch ms; null when the provider gave no expiry. */
-  expiresAt: number | null
-  scope: string | null
-}
+/** The tokens an account keeps (decrypted): a provider's parsed token, without its raw answer. */
+export type AccountTokens = Omit<ParsedToken, 'raw'>
 
 /** A user's link to one provider identity (django-all-access's AccountAccess). */
 export interface AccountRecord extends AccountTokens {
@@ -29,12 +22,10 @@ export interface AccountRecord extends AccountTokens {
   updatedAt: number
 }
 
-export const ACCOUNT_SECRET_FIELDS = ['access_token', 'token_secret', 'refresh_token', 'id_token'] as const
-
 const COLUMNS = [
   'accounts.id', 'accounts.provider_id', 'providers.name as provider', 'accounts.identifier', 'accounts.user_id',
-  'accounts.display_name', 'accounts.access_token', 'accounts.token_secret', 'accounts.refresh_token',
-  'accounts.id_token', 'accounts.expires_at', 'accounts.scope', 'accounts.status', 'accounts.created_at', 'accounts.updated_at',
+  'accounts.display_name', ...ENCRYPTED_COLUMNS.accounts.map((column) => `accounts.${column}`),
+  'accounts.expires_at', 'accounts.scope', 'accounts.status', 'accounts.created_at', 'accounts.updated_at',
 ]
 
 export class AccountStore {
@@ -166,12 +157,20 @@ export class AccountStore {
     return removed
   }
 
+  private encrypt(column: EncryptedColumn<'accounts'>, value: string | null): string | null {
+    return this.box.encrypt(encryptedField('accounts', column), value)
+  }
+
+  private decrypt(column: EncryptedColumn<'accounts'>, row: Record<string, unknown>): string | null {
+    return this.box.decrypt(encryptedField('accounts', column), (row[column] ?? null) as string | null)
+  }
+
   private tokenColumns(tokens: AccountTokens) {
     return {
-      access_token: this.box.encrypt('accounts.access_token', tokens.accessToken),
-      token_secret: this.box.encrypt('accounts.token_secret', tokens.tokenSecret),
-      refresh_token: this.box.encrypt('accounts.refresh_token', tokens.refreshToken),
-      id_token: this.box.encrypt('accounts.id_token', tokens.idToken),
+      access_token: this.encrypt('access_token', tokens.accessToken),
+      token_secret: this.encrypt('token_secret', tokens.tokenSecret),
+      refresh_token: this.encrypt('refresh_token', tokens.refreshToken),
+      id_token: this.encrypt('id_token', tokens.idToken),
       expires_at: tokens.expiresAt,
       scope: tokens.scope,
     }
@@ -186,10 +185,11 @@ export class AccountStore {
       identifier: row.identifier as string,
       userId: row.user_id as number,
       displayName: text('display_name'),
-      accessToken: this.box.decrypt('accounts.access_token', text('access_token')),
-      tokenSecret: this.box.decrypt('accounts.token_secret', text('token_secret')),
-      refreshToken: this.box.decrypt('accounts.refresh_token', text('refresh_token')),
-      idToken: this.box.decrypt('accounts.id_token', text('id_token')),
+      // Every login stores one; a row without one reads as an empty token, which a provider refuses.
+      accessToken: this.decrypt('access_token', row) ?? '',
+      tokenSecret: this.decrypt('token_secret', row),
+      refreshToken: this.decrypt('refresh_token', row),
+      idToken: this.decrypt('id_token', row),
       expiresAt: toMillisOrNull(row.expires_at),
       scope: text('scope'),
       status: row.status as AccountStatus,

@@ -1,15 +1,13 @@
 import type { Knex } from 'knex'
 import { KeyError } from '../crypto/keys.ts'
 import type { SecretBox } from '../crypto/secret-box.ts'
+import { ENCRYPTED_COLUMNS, encryptedField, type EncryptedColumn, type EncryptedTable } from './encrypted-columns.ts'
 
-/** Every encrypted column, by table. The field name is also the value's authenticated data. */
-export const ENCRYPTED_COLUMNS: Record<string, string[]> = {
-  providers: ['client_id', 'client_secret'],
-  accounts: ['access_token', 'token_secret', 'refresh_token', 'id_token'],
-  login_flows: ['data'],
-}
+/** The column that names a row of each table with encrypted columns. */
+const KEY_COLUMN: Record<EncryptedTable, string> = { providers: 'id', accounts: 'id', login_flows: 'id_hash' }
 
-const KEY_COLUMN: Record<string, string> = { providers: 'id', accounts: 'id', login_flows: 'id_hash' }
+/** The tables with encrypted columns, and those columns. */
+const encryptedTables = () => Object.entries(ENCRYPTED_COLUMNS) as [EncryptedTable, readonly EncryptedColumn<EncryptedTable>[]][]
 
 /**
  * Re-encrypts every encrypted value with the first key, in one transaction: either every value
@@ -21,7 +19,7 @@ export async function rotateKeys(db: Knex, box: SecretBox): Promise<number> {
     // value read before it nor refused: PostgreSQL locks the rows read, SQLite takes its write lock first.
     if ((db.client as { dialect?: string }).dialect === 'sqlite3') await trx('providers').where('id', -1).update({ id: -1 })
     let rewritten = 0
-    for (const [table, columns] of Object.entries(ENCRYPTED_COLUMNS)) {
+    for (const [table, columns] of encryptedTables()) {
       const key = KEY_COLUMN[table]
       const rows: Record<string, string | number | null>[] = await trx(table).select([key, ...columns]).forUpdate()
       for (const row of rows) {
@@ -29,7 +27,8 @@ export async function rotateKeys(db: Knex, box: SecretBox): Promise<number> {
         for (const column of columns) {
           const stored = row[column] as string | null
           if (stored === null || box.keyIdOf(stored) === box.currentKeyId) continue
-          changes[column] = box.encrypt(`${table}.${column}`, box.decrypt(`${table}.${column}`, stored))
+          const field = encryptedField(table, column)
+          changes[column] = box.encrypt(field, box.decrypt(field, stored))
         }
         if (Object.keys(changes).length === 0) continue
         await trx(table).where(key, row[key] as string | number).update(changes)
@@ -50,7 +49,7 @@ const keyIdOfColumn = (column: string) => `substr(${column}, 5, 8)`
 export async function missingKeyIds(db: Knex, box: SecretBox): Promise<string[]> {
   const known = box.keys.map((key) => key.id)
   const missing = new Set<string>()
-  for (const [table, columns] of Object.entries(ENCRYPTED_COLUMNS)) {
+  for (const [table, columns] of encryptedTables()) {
     for (const column of columns) {
       const outside = (q: Knex.QueryBuilder) => q.whereNotNull(column).whereRaw(`${keyIdOfColumn(column)} not in (${known.map(() => '?').join(', ')})`, known)
       if (!(await outside(db(table).first(db.raw('1 as found'))))) continue

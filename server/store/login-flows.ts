@@ -1,6 +1,7 @@
 import type { Knex } from 'knex'
 import type { SecretBox } from '../crypto/secret-box.ts'
 import { hashId } from '../crypto/random.ts'
+import { encryptedField } from './encrypted-columns.ts'
 import { toMillis } from './rows.ts'
 
 /** What the BFF remembers between the redirect to a provider and its callback. */
@@ -33,7 +34,7 @@ export class LoginFlowStore {
     await this.db('login_flows').insert({
       id_hash: hashId(id),
       provider_id: providerId,
-      data: this.box.encrypt('login_flows.data', JSON.stringify(flow)),
+      data: this.box.encrypt(encryptedField('login_flows', 'data'), JSON.stringify(flow)),
       created_at: now,
       expires_at: now + ttlMs,
     })
@@ -45,7 +46,7 @@ export class LoginFlowStore {
     const result = await this.db.raw('DELETE FROM login_flows WHERE id_hash = ? RETURNING data, expires_at', [hashId(id)])
     const [row] = (Array.isArray(result) ? result : result.rows) as { data: string; expires_at: unknown }[]
     if (!row || toMillis(row.expires_at) <= now) return null
-    return JSON.parse(this.box.decrypt('login_flows.data', row.data) as string) as LoginFlow
+    return JSON.parse(this.box.decrypt(encryptedField('login_flows', 'data'), row.data) as string) as LoginFlow
   }
 
   /** Logins started and neither finished nor expired. */

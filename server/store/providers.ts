@@ -2,6 +2,7 @@ import type { Knex } from 'knex'
 import { afterTransaction, storeCaches, type ReadCache, type StoreCaches } from './read-cache.ts'
 import type { ProviderConfig } from '../../shared/provider.ts'
 import type { SecretBox } from '../crypto/secret-box.ts'
+import { encryptedField } from './encrypted-columns.ts'
 
 /** A stored provider: its config plus the row id accounts refer to. */
 export interface ProviderRecord extends ProviderConfig {
@@ -34,8 +35,6 @@ interface ProviderRow {
   refresh: NonNullable<ProviderConfig['refresh']>
   scope_delimiter: NonNullable<ProviderConfig['scopeDelimiter']>
 }
-
-export const PROVIDER_SECRET_FIELDS = ['client_id', 'client_secret'] as const
 
 export class ProviderStore {
   constructor(
@@ -106,8 +105,8 @@ export class ProviderStore {
       revocation_url: config.revocationUrl,
       scope: config.scope,
       identifier_path: config.identifierPath,
-      client_id: this.box.encrypt('providers.client_id', config.clientId),
-      client_secret: this.box.encrypt('providers.client_secret', config.clientSecret),
+      client_id: this.box.encrypt(encryptedField('providers', 'client_id'), config.clientId),
+      client_secret: this.box.encrypt(encryptedField('providers', 'client_secret'), config.clientSecret),
       pkce: config.pkce,
       token_auth_method: config.tokenAuthMethod,
       token_placement: config.tokenPlacement,
@@ -135,8 +134,8 @@ export class ProviderStore {
       revocationUrl: row.revocation_url,
       scope: row.scope,
       identifierPath: row.identifier_path,
-      clientId: this.box.decrypt('providers.client_id', row.client_id),
-      clientSecret: this.box.decrypt('providers.client_secret', row.client_secret),
+      clientId: this.box.decrypt(encryptedField('providers', 'client_id'), row.client_id),
+      clientSecret: this.box.decrypt(encryptedField('providers', 'client_secret'), row.client_secret),
       pkce: Boolean(row.pkce),
       tokenAuthMethod: row.token_auth_method,
       tokenPlacement: row.token_placement,

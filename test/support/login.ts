@@ -1,11 +1,11 @@
 import type { Knex } from 'knex'
-import { CSRF_HEADER, CSRF_VALUE } from '../../shared/routes.ts'
+import { AUTH_ERROR_PARAM, CSRF_HEADER, CSRF_VALUE, routes } from '../../shared/routes.ts'
 import type { SessionInfo } from '../../shared/session.ts'
 import { BrowserSession } from './browser-session.ts'
 
 /** Signs in through the whole redirect dance and returns where the BFF sent the browser at the end. */
 export async function login(browser: BrowserSession, bffUrl: string, provider: string, next?: string) {
-  const start = new URL(`/auth/login/${provider}`, bffUrl)
+  const start = new URL(routes.login(provider), bffUrl)
   if (next !== undefined) start.searchParams.set('next', next)
   const bff = new URL(bffUrl)
   // Stop at the BFF's final redirect back into the SPA (any BFF URL that is not an /auth route).
@@ -16,7 +16,7 @@ export async function login(browser: BrowserSession, bffUrl: string, provider: s
 
 /** Starts a login and stops at the provider's authorization endpoint, returning its URL. */
 export async function startLogin(browser: BrowserSession, bffUrl: string, provider: string, next?: string): Promise<URL> {
-  const start = new URL(`/auth/login/${provider}`, bffUrl)
+  const start = new URL(routes.login(provider), bffUrl)
   if (next !== undefined) start.searchParams.set('next', next)
   const response = await browser.fetch(start)
   await response.body?.cancel()
@@ -25,7 +25,7 @@ export async function startLogin(browser: BrowserSession, bffUrl: string, provid
 }
 
 export async function session(browser: BrowserSession, bffUrl: string): Promise<SessionInfo> {
-  const response = await browser.fetch(new URL('/auth/session', bffUrl), { headers: { [CSRF_HEADER]: CSRF_VALUE } })
+  const response = await browser.fetch(new URL(routes.session, bffUrl), { headers: { [CSRF_HEADER]: CSRF_VALUE } })
   if (response.status !== 200) throw new Error(`session answered ${response.status}`)
   return (await response.json()) as SessionInfo
 }
@@ -42,5 +42,5 @@ export async function rowCounts(db: Knex): Promise<Record<string, number>> {
 
 /** The app location an auth error redirect leads to. */
 export function authError(location: URL): string | null {
-  return location.searchParams.get('auth_error')
+  return location.searchParams.get(AUTH_ERROR_PARAM)
 }

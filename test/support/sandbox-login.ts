@@ -1,3 +1,4 @@
+import { routes } from '../../shared/routes.ts'
 import { BrowserSession } from './browser-session.ts'
 
 /** The first form of a page: its action and its fields (inputs and selects, first option selected). */
@@ -20,7 +21,7 @@ function readForm(html: string, pageUrl: URL, buttonValue?: string): { action: U
  */
 export async function sandboxLogin(browser: BrowserSession, bffUrl: string, provider: string, user?: string): Promise<URL> {
   const bff = new URL(bffUrl)
-  let result = await browser.navigate(new URL(`/auth/login/${provider}`, bffUrl), { stopAt: (u) => u.origin === bff.origin && !u.pathname.startsWith('/auth/') })
+  let result = await browser.navigate(new URL(routes.login(provider), bffUrl), { stopAt: (u) => u.origin === bff.origin && !u.pathname.startsWith('/auth/') })
   for (let step = 0; step < 4 && !result.stopped; step++) {
     const html = await result.response.text()
     const { action, fields } = readForm(html, result.url, 'allow')

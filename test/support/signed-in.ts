@@ -18,7 +18,7 @@ export async function signedIn(bff: TestBff, provider: string, tokens: Partial<A
     identifier: `${identifier}-${randomToken(6)}`,
     userId: user.id,
     displayName: null,
-    accessToken: null,
+    accessToken: '',
     tokenSecret: null,
     refreshToken: null,
     idToken: null,
