@@ -111,7 +111,7 @@ describe.each(databases)('the API proxy on generated paths on $kind', (database)
           expect(staysBelow(new URL(reached[0].url, upstream.url).pathname, '/v1')).toBe(true)
         }
       }),
-      cases(400),
+      cases(1_000),
     )
   })
 })

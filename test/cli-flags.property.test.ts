@@ -92,7 +92,7 @@ describe('the command line on generated flags', () => {
         expect({ code, lines: err.length }).toEqual({ code: 2, lines: 1 })
         expect(err[0]).toMatch(/^all-access: [^\n]+$/)
       }),
-      cases(400),
+      cases(2_000),
     )
   })
 
