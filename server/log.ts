@@ -64,9 +64,9 @@ export const consoleLogger: Logger = {
 const REQUEST_ID = /(?:^| )req=([0-9a-f]+)(?: |:|$)/
 
 /** The line as one JSON object: `time`, `level`, `msg` (the text line), then its fields. */
-export function jsonLine(level: 'info' | 'error', line: string, fields: LogFields = {}, now = new Date()): string {
+export function jsonLine(level: 'info' | 'error', line: string, fields: LogFields = {}): string {
   const req = fields.req ?? REQUEST_ID.exec(line)?.[1]
-  return JSON.stringify({ time: now.toISOString(), level, msg: line, ...fields, ...(req === undefined ? {} : { req }) })
+  return JSON.stringify({ time: new Date().toISOString(), level, msg: line, ...fields, ...(req === undefined ? {} : { req }) })
 }
 
 /**
