@@ -9,11 +9,14 @@ import { loginRedirect } from './flows/redirect/index.ts'
 import { DEFAULT_LOGIN_LIMITS, LoginRateLimiter, type LoginLimits } from './flows/redirect/login-rate-limit.ts'
 import { defaultHooks, type AllAccessHooks } from './hooks.ts'
 import { answerErrors } from './http/answer-errors.ts'
+import { countRequests, routeTemplate } from './http/count-requests.ts'
 import { requireCsrf } from './http/csrf.ts'
 import { requestLog } from './http/request-log.ts'
+import { operations } from './http/operations.ts'
 import { unknownRoutes } from './http/unknown-routes.ts'
 import { securityHeaders } from './http/security-headers.ts'
 import { consoleLogger, type Logger } from './log.ts'
+import { BffMetrics } from './metrics.ts'
 import { proxyRoute } from './proxy/index.ts'
 import { proxyRefusalsOnly } from './proxy/refusals.ts'
 import { disconnectAccount } from './routes/accounts.ts'
@@ -54,6 +57,14 @@ export interface AllAccessOptions {
 export interface AllAccess {
   /** Koa middleware answering `/auth/*` and `/api/*`; everything else passes through. */
   middleware: Middleware
+  /**
+   * Koa middleware answering `GET /healthz` (liveness), `GET /readyz` (the database answers) and
+   * `GET /metrics` (Prometheus text); everything else passes through. Mount it where only
+   * operators reach it.
+   */
+  operations: Middleware
+  /** This BFF's metrics; `metrics.registry` is a prom-client registry, for `Registry.merge`. */
+  metrics: BffMetrics
   store: Store
   runtime: Runtime
   /** An account with its API client, for host code (django's `AccountAccess.api_client`). */
@@ -87,6 +98,7 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
   const cookies = { secure: publicUrl.protocol === 'https:' }
   const clients = options.clients ?? {}
   const loginLimits = { ...DEFAULT_LOGIN_LIMITS, ...options.loginLimits }
+  const metrics = new BffMetrics(store)
   const runtime: Runtime = {
     store,
     cookies,
@@ -95,11 +107,12 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
     clients,
     publicUrl,
     log,
-    accounts: new AccountAccessService(store, clients, log, { ...DEFAULT_REFRESH_SETTINGS, ...options.refresh }, options.apiClient?.maxBody),
+    accounts: new AccountAccessService(store, clients, log, { ...DEFAULT_REFRESH_SETTINGS, ...options.refresh }, options.apiClient?.maxBody, metrics),
     proxy: { timeoutMs: options.proxy?.timeoutMs ?? 30_000, maxBody: options.proxy?.maxBody ?? 10 * 1024 * 1024 },
     flowTtlMs: options.flowTtlMs ?? 10 * 60 * 1000,
     loginLimits,
     loginLimiter: new LoginRateLimiter(loginLimits.perAddressPerMinute),
+    metrics,
   }
 
   const csrf = requireCsrf(publicUrl.origin)
@@ -112,10 +125,12 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
   router.get('/auth/session', csrf, readSession)
   router.post('/auth/logout', csrf, logout)
   router.delete('/auth/accounts/:provider', csrf, disconnectAccount)
-  router.all(/^\/api\/([^/]+)(?:\/(.*))?$/, proxyRefusalsOnly, csrf, proxyRoute)
+  // Named: the name is the route's label in the metrics.
+  router.all('/api/:provider', /^\/api\/([^/]+)(?:\/(.*))?$/, proxyRefusalsOnly, csrf, proxyRoute)
 
   const routes = compose([
     requestLog(log),
+    countRequests(metrics, (ctx) => routeTemplate(router.match(ctx.path, ctx.method).path)),
     async (ctx, next) => {
       ctx.state.runtime = runtime
       await next()
@@ -136,6 +151,8 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
 
   return {
     middleware,
+    operations: operations({ store, metrics }),
+    metrics,
     store,
     runtime,
     accountFor: (userId, provider) => runtime.accounts.forUser(Number(userId), provider),
@@ -144,6 +161,7 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
       return { sessions, loginFlows }
     },
     close: async () => {
+      metrics.close()
       if (ownsStore) await store.close()
     },
   }

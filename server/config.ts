@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url'
 import type { AllAccessOptions } from './all-access.ts'
 import { loadKeys, type RootKey } from './crypto/keys.ts'
 import { InputError } from './input-error.ts'
+import { consoleLoggerFor, LOG_FORMATS, type LogFormat } from './log.ts'
 
 export class ConfigError extends InputError {
   override name = 'ConfigError'
@@ -27,6 +28,11 @@ export interface Config {
   poolMax: number
   /** How long one instance may hold an account's refresh lease (a crashed holder blocks others at most this long). */
   refreshLeaseMs: number
+  /** `/healthz`, `/readyz` and `/metrics` on the main port (`ALLACCESS_METRICS=1`). */
+  metrics: boolean
+  /** A port of their own for them, on the same host (`ALLACCESS_METRICS_PORT`). */
+  metricsPort: number | null
+  logFormat: LogFormat
   production: boolean
 }
 
@@ -50,10 +56,25 @@ export function loadStoreConfig(env: NodeJS.ProcessEnv = process.env, cwd = proc
   }
 }
 
-function loadPort(env: NodeJS.ProcessEnv): number {
-  const port = integer(env, 'PORT', 3000)
-  if (port > 65535) throw new ConfigError(`PORT must be at most 65535, got ${port}`)
+function loadPort(env: NodeJS.ProcessEnv, name = 'PORT', fallback = 3000): number {
+  const port = integer(env, name, fallback)
+  if (port > 65535) throw new ConfigError(`${name} must be at most 65535, got ${port}`)
   return port
+}
+
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (!(allowed as readonly string[]).includes(raw)) throw new ConfigError(`${name} must be ${allowed.join(' or ')}, got "${raw}"`)
+  return raw as T
+}
+
+/** `ALLACCESS_METRICS_PORT`: unset, or a port other than the main one (0 picks a free one). */
+function loadMetricsPort(env: NodeJS.ProcessEnv, port: number): number | null {
+  if (env.ALLACCESS_METRICS_PORT === undefined || env.ALLACCESS_METRICS_PORT === '') return null
+  const metricsPort = loadPort(env, 'ALLACCESS_METRICS_PORT', 0)
+  if (metricsPort !== 0 && metricsPort === port) throw new ConfigError(`ALLACCESS_METRICS_PORT must differ from PORT (${port})`)
+  return metricsPort
 }
 
 /** `PUBLIC_URL`, or this machine's address on `PORT`: the origin of every callback URL. */
@@ -85,6 +106,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     maxPendingLogins: integer(env, 'ALLACCESS_MAX_PENDING_LOGINS', 10_000, 1),
     trustProxy: integer(env, 'ALLACCESS_TRUST_PROXY', 0, 0),
     refreshLeaseMs: integer(env, 'ALLACCESS_REFRESH_LEASE_MS', 15_000, 1000),
+    metrics: oneOf(env, 'ALLACCESS_METRICS', ['0', '1'], '0') === '1',
+    metricsPort: loadMetricsPort(env, port),
+    logFormat: oneOf(env, 'ALLACCESS_LOG_FORMAT', LOG_FORMATS, 'text'),
     production: env.NODE_ENV === 'production',
   }
 }
@@ -108,5 +132,6 @@ export function optionsFromConfig(config: Config) {
     refresh: { leaseMs: config.refreshLeaseMs, waitMs: config.refreshLeaseMs + 5_000 },
     apiClient: { maxBody: config.apiClientMaxBody },
     loginLimits: { perAddressPerMinute: config.loginRateLimit, maxPendingLogins: config.maxPendingLogins },
+    log: consoleLoggerFor(config.logFormat),
   } satisfies Partial<AllAccessOptions>
 }

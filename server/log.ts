@@ -1,10 +1,20 @@
 import { writeSync } from 'node:fs'
 
-/** Where all-access writes: one line per request and one per error, never a secret (DESIGN.md, "Logs"). */
+/** What a line is about, beside its text: a request line's method, path, status, ms and req. */
+export type LogFields = Record<string, string | number>
+
+/**
+ * Where all-access writes: one line per request and one per error, never a secret (DESIGN.md,
+ * "Logs"). `fields` repeat, as data, what the line says; a logger may ignore them.
+ */
 export interface Logger {
-  info(line: string): void
-  error(line: string): void
+  info(line: string, fields?: LogFields): void
+  error(line: string, fields?: LogFields): void
 }
+
+/** How `serve` prints its lines (`ALLACCESS_LOG_FORMAT`). */
+export const LOG_FORMATS = ['text', 'json'] as const
+export type LogFormat = (typeof LOG_FORMATS)[number]
 
 /**
  * Lines for one file descriptor, written once per turn of the event loop: a pipe's writes are
@@ -48,6 +58,28 @@ const err = new BatchedLines(2)
 export const consoleLogger: Logger = {
   info: (line) => out.write(line),
   error: (line) => err.write(line),
+}
+
+/** A line's request id, for lines that name it in their text (`error req=… code: …`) without fields. */
+const REQUEST_ID = /(?:^| )req=([0-9a-f]+)(?: |:|$)/
+
+/** The line as one JSON object: `time`, `level`, `msg` (the text line), then its fields. */
+export function jsonLine(level: 'info' | 'error', line: string, fields: LogFields = {}): string {
+  const req = fields.req ?? REQUEST_ID.exec(line)?.[1]
+  return JSON.stringify({ time: new Date().toISOString(), level, msg: line, ...fields, ...(req === undefined ? {} : { req }) })
+}
+
+/**
+ * One JSON object per line, for log collectors: the same lines, so the same redaction, with their
+ * fields as JSON values. Errors go to stderr as in the text format.
+ */
+export const jsonLogger: Logger = {
+  info: (line, fields) => out.write(jsonLine('info', line, fields)),
+  error: (line, fields) => err.write(jsonLine('error', line, fields)),
+}
+
+export function consoleLoggerFor(format: LogFormat): Logger {
+  return format === 'json' ? jsonLogger : consoleLogger
 }
 
 export const silentLogger: Logger = { info: () => {}, error: () => {} }

@@ -7,6 +7,7 @@ import type { ActiveSession, Sessions } from './session/sessions.ts'
 import type { Store } from './store/index.ts'
 import type { AccountAccessService } from './accounts/account-access.ts'
 import type { LoginLimits, LoginRateLimiter } from './flows/redirect/login-rate-limit.ts'
+import type { BffMetrics } from './metrics.ts'
 
 /** Everything the routes share, built once by `createAllAccess` (the composition root). */
 export interface Runtime {
@@ -23,6 +24,7 @@ export interface Runtime {
   flowTtlMs: number
   loginLimits: LoginLimits
   loginLimiter: LoginRateLimiter
+  metrics: BffMetrics
 }
 
 export interface BffState {

@@ -1,10 +1,13 @@
-import Koa from 'koa'
+import Koa, { type Middleware } from 'koa'
 import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { createAllAccess } from './all-access.ts'
 import { ConfigError, loadConfig, optionsFromConfig } from './config.ts'
 import { installed } from './store/database.ts'
+import { AllAccessError } from './errors.ts'
+import { answerError } from './http/operations.ts'
 import { requestLog } from './http/request-log.ts'
-import { consoleLogger, type Logger } from './log.ts'
+import { consoleLoggerFor, type Logger } from './log.ts'
 import { staticSite } from './static-site.ts'
 import { DEFAULT_CACHE_MS, migrate, openStore } from './store/index.ts'
 import { checkKeysCoverStore } from './store/key-rotation.ts'
@@ -23,7 +26,7 @@ const CLEAN_UP_EVERY_MS = 10 * 60 * 1000
 /** `all-access serve`: the BFF and the demo SPA on one origin, until SIGTERM or SIGINT. */
 export async function serve(options: ServeOptions): Promise<Server> {
   const config = loadConfig(options.env, options.cwd)
-  const log: Logger = consoleLogger
+  const log: Logger = consoleLoggerFor(config.logFormat)
   const store = openStore({ databaseUrl: config.databaseUrl, keys: config.keys, cwd: options.cwd, pool: { max: config.poolMax }, cacheMs: DEFAULT_CACHE_MS })
   try {
     await migrate(store.db)
@@ -75,11 +78,20 @@ export async function serve(options: ServeOptions): Promise<Server> {
     ctx.set('X-Content-Type-Options', 'nosniff')
     await next()
   })
+  if (config.metrics) app.use(allAccess.operations)
   app.use(allAccess.middleware)
   app.use(requestLog(log))
   app.use(staticSite(config.staticDir))
   server.on('request', app.callback())
-  log.info(`all-access listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port} (public URL ${config.publicUrl.origin})`)
+  const operationsServer = config.metricsPort === null ? null : await listenForOperations(allAccess.operations, config.host, config.metricsPort).catch(async (error: Error) => {
+    server.close()
+    for (const close of stops) await close().catch(() => {})
+    await allAccess.close().catch(() => {})
+    await store.close().catch(() => {})
+    throw error
+  })
+  log.info(`all-access listening on ${origin(config.host, port)} (public URL ${config.publicUrl.origin})`)
+  if (operationsServer) log.info(`all-access health and metrics on ${origin(config.host, (operationsServer.address() as AddressInfo).port)}`)
 
   const cleanUp = setInterval(() => {
     allAccess.cleanUp().catch((error: Error) => log.error(`error clean-up failed: ${error.message}`))
@@ -92,6 +104,9 @@ export async function serve(options: ServeOptions): Promise<Server> {
     stopping = true
     log.info(`all-access stopping (${signal})`)
     clearInterval(cleanUp)
+    // Probes find the instance gone at once, so a load balancer stops sending while requests drain.
+    operationsServer?.closeAllConnections()
+    operationsServer?.close()
     const closed = new Promise<void>((resolve) => server.close(() => resolve()))
     // Keep-alive connections become idle as their last request ends: close them as they do.
     const sweep = setInterval(() => server.closeIdleConnections(), 50)
@@ -113,5 +128,26 @@ export async function serve(options: ServeOptions): Promise<Server> {
   }
   process.on('SIGTERM', () => onSignal('SIGTERM'))
   process.on('SIGINT', () => onSignal('SIGINT'))
+  return server
+}
+
+function origin(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+}
+
+/** `ALLACCESS_METRICS_PORT`: health and metrics alone on a port of their own; anything else there is `404 not_found`. */
+async function listenForOperations(operations: Middleware, host: string, port: number): Promise<Server> {
+  const app = new Koa()
+  app.use(operations)
+  app.use((ctx) => answerError(ctx, new AllAccessError('not_found')))
+  const server = createServer(app.callback())
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, host, () => resolve())
+    })
+  } catch (error) {
+    throw new ConfigError(`ALLACCESS_METRICS_PORT: cannot listen on ${origin(host, port)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
+  }
   return server
 }

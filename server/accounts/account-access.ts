@@ -7,6 +7,7 @@ import type { ApiRequestOptions, ApiResponse } from '../clients/types.ts'
 import { timedOut } from '../clients/provider-http.ts'
 import { AllAccessError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import { NO_REFRESH_METRICS, type RefreshMetrics } from '../metrics.ts'
 import type { AccountRecord } from '../store/accounts.ts'
 import type { Store } from '../store/index.ts'
 
@@ -57,6 +58,7 @@ export class AccountAccessService {
     readonly refresh: RefreshSettings = DEFAULT_REFRESH_SETTINGS,
     /** The cap on answers to `apiClient.request`, in bytes. */
     readonly apiMaxBody: number = DEFAULT_API_ANSWER_LIMIT,
+    private readonly metrics: RefreshMetrics = NO_REFRESH_METRICS,
   ) {}
 
   withApiClient(record: AccountRecord): AccountAccess {
@@ -177,7 +179,7 @@ export class AccountAccessService {
     let token
     try {
       // Give up before the lease ends: past it another instance may refresh with the same token.
-      token = await client.refreshAccessToken(current.refreshToken, { timeoutMs: Math.max(1000, this.refresh.leaseMs - 2000) })
+      token = await this.metrics.refresh(provider.name, client.refreshAccessToken(current.refreshToken, { timeoutMs: Math.max(1000, this.refresh.leaseMs - 2000) }))
     } catch (error) {
       if (error instanceof AllAccessError && error.code === 'reauth_required') {
         await this.store.accounts.refreshRefused(current.id)

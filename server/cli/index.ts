@@ -179,7 +179,8 @@ export async function main(args: string[], io: CliIo): Promise<number> {
   } catch (error) {
     const e = error as Error
     if (e instanceof InputError) {
-      io.err(`all-access: ${e.message}`)
+      // A value quoted in the message may hold a newline (or a terminal escape): the message stays one line.
+      io.err(`all-access: ${e.message.replace(/[\u0000-\u001f]/g, (c) => JSON.stringify(c).slice(1, -1))}`)
       return 2
     }
     if (isDatabaseUnavailable(e) || (e as { code?: string }).code === DATABASE_MISSING) {

@@ -155,14 +155,17 @@ export class OAuth2Client extends BaseOAuthClient {
     if (!body || typeof body !== 'object' || Array.isArray(body)) return null
     const values = body as Record<string, unknown>
     if (values.error || typeof values.access_token !== 'string' || !values.access_token) return null
-    const expiresIn = Number(values.expires_in)
+    // Number() of an object runs its toString: `{"toString":null}` would throw.
+    const expiresIn = typeof values.expires_in === 'number' || typeof values.expires_in === 'string' ? Number(values.expires_in) : Number.NaN
+    // Whole milliseconds a bigint column holds: a fraction or a lifetime past 2^53 ms would fail the login's write.
+    const expiresAt = Number.isFinite(expiresIn) && expiresIn > 0 ? Date.now() + Math.round(expiresIn * 1000) : null
     const text = (key: string) => (typeof values[key] === 'string' && values[key] ? (values[key] as string) : null)
     return {
       accessToken: values.access_token,
       tokenSecret: null,
       refreshToken: text('refresh_token'),
       idToken: text('id_token'),
-      expiresAt: Number.isFinite(expiresIn) && expiresIn > 0 ? Date.now() + expiresIn * 1000 : null,
+      expiresAt: expiresAt !== null && Number.isSafeInteger(expiresAt) ? expiresAt : null,
       scope: text('scope'),
       raw: values,
     }

@@ -74,6 +74,14 @@ function lowerCase(headers: Record<string, string> = {}): Record<string, string>
   return lower
 }
 
+/**
+ * A field of a provider's answer as text for a log detail, at most `max` characters, whatever JSON
+ * it holds: `String()` throws on an object such as `{"toString":null}`.
+ */
+export function answerFieldText(value: unknown, max = 50): string {
+  return (typeof value === 'string' ? value : (JSON.stringify(value) ?? 'undefined')).slice(0, max)
+}
+
 /** `type/subtype` of a Content-Type, lower case, without parameters. */
 function mediaType(contentType: string | null): string {
   return (contentType ?? '').split(';', 1)[0].trim().toLowerCase()

@@ -17,6 +17,7 @@ export async function redirectOnFailure(ctx: LoginContext, next: Next): Promise<
     if (thrown instanceof AllAccessError && (thrown.code === 'unknown_provider' || thrown.code === 'rate_limited')) throw thrown
     const { runtime } = ctx.state
     const error = toAllAccessError(thrown, runtime.log, ctx.state.requestId)
+    runtime.metrics.loginFailed(ctx.state.login?.provider?.name, error.code)
     clearCookie(ctx, FLOW_COOKIE, runtime.cookies, 'lax')
     if (error.detail === undefined && error.status < 500) runtime.log.info(`login failed req=${ctx.state.requestId} ${error.code}`)
     ctx.redirect(runtime.hooks.getErrorRedirect({ provider: ctx.state.login?.provider ?? null, code: error.code }))

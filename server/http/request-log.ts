@@ -25,7 +25,7 @@ export function requestLog(log: Logger): Middleware {
       await next()
     } finally {
       const ms = Math.round(performance.now() - started)
-      log.info(`${ctx.method} ${ctx.path} ${ctx.status} ${ms}ms req=${requestId}`)
+      log.info(`${ctx.method} ${ctx.path} ${ctx.status} ${ms}ms req=${requestId}`, { method: ctx.method, path: ctx.path, status: ctx.status, ms, req: requestId })
     }
   }
 }

@@ -124,7 +124,8 @@ export function buildProviderConfig(name: string, input: ProviderInput, current?
     given.refresh = input.refresh as RefreshSupport
   }
   if (input.scopeDelimiter !== undefined) {
-    const delimiter = SCOPE_DELIMITER_NAMES[input.scopeDelimiter]
+    // Own keys only: `toString` or `constructor` would find Object.prototype's.
+    const delimiter = Object.hasOwn(SCOPE_DELIMITER_NAMES, input.scopeDelimiter) ? SCOPE_DELIMITER_NAMES[input.scopeDelimiter] : undefined
     if (!delimiter) throw new ProviderInputError(`--scope-delimiter: must be space or comma, got "${input.scopeDelimiter}"`)
     given.scopeDelimiter = delimiter
   }

@@ -2,9 +2,10 @@ import { AllAccessError } from '../errors.ts'
 
 /**
  * Validates the path a browser asks the proxy for, as it arrived (still percent-encoded), and joins
- * it below the provider's API base URL. Only plain relative paths pass: no `.`/`..` segments, no
- * empty segments, no encoded slash, backslash, dot or percent (double encoding), no `@`, no scheme,
- * no control characters. The join is checked again, so the target is always below the base.
+ * it below the provider's API base URL. Only plain relative paths pass: no `.`/`..` segments (nor
+ * `..;x`, a dot segment to servers that drop path parameters), no empty segments, no encoded slash,
+ * backslash, dot or percent (double encoding), no `@`, no scheme, no control characters. The join
+ * is checked again, so the target is always below the base.
  */
 export function resolveApiTarget(apiBaseUrl: string, rawPath: string, rawQuery: string): URL {
   const invalid = () => new AllAccessError('invalid_path')
@@ -16,7 +17,9 @@ export function resolveApiTarget(apiBaseUrl: string, rawPath: string, rawQuery: 
   for (const [index, segment] of segments.entries()) {
     // Only the last segment may be empty: a trailing slash, not `//`.
     if (segment === '' && index !== segments.length - 1) throw invalid()
-    if (segment === '.' || segment === '..') throw invalid()
+    // Servers that take `;parameters` off a segment (Tomcat, Spring) read `..;x` as `..`.
+    const name = segment.split(';', 1)[0]
+    if (name === '.' || name === '..') throw invalid()
   }
   // A first segment with a colon would read as a scheme if ever resolved as a relative reference.
   if (segments[0].includes(':')) throw invalid()

@@ -90,7 +90,7 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   const request = { method: ctx.method, url: target, headers, body, form }
 
   const upstream = await runtime.accounts.call(account, provider, {
-    send: (client, record) => callUpstream(client, record, request, runtime.proxy.timeoutMs),
+    send: (client, record) => runtime.metrics.upstream(provider.name, callUpstream(client, record, request, runtime.proxy.timeoutMs)),
     evidence: (sent) => ({
       status: sent.answer.status,
       headers: sent.answer.headers,

@@ -76,6 +76,12 @@ export class SessionStore {
     return removed
   }
 
+  /** Sessions that have not ended: the active-sessions gauge, counted in the database (other instances' sessions too). */
+  async countLive(now = Date.now()): Promise<number> {
+    const row = await this.db('sessions').where('idle_expires_at', '>', now).andWhere('absolute_expires_at', '>', now).count({ n: '*' }).first()
+    return Number(row?.n ?? 0)
+  }
+
   /** Deletes ended sessions; safe to run from several instances at once. */
   async removeExpired(now = Date.now()): Promise<number> {
     const removed = await this.db('sessions').where('idle_expires_at', '<=', now).orWhere('absolute_expires_at', '<=', now).delete()

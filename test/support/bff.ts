@@ -54,6 +54,7 @@ export async function startBff(
     async close() {
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
+      await allAccess.close()
       await store.close()
     },
   }

@@ -19,5 +19,6 @@ export async function finishLogin(ctx: LoginContext): Promise<void> {
     // The login is stored and the session started: a failing hook is logged, not turned into a failed login.
     runtime.log.error(`error req=${ctx.state.requestId} onLogin hook failed: ${(error as Error)?.stack ?? String(error)}`)
   }
+  runtime.metrics.loginSucceeded(need(ctx, 'provider').name)
   ctx.redirect(typeof target === 'string' ? safeNext(target) : next)
 }

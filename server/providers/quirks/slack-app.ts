@@ -1,6 +1,6 @@
 import type { FlowSecrets } from '../../clients/base.ts'
 import { OAuth2Client } from '../../clients/oauth2.ts'
-import { parseAnswerBody } from '../../clients/provider-http.ts'
+import { answerFieldText, parseAnswerBody } from '../../clients/provider-http.ts'
 import type { ParsedToken, Profile } from '../../clients/types.ts'
 import { AllAccessError } from '../../errors.ts'
 
@@ -26,7 +26,7 @@ export class SlackAppClient extends OAuth2Client {
 
   override async getProfileInfo(token: ParsedToken): Promise<Profile> {
     const profile = await super.getProfileInfo(token)
-    if (profile.ok !== true) throw new AllAccessError('profile_request_failed', { detail: `auth.test answered ${String(profile.error).slice(0, 50)}` })
+    if (profile.ok !== true) throw new AllAccessError('profile_request_failed', { detail: `auth.test answered ${answerFieldText(profile.error)}` })
     return profile
   }
 }

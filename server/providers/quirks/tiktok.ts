@@ -1,5 +1,6 @@
 import type { FlowSecrets } from '../../clients/base.ts'
 import { OAuth2Client } from '../../clients/oauth2.ts'
+import { answerFieldText } from '../../clients/provider-http.ts'
 import type { ParsedToken, Profile } from '../../clients/types.ts'
 import { AllAccessError } from '../../errors.ts'
 
@@ -19,7 +20,7 @@ export class TikTokClient extends OAuth2Client {
   override async getProfileInfo(token: ParsedToken): Promise<Profile> {
     const profile = await super.getProfileInfo(token)
     const code = (profile.error as { code?: unknown } | undefined)?.code
-    if (code !== undefined && code !== 'ok') throw new AllAccessError('profile_request_failed', { detail: `user info answered ${String(code).slice(0, 50)}` })
+    if (code !== undefined && code !== 'ok') throw new AllAccessError('profile_request_failed', { detail: `user info answered ${answerFieldText(code)}` })
     return profile
   }
 }

@@ -1,0 +1,168 @@
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { generateKey, parseKeys } from '../server/crypto/keys.ts'
+import { hashId, randomToken } from '../server/crypto/random.ts'
+import { buildProviderConfig } from '../server/providers/provider-input.ts'
+import { SESSION_COOKIE } from '../server/session/cookies.ts'
+import { migrate, openStore, type Store } from '../server/store/index.ts'
+import { BrowserSession } from './support/browser-session.ts'
+import { freePort, startServe, type RunningServe } from './support/demo-server.ts'
+import { startEchoUpstream } from './support/echo-upstream.ts'
+import { parseExposition, sampleValue } from './support/prometheus.ts'
+
+const CSRF = { 'X-CSRF': '1' }
+const temporaryDatabase = () => `sqlite://${join(mkdtempSync(join(tmpdir(), 'aa-ops-')), 'db.sqlite3')}`
+const SPA_PAGE = '<!doctype html><p>the app</p>'
+
+/** A built SPA of one page: what any unknown path of the main port answers. */
+function spa(): string {
+  const folder = mkdtempSync(join(tmpdir(), 'aa-spa-'))
+  writeFileSync(join(folder, 'index.html'), SPA_PAGE)
+  return folder
+}
+
+async function withServe<T>(options: Parameters<typeof startServe>[0], use: (serve: RunningServe) => Promise<T>): Promise<T> {
+  const serve = await startServe(options)
+  try {
+    return await use(serve)
+  } finally {
+    await serve.stop()
+  }
+}
+
+/** What a path answers: its status, its type and its body. */
+async function answer(url: string) {
+  const response = await fetch(url)
+  return { status: response.status, type: response.headers.get('content-type'), body: await response.text() }
+}
+
+describe('all-access serve: health and metrics', () => {
+  it('answers them on ALLACCESS_METRICS_PORT only, counting the main port requests, and names that port when it starts', async () => {
+    const metricsPort = await freePort()
+    await withServe({ env: { ALLACCESS_METRICS_PORT: String(metricsPort), ALLACCESS_STATIC_DIR: spa() } }, async (serve) => {
+      const operations = `http://127.0.0.1:${metricsPort}`
+      expect(serve.output()).toContain(`all-access health and metrics on http://127.0.0.1:${metricsPort}\n`)
+      for (let i = 0; i < 2; i++) expect((await fetch(new URL('/auth/providers', serve.url))).status).toBe(200)
+      expect(await answer(`${operations}/healthz`)).toEqual({ status: 200, type: 'application/json; charset=utf-8', body: '{"status":"live"}' })
+      expect(await answer(`${operations}/readyz`)).toEqual({ status: 200, type: 'application/json; charset=utf-8', body: '{"status":"ready"}' })
+      const metrics = await answer(`${operations}/metrics`)
+      expect(metrics.type).toBe('text/plain; version=0.0.4; charset=utf-8')
+      expect(sampleValue(parseExposition(metrics.body), 'allaccess_http_requests_total', { route: '/auth/providers', method: 'GET', status: '200' })).toBe(2)
+      expect(await answer(`${operations}/auth/providers`)).toEqual({ status: 404, type: 'application/json; charset=utf-8', body: '{"error":"not_found","message":"No such route."}' })
+      // On the main port these paths are the SPA's, as any other page.
+      for (const path of ['/healthz', '/readyz', '/metrics']) expect(await answer(new URL(path, serve.url).toString())).toEqual({ status: 200, type: 'text/html; charset=utf-8', body: SPA_PAGE })
+    })
+  })
+
+  it('answers them on the main port with ALLACCESS_METRICS=1', async () => {
+    await withServe({ env: { ALLACCESS_METRICS: '1' } }, async (serve) => {
+      expect(await answer(new URL('/healthz', serve.url).toString())).toEqual({ status: 200, type: 'application/json; charset=utf-8', body: '{"status":"live"}' })
+      expect(await answer(new URL('/readyz', serve.url).toString())).toEqual({ status: 200, type: 'application/json; charset=utf-8', body: '{"status":"ready"}' })
+      const metrics = await answer(new URL('/metrics', serve.url).toString())
+      expect(metrics.status).toBe(200)
+      expect(sampleValue(parseExposition(metrics.body), 'allaccess_http_requests_total', { route: '/readyz', method: 'GET', status: '200' })).toBe(1)
+      expect(serve.output()).not.toContain('health and metrics on')
+    })
+  })
+
+  it('answers none of them without ALLACCESS_METRICS or ALLACCESS_METRICS_PORT', async () => {
+    await withServe({ env: { ALLACCESS_STATIC_DIR: spa() } }, async (serve) => {
+      for (const path of ['/healthz', '/readyz', '/metrics']) expect(await answer(new URL(path, serve.url).toString())).toEqual({ status: 200, type: 'text/html; charset=utf-8', body: SPA_PAGE })
+    })
+  })
+})
+
+describe('all-access serve with bad health and log settings', () => {
+  /** Runs `serve` to its refusal, as a user would. */
+  function serveRefusal(env: Record<string, string>) {
+    const cwd = mkdtempSync(join(tmpdir(), 'aa-ops-'))
+    const result = spawnSync(process.execPath, [resolve('bin/all-access.js'), 'serve'], {
+      cwd,
+      env: { ...process.env, NODE_ENV: 'test', PORT: '3999', PUBLIC_URL: '', DATABASE_URL: temporaryDatabase(), ALLACCESS_KEYS: generateKey(), ...env },
+      encoding: 'utf8',
+      timeout: 20_000,
+    })
+    return { code: result.status, stdout: result.stdout, stderr: result.stderr }
+  }
+
+  it.each([
+    [{ ALLACCESS_METRICS: 'yes' }, 'ALLACCESS_METRICS must be 0 or 1, got "yes"'],
+    [{ ALLACCESS_METRICS_PORT: 'nine' }, 'ALLACCESS_METRICS_PORT must be a whole number of at least 0, got "nine"'],
+    [{ ALLACCESS_METRICS_PORT: '70000' }, 'ALLACCESS_METRICS_PORT must be at most 65535, got 70000'],
+    [{ ALLACCESS_METRICS_PORT: '3999' }, 'ALLACCESS_METRICS_PORT must differ from PORT (3999)'],
+    [{ ALLACCESS_LOG_FORMAT: 'xml' }, 'ALLACCESS_LOG_FORMAT must be text or json, got "xml"'],
+  ])('refuses %j in one line', (env, message) => {
+    expect(serveRefusal(env)).toEqual({ code: 2, stdout: '', stderr: `all-access: ${message}\n` })
+  })
+})
+
+describe('all-access serve with ALLACCESS_LOG_FORMAT=json', () => {
+  let upstream: Awaited<ReturnType<typeof startEchoUpstream>>
+  let store: Store
+  let serve: RunningServe
+  const keys = generateKey()
+  const databaseUrl = temporaryDatabase()
+
+  beforeAll(async () => {
+    upstream = await startEchoUpstream()
+    store = openStore({ databaseUrl, keys: parseKeys(keys) })
+    await migrate(store.db)
+    const provider = { authorizationUrl: 'https://idp.example/a', accessTokenUrl: 'https://idp.example/t', profileUrl: 'https://idp.example/me', clientId: 'a', clientSecret: 'client-secret-0b7e' }
+    await store.providers.add(buildProviderConfig('echo', { ...provider, apiBaseUrl: `${upstream.url}/v1` }))
+    // An API nobody listens on: a 502 and its error line.
+    await store.providers.add(buildProviderConfig('dead', { ...provider, apiBaseUrl: 'http://127.0.0.1:1/v1' }))
+    serve = await startServe({ databaseUrl, keys, env: { ALLACCESS_LOG_FORMAT: 'json' } })
+  })
+
+  afterAll(async () => {
+    await serve?.stop()
+    await store?.close()
+    await upstream?.close()
+  })
+
+  it('prints one JSON object per line: requests with method, path, status, ms and req, errors with the req of their request, and no secret', async () => {
+    const user = await store.users.create('Operator')
+    for (const name of ['echo', 'dead']) {
+      const provider = await store.providers.get(name)
+      await store.accounts.create({ providerId: provider!.id, identifier: `someone-${name}`, userId: user.id, displayName: null, accessToken: `token-${name}-5c2d`, tokenSecret: null, refreshToken: null, idToken: null, expiresAt: null, scope: null })
+    }
+    const sessionId = randomToken()
+    await store.sessions.create(hashId(sessionId), { userId: user.id, createdAt: Date.now(), idleExpiresAt: Date.now() + 3_600_000, absoluteExpiresAt: Date.now() + 3_600_000 })
+    const browser = new BrowserSession()
+    browser.cookies.push({ name: SESSION_COOKIE, value: sessionId, host: new URL(serve.url).hostname, path: '/', attributes: '' })
+
+    const ok = await browser.fetch(new URL('/api/echo/users/7?access=query-secret-1a', serve.url), { headers: CSRF })
+    expect(ok.status).toBe(200)
+    const failed = await browser.fetch(new URL('/api/dead/me', serve.url), { headers: CSRF })
+    expect(failed.status).toBe(502)
+    const callback = await fetch(new URL('/auth/callback/echo?code=code-secret-3f&state=state-secret-9d', serve.url), { redirect: 'manual' })
+    expect(callback.status).toBe(302)
+    await serve.stop()
+
+    const lines = serve.output().trimEnd().split('\n')
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>)
+    for (const entry of entries) {
+      expect(new Date(entry.time as string).toISOString()).toBe(entry.time)
+      expect(['info', 'error']).toContain(entry.level)
+      expect(typeof entry.msg).toBe('string')
+    }
+    const requests = entries.filter((entry) => entry.method !== undefined)
+    const okId = ok.headers.get('x-request-id')
+    const failedId = failed.headers.get('x-request-id')
+    expect(requests.map(({ method, path, status, req }) => ({ method, path, status, req }))).toEqual([
+      { method: 'GET', path: '/api/echo/users/7', status: 200, req: okId },
+      { method: 'GET', path: '/api/dead/me', status: 502, req: failedId },
+      { method: 'GET', path: '/auth/callback/echo', status: 302, req: callback.headers.get('x-request-id') },
+    ])
+    for (const request of requests) expect(request.ms).toEqual(expect.any(Number))
+    expect(requests[0].msg).toBe(`GET /api/echo/users/7 200 ${requests[0].ms}ms req=${okId}`)
+    const errors = entries.filter((entry) => entry.level === 'error')
+    expect(errors.map((entry) => entry.req)).toEqual([failedId])
+    expect(errors[0].msg).toMatch(new RegExp(`^error req=${failedId} upstream_unreachable: http://127\\.0\\.0\\.1:1: `))
+    expect(entries.map((entry) => entry.msg)).toContain('all-access stopping (SIGTERM)')
+    for (const secret of [sessionId, 'token-echo-5c2d', 'token-dead-5c2d', 'client-secret-0b7e', 'query-secret-1a', 'code-secret-3f', 'state-secret-9d']) expect(serve.output()).not.toContain(secret)
+  })
+})
