@@ -1,7 +1,7 @@
 import type { Context, Middleware } from 'koa'
 import conditional from 'koa-conditional-get'
 import compose from 'koa-compose'
-import etag from 'koa-etag'
+import etag from '@koa/etag'
 import send from 'koa-send'
 import { extname, resolve } from 'node:path'
 
