@@ -9,7 +9,7 @@ import { loginRedirect } from './flows/redirect/index.ts'
 import { DEFAULT_LOGIN_LIMITS, LoginRateLimiter, type LoginLimits } from './flows/redirect/login-rate-limit.ts'
 import { defaultHooks, type AllAccessHooks } from './hooks.ts'
 import { answerErrors } from './http/answer-errors.ts'
-import { countRequests, routeTemplate } from './http/count-requests.ts'
+import { countRequests, matchedRoute } from './http/count-requests.ts'
 import { requireCsrf } from './http/csrf.ts'
 import { requestLog } from './http/request-log.ts'
 import { operations } from './http/operations.ts'
@@ -130,7 +130,7 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
 
   const routes = compose([
     requestLog(log),
-    countRequests(metrics, (ctx) => routeTemplate(router.match(ctx.path, ctx.method).path)),
+    countRequests(metrics, matchedRoute),
     async (ctx, next) => {
       ctx.state.runtime = runtime
       await next()

@@ -91,9 +91,19 @@ export class BffMetrics {
     })
   }
 
+  /** Label sets seen, bound once: prom-client would hash the labels again on every request. */
+  private readonly requestSeries = new Map<string, { count: { inc(): void }; time: { observe(seconds: number): void } }>()
+
   requestEnded(route: string, method: string, status: number, seconds: number): void {
-    this.requests.inc({ route, method: METHODS.has(method) ? method : 'other', status: String(status) })
-    this.durations.observe({ route }, seconds)
+    const verb = METHODS.has(method) ? method : 'other'
+    const key = `${route} ${verb} ${status}`
+    let series = this.requestSeries.get(key)
+    if (!series) {
+      series = { count: this.requests.labels({ route, method: verb, status: String(status) }), time: this.durations.labels({ route }) }
+      this.requestSeries.set(key, series)
+    }
+    series.count.inc()
+    series.time.observe(seconds)
   }
 
   /** Times one proxied call until the provider's answer (its headers) or the failure. */

@@ -22,3 +22,14 @@ export function routeTemplate(layers: { name?: string; path: string | RegExp }[]
   if (!layer) return 'unmatched'
   return layer.name ?? (typeof layer.path === 'string' ? layer.path : 'unmatched')
 }
+
+/**
+ * The route the router matched, read from what it left on the context (no second matching pass on
+ * every request); for a path it knows with another method, its first layer; else `unmatched`.
+ */
+export function matchedRoute(ctx: Context): string {
+  const routed = ctx as Context & { _matchedRouteName?: string; _matchedRoute?: string | RegExp; matched?: { name?: string; path: string | RegExp }[] }
+  if (routed._matchedRouteName) return routed._matchedRouteName
+  if (typeof routed._matchedRoute === 'string') return routed._matchedRoute
+  return routeTemplate(routed.matched ?? [])
+}
