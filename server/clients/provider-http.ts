@@ -2,8 +2,6 @@ import type { ErrorCode } from '../../shared/errors.ts'
 import { AllAccessError } from '../errors.ts'
 import { AnswerTooLarge, deadline, readCapped, send } from './provider-transport.ts'
 
-export { readCapped, timedOut } from './provider-transport.ts'
-
 export const DEFAULT_TIMEOUT_MS = 30_000
 export const USER_AGENT = 'all-access'
 /** The cap on token, profile, discovery and JWKS answers: far above any real one, far below harm. */
