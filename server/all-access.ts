@@ -6,7 +6,7 @@ import type { ClientOverrides } from './clients/index.ts'
 import type { RootKey } from './crypto/keys.ts'
 import { loginCallback } from './flows/callback/index.ts'
 import { loginRedirect } from './flows/redirect/index.ts'
-import { DEFAULT_LOGIN_LIMITS, LoginRateLimiter, type LoginLimits } from './flows/redirect/login-rate-limit.ts'
+import { DEFAULT_LOGIN_LIMITS, LoginRateLimiter, PendingLogins, type LoginLimits } from './flows/redirect/login-rate-limit.ts'
 import { defaultHooks, type AllAccessHooks } from './hooks.ts'
 import { answerErrors } from './http/answer-errors.ts'
 import { countRequests, matchedRoute } from './http/count-requests.ts'
@@ -112,6 +112,7 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
     flowTtlMs: options.flowTtlMs ?? 10 * 60 * 1000,
     loginLimits,
     loginLimiter: new LoginRateLimiter(loginLimits.perAddressPerMinute),
+    pendingLogins: new PendingLogins(() => store.loginFlows.countPending(), loginLimits.maxPendingLogins),
     metrics,
   }
 

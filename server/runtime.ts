@@ -6,7 +6,7 @@ import type { CookieSettings } from './session/cookies.ts'
 import type { ActiveSession, Sessions } from './session/sessions.ts'
 import type { Store } from './store/index.ts'
 import type { AccountAccessService } from './accounts/account-access.ts'
-import type { LoginLimits, LoginRateLimiter } from './flows/redirect/login-rate-limit.ts'
+import type { LoginLimits, LoginRateLimiter, PendingLogins } from './flows/redirect/login-rate-limit.ts'
 import type { BffMetrics } from './metrics.ts'
 
 /** Everything the routes share, built once by `createAllAccess` (the composition root). */
@@ -24,6 +24,7 @@ export interface Runtime {
   flowTtlMs: number
   loginLimits: LoginLimits
   loginLimiter: LoginRateLimiter
+  pendingLogins: PendingLogins
   metrics: BffMetrics
 }
 

@@ -3,12 +3,39 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
+import { PendingLogins } from '../server/flows/redirect/login-rate-limit.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
 import { migrate, openStore } from '../server/store/index.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
 import { startServe } from './support/demo-server.ts'
 import { startRecordingServer } from './support/recording-server.ts'
+
+describe('the pending-logins count', () => {
+  it('asks the database at most once a second, counts its own starts in between, and refuses only on a fresh count', async () => {
+    let inDatabase = 0
+    let counts = 0
+    const pending = new PendingLogins(async () => (counts++, inDatabase), 3)
+    expect(await pending.full(1_000)).toBe(false)
+    pending.started()
+    inDatabase = 1
+    expect(await pending.full(1_500)).toBe(false)
+    pending.started()
+    inDatabase = 2
+    expect(counts).toBe(1)
+    // Another instance's starts show up at the next count.
+    inDatabase = 2
+    expect(await pending.full(2_000)).toBe(false)
+    expect(counts).toBe(2)
+    pending.started()
+    inDatabase = 3
+    // At the cap by its own reckoning: counted again before refusing, whenever the last count was.
+    expect(await pending.full(2_100)).toBe(true)
+    inDatabase = 1
+    expect(await pending.full(2_200)).toBe(false)
+    expect(counts).toBe(4)
+  })
+})
 
 describe.each(databases)('limits on login starts on $kind', (database) => {
   let drop: () => Promise<void>

@@ -158,9 +158,12 @@ describe.each(databases)('OAuth 1.0a login on $kind', (database) => {
     const bob = new BrowserSession()
     await login(bob, bff.url, 'bob-provider')
     const before = await rowCounts(bff.store.db)
+    const accountsBefore = await bff.store.db('accounts').orderBy('id')
     const landed = await login(bob, bff.url, 'twitter')
     expect(authError(landed)).toBe('account_conflict')
     expect(await rowCounts(bff.store.db)).toEqual(before)
+    // alice's tokens, written by the refused login before the conflict showed, were rolled back.
+    expect(await bff.store.db('accounts').orderBy('id')).toEqual(accountsBefore)
     const info = await session(bob, bff.url)
     expect(info.authenticated && info.accounts.map((a) => a.provider)).toEqual(['bob-provider'])
   })

@@ -398,12 +398,14 @@ describe.each(databases)('the store on $kind', (database) => {
 
     it('replace tokens after a login or a refresh, set the status, and remove', async () => {
       const p = await store.providers.add(provider('p1'))
-      const user = await store.users.create(null)
+      const user = await store.users.create('Ann')
       const id = await store.accounts.create({ providerId: p.id, identifier: '1', userId: user.id, displayName: null, ...tokens })
       await store.accounts.setStatus(id, 'reauth_required')
       expect((await store.accounts.get(id))?.status).toBe('reauth_required')
       const fresh = { ...tokens, accessToken: 'access-token-2', refreshToken: 'refresh-token-2', expiresAt: 1_950_000_000_000 }
-      await store.accounts.updateAfterLogin(id, { displayName: 'New Name', ...fresh })
+      expect(await store.accounts.renewAfterLogin(p.id, '2', { displayName: 'Other', ...fresh })).toBeNull()
+      const renewed = await store.accounts.renewAfterLogin(p.id, '1', { displayName: 'New Name', ...fresh })
+      expect(renewed).toEqual({ id, createdAt: (await store.accounts.get(id))?.createdAt, user: { id: user.id, displayName: 'Ann' } })
       expect(await store.accounts.get(id)).toEqual(expect.objectContaining({ displayName: 'New Name', ...fresh, status: 'active' }))
       await store.accounts.updateTokens(id, { ...fresh, accessToken: 'access-token-3', refreshToken: null })
       expect(await store.accounts.get(id)).toEqual(expect.objectContaining({ accessToken: 'access-token-3', refreshToken: null, displayName: 'New Name' }))

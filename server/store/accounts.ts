@@ -9,6 +9,12 @@ import { toMillis, toMillisOrNull } from './rows.ts'
 /** The tokens an account keeps (decrypted): a provider's parsed token, without its raw answer. */
 export type AccountTokens = Omit<ParsedToken, 'raw'>
 
+export interface RenewedAccount {
+  id: number
+  createdAt: number
+  user: { id: number; displayName: string | null }
+}
+
 /** A user's link to one provider identity (django-all-access's AccountAccess). */
 export interface AccountRecord extends AccountTokens {
   id: number
@@ -98,11 +104,25 @@ export class AccountStore {
   }
 
   /** A fresh login: new tokens, and the account is usable again. */
-  async updateAfterLogin(id: number, input: { displayName: string | null } & AccountTokens, trx: Knex = this.db): Promise<void> {
-    await trx('accounts')
-      .where({ id })
-      .update({ display_name: input.displayName, ...this.tokenColumns(input), status: 'active', updated_at: Date.now() })
+  /**
+   * A returning identity's login: its new tokens stored and its user read in one statement (the
+   * login's hottest path runs on one SQLite connection, where each statement waits its turn).
+   * Null when the identity has no account yet.
+   */
+  async renewAfterLogin(providerId: number, identifier: string, input: { displayName: string | null } & AccountTokens, trx: Knex = this.db): Promise<RenewedAccount | null> {
+    const columns = { display_name: input.displayName, ...this.tokenColumns(input), status: 'active', updated_at: Date.now() }
+    const names = Object.keys(columns)
+    // Knex's sqlite3 client drops returning() on update, so the SQL is written out; both databases
+    // accept a subquery in RETURNING.
+    const result = await trx.raw(
+      `UPDATE accounts SET ${names.map((name) => `${name} = ?`).join(', ')} WHERE provider_id = ? AND identifier = ? ` +
+        'RETURNING id, user_id, created_at, (SELECT display_name FROM users WHERE users.id = accounts.user_id) AS user_display_name',
+      [...Object.values(columns), providerId, identifier],
+    )
+    const [row] = (Array.isArray(result) ? result : result.rows) as { id: number; user_id: number; created_at: unknown; user_display_name: string | null }[]
+    if (!row) return null
     this.changed(trx)
+    return { id: row.id, createdAt: toMillis(row.created_at), user: { id: row.user_id, displayName: row.user_display_name ?? null } }
   }
 
   async updateTokens(id: number, tokens: AccountTokens, trx: Knex = this.db): Promise<void> {

@@ -31,17 +31,17 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
   const displayName = displayNameOf(profile, provider.displayNamePath ?? null)
 
   const storeLogin = () => store.db.transaction(async (trx) => {
-    const existing = await store.accounts.findByIdentity(provider.id, identifier, trx)
+    const renewed = await store.accounts.renewAfterLogin(provider.id, identifier, { displayName, ...tokens }, trx)
     let user: UserRecord | null
     let accountId: number
     let createdAt = Date.now()
     let isNew = false
-    if (existing) {
-      if (signedIn !== null && existing.userId !== signedIn) throw new AllAccessError('account_conflict')
-      await store.accounts.updateAfterLogin(existing.id, { displayName, ...tokens }, trx)
-      user = await store.users.get(existing.userId, trx)
-      accountId = existing.id
-      createdAt = existing.createdAt
+    if (renewed) {
+      // Thrown inside the transaction: the tokens just written are rolled back.
+      if (signedIn !== null && renewed.user.id !== signedIn) throw new AllAccessError('account_conflict')
+      user = renewed.user
+      accountId = renewed.id
+      createdAt = renewed.createdAt
     } else {
       if (signedIn !== null) {
         user = await store.users.get(signedIn, trx)

@@ -42,6 +42,37 @@ export class LoginRateLimiter {
   }
 }
 
+/** How long a database count of pending logins is trusted, counted forward by this instance's starts. */
+const PENDING_COUNT_MS = 1000
+
+/**
+ * Logins started and not finished, all instances together. Counting them in the database on every
+ * start would add a statement to each login; the count is taken at most once a second and
+ * carried forward by this instance's own starts in between. A refusal always rests on a fresh count.
+ */
+export class PendingLogins {
+  private known = 0
+  private countedAt = -Infinity
+
+  constructor(
+    private readonly count: () => Promise<number>,
+    private readonly max: number,
+  ) {}
+
+  /** Whether no further login may start now. */
+  async full(now = Date.now()): Promise<boolean> {
+    if (now - this.countedAt >= PENDING_COUNT_MS || this.known >= this.max) {
+      this.known = await this.count()
+      this.countedAt = now
+    }
+    return this.known >= this.max
+  }
+
+  started(): void {
+    this.known++
+  }
+}
+
 /** `429 rate_limited` with `Retry-After` for a client address over its limit, or when too many logins are pending. */
 export async function limitLoginStarts(ctx: LoginContext, next: Next): Promise<void> {
   const { runtime } = ctx.state
@@ -50,9 +81,10 @@ export async function limitLoginStarts(ctx: LoginContext, next: Next): Promise<v
     ctx.set('Retry-After', String(wait))
     throw new AllAccessError('rate_limited', { detail: `login starts from ${ctx.ip} over ${runtime.loginLimits.perAddressPerMinute} a minute` })
   }
-  if ((await runtime.store.loginFlows.countPending()) >= runtime.loginLimits.maxPendingLogins) {
+  if (await runtime.pendingLogins.full()) {
     ctx.set('Retry-After', '60')
     throw new AllAccessError('rate_limited', { detail: `${runtime.loginLimits.maxPendingLogins} logins pending` })
   }
+  runtime.pendingLogins.started()
   await next()
 }
