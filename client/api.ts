@@ -1,6 +1,6 @@
 import type { PublicProvider } from '../shared/provider.ts'
 import { CSRF_HEADER, CSRF_VALUE, routes } from '../shared/routes.ts'
-import type { SessionInfo } from '../shared/session.ts'
+import type { LogoutAnswer, SessionInfo } from '../shared/session.ts'
 import { errorFromAnswer } from './errors.ts'
 
 /** Query parameters of an API call; an array value repeats the parameter, `undefined` leaves it out. */
@@ -23,6 +23,12 @@ export interface ApiCallOptions {
   signal?: AbortSignal
 }
 
+/** Options of {@link AllAccessClient.logout}. */
+export interface LogoutOptions {
+  /** Also sign out at the provider (OpenID Connect RP-Initiated Logout), when it offers that. */
+  providerLogout?: boolean
+}
+
 /** Options of {@link createAllAccessClient}. */
 export interface AllAccessClientOptions {
   /** Where the BFF answers, e.g. `https://bff.example`; default `''`, the page's own origin. */
@@ -43,8 +49,11 @@ export interface AllAccessClient {
   loginUrl(provider: string, options?: { next?: string }): string
   /** Leaves the page for {@link AllAccessClient.loginUrl} (`window.location.assign`). */
   login(provider: string, options?: { next?: string }): void
-  /** `POST /auth/logout`: ends the session. */
-  logout(): Promise<void>
+  /**
+   * `POST /auth/logout`: ends the session. With `providerLogout`, a session that signed in through an
+   * OpenID provider with a sign-out page then leaves the page for it, to sign out there too.
+   */
+  logout(options?: LogoutOptions): Promise<void>
   /** `DELETE /auth/accounts/:provider`: unlinks the account (the BFF revokes its tokens). */
   disconnect(provider: string): Promise<void>
   /**
@@ -122,7 +131,10 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
     getProviders: async ({ signal } = {}) => (await call<{ providers: PublicProvider[] }>(routes.providers, { signal })).providers,
     loginUrl,
     login: (provider, loginOptions) => window.location.assign(loginUrl(provider, loginOptions)),
-    logout: () => call<void>(routes.logout, { method: 'POST' }),
+    async logout({ providerLogout } = {}) {
+      const answer = await call<LogoutAnswer | undefined>(routes.logout + (providerLogout ? '?provider_logout=1' : ''), { method: 'POST' })
+      if (answer?.logoutUrl) window.location.assign(answer.logoutUrl)
+    },
     disconnect: (provider) => call<void>(routes.account(provider), { method: 'DELETE' }),
     api<T>(provider: string, path: string, { method = 'GET', query, json, form, headers, signal }: ApiCallOptions = {}) {
       const [body, type] =

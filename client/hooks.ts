@@ -14,7 +14,7 @@ import { isErrorCode, type ErrorCode } from '../shared/errors.ts'
 import type { PublicProvider } from '../shared/provider.ts'
 import { AUTH_ERROR_PARAM } from '../shared/routes.ts'
 import type { SessionInfo } from '../shared/session.ts'
-import type { AllAccessClient, ApiMethod, ApiQuery } from './api.ts'
+import type { AllAccessClient, ApiMethod, ApiQuery, LogoutOptions } from './api.ts'
 import { useAllAccessClient } from './context.tsx'
 import { AllAccessClientError, ProviderApiError } from './errors.ts'
 
@@ -107,9 +107,12 @@ function useSessionMutation<TVariables>(
   })
 }
 
-/** Signs out (`POST /auth/logout`), drops the cached API answers (all were the user's) and refetches the session. */
-export function useLogout(options: AllAccessMutationOptions<void> = {}) {
-  return useSessionMutation(options, (client) => client.logout())
+/**
+ * Signs out (`POST /auth/logout`), drops the cached API answers (all were the user's) and refetches
+ * the session. `mutate({ providerLogout: true })` then leaves for the provider's sign-out page, if any.
+ */
+export function useLogout(options: AllAccessMutationOptions<LogoutOptions | void> = {}) {
+  return useSessionMutation(options, (client, variables) => client.logout(variables || {}))
 }
 
 /** Unlinks a provider's account (`DELETE /auth/accounts/:provider`; the BFF revokes its tokens) and refetches the session. */

@@ -4,7 +4,7 @@
  * provider token, and every call carries `X-CSRF: 1`.
  */
 export { createAllAccessClient } from './api.ts'
-export type { AllAccessClient, AllAccessClientOptions, ApiCallOptions, ApiMethod, ApiQuery } from './api.ts'
+export type { AllAccessClient, AllAccessClientOptions, ApiCallOptions, ApiMethod, ApiQuery, LogoutOptions } from './api.ts'
 export { AllAccessClientError } from './errors.ts'
 export { ProviderApiError } from './errors.ts'
 export { isReauthRequired } from './errors.ts'
@@ -33,5 +33,5 @@ export { LoginButton } from './login-button.tsx'
 export type { LoginButtonProps } from './login-button.tsx'
 export { ERROR_CODES } from '../shared/errors.ts'
 export type { ErrorCode } from '../shared/errors.ts'
-export type { AccountStatus, AccountSummary, SessionInfo, SessionUser } from '../shared/session.ts'
+export type { AccountStatus, AccountSummary, LogoutAnswer, SessionInfo, SessionUser } from '../shared/session.ts'
 export type { PublicProvider } from '../shared/provider.ts'

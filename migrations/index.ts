@@ -1,11 +1,13 @@
 import type { Knex } from 'knex'
 import * as initial from './20261128_01_initial.ts'
 import * as providerCapabilities from './20261129_01_provider_capabilities.ts'
+import * as sessionLogout from './20261201_01_session_logout.ts'
 
 // Listed explicitly rather than read from a folder, so they load the same from source and from dist.
 const migrations: Record<string, Knex.Migration> = {
   '20261128_01_initial': initial,
   '20261129_01_provider_capabilities': providerCapabilities,
+  '20261201_01_session_logout': sessionLogout,
 }
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -4,6 +4,7 @@ import type { Middleware } from 'koa'
 import { AccountAccessService, DEFAULT_REFRESH_SETTINGS, type AccountAccess, type RefreshSettings } from './accounts/account-access.ts'
 import type { ClientOverrides } from './clients/index.ts'
 import type { RootKey } from './crypto/keys.ts'
+import { backchannelLogout } from './flows/backchannel-logout/index.ts'
 import { loginCallback } from './flows/callback/index.ts'
 import { loginRedirect } from './flows/redirect/index.ts'
 import { DEFAULT_LOGIN_LIMITS, LoginRateLimiter, PendingLogins, type LoginLimits } from './flows/redirect/login-rate-limit.ts'
@@ -69,8 +70,8 @@ export interface AllAccess {
   runtime: Runtime
   /** An account with its API client, for host code (django's `AccountAccess.api_client`). */
   accountFor(userId: number | string, provider: string): Promise<AccountAccess | null>
-  /** Deletes ended sessions and abandoned login flows; returns how many rows went. */
-  cleanUp(): Promise<{ sessions: number; loginFlows: number }>
+  /** Deletes ended sessions, abandoned login flows and logout tokens too old to replay; returns how many rows went. */
+  cleanUp(): Promise<{ sessions: number; loginFlows: number; logoutTokens: number }>
   close(): Promise<void>
 }
 
@@ -125,6 +126,8 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
   router.post('/auth/callback/:provider', formPostCallback)
   router.get('/auth/session', csrf, readSession)
   router.post('/auth/logout', csrf, logout)
+  // Called by the OpenID provider, server to server: no browser, so no CSRF header.
+  router.post('/auth/backchannel-logout/:provider', backchannelLogout)
   router.delete('/auth/accounts/:provider', csrf, disconnectAccount)
   // Named: the name is the route's label in the metrics.
   router.all('/api/:provider', /^\/api\/([^/]+)(?:\/(.*))?$/, proxyRefusalsOnly, csrf, proxyRoute)
@@ -158,8 +161,8 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
     runtime,
     accountFor: (userId, provider) => runtime.accounts.forUser(Number(userId), provider),
     async cleanUp() {
-      const [sessions, loginFlows] = await Promise.all([store.sessions.removeExpired(), store.loginFlows.removeExpired()])
-      return { sessions, loginFlows }
+      const [sessions, loginFlows, logoutTokens] = await Promise.all([store.sessions.removeExpired(), store.loginFlows.removeExpired(), store.logoutTokens.removeExpired()])
+      return { sessions, loginFlows, logoutTokens }
     },
     close: async () => {
       metrics.close()

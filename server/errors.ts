@@ -14,6 +14,7 @@ const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   method_not_allowed: 405,
   rate_limited: 429,
+  invalid_request: 400,
   access_denied: 400,
   invalid_state: 400,
   missing_code: 400,

@@ -18,6 +18,7 @@ export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   not_found: 'No such route.',
   method_not_allowed: 'This route does not take this method.',
   rate_limited: 'Too many sign-ins started from this address; try again later.',
+  invalid_request: 'The logout token is missing or not valid.',
   reauth_required: 'Sign in with this provider again.',
   upstream_unreachable: "The provider's API could not be reached.",
   upstream_timeout: "The provider's API did not answer in time.",

@@ -12,6 +12,8 @@ export const ERROR_CODES = [
   'not_found',
   'method_not_allowed',
   'rate_limited',
+  // back-channel logout
+  'invalid_request',
   // login redirect and callback
   'access_denied',
   'invalid_state',

@@ -5,6 +5,7 @@ export const routes = {
   callback: (provider: string) => `/auth/callback/${encodeURIComponent(provider)}`,
   session: '/auth/session',
   logout: '/auth/logout',
+  backchannelLogout: (provider: string) => `/auth/backchannel-logout/${encodeURIComponent(provider)}`,
   account: (provider: string) => `/auth/accounts/${encodeURIComponent(provider)}`,
   api: (provider: string, path: string) => `/api/${encodeURIComponent(provider)}/${path.replace(/^\/+/, '')}`,
 } as const

@@ -25,3 +25,8 @@ export type SessionInfo =
       /** ISO 8601: when the session ends unless it is used again (never later than its absolute end). */
       expiresAt: string
     }
+
+/** The body of `POST /auth/logout?provider_logout=1` when the provider has a sign-out page to send the user to. */
+export interface LogoutAnswer {
+  logoutUrl: string
+}

@@ -82,7 +82,7 @@ describe.each(databases)('the all-access command on $kind', (database) => {
   })
 
   it('migrates, then finds the database up to date', () => {
-    expect(run('migrate')).toEqual({ code: 0, stdout: 'applied 20261128_01_initial, 20261129_01_provider_capabilities\n', stderr: '' })
+    expect(run('migrate')).toEqual({ code: 0, stdout: 'applied 20261128_01_initial, 20261129_01_provider_capabilities, 20261201_01_session_logout\n', stderr: '' })
     expect(run('migrate')).toEqual({ code: 0, stdout: 'database is up to date\n', stderr: '' })
     expect(existsSync(join(cwd, 'data'))).toBe(false)
   })

@@ -63,6 +63,13 @@ describe('createAllAccessClient against a real HTTP server', () => {
     await expect(client.getProviders()).resolves.toEqual(providers)
   })
 
+  it('logout asks for the provider sign-out with providerLogout, and resolves with nothing when there is none', async () => {
+    answer = () => ({ status: 204 })
+    await expect(client.logout({ providerLogout: true })).resolves.toBeUndefined()
+    await client.logout({ providerLogout: false })
+    expect(received.map((r) => `${r.method} ${r.url}`)).toEqual(['POST /auth/logout?provider_logout=1', 'POST /auth/logout'])
+  })
+
   it('logout and disconnect resolve with nothing on 204', async () => {
     answer = () => ({ status: 204 })
     await expect(client.logout()).resolves.toBeUndefined()

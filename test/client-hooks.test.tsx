@@ -53,7 +53,10 @@ describe('the React hooks against a recording HTTP server', () => {
       return [200, state.authenticated ? { authenticated: true, user: { id: '7', displayName: 'Alice Liddell' }, accounts: state.accounts, expiresAt: '2030-01-01T00:00:00.000Z' } : { authenticated: false }]
     }
     if (method === 'POST' && pathname === '/auth/logout') {
+      const signedIn = state.authenticated
       state = { authenticated: false, accounts: [] }
+      // A provider's sign-out page, played by a new fragment of this page: jsdom navigates only within a page.
+      if (signedIn && searchParams.get('provider_logout') === '1') return [200, { logoutUrl: `${window.location.href.split('#')[0]}#signed-out-at-provider` }]
       return [204]
     }
     const unlink = /^\/auth\/accounts\/([^/]+)$/.exec(pathname)
@@ -161,6 +164,29 @@ describe('the React hooks against a recording HTTP server', () => {
     expect(requests('POST', '/auth/logout')).toEqual([expect.objectContaining({ headers: expect.objectContaining({ 'x-csrf': '1' }) })])
     expect(requests('GET', '/auth/session')).toHaveLength(2)
     await waitFor(() => expect(result.current.session.data).toEqual({ authenticated: false }))
+  })
+
+  it('useLogout({ providerLogout: true }) asks for the provider sign-out and leaves for the URL it is given', async () => {
+    const { result } = renderHook(() => ({ session: useSession(), logout: useLogout() }), { wrapper: wrapper() })
+    await waitFor(() => expect(result.current.session.data?.authenticated).toBe(true))
+    const before = window.location.href
+    try {
+      await act(() => result.current.logout.mutateAsync({ providerLogout: true }))
+      expect(requests('POST', '/auth/logout').map((r) => r.url)).toEqual(['/auth/logout?provider_logout=1'])
+      expect(window.location.hash).toBe('#signed-out-at-provider')
+      await waitFor(() => expect(result.current.session.data).toEqual({ authenticated: false }))
+    } finally {
+      window.history.replaceState(null, '', before)
+    }
+  })
+
+  it('useLogout({ providerLogout: true }) stays on the page when there is no provider sign-out (204)', async () => {
+    state.authenticated = false
+    const { result } = renderHook(() => ({ logout: useLogout() }), { wrapper: wrapper() })
+    const before = window.location.href
+    await act(() => result.current.logout.mutateAsync({ providerLogout: true }))
+    expect(requests('POST', '/auth/logout').map((r) => r.url)).toEqual(['/auth/logout?provider_logout=1'])
+    expect(window.location.href).toBe(before)
   })
 
   it('useDisconnect deletes the account, and the session query refetches', async () => {

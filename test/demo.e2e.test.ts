@@ -100,9 +100,36 @@ describe.each(databases)('the demo SPA in Chromium on $kind', (database) => {
   })
 
   it('logs out', async () => {
-    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click()
     await page.getByRole('button', { name: 'Sign in with Sandbox OpenID' }).waitFor()
     await page.reload()
+    await page.getByRole('button', { name: 'Sign in with Sandbox OpenID' }).waitFor()
+    await expect(page.getByText('Signed in as').count()).resolves.toBe(0)
+  })
+
+  it('signs out everywhere: at the OpenID sandbox too, and comes back to the app signed out', async () => {
+    // The provider still has its own session from before: signing in again asks nothing.
+    await page.getByRole('button', { name: 'Sign in with Sandbox OpenID' }).click()
+    await page.getByText('Signed in as').waitFor()
+    await page.getByRole('button', { name: 'Sign out everywhere' }).click()
+    await page.getByRole('button', { name: 'Yes, sign me out' }).click()
+    await page.getByRole('button', { name: 'Sign in with Sandbox OpenID' }).waitFor()
+    expect(new URL(page.url()).origin).toBe(serve.url)
+    await expect(page.getByText('Signed in as').count()).resolves.toBe(0)
+    // Signed out at the provider as well: signing in now asks who you are.
+    await page.getByRole('button', { name: 'Sign in with Sandbox OpenID' }).click()
+    await page.getByLabel('User').waitFor()
+    expect(new URL(page.url()).hostname).toBe('127.0.0.1')
+  })
+
+  it('ends the session in the app when the user signs out at the OpenID sandbox itself (back-channel logout)', async () => {
+    await signInAtOidcSandbox(page)
+    await page.getByText('Signed in as').waitFor()
+    const sandboxUrl = /sandbox-oidc at (http:\/\/127\.0\.0\.1:\d+)/.exec(serve.output())![1]
+    await page.goto(`${sandboxUrl}/session/end`)
+    await page.getByRole('button', { name: 'Yes, sign me out' }).click()
+    await page.getByText('You are signed out of Sandbox OpenID').waitFor()
+    await page.goto(serve.url)
     await page.getByRole('button', { name: 'Sign in with Sandbox OpenID' }).waitFor()
     await expect(page.getByText('Signed in as').count()).resolves.toBe(0)
   })

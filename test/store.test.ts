@@ -489,7 +489,7 @@ describe.each(databases)('the store on $kind', (database) => {
       const user = await store.users.create(null)
       const now = Date.now()
       await store.sessions.create('s', { userId: user.id, createdAt: now, idleExpiresAt: now + 1000, absoluteExpiresAt: now + 5000 })
-      expect(await store.sessions.find('s', now)).toEqual({ userId: user.id, createdAt: now, idleExpiresAt: now + 1000, absoluteExpiresAt: now + 5000 })
+      expect(await store.sessions.find('s', now)).toEqual({ userId: user.id, createdAt: now, idleExpiresAt: now + 1000, absoluteExpiresAt: now + 5000, providerId: null, sidHash: null })
       expect(await store.sessions.find('s', now + 999)).not.toBeNull()
       expect(await store.sessions.find('s', now + 1000)).toBeNull()
       await store.sessions.extend('s', now + 4000)
@@ -498,6 +498,47 @@ describe.each(databases)('the store on $kind', (database) => {
       expect(await store.sessions.find('s', now + 4999)).not.toBeNull()
       expect(await store.sessions.find('s', now + 5000)).toBeNull()
       expect(await store.sessions.find('unknown', now)).toBeNull()
+    })
+
+    it('record where they signed in, and a login that links another provider keeps the sign-in that has a sid', async () => {
+      const user = await store.users.create(null)
+      const [oidc, oauth1, other] = await Promise.all(['oidc', 'oauth1', 'other-oidc'].map((name) => store.providers.add(provider(name))))
+      const sessions = new Sessions(store.sessions, { secure: false }, DEFAULT_SESSION_TIMEOUTS)
+      const first = await sessions.start(user.id, undefined, undefined, { providerId: oidc.id, sid: 'sid-1' })
+      expect(await sessions.find(first.idHash)).toEqual(expect.objectContaining({ providerId: oidc.id, sidHash: hashId('sid-1') }))
+      const linked = await sessions.start(user.id, first, undefined, { providerId: oauth1.id, sid: null })
+      expect(await sessions.find(linked.idHash)).toEqual(expect.objectContaining({ providerId: oidc.id, sidHash: hashId('sid-1') }))
+      const relinked = await sessions.start(user.id, linked, undefined, { providerId: other.id, sid: 'sid-2' })
+      expect(await sessions.find(relinked.idHash)).toEqual(expect.objectContaining({ providerId: other.id, sidHash: hashId('sid-2') }))
+      const plain = await sessions.start(user.id, undefined, undefined, { providerId: oauth1.id, sid: null })
+      expect(await sessions.find(plain.idHash)).toEqual(expect.objectContaining({ providerId: oauth1.id, sidHash: null }))
+
+      expect(await store.sessions.removeBySid(other.id, hashId('sid-1'))).toBe(0)
+      expect(await store.sessions.removeBySid(other.id, hashId('sid-2'))).toBe(1)
+      expect(await sessions.find(relinked.idHash)).toBeNull()
+      expect(await sessions.find(plain.idHash)).not.toBeNull()
+    })
+
+    it('of the user linked to an identity all end, and no one else\'s', async () => {
+      const p = await store.providers.add(provider('p'))
+      const [ann, bob] = await Promise.all([store.users.create('Ann'), store.users.create('Bob')])
+      await store.accounts.create({ providerId: p.id, identifier: 'ann-at-p', userId: ann.id, displayName: null, ...tokens })
+      await store.accounts.create({ providerId: p.id, identifier: 'bob-at-p', userId: bob.id, displayName: null, ...tokens })
+      const live = { createdAt: Date.now(), idleExpiresAt: Date.now() + 60_000, absoluteExpiresAt: Date.now() + 60_000 }
+      for (const [id, userId] of [['ann-1', ann.id], ['ann-2', ann.id], ['bob-1', bob.id]] as const) await store.sessions.create(id, { userId, ...live })
+      expect(await store.sessions.removeForIdentity(p.id, 'nobody')).toBe(0)
+      expect(await store.sessions.removeForIdentity(p.id, 'ann-at-p')).toBe(2)
+      expect(await store.db('sessions').pluck('id_hash')).toEqual(['bob-1'])
+    })
+
+    it('remember a logout token once per provider, until it is too old to matter', async () => {
+      const now = Date.now()
+      expect(await store.logoutTokens.remember(1, 'jti-1', now + 1000)).toBe(true)
+      expect(await store.logoutTokens.remember(1, 'jti-1', now + 1000)).toBe(false)
+      expect(await store.logoutTokens.remember(2, 'jti-1', now + 1000)).toBe(true)
+      expect(JSON.stringify(await store.db('logout_tokens').select('*'))).not.toContain('jti-1')
+      expect(await store.logoutTokens.removeExpired(now + 999)).toBe(0)
+      expect(await store.logoutTokens.removeExpired(now + 1000)).toBe(2)
     })
 
     it('that ended, by idleness or age, are removed, and live ones kept', async () => {

@@ -96,7 +96,11 @@ function SignedIn({ accounts, userName, providers }: { accounts: AccountSummary[
         <p>
           Signed in as <strong>{userName}</strong>
         </p>
-        <button type="button" onClick={() => logout.mutate()} disabled={logout.isPending}>Sign out</button>
+        <div className="actions">
+          <button type="button" onClick={() => logout.mutate()} disabled={logout.isPending}>Sign out</button>
+          {/* Also at the provider, when it offers that: its back-channel logout then ends this user's other sessions here too. */}
+          <button type="button" onClick={() => logout.mutate({ providerLogout: true })} disabled={logout.isPending}>Sign out everywhere</button>
+        </div>
       </div>
       <h2>Connected accounts</h2>
       <ul className="accounts">

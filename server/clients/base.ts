@@ -98,6 +98,14 @@ export abstract class BaseOAuthClient {
   }
 
   /**
+   * Where to send the browser so the user signs out at the provider too, or null when the provider
+   * offers no such page (OAuth 1.0a and plain OAuth 2.0 do not).
+   */
+  async getLogoutUrl(_options: LogoutUrlOptions): Promise<string | null> {
+    return null
+  }
+
+  /**
    * Calls the provider's API as the token's owner (the seed's `request(method, url, **kwargs)`).
    * Resolves with the answer whatever its status; rejects only when the provider cannot be reached.
    */
@@ -133,6 +141,13 @@ export abstract class BaseOAuthClient {
     const answer = await callProvider(authorized.url, { method, headers: { ...headers, ...authorized.headers }, body, timeoutMs: options.timeoutMs, maxBytes }, failure)
     return { status: answer.status, ok: answer.ok, headers: answer.headers, text: answer.text, body: parseAnswerBody(answer.text, answer.headers.get('content-type')) as T }
   }
+}
+
+/** What a provider's logout page is told: who signs out, and where it sends the browser back to. */
+export interface LogoutUrlOptions {
+  /** The ID token the session's login received, as `id_token_hint`. */
+  idToken: string | null
+  postLogoutRedirectUri: string
 }
 
 /** The default cap on answers to API calls made with `request` (`apiClient.maxBody` sets another). */

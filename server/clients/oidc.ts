@@ -1,7 +1,7 @@
 import { decodeJwt, errors as joseErrors, jwtVerify } from 'jose'
 import { AllAccessError } from '../errors.ts'
 import { constantTimeEqual, randomToken } from '../crypto/random.ts'
-import type { FlowSecrets } from './base.ts'
+import type { FlowSecrets, LogoutUrlOptions } from './base.ts'
 import { OAuth2Client } from './oauth2.ts'
 import { discover, issuerMatches, keySet, type OidcMetadata } from './oidc-discovery.ts'
 import type { CallbackInput, ParsedToken, Profile } from './types.ts'
@@ -60,19 +60,8 @@ export class OidcClient extends OAuth2Client {
   /** Verifies an ID token (OpenID Connect Core §3.1.3.7) and returns its claims. */
   async verifyIdToken(idToken: string, nonce: string | null): Promise<Record<string, unknown>> {
     const metadata = await this.metadata()
-    let expectedIssuer = metadata.issuer
-    if (expectedIssuer.includes('{tenantid}')) {
-      const tid = (() => {
-        try {
-          return decodeJwt(idToken).tid
-        } catch {
-          return undefined
-        }
-      })()
-      if (typeof tid !== 'string') throw new AllAccessError('id_token_invalid', { detail: 'multi-tenant id_token has no tid' })
-      expectedIssuer = expectedIssuer.replace('{tenantid}', tid)
-    }
-    const algorithms = (metadata.id_token_signing_alg_values_supported ?? ['RS256']).filter((alg) => alg !== 'none')
+    const expectedIssuer = issuerOf(metadata, idToken, 'id_token_invalid')
+    const algorithms = signingAlgorithms(metadata)
     let payload: Record<string, unknown>
     try {
       ;({ payload } = await jwtVerify(idToken, keySet(metadata.jwks_uri), {
@@ -115,4 +104,91 @@ export class OidcClient extends OAuth2Client {
     }
     return { ...claims, ...info }
   }
+
+  /**
+   * OpenID Connect RP-Initiated Logout 1.0 §2: the provider's end-session page, told who signs out
+   * (`id_token_hint`, `client_id`) and where to send the browser back; null when the provider
+   * announces no `end_session_endpoint`.
+   */
+  override async getLogoutUrl({ idToken, postLogoutRedirectUri }: LogoutUrlOptions): Promise<string | null> {
+    const endpoint = (await this.metadata()).end_session_endpoint
+    if (!endpoint) return null
+    const url = new URL(endpoint)
+    if (idToken) url.searchParams.set('id_token_hint', idToken)
+    if (this.provider.clientId) url.searchParams.set('client_id', this.provider.clientId)
+    url.searchParams.set('post_logout_redirect_uri', postLogoutRedirectUri)
+    return url.toString()
+  }
+
+  /**
+   * Validates a logout token (OpenID Connect Back-Channel Logout 1.0 §2.6): signed by the provider's
+   * keys, its `iss`, this client as `aud`, a recent `iat`, the back-channel logout event, `sid` and/or
+   * `sub`, no `nonce`. Whether its `jti` is new is the caller's to check. Any failure is `invalid_request`.
+   */
+  async verifyLogoutToken(logoutToken: string): Promise<LogoutTokenClaims> {
+    const metadata = await this.metadata()
+    const refuse = (detail: string, cause?: unknown) => new AllAccessError('invalid_request', { detail: `logout token rejected: ${detail}`, cause })
+    let payload: Record<string, unknown>
+    try {
+      ;({ payload } = await jwtVerify(logoutToken, keySet(metadata.jwks_uri), {
+        issuer: issuerOf(metadata, logoutToken, 'invalid_request'),
+        audience: this.provider.clientId ?? '',
+        algorithms: signingAlgorithms(metadata),
+        clockTolerance: LOGOUT_CLOCK_SKEW_S,
+        maxTokenAge: LOGOUT_TOKEN_MAX_AGE_S,
+        requiredClaims: ['iat', 'jti', 'events'],
+      }))
+    } catch (cause) {
+      // The keys could not be fetched: the provider's trouble, not a bad token.
+      if (cause instanceof AllAccessError) throw new AllAccessError('provider_unavailable', { detail: `logout token keys: ${cause.detail ?? cause.message}`, cause })
+      throw refuse((cause as Error).message, cause)
+    }
+    const events = payload.events as Record<string, unknown> | undefined
+    const event = typeof events === 'object' && events !== null ? events[BACKCHANNEL_LOGOUT_EVENT] : undefined
+    if (typeof event !== 'object' || event === null || Array.isArray(event)) throw refuse('events lacks the back-channel logout event')
+    if ('nonce' in payload) throw refuse('a logout token must not carry a nonce')
+    const sid = typeof payload.sid === 'string' && payload.sid ? payload.sid : null
+    const sub = typeof payload.sub === 'string' && payload.sub ? payload.sub : null
+    if (!sid && !sub) throw refuse('neither sid nor sub')
+    if (typeof payload.jti !== 'string' || !payload.jti) throw refuse('jti is not a string')
+    const iat = payload.iat as number
+    const lastAccepted = Math.min(typeof payload.exp === 'number' ? payload.exp : Infinity, iat + LOGOUT_TOKEN_MAX_AGE_S) + LOGOUT_CLOCK_SKEW_S
+    return { jti: payload.jti, sid, sub, refusedAfter: lastAccepted * 1000 }
+  }
+}
+
+/** The `events` member a logout token must carry (OpenID Connect Back-Channel Logout 1.0 §2.4). */
+export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout'
+/** A logout token is sent as the user signs out: one older than this is refused (and its `jti` may be forgotten). */
+const LOGOUT_TOKEN_MAX_AGE_S = 5 * 60
+/** The clocks of provider and BFF may disagree by this much. */
+const LOGOUT_CLOCK_SKEW_S = 30
+
+/** What a valid logout token says: which sessions end, and how long its `jti` must be remembered. */
+export interface LogoutTokenClaims {
+  jti: string
+  /** The provider's session id: only the sessions that signed in with it end. */
+  sid: string | null
+  /** Without `sid`: every session of the user linked to this identity ends. */
+  sub: string | null
+  /** Epoch ms from which the token is refused as too old anyway. */
+  refusedAfter: number
+}
+
+function signingAlgorithms(metadata: OidcMetadata): string[] {
+  return (metadata.id_token_signing_alg_values_supported ?? ['RS256']).filter((alg) => alg !== 'none')
+}
+
+/** The issuer a token must name; Microsoft's multi-tenant template is filled in with the token's own `tid`. */
+function issuerOf(metadata: OidcMetadata, jwt: string, code: 'id_token_invalid' | 'invalid_request'): string {
+  if (!metadata.issuer.includes('{tenantid}')) return metadata.issuer
+  const tid = (() => {
+    try {
+      return decodeJwt(jwt).tid
+    } catch {
+      return undefined
+    }
+  })()
+  if (typeof tid !== 'string') throw new AllAccessError(code, { detail: 'multi-tenant token has no tid' })
+  return metadata.issuer.replace('{tenantid}', tid)
 }

@@ -1,4 +1,6 @@
-import type { SessionInfo } from '../../shared/session.ts'
+import { isEnabled } from '../../shared/provider.ts'
+import type { LogoutAnswer, SessionInfo } from '../../shared/session.ts'
+import { getClient } from '../clients/index.ts'
 import type { BffContext } from '../runtime.ts'
 import { sessionExpiresAt } from '../session/sessions.ts'
 
@@ -29,8 +31,30 @@ export async function readSession(ctx: BffContext): Promise<void> {
   } satisfies SessionInfo
 }
 
-/** `POST /auth/logout`: deletes the session row, so a replayed cookie is worthless, and clears the cookie. */
+/**
+ * `POST /auth/logout`: deletes the session row, so a replayed cookie is worthless, and clears the
+ * cookie. With `?provider_logout=1`, a session that signed in through an OpenID provider announcing
+ * an end-session page is answered `{logoutUrl}`: the page where the SPA sends the user to sign out
+ * there too (RP-Initiated Logout 1.0). The session ends either way.
+ */
 export async function logout(ctx: BffContext): Promise<void> {
+  const logoutUrl = ctx.query.provider_logout === '1' ? await providerLogoutUrl(ctx) : null
   await ctx.state.runtime.sessions.end(ctx)
-  ctx.status = 204
+  if (logoutUrl) ctx.body = { logoutUrl } satisfies LogoutAnswer
+  else ctx.status = 204
+}
+
+/** The end-session page of the provider the session signed in with, with the ID token as hint; null when there is none. */
+async function providerLogoutUrl(ctx: BffContext): Promise<string | null> {
+  const { runtime, session } = ctx.state
+  if (!session?.providerId) return null
+  const provider = await runtime.store.providers.getById(session.providerId)
+  if (!provider || !isEnabled(provider)) return null
+  const account = await runtime.store.accounts.findForUser(session.userId, provider.name)
+  const client = getClient(provider, null, runtime.clients)
+  // A provider whose discovery fails now must not keep the user signed in here: the sign-out goes on without it.
+  return client.getLogoutUrl({ idToken: account?.idToken ?? null, postLogoutRedirectUri: new URL('/', runtime.publicUrl).toString() }).catch((error: unknown) => {
+    runtime.log.error(`error req=${ctx.state.requestId} provider logout of ${provider.name} unavailable: ${(error as Error)?.message ?? String(error)}`)
+    return null
+  })
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { routes } from '../../shared/routes.ts'
 import type { Logger } from '../log.ts'
 import { buildProviderConfig, type ProviderInput } from '../providers/provider-input.ts'
 import type { Store } from '../store/index.ts'
@@ -28,7 +29,15 @@ export async function startSandbox({ store, publicUrl, log }: { store: Store; pu
   const oidcClient = { clientId: 'all-access-demo', clientSecret: secret() }
   const oauth1Consumer = { key: 'all-access-demo', secret: secret() }
   const oidc = await startOidcSandbox({
-    clients: [{ ...oidcClient, redirectUris: [new URL('/auth/callback/sandbox-oidc', publicUrl).toString()] }],
+    clients: [
+      {
+        ...oidcClient,
+        redirectUris: [new URL(routes.callback('sandbox-oidc'), publicUrl).toString()],
+        // Signing out at the provider ends the BFF's session too; "Sign out everywhere" comes back to the app.
+        backchannelLogoutUri: new URL(routes.backchannelLogout('sandbox-oidc'), publicUrl).toString(),
+        postLogoutRedirectUris: [new URL('/', publicUrl).toString()],
+      },
+    ],
     host: '127.0.0.1',
     accessTokenTtl: 300,
   })

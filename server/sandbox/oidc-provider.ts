@@ -13,6 +13,13 @@ export interface OidcSandboxClient {
   redirectUris: string[]
   /** RFC 6749 §2.3.1; default `client_secret_basic`. */
   tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post'
+  /**
+   * Back-Channel Logout 1.0: where the provider posts a logout token when the user signs out here.
+   * The client is then registered with `backchannel_logout_session_required`, so ID tokens carry `sid`.
+   */
+  backchannelLogoutUri?: string
+  /** RP-Initiated Logout 1.0: where the end-session page may send the browser back to. */
+  postLogoutRedirectUris?: string[]
 }
 
 export interface OidcSandboxUser {
@@ -35,6 +42,8 @@ export interface OidcSandboxOptions {
   users?: OidcSandboxUser[]
   /** Runs before the sandbox's own middleware is added: where tests put their counters and stalls. */
   instrument?: (provider: Provider) => void
+  /** The private key (JWK) ID and logout tokens are signed with; default: an RS256 key made at start. */
+  signingKey?: JWK
 }
 
 export interface RunningOidcSandbox {
@@ -126,6 +135,8 @@ async function configuration(options: OidcSandboxOptions, users: Map<string, Oid
       token_endpoint_auth_method: client.tokenEndpointAuthMethod ?? 'client_secret_basic',
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
+      ...(client.backchannelLogoutUri && { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: true }),
+      ...(client.postLogoutRedirectUris && { post_logout_redirect_uris: client.postLogoutRedirectUris }),
     })),
     clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
     responseTypes: ['code'],
@@ -150,7 +161,7 @@ async function configuration(options: OidcSandboxOptions, users: Map<string, Oid
       if (!user) return undefined
       return { accountId: user.id, claims: () => ({ sub: user.id, name: user.name, email: user.email }) }
     },
-    jwks: { keys: [await signingKey()] },
+    jwks: { keys: [options.signingKey ?? (await signingKey())] },
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     // The default 15 s of leeway would keep a 2 s access token alive for 17 s; every clock here is ours.
@@ -179,13 +190,34 @@ async function configuration(options: OidcSandboxOptions, users: Map<string, Oid
         enabled: true,
         allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
       },
+      // Signing out here (the end-session page) posts a logout token to each client's back-channel URI.
+      backchannelLogout: { enabled: true },
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
     },
+    // oidc-provider refuses to call loopback addresses (SSRF protection); the sandbox and the BFF it
+    // serves both live on loopback, and its only outgoing calls are the back-channel logouts to the
+    // clients registered above.
+    fetch: (url, init) => fetch(url, { ...init, dispatcher: undefined } as RequestInit),
     renderError: (ctx, out) => {
       ctx.type = 'html'
       const lines = Object.entries(out).map(([key, value]) => `<p><strong>${escapeHtml(key)}</strong>: ${escapeHtml(String(value))}</p>`)
       ctx.body = page('Sign-in error', `<h1>Something went wrong</h1>${lines.join('')}`)
     },
   }
+}
+
+/** The end-session page: oidc-provider's form (its xsrf field) with the sandbox's buttons inside. */
+async function logoutSource(ctx: Context, form: string): Promise<void> {
+  const buttons = `<p>Sign out of Sandbox OpenID, and of the applications that get a notice of it?</p>
+<button type="submit" name="logout" value="yes" autofocus>Yes, sign me out</button>
+<button type="submit">No, stay signed in</button>`
+  ctx.type = 'html'
+  ctx.body = page('Sign out · Sandbox OpenID', `<h1>Sign out?</h1>${form.replace('</form>', `${buttons}</form>`)}`)
+}
+
+async function postLogoutSuccessSource(ctx: Context): Promise<void> {
+  ctx.type = 'html'
+  ctx.body = page('Signed out · Sandbox OpenID', '<h1>You are signed out of Sandbox OpenID</h1>')
 }
 
 /** An RS256 key made at start: RS256 is every client's default id_token algorithm. */

@@ -13,6 +13,22 @@ export interface SessionTimeouts {
 
 export const DEFAULT_SESSION_TIMEOUTS: SessionTimeouts = { idleMs: 12 * 60 * 60 * 1000, absoluteMs: 7 * 24 * 60 * 60 * 1000 }
 
+/** Where a login signed in: the provider, and the `sid` its ID token named (OpenID Connect), if any. */
+export interface SignIn {
+  providerId: number
+  sid: string | null
+}
+
+/**
+ * What a new session records of where it signed in. A login that links another provider to a live
+ * session carries that session's provider on, unless it brings a `sid` of its own: the provider's
+ * logout must still reach the session that its sign-in began.
+ */
+function signedInWith(signIn: SignIn | undefined, previous: ActiveSession | undefined): Pick<SessionRecord, 'providerId' | 'sidHash'> {
+  if (previous?.providerId && !signIn?.sid) return { providerId: previous.providerId, sidHash: previous.sidHash ?? null }
+  return { providerId: signIn?.providerId ?? null, sidHash: signIn?.sid ? hashId(signIn.sid) : null }
+}
+
 /** What `ctx.state.session` holds on a request with a live session. */
 export interface ActiveSession extends SessionRecord {
   /** The hash of the cookie's id: the row's key. The id itself is never kept. */
@@ -71,8 +87,9 @@ export class Sessions {
   /**
    * Starts a session for a user with a new id, ending `previous` (the request's, or the one a login
    * flow recorded): an id an attacker planted before login is worthless after it (no fixation).
+   * `signIn` is the provider the login went through, for that provider's logout.
    */
-  async start(userId: number, previous: ActiveSession | undefined, trx?: Knex): Promise<StartedSession> {
+  async start(userId: number, previous: ActiveSession | undefined, trx?: Knex, signIn?: SignIn): Promise<StartedSession> {
     if (previous) await this.store.remove(previous.idHash, trx)
     const now = Date.now()
     const id = randomToken()
@@ -83,6 +100,7 @@ export class Sessions {
       createdAt: now,
       idleExpiresAt: now + Math.min(this.timeouts.idleMs, this.timeouts.absoluteMs),
       absoluteExpiresAt: now + this.timeouts.absoluteMs,
+      ...signedInWith(signIn, previous),
     }
     await this.store.create(session.idHash, session, trx)
     return session

@@ -4,6 +4,7 @@ import { SecretBox } from '../crypto/secret-box.ts'
 import { AccountStore } from './accounts.ts'
 import { openDatabase, parseDatabaseUrl, migrate, type PoolOptions } from './database.ts'
 import { LoginFlowStore } from './login-flows.ts'
+import { LogoutTokenStore } from './logout-tokens.ts'
 import { ProviderStore } from './providers.ts'
 import { SessionStore } from './sessions.ts'
 import { UserStore } from './users.ts'
@@ -17,6 +18,7 @@ export interface Store {
   accounts: AccountStore
   sessions: SessionStore
   loginFlows: LoginFlowStore
+  logoutTokens: LogoutTokenStore
   close(): Promise<void>
 }
 
@@ -47,6 +49,7 @@ export function storeOn(db: Knex, box: SecretBox, cacheMs = 0): Store {
     accounts: new AccountStore(db, box, caches),
     sessions: new SessionStore(db, caches),
     loginFlows: new LoginFlowStore(db, box),
+    logoutTokens: new LogoutTokenStore(db),
     close: () => db.destroy(),
   }
 }

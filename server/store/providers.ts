@@ -57,6 +57,12 @@ export class ProviderStore {
     return cached && { ...cached, extraAuthorizationParams: { ...cached.extraAuthorizationParams } }
   }
 
+  /** A provider by id (the one a session signed in with); read through, as only a logout asks. */
+  async getById(id: number): Promise<ProviderRecord | null> {
+    const row: ProviderRow | undefined = await this.db('providers').where({ id }).first()
+    return row ? this.fromRow(row) : null
+  }
+
   /** Whatever changes a provider changes its accounts' answers too. */
   private changed(trx: Knex): void {
     const forget = () => {

@@ -7,6 +7,10 @@ export interface SessionRecord {
   createdAt: number
   idleExpiresAt: number
   absoluteExpiresAt: number
+  /** The provider the session signed in with (an OpenID provider's logout names its sessions). */
+  providerId?: number | null
+  /** The SHA-256 (`hashId`) of the `sid` the provider's ID token gave the session, if any. */
+  sidHash?: string | null
 }
 
 /**
@@ -31,6 +35,8 @@ export class SessionStore {
       created_at: session.createdAt,
       idle_expires_at: session.idleExpiresAt,
       absolute_expires_at: session.absoluteExpiresAt,
+      provider_id: session.providerId ?? null,
+      provider_sid_hash: session.sidHash ?? null,
     })
   }
 
@@ -44,6 +50,8 @@ export class SessionStore {
         createdAt: toMillis(row.created_at),
         idleExpiresAt: toMillis(row.idle_expires_at),
         absoluteExpiresAt: toMillis(row.absolute_expires_at),
+        providerId: (row.provider_id as number | null) ?? null,
+        sidHash: (row.provider_sid_hash as string | null) ?? null,
       }
     }
     const session = trx === this.db ? await this.cache.read(idHash, load) : await load()
@@ -67,6 +75,26 @@ export class SessionStore {
     const removed = await this.db('sessions').where({ user_id: userId }).delete()
     this.cache.clear()
     return removed
+  }
+
+  /** Ends the sessions that signed in at a provider with the `sid` whose hash this is (back-channel logout). */
+  async removeBySid(providerId: number, sidHash: string, trx: Knex = this.db): Promise<number> {
+    const removed = await trx('sessions').where({ provider_id: providerId, provider_sid_hash: sidHash }).delete()
+    this.forgetAll(trx)
+    return removed
+  }
+
+  /** Ends every session of the user linked to this identity at this provider (back-channel logout by `sub`). */
+  async removeForIdentity(providerId: number, identifier: string, trx: Knex = this.db): Promise<number> {
+    const users = trx('accounts').select('user_id').where({ provider_id: providerId, identifier })
+    const removed = await trx('sessions').whereIn('user_id', users).delete()
+    this.forgetAll(trx)
+    return removed
+  }
+
+  private forgetAll(trx: Knex): void {
+    this.cache.clear()
+    if (trx !== this.db) afterTransaction(trx, () => this.cache.clear())
   }
 
   /** Ends every session (incident response: a key or a provider secret leaked). */

@@ -2,7 +2,7 @@ import { routes } from '../../shared/routes.ts'
 import { BrowserSession } from './browser-session.ts'
 
 /** The first form of a page: its action and its fields (inputs and selects, first option selected). */
-function readForm(html: string, pageUrl: URL, buttonValue?: string): { action: URL; fields: URLSearchParams } {
+export function readForm(html: string, pageUrl: URL, buttonValue?: string): { action: URL; fields: URLSearchParams } {
   const form = /<form[^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/i.exec(html)
   if (!form) throw new Error(`no form on ${pageUrl}`)
   const fields = new URLSearchParams()

@@ -5,7 +5,14 @@ import { isUniqueViolation } from '../../store/database.ts'
 import type { StartedSession } from '../../session/sessions.ts'
 import type { AccountRecord } from '../../store/accounts.ts'
 import type { UserRecord } from '../../store/users.ts'
+import type { ParsedToken } from '../../clients/types.ts'
 import { need, type LoginContext } from '../login-state.ts'
+
+/** The OpenID provider's session id from the verified ID token: its back-channel logout names it. */
+const sidOf = (token: ParsedToken): string | null => {
+  const sid = (token.raw.idTokenClaims as { sid?: unknown } | undefined)?.sid
+  return typeof sid === 'string' && sid ? sid : null
+}
 
 /**
  * Stores the login in one transaction: the user (found, created, or the signed-in one when linking
@@ -53,7 +60,7 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
       accountId = await store.accounts.create({ providerId: provider.id, identifier, userId: user.id, displayName, ...tokens }, trx)
     }
     if (!user) throw new TypeError(`account ${accountId} has no user`)
-    const session: StartedSession = await runtime.sessions.start(user.id, ctx.state.session, trx)
+    const session: StartedSession = await runtime.sessions.start(user.id, ctx.state.session, trx, { providerId: provider.id, sid: sidOf(token) })
     return { user, accountId, createdAt, isNew, session }
   })
   // Two first logins of one identity at once: the one that lost the insert finds the account the

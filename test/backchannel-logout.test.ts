@@ -1,0 +1,252 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from 'jose'
+import { generateKey, parseKeys } from '../server/crypto/keys.ts'
+import { randomToken } from '../server/crypto/random.ts'
+import { buildProviderConfig } from '../server/providers/provider-input.ts'
+import { migrate, openStore, type Store } from '../server/store/index.ts'
+import { BrowserSession } from './support/browser-session.ts'
+import { startBff, type TestBff } from './support/bff.ts'
+import { TEST_DATABASE_URL, databases } from './support/databases.ts'
+import { freePort, startServe, type RunningServe } from './support/demo-server.ts'
+import { within } from './support/eventually.ts'
+import { login, session } from './support/login.ts'
+import { startOidcSandbox, type RunningOidcSandbox } from './support/oidc-sandbox.ts'
+import { signOutAtProvider } from './support/provider-sign-out.ts'
+
+const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
+const SECRET = 'rp-secret-0123456789abcdef'
+
+/** An RS256 private key as a JWK, with its thumbprint as `kid`. */
+async function rsaKey(kid?: string): Promise<JWK> {
+  const { privateKey } = await generateKeyPair('RS256', { extractable: true })
+  const jwk = await exportJWK(privateKey)
+  return { ...jwk, kid: kid ?? (await calculateJwkThumbprint(jwk)), alg: 'RS256', use: 'sig' }
+}
+
+async function countRows(db: Store['db'], table: string): Promise<number> {
+  const [{ n }] = await db(table).count({ n: '*' })
+  return Number(n)
+}
+
+/** Posts a logout token as an OpenID provider does: a form, no cookie, no CSRF header. */
+function postLogoutToken(bffUrl: string, token: string | null, provider = 'idp'): Promise<Response> {
+  return fetch(new URL(`/auth/backchannel-logout/${provider}`, bffUrl), {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: token === null ? '' : new URLSearchParams({ logout_token: token }).toString(),
+  })
+}
+
+describe.each(databases)('OpenID Connect back-channel logout on $kind', (database) => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+  let idp: RunningOidcSandbox
+  let opKey: JWK
+
+  beforeAll(async () => {
+    const created = await database.create()
+    drop = created.drop
+    bff = await startBff(created.url)
+    opKey = await rsaKey()
+    const client = (clientId: string) => ({
+      clientId,
+      clientSecret: SECRET,
+      redirectUris: [`${bff.url}/auth/callback/idp`],
+      backchannelLogoutUri: `${bff.url}/auth/backchannel-logout/idp`,
+      postLogoutRedirectUris: [`${bff.url}/`],
+    })
+    idp = await startOidcSandbox({ clients: [client('rp'), client('other-rp')], autoApprove: 'alice', signingKey: opKey })
+    await bff.addProvider('idp', { issuer: idp.issuer, apiBaseUrl: idp.apiBaseUrl, clientId: 'rp', clientSecret: SECRET, scope: 'openid profile' })
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await idp?.close()
+    await drop?.()
+  })
+
+  /** A browser signed in through the provider (its own provider session, so its own `sid`). */
+  async function signedIn() {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'idp')
+    const info = await session(browser, bff.url)
+    if (!info.authenticated) throw new Error('not signed in')
+    const account = await bff.store.accounts.findForUser(Number(info.user.id), 'idp')
+    const claims = decodeJwt(account!.idToken!)
+    return { browser, userId: info.user.id, sid: claims.sid as string, sub: claims.sub as string }
+  }
+
+  /** A logout token signed with the provider's own key unless told otherwise; `undefined` members are left out. */
+  async function logoutToken(claims: Record<string, unknown>, key: JWK = opKey): Promise<string> {
+    const now = Math.floor(Date.now() / 1000)
+    const payload = Object.fromEntries(
+      Object.entries({ iss: idp.issuer, aud: 'rp', iat: now, exp: now + 120, jti: randomToken(12), events: { [EVENT]: {} }, ...claims }).filter(([, value]) => value !== undefined),
+    )
+    return new SignJWT(payload as JWTPayload).setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'logout+jwt' }).sign(await importJWK(key, 'RS256'))
+  }
+
+  it('ends the session that signed in with the sid when the user signs out at the provider, and only that one', async () => {
+    const here = await signedIn()
+    const elsewhere = await signedIn()
+    expect(here.sid).toEqual(expect.any(String))
+    expect(elsewhere.sid).not.toBe(here.sid)
+    const before = await countRows(bff.store.db, 'sessions')
+
+    await signOutAtProvider(here.browser, `${idp.url}/session/end`)
+
+    expect(await session(here.browser, bff.url)).toEqual({ authenticated: false })
+    expect((await session(elsewhere.browser, bff.url)).authenticated).toBe(true)
+    expect(await countRows(bff.store.db, 'sessions')).toBe(before - 1)
+    expect(await countRows(bff.store.db, 'logout_tokens')).toBeGreaterThan(0)
+  })
+
+  it('keeps no sid in clear: a session stores its hash', async () => {
+    const { sid } = await signedIn()
+    const rows = await bff.store.db('sessions').select('*')
+    expect(JSON.stringify(rows)).not.toContain(sid)
+    expect(rows.some((row) => typeof row.provider_sid_hash === 'string' && row.provider_sid_hash.length === 64)).toBe(true)
+  })
+
+  it('answers 400 invalid_request to forged tokens and changes nothing', async () => {
+    const victim = await signedIn()
+    const foreignKey = await rsaKey(opKey.kid)
+    const now = Math.floor(Date.now() / 1000)
+    const forgeries: Record<string, string> = {
+      'signed with another key under the same kid': await logoutToken({ sid: victim.sid }, foreignKey),
+      'for another client (aud)': await logoutToken({ sid: victim.sid, aud: 'other-rp' }),
+      'from another issuer': await logoutToken({ sid: victim.sid, iss: 'http://127.0.0.1:1' }),
+      'with a nonce': await logoutToken({ sid: victim.sid, nonce: 'n-0S6_WzA2Mj' }),
+      'without events': await logoutToken({ sid: victim.sid, events: undefined }),
+      'with another event': await logoutToken({ sid: victim.sid, events: { 'http://schemas.openid.net/event/other': {} } }),
+      'with the event not an object': await logoutToken({ sid: victim.sid, events: { [EVENT]: true } }),
+      'with neither sid nor sub': await logoutToken({}),
+      'issued far in the future': await logoutToken({ sid: victim.sid, iat: now + 600, exp: now + 720 }),
+      'issued long ago': await logoutToken({ sid: victim.sid, iat: now - 3600, exp: now + 60 }),
+      expired: await logoutToken({ sid: victim.sid, iat: now - 200, exp: now - 80 }),
+      'without jti': await logoutToken({ sid: victim.sid, jti: undefined }),
+      'unsigned (alg none)': `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ iss: idp.issuer, aud: 'rp', iat: now, jti: 'x', sid: victim.sid, events: { [EVENT]: {} } })).toString('base64url')}.`,
+      'not a JWT': 'not-a-jwt',
+    }
+    const sessions = await countRows(bff.store.db, 'sessions')
+    const seen = await countRows(bff.store.db, 'logout_tokens')
+    for (const [what, token] of Object.entries(forgeries)) {
+      const answer = await postLogoutToken(bff.url, token)
+      expect(answer.status, what).toBe(400)
+      expect(await answer.json(), what).toEqual({ error: 'invalid_request', message: expect.any(String) })
+    }
+    const missing = await postLogoutToken(bff.url, null)
+    expect(missing.status).toBe(400)
+    expect(await missing.json()).toEqual({ error: 'invalid_request', message: expect.any(String) })
+    expect((await session(victim.browser, bff.url)).authenticated).toBe(true)
+    expect(await countRows(bff.store.db, 'sessions')).toBe(sessions)
+    expect(await countRows(bff.store.db, 'logout_tokens')).toBe(seen)
+    // None of them leaked into the log.
+    for (const token of Object.values(forgeries)) expect(bff.logs.join('\n')).not.toContain(token)
+  })
+
+  it('refuses a replayed token with 400, even for a session made since with the same sid', async () => {
+    const first = await signedIn()
+    const token = await logoutToken({ sid: first.sid, sub: first.sub })
+    const answer = await postLogoutToken(bff.url, token)
+    expect(answer.status).toBe(200)
+    expect(await session(first.browser, bff.url)).toEqual({ authenticated: false })
+
+    // The provider session still exists (the token was made here, not by a sign-out): a new login has the same sid.
+    await login(first.browser, bff.url, 'idp')
+    const again = await session(first.browser, bff.url)
+    expect(again.authenticated).toBe(true)
+    const sessions = await countRows(bff.store.db, 'sessions')
+    const seen = await countRows(bff.store.db, 'logout_tokens')
+    const replay = await postLogoutToken(bff.url, token)
+    expect(replay.status).toBe(400)
+    expect(await replay.json()).toEqual({ error: 'invalid_request', message: expect.any(String) })
+    expect((await session(first.browser, bff.url)).authenticated).toBe(true)
+    expect(await countRows(bff.store.db, 'sessions')).toBe(sessions)
+    expect(await countRows(bff.store.db, 'logout_tokens')).toBe(seen)
+  })
+
+  it('ends every session of the user linked to sub when the token has no sid', async () => {
+    const one = await signedIn()
+    const two = await signedIn()
+    expect(two.userId).toBe(one.userId)
+    const answer = await postLogoutToken(bff.url, await logoutToken({ sub: one.sub }))
+    expect(answer.status).toBe(200)
+    expect(await session(one.browser, bff.url)).toEqual({ authenticated: false })
+    expect(await session(two.browser, bff.url)).toEqual({ authenticated: false })
+    expect(await countRows(bff.store.db, 'sessions')).toBe(0)
+  })
+
+  it('forgets used tokens once they are too old to be accepted anyway', async () => {
+    const { sid } = await signedIn()
+    expect((await postLogoutToken(bff.url, await logoutToken({ sid }))).status).toBe(200)
+    const seen = await countRows(bff.store.db, 'logout_tokens')
+    expect(seen).toBeGreaterThan(0)
+    expect(await bff.store.logoutTokens.removeExpired(Date.now())).toBe(0)
+    expect(await bff.store.logoutTokens.removeExpired(Date.now() + 10 * 60 * 1000)).toBe(seen)
+    expect(await countRows(bff.store.db, 'logout_tokens')).toBe(0)
+  })
+
+  it('answers 404 unknown_provider for a provider it does not know, and 405 to a GET', async () => {
+    const unknown = await postLogoutToken(bff.url, await logoutToken({ sub: 'alice' }), 'nobody')
+    expect(unknown.status).toBe(404)
+    expect(await unknown.json()).toEqual({ error: 'unknown_provider', message: expect.any(String) })
+    const get = await fetch(new URL('/auth/backchannel-logout/idp', bff.url))
+    expect(get.status).toBe(405)
+    expect(get.headers.get('allow')).toContain('POST')
+  })
+})
+
+const postgres = databases.find((d) => d.kind === 'postgres')
+
+/**
+ * Two `all-access serve` processes on one PostgreSQL behind one PUBLIC_URL: the provider's logout
+ * reaches one of them, and both must stop honouring the session within the contract's second,
+ * though each answers recent session reads from memory.
+ */
+describe.skipIf(!TEST_DATABASE_URL)('back-channel logout across two instances on PostgreSQL', () => {
+  let drop: () => Promise<void>
+  let store: Store
+  let idp: RunningOidcSandbox
+  let a: RunningServe
+  let b: RunningServe
+  const keys = generateKey()
+
+  beforeAll(async () => {
+    const created = await postgres!.create()
+    drop = created.drop
+    store = openStore({ databaseUrl: created.url, keys: parseKeys(keys) })
+    await migrate(store.db)
+    const portA = await freePort()
+    const publicUrl = `http://localhost:${portA}`
+    idp = await startOidcSandbox({
+      clients: [{ clientId: 'rp', clientSecret: SECRET, redirectUris: [`${publicUrl}/auth/callback/idp`], backchannelLogoutUri: `${publicUrl}/auth/backchannel-logout/idp` }],
+      autoApprove: 'alice',
+    })
+    await store.providers.add(buildProviderConfig('idp', { issuer: idp.issuer, apiBaseUrl: idp.apiBaseUrl, clientId: 'rp', clientSecret: SECRET, scope: 'openid profile' }))
+    ;[a, b] = await Promise.all([
+      startServe({ databaseUrl: created.url, keys, port: portA, env: { PUBLIC_URL: publicUrl } }),
+      startServe({ databaseUrl: created.url, keys, env: { PUBLIC_URL: publicUrl } }),
+    ])
+  })
+
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()])
+    await idp?.close()
+    await store?.close()
+    await drop?.()
+  })
+
+  it('ends the session on both instances within a second of signing out at the provider', async () => {
+    const browser = new BrowserSession()
+    await login(browser, a.url, 'idp')
+    // Both instances have just read the session: each holds it in memory.
+    for (const instance of [a, b]) expect((await session(browser, instance.url)).authenticated).toBe(true)
+
+    await signOutAtProvider(browser, `${idp.url}/session/end`)
+
+    for (const instance of [a, b]) {
+      expect(await within(1000, () => session(browser, instance.url), (info) => !info.authenticated), instance.url).toEqual({ authenticated: false })
+    }
+    expect(await countRows(store.db, 'sessions')).toBe(0)
+  })
+})
