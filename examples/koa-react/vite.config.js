@@ -8,6 +8,9 @@ const bff = process.env.BFF_URL ?? 'http://localhost:4100'
 
 export default defineConfig({
   esbuild: { jsx: 'automatic' },
+  // One React and one TanStack Query for the app and all-access/client, also when all-access is a
+  // link to a checkout (this example's file:../..), whose own node_modules hold other copies.
+  resolve: { dedupe: ['react', 'react-dom', '@tanstack/react-query'] },
   server: {
     port: 5173,
     strictPort: true,
