@@ -1,12 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFile, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { generateKey } from '../server/crypto/keys.ts'
+import { launchChromium } from './support/chromium.ts'
 import { freePort } from './support/demo-server.ts'
 
 const ROOT = resolve('.')
+const EXAMPLE = join(ROOT, 'examples', 'koa-react')
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 
 /**
@@ -16,6 +18,7 @@ const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 describe('the packed package installed into an app', () => {
   let work: string
   let app: string
+  let tarball: string
   const keys = generateKey()
   let env: NodeJS.ProcessEnv
 
@@ -33,7 +36,7 @@ describe('the packed package installed into an app', () => {
     env = { ...process.env }
     const pack = await run(NPM, ['pack', '--ignore-scripts', '--pack-destination', work], {}, ROOT)
     if (pack.status !== 0) throw new Error(`npm pack failed:\n${pack.stderr}`)
-    const tarball = readdirSync(work).find((file) => file.endsWith('.tgz'))!
+    tarball = readdirSync(work).find((file) => file.endsWith('.tgz'))!
     app = join(work, 'app')
     mkdirSync(app)
     writeFileSync(
@@ -139,4 +142,54 @@ createRoot(document.getElementById('root')).render(h(AllAccessProvider, null, h(
     expect(assets).toHaveLength(1)
     expect(readFileSync(join(app, 'dist', 'assets', assets[0]), 'utf8')).toContain('/auth/session')
   })
+
+  it('installs examples/koa-react from the tarball, builds its SPA with Vite, and signs in through the sandbox in Chromium', async () => {
+    const example = join(work, 'koa-react')
+    cpSync(EXAMPLE, example, { recursive: true, filter: (path) => !/[/\\](node_modules|dist|data)$/.test(path) })
+    const manifest = JSON.parse(readFileSync(join(example, 'package.json'), 'utf8'))
+    manifest.dependencies['all-access'] = `file:../${tarball}`
+    writeFileSync(join(example, 'package.json'), JSON.stringify(manifest, null, 2))
+    // Seeded with the app's production tree from the same tarball, so sqlite3, which has no
+    // prebuilt binary offline, is not compiled a second time; the rest (its devDependencies too:
+    // Vite builds the SPA, oidc-provider runs the sandbox) comes from npm's cache.
+    cpSync(join(app, 'node_modules'), join(example, 'node_modules'), { recursive: true, filter: (path) => !lstatSync(path).isSymbolicLink() })
+    const install = await run(NPM, ['install', '--include=dev', '--prefer-offline', '--no-audit', '--no-fund'], { NODE_ENV: 'development' }, example, 600_000)
+    expect(install.status, install.stderr).toBe(0)
+    const build = await run(NPM, ['run', 'build', '--', '--logLevel', 'error'], {}, example)
+    expect(build.status, build.stderr).toBe(0)
+
+    const port = await freePort()
+    const url = `http://localhost:${port}`
+    const server = spawn(process.execPath, ['server.js', '--sandbox'], {
+      cwd: example,
+      env: { ...env, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: url, DATABASE_URL: 'sqlite://./data/example.sqlite3' },
+    })
+    let output = ''
+    const exited = new Promise<number | null>((done) => server.once('exit', (code) => done(code)))
+    const browser = await launchChromium()
+    try {
+      await new Promise<void>((ready, fail) => {
+        server.stdout.on('data', (chunk: Buffer) => (output += chunk) && output.includes('example listening on') && ready())
+        server.stderr.on('data', (chunk: Buffer) => (output += chunk))
+        void exited.then((code) => fail(new Error(`the example exited ${code}: ${output}`)))
+      })
+      const page = await browser.newPage()
+      const response = await page.goto(url)
+      expect(response?.headers()['content-security-policy']).toContain("frame-ancestors 'none'")
+      await page.getByText('The app says: from the Koa app').waitFor()
+      await page.getByRole('button', { name: 'Sign in with Sandbox OpenID' }).click()
+      await page.getByLabel('User').selectOption('alice')
+      await page.getByRole('button', { name: 'Sign in' }).click()
+      await page.getByRole('button', { name: 'Allow' }).click()
+      await page.getByText('Signed in as Alice Liddell').waitFor()
+      const profile = page.getByLabel("Profile from the provider's API")
+      await profile.getByText('alice@sandbox.example').waitFor()
+      expect(JSON.parse(await profile.innerText())).toEqual({ sub: 'alice', name: 'Alice Liddell', email: 'alice@sandbox.example' })
+    } finally {
+      await browser.close()
+      server.kill('SIGTERM')
+    }
+    // Its SIGTERM handler closes the server, the sandbox and all-access: nothing keeps it running.
+    expect(await exited, output).toBe(0)
+  }, 600_000)
 })
