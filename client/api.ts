@@ -139,23 +139,24 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
 
   /** A popup login: the popup page's message counts only from the BFF's origin and from that popup. */
   function login(provider: string, options: LoginOptions = {}): Promise<void> {
-    const popup = options.popup && window.open(loginUrl(provider, options), 'all-access-login', 'popup,width=520,height=640')
+    const popup = options.popup && open(loginUrl(provider, options), 'all-access-login', 'popup')
     return new Promise((resolve, reject) => {
-      if (!popup) return window.location.assign(loginUrl(provider, options.popup ? { ...options, popup: false, next: options.next ?? location.pathname + location.search } : options))
+      // A blocked popup: the same login in this page, coming back to it.
+      if (!popup) return location.assign(loginUrl(provider, options.popup ? { ...options, popup: false, next: options.next ?? location.pathname + location.search } : options))
       const origin = new URL(baseUrl, location.href).origin
       let closedTicks = 0
-      const settle = (data: { ok?: boolean; error?: unknown }) => {
+      const settle = ({ ok, error }: { ok?: boolean; error?: unknown }) => {
         clearInterval(timer)
         removeEventListener('message', onMessage)
-        if (data.ok) return resolve()
-        const code = isErrorCode(data.error) ? data.error : 'server_error'
+        if (ok) return resolve()
+        const code = isErrorCode(error) ? error : 'server_error'
         reject(new AllAccessClientError(code, 0, authErrorMessage(code)))
       }
       const onMessage = ({ origin: from, source, data }: MessageEvent) => {
         if (from === origin && source === popup && data?.type === POPUP_MESSAGE_TYPE) settle(data)
       }
-      // Closed twice in a row: the page's message, posted just before it closed, has had its turn.
-      const timer = setInterval(() => (popup.closed ? ++closedTicks > 1 && settle({ error: 'access_denied' }) : (closedTicks = 0)), 250)
+      // Seen closed twice: the page's message, posted just before it closed, has had its turn.
+      const timer = setInterval(() => popup.closed && ++closedTicks > 1 && settle({ error: 'access_denied' }), 250)
       addEventListener('message', onMessage)
     })
   }

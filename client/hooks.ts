@@ -66,7 +66,7 @@ export type SessionOptions<TData = SessionInfo> = AllAccessQueryOptions<SessionI
 
 /**
  * Who is signed in, with which accounts: `GET /auth/session` as a query, read again every minute
- * and when the window regains focus. An account with `status: 'reauth_required'` must sign in with
+ * and when the window regains focus (TanStack Query's `refetchOnWindowFocus`). An account with `status: 'reauth_required'` must sign in with
  * its provider again (show "Reconnect"). When a read finds the session ended, every cached
  * provider API answer is dropped.
  */
@@ -82,7 +82,7 @@ export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOp
       if (before?.authenticated && !info.authenticated) queryClient.removeQueries({ queryKey: allAccessKeys.api() })
       return info
     },
-    { refetchInterval: 60_000, refetchOnWindowFocus: true, ...options },
+    { refetchInterval: 60_000, ...options },
   )
 }
 
@@ -100,12 +100,13 @@ export interface SessionExpiry {
  */
 export function useSessionExpiry(): SessionExpiry {
   const { data, refetch } = useSession()
-  const [now, setNow] = useState(Date.now)
+  const [, setNow] = useState(0)
   const [seen] = useState<{ end?: number }>({})
   if (data?.authenticated) seen.end = Date.parse(data.expiresAt)
-  const secondsLeft = seen.end === undefined ? null : data?.authenticated ? Math.max(0, Math.ceil((seen.end - now) / 1000)) : 0
+  const secondsLeft = seen.end === undefined ? null : data?.authenticated ? Math.max(0, Math.ceil((seen.end - Date.now()) / 1000)) : 0
   const ended = secondsLeft === 0
   useEffect(() => {
+    // A render a second: the count is read from the clock at each.
     const timer = setInterval(() => setNow(Date.now()), 1000)
     return () => clearInterval(timer)
   }, [])
