@@ -154,7 +154,9 @@ function SessionEnd() {
   const { secondsLeft, ended } = useSessionExpiry()
   if (ended) return <p role="status">Your session has ended. Sign in again to go on.</p>
   if (secondsLeft === null) return null
-  return <p className="muted">Your session ends in {Math.ceil(secondsLeft / 60)} min if left idle.</p>
+  const minutes = Math.ceil(secondsLeft / 60)
+  const left = minutes < 60 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`
+  return <p className="muted">Your session ends in {left} if left idle.</p>
 }
 
 export function App() {
