@@ -1,7 +1,9 @@
 import type { PublicProvider } from '../shared/provider.ts'
-import { CSRF_HEADER, CSRF_VALUE, routes } from '../shared/routes.ts'
+import { authErrorMessage } from '../shared/auth-errors.ts'
+import { isErrorCode } from '../shared/errors.ts'
+import { CSRF_HEADER, CSRF_VALUE, POPUP_MESSAGE_TYPE, routes, type LoginPrompt } from '../shared/routes.ts'
 import type { LogoutAnswer, SessionInfo } from '../shared/session.ts'
-import { errorFromAnswer } from './errors.ts'
+import { AllAccessClientError, errorFromAnswer } from './errors.ts'
 
 /** Query parameters of an API call; an array value repeats the parameter, `undefined` leaves it out. */
 export type ApiQuery = Record<string, string | number | boolean | undefined | readonly (string | number | boolean)[]> | URLSearchParams
@@ -37,6 +39,19 @@ export interface AllAccessClientOptions {
   fetch?: typeof fetch
 }
 
+/** Options of a login: where to land, the provider's `prompt`, and whether to sign in in a popup. */
+export interface LoginOptions {
+  /** A local path to land on after a full-page login; anything else becomes `/`. */
+  next?: string
+  /** Passed to OAuth 2.0 / OIDC providers: `none` signs in silently or fails with `login_required`. */
+  prompt?: LoginPrompt
+  /**
+   * Sign in in a popup, keeping the page and its state. Needs the app on the BFF's origin
+   * (`PUBLIC_URL`): the popup posts its result to that origin only.
+   */
+  popup?: boolean
+}
+
 /** The framework-free core the React hooks wrap: every BFF route as one method. */
 export interface AllAccessClient {
   /** The BFF's origin (and path prefix) as given, without a trailing slash. */
@@ -46,9 +61,15 @@ export interface AllAccessClient {
   /** `GET /auth/providers`: the enabled providers, for login buttons. */
   getProviders(options?: { signal?: AbortSignal }): Promise<PublicProvider[]>
   /** The URL that starts a login (or links a provider when someone is signed in); `next` is a local path. */
-  loginUrl(provider: string, options?: { next?: string }): string
-  /** Leaves the page for {@link AllAccessClient.loginUrl} (`window.location.assign`). */
-  login(provider: string, options?: { next?: string }): void
+  loginUrl(provider: string, options?: LoginOptions): string
+  /**
+   * Starts a login. Without `popup` it leaves the page for {@link AllAccessClient.loginUrl} (the
+   * promise never settles). With `popup: true` it opens the login in a popup and resolves when the
+   * popup reports success, or rejects with AllAccessClientError: the login's code
+   * (`login_required`, …), or `access_denied` when the popup is closed. A blocked popup falls back
+   * to the full-page login, landing on `next` or else the current page.
+   */
+  login(provider: string, options?: LoginOptions): Promise<void>
   /**
    * `POST /auth/logout`: ends the session. With `providerLogout`, a session that signed in through an
    * OpenID provider with a sign-out page then leaves the page for it, to sign out there too.
@@ -121,8 +142,32 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
     return (body === '' ? undefined : body) as T
   }
 
-  function loginUrl(provider: string, { next }: { next?: string } = {}): string {
-    return `${baseUrl}${routes.login(provider)}${next ? `?${new URLSearchParams({ next })}` : ''}`
+  function loginUrl(provider: string, { next, prompt, popup }: LoginOptions = {}): string {
+    return baseUrl + routes.login(provider) + searchOf({ next: next || undefined, prompt, display: popup ? 'popup' : undefined })
+  }
+
+  /** A popup login: the popup page's message counts only from the BFF's origin and from that popup. */
+  function login(provider: string, options: LoginOptions = {}): Promise<void> {
+    const popup = options.popup && open(loginUrl(provider, options), 'all-access-login', 'popup')
+    return new Promise((resolve, reject) => {
+      // A blocked popup: the same login in this page, coming back to it.
+      if (!popup) return location.assign(loginUrl(provider, options.popup ? { ...options, popup: false, next: options.next ?? location.pathname + location.search } : options))
+      const origin = new URL(baseUrl, location.href).origin
+      let closedTicks = 0
+      const settle = ({ ok, error }: { ok?: boolean; error?: unknown }) => {
+        clearInterval(timer)
+        removeEventListener('message', onMessage)
+        if (ok) return resolve()
+        const code = isErrorCode(error) ? error : 'server_error'
+        reject(new AllAccessClientError(code, 0, authErrorMessage(code)))
+      }
+      const onMessage = ({ origin: from, source, data }: MessageEvent) => {
+        if (from === origin && source === popup && data?.type === POPUP_MESSAGE_TYPE) settle(data)
+      }
+      // Seen closed twice: the page's message, posted just before it closed, has had its turn.
+      const timer = setInterval(() => popup.closed && ++closedTicks > 1 && settle({ error: 'access_denied' }), 250)
+      addEventListener('message', onMessage)
+    })
   }
 
   return {
@@ -130,7 +175,7 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
     getSession: ({ slide = true, signal } = {}) => call<SessionInfo>(`${routes.session}${slide ? '' : '?slide=false'}`, { signal }),
     getProviders: async ({ signal } = {}) => (await call<{ providers: PublicProvider[] }>(routes.providers, { signal })).providers,
     loginUrl,
-    login: (provider, loginOptions) => window.location.assign(loginUrl(provider, loginOptions)),
+    login,
     async logout({ providerLogout } = {}) {
       const answer = await call<LogoutAnswer | undefined>(routes.logout + (providerLogout ? '?provider_logout=1' : ''), { method: 'POST' })
       if (answer?.logoutUrl) window.location.assign(answer.logoutUrl)

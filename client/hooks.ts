@@ -8,7 +8,7 @@ import {
   type UseMutationOptions,
   type UseQueryOptions,
 } from '@tanstack/react-query'
-import { useState, useSyncExternalStore } from 'react'
+import { useEffect, useState, useSyncExternalStore } from 'react'
 import { authErrorMessage } from '../shared/auth-errors.ts'
 import { isErrorCode, type ErrorCode } from '../shared/errors.ts'
 import type { PublicProvider } from '../shared/provider.ts'
@@ -57,17 +57,63 @@ export type AllAccessQueryOptions<TQueryFnData, TData = TQueryFnData> = Omit<Use
 
 /** Options of {@link useSession}. */
 export type SessionOptions<TData = SessionInfo> = AllAccessQueryOptions<SessionInfo, TData> & {
-  /** `false` reads the session without counting as activity (a UI polling for its end). Default `true`. */
+  /**
+   * Whether a read counts as activity and extends the session's idle end. By default only the
+   * first read does (the app was opened); polls, refetches on focus and after changes do not.
+   */
   slide?: boolean
 }
 
 /**
- * Who is signed in, with which accounts: `GET /auth/session` as a query. An account with
- * `status: 'reauth_required'` must sign in with its provider again (show "Reconnect").
+ * Who is signed in, with which accounts: `GET /auth/session` as a query, read again every minute
+ * and when the window regains focus (TanStack Query's `refetchOnWindowFocus`). An account with `status: 'reauth_required'` must sign in with
+ * its provider again (show "Reconnect"). When a read finds the session ended, every cached
+ * provider API answer is dropped.
  */
 export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOptions<TData> = {}) {
   const client = useAllAccessClient()
-  return useAllAccessQuery(allAccessKeys.session(), ({ signal }) => client.getSession({ slide, signal }), options)
+  const queryClient = useQueryClient()
+  const key = allAccessKeys.session()
+  return useAllAccessQuery(
+    key,
+    async ({ signal }) => {
+      const before = queryClient.getQueryData<SessionInfo>(key)
+      const info = await client.getSession({ slide: slide ?? !before, signal })
+      if (before?.authenticated && !info.authenticated) queryClient.removeQueries({ queryKey: allAccessKeys.api() })
+      return info
+    },
+    { refetchInterval: 60_000, ...options },
+  )
+}
+
+/** What {@link useSessionExpiry} returns. */
+export interface SessionExpiry {
+  /** Seconds until the session ends if left idle; 0 once it has ended; null when nobody has been signed in. */
+  secondsLeft: number | null
+  /** The session this page knew has ended (its time ran out, or the server says it is gone). */
+  ended: boolean
+}
+
+/**
+ * The session's end, counting down each second, to warn before it comes. Once the time runs out
+ * the session is read again: another tab's activity may have moved the end, else it is over.
+ */
+export function useSessionExpiry(): SessionExpiry {
+  const { data, refetch } = useSession()
+  const [, setNow] = useState(0)
+  const [seen] = useState<{ end?: number }>({})
+  if (data?.authenticated) seen.end = Date.parse(data.expiresAt)
+  const secondsLeft = seen.end === undefined ? null : data?.authenticated ? Math.max(0, Math.ceil((seen.end - Date.now()) / 1000)) : 0
+  const ended = secondsLeft === 0
+  useEffect(() => {
+    // A render a second: the count is read from the clock at each.
+    const timer = setInterval(() => setNow(Date.now()), 1000)
+    return () => clearInterval(timer)
+  }, [])
+  useEffect(() => {
+    if (ended && data?.authenticated) void refetch()
+  }, [ended])
+  return { secondsLeft, ended }
 }
 
 /** The enabled providers (`name`, `displayName`, `protocol`), to render login buttons. */
@@ -77,12 +123,18 @@ export function useProviders<TData = PublicProvider[]>(options: AllAccessQueryOp
 }
 
 /**
- * `login(provider, { next })` leaves the page for the provider (signing in, or linking the provider
- * to the signed-in user); the session is read afresh on return. `loginUrl` gives the URL instead.
+ * `login(provider, { next, prompt })` leaves the page for the provider (signing in, or linking the
+ * provider to the signed-in user); the session is read afresh on return. `login(provider, { popup:
+ * true })` signs in in a popup and keeps the page: the promise resolves once the session is read
+ * again, or rejects with the login's AllAccessClientError. `loginUrl` gives the URL instead.
  */
 export function useLogin(): Pick<AllAccessClient, 'login' | 'loginUrl'> {
-  // The client itself: its methods close over nothing but the provider's base URL, and it is memoised.
-  return useAllAccessClient()
+  const client = useAllAccessClient()
+  const queryClient = useQueryClient()
+  return {
+    loginUrl: client.loginUrl,
+    login: (provider, options) => client.login(provider, options).then(() => queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })),
+  }
 }
 
 /** Options of {@link useLogout} and {@link useDisconnect}: TanStack mutation options. */
@@ -185,6 +237,11 @@ export interface AuthError {
 let authError: AuthError | null = null
 const authErrorListeners = new Set<() => void>()
 
+function toAuthError(found: string): AuthError | null {
+  const code = isErrorCode(found) ? found : 'server_error'
+  return found ? { code, message: authErrorMessage(code), dismiss: () => showAuthError(null) } : null
+}
+
 function takeAuthErrorFromUrl(): void {
   if (typeof window === 'undefined') return
   const url = new URL(window.location.href)
@@ -192,8 +249,7 @@ function takeAuthErrorFromUrl(): void {
   if (found === null) return
   url.searchParams.delete(AUTH_ERROR_PARAM)
   window.history.replaceState(window.history.state, '', url)
-  const code = isErrorCode(found) ? found : 'server_error'
-  authError = found ? { code, message: authErrorMessage(code), dismiss: dismissAuthError } : null
+  authError = toAuthError(found)
 }
 
 function subscribeAuthError(listener: () => void) {
@@ -201,14 +257,18 @@ function subscribeAuthError(listener: () => void) {
   return () => void authErrorListeners.delete(listener)
 }
 
-function dismissAuthError(): void {
-  authError = null
+function showAuthError(error: AuthError | null): void {
+  authError = error
   for (const listener of authErrorListeners) listener()
 }
+
+/** Shows a failed popup login where {@link useAuthError} shows a failed full-page one (LoginButton's). */
+export const showLoginFailure = (error: AllAccessClientError) => showAuthError(toAuthError(error.code))
 
 /**
  * The `?auth_error=` a failed login came back with, as a code and a sentence, or null. It is read
  * from the address once and removed with `history.replaceState`, so a reload does not show it again.
+ * A `<LoginButton popup>`'s failure shows here too.
  */
 export function useAuthError(): AuthError | null {
   useState(takeAuthErrorFromUrl)

@@ -1,5 +1,6 @@
 import type { ButtonHTMLAttributes, ReactNode } from 'react'
-import { useLogin, useProviders, useSession } from './hooks.ts'
+import type { LoginPrompt } from '../shared/routes.ts'
+import { showLoginFailure, useLogin, useProviders, useSession } from './hooks.ts'
 
 /** Props of {@link LoginButton}: a provider, where to land, and any `<button>` attribute but `onClick` and `type`. */
 export interface LoginButtonProps extends Omit<ButtonHTMLAttributes<HTMLButtonElement>, 'onClick' | 'type'> {
@@ -9,20 +10,25 @@ export interface LoginButtonProps extends Omit<ButtonHTMLAttributes<HTMLButtonEl
   next?: string
   /** A label of your own instead of "Sign in with …" / "Connect …". */
   children?: ReactNode
+  /** Sign in in a popup and keep the page; a failure shows in {@link useAuthError}. */
+  popup?: boolean
+  /** The provider's `prompt` (OAuth 2.0 / OIDC). */
+  prompt?: LoginPrompt
 }
 
 /**
  * A `<button type="button">` named "Sign in with <display name>", or "Connect <display name>" when
- * someone is signed in (it links the provider to that user). Pressing it leaves for the provider.
+ * someone is signed in (it links the provider to that user). Pressing it leaves for the provider, or
+ * with `popup` opens the provider in a popup.
  */
-export function LoginButton({ provider, next, children, ...rest }: LoginButtonProps) {
+export function LoginButton({ provider, next, children, popup, prompt, ...rest }: LoginButtonProps) {
   const { login } = useLogin()
   const providers = useProviders()
   const session = useSession()
   const name = providers.data?.find((p) => p.name === provider)?.displayName ?? provider
   const label = `${session.data?.authenticated ? 'Connect' : 'Sign in with'} ${name}`
   return (
-    <button type="button" {...rest} onClick={() => login(provider, { next })}>
+    <button type="button" {...rest} onClick={() => login(provider, { next, popup, prompt }).catch(showLoginFailure)}>
       {children ?? label}
     </button>
   )

@@ -129,7 +129,7 @@ describe('the React hooks against a recording HTTP server', () => {
   it('LoginButton is a button named "Sign in with <display name>" that starts the login on click', async () => {
     state.authenticated = false
     const base = createAllAccessClient({ baseUrl })
-    const login = vi.fn()
+    const login = vi.fn(() => new Promise<void>(() => {}))
     render(<LoginButton provider="sandbox-oidc" next="/after" className="big" />, { wrapper: wrapper({ client: { ...base, login } }) })
     const button = await screen.findByRole('button', { name: 'Sign in with Sandbox OpenID' })
     expect(button.getAttribute('type')).toBe('button')

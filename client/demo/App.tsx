@@ -11,6 +11,7 @@ import {
   useProviderMutation,
   useProviders,
   useSession,
+  useSessionExpiry,
   type AccountSummary,
   type PublicProvider,
 } from '../index.ts'
@@ -141,6 +142,27 @@ function SignedIn({ accounts, userName, providers }: { accounts: AccountSummary[
   )
 }
 
+/** A note kept only in the page's memory: a popup sign-in keeps it, a full-page one loses it. */
+function Draft() {
+  const [draft, setDraft] = useState('')
+  return (
+    <section className="row draft">
+      <label htmlFor="draft">Unsaved note</label>
+      <input id="draft" value={draft} onChange={(e) => setDraft(e.target.value)} placeholder="Type here, then sign in in a popup: it stays." />
+    </section>
+  )
+}
+
+/** When the session ends if left idle, read without keeping it alive; and a word once it has ended. */
+function SessionEnd() {
+  const { secondsLeft, ended } = useSessionExpiry()
+  if (ended) return <p role="status">Your session has ended. Sign in again to go on.</p>
+  if (secondsLeft === null) return null
+  const minutes = Math.ceil(secondsLeft / 60)
+  const left = minutes < 60 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`
+  return <p className="muted">Your session ends in {left} if left idle.</p>
+}
+
 export function App() {
   const session = useSession()
   const providers = useProviders()
@@ -159,6 +181,8 @@ export function App() {
             <button type="button" onClick={authError.dismiss}>Dismiss</button>
           </div>
         )}
+        <Draft />
+        <SessionEnd />
         {(session.isPending || providers.isPending) && <p role="status">Loading…</p>}
         {session.error && <p role="alert" className="error">{describeError(session.error)}</p>}
         {providers.error && <p role="alert" className="error">{describeError(providers.error)}</p>}
@@ -168,11 +192,24 @@ export function App() {
             {providers.data.length === 0 ? (
               <p>No provider is configured. Add one with <code>npx all-access providers add</code>.</p>
             ) : (
-              <div className="buttons">
-                {providers.data.map((p) => (
-                  <LoginButton key={p.name} provider={p.name} next="/" />
-                ))}
-              </div>
+              <>
+                <div className="buttons">
+                  {providers.data.map((p) => (
+                    <LoginButton key={p.name} provider={p.name} next="/" />
+                  ))}
+                </div>
+                <h3>Or stay on this page</h3>
+                <div className="buttons">
+                  {providers.data.map((p) => (
+                    <LoginButton key={p.name} provider={p.name} popup>{`${p.displayName} in a popup`}</LoginButton>
+                  ))}
+                  {providers.data
+                    .filter((p) => p.protocol !== 'oauth1')
+                    .map((p) => (
+                      <LoginButton key={p.name} provider={p.name} popup prompt="none">{`Silent sign-in with ${p.displayName}`}</LoginButton>
+                    ))}
+                </div>
+              </>
             )}
           </section>
         )}

@@ -10,6 +10,13 @@ export function codeChallenge(verifier: string): string {
   return createHash('sha256').update(verifier).digest('base64url')
 }
 
+/**
+ * The refusals of a `prompt=none` request (OpenID Connect Core §3.1.2.6): the provider would have to
+ * show the user a page, to sign in, consent or pick an account. The remedy is the same for all, a
+ * login the user sees, so all are `login_required`.
+ */
+const NEEDS_THE_USER = new Set(['login_required', 'interaction_required', 'consent_required', 'account_selection_required'])
+
 /** OAuth 2.0 authorization code grant with state and PKCE (RFC 6749, RFC 7636, RFC 9700). */
 export class OAuth2Client extends BaseOAuthClient {
   get sessionKey(): string {
@@ -62,6 +69,7 @@ export class OAuth2Client extends BaseOAuthClient {
     this.checkApplicationState(params, flow)
     await this.checkIssuer(params.get('iss'))
     const error = params.get('error')
+    if (error && NEEDS_THE_USER.has(error)) throw new AllAccessError('login_required')
     if (error) throw new AllAccessError('access_denied', { message: error === 'access_denied' ? undefined : `The provider answered ${error}.`.slice(0, 200) })
     if (!params.get('code')) throw new AllAccessError('missing_code')
   }

@@ -3,10 +3,11 @@ import { AllAccessError } from '../errors.ts'
 import { toAllAccessError } from '../http/answer-errors.ts'
 import { clearCookie, FLOW_COOKIE } from '../session/cookies.ts'
 import type { LoginContext } from './login-state.ts'
+import { answerPopup } from './popup-page.ts'
 
 /**
- * Login failures are navigations, so they answer with a redirect carrying `auth_error`, never JSON
- * or a stack trace. An unknown provider stays a 404 (the route itself does not exist), and a login
+ * Login failures are navigations, so they answer with a redirect carrying `auth_error` (a popup
+ * login's, with the popup page), never JSON or a stack trace. An unknown provider stays a 404 (the route itself does not exist), and a login
  * start over its rate limit a 429 with `Retry-After`.
  */
 export async function redirectOnFailure(ctx: LoginContext, next: Next): Promise<void> {
@@ -20,6 +21,7 @@ export async function redirectOnFailure(ctx: LoginContext, next: Next): Promise<
     runtime.metrics.loginFailed(ctx.state.login?.provider?.name, error.code)
     clearCookie(ctx, FLOW_COOKIE, runtime.cookies, 'lax')
     if (error.detail === undefined && error.status < 500) runtime.log.info(`login failed req=${ctx.state.requestId} ${error.code}`)
+    if (ctx.state.login?.popup) return answerPopup(ctx, error.code)
     ctx.redirect(runtime.hooks.getErrorRedirect({ provider: ctx.state.login?.provider ?? null, code: error.code }))
   }
 }

@@ -1,3 +1,4 @@
+import type { LoginPrompt } from '../../shared/routes.ts'
 import type { BaseOAuthClient } from '../clients/base.ts'
 import type { ParsedToken, Profile } from '../clients/types.ts'
 import type { AccountAccess } from '../accounts/account-access.ts'
@@ -19,6 +20,10 @@ export interface LoginState {
   user: UserRecord
   account: AccountAccess
   isNew: boolean
+  /** Started with `display=popup`: the callback ends in a page that posts the result to its opener. */
+  popup: boolean
+  /** The `prompt` asked for, passed to OAuth 2.0 / OIDC providers. */
+  prompt: LoginPrompt
 }
 
 export type LoginContext = BffContext<{ login: Partial<LoginState> }>

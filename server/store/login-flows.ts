@@ -17,6 +17,8 @@ export interface LoginFlow {
   next: string
   /** The session that started the flow, if any: the login then links another provider to its user. */
   sessionIdHash?: string
+  /** Started with `display=popup`: the callback answers with the popup page, failures too. */
+  popup?: true
 }
 
 /**

@@ -13,7 +13,6 @@ export async function consumeFlow(ctx: LoginContext, next: Next): Promise<void> 
   clearCookie(ctx, FLOW_COOKIE, runtime.cookies, 'lax')
   const flow = id ? await runtime.store.loginFlows.consume(id) : null
   if (!flow || flow.provider !== need(ctx, 'provider').name) throw new AllAccessError('invalid_state')
-  ctx.state.login.flow = flow
-  ctx.state.login.next = flow.next
+  Object.assign(ctx.state.login, { flow, next: flow.next, popup: flow.popup === true })
   await next()
 }

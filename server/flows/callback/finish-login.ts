@@ -1,7 +1,8 @@
 import { need, type LoginContext } from '../login-state.ts'
+import { answerPopup } from '../popup-page.ts'
 import { safeNext } from '../safe-next.ts'
 
-/** Lets the host app act on the login (`onLogin`), then goes to `next` or where the hook says. */
+/** Lets the host app act on the login (`onLogin`), then goes to `next` or where the hook says; a popup login ends on the popup page. */
 export async function finishLogin(ctx: LoginContext): Promise<void> {
   const { runtime } = ctx.state
   const next = need(ctx, 'next')
@@ -20,5 +21,6 @@ export async function finishLogin(ctx: LoginContext): Promise<void> {
     runtime.log.error(`error req=${ctx.state.requestId} onLogin hook failed: ${(error as Error)?.stack ?? String(error)}`)
   }
   runtime.metrics.loginSucceeded(need(ctx, 'provider').name)
+  if (ctx.state.login.popup) return answerPopup(ctx)
   ctx.redirect(typeof target === 'string' ? safeNext(target) : next)
 }

@@ -1,0 +1,222 @@
+// @vitest-environment jsdom
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { act, cleanup, renderHook, waitFor } from '@testing-library/react'
+import { QueryClient } from '@tanstack/react-query'
+import type { ReactNode } from 'react'
+import { AllAccessClientError, AllAccessProvider, allAccessKeys, createAllAccessClient, useLogin, useProviderApi, useSession, useSessionExpiry } from '../client/index.ts'
+import { startRecordingServer, type RecordedRequest as Received } from './support/recording-server.ts'
+
+/**
+ * The session's end as the hooks show it, and the popup login's receiving side, against a small real
+ * HTTP server on 127.0.0.1 that answers the BFF's routes from an in-memory state.
+ */
+describe('the session end and popup login in the React hooks', () => {
+  let recorder: Awaited<ReturnType<typeof startRecordingServer>>
+  let baseUrl: string
+  let received: Received[]
+  /** `later`: the expiresAt of every read after the first. */
+  let state: { authenticated: boolean; expiresAt: string; later?: string }
+  const sessionReads = () => received.filter((r) => r.url.split('?')[0] === '/auth/session').map((r) => r.url)
+
+  beforeAll(async () => {
+    recorder = await startRecordingServer(({ url }) => {
+      const { pathname } = new URL(url, 'http://x')
+      const json = (status: number, body: unknown) => ({ status, body: JSON.stringify(body), type: 'application/json' })
+      if (pathname === '/auth/session') {
+        const expiresAt = state.expiresAt
+        if (state.later) state.expiresAt = state.later
+        return json(200, state.authenticated ? { authenticated: true, user: { id: '7', displayName: 'Alice' }, accounts: [], expiresAt } : { authenticated: false })
+      }
+      if (pathname.startsWith('/api/')) {
+        return state.authenticated ? json(200, { path: pathname }) : json(401, { error: 'not_authenticated', message: 'Sign in first.' })
+      }
+      return json(404, { error: 'not_found', message: 'No such route.' })
+    })
+    received = recorder.received
+    baseUrl = recorder.url
+  })
+
+  beforeEach(() => {
+    received.length = 0
+    state = { authenticated: true, expiresAt: new Date(Date.now() + 90_000).toISOString() }
+  })
+
+  afterEach(() => {
+    cleanup()
+    vi.restoreAllMocks()
+  })
+
+  afterAll(() => recorder.close())
+
+  function setup() {
+    const queryClient = new QueryClient()
+    const wrapper = ({ children }: { children: ReactNode }) => (
+      <AllAccessProvider baseUrl={baseUrl} queryClient={queryClient}>
+        {children}
+      </AllAccessProvider>
+    )
+    const cachedApiData = () => queryClient.getQueriesData({ queryKey: allAccessKeys.api() }).filter(([, data]) => data !== undefined)
+    return { queryClient, wrapper, cachedApiData }
+  }
+
+  it('useSession slides on its first read only: refetches, polls and focus read with slide=false', async () => {
+    const { wrapper, queryClient } = setup()
+    const { result } = renderHook(() => useSession(), { wrapper })
+    await waitFor(() => expect(result.current.isSuccess).toBe(true))
+    await act(() => result.current.refetch())
+    expect(sessionReads()).toEqual(['/auth/session', '/auth/session?slide=false'])
+    // The window regains focus (TanStack Query listens to visibilitychange).
+    act(() => void window.dispatchEvent(new Event('visibilitychange')))
+    await waitFor(() => expect(sessionReads()).toHaveLength(3))
+    expect(sessionReads()[2]).toBe('/auth/session?slide=false')
+    const observer = queryClient.getQueryCache().find({ queryKey: allAccessKeys.session() })?.observers[0]
+    expect(observer?.options.refetchInterval).toBe(60_000)
+  })
+
+  it('useSessionExpiry gives the seconds left until expiresAt, and the session has not ended', async () => {
+    const { wrapper } = setup()
+    const { result } = renderHook(() => useSessionExpiry(), { wrapper })
+    await waitFor(() => expect(result.current.secondsLeft).not.toBeNull())
+    expect(result.current.secondsLeft).toBeGreaterThan(80)
+    expect(result.current.secondsLeft).toBeLessThanOrEqual(90)
+    expect(result.current.ended).toBe(false)
+  })
+
+  it('useSessionExpiry gives null and not ended for a visitor who never signed in', async () => {
+    state.authenticated = false
+    const { wrapper } = setup()
+    const { result } = renderHook(() => ({ expiry: useSessionExpiry(), session: useSession() }), { wrapper })
+    await waitFor(() => expect(result.current.session.isSuccess).toBe(true))
+    expect(result.current.expiry).toEqual({ secondsLeft: null, ended: false })
+  })
+
+  it('useSessionExpiry says ended, with 0 seconds left, once the server says the session is gone', async () => {
+    const { wrapper, queryClient } = setup()
+    const { result } = renderHook(() => useSessionExpiry(), { wrapper })
+    await waitFor(() => expect(result.current.secondsLeft).toBeGreaterThan(0))
+    state.authenticated = false
+    await act(() => queryClient.invalidateQueries({ queryKey: allAccessKeys.session() }))
+    await waitFor(() => expect(result.current).toEqual({ secondsLeft: 0, ended: true }))
+  })
+
+  it('useSessionExpiry says ended when expiresAt has passed, and reads the session again', async () => {
+    // The end may have moved (another tab was busy): the session is read again to know.
+    state = { authenticated: true, expiresAt: new Date(Date.now() - 1000).toISOString(), later: new Date(Date.now() + 60_000).toISOString() }
+    const { wrapper } = setup()
+    const seen: unknown[] = []
+    const { result } = renderHook(() => {
+      const expiry = useSessionExpiry()
+      if (seen.at(-1) === undefined || JSON.stringify(seen.at(-1)) !== JSON.stringify(expiry)) seen.push(expiry)
+      return expiry
+    }, { wrapper })
+    await waitFor(() => expect(result.current.secondsLeft).toBeGreaterThan(0))
+    expect(seen).toEqual([{ secondsLeft: null, ended: false }, { secondsLeft: 0, ended: true }, { secondsLeft: expect.any(Number), ended: false }])
+    expect(sessionReads()).toEqual(['/auth/session', '/auth/session?slide=false'])
+  })
+
+  it('drops every cached provider API answer when a session read finds the session ended', async () => {
+    const { wrapper, queryClient, cachedApiData } = setup()
+    queryClient.setQueryData(allAccessKeys.api('sandbox-oauth1', 'account/settings.json'), { screen_name: 'alice' })
+    // Reads what a component would show, so that TanStack Query re-renders when it changes.
+    const { result } = renderHook(() => {
+      const [session, me] = [useSession(), useProviderApi('sandbox-oidc', 'me')]
+      return { session, me, shown: [session.data, me.data, me.error] }
+    }, { wrapper })
+    await waitFor(() => expect(result.current.me.data).toEqual({ path: '/api/sandbox-oidc/me' }))
+    expect(cachedApiData()).toHaveLength(2)
+    state.authenticated = false
+    await act(() => result.current.session.refetch())
+    await waitFor(() => expect(result.current.session.data).toEqual({ authenticated: false }))
+    expect(cachedApiData()).toEqual([])
+    await waitFor(() => expect(result.current.me.error).toBeInstanceOf(AllAccessClientError))
+    expect(result.current.me.data).toBeUndefined()
+  })
+
+  it('drops them too when an API call answers not_authenticated while the page thought it was signed in', async () => {
+    const { wrapper, queryClient, cachedApiData } = setup()
+    const { result, rerender } = renderHook(({ enabled }) => ({ session: useSession(), me: useProviderApi('sandbox-oidc', 'me', { enabled }) }), {
+      wrapper,
+      initialProps: { enabled: false },
+    })
+    await waitFor(() => expect(result.current.session.data?.authenticated).toBe(true))
+    queryClient.setQueryData(allAccessKeys.api('sandbox-oauth1', 'account/settings.json'), { screen_name: 'alice' })
+    // The session ended on the server (an operator revoked it); the page learns it from the proxy.
+    state.authenticated = false
+    rerender({ enabled: true })
+    await waitFor(() => expect((result.current.me.error as AllAccessClientError | null)?.code).toBe('not_authenticated'))
+    await waitFor(() => expect(result.current.session.data).toEqual({ authenticated: false }))
+    expect(cachedApiData()).toEqual([])
+  })
+
+  it('keeps cached API answers while the session goes on', async () => {
+    const { wrapper, cachedApiData } = setup()
+    const { result } = renderHook(() => ({ session: useSession(), me: useProviderApi('sandbox-oidc', 'me') }), { wrapper })
+    await waitFor(() => expect(result.current.me.isSuccess).toBe(true))
+    await act(() => result.current.session.refetch())
+    expect(cachedApiData()).toHaveLength(1)
+  })
+
+  describe('login with popup: true', () => {
+    /** A stand-in for the popup window: what window.open returned. */
+    function openedPopup() {
+      const popup = { closed: false }
+      const open = vi.spyOn(window, 'open').mockReturnValue(popup as unknown as Window)
+      return { popup, open }
+    }
+
+    /** What the BFF's popup page posts, as the browser delivers it to the opener. */
+    function post(data: unknown, origin: string, source: unknown) {
+      const event = new MessageEvent('message', { data, origin })
+      Object.defineProperty(event, 'source', { value: source })
+      window.dispatchEvent(event)
+    }
+
+    it('opens the login with display=popup and prompt, and resolves on ok from the popup, then reads the session', async () => {
+      const { wrapper } = setup()
+      const { popup, open } = openedPopup()
+      const { result } = renderHook(() => ({ ...useLogin(), session: useSession().data }), { wrapper })
+      await waitFor(() => expect(result.current.session).toBeDefined())
+      let settled = false
+      const done = result.current.login('sandbox-oidc', { popup: true, prompt: 'none' }).then(() => (settled = true))
+      expect(open).toHaveBeenCalledWith(`${baseUrl}/auth/login/sandbox-oidc?prompt=none&display=popup`, 'all-access-login', expect.any(String))
+      // Another origin, or another window of the right origin: ignored.
+      post({ type: 'all-access:login', ok: true }, 'http://evil.example', popup)
+      post({ type: 'all-access:login', ok: true }, baseUrl, window)
+      post({ type: 'something-else', ok: true }, baseUrl, popup)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(settled).toBe(false)
+      post({ type: 'all-access:login', ok: true }, baseUrl, popup)
+      await done
+      expect(sessionReads()).toEqual(['/auth/session', '/auth/session?slide=false'])
+    })
+
+    it('rejects with the code the popup posts', async () => {
+      const { popup } = openedPopup()
+      const login = createAllAccessClient({ baseUrl }).login('sandbox-oidc', { popup: true, prompt: 'none' })
+      post({ type: 'all-access:login', ok: false, error: 'login_required' }, baseUrl, popup)
+      const error = await login.catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(AllAccessClientError)
+      expect(error).toMatchObject({ code: 'login_required', message: 'The provider needs you to sign in.' })
+    })
+
+    it('reads a code it does not know as server_error', async () => {
+      const { popup } = openedPopup()
+      const login = createAllAccessClient({ baseUrl }).login('sandbox-oidc', { popup: true })
+      post({ type: 'all-access:login', ok: false, error: 'no_such_code' }, baseUrl, popup)
+      await expect(login).rejects.toMatchObject({ code: 'server_error' })
+    })
+
+    it('rejects with access_denied when the popup is closed', async () => {
+      const { popup } = openedPopup()
+      const login = createAllAccessClient({ baseUrl }).login('sandbox-oidc', { popup: true })
+      popup.closed = true
+      await expect(login).rejects.toMatchObject({ code: 'access_denied' })
+    })
+
+    it('builds the full-page login URL with next and prompt, as before', () => {
+      const client = createAllAccessClient({ baseUrl })
+      expect(client.loginUrl('sandbox-oidc', { next: '/after', prompt: 'login' })).toBe(`${baseUrl}/auth/login/sandbox-oidc?next=%2Fafter&prompt=login`)
+      expect(client.loginUrl('sandbox-oidc')).toBe(`${baseUrl}/auth/login/sandbox-oidc`)
+    })
+  })
+})
