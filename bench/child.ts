@@ -13,3 +13,31 @@ export function listen(server: Server, name: string): void {
   })
   process.on('disconnect', () => process.exit(0))
 }
+
+export interface CommandMessage {
+  commandId: number
+  command: unknown
+}
+
+export interface CommandReply {
+  commandId: number
+  result?: unknown
+  error?: string
+}
+
+/**
+ * Answers the commands its parent sends with `command()` (bench/processes.ts) over the IPC channel:
+ * the soak turns faults on and off and reads the servers' own counts this way.
+ */
+export function onCommand(handle: (command: never) => unknown): void {
+  process.on('message', (message: Partial<CommandMessage>) => {
+    if (typeof message.commandId !== 'number') return
+    const { commandId } = message
+    Promise.resolve()
+      .then(() => handle(message.command as never))
+      .then(
+        (result) => process.send?.({ commandId, result } satisfies CommandReply),
+        (error: Error) => process.send?.({ commandId, error: error.message } satisfies CommandReply),
+      )
+  })
+}

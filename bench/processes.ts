@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { CommandMessage, CommandReply } from './child.ts'
 import type { Job, JobMessage, LoadResult } from './load.ts'
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -62,6 +63,24 @@ export async function startServer(script: string, env: NodeJS.ProcessEnv): Promi
   return { child, url: `http://127.0.0.1:${port}` }
 }
 
+let nextCommand = 0
+
+/** Sends one command to a server started with `startServer` (its `onCommand`) and resolves with its answer. */
+export function command<T = unknown>(child: ChildProcess, sent: unknown): Promise<T> {
+  const commandId = nextCommand++
+  return new Promise<T>((resolve, reject) => {
+    const onExit = () => reject(new Error('the server exited before it answered'))
+    const onMessage = (reply: Partial<CommandReply>) => {
+      if (reply.commandId !== commandId) return
+      child.off('message', onMessage).off('exit', onExit)
+      if (reply.error !== undefined) reject(new Error(reply.error))
+      else resolve(reply.result as T)
+    }
+    child.on('message', onMessage).once('exit', onExit)
+    child.send({ commandId, command: sent } satisfies CommandMessage)
+  })
+}
+
 /** The load generator (bench/load.ts): runs one job at a time. */
 export async function startLoad(): Promise<{ child: ChildProcess; run(job: Job): Promise<LoadResult> }> {
   const child = forkTs('load.ts', process.env)
@@ -94,12 +113,12 @@ export interface Bff extends Started {
   lastLines(): string
 }
 
-/** `node bin/all-access.js serve`, as users run it; its log lines are read (and dropped) as a terminal would. */
-export async function startBff(env: NodeJS.ProcessEnv): Promise<Bff> {
+/** `node bin/all-access.js serve`, as users run it; its log lines are read (and dropped, unless `onOutput` wants them) as a terminal would. */
+export async function startBff(env: NodeJS.ProcessEnv, onOutput?: (chunk: string) => void, nodeOptions: string[] = []): Promise<Bff> {
   const started = performance.now()
   // BENCH_CPU_PROF=<folder>: each BFF writes a V8 CPU profile there when it stops (profile before optimising).
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
-  const child = track(spawn(process.execPath, [...profile, CLI, 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }))
+  const child = track(spawn(process.execPath, [...profile, ...nodeOptions, CLI, 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }))
   // Its request log keeps flowing during the load: kept as a short tail, cheaply, for error messages.
   let tail = ''
   let url: string | undefined
@@ -107,6 +126,7 @@ export async function startBff(env: NodeJS.ProcessEnv): Promise<Bff> {
     for (const stream of [child.stdout!, child.stderr!]) {
       stream.setEncoding('utf8').on('data', (chunk: string) => {
         tail = (tail + chunk).slice(-4000)
+        onOutput?.(chunk)
         const match = url ? null : /all-access listening on (\S+)/.exec(tail)
         if (match) resolve((url = match[1]))
       })

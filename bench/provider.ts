@@ -4,16 +4,28 @@
 // GET /authorize (code flow, state and PKCE S256 required) → 302 to redirect_uri with code and state;
 // POST /token (client_secret_basic or _post; single-use code, redirect_uri and verifier checked) →
 // a bearer token; GET /profile with that token → {"id","name"}.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+// For the soak (BENCH_REFRESH=1): tokens live BENCH_TOKEN_SECONDS and come with a refresh token that
+// rotates at each use; the soak revokes grants, slows or stops the token endpoint and reads the
+// provider's count of refreshes over the IPC channel (`onCommand`). The access token names its user
+// and expiry under a MAC keyed with BENCH_TOKEN_KEY, so the soak's API (bench/upstream.ts) checks
+// it without asking the provider.
+import { createHash, randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { listen } from './child.ts'
+import { accessToken, sameText, tokenUser, USER } from './bearer-token.ts'
+import { listen, onCommand } from './child.ts'
 
 const CLIENT_ID = process.env.BENCH_CLIENT_ID ?? 'bench-client'
 const CLIENT_SECRET = process.env.BENCH_CLIENT_SECRET ?? 'bench-secret'
 const CODE_TTL_MS = 60_000
 // Codes a browser never redeems expire; this bounds the map between sweeps.
 const MAX_CODES = 20_000
-const USER = /^[\w.-]{1,100}$/
+const TOKEN_SECONDS = Number(process.env.BENCH_TOKEN_SECONDS ?? 3600)
+const REFRESH = process.env.BENCH_REFRESH === '1'
+/**
+ * A refresh sent while the access token still had longer than this to live was not needed: the
+ * BFF refreshes 60 s before expiry (REFRESH_MARGIN_MS), the rest is slack for clocks and queues.
+ */
+const EARLY_REFRESH_MS = 65_000
 
 interface Grant {
   user: string
@@ -22,18 +34,35 @@ interface Grant {
   expiresAt: number
 }
 const codes = new Map<string, Grant>()
-// Tokens name their user and carry a MAC, so the profile endpoint needs no token table.
-const tokenKey = randomBytes(32)
-const mac = (user: string) => createHmac('sha256', tokenKey).update(user).digest('base64url')
+// Tokens name their user and expiry and carry a MAC, so the profile endpoint needs no token table.
+const tokenKey = process.env.BENCH_TOKEN_KEY ? Buffer.from(process.env.BENCH_TOKEN_KEY, 'base64') : randomBytes(32)
+/** A refresh token and the grant it belongs to; kept once used, so a second use is seen. */
+interface RefreshGrant {
+  user: string
+  /** When the access token issued with it expires (ms). */
+  accessExpiresAt: number
+  used: boolean
+}
+const refreshTokens = new Map<string, RefreshGrant>()
+const counts = { codeGrants: 0, refreshGrants: 0, reusedRefreshTokens: 0, earlyRefreshes: 0, revokedRefusals: 0, abandonedByClient: 0, revokedGrants: 0 }
+export type ProviderCounts = typeof counts
+/** Faults the soak injects into the token endpoint. */
+let tokenEndpoint: { mode: 'ok' } | { mode: 'slow'; delayMs: number } | { mode: 'down' } = { mode: 'ok' }
+
+/** Issues an access token (and, for the soak, a fresh refresh token of the same grant). */
+function tokenAnswer(user: string) {
+  const expiresAt = Date.now() + TOKEN_SECONDS * 1000
+  const answer: Record<string, unknown> = { access_token: accessToken(tokenKey, user, expiresAt), token_type: 'Bearer', expires_in: TOKEN_SECONDS }
+  if (REFRESH) {
+    const refreshToken = randomBytes(24).toString('base64url')
+    refreshTokens.set(refreshToken, { user, accessExpiresAt: expiresAt, used: false })
+    answer.refresh_token = refreshToken
+  }
+  return answer
+}
 
 function json(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).end(JSON.stringify(body))
-}
-
-function sameText(a: string, b: string): boolean {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
 }
 
 function authorize(url: URL, req: IncomingMessage, res: ServerResponse): void {
@@ -67,6 +96,7 @@ function token(req: IncomingMessage, res: ServerResponse, body: string): void {
   const form = new URLSearchParams(body)
   const [id, secret] = clientOf(req, form)
   if (id !== CLIENT_ID || !sameText(secret, CLIENT_SECRET)) return json(res, 401, { error: 'invalid_client' })
+  if (form.get('grant_type') === 'refresh_token' && REFRESH) return refresh(res, form.get('refresh_token') ?? '')
   const code = form.get('code') ?? ''
   const grant = codes.get(code)
   codes.delete(code)
@@ -80,13 +110,31 @@ function token(req: IncomingMessage, res: ServerResponse, body: string): void {
   ) {
     return json(res, 400, { error: 'invalid_grant' })
   }
-  json(res, 200, { access_token: `${Buffer.from(grant.user).toString('base64url')}.${mac(grant.user)}`, token_type: 'Bearer', expires_in: 3600 })
+  counts.codeGrants++
+  json(res, 200, tokenAnswer(grant.user))
+}
+
+/** RFC 6749 §6 with rotation: each refresh token works once, a revoked grant's not at all. */
+function refresh(res: ServerResponse, refreshToken: string): void {
+  const grant = refreshTokens.get(refreshToken)
+  if (!grant) {
+    counts.revokedRefusals++
+    return json(res, 400, { error: 'invalid_grant' })
+  }
+  if (grant.used) {
+    // The BFF sent a rotated-out token: two refreshes for one expiry.
+    counts.reusedRefreshTokens++
+    return json(res, 400, { error: 'invalid_grant' })
+  }
+  grant.used = true
+  counts.refreshGrants++
+  if (grant.accessExpiresAt - Date.now() > EARLY_REFRESH_MS) counts.earlyRefreshes++
+  json(res, 200, tokenAnswer(grant.user))
 }
 
 function profile(req: IncomingMessage, res: ServerResponse): void {
-  const [, encoded = '', tag = ''] = /^Bearer ([\w-]+)\.([\w-]+)$/.exec(req.headers.authorization ?? '') ?? []
-  const user = Buffer.from(encoded, 'base64url').toString('utf8')
-  if (!USER.test(user) || !sameText(tag, mac(user))) return json(res, 401, { error: 'invalid_token' })
+  const user = tokenUser(req.headers.authorization, tokenKey)
+  if (!user) return json(res, 401, { error: 'invalid_token' })
   json(res, 200, { id: user, name: `Bench user ${user}` })
 }
 
@@ -101,6 +149,27 @@ const server = createServer((req, res) => {
     body += chunk
     if (body.length > 8192) req.destroy()
   })
-  req.on('end', () => token(req, res, body))
+  req.on('end', () => {
+    if (tokenEndpoint.mode === 'down') return json(res, 503, { error: 'temporarily_unavailable' })
+    if (tokenEndpoint.mode === 'ok') return token(req, res, body)
+    // Slow: a client that gave up meanwhile gets nothing, and nothing is granted (a rotation it
+    // never saw would leave it holding a spent refresh token; real providers allow a grace period).
+    setTimeout(() => {
+      if (res.destroyed || req.socket.destroyed) counts.abandonedByClient++
+      else token(req, res, body)
+    }, tokenEndpoint.delayMs)
+  })
 })
 listen(server, 'bench provider')
+
+export type ProviderCommand = { tokenEndpoint: typeof tokenEndpoint } | { revoke: string } | { counts: true }
+
+onCommand((command: ProviderCommand) => {
+  if ('tokenEndpoint' in command) tokenEndpoint = command.tokenEndpoint
+  else if ('revoke' in command) {
+    // The user withdrew the app's access: every refresh token of theirs stops working.
+    for (const [refreshToken, grant] of refreshTokens) if (grant.user === command.revoke && !grant.used) refreshTokens.delete(refreshToken)
+    counts.revokedGrants++
+  }
+  return { ...counts }
+})

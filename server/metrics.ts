@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { ErrorCode } from '../shared/errors.ts'
@@ -73,6 +74,32 @@ export class BffMetrics {
       registers: [this.registry],
       collect() {
         this.set(poolOf(store)?.max ?? 0)
+      },
+    })
+    // prom-client's standard names, read at scrape time (its default collectors start observers that
+    // outlive a BFF; several BFFs in one process would each add their own).
+    new Gauge({
+      name: 'process_resident_memory_bytes',
+      help: 'Resident memory size in bytes.',
+      registers: [this.registry],
+      collect() {
+        this.set(process.memoryUsage.rss())
+      },
+    })
+    new Gauge({
+      name: 'nodejs_heap_size_used_bytes',
+      help: 'Process heap size used from Node.js in bytes.',
+      registers: [this.registry],
+      collect() {
+        this.set(process.memoryUsage().heapUsed)
+      },
+    })
+    new Gauge({
+      name: 'process_open_fds',
+      help: 'Number of open file descriptors (-1 where the system does not tell).',
+      registers: [this.registry],
+      collect() {
+        this.set(openDescriptors())
       },
     })
     new Gauge({
@@ -151,6 +178,15 @@ export class BffMetrics {
 
   close(): void {
     this.eventLoop.disable()
+  }
+}
+
+/** Entries of /proc/self/fd (Linux), less the one the listing itself opens; -1 elsewhere. */
+function openDescriptors(): number {
+  try {
+    return readdirSync('/proc/self/fd').length - 1
+  } catch {
+    return -1
   }
 }
 

@@ -185,6 +185,10 @@ describe.each(databases)('health and metrics of a mounted BFF on $kind', (databa
     expect(used + free).toBeGreaterThanOrEqual(1)
     expect(used + free).toBeLessThanOrEqual(poolMax)
     for (const quantile of ['0.5', '0.99', '1']) expect(sampleValue(samples, 'allaccess_event_loop_lag_seconds', { quantile })).toBeGreaterThanOrEqual(0)
+    // What a soak watches for leaks: this process's memory and descriptors, as prom-client names them.
+    expect(sampleValue(samples, 'process_resident_memory_bytes')).toBeGreaterThan(sampleValue(samples, 'nodejs_heap_size_used_bytes')!)
+    expect(sampleValue(samples, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0)
+    expect(sampleValue(samples, 'process_open_fds')).toBeGreaterThan(2)
 
     // Every label value comes from a closed vocabulary: configuration, templates, statuses and codes.
     expect(samples.filter((sample) => !Object.entries(sample.labels).every(([name, value]) => VOCABULARY[name]?.(value)))).toEqual([])
