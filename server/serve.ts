@@ -70,7 +70,11 @@ export async function serve(options: ServeOptions): Promise<Server> {
   }
   const app = new Koa({ proxy: config.trustProxy > 0, maxIpsCount: config.trustProxy })
   // What fails after the answer's headers went out (an upstream body cut mid-way): one log line, not a stack on stderr.
+  // Koa reports a cut body twice (the pipe's callback and the response finishing with the error).
+  const reported = new WeakSet<Error>()
   app.on('error', (error: Error, ctx?: { state?: { requestId?: string } }) => {
+    if (reported.has(error)) return
+    reported.add(error)
     log.error(`error req=${ctx?.state?.requestId ?? '-'} answer cut: ${error.message}`)
   })
   app.use(async (ctx, next) => {

@@ -138,7 +138,12 @@ async function main(): Promise<Checked[]> {
   const keepErrors = (name: string) => (chunk: string) => {
     // The faults' own errors (an upstream gone, the database away) are expected; anything else is kept.
     const expected = /upstream_unreachable|upstream_timeout|service_unavailable|token_request_failed/
-    for (const line of chunk.split('\n')) if (line.includes('"level":"error"') && !expected.test(line) && errorLines.length < 50) errorLines.push(`${name}: ${line}`)
+    for (const line of chunk.split('\n')) {
+      if (!line.includes('"level":"error"') || expected.test(line) || errorLines.length >= 50) continue
+      // A cut answer is the upstream fault's doing; anything else (a 500's stack) is shown first.
+      if (/answer cut/.test(line)) errorLines.push(`${name}: ${line}`)
+      else errorLines.unshift(`${name}: ${line}`)
+    }
   }
 
   async function launch(instance: Instance): Promise<void> {

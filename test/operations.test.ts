@@ -92,6 +92,48 @@ describe('all-access serve, operated', () => {
     await expect(startServe({ databaseUrl: 'postgres://postgres@127.0.0.1:1/nothing' })).rejects.toThrow(/serve exited with [1-9]\d*:\nall-access: cannot reach the database \(.*ECONNREFUSED/)
   })
 
+  it.skipIf(!TEST_DATABASE_URL)('answers 503, never 500, to requests in flight when PostgreSQL goes away under them', async () => {
+    const { url, drop } = await databases.find((d) => d.kind === 'postgres')!.create()
+    const direct = new URL(url)
+    const relay = await startTcpRelay(direct.hostname, Number(direct.port || 5432))
+    const relayed = new URL(url)
+    relayed.host = `127.0.0.1:${relay.port}`
+    const store = await prepared(url)
+    let serve: RunningServe | undefined
+    try {
+      serve = await startServe({ databaseUrl: relayed.toString(), keys })
+      const base = serve.url
+      // A new unknown session id each time: every read goes to the database, none is answered from memory.
+      const read = async () => (await fetch(new URL('/auth/session', base), { headers: { ...CSRF, cookie: `${SESSION_COOKIE}=${randomToken()}` } })).status
+      const statuses = new Map<number, number>()
+      let running = true
+      const readers = Array.from({ length: 8 }, async () => {
+        while (running) {
+          const status = await read()
+          statuses.set(status, (statuses.get(status) ?? 0) + 1)
+        }
+      })
+      for (let round = 0; round < 6; round++) {
+        await new Promise((resolve) => setTimeout(resolve, 150))
+        await relay.cut()
+        await new Promise((resolve) => setTimeout(resolve, 150))
+        await relay.restore()
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      running = false
+      await Promise.all(readers)
+      expect([...statuses.keys()].sort()).toEqual(expect.arrayContaining([200, 503]))
+      expect(Object.fromEntries([...statuses].filter(([status]) => status !== 200 && status !== 503))).toEqual({})
+      expect(await read()).toBe(200)
+      expect(serve.output()).not.toMatch(/server_error|at .*\.[jt]s:\d+/)
+    } finally {
+      await serve?.stop()
+      await relay.close()
+      await store.close()
+      await drop()
+    }
+  })
+
   it.skipIf(!TEST_DATABASE_URL)('answers 503 JSON while PostgreSQL is away, and recovers when it is back', async () => {
     const { url, drop } = await databases.find((d) => d.kind === 'postgres')!.create()
     const direct = new URL(url)

@@ -14,6 +14,8 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (code && UNAVAILABLE_CODES.has(code)) return true
   if (error.cause !== undefined && isDatabaseUnavailable(error.cause)) return true
   // The one exception to "by code": pg ends the queries of a connection that dropped with a plain
-  // Error that has no code, only these words.
-  return Object.getPrototypeOf(error) === Error.prototype && error.message.startsWith('Connection terminated')
+  // Error that has no code, only these words, which Knex puts after the query's SQL and " - ".
+  return Object.getPrototypeOf(error) === Error.prototype && PG_CONNECTION_LOST.test(error.message)
 }
+
+const PG_CONNECTION_LOST = /(?:^|\s-\s)(?:Connection terminated|Client has encountered a connection error and is not queryable)/
