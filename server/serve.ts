@@ -1,5 +1,5 @@
 import Koa, { type Middleware } from 'koa'
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createAllAccess } from './all-access.ts'
 import { ConfigError, loadConfig, optionsFromConfig } from './config.ts'
@@ -38,6 +38,9 @@ export async function serve(options: ServeOptions): Promise<Server> {
 
   // Listen first: with PORT=0 and no PUBLIC_URL, the public URL (and so every callback URL) names the port given.
   const server = createServer()
+  // Requests that reach the port before the app is ready (a restarted instance a balancer already
+  // sends to) wait for it, rather than hanging with no handler; if the start fails they get a 503.
+  const early = new EarlyRequests(server)
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -63,6 +66,7 @@ export async function serve(options: ServeOptions): Promise<Server> {
     }
     allAccess = await createAllAccess({ ...optionsFromConfig(config), store, log, migrate: false })
   } catch (error) {
+    early.refuse()
     server.close()
     for (const close of stops) await close().catch(() => {})
     await store.close().catch(() => {})
@@ -86,7 +90,7 @@ export async function serve(options: ServeOptions): Promise<Server> {
   app.use(allAccess.middleware)
   app.use(requestLog(log))
   app.use(staticSite(config.staticDir))
-  server.on('request', app.callback())
+  early.serve(app.callback())
   const operationsServer = config.metricsPort === null ? null : await listenForOperations(allAccess.operations, config.host, config.metricsPort).catch(async (error: Error) => {
     server.close()
     for (const close of stops) await close().catch(() => {})
@@ -154,4 +158,29 @@ async function listenForOperations(operations: Middleware, host: string, port: n
     throw new ConfigError(`ALLACCESS_METRICS_PORT: cannot listen on ${origin(host, port)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
   }
   return server
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void
+
+/** The server's request handler from the moment it listens: requests wait until the app is ready. */
+class EarlyRequests {
+  private handler: Handler | undefined
+  private waiting: [IncomingMessage, ServerResponse][] = []
+
+  constructor(server: Server) {
+    server.on('request', (req, res) => (this.handler ? this.handler(req, res) : this.waiting.push([req, res])))
+  }
+
+  serve(handler: Handler): void {
+    this.handler = handler
+    for (const [req, res] of this.waiting.splice(0)) handler(req, res)
+  }
+
+  /** The start failed: the waiting requests, and any later one, are told so. */
+  refuse(): void {
+    this.serve((_req, res) => {
+      const { status, code, message } = new AllAccessError('service_unavailable')
+      res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', Connection: 'close' }).end(JSON.stringify({ error: code, message }))
+    })
+  }
 }

@@ -166,3 +166,26 @@ describe('all-access serve with ALLACCESS_LOG_FORMAT=json', () => {
     for (const secret of [sessionId, 'token-echo-5c2d', 'token-dead-5c2d', 'client-secret-0b7e', 'query-secret-1a', 'code-secret-3f', 'state-secret-9d']) expect(serve.output()).not.toContain(secret)
   })
 })
+
+describe('all-access serve while it starts', () => {
+  it('answers a request that reaches its port before the app is ready once it is, instead of leaving it hanging', async () => {
+    const port = await freePort()
+    const starting = startServe({ port, sandbox: true, env: { ALLACCESS_STATIC_DIR: spa() } })
+    // The first request that connects: the port listens before the sandbox providers and the app
+    // are ready (a restarted instance that a load balancer already sends to).
+    let first: Response | undefined
+    while (!first) {
+      first = await fetch(`http://127.0.0.1:${port}/auth/providers`, { signal: AbortSignal.timeout(15_000) }).catch((error: Error & { cause?: { code?: string } }) => {
+        if (error.cause?.code !== 'ECONNREFUSED') throw error
+        return undefined
+      })
+    }
+    const serve = await starting
+    try {
+      expect(first.status).toBe(200)
+      expect(((await first.json()) as { providers: { name: string }[] }).providers.map((p) => p.name).sort()).toEqual(['sandbox-oauth1', 'sandbox-oidc'])
+    } finally {
+      await serve.stop()
+    }
+  })
+})
