@@ -1,4 +1,5 @@
 import type { Context, Next } from 'koa'
+import { readForm } from '../http/read-form.ts'
 
 /** The login callback's path; the name keeps to the provider-name alphabet. */
 const PROVIDER_CALLBACK_PATH = /^\/auth\/callback\/([a-z0-9-]{1,50})$/
@@ -16,19 +17,8 @@ const MAX_FORM_BYTES = 16 * 1024
 export async function formPostCallback(ctx: Context, next: Next): Promise<void> {
   const match = PROVIDER_CALLBACK_PATH.exec(ctx.path)
   if (ctx.method !== 'POST' || !match) return next()
-  const form = ctx.is('application/x-www-form-urlencoded') ? await readForm(ctx) : null
+  const form = await readForm(ctx, MAX_FORM_BYTES)
   ctx.set('Cache-Control', 'no-store')
   ctx.status = 303
   ctx.redirect(`/auth/callback/${match[1]}${form?.size ? `?${form}` : ''}`)
-}
-
-async function readForm(ctx: Context): Promise<URLSearchParams | null> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > MAX_FORM_BYTES) return null
-    chunks.push(chunk)
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'))
 }
