@@ -4,14 +4,14 @@
 // take turns, so one run on one (noisy) machine holds every figure and every ratio.
 // Numbers, not assertions: the tests never time anything.
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { cpus, loadavg, tmpdir } from 'node:os'
+import { mkdirSync, readFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { transform } from 'esbuild'
 import type { Job, LoadResult } from './load.ts'
 import { signIn } from './login-flow.ts'
-import { cpuMicros, freePort, killAllNow, ROOT, runCli, startBff, startLoad, startServer, stop, stopAll, type Bff, type Started } from './processes.ts'
+import { cpuMicros, freePort, ROOT, runCli, scratchRun, startBff, startLoad, startServer, stop, type Bff, type Started } from './processes.ts'
 import { scratchPostgres } from './scratch-postgres.ts'
 
 // Short rounds, targets taking turns: on a shared machine a neighbour's burst then spoils one round
@@ -69,30 +69,8 @@ interface BffTarget extends Bff {
   cookie: string
 }
 
-const temp = mkdtempSync(join(tmpdir(), 'aa-bench-'))
-const cleanUps: (() => Promise<void>)[] = []
-let cleaning: Promise<void> | undefined
-let interrupted = false
-
-/** Stops every child (the BFFs first let go of their databases), then drops scratch databases and files. */
-function cleanUp(): Promise<void> {
-  cleaning ??= (async () => {
-    await stopAll()
-    for (const step of cleanUps.reverse()) await step().catch((error: Error) => progress(`clean-up: ${error.message}`))
-    rmSync(temp, { recursive: true, force: true })
-  })()
-  return cleaning
-}
-process.once('exit', killAllNow)
-// `on`, not `once`: tsx may pass a signal on twice, and a second one with no listener would end the
-// bench before its clean-up (which is bounded) has dropped the scratch database.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    interrupted = true
-    progress(`${signal}: cleaning up`)
-    void cleanUp().finally(() => process.exit(130))
-  })
-}
+const run = scratchRun('aa-bench-', progress)
+const temp = run.folder
 
 async function main() {
   const library = await librarySize()
@@ -111,7 +89,7 @@ async function main() {
   const databases = [{ label: 'SQLite', url: `sqlite://${join(temp, 'bench.sqlite3')}` }]
   if (process.env.BENCH_DATABASE_URL) {
     const scratch = await scratchPostgres(process.env.BENCH_DATABASE_URL)
-    cleanUps.push(scratch.drop)
+    run.onCleanUp(scratch.drop)
     databases.push({ label: 'PostgreSQL', url: scratch.url })
   } else {
     progress('BENCH_DATABASE_URL is not set: PostgreSQL is left out (e.g. BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test)')
@@ -314,8 +292,8 @@ try {
   await main()
 } catch (error) {
   // Once interrupted, the servers stopping under the bench is no news.
-  if (!interrupted) console.error(`bench failed: ${(error as Error).stack ?? error}`)
+  if (!run.interrupted) console.error(`bench failed: ${(error as Error).stack ?? error}`)
   process.exitCode = 1
 } finally {
-  await cleanUp()
+  await run.cleanUp()
 }

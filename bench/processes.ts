@@ -1,7 +1,8 @@
 // The bench's child processes: its own servers and load generator (forked, with an IPC channel),
 // the BFF as users run it (`node bin/all-access.js serve`), and the CPU time each one spends.
 import { execFile, execFileSync, fork, spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -179,4 +180,41 @@ export function cpuMicros(pid: number | undefined): number {
   } catch {
     return NaN
   }
+}
+
+/**
+ * A run's scratch folder and what must be undone when it ends, normally or on SIGINT/SIGTERM:
+ * children stopped first (the BFFs let go of their databases), then the steps added (scratch
+ * databases dropped, servers closed), last added first, then the folder removed.
+ */
+export function scratchRun(prefix: string, progress: (line: string) => void) {
+  const folder = mkdtempSync(join(tmpdir(), prefix))
+  const steps: (() => Promise<void>)[] = []
+  let cleaning: Promise<void> | undefined
+  const run = {
+    folder,
+    interrupted: false,
+    onCleanUp(step: () => Promise<void>): void {
+      steps.push(step)
+    },
+    cleanUp(): Promise<void> {
+      cleaning ??= (async () => {
+        await stopAll()
+        for (const step of steps.reverse()) await step().catch((error: Error) => progress(`clean-up: ${error.message}`))
+        rmSync(folder, { recursive: true, force: true })
+      })()
+      return cleaning
+    },
+  }
+  process.once('exit', killAllNow)
+  // `on`, not `once`: tsx may pass a signal on twice, and a second one with no listener would end the
+  // run before its clean-up (which is bounded) has dropped the scratch database.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      run.interrupted = true
+      progress(`${signal}: cleaning up`)
+      void run.cleanUp().finally(() => process.exit(130))
+    })
+  }
+  return run
 }

@@ -5,11 +5,11 @@
 // restarted, grants revoked at the provider. Prints what it saw and what it checked; exits non-zero
 // when a check fails (issue #14).
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { cpus, loadavg, tmpdir } from 'node:os'
+import { mkdirSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
-import { command, freePort, killAllNow, runCli, startBff, startServer, stop, stopAll, type Bff } from '../bench/processes.ts'
+import { command, freePort, runCli, scratchRun, startBff, startServer, stop, type Bff } from '../bench/processes.ts'
 import type { ProviderCounts } from '../bench/provider.ts'
 import { scratchPostgres } from '../bench/scratch-postgres.ts'
 import type { UpstreamCounts } from '../bench/upstream.ts'
@@ -42,24 +42,8 @@ const seconds = () => (performance.now() - began) / 1000
 const progress = (line: string) => process.stderr.write(`soak: ${seconds().toFixed(1).padStart(6)} s  ${line}\n`)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-const temp = mkdtempSync(join(tmpdir(), 'aa-soak-'))
-const cleanUps: (() => Promise<void>)[] = []
-let cleaning: Promise<void> | undefined
-function cleanUp(): Promise<void> {
-  cleaning ??= (async () => {
-    await stopAll()
-    for (const step of cleanUps.reverse()) await step().catch((error: Error) => progress(`clean-up: ${error.message}`))
-    rmSync(temp, { recursive: true, force: true })
-  })()
-  return cleaning
-}
-process.once('exit', killAllNow)
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    progress(`${signal}: cleaning up`)
-    void cleanUp().finally(() => process.exit(130))
-  })
-}
+const run = scratchRun('aa-soak-', progress)
+const temp = run.folder
 
 interface Instance {
   name: string
@@ -91,10 +75,10 @@ async function main(): Promise<Checked[]> {
     startServer('upstream.ts', providerEnv),
     scratchPostgres(adminUrl),
   ])
-  cleanUps.push(scratch.drop)
+  run.onCleanUp(scratch.drop)
   const direct = new URL(scratch.url)
   const relay = await startTcpRelay(direct.hostname, Number(direct.port || 5432))
-  cleanUps.push(() => relay.close())
+  run.onCleanUp(() => relay.close())
   const relayed = new URL(scratch.url)
   relayed.host = `127.0.0.1:${relay.port}`
 
@@ -112,7 +96,7 @@ async function main(): Promise<Checked[]> {
 
   const ports = [await freePort(), await freePort()]
   const balancer = await startBalancer(ports.map((port) => new URL(`http://127.0.0.1:${port}`)))
-  cleanUps.push(() => balancer.close())
+  run.onCleanUp(() => balancer.close())
   const instances: Instance[] = []
   for (const [i, port] of ports.entries()) {
     const metricsPort = await freePort()
@@ -370,7 +354,7 @@ try {
 } catch (error) {
   console.error(`soak failed to run: ${(error as Error).stack ?? error}`)
 } finally {
-  await cleanUp()
+  await run.cleanUp()
   progress(`done in ${seconds().toFixed(0)} s`)
 }
 process.exitCode = failed ? 1 : 0
