@@ -1,4 +1,3 @@
-import Router from '@koa/router'
 import compose from 'koa-compose'
 import type { Middleware } from 'koa'
 import { AccountAccessService, DEFAULT_REFRESH_SETTINGS, type AccountAccess, type RefreshSettings } from './accounts/account-access.ts'
@@ -11,6 +10,7 @@ import { DEFAULT_LOGIN_LIMITS, LoginRateLimiter, PendingLogins, type LoginLimits
 import { defaultHooks, type AllAccessHooks } from './hooks.ts'
 import { answerErrors } from './http/answer-errors.ts'
 import { countRequests, matchedRoute } from './http/count-requests.ts'
+import { RouteTable } from './http/route-table.ts'
 import { requireCsrf } from './http/csrf.ts'
 import { requestLog } from './http/request-log.ts'
 import { operations } from './http/operations.ts'
@@ -118,19 +118,19 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
   }
 
   const csrf = requireCsrf(publicUrl.origin)
-  const router = new Router()
-  router.get('/auth/providers', listProviders)
-  router.get('/auth/login/:provider', loginRedirect)
-  router.get('/auth/callback/:provider', loginCallback)
-  // Providers answering with the form_post response mode (Apple) post the callback.
-  router.post('/auth/callback/:provider', formPostCallback)
-  router.get('/auth/session', csrf, readSession)
-  router.post('/auth/logout', csrf, logout)
-  // Called by the OpenID provider, server to server: no browser, so no CSRF header.
-  router.post('/auth/backchannel-logout/:provider', backchannelLogout)
-  router.delete('/auth/accounts/:provider', csrf, disconnectAccount)
-  // Named: the name is the route's label in the metrics.
-  router.all('/api/:provider', /^\/api\/([^/]+)(?:\/(.*))?$/, proxyRefusalsOnly, csrf, proxyRoute)
+  const router = new RouteTable()
+    .add('GET', '/auth/providers', listProviders)
+    .add('GET', '/auth/login/:provider', loginRedirect)
+    .add('GET', '/auth/callback/:provider', loginCallback)
+    // Providers answering with the form_post response mode (Apple) post the callback.
+    .add('POST', '/auth/callback/:provider', formPostCallback)
+    .add('GET', '/auth/session', csrf, readSession)
+    .add('POST', '/auth/logout', csrf, logout)
+    // Called by the OpenID provider, server to server: no browser, so no CSRF header.
+    .add('POST', '/auth/backchannel-logout/:provider', backchannelLogout)
+    .add('DELETE', '/auth/accounts/:provider', csrf, disconnectAccount)
+    // Any method: the proxy refuses those it does not forward itself. The label is the metrics'.
+    .any('/api/:provider', /^\/api\/([^/]+)(?:\/(.*))?$/, proxyRefusalsOnly, csrf, proxyRoute)
 
   const routes = compose([
     requestLog(log),
@@ -143,7 +143,7 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
     answerErrors(log),
     unknownRoutes(),
     runtime.sessions.load(),
-    router.routes(),
+    router.middleware(),
     // The end of the line: what no route answered is unknownRoutes' to answer, never the host app's.
     async () => {},
   ] as Middleware[])

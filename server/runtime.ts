@@ -8,6 +8,7 @@ import type { Store } from './store/index.ts'
 import type { AccountAccessService } from './accounts/account-access.ts'
 import type { LoginLimits, LoginRateLimiter, PendingLogins } from './flows/redirect/login-rate-limit.ts'
 import type { BffMetrics } from './metrics.ts'
+import type { MatchedRoute } from './http/route-table.ts'
 
 /** Everything the routes share, built once by `createAllAccess` (the composition root). */
 export interface Runtime {
@@ -32,6 +33,8 @@ export interface BffState {
   requestId: string
   runtime: Runtime
   session?: ActiveSession
+  /** Set by the route table (server/http/route-table.ts). */
+  route?: MatchedRoute
 }
 
 export type BffContext<T = object> = ParameterizedContext<BffState & T>

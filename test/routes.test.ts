@@ -58,6 +58,18 @@ describe.each(databases)('routes of the BFF on $kind', (database) => {
     expect(await response.json()).toEqual({ error: 'method_not_allowed', message: expect.any(String) })
   })
 
+  it('takes a trailing slash, HEAD for GET, and a percent-encoded provider name as the same route', async () => {
+    const signedOut = { authenticated: false }
+    expect(await (await fetch(new URL('/auth/session/', bff.url), { headers: CSRF })).json()).toEqual(signedOut)
+    const head = await fetch(new URL('/auth/session', bff.url), { method: 'HEAD', headers: CSRF })
+    expect([head.status, await head.text()]).toEqual([200, ''])
+    // %6E%6F%70%65 is "nope": decoded before the provider is looked up, so it is the same unknown provider.
+    const encoded = await fetch(new URL('/auth/login/%6E%6F%70%65', bff.url), { redirect: 'manual' })
+    expect([encoded.status, (await encoded.json()).error]).toEqual([404, 'unknown_provider'])
+    const malformed = await fetch(new URL('/auth/login/%E0%A4%A', bff.url), { redirect: 'manual' })
+    expect([malformed.status, (await malformed.json()).error]).toEqual([404, 'unknown_provider'])
+  })
+
   it('still answers an unknown provider on a known route with 404 unknown_provider', async () => {
     const response = await fetch(new URL('/auth/login/nope', bff.url), { redirect: 'manual' })
     expect(response.status).toBe(404)

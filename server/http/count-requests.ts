@@ -1,5 +1,6 @@
 import type { Context, Middleware } from 'koa'
 import type { BffMetrics } from '../metrics.ts'
+import type { MatchedRoute } from './route-table.ts'
 
 /** A request's route as its template (`/api/:provider`), never the path asked for: paths carry ids. */
 export type RouteOf = (ctx: Context) => string
@@ -16,20 +17,7 @@ export function countRequests(metrics: BffMetrics, routeOf: RouteOf): Middleware
   }
 }
 
-/** The template of the first route whose path matches (any method: a 405 still names its route), or `unmatched`. */
-export function routeTemplate(layers: { name?: string; path: string | RegExp }[]): string {
-  const [layer] = layers
-  if (!layer) return 'unmatched'
-  return layer.name ?? (typeof layer.path === 'string' ? layer.path : 'unmatched')
-}
-
-/**
- * The route the router matched, read from what it left on the context (no second matching pass on
- * every request); for a path it knows with another method, its first layer; else `unmatched`.
- */
+/** The route the route table matched (for a path it knows with another method, that path's), or `unmatched`. */
 export function matchedRoute(ctx: Context): string {
-  const routed = ctx as Context & { _matchedRouteName?: string; _matchedRoute?: string | RegExp; matched?: { name?: string; path: string | RegExp }[] }
-  if (routed._matchedRouteName) return routed._matchedRouteName
-  if (typeof routed._matchedRoute === 'string') return routed._matchedRoute
-  return routeTemplate(routed.matched ?? [])
+  return (ctx.state.route as MatchedRoute | undefined)?.label ?? 'unmatched'
 }

@@ -1,5 +1,6 @@
 import type { Middleware } from 'koa'
 import { AllAccessError } from '../errors.ts'
+import type { MatchedRoute } from './route-table.ts'
 
 /**
  * What no route answered under `/auth` or `/api`: a path a route knows with a method it does not
@@ -9,8 +10,7 @@ export function unknownRoutes(): Middleware {
   return async (ctx, next) => {
     await next()
     if (ctx.status !== 404 || ctx.body != null) return
-    const matched = (ctx as { matched?: { methods: string[] }[] }).matched ?? []
-    const allowed = [...new Set(matched.flatMap((route) => route.methods))]
+    const allowed = [...new Set((ctx.state.route as MatchedRoute | undefined)?.allowed ?? [])]
     if (allowed.length) {
       ctx.set('Allow', allowed.join(', '))
       throw new AllAccessError('method_not_allowed')

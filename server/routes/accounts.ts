@@ -1,6 +1,7 @@
 import { OAuth2Client } from '../clients/oauth2.ts'
 import { AllAccessError } from '../errors.ts'
 import type { BffContext } from '../runtime.ts'
+import { providerParam } from '../http/route-table.ts'
 
 /**
  * `DELETE /auth/accounts/:provider`: unlinks the signed-in user's account, revoking its tokens at
@@ -10,7 +11,7 @@ import type { BffContext } from '../runtime.ts'
 export async function disconnectAccount(ctx: BffContext): Promise<void> {
   const { runtime, session } = ctx.state
   if (!session) throw new AllAccessError('not_authenticated')
-  const account = await runtime.store.accounts.findForUser(session.userId, String(ctx.params?.provider ?? ''))
+  const account = await runtime.store.accounts.findForUser(session.userId, providerParam(ctx))
   if (!account) throw new AllAccessError('account_not_found')
   const provider = await runtime.store.providers.get(account.provider)
   const client = provider ? runtime.accounts.client(provider, account) : null
