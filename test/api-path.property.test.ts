@@ -2,12 +2,12 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AllAccessError } from '../server/errors.ts'
 import { resolveApiTarget } from '../server/proxy/api-path.ts'
-import { startBff, type TestBff } from './support/bff.ts'
+import type { TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
-import { startEchoUpstream } from './support/echo-upstream.ts'
+import type { EchoUpstream } from './support/echo-upstream.ts'
 import { cases } from './support/property.ts'
 import { rawRequest } from './support/raw-http.ts'
-import { signedIn } from './support/signed-in.ts'
+import { startSignedInEchoBff } from './support/signed-in.ts'
 
 /**
  * The path as the most lenient server behind the API base might read it: percent-decoded until
@@ -73,26 +73,18 @@ describe('resolveApiTarget(apiBaseUrl, path, query) on generated input', () => {
 })
 
 describe.each(databases)('the API proxy on generated paths on $kind', (database) => {
-  let drop: () => Promise<void>
+  let setting: Awaited<ReturnType<typeof startSignedInEchoBff>>
   let bff: TestBff
-  let upstream: Awaited<ReturnType<typeof startEchoUpstream>>
+  let upstream: EchoUpstream
   let cookie: string
 
   beforeAll(async () => {
-    const created = await database.create()
-    drop = created.drop
-    upstream = await startEchoUpstream()
-    bff = await startBff(created.url)
-    await bff.addProvider('echo', { authorizationUrl: 'https://idp.example/a', accessTokenUrl: 'https://idp.example/t', profileUrl: 'https://idp.example/me', apiBaseUrl: `${upstream.url}/v1`, clientId: 'id', clientSecret: 'secret' })
-    const { browser } = await signedIn(bff, 'echo', { accessToken: 'token-1' })
-    cookie = browser.cookieHeader(new URL(bff.url))
+    setting = await startSignedInEchoBff(database)
+    ;({ bff, upstream } = setting)
+    cookie = setting.browser.cookieHeader(new URL(bff.url))
   })
 
-  afterAll(async () => {
-    await bff?.close()
-    await upstream?.close()
-    await drop?.()
-  })
+  afterAll(() => setting?.close())
 
   it('answers 400 with nothing sent upstream, or 200 from below the API base only, and never a 5xx', async () => {
     await fc.assert(

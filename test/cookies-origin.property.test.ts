@@ -1,12 +1,11 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FLOW_COOKIE, SESSION_COOKIE } from '../server/session/cookies.ts'
-import { startBff, type TestBff } from './support/bff.ts'
+import type { TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
-import { startEchoUpstream } from './support/echo-upstream.ts'
 import { cases } from './support/property.ts'
 import { rawRequest, type RawAnswer } from './support/raw-http.ts'
-import { signedIn } from './support/signed-in.ts'
+import { startSignedInEchoBff } from './support/signed-in.ts'
 
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 
@@ -34,28 +33,19 @@ function answerIsNoSignIn(answer: RawAnswer): void {
 }
 
 describe.each(databases)('cookies and the Origin check on generated headers on $kind', (database) => {
-  let drop: () => Promise<void>
+  let setting: Awaited<ReturnType<typeof startSignedInEchoBff>>
   let bff: TestBff
-  let upstream: Awaited<ReturnType<typeof startEchoUpstream>>
   let sessionId: string
   let cookieValue: fc.Arbitrary<string>
 
   beforeAll(async () => {
-    const created = await database.create()
-    drop = created.drop
-    upstream = await startEchoUpstream()
-    bff = await startBff(created.url)
-    await bff.addProvider('echo', { authorizationUrl: 'https://idp.example/a', accessTokenUrl: 'https://idp.example/t', profileUrl: 'https://idp.example/me', apiBaseUrl: `${upstream.url}/v1`, clientId: 'id', clientSecret: 'secret' })
-    const { browser } = await signedIn(bff, 'echo', { accessToken: 'token-1' })
-    sessionId = browser.cookie(SESSION_COOKIE)!.value
+    setting = await startSignedInEchoBff(database)
+    bff = setting.bff
+    sessionId = setting.browser.cookie(SESSION_COOKIE)!.value
     cookieValue = fc.oneof(junk, nearMiss(sessionId), fc.stringMatching(/^[A-Za-z0-9_-]{43}$/), nearMiss(sessionId).map((id) => `"${id}"`), nearMiss(sessionId).map((id) => ` ${id} `))
   })
 
-  afterAll(async () => {
-    await bff?.close()
-    await upstream?.close()
-    await drop?.()
-  })
+  afterAll(() => setting?.close())
 
   /** A Cookie header of generated pairs: the BFF's cookie names, near misses of the live session's id, and junk. */
   const cookieHeader = () => {

@@ -67,3 +67,5 @@ export async function startEchoUpstream() {
       }),
   }
 }
+
+export type EchoUpstream = Awaited<ReturnType<typeof startEchoUpstream>>
