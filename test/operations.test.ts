@@ -92,7 +92,11 @@ describe('all-access serve, operated', () => {
     await expect(startServe({ databaseUrl: 'postgres://postgres@127.0.0.1:1/nothing' })).rejects.toThrow(/serve exited with [1-9]\d*:\nall-access: cannot reach the database \(.*ECONNREFUSED/)
   })
 
-  it.skipIf(!TEST_DATABASE_URL)('answers 503, never 500, to requests in flight when PostgreSQL goes away under them', async () => {
+  /**
+   * `serve` on a fresh PostgreSQL database reached through a relay that a test can cut and restore,
+   * with the provider `echo`: the database going away without touching the machine's PostgreSQL.
+   */
+  async function behindRelay(use: (setting: { relay: Awaited<ReturnType<typeof startTcpRelay>>; store: Store; serve: RunningServe }) => Promise<void>) {
     const { url, drop } = await databases.find((d) => d.kind === 'postgres')!.create()
     const direct = new URL(url)
     const relay = await startTcpRelay(direct.hostname, Number(direct.port || 5432))
@@ -102,6 +106,17 @@ describe('all-access serve, operated', () => {
     let serve: RunningServe | undefined
     try {
       serve = await startServe({ databaseUrl: relayed.toString(), keys })
+      await use({ relay, store, serve })
+    } finally {
+      await serve?.stop()
+      await relay.close()
+      await store.close()
+      await drop()
+    }
+  }
+
+  it.skipIf(!TEST_DATABASE_URL)('answers 503, never 500, to requests in flight when PostgreSQL goes away under them', async () => {
+    await behindRelay(async ({ relay, serve }) => {
       const base = serve.url
       // A new unknown session id each time: every read goes to the database, none is answered from memory.
       const read = async () => (await fetch(new URL('/auth/session', base), { headers: { ...CSRF, cookie: `${SESSION_COOKIE}=${randomToken()}` } })).status
@@ -112,38 +127,25 @@ describe('all-access serve, operated', () => {
           const status = await read()
           statuses.set(status, (statuses.get(status) ?? 0) + 1)
         }
-      })
-      for (let round = 0; round < 6; round++) {
-        await new Promise((resolve) => setTimeout(resolve, 150))
-        await relay.cut()
-        await new Promise((resolve) => setTimeout(resolve, 150))
-        await relay.restore()
-      }
-      await new Promise((resolve) => setTimeout(resolve, 500))
-      running = false
-      await Promise.all(readers)
-      expect([...statuses.keys()].sort()).toEqual(expect.arrayContaining([200, 503]))
-      expect(Object.fromEntries([...statuses].filter(([status]) => status !== 200 && status !== 503))).toEqual({})
-      expect(await read()).toBe(200)
-      expect(serve.output()).not.toMatch(/server_error|at .*\.[jt]s:\d+/)
-    } finally {
-      await serve?.stop()
-      await relay.close()
-      await store.close()
-      await drop()
+    })
+    for (let round = 0; round < 6; round++) {
+      await new Promise((resolve) => setTimeout(resolve, 150))
+      await relay.cut()
+      await new Promise((resolve) => setTimeout(resolve, 150))
+      await relay.restore()
     }
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    running = false
+    await Promise.all(readers)
+    expect([...statuses.keys()].sort()).toEqual(expect.arrayContaining([200, 503]))
+    expect(Object.fromEntries([...statuses].filter(([status]) => status !== 200 && status !== 503))).toEqual({})
+    expect(await read()).toBe(200)
+    expect(serve.output()).not.toMatch(/server_error|at .*\.[jt]s:\d+/)
+    })
   })
 
   it.skipIf(!TEST_DATABASE_URL)('answers 503 JSON while PostgreSQL is away, and recovers when it is back', async () => {
-    const { url, drop } = await databases.find((d) => d.kind === 'postgres')!.create()
-    const direct = new URL(url)
-    const relay = await startTcpRelay(direct.hostname, Number(direct.port || 5432))
-    const relayed = new URL(url)
-    relayed.host = `127.0.0.1:${relay.port}`
-    const store = await prepared(url)
-    let serve: RunningServe | undefined
-    try {
-      serve = await startServe({ databaseUrl: relayed.toString(), keys })
+    await behindRelay(async ({ relay, store, serve }) => {
       const browser = await signInThroughDatabase(store, new URL(serve.url).hostname, 'echo')
       expect((await browser.fetch(new URL('/api/echo/me', serve.url), { headers: CSRF })).status).toBe(200)
       await relay.cut()
@@ -163,12 +165,7 @@ describe('all-access serve, operated', () => {
       }
       expect(status).toBe(200)
       expect(serve.output()).not.toMatch(/at .*\.ts:\d+/)
-    } finally {
-      await serve?.stop()
-      await relay.close()
-      await store.close()
-      await drop()
-    }
+    })
   })
 })
 
