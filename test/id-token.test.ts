@@ -28,6 +28,9 @@ describe('OidcClient.verifyIdToken', () => {
         res.end(JSON.stringify({ issuer, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks`, id_token_signing_alg_values_supported: ['RS256'] }))
       } else if (req.url === '/jwks') {
         res.end(JSON.stringify({ keys: [jwk] }))
+      } else if (req.url === '/common/.well-known/openid-configuration') {
+        // Microsoft's multi-tenant form: the issuer is a template that each token's `tid` fills in.
+        res.end(JSON.stringify({ issuer: `${issuer}/{tenantid}`, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks`, id_token_signing_alg_values_supported: ['RS256'] }))
       } else if (req.url === '/plain-http/.well-known/openid-configuration') {
         res.end(JSON.stringify({ issuer: `${issuer}/plain-http`, authorization_endpoint: `${issuer}/auth`, token_endpoint: 'http://evil.example/token', jwks_uri: `${issuer}/jwks` }))
       } else if (req.url?.startsWith('/userinfo/')) {
@@ -97,6 +100,16 @@ describe('OidcClient.verifyIdToken', () => {
     it.each(['other', 'none', 'number'])('refuses a userinfo answer whose sub is %s, not the ID token\'s', async (answer) => {
       await expect(profileOf(answer)).rejects.toMatchObject({ code: 'profile_request_failed' })
     })
+  })
+
+  it('judges a multi-tenant logout token by its own tid, and refuses one without a tid as a bad token', async () => {
+    const tenant = new OidcClient({ ...client.provider, issuer: `${issuer}/common` })
+    const event = { 'http://schemas.openid.net/event/backchannel-logout': {} }
+    const logoutToken = (claims: Record<string, unknown>) =>
+      new SignJWT({ aud: 'my-client', sub: 'alice', iat: now(), jti: `j-${now()}-${Math.random()}`, events: event, ...claims }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).sign(key)
+    expect(await tenant.verifyLogoutToken(await logoutToken({ iss: `${issuer}/t-1`, tid: 't-1' }))).toEqual(expect.objectContaining({ sub: 'alice' }))
+    await expect(tenant.verifyLogoutToken(await logoutToken({ iss: `${issuer}/t-1`, tid: 't-2' }))).rejects.toMatchObject({ code: 'invalid_request' })
+    await expect(tenant.verifyLogoutToken(await logoutToken({ iss: `${issuer}/t-1` }))).rejects.toMatchObject({ code: 'invalid_request' })
   })
 
   it('refuses discovered endpoints that break the https-or-loopback rule', async () => {

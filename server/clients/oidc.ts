@@ -128,10 +128,12 @@ export class OidcClient extends OAuth2Client {
   async verifyLogoutToken(logoutToken: string): Promise<LogoutTokenClaims> {
     const metadata = await this.metadata()
     const refuse = (detail: string, cause?: unknown) => new AllAccessError('invalid_request', { detail: `logout token rejected: ${detail}`, cause })
+    // Outside the try: a multi-tenant token without `tid` is a bad token, not the provider's trouble.
+    const issuer = issuerOf(metadata, logoutToken, 'invalid_request')
     let payload: Record<string, unknown>
     try {
       ;({ payload } = await jwtVerify(logoutToken, keySet(metadata.jwks_uri), {
-        issuer: issuerOf(metadata, logoutToken, 'invalid_request'),
+        issuer,
         audience: this.provider.clientId ?? '',
         algorithms: signingAlgorithms(metadata),
         clockTolerance: LOGOUT_CLOCK_SKEW_S,
