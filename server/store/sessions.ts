@@ -73,7 +73,7 @@ export class SessionStore {
 
   async removeForUser(userId: number): Promise<number> {
     const removed = await this.db('sessions').where({ user_id: userId }).delete()
-    this.cache.clear()
+    this.forgetAll(this.db)
     return removed
   }
 
@@ -100,7 +100,7 @@ export class SessionStore {
   /** Ends every session (incident response: a key or a provider secret leaked). */
   async removeAll(): Promise<number> {
     const removed = await this.db('sessions').delete()
-    this.cache.clear()
+    this.forgetAll(this.db)
     return removed
   }
 
