@@ -1,9 +1,8 @@
 import type { PublicProvider } from '../shared/provider.ts'
 import { authErrorMessage } from '../shared/auth-errors.ts'
-import { isErrorCode } from '../shared/errors.ts'
 import { CSRF_HEADER, CSRF_VALUE, POPUP_MESSAGE_TYPE, routes, type LoginPrompt } from '../shared/routes.ts'
 import type { LogoutAnswer, SessionInfo } from '../shared/session.ts'
-import { AllAccessClientError, errorFromAnswer } from './errors.ts'
+import { AllAccessClientError, errorFromAnswer, knownCode } from './errors.ts'
 
 /** Query parameters of an API call; an array value repeats the parameter, `undefined` leaves it out. */
 export type ApiQuery = Record<string, string | number | boolean | undefined | readonly (string | number | boolean)[]> | URLSearchParams
@@ -158,7 +157,7 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
         clearInterval(timer)
         removeEventListener('message', onMessage)
         if (ok) return resolve()
-        const code = isErrorCode(error) ? error : 'server_error'
+        const code = knownCode(error)
         reject(new AllAccessClientError(code, 0, authErrorMessage(code)))
       }
       const onMessage = ({ origin: from, source, data }: MessageEvent) => {

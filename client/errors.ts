@@ -37,6 +37,11 @@ export class ProviderApiError extends Error {
   }
 }
 
+/** A code as this version reads it: one it does not know is `server_error`. */
+export function knownCode(code: unknown): ErrorCode {
+  return isErrorCode(code) ? code : 'server_error'
+}
+
 /** True when the account must sign in with its provider again before its API can be used. */
 export function isReauthRequired(error: unknown): error is AllAccessClientError & { code: 'reauth_required' } {
   return error instanceof AllAccessClientError && error.code === 'reauth_required'
@@ -52,5 +57,5 @@ export function errorFromAnswer(status: number, body: unknown, fromProxy: boolea
   // A message only counts in a body of the contract's shape.
   const text = typeof code === 'string' && typeof message === 'string' ? message : 'The server answered unexpectedly.'
   if (fromProxy) return isProxyErrorCode(code) ? new AllAccessClientError(code, status, text) : new ProviderApiError(status, body)
-  return new AllAccessClientError(isErrorCode(code) ? code : 'server_error', status, text)
+  return new AllAccessClientError(knownCode(code), status, text)
 }

@@ -10,13 +10,13 @@ import {
 } from '@tanstack/react-query'
 import { useEffect, useState, useSyncExternalStore } from 'react'
 import { authErrorMessage } from '../shared/auth-errors.ts'
-import { isErrorCode, type ErrorCode } from '../shared/errors.ts'
+import type { ErrorCode } from '../shared/errors.ts'
 import type { PublicProvider } from '../shared/provider.ts'
 import { AUTH_ERROR_PARAM } from '../shared/routes.ts'
 import type { SessionInfo } from '../shared/session.ts'
 import type { AllAccessClient, ApiMethod, ApiQuery, LogoutOptions } from './api.ts'
 import { useAllAccessClient } from './context.tsx'
-import { AllAccessClientError, ProviderApiError } from './errors.ts'
+import { AllAccessClientError, knownCode, ProviderApiError } from './errors.ts'
 
 /** Query keys of everything the hooks cache, so an app can invalidate, prefetch or read it itself. */
 export const allAccessKeys = {
@@ -238,7 +238,7 @@ let authError: AuthError | null = null
 const authErrorListeners = new Set<() => void>()
 
 function toAuthError(found: string): AuthError | null {
-  const code = isErrorCode(found) ? found : 'server_error'
+  const code = knownCode(found)
   return found ? { code, message: authErrorMessage(code), dismiss: () => showAuthError(null) } : null
 }
 
