@@ -1,4 +1,3 @@
-import compose from 'koa-compose'
 import type { Middleware } from 'koa'
 import { AccountAccessService, DEFAULT_REFRESH_SETTINGS, type AccountAccess, type RefreshSettings } from './accounts/account-access.ts'
 import type { ClientOverrides } from './clients/index.ts'
@@ -8,14 +7,10 @@ import { loginCallback } from './flows/callback/index.ts'
 import { loginRedirect } from './flows/redirect/index.ts'
 import { DEFAULT_LOGIN_LIMITS, LoginRateLimiter, PendingLogins, type LoginLimits } from './flows/redirect/login-rate-limit.ts'
 import { defaultHooks, type AllAccessHooks } from './hooks.ts'
-import { answerErrors } from './http/answer-errors.ts'
-import { countRequests, matchedRoute } from './http/count-requests.ts'
+import { bffRequest } from './http/bff-request.ts'
 import { RouteTable } from './http/route-table.ts'
 import { requireCsrf } from './http/csrf.ts'
-import { requestLog } from './http/request-log.ts'
 import { operations } from './http/operations.ts'
-import { unknownRoutes } from './http/unknown-routes.ts'
-import { securityHeaders } from './http/security-headers.ts'
 import { consoleLogger, type Logger } from './log.ts'
 import { BffMetrics } from './metrics.ts'
 import { proxyRoute } from './proxy/index.ts'
@@ -132,26 +127,15 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
     // Any method: the proxy refuses those it does not forward itself. The label is the metrics'.
     .any('/api/:provider', /^\/api\/([^/]+)(?:\/(.*))?$/, proxyRefusalsOnly, csrf, proxyRoute)
 
-  const routes = compose([
-    requestLog(log),
-    countRequests(metrics, matchedRoute),
-    async (ctx, next) => {
-      ctx.state.runtime = runtime
-      await next()
-    },
-    securityHeaders(),
-    answerErrors(log),
-    unknownRoutes(),
-    runtime.sessions.load(),
-    router.middleware(),
-    // The end of the line: what no route answered is unknownRoutes' to answer, never the host app's.
-    async () => {},
-  ] as Middleware[])
-
-  const middleware: Middleware = async (ctx, next) => {
-    if (isBffPath(ctx.path)) return routes(ctx, next)
-    await next()
-  }
+  const route = router.middleware()
+  // The end of the line: what no route answered is bffRequest's to answer, never the host app's.
+  const unanswered = async () => {}
+  const answer = bffRequest(log, metrics, async (ctx) => {
+    ctx.state.runtime = runtime
+    await runtime.sessions.load(ctx)
+    await route(ctx, unanswered)
+  })
+  const middleware: Middleware = (ctx, next) => (isBffPath(ctx.path) ? answer(ctx, next) : next())
 
   return {
     middleware,

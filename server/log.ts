@@ -17,10 +17,14 @@ export const LOG_FORMATS = ['text', 'json'] as const
 export type LogFormat = (typeof LOG_FORMATS)[number]
 
 /**
- * Lines for one file descriptor, written once per turn of the event loop: a pipe's writes are
- * synchronous system calls on Linux, and one per request was the proxy's largest single cost.
+ * Lines for one file descriptor, written together at most every {@link FLUSH_MS}: a pipe's writes
+ * are synchronous system calls on Linux that wake the reader, and one per request (or per turn of
+ * the event loop, a few requests each under load) was the largest single cost of a session read.
  * What is pending is written before the process exits.
  */
+/** How long a log line may wait to be written with the lines that follow it. */
+const FLUSH_MS = 20
+
 class BatchedLines {
   private pending = ''
   private scheduled = false
@@ -34,7 +38,8 @@ class BatchedLines {
     if (this.pending.length > 64 * 1024) this.flush()
     else if (!this.scheduled) {
       this.scheduled = true
-      setImmediate(() => this.flush())
+      // Unref'd: pending lines never keep a process alive, and its exit writes them.
+      setTimeout(() => this.flush(), FLUSH_MS).unref()
     }
   }
 

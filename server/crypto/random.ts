@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import crypto, { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 
 /**
  * Bytes from the CSPRNG, taken from a pool filled 4 KiB at a time: a login needs a dozen random
@@ -26,10 +26,12 @@ export function randomToken(bytes = 32): string {
   return secureRandom(bytes).toString('base64url')
 }
 
-/** Ids are stored hashed, so a database dump cannot be replayed as a cookie. */
-export function hashId(id: string): string {
-  return createHash('sha256').update(id).digest('hex')
-}
+/**
+ * Ids are stored hashed, so a database dump cannot be replayed as a cookie. Every request hashes its
+ * session id: the one-shot `crypto.hash` (Node 20.12 and later) costs a quarter of a `createHash`.
+ */
+export const hashId: (id: string) => string =
+  typeof crypto.hash === 'function' ? (id) => crypto.hash('sha256', id, 'hex') : (id) => createHash('sha256').update(id).digest('hex')
 
 export function constantTimeEqual(a: string, b: string): boolean {
   const left = Buffer.from(a)

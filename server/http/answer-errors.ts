@@ -1,5 +1,3 @@
-import type { Middleware } from 'koa'
-import type { ErrorBody } from '../../shared/errors.ts'
 import { AllAccessError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { isDatabaseUnavailable } from './database-down.ts'
@@ -16,18 +14,4 @@ export function toAllAccessError(error: unknown, log: Logger, requestId: string)
   }
   log.error(`error req=${requestId} server_error: ${(error as Error)?.stack ?? String(error)}`)
   return new AllAccessError('server_error')
-}
-
-/** The JSON answer of every failing `/auth` and `/api` route: `{"error","message"}`. */
-export function answerErrors(log: Logger): Middleware {
-  return async (ctx, next) => {
-    try {
-      await next()
-    } catch (thrown) {
-      const error = toAllAccessError(thrown, log, ctx.state.requestId)
-      ctx.status = error.status
-      ctx.set('Cache-Control', 'no-store')
-      ctx.body = { error: error.code, message: error.message } satisfies ErrorBody
-    }
-  }
 }

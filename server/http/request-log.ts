@@ -1,4 +1,4 @@
-import type { Middleware } from 'koa'
+import type { Context, Middleware } from 'koa'
 import { randomBytes } from 'node:crypto'
 import type { Logger } from '../log.ts'
 
@@ -11,21 +11,30 @@ function nextRequestId(): string {
   return PROCESS_PREFIX + counter.toString(16).padStart(8, '0')
 }
 
-/**
- * Gives each request an id and logs one line when it ends: method, path without the query string
- * (it may hold a code or state), status, milliseconds, request id.
- */
+/** Gives the request its id (`ctx.state.requestId`, `X-Request-Id`); returns when it began, for {@link logRequest}. */
+export function beginRequest(ctx: Context): number {
+  const requestId = nextRequestId()
+  ctx.state.requestId = requestId
+  ctx.set('X-Request-Id', requestId)
+  return performance.now()
+}
+
+/** The request's one log line: method, path without the query string (it may hold a code or state), status, milliseconds, request id. */
+export function logRequest(log: Logger, ctx: Context, started: number): void {
+  const ms = Math.round(performance.now() - started)
+  const { method, path, status } = ctx
+  const req = ctx.state.requestId as string
+  log.info(`${method} ${path} ${status} ${ms}ms req=${req}`, { method, path, status, ms, req })
+}
+
+/** Gives each request an id and logs one line when it ends (see {@link beginRequest} and {@link logRequest}). */
 export function requestLog(log: Logger): Middleware {
   return async (ctx, next) => {
-    const started = performance.now()
-    const requestId = nextRequestId()
-    ctx.state.requestId = requestId
-    ctx.set('X-Request-Id', requestId)
+    const started = beginRequest(ctx)
     try {
       await next()
     } finally {
-      const ms = Math.round(performance.now() - started)
-      log.info(`${ctx.method} ${ctx.path} ${ctx.status} ${ms}ms req=${requestId}`, { method: ctx.method, path: ctx.path, status: ctx.status, ms, req: requestId })
+      logRequest(log, ctx, started)
     }
   }
 }

@@ -18,6 +18,11 @@ export function providerParam(ctx: { state: { route?: MatchedRoute } }): string 
   return ctx.state.route?.params.provider ?? ''
 }
 
+/** The route the route table matched (for a path it knows with another method, that path's), or `unmatched`: what metrics count a request under, never the path asked for, which carries ids. */
+export function matchedRoute(state: { route?: MatchedRoute }): string {
+  return state.route?.label ?? 'unmatched'
+}
+
 /** A route's step: typed loosely, as each flow types its own context (LoginContext, BffContext). */
 type Step = compose.Middleware<never>
 

@@ -1,4 +1,4 @@
-import type { Context, Middleware } from 'koa'
+import type { Context } from 'koa'
 import type { Knex } from 'knex'
 import { hashId, randomToken } from '../crypto/random.ts'
 import type { SessionRecord, SessionStore } from '../store/sessions.ts'
@@ -53,17 +53,13 @@ export class Sessions {
   ) {}
 
   /** Loads the session named by the cookie into `ctx.state.session`; a dead one clears the cookie. */
-  load(): Middleware {
-    return async (ctx, next) => {
-      const id = readIdCookie(ctx, SESSION_COOKIE, this.cookies)
-      if (id) {
-        const idHash = hashId(id)
-        const record = await this.store.find(idHash)
-        if (record) ctx.state.session = { idHash, ...record } satisfies ActiveSession
-        else clearCookie(ctx, SESSION_COOKIE, this.cookies, 'strict')
-      }
-      await next()
-    }
+  async load(ctx: Context): Promise<void> {
+    const id = readIdCookie(ctx, SESSION_COOKIE, this.cookies)
+    if (!id) return
+    const idHash = hashId(id)
+    const record = await this.store.find(idHash)
+    if (record) ctx.state.session = { idHash, ...record } satisfies ActiveSession
+    else clearCookie(ctx, SESSION_COOKIE, this.cookies, 'strict')
   }
 
   /** The live session with this id hash (a login flow records the session that started it). */

@@ -1,0 +1,35 @@
+import type { Context, Middleware } from 'koa'
+import type { ErrorBody } from '../../shared/errors.ts'
+import type { Logger } from '../log.ts'
+import type { BffMetrics } from '../metrics.ts'
+import { toAllAccessError } from './answer-errors.ts'
+import { beginRequest, logRequest } from './request-log.ts'
+import { matchedRoute } from './route-table.ts'
+import { setSecurityHeaders } from './security-headers.ts'
+import { unansweredRoute } from './unknown-routes.ts'
+
+/**
+ * What every `/auth` and `/api` request goes through around its route: an id and a log line, a
+ * count in the metrics, the contract's error answer (`{"error","message"}`) for whatever the route
+ * threw, `404`/`405` for what no route answered, and the security headers, set last so that no
+ * answer can leave its own in place. One step rather than six middleware: each was an async
+ * function with its promise and microtask turns, a fifth of a session read's CPU time.
+ */
+export function bffRequest(log: Logger, metrics: BffMetrics, route: (ctx: Context) => Promise<void>): Middleware {
+  return async (ctx) => {
+    const started = beginRequest(ctx)
+    try {
+      await route(ctx)
+      const unanswered = unansweredRoute(ctx)
+      if (unanswered) throw unanswered
+    } catch (thrown) {
+      const error = toAllAccessError(thrown, log, ctx.state.requestId)
+      ctx.status = error.status
+      ctx.body = { error: error.code, message: error.message } satisfies ErrorBody
+    } finally {
+      setSecurityHeaders(ctx)
+      metrics.requestEnded(matchedRoute(ctx.state), ctx.method, ctx.status, (performance.now() - started) / 1000)
+      logRequest(log, ctx, started)
+    }
+  }
+}
