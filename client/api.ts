@@ -1,6 +1,17 @@
 import type { PublicProvider } from '../shared/provider.ts'
 import { authErrorMessage } from '../shared/auth-errors.ts'
-import { CSRF_HEADER, CSRF_VALUE, POPUP_MESSAGE_TYPE, routes, type LoginPrompt } from '../shared/routes.ts'
+import {
+  accountRoute,
+  apiRoute,
+  CSRF_HEADER,
+  CSRF_VALUE,
+  loginRoute,
+  logoutRoute,
+  POPUP_MESSAGE_TYPE,
+  providersRoute,
+  sessionRoute,
+  type LoginPrompt,
+} from '../shared/routes.ts'
 import type { LogoutAnswer, SessionInfo } from '../shared/session.ts'
 import { AllAccessClientError, errorFromAnswer, knownCode } from './errors.ts'
 
@@ -142,7 +153,7 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
   }
 
   function loginUrl(provider: string, { next, prompt, popup }: LoginOptions = {}): string {
-    return baseUrl + routes.login(provider) + searchOf({ next: next || undefined, prompt, display: popup ? 'popup' : undefined })
+    return baseUrl + loginRoute(provider) + searchOf({ next: next || undefined, prompt, display: popup ? 'popup' : undefined })
   }
 
   /** A popup login: the popup page's message counts only from the BFF's origin and from that popup. */
@@ -171,19 +182,19 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
 
   return {
     baseUrl,
-    getSession: ({ slide = true, signal } = {}) => call<SessionInfo>(`${routes.session}${slide ? '' : '?slide=false'}`, { signal }),
-    getProviders: async ({ signal } = {}) => (await call<{ providers: PublicProvider[] }>(routes.providers, { signal })).providers,
+    getSession: ({ slide = true, signal } = {}) => call<SessionInfo>(`${sessionRoute}${slide ? '' : '?slide=false'}`, { signal }),
+    getProviders: async ({ signal } = {}) => (await call<{ providers: PublicProvider[] }>(providersRoute, { signal })).providers,
     loginUrl,
     login,
     async logout({ providerLogout } = {}) {
-      const answer = await call<LogoutAnswer | undefined>(routes.logout + (providerLogout ? '?provider_logout=1' : ''), { method: 'POST' })
+      const answer = await call<LogoutAnswer | undefined>(logoutRoute + (providerLogout ? '?provider_logout=1' : ''), { method: 'POST' })
       if (answer?.logoutUrl) window.location.assign(answer.logoutUrl)
     },
-    disconnect: (provider) => call<void>(routes.account(provider), { method: 'DELETE' }),
+    disconnect: (provider) => call<void>(accountRoute(provider), { method: 'DELETE' }),
     api<T>(provider: string, path: string, { method = 'GET', query, json, form, headers, signal }: ApiCallOptions = {}) {
       const [body, type] =
         json !== undefined ? [JSON.stringify(json), 'application/json'] : form !== undefined ? [`${new URLSearchParams(form)}`, 'application/x-www-form-urlencoded'] : []
-      return call<T>(routes.api(provider, apiPath(path)) + searchOf(query), { method, body, headers, signal }, true, type)
+      return call<T>(apiRoute(provider, apiPath(path)) + searchOf(query), { method, body, headers, signal }, true, type)
     },
   }
 }
