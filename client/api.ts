@@ -128,7 +128,7 @@ async function readBody(response: Response): Promise<unknown> {
 
 function isCrossOrigin(baseUrl: string): boolean {
   if (!/^[a-z][a-z0-9+.-]*:/i.test(baseUrl)) return false
-  return typeof window === 'undefined' || new URL(baseUrl).origin !== window.location.origin
+  return typeof window === 'undefined' || new URL(baseUrl).origin !== location.origin
 }
 
 /**
@@ -188,7 +188,7 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
     login,
     async logout({ providerLogout } = {}) {
       const answer = await call<LogoutAnswer | undefined>(logoutRoute + (providerLogout ? '?provider_logout=1' : ''), { method: 'POST' })
-      if (answer?.logoutUrl) window.location.assign(answer.logoutUrl)
+      if (answer?.logoutUrl) location.assign(answer.logoutUrl)
     },
     disconnect: (provider) => call<void>(accountRoute(provider), { method: 'DELETE' }),
     api<T>(provider: string, path: string, { method = 'GET', query, json, form, headers, signal }: ApiCallOptions = {}) {
