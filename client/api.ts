@@ -182,7 +182,7 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
 
   return {
     baseUrl,
-    getSession: ({ slide = true, signal } = {}) => call<SessionInfo>(`${sessionRoute}${slide ? '' : '?slide=false'}`, { signal }),
+    getSession: ({ slide = true, signal } = {}) => call<SessionInfo>(sessionRoute + (slide ? '' : '?slide=false'), { signal }),
     getProviders: async ({ signal } = {}) => (await call<{ providers: PublicProvider[] }>(providersRoute, { signal })).providers,
     loginUrl,
     login,
