@@ -104,7 +104,9 @@ export function apiPath(path: string): string {
   return path
     .replace(/^\/+/, '')
     .replace(/%(?![0-9A-Fa-f]{2})/g, '%25')
-    .replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/gu, (c) => encodeURIComponent(c))
+    // What a path segment may hold (RFC 3986: unreserved, sub-delims, `:`, `@`), `/` and the escapes;
+    // without the `i` flag `\w` is exactly ASCII letters, digits and `_`.
+    .replace(/[^\w\-.~!$&'()*+,;=:@/%]/gu, (c) => encodeURIComponent(c))
 }
 
 function searchOf(query: ApiQuery = {}): string {
