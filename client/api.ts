@@ -106,7 +106,7 @@ export function apiPath(path: string): string {
     .replace(/%(?![0-9A-Fa-f]{2})/g, '%25')
     // What a path segment may hold (RFC 3986: unreserved, sub-delims, `:`, `@`), `/` and the escapes;
     // without the `i` flag `\w` is exactly ASCII letters, digits and `_`.
-    .replace(/[^\w\-.~!$&'()*+,;=:@/%]/gu, (c) => encodeURIComponent(c))
+    .replace(/[^\w\-.~!$&'()*+,;=:@/%]/gu, encodeURIComponent)
 }
 
 function searchOf(query: ApiQuery = {}): string {
