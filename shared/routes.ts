@@ -1,8 +1,6 @@
 import type { ErrorCode } from './errors.ts'
 
-// The BFF's routes (DESIGN.md, "HTTP routes of the BFF"), each exported on its own so that the React
-// library's bundle carries only the routes it calls; `routes` gathers them for the server and tests.
-
+// The BFF's routes, one export each so that the React library's bundle carries only those it calls.
 // A provider's name stands in a route as one path segment, encoded.
 export const providersRoute = '/auth/providers'
 export const loginRoute = (provider: string) => `/auth/login/${encodeURIComponent(provider)}`
@@ -13,7 +11,7 @@ export const backchannelLogoutRoute = (provider: string) => `/auth/backchannel-l
 export const accountRoute = (provider: string) => `/auth/accounts/${encodeURIComponent(provider)}`
 export const apiRoute = (provider: string, path: string) => `/api/${encodeURIComponent(provider)}/${path.replace(/^\/+/, '')}`
 
-/** The BFF's routes as one object. */
+/** The BFF's routes (DESIGN.md, "HTTP routes of the BFF"), as the server and the tests use them. */
 export const routes = {
   providers: providersRoute,
   login: loginRoute,
