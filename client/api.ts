@@ -1,6 +1,17 @@
 import type { PublicProvider } from '../shared/provider.ts'
 import { authErrorMessage } from '../shared/auth-errors.ts'
-import { CSRF_HEADER, CSRF_VALUE, POPUP_MESSAGE_TYPE, routes, type LoginPrompt } from '../shared/routes.ts'
+import {
+  accountRoute,
+  apiRoute,
+  CSRF_HEADER,
+  CSRF_VALUE,
+  loginRoute,
+  logoutRoute,
+  POPUP_MESSAGE_TYPE,
+  providersRoute,
+  sessionRoute,
+  type LoginPrompt,
+} from '../shared/routes.ts'
 import type { LogoutAnswer, SessionInfo } from '../shared/session.ts'
 import { AllAccessClientError, errorFromAnswer, knownCode } from './errors.ts'
 
@@ -93,7 +104,9 @@ export function apiPath(path: string): string {
   return path
     .replace(/^\/+/, '')
     .replace(/%(?![0-9A-Fa-f]{2})/g, '%25')
-    .replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/gu, (c) => encodeURIComponent(c))
+    // What a path segment may hold (RFC 3986: unreserved, sub-delims, `:`, `@`), `/` and the escapes;
+    // without the `i` flag `\w` is exactly ASCII letters, digits and `_`.
+    .replace(/[^\w\-.~!$&'()*+,;=:@/%]/gu, encodeURIComponent)
 }
 
 function searchOf(query: ApiQuery = {}): string {
@@ -117,7 +130,7 @@ async function readBody(response: Response): Promise<unknown> {
 
 function isCrossOrigin(baseUrl: string): boolean {
   if (!/^[a-z][a-z0-9+.-]*:/i.test(baseUrl)) return false
-  return typeof window === 'undefined' || new URL(baseUrl).origin !== window.location.origin
+  return typeof window === 'undefined' || new URL(baseUrl).origin !== location.origin
 }
 
 /**
@@ -142,7 +155,7 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
   }
 
   function loginUrl(provider: string, { next, prompt, popup }: LoginOptions = {}): string {
-    return baseUrl + routes.login(provider) + searchOf({ next: next || undefined, prompt, display: popup ? 'popup' : undefined })
+    return baseUrl + loginRoute(provider) + searchOf({ next: next || undefined, prompt, display: popup ? 'popup' : undefined })
   }
 
   /** A popup login: the popup page's message counts only from the BFF's origin and from that popup. */
@@ -171,19 +184,19 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
 
   return {
     baseUrl,
-    getSession: ({ slide = true, signal } = {}) => call<SessionInfo>(`${routes.session}${slide ? '' : '?slide=false'}`, { signal }),
-    getProviders: async ({ signal } = {}) => (await call<{ providers: PublicProvider[] }>(routes.providers, { signal })).providers,
+    getSession: ({ slide = true, signal } = {}) => call<SessionInfo>(sessionRoute + (slide ? '' : '?slide=false'), { signal }),
+    getProviders: async ({ signal } = {}) => (await call<{ providers: PublicProvider[] }>(providersRoute, { signal })).providers,
     loginUrl,
     login,
     async logout({ providerLogout } = {}) {
-      const answer = await call<LogoutAnswer | undefined>(routes.logout + (providerLogout ? '?provider_logout=1' : ''), { method: 'POST' })
-      if (answer?.logoutUrl) window.location.assign(answer.logoutUrl)
+      const answer = await call<LogoutAnswer | undefined>(logoutRoute + (providerLogout ? '?provider_logout=1' : ''), { method: 'POST' })
+      if (answer?.logoutUrl) location.assign(answer.logoutUrl)
     },
-    disconnect: (provider) => call<void>(routes.account(provider), { method: 'DELETE' }),
+    disconnect: (provider) => call<void>(accountRoute(provider), { method: 'DELETE' }),
     api<T>(provider: string, path: string, { method = 'GET', query, json, form, headers, signal }: ApiCallOptions = {}) {
       const [body, type] =
         json !== undefined ? [JSON.stringify(json), 'application/json'] : form !== undefined ? [`${new URLSearchParams(form)}`, 'application/x-www-form-urlencoded'] : []
-      return call<T>(routes.api(provider, apiPath(path)) + searchOf(query), { method, body, headers, signal }, true, type)
+      return call<T>(apiRoute(provider, apiPath(path)) + searchOf(query), { method, body, headers, signal }, true, type)
     },
   }
 }

@@ -1,5 +1,5 @@
 import { QueryClient, QueryClientContext, QueryClientProvider } from '@tanstack/react-query'
-import { createContext, useContext, useMemo, useState, type ReactNode } from 'react'
+import { createContext, createElement, useContext, useMemo, useState, type ReactNode } from 'react'
 import { createAllAccessClient, type AllAccessClient } from './api.ts'
 
 const AllAccessContext = createContext<AllAccessClient | null>(null)
@@ -27,11 +27,7 @@ export function AllAccessProvider({ children, queryClient, baseUrl, client: give
   const outer = useContext(QueryClientContext)
   const [lazy] = useState<{ queryClient?: QueryClient }>({})
   const own = queryClient ?? (outer ? null : (lazy.queryClient ??= new QueryClient()))
-  return (
-    <AllAccessContext.Provider value={client}>
-      {own ? <QueryClientProvider client={own}>{children}</QueryClientProvider> : children}
-    </AllAccessContext.Provider>
-  )
+  return createElement(AllAccessContext.Provider, { value: client }, own ? createElement(QueryClientProvider, { client: own }, children) : children)
 }
 
 /**

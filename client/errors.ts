@@ -6,16 +6,18 @@ import { isErrorCode, isProxyErrorCode, type ErrorCode } from '../shared/errors.
  * (`reauth_required` → offer "Reconnect"); a code this version does not know reads as `server_error`.
  */
 export class AllAccessClientError extends Error {
+  // The fields are only declared: the constructor sets them (in the order a class field would have
+  // put them), and a declared field costs the bundle nothing.
   /** The contract code, e.g. `reauth_required`, `not_authenticated`, `account_not_connected`. */
-  readonly code: ErrorCode
+  declare readonly code: ErrorCode
   /** The HTTP status of the answer. */
-  readonly status: number
+  declare readonly status: number
 
   constructor(code: ErrorCode, status: number, message: string) {
     super(message)
-    this.name = 'AllAccessClientError'
     this.code = code
     this.status = status
+    this.name = 'AllAccessClientError'
   }
 }
 
@@ -24,16 +26,17 @@ export class AllAccessClientError extends Error {
  * body (parsed when it is JSON, else the text). Not a contract error, so it has no `code`.
  */
 export class ProviderApiError extends Error {
+  // Declared only, as in AllAccessClientError.
   /** The provider's HTTP status. */
-  readonly status: number
+  declare readonly status: number
   /** The provider's answer body: parsed JSON, or text. */
-  readonly body: unknown
+  declare readonly body: unknown
 
   constructor(status: number, body: unknown) {
     super(`The provider answered ${status}.`)
-    this.name = 'ProviderApiError'
     this.status = status
     this.body = body
+    this.name = 'ProviderApiError'
   }
 }
 

@@ -244,11 +244,11 @@ function toAuthError(found: string): AuthError | null {
 
 function takeAuthErrorFromUrl(): void {
   if (typeof window === 'undefined') return
-  const url = new URL(window.location.href)
+  const url = new URL(location.href)
   const found = url.searchParams.get(AUTH_ERROR_PARAM)
   if (found === null) return
   url.searchParams.delete(AUTH_ERROR_PARAM)
-  window.history.replaceState(window.history.state, '', url)
+  history.replaceState(history.state, '', url)
   authError = toAuthError(found)
 }
 

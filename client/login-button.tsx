@@ -1,4 +1,4 @@
-import type { ButtonHTMLAttributes, ReactNode } from 'react'
+import { createElement, type ButtonHTMLAttributes, type ReactNode } from 'react'
 import type { LoginPrompt } from '../shared/routes.ts'
 import { showLoginFailure, useLogin, useProviders, useSession } from './hooks.ts'
 
@@ -27,9 +27,5 @@ export function LoginButton({ provider, next, children, popup, prompt, ...rest }
   const session = useSession()
   const name = providers.data?.find((p) => p.name === provider)?.displayName ?? provider
   const label = `${session.data?.authenticated ? 'Connect' : 'Sign in with'} ${name}`
-  return (
-    <button type="button" {...rest} onClick={() => login(provider, { next, popup, prompt }).catch(showLoginFailure)}>
-      {children ?? label}
-    </button>
-  )
+  return createElement('button', { type: 'button', ...rest, onClick: () => login(provider, { next, popup, prompt }).catch(showLoginFailure) }, children ?? label)
 }

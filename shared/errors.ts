@@ -72,5 +72,5 @@ export interface ErrorBody {
 }
 
 export function isErrorCode(value: unknown): value is ErrorCode {
-  return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value)
+  return (ERROR_CODES as readonly unknown[]).includes(value)
 }

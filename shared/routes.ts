@@ -1,15 +1,26 @@
 import type { ErrorCode } from './errors.ts'
 
-/** The BFF's routes (DESIGN.md, "HTTP routes of the BFF"). */
+// The BFF's routes, one export each so that the React library's bundle carries only those it calls.
+// A provider's name stands in a route as one path segment, encoded.
+export const providersRoute = '/auth/providers'
+export const loginRoute = (provider: string) => `/auth/login/${encodeURIComponent(provider)}`
+export const callbackRoute = (provider: string) => `/auth/callback/${encodeURIComponent(provider)}`
+export const sessionRoute = '/auth/session'
+export const logoutRoute = '/auth/logout'
+export const backchannelLogoutRoute = (provider: string) => `/auth/backchannel-logout/${encodeURIComponent(provider)}`
+export const accountRoute = (provider: string) => `/auth/accounts/${encodeURIComponent(provider)}`
+export const apiRoute = (provider: string, path: string) => `/api/${encodeURIComponent(provider)}/${path.replace(/^\/+/, '')}`
+
+/** The BFF's routes (DESIGN.md, "HTTP routes of the BFF"), as the server and the tests use them. */
 export const routes = {
-  providers: '/auth/providers',
-  login: (provider: string) => `/auth/login/${encodeURIComponent(provider)}`,
-  callback: (provider: string) => `/auth/callback/${encodeURIComponent(provider)}`,
-  session: '/auth/session',
-  logout: '/auth/logout',
-  backchannelLogout: (provider: string) => `/auth/backchannel-logout/${encodeURIComponent(provider)}`,
-  account: (provider: string) => `/auth/accounts/${encodeURIComponent(provider)}`,
-  api: (provider: string, path: string) => `/api/${encodeURIComponent(provider)}/${path.replace(/^\/+/, '')}`,
+  providers: providersRoute,
+  login: loginRoute,
+  callback: callbackRoute,
+  session: sessionRoute,
+  logout: logoutRoute,
+  backchannelLogout: backchannelLogoutRoute,
+  account: accountRoute,
+  api: apiRoute,
 } as const
 
 /** The header every state-changing or data-reading route requires (a custom header forces a CORS preflight). */

@@ -121,6 +121,17 @@ describe('the React hooks against a recording HTTP server', () => {
     expect(received.map((r) => r.url)).toEqual(['/auth/session?slide=false'])
   })
 
+  it("sends the session cookie to the page's own origin, and to another origin only when baseUrl names that origin", async () => {
+    const sent: (RequestCredentials | undefined)[] = []
+    const recordingFetch: typeof fetch = async (_input, init) => {
+      sent.push(init?.credentials)
+      return new Response(JSON.stringify({ authenticated: false }), { headers: { 'content-type': 'application/json' } })
+    }
+    // The page is on jsdom's origin; the recording server is on another.
+    for (const origin of ['', location.origin, `${location.origin}/bff/`, baseUrl]) await createAllAccessClient({ baseUrl: origin, fetch: recordingFetch }).getSession()
+    expect(sent).toEqual(['same-origin', 'same-origin', 'same-origin', 'include'])
+  })
+
   it('useProviders lists the enabled providers', async () => {
     const { result } = renderHook(() => useProviders(), { wrapper: wrapper() })
     await waitFor(() => expect(result.current.data).toEqual(providers))
@@ -260,10 +271,12 @@ describe('the React hooks against a recording HTTP server', () => {
   })
 
   it('useAuthError reads auth_error once, removes it from the address, and gives it in words', () => {
-    window.history.replaceState(null, '', '/somewhere?tab=2&auth_error=access_denied#x')
+    // The router's own history state stays as it was.
+    window.history.replaceState({ route: 'somewhere' }, '', '/somewhere?tab=2&auth_error=access_denied#x')
     const first = renderHook(() => useAuthError(), { wrapper: wrapper() })
     expect(first.result.current).toEqual({ code: 'access_denied', message: 'Sign-in was cancelled or refused.', dismiss: expect.any(Function) })
     expect(window.location.pathname + window.location.search + window.location.hash).toBe('/somewhere?tab=2#x')
+    expect(window.history.state).toEqual({ route: 'somewhere' })
     // A second component sees the same error; dismissing it clears both.
     const second = renderHook(() => useAuthError(), { wrapper: wrapper() })
     expect(second.result.current?.code).toBe('access_denied')
