@@ -1,0 +1,66 @@
+import { spawn } from 'node:child_process'
+import { pathToFileURL } from 'node:url'
+import { resolve } from 'node:path'
+import { describe, expect, it } from 'vitest'
+
+const LOG_MODULE = pathToFileURL(resolve('dist/server/log.js')).href
+
+/** Runs a script against the built logger; resolves with what it printed, and whether a line came before it exited. */
+function runLogging(script: string): Promise<{ stdout: string; stderr: string; code: number | null; printedWhileRunning: boolean }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', `import { consoleLogger, jsonLogger } from '${LOG_MODULE}'\n${script}`])
+    let stdout = ''
+    let stderr = ''
+    let printedWhileRunning = false
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk
+      if (child.exitCode === null && child.signalCode === null) printedWhileRunning = true
+    })
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
+    child.on('error', fail)
+    child.on('close', (code) => done({ stdout, stderr, code, printedWhileRunning }))
+  })
+}
+
+describe('log lines, written in batches', () => {
+  it('writes every pending line, in order, when the process exits at once', async () => {
+    const { stdout, stderr, code } = await runLogging(`
+      for (let i = 1; i <= 3; i++) consoleLogger.info('GET /auth/session 200 0ms req=' + i)
+      consoleLogger.error('error req=3 server_error: boom')
+      jsonLogger.info('POST /auth/logout 204 1ms req=4', { method: 'POST', path: '/auth/logout', status: 204, ms: 1, req: '4' })
+      process.exit(0)`)
+    expect(code).toBe(0)
+    const lines = stdout.trimEnd().split('\n')
+    expect(lines.slice(0, 3)).toEqual(['GET /auth/session 200 0ms req=1', 'GET /auth/session 200 0ms req=2', 'GET /auth/session 200 0ms req=3'])
+    expect(JSON.parse(lines[3])).toMatchObject({ level: 'info', msg: 'POST /auth/logout 204 1ms req=4', status: 204, req: '4' })
+    expect(stderr).toBe('error req=3 server_error: boom\n')
+  })
+
+  it('writes the lines of a process that dies of an uncaught error', async () => {
+    const { stdout, stderr, code } = await runLogging(`
+      consoleLogger.info('GET /auth/session 200 0ms req=1')
+      setTimeout(() => { throw new Error('crash') }, 0)`)
+    expect(code).not.toBe(0)
+    expect(stdout).toBe('GET /auth/session 200 0ms req=1\n')
+    expect(stderr).toContain('Error: crash')
+  })
+
+  it('writes a line while the process still runs', async () => {
+    const { stdout, printedWhileRunning } = await runLogging(`
+      consoleLogger.info('GET /auth/session 200 0ms req=1')
+      setTimeout(() => {}, 1000)`)
+    expect(stdout).toBe('GET /auth/session 200 0ms req=1\n')
+    expect(printedWhileRunning).toBe(true)
+  })
+
+  it('writes a batch as soon as it passes 64 KiB, before its interval is up', async () => {
+    // Killed outright right after logging: no timer and no exit handler runs, so only lines the size sent out are there.
+    const { stdout } = await runLogging(`
+      const line = 'GET /api/bench/' + 'x'.repeat(1000) + ' 200 0ms'
+      for (let i = 0; i < 70; i++) consoleLogger.info(line)
+      process.kill(process.pid, 'SIGKILL')`)
+    const written = stdout.split('\n').filter(Boolean).length
+    expect(written).toBeGreaterThanOrEqual(60)
+    expect(written).toBeLessThan(70)
+  })
+})
