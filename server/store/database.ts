@@ -5,6 +5,7 @@ import { hostname } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { migrationSource } from '../../migrations/index.ts'
 import { InputError } from '../input-error.ts'
+import { keepStatementsPrepared, type SqliteConnection } from './sqlite-statements.ts'
 
 export type DatabaseKind = 'sqlite' | 'postgres'
 
@@ -89,10 +90,12 @@ export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Kn
       pool: {
         min: 1,
         max: 1,
-        afterCreate: (connection: { exec(sql: string, done: (error: Error | null) => void): void }, done: (error: Error | null, connection: unknown) => void) => {
+        afterCreate: (connection: SqliteConnection & { exec(sql: string, done: (error: Error | null) => void): void }, done: (error: Error | null, connection: unknown) => void) => {
           // WAL with synchronous=NORMAL: a commit is not an fsync (the WAL is synced at checkpoints), and the
           // database stays consistent through a crash; a power cut may lose the last commits only.
-          connection.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;', (error) => done(error, connection))
+          connection.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;', (error) =>
+            done(error, keepStatementsPrepared(connection)),
+          )
         },
       },
     })
