@@ -16,7 +16,10 @@ export interface Balancer {
 }
 
 export async function startBalancer(targets: URL[]): Promise<Balancer> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 64 })
+  // Idle connections are dropped after 4 s, before the BFF's own 5-s keep-alive timeout closes them:
+  // a request sent on a connection the instance is closing that moment gets ECONNRESET, a race of
+  // the balancer's and not a failure of the BFF (a real balancer keeps its idle timeout shorter too).
+  const agent = new Agent({ keepAlive: true, maxSockets: 64, timeout: 4_000 })
   const sent = targets.map(() => 0)
   let turn = 0
 
