@@ -16,11 +16,33 @@ export function cookieName(base: string, settings: CookieSettings): string {
 }
 
 /**
+ * The value of the first cookie called `name` in a `Cookie` header, read as the `cookies` package
+ * reads it (`(?:^|;) *name=([^;]*)`, a leading quote and the last character dropped), in one pass: every request reads its session cookie, and
+ * Koa's `ctx.cookies` builds a jar per request to do it.
+ */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined
+  let start = 0
+  while (start <= header.length) {
+    let end = header.indexOf(';', start)
+    if (end < 0) end = header.length
+    let at = start
+    while (header.charCodeAt(at) === 32) at++
+    if (header.startsWith(name, at) && header.charCodeAt(at + name.length) === 61 /* = */) {
+      const value = header.slice(at + name.length + 1, end)
+      return value[0] === '"' ? value.slice(1, -1) : value
+    }
+    start = end + 1
+  }
+  return undefined
+}
+
+/**
  * Cookies hold only a random 256-bit id, stored hashed: unguessable without any key-bound signature,
  * so rotating ALLACCESS_KEYS signs nobody out and ends no login in flight.
  */
 export function readIdCookie(ctx: Context, base: string, settings: CookieSettings): string | null {
-  const raw = ctx.cookies.get(cookieName(base, settings))
+  const raw = cookieValue(ctx.req.headers.cookie, cookieName(base, settings))
   return raw && ID_PATTERN.test(raw) ? raw : null
 }
 
