@@ -1,8 +1,9 @@
 import { readdirSync } from 'node:fs'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, Gauge, Registry } from 'prom-client'
 import type { ErrorCode } from '../shared/errors.ts'
 import { AllAccessError } from './errors.ts'
+import { TalliedCounter, TalliedHistogram } from './tallied-metrics.ts'
 import type { Store } from './store/index.ts'
 import { withTimeout } from './time-limit.ts'
 
@@ -36,9 +37,10 @@ function codeOf(error: unknown): ErrorCode {
  */
 export class BffMetrics {
   readonly registry = new Registry()
-  private readonly requests = new Counter({ name: 'allaccess_http_requests_total', help: 'Requests answered, by route template, method and status.', labelNames: ['route', 'method', 'status'], registers: [this.registry] })
-  private readonly durations = new Histogram({ name: 'allaccess_http_request_duration_seconds', help: 'Time to answer a request, by route template.', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers: [this.registry] })
-  private readonly upstreams = new Histogram({ name: 'allaccess_proxy_upstream_duration_seconds', help: "Time until the provider's API answered the proxy (its status) or failed (the error code), by provider.", labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS, registers: [this.registry] })
+  // Counted on every request and every proxied call: tallied (see TalliedMetric), the rest by prom-client.
+  private readonly requests = new TalliedCounter(this.registry, { name: 'allaccess_http_requests_total', help: 'Requests answered, by route template, method and status.', labelNames: ['route', 'method', 'status'] })
+  private readonly durations = new TalliedHistogram(this.registry, { name: 'allaccess_http_request_duration_seconds', help: 'Time to answer a request, by route template.', labelNames: ['route'], buckets: LATENCY_BUCKETS })
+  private readonly upstreams = new TalliedHistogram(this.registry, { name: 'allaccess_proxy_upstream_duration_seconds', help: "Time until the provider's API answered the proxy (its status) or failed (the error code), by provider.", labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS })
   private readonly logins = new Counter({ name: 'allaccess_logins_total', help: 'Logins completed, by provider.', labelNames: ['provider'], registers: [this.registry] })
   private readonly loginFailures = new Counter({ name: 'allaccess_login_failures_total', help: 'Logins that ended in an auth_error redirect, by provider and code.', labelNames: ['provider', 'code'], registers: [this.registry] })
   private readonly refreshes = new Counter({ name: 'allaccess_token_refreshes_total', help: 'OAuth 2.0 token refreshes sent to providers, by provider and outcome (refreshed, refused, failed).', labelNames: ['provider', 'outcome'], registers: [this.registry] })
@@ -118,19 +120,9 @@ export class BffMetrics {
     })
   }
 
-  /** Label sets seen, bound once: prom-client would hash the labels again on every request. */
-  private readonly requestSeries = new Map<string, { count: { inc(): void }; time: { observe(seconds: number): void } }>()
-
   requestEnded(route: string, method: string, status: number, seconds: number): void {
-    const verb = METHODS.has(method) ? method : 'other'
-    const key = `${route} ${verb} ${status}`
-    let series = this.requestSeries.get(key)
-    if (!series) {
-      series = { count: this.requests.labels({ route, method: verb, status: String(status) }), time: this.durations.labels({ route }) }
-      this.requestSeries.set(key, series)
-    }
-    series.count.inc()
-    series.time.observe(seconds)
+    this.requests.inc({ route, method: METHODS.has(method) ? method : 'other', status: String(status) })
+    this.durations.observe({ route }, seconds)
   }
 
   /** Times one proxied call until the provider's answer (its headers) or the failure. */
