@@ -114,18 +114,18 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
 
   const csrf = requireCsrf(publicUrl.origin)
   const router = new RouteTable()
-    .add('GET', '/auth/providers', listProviders)
-    .add('GET', '/auth/login/:provider', loginRedirect)
-    .add('GET', '/auth/callback/:provider', loginCallback)
+    .add('GET', '/auth/providers', [], listProviders)
+    .add('GET', '/auth/login/:provider', [], loginRedirect)
+    .add('GET', '/auth/callback/:provider', [], loginCallback)
     // Providers answering with the form_post response mode (Apple) post the callback.
-    .add('POST', '/auth/callback/:provider', formPostCallback)
-    .add('GET', '/auth/session', csrf, readSession)
-    .add('POST', '/auth/logout', csrf, logout)
+    .add('POST', '/auth/callback/:provider', [], formPostCallback)
+    .add('GET', '/auth/session', [csrf], readSession)
+    .add('POST', '/auth/logout', [csrf], logout)
     // Called by the OpenID provider, server to server: no browser, so no CSRF header.
-    .add('POST', '/auth/backchannel-logout/:provider', backchannelLogout)
-    .add('DELETE', '/auth/accounts/:provider', csrf, disconnectAccount)
+    .add('POST', '/auth/backchannel-logout/:provider', [], backchannelLogout)
+    .add('DELETE', '/auth/accounts/:provider', [csrf], disconnectAccount)
     // Any method: the proxy refuses those it does not forward itself. The label is the metrics'.
-    .any('/api/:provider', /^\/api\/([^/]+)(?:\/(.*))?$/, proxyRefusalsOnly, csrf, proxyRoute)
+    .any('/api/:provider', /^\/api\/([^/]+)(?:\/(.*))?$/, [csrf], proxyRefusalsOnly, proxyRoute)
 
   const route = router.middleware()
   // The end of the line: what no route answered is bffRequest's to answer, never the host app's.
