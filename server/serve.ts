@@ -81,13 +81,14 @@ export async function serve(options: ServeOptions): Promise<Server> {
     reported.add(error)
     log.error(`error req=${ctx?.state?.requestId ?? '-'} answer cut: ${error.message}`)
   })
-  app.use(async (ctx, next) => {
+  if (config.metrics) app.use(allAccess.operations)
+  // The BFF's routes and the operations routes set their own headers.
+  app.use(allAccess.middleware)
+  app.use((ctx, next) => {
     // Every answer, the SPA's 404s included, is read only as what it says it is.
     ctx.set('X-Content-Type-Options', 'nosniff')
-    await next()
+    return next()
   })
-  if (config.metrics) app.use(allAccess.operations)
-  app.use(allAccess.middleware)
   app.use(requestLog(log))
   app.use(staticSite(config.staticDir))
   early.serve(app.callback())

@@ -17,9 +17,13 @@ export const OPERATIONS_ROUTES = ['/healthz', '/readyz', '/metrics'] as const
  */
 export function operations(options: { store: Store; metrics: BffMetrics }): Middleware {
   const { store, metrics } = options
-  return async (ctx, next) => {
+  // Not async: every request passes here, and the others go on without a promise of this step's.
+  return (ctx, next) => {
     const route = OPERATIONS_ROUTES.find((path) => path === ctx.path)
-    if (!route) return next()
+    return route ? answer(ctx, route) : next()
+  }
+
+  async function answer(ctx: Parameters<Middleware>[0], route: (typeof OPERATIONS_ROUTES)[number]): Promise<void> {
     const started = performance.now()
     ctx.set('Cache-Control', 'no-store')
     ctx.set('X-Content-Type-Options', 'nosniff')
