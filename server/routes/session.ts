@@ -1,5 +1,5 @@
 import { isEnabled } from '../../shared/provider.ts'
-import type { LogoutAnswer, SessionInfo } from '../../shared/session.ts'
+import type { AccountSummary, LogoutAnswer, SessionInfo } from '../../shared/session.ts'
 import { getClient } from '../clients/index.ts'
 import type { BffContext } from '../runtime.ts'
 import { sessionExpiresAt } from '../session/sessions.ts'
@@ -15,18 +15,13 @@ export async function readSession(ctx: BffContext): Promise<void> {
     ctx.body = { authenticated: false } satisfies SessionInfo
     return
   }
-  if (ctx.query.slide !== 'false') await runtime.sessions.touch(ctx)
-  const accounts = await runtime.store.accounts.listForUser(user.id)
+  if (!ctx.querystring || ctx.query.slide !== 'false') await runtime.sessions.touch(ctx)
+  const accounts = await runtime.store.accounts.summariesForUser(user.id)
   ctx.body = {
     authenticated: true,
     user: { id: String(user.id), displayName: user.displayName },
-    accounts: accounts.map((account) => ({
-      provider: account.provider,
-      identifier: account.identifier,
-      displayName: account.displayName,
-      status: account.status,
-      connectedAt: new Date(account.createdAt).toISOString(),
-    })),
+    // The store's own list, shared with other requests: serialised as it is, never changed.
+    accounts: accounts as AccountSummary[],
     expiresAt: new Date(sessionExpiresAt(session)).toISOString(),
   } satisfies SessionInfo
 }

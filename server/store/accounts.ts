@@ -1,5 +1,5 @@
 import type { Knex } from 'knex'
-import type { AccountStatus } from '../../shared/session.ts'
+import type { AccountStatus, AccountSummary } from '../../shared/session.ts'
 import type { ParsedToken } from '../clients/types.ts'
 import type { SecretBox } from '../crypto/secret-box.ts'
 import { ENCRYPTED_COLUMNS, encryptedField, type EncryptedColumn } from './encrypted-columns.ts'
@@ -72,6 +72,27 @@ export class AccountStore {
   async get(id: number, trx: Knex = this.db): Promise<AccountRecord | null> {
     const row = await this.query(trx).where({ 'accounts.id': id }).first()
     return row ? this.fromRow(row) : null
+  }
+
+  /**
+   * What `GET /auth/session` shows of a user's accounts: no token is read or decrypted. The list is
+   * kept in memory as it is and shared by the requests that read it: never change it.
+   */
+  summariesForUser(userId: number): Promise<readonly Readonly<AccountSummary>[]> {
+    return this.cached(`summaries/${userId}`, this.db, async () => {
+      const rows = await this.db('accounts')
+        .join('providers', 'providers.id', 'accounts.provider_id')
+        .where({ 'accounts.user_id': userId })
+        .orderBy('accounts.id')
+        .select('providers.name as provider', 'accounts.identifier', 'accounts.display_name', 'accounts.status', 'accounts.created_at')
+      return rows.map((row: Record<string, unknown>) => ({
+        provider: row.provider as string,
+        identifier: row.identifier as string,
+        displayName: (row.display_name as string | null) ?? null,
+        status: row.status as AccountStatus,
+        connectedAt: new Date(toMillis(row.created_at)).toISOString(),
+      }))
+    })
   }
 
   async listForUser(userId: number, trx: Knex = this.db): Promise<AccountRecord[]> {
