@@ -396,6 +396,31 @@ describe.each(databases)('the store on $kind', (database) => {
       expect(await store.accounts.listForUser(bob.id)).toEqual([])
     })
 
+    it("summarise a user's accounts for the session route without their tokens, and follow this process's writes at once even when cached", async () => {
+      const cached = openStore({ databaseUrl: url, keys, cacheMs: 60_000 })
+      try {
+        const p1 = await store.providers.add(provider('p1'))
+        const p2 = await store.providers.add(provider('p2'))
+        const ann = await cached.users.create('Ann')
+        const first = await cached.accounts.create({ providerId: p2.id, identifier: '7', userId: ann.id, displayName: 'Ann at p2', ...tokens })
+        const created = (await cached.accounts.get(first))!.createdAt
+        expect(await cached.accounts.summariesForUser(ann.id)).toEqual([
+          { provider: 'p2', identifier: '7', displayName: 'Ann at p2', status: 'active', connectedAt: new Date(created).toISOString() },
+        ])
+        const second = await cached.accounts.create({ providerId: p1.id, identifier: '8', userId: ann.id, displayName: null, ...tokens })
+        await cached.accounts.setStatus(first, 'reauth_required')
+        expect((await cached.accounts.summariesForUser(ann.id)).map((a) => [a.provider, a.status, a.displayName])).toEqual([
+          ['p2', 'reauth_required', 'Ann at p2'],
+          ['p1', 'active', null],
+        ])
+        await cached.accounts.remove(second)
+        expect((await cached.accounts.summariesForUser(ann.id)).map((a) => a.provider)).toEqual(['p2'])
+        expect(JSON.stringify(await cached.accounts.summariesForUser(ann.id))).not.toContain(tokens.accessToken)
+      } finally {
+        await cached.close()
+      }
+    })
+
     it('replace tokens after a login or a refresh, set the status, and remove', async () => {
       const p = await store.providers.add(provider('p1'))
       const user = await store.users.create('Ann')
