@@ -12,7 +12,8 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 /** A scrape must answer while the database is away: counting sessions gives up after this long. */
 const COUNT_TIMEOUT_MS = 1000
 /** Methods a label may name; Node's parser accepts a few dozen more, which all count as `other`. */
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+const METHOD_INDEX = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'other']
+const METHODS = new Set(METHOD_INDEX.slice(0, -1))
 /** How often the event loop is sampled (ms). Each sample is the time between two timer turns, this included. */
 const EVENT_LOOP_RESOLUTION_MS = 20
 
@@ -120,9 +121,25 @@ export class BffMetrics {
     })
   }
 
+  /** Each route's series, bound once: `route` is a template, and method and status a few values each. */
+  private readonly routeSeries = new Map<string, { time: ReturnType<TalliedHistogram<'route'>['labels']>; counts: Map<number, { inc(): void }> }>()
+
   requestEnded(route: string, method: string, status: number, seconds: number): void {
-    this.requests.inc({ route, method: METHODS.has(method) ? method : 'other', status: String(status) })
-    this.durations.observe({ route }, seconds)
+    let series = this.routeSeries.get(route)
+    if (!series) {
+      series = { time: this.durations.labels({ route }), counts: new Map() }
+      this.routeSeries.set(route, series)
+    }
+    const verb = METHODS.has(method) ? method : 'other'
+    // Statuses are three digits: one key per method and status, without building a string.
+    const key = status * 8 + METHOD_INDEX.indexOf(verb)
+    let count = series.counts.get(key)
+    if (!count) {
+      count = this.requests.labels({ route, method: verb, status: String(status) })
+      series.counts.set(key, count)
+    }
+    count.inc()
+    series.time.observe(seconds)
   }
 
   /** Times one proxied call until the provider's answer (its headers) or the failure. */

@@ -56,10 +56,20 @@ describe('tallied metrics', () => {
     expect(await merged.metrics()).toBe(await m.own.metrics())
     const json = await m.tallied.getMetricsAsJSON()
     expect(json.map(({ name, type }) => [name, type])).toEqual([['requests_total', 'counter'], ['duration_seconds', 'histogram']])
+    // Series bound before a reset count again after it, from zero, as prom-client's children do.
+    const labels = { route: '/a', method: 'GET', status: '200' }
+    const [ownChild, talliedChild] = [m.ownCounter.labels(labels), m.talliedCounter.labels(labels)]
+    const [ownTime, talliedTime] = [m.ownHistogram.labels({ route: '/a' }), m.talliedHistogram.labels({ route: '/a' })]
     m.tallied.resetMetrics()
     m.own.resetMetrics()
     expect(await m.tallied.metrics()).toBe(await m.own.metrics())
+    ownChild.inc()
+    talliedChild.inc()
+    ownTime.observe(0.02)
+    talliedTime.observe(0.02)
     m.talliedCounter.inc({ route: '/c', method: 'POST', status: '201' })
-    expect(await m.tallied.metrics()).toContain('requests_total{route="/c",method="POST",status="201"} 1')
+    m.ownCounter.inc({ route: '/c', method: 'POST', status: '201' })
+    expect(await m.tallied.metrics()).toBe(await m.own.metrics())
+    expect(await m.tallied.metrics()).toContain('requests_total{route="/a",method="GET",status="200"} 1')
   })
 })
