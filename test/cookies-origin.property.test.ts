@@ -54,10 +54,24 @@ describe.each(databases)('cookies and the Origin check on generated headers on $
     return fc.array(pair, { minLength: 1, maxLength: 5 }).chain((pairs) => fc.constantFrom(pairs.join('; '), pairs.join(';'), pairs.join(', ')))
   }
 
-  it('reads the live session, as a control', async () => {
+  it('reads the live session, as a control, answered as JSON with the headers of every BFF answer', async () => {
     const answer = await rawRequest(bff.url, 'GET', '/auth/session', [['Cookie', `${SESSION_COOKIE}=${sessionId}`], ['X-CSRF', '1']])
     expect(answer.status).toBe(200)
     expect(JSON.parse(answer.body).authenticated).toBe(true)
+    expect(answer.headers).toMatchObject({
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': String(Buffer.byteLength(answer.body)),
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'x-request-id': expect.stringMatching(/^[0-9a-f]{16}$/),
+    })
+    const head = await rawRequest(bff.url, 'HEAD', '/auth/session', [['Cookie', `${SESSION_COOKIE}=${sessionId}`], ['X-CSRF', '1']])
+    expect({ status: head.status, body: head.body, type: head.headers['content-type'], length: head.headers['content-length'] }).toEqual({
+      status: 200,
+      body: '',
+      type: 'application/json; charset=utf-8',
+      length: answer.headers['content-length'],
+    })
   })
 
   it('never signs in a request whose Cookie header is generated, and never answers 5xx', async () => {

@@ -1,6 +1,7 @@
 import { isEnabled } from '../../shared/provider.ts'
 import type { AccountSummary, LogoutAnswer, SessionInfo } from '../../shared/session.ts'
 import { getClient } from '../clients/index.ts'
+import { answerJson } from '../http/json-answer.ts'
 import type { BffContext } from '../runtime.ts'
 import { sessionExpiresAt } from '../session/sessions.ts'
 
@@ -17,13 +18,13 @@ export async function readSession(ctx: BffContext): Promise<void> {
   }
   if (!ctx.querystring || ctx.query.slide !== 'false') await runtime.sessions.touch(ctx)
   const accounts = await runtime.store.accounts.summariesForUser(user.id)
-  ctx.body = {
+  answerJson(ctx, {
     authenticated: true,
     user: { id: String(user.id), displayName: user.displayName },
     // The store's own list, shared with other requests: serialised as it is, never changed.
     accounts: accounts as AccountSummary[],
     expiresAt: new Date(sessionExpiresAt(session)).toISOString(),
-  } satisfies SessionInfo
+  } satisfies SessionInfo)
 }
 
 /**
