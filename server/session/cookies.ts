@@ -17,8 +17,9 @@ export function cookieName(base: string, settings: CookieSettings): string {
 
 /**
  * The value of the first cookie called `name` in a `Cookie` header, read as the `cookies` package
- * reads it (`(?:^|;) *name=([^;]*)`, a leading quote and the last character dropped), in one pass: every request reads its session cookie, and
- * Koa's `ctx.cookies` builds a jar per request to do it.
+ * reads it (`(?:^|;) *name=([^;]*)`, a leading quote and the last character dropped), in one
+ * pass: every request reads its session cookie, and Koa's `ctx.cookies` builds a jar per request
+ * to do it.
  */
 export function cookieValue(header: string | undefined, name: string): string | undefined {
   if (!header) return undefined
