@@ -1,8 +1,8 @@
 import type { Context, Middleware } from 'koa'
-import type { ErrorBody } from '../../shared/errors.ts'
 import type { Logger } from '../log.ts'
 import type { BffMetrics } from '../metrics.ts'
 import { toAllAccessError } from './answer-errors.ts'
+import { answerError } from './operations.ts'
 import { beginRequest, logRequest } from './request-log.ts'
 import { matchedRoute } from './route-table.ts'
 import { setSecurityHeaders } from './security-headers.ts'
@@ -23,9 +23,7 @@ export function bffRequest(log: Logger, metrics: BffMetrics, route: (ctx: Contex
       const unanswered = unansweredRoute(ctx)
       if (unanswered) throw unanswered
     } catch (thrown) {
-      const error = toAllAccessError(thrown, log, ctx.state.requestId)
-      ctx.status = error.status
-      ctx.body = { error: error.code, message: error.message } satisfies ErrorBody
+      answerError(ctx, toAllAccessError(thrown, log, ctx.state.requestId))
     } finally {
       setSecurityHeaders(ctx)
       metrics.requestEnded(matchedRoute(ctx.state), ctx.method, ctx.status, (performance.now() - started) / 1000)
