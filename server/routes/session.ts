@@ -16,7 +16,7 @@ export async function readSession(ctx: BffContext): Promise<void> {
     ctx.body = { authenticated: false } satisfies SessionInfo
     return
   }
-  if (!ctx.querystring || ctx.query.slide !== 'false') await runtime.sessions.touch(ctx)
+  if (ctx.query.slide !== 'false') await runtime.sessions.touch(ctx)
   const accounts = await runtime.store.accounts.summariesForUser(user.id)
   answerJson(ctx, {
     authenticated: true,
