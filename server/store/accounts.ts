@@ -34,6 +34,9 @@ const COLUMNS = [
   'accounts.expires_at', 'accounts.scope', 'accounts.status', 'accounts.created_at', 'accounts.updated_at',
 ]
 
+/** What the session route shows of an account: no token column. */
+const SUMMARY_COLUMNS = ['providers.name as provider', 'accounts.identifier', 'accounts.display_name', 'accounts.status', 'accounts.created_at']
+
 export class AccountStore {
   constructor(
     private readonly db: Knex,
@@ -52,8 +55,8 @@ export class AccountStore {
     if (trx !== this.db) afterTransaction(trx, () => this.caches.accounts.clear())
   }
 
-  private query(trx: Knex) {
-    return trx('accounts').join('providers', 'providers.id', 'accounts.provider_id').select(COLUMNS)
+  private query(trx: Knex, columns: readonly string[] = COLUMNS) {
+    return trx('accounts').join('providers', 'providers.id', 'accounts.provider_id').select(columns)
   }
 
   async findByIdentity(providerId: number, identifier: string, trx: Knex = this.db): Promise<AccountRecord | null> {
@@ -80,11 +83,7 @@ export class AccountStore {
    */
   summariesForUser(userId: number): Promise<readonly Readonly<AccountSummary>[]> {
     return this.cached(`summaries/${userId}`, this.db, async () => {
-      const rows = await this.db('accounts')
-        .join('providers', 'providers.id', 'accounts.provider_id')
-        .where({ 'accounts.user_id': userId })
-        .orderBy('accounts.id')
-        .select('providers.name as provider', 'accounts.identifier', 'accounts.display_name', 'accounts.status', 'accounts.created_at')
+      const rows = await this.query(this.db, SUMMARY_COLUMNS).where({ 'accounts.user_id': userId }).orderBy('accounts.id')
       return rows.map((row: Record<string, unknown>) => ({
         provider: row.provider as string,
         identifier: row.identifier as string,
