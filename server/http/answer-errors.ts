@@ -1,3 +1,5 @@
+import type { Context } from 'koa'
+import type { ErrorBody } from '../../shared/errors.ts'
 import { AllAccessError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { isDatabaseUnavailable } from './database-down.ts'
@@ -14,4 +16,10 @@ export function toAllAccessError(error: unknown, log: Logger, requestId: string)
   }
   log.error(`error req=${requestId} server_error: ${(error as Error)?.stack ?? String(error)}`)
   return new AllAccessError('server_error')
+}
+
+/** The contract's error answer: the code's status and `{"error","message"}`. */
+export function answerError(ctx: Context, error: AllAccessError): void {
+  ctx.status = error.status
+  ctx.body = { error: error.code, message: error.message } satisfies ErrorBody
 }

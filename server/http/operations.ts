@@ -1,6 +1,6 @@
 import type { Middleware } from 'koa'
-import type { ErrorBody } from '../../shared/errors.ts'
 import { AllAccessError } from '../errors.ts'
+import { answerError } from './answer-errors.ts'
 import type { BffMetrics } from '../metrics.ts'
 import type { Store } from '../store/index.ts'
 import { withTimeout } from '../time-limit.ts'
@@ -44,11 +44,6 @@ export function operations(options: { store: Store; metrics: BffMetrics }): Midd
       metrics.requestEnded(route, ctx.method, ctx.status, (performance.now() - started) / 1000)
     }
   }
-}
-
-export function answerError(ctx: Parameters<Middleware>[0], error: AllAccessError): void {
-  ctx.status = error.status
-  ctx.body = { error: error.code, message: error.message } satisfies ErrorBody
 }
 
 function databaseAnswers(store: Store): Promise<boolean> {
