@@ -1,4 +1,5 @@
 import type { Context } from 'koa'
+import { setHeader } from './response-headers.ts'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
@@ -8,6 +9,6 @@ const JSON_TYPE = 'application/json; charset=utf-8'
  * read's CPU profile.
  */
 export function answerJson(ctx: Context, value: unknown): void {
-  ctx.set('Content-Type', JSON_TYPE)
+  setHeader(ctx, 'Content-Type', JSON_TYPE)
   ctx.body = JSON.stringify(value)
 }

@@ -19,7 +19,8 @@ export function operations(options: { store: Store; metrics: BffMetrics }): Midd
   const { store, metrics } = options
   // Not async: every request passes here, and the others go on without a promise of this step's.
   return (ctx, next) => {
-    const route = OPERATIONS_ROUTES.find((path) => path === ctx.path)
+    const path = ctx.path
+    const route = OPERATIONS_ROUTES.find((known) => known === path)
     return route ? answer(ctx, route) : next()
   }
 

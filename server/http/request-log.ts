@@ -1,6 +1,7 @@
 import type { Context, Middleware } from 'koa'
 import { randomBytes } from 'node:crypto'
 import type { Logger } from '../log.ts'
+import { setHeader } from './response-headers.ts'
 
 /** A random prefix per process and a counter: unique across instances without random bytes per request. */
 const PROCESS_PREFIX = randomBytes(4).toString('hex')
@@ -15,7 +16,7 @@ function nextRequestId(): string {
 export function beginRequest(ctx: Context): number {
   const requestId = nextRequestId()
   ctx.state.requestId = requestId
-  ctx.set('X-Request-Id', requestId)
+  setHeader(ctx, 'X-Request-Id', requestId)
   return performance.now()
 }
 

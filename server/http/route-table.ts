@@ -85,8 +85,10 @@ export class RouteTable {
   middleware(): Middleware {
     return (ctx, next) => {
       let known: MatchedRoute | undefined
+      // Read once: Koa's ctx.path goes through two getters and a URL-cache check on every read.
+      const path = ctx.path
       for (const route of this.routes) {
-        const found = route.pattern.exec(ctx.path)
+        const found = route.pattern.exec(path)
         if (!found) continue
         if (route.methods === null || route.methods.includes(ctx.method)) {
           // In ctx.state, not on ctx: a property added to Koa's context on each request made every

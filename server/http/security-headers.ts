@@ -1,7 +1,8 @@
 import type { Context } from 'koa'
+import { setHeader } from './response-headers.ts'
 
 /** `/auth` and `/api` answers are never cached; nothing is content-sniffed. */
 export function setSecurityHeaders(ctx: Context): void {
-  ctx.set('Cache-Control', 'no-store')
-  ctx.set('X-Content-Type-Options', 'nosniff')
+  setHeader(ctx, 'Cache-Control', 'no-store')
+  setHeader(ctx, 'X-Content-Type-Options', 'nosniff')
 }
