@@ -1,5 +1,6 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { hashId } from '../server/crypto/random.ts'
 import { FLOW_COOKIE, SESSION_COOKIE } from '../server/session/cookies.ts'
 import type { TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
@@ -72,6 +73,26 @@ describe.each(databases)('cookies and the Origin check on generated headers on $
       type: 'application/json; charset=utf-8',
       length: answer.headers['content-length'],
     })
+  })
+
+  it('answers each read with what the account and the session are then, though it keeps answers between reads', async () => {
+    const read = async () => JSON.parse((await rawRequest(bff.url, 'GET', '/auth/session?slide=false', [['Cookie', `${SESSION_COOKIE}=${sessionId}`], ['X-CSRF', '1']])).body)
+    const first = await read()
+    expect(await read()).toEqual(first)
+    expect(first.accounts.map((a: { status: string }) => a.status)).toEqual(['active'])
+    const account = (await bff.store.accounts.findForUser(Number(first.user.id), 'echo'))!
+    const idHash = hashId(sessionId)
+    const idleEnd = (await bff.store.sessions.find(idHash))!.idleExpiresAt
+    try {
+      await bff.store.accounts.setStatus(account.id, 'reauth_required')
+      expect((await read()).accounts.map((a: { status: string }) => a.status)).toEqual(['reauth_required'])
+      await bff.store.sessions.extend(idHash, idleEnd - 60_000)
+      expect(await read()).toEqual({ ...first, accounts: [{ ...first.accounts[0], status: 'reauth_required' }], expiresAt: new Date(idleEnd - 60_000).toISOString() })
+    } finally {
+      await bff.store.accounts.setStatus(account.id, 'active')
+      await bff.store.sessions.extend(idHash, idleEnd)
+    }
+    expect(await read()).toEqual(first)
   })
 
   it('never signs in a request whose Cookie header is generated, and never answers 5xx', async () => {

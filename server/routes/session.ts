@@ -3,6 +3,7 @@ import type { AccountSummary, LogoutAnswer, SessionInfo } from '../../shared/ses
 import { getClient } from '../clients/index.ts'
 import { answerJson } from '../http/json-answer.ts'
 import type { BffContext } from '../runtime.ts'
+import type { UserRecord } from '../store/users.ts'
 import { sessionExpiresAt } from '../session/sessions.ts'
 
 /**
@@ -13,18 +14,41 @@ export async function readSession(ctx: BffContext): Promise<void> {
   const { runtime, session } = ctx.state
   const user = session ? await runtime.store.users.get(session.userId) : null
   if (!session || !user) {
-    ctx.body = { authenticated: false } satisfies SessionInfo
+    answerJson(ctx, SIGNED_OUT)
     return
   }
   if (ctx.query.slide !== 'false') await runtime.sessions.touch(ctx)
   const accounts = await runtime.store.accounts.summariesForUser(user.id)
-  answerJson(ctx, {
+  answerJson(ctx, signedInJson(user, accounts, sessionExpiresAt(session)))
+}
+
+const SIGNED_OUT = JSON.stringify({ authenticated: false } satisfies SessionInfo)
+
+interface SignedInAnswer {
+  user: UserRecord
+  expiresAt: number
+  json: string
+}
+
+/**
+ * The last answer made from each account list, with what else it was made from. The store hands
+ * back the same list, never changed, for as long as it caches it, and a session's end moves at
+ * most once a minute (touch): most reads find their answer here, and serialising it (a date and
+ * the JSON) was a sixth of a session read's CPU time.
+ */
+const answers = new WeakMap<readonly Readonly<AccountSummary>[], SignedInAnswer>()
+
+function signedInJson(user: UserRecord, accounts: readonly Readonly<AccountSummary>[], expiresAt: number): string {
+  const last = answers.get(accounts)
+  if (last && last.expiresAt === expiresAt && last.user.id === user.id && last.user.displayName === user.displayName) return last.json
+  const json = JSON.stringify({
     authenticated: true,
     user: { id: String(user.id), displayName: user.displayName },
-    // The store's own list, shared with other requests: serialised as it is, never changed.
     accounts: accounts as AccountSummary[],
-    expiresAt: new Date(sessionExpiresAt(session)).toISOString(),
+    expiresAt: new Date(expiresAt).toISOString(),
   } satisfies SessionInfo)
+  answers.set(accounts, { user: { id: user.id, displayName: user.displayName }, expiresAt, json })
+  return json
 }
 
 /**
