@@ -1,9 +1,9 @@
 // @vitest-environment jsdom
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import { act, cleanup, renderHook, waitFor } from '@testing-library/react'
+import { act, cleanup, fireEvent, render, renderHook, screen, waitFor } from '@testing-library/react'
 import { QueryClient } from '@tanstack/react-query'
 import type { ReactNode } from 'react'
-import { AllAccessClientError, AllAccessProvider, allAccessKeys, createAllAccessClient, useLogin, useProviderApi, useSession, useSessionExpiry } from '../client/index.ts'
+import { AllAccessClientError, AllAccessProvider, allAccessKeys, createAllAccessClient, LoginButton, useAuthError, useLogin, useProviderApi, useSession, useSessionExpiry } from '../client/index.ts'
 import { startRecordingServer, type RecordedRequest as Received } from './support/recording-server.ts'
 
 /**
@@ -211,6 +211,25 @@ describe('the session end and popup login in the React hooks', () => {
       const login = createAllAccessClient({ baseUrl }).login('sandbox-oidc', { popup: true })
       popup.closed = true
       await expect(login).rejects.toMatchObject({ code: 'access_denied' })
+    })
+
+    it("shows a <LoginButton popup>'s failure in useAuthError, in every component asking, until dismissed", async () => {
+      const { wrapper } = setup()
+      const { popup } = openedPopup()
+      function Alert() {
+        const error = useAuthError()
+        return error && <p role="alert" data-code={error.code} onClick={error.dismiss}>{error.message}</p>
+      }
+      render(<><LoginButton provider="sandbox-oidc" popup prompt="none" /><Alert /><Alert /></>, { wrapper })
+      expect(screen.queryAllByRole('alert')).toEqual([])
+      fireEvent.click(await screen.findByRole('button', { name: /sandbox-oidc/ }))
+      post({ type: 'all-access:login', ok: false, error: 'login_required' }, baseUrl, popup)
+      await waitFor(() => expect(screen.getAllByRole('alert').map((alert) => [alert.dataset.code, alert.textContent])).toEqual([
+        ['login_required', 'The provider needs you to sign in.'],
+        ['login_required', 'The provider needs you to sign in.'],
+      ]))
+      act(() => fireEvent.click(screen.getAllByRole('alert')[0]))
+      expect(screen.queryAllByRole('alert')).toEqual([])
     })
 
     it('builds the full-page login URL with next and prompt, as before', () => {
