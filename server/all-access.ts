@@ -37,7 +37,13 @@ export interface AllAccessOptions {
   /** Client classes by provider name, to adapt one provider's protocol details. */
   clients?: ClientOverrides
   session?: Partial<SessionTimeouts>
-  proxy?: { timeoutMs?: number; maxBody?: number }
+  /**
+   * `pipeDirectly`: the BFF sends a proxied body itself, as soon as its route ends, instead of
+   * leaving it to Koa's response step, whose \`stream.pipeline\` cost a third of a proxied call's CPU
+   * time on Node 20. Middleware around \`middleware\` can then no longer rewrite a proxied body
+   * (compression, say), so it is off by default; \`all-access serve\`, which has none, turns it on.
+   */
+  proxy?: { timeoutMs?: number; maxBody?: number; pipeDirectly?: boolean }
   refresh?: Partial<RefreshSettings>
   /** `account.apiClient`: the largest answer it reads (bytes; default 10 MiB). */
   apiClient?: { maxBody?: number }
@@ -134,7 +140,7 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
     ctx.state.runtime = runtime
     await runtime.sessions.load(ctx)
     await route(ctx, unanswered)
-  })
+  }, options.proxy?.pipeDirectly)
   const middleware: Middleware = (ctx, next) => (isBffPath(ctx.path) ? answer(ctx, next) : next())
 
   return {

@@ -64,7 +64,9 @@ export async function serve(options: ServeOptions): Promise<Server> {
       const sandbox = await startSandbox({ store, publicUrl: config.publicUrl, log })
       stops.push(sandbox.close)
     }
-    allAccess = await createAllAccess({ ...optionsFromConfig(config), store, log, migrate: false })
+    const fromConfig = optionsFromConfig(config)
+    // Nothing around the BFF's routes in this app rewrites an answer: proxied bodies may go out directly.
+    allAccess = await createAllAccess({ ...fromConfig, proxy: { ...fromConfig.proxy, pipeDirectly: true }, store, log, migrate: false })
   } catch (error) {
     early.refuse()
     server.close()

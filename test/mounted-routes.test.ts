@@ -3,7 +3,13 @@ import Koa from 'koa'
 import { createServer, type Server } from 'node:http'
 import { createAllAccess, type AllAccess } from '../server/all-access.ts'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
+import { buildProviderConfig } from '../server/providers/provider-input.ts'
+import { Readable } from 'node:stream'
+import { createGzip } from 'node:zlib'
+import type { BrowserSession } from './support/browser-session.ts'
 import { databases } from './support/databases.ts'
+import { startEchoUpstream, type EchoUpstream } from './support/echo-upstream.ts'
+import { signedIn } from './support/signed-in.ts'
 
 // What the README's "Mounting" section says of an app's own routes beside the BFF's fixed prefixes.
 describe('an app mounting all-access beside routes of its own', () => {
@@ -11,15 +17,30 @@ describe('an app mounting all-access beside routes of its own', () => {
   let server: Server
   let url: string
   let drop: () => Promise<void>
+  let upstream: EchoUpstream
+  let browser: BrowserSession
 
   beforeAll(async () => {
+    upstream = await startEchoUpstream()
     const created = await databases[0].create()
     drop = created.drop
     server = createServer()
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     url = `http://localhost:${(server.address() as { port: number }).port}`
     allAccess = await createAllAccess({ databaseUrl: created.url, keys: parseKeys(generateKey()), publicUrl: url, log: { info() {}, error() {} } })
+    await allAccess.store.providers.add(
+      buildProviderConfig('echo', { authorizationUrl: 'https://idp.example/a', accessTokenUrl: 'https://idp.example/t', profileUrl: 'https://idp.example/me', apiBaseUrl: `${upstream.url}/v1`, clientId: 'id', clientSecret: 'secret' }),
+    )
+    ;({ browser } = await signedIn({ store: allAccess.store, url }, 'echo', { accessToken: 'token-1' }))
     const app = new Koa()
+    // Compression as an app may put around everything it serves: it rewrites stream bodies once the routes are done.
+    app.use(async (ctx, next) => {
+      await next()
+      if (!(ctx.body instanceof Readable)) return
+      ctx.set('Content-Encoding', 'gzip')
+      ctx.remove('Content-Length')
+      ctx.body = ctx.body.pipe(createGzip())
+    })
     const own = (path: string, body: string): Koa.Middleware => async (ctx, next) => {
       if (ctx.path === path) ctx.body = body
       else await next()
@@ -35,6 +56,7 @@ describe('an app mounting all-access beside routes of its own', () => {
     server.closeAllConnections()
     await new Promise((resolve) => server.close(resolve))
     await allAccess.close()
+    await upstream.close()
     await drop()
   })
 
@@ -47,6 +69,12 @@ describe('an app mounting all-access beside routes of its own', () => {
     const answer = await fetch(`${url}/api/own-after`, { headers: { 'X-CSRF': '1' } })
     // Read as a proxied call of a provider named "own-after" by a browser that is not signed in.
     expect([answer.status, (await answer.json()).error]).toEqual([401, 'not_authenticated'])
+  })
+
+  it("lets middleware around it rewrite a proxied answer (by default the BFF leaves sending it to Koa)", async () => {
+    const answer = await browser.fetch(new URL('/api/echo/me?x=1', url), { headers: { 'X-CSRF': '1' } })
+    expect(answer.headers.get('content-encoding')).toBe('gzip')
+    expect([answer.status, await answer.json()]).toEqual([200, { method: 'GET', url: '/v1/me?x=1', body: '' }])
   })
 
   it('passes every path outside /auth and /api on to the app', async () => {

@@ -3,6 +3,7 @@ import { request as httpRequest } from 'node:http'
 import { createServer } from 'node:http'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
+import { within } from './support/eventually.ts'
 import { startEchoUpstream } from './support/echo-upstream.ts'
 import { session } from './support/login.ts'
 import { signedIn } from './support/signed-in.ts'
@@ -25,7 +26,10 @@ function rawRequest(base: string, target: string, headers: Record<string, string
   })
 }
 
-describe.each(databases)('the API proxy on $kind', (database) => {
+// Both ways a proxied body can leave: through Koa's response step (createAllAccess's default) and piped by the BFF itself (serve's).
+const settings = databases.flatMap((database) => [false, true].map((pipeDirectly) => ({ ...database, pipeDirectly })))
+
+describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly', (database) => {
   let drop: () => Promise<void>
   let bff: TestBff
   let upstream: Awaited<ReturnType<typeof startEchoUpstream>>
@@ -37,7 +41,7 @@ describe.each(databases)('the API proxy on $kind', (database) => {
     const created = await database.create()
     drop = created.drop
     upstream = await startEchoUpstream()
-    bff = await startBff(created.url, { proxy: { timeoutMs: 500, maxBody: 1000 } })
+    bff = await startBff(created.url, { proxy: { timeoutMs: 500, maxBody: 1000, pipeDirectly: database.pipeDirectly } })
     const common = { authorizationUrl: 'https://idp.example/authorize', accessTokenUrl: 'https://idp.example/token', profileUrl: 'https://idp.example/me', clientId: 'id', clientSecret: 'secret' }
     await bff.addProvider('echo', { ...common, apiBaseUrl: `${upstream.url}/v1` })
     await bff.addProvider('other', { ...common, apiBaseUrl: `${upstream.url}/other` })
@@ -234,9 +238,24 @@ describe.each(databases)('the API proxy on $kind', (database) => {
   })
 
   it('cuts an answer whose body stalls after its headers at the time limit', async () => {
+    const letGo = upstream.stallsLetGo()
     const response = await browser.fetch(new URL('/api/echo/stall-body', bff.url), { headers: CSRF })
     expect(response.status).toBe(200)
     await expect(response.text()).rejects.toThrow()
+    expect(await within(2000, async () => upstream.stallsLetGo(), (n) => n > letGo)).toBeGreaterThan(letGo)
+    expect(bff.logs.some((line) => line.startsWith('error answer cut:'))).toBe(true)
+  })
+
+  it("lets go of the provider's answer when the browser goes away in the middle of it", async () => {
+    const letGo = upstream.stallsLetGo()
+    const leaving = new AbortController()
+    const response = await browser.fetch(new URL('/api/echo/stall-body', bff.url), { headers: CSRF, signal: leaving.signal })
+    expect(response.status).toBe(200)
+    leaving.abort()
+    // Well before the 500 ms time limit: the browser's leaving, not the limit, closed it.
+    const left = Date.now()
+    expect(await within(2000, async () => upstream.stallsLetGo(), (n) => n > letGo)).toBeGreaterThan(letGo)
+    expect(Date.now() - left).toBeLessThan(400)
   })
 
   it('sends the token as an access_token query parameter for providers that want it so', async () => {
@@ -278,7 +297,7 @@ describe.each(databases)('the API proxy on $kind', (database) => {
 
     beforeAll(async () => {
       const created = await database.create()
-      big = await startBff(created.url, { proxy: { timeoutMs: 5000, maxBody: 2 * 1024 * 1024 } })
+      big = await startBff(created.url, { proxy: { timeoutMs: 5000, maxBody: 2 * 1024 * 1024, pipeDirectly: database.pipeDirectly } })
       const dropBig = created.drop
       const close = big.close
       big.close = async () => {
@@ -295,6 +314,8 @@ describe.each(databases)('the API proxy on $kind', (database) => {
       const payload = 'x'.repeat(1024 * 1024) + 'end'
       const response = await bigBrowser.fetch(new URL('/api/echo/upload', big.url), { method: 'PUT', headers: { ...CSRF, 'Content-Type': 'text/plain' }, body: payload })
       expect(response.status).toBe(200)
+      // The echo answers with what it received: a megabyte back through the proxy too.
+      expect(((await response.json()) as { body: string }).body).toBe(payload)
       expect(upstream.received.at(-1)?.body).toBe(payload)
       expect(upstream.received.at(-1)?.headers.authorization).toBe('Bearer token-big')
     })

@@ -3,6 +3,7 @@ import type { Logger } from '../log.ts'
 import type { BffMetrics } from '../metrics.ts'
 import { answerError, toAllAccessError } from './answer-errors.ts'
 import { beginRequest, logRequest } from './request-log.ts'
+import { pipeAnswer } from './piped-answer.ts'
 import { matchedRoute } from './route-table.ts'
 import { setSecurityHeaders } from './security-headers.ts'
 import { unansweredRoute } from './unknown-routes.ts'
@@ -12,9 +13,10 @@ import { unansweredRoute } from './unknown-routes.ts'
  * count in the metrics, the contract's error answer (`{"error","message"}`) for whatever the route
  * threw, `404`/`405` for what no route answered, and the security headers, set last so that no
  * answer can leave its own in place. One step rather than six middleware: each was an async
- * function with its promise and microtask turns, a fifth of a session read's CPU time.
+ * function with its promise and microtask turns, a fifth of a session read's CPU time. With
+ * `pipeDirectly`, a streamed body is then sent at once ({@link pipeAnswer}), not by Koa.
  */
-export function bffRequest(log: Logger, metrics: BffMetrics, route: (ctx: Context) => Promise<void>): Middleware {
+export function bffRequest(log: Logger, metrics: BffMetrics, route: (ctx: Context) => Promise<void>, pipeDirectly = false): Middleware {
   return async (ctx) => {
     const started = beginRequest(ctx)
     try {
@@ -25,6 +27,7 @@ export function bffRequest(log: Logger, metrics: BffMetrics, route: (ctx: Contex
       answerError(ctx, toAllAccessError(thrown, log, ctx.state.requestId))
     } finally {
       setSecurityHeaders(ctx)
+      if (pipeDirectly) pipeAnswer(ctx)
       metrics.requestEnded(matchedRoute(ctx.state), ctx.method, ctx.status, (performance.now() - started) / 1000)
       logRequest(log, ctx, started)
     }

@@ -11,11 +11,13 @@ export interface EchoedRequest {
 /**
  * An API that records what it receives. `/slow` waits before answering, `/status/<n>` answers n,
  * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`,
- * `/stall-body` stops after its headers, `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401.
+ * `/stall-body` stops after its headers (`stallsLetGo` counts those whose connection the BFF then
+ * closed), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401.
  */
 export async function startEchoUpstream() {
   const received: EchoedRequest[] = []
   const rejected = new Set<string>()
+  let stallsLetGo = 0
   const server = createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
@@ -33,6 +35,7 @@ export async function startEchoUpstream() {
         // Headers and a first piece, then nothing: only a time limit on the whole answer ends it.
         res.writeHead(200, { 'Content-Type': 'application/json' })
         res.write('{"partial":')
+        res.once('close', () => stallsLetGo++)
         return
       }
       if (path.endsWith('/oauth1-token-rejected')) {
@@ -60,6 +63,7 @@ export async function startEchoUpstream() {
     url: `http://127.0.0.1:${port}`,
     received,
     rejected,
+    stallsLetGo: () => stallsLetGo,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()

@@ -10,7 +10,7 @@ import { startEchoUpstream } from './echo-upstream.ts'
  * A browser already signed in with an account on `provider` holding `tokens`, made straight in the
  * database: for proxy tests whose subject is the API call, not the login.
  */
-export async function signedIn(bff: TestBff, provider: string, tokens: Partial<AccountTokens>, identifier = 'user-1') {
+export async function signedIn(bff: Pick<TestBff, 'store' | 'url'>, provider: string, tokens: Partial<AccountTokens>, identifier = 'user-1') {
   const { store } = bff
   const record = await store.providers.get(provider)
   if (!record) throw new Error(`no provider ${provider}`)
