@@ -39,9 +39,9 @@ export interface AllAccessOptions {
   session?: Partial<SessionTimeouts>
   /**
    * `pipeDirectly`: the BFF sends a proxied body itself, as soon as its route ends, instead of
-   * leaving it to Koa's response step, whose \`stream.pipeline\` cost a third of a proxied call's CPU
-   * time on Node 20. Middleware around \`middleware\` can then no longer rewrite a proxied body
-   * (compression, say), so it is off by default; \`all-access serve\`, which has none, turns it on.
+   * leaving it to Koa's response step, whose `stream.pipeline` cost a third of a proxied call's CPU
+   * time on Node 20. Middleware around `middleware` can then no longer rewrite a proxied body
+   * (compression, say), so it is off by default; `all-access serve`, which has none, turns it on.
    */
   proxy?: { timeoutMs?: number; maxBody?: number; pipeDirectly?: boolean }
   refresh?: Partial<RefreshSettings>
