@@ -1,6 +1,7 @@
 import type { Middleware } from 'koa'
 import { AllAccessError } from '../errors.ts'
 import { answerError } from './answer-errors.ts'
+import { setSecurityHeaders } from './security-headers.ts'
 import type { BffMetrics } from '../metrics.ts'
 import type { Store } from '../store/index.ts'
 import { withTimeout } from '../time-limit.ts'
@@ -26,8 +27,7 @@ export function operations(options: { store: Store; metrics: BffMetrics }): Midd
 
   async function answer(ctx: Parameters<Middleware>[0], route: (typeof OPERATIONS_ROUTES)[number]): Promise<void> {
     const started = performance.now()
-    ctx.set('Cache-Control', 'no-store')
-    ctx.set('X-Content-Type-Options', 'nosniff')
+    setSecurityHeaders(ctx)
     try {
       if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
         ctx.set('Allow', 'GET, HEAD')
