@@ -48,6 +48,11 @@ describe('all-access serve: health and metrics', () => {
       for (let i = 0; i < 2; i++) expect((await fetch(new URL('/auth/providers', serve.url))).status).toBe(200)
       expect(await answer(`${operations}/healthz`)).toEqual({ status: 200, type: 'application/json; charset=utf-8', body: '{"status":"live"}' })
       expect(await answer(`${operations}/readyz`)).toEqual({ status: 200, type: 'application/json; charset=utf-8', body: '{"status":"ready"}' })
+      // Figures of the moment, never cached, and read only as what they say they are.
+      for (const path of ['/healthz', '/readyz', '/metrics']) {
+        const { headers } = await fetch(`${operations}${path}`)
+        expect([headers.get('cache-control'), headers.get('x-content-type-options')]).toEqual(['no-store', 'nosniff'])
+      }
       const metrics = await answer(`${operations}/metrics`)
       expect(metrics.type).toBe('text/plain; version=0.0.4; charset=utf-8')
       expect(sampleValue(parseExposition(metrics.body), 'allaccess_http_requests_total', { route: '/auth/providers', method: 'GET', status: '200' })).toBe(2)
