@@ -176,6 +176,14 @@ describe.each(databases)('OpenID Connect back-channel logout on $kind', (databas
     expect(await countRows(bff.store.db, 'sessions')).toBe(0)
   })
 
+  it('accepts a token whose iat and exp have microseconds, as RFC 7519 NumericDates may', async () => {
+    const { browser, sid } = await signedIn()
+    const now = Math.floor(Date.now() / 1000)
+    const answer = await postLogoutToken(bff.url, await logoutToken({ sid, iat: now - 0.876543, exp: now + 119.123457 }))
+    expect(answer.status).toBe(200)
+    expect(await session(browser, bff.url)).toEqual({ authenticated: false })
+  })
+
   it('forgets used tokens once they are too old to be accepted anyway', async () => {
     const { sid } = await signedIn()
     expect((await postLogoutToken(bff.url, await logoutToken({ sid }))).status).toBe(200)
