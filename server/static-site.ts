@@ -18,6 +18,9 @@ export const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ')
 
+/** What koa-send answers as an HTML or XHTML document, in any case of the extension: each is a page. */
+const PAGE_EXTENSIONS = new Set(['.html', '.htm', '.xhtml'])
+
 /** Vite names built assets by content hash: they never change under the same name. */
 const HASHED_ASSETS = '/assets/'
 
@@ -35,7 +38,7 @@ export function staticSite(root: string): Middleware {
     setHeaders(res, path) {
       res.setHeader('X-Content-Type-Options', 'nosniff')
       res.setHeader('Referrer-Policy', 'no-referrer')
-      if (extname(path) === '.html') {
+      if (PAGE_EXTENSIONS.has(extname(path).toLowerCase())) {
         res.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY)
         res.setHeader('X-Frame-Options', 'DENY')
         res.setHeader('Cache-Control', 'no-cache')

@@ -51,7 +51,7 @@ describe.each(databases)('OpenID Connect back-channel logout on $kind', (databas
     const client = (clientId: string) => ({
       clientId,
       clientSecret: SECRET,
-      redirectUris: [`${bff.url}/auth/callback/idp`],
+      redirectUris: [`${bff.url}/auth/callback/idp`, `${bff.url}/auth/callback/idp-by-email`],
       backchannelLogoutUri: `${bff.url}/auth/backchannel-logout/idp`,
       postLogoutRedirectUris: [`${bff.url}/`],
     })
@@ -174,6 +174,31 @@ describe.each(databases)('OpenID Connect back-channel logout on $kind', (databas
     expect(await session(one.browser, bff.url)).toEqual({ authenticated: false })
     expect(await session(two.browser, bff.url)).toEqual({ authenticated: false })
     expect(await countRows(bff.store.db, 'sessions')).toBe(0)
+  })
+
+  it('accepts a token whose iat and exp have microseconds, as RFC 7519 NumericDates may', async () => {
+    const { browser, sid } = await signedIn()
+    const now = Math.floor(Date.now() / 1000)
+    const answer = await postLogoutToken(bff.url, await logoutToken({ sid, iat: now - 0.876543, exp: now + 119.123457 }))
+    expect(answer.status).toBe(200)
+    expect(await session(browser, bff.url)).toEqual({ authenticated: false })
+  })
+
+  // Known bug, not fixed here (the fix needs the login flow to record the ID token's sub): a sub-only
+  // logout token looks sub up among account identifiers, which for such a provider (the salesforce
+  // preset, any --identifier-path) hold another claim. It is answered 200 and ends nothing.
+  it.fails('ends the sessions of the user linked to sub when the provider names its users by another claim', async () => {
+    await bff.addProvider('idp-by-email', { issuer: idp.issuer, apiBaseUrl: idp.apiBaseUrl, clientId: 'rp', clientSecret: SECRET, scope: 'openid profile email', identifierPath: 'email' })
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'idp-by-email')
+    const info = await session(browser, bff.url)
+    if (!info.authenticated) throw new Error('not signed in')
+    const account = await bff.store.accounts.findForUser(Number(info.user.id), 'idp-by-email')
+    expect(account!.identifier).toBe('alice@sandbox.example')
+    const { sub } = decodeJwt(account!.idToken!)
+    const answer = await postLogoutToken(bff.url, await logoutToken({ sub }), 'idp-by-email')
+    expect(answer.status).toBe(200)
+    expect(await session(browser, bff.url)).toEqual({ authenticated: false })
   })
 
   it('forgets used tokens once they are too old to be accepted anyway', async () => {

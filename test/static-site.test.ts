@@ -31,6 +31,8 @@ describe('the static SPA the BFF serves', () => {
     writeFileSync(join(root, 'index.html'), '<!doctype html><title>SPA</title>')
     writeFileSync(join(root, 'assets', 'app-3f9a1c.js'), 'console.log("app")')
     writeFileSync(join(root, 'robots.txt'), 'User-agent: *')
+    writeFileSync(join(root, 'legacy.htm'), '<!doctype html><title>Legacy</title>')
+    writeFileSync(join(root, 'Help.HTML'), '<!doctype html><title>Help</title>')
     writeFileSync(join(dir, 'secret.txt'), 'SECRET-OUTSIDE-ROOT')
     const app = new Koa()
     app.use(staticSite(root))
@@ -53,6 +55,17 @@ describe('the static SPA the BFF serves', () => {
     expect(page.headers['x-frame-options']).toBe('DENY')
     expect(page.headers['cache-control']).toBe('no-cache')
     expect(page.headers.etag).toBeTruthy()
+  })
+
+  it('gives every HTML page the CSP and no framing, whatever the case or spelling of its extension', async () => {
+    for (const path of ['/legacy.htm', '/Help.HTML']) {
+      const page = await get(port, path)
+      expect(page.status, path).toBe(200)
+      expect(page.headers['content-type'], path).toBe('text/html; charset=utf-8')
+      expect(page.headers['content-security-policy'], path).toBe(CONTENT_SECURITY_POLICY)
+      expect(page.headers['x-frame-options'], path).toBe('DENY')
+      expect(page.headers['cache-control'], path).toBe('no-cache')
+    }
   })
 
   it('caches hashed assets for a year as immutable, and other files for revalidation only', async () => {

@@ -3,8 +3,11 @@ import knex from 'knex'
 /** PostgreSQL's "database does not exist": the server answers, the database is not there. */
 export const DATABASE_MISSING = '3D000'
 
-/** Network failures and PostgreSQL's "cannot connect now" and "connection failure" classes. */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', 'SQLITE_BUSY', 'SQLITE_CANTOPEN', 'SQLITE_IOERR'])
+/**
+ * Network failures, PostgreSQL's "cannot connect now" and "connection failure" classes, and its
+ * "too many connections" (53300: every slot taken, as when instances together pass max_connections).
+ */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08006', 'SQLITE_BUSY', 'SQLITE_CANTOPEN', 'SQLITE_IOERR'])
 
 /** True for errors meaning the database cannot be reached right now, as opposed to a bug. */
 export function isDatabaseUnavailable(error: unknown): boolean {

@@ -13,7 +13,9 @@ export class LogoutTokenStore {
   /** Records a token's `jti`; false when that provider's `jti` was seen before (a replay). */
   async remember(providerId: number, jti: string, keepUntil: number, trx: Knex = this.db): Promise<boolean> {
     try {
-      await trx('logout_tokens').insert({ id_hash: hashId(`${providerId}:${jti}`), expires_at: keepUntil })
+      // Rounded up: a token's iat and exp may have fractions of a second (RFC 7519 NumericDate), and
+      // PostgreSQL refuses a fraction in a BIGINT.
+      await trx('logout_tokens').insert({ id_hash: hashId(`${providerId}:${jti}`), expires_at: Math.ceil(keepUntil) })
       return true
     } catch (error) {
       if (isUniqueViolation(error)) return false

@@ -67,8 +67,9 @@ export class SessionStore {
   async remove(idHash: string, trx: Knex = this.db): Promise<void> {
     this.cache.forget(idHash)
     await trx('sessions').where({ id_hash: idHash }).delete()
-    // Inside a transaction a reader may cache the row again before the commit: forget it once more then.
-    if (trx !== this.db) afterTransaction(trx, () => this.cache.forget(idHash))
+    // A read that ran while the delete waited (a lock, another connection) may have cached the row
+    // again: forget it once the delete is done, and inside a transaction once more at its end.
+    afterTransaction(trx, () => this.cache.forget(idHash))
   }
 
   async removeForUser(userId: number): Promise<number> {
