@@ -111,6 +111,23 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(created.status).toBe(201)
   })
 
+  it("answers HEAD with the provider's status and type and no length of its own, as a GET would answer", async () => {
+    const answers = []
+    for (const path of ['/api/echo/plain', '/api/echo/status/404']) {
+      const response = await browser.fetch(new URL(path, bff.url), { method: 'HEAD', headers: CSRF })
+      answers.push([response.status, response.headers.get('content-type'), response.headers.get('content-length'), await response.text()])
+    }
+    // Koa reads a null body as "204 No Content", and a null JSON body as the 4 bytes of `null`.
+    expect(answers).toEqual([
+      [200, 'text/plain', null, ''],
+      [404, 'application/json', null, ''],
+    ])
+    expect(upstream.received.map((r) => [r.method, r.url])).toEqual([
+      ['HEAD', '/v1/plain'],
+      ['HEAD', '/v1/status/404'],
+    ])
+  })
+
   const escapes = [
     '/api/echo/../other/x',
     '/api/echo/..%2fother/x',

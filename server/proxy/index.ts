@@ -109,7 +109,14 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   if (upstream.buffered !== undefined) {
     upstream.done()
     ctx.body = upstream.buffered
-  } else if (ctx.method === 'HEAD' || answer.status === 204 || answer.status === 304) {
+  } else if (ctx.method === 'HEAD') {
+    upstream.done()
+    drop(answer)
+    // Not null: Koa answers a null body "204 No Content" (or the 4 bytes of a JSON `null`). An empty
+    // body keeps the provider's status; a GET's answer is streamed, so HEAD names no length either.
+    ctx.body = ''
+    ctx.remove('Content-Length')
+  } else if (answer.status === 204 || answer.status === 304) {
     upstream.done()
     drop(answer)
     ctx.body = null

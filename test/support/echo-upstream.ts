@@ -12,7 +12,7 @@ export interface EchoedRequest {
  * An API that records what it receives. `/slow` waits before answering, `/status/<n>` answers n,
  * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`,
  * `/stall-body` stops after its headers (`stallsLetGo` counts those whose connection the BFF then
- * closed), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401.
+ * closed), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/plain` answers text.
  */
 export async function startEchoUpstream() {
   const received: EchoedRequest[] = []
@@ -41,6 +41,11 @@ export async function startEchoUpstream() {
       if (path.endsWith('/oauth1-token-rejected')) {
         res.writeHead(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': 'OAuth realm="api", oauth_problem="token_rejected"' })
         res.end('{"error":"token rejected"}')
+        return
+      }
+      if (path.endsWith('/plain')) {
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '5' })
+        res.end('plain')
         return
       }
       if (path.endsWith('/slow')) {
