@@ -226,6 +226,32 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(account?.accessToken).toBe('token-fresh')
   })
 
+  it('passes on the 401 of a streamed upload it cannot send twice, but refreshes the token so the next call works', async () => {
+    const renewed = await startRecordingServer(() => ({ status: 200, type: 'application/json', body: JSON.stringify({ access_token: 'token-after-upload', token_type: 'Bearer', expires_in: 3600 }) }))
+    try {
+      await bff.addProvider('uploads', { authorizationUrl: 'https://idp.example/authorize', accessTokenUrl: `${renewed.url}/token`, profileUrl: 'https://idp.example/me', apiBaseUrl: `${upstream.url}/v1`, clientId: 'id', clientSecret: 'secret' })
+      // No expiry known: only the provider's 401 tells that the token died.
+      const { browser: uploader, accountId } = await signedIn(bff, 'uploads', { accessToken: 'token-dead-upload', refreshToken: 'refresh-upload' })
+      upstream.rejected.add('token-dead-upload')
+      // A body of undeclared length is streamed upstream as it arrives: it cannot be sent twice.
+      const upload = () =>
+        uploader.fetch(new URL('/api/uploads/upload', bff.url), {
+          method: 'POST',
+          headers: { ...CSRF, 'Content-Type': 'text/plain' },
+          body: new Blob(['a chunk']).stream(),
+          duplex: 'half',
+        } as RequestInit)
+      expect((await upload()).status).toBe(401)
+      expect(renewed.received).toHaveLength(1)
+      expect((await bff.store.accounts.get(accountId))?.accessToken).toBe('token-after-upload')
+      const again = await upload()
+      expect([again.status, ((await again.json()) as { body: string }).body]).toEqual([200, 'a chunk'])
+      expect(upstream.received.map((r) => r.headers.authorization)).toEqual(['Bearer token-dead-upload', 'Bearer token-after-upload'])
+    } finally {
+      await renewed.close()
+    }
+  })
+
   it('passes on an OAuth 1.0a 401 that does not name the token, and ends the account on one that does', async () => {
     const { browser: signer, accountId: signerId } = await signedIn(bff, 'oauth1-echo', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
     const refused = await signer.fetch(new URL('/api/oauth1-echo/status/401', bff.url), { headers: CSRF })
