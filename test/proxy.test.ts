@@ -252,6 +252,20 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     }
   })
 
+  it('keeps the account active when the token endpoint is only rate limiting the refresh (429), answering 502', async () => {
+    const tokenEndpoint = await startRecordingServer(() => ({ status: 429, type: 'application/json', body: JSON.stringify({ error: 'rate_limited' }) }))
+    try {
+      await bff.addProvider('throttled', { authorizationUrl: 'https://idp.example/authorize', accessTokenUrl: `${tokenEndpoint.url}/token`, profileUrl: 'https://idp.example/me', apiBaseUrl: `${upstream.url}/v1`, clientId: 'id', clientSecret: 'secret' })
+      const { browser: throttled, accountId } = await signedIn(bff, 'throttled', { accessToken: 'token-expired', refreshToken: 'refresh-still-good', expiresAt: Date.now() - 1000 })
+      const response = await throttled.fetch(new URL('/api/throttled/me', bff.url), { headers: CSRF })
+      expect(tokenEndpoint.received).toHaveLength(1)
+      expect([response.status, ((await response.json()) as { error: string }).error]).toEqual([502, 'upstream_unreachable'])
+      expect((await bff.store.accounts.get(accountId))?.status).toBe('active')
+    } finally {
+      await tokenEndpoint.close()
+    }
+  })
+
   it('passes on an OAuth 1.0a 401 that does not name the token, and ends the account on one that does', async () => {
     const { browser: signer, accountId: signerId } = await signedIn(bff, 'oauth1-echo', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
     const refused = await signer.fetch(new URL('/api/oauth1-echo/status/401', bff.url), { headers: CSRF })
