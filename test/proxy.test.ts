@@ -128,6 +128,14 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     ])
   })
 
+  it('asks the provider for an unencoded body, and passes on the coding of one that encodes anyway', async () => {
+    for (const path of ['/api/echo/gzipped', '/api/echo/gzipped-always']) {
+      const response = await browser.fetch(new URL(path, bff.url), { headers: CSRF })
+      expect([response.status, await response.text()]).toEqual([200, 'zipped'])
+    }
+    expect(upstream.received.map((r) => r.headers['accept-encoding'])).toEqual(['identity', 'identity'])
+  })
+
   const escapes = [
     '/api/echo/../other/x',
     '/api/echo/..%2fother/x',

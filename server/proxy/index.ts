@@ -26,7 +26,8 @@ async function callUpstream(
 ): Promise<Upstream> {
   const authorized = client.authorizeRequest({ method: request.method, url: request.url, form: request.form }, { accessToken: record.accessToken, tokenSecret: record.tokenSecret })
   const limit = deadline(timeoutMs)
-  const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...request.headers }
+  // Without Accept-Encoding a provider may use any coding (RFC 9110 §12.5.3); the browser's own is not asked.
+  const headers: Record<string, string> = { 'user-agent': USER_AGENT, 'accept-encoding': 'identity', ...request.headers }
   for (const [name, value] of Object.entries(authorized.headers)) headers[name.toLowerCase()] = value
   try {
     const body = request.body.kind === 'buffered' ? request.body.bytes : request.body.kind === 'streamed' ? request.body.stream : null
