@@ -385,6 +385,24 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
       expect(upstream.received.at(-1)?.headers.authorization).toBe('Bearer token-big')
     })
 
+    it.each([['of undeclared length', {}], ['of declared length', { 'Content-Length': String(1024 * 1024) }]])(
+      'cuts the upload to the provider at once when the browser goes away in the middle of a streamed body %s',
+      async (_, length) => {
+        const cut = upstream.uploadsCut()
+        const url = new URL('/api/echo/upload', big.url)
+        const uploading = httpRequest({ host: url.hostname, port: url.port, method: 'POST', path: url.pathname, headers: { ...CSRF, Cookie: bigBrowser.cookieHeader(url), 'Content-Type': 'application/octet-stream', ...length } })
+        uploading.on('error', () => {})
+        uploading.write(Buffer.alloc(300 * 1024))
+        // Time for the first bytes to reach the provider.
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        uploading.destroy()
+        const left = Date.now()
+        // Well before the 5 s time limit: the browser's leaving, not the limit, ended it.
+        expect(await within(2000, async () => upstream.uploadsCut(), (n) => n > cut)).toBeGreaterThan(cut)
+        expect(Date.now() - left).toBeLessThan(1000)
+      },
+    )
+
     it('cuts off with 413 a body of undeclared length once it passes the limit', async () => {
       const chunk = new Uint8Array(256 * 1024).fill(120)
       let sent = 0
