@@ -274,6 +274,40 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     }
   })
 
+  it.each([
+    ['refused', 400, { error: 'invalid_grant' }, [401, 'reauth_required']],
+    ['granted', 200, { access_token: 'token-old-grant-refreshed', token_type: 'Bearer', expires_in: 3600, refresh_token: 'refresh-old-grant-2' }, [200, undefined]],
+  ] as const)('keeps the tokens of a login made while a refresh with the old grant was out, and was %s', async (_, status, answer, expected) => {
+    let answering = () => {}
+    const answered = new Promise<void>((resolve) => (answering = resolve))
+    const slow = createServer((_req, res) => {
+      void answered.then(() => {
+        res.writeHead(status, { 'Content-Type': 'application/json' })
+        res.end(JSON.stringify(answer))
+      })
+    })
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))
+    try {
+      const name = `relogin-${status}`
+      await bff.addProvider(name, { authorizationUrl: 'https://idp.example/authorize', accessTokenUrl: `http://127.0.0.1:${(slow.address() as { port: number }).port}/token`, profileUrl: 'https://idp.example/me', apiBaseUrl: `${upstream.url}/v1`, clientId: 'id', clientSecret: 'secret' })
+      const { browser: user, accountId } = await signedIn(bff, name, { accessToken: 'token-old-grant', refreshToken: 'refresh-old-grant', expiresAt: Date.now() - 1000 })
+      const calling = user.fetch(new URL(`/api/${name}/me`, bff.url), { headers: CSRF })
+      await new Promise((resolve) => slow.once('request', resolve))
+      // The user signs in again (as the callback stores a returning identity) while the refresh is out.
+      const before = await bff.store.accounts.get(accountId)
+      const fresh = { displayName: null, accessToken: 'token-new-login', tokenSecret: null, refreshToken: 'refresh-new-login', idToken: null, expiresAt: Date.now() + 3_600_000, scope: null }
+      expect(await bff.store.accounts.renewAfterLogin(before!.providerId, before!.identifier, fresh)).not.toBeNull()
+      answering()
+      const response = await calling
+      expect([response.status, ((await response.json()) as { error?: string }).error]).toEqual(expected)
+      const after = await bff.store.accounts.get(accountId)
+      expect([after?.status, after?.accessToken, after?.refreshToken]).toEqual(['active', 'token-new-login', 'refresh-new-login'])
+    } finally {
+      slow.closeAllConnections()
+      await new Promise((resolve) => slow.close(resolve))
+    }
+  })
+
   it('passes on an OAuth 1.0a 401 that does not name the token, and ends the account on one that does', async () => {
     const { browser: signer, accountId: signerId } = await signedIn(bff, 'oauth1-echo', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
     const refused = await signer.fetch(new URL('/api/oauth1-echo/status/401', bff.url), { headers: CSRF })

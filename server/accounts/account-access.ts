@@ -189,7 +189,7 @@ export class AccountAccessService {
       token = await this.metrics.refresh(provider.name, client.refreshAccessToken(current.refreshToken, { timeoutMs: Math.max(1000, this.refresh.leaseMs - 2000) }))
     } catch (error) {
       if (error instanceof AllAccessError && error.code === 'reauth_required') {
-        await this.store.accounts.refreshRefused(current.id)
+        await this.store.accounts.refreshRefused(current.id, this.instanceId)
         this.log.info(`account ${current.id} needs a new login: refresh refused (${error.detail ?? error.code})`)
         throw error
       }
@@ -210,7 +210,7 @@ export class AccountAccessService {
       scope: token.scope ?? current.scope,
     }
     if (!(await this.store.accounts.storeRefreshed(current.id, this.instanceId, tokens))) {
-      this.log.error(`error account ${current.id}: refresh lease lost before the new tokens were stored`)
+      this.log.error(`error account ${current.id}: refresh lease lost (to another instance, or a new login) before the new tokens were stored`)
     }
     return { ...current, ...tokens }
   }
