@@ -308,6 +308,19 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     }
   })
 
+  it('answers 502 and keeps the account active when the OpenID provider cannot be discovered for a refresh', async () => {
+    const free = createServer()
+    await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve))
+    const issuer = `http://127.0.0.1:${(free.address() as { port: number }).port}`
+    await new Promise<void>((resolve) => free.close(() => resolve()))
+    await bff.addProvider('undiscoverable', { protocol: 'oidc', issuer, apiBaseUrl: `${upstream.url}/v1`, clientId: 'id', clientSecret: 'secret' })
+    const { browser: user, accountId } = await signedIn(bff, 'undiscoverable', { accessToken: 'token-expired-oidc', refreshToken: 'refresh-oidc', expiresAt: Date.now() - 1000 })
+    const response = await user.fetch(new URL('/api/undiscoverable/me', bff.url), { headers: CSRF })
+    expect([response.status, ((await response.json()) as { error: string }).error]).toEqual([502, 'upstream_unreachable'])
+    expect((await bff.store.accounts.get(accountId))?.status).toBe('active')
+    expect(upstream.received).toHaveLength(0)
+  })
+
   it('passes on an OAuth 1.0a 401 that does not name the token, and ends the account on one that does', async () => {
     const { browser: signer, accountId: signerId } = await signedIn(bff, 'oauth1-echo', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
     const refused = await signer.fetch(new URL('/api/oauth1-echo/status/401', bff.url), { headers: CSRF })

@@ -194,8 +194,9 @@ export class AccountAccessService {
         throw error
       }
       await this.store.accounts.releaseRefreshLease(current.id, this.instanceId)
-      if (error instanceof AllAccessError && error.code === 'token_request_failed') {
-        // The token endpoint could not be reached: for an API call that is the upstream's failure.
+      if (error instanceof AllAccessError && (error.code === 'token_request_failed' || error.code === 'provider_unavailable')) {
+        // The token endpoint could not be reached (nor, for OIDC, the discovery naming it): for an
+        // API call that is the upstream's failure.
         throw new AllAccessError(timedOut(error) ? 'upstream_timeout' : 'upstream_unreachable', { detail: error.detail, cause: error })
       }
       throw error
