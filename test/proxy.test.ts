@@ -111,6 +111,31 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(created.status).toBe(201)
   })
 
+  it("answers HEAD with the provider's status and type and no length of its own, as a GET would answer", async () => {
+    const answers = []
+    for (const path of ['/api/echo/plain', '/api/echo/status/404']) {
+      const response = await browser.fetch(new URL(path, bff.url), { method: 'HEAD', headers: CSRF })
+      answers.push([response.status, response.headers.get('content-type'), response.headers.get('content-length'), await response.text()])
+    }
+    // Koa reads a null body as "204 No Content", and a null JSON body as the 4 bytes of `null`.
+    expect(answers).toEqual([
+      [200, 'text/plain', null, ''],
+      [404, 'application/json', null, ''],
+    ])
+    expect(upstream.received.map((r) => [r.method, r.url])).toEqual([
+      ['HEAD', '/v1/plain'],
+      ['HEAD', '/v1/status/404'],
+    ])
+  })
+
+  it('asks the provider for an unencoded body, and passes on the coding of one that encodes anyway', async () => {
+    for (const path of ['/api/echo/gzipped', '/api/echo/gzipped-always']) {
+      const response = await browser.fetch(new URL(path, bff.url), { headers: CSRF })
+      expect([response.status, await response.text()]).toEqual([200, 'zipped'])
+    }
+    expect(upstream.received.map((r) => r.headers['accept-encoding'])).toEqual(['identity', 'identity'])
+  })
+
   const escapes = [
     '/api/echo/../other/x',
     '/api/echo/..%2fother/x',
@@ -207,6 +232,93 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     const account = await bff.store.accounts.get(refreshingId)
     expect(account?.status).toBe('active')
     expect(account?.accessToken).toBe('token-fresh')
+  })
+
+  it('passes on the 401 of a streamed upload it cannot send twice, but refreshes the token so the next call works', async () => {
+    const renewed = await startRecordingServer(() => ({ status: 200, type: 'application/json', body: JSON.stringify({ access_token: 'token-after-upload', token_type: 'Bearer', expires_in: 3600 }) }))
+    try {
+      await bff.addProvider('uploads', { authorizationUrl: 'https://idp.example/authorize', accessTokenUrl: `${renewed.url}/token`, profileUrl: 'https://idp.example/me', apiBaseUrl: `${upstream.url}/v1`, clientId: 'id', clientSecret: 'secret' })
+      // No expiry known: only the provider's 401 tells that the token died.
+      const { browser: uploader, accountId } = await signedIn(bff, 'uploads', { accessToken: 'token-dead-upload', refreshToken: 'refresh-upload' })
+      upstream.rejected.add('token-dead-upload')
+      // A body of undeclared length is streamed upstream as it arrives: it cannot be sent twice.
+      const upload = () =>
+        uploader.fetch(new URL('/api/uploads/upload', bff.url), {
+          method: 'POST',
+          headers: { ...CSRF, 'Content-Type': 'text/plain' },
+          body: new Blob(['a chunk']).stream(),
+          duplex: 'half',
+        } as RequestInit)
+      expect((await upload()).status).toBe(401)
+      expect(renewed.received).toHaveLength(1)
+      expect((await bff.store.accounts.get(accountId))?.accessToken).toBe('token-after-upload')
+      const again = await upload()
+      expect([again.status, ((await again.json()) as { body: string }).body]).toEqual([200, 'a chunk'])
+      expect(upstream.received.map((r) => r.headers.authorization)).toEqual(['Bearer token-dead-upload', 'Bearer token-after-upload'])
+    } finally {
+      await renewed.close()
+    }
+  })
+
+  it('keeps the account active when the token endpoint is only rate limiting the refresh (429), answering 502', async () => {
+    const tokenEndpoint = await startRecordingServer(() => ({ status: 429, type: 'application/json', body: JSON.stringify({ error: 'rate_limited' }) }))
+    try {
+      await bff.addProvider('throttled', { authorizationUrl: 'https://idp.example/authorize', accessTokenUrl: `${tokenEndpoint.url}/token`, profileUrl: 'https://idp.example/me', apiBaseUrl: `${upstream.url}/v1`, clientId: 'id', clientSecret: 'secret' })
+      const { browser: throttled, accountId } = await signedIn(bff, 'throttled', { accessToken: 'token-expired', refreshToken: 'refresh-still-good', expiresAt: Date.now() - 1000 })
+      const response = await throttled.fetch(new URL('/api/throttled/me', bff.url), { headers: CSRF })
+      expect(tokenEndpoint.received).toHaveLength(1)
+      expect([response.status, ((await response.json()) as { error: string }).error]).toEqual([502, 'upstream_unreachable'])
+      expect((await bff.store.accounts.get(accountId))?.status).toBe('active')
+    } finally {
+      await tokenEndpoint.close()
+    }
+  })
+
+  it.each([
+    ['refused', 400, { error: 'invalid_grant' }, [401, 'reauth_required']],
+    ['granted', 200, { access_token: 'token-old-grant-refreshed', token_type: 'Bearer', expires_in: 3600, refresh_token: 'refresh-old-grant-2' }, [200, undefined]],
+  ] as const)('keeps the tokens of a login made while a refresh with the old grant was out, and was %s', async (_, status, answer, expected) => {
+    let answering = () => {}
+    const answered = new Promise<void>((resolve) => (answering = resolve))
+    const slow = createServer((_req, res) => {
+      void answered.then(() => {
+        res.writeHead(status, { 'Content-Type': 'application/json' })
+        res.end(JSON.stringify(answer))
+      })
+    })
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))
+    try {
+      const name = `relogin-${status}`
+      await bff.addProvider(name, { authorizationUrl: 'https://idp.example/authorize', accessTokenUrl: `http://127.0.0.1:${(slow.address() as { port: number }).port}/token`, profileUrl: 'https://idp.example/me', apiBaseUrl: `${upstream.url}/v1`, clientId: 'id', clientSecret: 'secret' })
+      const { browser: user, accountId } = await signedIn(bff, name, { accessToken: 'token-old-grant', refreshToken: 'refresh-old-grant', expiresAt: Date.now() - 1000 })
+      const calling = user.fetch(new URL(`/api/${name}/me`, bff.url), { headers: CSRF })
+      await new Promise((resolve) => slow.once('request', resolve))
+      // The user signs in again (as the callback stores a returning identity) while the refresh is out.
+      const before = await bff.store.accounts.get(accountId)
+      const fresh = { displayName: null, accessToken: 'token-new-login', tokenSecret: null, refreshToken: 'refresh-new-login', idToken: null, expiresAt: Date.now() + 3_600_000, scope: null }
+      expect(await bff.store.accounts.renewAfterLogin(before!.providerId, before!.identifier, fresh)).not.toBeNull()
+      answering()
+      const response = await calling
+      expect([response.status, ((await response.json()) as { error?: string }).error]).toEqual(expected)
+      const after = await bff.store.accounts.get(accountId)
+      expect([after?.status, after?.accessToken, after?.refreshToken]).toEqual(['active', 'token-new-login', 'refresh-new-login'])
+    } finally {
+      slow.closeAllConnections()
+      await new Promise((resolve) => slow.close(resolve))
+    }
+  })
+
+  it('answers 502 and keeps the account active when the OpenID provider cannot be discovered for a refresh', async () => {
+    const free = createServer()
+    await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve))
+    const issuer = `http://127.0.0.1:${(free.address() as { port: number }).port}`
+    await new Promise<void>((resolve) => free.close(() => resolve()))
+    await bff.addProvider('undiscoverable', { protocol: 'oidc', issuer, apiBaseUrl: `${upstream.url}/v1`, clientId: 'id', clientSecret: 'secret' })
+    const { browser: user, accountId } = await signedIn(bff, 'undiscoverable', { accessToken: 'token-expired-oidc', refreshToken: 'refresh-oidc', expiresAt: Date.now() - 1000 })
+    const response = await user.fetch(new URL('/api/undiscoverable/me', bff.url), { headers: CSRF })
+    expect([response.status, ((await response.json()) as { error: string }).error]).toEqual([502, 'upstream_unreachable'])
+    expect((await bff.store.accounts.get(accountId))?.status).toBe('active')
+    expect(upstream.received).toHaveLength(0)
   })
 
   it('passes on an OAuth 1.0a 401 that does not name the token, and ends the account on one that does', async () => {
@@ -319,6 +431,24 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
       expect(upstream.received.at(-1)?.body).toBe(payload)
       expect(upstream.received.at(-1)?.headers.authorization).toBe('Bearer token-big')
     })
+
+    it.each([['of undeclared length', {}], ['of declared length', { 'Content-Length': String(1024 * 1024) }]])(
+      'cuts the upload to the provider at once when the browser goes away in the middle of a streamed body %s',
+      async (_, length) => {
+        const cut = upstream.uploadsCut()
+        const url = new URL('/api/echo/upload', big.url)
+        const uploading = httpRequest({ host: url.hostname, port: url.port, method: 'POST', path: url.pathname, headers: { ...CSRF, Cookie: bigBrowser.cookieHeader(url), 'Content-Type': 'application/octet-stream', ...length } })
+        uploading.on('error', () => {})
+        uploading.write(Buffer.alloc(300 * 1024))
+        // Time for the first bytes to reach the provider.
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        uploading.destroy()
+        const left = Date.now()
+        // Well before the 5 s time limit: the browser's leaving, not the limit, ended it.
+        expect(await within(2000, async () => upstream.uploadsCut(), (n) => n > cut)).toBeGreaterThan(cut)
+        expect(Date.now() - left).toBeLessThan(1000)
+      },
+    )
 
     it('cuts off with 413 a body of undeclared length once it passes the limit', async () => {
       const chunk = new Uint8Array(256 * 1024).fill(120)

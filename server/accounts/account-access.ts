@@ -110,9 +110,9 @@ export class AccountAccessService {
   /**
    * The one policy of every call made with an account's token, through the proxy or `apiClient`:
    * refresh first when the token is about to expire; when the provider refuses the token, refresh
-   * once (for everybody) and retry once, passing the retry's answer on whatever it is; when the
-   * token cannot be refreshed, or the provider refuses the refresh, the account becomes
-   * `reauth_required` and the call throws it.
+   * once (for everybody) and retry once (unless the body cannot be sent twice), passing the retry's
+   * answer on whatever it is; when the token cannot be refreshed, or the provider refuses the
+   * refresh, the account becomes `reauth_required` and the call throws it.
    */
   async call<R>(account: number | AccountRecord, knownProvider: ProviderConfig | undefined, call: AccountCall<R>): Promise<R> {
     const { record, provider, client } = await this.usable(account, knownProvider)
@@ -123,8 +123,15 @@ export class AccountAccessService {
       await this.markReauthRequired(record.id, 'provider rejected the token and it cannot be refreshed')
       throw new AllAccessError('reauth_required')
     }
-    // A body that cannot be sent twice: answered as the provider answered it.
-    if (!call.retryable) return first
+    if (!call.retryable) {
+      // A body that cannot be sent twice: answered as the provider answered it, but with the token
+      // renewed, or the account's next calls would all meet the same refusal.
+      await this.refreshOnce(record).catch(async (error: unknown) => {
+        await call.discard(first)
+        throw error
+      })
+      return first
+    }
     await call.discard(first)
     const renewed = await this.refreshOnce(record)
     return call.send(this.client(provider, renewed), renewed)
@@ -182,13 +189,14 @@ export class AccountAccessService {
       token = await this.metrics.refresh(provider.name, client.refreshAccessToken(current.refreshToken, { timeoutMs: Math.max(1000, this.refresh.leaseMs - 2000) }))
     } catch (error) {
       if (error instanceof AllAccessError && error.code === 'reauth_required') {
-        await this.store.accounts.refreshRefused(current.id)
+        await this.store.accounts.refreshRefused(current.id, this.instanceId)
         this.log.info(`account ${current.id} needs a new login: refresh refused (${error.detail ?? error.code})`)
         throw error
       }
       await this.store.accounts.releaseRefreshLease(current.id, this.instanceId)
-      if (error instanceof AllAccessError && error.code === 'token_request_failed') {
-        // The token endpoint could not be reached: for an API call that is the upstream's failure.
+      if (error instanceof AllAccessError && (error.code === 'token_request_failed' || error.code === 'provider_unavailable')) {
+        // The token endpoint could not be reached (nor, for OIDC, the discovery naming it): for an
+        // API call that is the upstream's failure.
         throw new AllAccessError(timedOut(error) ? 'upstream_timeout' : 'upstream_unreachable', { detail: error.detail, cause: error })
       }
       throw error
@@ -203,7 +211,7 @@ export class AccountAccessService {
       scope: token.scope ?? current.scope,
     }
     if (!(await this.store.accounts.storeRefreshed(current.id, this.instanceId, tokens))) {
-      this.log.error(`error account ${current.id}: refresh lease lost before the new tokens were stored`)
+      this.log.error(`error account ${current.id}: refresh lease lost (to another instance, or a new login) before the new tokens were stored`)
     }
     return { ...current, ...tokens }
   }

@@ -114,8 +114,10 @@ export class OAuth2Client extends BaseOAuthClient {
     const token = answer.ok ? this.parseRawToken(answer.text, answer.headers.get('content-type')) : null
     if (!token) {
       const reason = (parseAnswerBody(answer.text, answer.headers.get('content-type')) as { error?: unknown })?.error
-      // A provider in trouble (5xx) has not refused the refresh token: the user need not sign in again.
-      const code = failure === 'reauth_required' && answer.status >= 500 ? 'upstream_unreachable' : failure
+      // A provider in trouble (5xx) or shedding load (429, 408) has not refused the refresh token:
+      // the user need not sign in again.
+      const transient = answer.status >= 500 || answer.status === 429 || answer.status === 408
+      const code = failure === 'reauth_required' && transient ? 'upstream_unreachable' : failure
       throw new AllAccessError(code, { detail: `token endpoint answered ${answer.status}${typeof reason === 'string' ? ' ' + reason.slice(0, 50) : ''}` })
     }
     return token

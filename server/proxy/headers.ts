@@ -13,6 +13,8 @@ export const FORWARDED_REQUEST_HEADERS = [
 /** Provider headers the browser may see. Never Set-Cookie; never the provider's auth challenges or redirects. */
 export const RETURNED_RESPONSE_HEADERS = [
   'content-type',
+  // The body is passed on byte for byte: its coding must travel with it.
+  'content-encoding',
   'content-language',
   'content-range',
   'content-disposition',

@@ -26,7 +26,8 @@ async function callUpstream(
 ): Promise<Upstream> {
   const authorized = client.authorizeRequest({ method: request.method, url: request.url, form: request.form }, { accessToken: record.accessToken, tokenSecret: record.tokenSecret })
   const limit = deadline(timeoutMs)
-  const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...request.headers }
+  // Without Accept-Encoding a provider may use any coding (RFC 9110 §12.5.3); the browser's own is not asked.
+  const headers: Record<string, string> = { 'user-agent': USER_AGENT, 'accept-encoding': 'identity', ...request.headers }
   for (const [name, value] of Object.entries(authorized.headers)) headers[name.toLowerCase()] = value
   try {
     const body = request.body.kind === 'buffered' ? request.body.bytes : request.body.kind === 'streamed' ? request.body.stream : null
@@ -109,7 +110,14 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   if (upstream.buffered !== undefined) {
     upstream.done()
     ctx.body = upstream.buffered
-  } else if (ctx.method === 'HEAD' || answer.status === 204 || answer.status === 304) {
+  } else if (ctx.method === 'HEAD') {
+    upstream.done()
+    drop(answer)
+    // Not null: Koa answers a null body "204 No Content" (or the 4 bytes of a JSON `null`). An empty
+    // body keeps the provider's status; a GET's answer is streamed, so HEAD names no length either.
+    ctx.body = ''
+    ctx.remove('Content-Length')
+  } else if (answer.status === 204 || answer.status === 304) {
     upstream.done()
     drop(answer)
     ctx.body = null

@@ -39,5 +39,10 @@ export async function readRequestBody(ctx: Context, maxBytes: number, mustBuffer
     },
   })
   ctx.req.pipe(limit)
+  // `pipe` passes no failure on: without this, a browser gone mid-upload left the provider's request
+  // (and one of its pooled connections) waiting for the rest of the body until the time limit.
+  ctx.req.once('close', () => {
+    if (!ctx.req.complete) limit.destroy(new Error('the browser went away during the upload'))
+  })
   return { kind: 'streamed', stream: limit }
 }

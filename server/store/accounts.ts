@@ -130,7 +130,9 @@ export class AccountStore {
    * Null when the identity has no account yet.
    */
   async renewAfterLogin(providerId: number, identifier: string, input: { displayName: string | null } & AccountTokens, trx: Knex = this.db): Promise<RenewedAccount | null> {
-    const columns = { display_name: input.displayName, ...this.tokenColumns(input), status: 'active', updated_at: Date.now() }
+    // The login frees any refresh lease: a refresh still out with the old grant may then neither
+    // store its tokens over these nor mark the account reauth_required (both need the lease).
+    const columns = { display_name: input.displayName, ...this.tokenColumns(input), status: 'active', refresh_lease_owner: null, refresh_lease_until: null, updated_at: Date.now() }
     const names = Object.keys(columns)
     // Knex's sqlite3 client drops returning() on update, so the SQL is written out; both databases
     // accept a subquery in RETURNING.
@@ -180,9 +182,12 @@ export class AccountStore {
     await this.db('accounts').where({ id, refresh_lease_owner: owner }).update({ refresh_lease_owner: null, refresh_lease_until: null })
   }
 
-  /** The provider refused the refresh: the account needs a new login, and the lease is freed in the same write. */
-  async refreshRefused(id: number): Promise<void> {
-    await this.db('accounts').where({ id }).update({ status: 'reauth_required', refresh_lease_owner: null, refresh_lease_until: null, updated_at: Date.now() })
+  /**
+   * The provider refused the refresh: the account needs a new login, and the lease is freed in the
+   * same write; only while `owner` still holds it (a login meanwhile freed it and made the account usable).
+   */
+  async refreshRefused(id: number, owner: string): Promise<void> {
+    await this.db('accounts').where({ id, refresh_lease_owner: owner }).update({ status: 'reauth_required', refresh_lease_owner: null, refresh_lease_until: null, updated_at: Date.now() })
     this.changed(this.db)
   }
 

@@ -1,4 +1,5 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http'
+import { gzipSync } from 'node:zlib'
 
 export interface EchoedRequest {
   method: string
@@ -12,13 +13,18 @@ export interface EchoedRequest {
  * An API that records what it receives. `/slow` waits before answering, `/status/<n>` answers n,
  * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`,
  * `/stall-body` stops after its headers (`stallsLetGo` counts those whose connection the BFF then
- * closed), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401.
+ * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/plain` answers text, `/gzipped` answers gzip-compressed text unless asked for identity
+ * (RFC 9110 §12.5.3: a request without Accept-Encoding accepts any coding), `/gzipped-always` even then.
  */
 export async function startEchoUpstream() {
   const received: EchoedRequest[] = []
   const rejected = new Set<string>()
   let stallsLetGo = 0
+  let uploadsCut = 0
   const server = createServer((req, res) => {
+    req.once('close', () => {
+      if (!req.complete) uploadsCut++
+    })
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
     req.on('end', () => {
@@ -43,6 +49,17 @@ export async function startEchoUpstream() {
         res.end('{"error":"token rejected"}')
         return
       }
+      if (path.endsWith('/plain')) {
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '5' })
+        res.end('plain')
+        return
+      }
+      if (path.endsWith('/gzipped') || path.endsWith('/gzipped-always')) {
+        const identity = !path.endsWith('-always') && /^\s*identity\s*$/i.test(req.headers['accept-encoding'] ?? '')
+        res.writeHead(200, identity ? { 'Content-Type': 'text/plain' } : { 'Content-Type': 'text/plain', 'Content-Encoding': 'gzip' })
+        res.end(identity ? 'zipped' : gzipSync('zipped'))
+        return
+      }
       if (path.endsWith('/slow')) {
         setTimeout(() => {
           res.writeHead(200, { 'Content-Type': 'application/json' })
@@ -64,6 +81,8 @@ export async function startEchoUpstream() {
     received,
     rejected,
     stallsLetGo: () => stallsLetGo,
+    /** Requests whose body was cut before its end. */
+    uploadsCut: () => uploadsCut,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()
