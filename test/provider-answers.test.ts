@@ -53,6 +53,9 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
       if (path === '/me-big') return { status: 200, body: big.profile, type: 'application/json' }
       if (path === '/me-256') return { status: 200, body: JSON.stringify({ id: 'i'.repeat(256) }), type: 'application/json' }
       if (path === '/me-255') return { status: 200, body: JSON.stringify({ id: 'i'.repeat(255) }), type: 'application/json' }
+      // Two identities whose ids JSON.parse rounds to the same number, 2^53.
+      if (path === '/me-2^53+1') return { status: 200, body: '{"id": 9007199254740993}', type: 'application/json' }
+      if (path === '/me-2^53') return { status: 200, body: '{"id": 9007199254740992}', type: 'application/json' }
       if (path === '/me') return { status: 200, body: JSON.stringify({ id: 'u1' }), type: 'application/json' }
       if (path === '/api/big') return { status: 200, body: big.api, type: 'text/plain' }
       if (path === '/api/small') return { status: 200, body: '{"ok":true}', type: 'application/json' }
@@ -65,6 +68,8 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
     await bff.addProvider('big-profile', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-big` })
     await bff.addProvider('id-256', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-256` })
     await bff.addProvider('id-255', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-255` })
+    await bff.addProvider('id-2-53-plus-1', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-2^53+1` })
+    await bff.addProvider('id-2-53', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-2^53` })
     await bff.addProvider('fine', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me` })
   })
 
@@ -102,6 +107,13 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
     expect(await rowCounts(bff.store.db)).toEqual(before)
     expect(authError(await callback('id-255'))).toBeNull()
     expect(Number((await bff.store.db('accounts').where({ identifier: 'i'.repeat(255) }).count({ n: '*' }).first())?.n)).toBe(1)
+  })
+
+  it('refuses a numeric identifier past 2^53 with missing_identifier: JSON.parse rounds it onto another identity', async () => {
+    const before = await rowCounts(bff.store.db)
+    expect(authError(await callback('id-2-53-plus-1'))).toBe('missing_identifier')
+    expect(authError(await callback('id-2-53'))).toBe('missing_identifier')
+    expect(await rowCounts(bff.store.db)).toEqual(before)
   })
 
   it('refuses an apiClient answer over apiClient.maxBody with payload_too_large, and reads smaller ones', async () => {

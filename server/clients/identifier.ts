@@ -1,6 +1,7 @@
 /**
  * Reads a value by dotted path (`id`, `response.user.id`), as django-all-access's identifier
- * lookup does. Numbers become strings; anything else missing or empty gives null.
+ * lookup does. Whole numbers become strings; anything else missing or empty gives null. A number
+ * past 2^53 gives null too: JSON.parse has already rounded it, onto the id of another identity.
  */
 export function valueAtPath(profile: unknown, path: string): string | null {
   let value: unknown = profile
@@ -8,7 +9,7 @@ export function valueAtPath(profile: unknown, path: string): string | null {
     if (value === null || typeof value !== 'object' || !Object.hasOwn(value, part)) return null
     value = (value as Record<string, unknown>)[part]
   }
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value)
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value)
   if (typeof value === 'string' && value.length > 0) return value
   return null
 }
