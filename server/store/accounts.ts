@@ -130,7 +130,10 @@ export class AccountStore {
    * Null when the identity has no account yet.
    */
   async renewAfterLogin(providerId: number, identifier: string, input: { displayName: string | null } & AccountTokens, trx: Knex = this.db): Promise<RenewedAccount | null> {
-    const columns = { display_name: input.displayName, ...this.tokenColumns(input), status: 'active', updated_at: Date.now() }
+    const columns: Record<string, Knex.Value> = { display_name: input.displayName, ...this.tokenColumns(input), status: 'active', updated_at: Date.now() }
+    // A provider need not send a refresh token at every login (Google sends one only with consent):
+    // the one kept still works, as it does when a refresh answers without one.
+    if (input.refreshToken === null) delete columns.refresh_token
     const names = Object.keys(columns)
     // Knex's sqlite3 client drops returning() on update, so the SQL is written out; both databases
     // accept a subquery in RETURNING.
