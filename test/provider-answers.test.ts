@@ -56,6 +56,9 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
       // Two identities whose ids JSON.parse rounds to the same number, 2^53.
       if (path === '/me-2^53+1') return { status: 200, body: '{"id": 9007199254740993}', type: 'application/json' }
       if (path === '/me-2^53') return { status: 200, body: '{"id": 9007199254740992}', type: 'application/json' }
+      // RFC 8259 §8.1 lets a parser ignore a byte order mark, and fetch's json() does: some .NET servers send one.
+      if (path === '/token-bom') return { status: 200, body: '\uFEFF' + JSON.stringify({ access_token: 'at', token_type: 'Bearer' }), type: 'application/json; charset=utf-8' }
+      if (path === '/me-bom') return { status: 200, body: '\uFEFF' + JSON.stringify({ id: 'u-bom' }), type: 'application/json; charset=utf-8' }
       if (path === '/me') return { status: 200, body: JSON.stringify({ id: 'u1' }), type: 'application/json' }
       if (path === '/api/big') return { status: 200, body: big.api, type: 'text/plain' }
       if (path === '/api/small') return { status: 200, body: '{"ok":true}', type: 'application/json' }
@@ -70,6 +73,7 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
     await bff.addProvider('id-255', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-255` })
     await bff.addProvider('id-2-53-plus-1', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-2^53+1` })
     await bff.addProvider('id-2-53', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-2^53` })
+    await bff.addProvider('bom', { ...urls, accessTokenUrl: `${provider.url}/token-bom`, profileUrl: `${provider.url}/me-bom` })
     await bff.addProvider('fine', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me` })
   })
 
@@ -114,6 +118,11 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
     expect(authError(await callback('id-2-53-plus-1'))).toBe('missing_identifier')
     expect(authError(await callback('id-2-53'))).toBe('missing_identifier')
     expect(await rowCounts(bff.store.db)).toEqual(before)
+  })
+
+  it('reads token and profile answers that begin with a byte order mark', async () => {
+    expect(authError(await callback('bom'))).toBeNull()
+    expect(Number((await bff.store.db('accounts').where({ identifier: 'u-bom' }).count({ n: '*' }).first())?.n)).toBe(1)
   })
 
   it('refuses an apiClient answer over apiClient.maxBody with payload_too_large, and reads smaller ones', async () => {
