@@ -23,11 +23,16 @@ const NAME_FIELDS = ['name', 'display_name', 'displayName', 'screen_name', 'logi
 export function displayNameOf(profile: unknown, path: string | null = null): string | null {
   if (path) {
     const parts = path.split(/\s+/).map((one) => valueAtPath(profile, one)).filter((value) => value !== null)
-    if (parts.length) return parts.join(' ').slice(0, 200)
+    const name = shown(parts.join(' '))
+    if (name) return name
   }
   for (const field of NAME_FIELDS) {
     const value = valueAtPath(profile, field)
-    if (value) return value.slice(0, 200)
+    const name = value && shown(value)
+    if (name) return name
   }
   return null
 }
+
+/** A name as it is shown: no control characters (PostgreSQL refuses U+0000 in text), at most 200 characters. */
+const shown = (name: string): string | null => name.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 200) || null
