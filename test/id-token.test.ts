@@ -72,6 +72,7 @@ describe('OidcClient.verifyIdToken', () => {
     ['without a nonce', () => token({}, { omit: ['nonce'] }), 'id_token_invalid'],
     ['without exp', () => token({}, { omit: ['exp'] }), 'id_token_invalid'],
     ['for several audiences without azp naming this client', () => token({ aud: ['my-client', 'other'] }), 'id_token_invalid'],
+    ['for this client alone but authorized to another party (azp)', () => token({ azp: 'other' }), 'id_token_invalid'],
     ['from another issuer', () => token({ iss: 'https://evil.example' }), 'issuer_mismatch'],
   ])('refuses a token %s', async (_, make, code) => {
     await expect(client.verifyIdToken(await make(), 'n-1')).rejects.toMatchObject({ code })

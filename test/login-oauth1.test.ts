@@ -185,6 +185,23 @@ describe.each(databases)('OAuth 1.0a login on $kind', (database) => {
     }
   })
 
+  it('takes a request token answer that ends with a line break, as its access token answer is taken', async () => {
+    const { createServer } = await import('node:http')
+    const newline = createServer((req, res) => {
+      res.setHeader('Content-Type', 'application/x-www-form-urlencoded')
+      res.end('oauth_token=t&oauth_token_secret=s&oauth_callback_confirmed=true\r\n')
+    })
+    await new Promise<void>((resolve) => newline.listen(0, '127.0.0.1', resolve))
+    const base = `http://127.0.0.1:${(newline.address() as { port: number }).port}`
+    try {
+      await bff.addProvider('newline', { requestTokenUrl: `${base}/rt`, authorizationUrl: `${base}/a`, accessTokenUrl: `${base}/at`, profileUrl: `${base}/me`, clientId: 'k', clientSecret: 's' })
+      const response = await new BrowserSession().fetch(new URL('/auth/login/newline', bff.url))
+      expect(response.headers.get('location')).toBe(`${base}/a?oauth_token=t`)
+    } finally {
+      await new Promise<void>((resolve) => newline.close(() => resolve()))
+    }
+  })
+
   it('redirects to /?auth_error=request_token_failed when the provider refuses the request token', async () => {
     const response = await new BrowserSession().fetch(new URL('/auth/login/wrong-secret', bff.url))
     expect(response.status).toBe(302)

@@ -7,6 +7,7 @@ import { BrowserSession } from './support/browser-session.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
 import { authError, login, rowCounts, session, startLogin } from './support/login.ts'
+import { startRecordingServer } from './support/recording-server.ts'
 
 const CSRF = { 'X-CSRF': '1' }
 
@@ -303,6 +304,24 @@ describe.each(databases)('OpenID Connect login on $kind', (database) => {
     const response = await new BrowserSession().fetch(new URL('/auth/login/unreachable', bff.url))
     expect(response.status).toBe(302)
     expect(response.headers.get('location')).toBe('/?auth_error=provider_unavailable')
+  })
+
+  it.each([
+    ['null', () => 'null'],
+    ['a list', () => '[]'],
+    ['no issuer', (url: string) => JSON.stringify({ authorization_endpoint: `${url}/auth`, token_endpoint: `${url}/token`, jwks_uri: `${url}/jwks` })],
+    ['algorithms not a list', (url: string) => JSON.stringify({ issuer: url, authorization_endpoint: `${url}/auth`, token_endpoint: `${url}/token`, jwks_uri: `${url}/jwks`, id_token_signing_alg_values_supported: 'RS256' })],
+  ])('redirects to /?auth_error=provider_unavailable when discovery answers JSON that is not a document (%s)', async (_, document) => {
+    const broken = await startRecordingServer(() => ({ status: 200, body: document(broken.url), type: 'application/json' }))
+    try {
+      const name = `broken-${Math.random().toString(36).slice(2, 8)}`
+      await bff.addProvider(name, { issuer: broken.url, clientId: 'c', clientSecret: 's' })
+      const response = await new BrowserSession().fetch(new URL(`/auth/login/${name}`, bff.url))
+      expect(response.status).toBe(302)
+      expect(response.headers.get('location')).toBe('/?auth_error=provider_unavailable')
+    } finally {
+      await broken.close()
+    }
   })
 
   it.each(['nope', 'disabled'])('answers 404 unknown_provider for the %s provider on login and callback', async (name) => {

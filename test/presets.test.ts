@@ -18,7 +18,7 @@ const examples = (preset: Preset) => Object.fromEntries((preset.params ?? []).ma
 interface Fixture {
   source: string
   profile: Record<string, unknown>
-  identifier: string
+  identifier: string | null
   displayName: string | null
 }
 

@@ -53,6 +53,17 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
       if (path === '/me-big') return { status: 200, body: big.profile, type: 'application/json' }
       if (path === '/me-256') return { status: 200, body: JSON.stringify({ id: 'i'.repeat(256) }), type: 'application/json' }
       if (path === '/me-255') return { status: 200, body: JSON.stringify({ id: 'i'.repeat(255) }), type: 'application/json' }
+      // Two identities whose ids JSON.parse rounds to the same number, 2^53.
+      if (path === '/me-2^53+1') return { status: 200, body: '{"id": 9007199254740993}', type: 'application/json' }
+      if (path === '/me-2^53') return { status: 200, body: '{"id": 9007199254740992}', type: 'application/json' }
+      // RFC 8259 §8.1 lets a parser ignore a byte order mark, and fetch's json() does: some .NET servers send one.
+      if (path === '/token-bom') return { status: 200, body: '\uFEFF' + JSON.stringify({ access_token: 'at', token_type: 'Bearer' }), type: 'application/json; charset=utf-8' }
+      if (path === '/me-bom') return { status: 200, body: '\uFEFF' + JSON.stringify({ id: 'u-bom' }), type: 'application/json; charset=utf-8' }
+      // U+0000, which PostgreSQL's text refuses: in a name, an identifier, a scope.
+      if (path === '/token-nul-scope') return { status: 200, body: JSON.stringify({ access_token: 'at', token_type: 'Bearer', scope: 'read\u0000write' }), type: 'application/json' }
+      if (path === '/me-nul-name') return { status: 200, body: JSON.stringify({ id: 'u-nul-name', name: 'Ann\u0000 Lee' }), type: 'application/json' }
+      if (path === '/me-nul-id') return { status: 200, body: JSON.stringify({ id: 'u\u0000nul' }), type: 'application/json' }
+      if (path === '/me-nul-scope') return { status: 200, body: JSON.stringify({ id: 'u-nul-scope' }), type: 'application/json' }
       if (path === '/me') return { status: 200, body: JSON.stringify({ id: 'u1' }), type: 'application/json' }
       if (path === '/api/big') return { status: 200, body: big.api, type: 'text/plain' }
       if (path === '/api/small') return { status: 200, body: '{"ok":true}', type: 'application/json' }
@@ -65,6 +76,12 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
     await bff.addProvider('big-profile', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-big` })
     await bff.addProvider('id-256', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-256` })
     await bff.addProvider('id-255', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-255` })
+    await bff.addProvider('id-2-53-plus-1', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-2^53+1` })
+    await bff.addProvider('id-2-53', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-2^53` })
+    await bff.addProvider('bom', { ...urls, accessTokenUrl: `${provider.url}/token-bom`, profileUrl: `${provider.url}/me-bom` })
+    await bff.addProvider('nul-name', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-nul-name` })
+    await bff.addProvider('nul-id', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-nul-id` })
+    await bff.addProvider('nul-scope', { ...urls, accessTokenUrl: `${provider.url}/token-nul-scope`, profileUrl: `${provider.url}/me-nul-scope` })
     await bff.addProvider('fine', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me` })
   })
 
@@ -102,6 +119,31 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
     expect(await rowCounts(bff.store.db)).toEqual(before)
     expect(authError(await callback('id-255'))).toBeNull()
     expect(Number((await bff.store.db('accounts').where({ identifier: 'i'.repeat(255) }).count({ n: '*' }).first())?.n)).toBe(1)
+  })
+
+  it('refuses a numeric identifier past 2^53 with missing_identifier: JSON.parse rounds it onto another identity', async () => {
+    const before = await rowCounts(bff.store.db)
+    expect(authError(await callback('id-2-53-plus-1'))).toBe('missing_identifier')
+    expect(authError(await callback('id-2-53'))).toBe('missing_identifier')
+    expect(await rowCounts(bff.store.db)).toEqual(before)
+  })
+
+  it('reads token and profile answers that begin with a byte order mark', async () => {
+    expect(authError(await callback('bom'))).toBeNull()
+    expect(Number((await bff.store.db('accounts').where({ identifier: 'u-bom' }).count({ n: '*' }).first())?.n)).toBe(1)
+  })
+
+  it('signs in on both databases when a name or scope holds U+0000, which PostgreSQL refuses: the name without it, no scope', async () => {
+    expect(authError(await callback('nul-name'))).toBeNull()
+    expect(await bff.store.db('accounts').where({ identifier: 'u-nul-name' }).first('display_name')).toEqual({ display_name: 'Ann Lee' })
+    expect(authError(await callback('nul-scope'))).toBeNull()
+    expect(await bff.store.db('accounts').where({ identifier: 'u-nul-scope' }).first('scope')).toEqual({ scope: null })
+  })
+
+  it('refuses an identifier holding U+0000 with missing_identifier on both databases, and writes nothing', async () => {
+    const before = await rowCounts(bff.store.db)
+    expect(authError(await callback('nul-id'))).toBe('missing_identifier')
+    expect(await rowCounts(bff.store.db)).toEqual(before)
   })
 
   it('refuses an apiClient answer over apiClient.maxBody with payload_too_large, and reads smaller ones', async () => {

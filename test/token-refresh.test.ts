@@ -5,6 +5,7 @@ import { cacheLapse } from './support/eventually.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
 import { login, session } from './support/login.ts'
+import { startDocumentedProvider } from './support/documented-provider.ts'
 
 const CSRF = { 'X-CSRF': '1' }
 
@@ -110,6 +111,40 @@ describe.each(databases)('token refresh and re-authentication on $kind', (databa
     const again = await browser.fetch(new URL('/api/idp/me', bff.url), { headers: CSRF })
     expect(again.status).toBe(200)
     expect((await bff.store.accounts.get(account.id))?.status).toBe('active')
+  })
+
+  it('keeps the refresh token of an account when a later login answers without one (Google, unless asked for consent)', async () => {
+    let logins = 0
+    const provider = await startDocumentedProvider({
+      answers: {
+        '/token': (request) => {
+          const grant = new URLSearchParams(request.body)
+          if (grant.get('grant_type') === 'refresh_token') {
+            return grant.get('refresh_token') === 'refresh-1' ? { body: { access_token: 'access-refreshed', token_type: 'Bearer', expires_in: 3600 } } : { status: 400, body: { error: 'invalid_grant' } }
+          }
+          logins++
+          return { body: logins === 1 ? { access_token: 'access-1', refresh_token: 'refresh-1', token_type: 'Bearer', expires_in: 3600 } : { access_token: 'access-2', token_type: 'Bearer', expires_in: 3600 } }
+        },
+        '/profile': () => ({ body: { id: 'u-1' } }),
+        '/api/me': (request) => (request.headers.authorization === 'Bearer access-refreshed' ? { body: { ok: true } } : { status: 401, body: { error: 'invalid_token' } }),
+      },
+    })
+    try {
+      await bff.addProvider('offline', { authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/profile`, apiBaseUrl: `${provider.url}/api`, clientId: 'c', clientSecret: 's' })
+      await login(new BrowserSession(), bff.url, 'offline')
+      const browser = new BrowserSession()
+      await login(browser, bff.url, 'offline')
+      const account = await accountOf(bff, browser, 'offline')
+      expect(account.accessToken).toBe('access-2')
+      expect(account.refreshToken).toBe('refresh-1')
+      // The second login's token expires: the kept refresh token renews it, the user need not sign in again.
+      await bff.store.db('accounts').where({ id: account.id }).update({ expires_at: Date.now() - 1000 })
+      await cacheLapse()
+      const response = await browser.fetch(new URL('/api/offline/me', bff.url), { headers: CSRF })
+      expect(response.status).toBe(200)
+    } finally {
+      await provider.close()
+    }
   })
 
   it('revokes the tokens at the provider when an account is disconnected', async () => {

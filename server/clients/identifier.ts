@@ -1,6 +1,7 @@
 /**
  * Reads a value by dotted path (`id`, `response.user.id`), as django-all-access's identifier
- * lookup does. Numbers become strings; anything else missing or empty gives null.
+ * lookup does. Whole numbers become strings; anything else missing or empty gives null. A number
+ * past 2^53 gives null too: JSON.parse has already rounded it, onto the id of another identity.
  */
 export function valueAtPath(profile: unknown, path: string): string | null {
   let value: unknown = profile
@@ -8,7 +9,7 @@ export function valueAtPath(profile: unknown, path: string): string | null {
     if (value === null || typeof value !== 'object' || !Object.hasOwn(value, part)) return null
     value = (value as Record<string, unknown>)[part]
   }
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value)
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value)
   if (typeof value === 'string' && value.length > 0) return value
   return null
 }
@@ -22,11 +23,16 @@ const NAME_FIELDS = ['name', 'display_name', 'displayName', 'screen_name', 'logi
 export function displayNameOf(profile: unknown, path: string | null = null): string | null {
   if (path) {
     const parts = path.split(/\s+/).map((one) => valueAtPath(profile, one)).filter((value) => value !== null)
-    if (parts.length) return parts.join(' ').slice(0, 200)
+    const name = shown(parts.join(' '))
+    if (name) return name
   }
   for (const field of NAME_FIELDS) {
     const value = valueAtPath(profile, field)
-    if (value) return value.slice(0, 200)
+    const name = value && shown(value)
+    if (name) return name
   }
   return null
 }
+
+/** A name as it is shown: no control characters (PostgreSQL refuses U+0000 in text), at most 200 characters. */
+const shown = (name: string): string | null => name.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 200) || null

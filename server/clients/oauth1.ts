@@ -49,7 +49,8 @@ export class OAuthClient extends BaseOAuthClient {
     const method = this.requestTokenMethod
     const authorization = oauth1AuthorizationHeader({ method, url: url.toString(), consumer: this.consumer, oauthParams: { oauth_callback: callbackUrl } })
     const answer = await callProvider(url, { method, headers: { Authorization: authorization } }, 'request_token_failed')
-    const values = new URLSearchParams(answer.text)
+    // Trimmed as the access token answer is: a line break at the end would spoil oauth_callback_confirmed.
+    const values = new URLSearchParams(answer.text.trim())
     const token = values.get('oauth_token')
     const secret = values.get('oauth_token_secret')
     if (!answer.ok || !token || !secret || values.get('oauth_callback_confirmed') !== 'true') {

@@ -176,7 +176,8 @@ export class OAuth2Client extends BaseOAuthClient {
       refreshToken: text('refresh_token'),
       idToken: text('id_token'),
       expiresAt: expiresAt !== null && Number.isSafeInteger(expiresAt) ? expiresAt : null,
-      scope: text('scope'),
+      // RFC 6749 §3.3: scope tokens are printable ASCII; a scope with control characters is not one (and PostgreSQL refuses U+0000).
+      scope: /[\u0000-\u001f\u007f]/.test(text('scope') ?? '') ? null : text('scope'),
       raw: values,
     }
   }

@@ -42,11 +42,16 @@ async function fetchMetadata(issuer: string): Promise<OidcMetadata> {
   } catch {
     throw new AllAccessError('provider_unavailable', { detail: `discovery of ${issuer} answered ${answer.status} without JSON` })
   }
-  if (!answer.ok || typeof metadata !== 'object' || !metadata.authorization_endpoint || !metadata.token_endpoint || !metadata.jwks_uri) {
+  // `null` and `[]` are JSON too: a document that is not an object is the provider's trouble, not ours.
+  if (!answer.ok || typeof metadata !== 'object' || metadata === null || !metadata.authorization_endpoint || !metadata.token_endpoint || !metadata.jwks_uri) {
     throw new AllAccessError('provider_unavailable', { detail: `discovery of ${issuer} answered ${answer.status} without the required endpoints` })
   }
+  const algorithms = metadata.id_token_signing_alg_values_supported
+  if (algorithms !== undefined && !(Array.isArray(algorithms) && algorithms.every((alg) => typeof alg === 'string'))) {
+    throw new AllAccessError('provider_unavailable', { detail: `discovery of ${issuer}: id_token_signing_alg_values_supported is not a list of names` })
+  }
   // OpenID Connect Discovery §4.3: the document must name the issuer it was fetched for.
-  if (!issuerMatches(issuer, metadata.issuer)) throw new AllAccessError('provider_unavailable', { detail: `discovery of ${issuer} names issuer ${metadata.issuer}` })
+  if (typeof metadata.issuer !== 'string' || !issuerMatches(issuer, metadata.issuer)) throw new AllAccessError('provider_unavailable', { detail: `discovery of ${issuer} names issuer ${metadata.issuer}` })
   for (const endpoint of ENDPOINTS) {
     const problem = metadata[endpoint] === undefined ? null : providerUrlProblem(metadata[endpoint])
     if (problem) throw new AllAccessError('provider_unavailable', { detail: `discovery of ${issuer}: ${endpoint} ${problem}` })

@@ -77,7 +77,8 @@ export class OidcClient extends OAuth2Client {
       }
       throw new AllAccessError('id_token_invalid', { detail: `id_token rejected: ${(cause as Error).message}`, cause })
     }
-    if (Array.isArray(payload.aud) && payload.aud.length > 1 && payload.azp !== this.provider.clientId) {
+    // OpenID Connect Core §3.1.3.7: several audiences need an azp, and an azp names this client (as oauth4webapi checks).
+    if ((payload.azp !== undefined || (Array.isArray(payload.aud) && payload.aud.length > 1)) && payload.azp !== this.provider.clientId) {
       throw new AllAccessError('id_token_invalid', { detail: 'id_token azp is not this client' })
     }
     if (nonce !== null && (typeof payload.nonce !== 'string' || !constantTimeEqual(payload.nonce, nonce))) {

@@ -36,7 +36,9 @@ export async function callProvider(url: URL | string, init: ProviderRequest, fai
   const limit = deadline(timeoutMs)
   try {
     const answer = await send(target, { method: init.method.toUpperCase(), headers: { 'user-agent': USER_AGENT, ...lowerCase(init.headers) }, body: init.body, signal: limit.signal })
-    const text = await readCapped(answer.body, init.maxBytes ?? PROVIDER_ANSWER_LIMIT)
+    const read = await readCapped(answer.body, init.maxBytes ?? PROVIDER_ANSWER_LIMIT)
+    // A byte order mark is dropped as fetch's text() drops it: JSON.parse and forms would choke on it.
+    const text = read.charCodeAt(0) === 0xfeff ? read.slice(1) : read
     return { status: answer.status, ok: answer.status >= 200 && answer.status < 300, headers: toHeaders(answer.rawHeaders), text }
   } catch (cause) {
     if (cause instanceof AnswerTooLarge) {

@@ -123,7 +123,6 @@ export class AccountStore {
     return typeof row === 'object' ? row.id : row
   }
 
-  /** A fresh login: new tokens, and the account is usable again. */
   /**
    * A returning identity's login: its new tokens stored and its user read in one statement (the
    * login's hottest path runs on one SQLite connection, where each statement waits its turn).
@@ -132,7 +131,17 @@ export class AccountStore {
   async renewAfterLogin(providerId: number, identifier: string, input: { displayName: string | null } & AccountTokens, trx: Knex = this.db): Promise<RenewedAccount | null> {
     // The login frees any refresh lease: a refresh still out with the old grant may then neither
     // store its tokens over these nor mark the account reauth_required (both need the lease).
-    const columns = { display_name: input.displayName, ...this.tokenColumns(input), status: 'active', refresh_lease_owner: null, refresh_lease_until: null, updated_at: Date.now() }
+    const columns: Record<string, Knex.Value> = {
+      display_name: input.displayName,
+      ...this.tokenColumns(input),
+      status: 'active',
+      refresh_lease_owner: null,
+      refresh_lease_until: null,
+      updated_at: Date.now(),
+    }
+    // A provider need not send a refresh token at every login (Google sends one only with consent):
+    // the one kept still works, as it does when a refresh answers without one.
+    if (input.refreshToken === null) delete columns.refresh_token
     const names = Object.keys(columns)
     // Knex's sqlite3 client drops returning() on update, so the SQL is written out; both databases
     // accept a subquery in RETURNING.

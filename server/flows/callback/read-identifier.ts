@@ -10,6 +10,8 @@ export async function readIdentifier(ctx: LoginContext, next: Next): Promise<voi
   if (!identifier) throw new AllAccessError('missing_identifier')
   const text = String(identifier)
   if (text.length > MAX_IDENTIFIER_LENGTH) throw new AllAccessError('missing_identifier', { detail: `identifier of ${text.length} characters` })
+  // PostgreSQL's text cannot hold U+0000: the login would fail as a server error there, and only there.
+  if (text.includes('\u0000')) throw new AllAccessError('missing_identifier', { detail: 'identifier with a NUL character' })
   ctx.state.login.identifier = text
   await next()
 }
