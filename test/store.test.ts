@@ -430,8 +430,12 @@ describe.each(databases)('the store on $kind', (database) => {
       const fresh = { ...tokens, accessToken: 'access-token-2', refreshToken: 'refresh-token-2', expiresAt: 1_950_000_000_000 }
       expect(await store.accounts.renewAfterLogin(p.id, '2', { displayName: 'Other', ...fresh })).toBeNull()
       const renewed = await store.accounts.renewAfterLogin(p.id, '1', { displayName: 'New Name', ...fresh })
-      expect(renewed).toEqual({ id, createdAt: (await store.accounts.get(id))?.createdAt, user: { id: user.id, displayName: 'Ann' } })
+      expect(renewed).toEqual({ id, createdAt: (await store.accounts.get(id))?.createdAt, user: { id: user.id, displayName: 'Ann' }, refreshToken: 'refresh-token-2' })
       expect(await store.accounts.get(id)).toEqual(expect.objectContaining({ displayName: 'New Name', ...fresh, status: 'active' }))
+      // A login without a refresh token keeps the account's, and says which it kept.
+      const withoutRefresh = await store.accounts.renewAfterLogin(p.id, '1', { displayName: 'New Name', ...fresh, refreshToken: null })
+      expect(withoutRefresh?.refreshToken).toBe('refresh-token-2')
+      expect(await store.accounts.get(id)).toEqual(expect.objectContaining({ ...fresh, refreshToken: 'refresh-token-2' }))
       await store.accounts.updateTokens(id, { ...fresh, accessToken: 'access-token-3', refreshToken: null })
       expect(await store.accounts.get(id)).toEqual(expect.objectContaining({ accessToken: 'access-token-3', refreshToken: null, displayName: 'New Name' }))
       expect(await store.accounts.remove(id)).toBe(true)

@@ -4,7 +4,7 @@ import { BrowserSession } from './support/browser-session.ts'
 import { cacheLapse } from './support/eventually.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
-import { login, session } from './support/login.ts'
+import { authError, login, session } from './support/login.ts'
 import { startDocumentedProvider } from './support/documented-provider.ts'
 
 const CSRF = { 'X-CSRF': '1' }
@@ -145,6 +145,32 @@ describe.each(databases)('token refresh and re-authentication on $kind', (databa
     } finally {
       await provider.close()
     }
+  })
+
+  it('writes nothing when a returning login cannot start its session: the account keeps its old tokens and status', async () => {
+    const first = new BrowserSession()
+    await login(first, bff.url, 'idp')
+    const before = await accountOf(bff, first, 'idp')
+    await bff.store.accounts.setStatus(before.id, 'reauth_required')
+    // The database itself refuses the new session, after the account's tokens were renewed.
+    const refuse =
+      database.kind === 'sqlite'
+        ? ["CREATE TRIGGER refuse_sessions BEFORE INSERT ON sessions BEGIN SELECT RAISE(ABORT, 'sessions refused'); END"]
+        : [
+            "CREATE FUNCTION refuse_sessions() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'sessions refused'; END $$ LANGUAGE plpgsql",
+            'CREATE TRIGGER refuse_sessions BEFORE INSERT ON sessions FOR EACH ROW EXECUTE FUNCTION refuse_sessions()',
+          ]
+    for (const statement of refuse) await bff.store.db.raw(statement)
+    try {
+      const landed = await login(new BrowserSession(), bff.url, 'idp')
+      expect(authError(landed)).toBe('server_error')
+    } finally {
+      await bff.store.db.raw(database.kind === 'sqlite' ? 'DROP TRIGGER refuse_sessions' : 'DROP TRIGGER refuse_sessions ON sessions')
+      if (database.kind !== 'sqlite') await bff.store.db.raw('DROP FUNCTION refuse_sessions()')
+    }
+    await cacheLapse()
+    const after = await bff.store.accounts.get(before.id)
+    expect(after).toMatchObject({ accessToken: before.accessToken, refreshToken: before.refreshToken, status: 'reauth_required' })
   })
 
   it('revokes the tokens at the provider when an account is disconnected', async () => {

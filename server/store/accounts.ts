@@ -13,6 +13,8 @@ export interface RenewedAccount {
   id: number
   createdAt: number
   user: { id: number; displayName: string | null }
+  /** The refresh token the account now holds: the login's, or the one it kept when the login brought none. */
+  refreshToken: string | null
 }
 
 /** A user's link to one provider identity (django-all-access's AccountAccess). */
@@ -147,13 +149,19 @@ export class AccountStore {
     // accept a subquery in RETURNING.
     const result = await trx.raw(
       `UPDATE accounts SET ${names.map((name) => `${name} = ?`).join(', ')} WHERE provider_id = ? AND identifier = ? ` +
-        'RETURNING id, user_id, created_at, (SELECT display_name FROM users WHERE users.id = accounts.user_id) AS user_display_name',
+        'RETURNING id, user_id, created_at, refresh_token, (SELECT display_name FROM users WHERE users.id = accounts.user_id) AS user_display_name',
       [...Object.values(columns), providerId, identifier],
     )
-    const [row] = (Array.isArray(result) ? result : result.rows) as { id: number; user_id: number; created_at: unknown; user_display_name: string | null }[]
+    const [row] = (Array.isArray(result) ? result : result.rows) as { id: number; user_id: number; created_at: unknown; refresh_token: string | null; user_display_name: string | null }[]
     if (!row) return null
     this.changed(trx)
-    return { id: row.id, createdAt: toMillis(row.created_at), user: { id: row.user_id, displayName: row.user_display_name ?? null } }
+    return {
+      id: row.id,
+      createdAt: toMillis(row.created_at),
+      user: { id: row.user_id, displayName: row.user_display_name ?? null },
+      // Decrypted only when it is not the login's own.
+      refreshToken: input.refreshToken ?? this.decrypt('refresh_token', row),
+    }
   }
 
   async updateTokens(id: number, tokens: AccountTokens, trx: Knex = this.db): Promise<void> {

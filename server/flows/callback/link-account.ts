@@ -15,16 +15,9 @@ const sidOf = (token: ParsedToken): string | null => {
 }
 
 /**
- * Stores the login: the user (found, created, or the signed-in one when linking a second
- * provider), the account with its new tokens, and a new session. An identity linked to another
- * user than the signed-in one is `account_conflict`, and nothing is written.
- *
- * Most logins are a known identity with nobody signed in: its new tokens and a new session, two
- * writes that each stand on their own (tokens the provider has just issued are worth keeping even
- * if the session then fails to start), so they are made without a transaction, whose BEGIN, COMMIT
- * and connection handling were a sixth of such a login's CPU time. Every other login (a new
- * identity, or a signed-in user linking one) is one transaction: nothing is written when any part
- * fails.
+ * Stores the login in one transaction: the user (found, created, or the signed-in one when linking
+ * a second provider), the account with its new tokens, and a new session. Nothing is written when
+ * any part fails; an identity linked to another user than the signed-in one is `account_conflict`.
  */
 export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> {
   const { runtime } = ctx.state
@@ -44,29 +37,20 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
   }
   const displayName = displayNameOf(profile, provider.displayNamePath ?? null)
 
-  const signIn = { providerId: provider.id, sid: sidOf(token) }
-
-  const storeReturningLogin = async () => {
-    const renewed = await store.accounts.renewAfterLogin(provider.id, identifier, { displayName, ...tokens })
-    if (!renewed) return null
-    const session = await runtime.sessions.start(renewed.user.id, undefined, undefined, signIn)
-    return { user: renewed.user, accountId: renewed.id, createdAt: renewed.createdAt, isNew: false, session }
-  }
-
-  // `knownNew`: the identity had no account a moment ago, so the transaction need not look for one
-  // first; a retry after a lost race does.
-  const storeLogin = (knownNew = false) => store.db.transaction(async (trx) => {
-    const renewed = knownNew ? null : await store.accounts.renewAfterLogin(provider.id, identifier, { displayName, ...tokens }, trx)
+  const storeLogin = () => store.db.transaction(async (trx) => {
+    const renewed = await store.accounts.renewAfterLogin(provider.id, identifier, { displayName, ...tokens }, trx)
     let user: UserRecord | null
     let accountId: number
     let createdAt = Date.now()
     let isNew = false
+    let refreshToken = tokens.refreshToken
     if (renewed) {
       // Thrown inside the transaction: the tokens just written are rolled back.
       if (signedIn !== null && renewed.user.id !== signedIn) throw new AllAccessError('account_conflict')
       user = renewed.user
       accountId = renewed.id
       createdAt = renewed.createdAt
+      refreshToken = renewed.refreshToken
     } else {
       if (signedIn !== null) {
         user = await store.users.get(signedIn, trx)
@@ -78,22 +62,19 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
       accountId = await store.accounts.create({ providerId: provider.id, identifier, userId: user.id, displayName, ...tokens }, trx)
     }
     if (!user) throw new TypeError(`account ${accountId} has no user`)
-    const session: StartedSession = await runtime.sessions.start(user.id, ctx.state.session, trx, signIn)
-    return { user, accountId, createdAt, isNew, session }
+    const session: StartedSession = await runtime.sessions.start(user.id, ctx.state.session, trx, { providerId: provider.id, sid: sidOf(token) })
+    return { user, accountId, createdAt, isNew, refreshToken, session }
   })
-  const returning = signedIn === null ? await storeReturningLogin() : null
   // Two first logins of one identity at once: the one that lost the insert finds the account the
   // other made, and signs in as its user.
-  const { user, accountId, createdAt, isNew, session } =
-    returning ??
-    (await storeLogin(signedIn === null).catch((error: unknown) => {
-      if (!isUniqueViolation(error)) throw error
-      return storeLogin()
-    }))
+  const { user, accountId, createdAt, isNew, refreshToken, session } = await storeLogin().catch((error: unknown) => {
+    if (!isUniqueViolation(error)) throw error
+    return storeLogin()
+  })
 
   runtime.sessions.writeCookie(ctx, session)
   // The account as just written: no read needed to hand it to onLogin.
-  const account: AccountRecord = { id: accountId, providerId: provider.id, provider: provider.name, identifier, userId: user.id, displayName, ...tokens, status: 'active', createdAt, updatedAt: Date.now() }
+  const account: AccountRecord = { id: accountId, providerId: provider.id, provider: provider.name, identifier, userId: user.id, displayName, ...tokens, refreshToken, status: 'active', createdAt, updatedAt: Date.now() }
   Object.assign(ctx.state.login, { user, isNew, account: runtime.accounts.withApiClient(account) })
   await next()
 }
