@@ -560,6 +560,23 @@ describe.each(databases)('the store on $kind', (database) => {
       expect(await store.db('sessions').pluck('id_hash')).toEqual(['bob-1'])
     })
 
+    it("of the user whose account signed in with a sub all end, when the account's identifier is another claim", async () => {
+      const p = await store.providers.add(provider('p'))
+      const [ann, bob] = await Promise.all([store.users.create('Ann'), store.users.create('Bob')])
+      await store.accounts.create({ providerId: p.id, identifier: 'ann@example.com', userId: ann.id, displayName: null, subject: 'sub-ann', ...tokens })
+      // Bob's identifier is Ann's sub, as an identifier path may read: with a sub of its own, it is not hers.
+      await store.accounts.create({ providerId: p.id, identifier: 'sub-ann', userId: bob.id, displayName: null, subject: 'sub-bob', ...tokens })
+      const live = { createdAt: Date.now(), idleExpiresAt: Date.now() + 60_000, absoluteExpiresAt: Date.now() + 60_000 }
+      for (const [id, userId] of [['ann-1', ann.id], ['bob-1', bob.id]] as const) await store.sessions.create(id, { userId, ...live })
+      expect(await store.sessions.removeForIdentity(p.id, 'ann@example.com')).toBe(0)
+      expect(await store.sessions.removeForIdentity(p.id, 'sub-ann')).toBe(1)
+      expect(await store.db('sessions').pluck('id_hash')).toEqual(['bob-1'])
+      // A later login with a new sub (renewed) is what counts.
+      expect(await store.accounts.renewAfterLogin(p.id, 'sub-ann', { displayName: null, subject: 'sub-bob-2', ...tokens })).not.toBeNull()
+      expect(await store.sessions.removeForIdentity(p.id, 'sub-bob')).toBe(0)
+      expect(await store.sessions.removeForIdentity(p.id, 'sub-bob-2')).toBe(1)
+    })
+
     it('remember a logout token once per provider, until it is too old to matter', async () => {
       const now = Date.now()
       expect(await store.logoutTokens.remember(1, 'jti-1', now + 1000)).toBe(true)

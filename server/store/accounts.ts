@@ -1,6 +1,7 @@
 import type { Knex } from 'knex'
 import type { AccountStatus, AccountSummary } from '../../shared/session.ts'
 import type { ParsedToken } from '../clients/types.ts'
+import { hashId } from '../crypto/random.ts'
 import type { SecretBox } from '../crypto/secret-box.ts'
 import { ENCRYPTED_COLUMNS, encryptedField, type EncryptedColumn } from './encrypted-columns.ts'
 import { afterTransaction, storeCaches, type ReadCache, type StoreCaches } from './read-cache.ts'
@@ -105,7 +106,7 @@ export class AccountStore {
   }
 
   async create(
-    input: { providerId: number; identifier: string; userId: number; displayName: string | null } & AccountTokens,
+    input: { providerId: number; identifier: string; userId: number; displayName: string | null; subject?: string | null } & AccountTokens,
     trx: Knex = this.db,
   ): Promise<number> {
     const now = Date.now()
@@ -115,6 +116,7 @@ export class AccountStore {
         identifier: input.identifier,
         user_id: input.userId,
         display_name: input.displayName,
+        subject_hash: input.subject ? hashId(input.subject) : null,
         ...this.tokenColumns(input),
         status: 'active',
         created_at: now,
@@ -130,7 +132,12 @@ export class AccountStore {
    * login's hottest path runs on one SQLite connection, where each statement waits its turn).
    * Null when the identity has no account yet.
    */
-  async renewAfterLogin(providerId: number, identifier: string, input: { displayName: string | null } & AccountTokens, trx: Knex = this.db): Promise<RenewedAccount | null> {
+  async renewAfterLogin(
+    providerId: number,
+    identifier: string,
+    input: { displayName: string | null; subject?: string | null } & AccountTokens,
+    trx: Knex = this.db,
+  ): Promise<RenewedAccount | null> {
     // The login frees any refresh lease: a refresh still out with the old grant may then neither
     // store its tokens over these nor mark the account reauth_required (both need the lease).
     const columns: Record<string, Knex.Value> = {
@@ -144,6 +151,7 @@ export class AccountStore {
     // A provider need not send a refresh token at every login (Google sends one only with consent):
     // the one kept still works, as it does when a refresh answers without one.
     if (input.refreshToken === null) delete columns.refresh_token
+    if (input.subject) columns.subject_hash = hashId(input.subject)
     const names = Object.keys(columns)
     // Knex's sqlite3 client drops returning() on update, so the SQL is written out; both databases
     // accept a subquery in RETURNING.

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex'
+import { hashId } from '../crypto/random.ts'
 import { afterTransaction, ReadCache, storeCaches, type StoreCaches } from './read-cache.ts'
 import { toMillis } from './rows.ts'
 
@@ -85,9 +86,16 @@ export class SessionStore {
     return removed
   }
 
-  /** Ends every session of the user linked to this identity at this provider (back-channel logout by `sub`). */
-  async removeForIdentity(providerId: number, identifier: string, trx: Knex = this.db): Promise<number> {
-    const users = trx('accounts').select('user_id').where({ provider_id: providerId, identifier })
+  /**
+   * Ends every session of the user linked to the identity with this `sub` at this provider
+   * (back-channel logout by `sub`): the account that signed in with that `sub`, or, for an account
+   * that has not signed in since accounts kept it, the one whose identifier it is.
+   */
+  async removeForIdentity(providerId: number, sub: string, trx: Knex = this.db): Promise<number> {
+    const users = trx('accounts')
+      .select('user_id')
+      .where({ provider_id: providerId })
+      .andWhere((match) => match.where({ subject_hash: hashId(sub) }).orWhere((old) => old.whereNull('subject_hash').andWhere({ identifier: sub })))
     const removed = await trx('sessions').whereIn('user_id', users).delete()
     this.forgetAll(trx)
     return removed

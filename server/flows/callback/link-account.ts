@@ -8,10 +8,13 @@ import type { UserRecord } from '../../store/users.ts'
 import type { ParsedToken } from '../../clients/types.ts'
 import { need, type LoginContext } from '../login-state.ts'
 
-/** The OpenID provider's session id from the verified ID token: its back-channel logout names it. */
-const sidOf = (token: ParsedToken): string | null => {
-  const sid = (token.raw.idTokenClaims as { sid?: unknown } | undefined)?.sid
-  return typeof sid === 'string' && sid ? sid : null
+/**
+ * A claim of the verified ID token that back-channel logout names a session or a user by: the
+ * OpenID provider's session id (`sid`), or its subject (`sub`).
+ */
+const claimOf = (token: ParsedToken, name: 'sid' | 'sub'): string | null => {
+  const value = (token.raw.idTokenClaims as Record<string, unknown> | undefined)?.[name]
+  return typeof value === 'string' && value ? value : null
 }
 
 /**
@@ -36,9 +39,10 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
     scope: token.scope,
   }
   const displayName = displayNameOf(profile, provider.displayNamePath ?? null)
+  const subject = claimOf(token, 'sub')
 
   const storeLogin = () => store.db.transaction(async (trx) => {
-    const renewed = await store.accounts.renewAfterLogin(provider.id, identifier, { displayName, ...tokens }, trx)
+    const renewed = await store.accounts.renewAfterLogin(provider.id, identifier, { displayName, subject, ...tokens }, trx)
     let user: UserRecord | null
     let accountId: number
     let createdAt = Date.now()
@@ -59,10 +63,10 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
         isNew = true
       }
       if (!user) throw new AllAccessError('not_authenticated')
-      accountId = await store.accounts.create({ providerId: provider.id, identifier, userId: user.id, displayName, ...tokens }, trx)
+      accountId = await store.accounts.create({ providerId: provider.id, identifier, userId: user.id, displayName, subject, ...tokens }, trx)
     }
     if (!user) throw new TypeError(`account ${accountId} has no user`)
-    const session: StartedSession = await runtime.sessions.start(user.id, ctx.state.session, trx, { providerId: provider.id, sid: sidOf(token) })
+    const session: StartedSession = await runtime.sessions.start(user.id, ctx.state.session, trx, { providerId: provider.id, sid: claimOf(token, 'sid') })
     return { user, accountId, createdAt, isNew, refreshToken, session }
   })
   // Two first logins of one identity at once: the one that lost the insert finds the account the
