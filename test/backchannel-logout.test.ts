@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { request as httpRequest } from 'node:http'
 import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from 'jose'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
 import { randomToken } from '../server/crypto/random.ts'
@@ -198,6 +199,18 @@ describe.each(databases)('OpenID Connect back-channel logout on $kind', (databas
     const answer = await postLogoutToken(bff.url, await logoutToken({ sub }), 'idp-by-email')
     expect(answer.status).toBe(200)
     expect(await session(browser, bff.url)).toEqual({ authenticated: false })
+  })
+
+  it('logs a logout token whose sender went away half-way as abandoned (499), not as the database being down', async () => {
+    const url = new URL('/auth/backchannel-logout/idp', bff.url)
+    const sending = httpRequest({ host: url.hostname, port: url.port, method: 'POST', path: url.pathname, headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': '1000' } })
+    sending.on('error', () => {})
+    sending.write('logout_token=eyJ')
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    sending.destroy()
+    const abandoned = (line: string) => line.startsWith('POST /auth/backchannel-logout/idp 499 ')
+    expect(await within(2000, async () => bff.logs.filter(abandoned).length, (n) => n > 0)).toBe(1)
+    expect(bff.logs.join('\n')).not.toMatch(/service_unavailable|server_error/)
   })
 
   it('forgets used tokens once they are too old to be accepted anyway', async () => {

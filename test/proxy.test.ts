@@ -447,8 +447,27 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
         // Well before the 5 s time limit: the browser's leaving, not the limit, ended it.
         expect(await within(2000, async () => upstream.uploadsCut(), (n) => n > cut)).toBeGreaterThan(cut)
         expect(Date.now() - left).toBeLessThan(1000)
+        // Logged as the browser's leaving, not as the provider's failure.
+        expect(await within(2000, async () => big.logs.filter((line) => /^POST \/api\/echo\/upload 499 /.test(line)).length, (n) => n > 0)).toBe(1)
+        expect(big.logs.join('\n')).not.toMatch(/upstream_unreachable|service_unavailable|server_error/)
+        big.logs.length = 0
       },
     )
+
+    it('logs a small body the browser abandons half-way as abandoned (499), not as the database or the provider failing', async () => {
+      const before = upstream.received.length
+      const url = new URL('/api/echo/upload', big.url)
+      const uploading = httpRequest({ host: url.hostname, port: url.port, method: 'POST', path: url.pathname, headers: { ...CSRF, Cookie: bigBrowser.cookieHeader(url), 'Content-Type': 'application/json', 'Content-Length': '1000' } })
+      uploading.on('error', () => {})
+      uploading.write('{"half":')
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      uploading.destroy()
+      expect(await within(2000, async () => big.logs.filter((line) => /^POST \/api\/echo\/upload 499 /.test(line)).length, (n) => n > 0)).toBe(1)
+      expect(big.logs.join('\n')).not.toMatch(/upstream_unreachable|service_unavailable|server_error/)
+      // Nothing of it went upstream: a buffered body is sent only once it is whole.
+      expect(upstream.received.length).toBe(before)
+      big.logs.length = 0
+    })
 
     it('cuts off with 413 a body of undeclared length once it passes the limit', async () => {
       const chunk = new Uint8Array(256 * 1024).fill(120)

@@ -1,6 +1,7 @@
 import type { Context, Middleware } from 'koa'
 import type { Logger } from '../log.ts'
 import type { BffMetrics } from '../metrics.ts'
+import { answerAbandoned, RequestAbandonedError } from './abandoned-request.ts'
 import { answerError, toAllAccessError } from './answer-errors.ts'
 import { beginRequest, logRequest } from './request-log.ts'
 import { pipeAnswer } from './piped-answer.ts'
@@ -24,7 +25,8 @@ export function bffRequest(log: Logger, metrics: BffMetrics, route: (ctx: Contex
       const unanswered = unansweredRoute(ctx)
       if (unanswered) throw unanswered
     } catch (thrown) {
-      answerError(ctx, toAllAccessError(thrown, log, ctx.state.requestId))
+      if (thrown instanceof RequestAbandonedError) answerAbandoned(ctx, thrown, log)
+      else answerError(ctx, toAllAccessError(thrown, log, ctx.state.requestId))
     } finally {
       setSecurityHeaders(ctx)
       if (pipeDirectly) pipeAnswer(ctx)

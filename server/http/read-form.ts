@@ -1,4 +1,5 @@
 import type { Context } from 'koa'
+import { requestChunks } from './abandoned-request.ts'
 
 /**
  * A small `application/x-www-form-urlencoded` body (a provider's form_post answer, a logout token),
@@ -8,7 +9,7 @@ export async function readForm(ctx: Context, maxBytes: number): Promise<URLSearc
   if (!ctx.is('application/x-www-form-urlencoded') || Number(ctx.get('Content-Length') || 0) > maxBytes) return null
   const chunks: Buffer[] = []
   let size = 0
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+  for await (const chunk of requestChunks(ctx)) {
     size += chunk.length
     if (size > maxBytes) return null
     chunks.push(chunk)

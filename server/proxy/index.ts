@@ -3,6 +3,7 @@ import type { BaseOAuthClient } from '../clients/base.ts'
 import { USER_AGENT } from '../clients/provider-http.ts'
 import { deadline, readCapped, send, type TransportAnswer } from '../clients/provider-transport.ts'
 import { AllAccessError } from '../errors.ts'
+import { RequestAbandonedError } from '../http/abandoned-request.ts'
 import type { BffContext } from '../runtime.ts'
 import type { AccountRecord } from '../store/accounts.ts'
 import { resolveApiTarget } from './api-path.ts'
@@ -36,7 +37,9 @@ async function callUpstream(
   } catch (cause) {
     limit.clear()
     if (cause instanceof AllAccessError) throw cause
-    if (request.body.kind === 'streamed' && request.body.stream.errored instanceof AllAccessError) throw request.body.stream.errored
+    // The upload's own failure (too large, or the browser gone) is what ended the call, not the provider.
+    const uploadFailure = request.body.kind === 'streamed' ? request.body.stream.errored : null
+    if (uploadFailure instanceof AllAccessError || uploadFailure instanceof RequestAbandonedError) throw uploadFailure
     if (limit.signal.aborted) throw new AllAccessError('upstream_timeout', { detail: `${request.url.origin} did not answer in ${timeoutMs} ms` })
     throw new AllAccessError('upstream_unreachable', { detail: `${request.url.origin}: ${(cause as Error).message}`, cause })
   }

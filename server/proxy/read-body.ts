@@ -1,6 +1,7 @@
 import type { Context } from 'koa'
 import { Transform, type Readable } from 'node:stream'
 import { AllAccessError } from '../errors.ts'
+import { RequestAbandonedError, requestChunks } from '../http/abandoned-request.ts'
 
 /** Bodies up to this size are held whole, so the call can be retried once after a token refresh. */
 export const BUFFERED_BODY_LIMIT = 256 * 1024
@@ -24,7 +25,7 @@ export async function readRequestBody(ctx: Context, maxBytes: number, mustBuffer
   if (mustBuffer || (declared !== null && declared <= BUFFERED_BODY_LIMIT)) {
     const chunks: Buffer[] = []
     let size = 0
-    for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    for await (const chunk of requestChunks(ctx)) {
       size += chunk.length
       if (size > maxBytes) throw new AllAccessError('payload_too_large')
       chunks.push(chunk)
@@ -42,7 +43,7 @@ export async function readRequestBody(ctx: Context, maxBytes: number, mustBuffer
   // `pipe` passes no failure on: without this, a browser gone mid-upload left the provider's request
   // (and one of its pooled connections) waiting for the rest of the body until the time limit.
   ctx.req.once('close', () => {
-    if (!ctx.req.complete) limit.destroy(new Error('the browser went away during the upload'))
+    if (!ctx.req.complete) limit.destroy(new RequestAbandonedError('the browser went away during the upload'))
   })
   return { kind: 'streamed', stream: limit }
 }

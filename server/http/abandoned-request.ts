@@ -1,0 +1,30 @@
+import type { Context } from 'koa'
+import type { Logger } from '../log.ts'
+
+/**
+ * The caller went away before its request's body arrived whole. Nobody waits for the answer, and
+ * it is neither the database's failure nor the provider's: Node reports the cut connection as
+ * `ECONNRESET`, which would otherwise read as the database being unreachable.
+ */
+export class RequestAbandonedError extends Error {
+  override name = 'RequestAbandonedError'
+}
+
+/** nginx's "client closed request": what the log line and the metrics show for such a request. */
+export const ABANDONED_STATUS = 499
+
+/** The request's body as it arrives; a connection cut before its end throws {@link RequestAbandonedError}. */
+export async function* requestChunks(ctx: Context): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of ctx.req as AsyncIterable<Buffer>) yield chunk
+  } catch (cause) {
+    throw new RequestAbandonedError('the caller went away before its request arrived whole', { cause })
+  }
+}
+
+/** Records an abandoned request: no error answer (nobody would read it), a status of its own, a line in the log. */
+export function answerAbandoned(ctx: Context, error: RequestAbandonedError, log: Logger): void {
+  log.info(`request abandoned req=${ctx.state.requestId}: ${error.message}`)
+  ctx.body = ''
+  ctx.status = ABANDONED_STATUS
+}
