@@ -156,6 +156,12 @@ describe('all-access serve, operated', () => {
         expect(response.status).toBe(503)
         expect(await response.json()).toEqual({ error: 'service_unavailable', message: expect.any(String) })
       }
+      // A login start is one more route: 503 too, with no session to read first. The callback's every
+      // failure is a redirect.
+      const start = await fetch(new URL('/auth/login/echo', serve.url), { redirect: 'manual' })
+      expect([start.status, await start.json()]).toEqual([503, { error: 'service_unavailable', message: expect.any(String) }])
+      const callback = await fetch(new URL('/auth/callback/echo?code=c&state=s', serve.url), { redirect: 'manual' })
+      expect([callback.status, callback.headers.get('location')]).toEqual([302, '/?auth_error=service_unavailable'])
       expect(serve.process.exitCode).toBeNull()
       await relay.restore()
       let status = 0

@@ -1,27 +1,44 @@
 import type { Next } from 'koa'
 import { AllAccessError } from '../errors.ts'
 import { toAllAccessError } from '../http/answer-errors.ts'
+import { isDatabaseUnavailable } from '../http/database-down.ts'
 import { clearCookie, FLOW_COOKIE } from '../session/cookies.ts'
 import type { LoginContext } from './login-state.ts'
 import { answerPopup } from './popup-page.ts'
 
 /**
  * Login failures are navigations, so they answer with a redirect carrying `auth_error` (a popup
- * login's, with the popup page), never JSON or a stack trace. An unknown provider stays a 404 (the route itself does not exist), and a login
- * start over its rate limit a 429 with `Retry-After`.
+ * login's, with the popup page), never JSON or a stack trace. An unknown provider stays a 404 (the
+ * route itself does not exist), and a login start over its rate limit a 429 with `Retry-After`.
  */
-export async function redirectOnFailure(ctx: LoginContext, next: Next): Promise<void> {
-  try {
-    await next()
-  } catch (thrown) {
-    // These answer as JSON, from the error middleware: the route or the attempt itself is refused.
-    if (thrown instanceof AllAccessError && (thrown.code === 'unknown_provider' || thrown.code === 'rate_limited')) throw thrown
-    const { runtime } = ctx.state
-    const error = toAllAccessError(thrown, runtime.log, ctx.state.requestId)
-    runtime.metrics.loginFailed(ctx.state.login?.provider?.name, error.code)
-    clearCookie(ctx, FLOW_COOKIE, runtime.cookies, 'lax')
-    if (error.detail === undefined && error.status < 500) runtime.log.info(`login failed req=${ctx.state.requestId} ${error.code}`)
-    if (ctx.state.login?.popup) return answerPopup(ctx, error.code)
-    ctx.redirect(runtime.hooks.getErrorRedirect({ provider: ctx.state.login?.provider ?? null, code: error.code }))
+export const redirectOnFailure = failureRedirect(false)
+
+/**
+ * The login start's: as {@link redirectOnFailure}, but with the database away it answers the
+ * contract's `503 service_unavailable` for any route, as its row names no redirect for it. The
+ * callback's row does: every failure there is a redirect.
+ */
+export const redirectOnStartFailure = failureRedirect(true)
+
+function failureRedirect(databaseDownAsJson: boolean) {
+  return async (ctx: LoginContext, next: Next): Promise<void> => {
+    try {
+      await next()
+    } catch (thrown) {
+      // These answer as JSON, from the error middleware: the route or the attempt itself is refused.
+      if (thrown instanceof AllAccessError && (thrown.code === 'unknown_provider' || thrown.code === 'rate_limited')) throw thrown
+      if (databaseDownAsJson && isDatabaseUnavailable(thrown)) throw thrown
+      answerFailure(ctx, thrown)
+    }
   }
+}
+
+function answerFailure(ctx: LoginContext, thrown: unknown): void {
+  const { runtime } = ctx.state
+  const error = toAllAccessError(thrown, runtime.log, ctx.state.requestId)
+  runtime.metrics.loginFailed(ctx.state.login?.provider?.name, error.code)
+  clearCookie(ctx, FLOW_COOKIE, runtime.cookies, 'lax')
+  if (error.detail === undefined && error.status < 500) runtime.log.info(`login failed req=${ctx.state.requestId} ${error.code}`)
+  if (ctx.state.login?.popup) return answerPopup(ctx, error.code)
+  ctx.redirect(runtime.hooks.getErrorRedirect({ provider: ctx.state.login?.provider ?? null, code: error.code }))
 }

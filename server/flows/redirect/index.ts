@@ -1,5 +1,5 @@
 import compose from 'koa-compose'
-import { redirectOnFailure } from '../failure-redirect.ts'
+import { redirectOnStartFailure } from '../failure-redirect.ts'
 import { loadProvider } from '../load-provider.ts'
 import { limitLoginStarts } from './login-rate-limit.ts'
 import { readLoginOptions } from './read-login-options.ts'
@@ -7,4 +7,4 @@ import { redirectToProvider } from './redirect-to-provider.ts'
 import { startFlow } from './start-flow.ts'
 
 /** `GET /auth/login/:provider?next=/path&prompt=…&display=popup`: the redirect to the provider. */
-export const loginRedirect = compose([redirectOnFailure, loadProvider, readLoginOptions, limitLoginStarts, startFlow, redirectToProvider] as compose.Middleware<never>[])
+export const loginRedirect = compose([redirectOnStartFailure, loadProvider, readLoginOptions, limitLoginStarts, startFlow, redirectToProvider] as compose.Middleware<never>[])
