@@ -23,7 +23,12 @@ export class OAuth2Client extends BaseOAuthClient {
     return `allaccess-${this.provider.name}-request-state`
   }
 
-  /** A fresh state: 256 random bits (the seed used 32 characters; more costs nothing). Return null to not use state. */
+  /**
+   * A fresh state: 256 random bits (the seed used 32 characters; more costs nothing). An override
+   * must stay unguessable. Unlike django-all-access, null is no way to go without one:
+   * {@link checkApplicationState} requires the state back, so every callback would fail
+   * `invalid_state`; override both to change that.
+   */
   getApplicationState(): string | null {
     return randomToken()
   }
