@@ -26,7 +26,8 @@ function decode(value: string): string {
       i += 2
     } else octets.push(value.charCodeAt(i))
   }
-  return new TextDecoder().decode(new Uint8Array(octets))
+  // ignoreBOM: a value may start with U+FEFF, which a default TextDecoder would drop as a byte order mark.
+  return new TextDecoder('utf-8', { ignoreBOM: true }).decode(new Uint8Array(octets))
 }
 
 /** §3.5.1: `OAuth name="value", …`, each name and value percent-encoded. */

@@ -27,7 +27,9 @@ function failureRedirect(databaseDownAsJson: boolean) {
     } catch (thrown) {
       // These answer as JSON, from the error middleware: the route or the attempt itself is refused.
       if (thrown instanceof AllAccessError && (thrown.code === 'unknown_provider' || thrown.code === 'rate_limited')) throw thrown
-      if (databaseDownAsJson && isDatabaseUnavailable(thrown)) throw thrown
+      // A raw database error only: a provider's failure (an AllAccessError, maybe caused by a refused
+      // connection) stays a redirect.
+      if (databaseDownAsJson && !(thrown instanceof AllAccessError) && isDatabaseUnavailable(thrown)) throw thrown
       answerFailure(ctx, thrown)
     }
   }
