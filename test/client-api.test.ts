@@ -143,6 +143,18 @@ describe('createAllAccessClient against a real HTTP server', () => {
     await expect(client.api('github', 'user')).rejects.toEqual(expect.objectContaining({ name: 'ProviderApiError', status: 500, body: 'upstream broke' }))
   })
 
+  it("reads a provider's OAuth-style error body, which has no message, as the provider's answer even when its code is one the proxy uses", async () => {
+    // RFC 6749 §5.2 names server_error; an API that answers in its style is not the BFF failing.
+    const body = { error: 'server_error', error_description: 'The database is down.' }
+    answer = () => json(500, body)
+    await expect(client.api('github', 'user')).rejects.toEqual(expect.objectContaining({ name: 'ProviderApiError', status: 500, body }))
+    answer = () => json(401, { error: 'not_authenticated' })
+    await expect(client.api('github', 'user')).rejects.toBeInstanceOf(ProviderApiError)
+    // The BFF's own answers always carry a message (DESIGN.md: every JSON error is {"error","message"}).
+    answer = () => json(500, { error: 'server_error', message: 'Something went wrong.' })
+    await expect(client.api('github', 'user')).rejects.toEqual(expect.objectContaining({ name: 'AllAccessClientError', code: 'server_error', status: 500 }))
+  })
+
   it('reads an unknown code from the BFF as server_error, keeping the status', async () => {
     answer = () => json(418, { error: 'teapot', message: 'I am a teapot.' })
     const error = await client.getSession().catch((e: unknown) => e)
