@@ -112,6 +112,14 @@ describe('createAllAccessClient against a real HTTP server', () => {
     await expect(client.api('github', 'zen')).resolves.toBe('plain words')
   })
 
+  it('api() resolves with the bytes, as a Blob, when the answer is not text (an avatar, a file)', async () => {
+    const png = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0xff, 0xfe, 0x80])
+    answer = () => ({ status: 200, body: png, type: 'image/png' })
+    const photo = await client.api('microsoft', 'me/photo/$value')
+    expect(photo).toBeInstanceOf(Blob)
+    expect(new Uint8Array(await (photo as Blob).arrayBuffer())).toEqual(png)
+  })
+
   it('turns a contract error of the BFF into AllAccessClientError with its exact code and status', async () => {
     answer = () => json(404, { error: 'account_not_found', message: 'No such account.' })
     const error = await client.disconnect('github').catch((e: unknown) => e)
