@@ -88,7 +88,8 @@ export interface AllAccessClient {
   /** `DELETE /auth/accounts/:provider`: unlinks the account (the BFF revokes its tokens). */
   disconnect(provider: string): Promise<void>
   /**
-   * Calls the provider's API through the proxy and resolves with the parsed answer. Rejects with
+   * Calls the provider's API through the proxy and resolves with the answer: parsed JSON, text, or
+   * a Blob of bytes that are not UTF-8 text (an image, a file). Rejects with
    * AllAccessClientError for the BFF's own refusals (`reauth_required`, …) and ProviderApiError for
    * the provider's non-2xx answers.
    */
@@ -118,13 +119,18 @@ function searchOf(query: ApiQuery = {}): string {
   return search && `?${search}`
 }
 
-/** Reads a body as JSON when it says it is JSON; otherwise (or when it does not parse) as text. */
+/**
+ * Reads a body as JSON when it says it is JSON; otherwise (or when it does not parse) as text; and
+ * bytes that are not UTF-8 text (an image, a file) as a Blob, which text would have mangled.
+ */
 async function readBody(response: Response): Promise<unknown> {
-  const text = await response.text()
+  const blob = await response.blob()
+  let text: string | undefined
   try {
+    text = new TextDecoder(undefined, { fatal: true }).decode(await blob.arrayBuffer())
     return /[/+]json\b/i.test(response.headers.get('content-type') ?? '') ? JSON.parse(text) : text
   } catch {
-    return text
+    return text ?? blob
   }
 }
 

@@ -53,12 +53,13 @@ export function isReauthRequired(error: unknown): error is AllAccessClientError 
 /**
  * Reads a non-2xx answer. On the BFF's own routes every failure is an AllAccessClientError (an
  * unknown code or a body that is not the contract's reads as `server_error`); on the proxy, only the
- * BFF's codes are, and anything else is the provider's answer: ProviderApiError.
+ * BFF's codes with a message are, and anything else is the provider's answer: ProviderApiError.
  */
 export function errorFromAnswer(status: number, body: unknown, fromProxy: boolean): Error {
   const { error: code, message } = (body ?? {}) as { error?: unknown; message?: unknown }
   // A message only counts in a body of the contract's shape.
   const text = typeof code === 'string' && typeof message === 'string' ? message : 'The server answered unexpectedly.'
-  if (fromProxy) return isProxyErrorCode(code) ? new AllAccessClientError(code, status, text) : new ProviderApiError(status, body)
+  // On the proxy, only a body of that shape is the BFF's: `{"error":"server_error"}` alone is an API answering in RFC 6749's style.
+  if (fromProxy) return isProxyErrorCode(code) && text === message ? new AllAccessClientError(code, status, text) : new ProviderApiError(status, body)
   return new AllAccessClientError(knownCode(code), status, text)
 }

@@ -68,7 +68,7 @@ export type SessionOptions<TData = SessionInfo> = AllAccessQueryOptions<SessionI
  * Who is signed in, with which accounts: `GET /auth/session` as a query, read again every minute
  * and when the window regains focus (TanStack Query's `refetchOnWindowFocus`). An account with `status: 'reauth_required'` must sign in with
  * its provider again (show "Reconnect"). When a read finds the session ended, every cached
- * provider API answer is dropped.
+ * provider API answer is dropped, as when it finds another user signed in.
  */
 export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOptions<TData> = {}) {
   const client = useAllAccessClient()
@@ -79,7 +79,8 @@ export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOp
     async ({ signal }) => {
       const before = queryClient.getQueryData<SessionInfo>(key)
       const info = await client.getSession({ slide: slide ?? !before, signal })
-      if (before?.authenticated && !info.authenticated) queryClient.removeQueries({ queryKey: allAccessKeys.api() })
+      // Ended, or another user's (signed out and in again in another tab): the answers were not theirs.
+      if (before?.authenticated && before.user.id !== (info.authenticated && info.user.id)) queryClient.removeQueries({ queryKey: allAccessKeys.api() })
       return info
     },
     { refetchInterval: 60_000, ...options },

@@ -112,6 +112,14 @@ describe('createAllAccessClient against a real HTTP server', () => {
     await expect(client.api('github', 'zen')).resolves.toBe('plain words')
   })
 
+  it('api() resolves with the bytes, as a Blob, when the answer is not text (an avatar, a file)', async () => {
+    const png = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0xff, 0xfe, 0x80])
+    answer = () => ({ status: 200, body: png, type: 'image/png' })
+    const photo = await client.api('microsoft', 'me/photo/$value')
+    expect(photo).toBeInstanceOf(Blob)
+    expect(new Uint8Array(await (photo as Blob).arrayBuffer())).toEqual(png)
+  })
+
   it('turns a contract error of the BFF into AllAccessClientError with its exact code and status', async () => {
     answer = () => json(404, { error: 'account_not_found', message: 'No such account.' })
     const error = await client.disconnect('github').catch((e: unknown) => e)
@@ -141,6 +149,18 @@ describe('createAllAccessClient against a real HTTP server', () => {
     await expect(client.api('github', 'user/emails')).rejects.toBeInstanceOf(ProviderApiError)
     answer = () => ({ status: 500, body: 'upstream broke', type: 'text/plain' })
     await expect(client.api('github', 'user')).rejects.toEqual(expect.objectContaining({ name: 'ProviderApiError', status: 500, body: 'upstream broke' }))
+  })
+
+  it("reads a provider's OAuth-style error body, which has no message, as the provider's answer even when its code is one the proxy uses", async () => {
+    // RFC 6749 §5.2 names server_error; an API that answers in its style is not the BFF failing.
+    const body = { error: 'server_error', error_description: 'The database is down.' }
+    answer = () => json(500, body)
+    await expect(client.api('github', 'user')).rejects.toEqual(expect.objectContaining({ name: 'ProviderApiError', status: 500, body }))
+    answer = () => json(401, { error: 'not_authenticated' })
+    await expect(client.api('github', 'user')).rejects.toBeInstanceOf(ProviderApiError)
+    // The BFF's own answers always carry a message (DESIGN.md: every JSON error is {"error","message"}).
+    answer = () => json(500, { error: 'server_error', message: 'Something went wrong.' })
+    await expect(client.api('github', 'user')).rejects.toEqual(expect.objectContaining({ name: 'AllAccessClientError', code: 'server_error', status: 500 }))
   })
 
   it('reads an unknown code from the BFF as server_error, keeping the status', async () => {

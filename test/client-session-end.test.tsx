@@ -14,8 +14,8 @@ describe('the session end and popup login in the React hooks', () => {
   let recorder: Awaited<ReturnType<typeof startRecordingServer>>
   let baseUrl: string
   let received: Received[]
-  /** `later`: the expiresAt of every read after the first. */
-  let state: { authenticated: boolean; expiresAt: string; later?: string }
+  /** `later`: the expiresAt of every read after the first; `userId`: who is signed in (default 7). */
+  let state: { authenticated: boolean; expiresAt: string; later?: string; userId?: string }
   const sessionReads = () => received.filter((r) => r.url.split('?')[0] === '/auth/session').map((r) => r.url)
 
   beforeAll(async () => {
@@ -25,7 +25,7 @@ describe('the session end and popup login in the React hooks', () => {
       if (pathname === '/auth/session') {
         const expiresAt = state.expiresAt
         if (state.later) state.expiresAt = state.later
-        return json(200, state.authenticated ? { authenticated: true, user: { id: '7', displayName: 'Alice' }, accounts: [], expiresAt } : { authenticated: false })
+        return json(200, state.authenticated ? { authenticated: true, user: { id: state.userId ?? '7', displayName: 'Alice' }, accounts: [], expiresAt } : { authenticated: false })
       }
       if (pathname.startsWith('/api/')) {
         return state.authenticated ? json(200, { path: pathname }) : json(401, { error: 'not_authenticated', message: 'Sign in first.' })
@@ -145,6 +145,17 @@ describe('the session end and popup login in the React hooks', () => {
     rerender({ enabled: true })
     await waitFor(() => expect((result.current.me.error as AllAccessClientError | null)?.code).toBe('not_authenticated'))
     await waitFor(() => expect(result.current.session.data).toEqual({ authenticated: false }))
+    expect(cachedApiData()).toEqual([])
+  })
+
+  it('drops them too when a session read finds another user signed in (signed out and in again in another tab)', async () => {
+    const { wrapper, queryClient, cachedApiData } = setup()
+    const { result } = renderHook(() => useSession(), { wrapper })
+    await waitFor(() => expect(result.current.data?.authenticated).toBe(true))
+    queryClient.setQueryData(allAccessKeys.api('sandbox-oauth1', 'account/settings.json'), { screen_name: 'alice' })
+    state.userId = '8'
+    await act(() => result.current.refetch())
+    await waitFor(() => expect(result.current.data).toMatchObject({ authenticated: true, user: { id: '8' } }))
     expect(cachedApiData()).toEqual([])
   })
 

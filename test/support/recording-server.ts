@@ -10,7 +10,7 @@ export interface RecordedRequest {
 
 export interface RecordedAnswer {
   status: number
-  body?: string
+  body?: string | Uint8Array
   type?: string
 }
 
