@@ -43,7 +43,12 @@ export interface LogoutOptions {
 
 /** Options of {@link createAllAccessClient}. */
 export interface AllAccessClientOptions {
-  /** Where the BFF answers, e.g. `https://bff.example`; default `''`, the page's own origin. */
+  /**
+   * Where the BFF answers; default `''`, the page's own origin. In a browser the BFF must be on the
+   * page's origin (its session cookie is `SameSite=Strict`, and it refuses other origins and sends no
+   * CORS headers), so this is for a path prefix in front of it, or an absolute URL outside a
+   * browser (server rendering, tests).
+   */
   baseUrl?: string
   /** A `fetch` to use instead of the global one (tests, server rendering). */
   fetch?: typeof fetch
@@ -134,19 +139,13 @@ async function readBody(response: Response): Promise<unknown> {
   }
 }
 
-function isCrossOrigin(baseUrl: string): boolean {
-  if (!/^[a-z][a-z0-9+.-]*:/i.test(baseUrl)) return false
-  return typeof window === 'undefined' || new URL(baseUrl).origin !== location.origin
-}
-
 /**
- * Makes a client of the BFF. Every call sends `X-CSRF: 1`, and the session cookie
- * (`credentials: 'same-origin'`, or `'include'` when `baseUrl` is another origin).
+ * Makes a client of the BFF. Every call sends `X-CSRF: 1`, and the session cookie (fetch's own
+ * `credentials: 'same-origin'`: the BFF answers on the page's origin).
  */
 export function createAllAccessClient(options: AllAccessClientOptions = {}): AllAccessClient {
   const baseUrl = (options.baseUrl ?? '').replace(/\/+$/, '')
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init))
-  const credentials: RequestCredentials = isCrossOrigin(baseUrl) ? 'include' : 'same-origin'
 
   /** One call of the BFF. `type` is the body's Content-Type, unless the caller's headers name one (`application/merge-patch+json`, a charset). */
   async function call<T>(path: string, init: RequestInit = {}, fromProxy = false, type?: string): Promise<T> {
@@ -154,7 +153,7 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
     headers.set(CSRF_HEADER, CSRF_VALUE)
     if (!headers.has('Accept')) headers.set('Accept', 'application/json')
     if (type && !headers.has('Content-Type')) headers.set('Content-Type', type)
-    const response = await doFetch(`${baseUrl}${path}`, { ...init, headers, credentials })
+    const response = await doFetch(`${baseUrl}${path}`, { ...init, headers })
     const body = await readBody(response)
     if (!response.ok) throw errorFromAnswer(response.status, body, fromProxy)
     return (body === '' ? undefined : body) as T

@@ -12,7 +12,7 @@ export interface AllAccessProviderProps {
    * `QueryClientProvider`) is used, and failing that one is created.
    */
   queryClient?: QueryClient
-  /** Where the BFF answers, e.g. `https://bff.example`; default the page's own origin. */
+  /** Where the BFF answers; default the page's own origin, where a browser needs it (see `AllAccessClientOptions.baseUrl`). */
   baseUrl?: string
   /** A ready client (a custom `fetch`, server rendering, tests); `baseUrl` is then ignored. */
   client?: AllAccessClient
