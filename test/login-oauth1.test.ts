@@ -168,38 +168,32 @@ describe.each(databases)('OAuth 1.0a login on $kind', (database) => {
     expect(info.authenticated && info.accounts.map((a) => a.provider)).toEqual(['bob-provider'])
   })
 
-  it('refuses with request_token_failed a provider that does not confirm the callback (OAuth 1.0, not 1.0a)', async () => {
+  /** Where a login start leads when the provider's request token endpoint answers `body`. */
+  async function loginStartWithRequestTokenAnswer(name: string, body: string): Promise<{ location: string | null; base: string }> {
     const { createServer } = await import('node:http')
-    const legacy = createServer((req, res) => {
+    const provider = createServer((req, res) => {
       res.setHeader('Content-Type', 'application/x-www-form-urlencoded')
-      res.end('oauth_token=t&oauth_token_secret=s')
+      res.end(body)
     })
-    await new Promise<void>((resolve) => legacy.listen(0, '127.0.0.1', resolve))
-    const base = `http://127.0.0.1:${(legacy.address() as { port: number }).port}`
+    await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve))
+    const base = `http://127.0.0.1:${(provider.address() as { port: number }).port}`
     try {
-      await bff.addProvider('legacy', { requestTokenUrl: `${base}/rt`, authorizationUrl: `${base}/a`, accessTokenUrl: `${base}/at`, profileUrl: `${base}/me`, clientId: 'k', clientSecret: 's' })
-      const response = await new BrowserSession().fetch(new URL('/auth/login/legacy', bff.url))
-      expect(response.headers.get('location')).toBe('/?auth_error=request_token_failed')
+      await bff.addProvider(name, { requestTokenUrl: `${base}/rt`, authorizationUrl: `${base}/a`, accessTokenUrl: `${base}/at`, profileUrl: `${base}/me`, clientId: 'k', clientSecret: 's' })
+      const response = await new BrowserSession().fetch(new URL(`/auth/login/${name}`, bff.url))
+      return { location: response.headers.get('location'), base }
     } finally {
-      await new Promise<void>((resolve) => legacy.close(() => resolve()))
+      await new Promise<void>((resolve) => provider.close(() => resolve()))
     }
+  }
+
+  it('refuses with request_token_failed a provider that does not confirm the callback (OAuth 1.0, not 1.0a)', async () => {
+    const { location } = await loginStartWithRequestTokenAnswer('legacy', 'oauth_token=t&oauth_token_secret=s')
+    expect(location).toBe('/?auth_error=request_token_failed')
   })
 
   it('takes a request token answer that ends with a line break, as its access token answer is taken', async () => {
-    const { createServer } = await import('node:http')
-    const newline = createServer((req, res) => {
-      res.setHeader('Content-Type', 'application/x-www-form-urlencoded')
-      res.end('oauth_token=t&oauth_token_secret=s&oauth_callback_confirmed=true\r\n')
-    })
-    await new Promise<void>((resolve) => newline.listen(0, '127.0.0.1', resolve))
-    const base = `http://127.0.0.1:${(newline.address() as { port: number }).port}`
-    try {
-      await bff.addProvider('newline', { requestTokenUrl: `${base}/rt`, authorizationUrl: `${base}/a`, accessTokenUrl: `${base}/at`, profileUrl: `${base}/me`, clientId: 'k', clientSecret: 's' })
-      const response = await new BrowserSession().fetch(new URL('/auth/login/newline', bff.url))
-      expect(response.headers.get('location')).toBe(`${base}/a?oauth_token=t`)
-    } finally {
-      await new Promise<void>((resolve) => newline.close(() => resolve()))
-    }
+    const { location, base } = await loginStartWithRequestTokenAnswer('newline', 'oauth_token=t&oauth_token_secret=s&oauth_callback_confirmed=true\r\n')
+    expect(location).toBe(`${base}/a?oauth_token=t`)
   })
 
   it('redirects to /?auth_error=request_token_failed when the provider refuses the request token', async () => {
