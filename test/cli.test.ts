@@ -284,6 +284,19 @@ describe.each(databases)('the all-access command on $kind', (database) => {
     })
   })
 
+  it('refuses to add or update a provider with keys that lack the stored key id, as serve would refuse to start, and changes nothing', async () => {
+    const storedId = rootKey(Buffer.from(env.ALLACCESS_KEYS, 'base64')).id
+    const otherKey = generateKey()
+    const otherId = rootKey(Buffer.from(otherKey, 'base64')).id
+    const message = `ALLACCESS_KEYS lacks key id ${storedId} used by stored secrets (keys in use: ${otherId}): list the old key after the new one, or use the same ALLACCESS_KEYS as the process that stored them`
+    const before = await stored()
+    const withOtherKey = (...args: string[]) => cli(args, { ...env, ALLACCESS_KEYS: otherKey }, cwd)
+    expect(withOtherKey('providers', 'add', 'other-key', '--preset', 'github', '--client-id', 'a', '--client-secret', 'b')).toEqual(failure(message))
+    expect(withOtherKey('providers', 'update', 'github', '--scope', 'repo')).toEqual(failure(message))
+    expect(await stored()).toEqual(before)
+    expect(await keyIdsInUse()).toEqual(new Set([storedId]))
+  })
+
   it('adds a per-tenant preset with its parameters filled in, and re-applies it when a parameter changes', async () => {
     expect(run('providers', 'add', 'okta', '--preset', 'okta', '--param', 'domain=acme.okta.com', '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: added('okta', 'oidc'), stderr: '' })
     expect(await storedOne('okta')).toEqual(
