@@ -303,6 +303,13 @@ describe.each(databases)('the all-access command on $kind', (database) => {
     expect(await keyIdsInUse()).toEqual(new Set([storedId]))
   })
 
+  it('refuses a --user beyond any user id (the column is a 32-bit integer) in one line, ending no session', () => {
+    for (const user of ['2147483648', '3000000000', '9999999999999999']) {
+      expect(run('sessions', 'revoke', '--user', user)).toEqual(failure(`--user: "${user}" is not a user id`))
+    }
+    expect(run('sessions', 'revoke', '--user', '2147483647')).toEqual({ code: 0, stdout: 'ended 0 sessions\n', stderr: '' })
+  })
+
   it('adds a per-tenant preset with its parameters filled in, and re-applies it when a parameter changes', async () => {
     expect(run('providers', 'add', 'okta', '--preset', 'okta', '--param', 'domain=acme.okta.com', '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: added('okta', 'oidc'), stderr: '' })
     expect(await storedOne('okta')).toEqual(

@@ -124,6 +124,8 @@ async function providers(args: string[], io: CliIo): Promise<number> {
   }
 }
 
+const MAX_USER_ID = 2 ** 31 - 1
+
 async function run(args: string[], io: CliIo): Promise<number> {
   const [command, ...rest] = args
   switch (command) {
@@ -156,7 +158,8 @@ async function run(args: string[], io: CliIo): Promise<number> {
       const { values, positionals } = parseFlags(flags, { user: { type: 'string' }, all: { type: 'boolean' } })
       if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`)
       if (Boolean(values.user) === Boolean(values.all)) throw new UsageError('sessions revoke needs exactly one of --user ID and --all')
-      if (values.user !== undefined && !/^[1-9]\d{0,15}$/.test(values.user)) throw new UsageError(`--user: "${values.user}" is not a user id`)
+      // User ids are 32-bit integers (PostgreSQL refuses a larger number in the query).
+      if (values.user !== undefined && !(/^[1-9]\d{0,9}$/.test(values.user) && Number(values.user) <= MAX_USER_ID)) throw new UsageError(`--user: "${values.user}" is not a user id`)
       const ended = await withStore(io, (store) => (values.all ? store.sessions.removeAll() : store.sessions.removeForUser(Number(values.user))))
       io.out(`ended ${ended} session${ended === 1 ? '' : 's'}`)
       return 0
