@@ -389,11 +389,30 @@ describe('the all-access command without configuration', () => {
     [{ PORT: 'eighty' }, 'PORT must be a whole number of at least 0, got "eighty"'],
     [{ PUBLIC_URL: 'not a url' }, 'PUBLIC_URL is not a URL: "not a url"'],
     [{ PUBLIC_URL: 'ftp://app.example' }, 'PUBLIC_URL must be http:// or https://'],
+    // Callback URLs are built from the origin alone: a path would be dropped, and the URL registered with the provider never sent.
+    [{ PUBLIC_URL: 'https://app.example.com/bff' }, "PUBLIC_URL must be an origin such as https://app.example.com, with no path, query, fragment, user name or password (the BFF's routes are /auth/* and /api/* at the root)"],
+    [{ PUBLIC_URL: 'https://me:pw@app.example.com' }, "PUBLIC_URL must be an origin such as https://app.example.com, with no path, query, fragment, user name or password (the BFF's routes are /auth/* and /api/* at the root)"],
+    [{ PUBLIC_URL: 'https://app.example.com/?x=1' }, "PUBLIC_URL must be an origin such as https://app.example.com, with no path, query, fragment, user name or password (the BFF's routes are /auth/* and /api/* at the root)"],
     [{ ALLACCESS_PROXY_TIMEOUT_MS: '0' }, 'ALLACCESS_PROXY_TIMEOUT_MS must be a whole number of at least 1, got "0"'],
     [{ ALLACCESS_KEYS: 'short' }, 'ALLACCESS_KEYS entry 1 is not a base64 32-byte key (make one with: openssl rand -base64 32)'],
   ])('refuses to serve with bad configuration %j in one line', (bad, message) => {
     const result = cli(['serve'], { ALLACCESS_KEYS: generateKey(), DATABASE_URL: undefined, ...bad }, temporaryFolder())
     expect(result).toEqual(failure(message))
+  })
+
+  it('refuses to add a provider under a PUBLIC_URL with a path, whose callback URL it would print without the path', () => {
+    const cwd = temporaryFolder()
+    const result = cli(['providers', 'add', 'github', '--preset', 'github', '--client-id', 'a', '--client-secret', 'b'], { PUBLIC_URL: 'https://app.example.com/bff/', ALLACCESS_KEYS: generateKey(), DATABASE_URL: undefined }, cwd)
+    expect(result).toEqual(failure("PUBLIC_URL must be an origin such as https://app.example.com, with no path, query, fragment, user name or password (the BFF's routes are /auth/* and /api/* at the root)"))
+    expect(existsSync(join(cwd, 'data'))).toBe(false)
+  })
+
+  it('serves under a PUBLIC_URL with a trailing slash, an uppercase host or its default port: they are still the origin', () => {
+    for (const publicUrl of ['https://App.Example.com/', 'https://app.example.com:443', 'http://localhost:3000/']) {
+      const result = cli(['providers', 'add', 'github', '--preset', 'github', '--client-id', 'a', '--client-secret', 'b'], { PUBLIC_URL: publicUrl, ALLACCESS_KEYS: generateKey(), DATABASE_URL: undefined }, temporaryFolder())
+      expect(result.code).toBe(0)
+      expect(result.stdout).toContain(`callback URL to register with the provider: ${new URL(publicUrl).origin}/auth/callback/github\n`)
+    }
   })
 
   it.each([
