@@ -23,6 +23,7 @@ import type { Runtime } from './runtime.ts'
 import { DEFAULT_SESSION_TIMEOUTS, Sessions, type SessionTimeouts } from './session/sessions.ts'
 import { DEFAULT_CACHE_MS, migrate, openStore, type Store } from './store/index.ts'
 import { checkKeysCoverStore } from './store/key-rotation.ts'
+import { publicUrlProblem } from './config.ts'
 
 export interface AllAccessOptions {
   /** The app's external origin; callback URLs and cookie security derive from it. */
@@ -83,6 +84,8 @@ export function isBffPath(path: string): boolean {
 /** Builds the BFF: the composition root of routes, store, sessions and hooks. */
 export async function createAllAccess(options: AllAccessOptions): Promise<AllAccess> {
   const publicUrl = new URL(options.publicUrl)
+  const problem = publicUrlProblem(publicUrl)
+  if (problem) throw new TypeError(`createAllAccess: publicUrl ${problem}`)
   const ownsStore = !options.store
   let store = options.store
   if (!store) {

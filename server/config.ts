@@ -87,7 +87,22 @@ export function loadPublicUrl(env: NodeJS.ProcessEnv = process.env): URL {
     throw new ConfigError(`PUBLIC_URL is not a URL: "${rawPublicUrl}"`)
   }
   if (publicUrl.protocol !== 'https:' && publicUrl.protocol !== 'http:') throw new ConfigError('PUBLIC_URL must be http:// or https://')
+  const problem = publicUrlProblem(publicUrl)
+  if (problem) throw new ConfigError(`PUBLIC_URL ${problem}`)
   return publicUrl
+}
+
+/**
+ * What keeps a URL from being the BFF's public origin, or null. The BFF's paths are fixed at the
+ * root (`/auth/*`, `/api/*`, cookies on `/`), and callback URLs are built from the origin alone: a
+ * path, query or user name given would be dropped silently, and the URL registered with a provider
+ * from the README's `$PUBLIC_URL/auth/callback/<name>` would not be the one the BFF sends.
+ */
+export function publicUrlProblem(url: URL): string | null {
+  if (url.username || url.password || url.pathname !== '/' || /[?#]/.test(url.href)) {
+    return `must be an origin such as https://app.example.com, with no path, query, fragment, user name or password (the BFF's routes are /auth/* and /api/* at the root)`
+  }
+  return null
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {

@@ -240,6 +240,12 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       ['a bad URL', ['providers', 'add', 'x', '--issuer', 'not a url', ...secrets], '--issuer: "not a url" is not a URL'],
       ['http to a host that is not this machine', ['providers', 'add', 'x', '--profile-url', 'http://idp.example/me', '--authorization-url', 'https://idp.example/a', '--access-token-url', 'https://idp.example/t', ...secrets], '--profile-url: must use https (http is only allowed for localhost, 127.0.0.1 and [::1])'],
       ['a URL of another scheme', ['providers', 'add', 'x', '--issuer', 'ftp://id.example', ...secrets], '--issuer: must be an https URL, got ftp:'],
+      ['a URL with a user name and password, which would never be sent (and would be listed)', ['providers', 'add', 'x', '--issuer', 'https://me:pw@id.example', ...secrets], '--issuer: must not hold a user name or password'],
+      ['a URL with a space around it, kept as given but never the issuer the provider names', ['providers', 'add', 'x', '--issuer', 'https://id.example ', ...secrets], '--issuer: must not contain spaces or control characters'],
+      ['a URL with a newline in it', ['providers', 'update', 'github', '--authorization-url', 'https://github.com/login/oauth/\nauthorize'], '--authorization-url: must not contain spaces or control characters'],
+      ['an issuer with a query, which discovery would read as its own', ['providers', 'add', 'x', '--issuer', 'https://id.example?tenant=a', ...secrets], '--issuer: must not have a query (?…) or a fragment (#…)'],
+      ['an issuer with a fragment', ['providers', 'add', 'x', '--issuer', 'https://id.example/#realm', ...secrets], '--issuer: must not have a query (?…) or a fragment (#…)'],
+      ['an API base URL with a query the proxy would drop', ['providers', 'update', 'github', '--api-base-url', 'https://api.github.com/?key=k'], '--api-base-url: must not have a query (?…) or a fragment (#…)'],
       ['a missing --client-id', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--client-secret', 'b'], '--client-id is required'],
       ['a missing --client-secret', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--client-id', 'a'], '--client-secret is required'],
       ['an empty --client-secret', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--client-id', 'a', '--client-secret', ''], '--client-secret is required'],
@@ -282,6 +288,26 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       expect(result).toEqual(failure(message))
       expect(await stored()).toEqual(before)
     })
+  })
+
+  it('refuses to add or update a provider with keys that lack the stored key id, as serve would refuse to start, and changes nothing', async () => {
+    const storedId = rootKey(Buffer.from(env.ALLACCESS_KEYS, 'base64')).id
+    const otherKey = generateKey()
+    const otherId = rootKey(Buffer.from(otherKey, 'base64')).id
+    const message = `ALLACCESS_KEYS lacks key id ${storedId} used by stored secrets (keys in use: ${otherId}): list the old key after the new one, or use the same ALLACCESS_KEYS as the process that stored them`
+    const before = await stored()
+    const withOtherKey = (...args: string[]) => cli(args, { ...env, ALLACCESS_KEYS: otherKey }, cwd)
+    expect(withOtherKey('providers', 'add', 'other-key', '--preset', 'github', '--client-id', 'a', '--client-secret', 'b')).toEqual(failure(message))
+    expect(withOtherKey('providers', 'update', 'github', '--scope', 'repo')).toEqual(failure(message))
+    expect(await stored()).toEqual(before)
+    expect(await keyIdsInUse()).toEqual(new Set([storedId]))
+  })
+
+  it('refuses a --user beyond any user id (the column is a 32-bit integer) in one line, ending no session', () => {
+    for (const user of ['2147483648', '3000000000', '9999999999999999']) {
+      expect(run('sessions', 'revoke', '--user', user)).toEqual(failure(`--user: "${user}" is not a user id`))
+    }
+    expect(run('sessions', 'revoke', '--user', '2147483647')).toEqual({ code: 0, stdout: 'ended 0 sessions\n', stderr: '' })
   })
 
   it('adds a per-tenant preset with its parameters filled in, and re-applies it when a parameter changes', async () => {
@@ -363,11 +389,30 @@ describe('the all-access command without configuration', () => {
     [{ PORT: 'eighty' }, 'PORT must be a whole number of at least 0, got "eighty"'],
     [{ PUBLIC_URL: 'not a url' }, 'PUBLIC_URL is not a URL: "not a url"'],
     [{ PUBLIC_URL: 'ftp://app.example' }, 'PUBLIC_URL must be http:// or https://'],
+    // Callback URLs are built from the origin alone: a path would be dropped, and the URL registered with the provider never sent.
+    [{ PUBLIC_URL: 'https://app.example.com/bff' }, "PUBLIC_URL must be an origin such as https://app.example.com, with no path, query, fragment, user name or password (the BFF's routes are /auth/* and /api/* at the root)"],
+    [{ PUBLIC_URL: 'https://me:pw@app.example.com' }, "PUBLIC_URL must be an origin such as https://app.example.com, with no path, query, fragment, user name or password (the BFF's routes are /auth/* and /api/* at the root)"],
+    [{ PUBLIC_URL: 'https://app.example.com/?x=1' }, "PUBLIC_URL must be an origin such as https://app.example.com, with no path, query, fragment, user name or password (the BFF's routes are /auth/* and /api/* at the root)"],
     [{ ALLACCESS_PROXY_TIMEOUT_MS: '0' }, 'ALLACCESS_PROXY_TIMEOUT_MS must be a whole number of at least 1, got "0"'],
     [{ ALLACCESS_KEYS: 'short' }, 'ALLACCESS_KEYS entry 1 is not a base64 32-byte key (make one with: openssl rand -base64 32)'],
   ])('refuses to serve with bad configuration %j in one line', (bad, message) => {
     const result = cli(['serve'], { ALLACCESS_KEYS: generateKey(), DATABASE_URL: undefined, ...bad }, temporaryFolder())
     expect(result).toEqual(failure(message))
+  })
+
+  it('refuses to add a provider under a PUBLIC_URL with a path, whose callback URL it would print without the path', () => {
+    const cwd = temporaryFolder()
+    const result = cli(['providers', 'add', 'github', '--preset', 'github', '--client-id', 'a', '--client-secret', 'b'], { PUBLIC_URL: 'https://app.example.com/bff/', ALLACCESS_KEYS: generateKey(), DATABASE_URL: undefined }, cwd)
+    expect(result).toEqual(failure("PUBLIC_URL must be an origin such as https://app.example.com, with no path, query, fragment, user name or password (the BFF's routes are /auth/* and /api/* at the root)"))
+    expect(existsSync(join(cwd, 'data'))).toBe(false)
+  })
+
+  it('serves under a PUBLIC_URL with a trailing slash, an uppercase host or its default port: they are still the origin', () => {
+    for (const publicUrl of ['https://App.Example.com/', 'https://app.example.com:443', 'http://localhost:3000/']) {
+      const result = cli(['providers', 'add', 'github', '--preset', 'github', '--client-id', 'a', '--client-secret', 'b'], { PUBLIC_URL: publicUrl, ALLACCESS_KEYS: generateKey(), DATABASE_URL: undefined }, temporaryFolder())
+      expect(result.code).toBe(0)
+      expect(result.stdout).toContain(`callback URL to register with the provider: ${new URL(publicUrl).origin}/auth/callback/github\n`)
+    }
   })
 
   it.each([

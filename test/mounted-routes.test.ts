@@ -11,6 +11,19 @@ import { databases } from './support/databases.ts'
 import { startEchoUpstream, type EchoUpstream } from './support/echo-upstream.ts'
 import { signedIn } from './support/signed-in.ts'
 
+it('createAllAccess refuses a publicUrl with a path, whose routes and callback URLs would silently be at the root', async () => {
+  const created = await databases[0].create()
+  try {
+    for (const publicUrl of ['https://app.example.com/bff', 'https://me:pw@app.example.com']) {
+      await expect(createAllAccess({ databaseUrl: created.url, keys: parseKeys(generateKey()), publicUrl, log: { info() {}, error() {} } })).rejects.toThrow(
+        new TypeError(`createAllAccess: publicUrl must be an origin such as https://app.example.com, with no path, query, fragment, user name or password (the BFF's routes are /auth/* and /api/* at the root)`),
+      )
+    }
+  } finally {
+    await created.drop()
+  }
+})
+
 // What the README's "Mounting" section says of an app's own routes beside the BFF's fixed prefixes.
 describe('an app mounting all-access beside routes of its own', () => {
   let allAccess: AllAccess

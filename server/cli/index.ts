@@ -5,7 +5,7 @@ import { loadPublicUrl, loadStoreConfig } from '../config.ts'
 import { buildProviderConfig, checkProviderName } from '../providers/provider-input.ts'
 import { isUniqueViolation } from '../store/database.ts'
 import { openStore, migrate, type Store } from '../store/index.ts'
-import { rotateKeys } from '../store/key-rotation.ts'
+import { checkKeysCoverStore, rotateKeys } from '../store/key-rotation.ts'
 import { parseFlags, parseProviderFlags, UsageError } from './provider-flags.ts'
 import { afterAdding, presetSummary, presetTable } from './presets.ts'
 import { PRESETS } from '../providers/presets.ts'
@@ -43,10 +43,16 @@ function openCommandStore(io: CliIo): Store {
   return openStore({ databaseUrl: config.databaseUrl, keys: config.keys, cwd: io.cwd })
 }
 
-async function withStore<T>(io: CliIo, action: (store: Store) => Promise<T>): Promise<T> {
+/**
+ * Runs `action` on the migrated store. `writesSecrets`: refused, before anything is written, when the
+ * keys lack a key id stored secrets use, as `serve` would refuse to start: a secret written with
+ * other keys than the servers' (a typo, a shell without ALLACCESS_KEYS) breaks every server reading it.
+ */
+async function withStore<T>(io: CliIo, action: (store: Store) => Promise<T>, { writesSecrets = false } = {}): Promise<T> {
   const store = openCommandStore(io)
   try {
     await migrate(store.db)
+    if (writesSecrets) await checkKeysCoverStore(store.db, store.box)
     return await action(store)
   } finally {
     await store.close()
@@ -68,7 +74,7 @@ async function providers(args: string[], io: CliIo): Promise<number> {
           if (isUniqueViolation(error)) throw new UsageError(`provider "${name}" already exists`)
           throw error
         }
-      })
+      }, { writesSecrets: true })
       io.out(`added provider ${name} (${config.protocol})`)
       for (const line of afterAdding(config, callbackUrl, input.params)) io.out(line)
       return 0
@@ -80,7 +86,7 @@ async function providers(args: string[], io: CliIo): Promise<number> {
         const current = await store.providers.get(name)
         if (!current) throw new UsageError(`no provider named "${name}"`)
         await store.providers.update(name, buildProviderConfig(name, input, current))
-      })
+      }, { writesSecrets: true })
       io.out(`updated provider ${name}`)
       return 0
     }
@@ -118,6 +124,8 @@ async function providers(args: string[], io: CliIo): Promise<number> {
   }
 }
 
+const MAX_USER_ID = 2 ** 31 - 1
+
 async function run(args: string[], io: CliIo): Promise<number> {
   const [command, ...rest] = args
   switch (command) {
@@ -150,7 +158,8 @@ async function run(args: string[], io: CliIo): Promise<number> {
       const { values, positionals } = parseFlags(flags, { user: { type: 'string' }, all: { type: 'boolean' } })
       if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`)
       if (Boolean(values.user) === Boolean(values.all)) throw new UsageError('sessions revoke needs exactly one of --user ID and --all')
-      if (values.user !== undefined && !/^[1-9]\d{0,15}$/.test(values.user)) throw new UsageError(`--user: "${values.user}" is not a user id`)
+      // User ids are 32-bit integers (PostgreSQL refuses a larger number in the query).
+      if (values.user !== undefined && !(/^[1-9]\d{0,9}$/.test(values.user) && Number(values.user) <= MAX_USER_ID)) throw new UsageError(`--user: "${values.user}" is not a user id`)
       const ended = await withStore(io, (store) => (values.all ? store.sessions.removeAll() : store.sessions.removeForUser(Number(values.user))))
       io.out(`ended ${ended} session${ended === 1 ? '' : 's'}`)
       return 0

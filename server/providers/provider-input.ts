@@ -54,10 +54,18 @@ const SCOPE_DELIMITER_NAMES: Record<string, ScopeDelimiter> = { space: ' ', ' ':
 const DOTTED_PATH = /^[^.\s]+(\.[^.\s]+)*$/
 
 
+/**
+ * URLs that others are appended to: the issuer (discovery's path; OpenID Connect Discovery 1.0 §3
+ * allows no query or fragment in it) and the API base (the proxied path and query), which would
+ * silently lose a query or fragment of their own.
+ */
+const BASE_URL_FLAGS = new Set(['issuer', 'api-base-url'])
+
 /** Provider URLs must be https; plain http only to this machine, for development and tests. */
 export function checkProviderUrl(flag: string, value: string): string {
   const problem = providerUrlProblem(value)
   if (problem) throw new ProviderInputError(`--${flag}: ${problem}`)
+  if (BASE_URL_FLAGS.has(flag) && /[?#]/.test(new URL(value).href)) throw new ProviderInputError(`--${flag}: must not have a query (?…) or a fragment (#…)`)
   return value
 }
 

@@ -11,6 +11,11 @@ export function providerUrlProblem(value: unknown): string | null {
   } catch {
     return `"${String(value).slice(0, 200)}" is not a URL`
   }
+  // The URL parser would drop them, but the value is kept as given: an issuer compared as text, or a
+  // discovery URL built from it, would never match the provider's.
+  if (/[\u0000-\u0020\u007f]/.test(String(value))) return 'must not contain spaces or control characters'
+  // Requests go to the URL's origin and path: a user name or password in it would never be sent.
+  if (url.username || url.password) return 'must not hold a user name or password'
   if (url.protocol === 'https:') return null
   if (url.protocol === 'http:' && LOOPBACK.has(url.hostname)) return null
   if (url.protocol === 'http:') return 'must use https (http is only allowed for localhost, 127.0.0.1 and [::1])'
