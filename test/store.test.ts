@@ -443,6 +443,21 @@ describe.each(databases)('the store on $kind', (database) => {
       expect(await store.accounts.get(id)).toBeNull()
     })
 
+    it('need a new login when the provider refuses a token, unless a login wrote new ones since it was read', async () => {
+      const p = await store.providers.add(provider('p1'))
+      const user = await store.users.create(null)
+      const id = await store.accounts.create({ providerId: p.id, identifier: '1', userId: user.id, displayName: null, ...tokens })
+      const read = (await store.accounts.get(id))!
+      // A login renews the tokens between the call's read and the provider's refusal of the old one.
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      await store.accounts.renewAfterLogin(p.id, '1', { displayName: null, ...tokens, accessToken: 'after-login' })
+      expect(await store.accounts.tokenRefused(id, read.updatedAt)).toBe(false)
+      expect((await store.accounts.get(id))?.status).toBe('active')
+      const current = (await store.accounts.get(id))!
+      expect(await store.accounts.tokenRefused(id, current.updatedAt)).toBe(true)
+      expect((await store.accounts.get(id))?.status).toBe('reauth_required')
+    })
+
     it('store refreshed tokens only for the holder of the refresh lease', async () => {
       const p = await store.providers.add(provider('p1'))
       const user = await store.users.create(null)

@@ -120,7 +120,8 @@ export class AccountAccessService {
     if (!(await client.tokenRejected(call.evidence(first)))) return first
     if (!this.canRefresh(client, record)) {
       await call.discard(first)
-      await this.markReauthRequired(record.id, 'provider rejected the token and it cannot be refreshed')
+      // Only the token this call used: a login that wrote new ones meanwhile keeps the account usable.
+      if (await this.store.accounts.tokenRefused(record.id, record.updatedAt)) this.log.info(`account ${record.id} needs a new login: provider rejected the token and it cannot be refreshed`)
       throw new AllAccessError('reauth_required')
     }
     if (!call.retryable) {
@@ -135,11 +136,6 @@ export class AccountAccessService {
     await call.discard(first)
     const renewed = await this.refreshOnce(record)
     return call.send(this.client(provider, renewed), renewed)
-  }
-
-  async markReauthRequired(accountId: number, why: string): Promise<void> {
-    this.log.info(`account ${accountId} needs a new login: ${why}`)
-    await this.store.accounts.setStatus(accountId, 'reauth_required')
   }
 
   private refreshOnce(stale: AccountRecord): Promise<AccountRecord> {

@@ -216,6 +216,17 @@ export class AccountStore {
     this.changed(this.db)
   }
 
+  /**
+   * The provider refused the token the account held as last written at `updatedAt`, and it cannot
+   * be refreshed: the account needs a new login, unless a login (or another instance's refresh)
+   * has written it since. False when it had been.
+   */
+  async tokenRefused(id: number, updatedAt: number): Promise<boolean> {
+    const marked = await this.db('accounts').where({ id, updated_at: updatedAt }).update({ status: 'reauth_required', updated_at: Date.now() })
+    this.changed(this.db)
+    return marked === 1
+  }
+
   async setStatus(id: number, status: AccountStatus, trx: Knex = this.db): Promise<void> {
     await trx('accounts').where({ id }).update({ status, updated_at: Date.now() })
     this.changed(trx)
