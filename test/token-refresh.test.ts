@@ -173,6 +173,45 @@ describe.each(databases)('token refresh and re-authentication on $kind', (databa
     expect(after).toMatchObject({ accessToken: before.accessToken, refreshToken: before.refreshToken, status: 'reauth_required' })
   })
 
+  it('replaces the account a signed-in user had at a provider when they link another identity there, and revokes its tokens', async () => {
+    let logins = 0
+    const provider = await startDocumentedProvider({
+      answers: {
+        '/token': () => {
+          logins++
+          return { body: { access_token: `access-${logins}`, refresh_token: `refresh-${logins}`, token_type: 'Bearer', expires_in: 3600 } }
+        },
+        // The user picks another identity at the provider the second time.
+        '/profile': (request) => ({ body: { id: request.headers.authorization === 'Bearer access-1' ? 'work' : 'personal' } }),
+        '/revoke': () => ({ body: '' }),
+        '/api/me': (request) => ({ body: { as: request.headers.authorization } }),
+      },
+    })
+    try {
+      await bff.addProvider('two-identities', {
+        authorizationUrl: `${provider.url}/authorize`,
+        accessTokenUrl: `${provider.url}/token`,
+        profileUrl: `${provider.url}/profile`,
+        apiBaseUrl: `${provider.url}/api`,
+        revocationUrl: `${provider.url}/revoke`,
+        clientId: 'c',
+        clientSecret: 's',
+      })
+      const browser = new BrowserSession()
+      await login(browser, bff.url, 'two-identities')
+      const first = await session(browser, bff.url)
+      await login(browser, bff.url, 'two-identities')
+      const info = await session(browser, bff.url)
+      expect(info.authenticated && info.user.id).toBe(first.authenticated && first.user.id)
+      expect(info.authenticated && info.accounts.map((a) => a.identifier)).toEqual(['personal'])
+      const response = await browser.fetch(new URL('/api/two-identities/me', bff.url), { headers: CSRF })
+      expect(await response.json()).toEqual({ as: 'Bearer access-2' })
+      expect(provider.at('/revoke').map((request) => new URLSearchParams(request.body).get('token'))).toEqual(['refresh-1', 'access-1'])
+    } finally {
+      await provider.close()
+    }
+  })
+
   it('revokes the tokens at the provider when an account is disconnected', async () => {
     const browser = new BrowserSession()
     await login(browser, bff.url, 'idp')

@@ -232,6 +232,20 @@ export class AccountStore {
     this.changed(trx)
   }
 
+  /**
+   * Removes a user's accounts at a provider, handing them back (their tokens, to revoke): a user
+   * who links another identity of a provider they had stops using the old one, as the BFF's routes
+   * name one account per provider (`/api/:provider`, `DELETE /auth/accounts/:provider`).
+   */
+  async removeForUserAt(userId: number, providerId: number, trx: Knex = this.db): Promise<AccountRecord[]> {
+    const rows = await this.query(trx).where({ 'accounts.user_id': userId, 'accounts.provider_id': providerId })
+    if (rows.length === 0) return []
+    const removed = rows.map((row: Record<string, unknown>) => this.fromRow(row))
+    await trx('accounts').whereIn('id', removed.map((account: AccountRecord) => account.id)).delete()
+    this.changed(trx)
+    return removed
+  }
+
   async remove(id: number, trx: Knex = this.db): Promise<boolean> {
     const removed = (await trx('accounts').where({ id }).delete()) > 0
     this.changed(trx)

@@ -1,4 +1,5 @@
 import type { Next } from 'koa'
+import { revokeAccountTokens } from '../../accounts/revoke-tokens.ts'
 import { displayNameOf } from '../../clients/identifier.ts'
 import { AllAccessError } from '../../errors.ts'
 import { isUniqueViolation } from '../../store/database.ts'
@@ -21,6 +22,8 @@ const claimOf = (token: ParsedToken, name: 'sid' | 'sub'): string | null => {
  * Stores the login in one transaction: the user (found, created, or the signed-in one when linking
  * a second provider), the account with its new tokens, and a new session. Nothing is written when
  * any part fails; an identity linked to another user than the signed-in one is `account_conflict`.
+ * A signed-in user linking another identity of a provider they had replaces the old account, whose
+ * tokens are then revoked.
  */
 export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> {
   const { runtime } = ctx.state
@@ -48,6 +51,7 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
     let createdAt = Date.now()
     let isNew = false
     let refreshToken = tokens.refreshToken
+    let replaced: AccountRecord[] = []
     if (renewed) {
       // Thrown inside the transaction: the tokens just written are rolled back.
       if (signedIn !== null && renewed.user.id !== signedIn) throw new AllAccessError('account_conflict')
@@ -58,6 +62,8 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
     } else {
       if (signedIn !== null) {
         user = await store.users.get(signedIn, trx)
+        // Another identity of this provider replaces the one the user had: one account per provider.
+        if (user) replaced = await store.accounts.removeForUserAt(user.id, provider.id, trx)
       } else {
         user = await runtime.hooks.getOrCreateUser({ provider, profile, identifier, trx, store })
         isNew = true
@@ -67,14 +73,16 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
     }
     if (!user) throw new TypeError(`account ${accountId} has no user`)
     const session: StartedSession = await runtime.sessions.start(user.id, ctx.state.session, trx, { providerId: provider.id, sid: claimOf(token, 'sid') })
-    return { user, accountId, createdAt, isNew, refreshToken, session }
+    return { user, accountId, createdAt, isNew, refreshToken, session, replaced }
   })
   // Two first logins of one identity at once: the one that lost the insert finds the account the
   // other made, and signs in as its user.
-  const { user, accountId, createdAt, isNew, refreshToken, session } = await storeLogin().catch((error: unknown) => {
+  const { user, accountId, createdAt, isNew, refreshToken, session, replaced } = await storeLogin().catch((error: unknown) => {
     if (!isUniqueViolation(error)) throw error
     return storeLogin()
   })
+  // Once the login is stored: the replaced identity's tokens are no longer anyone's to use.
+  for (const account of replaced) await revokeAccountTokens(runtime, account, ctx.state.requestId)
 
   runtime.sessions.writeCookie(ctx, session)
   // The account as just written: no read needed to hand it to onLogin.
