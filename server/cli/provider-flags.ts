@@ -37,13 +37,22 @@ const PROVIDER_OPTIONS = {
 type Flags<T extends NonNullable<ParseArgsConfig['options']>> = ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>>
 
 export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T): Flags<T> {
+  let parsed
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true })
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true, tokens: true })
   } catch (error) {
     const message = (error as Error).message.split('\n')[0]
     const unknown = /Unknown option '([^']+)'/.exec(message)
     throw new UsageError(unknown ? `unknown flag ${unknown[1]}` : message)
   }
+  // parseArgs keeps the last of a repeated flag: `--client-id a … --client-id b` is a mistake to name, not to guess at.
+  const seen = new Set<string>()
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option' || options[token.name]?.multiple) continue
+    if (seen.has(token.name)) throw new UsageError(`--${token.name} given twice`)
+    seen.add(token.name)
+  }
+  return { values: parsed.values, positionals: parsed.positionals } as Flags<T>
 }
 
 export function parseProviderFlags(args: string[]): { name: string; input: ProviderInput } {

@@ -143,7 +143,10 @@ export function buildProviderConfig(name: string, input: ProviderInput, current?
     if (field === 'displayName' && value.length > 100) throw new ProviderInputError('--display-name: must be at most 100 characters')
     // A client secret may be a PEM private key (Apple's), whose lines are its own.
     const control = field === 'clientSecret' ? /[\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f]/ : /[\u0000-\u001f\u007f]/
-    if (control.test(value)) throw new ProviderInputError(`--${field.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}: must not contain control characters`)
+    const flag = field.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())
+    if (control.test(value)) throw new ProviderInputError(`--${flag}: must not contain control characters`)
+    // A client id is sent as given: spaces pasted around it would fail every login at the provider.
+    if (field === 'clientId' && value !== value.trim()) throw new ProviderInputError(`--${flag}: must not start or end with a space`)
     // An empty value clears an optional field (or restores the default display name).
     ;(given as Record<string, string | null>)[field] = value.trim() === '' ? null : value
   }
