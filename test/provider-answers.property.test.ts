@@ -167,7 +167,7 @@ describe('parsers of provider answers on generated answers', () => {
         expect(identifier === null || (typeof identifier === 'string' && identifier.length > 0)).toBe(true)
         expect(valueAtPath(profile, identifierPath)).toBe(identifier)
         const name = displayNameOf(profile, namePath)
-        expect(name === null || (typeof name === 'string' && name.length <= 200)).toBe(true)
+        expect(name === null || (typeof name === 'string' && name.length <= 200 && !/[\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]/.test(name))).toBe(true)
       }),
       cases(5_000),
     )
@@ -175,6 +175,12 @@ describe('parsers of provider answers on generated answers', () => {
 })
 
 describe('what the generated answers found', () => {
+  it('shows names without control characters or bidi controls, which could reverse the text after them', () => {
+    expect(displayNameOf({ name: 'Ann\u202eeeL\u202c' })).toBe('AnneeL')
+    expect(displayNameOf({ first: 'Ann\u2067', last: 'Lee\u0007' }, 'first last')).toBe('Ann Lee')
+    expect(displayNameOf({ name: '\u202e\u2066' })).toBeNull()
+  })
+
   const oauth2 = getClient(PROVIDERS.find((provider) => provider.name === 'plain-oauth2')!)
 
   it('reads a fractional expires_in as whole milliseconds, and one past 2^53 ms or not a number as no known expiry', () => {

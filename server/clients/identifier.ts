@@ -34,5 +34,9 @@ export function displayNameOf(profile: unknown, path: string | null = null): str
   return null
 }
 
-/** A name as it is shown: no control characters (PostgreSQL refuses U+0000 in text), at most 200 characters. */
-const shown = (name: string): string | null => name.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 200) || null
+/**
+ * A name as it is shown: no control characters (PostgreSQL refuses U+0000 in text), no bidi
+ * embeddings, overrides or isolates (U+202A–U+202E, U+2066–U+2069: a name could reverse the text
+ * shown after it), at most 200 characters.
+ */
+const shown = (name: string): string | null => name.replace(/[\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]/g, '').slice(0, 200) || null
