@@ -458,6 +458,47 @@ describe.each(databases)('the store on $kind', (database) => {
       expect((await store.accounts.get(id))?.status).toBe('reauth_required')
     })
 
+    it('keep a refresh lease through a login that brings no refresh token, so a rotated one the refresh gets is stored', async () => {
+      const p = await store.providers.add(provider('p1'))
+      const user = await store.users.create(null)
+      const id = await store.accounts.create({ providerId: p.id, identifier: 'x', userId: user.id, displayName: null, ...tokens, refreshToken: 'R1', expiresAt: 1 })
+      expect(await store.accounts.takeRefreshLease(id, 'A', Date.now() + 15_000)).toBe(true)
+      // A login without a refresh token keeps R1, which the refresh out with it is spending.
+      await store.accounts.renewAfterLogin(p.id, 'x', { displayName: null, ...tokens, accessToken: 'a2', refreshToken: null })
+      expect(await store.accounts.storeRefreshed(id, 'A', { ...tokens, accessToken: 'a3', refreshToken: 'R2' })).toBe(true)
+      expect((await store.accounts.get(id))?.refreshToken).toBe('R2')
+      // A login with a grant of its own frees the lease: the old grant's refresh must not overwrite it.
+      expect(await store.accounts.takeRefreshLease(id, 'A', Date.now() + 15_000)).toBe(true)
+      await store.accounts.renewAfterLogin(p.id, 'x', { displayName: null, ...tokens, accessToken: 'a4', refreshToken: 'R3' })
+      expect(await store.accounts.storeRefreshed(id, 'A', { ...tokens, accessToken: 'a5', refreshToken: 'R4' })).toBe(false)
+      expect(await store.accounts.get(id)).toEqual(expect.objectContaining({ accessToken: 'a4', refreshToken: 'R3' }))
+    })
+
+    // PostgreSQL only: SQLite's one connection runs the two transactions one after the other.
+    it.skipIf(database.kind !== 'postgres')('of one user at one provider stay one when two links replace it at once', async () => {
+      const p = await store.providers.add(provider('p1'))
+      const user = await store.users.create(null)
+      await store.accounts.create({ providerId: p.id, identifier: 'A', userId: user.id, displayName: null, ...tokens })
+      const other = anotherInstance()
+      let firstRemoved!: () => void
+      const removed = new Promise<void>((resolve) => (firstRemoved = resolve))
+      const link = (db: Store, identifier: string, afterRemove: () => Promise<void>) =>
+        db.db.transaction(async (trx) => {
+          await db.accounts.removeForUserAt(user.id, p.id, trx)
+          await afterRemove()
+          await db.accounts.create({ providerId: p.id, identifier, userId: user.id, displayName: null, ...tokens }, trx)
+        })
+      // The first link holds its removal open while the second starts its own.
+      const first = link(store, 'B', async () => {
+        firstRemoved()
+        await new Promise((resolve) => setTimeout(resolve, 300))
+      })
+      await removed
+      const second = link(other, 'C', async () => {})
+      await Promise.all([first, second])
+      expect(await store.db('accounts').where({ user_id: user.id, provider_id: p.id }).pluck('identifier')).toEqual(['C'])
+    })
+
     it('store refreshed tokens only for the holder of the refresh lease', async () => {
       const p = await store.providers.add(provider('p1'))
       const user = await store.users.create(null)

@@ -138,19 +138,19 @@ export class AccountStore {
     input: { displayName: string | null; subject?: string | null } & AccountTokens,
     trx: Knex = this.db,
   ): Promise<RenewedAccount | null> {
-    // The login frees any refresh lease: a refresh still out with the old grant may then neither
-    // store its tokens over these nor mark the account reauth_required (both need the lease).
-    const columns: Record<string, Knex.Value> = {
-      display_name: input.displayName,
-      ...this.tokenColumns(input),
-      status: 'active',
-      refresh_lease_owner: null,
-      refresh_lease_until: null,
-      updated_at: Date.now(),
+    const columns: Record<string, Knex.Value> = { display_name: input.displayName, ...this.tokenColumns(input), status: 'active', updated_at: Date.now() }
+    if (input.refreshToken === null) {
+      // A provider need not send a refresh token at every login (Google sends one only with
+      // consent): the one kept still works, as it does when a refresh answers without one. A
+      // refresh still out with it keeps its lease, so that the refresh token it may get in
+      // exchange (rotation) is stored, not lost.
+      delete columns.refresh_token
+    } else {
+      // A new grant: a refresh still out with the old one may then neither store its tokens over
+      // these nor mark the account reauth_required (both need the lease).
+      columns.refresh_lease_owner = null
+      columns.refresh_lease_until = null
     }
-    // A provider need not send a refresh token at every login (Google sends one only with consent):
-    // the one kept still works, as it does when a refresh answers without one.
-    if (input.refreshToken === null) delete columns.refresh_token
     if (input.subject) columns.subject_hash = hashId(input.subject)
     const names = Object.keys(columns)
     // Knex's sqlite3 client drops returning() on update, so the SQL is written out; both databases
@@ -238,6 +238,10 @@ export class AccountStore {
    * name one account per provider (`/api/:provider`, `DELETE /auth/accounts/:provider`).
    */
   async removeForUserAt(userId: number, providerId: number, trx: Knex = this.db): Promise<AccountRecord[]> {
+    // Two links of one user at once (PostgreSQL, several connections) take turns on the user's row:
+    // otherwise each read the other's old account, and both new ones stayed. SQLite's one connection
+    // runs transactions one at a time already.
+    if ((this.db.client as { dialect?: string }).dialect !== 'sqlite3') await trx('users').where({ id: userId }).forUpdate().first('id')
     const rows = await this.query(trx).where({ 'accounts.user_id': userId, 'accounts.provider_id': providerId })
     if (rows.length === 0) return []
     const removed = rows.map((row: Record<string, unknown>) => this.fromRow(row))
