@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { request as httpRequest } from 'node:http'
 import { createServer } from 'node:http'
+import { callProvider } from '../server/clients/provider-http.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
 import { within } from './support/eventually.ts'
@@ -134,6 +135,11 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
       expect([response.status, await response.text()]).toEqual([200, 'zipped'])
     }
     expect(upstream.received.map((r) => r.headers['accept-encoding'])).toEqual(['identity', 'identity'])
+  })
+
+  it("asks for an unencoded body on the BFF's own provider calls too (tokens, profiles, apiClient), which it reads as text", async () => {
+    const answer = await callProvider(`${upstream.url}/v1/gzipped`, { method: 'get' }, 'profile_request_failed')
+    expect(answer.text).toBe('zipped')
   })
 
   const escapes = [

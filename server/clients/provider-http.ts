@@ -35,7 +35,8 @@ export async function callProvider(url: URL | string, init: ProviderRequest, fai
   const timeoutMs = init.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const limit = deadline(timeoutMs)
   try {
-    const answer = await send(target, { method: init.method.toUpperCase(), headers: { 'user-agent': USER_AGENT, ...lowerCase(init.headers) }, body: init.body, signal: limit.signal })
+    // Without Accept-Encoding a provider may compress its answer (RFC 9110 §12.5.3), which is read as text here.
+    const answer = await send(target, { method: init.method.toUpperCase(), headers: { 'user-agent': USER_AGENT, 'accept-encoding': 'identity', ...lowerCase(init.headers) }, body: init.body, signal: limit.signal })
     const read = await readCapped(answer.body, init.maxBytes ?? PROVIDER_ANSWER_LIMIT)
     // A byte order mark is dropped as fetch's text() drops it: JSON.parse and forms would choke on it.
     const text = read.charCodeAt(0) === 0xfeff ? read.slice(1) : read
