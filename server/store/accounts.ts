@@ -233,20 +233,17 @@ export class AccountStore {
   }
 
   /**
-   * Removes a user's accounts at a provider, handing them back (their tokens, to revoke): a user
-   * who links another identity of a provider they had stops using the old one, as the BFF's routes
-   * name one account per provider (`/api/:provider`, `DELETE /auth/accounts/:provider`).
+   * Removes a user's accounts at a provider: a user who links another identity of a provider they
+   * had stops using the old one, as the BFF's routes name one account per provider
+   * (`/api/:provider`, `DELETE /auth/accounts/:provider`).
    */
-  async removeForUserAt(userId: number, providerId: number, trx: Knex = this.db): Promise<AccountRecord[]> {
+  async removeForUserAt(userId: number, providerId: number, trx: Knex = this.db): Promise<number> {
     // Two links of one user at once (PostgreSQL, several connections) take turns on the user's row:
     // otherwise each read the other's old account, and both new ones stayed. SQLite's one connection
     // runs transactions one at a time already.
     if ((this.db.client as { dialect?: string }).dialect !== 'sqlite3') await trx('users').where({ id: userId }).forUpdate().first('id')
-    const rows = await this.query(trx).where({ 'accounts.user_id': userId, 'accounts.provider_id': providerId })
-    if (rows.length === 0) return []
-    const removed = rows.map((row: Record<string, unknown>) => this.fromRow(row))
-    await trx('accounts').whereIn('id', removed.map((account: AccountRecord) => account.id)).delete()
-    this.changed(trx)
+    const removed = await trx('accounts').where({ user_id: userId, provider_id: providerId }).delete()
+    if (removed) this.changed(trx)
     return removed
   }
 

@@ -1,5 +1,4 @@
 import type { Next } from 'koa'
-import { revokeAccountTokens } from '../../accounts/revoke-tokens.ts'
 import { displayNameOf } from '../../clients/identifier.ts'
 import { AllAccessError } from '../../errors.ts'
 import { isUniqueViolation } from '../../store/database.ts'
@@ -22,8 +21,9 @@ const claimOf = (token: ParsedToken, name: 'sid' | 'sub'): string | null => {
  * Stores the login in one transaction: the user (found, created, or the signed-in one when linking
  * a second provider), the account with its new tokens, and a new session. Nothing is written when
  * any part fails; an identity linked to another user than the signed-in one is `account_conflict`.
- * A signed-in user linking another identity of a provider they had replaces the old account, whose
- * tokens are then revoked.
+ * A signed-in user linking another identity of a provider they had replaces the old account. Its
+ * tokens are dropped, not revoked: the provider may count both identities as one grant (the same
+ * person under a new identifier path), and revoking would end the tokens just stored.
  */
 export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> {
   const { runtime } = ctx.state
@@ -51,7 +51,6 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
     let createdAt = Date.now()
     let isNew = false
     let refreshToken = tokens.refreshToken
-    let replaced: AccountRecord[] = []
     if (renewed) {
       // Thrown inside the transaction: the tokens just written are rolled back.
       if (signedIn !== null && renewed.user.id !== signedIn) throw new AllAccessError('account_conflict')
@@ -63,7 +62,7 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
       if (signedIn !== null) {
         user = await store.users.get(signedIn, trx)
         // Another identity of this provider replaces the one the user had: one account per provider.
-        if (user) replaced = await store.accounts.removeForUserAt(user.id, provider.id, trx)
+        if (user) await store.accounts.removeForUserAt(user.id, provider.id, trx)
       } else {
         user = await runtime.hooks.getOrCreateUser({ provider, profile, identifier, trx, store })
         isNew = true
@@ -73,16 +72,14 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
     }
     if (!user) throw new TypeError(`account ${accountId} has no user`)
     const session: StartedSession = await runtime.sessions.start(user.id, ctx.state.session, trx, { providerId: provider.id, sid: claimOf(token, 'sid') })
-    return { user, accountId, createdAt, isNew, refreshToken, session, replaced }
+    return { user, accountId, createdAt, isNew, refreshToken, session }
   })
   // Two first logins of one identity at once: the one that lost the insert finds the account the
   // other made, and signs in as its user.
-  const { user, accountId, createdAt, isNew, refreshToken, session, replaced } = await storeLogin().catch((error: unknown) => {
+  const { user, accountId, createdAt, isNew, refreshToken, session } = await storeLogin().catch((error: unknown) => {
     if (!isUniqueViolation(error)) throw error
     return storeLogin()
   })
-  // Once the login is stored: the replaced identity's tokens are no longer anyone's to use.
-  for (const account of replaced) await revokeAccountTokens(runtime, account, ctx.state.requestId)
 
   runtime.sessions.writeCookie(ctx, session)
   // The account as just written: no read needed to hand it to onLogin.
