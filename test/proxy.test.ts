@@ -4,7 +4,7 @@ import { createServer } from 'node:http'
 import { callProvider } from '../server/clients/provider-http.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
-import { within } from './support/eventually.ts'
+import { cacheLapse, within } from './support/eventually.ts'
 import { startEchoUpstream } from './support/echo-upstream.ts'
 import { session } from './support/login.ts'
 import { signedIn } from './support/signed-in.ts'
@@ -240,10 +240,21 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(account?.accessToken).toBe('token-fresh')
   })
 
-  it('passes on the 401 of a streamed upload it cannot send twice, but refreshes the token so the next call works', async () => {
-    const renewed = await startRecordingServer(() => ({ status: 200, type: 'application/json', body: JSON.stringify({ access_token: 'token-after-upload', token_type: 'Bearer', expires_in: 3600 }) }))
+  it('passes on the 401 of a streamed upload it cannot send twice at once, and refreshes the token meanwhile so the next call works', async () => {
+    const grants: string[] = []
+    // The token endpoint takes longer than the proxy's 500 ms time limit: the 401 must not wait for it.
+    const renewed = createServer((req, res) => {
+      grants.push(req.url ?? '')
+      req.resume()
+      setTimeout(() => {
+        res.writeHead(200, { 'Content-Type': 'application/json' })
+        res.end(JSON.stringify({ access_token: 'token-after-upload', token_type: 'Bearer', expires_in: 3600 }))
+      }, 800)
+    })
+    await new Promise<void>((resolve) => renewed.listen(0, '127.0.0.1', resolve))
+    const tokenUrl = `http://127.0.0.1:${(renewed.address() as { port: number }).port}/token`
     try {
-      await bff.addProvider('uploads', { authorizationUrl: 'https://idp.example/authorize', accessTokenUrl: `${renewed.url}/token`, profileUrl: 'https://idp.example/me', apiBaseUrl: `${upstream.url}/v1`, clientId: 'id', clientSecret: 'secret' })
+      await bff.addProvider('uploads', { authorizationUrl: 'https://idp.example/authorize', accessTokenUrl: tokenUrl, profileUrl: 'https://idp.example/me', apiBaseUrl: `${upstream.url}/v1`, clientId: 'id', clientSecret: 'secret' })
       // No expiry known: only the provider's 401 tells that the token died.
       const { browser: uploader, accountId } = await signedIn(bff, 'uploads', { accessToken: 'token-dead-upload', refreshToken: 'refresh-upload' })
       upstream.rejected.add('token-dead-upload')
@@ -255,14 +266,16 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
           body: new Blob(['a chunk']).stream(),
           duplex: 'half',
         } as RequestInit)
-      expect((await upload()).status).toBe(401)
-      expect(renewed.received).toHaveLength(1)
-      expect((await bff.store.accounts.get(accountId))?.accessToken).toBe('token-after-upload')
+      const refused = await upload()
+      expect([refused.status, await refused.json()]).toEqual([401, { error: 'invalid_token' }])
+      expect(await within(3000, async () => (await bff.store.accounts.get(accountId))?.accessToken, (token) => token === 'token-after-upload')).toBe('token-after-upload')
+      expect(grants).toHaveLength(1)
+      await cacheLapse()
       const again = await upload()
       expect([again.status, ((await again.json()) as { body: string }).body]).toEqual([200, 'a chunk'])
       expect(upstream.received.map((r) => r.headers.authorization)).toEqual(['Bearer token-dead-upload', 'Bearer token-after-upload'])
     } finally {
-      await renewed.close()
+      await new Promise<void>((resolve) => renewed.close(() => resolve()))
     }
   })
 

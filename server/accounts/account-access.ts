@@ -125,12 +125,10 @@ export class AccountAccessService {
       throw new AllAccessError('reauth_required')
     }
     if (!call.retryable) {
-      // A body that cannot be sent twice: answered as the provider answered it, but with the token
-      // renewed, or the account's next calls would all meet the same refusal.
-      await this.refreshOnce(record).catch(async (error: unknown) => {
-        await call.discard(first)
-        throw error
-      })
+      // A body that cannot be sent twice: answered as the provider answered it at once, while the
+      // token is renewed for the account's next calls (else they would all meet the same refusal).
+      // Not awaited: a refresh may wait for another instance's lease longer than the answer may stay open.
+      this.refreshOnce(record).catch((error: unknown) => this.log.info(`account ${record.id}: refresh after a refused upload failed (${(error as Error).message})`))
       return first
     }
     await call.discard(first)
