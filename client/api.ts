@@ -45,9 +45,9 @@ export interface LogoutOptions {
 export interface AllAccessClientOptions {
   /**
    * Where the BFF answers; default `''`, the page's own origin. In a browser the BFF must be on the
-   * page's origin (its session cookie is `SameSite=Strict`, and it refuses other origins and sends no
-   * CORS headers), so this is for a path prefix in front of it, or an absolute URL outside a
-   * browser (server rendering, tests).
+   * page's origin, at its root (its session cookie is `SameSite=Strict`, it refuses other origins
+   * and sends no CORS headers, and callbacks come back to `PUBLIC_URL/auth/callback/…`), so this is
+   * for an absolute URL outside a browser (server rendering, tests).
    */
   baseUrl?: string
   /** A `fetch` to use instead of the global one (tests, server rendering). */
