@@ -160,6 +160,10 @@ describe('all-access serve, operated', () => {
       // failure is a redirect.
       const start = await fetch(new URL('/auth/login/echo', serve.url), { redirect: 'manual' })
       expect([start.status, await start.json()]).toEqual([503, { error: 'service_unavailable', message: expect.any(String) }])
+      // A popup login's start ends on the popup page, which tells the opener, with the same status.
+      const popup = await fetch(new URL('/auth/login/echo?display=popup', serve.url), { redirect: 'manual' })
+      expect([popup.status, popup.headers.get('content-type')]).toEqual([503, 'text/html; charset=utf-8'])
+      expect(await popup.text()).toContain('&#34;error&#34;:&#34;service_unavailable&#34;')
       const callback = await fetch(new URL('/auth/callback/echo?code=c&state=s', serve.url), { redirect: 'manual' })
       expect([callback.status, callback.headers.get('location')]).toEqual([302, '/?auth_error=service_unavailable'])
       expect(serve.process.exitCode).toBeNull()

@@ -15,8 +15,9 @@ export const redirectOnFailure = failureRedirect(false)
 
 /**
  * The login start's: as {@link redirectOnFailure}, but with the database away it answers the
- * contract's `503 service_unavailable` for any route, as its row names no redirect for it. The
- * callback's row does: every failure there is a redirect.
+ * contract's `503 service_unavailable` for any route, as its row names no redirect for it (a popup
+ * login's with the popup page, carrying that code, so the opener learns of it). The callback's row
+ * does: every failure there is a redirect.
  */
 export const redirectOnStartFailure = failureRedirect(true)
 
@@ -29,7 +30,13 @@ function failureRedirect(databaseDownAsJson: boolean) {
       if (thrown instanceof AllAccessError && (thrown.code === 'unknown_provider' || thrown.code === 'rate_limited')) throw thrown
       // A raw database error only: a provider's failure (an AllAccessError, maybe caused by a refused
       // connection) stays a redirect.
-      if (databaseDownAsJson && !(thrown instanceof AllAccessError) && isDatabaseUnavailable(thrown)) throw thrown
+      if (databaseDownAsJson && !(thrown instanceof AllAccessError) && isDatabaseUnavailable(thrown)) {
+        if (!ctx.state.login?.popup) throw thrown
+        // A popup's page still tells the page that opened it, which would otherwise wait for it.
+        answerFailure(ctx, thrown)
+        ctx.status = 503
+        return
+      }
       answerFailure(ctx, thrown)
     }
   }

@@ -10,7 +10,9 @@ export async function loadProvider(ctx: LoginContext, next: Next): Promise<void>
   const { runtime } = ctx.state
   const provider = await runtime.store.providers.get(providerParam(ctx))
   if (!provider || !isEnabled(provider)) throw new AllAccessError('unknown_provider')
+  // Merged: a login start has read its options (popup or not) already.
   ctx.state.login = {
+    ...ctx.state.login,
     provider,
     client: getClient(provider, null, runtime.clients),
     callbackUrl: runtime.hooks.getCallbackUrl({ provider, publicUrl: runtime.publicUrl }),

@@ -7,4 +7,4 @@ import { redirectToProvider } from './redirect-to-provider.ts'
 import { startFlow } from './start-flow.ts'
 
 /** `GET /auth/login/:provider?next=/path&prompt=…&display=popup`: the redirect to the provider. */
-export const loginRedirect = compose([redirectOnStartFailure, loadProvider, readLoginOptions, limitLoginStarts, startFlow, redirectToProvider] as compose.Middleware<never>[])
+export const loginRedirect = compose([redirectOnStartFailure, readLoginOptions, loadProvider, limitLoginStarts, startFlow, redirectToProvider] as compose.Middleware<never>[])

@@ -9,7 +9,8 @@ import type { LoginContext } from '../login-state.ts'
  */
 export async function readLoginOptions(ctx: LoginContext, next: Next): Promise<void> {
   const { display, prompt } = ctx.query
-  ctx.state.login.popup = display === 'popup'
-  if ((LOGIN_PROMPTS as readonly unknown[]).includes(prompt)) ctx.state.login.prompt = prompt as LoginPrompt
+  const login = (ctx.state.login ??= {})
+  login.popup = display === 'popup'
+  if ((LOGIN_PROMPTS as readonly unknown[]).includes(prompt)) login.prompt = prompt as LoginPrompt
   await next()
 }
