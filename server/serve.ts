@@ -11,6 +11,7 @@ import { consoleLoggerFor, type Logger } from './log.ts'
 import { staticSite } from './static-site.ts'
 import { DEFAULT_CACHE_MS, migrate, openStore } from './store/index.ts'
 import { checkKeysCoverStore } from './store/key-rotation.ts'
+import { withTimeout } from './time-limit.ts'
 
 export interface ServeOptions {
   env: NodeJS.ProcessEnv
@@ -21,6 +22,8 @@ export interface ServeOptions {
 
 /** How long SIGTERM waits for requests in flight before closing anyway. */
 const DRAIN_MS = 10_000
+/** How long SIGTERM then waits for the sandbox and the database pool to close: a query that never comes back holds the pool open. */
+const CLOSE_MS = 3_000
 const CLEAN_UP_EVERY_MS = 10 * 60 * 1000
 
 /** `all-access serve`: the BFF and the demo SPA on one origin, until SIGTERM or SIGINT. */
@@ -125,8 +128,8 @@ export async function serve(options: ServeOptions): Promise<Server> {
     const drained = await Promise.race([closed.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), DRAIN_MS).unref())])
     clearInterval(sweep)
     if (!drained) server.closeAllConnections()
-    for (const close of stops) await close().catch(() => {})
-    await store.close().catch(() => {})
+    for (const close of stops) await withTimeout(close(), CLOSE_MS).catch(() => {})
+    await withTimeout(store.close(), CLOSE_MS).catch(() => {})
     process.exit(0)
   }
   // A second signal while draining means "now": exit at once.

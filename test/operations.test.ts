@@ -205,3 +205,54 @@ describe.each(databases)('clean-up of ended sessions and abandoned logins on $ki
     }
   })
 })
+
+/** A TCP relay whose connections can freeze: bytes stop flowing both ways, nothing is closed (a network partition). */
+async function startFreezableRelay(targetHost: string, targetPort: number) {
+  const { createConnection, createServer } = await import('node:net')
+  let frozen = false
+  const sockets = new Set<import('node:net').Socket>()
+  const server = createServer((client) => {
+    const upstream = createConnection({ host: targetHost, port: targetPort })
+    sockets.add(client).add(upstream)
+    const relay = (from: typeof client, to: typeof client) => from.on('data', (chunk: Buffer) => frozen || to.write(chunk))
+    relay(client, upstream)
+    relay(upstream, client)
+    const forget = () => (client.destroy(), upstream.destroy())
+    client.on('error', forget).on('close', forget)
+    upstream.on('error', forget).on('close', forget)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as { port: number }).port,
+    freeze: () => void (frozen = true),
+    close: () => {
+      for (const socket of sockets) socket.destroy()
+      server.close()
+    },
+  }
+}
+
+describe.skipIf(!TEST_DATABASE_URL)('all-access serve, SIGTERM while PostgreSQL stopped answering', () => {
+  it('still exits, even though a query never comes back', async () => {
+    const target = new URL(TEST_DATABASE_URL!)
+    const relay = await startFreezableRelay(target.hostname, Number(target.port || 5432))
+    const through = new URL(TEST_DATABASE_URL!)
+    through.hostname = '127.0.0.1'
+    through.port = String(relay.port)
+    const serve = await startServe({ databaseUrl: through.toString(), env: { ALLACCESS_METRICS: '1' } })
+    try {
+      expect((await fetch(new URL('/readyz', serve.url))).status).toBe(200)
+      relay.freeze()
+      // The probe gives up after its time limit; its query still holds a pool connection.
+      expect((await fetch(new URL('/readyz', serve.url))).status).toBe(503)
+      const started = Date.now()
+      serve.process.kill('SIGTERM')
+      const code = await Promise.race([serve.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 15_000))])
+      expect(code).toBe(0)
+      expect(Date.now() - started).toBeLessThan(15_000)
+    } finally {
+      await serve.stop('SIGKILL')
+      relay.close()
+    }
+  }, 40_000)
+})
