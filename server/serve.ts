@@ -96,7 +96,19 @@ export async function serve(options: ServeOptions): Promise<Server> {
   })
   app.use(requestLog(log))
   app.use(staticSite(config.staticDir))
-  early.serve(app.callback())
+  // The answers in flight: at SIGTERM those not yet begun are sent with `Connection: close`, as is
+  // every later one, so that no client sends another request on a connection the drain then closes.
+  let stopping = false
+  const inFlight = new Set<ServerResponse>()
+  const handle = app.callback()
+  early.serve((req, res) => {
+    if (stopping) res.shouldKeepAlive = false
+    else {
+      inFlight.add(res)
+      res.once('close', () => inFlight.delete(res))
+    }
+    void handle(req, res)
+  })
   const operationsServer = config.metricsPort === null ? null : await listenForOperations(allAccess.operations, config.host, config.metricsPort).catch(async (error: Error) => {
     server.close()
     for (const close of stops) await close().catch(() => {})
@@ -112,10 +124,10 @@ export async function serve(options: ServeOptions): Promise<Server> {
   }, CLEAN_UP_EVERY_MS)
   cleanUp.unref()
 
-  let stopping = false
   const stop = async (signal: string) => {
     if (stopping) return
     stopping = true
+    for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false
     log.info(`all-access stopping (${signal})`)
     clearInterval(cleanUp)
     // Probes find the instance gone at once, so a load balancer stops sending while requests drain.

@@ -68,6 +68,32 @@ describe('all-access serve, operated', () => {
     }
   })
 
+  it('answers a request in flight at SIGTERM with Connection: close, so its client sends no more on a socket the drain closes', async () => {
+    const { Agent, get } = await import('node:http')
+    const databaseUrl = `sqlite://${join(mkdtempSync(join(tmpdir(), 'aa-ops-')), 'db.sqlite3')}`
+    const store = await prepared(databaseUrl)
+    const serve = await startServe({ databaseUrl, keys })
+    const agent = new Agent({ keepAlive: true })
+    try {
+      const browser = await signInThroughDatabase(store, new URL(serve.url).hostname, 'echo')
+      const cookie = browser.cookies.map(({ name, value }) => `${name}=${value}`).join('; ')
+      const slow = new Promise<import('node:http').IncomingMessage>((resolve, reject) => get(new URL('/api/echo/slow', serve.url), { agent, headers: { ...CSRF, Cookie: cookie } }, resolve).on('error', reject))
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      serve.process.kill('SIGTERM')
+      const response = await slow
+      response.resume()
+      expect(response.statusCode).toBe(200)
+      // Keep-alive would invite the client (a load balancer's pool) to send its next request on a
+      // socket the drain closes as soon as it is idle: that request would be lost, never answered.
+      expect(response.headers.connection).toBe('close')
+      expect(await serve.exited).toBe(0)
+    } finally {
+      agent.destroy()
+      await serve.stop()
+      await store.close()
+    }
+  })
+
   it('starts no sandbox provider without --sandbox, and the sandboxes only on loopback with it', async () => {
     const plain = await startServe({})
     try {
