@@ -28,6 +28,8 @@ const FLUSH_MS = 20
 class BatchedLines {
   private pending = ''
   private scheduled = false
+  /** The process's stream for this descriptor, once a full pipe made lines wait in its queue. */
+  private stream: NodeJS.WriteStream | undefined
 
   constructor(private readonly fd: number) {
     process.once('exit', () => this.flush())
@@ -48,11 +50,22 @@ class BatchedLines {
     const text = this.pending
     this.pending = ''
     if (!text) return
+    // Lines already queued on the stream go first: a direct write now would pass them, or cut into one.
+    if (this.stream && this.stream.writableLength > 0) {
+      this.stream.write(text)
+      return
+    }
+    const bytes = Buffer.from(text)
+    let written = 0
     try {
-      writeSync(this.fd, text)
+      // A non-blocking pipe with some room takes part of the batch: write the rest after it.
+      while (written < bytes.length) written += writeSync(this.fd, bytes, written)
     } catch (error) {
-      // A non-blocking pipe that is full: let the stream queue it. A closed one must not stop the server.
-      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') (this.fd === 1 ? process.stdout : process.stderr).write(text)
+      // A non-blocking pipe that is full: let the stream queue the rest. A closed one must not stop the server.
+      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') {
+        this.stream ??= this.fd === 1 ? process.stdout : process.stderr
+        this.stream.write(bytes.subarray(written))
+      }
     }
   }
 }

@@ -11,6 +11,7 @@ import { consoleLoggerFor, type Logger } from './log.ts'
 import { staticSite } from './static-site.ts'
 import { DEFAULT_CACHE_MS, migrate, openStore } from './store/index.ts'
 import { checkKeysCoverStore } from './store/key-rotation.ts'
+import { withTimeout } from './time-limit.ts'
 
 export interface ServeOptions {
   env: NodeJS.ProcessEnv
@@ -21,6 +22,8 @@ export interface ServeOptions {
 
 /** How long SIGTERM waits for requests in flight before closing anyway. */
 const DRAIN_MS = 10_000
+/** How long SIGTERM then waits for the sandbox and the database pool to close: a query that never comes back holds the pool open. */
+const CLOSE_MS = 3_000
 const CLEAN_UP_EVERY_MS = 10 * 60 * 1000
 
 /** `all-access serve`: the BFF and the demo SPA on one origin, until SIGTERM or SIGINT. */
@@ -93,7 +96,19 @@ export async function serve(options: ServeOptions): Promise<Server> {
   })
   app.use(requestLog(log))
   app.use(staticSite(config.staticDir))
-  early.serve(app.callback())
+  // The answers in flight: at SIGTERM those not yet begun are sent with `Connection: close`, as is
+  // every later one, so that no client sends another request on a connection the drain then closes.
+  let stopping = false
+  const inFlight = new Set<ServerResponse>()
+  const handle = app.callback()
+  early.serve((req, res) => {
+    if (stopping) res.shouldKeepAlive = false
+    else {
+      inFlight.add(res)
+      res.once('close', () => inFlight.delete(res))
+    }
+    void handle(req, res)
+  })
   const operationsServer = config.metricsPort === null ? null : await listenForOperations(allAccess.operations, config.host, config.metricsPort).catch(async (error: Error) => {
     server.close()
     for (const close of stops) await close().catch(() => {})
@@ -109,10 +124,10 @@ export async function serve(options: ServeOptions): Promise<Server> {
   }, CLEAN_UP_EVERY_MS)
   cleanUp.unref()
 
-  let stopping = false
   const stop = async (signal: string) => {
     if (stopping) return
     stopping = true
+    for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false
     log.info(`all-access stopping (${signal})`)
     clearInterval(cleanUp)
     // Probes find the instance gone at once, so a load balancer stops sending while requests drain.
@@ -125,8 +140,8 @@ export async function serve(options: ServeOptions): Promise<Server> {
     const drained = await Promise.race([closed.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), DRAIN_MS).unref())])
     clearInterval(sweep)
     if (!drained) server.closeAllConnections()
-    for (const close of stops) await close().catch(() => {})
-    await store.close().catch(() => {})
+    for (const close of stops) await withTimeout(close(), CLOSE_MS).catch(() => {})
+    await withTimeout(store.close(), CLOSE_MS).catch(() => {})
     process.exit(0)
   }
   // A second signal while draining means "now": exit at once.

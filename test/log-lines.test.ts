@@ -64,3 +64,26 @@ describe('log lines, written in batches', () => {
     expect(written).toBeLessThan(70)
   })
 })
+
+describe('log lines, to a non-blocking pipe that fills up', () => {
+  // A pipe (as a container runtime gives) that is non-blocking, as it is once anything in the
+  // process (or its parent) opened it as a stream, and a reader slower than the writer: a write may
+  // take only part of a batch. No line may be lost, cut or written out of order.
+  it('writes every line whole and in order', async () => {
+    const script = `import { jsonLogger } from '${LOG_MODULE}'
+      process.stdout
+      const pad = 'x'.repeat(900)
+      let i = 0
+      const burst = () => { for (let n = 0; n < 100 && i < 600; n++, i++) jsonLogger.info('GET /p 200 1ms req=' + i, { i, pad }); if (i < 600) setTimeout(burst, 5) }
+      burst()`
+    const stdout = await new Promise<string>((done, fail) => {
+      const child = spawn('sh', ['-c', `"${process.execPath}" --input-type=module -e "$SCRIPT" | (sleep 0.5; cat)`], { env: { ...process.env, SCRIPT: script } })
+      let out = ''
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk))
+      child.on('error', fail)
+      child.on('close', () => done(out))
+    })
+    const lines = stdout.split('\n').filter(Boolean)
+    expect(lines.map((line) => (JSON.parse(line) as { i: number }).i)).toEqual(Array.from({ length: 600 }, (_, i) => i))
+  }, 20_000)
+})

@@ -68,6 +68,32 @@ describe('all-access serve, operated', () => {
     }
   })
 
+  it('answers a request in flight at SIGTERM with Connection: close, so its client sends no more on a socket the drain closes', async () => {
+    const { Agent, get } = await import('node:http')
+    const databaseUrl = `sqlite://${join(mkdtempSync(join(tmpdir(), 'aa-ops-')), 'db.sqlite3')}`
+    const store = await prepared(databaseUrl)
+    const serve = await startServe({ databaseUrl, keys })
+    const agent = new Agent({ keepAlive: true })
+    try {
+      const browser = await signInThroughDatabase(store, new URL(serve.url).hostname, 'echo')
+      const cookie = browser.cookies.map(({ name, value }) => `${name}=${value}`).join('; ')
+      const slow = new Promise<import('node:http').IncomingMessage>((resolve, reject) => get(new URL('/api/echo/slow', serve.url), { agent, headers: { ...CSRF, Cookie: cookie } }, resolve).on('error', reject))
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      serve.process.kill('SIGTERM')
+      const response = await slow
+      response.resume()
+      expect(response.statusCode).toBe(200)
+      // Keep-alive would invite the client (a load balancer's pool) to send its next request on a
+      // socket the drain closes as soon as it is idle: that request would be lost, never answered.
+      expect(response.headers.connection).toBe('close')
+      expect(await serve.exited).toBe(0)
+    } finally {
+      agent.destroy()
+      await serve.stop()
+      await store.close()
+    }
+  })
+
   it('starts no sandbox provider without --sandbox, and the sandboxes only on loopback with it', async () => {
     const plain = await startServe({})
     try {
@@ -204,4 +230,55 @@ describe.each(databases)('clean-up of ended sessions and abandoned logins on $ki
       await drop()
     }
   })
+})
+
+/** A TCP relay whose connections can freeze: bytes stop flowing both ways, nothing is closed (a network partition). */
+async function startFreezableRelay(targetHost: string, targetPort: number) {
+  const { createConnection, createServer } = await import('node:net')
+  let frozen = false
+  const sockets = new Set<import('node:net').Socket>()
+  const server = createServer((client) => {
+    const upstream = createConnection({ host: targetHost, port: targetPort })
+    sockets.add(client).add(upstream)
+    const relay = (from: typeof client, to: typeof client) => from.on('data', (chunk: Buffer) => frozen || to.write(chunk))
+    relay(client, upstream)
+    relay(upstream, client)
+    const forget = () => (client.destroy(), upstream.destroy())
+    client.on('error', forget).on('close', forget)
+    upstream.on('error', forget).on('close', forget)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as { port: number }).port,
+    freeze: () => void (frozen = true),
+    close: () => {
+      for (const socket of sockets) socket.destroy()
+      server.close()
+    },
+  }
+}
+
+describe.skipIf(!TEST_DATABASE_URL)('all-access serve, SIGTERM while PostgreSQL stopped answering', () => {
+  it('still exits, even though a query never comes back', async () => {
+    const target = new URL(TEST_DATABASE_URL!)
+    const relay = await startFreezableRelay(target.hostname, Number(target.port || 5432))
+    const through = new URL(TEST_DATABASE_URL!)
+    through.hostname = '127.0.0.1'
+    through.port = String(relay.port)
+    const serve = await startServe({ databaseUrl: through.toString(), env: { ALLACCESS_METRICS: '1' } })
+    try {
+      expect((await fetch(new URL('/readyz', serve.url))).status).toBe(200)
+      relay.freeze()
+      // The probe gives up after its time limit; its query still holds a pool connection.
+      expect((await fetch(new URL('/readyz', serve.url))).status).toBe(503)
+      const started = Date.now()
+      serve.process.kill('SIGTERM')
+      const code = await Promise.race([serve.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 15_000))])
+      expect(code).toBe(0)
+      expect(Date.now() - started).toBeLessThan(15_000)
+    } finally {
+      await serve.stop('SIGKILL')
+      relay.close()
+    }
+  }, 40_000)
 })

@@ -1,5 +1,6 @@
 import type { Context, Middleware } from 'koa'
 import { randomBytes } from 'node:crypto'
+import { STATUS_CODES } from 'node:http'
 import type { Logger } from '../log.ts'
 import { setHeader } from './response-headers.ts'
 
@@ -21,9 +22,9 @@ export function beginRequest(ctx: Context): number {
 }
 
 /** The request's one log line: method, path without the query string (it may hold a code or state), status, milliseconds, request id. */
-export function logRequest(log: Logger, ctx: Context, started: number): void {
+export function logRequest(log: Logger, ctx: Context, started: number, status = ctx.status): void {
   const ms = Math.round(performance.now() - started)
-  const { method, path, status } = ctx
+  const { method, path } = ctx
   const req = ctx.state.requestId as string
   log.info(`${method} ${path} ${status} ${ms}ms req=${req}`, { method, path, status, ms, req })
 }
@@ -32,10 +33,22 @@ export function logRequest(log: Logger, ctx: Context, started: number): void {
 export function requestLog(log: Logger): Middleware {
   return async (ctx, next) => {
     const started = beginRequest(ctx)
+    let status: number | undefined
     try {
       await next()
+    } catch (error) {
+      status = statusAnswered(ctx, error)
+      throw error
     } finally {
-      logRequest(log, ctx, started)
+      logRequest(log, ctx, started, status)
     }
   }
+}
+
+/** The status Koa answers for an error a later step threw (its `ctx.onerror`), not the 404 it starts with. */
+function statusAnswered(ctx: Context, error: unknown): number {
+  if (ctx.headerSent) return ctx.status
+  const { status, statusCode, code } = (error ?? {}) as { status?: unknown; statusCode?: unknown; code?: unknown }
+  const answered = code === 'ENOENT' ? 404 : (status ?? statusCode)
+  return typeof answered === 'number' && STATUS_CODES[answered] ? answered : 500
 }
