@@ -100,12 +100,16 @@ export async function serve(options: ServeOptions): Promise<Server> {
   // every later one, so that no client sends another request on a connection the drain then closes.
   let stopping = false
   const inFlight = new Set<ServerResponse>()
+  // One listener for all (no closure per request: this runs on every request's path).
+  function answered(this: ServerResponse) {
+    inFlight.delete(this)
+  }
   const handle = app.callback()
   early.serve((req, res) => {
     if (stopping) res.shouldKeepAlive = false
     else {
       inFlight.add(res)
-      res.once('close', () => inFlight.delete(res))
+      res.on('close', answered)
     }
     void handle(req, res)
   })
