@@ -3,7 +3,12 @@ import { AllAccessError } from '../errors.ts'
 import { AnswerTooLarge, deadline, readCapped, send } from './provider-transport.ts'
 
 export const DEFAULT_TIMEOUT_MS = 30_000
-export const USER_AGENT = 'all-access'
+/**
+ * What every request to a provider carries, the proxy's included. Identity coding: without
+ * Accept-Encoding a provider may compress its answer (RFC 9110 §12.5.3), which is read as text here
+ * and passed on byte for byte by the proxy.
+ */
+export const PROVIDER_REQUEST_HEADERS: Readonly<Record<string, string>> = { 'user-agent': 'all-access', 'accept-encoding': 'identity' }
 /** The cap on token, profile, discovery and JWKS answers: far above any real one, far below harm. */
 export const PROVIDER_ANSWER_LIMIT = 1024 * 1024
 
@@ -35,8 +40,7 @@ export async function callProvider(url: URL | string, init: ProviderRequest, fai
   const timeoutMs = init.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const limit = deadline(timeoutMs)
   try {
-    // Without Accept-Encoding a provider may compress its answer (RFC 9110 §12.5.3), which is read as text here.
-    const answer = await send(target, { method: init.method.toUpperCase(), headers: { 'user-agent': USER_AGENT, 'accept-encoding': 'identity', ...lowerCase(init.headers) }, body: init.body, signal: limit.signal })
+    const answer = await send(target, { method: init.method.toUpperCase(), headers: { ...PROVIDER_REQUEST_HEADERS, ...lowerCase(init.headers) }, body: init.body, signal: limit.signal })
     const read = await readCapped(answer.body, init.maxBytes ?? PROVIDER_ANSWER_LIMIT)
     // A byte order mark is dropped as fetch's text() drops it: JSON.parse and forms would choke on it.
     const text = read.charCodeAt(0) === 0xfeff ? read.slice(1) : read

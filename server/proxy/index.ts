@@ -1,6 +1,6 @@
 import { isEnabled } from '../../shared/provider.ts'
 import type { BaseOAuthClient } from '../clients/base.ts'
-import { USER_AGENT } from '../clients/provider-http.ts'
+import { PROVIDER_REQUEST_HEADERS } from '../clients/provider-http.ts'
 import { deadline, readCapped, send, type TransportAnswer } from '../clients/provider-transport.ts'
 import { AllAccessError } from '../errors.ts'
 import { RequestAbandonedError } from '../http/abandoned-request.ts'
@@ -27,8 +27,8 @@ async function callUpstream(
 ): Promise<Upstream> {
   const authorized = client.authorizeRequest({ method: request.method, url: request.url, form: request.form }, { accessToken: record.accessToken, tokenSecret: record.tokenSecret })
   const limit = deadline(timeoutMs)
-  // Without Accept-Encoding a provider may use any coding (RFC 9110 §12.5.3); the browser's own is not asked.
-  const headers: Record<string, string> = { 'user-agent': USER_AGENT, 'accept-encoding': 'identity', ...request.headers }
+  // The browser's Accept-Encoding is not forwarded: identity, as for every provider call.
+  const headers: Record<string, string> = { ...PROVIDER_REQUEST_HEADERS, ...request.headers }
   for (const [name, value] of Object.entries(authorized.headers)) headers[name.toLowerCase()] = value
   try {
     const body = request.body.kind === 'buffered' ? request.body.bytes : request.body.kind === 'streamed' ? request.body.stream : null
