@@ -4,6 +4,7 @@ import type { ParsedToken } from '../clients/types.ts'
 import { hashId } from '../crypto/random.ts'
 import type { SecretBox } from '../crypto/secret-box.ts'
 import { ENCRYPTED_COLUMNS, encryptedField, type EncryptedColumn } from './encrypted-columns.ts'
+import { isSqlite } from './database.ts'
 import { afterTransaction, storeCaches, type ReadCache, type StoreCaches } from './read-cache.ts'
 import { toMillis, toMillisOrNull } from './rows.ts'
 
@@ -241,7 +242,7 @@ export class AccountStore {
     // Two links of one user at once (PostgreSQL, several connections) take turns on the user's row:
     // otherwise each read the other's old account, and both new ones stayed. SQLite's one connection
     // runs transactions one at a time already.
-    if ((this.db.client as { dialect?: string }).dialect !== 'sqlite3') await trx('users').where({ id: userId }).forUpdate().first('id')
+    if (!isSqlite(this.db)) await trx('users').where({ id: userId }).forUpdate().first('id')
     const removed = await trx('accounts').where({ user_id: userId, provider_id: providerId }).delete()
     if (removed) this.changed(trx)
     return removed

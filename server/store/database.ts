@@ -59,6 +59,11 @@ export function isUniqueViolation(error: unknown): boolean {
   return e?.code === '23505' || (e?.code === 'SQLITE_CONSTRAINT' && /UNIQUE constraint failed/.test(e.message ?? ''))
 }
 
+/** Whether a Knex instance runs on SQLite (one connection, no row locks) rather than PostgreSQL. */
+export function isSqlite(db: Knex): boolean {
+  return (db.client as { dialect?: string }).dialect === 'sqlite3'
+}
+
 export interface PoolOptions {
   min?: number
   max?: number

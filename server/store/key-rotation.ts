@@ -1,6 +1,7 @@
 import type { Knex } from 'knex'
 import { KeyError } from '../crypto/keys.ts'
 import type { SecretBox } from '../crypto/secret-box.ts'
+import { isSqlite } from './database.ts'
 import { ENCRYPTED_COLUMNS, encryptedField, type EncryptedColumn, type EncryptedTable } from './encrypted-columns.ts'
 
 /** The column that names a row of each table with encrypted columns. */
@@ -17,7 +18,7 @@ export async function rotateKeys(db: Knex, box: SecretBox): Promise<number> {
   return db.transaction(async (trx) => {
     // Lock before reading, so a token a running server stores meanwhile is neither overwritten with the
     // value read before it nor refused: PostgreSQL locks the rows read, SQLite takes its write lock first.
-    if ((db.client as { dialect?: string }).dialect === 'sqlite3') await trx('providers').where('id', -1).update({ id: -1 })
+    if (isSqlite(db)) await trx('providers').where('id', -1).update({ id: -1 })
     let rewritten = 0
     for (const [table, columns] of encryptedTables()) {
       const key = KEY_COLUMN[table]
