@@ -134,7 +134,7 @@ export interface MigrateOptions {
  * still set can only be a crashed migrator's, so it is cleared: no stale lock blocks later starts.
  */
 export async function migrate(knex: Knex, { deadlineMs = 60_000 }: MigrateOptions = {}): Promise<string[]> {
-  const lock = await migrationLock(knex, Date.now() + deadlineMs)
+  const lock = await migrationLock(knex, deadlineMs)
   try {
     if (await knex.schema.hasTable('knex_migrations_lock')) await knex.migrate.forceFreeMigrationsLock({ migrationSource })
     const [, applied] = (await knex.migrate.latest({ migrationSource })) as [number, string[]]
@@ -156,9 +156,10 @@ function lockTimeout(deadlineMs: number, where: string): MigrationLockError {
   return new MigrationLockError(`migrations: another process is still applying migrations (${where}); waited ${Math.round(deadlineMs / 1000)} s, start again once it has finished`)
 }
 
-async function migrationLock(knex: Knex, deadline: number): Promise<MigrationLock> {
+async function migrationLock(knex: Knex, waited: number): Promise<MigrationLock> {
   const config = knex.client.config as Knex.Config
-  const waited = deadline - Date.now()
+  // The message names the wait asked for: computed from the clock, a millisecond gone by turned 500 ms into "0 s".
+  const deadline = Date.now() + waited
   if (config.client === 'pg') {
     // A connection of its own: the pool may have a single connection, which the migration needs.
     const holder = knexFactory({ ...config, pool: { min: 1, max: 1 } })
