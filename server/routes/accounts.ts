@@ -1,4 +1,4 @@
-import { revokeAccountTokens } from '../accounts/revoke-tokens.ts'
+import { OAuth2Client } from '../clients/oauth2.ts'
 import { AllAccessError } from '../errors.ts'
 import type { BffContext } from '../runtime.ts'
 import { providerParam } from '../http/route-table.ts'
@@ -13,7 +13,23 @@ export async function disconnectAccount(ctx: BffContext): Promise<void> {
   if (!session) throw new AllAccessError('not_authenticated')
   const account = await runtime.store.accounts.findForUser(session.userId, providerParam(ctx))
   if (!account) throw new AllAccessError('account_not_found')
-  await revokeAccountTokens(runtime, account, ctx.state.requestId)
+  const provider = await runtime.store.providers.get(account.provider)
+  const client = provider ? runtime.accounts.client(provider, account) : null
+  if (client instanceof OAuth2Client) {
+    const revocations: [string | null, 'refresh_token' | 'access_token'][] = [
+      [account.refreshToken, 'refresh_token'],
+      [account.accessToken, 'access_token'],
+    ]
+    for (const [token, hint] of revocations) {
+      if (!token) continue
+      try {
+        const revoked = await client.revokeToken(token, hint)
+        if (!revoked && (await client.revocationEndpoint())) runtime.log.info(`revocation of an account ${account.id} ${hint} was refused req=${ctx.state.requestId}`)
+      } catch (error) {
+        runtime.log.error(`error req=${ctx.state.requestId} revocation failed for account ${account.id}: ${(error as Error).message}`)
+      }
+    }
+  }
   await runtime.store.accounts.remove(account.id)
   ctx.status = 204
 }
