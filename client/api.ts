@@ -81,7 +81,8 @@ export interface AllAccessClient {
    * Starts a login. Without `popup` it leaves the page for {@link AllAccessClient.loginUrl} (the
    * promise never settles). With `popup: true` it opens the login in a popup and resolves when the
    * popup reports success, or rejects with AllAccessClientError: the login's code
-   * (`login_required`, …), or `access_denied` when the popup is closed. A blocked popup falls back
+   * (`login_required`, …), or `access_denied` when the popup is closed (once this page has the
+   * focus back: a popup the provider cut off reads as closed while still open). A blocked popup falls back
    * to the full-page login, landing on `next` or else the current page.
    */
   login(provider: string, options?: LoginOptions): Promise<void>
@@ -170,10 +171,14 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
       // A blocked popup: the same login in this page, coming back to it.
       if (!popup) return location.assign(loginUrl(provider, options.popup ? { ...options, popup: false, next: options.next ?? location.pathname + location.search } : options))
       const origin = new URL(baseUrl, location.href).origin
+      // A popup cut off from this page by the provider's Cross-Origin-Opener-Policy reports its
+      // result here: a BroadcastChannel reaches only pages of the BFF's origin, as the popup's page is.
+      const channel = new BroadcastChannel(POPUP_MESSAGE_TYPE)
       let closedTicks = 0
       const settle = ({ ok, error }: { ok?: boolean; error?: unknown }) => {
         clearInterval(timer)
         removeEventListener('message', onMessage)
+        channel.close()
         if (ok) return resolve()
         const code = knownCode(error)
         reject(new AllAccessClientError(code, 0, authErrorMessage(code)))
@@ -181,8 +186,11 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
       const onMessage = ({ origin: from, source, data }: MessageEvent) => {
         if (from === origin && source === popup && data?.type === POPUP_MESSAGE_TYPE) settle(data)
       }
-      // Seen closed twice: the page's message, posted just before it closed, has had its turn.
-      const timer = setInterval(() => popup.closed && ++closedTicks > 1 && settle({ error: 'access_denied' }), 250)
+      channel.onmessage = ({ data }) => data?.type === POPUP_MESSAGE_TYPE && settle(data)
+      // Seen closed twice: the page's message, posted just before it closed, has had its turn. A cut-off
+      // popup reads as closed at once, while it still holds the provider's page and the focus: only
+      // once this page has the focus back has the user closed it.
+      const timer = setInterval(() => popup.closed && document.hasFocus() && ++closedTicks > 1 && settle({ error: 'access_denied' }), 250)
       addEventListener('message', onMessage)
     })
   }

@@ -217,11 +217,45 @@ describe('the session end and popup login in the React hooks', () => {
       await expect(login).rejects.toMatchObject({ code: 'server_error' })
     })
 
-    it('rejects with access_denied when the popup is closed', async () => {
+    it('rejects with access_denied when the popup is closed and this page has the focus back', async () => {
       const { popup } = openedPopup()
+      vi.spyOn(document, 'hasFocus').mockReturnValue(true)
       const login = createAllAccessClient({ baseUrl }).login('sandbox-oidc', { popup: true })
       popup.closed = true
       await expect(login).rejects.toMatchObject({ code: 'access_denied' })
+    })
+
+    it('waits while a popup that reads as closed still holds the focus, and rejects once this page has it back', async () => {
+      // What a provider page with Cross-Origin-Opener-Policy: same-origin does: the popup reads as
+      // closed at once, while it is still open in front with the provider's page.
+      const { popup } = openedPopup()
+      const hasFocus = vi.spyOn(document, 'hasFocus').mockReturnValue(false)
+      let settled = false
+      const login = createAllAccessClient({ baseUrl }).login('sandbox-oidc', { popup: true }).finally(() => (settled = true))
+      popup.closed = true
+      await new Promise((resolve) => setTimeout(resolve, 900))
+      expect(settled).toBe(false)
+      hasFocus.mockReturnValue(true)
+      await expect(login).rejects.toMatchObject({ code: 'access_denied' })
+    })
+
+    it('settles on the result a cut-off popup broadcasts to pages of its origin', async () => {
+      const { popup } = openedPopup()
+      vi.spyOn(document, 'hasFocus').mockReturnValue(false)
+      popup.closed = true
+      const client = createAllAccessClient({ baseUrl })
+      const channel = new BroadcastChannel('all-access:login')
+      try {
+        const refused = client.login('sandbox-oidc', { popup: true })
+        channel.postMessage({ type: 'something-else', ok: true })
+        channel.postMessage({ type: 'all-access:login', ok: false, error: 'access_denied' })
+        await expect(refused).rejects.toMatchObject({ code: 'access_denied', message: 'Sign-in was cancelled or refused.' })
+        const signedIn = client.login('sandbox-oidc', { popup: true })
+        channel.postMessage({ type: 'all-access:login', ok: true })
+        await expect(signedIn).resolves.toBeUndefined()
+      } finally {
+        channel.close()
+      }
     })
 
     it("shows a <LoginButton popup>'s failure in useAuthError, in every component asking, until dismissed", async () => {

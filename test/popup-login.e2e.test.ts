@@ -3,6 +3,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { launchChromium } from './support/chromium.ts'
 import { databases } from './support/databases.ts'
 import { startServe, type RunningServe } from './support/demo-server.ts'
+import { startOpenerCuttingProxy } from './support/opener-cutting-proxy.ts'
 
 /**
  * Popup and silent logins in the demo, in Chromium: `all-access serve --sandbox` in its own process,
@@ -12,16 +13,19 @@ describe.each(databases)('popup login in the demo SPA in Chromium on $kind', (da
   let serve: RunningServe
   let drop: () => Promise<void>
   let browser: Browser
+  let proxy: Awaited<ReturnType<typeof startOpenerCuttingProxy>>
 
   beforeAll(async () => {
     const created = await database.create()
     drop = created.drop
     serve = await startServe({ sandbox: true, databaseUrl: created.url })
     browser = await launchChromium()
+    proxy = await startOpenerCuttingProxy('127.0.0.1')
   })
 
   afterAll(async () => {
     await browser?.close()
+    await proxy?.close()
     await serve?.stop()
     await drop?.()
   })
@@ -88,6 +92,53 @@ describe.each(databases)('popup login in the demo SPA in Chromium on $kind', (da
     const [popup] = await Promise.all([page.waitForEvent('popup'), page.getByRole('button', { name: 'Sandbox OpenID in a popup' }).click()])
     await popup.getByLabel('User').waitFor()
     await popup.close()
+    await page.getByRole('alert').filter({ hasText: 'Sign-in was cancelled or refused.' }).waitFor()
+    await expect(page.getByText('Signed in as').count()).resolves.toBe(0)
+    await context.close()
+  })
+
+  /**
+   * A browser profile of its own, in which the provider's pages carry `Cross-Origin-Opener-Policy:
+   * same-origin` (Cognito, Bluesky): the popup loses its opener for good, and reads as closed to the
+   * page from the provider's first page on. Headless Chromium gives every page the focus; a desktop
+   * browser gives it to the popup in front, so the page's `document.hasFocus()` says so here.
+   */
+  async function pageWithOpenerCuttingProvider(): Promise<{ context: BrowserContext; page: Page; giveFocusBack: () => Promise<unknown> }> {
+    const context = await browser.newContext({ proxy: { server: proxy.url, bypass: '<-loopback>' } })
+    const page = await context.newPage()
+    await page.goto(serve.url)
+    await page.getByRole('button', { name: 'Sandbox OpenID in a popup' }).waitFor()
+    await page.evaluate(() => {
+      const focus = { inPage: false }
+      Object.assign(window, { testFocus: focus })
+      document.hasFocus = () => focus.inPage
+    })
+    const giveFocusBack = () => page.evaluate(() => ((window as unknown as { testFocus: { inPage: boolean } }).testFocus.inPage = true))
+    return { context, page, giveFocusBack }
+  }
+
+  it('signs in in a popup that the provider cuts off from its opener, without a false cancel', async () => {
+    const { context, page } = await pageWithOpenerCuttingProvider()
+    const [popup] = await Promise.all([page.waitForEvent('popup'), page.getByRole('button', { name: 'Sandbox OpenID in a popup' }).click()])
+    await popup.getByLabel('User').selectOption('alice')
+    await expect(popup.evaluate(() => window.opener)).resolves.toBeNull()
+    await popup.getByRole('button', { name: 'Sign in' }).click()
+    await popup.getByRole('button', { name: 'Allow' }).click()
+    await closed(popup)
+    await page.getByText('Signed in as').waitFor()
+    await expect(page.getByRole('alert').count()).resolves.toBe(0)
+    await context.close()
+  })
+
+  it('rejects with access_denied once a cut-off popup is closed and the page has the focus back', async () => {
+    const { context, page, giveFocusBack } = await pageWithOpenerCuttingProvider()
+    const [popup] = await Promise.all([page.waitForEvent('popup'), page.getByRole('button', { name: 'Sandbox OpenID in a popup' }).click()])
+    await popup.getByLabel('User').waitFor()
+    // The popup reads as closed from here on; the page waits while it has no focus.
+    await page.waitForTimeout(1000)
+    await expect(page.getByRole('alert').count()).resolves.toBe(0)
+    await popup.close()
+    await giveFocusBack()
     await page.getByRole('alert').filter({ hasText: 'Sign-in was cancelled or refused.' }).waitFor()
     await expect(page.getByText('Signed in as').count()).resolves.toBe(0)
     await context.close()

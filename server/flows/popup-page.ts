@@ -6,9 +6,13 @@ import type { LoginContext } from './login-state.ts'
 
 /**
  * The page's only script. It reads the message and the target origin from the body's data
- * attributes, so it never varies and the CSP can allow it by its hash alone.
+ * attributes, so it never varies and the CSP can allow it by its hash alone. A provider page sent
+ * with `Cross-Origin-Opener-Policy: same-origin` (Cognito, Bluesky) cuts the popup off from its
+ * opener for good; the result then goes by a BroadcastChannel, which reaches only pages of this
+ * page's origin, `PUBLIC_URL`'s, as the opener's target origin would.
  */
-export const POPUP_SCRIPT = 'var d=document.body.dataset;if(window.opener)window.opener.postMessage(JSON.parse(d.message),d.origin);window.close()'
+export const POPUP_SCRIPT =
+  'var d=document.body.dataset,m=JSON.parse(d.message);if(window.opener)window.opener.postMessage(m,d.origin);else new BroadcastChannel(m.type).postMessage(m);window.close()'
 
 const POPUP_CSP = [
   "default-src 'none'",
@@ -23,7 +27,7 @@ const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.char
 /**
  * Ends a popup login (DESIGN.md, `GET /auth/callback/:provider`): a `200` page that posts the
  * result to `window.opener` and closes. The target origin is `PUBLIC_URL`'s only: a page of another
- * site that opened the login receives nothing. No `Cross-Origin-Opener-Policy`, which would cut
+ * site that opened the login receives nothing. No `Cross-Origin-Opener-Policy` here, which would cut
  * the popup off from its opener.
  */
 export function answerPopup(ctx: LoginContext, error?: ErrorCode): void {
