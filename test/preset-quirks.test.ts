@@ -111,6 +111,39 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     })
   })
 
+  it("microsoft: signs in through the consumers tenant, whose discovery names the personal-accounts tenant as issuer", async () => {
+    const profile = profileOf('microsoft')
+    const ms = await documented({
+      answers: {
+        // What https://login.microsoftonline.com/consumers/v2.0/.well-known/openid-configuration answers.
+        '/consumers/v2.0/.well-known/openid-configuration': (_request, provider) => ({
+          body: {
+            issuer: `${provider.url}/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0`,
+            authorization_endpoint: `${provider.url}/authorize`,
+            token_endpoint: `${provider.url}/token`,
+            jwks_uri: `${provider.url}/jwks`,
+            id_token_signing_alg_values_supported: ['RS256'],
+          },
+        }),
+        '/token': async (_request, provider) => ({
+          body: {
+            token_type: 'Bearer',
+            scope: 'openid profile email User.Read',
+            expires_in: 3599,
+            access_token: 'EwBwA8l6BAAU',
+            refresh_token: 'M.C105_BAY.-CUj',
+            id_token: await provider.idToken({ iss: `${provider.url}/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0`, tid: '9188040d-6c67-4c5b-b112-36a304b66dad', sub: profile.sub, name: profile.name }),
+          },
+        }),
+        '/profile': () => ({ body: profile }),
+      },
+    })
+    await bff.addProvider('microsoft', { preset: 'microsoft', params: { tenant: 'consumers' }, issuer: `${ms.url}/consumers/v2.0`, profileUrl: `${ms.url}/profile`, ...credentials })
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'microsoft')
+    expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'microsoft', identifier: profile.sub, displayName: 'Mikah Ollenburg' }])
+  })
+
   it('reddit: asks for a permanent token, authenticates with Basic only, and revokes with it on disconnect', async () => {
     const reddit = await documented({
       answers: {
