@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { readFileSync } from 'node:fs'
-import { decodeProtectedHeader, exportPKCS8, generateKeyPair, jwtVerify } from 'jose'
+import { decodeProtectedHeader, exportPKCS8, generateKeyPair, jwtVerify, SignJWT } from 'jose'
 import type { ProviderInput } from '../server/providers/provider-input.ts'
 import { BrowserSession } from './support/browser-session.ts'
 import { startBff, type TestBff } from './support/bff.ts'
@@ -109,6 +109,82 @@ describe.each(databases)('provider quirks handled by presets, against providers 
       const landed = await browser.navigate(new URL('/auth/callback/apple', bff.url), { stopAt: (url) => url.origin === bff.url && !url.pathname.startsWith('/auth/') })
       expect(authError(landed.url)).toBe('invalid_state')
     })
+  })
+
+  it("microsoft: signs in through the consumers tenant, whose discovery names the personal-accounts tenant as issuer", async () => {
+    const profile = profileOf('microsoft')
+    const ms = await documented({
+      answers: {
+        // What https://login.microsoftonline.com/consumers/v2.0/.well-known/openid-configuration answers.
+        '/consumers/v2.0/.well-known/openid-configuration': (_request, provider) => ({
+          body: {
+            issuer: `${provider.url}/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0`,
+            authorization_endpoint: `${provider.url}/authorize`,
+            token_endpoint: `${provider.url}/token`,
+            jwks_uri: `${provider.url}/jwks`,
+            id_token_signing_alg_values_supported: ['RS256'],
+          },
+        }),
+        '/token': async (_request, provider) => ({
+          body: {
+            token_type: 'Bearer',
+            scope: 'openid profile email User.Read',
+            expires_in: 3599,
+            access_token: 'EwBwA8l6BAAU',
+            refresh_token: 'M.C105_BAY.-CUj',
+            id_token: await provider.idToken({ iss: `${provider.url}/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0`, tid: '9188040d-6c67-4c5b-b112-36a304b66dad', sub: profile.sub, name: profile.name }),
+          },
+        }),
+        '/profile': () => ({ body: profile }),
+      },
+    })
+    await bff.addProvider('microsoft', { preset: 'microsoft', params: { tenant: 'consumers' }, issuer: `${ms.url}/consumers/v2.0`, profileUrl: `${ms.url}/profile`, ...credentials })
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'microsoft')
+    expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'microsoft', identifier: profile.sub, displayName: 'Mikah Ollenburg' }])
+  })
+
+  it('line: takes the ID token of a web login, signed with HS256 and the channel secret although discovery announces ES256', async () => {
+    const profile = profileOf('line')
+    const line = await documented({
+      discovery: { id_token_signing_alg_values_supported: ['ES256'] },
+      answers: {
+        '/token': (_request, provider) => {
+          const nonce = new URL(provider.at('/authorize').at(-1)!.url, provider.url).searchParams.get('nonce')
+          const idToken = new SignJWT({ nonce, amr: ['pwd'], name: profile.name })
+            .setProtectedHeader({ typ: 'JWT', alg: 'HS256' })
+            .setIssuer(provider.url)
+            .setSubject(String(profile.sub))
+            .setAudience('client-id')
+            .setIssuedAt()
+            .setExpirationTime('1h')
+            .sign(new TextEncoder().encode('client-secret'))
+          return idToken.then((id_token) => ({ body: { access_token: 'bNl4YEFPI/hjFWhTqexp4MuEw5YPs', expires_in: 2592000, id_token, refresh_token: 'Aa1FdeggRhTnPNNpxr8p', scope: 'openid profile', token_type: 'Bearer' } }))
+        },
+        '/profile': () => ({ body: profile }),
+      },
+    })
+    await bff.addProvider('line', { preset: 'line', issuer: line.url, profileUrl: `${line.url}/profile`, ...credentials })
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'line')
+    expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'line', identifier: profile.sub, displayName: 'Taro Line' }])
+  })
+
+  it('line: refuses an HS256 ID token signed with anything but the channel secret', async () => {
+    const line = await documented({
+      discovery: { id_token_signing_alg_values_supported: ['ES256'] },
+      answers: {
+        '/token': async (_request, provider) => {
+          const nonce = new URL(provider.at('/authorize').at(-1)!.url, provider.url).searchParams.get('nonce')
+          const idToken = await new SignJWT({ nonce }).setProtectedHeader({ alg: 'HS256' }).setIssuer(provider.url).setSubject('U1').setAudience('client-id').setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode('another-secret'))
+          return { body: { access_token: 'a', expires_in: 2592000, id_token: idToken, token_type: 'Bearer' } }
+        },
+        '/profile': () => ({ body: { sub: 'U1' } }),
+      },
+    })
+    await bff.addProvider('line-forged', { preset: 'line', issuer: line.url, profileUrl: `${line.url}/profile`, ...credentials })
+    const browser = new BrowserSession()
+    expect(authError(await login(browser, bff.url, 'line-forged'))).toBe('id_token_invalid')
   })
 
   it('reddit: asks for a permanent token, authenticates with Basic only, and revokes with it on disconnect', async () => {

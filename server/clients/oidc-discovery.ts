@@ -23,12 +23,17 @@ const ENDPOINTS = ['authorization_endpoint', 'token_endpoint', 'jwks_uri', 'user
 const cache = new Map<string, { metadata: Promise<OidcMetadata>; until: number }>()
 const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>()
 
+/** The tenant of every personal Microsoft account: the `consumers` endpoints' real issuer, and their tokens' `tid`. */
+export const MICROSOFT_CONSUMERS_TENANT = '9188040d-6c67-4c5b-b112-36a304b66dad'
+
 /**
  * Microsoft's multi-tenant endpoints publish `https://login.microsoftonline.com/{tenantid}/v2.0` as
- * issuer: the configured `common` issuer matches that template, and each token names its tenant.
+ * issuer: the configured `common` or `organizations` issuer matches that template, and each token
+ * names its tenant. The `consumers` endpoints instead publish the personal-accounts tenant itself.
  */
 export function issuerMatches(configured: string, published: string): boolean {
   if (configured === published) return true
+  if (published.replace(`/${MICROSOFT_CONSUMERS_TENANT}/`, '/consumers/') === configured) return true
   if (!published.includes('{tenantid}')) return false
   return ['common', 'organizations', 'consumers'].some((tenant) => published.replace('{tenantid}', tenant) === configured)
 }

@@ -1,4 +1,4 @@
-import { decodeJwt, errors as joseErrors, jwtVerify } from 'jose'
+import { decodeJwt, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose'
 import { AllAccessError } from '../errors.ts'
 import { constantTimeEqual, randomToken } from '../crypto/random.ts'
 import type { FlowSecrets, LogoutUrlOptions } from './base.ts'
@@ -57,14 +57,19 @@ export class OidcClient extends OAuth2Client {
     return token
   }
 
+  /** The keys and algorithms an ID token may be signed with: the issuer's JWKS and announced algorithms. */
+  protected idTokenKeys(metadata: OidcMetadata): { key: JWTVerifyGetKey; algorithms: string[] } {
+    return { key: keySet(metadata.jwks_uri), algorithms: signingAlgorithms(metadata) }
+  }
+
   /** Verifies an ID token (OpenID Connect Core §3.1.3.7) and returns its claims. */
   async verifyIdToken(idToken: string, nonce: string | null): Promise<Record<string, unknown>> {
     const metadata = await this.metadata()
     const expectedIssuer = issuerOf(metadata, idToken, 'id_token_invalid')
-    const algorithms = signingAlgorithms(metadata)
+    const { key, algorithms } = this.idTokenKeys(metadata)
     let payload: Record<string, unknown>
     try {
-      ;({ payload } = await jwtVerify(idToken, keySet(metadata.jwks_uri), {
+      ;({ payload } = await jwtVerify(idToken, key, {
         issuer: expectedIssuer,
         audience: this.provider.clientId ?? '',
         algorithms,

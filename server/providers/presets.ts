@@ -4,6 +4,7 @@ import { DropboxClient } from './quirks/dropbox.ts'
 import { FigmaClient } from './quirks/figma.ts'
 import { HubSpotClient } from './quirks/hubspot.ts'
 import { LinearClient } from './quirks/linear.ts'
+import { LineClient } from './quirks/line.ts'
 import { NotionClient } from './quirks/notion.ts'
 import { RequestTokenByGetClient } from './quirks/request-token-by-get.ts'
 import { SlackAppClient } from './quirks/slack-app.ts'
@@ -139,6 +140,7 @@ export const PRESETS: Record<string, Preset> = {
     endpoints: { issuer: 'https://access.line.me', profileUrl: 'https://api.line.me/oauth2/v2.1/userinfo', apiBaseUrl: 'https://api.line.me' },
     scope: 'openid profile email',
     supports: { refresh: 'static', pkce: true, revocation: false, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ' ', identifierPath: 'sub', displayNamePath: 'name' },
+    client: LineClient,
     docs: 'https://developers.line.biz/en/docs/line-login/integrate-line-login/',
   },
   yahoo: {

@@ -18,7 +18,7 @@ export interface DocumentedProvider {
   received: RecordedRequest[]
   /** The requests to one path (without query). */
   at(path: string): RecordedRequest[]
-  /** An ID token for the last login, signed with the provider's key: issuer, audience and nonce filled in. */
+  /** An ID token for the last login, signed with the provider's key: issuer (unless `claims.iss` names one), audience and nonce filled in. */
   idToken(claims: Record<string, unknown>): Promise<string>
   close(): Promise<void>
 }
@@ -113,7 +113,7 @@ export async function startDocumentedProvider(options: DocumentedProviderOptions
     idToken: (claims) =>
       new SignJWT({ nonce, ...claims })
         .setProtectedHeader({ alg: 'RS256', kid: 'documented' })
-        .setIssuer(provider.url)
+        .setIssuer(typeof claims.iss === 'string' ? claims.iss : provider.url)
         .setAudience(clientId)
         .setIssuedAt()
         .setExpirationTime('5m')
