@@ -187,6 +187,24 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(authError(await login(browser, bff.url, 'line-forged'))).toBe('id_token_invalid')
   })
 
+  it('linkedin: sends no nonce and takes its ID token, which never carries one', async () => {
+    const profile = profileOf('linkedin')
+    const linkedin = await documented({
+      discovery: {},
+      answers: {
+        '/token': async (_request, provider) => ({
+          body: { access_token: 'AQUvlL_DYEzvT2wz1QJiEPeLioeA', expires_in: 5184000, scope: 'email,openid,profile', token_type: 'Bearer', id_token: await provider.idToken({ nonce: undefined, sub: profile.sub, name: profile.name }) },
+        }),
+        '/profile': () => ({ body: profile }),
+      },
+    })
+    await bff.addProvider('linkedin', { preset: 'linkedin', issuer: linkedin.url, profileUrl: `${linkedin.url}/profile`, ...credentials })
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'linkedin')
+    expect(new URL(linkedin.at('/authorize')[0].url, linkedin.url).searchParams.has('nonce')).toBe(false)
+    expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'linkedin', identifier: profile.sub, displayName: 'John Doe' }])
+  })
+
   it('reddit: asks for a permanent token, authenticates with Basic only, and revokes with it on disconnect', async () => {
     const reddit = await documented({
       answers: {

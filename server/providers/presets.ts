@@ -5,6 +5,7 @@ import { FigmaClient } from './quirks/figma.ts'
 import { HubSpotClient } from './quirks/hubspot.ts'
 import { LinearClient } from './quirks/linear.ts'
 import { LineClient } from './quirks/line.ts'
+import { LinkedInClient } from './quirks/linkedin.ts'
 import { NotionClient } from './quirks/notion.ts'
 import { RequestTokenByGetClient } from './quirks/request-token-by-get.ts'
 import { SlackAppClient } from './quirks/slack-app.ts'
@@ -181,6 +182,7 @@ export const PRESETS: Record<string, Preset> = {
     endpoints: { issuer: 'https://www.linkedin.com/oauth', profileUrl: 'https://api.linkedin.com/v2/userinfo', apiBaseUrl: 'https://api.linkedin.com' },
     scope: 'openid profile email',
     supports: { refresh: 'static', pkce: false, revocation: false, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ' ', identifierPath: 'sub', displayNamePath: 'name' },
+    client: LinkedInClient,
     docs: 'https://learn.microsoft.com/en-us/linkedin/consumer/integrations/self-serve/sign-in-with-linkedin-v2',
   },
   zitadel: {
