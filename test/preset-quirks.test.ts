@@ -149,6 +149,7 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     const line = await documented({
       discovery: { id_token_signing_alg_values_supported: ['ES256'] },
       answers: {
+        '/revoke': () => ({ status: 200 }),
         '/token': (_request, provider) => {
           const nonce = new URL(provider.at('/authorize').at(-1)!.url, provider.url).searchParams.get('nonce')
           const idToken = new SignJWT({ nonce, amr: ['pwd'], name: profile.name })
@@ -164,10 +165,13 @@ describe.each(databases)('provider quirks handled by presets, against providers 
         '/profile': () => ({ body: profile }),
       },
     })
-    await bff.addProvider('line', { preset: 'line', issuer: line.url, profileUrl: `${line.url}/profile`, ...credentials })
+    await bff.addProvider('line', { preset: 'line', issuer: line.url, profileUrl: `${line.url}/profile`, revocationUrl: `${line.url}/revoke`, ...credentials })
     const browser = new BrowserSession()
     await login(browser, bff.url, 'line')
     expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'line', identifier: profile.sub, displayName: 'Taro Line' }])
+    // LINE Login v2.1 reference, "Revoke access token": access_token, client_id and client_secret in the form.
+    expect((await browser.fetch(new URL('/auth/accounts/line', bff.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
+    expect(line.at('/revoke').map((r) => Object.fromEntries(new URLSearchParams(r.body)))).toEqual([{ access_token: 'bNl4YEFPI/hjFWhTqexp4MuEw5YPs', client_id: 'client-id', client_secret: 'client-secret' }])
   })
 
   it('line: refuses an HS256 ID token signed with anything but the channel secret', async () => {

@@ -138,9 +138,9 @@ export const PRESETS: Record<string, Preset> = {
   line: {
     displayName: 'LINE',
     protocol: 'oidc',
-    endpoints: { issuer: 'https://access.line.me', profileUrl: 'https://api.line.me/oauth2/v2.1/userinfo', apiBaseUrl: 'https://api.line.me' },
+    endpoints: { issuer: 'https://access.line.me', profileUrl: 'https://api.line.me/oauth2/v2.1/userinfo', apiBaseUrl: 'https://api.line.me', revocationUrl: 'https://api.line.me/oauth2/v2.1/revoke' },
     scope: 'openid profile email',
-    supports: { refresh: 'static', pkce: true, revocation: false, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ' ', identifierPath: 'sub', displayNamePath: 'name' },
+    supports: { refresh: 'static', pkce: true, revocation: true, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ' ', identifierPath: 'sub', displayNamePath: 'name' },
     client: LineClient,
     docs: 'https://developers.line.biz/en/docs/line-login/integrate-line-login/',
   },
