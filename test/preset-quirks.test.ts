@@ -144,7 +144,7 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'microsoft', identifier: profile.sub, displayName: 'Mikah Ollenburg' }])
   })
 
-  it('line: takes the ID token of a web login, signed with HS256 and the channel secret although discovery announces ES256', async () => {
+  it('line: takes the ID token of a web login, signed with HS256 and the channel secret although discovery announces ES256, and revokes with access_token on disconnect', async () => {
     const profile = profileOf('line')
     const line = await documented({
       discovery: { id_token_signing_alg_values_supported: ['ES256'] },
