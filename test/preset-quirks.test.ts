@@ -375,7 +375,47 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'vk', identifier: '1234567890', displayName: 'Ivan Ivanov' }])
   })
 
-  it('hubspot: reads the user from the access token metadata, at a URL ending with the token', async () => {
+  it('hubspot: reads the user by introspecting the access token, credentials and token in the form, and keeps the token out of the profile', async () => {
+    const token = 'CNye4dqFMBICAAEYhOKlDZZ_z6IVKI_xMjIUgmFs'
+    let profile: Record<string, unknown> | undefined
+    const hubspot = await documented({
+      answers: {
+        '/oauth/2026-03/token': () => ({ body: { token_type: 'bearer', refresh_token: '1e8fbfb1-8e96-4826-8b8d-c8af73715', access_token: token, expires_in: 1800 } }),
+        // https://developers.hubspot.com/docs/api-reference/latest/authentication/oauth-tokens/token-introspect
+        '/oauth/2026-03/token/introspect': () => ({ body: { token_use: 'access_token', active: true, ...profileOf('hubspot'), token } }),
+      },
+    })
+    // The profile as the hooks see it: a BFF of its own, whose getUserId hook keeps it.
+    const ownDatabase = await database.create()
+    const own = await startBff(ownDatabase.url, { hooks: { getUserId: ({ profile: given }) => ((profile = given), String(given.user_id)) } })
+    try {
+      await own.addProvider('hubspot', { preset: 'hubspot', authorizationUrl: `${hubspot.url}/authorize`, accessTokenUrl: `${hubspot.url}/oauth/2026-03/token`, profileUrl: `${hubspot.url}/oauth/2026-03/token/introspect`, ...credentials })
+      const browser = new BrowserSession()
+      await login(browser, own.url, 'hubspot')
+      expect(await accountsOf(browser, own.url)).toEqual([{ provider: 'hubspot', identifier: '123', displayName: 'test@hubspot.com' }])
+    } finally {
+      await own.close()
+      await ownDatabase.drop()
+    }
+    expect(hubspot.at('/oauth/2026-03/token/introspect').map((r) => [r.method, r.headers.authorization, form(r.body)])).toEqual([
+      ['POST', undefined, { token, token_type_hint: 'access_token', client_id: 'client-id', client_secret: 'client-secret' }],
+    ])
+    expect(profile).toMatchObject({ user_id: 123, user: 'test@hubspot.com' })
+    expect(JSON.stringify(profile)).not.toContain(token)
+  })
+
+  it('hubspot: refuses a login whose token introspection says it is not active', async () => {
+    const hubspot = await documented({
+      answers: {
+        '/oauth/2026-03/token': () => ({ body: { token_type: 'bearer', access_token: 'inactive', expires_in: 1800 } }),
+        '/oauth/2026-03/token/introspect': () => ({ body: { active: false, user_id: 123, user: 'test@hubspot.com' } }),
+      },
+    })
+    await bff.addProvider('hubspot-inactive', { preset: 'hubspot', authorizationUrl: `${hubspot.url}/authorize`, accessTokenUrl: `${hubspot.url}/oauth/2026-03/token`, profileUrl: `${hubspot.url}/oauth/2026-03/token/introspect`, ...credentials })
+    expect(authError(await login(new BrowserSession(), bff.url, 'hubspot-inactive'))).toBe('profile_request_failed')
+  })
+
+  it('hubspot: a provider added with the v1 endpoints still reads the user at a URL ending with the token', async () => {
     const token = 'CNye4dqFMBICAAEYhOKlDZZ_z6IVKI_xMjIUgmFs'
     const hubspot = await documented({
       answers: {
@@ -383,8 +423,8 @@ describe.each(databases)('provider quirks handled by presets, against providers 
         [`/oauth/v1/access-tokens/${token}`]: () => ({ body: { ...profileOf('hubspot'), token } }),
       },
     })
-    const browser = await presetLogin('hubspot', 'hubspot', hubspot, { profileUrl: `${hubspot.url}/oauth/v1/access-tokens` })
-    expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'hubspot', identifier: '123', displayName: 'test@hubspot.com' }])
+    const browser = await presetLogin('hubspot-v1', 'hubspot', hubspot, { profileUrl: `${hubspot.url}/oauth/v1/access-tokens` })
+    expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'hubspot-v1', identifier: '123', displayName: 'test@hubspot.com' }])
   })
 
   it('figma: refreshes at its own refresh endpoint, and keeps the refresh token it does not send again', async () => {

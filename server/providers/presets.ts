@@ -526,14 +526,14 @@ export const PRESETS: Record<string, Preset> = {
     protocol: 'oauth2',
     endpoints: {
       authorizationUrl: 'https://app.hubspot.com/oauth/authorize',
-      accessTokenUrl: 'https://api.hubapi.com/oauth/v1/token',
-      profileUrl: 'https://api.hubapi.com/oauth/v1/access-tokens',
+      accessTokenUrl: 'https://api.hubapi.com/oauth/2026-03/token',
+      profileUrl: 'https://api.hubapi.com/oauth/2026-03/token/introspect',
       apiBaseUrl: 'https://api.hubapi.com',
     },
     scope: 'oauth',
     supports: { refresh: 'static', pkce: false, revocation: false, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ' ', identifierPath: 'user_id', displayNamePath: 'user' },
     client: HubSpotClient,
-    docs: 'https://developers.hubspot.com/docs/api/oauth-quickstart-guide',
+    docs: 'https://developers.hubspot.com/docs/api-reference/latest/authentication/manage-oauth-tokens',
   },
   'slack-app': {
     displayName: 'Slack',
