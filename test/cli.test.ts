@@ -4,12 +4,19 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from '
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { generateKey, parseKeys, rootKey } from '../server/crypto/keys.ts'
+import { hashId, randomToken } from '../server/crypto/random.ts'
+import { SESSION_COOKIE } from '../server/session/cookies.ts'
 import { presetConfig } from '../server/providers/fill-preset.ts'
 import { PRESETS } from '../server/providers/presets.ts'
 import { openStore } from '../server/store/index.ts'
 import type { ProviderRecord } from '../server/store/providers.ts'
 import { ENCRYPTED_COLUMNS } from '../server/store/encrypted-columns.ts'
 import { databases } from './support/databases.ts'
+import { BrowserSession } from './support/browser-session.ts'
+import { within } from './support/eventually.ts'
+import { session } from './support/login.ts'
+import { signedIn } from './support/signed-in.ts'
+import { startBff } from './support/bff.ts'
 import { migrationSource } from '../migrations/index.ts'
 
 const BIN = resolve('bin/all-access.js')
@@ -311,6 +318,34 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       expect(run('sessions', 'revoke', '--user', user)).toEqual(failure(`--user: "${user}" is not a user id`))
     }
     expect(run('sessions', 'revoke', '--user', '2147483647')).toEqual({ code: 0, stdout: 'ended 0 sessions\n', stderr: '' })
+  })
+
+  it("ends one user's sessions with sessions revoke --user, and everybody's with --all, which a running BFF sees within a second", async () => {
+    const bff = await startBff(env.DATABASE_URL, { keys: env.ALLACCESS_KEYS })
+    await bff.addProvider('signed-in-with', { authorizationUrl: 'https://idp.example/a', accessTokenUrl: 'https://idp.example/t', profileUrl: 'https://idp.example/me', clientId: 'a', clientSecret: 'b' })
+    try {
+      const alice = await signedIn(bff, 'signed-in-with', {}, 'alice')
+      // Alice's second browser: another session of the same user.
+      const aliceElsewhere = new BrowserSession()
+      const secondId = randomToken()
+      await bff.store.sessions.create(hashId(secondId), { userId: alice.userId, createdAt: Date.now(), idleExpiresAt: Date.now() + 3_600_000, absoluteExpiresAt: Date.now() + 7_200_000 })
+      aliceElsewhere.cookies.push({ name: SESSION_COOKIE, value: secondId, host: new URL(bff.url).hostname, path: '/', attributes: '' })
+      const bob = await signedIn(bff, 'signed-in-with', {}, 'bob')
+      const isSignedIn = async (browser: BrowserSession) => (await session(browser, bff.url)).authenticated
+      const signedOutWithinASecond = (browser: BrowserSession) => within(1000, () => isSignedIn(browser), (authenticated) => !authenticated)
+      for (const browser of [alice.browser, aliceElsewhere, bob.browser]) expect(await isSignedIn(browser)).toBe(true)
+
+      expect(run('sessions', 'revoke', '--user', String(alice.userId))).toEqual({ code: 0, stdout: 'ended 2 sessions\n', stderr: '' })
+      expect([await signedOutWithinASecond(alice.browser), await signedOutWithinASecond(aliceElsewhere)]).toEqual([false, false])
+      expect(await isSignedIn(bob.browser)).toBe(true)
+
+      expect(run('sessions', 'revoke', '--all')).toEqual({ code: 0, stdout: 'ended 1 session\n', stderr: '' })
+      expect(await signedOutWithinASecond(bob.browser)).toBe(false)
+      expect(run('sessions', 'revoke', '--all')).toEqual({ code: 0, stdout: 'ended 0 sessions\n', stderr: '' })
+    } finally {
+      await bff.store.providers.remove('signed-in-with')
+      await bff.close()
+    }
   })
 
   it('adds a per-tenant preset with its parameters filled in, and re-applies it when a parameter changes', async () => {
