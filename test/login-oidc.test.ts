@@ -146,6 +146,36 @@ describe.each(databases)('OpenID Connect login on $kind', (database) => {
     expect(browser.cookie('allaccess_flow')).toBeUndefined()
   })
 
+  it('answers a signed-in session with exactly the fields of DESIGN.md: the user, each account with when it was connected, and the end', async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'idp')
+    const after = Date.now()
+    const response = await browser.fetch(new URL('/auth/session', bff.url), { headers: CSRF })
+    expect(response.status).toBe(200)
+    const body = await response.json()
+    const isoDate = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+    expect(body).toEqual({
+      authenticated: true,
+      user: { id: expect.stringMatching(/^\d+$/), displayName: expect.any(String) },
+      accounts: [{ provider: 'idp', identifier: 'alice', displayName: expect.any(String), status: 'active', connectedAt: isoDate }],
+      expiresAt: isoDate,
+    })
+    // connectedAt is when this identity was first linked: at or before this login, never in the future.
+    expect(Date.parse(body.accounts[0].connectedAt)).toBeLessThanOrEqual(after)
+    expect(Date.parse(body.expiresAt)).toBeGreaterThan(after)
+  })
+
+  it('keeps the login flow in a short-lived cookie: it expires within minutes, not with the browser or later', async () => {
+    const browser = new BrowserSession()
+    await startLogin(browser, bff.url, 'idp')
+    const flowCookie = browser.setCookieHeaders.find((c) => c.header.startsWith('allaccess_flow='))?.header ?? ''
+    const expires = /expires=([^;]+)/i.exec(flowCookie)?.[1]
+    const maxAge = /max-age=(\d+)/i.exec(flowCookie)?.[1]
+    const lifetimeMs = maxAge !== undefined ? Number(maxAge) * 1000 : Date.parse(expires ?? '') - Date.now()
+    expect(lifetimeMs).toBeGreaterThan(60_000)
+    expect(lifetimeMs).toBeLessThanOrEqual(15 * 60_000)
+  })
+
   it('stores the tokens encrypted and keeps them out of the log', async () => {
     const browser = new BrowserSession()
     await login(browser, bff.url, 'idp-post')
@@ -397,6 +427,18 @@ describe.each(databases)('OpenID Connect login on $kind', (database) => {
     expect(response.status).toBe(204)
     expect(browser.cookie('allaccess_session')).toBeUndefined()
     expect(await session(replay, bff.url)).toEqual({ authenticated: false })
+  })
+
+  it('refuses a disconnect without a session with 401 not_authenticated, and unlinks nothing', async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'idp')
+    const accounts = await bff.store.db('accounts').count({ n: '*' })
+    const response = await fetch(new URL('/auth/accounts/idp', bff.url), { method: 'DELETE', headers: CSRF })
+    expect(response.status).toBe(401)
+    expect(await response.json()).toEqual({ error: 'not_authenticated', message: expect.any(String) })
+    expect(await bff.store.db('accounts').count({ n: '*' })).toEqual(accounts)
+    const info = await session(browser, bff.url)
+    expect(info.authenticated && info.accounts.map((a) => a.provider)).toEqual(['idp'])
   })
 
   it('answers the session of nobody as unauthenticated, with no-store', async () => {
