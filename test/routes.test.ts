@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AUTH_ERROR_PARAM, CSRF_HEADER, CSRF_VALUE, routes } from '../shared/routes.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
+import { startEchoUpstream } from './support/echo-upstream.ts'
+import { rawRequest } from './support/raw-http.ts'
+import { signedIn } from './support/signed-in.ts'
 
 const CSRF = { 'X-CSRF': '1' }
 
@@ -26,15 +29,18 @@ describe('the shared routes', () => {
 describe.each(databases)('routes of the BFF on $kind', (database) => {
   let drop: () => Promise<void>
   let bff: TestBff
+  let upstream: Awaited<ReturnType<typeof startEchoUpstream>>
 
   beforeAll(async () => {
     const created = await database.create()
     drop = created.drop
     bff = await startBff(created.url)
+    upstream = await startEchoUpstream()
   })
 
   afterAll(async () => {
     await bff?.close()
+    await upstream?.close()
     await drop?.()
   })
 
@@ -74,5 +80,36 @@ describe.each(databases)('routes of the BFF on $kind', (database) => {
     const response = await fetch(new URL('/auth/login/nope', bff.url), { redirect: 'manual' })
     expect(response.status).toBe(404)
     expect((await response.json()).error).toBe('unknown_provider')
+  })
+
+  it('marks every /auth and /api answer, redirects, pages, refusals and proxied ones alike, Cache-Control: no-store and X-Content-Type-Options: nosniff', async () => {
+    const endpoints = { authorizationUrl: 'https://idp.example/a', accessTokenUrl: 'https://idp.example/t', profileUrl: 'https://idp.example/me', clientId: 'id', clientSecret: 'secret' }
+    await bff.addProvider('headers-echo', { ...endpoints, apiBaseUrl: `${upstream.url}/v1` })
+    // A request token endpoint nobody listens on: the login fails before the redirect.
+    await bff.addProvider('headers-down', { ...endpoints, requestTokenUrl: 'http://127.0.0.1:1/request' })
+    const { browser } = await signedIn(bff, 'headers-echo', { accessToken: 'token-1' })
+    const cookie = browser.cookieHeader(new URL(bff.url))
+    const answers: [string, string, string, [string, string][], number][] = [
+      ['a login redirect to the provider', 'GET', '/auth/login/headers-echo', [], 302],
+      ['a login failing before the redirect', 'GET', '/auth/login/headers-down', [], 302],
+      ['a popup login failing before the redirect', 'GET', '/auth/login/headers-down?display=popup', [], 200],
+      ['a failed callback', 'GET', '/auth/callback/headers-echo?code=c&state=s', [], 302],
+      ['an unknown provider', 'GET', '/auth/login/nope', [], 404],
+      ['a method a route does not take', 'POST', '/auth/providers', [], 405],
+      ['a missing X-CSRF', 'GET', '/auth/session', [], 403],
+      ['a foreign Origin', 'GET', '/auth/session', [['X-CSRF', '1'], ['Origin', 'https://evil.example']], 403],
+      ['a logout token for a provider that is not OpenID', 'POST', '/auth/backchannel-logout/headers-echo', [['Content-Type', 'application/x-www-form-urlencoded']], 404],
+      ['a signed-out disconnect', 'DELETE', '/auth/accounts/headers-echo', [['X-CSRF', '1']], 401],
+      ['a proxied answer', 'GET', '/api/headers-echo/me', [['X-CSRF', '1'], ['Cookie', cookie]], 200],
+      ["a provider's error passed through", 'GET', '/api/headers-echo/status/404', [['X-CSRF', '1'], ['Cookie', cookie]], 404],
+      ['a path that leaves the API base', 'GET', '/api/headers-echo/../x', [['X-CSRF', '1'], ['Cookie', cookie]], 400],
+      ['a method the proxy does not forward', 'OPTIONS', '/api/headers-echo/me', [['X-CSRF', '1'], ['Cookie', cookie]], 405],
+      ['an unknown /api route', 'GET', '/api', [['X-CSRF', '1']], 404],
+      ['a logout', 'POST', '/auth/logout', [['X-CSRF', '1'], ['Cookie', cookie]], 204],
+    ]
+    for (const [what, method, target, headers, status] of answers) {
+      const answer = await rawRequest(bff.url, method, target, headers)
+      expect({ what, status: answer.status, cache: answer.headers['cache-control'], sniff: answer.headers['x-content-type-options'] }).toEqual({ what, status, cache: 'no-store', sniff: 'nosniff' })
+    }
   })
 })
