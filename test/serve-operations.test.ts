@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadConfig, optionsFromConfig } from '../server/config.ts'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
 import { hashId, randomToken } from '../server/crypto/random.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
@@ -76,6 +77,96 @@ describe('all-access serve: health and metrics', () => {
   it('answers none of them without ALLACCESS_METRICS or ALLACCESS_METRICS_PORT', async () => {
     await withServe({ env: { ALLACCESS_STATIC_DIR: spa() } }, async (serve) => {
       for (const path of ['/healthz', '/readyz', '/metrics']) expect(await answer(new URL(path, serve.url).toString())).toEqual({ status: 200, type: 'text/html; charset=utf-8', body: SPA_PAGE })
+    })
+  })
+})
+
+/** A database with the provider `echo` proxying to `upstream`, and a session of a user linked there: a browser signed in to any serve on it. */
+async function signedInDatabase(upstream: { url: string }) {
+  const keys = generateKey()
+  const databaseUrl = temporaryDatabase()
+  const store = openStore({ databaseUrl, keys: parseKeys(keys) })
+  try {
+    await migrate(store.db)
+    await store.providers.add(buildProviderConfig('echo', { authorizationUrl: 'https://idp.example/a', accessTokenUrl: 'https://idp.example/t', profileUrl: 'https://idp.example/me', apiBaseUrl: `${upstream.url}/v1`, clientId: 'a', clientSecret: 'b' }))
+    const user = await store.users.create('Someone')
+    const provider = await store.providers.get('echo')
+    await store.accounts.create({ providerId: provider!.id, identifier: 'someone', userId: user.id, displayName: null, accessToken: 'token-1', tokenSecret: null, refreshToken: null, idToken: null, expiresAt: null, scope: null })
+    const sessionId = randomToken()
+    await store.sessions.create(hashId(sessionId), { userId: user.id, createdAt: Date.now(), idleExpiresAt: Date.now() + 3_600_000, absoluteExpiresAt: Date.now() + 3_600_000 })
+    return { keys, databaseUrl, sessionId }
+  } finally {
+    await store.close()
+  }
+}
+
+describe('all-access serve configured by the environment of DESIGN.md', () => {
+  let upstream: Awaited<ReturnType<typeof startEchoUpstream>>
+
+  beforeAll(async () => {
+    upstream = await startEchoUpstream()
+  })
+
+  afterAll(async () => {
+    await upstream?.close()
+  })
+
+  it('reads the defaults of the Configuration table when nothing is set', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'aa-config-'))
+    const config = loadConfig({ NODE_ENV: 'test', ALLACCESS_KEYS: generateKey() }, cwd)
+    expect({ port: config.port, host: config.host, publicUrl: config.publicUrl.href, databaseUrl: config.databaseUrl, staticDir: config.staticDir }).toEqual({
+      port: 3000,
+      host: 'localhost',
+      publicUrl: 'http://localhost:3000/',
+      databaseUrl: 'sqlite://./data/all-access.sqlite3',
+      staticDir: resolve('dist/demo'),
+    })
+    expect(optionsFromConfig(config).proxy).toEqual({ timeoutMs: 30_000, maxBody: 10_485_760 })
+    expect(loadConfig({ NODE_ENV: 'test', ALLACCESS_KEYS: generateKey(), PORT: '4123' }, cwd).publicUrl.href).toBe('http://localhost:4123/')
+  })
+
+  it('forwards bodies up to ALLACCESS_PROXY_MAX_BODY bytes, answering 413 payload_too_large past it, and 504 upstream_timeout past ALLACCESS_PROXY_TIMEOUT_MS', async () => {
+    const { keys, databaseUrl, sessionId } = await signedInDatabase(upstream)
+    await withServe({ databaseUrl, keys, env: { ALLACCESS_PROXY_MAX_BODY: '16', ALLACCESS_PROXY_TIMEOUT_MS: '300' } }, async (serve) => {
+      const browser = new BrowserSession()
+      browser.cookies.push({ name: SESSION_COOKIE, value: sessionId, host: new URL(serve.url).hostname, path: '/', attributes: '' })
+      const post = (body: string) => browser.fetch(new URL('/api/echo/upload', serve.url), { method: 'POST', headers: { ...CSRF, 'Content-Type': 'text/plain' }, body })
+      const fits = await post('x'.repeat(16))
+      expect([fits.status, ((await fits.json()) as { body: string }).body]).toEqual([200, 'x'.repeat(16)])
+      upstream.received.length = 0
+      const tooLarge = await post('x'.repeat(17))
+      expect([tooLarge.status, await tooLarge.json()]).toEqual([413, { error: 'payload_too_large', message: expect.any(String) }])
+      expect(upstream.received).toHaveLength(0)
+      // The echo upstream's /slow answers after 1.5 s.
+      const started = Date.now()
+      const slow = await browser.fetch(new URL('/api/echo/slow', serve.url), { headers: CSRF })
+      expect([slow.status, await slow.json()]).toEqual([504, { error: 'upstream_timeout', message: expect.any(String) }])
+      expect(Date.now() - started).toBeLessThan(1200)
+    })
+  })
+
+  it('listens on localhost at PORT without HOST, and makes callback URLs on http://localhost:$PORT without PUBLIC_URL', async () => {
+    const { keys, databaseUrl } = await signedInDatabase(upstream)
+    await withServe({ databaseUrl, keys, env: { HOST: undefined, PUBLIC_URL: undefined } }, async (serve) => {
+      const { port } = new URL(serve.url)
+      expect(serve.output()).toContain(`all-access listening on http://localhost:${port} (public URL http://localhost:${port})\n`)
+      const start = await fetch(new URL('/auth/login/echo', serve.url), { redirect: 'manual' })
+      expect(start.status).toBe(302)
+      expect(new URL(start.headers.get('location')!).searchParams.get('redirect_uri')).toBe(`http://localhost:${port}/auth/callback/echo`)
+    })
+  })
+
+  it('sets Secure __Host- cookies and https callback URLs under an https PUBLIC_URL', async () => {
+    const { keys, databaseUrl } = await signedInDatabase(upstream)
+    await withServe({ databaseUrl, keys, env: { PUBLIC_URL: 'https://app.example' } }, async (serve) => {
+      const start = await fetch(new URL('/auth/login/echo', serve.url), { redirect: 'manual' })
+      expect(start.status).toBe(302)
+      expect(new URL(start.headers.get('location')!).searchParams.get('redirect_uri')).toBe('https://app.example/auth/callback/echo')
+      const [flowCookie] = start.headers.getSetCookie()
+      expect(flowCookie).toMatch(/^__Host-allaccess_flow=[A-Za-z0-9_-]{43}; /)
+      expect(flowCookie).toMatch(/; secure/i)
+      expect(flowCookie).toMatch(/; path=\/(;|$)/i)
+      expect(flowCookie).not.toMatch(/domain=/i)
     })
   })
 })

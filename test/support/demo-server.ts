@@ -26,26 +26,29 @@ export interface RunningServe {
  * Runs `all-access serve` as a user would, in its own process and folder, and waits until it
  * listens. The port is chosen first so PUBLIC_URL (and so the callback URLs) can name it.
  */
-export async function startServe(options: { databaseUrl?: string; sandbox?: boolean; keys?: string; env?: Record<string, string>; port?: number } = {}): Promise<RunningServe> {
+export async function startServe(options: { databaseUrl?: string; sandbox?: boolean; keys?: string; env?: Record<string, string | undefined>; port?: number } = {}): Promise<RunningServe> {
   const cwd = mkdtempSync(join(tmpdir(), 'aa-serve-'))
   const port = options.port ?? (await freePort())
   // Named localhost: another site than the sandbox providers on 127.0.0.1, as real providers are.
   const url = `http://localhost:${port}`
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    NODE_ENV: 'test',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_URL: url,
+    DATABASE_URL: options.databaseUrl ?? `sqlite://${join(cwd, 'db.sqlite3')}`,
+    ALLACCESS_KEYS: options.keys ?? generateKey(),
+    ALLACCESS_STATIC_DIR: resolve('dist/demo'),
+    // Tests log in many times from one address: no login rate limit unless a test sets one.
+    ALLACCESS_LOGIN_RATE_LIMIT: '0',
+    ...options.env,
+  }
+  // `undefined` in options.env leaves the variable unset, as a user who never set it.
+  for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name]
   const child = spawn(process.execPath, [resolve('bin/all-access.js'), 'serve', ...(options.sandbox ? ['--sandbox'] : [])], {
     cwd,
-    env: {
-      ...process.env,
-      NODE_ENV: 'test',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      PUBLIC_URL: url,
-      DATABASE_URL: options.databaseUrl ?? `sqlite://${join(cwd, 'db.sqlite3')}`,
-      ALLACCESS_KEYS: options.keys ?? generateKey(),
-      ALLACCESS_STATIC_DIR: resolve('dist/demo'),
-      // Tests log in many times from one address: no login rate limit unless a test sets one.
-      ALLACCESS_LOGIN_RATE_LIMIT: '0',
-      ...options.env,
-    },
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
