@@ -209,6 +209,19 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(upstream.received).toHaveLength(0)
   })
 
+  it.each(['GET', 'POST', 'DELETE'])('answers a %s without X-CSRF with 403 csrf_required, and one from a foreign Origin with 403 origin_not_allowed, sending nothing upstream', async (method) => {
+    const body = method === 'POST' ? 'x' : undefined
+    const withoutHeader = await browser.fetch(new URL('/api/echo/me', bff.url), { method, body })
+    expect([withoutHeader.status, await withoutHeader.json()]).toEqual([403, { error: 'csrf_required', message: expect.any(String) }])
+    const foreign = await browser.fetch(new URL('/api/echo/me', bff.url), { method, body, headers: { ...CSRF, Origin: 'https://evil.example' } })
+    expect([foreign.status, await foreign.json()]).toEqual([403, { error: 'origin_not_allowed', message: expect.any(String) }])
+    expect(upstream.received).toHaveLength(0)
+    // The control: with the header and the app's own Origin, the call goes through.
+    const own = await browser.fetch(new URL('/api/echo/me', bff.url), { method, body, headers: { ...CSRF, Origin: new URL(bff.url).origin } })
+    expect(own.status).toBe(200)
+    expect(upstream.received.map((r) => r.method)).toEqual([method])
+  })
+
   it('answers 401 reauth_required when the provider rejects a token that cannot be refreshed, until the next login', async () => {
     const { browser: rejectedBrowser, accountId: rejectedId } = await signedIn(bff, 'echo', { accessToken: 'token-revoked' })
     upstream.rejected.add('token-revoked')
