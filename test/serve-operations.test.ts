@@ -111,6 +111,20 @@ describe('all-access serve configured by the environment of DESIGN.md', () => {
     await upstream?.close()
   })
 
+  it("serves ALLACCESS_STATIC_DIR with the SPA fallback: every page forbids framing and carries a CSP, and every answer, a 404 too, says nosniff", async () => {
+    await withServe({ env: { ALLACCESS_STATIC_DIR: spa() } }, async (serve) => {
+      for (const path of ['/', '/index.html', '/accounts/settings']) {
+        const page = await fetch(new URL(path, serve.url), { headers: { Accept: 'text/html' } })
+        expect([path, page.status, await page.text()]).toEqual([path, 200, SPA_PAGE])
+        expect(page.headers.get('content-security-policy'), path).toMatch(/(^|; )frame-ancestors 'none'(;|$)/)
+        expect(page.headers.get('content-security-policy'), path).toMatch(/(^|; )default-src /)
+        expect(page.headers.get('x-content-type-options'), path).toBe('nosniff')
+      }
+      const missing = await fetch(new URL('/assets/missing.js', serve.url))
+      expect([missing.status, missing.headers.get('x-content-type-options')]).toEqual([404, 'nosniff'])
+    })
+  })
+
   it('reads the defaults of the Configuration table when nothing is set', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'aa-config-'))
     const config = loadConfig({ NODE_ENV: 'test', ALLACCESS_KEYS: generateKey() }, cwd)
