@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { hashId, randomToken } from '../server/crypto/random.ts'
 import { SESSION_COOKIE } from '../server/session/cookies.ts'
 import { BrowserSession } from './support/browser-session.ts'
 import { startBff, type TestBff } from './support/bff.ts'
@@ -7,6 +8,7 @@ import { login, session } from './support/login.ts'
 import { startOAuth1Provider, type RunningOAuth1Provider } from './support/oauth1-sandbox.ts'
 import { startOidcSandbox, type RunningOidcSandbox } from './support/oidc-sandbox.ts'
 import { signOutAtProvider } from './support/provider-sign-out.ts'
+import { startRecordingServer } from './support/recording-server.ts'
 
 const CSRF = { 'X-CSRF': '1' }
 const SECRET = 'rp-secret-0123456789abcdef'
@@ -99,6 +101,34 @@ describe.each(databases)('POST /auth/logout?provider_logout=1 on $kind', (databa
     const answer = await logout(browser)
     expect(answer.status).toBe(200)
     expect(new URL(((await answer.json()) as { logoutUrl: string }).logoutUrl).origin).toBe(idp.url)
+  })
+
+  it('answers 204 for a session signed in with an OpenID provider that announces no end_session_endpoint, and ends it', async () => {
+    const discovery = await startRecordingServer((request) =>
+      request.url === '/.well-known/openid-configuration'
+        ? { status: 200, type: 'application/json', body: JSON.stringify({ issuer: discovery.url, authorization_endpoint: `${discovery.url}/auth`, token_endpoint: `${discovery.url}/token`, jwks_uri: `${discovery.url}/jwks`, response_types_supported: ['code'] }) }
+        : { status: 404 },
+    )
+    try {
+      await bff.addProvider('no-end-session', { issuer: discovery.url, clientId: 'rp', clientSecret: SECRET })
+      const provider = await bff.store.providers.get('no-end-session')
+      const user = await bff.store.users.create('Signed in without a sign-out page')
+      await bff.store.accounts.create({ providerId: provider!.id, identifier: 'carol', userId: user.id, displayName: null, accessToken: 'a', tokenSecret: null, refreshToken: null, idToken: 'header.payload.signature', expiresAt: null, scope: null })
+      const sessionId = randomToken()
+      await bff.store.sessions.create(hashId(sessionId), { userId: user.id, providerId: provider!.id, createdAt: Date.now(), idleExpiresAt: Date.now() + 3_600_000, absoluteExpiresAt: Date.now() + 3_600_000 })
+      const browser = new BrowserSession()
+      browser.cookies.push({ name: SESSION_COOKIE, value: sessionId, host: new URL(bff.url).hostname, path: '/', attributes: '' })
+      expect((await session(browser, bff.url)).authenticated).toBe(true)
+
+      const answer = await logout(browser)
+      expect([answer.status, await answer.text()]).toEqual([204, ''])
+      // The BFF did ask the provider: the 204 is its answer to a provider without a sign-out page, not a skipped look.
+      expect(discovery.received.map((r) => r.url)).toContain('/.well-known/openid-configuration')
+      expect(browser.cookie(SESSION_COOKIE)).toBeUndefined()
+      expect(await bff.store.sessions.find(hashId(sessionId))).toBeNull()
+    } finally {
+      await discovery.close()
+    }
   })
 
   it('answers 204 without provider_logout, as before, and 204 when no one is signed in', async () => {
