@@ -14,6 +14,24 @@ const LOGIN_FAILURES = [
   'provider_unavailable', 'service_unavailable',
 ]
 
+/** The codes DESIGN.md gives an HTTP status, with that status. */
+const JSON_ANSWERS: Record<string, number> = {
+  csrf_required: 403, origin_not_allowed: 403, not_authenticated: 401, unknown_provider: 404, account_not_found: 404,
+  account_not_connected: 403, invalid_path: 400, payload_too_large: 413, not_found: 404, method_not_allowed: 405,
+  rate_limited: 429, invalid_request: 400, reauth_required: 401, upstream_unreachable: 502, upstream_timeout: 504,
+  service_unavailable: 503, server_error: 500,
+}
+
+describe('the shared ErrorCode union', () => {
+  it('holds every code DESIGN.md names, and no other', () => {
+    expect([...ERROR_CODES].sort()).toEqual([...new Set([...Object.keys(JSON_ANSWERS), ...LOGIN_FAILURES])].sort())
+  })
+
+  it.each(Object.entries(JSON_ANSWERS))('answers %s with the status DESIGN.md gives it, %i', (code, status) => {
+    expect(new AllAccessError(code as ErrorCode).status).toBe(status)
+  })
+})
+
 describe('the error messages', () => {
   it('give every code a sentence, which an AllAccessError carries by default', () => {
     for (const code of ERROR_CODES) {
