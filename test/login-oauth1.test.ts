@@ -135,6 +135,27 @@ describe.each(databases)('OAuth 1.0a login on $kind', (database) => {
     expect(await session(startedWith, bff.url)).toEqual({ authenticated: false })
   })
 
+  it('links to the session that started the login only while it is live: once it ended, the login signs the identity in on its own', async () => {
+    await bff.addProvider('link-after-logout', { requestTokenUrl: provider.requestTokenUrl, authorizationUrl: provider.authorizationUrl, accessTokenUrl: provider.accessTokenUrl, profileUrl: provider.profileUrl, identifierPath: 'id_str', clientId: consumer.key, clientSecret: consumer.secret })
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'bob-provider')
+    const bob = await session(browser, bff.url)
+    if (!bob.authenticated) throw new Error('not signed in')
+    const authorize = await browser.navigate(new URL('/auth/login/link-after-logout', bff.url), { stopAt: (location) => location.pathname.startsWith('/auth/callback/') })
+    // The session that started the login ends (signed out in another tab) while the user is at the provider.
+    const otherTab = new BrowserSession()
+    otherTab.cookies.push({ ...browser.cookie('allaccess_session')! })
+    expect((await otherTab.fetch(new URL('/auth/logout', bff.url), { method: 'POST', headers: { 'X-CSRF': '1' } })).status).toBe(204)
+    // The provider's redirect back is cross-site: no Strict session cookie goes along.
+    const callback = await browser.fetch(authorize.url, {}, { navigation: true, crossSite: true })
+    expect(callback.status).toBe(302)
+    expect(authError(new URL(callback.headers.get('location')!, bff.url))).toBeNull()
+    const info = await session(browser, bff.url)
+    expect(info.authenticated && info.user.id).not.toBe(bob.user.id)
+    expect(info.authenticated && info.accounts.map((a) => a.provider)).toEqual(['link-after-logout'])
+    expect((await bff.store.accounts.findForUser(Number(bob.user.id), 'link-after-logout'))).toBeNull()
+  })
+
   it('refuses with invalid_state a callback that carries another live session than the one that started the login', async () => {
     const victim = new BrowserSession()
     await login(victim, bff.url, 'twitter')
