@@ -93,6 +93,19 @@ describe.each(databases)('popup login and prompt, with oidc-provider, on $kind',
     expect(promptsSeen).toEqual([undefined, 'login'])
   })
 
+  it('passes prompt to a plain OAuth 2.0 provider too, which fails a prompt=none login that needs the user with login_required', async () => {
+    await bff.addProvider('plain-oauth2', { authorizationUrl: 'https://idp.example/authorize', accessTokenUrl: 'https://idp.example/token', profileUrl: 'https://idp.example/me', clientId: 'c', clientSecret: 's' })
+    for (const prompt of ['login', 'consent', 'select_account', 'none']) {
+      expect((await authorizationUrl(new BrowserSession(), 'plain-oauth2', { prompt })).searchParams.get('prompt')).toBe(prompt)
+    }
+    const before = await rowCounts(bff.store.db)
+    const browser = new BrowserSession()
+    const state = (await authorizationUrl(browser, 'plain-oauth2', { prompt: 'none' })).searchParams.get('state') ?? ''
+    const answer = await browser.fetch(new URL(`/auth/callback/plain-oauth2?${new URLSearchParams({ error: 'login_required', state })}`, bff.url), {}, { navigation: true, crossSite: true })
+    expect([answer.status, answer.headers.get('location')]).toEqual([302, '/?auth_error=login_required'])
+    expect(await rowCounts(bff.store.db)).toEqual(before)
+  })
+
   it('leaves out a prompt outside the contract, and the login goes on without one', async () => {
     for (const prompt of ['bogus', 'none login', 'NONE', '']) {
       const location = await authorizationUrl(new BrowserSession(), 'idp', { prompt })
