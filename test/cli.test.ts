@@ -432,6 +432,8 @@ describe('the all-access command without configuration', () => {
     [{ PUBLIC_URL: 'https://me:pw@app.example.com' }, "PUBLIC_URL must be an origin such as https://app.example.com, with no path, query, fragment, user name or password (the BFF's routes are /auth/* and /api/* at the root)"],
     [{ PUBLIC_URL: 'https://app.example.com/?x=1' }, "PUBLIC_URL must be an origin such as https://app.example.com, with no path, query, fragment, user name or password (the BFF's routes are /auth/* and /api/* at the root)"],
     [{ ALLACCESS_PROXY_TIMEOUT_MS: '0' }, 'ALLACCESS_PROXY_TIMEOUT_MS must be a whole number of at least 1, got "0"'],
+    [{ PORT: '70000' }, 'PORT must be at most 65535, got 70000'],
+    [{ ALLACCESS_PROXY_MAX_BODY: '10MB' }, 'ALLACCESS_PROXY_MAX_BODY must be a whole number of at least 0, got "10MB"'],
     [{ ALLACCESS_KEYS: 'short' }, 'ALLACCESS_KEYS entry 1 is not a base64 32-byte key (make one with: openssl rand -base64 32)'],
   ])('refuses to serve with bad configuration %j in one line', (bad, message) => {
     const result = cli(['serve'], { ALLACCESS_KEYS: generateKey(), DATABASE_URL: undefined, ...bad }, temporaryFolder())
