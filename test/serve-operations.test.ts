@@ -125,6 +125,16 @@ describe('all-access serve configured by the environment of DESIGN.md', () => {
     })
   })
 
+  it('migrates a new database when it starts, leaving all-access migrate nothing to apply', async () => {
+    const keys = generateKey()
+    const databaseUrl = temporaryDatabase()
+    await withServe({ databaseUrl, keys }, async (serve) => {
+      expect((await fetch(new URL('/auth/providers', serve.url))).status).toBe(200)
+    })
+    const migrate = spawnSync(process.execPath, [resolve('bin/all-access.js'), 'migrate'], { cwd: mkdtempSync(join(tmpdir(), 'aa-ops-')), env: { ...process.env, NODE_ENV: 'test', DATABASE_URL: databaseUrl, ALLACCESS_KEYS: keys }, encoding: 'utf8' })
+    expect({ code: migrate.status, stdout: migrate.stdout, stderr: migrate.stderr }).toEqual({ code: 0, stdout: 'database is up to date\n', stderr: '' })
+  })
+
   it('reads the defaults of the Configuration table when nothing is set', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'aa-config-'))
     const config = loadConfig({ NODE_ENV: 'test', ALLACCESS_KEYS: generateKey() }, cwd)
