@@ -18,6 +18,14 @@ describe('the package entry points', () => {
     expect(shared.routes.login('github')).toBe('/auth/login/github')
   })
 
+  it('takes React and TanStack Query as peer dependencies, never its own', () => {
+    const manifest = JSON.parse(readFileSync('package.json', 'utf8')) as Record<string, Record<string, string> | undefined>
+    for (const name of ['react', '@tanstack/react-query']) {
+      expect(manifest.peerDependencies?.[name], name).toEqual(expect.any(String))
+      expect(manifest.dependencies?.[name], name).toBeUndefined()
+    }
+  })
+
   it('all-access/client exports the hooks and keeps React and TanStack Query out of its bundle', async () => {
     const client = await import('all-access/client')
     for (const name of ['AllAccessProvider', 'LoginButton', 'useSession', 'useProviders', 'useLogin', 'useLogout', 'useDisconnect', 'useProviderApi', 'useProviderMutation', 'useAuthError', 'AllAccessClientError']) {
