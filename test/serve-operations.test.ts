@@ -161,11 +161,9 @@ describe('all-access serve configured by the environment of DESIGN.md', () => {
       const tooLarge = await post('x'.repeat(17))
       expect([tooLarge.status, await tooLarge.json()]).toEqual([413, { error: 'payload_too_large', message: expect.any(String) }])
       expect(upstream.received).toHaveLength(0)
-      // The echo upstream's /slow answers after 1.5 s.
-      const started = Date.now()
+      // The echo upstream's /slow answers after 1.5 s: a 504 means the 300 ms limit ended the call first.
       const slow = await browser.fetch(new URL('/api/echo/slow', serve.url), { headers: CSRF })
       expect([slow.status, await slow.json()]).toEqual([504, { error: 'upstream_timeout', message: expect.any(String) }])
-      expect(Date.now() - started).toBeLessThan(1200)
     })
   })
 
