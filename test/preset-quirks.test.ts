@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { decodeProtectedHeader, exportPKCS8, generateKeyPair, jwtVerify, SignJWT } from 'jose'
 import type { ProviderInput } from '../server/providers/provider-input.ts'
@@ -263,10 +264,18 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'notion', identifier: '5389a034-eb5c-47b5-8a9e-f79c99ef166c', displayName: 'christine makenotion' }])
   })
 
-  it('tiktok: calls the client id client_key, joins scopes with commas, and reads the nested user', async () => {
+  it('tiktok: calls the client id client_key, joins scopes with commas, sends a hex PKCE challenge, and reads the nested user', async () => {
     const tiktok = await documented({
       answers: {
-        '/token': () => ({ body: { access_token: 'act.example12345Example12345Example', expires_in: 86400, open_id: '723f24d7-e717-40f8-a2b6-cb8464cd23b4', refresh_expires_in: 31536000, refresh_token: 'rft.example12345Example12345Example', scope: 'user.info.basic,video.list', token_type: 'Bearer' } }),
+        '/token': (request, provider) => {
+          // TikTok's Login Kit: "You must use hex encoding of SHA256 to generate the code challenge from the code verifier."
+          const challenge = new URL(provider.at('/authorize').at(-1)!.url, provider.url).searchParams.get('code_challenge')
+          const verifier = form(request.body).code_verifier ?? ''
+          if (challenge !== createHash('sha256').update(verifier).digest('hex')) {
+            return { body: { error: 'invalid_request', error_description: 'Code verifier or code challenge is invalid.', log_id: '20240131103425A8B2D' } }
+          }
+          return { body: { access_token: 'act.example12345Example12345Example', expires_in: 86400, open_id: '723f24d7-e717-40f8-a2b6-cb8464cd23b4', refresh_expires_in: 31536000, refresh_token: 'rft.example12345Example12345Example', scope: 'user.info.basic,video.list', token_type: 'Bearer' } }
+        },
         '/profile': () => ({ body: profileOf('tiktok') }),
       },
     })
@@ -275,6 +284,7 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(authorization.searchParams.get('client_key')).toBe('client-id')
     expect(authorization.searchParams.has('client_id')).toBe(false)
     expect(authorization.searchParams.get('scope')).toBe('user.info.basic,video.list')
+    expect([authorization.searchParams.get('code_challenge'), authorization.searchParams.get('code_challenge_method')]).toEqual([expect.stringMatching(/^[0-9a-f]{64}$/), 'S256'])
     const browser = new BrowserSession()
     await login(browser, bff.url, 'tiktok')
     const exchange = form(tiktok.at('/token').at(-1)!.body)
