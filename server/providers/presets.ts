@@ -97,7 +97,8 @@ export const PRESETS: Record<string, Preset> = {
     endpoints: { issuer: 'https://{domain}/', revocationUrl: 'https://{domain}/oauth/revoke' },
     scope: 'openid profile email offline_access',
     params: [{ name: 'domain', example: 'acme.us.auth0.com', meaning: 'Auth0 tenant domain' }],
-    supports: { refresh: 'rotating', pkce: true, revocation: true, tokenAuthMethod: 'client_secret_basic', scopeDelimiter: ' ', identifierPath: 'sub', displayNamePath: 'name' },
+    // A Regular Web Application's "Authentication Method" defaults to Client Secret (Post).
+    supports: { refresh: 'rotating', pkce: true, revocation: true, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ' ', identifierPath: 'sub', displayNamePath: 'name' },
     docs: 'https://auth0.com/docs/api/authentication',
   },
   keycloak: {
