@@ -81,7 +81,10 @@ export async function serve(options: ServeOptions): Promise<Server> {
   // What fails after the answer's headers went out (an upstream body cut mid-way): one log line, not a stack on stderr.
   // Koa reports a cut body twice (the pipe's callback and the response finishing with the error).
   const reported = new WeakSet<Error>()
-  app.on('error', (error: Error, ctx?: { state?: { requestId?: string } }) => {
+  app.on('error', (error: Error & { code?: unknown }, ctx?: { state?: { requestId?: string } }) => {
+    // Node's parser failing on the caller's own request (a connection closed mid-body): no answer
+    // was cut, and the request's handler logs it as abandoned (499).
+    if (typeof error.code === 'string' && error.code.startsWith('HPE_')) return
     if (reported.has(error)) return
     reported.add(error)
     log.error(`error req=${ctx?.state?.requestId ?? '-'} answer cut: ${error.message}`)

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process'
+import { request as httpRequest } from 'node:http'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -164,6 +165,26 @@ describe('all-access serve configured by the environment of DESIGN.md', () => {
       // The echo upstream's /slow answers after 1.5 s: a 504 means the 300 ms limit ended the call first.
       const slow = await browser.fetch(new URL('/api/echo/slow', serve.url), { headers: CSRF })
       expect([slow.status, await slow.json()]).toEqual([504, { error: 'upstream_timeout', message: expect.any(String) }])
+    })
+  })
+
+  it('logs a body the browser abandons half-way as a 499 and a request abandoned line only, with no error line (README: not as the provider failing)', async () => {
+    const { keys, databaseUrl, sessionId } = await signedInDatabase(upstream)
+    await withServe({ databaseUrl, keys }, async (serve) => {
+      const url = new URL('/api/echo/upload', serve.url)
+      const uploading = httpRequest({ host: url.hostname, port: url.port, method: 'POST', path: url.pathname, headers: { ...CSRF, Cookie: `${SESSION_COOKIE}=${sessionId}`, 'Content-Type': 'text/plain', 'Content-Length': '1000' } })
+      uploading.on('error', () => {})
+      uploading.write('half')
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      uploading.destroy()
+      const logged = () => serve.output().split('\n').some((line) => /^POST \/api\/echo\/upload 499 \d+ms req=/.test(line))
+      for (let waited = 0; !logged() && waited < 2000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
+      await serve.stop()
+      const lines = serve.output().trimEnd().split('\n')
+      expect(lines.filter((line) => / req=/.test(line)).map((line) => line.replace(/ \d+ms req=\w+$/, '').replace(/ req=\w+:/, ':'))).toEqual([
+        'request abandoned: the caller went away before its request arrived whole',
+        'POST /api/echo/upload 499',
+      ])
     })
   })
 
