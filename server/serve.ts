@@ -1,4 +1,5 @@
 import Koa, { type Middleware } from 'koa'
+import { statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createAllAccess } from './all-access.ts'
@@ -29,6 +30,8 @@ const CLEAN_UP_EVERY_MS = 10 * 60 * 1000
 /** `all-access serve`: the BFF and the demo SPA on one origin, until SIGTERM or SIGINT. */
 export async function serve(options: ServeOptions): Promise<Server> {
   const config = loadConfig(options.env, options.cwd)
+  // A mistyped folder would answer 404 to every page of the SPA, with nothing said.
+  if (options.env.ALLACCESS_STATIC_DIR && !isFolder(config.staticDir)) throw new ConfigError(`ALLACCESS_STATIC_DIR: no folder at ${config.staticDir}`)
   const log: Logger = consoleLoggerFor(config.logFormat)
   const store = openStore({ databaseUrl: config.databaseUrl, keys: config.keys, cwd: options.cwd, pool: { max: config.poolMax }, cacheMs: DEFAULT_CACHE_MS })
   try {
@@ -51,6 +54,9 @@ export async function serve(options: ServeOptions): Promise<Server> {
     })
   } catch (error) {
     await store.close().catch(() => {})
+    // Another process on the port, or a port below 1024: one line, as for any other setting.
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new ConfigError(`PORT: cannot listen on ${origin(config.host, config.port)} (${code})`)
     throw error
   }
   const address = server.address()
@@ -162,6 +168,14 @@ export async function serve(options: ServeOptions): Promise<Server> {
   process.on('SIGTERM', () => onSignal('SIGTERM'))
   process.on('SIGINT', () => onSignal('SIGINT'))
   return server
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
 }
 
 function origin(host: string, port: number): string {

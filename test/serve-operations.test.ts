@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { request as httpRequest } from 'node:http'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -226,6 +227,26 @@ describe('all-access serve with bad health and log settings', () => {
     })
     return { code: result.status, stdout: result.stdout, stderr: result.stderr }
   }
+
+  it('refuses in one line to serve an ALLACCESS_STATIC_DIR that is not a folder', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'aa-ops-'))
+    writeFileSync(join(cwd, 'index.html'), '<!doctype html>')
+    for (const dir of [join(cwd, 'nope'), join(cwd, 'index.html')]) {
+      expect(serveRefusal({ ALLACCESS_STATIC_DIR: dir })).toEqual({ code: 2, stdout: '', stderr: `all-access: ALLACCESS_STATIC_DIR: no folder at ${dir}\n` })
+    }
+  })
+
+  it.each([['PORT'], ['ALLACCESS_METRICS_PORT']])('refuses in one line to serve when %s is taken by another process', async (variable) => {
+    const taken = createNetServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    const { port } = taken.address() as AddressInfo
+    try {
+      const env = variable === 'PORT' ? { PORT: String(port), HOST: '127.0.0.1' } : { HOST: '127.0.0.1', PORT: '0', ALLACCESS_METRICS_PORT: String(port) }
+      expect(serveRefusal(env)).toEqual({ code: 2, stdout: '', stderr: `all-access: ${variable}: cannot listen on http://127.0.0.1:${port} (EADDRINUSE)\n` })
+    } finally {
+      taken.close()
+    }
+  })
 
   it.each([
     [{ ALLACCESS_METRICS: 'yes' }, 'ALLACCESS_METRICS must be 0 or 1, got "yes"'],
