@@ -241,7 +241,7 @@ describe('all-access serve with bad health and log settings', () => {
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
     const { port } = taken.address() as AddressInfo
     try {
-      const env = variable === 'PORT' ? { PORT: String(port), HOST: '127.0.0.1' } : { HOST: '127.0.0.1', PORT: '0', ALLACCESS_METRICS_PORT: String(port) }
+      const env: Record<string, string> = variable === 'PORT' ? { PORT: String(port), HOST: '127.0.0.1' } : { HOST: '127.0.0.1', PORT: '0', ALLACCESS_METRICS_PORT: String(port) }
       expect(serveRefusal(env)).toEqual({ code: 2, stdout: '', stderr: `all-access: ${variable}: cannot listen on http://127.0.0.1:${port} (EADDRINUSE)\n` })
     } finally {
       taken.close()
