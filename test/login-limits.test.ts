@@ -111,4 +111,28 @@ describe('the login rate limit of all-access serve behind a proxy', () => {
     }
     await provider.close()
   })
+
+  it('counts the addresses of one IPv6 network (a /56, what one customer is given) as one client: a host that picks a new address per start gets no new limit', async () => {
+    const provider = await startRecordingServer(() => ({ status: 200, type: 'application/x-www-form-urlencoded', body: 'oauth_token=rt&oauth_token_secret=rs&oauth_callback_confirmed=true' }))
+    const databaseUrl = `sqlite://${join(mkdtempSync(join(tmpdir(), 'aa-limits-')), 'db.sqlite3')}`
+    const keys = generateKey()
+    const store = openStore({ databaseUrl, keys: parseKeys(keys) })
+    await migrate(store.db)
+    await store.providers.add(buildProviderConfig('legacy', { requestTokenUrl: `${provider.url}/request`, authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/access`, profileUrl: `${provider.url}/me`, clientId: 'k', clientSecret: 's' }))
+    await store.close()
+    const serve = await startServe({ databaseUrl, keys, env: { ALLACCESS_LOGIN_RATE_LIMIT: '2', ALLACCESS_TRUST_PROXY: '1' } })
+    const starts = async (from: string) => (await fetch(new URL('/auth/login/legacy', serve.url), { redirect: 'manual', headers: { 'X-Forwarded-For': from } })).status
+    try {
+      // Each start from a fresh address of the same network, written every way IPv6 allows.
+      expect([await starts('2001:db8:0:1::1'), await starts('2001:DB8:0:1:0:0:0:2'), await starts('2001:db8::1:ffff:1:2:3'), await starts('2001:db8:0:ff:1::9')]).toEqual([302, 302, 429, 429])
+      // Another network is another client.
+      expect(await starts('2001:db8:0:100::1')).toBe(302)
+      // An IPv4 client, also when written as an IPv4-mapped IPv6 address, is its own address.
+      expect([await starts('203.0.113.7'), await starts('::ffff:203.0.113.7'), await starts('::ffff:203.0.113.7')]).toEqual([302, 302, 429])
+      expect(await starts('203.0.113.8')).toBe(302)
+    } finally {
+      await serve.stop()
+      await provider.close()
+    }
+  })
 })

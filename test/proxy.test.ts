@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { request as httpRequest } from 'node:http'
 import { createServer } from 'node:http'
+import { connect } from 'node:net'
 import { callProvider } from '../server/clients/provider-http.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
@@ -485,6 +486,26 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
         big.logs.length = 0
       },
     )
+
+    it.each([
+      ['sends a malformed chunk', 'Transfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\nZZ\r\n'],
+      ['half-closes after the first bytes of a declared body', `Content-Length: ${1024 * 1024}\r\n\r\nabcd`],
+    ])('ends at once a streamed upload whose browser %s before the proxy reads it: no provider connection held until the time limit', async (_, rest) => {
+      // All in one packet with the headers: the request is over before the proxy's first await ends.
+      const url = new URL('/api/echo/upload', big.url)
+      const head = `POST ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nCookie: ${bigBrowser.cookieHeader(url)}\r\nX-CSRF: 1\r\nContent-Type: application/octet-stream\r\n`
+      const socket = connect({ host: url.hostname, port: Number(url.port) }, () => socket.end(head + rest))
+      socket.on('error', () => {})
+      socket.resume()
+      const sent = Date.now()
+      const ended = (line: string) => /^POST \/api\/echo\/upload (499|504) /.test(line)
+      const line = await within(7000, async () => big.logs.find(ended), (found) => found !== undefined)
+      // Well before the 5 s time limit, and as the browser's leaving, not the provider's slowness.
+      expect(line).toMatch(/^POST \/api\/echo\/upload 499 /)
+      expect(Date.now() - sent).toBeLessThan(2000)
+      expect(big.logs.join('\n')).not.toMatch(/upstream_timeout|upstream_unreachable|service_unavailable|server_error/)
+      big.logs.length = 0
+    })
 
     it('logs a small body the browser abandons half-way as abandoned (499), not as the database or the provider failing', async () => {
       const before = upstream.received.length

@@ -39,11 +39,15 @@ export async function readRequestBody(ctx: Context, maxBytes: number, mustBuffer
       done(size > maxBytes ? new AllAccessError('payload_too_large') : null, chunk)
     },
   })
-  ctx.req.pipe(limit)
   // `pipe` passes no failure on: without this, a browser gone mid-upload left the provider's request
   // (and one of its pooled connections) waiting for the rest of the body until the time limit.
+  const abandoned = () => new RequestAbandonedError('the browser went away during the upload')
+  // A request already over (its connection closed, or cut by a malformed chunk, while the proxy
+  // read the session and the account) has no `close` left to come: refused before anything goes upstream.
+  if (ctx.req.destroyed && !ctx.req.complete) throw abandoned()
+  ctx.req.pipe(limit)
   ctx.req.once('close', () => {
-    if (!ctx.req.complete) limit.destroy(new RequestAbandonedError('the browser went away during the upload'))
+    if (!ctx.req.complete) limit.destroy(abandoned())
   })
   return { kind: 'streamed', stream: limit }
 }

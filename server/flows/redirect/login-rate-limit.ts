@@ -1,4 +1,5 @@
 import type { Next } from 'koa'
+import { isIPv4, isIPv6 } from 'node:net'
 import { AllAccessError } from '../../errors.ts'
 import type { LoginContext } from '../login-state.ts'
 
@@ -42,6 +43,45 @@ export class LoginRateLimiter {
   }
 }
 
+/** The leading bits of an IPv6 address that name one client: a /56 is what one customer is usually given. */
+const IPV6_CLIENT_PREFIX_BITS = 56
+
+/**
+ * The client a login start is counted against. An IPv4 address is one client (written IPv4-mapped
+ * too); an IPv6 host holds a whole network of addresses and can start each login from a new one, so
+ * its /56 is. Anything else (a name from a trusted proxy's header) is counted as it is.
+ */
+export function clientKey(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1]
+  if (mapped && isIPv4(mapped)) return mapped
+  const bare = address.split('%', 1)[0]
+  if (!isIPv6(bare)) return address
+  const groups = ipv6Groups(bare)
+  const kept: string[] = []
+  for (let bits = 0; bits < IPV6_CLIENT_PREFIX_BITS; bits += 16) {
+    const group = groups[bits / 16]
+    const keep = Math.min(16, IPV6_CLIENT_PREFIX_BITS - bits)
+    kept.push(((group >> (16 - keep)) << (16 - keep)).toString(16))
+  }
+  return `${kept.join(':')}::/${IPV6_CLIENT_PREFIX_BITS}`
+}
+
+/** The eight 16-bit groups of a valid IPv6 address (`::` expanded, an IPv4 tail read as two groups). */
+function ipv6Groups(address: string): number[] {
+  const parse = (part: string) =>
+    part === ''
+      ? []
+      : part.split(':').flatMap((piece) => {
+          if (!piece.includes('.')) return [parseInt(piece, 16)]
+          const [a, b, c, d] = piece.split('.').map(Number)
+          return [(a << 8) | b, (c << 8) | d]
+        })
+  const [head, tail] = address.split('::')
+  const first = parse(head)
+  const last = tail === undefined ? [] : parse(tail)
+  return [...first, ...Array<number>(8 - first.length - last.length).fill(0), ...last]
+}
+
 /** How long a database count of pending logins is trusted, counted forward by this instance's starts. */
 const PENDING_COUNT_MS = 1000
 
@@ -76,7 +116,7 @@ export class PendingLogins {
 /** `429 rate_limited` with `Retry-After` for a client address over its limit, or when too many logins are pending. */
 export async function limitLoginStarts(ctx: LoginContext, next: Next): Promise<void> {
   const { runtime } = ctx.state
-  const wait = runtime.loginLimiter.take(ctx.ip)
+  const wait = runtime.loginLimiter.take(clientKey(ctx.ip))
   if (wait > 0) {
     ctx.set('Retry-After', String(wait))
     throw new AllAccessError('rate_limited', { detail: `login starts from ${ctx.ip} over ${runtime.loginLimits.perAddressPerMinute} a minute` })
