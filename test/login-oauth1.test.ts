@@ -290,6 +290,24 @@ describe.each(databases)('OAuth 1.0a login on $kind', (database) => {
       expect(await timeline.json()).toEqual([{ text: 'Posted through the proxy: 50% off & more!' }])
     })
 
+    it('signs a form of 10,000 parameters, and refuses one more with 413 payload_too_large before anything reaches the provider', async () => {
+      const browser = new BrowserSession()
+      await login(browser, bff.url, 'twitter')
+      const post = (parameters: number) =>
+        browser.fetch(new URL('/api/twitter/echo.json', bff.url), {
+          method: 'POST',
+          headers: { ...CSRF, 'Content-Type': 'application/x-www-form-urlencoded' },
+          body: Array.from({ length: parameters }, (_, i) => `${i.toString(36)}=`).join('&'),
+        })
+      const signed = await post(10_000)
+      expect(signed.status).toBe(200)
+      expect(Object.keys(((await signed.json()) as { form: Record<string, string> }).form)).toHaveLength(10_000)
+      const before = provider.requests.length
+      const refused = await post(10_001)
+      expect([refused.status, await refused.json()]).toEqual([413, { error: 'payload_too_large', message: expect.any(String) }])
+      expect(provider.requests).toHaveLength(before)
+    })
+
     it('answers 401 reauth_required when the provider revoked the token', async () => {
       const browser = new BrowserSession()
       await login(browser, bff.url, 'by-name')

@@ -455,6 +455,13 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
 
     afterAll(() => big?.close())
 
+    it('passes an OAuth 2.0 form on as bytes, however many parameters it has: only OAuth 1.0a signs (and caps) them', async () => {
+      const form = 'a=b&'.repeat(50_000) + 'end=1'
+      const response = await bigBrowser.fetch(new URL('/api/echo/upload', big.url), { method: 'POST', headers: { ...CSRF, 'Content-Type': 'application/x-www-form-urlencoded' }, body: form })
+      expect(response.status).toBe(200)
+      expect(((await response.json()) as { body: string }).body).toBe(form)
+    })
+
     it('streams a body larger than it buffers through to the provider intact', async () => {
       const payload = 'x'.repeat(1024 * 1024) + 'end'
       const response = await bigBrowser.fetch(new URL('/api/echo/upload', big.url), { method: 'PUT', headers: { ...CSRF, 'Content-Type': 'text/plain' }, body: payload })
