@@ -210,6 +210,24 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'linkedin', identifier: profile.sub, displayName: 'John Doe' }])
   })
 
+  it("cognito: signs out at the provider with logout_uri, which its /logout endpoint needs instead of post_logout_redirect_uri", async () => {
+    const cognito = await documented({
+      // Cognito's discovery names its /logout endpoint since 2024.
+      discovery: { end_session_endpoint: 'https://my-domain.auth.eu-west-1.amazoncognito.com/logout' },
+      answers: {
+        '/token': async (_request, provider) => ({ body: { access_token: 'eyJraWQiOiJ', refresh_token: 'eyJjdHkiOiJ', expires_in: 3600, token_type: 'Bearer', id_token: await provider.idToken({ sub: 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee', username: 'janedoe' }) } }),
+        '/profile': () => ({ body: { sub: 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee', username: 'janedoe' } }),
+      },
+    })
+    await bff.addProvider('cognito', { preset: 'cognito', params: { region: 'eu-west-1', user_pool_id: 'eu-west-1_AbCdEf123' }, issuer: cognito.url, profileUrl: `${cognito.url}/profile`, ...credentials })
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'cognito')
+    const answer = await browser.fetch(new URL('/auth/logout?provider_logout=1', bff.url), { method: 'POST', headers: CSRF })
+    expect(answer.status).toBe(200)
+    const logoutUrl = new URL(((await answer.json()) as { logoutUrl: string }).logoutUrl)
+    expect([logoutUrl.searchParams.get('client_id'), logoutUrl.searchParams.get('logout_uri')]).toEqual(['client-id', `${bff.url}/`])
+  })
+
   it('reddit: asks for a permanent token, authenticates with Basic only, and revokes with it on disconnect', async () => {
     const reddit = await documented({
       answers: {

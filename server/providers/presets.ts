@@ -1,5 +1,6 @@
 import type { Preset } from './preset.ts'
 import { AppleClient } from './quirks/apple.ts'
+import { CognitoClient } from './quirks/cognito.ts'
 import { DropboxClient } from './quirks/dropbox.ts'
 import { FigmaClient } from './quirks/figma.ts'
 import { HubSpotClient } from './quirks/hubspot.ts'
@@ -124,6 +125,8 @@ export const PRESETS: Record<string, Preset> = {
       { name: 'user_pool_id', example: 'eu-west-1_AbCdEf123', meaning: 'user pool id' },
     ],
     supports: { refresh: 'static', pkce: true, revocation: true, tokenAuthMethod: 'client_secret_basic', scopeDelimiter: ' ', identifierPath: 'sub', displayNamePath: 'username' },
+    client: CognitoClient,
+    setup: "for provider sign-out, add the app's address (PUBLIC_URL with a trailing /) to the app client's allowed sign-out URLs",
     docs: 'https://docs.aws.amazon.com/cognito/latest/developerguide/federation-endpoints.html',
   },
   salesforce: {
