@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { request as httpRequest } from 'node:http'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { oauth1AuthorizationHeader, type OAuth1Credentials } from '../server/clients/oauth1-signature.ts'
 import { parseOAuthAuthorization, startOAuth1Provider, type RunningOAuth1Provider } from './support/oauth1-sandbox.ts'
 
@@ -282,6 +283,24 @@ describe('the strict OAuth 1.0a sandbox provider', () => {
       const form = new URLSearchParams({ status: 'x'.repeat(70 * 1024) })
       await refusedWith(await signedFetch('POST', `${provider.apiBaseUrl}/statuses/update.json`, { token: alice, form }), 413, 'body too large')
     })
+  })
+
+  it('takes a form cut off mid-body as the caller leaving: a 400 refusal, nothing logged as its own failure', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
+    try {
+      const url = new URL(`${provider.apiBaseUrl}/echo.json`)
+      const before = provider.requests.length
+      const cut = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { Authorization: 'OAuth oauth_consumer_key="x"', 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': '100' } })
+      cut.on('error', () => {})
+      cut.write('status=half')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      cut.destroy()
+      for (let waited = 0; provider.requests.length === before && waited < 2000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(provider.requests.slice(before)).toEqual([{ method: 'POST', path: '/1.1/echo.json', ok: false, reason: 'request body cut off' }])
+      expect(logged).not.toHaveBeenCalled()
+    } finally {
+      logged.mockRestore()
+    }
   })
 })
 

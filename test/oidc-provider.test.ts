@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
+import { request as httpRequest } from 'node:http'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { startOidcSandbox, type OidcSandboxClient, type RunningOidcSandbox } from './support/oidc-sandbox.ts'
 
 const BASIC: OidcSandboxClient = {
@@ -584,6 +585,24 @@ describe('the OpenID Connect sandbox', () => {
       const huge = await post(JSON.stringify({ text: 'x'.repeat(100_000) }))
       expect(huge.status).toBe(413)
       expect(await huge.json()).toEqual({ error: 'payload_too_large' })
+    })
+
+    it('takes a note cut off mid-body as the caller leaving: nothing stored, nothing logged as its own failure', async () => {
+      const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
+      try {
+        const url = new URL(`${idp.apiBaseUrl}/notes`)
+        const before = await (await api(idp, '/notes', token)).json()
+        const cut = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', 'Content-Length': '100' } })
+        cut.on('error', () => {})
+        cut.write('{"text":"half')
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        cut.destroy()
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        expect(await (await api(idp, '/notes', token)).json()).toEqual(before)
+        expect(logged).not.toHaveBeenCalled()
+      } finally {
+        logged.mockRestore()
+      }
     })
 
     it('echoes method, query and headers, with the token redacted', async () => {

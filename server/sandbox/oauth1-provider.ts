@@ -3,7 +3,7 @@ import Koa, { type Context } from 'koa'
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { escapeHtml, page, readSmallBody } from './pages.ts'
+import { escapeHtml, page, printServerErrors, readSmallBody } from './pages.ts'
 
 export interface OAuth1SandboxUser {
   id: string
@@ -453,6 +453,7 @@ export async function startOAuth1Provider(options: OAuth1ProviderOptions & { por
   const url = `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`
   const state = new OAuth1ProviderState()
   const app = createOAuth1ProviderApp({ ...options, publicUrl: options.publicUrl ?? (unspecified ? undefined : url) }, state)
+  printServerErrors(app)
   server.on('request', app.callback())
   return {
     url,

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose'
 import type { Context, Middleware } from 'koa'
 import Provider, { errors, type Configuration, type Interaction, type InteractionResults, type JWK } from 'oidc-provider'
-import { escapeHtml, page, readSmallBody } from './pages.ts'
+import { escapeHtml, page, printServerErrors, readSmallBody } from './pages.ts'
 
 /** A client registered with the sandbox provider (confidential, authorization code flow only). */
 export interface OidcSandboxClient {
@@ -103,6 +103,7 @@ export async function startOidcSandbox(options: OidcSandboxOptions): Promise<Run
   options.instrument?.(provider)
   provider.use(sandboxApi(provider, users))
   provider.use(options.autoApprove ? autoApproveInteractions(provider, options.autoApprove) : interactionPages(provider, users))
+  printServerErrors(provider)
   server.on('request', provider.callback())
 
   return {
@@ -501,7 +502,8 @@ async function readBody(ctx: Context, maxBytes: number): Promise<Buffer> {
   try {
     return await readSmallBody(ctx.req, maxBytes)
   } catch (error) {
-    throw (error as { status?: number }).status === 413 ? tooLarge : error
+    const status = (error as { status?: number }).status
+    throw status === 413 ? tooLarge : status === 400 ? new ApiError(400, 'invalid_request') : error
   }
 }
 

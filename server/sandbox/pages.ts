@@ -1,3 +1,4 @@
+import type Koa from 'koa'
 import type { IncomingMessage } from 'node:http'
 
 export function escapeHtml(value: string): string {
@@ -16,14 +17,33 @@ form:first-of-type button[type=submit]:first-of-type{background:#2457d6;color:#f
 </head><body><main>${body}</main></body></html>`
 }
 
-/** Reads a request body up to `limit` bytes (the sandboxes take only small forms and JSON). */
+/**
+ * Reads a request body up to `limit` bytes (the sandboxes take only small forms and JSON). A body the
+ * caller cut off (the BFF ending an upload its browser left) is a `400`, not the sandbox failing.
+ */
 export async function readSmallBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = []
   let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > limit) throw Object.assign(new Error('body too large'), { status: 413, expose: true })
-    chunks.push(chunk)
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length
+      if (size > limit) throw Object.assign(new Error('body too large'), { status: 413, expose: true })
+      chunks.push(chunk)
+    }
+  } catch (error) {
+    if ((error as { status?: number }).status === 413) throw error
+    throw Object.assign(new Error('request body cut off'), { status: 400, expose: true })
   }
   return Buffer.concat(chunks)
+}
+
+/**
+ * A sandbox's errors on stderr, as Koa prints them, but for a request its caller cut off mid-body
+ * (the BFF ending an upload its browser left): Node's parser reports that on the response too.
+ */
+export function printServerErrors(app: Koa): void {
+  app.on('error', (error: Error & { code?: unknown; status?: number; expose?: boolean }) => {
+    if (error.status === 404 || error.expose || (typeof error.code === 'string' && error.code.startsWith('HPE_'))) return
+    console.error(error)
+  })
 }
