@@ -91,7 +91,8 @@ describe.each(databases)('limits on login starts on $kind', (database) => {
 })
 
 describe('the login rate limit of all-access serve behind a proxy', () => {
-  it('counts each X-Forwarded-For client apart with ALLACCESS_TRUST_PROXY=1, and only the peer without it', async () => {
+  /** A database with the OAuth 1.0a provider `legacy`, whose request tokens come from a recording server. */
+  async function legacyProviderDatabase() {
     const provider = await startRecordingServer(() => ({ status: 200, type: 'application/x-www-form-urlencoded', body: 'oauth_token=rt&oauth_token_secret=rs&oauth_callback_confirmed=true' }))
     const databaseUrl = `sqlite://${join(mkdtempSync(join(tmpdir(), 'aa-limits-')), 'db.sqlite3')}`
     const keys = generateKey()
@@ -99,6 +100,11 @@ describe('the login rate limit of all-access serve behind a proxy', () => {
     await migrate(store.db)
     await store.providers.add(buildProviderConfig('legacy', { requestTokenUrl: `${provider.url}/request`, authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/access`, profileUrl: `${provider.url}/me`, clientId: 'k', clientSecret: 's' }))
     await store.close()
+    return { provider, databaseUrl, keys }
+  }
+
+  it('counts each X-Forwarded-For client apart with ALLACCESS_TRUST_PROXY=1, and only the peer without it', async () => {
+    const { provider, databaseUrl, keys } = await legacyProviderDatabase()
     const starts = async (serveUrl: string, from: string) => (await fetch(new URL('/auth/login/legacy', serveUrl), { redirect: 'manual', headers: { 'X-Forwarded-For': from } })).status
     for (const trust of ['1', '0']) {
       const serve = await startServe({ databaseUrl, keys, env: { ALLACCESS_LOGIN_RATE_LIMIT: '2', ALLACCESS_TRUST_PROXY: trust } })
@@ -113,13 +119,7 @@ describe('the login rate limit of all-access serve behind a proxy', () => {
   })
 
   it('counts the addresses of one IPv6 network (a /56, what one customer is given) as one client: a host that picks a new address per start gets no new limit', async () => {
-    const provider = await startRecordingServer(() => ({ status: 200, type: 'application/x-www-form-urlencoded', body: 'oauth_token=rt&oauth_token_secret=rs&oauth_callback_confirmed=true' }))
-    const databaseUrl = `sqlite://${join(mkdtempSync(join(tmpdir(), 'aa-limits-')), 'db.sqlite3')}`
-    const keys = generateKey()
-    const store = openStore({ databaseUrl, keys: parseKeys(keys) })
-    await migrate(store.db)
-    await store.providers.add(buildProviderConfig('legacy', { requestTokenUrl: `${provider.url}/request`, authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/access`, profileUrl: `${provider.url}/me`, clientId: 'k', clientSecret: 's' }))
-    await store.close()
+    const { provider, databaseUrl, keys } = await legacyProviderDatabase()
     const serve = await startServe({ databaseUrl, keys, env: { ALLACCESS_LOGIN_RATE_LIMIT: '2', ALLACCESS_TRUST_PROXY: '1' } })
     const starts = async (from: string) => (await fetch(new URL('/auth/login/legacy', serve.url), { redirect: 'manual', headers: { 'X-Forwarded-For': from } })).status
     try {
