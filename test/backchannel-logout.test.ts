@@ -58,6 +58,9 @@ describe.each(databases)('OpenID Connect back-channel logout on $kind', (databas
     })
     idp = await startOidcSandbox({ clients: [client('rp'), client('other-rp')], autoApprove: 'alice', signingKey: opKey })
     await bff.addProvider('idp', { issuer: idp.issuer, apiBaseUrl: idp.apiBaseUrl, clientId: 'rp', clientSecret: SECRET, scope: 'openid profile' })
+    // The same provider and client, disabled (no client secret): it takes no logout tokens either.
+    await bff.addProvider('disabled', { issuer: idp.issuer, clientId: 'rp', clientSecret: SECRET, scope: 'openid profile' })
+    await bff.store.db('providers').where({ name: 'disabled' }).update({ client_secret: null })
   })
 
   afterAll(async () => {
@@ -145,6 +148,23 @@ describe.each(databases)('OpenID Connect back-channel logout on $kind', (databas
     for (const token of Object.values(forgeries)) expect(bff.logs.join('\n')).not.toContain(token)
   })
 
+  it('answers 400 invalid_request to a form carrying logout_token twice, and ends no session', async () => {
+    const victim = await signedIn()
+    const sessions = await countRows(bff.store.db, 'sessions')
+    const valid = await logoutToken({ sid: victim.sid })
+    for (const tokens of [[valid, 'not-a-jwt'], [valid, valid]]) {
+      const answer = await fetch(new URL('/auth/backchannel-logout/idp', bff.url), {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: tokens.map((token) => `logout_token=${encodeURIComponent(token)}`).join('&'),
+      })
+      expect(answer.status).toBe(400)
+      expect(await answer.json()).toEqual({ error: 'invalid_request', message: expect.any(String) })
+    }
+    expect((await session(victim.browser, bff.url)).authenticated).toBe(true)
+    expect(await countRows(bff.store.db, 'sessions')).toBe(sessions)
+  })
+
   it('refuses a replayed token with 400, even for a session made since with the same sid', async () => {
     const first = await signedIn()
     const token = await logoutToken({ sid: first.sid, sub: first.sub })
@@ -223,10 +243,12 @@ describe.each(databases)('OpenID Connect back-channel logout on $kind', (databas
     expect(await countRows(bff.store.db, 'logout_tokens')).toBe(0)
   })
 
-  it('answers 404 unknown_provider for a provider it does not know, and 405 to a GET', async () => {
-    const unknown = await postLogoutToken(bff.url, await logoutToken({ sub: 'alice' }), 'nobody')
-    expect(unknown.status).toBe(404)
-    expect(await unknown.json()).toEqual({ error: 'unknown_provider', message: expect.any(String) })
+  it('answers 404 unknown_provider for a provider it does not know or that is disabled, and 405 to a GET', async () => {
+    for (const name of ['nobody', 'disabled']) {
+      const unknown = await postLogoutToken(bff.url, await logoutToken({ sub: 'alice' }), name)
+      expect(unknown.status, name).toBe(404)
+      expect(await unknown.json()).toEqual({ error: 'unknown_provider', message: expect.any(String) })
+    }
     const get = await fetch(new URL('/auth/backchannel-logout/idp', bff.url))
     expect(get.status).toBe(405)
     expect(get.headers.get('allow')).toContain('POST')
