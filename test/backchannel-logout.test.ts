@@ -221,6 +221,28 @@ describe.each(databases)('OpenID Connect back-channel logout on $kind', (databas
     expect(await session(browser, bff.url)).toEqual({ authenticated: false })
   })
 
+  it('reads no form past 16 KiB, even one sent without a length: a valid token in it ends no session', async () => {
+    const victim = await signedIn()
+    const url = new URL('/auth/backchannel-logout/idp', bff.url)
+    const body = `logout_token=${await logoutToken({ sid: victim.sid })}&padding=${'x'.repeat(32 * 1024)}`
+    // No Content-Length: the body comes chunked, and only its size as read can refuse it.
+    const sending = httpRequest({ host: url.hostname, port: url.port, method: 'POST', path: url.pathname, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } })
+    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      sending.on('error', reject)
+      sending.on('response', (response) => {
+        let text = ''
+        response.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => resolve({ status: response.statusCode ?? 0, body: text }))
+      })
+    })
+    // Written in two pieces: a body given whole to end() would be sent with its length.
+    sending.write(body.slice(0, 1024))
+    sending.end(body.slice(1024))
+    const { status, body: answered } = await answer
+    expect(status).toBe(400)
+    expect(JSON.parse(answered)).toEqual({ error: 'invalid_request', message: expect.any(String) })
+    expect((await session(victim.browser, bff.url)).authenticated).toBe(true)
+  })
+
   it('logs a logout token whose sender went away half-way as abandoned (499), not as the database being down', async () => {
     const url = new URL('/auth/backchannel-logout/idp', bff.url)
     const sending = httpRequest({ host: url.hostname, port: url.port, method: 'POST', path: url.pathname, headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': '1000' } })
