@@ -379,6 +379,15 @@ describe.each(databases)('OpenID Connect login on $kind', (database) => {
       expect(info.authenticated && info.accounts.map((a) => a.provider)).toContain('idp')
     })
 
+    it.each(['0', 'true', '1, 1', ''])('refuses X-CSRF: %j, which is not the contract\'s X-CSRF: 1', async (value) => {
+      const browser = new BrowserSession()
+      await login(browser, bff.url, 'idp')
+      const response = await browser.fetch(new URL('/auth/logout', bff.url), { method: 'POST', headers: { 'X-CSRF': value } })
+      expect(response.status).toBe(403)
+      expect(await response.json()).toEqual({ error: 'csrf_required', message: expect.any(String) })
+      expect((await session(browser, bff.url)).authenticated).toBe(true)
+    })
+
     it('refuses a foreign Origin with origin_not_allowed', async () => {
       const browser = new BrowserSession()
       await login(browser, bff.url, 'idp')
@@ -400,6 +409,8 @@ describe.each(databases)('OpenID Connect login on $kind', (database) => {
     expect(response.status).toBe(204)
     expect(browser.cookie('allaccess_session')).toBeUndefined()
     expect(await session(replay, bff.url)).toEqual({ authenticated: false })
+    // The browser holding the ended session's cookie is told to drop it.
+    expect(replay.cookie('allaccess_session')).toBeUndefined()
   })
 
   it('answers the session of nobody as unauthenticated, with no-store', async () => {
