@@ -46,6 +46,7 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     const common = { authorizationUrl: 'https://idp.example/authorize', accessTokenUrl: 'https://idp.example/token', profileUrl: 'https://idp.example/me', clientId: 'id', clientSecret: 'secret' }
     await bff.addProvider('echo', { ...common, apiBaseUrl: `${upstream.url}/v1` })
     await bff.addProvider('other', { ...common, apiBaseUrl: `${upstream.url}/other` })
+    await bff.addProvider('disabled-echo', { ...common, apiBaseUrl: `${upstream.url}/v1` })
     const free = createServer()
     await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve))
     const deadPort = (free.address() as { port: number }).port
@@ -102,6 +103,14 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     const response = await browser.fetch(new URL('/api/echo/set-cookie', bff.url), { headers: CSRF })
     expect(response.status).toBe(200)
     expect(response.headers.getSetCookie()).toEqual([])
+  })
+
+  it("passes on a provider's redirect without its Location or auth challenge: the browser neither follows it nor prompts", async () => {
+    const response = await browser.fetch(new URL('/api/echo/redirect', bff.url), { headers: CSRF })
+    expect(response.status).toBe(302)
+    expect(response.headers.get('location')).toBeNull()
+    expect(response.headers.get('www-authenticate')).toBeNull()
+    expect(await response.json()).toEqual({ moved: true })
   })
 
   it('passes the upstream status and body through', async () => {
@@ -194,6 +203,16 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     const response = await deadBrowser.fetch(new URL('/api/dead/me', bff.url), { headers: CSRF })
     expect(response.status).toBe(502)
     expect(await response.json()).toEqual({ error: 'upstream_unreachable', message: expect.any(String) })
+  })
+
+  it('answers 404 unknown_provider for a provider disabled since the account was linked, sending nothing upstream', async () => {
+    const { browser: linked } = await signedIn(bff, 'disabled-echo', { accessToken: 'token-disabled' })
+    await bff.store.db('providers').where({ name: 'disabled-echo' }).update({ client_secret: null })
+    await cacheLapse()
+    const response = await linked.fetch(new URL('/api/disabled-echo/me', bff.url), { headers: CSRF })
+    expect(response.status).toBe(404)
+    expect(await response.json()).toEqual({ error: 'unknown_provider', message: expect.any(String) })
+    expect(upstream.received).toHaveLength(0)
   })
 
   it('answers 401 not_authenticated, 404 unknown_provider and 403 account_not_connected', async () => {
@@ -501,6 +520,38 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
       const response = await bigBrowser.fetch(new URL('/api/echo/upload', big.url), { method: 'POST', headers: { ...CSRF, 'Content-Type': 'application/octet-stream' }, body: stream, duplex: 'half' } as RequestInit)
       expect(response.status).toBe(413)
       expect(await response.json()).toEqual({ error: 'payload_too_large', message: expect.any(String) })
+    })
+
+    it('refuses with 413 a form of undeclared length over the limit, which it would otherwise hold whole, and sends nothing upstream', async () => {
+      const before = upstream.received.length
+      const chunk = new TextEncoder().encode(`a=${'x'.repeat(256 * 1024 - 3)}&`)
+      let sent = 0
+      const stream = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent >= 12) return controller.close()
+          sent++
+          controller.enqueue(chunk)
+        },
+      })
+      const response = await bigBrowser.fetch(new URL('/api/echo/upload', big.url), { method: 'POST', headers: { ...CSRF, 'Content-Type': 'application/x-www-form-urlencoded' }, body: stream, duplex: 'half' } as RequestInit)
+      expect(response.status).toBe(413)
+      expect(await response.json()).toEqual({ error: 'payload_too_large', message: expect.any(String) })
+      expect(upstream.received.length).toBe(before)
+    })
+
+    it('refuses with 413 a body whose declared length is over the limit before a byte of it goes upstream', async () => {
+      const before = { received: upstream.received.length, cut: upstream.uploadsCut() }
+      const url = new URL('/api/echo/upload', big.url)
+      const uploading = httpRequest({ host: url.hostname, port: url.port, method: 'POST', path: url.pathname, headers: { ...CSRF, Cookie: bigBrowser.cookieHeader(url), 'Content-Type': 'application/octet-stream', 'Content-Length': String(3 * 1024 * 1024) } })
+      uploading.on('error', () => {})
+      const status = new Promise<number>((resolve) => uploading.on('response', (response) => resolve(response.statusCode ?? 0)))
+      // A first piece only: the answer must not wait for (or pass on) the rest.
+      uploading.write(Buffer.alloc(512 * 1024))
+      expect(await status).toBe(413)
+      uploading.destroy()
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      expect(upstream.received.length).toBe(before.received)
+      expect(upstream.uploadsCut()).toBe(before.cut)
     })
   })
 })
