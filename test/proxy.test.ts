@@ -359,11 +359,15 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(upstream.received).toHaveLength(0)
   })
 
-  it('passes on an OAuth 1.0a 401 that does not name the token, and ends the account on one that does', async () => {
+  it('passes on an OAuth 1.0a 401 that does not name the token (none, or another oauth_problem), and ends the account on one that does', async () => {
     const { browser: signer, accountId: signerId } = await signedIn(bff, 'oauth1-echo', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
     const refused = await signer.fetch(new URL('/api/oauth1-echo/status/401', bff.url), { headers: CSRF })
     expect(refused.status).toBe(401)
     expect(await refused.json()).toEqual(expect.objectContaining({ method: 'GET' }))
+    expect((await bff.store.accounts.get(signerId))?.status).toBe('active')
+    const stale = await signer.fetch(new URL('/api/oauth1-echo/oauth1-timestamp-refused', bff.url), { headers: CSRF })
+    expect(stale.status).toBe(401)
+    expect(await stale.json()).toEqual({ error: 'timestamp refused' })
     expect((await bff.store.accounts.get(signerId))?.status).toBe('active')
     const dead = await signer.fetch(new URL('/api/oauth1-echo/oauth1-token-rejected', bff.url), { headers: CSRF })
     expect(dead.status).toBe(401)
