@@ -58,6 +58,9 @@ describe.each(databases)('OpenID Connect back-channel logout on $kind', (databas
     })
     idp = await startOidcSandbox({ clients: [client('rp'), client('other-rp')], autoApprove: 'alice', signingKey: opKey })
     await bff.addProvider('idp', { issuer: idp.issuer, apiBaseUrl: idp.apiBaseUrl, clientId: 'rp', clientSecret: SECRET, scope: 'openid profile' })
+    // The same provider and client, disabled (no client secret): it takes no logout tokens either.
+    await bff.addProvider('disabled', { issuer: idp.issuer, clientId: 'rp', clientSecret: SECRET, scope: 'openid profile' })
+    await bff.store.db('providers').where({ name: 'disabled' }).update({ client_secret: null })
   })
 
   afterAll(async () => {
@@ -145,6 +148,23 @@ describe.each(databases)('OpenID Connect back-channel logout on $kind', (databas
     for (const token of Object.values(forgeries)) expect(bff.logs.join('\n')).not.toContain(token)
   })
 
+  it('answers 400 invalid_request to a form carrying logout_token twice, and ends no session', async () => {
+    const victim = await signedIn()
+    const sessions = await countRows(bff.store.db, 'sessions')
+    const valid = await logoutToken({ sid: victim.sid })
+    for (const tokens of [[valid, 'not-a-jwt'], [valid, valid]]) {
+      const answer = await fetch(new URL('/auth/backchannel-logout/idp', bff.url), {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: tokens.map((token) => `logout_token=${encodeURIComponent(token)}`).join('&'),
+      })
+      expect(answer.status).toBe(400)
+      expect(await answer.json()).toEqual({ error: 'invalid_request', message: expect.any(String) })
+    }
+    expect((await session(victim.browser, bff.url)).authenticated).toBe(true)
+    expect(await countRows(bff.store.db, 'sessions')).toBe(sessions)
+  })
+
   it('refuses a replayed token with 400, even for a session made since with the same sid', async () => {
     const first = await signedIn()
     const token = await logoutToken({ sid: first.sid, sub: first.sub })
@@ -201,6 +221,28 @@ describe.each(databases)('OpenID Connect back-channel logout on $kind', (databas
     expect(await session(browser, bff.url)).toEqual({ authenticated: false })
   })
 
+  it('reads no form past 16 KiB, even one sent without a length: a valid token in it ends no session', async () => {
+    const victim = await signedIn()
+    const url = new URL('/auth/backchannel-logout/idp', bff.url)
+    const body = `logout_token=${await logoutToken({ sid: victim.sid })}&padding=${'x'.repeat(32 * 1024)}`
+    // No Content-Length: the body comes chunked, and only its size as read can refuse it.
+    const sending = httpRequest({ host: url.hostname, port: url.port, method: 'POST', path: url.pathname, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } })
+    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      sending.on('error', reject)
+      sending.on('response', (response) => {
+        let text = ''
+        response.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => resolve({ status: response.statusCode ?? 0, body: text }))
+      })
+    })
+    // Written in two pieces: a body given whole to end() would be sent with its length.
+    sending.write(body.slice(0, 1024))
+    sending.end(body.slice(1024))
+    const { status, body: answered } = await answer
+    expect(status).toBe(400)
+    expect(JSON.parse(answered)).toEqual({ error: 'invalid_request', message: expect.any(String) })
+    expect((await session(victim.browser, bff.url)).authenticated).toBe(true)
+  })
+
   it('logs a logout token whose sender went away half-way as abandoned (499), not as the database being down', async () => {
     const url = new URL('/auth/backchannel-logout/idp', bff.url)
     const sending = httpRequest({ host: url.hostname, port: url.port, method: 'POST', path: url.pathname, headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': '1000' } })
@@ -223,10 +265,12 @@ describe.each(databases)('OpenID Connect back-channel logout on $kind', (databas
     expect(await countRows(bff.store.db, 'logout_tokens')).toBe(0)
   })
 
-  it('answers 404 unknown_provider for a provider it does not know, and 405 to a GET', async () => {
-    const unknown = await postLogoutToken(bff.url, await logoutToken({ sub: 'alice' }), 'nobody')
-    expect(unknown.status).toBe(404)
-    expect(await unknown.json()).toEqual({ error: 'unknown_provider', message: expect.any(String) })
+  it('answers 404 unknown_provider for a provider it does not know or that is disabled, and 405 to a GET', async () => {
+    for (const name of ['nobody', 'disabled']) {
+      const unknown = await postLogoutToken(bff.url, await logoutToken({ sub: 'alice' }), name)
+      expect(unknown.status, name).toBe(404)
+      expect(await unknown.json()).toEqual({ error: 'unknown_provider', message: expect.any(String) })
+    }
     const get = await fetch(new URL('/auth/backchannel-logout/idp', bff.url))
     expect(get.status).toBe(405)
     expect(get.headers.get('allow')).toContain('POST')

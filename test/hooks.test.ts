@@ -11,6 +11,8 @@ describe.each(databases)('hooks passed to createAllAccess on $kind', (database) 
   let bff: TestBff
   let idp: RunningOidcSandbox
   const seen: Record<string, unknown[]> = { onLogin: [], errors: [], users: [] }
+  /** What onLogin returns when a test sets it, as a host app might (say, a return address it kept). */
+  let onLoginTarget: string | undefined
 
   beforeAll(async () => {
     const created = await database.create()
@@ -31,7 +33,7 @@ describe.each(databases)('hooks passed to createAllAccess on $kind', (database) 
         },
         onLogin: ({ isNew, user }) => {
           seen.onLogin.push({ isNew, user: user.displayName })
-          return isNew ? '/welcome' : undefined
+          return onLoginTarget ?? (isNew ? '/welcome' : undefined)
         },
       },
     })
@@ -76,6 +78,20 @@ describe.each(databases)('hooks passed to createAllAccess on $kind', (database) 
     expect(response.headers.get('location')).toBe('/sign-in/failed?reason=invalid_state')
     expect(seen.errors.at(-1)).toEqual({ provider: 'idp', code: 'invalid_state' })
   })
+
+  it.each(['//evil.example/phish', 'https://evil.example/phish', '/./%2F%2Fevil.example'])('keeps an onLogin target of %s on this site: the browser lands on /', async (target) => {
+    onLoginTarget = target
+    try {
+      // Followed as a browser would, but stopped at the first address off the provider and off /auth.
+      const { url: landed } = await new BrowserSession().navigate(new URL('/auth/login/idp?next=/next', bff.url), {
+        stopAt: (url) => url.origin !== new URL(idp.url).origin && !(url.origin === bff.url && url.pathname.startsWith('/auth/')),
+      })
+      expect(landed.origin).toBe(bff.url)
+      expect(landed.pathname + landed.search).toBe('/')
+    } finally {
+      onLoginTarget = undefined
+    }
+  })
 })
 
 describe('OAuth2Client.parseRawToken', () => {
@@ -98,6 +114,7 @@ describe('OAuth2Client.parseRawToken', () => {
   it.each([
     ['an error body sent with status 200', '{"error":"bad_verification_code","error_description":"The code passed is incorrect"}'],
     ['a form-encoded error', 'error=bad_verification_code&error_description=x'],
+    ['an error body that carries an access token too', '{"error":"invalid_grant","access_token":"left-over"}'],
     ['garbage', '<html>oops</html>'],
     ['an empty body', ''],
     ['JSON without an access token', '{"token_type":"bearer"}'],

@@ -8,6 +8,7 @@ import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
 import { authError, login, rowCounts, session, startLogin } from './support/login.ts'
 import { startRecordingServer } from './support/recording-server.ts'
+import { startDocumentedProvider } from './support/documented-provider.ts'
 
 const CSRF = { 'X-CSRF': '1' }
 
@@ -340,8 +341,10 @@ describe.each(databases)('OpenID Connect login on $kind', (database) => {
     ['null', () => 'null'],
     ['a list', () => '[]'],
     ['no issuer', (url: string) => JSON.stringify({ authorization_endpoint: `${url}/auth`, token_endpoint: `${url}/token`, jwks_uri: `${url}/jwks` })],
+    // OpenID Connect Discovery §4.3: a document naming another issuer would have ID tokens of that issuer accepted.
+    ['another issuer', (url: string) => JSON.stringify({ issuer: 'https://evil.example', authorization_endpoint: `${url}/auth`, token_endpoint: `${url}/token`, jwks_uri: `${url}/jwks` })],
     ['algorithms not a list', (url: string) => JSON.stringify({ issuer: url, authorization_endpoint: `${url}/auth`, token_endpoint: `${url}/token`, jwks_uri: `${url}/jwks`, id_token_signing_alg_values_supported: 'RS256' })],
-  ])('redirects to /?auth_error=provider_unavailable when discovery answers JSON that is not a document (%s)', async (_, document) => {
+  ])('redirects to /?auth_error=provider_unavailable when discovery answers a document it cannot use (%s)', async (_, document) => {
     const broken = await startRecordingServer(() => ({ status: 200, body: document(broken.url), type: 'application/json' }))
     try {
       const name = `broken-${Math.random().toString(36).slice(2, 8)}`
@@ -406,6 +409,15 @@ describe.each(databases)('OpenID Connect login on $kind', (database) => {
       expect(info.authenticated && info.accounts.map((a) => a.provider)).toContain('idp')
     })
 
+    it.each(['0', 'true', '1, 1', ''])('refuses X-CSRF: %j, which is not the contract\'s X-CSRF: 1', async (value) => {
+      const browser = new BrowserSession()
+      await login(browser, bff.url, 'idp')
+      const response = await browser.fetch(new URL('/auth/logout', bff.url), { method: 'POST', headers: { 'X-CSRF': value } })
+      expect(response.status).toBe(403)
+      expect(await response.json()).toEqual({ error: 'csrf_required', message: expect.any(String) })
+      expect((await session(browser, bff.url)).authenticated).toBe(true)
+    })
+
     it('refuses a foreign Origin with origin_not_allowed', async () => {
       const browser = new BrowserSession()
       await login(browser, bff.url, 'idp')
@@ -427,6 +439,8 @@ describe.each(databases)('OpenID Connect login on $kind', (database) => {
     expect(response.status).toBe(204)
     expect(browser.cookie('allaccess_session')).toBeUndefined()
     expect(await session(replay, bff.url)).toEqual({ authenticated: false })
+    // The browser holding the ended session's cookie is told to drop it.
+    expect(replay.cookie('allaccess_session')).toBeUndefined()
   })
 
   it('refuses a disconnect without a session with 401 not_authenticated, and unlinks nothing', async () => {
@@ -465,6 +479,56 @@ describe.each(databases)('cookies under an https PUBLIC_URL on $kind', (database
       expect(header).toMatch(/httponly/i)
       expect(header).not.toMatch(/domain=/i)
     } finally {
+      await bff.close()
+      await drop()
+    }
+  })
+})
+
+describe.each(databases)('RFC 9207 iss on a plain OAuth 2.0 login on $kind', (database) => {
+  it('refuses with issuer_mismatch a callback whose iss is not the configured issuer, writing nothing, and signs in with the right one', async () => {
+    const { url, drop } = await database.create()
+    const bff = await startBff(url)
+    const answers = { '/token': () => ({ body: { access_token: 'at', token_type: 'Bearer' } }), '/profile': () => ({ body: { id: 'u-1' } }) }
+    // A mix-up attack: the callback names another authorization server than the one configured.
+    const mixedUp = await startDocumentedProvider({ answers, callbackParams: { iss: 'https://evil.example' } })
+    const honestParams: Record<string, string> = {}
+    const honest = await startDocumentedProvider({ answers, callbackParams: honestParams })
+    honestParams.iss = honest.url
+    try {
+      for (const [name, provider] of [['mixed-up', mixedUp], ['honest', honest]] as const) {
+        await bff.addProvider(name, { protocol: 'oauth2', issuer: provider.url, authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/profile`, clientId: 'c', clientSecret: 's' })
+      }
+      const before = await rowCounts(bff.store.db)
+      expect(authError(await login(new BrowserSession(), bff.url, 'mixed-up'))).toBe('issuer_mismatch')
+      expect(mixedUp.at('/token')).toHaveLength(0)
+      expect(await rowCounts(bff.store.db)).toEqual(before)
+      expect(authError(await login(new BrowserSession(), bff.url, 'honest'))).toBeNull()
+    } finally {
+      await mixedUp.close()
+      await honest.close()
+      await bff.close()
+      await drop()
+    }
+  })
+})
+
+describe.each(databases)('an OpenID Connect token answer without an ID token on $kind', (database) => {
+  it('fails the login with id_token_invalid and writes nothing: without it, neither nonce nor issuer would be checked', async () => {
+    const { url, drop } = await database.create()
+    const bff = await startBff(url)
+    const provider = await startDocumentedProvider({
+      discovery: {},
+      answers: { '/token': () => ({ body: { access_token: 'at', token_type: 'Bearer' } }), '/userinfo': () => ({ body: { sub: 'mallory' } }) },
+    })
+    try {
+      await bff.addProvider('no-id-token', { issuer: provider.url, profileUrl: `${provider.url}/userinfo`, clientId: 'c', clientSecret: 's' })
+      const before = await rowCounts(bff.store.db)
+      expect(authError(await login(new BrowserSession(), bff.url, 'no-id-token'))).toBe('id_token_invalid')
+      expect(provider.at('/token')).toHaveLength(1)
+      expect(await rowCounts(bff.store.db)).toEqual(before)
+    } finally {
+      await provider.close()
       await bff.close()
       await drop()
     }

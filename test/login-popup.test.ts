@@ -20,6 +20,7 @@ async function readPopupPage(response: Response) {
     status: response.status,
     type: response.headers.get('content-type'),
     csp: response.headers.get('content-security-policy') ?? '',
+    referrerPolicy: response.headers.get('referrer-policy'),
     html,
     message: body ? (JSON.parse(unescape(body[1])) as unknown) : undefined,
     origin: body ? unescape(body[2]) : undefined,
@@ -148,6 +149,8 @@ describe.each(databases)('popup login and prompt, with oidc-provider, on $kind',
     expect(page.type).toMatch(/^text\/html/)
     expect(page.message).toEqual({ type: 'all-access:login', ok: true })
     expect(page.origin).toBe(new URL(bff.url).origin)
+    // The page's address holds the provider's code: nothing it loads or links to may be told it.
+    expect(page.referrerPolicy).toBe('no-referrer')
     expect(page.scripts).toHaveLength(1)
     expect(page.scripts[0]).toContain('window.opener.postMessage(')
     expect(page.scripts[0]).toContain('d.origin')

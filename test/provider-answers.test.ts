@@ -51,6 +51,9 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
       if (path === '/token-big') return { status: 200, body: big.token, type: 'application/x-www-form-urlencoded' }
       if (path === '/token') return { status: 200, body: JSON.stringify({ access_token: 'at', token_type: 'Bearer' }), type: 'application/json' }
       if (path === '/me-big') return { status: 200, body: big.profile, type: 'application/json' }
+      // Well-formed answers over the cap: refused for their size alone, not because they fail to parse.
+      if (path === '/token-big-json') return { status: 200, body: JSON.stringify({ access_token: 'at', token_type: 'Bearer', padding: 'x'.repeat(FIVE_MB) }), type: 'application/json' }
+      if (path === '/me-big-json') return { status: 200, body: JSON.stringify({ id: 'u-big', padding: 'x'.repeat(FIVE_MB) }), type: 'application/json' }
       if (path === '/me-256') return { status: 200, body: JSON.stringify({ id: 'i'.repeat(256) }), type: 'application/json' }
       if (path === '/me-255') return { status: 200, body: JSON.stringify({ id: 'i'.repeat(255) }), type: 'application/json' }
       // Two identities whose ids JSON.parse rounds to the same number, 2^53.
@@ -74,6 +77,8 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
     const urls = { authorizationUrl: `${provider.url}/authorize`, apiBaseUrl: `${provider.url}/api`, clientId: 'c', clientSecret: 's' }
     await bff.addProvider('big-token', { ...urls, accessTokenUrl: `${provider.url}/token-big`, profileUrl: `${provider.url}/me` })
     await bff.addProvider('big-profile', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-big` })
+    await bff.addProvider('big-json-token', { ...urls, accessTokenUrl: `${provider.url}/token-big-json`, profileUrl: `${provider.url}/me` })
+    await bff.addProvider('big-json-profile', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-big-json` })
     await bff.addProvider('id-256', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-256` })
     await bff.addProvider('id-255', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-255` })
     await bff.addProvider('id-2-53-plus-1', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-2^53+1` })
@@ -104,12 +109,14 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
   it('refuses a 5 MB token answer with token_request_failed, and writes nothing', async () => {
     const before = await rowCounts(bff.store.db)
     expect(authError(await callback('big-token'))).toBe('token_request_failed')
+    expect(authError(await callback('big-json-token'))).toBe('token_request_failed')
     expect(await rowCounts(bff.store.db)).toEqual(before)
   })
 
   it('refuses a 5 MB profile answer with profile_request_failed, and writes nothing', async () => {
     const before = await rowCounts(bff.store.db)
     expect(authError(await callback('big-profile'))).toBe('profile_request_failed')
+    expect(authError(await callback('big-json-profile'))).toBe('profile_request_failed')
     expect(await rowCounts(bff.store.db)).toEqual(before)
   })
 

@@ -47,6 +47,7 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     const common = { authorizationUrl: 'https://idp.example/authorize', accessTokenUrl: 'https://idp.example/token', profileUrl: 'https://idp.example/me', clientId: 'id', clientSecret: 'secret' }
     await bff.addProvider('echo', { ...common, apiBaseUrl: `${upstream.url}/v1` })
     await bff.addProvider('other', { ...common, apiBaseUrl: `${upstream.url}/other` })
+    await bff.addProvider('disabled-echo', { ...common, apiBaseUrl: `${upstream.url}/v1` })
     const free = createServer()
     await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve))
     const deadPort = (free.address() as { port: number }).port
@@ -103,6 +104,14 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     const response = await browser.fetch(new URL('/api/echo/set-cookie', bff.url), { headers: CSRF })
     expect(response.status).toBe(200)
     expect(response.headers.getSetCookie()).toEqual([])
+  })
+
+  it("passes on a provider's redirect without its Location or auth challenge: the browser neither follows it nor prompts", async () => {
+    const response = await browser.fetch(new URL('/api/echo/redirect', bff.url), { headers: CSRF })
+    expect(response.status).toBe(302)
+    expect(response.headers.get('location')).toBeNull()
+    expect(response.headers.get('www-authenticate')).toBeNull()
+    expect(await response.json()).toEqual({ moved: true })
   })
 
   it('passes the upstream status and body through', async () => {
@@ -195,6 +204,16 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     const response = await deadBrowser.fetch(new URL('/api/dead/me', bff.url), { headers: CSRF })
     expect(response.status).toBe(502)
     expect(await response.json()).toEqual({ error: 'upstream_unreachable', message: expect.any(String) })
+  })
+
+  it('answers 404 unknown_provider for a provider disabled since the account was linked, sending nothing upstream', async () => {
+    const { browser: linked } = await signedIn(bff, 'disabled-echo', { accessToken: 'token-disabled' })
+    await bff.store.db('providers').where({ name: 'disabled-echo' }).update({ client_secret: null })
+    await cacheLapse()
+    const response = await linked.fetch(new URL('/api/disabled-echo/me', bff.url), { headers: CSRF })
+    expect(response.status).toBe(404)
+    expect(await response.json()).toEqual({ error: 'unknown_provider', message: expect.any(String) })
+    expect(upstream.received).toHaveLength(0)
   })
 
   it('answers 401 not_authenticated, 404 unknown_provider and 403 account_not_connected', async () => {
@@ -354,11 +373,15 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(upstream.received).toHaveLength(0)
   })
 
-  it('passes on an OAuth 1.0a 401 that does not name the token, and ends the account on one that does', async () => {
+  it('passes on an OAuth 1.0a 401 that does not name the token (none, or another oauth_problem), and ends the account on one that does', async () => {
     const { browser: signer, accountId: signerId } = await signedIn(bff, 'oauth1-echo', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
     const refused = await signer.fetch(new URL('/api/oauth1-echo/status/401', bff.url), { headers: CSRF })
     expect(refused.status).toBe(401)
     expect(await refused.json()).toEqual(expect.objectContaining({ method: 'GET' }))
+    expect((await bff.store.accounts.get(signerId))?.status).toBe('active')
+    const stale = await signer.fetch(new URL('/api/oauth1-echo/oauth1-timestamp-refused', bff.url), { headers: CSRF })
+    expect(stale.status).toBe(401)
+    expect(await stale.json()).toEqual({ error: 'timestamp refused' })
     expect((await bff.store.accounts.get(signerId))?.status).toBe('active')
     const dead = await signer.fetch(new URL('/api/oauth1-echo/oauth1-token-rejected', bff.url), { headers: CSRF })
     expect(dead.status).toBe(401)
@@ -542,6 +565,38 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
       const response = await bigBrowser.fetch(new URL('/api/echo/upload', big.url), { method: 'POST', headers: { ...CSRF, 'Content-Type': 'application/octet-stream' }, body: stream, duplex: 'half' } as RequestInit)
       expect(response.status).toBe(413)
       expect(await response.json()).toEqual({ error: 'payload_too_large', message: expect.any(String) })
+    })
+
+    it('refuses with 413 a form of undeclared length over the limit, which it would otherwise hold whole, and sends nothing upstream', async () => {
+      const before = upstream.received.length
+      const chunk = new TextEncoder().encode(`a=${'x'.repeat(256 * 1024 - 3)}&`)
+      let sent = 0
+      const stream = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent >= 12) return controller.close()
+          sent++
+          controller.enqueue(chunk)
+        },
+      })
+      const response = await bigBrowser.fetch(new URL('/api/echo/upload', big.url), { method: 'POST', headers: { ...CSRF, 'Content-Type': 'application/x-www-form-urlencoded' }, body: stream, duplex: 'half' } as RequestInit)
+      expect(response.status).toBe(413)
+      expect(await response.json()).toEqual({ error: 'payload_too_large', message: expect.any(String) })
+      expect(upstream.received.length).toBe(before)
+    })
+
+    it('refuses with 413 a body whose declared length is over the limit before a byte of it goes upstream', async () => {
+      const before = { received: upstream.received.length, cut: upstream.uploadsCut() }
+      const url = new URL('/api/echo/upload', big.url)
+      const uploading = httpRequest({ host: url.hostname, port: url.port, method: 'POST', path: url.pathname, headers: { ...CSRF, Cookie: bigBrowser.cookieHeader(url), 'Content-Type': 'application/octet-stream', 'Content-Length': String(3 * 1024 * 1024) } })
+      uploading.on('error', () => {})
+      const status = new Promise<number>((resolve) => uploading.on('response', (response) => resolve(response.statusCode ?? 0)))
+      // A first piece only: the answer must not wait for (or pass on) the rest.
+      uploading.write(Buffer.alloc(512 * 1024))
+      expect(await status).toBe(413)
+      uploading.destroy()
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      expect(upstream.received.length).toBe(before.received)
+      expect(upstream.uploadsCut()).toBe(before.cut)
     })
   })
 })

@@ -34,6 +34,9 @@ describe('safeNext(next)', () => {
     ['/a/..//evil.example', 'a double-dot segment before //'],
     ['/a/b/../..//evil.example', 'two double-dot segments before //'],
     ['/./\\evil.example', 'a dot segment before a backslash'],
+    // Resolving the dot segments leaves a path that is itself refused: the value sent is judged again.
+    ['/./%2F%2Fevil.example', 'a dot segment before an encoded protocol-relative URL'],
+    ['/a/../%5Cevil.example', 'a double-dot segment before an encoded backslash'],
   ])('replaces %j (%s) with /', (value) => {
     expect(safeNext(value)).toBe('/')
   })

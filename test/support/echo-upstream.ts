@@ -13,7 +13,7 @@ export interface EchoedRequest {
  * An API that records what it receives. `/slow` waits before answering, `/status/<n>` answers n,
  * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`,
  * `/stall-body` stops after its headers (`stallsLetGo` counts those whose connection the BFF then
- * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/plain` answers text, `/gzipped` answers gzip-compressed text unless asked for identity
+ * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/plain` answers text, `/gzipped` answers gzip-compressed text unless asked for identity
  * (RFC 9110 §12.5.3: a request without Accept-Encoding accepts any coding), `/gzipped-always` even then.
  */
 export async function startEchoUpstream() {
@@ -44,9 +44,21 @@ export async function startEchoUpstream() {
         res.once('close', () => stallsLetGo++)
         return
       }
+      if (path.endsWith('/oauth1-timestamp-refused')) {
+        // RFC 5849 problem reporting about the request, not the token: a clock off, a retry fixes it.
+        res.writeHead(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': 'OAuth realm="api", oauth_problem="timestamp_refused"' })
+        res.end('{"error":"timestamp refused"}')
+        return
+      }
       if (path.endsWith('/oauth1-token-rejected')) {
         res.writeHead(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': 'OAuth realm="api", oauth_problem="token_rejected"' })
         res.end('{"error":"token rejected"}')
+        return
+      }
+      if (path.endsWith('/redirect')) {
+        // A redirect elsewhere with a challenge: a fetch would follow the one, a browser prompt for the other.
+        res.writeHead(302, { 'Content-Type': 'application/json', Location: 'https://evil.example/landing', 'WWW-Authenticate': 'Basic realm="upstream"' })
+        res.end('{"moved":true}')
         return
       }
       if (path.endsWith('/plain')) {
