@@ -29,6 +29,9 @@ export function bffRequest(log: Logger, metrics: BffMetrics, route: (ctx: Contex
       else answerError(ctx, toAllAccessError(thrown, log, ctx.state.requestId))
     } finally {
       setSecurityHeaders(ctx)
+      // Answered before its body arrived whole (a 413 mid-upload, a refusal that never read it): the
+      // rest is never read, so the connection could not carry the browser's next request.
+      if (!ctx.req.complete) ctx.set('Connection', 'close')
       if (pipeDirectly) pipeAnswer(ctx)
       metrics.requestEnded(matchedRoute(ctx.state), ctx.method, ctx.status, (performance.now() - started) / 1000)
       logRequest(log, ctx, started)

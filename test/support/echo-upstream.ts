@@ -21,7 +21,9 @@ export async function startEchoUpstream() {
   const rejected = new Set<string>()
   let stallsLetGo = 0
   let uploadsCut = 0
+  const arrived: string[] = []
   const server = createServer((req, res) => {
+    arrived.push(req.url ?? '')
     req.once('close', () => {
       if (!req.complete) uploadsCut++
     })
@@ -95,6 +97,8 @@ export async function startEchoUpstream() {
     stallsLetGo: () => stallsLetGo,
     /** Requests whose body was cut before its end. */
     uploadsCut: () => uploadsCut,
+    /** The target of every request as its headers arrived, whether or not its body ever ended. */
+    arrived,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()
