@@ -1,6 +1,7 @@
 import type { Context } from 'koa'
 import type { Knex } from 'knex'
 import { hashId, randomToken } from '../crypto/random.ts'
+import { AllAccessError } from '../errors.ts'
 import type { SessionRecord, SessionStore } from '../store/sessions.ts'
 import { clearCookie, readIdCookie, SESSION_COOKIE, writeIdCookie, type CookieSettings } from './cookies.ts'
 
@@ -105,10 +106,15 @@ export class Sessions {
   /**
    * Starts a session for a user with a new id, ending `previous` (the request's, or the one a login
    * flow recorded): an id an attacker planted before login is worthless after it (no fixation).
-   * `signIn` is the provider the login went through, for that provider's logout.
+   * `signIn` is the provider the login went through, for that provider's logout. A `previous` that
+   * has ended meanwhile (a logout, `sessions revoke`, a back-channel logout while the login waited
+   * on the provider) fails the login `invalid_state`: a session started from it would outlive its
+   * revocation, with whatever the login linked to its user.
    */
   async start(userId: number, previous: ActiveSession | undefined, trx?: Knex, signIn?: SignIn): Promise<StartedSession> {
-    if (previous) await this.store.remove(previous.idHash, trx)
+    if (previous && !(await this.store.remove(previous.idHash, trx))) {
+      throw new AllAccessError('invalid_state', { detail: 'the session that started the login ended before it finished' })
+    }
     const now = Date.now()
     const id = randomToken()
     const session: StartedSession = {

@@ -65,12 +65,14 @@ export class SessionStore {
     this.cache.forget(idHash)
   }
 
-  async remove(idHash: string, trx: Knex = this.db): Promise<void> {
+  /** Deletes the session; true when there was a row to delete. */
+  async remove(idHash: string, trx: Knex = this.db): Promise<boolean> {
     this.cache.forget(idHash)
-    await trx('sessions').where({ id_hash: idHash }).delete()
+    const removed = await trx('sessions').where({ id_hash: idHash }).delete()
     // A read that ran while the delete waited (a lock, another connection) may have cached the row
     // again: forget it once the delete is done, and inside a transaction once more at its end.
     afterTransaction(trx, () => this.cache.forget(idHash))
+    return removed > 0
   }
 
   async removeForUser(userId: number): Promise<number> {
