@@ -229,3 +229,60 @@ describe.each(databases)('token refresh and re-authentication on $kind', (databa
     expect(await missing.json()).toEqual({ error: 'account_not_found', message: expect.any(String) })
   })
 })
+
+describe.each(databases)("an OpenID Connect refresh answering with an ID token on $kind", (database) => {
+  /** Signs in as alice, then lets the refresh answer with an ID token for `refreshedSub`, signed or not. */
+  async function refreshAnswering(refreshedSub: string, signed = true) {
+    const { url, drop } = await database.create()
+    const bff = await startBff(url)
+    const provider = await startDocumentedProvider({
+      discovery: {},
+      answers: {
+        '/token': async (request, p) => {
+          if (new URLSearchParams(request.body).get('grant_type') !== 'refresh_token') {
+            return { body: { access_token: 'alice-token', token_type: 'Bearer', expires_in: 30, refresh_token: 'alice-refresh', id_token: await p.idToken({ sub: 'alice' }) } }
+          }
+          const idToken = signed ? await p.idToken({ sub: refreshedSub, nonce: undefined }) : `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: refreshedSub })).toString('base64url')}.`
+          return { body: { access_token: `${refreshedSub}-token-2`, token_type: 'Bearer', expires_in: 3600, refresh_token: `${refreshedSub}-refresh-2`, id_token: idToken } }
+        },
+        '/api/me': (request) => ({ body: { authorization: request.headers.authorization } }),
+      },
+    })
+    try {
+      await bff.addProvider('op', { issuer: provider.url, apiBaseUrl: `${provider.url}/api`, clientId: 'client', clientSecret: 'secret' })
+      const browser = new BrowserSession()
+      expect(authError(await login(browser, bff.url, 'op'))).toBeNull()
+      // The token expires within the refresh margin: the call refreshes first.
+      const answer = await browser.fetch(new URL('/api/op/me', bff.url), { headers: CSRF })
+      return { status: answer.status, body: await answer.json(), account: await accountOf(bff, browser, 'op'), upstream: provider.at('/api/me') }
+    } finally {
+      await provider.close()
+      await bff.close()
+      await drop()
+    }
+  }
+
+  it("refuses, as reauth_required, a refresh whose ID token names another user (OpenID Connect Core 12.2): that user's tokens are neither used nor stored", async () => {
+    const { status, body, account, upstream } = await refreshAnswering('mallory')
+    expect(status).toBe(401)
+    expect(body).toEqual({ error: 'reauth_required', message: expect.any(String) })
+    expect(upstream).toEqual([])
+    expect(account.status).toBe('reauth_required')
+    expect(account.accessToken).toBe('alice-token')
+    expect(account.refreshToken).toBe('alice-refresh')
+  })
+
+  it('refuses a refreshed ID token that is not signed by the provider', async () => {
+    const { status, account } = await refreshAnswering('alice', false)
+    expect(status).toBe(401)
+    expect(account.accessToken).toBe('alice-token')
+  })
+
+  it("stores a refresh whose ID token names the same user", async () => {
+    const { status, body, account } = await refreshAnswering('alice')
+    expect(status).toBe(200)
+    expect(body).toEqual({ authorization: 'Bearer alice-token-2' })
+    expect(account.status).toBe('active')
+    expect(account.refreshToken).toBe('alice-refresh-2')
+  })
+})

@@ -180,7 +180,7 @@ export class AccountAccessService {
     let token
     try {
       // Give up before the lease ends: past it another instance may refresh with the same token.
-      token = await this.metrics.refresh(provider.name, client.refreshAccessToken(current.refreshToken, { timeoutMs: Math.max(1000, this.refresh.leaseMs - 2000) }))
+      token = await this.metrics.refresh(provider.name, client.refreshAccessToken(current.refreshToken, { timeoutMs: Math.max(1000, this.refresh.leaseMs - 2000), idToken: current.idToken }))
     } catch (error) {
       if (error instanceof AllAccessError && error.code === 'reauth_required') {
         await this.store.accounts.refreshRefused(current.id, this.instanceId)

@@ -17,6 +17,13 @@ export function codeChallenge(verifier: string): string {
  */
 const NEEDS_THE_USER = new Set(['login_required', 'interaction_required', 'consent_required', 'account_selection_required'])
 
+/** What a refresh may be given besides the refresh token. */
+export interface RefreshOptions {
+  timeoutMs?: number
+  /** The ID token the account holds (OpenID Connect): a refreshed ID token must name the same subject. */
+  idToken?: string | null
+}
+
 /** OAuth 2.0 authorization code grant with state and PKCE (RFC 6749, RFC 7636, RFC 9700). */
 export class OAuth2Client extends BaseOAuthClient {
   get sessionKey(): string {
@@ -139,8 +146,11 @@ export class OAuth2Client extends BaseOAuthClient {
     return Boolean(refreshToken) && this.provider.refresh !== 'none'
   }
 
-  /** Trades a refresh token for new tokens (RFC 6749 §6); a refusal means the user must sign in again. */
-  async refreshAccessToken(refreshToken: string, options: { timeoutMs?: number } = {}): Promise<ParsedToken> {
+  /**
+   * Trades a refresh token for new tokens (RFC 6749 §6); a refusal means the user must sign in again.
+   * `idToken` is the ID token the account holds: OpenID Connect checks a refreshed one against it.
+   */
+  async refreshAccessToken(refreshToken: string, options: RefreshOptions = {}): Promise<ParsedToken> {
     const grant: Record<string, string> = { grant_type: 'refresh_token', refresh_token: refreshToken }
     return this.tokenRequest(grant, 'reauth_required', options.timeoutMs)
   }

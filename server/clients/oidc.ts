@@ -2,7 +2,7 @@ import { decodeJwt, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from
 import { AllAccessError } from '../errors.ts'
 import { constantTimeEqual, randomToken } from '../crypto/random.ts'
 import type { FlowSecrets, LogoutUrlOptions } from './base.ts'
-import { OAuth2Client } from './oauth2.ts'
+import { OAuth2Client, type RefreshOptions } from './oauth2.ts'
 import { discover, issuerMatches, keySet, type OidcMetadata } from './oidc-discovery.ts'
 import type { CallbackInput, ParsedToken, Profile } from './types.ts'
 
@@ -54,6 +54,29 @@ export class OidcClient extends OAuth2Client {
     const token = await super.getAccessToken(input)
     if (!token.idToken) throw new AllAccessError('id_token_invalid', { detail: 'token response has no id_token' })
     token.raw.idTokenClaims = await this.verifyIdToken(token.idToken, input.flow.nonce ?? null)
+    return token
+  }
+
+  /**
+   * A refresh answer's ID token is checked as at login, without a nonce, and must name the subject
+   * of the ID token the account holds (OpenID Connect Core §12.2): a provider that answered with
+   * another user's tokens would otherwise have the account act as that user. Such an answer counts
+   * as a refused refresh (`reauth_required`): the user signs in again.
+   */
+  override async refreshAccessToken(refreshToken: string, options: RefreshOptions = {}): Promise<ParsedToken> {
+    const token = await super.refreshAccessToken(refreshToken, options)
+    if (!token.idToken) return token
+    let claims: Record<string, unknown>
+    try {
+      claims = await this.verifyIdToken(token.idToken, null)
+    } catch (error) {
+      // The provider's keys could not be fetched: its trouble, not a refusal.
+      if (error instanceof AllAccessError && error.cause instanceof AllAccessError) throw new AllAccessError('provider_unavailable', { detail: error.detail, cause: error })
+      throw new AllAccessError('reauth_required', { detail: `refreshed ${error instanceof AllAccessError ? (error.detail ?? error.code) : String(error)}`, cause: error })
+    }
+    const held = subjectOf(options.idToken ?? null)
+    if (held !== null && claims.sub !== held) throw new AllAccessError('reauth_required', { detail: 'refreshed id_token names another subject' })
+    token.raw.idTokenClaims = claims
     return token
   }
 
@@ -181,6 +204,17 @@ export interface LogoutTokenClaims {
   sub: string | null
   /** Epoch ms from which the token is refused as too old anyway. */
   refusedAfter: number
+}
+
+/** The `sub` of an ID token the BFF verified when it stored it; null when there is none to read. */
+function subjectOf(idToken: string | null): string | null {
+  if (!idToken) return null
+  try {
+    const { sub } = decodeJwt(idToken)
+    return typeof sub === 'string' ? sub : null
+  } catch {
+    return null
+  }
 }
 
 function signingAlgorithms(metadata: OidcMetadata): string[] {

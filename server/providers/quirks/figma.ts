@@ -1,9 +1,9 @@
-import { OAuth2Client } from '../../clients/oauth2.ts'
+import { OAuth2Client, type RefreshOptions } from '../../clients/oauth2.ts'
 import type { ParsedToken } from '../../clients/types.ts'
 
 /** Figma refreshes at its own endpoint, `…/oauth/refresh` beside the token endpoint, without a grant type. */
 export class FigmaClient extends OAuth2Client {
-  override async refreshAccessToken(refreshToken: string, options: { timeoutMs?: number } = {}): Promise<ParsedToken> {
+  override async refreshAccessToken(refreshToken: string, options: RefreshOptions = {}): Promise<ParsedToken> {
     const endpoint = new URL('refresh', await this.tokenEndpoint()).toString()
     return this.tokenRequest({ refresh_token: refreshToken }, 'reauth_required', options.timeoutMs, endpoint)
   }
