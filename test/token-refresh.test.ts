@@ -286,3 +286,48 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
     expect(account.refreshToken).toBe('alice-refresh-2')
   })
 })
+
+describe.each(databases)('a disconnect while a refresh is out on $kind', (database) => {
+  it('revokes the tokens the refresh brings back and does not use them: the call answers account_not_connected', async () => {
+    const { url, drop } = await database.create()
+    const bff = await startBff(url)
+    let release = () => {}
+    let asked = () => {}
+    const refreshAsked = new Promise<void>((resolve) => (asked = resolve))
+    const provider = await startDocumentedProvider({
+      answers: {
+        '/token': async (request) => {
+          if (new URLSearchParams(request.body).get('grant_type') !== 'refresh_token') return { body: { access_token: 'at-1', token_type: 'Bearer', expires_in: 30, refresh_token: 'rt-1' } }
+          asked()
+          await new Promise<void>((resolve) => (release = resolve))
+          return { body: { access_token: 'at-2', token_type: 'Bearer', expires_in: 3600, refresh_token: 'rt-2' } }
+        },
+        '/me': () => ({ body: { id: 'alice' } }),
+        '/revoke': () => ({ body: {} }),
+        '/api/me': () => ({ body: {} }),
+      },
+    })
+    try {
+      const endpoints = { authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me`, apiBaseUrl: `${provider.url}/api` }
+      await bff.addProvider('revocable', { ...endpoints, revocationUrl: `${provider.url}/revoke`, clientId: 'client', clientSecret: 'secret' })
+      const browser = new BrowserSession()
+      expect(authError(await login(browser, bff.url, 'revocable'))).toBeNull()
+      // The token expires within the refresh margin: the call refreshes first, and the user disconnects meanwhile.
+      const call = browser.fetch(new URL('/api/revocable/me', bff.url), { headers: CSRF })
+      await refreshAsked
+      const disconnected = await browser.fetch(new URL('/auth/accounts/revocable', bff.url), { method: 'DELETE', headers: CSRF })
+      expect(disconnected.status).toBe(204)
+      release()
+      const answer = await call
+      expect(answer.status).toBe(403)
+      expect(await answer.json()).toEqual({ error: 'account_not_connected', message: expect.any(String) })
+      expect(provider.at('/api/me')).toEqual([])
+      const revoked = provider.at('/revoke').map((request) => new URLSearchParams(request.body).get('token'))
+      expect(revoked.sort()).toEqual(['at-1', 'at-2', 'rt-1', 'rt-2'])
+    } finally {
+      await provider.close()
+      await bff.close()
+      await drop()
+    }
+  })
+})

@@ -205,6 +205,14 @@ export class AccountAccessService {
       scope: token.scope ?? current.scope,
     }
     if (!(await this.store.accounts.storeRefreshed(current.id, this.instanceId, tokens))) {
+      if (!(await this.store.accounts.get(current.id))) {
+        // Disconnected while the refresh was out: the disconnect revoked the tokens it read, not
+        // these. They are revoked too (where the provider can), and not used for the call.
+        const revocations = [token.refreshToken && client.revokeToken(token.refreshToken, 'refresh_token'), client.revokeToken(token.accessToken, 'access_token')]
+        await Promise.allSettled(revocations)
+        this.log.info(`account ${current.id} was disconnected during its refresh: the new tokens were revoked`)
+        throw new AllAccessError('account_not_connected')
+      }
       this.log.error(`error account ${current.id}: refresh lease lost (to another instance, or a new login) before the new tokens were stored`)
     }
     return { ...current, ...tokens }
