@@ -464,6 +464,18 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     /** Signed in with an OAuth 1.0a account, whose forms are read whole to be signed. */
     let bigSigner: BrowserSession
 
+    /** A body of undeclared length (sent chunked): `piece` twelve times, 3 MiB for a 256 KiB piece. */
+    function twelveTimes(piece: Uint8Array): ReadableStream<Uint8Array> {
+      let sent = 0
+      return new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent >= 12) return controller.close()
+          sent++
+          controller.enqueue(piece)
+        },
+      })
+    }
+
     beforeAll(async () => {
       const created = await database.create()
       big = await startBff(created.url, { proxy: { timeoutMs: 5000, maxBody: 2 * 1024 * 1024, pipeDirectly: database.pipeDirectly } })
@@ -557,30 +569,14 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     })
 
     it('cuts off with 413 a body of undeclared length once it passes the limit', async () => {
-      const chunk = new Uint8Array(256 * 1024).fill(120)
-      let sent = 0
-      const stream = new ReadableStream<Uint8Array>({
-        pull(controller) {
-          if (sent >= 12) return controller.close()
-          sent++
-          controller.enqueue(chunk)
-        },
-      })
+      const stream = twelveTimes(new Uint8Array(256 * 1024).fill(120))
       const response = await bigBrowser.fetch(new URL('/api/echo/upload', big.url), { method: 'POST', headers: { ...CSRF, 'Content-Type': 'application/octet-stream' }, body: stream, duplex: 'half' } as RequestInit)
       expect(response.status).toBe(413)
       expect(await response.json()).toEqual({ error: 'payload_too_large', message: expect.any(String) })
     })
 
     it('refuses with 413 an OAuth 1.0a form of undeclared length over the limit, which it holds whole to sign, and sends nothing upstream', async () => {
-      const chunk = new TextEncoder().encode(`a=${'x'.repeat(256 * 1024 - 3)}&`)
-      let sent = 0
-      const stream = new ReadableStream<Uint8Array>({
-        pull(controller) {
-          if (sent >= 12) return controller.close()
-          sent++
-          controller.enqueue(chunk)
-        },
-      })
+      const stream = twelveTimes(new TextEncoder().encode(`a=${'x'.repeat(256 * 1024 - 3)}&`))
       const response = await bigSigner.fetch(new URL('/api/oauth1-echo/form-over-limit', big.url), { method: 'POST', headers: { ...CSRF, 'Content-Type': 'application/x-www-form-urlencoded' }, body: stream, duplex: 'half' } as RequestInit)
       expect(response.status).toBe(413)
       expect(await response.json()).toEqual({ error: 'payload_too_large', message: expect.any(String) })
