@@ -138,9 +138,7 @@ export class SoakUser {
     }
     if (this.uncertain) {
       // The server's word settles what an unanswered change did.
-      this.signedIn = session.authenticated
-      this.connected.clear()
-      for (const provider of providers) this.connected.add(provider)
+      this.adopt(session.authenticated, providers)
       if (oauth2Status === 'reauth_required') this.needsLogin = true
       this.uncertain = false
       return
@@ -149,7 +147,17 @@ export class SoakUser {
       `session disagrees: authenticated ${session.authenticated} (expected ${this.signedIn}), accounts ${[...providers].join(',') || 'none'} (expected ${[...this.connected].join(',') || 'none'}), ${OAUTH2} ${oauth2Status ?? 'absent'}`,
     )
     // Adopt it, so one disagreement is reported once.
-    this.signedIn = session.authenticated
+    this.adopt(session.authenticated, providers)
+  }
+
+  /**
+   * Takes the session's word for what this person has. Signed out, it names no accounts, yet the
+   * user's links stay in the database: they are kept, or a logout whose answer was lost (an
+   * instance killed mid-answer) made the next sign-in look like it had dropped them.
+   */
+  private adopt(authenticated: boolean, providers: Set<Provider>): void {
+    this.signedIn = authenticated
+    if (!authenticated) return
     this.connected.clear()
     for (const provider of providers) this.connected.add(provider)
   }
