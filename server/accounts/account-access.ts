@@ -81,6 +81,27 @@ export class AccountAccessService {
     return getClient(provider, { accessToken: record.accessToken, tokenSecret: record.tokenSecret }, this.clients)
   }
 
+  /**
+   * Revokes an account's tokens at the provider (RFC 7009, or the provider's own way), the refresh
+   * token first. A refusal or a failure is logged, never thrown: the tokens are let go either way.
+   * `note` follows the log lines (the request id).
+   */
+  async revokeTokens(client: OAuth2Client, tokens: { id: number; accessToken: string; refreshToken: string | null }, note = ''): Promise<void> {
+    const revocations: [string | null, 'refresh_token' | 'access_token'][] = [
+      [tokens.refreshToken, 'refresh_token'],
+      [tokens.accessToken, 'access_token'],
+    ]
+    for (const [token, hint] of revocations) {
+      if (!token) continue
+      try {
+        const revoked = await client.revokeToken(token, hint)
+        if (!revoked && (await client.revocationEndpoint())) this.log.info(`revocation of an account ${tokens.id} ${hint} was refused${note}`)
+      } catch (error) {
+        this.log.error(`error${note} revocation failed for account ${tokens.id}: ${(error as Error).message}`)
+      }
+    }
+  }
+
   /** Whether a token can be refreshed at all: OAuth 2.0 with a refresh token. */
   canRefresh(client: BaseOAuthClient, record: AccountRecord): boolean {
     return client instanceof OAuth2Client && client.canRefresh(record.refreshToken)
@@ -208,8 +229,7 @@ export class AccountAccessService {
       if (!(await this.store.accounts.get(current.id))) {
         // Disconnected while the refresh was out: the disconnect revoked the tokens it read, not
         // these. They are revoked too (where the provider can), and not used for the call.
-        const revocations = [token.refreshToken && client.revokeToken(token.refreshToken, 'refresh_token'), client.revokeToken(token.accessToken, 'access_token')]
-        await Promise.allSettled(revocations)
+        await this.revokeTokens(client, { id: current.id, accessToken: token.accessToken, refreshToken: token.refreshToken })
         this.log.info(`account ${current.id} was disconnected during its refresh: the new tokens were revoked`)
         throw new AllAccessError('account_not_connected')
       }

@@ -15,21 +15,7 @@ export async function disconnectAccount(ctx: BffContext): Promise<void> {
   if (!account) throw new AllAccessError('account_not_found')
   const provider = await runtime.store.providers.get(account.provider)
   const client = provider ? runtime.accounts.client(provider, account) : null
-  if (client instanceof OAuth2Client) {
-    const revocations: [string | null, 'refresh_token' | 'access_token'][] = [
-      [account.refreshToken, 'refresh_token'],
-      [account.accessToken, 'access_token'],
-    ]
-    for (const [token, hint] of revocations) {
-      if (!token) continue
-      try {
-        const revoked = await client.revokeToken(token, hint)
-        if (!revoked && (await client.revocationEndpoint())) runtime.log.info(`revocation of an account ${account.id} ${hint} was refused req=${ctx.state.requestId}`)
-      } catch (error) {
-        runtime.log.error(`error req=${ctx.state.requestId} revocation failed for account ${account.id}: ${(error as Error).message}`)
-      }
-    }
-  }
+  if (client instanceof OAuth2Client) await runtime.accounts.revokeTokens(client, account, ` req=${ctx.state.requestId}`)
   await runtime.store.accounts.remove(account.id)
   ctx.status = 204
 }
