@@ -6,6 +6,7 @@ import { createAllAccess } from './all-access.ts'
 import { ConfigError, loadConfig, optionsFromConfig } from './config.ts'
 import { installed } from './store/database.ts'
 import { AllAccessError } from './errors.ts'
+import { isCallerParseError } from './http/abandoned-request.ts'
 import { answerError } from './http/answer-errors.ts'
 import { requestLog } from './http/request-log.ts'
 import { consoleLoggerFor, type Logger } from './log.ts'
@@ -87,10 +88,9 @@ export async function serve(options: ServeOptions): Promise<Server> {
   // What fails after the answer's headers went out (an upstream body cut mid-way): one log line, not a stack on stderr.
   // Koa reports a cut body twice (the pipe's callback and the response finishing with the error).
   const reported = new WeakSet<Error>()
-  app.on('error', (error: Error & { code?: unknown }, ctx?: { state?: { requestId?: string } }) => {
-    // Node's parser failing on the caller's own request (a connection closed mid-body): no answer
-    // was cut, and the request's handler logs it as abandoned (499).
-    if (typeof error.code === 'string' && error.code.startsWith('HPE_')) return
+  app.on('error', (error: Error, ctx?: { state?: { requestId?: string } }) => {
+    // No answer was cut: the request's handler logs it as abandoned (499).
+    if (isCallerParseError(error)) return
     if (reported.has(error)) return
     reported.add(error)
     log.error(`error req=${ctx?.state?.requestId ?? '-'} answer cut: ${error.message}`)

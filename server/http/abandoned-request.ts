@@ -10,6 +10,15 @@ export class RequestAbandonedError extends Error {
   override name = 'RequestAbandonedError'
 }
 
+/**
+ * Node's HTTP parser failing on the caller's own request (a connection closed mid-body, a malformed
+ * chunk): Koa reports it on the response too, but no answer of the server's failed.
+ */
+export function isCallerParseError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && code.startsWith('HPE_')
+}
+
 /** nginx's "client closed request": what the log line and the metrics show for such a request. */
 export const ABANDONED_STATUS = 499
 

@@ -1,5 +1,6 @@
 import type Koa from 'koa'
 import type { IncomingMessage } from 'node:http'
+import { isCallerParseError } from '../http/abandoned-request.ts'
 
 export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string)
@@ -42,8 +43,8 @@ export async function readSmallBody(req: IncomingMessage, limit: number): Promis
  * (the BFF ending an upload its browser left): Node's parser reports that on the response too.
  */
 export function printServerErrors(app: Koa): void {
-  app.on('error', (error: Error & { code?: unknown; status?: number; expose?: boolean }) => {
-    if (error.status === 404 || error.expose || (typeof error.code === 'string' && error.code.startsWith('HPE_'))) return
+  app.on('error', (error: Error & { status?: number; expose?: boolean }) => {
+    if (error.status === 404 || error.expose || isCallerParseError(error)) return
     console.error(error)
   })
 }
