@@ -49,15 +49,9 @@ export async function serve(options: ServeOptions): Promise<Server> {
   // sends to) wait for it, rather than hanging with no handler; if the start fails they get a 503.
   const early = new EarlyRequests(server)
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(config.port, config.host, () => resolve())
-    })
+    await listen(server, config.host, config.port, 'PORT')
   } catch (error) {
     await store.close().catch(() => {})
-    // Another process on the port, or a port below 1024: one line, as for any other setting.
-    const code = (error as NodeJS.ErrnoException).code
-    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new ConfigError(`PORT: cannot listen on ${origin(config.host, config.port)} (${code})`)
     throw error
   }
   const address = server.address()
@@ -188,15 +182,23 @@ async function listenForOperations(operations: Middleware, host: string, port: n
   app.use(operations)
   app.use((ctx) => answerError(ctx, new AllAccessError('not_found')))
   const server = createServer(app.callback())
+  await listen(server, host, port, 'ALLACCESS_METRICS_PORT')
+  return server
+}
+
+/**
+ * Listens on `host`:`port`. A port another process holds, one below 1024, an address not of this
+ * machine: one line naming the setting, as for any other bad setting, not a stack trace.
+ */
+async function listen(server: Server, host: string, port: number, setting: 'PORT' | 'ALLACCESS_METRICS_PORT'): Promise<void> {
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen(port, host, () => resolve())
     })
   } catch (error) {
-    throw new ConfigError(`ALLACCESS_METRICS_PORT: cannot listen on ${origin(host, port)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
+    throw new ConfigError(`${setting}: cannot listen on ${origin(host, port)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
   }
-  return server
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
