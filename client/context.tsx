@@ -1,8 +1,10 @@
-import { QueryClient, QueryClientContext, QueryClientProvider } from '@tanstack/react-query'
-import { createContext, createElement, useContext, useMemo, useState, type ReactNode } from 'react'
+import * as RQ from '@tanstack/react-query'
+import type { QueryClient } from '@tanstack/react-query'
+import * as React from 'react'
+import type { ReactNode } from 'react'
 import { createAllAccessClient, type AllAccessClient } from './api.ts'
 
-const AllAccessContext = createContext<AllAccessClient | null>(null)
+const AllAccessContext = React.createContext<AllAccessClient | null>(null)
 
 /** Props of {@link AllAccessProvider}. */
 export interface AllAccessProviderProps {
@@ -23,11 +25,11 @@ export interface AllAccessProviderProps {
  * the one given, else the app's own, else a new one.
  */
 export function AllAccessProvider({ children, queryClient, baseUrl, client: given }: AllAccessProviderProps) {
-  const client = useMemo(() => given ?? createAllAccessClient({ baseUrl }), [given, baseUrl])
-  const outer = useContext(QueryClientContext)
-  const [lazy] = useState<{ queryClient?: QueryClient }>({})
-  const own = queryClient ?? (outer ? null : (lazy.queryClient ??= new QueryClient()))
-  return createElement(AllAccessContext.Provider, { value: client }, own ? createElement(QueryClientProvider, { client: own }, children) : children)
+  const client = React.useMemo(() => given ?? createAllAccessClient({ baseUrl }), [given, baseUrl])
+  const outer = React.useContext(RQ.QueryClientContext)
+  const [lazy] = React.useState<{ queryClient?: QueryClient }>({})
+  const own = queryClient ?? (outer ? null : (lazy.queryClient ??= new RQ.QueryClient()))
+  return React.createElement(AllAccessContext.Provider, { value: client }, own ? React.createElement(RQ.QueryClientProvider, { client: own }, children) : children)
 }
 
 /**
@@ -35,7 +37,7 @@ export function AllAccessProvider({ children, queryClient, baseUrl, client: give
  * @throws Error when there is no AllAccessProvider above.
  */
 export function useAllAccessClient(): AllAccessClient {
-  const client = useContext(AllAccessContext)
+  const client = React.useContext(AllAccessContext)
   if (!client) throw new Error('No AllAccessProvider found: wrap your app in <AllAccessProvider>')
   return client
 }

@@ -1,14 +1,12 @@
+import * as RQ from '@tanstack/react-query'
 import {
-  useMutation,
-  useQuery,
-  useQueryClient,
   type QueryClient,
   type QueryFunction,
   type QueryKey,
   type UseMutationOptions,
   type UseQueryOptions,
 } from '@tanstack/react-query'
-import { useEffect, useState, useSyncExternalStore } from 'react'
+import * as React from 'react'
 import { authErrorMessage } from '../shared/auth-errors.ts'
 import type { ErrorCode } from '../shared/errors.ts'
 import type { PublicProvider } from '../shared/provider.ts'
@@ -49,7 +47,7 @@ function refreshSessionAfter(error: Error, queryClient: QueryClient): never {
 
 /** Every all-access query: 4xx answers are not retried, and the app's options win. */
 function useAllAccessQuery<TQueryFnData, TData>(queryKey: QueryKey, queryFn: QueryFunction<TQueryFnData>, options: AllAccessQueryOptions<TQueryFnData, TData>) {
-  return useQuery<TQueryFnData, Error, TData>({ queryKey, queryFn, retry: retryTransient, ...options })
+  return RQ.useQuery<TQueryFnData, Error, TData>({ queryKey, queryFn, retry: retryTransient, ...options })
 }
 
 /** TanStack Query options the all-access queries pass on (`enabled`, `select`, `staleTime`, …). */
@@ -72,7 +70,7 @@ export type SessionOptions<TData = SessionInfo> = AllAccessQueryOptions<SessionI
  */
 export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOptions<TData> = {}) {
   const client = useAllAccessClient()
-  const queryClient = useQueryClient()
+  const queryClient = RQ.useQueryClient()
   const key = allAccessKeys.session()
   return useAllAccessQuery(
     key,
@@ -101,17 +99,17 @@ export interface SessionExpiry {
  */
 export function useSessionExpiry(): SessionExpiry {
   const { data, refetch } = useSession()
-  const [, setNow] = useState(0)
-  const [seen] = useState<{ end?: number }>({})
+  const [, setNow] = React.useState(0)
+  const [seen] = React.useState<{ end?: number }>({})
   if (data?.authenticated) seen.end = Date.parse(data.expiresAt)
   const secondsLeft = seen.end === undefined ? null : data?.authenticated ? Math.max(0, Math.ceil((seen.end - Date.now()) / 1000)) : 0
   const ended = secondsLeft === 0
-  useEffect(() => {
+  React.useEffect(() => {
     // A render a second: the count is read from the clock at each.
     const timer = setInterval(() => setNow(Date.now()), 1000)
     return () => clearInterval(timer)
   }, [])
-  useEffect(() => {
+  React.useEffect(() => {
     if (ended && data?.authenticated) void refetch()
   }, [ended])
   return { secondsLeft, ended }
@@ -131,7 +129,7 @@ export function useProviders<TData = PublicProvider[]>(options: AllAccessQueryOp
  */
 export function useLogin(): Pick<AllAccessClient, 'login' | 'loginUrl'> {
   const client = useAllAccessClient()
-  const queryClient = useQueryClient()
+  const queryClient = RQ.useQueryClient()
   return {
     loginUrl: client.loginUrl,
     login: (provider, options) => client.login(provider, options).then(() => queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })),
@@ -148,8 +146,8 @@ function useSessionMutation<TVariables>(
   provider?: (variables: TVariables) => string,
 ) {
   const client = useAllAccessClient()
-  const queryClient = useQueryClient()
-  return useMutation<void, Error, TVariables>({
+  const queryClient = RQ.useQueryClient()
+  return RQ.useMutation<void, Error, TVariables>({
     ...options,
     mutationFn: (variables) => mutationFn(client, variables),
     onSuccess: async (...args) => {
@@ -191,7 +189,7 @@ export function useProviderApi<TQueryFnData = unknown, TData = TQueryFnData>(
   { query, headers, ...options }: ProviderApiOptions<TQueryFnData, TData> = {},
 ) {
   const client = useAllAccessClient()
-  const queryClient = useQueryClient()
+  const queryClient = RQ.useQueryClient()
   return useAllAccessQuery(
     allAccessKeys.api(provider, path, query, headers),
     ({ signal }) => client.api<TQueryFnData>(provider, path, { query, headers, signal }).catch((error: Error) => refreshSessionAfter(error, queryClient)),
@@ -216,8 +214,8 @@ export interface ProviderMutationVariables {
 /** A POST, PUT, PATCH or DELETE of the provider's API through the BFF's proxy: `mutate({ path, method, json | form })`. */
 export function useProviderMutation<TData = unknown>(provider: string, options: Omit<UseMutationOptions<TData, Error, ProviderMutationVariables>, 'mutationFn'> = {}) {
   const client = useAllAccessClient()
-  const queryClient = useQueryClient()
-  return useMutation<TData, Error, ProviderMutationVariables>({
+  const queryClient = RQ.useQueryClient()
+  return RQ.useMutation<TData, Error, ProviderMutationVariables>({
     ...options,
     mutationFn: ({ path, method = 'POST', ...call }) =>
       client.api<TData>(provider, path, { method, ...call }).catch((error: Error) => refreshSessionAfter(error, queryClient)),
@@ -272,6 +270,6 @@ export const showLoginFailure = (error: AllAccessClientError) => showAuthError(t
  * A `<LoginButton popup>`'s failure shows here too.
  */
 export function useAuthError(): AuthError | null {
-  useState(takeAuthErrorFromUrl)
-  return useSyncExternalStore(subscribeAuthError, () => authError, () => null)
+  React.useState(takeAuthErrorFromUrl)
+  return React.useSyncExternalStore(subscribeAuthError, () => authError, () => null)
 }

@@ -1,4 +1,5 @@
-import { createElement, type ButtonHTMLAttributes, type ReactNode } from 'react'
+import * as React from 'react'
+import type { ButtonHTMLAttributes, ReactNode } from 'react'
 import type { LoginPrompt } from '../shared/routes.ts'
 import { showLoginFailure, useLogin, useProviders, useSession } from './hooks.ts'
 
@@ -27,5 +28,5 @@ export function LoginButton({ provider, next, children, popup, prompt, ...rest }
   const session = useSession()
   const name = providers.data?.find((p) => p.name === provider)?.displayName ?? provider
   const label = `${session.data?.authenticated ? 'Connect' : 'Sign in with'} ${name}`
-  return createElement('button', { type: 'button', ...rest, onClick: () => login(provider, { next, popup, prompt }).catch(showLoginFailure) }, children ?? label)
+  return React.createElement('button', { type: 'button', ...rest, onClick: () => login(provider, { next, popup, prompt }).catch(showLoginFailure) }, children ?? label)
 }
