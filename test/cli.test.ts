@@ -191,7 +191,8 @@ describe.each(databases)('the all-access command on $kind', (database) => {
     expect(run('providers', 'add', 'acme', '--issuer', 'https://id.acme.example', '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: added('acme', 'oidc'), stderr: '' })
     const loopback = ['--authorization-url', 'http://localhost:8080/a', '--access-token-url', 'http://127.0.0.1:8080/t', '--profile-url', 'http://[::1]:8080/me']
     expect(run('providers', 'add', 'local', ...loopback, '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: added('local', 'oauth2'), stderr: '' })
-    expect(await storedOne('legacy')).toEqual(expect.objectContaining({ protocol: 'oauth1', displayName: 'Legacy', identifierPath: 'id', requestTokenUrl: 'https://l.example/rt' }))
+    expect(await storedOne('legacy')).toEqual(expect.objectContaining({ protocol: 'oauth1', displayName: 'Legacy', identifierPath: 'id', requestTokenUrl: 'https://l.example/rt', pkce: false }))
+    expect(JSON.parse(run('providers', 'list', '--json').stdout).providers.find((p: { name: string }) => p.name === 'legacy')).toEqual(expect.objectContaining({ protocol: 'oauth1', pkce: false }))
     expect(await storedOne('acme')).toEqual(expect.objectContaining({ protocol: 'oidc', identifierPath: 'sub', pkce: true, tokenAuthMethod: 'client_secret_basic' }))
     expect(await storedOne('local')).toEqual(expect.objectContaining({ protocol: 'oauth2', profileUrl: 'http://[::1]:8080/me' }))
   })
@@ -269,6 +270,7 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       ['a bad --token-auth', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--token-auth', 'private_key_jwt', ...secrets], '--token-auth: must be one of client_secret_basic, client_secret_post, got "private_key_jwt"'],
       ['a missing endpoint', ['providers', 'add', 'x', '--authorization-url', 'https://a.example/a', ...secrets], '--access-token-url is required for an oauth2 provider'],
       ['a request token URL on an oidc provider', ['providers', 'add', 'x', '--protocol', 'oidc', '--issuer', 'https://id.example', '--request-token-url', 'https://id.example/rt', ...secrets], '--request-token-url only applies to oauth1 providers, not oidc'],
+      ['--pkce on an oauth1 provider', ['providers', 'add', 'x', '--request-token-url', 'https://l.example/rt', '--authorization-url', 'https://l.example/a', '--access-token-url', 'https://l.example/at', '--profile-url', 'https://l.example/me', '--pkce', ...secrets], '--pkce only applies to oauth2 and oidc providers, not oauth1'],
       ['--pkce with --no-pkce', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--pkce', '--no-pkce', ...secrets], '--pkce and --no-pkce contradict each other'],
       ['a display name too long for the database', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--display-name', 'D'.repeat(101), ...secrets], '--display-name: must be at most 100 characters'],
       ['an identifier path too long for the database', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--identifier-path', 'p'.repeat(201), ...secrets], '--identifier-path: must be at most 200 characters'],

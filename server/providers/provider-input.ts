@@ -175,7 +175,8 @@ export function buildProviderConfig(name: string, input: ProviderInput, current?
     identifierPath: merged.identifierPath ?? (protocol === 'oidc' ? 'sub' : 'id'),
     clientId: merged.clientId ?? null,
     clientSecret: merged.clientSecret ?? null,
-    pkce: merged.pkce ?? true,
+    // OAuth 1.0a has no PKCE: a stored `true` would only mislead `providers list`.
+    pkce: protocol !== 'oauth1' && (merged.pkce ?? true),
     tokenAuthMethod: merged.tokenAuthMethod ?? 'client_secret_basic',
     tokenPlacement: merged.tokenPlacement ?? 'header',
     extraAuthorizationParams: merged.extraAuthorizationParams ?? {},
@@ -190,6 +191,7 @@ export function buildProviderConfig(name: string, input: ProviderInput, current?
   for (const field of REQUIRED[protocol]) {
     if (!config[field]) throw new ProviderInputError(`--${FLAG_OF[field]} is required for an ${protocol} provider`)
   }
+  if (protocol === 'oauth1' && given.pkce) throw new ProviderInputError('--pkce only applies to oauth2 and oidc providers, not oauth1')
   if (protocol !== 'oauth1' && config.requestTokenUrl) throw new ProviderInputError(`--request-token-url only applies to oauth1 providers, not ${protocol}`)
   return config
 }
