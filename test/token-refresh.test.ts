@@ -6,6 +6,7 @@ import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
 import { authError, login, session } from './support/login.ts'
 import { startDocumentedProvider } from './support/documented-provider.ts'
+import { forgetDiscovery } from '../server/clients/oidc-discovery.ts'
 
 const CSRF = { 'X-CSRF': '1' }
 
@@ -231,8 +232,12 @@ describe.each(databases)('token refresh and re-authentication on $kind', (databa
 })
 
 describe.each(databases)("an OpenID Connect refresh answering with an ID token on $kind", (database) => {
-  /** Signs in as alice, then lets the refresh answer with an ID token for `refreshedSub`, signed or not. */
-  async function refreshAnswering(refreshedSub: string, signed = true) {
+  /**
+   * Signs in as alice, then lets the refresh answer with an ID token for `refreshedSub`, signed or
+   * not. With `keysAnswer`, the key set answers that after the login and its cached keys are forgotten.
+   */
+  async function refreshAnswering(refreshedSub: string, signed = true, keysAnswer?: { status: number; body: string | object }) {
+    let keysDown = false
     const { url, drop } = await database.create()
     const bff = await startBff(url)
     const provider = await startDocumentedProvider({
@@ -246,12 +251,17 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
           return { body: { access_token: `${refreshedSub}-token-2`, token_type: 'Bearer', expires_in: 3600, refresh_token: `${refreshedSub}-refresh-2`, id_token: idToken } }
         },
         '/api/me': (request) => ({ body: { authorization: request.headers.authorization } }),
+        ...(keysAnswer && { '/jwks': (_request, p) => (keysDown ? keysAnswer : { body: p.keySet }) }),
       },
     })
     try {
       await bff.addProvider('op', { issuer: provider.url, apiBaseUrl: `${provider.url}/api`, clientId: 'client', clientSecret: 'secret' })
       const browser = new BrowserSession()
       expect(authError(await login(browser, bff.url, 'op'))).toBeNull()
+      if (keysAnswer) {
+        keysDown = true
+        forgetDiscovery()
+      }
       // The token expires within the refresh margin: the call refreshes first.
       const answer = await browser.fetch(new URL('/api/op/me', bff.url), { headers: CSRF })
       return { status: answer.status, body: await answer.json(), account: await accountOf(bff, browser, 'op'), upstream: provider.at('/api/me') }
@@ -276,6 +286,18 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
     const { status, account } = await refreshAnswering('alice', false)
     expect(status).toBe(401)
     expect(account.accessToken).toBe('alice-token')
+  })
+
+  it.each([
+    ['answers 503', { status: 503, body: { error: 'busy' } }],
+    ['answers without JSON', { status: 200, body: '<html>maintenance</html>' }],
+    ['answers JSON without keys', { status: 200, body: { error: 'none' } }],
+  ])("answers 502 upstream_unreachable, and keeps the account active, when the provider's key set %s during a refresh", async (_name, keysAnswer) => {
+    const { status, body, account, upstream } = await refreshAnswering('alice', true, keysAnswer)
+    expect(status).toBe(502)
+    expect(body).toEqual({ error: 'upstream_unreachable', message: expect.any(String) })
+    expect(upstream).toEqual([])
+    expect(account.status).toBe('active')
   })
 
   it("stores a refresh whose ID token names the same user", async () => {

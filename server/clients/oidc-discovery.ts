@@ -80,6 +80,15 @@ export function discover(issuer: string): Promise<OidcMetadata> {
 /** jose's key fetch, through the same client, cap and time limit as every other provider answer. */
 const cappedFetch = async (url: string, options: RequestInit): Promise<Response> => {
   const answer = await callProvider(url, { method: 'GET', headers: Object.fromEntries(new Headers(options.headers)), timeoutMs: 10_000 }, 'id_token_invalid')
+  // jose refuses such an answer with a plain JOSEError, a kin of a bad signature's: refused here, every
+  // key set the provider failed to give is an AllAccessError, which a refresh tells from a refused token.
+  let keys: unknown
+  try {
+    keys = (JSON.parse(answer.text) as { keys?: unknown } | null)?.keys
+  } catch {
+    keys = undefined
+  }
+  if (answer.status !== 200 || !Array.isArray(keys)) throw new AllAccessError('id_token_invalid', { detail: `key set ${url} answered ${answer.status} without a list of keys` })
   return new Response(answer.text, { status: answer.status, headers: answer.headers })
 }
 

@@ -70,8 +70,11 @@ export class OidcClient extends OAuth2Client {
     try {
       claims = await this.verifyIdToken(token.idToken, null)
     } catch (error) {
-      // The provider's keys could not be fetched: its trouble, not a refusal.
-      if (error instanceof AllAccessError && error.cause instanceof AllAccessError) throw new AllAccessError('provider_unavailable', { detail: error.detail, cause: error })
+      // The provider's discovery document or keys could not be had (a key set fetch fails as an
+      // AllAccessError, kept as the cause): its trouble, not a refusal of the token.
+      if (error instanceof AllAccessError && (error.code === 'provider_unavailable' || error.cause instanceof AllAccessError)) {
+        throw new AllAccessError('provider_unavailable', { detail: error.detail, cause: error })
+      }
       throw new AllAccessError('reauth_required', { detail: `refreshed ${error instanceof AllAccessError ? (error.detail ?? error.code) : String(error)}`, cause: error })
     }
     const held = subjectOf(options.idToken ?? null)

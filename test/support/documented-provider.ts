@@ -20,6 +20,8 @@ export interface DocumentedProvider {
   at(path: string): RecordedRequest[]
   /** An ID token for the last login, signed with the provider's key: issuer (unless `claims.iss` names one), audience and nonce filled in. */
   idToken(claims: Record<string, unknown>): Promise<string>
+  /** The key set `/jwks` answers with, for an answerer of `/jwks` that sometimes fails. */
+  keySet: { keys: object[] }
   close(): Promise<void>
 }
 
@@ -64,7 +66,7 @@ export async function startDocumentedProvider(options: DocumentedProviderOptions
             },
           }
         : { status: 404, body: {} },
-    '/jwks': () => ({ body: { keys: [jwk] } }),
+    '/jwks': () => ({ body: provider.keySet }),
   }
 
   const server = createServer((req, res) => {
@@ -118,6 +120,7 @@ export async function startDocumentedProvider(options: DocumentedProviderOptions
         .setIssuedAt()
         .setExpirationTime('5m')
         .sign(privateKey),
+    keySet: { keys: [jwk] },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()
