@@ -210,6 +210,23 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'linkedin', identifier: profile.sub, displayName: 'John Doe' }])
   })
 
+  it("yahoo: names its logins' redirect_uri again when it refreshes, as Yahoo's guide lists it among a refresh's parameters", async () => {
+    const yahoo = await documented({
+      discovery: {},
+      answers: {
+        // https://developer.yahoo.com/oauth2/guide/flows_authcode/ step 5: the answer to a refresh.
+        '/token': () => ({ body: { access_token: 'Jzxbkqqcvjqik2IMxGFEE1cuaos--', token_type: 'bearer', expires_in: 3600, refresh_token: 'AOiRUlJn_qOmByVGTmUpwcMKW3XDcipToOoHx2wRoyLgJC_RFlA-', xoauth_yahoo_guid: 'JT4FACLQZI2OCE' } }),
+        '/api/me': (request) => (request.headers.authorization === 'Bearer Jzxbkqqcvjqik2IMxGFEE1cuaos--' ? { body: { ok: true } } : { status: 401, body: {} }),
+      },
+    })
+    await bff.addProvider('yahoo', { preset: 'yahoo', issuer: yahoo.url, profileUrl: `${yahoo.url}/userinfo`, apiBaseUrl: `${yahoo.url}/api`, ...credentials })
+    const { browser } = await signedIn(bff, 'yahoo', { accessToken: 'yahoo-stale', refreshToken: 'a_qOmByVGTm', expiresAt: Date.now() - 1000 })
+    expect((await browser.fetch(new URL('/api/yahoo/me', bff.url), { headers: CSRF })).status).toBe(200)
+    expect(yahoo.at('/token').map((r) => [r.headers.authorization, form(r.body)])).toEqual([
+      [BASIC, { grant_type: 'refresh_token', refresh_token: 'a_qOmByVGTm', redirect_uri: `${bff.url}/auth/callback/yahoo` }],
+    ])
+  })
+
   it("cognito: signs out at the provider with logout_uri, which its /logout endpoint needs instead of post_logout_redirect_uri", async () => {
     const cognito = await documented({
       // Cognito's discovery names its /logout endpoint since 2024.

@@ -12,6 +12,7 @@ import { RequestTokenByGetClient } from './quirks/request-token-by-get.ts'
 import { SlackAppClient } from './quirks/slack-app.ts'
 import { TikTokClient } from './quirks/tiktok.ts'
 import { VkClient } from './quirks/vk.ts'
+import { YahooClient } from './quirks/yahoo.ts'
 import { YandexClient } from './quirks/yandex.ts'
 
 export type { Preset, PresetCapabilities, PresetEndpoints, PresetParam } from './preset.ts'
@@ -154,6 +155,7 @@ export const PRESETS: Record<string, Preset> = {
     endpoints: { issuer: 'https://api.login.yahoo.com', profileUrl: 'https://api.login.yahoo.com/openid/v1/userinfo' },
     scope: 'openid profile email',
     supports: { refresh: 'static', pkce: false, revocation: false, tokenAuthMethod: 'client_secret_basic', scopeDelimiter: ' ', identifierPath: 'sub', displayNamePath: 'name' },
+    client: YahooClient,
     docs: 'https://developer.yahoo.com/sign-in-with-yahoo/',
   },
   twitch: {
