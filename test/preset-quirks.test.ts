@@ -472,6 +472,27 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'hubspot-v1', identifier: '123', displayName: 'test@hubspot.com' }])
   })
 
+  it('figma: signs in with PKCE (S256) and Basic client authentication, as its OAuth apps guide describes', async () => {
+    const figma = await documented({
+      answers: {
+        // https://developers.figma.com/docs/rest-api/oauth-apps/: the token answer.
+        '/v1/oauth/token': () => ({ body: { user_id_string: '1234', access_token: 'figu_access', token_type: 'bearer', expires_in: 7776000, refresh_token: 'figur_refresh' } }),
+        '/v1/me': () => ({ body: profileOf('figma') }),
+      },
+    })
+    await bff.addProvider('figma-login', { preset: 'figma', authorizationUrl: `${figma.url}/authorize`, accessTokenUrl: `${figma.url}/v1/oauth/token`, profileUrl: `${figma.url}/v1/me`, apiBaseUrl: `${figma.url}/v1`, ...credentials })
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'figma-login')
+    const authorization = new URL(figma.at('/authorize')[0].url, figma.url).searchParams
+    expect([authorization.get('code_challenge'), authorization.get('code_challenge_method')]).toEqual([expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), 'S256'])
+    const exchange = figma.at('/v1/oauth/token')[0]
+    expect(exchange.headers.authorization).toBe(BASIC)
+    const verifier = form(exchange.body).code_verifier ?? ''
+    expect(form(exchange.body)).toEqual({ grant_type: 'authorization_code', code: 'code-1', redirect_uri: `${bff.url}/auth/callback/figma-login`, code_verifier: verifier })
+    expect(createHash('sha256').update(verifier).digest('base64url')).toBe(authorization.get('code_challenge'))
+    expect((await accountsOf(browser, bff.url))[0]).toEqual(expect.objectContaining({ provider: 'figma-login' }))
+  })
+
   it('figma: refreshes at its own refresh endpoint, and keeps the refresh token it does not send again', async () => {
     const figma = await documented({
       answers: {

@@ -351,9 +351,9 @@ export const PRESETS: Record<string, Preset> = {
       apiBaseUrl: 'https://api.figma.com/v1',
     },
     scope: 'current_user:read',
-    supports: { refresh: 'static', pkce: false, revocation: false, tokenAuthMethod: 'client_secret_basic', scopeDelimiter: ' ', identifierPath: 'id', displayNamePath: 'handle' },
+    supports: { refresh: 'static', pkce: true, revocation: false, tokenAuthMethod: 'client_secret_basic', scopeDelimiter: ' ', identifierPath: 'id', displayNamePath: 'handle' },
     client: FigmaClient,
-    docs: 'https://developers.figma.com/docs/rest-api/authentication/',
+    docs: 'https://developers.figma.com/docs/rest-api/oauth-apps/',
   },
   notion: {
     displayName: 'Notion',
