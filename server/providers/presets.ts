@@ -3,6 +3,7 @@ import { AppleClient } from './quirks/apple.ts'
 import { CognitoClient } from './quirks/cognito.ts'
 import { DropboxClient } from './quirks/dropbox.ts'
 import { FigmaClient } from './quirks/figma.ts'
+import { GitHubClient } from './quirks/github.ts'
 import { HubSpotClient } from './quirks/hubspot.ts'
 import { LinearClient } from './quirks/linear.ts'
 import { LineClient } from './quirks/line.ts'
@@ -222,10 +223,12 @@ export const PRESETS: Record<string, Preset> = {
       accessTokenUrl: 'https://github.com/login/oauth/access_token',
       profileUrl: 'https://api.github.com/user',
       apiBaseUrl: 'https://api.github.com',
+      revocationUrl: 'https://api.github.com/applications',
     },
     scope: 'read:user user:email',
     // OAuth apps' tokens never expire and come without a refresh token (GitHub Apps' may: --refresh rotating).
-    supports: { refresh: 'none', pkce: true, revocation: false, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ' ', identifierPath: 'id', displayNamePath: 'name' },
+    supports: { refresh: 'none', pkce: true, revocation: true, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ' ', identifierPath: 'id', displayNamePath: 'name' },
+    client: GitHubClient,
     docs: 'https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps',
   },
   facebook: {
