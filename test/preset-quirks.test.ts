@@ -377,6 +377,21 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(bff.logs.some((line) => /revocation/.test(line))).toBe(false)
   })
 
+  it("facebook: de-authorizes the app on disconnect with DELETE /me/permissions, made with the user's token", async () => {
+    const facebook = await documented({
+      answers: {
+        // https://developers.facebook.com/docs/facebook-login/guides/permissions/request-revoke/
+        '/v23.0/me/permissions': (request) =>
+          request.method === 'DELETE' && request.headers.authorization === 'Bearer EAAGm0PX4ZCpsBA' ? { body: { success: true } } : { status: 400, body: { error: { type: 'OAuthException', code: 190 } } },
+      },
+    })
+    await bff.addProvider('facebook', { preset: 'facebook', authorizationUrl: `${facebook.url}/authorize`, accessTokenUrl: `${facebook.url}/token`, profileUrl: `${facebook.url}/me`, revocationUrl: `${facebook.url}/v23.0/me/permissions`, ...credentials })
+    const { browser } = await signedIn(bff, 'facebook', { accessToken: 'EAAGm0PX4ZCpsBA' })
+    expect((await browser.fetch(new URL('/auth/accounts/facebook', bff.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
+    expect(facebook.received.map((r) => [r.method, r.url, r.headers.authorization, r.body])).toEqual([['DELETE', '/v23.0/me/permissions', 'Bearer EAAGm0PX4ZCpsBA', '']])
+    expect(bff.logs.some((line) => /revocation/.test(line))).toBe(false)
+  })
+
   it('linear: asks for the viewer through GraphQL, with comma-joined scopes', async () => {
     const linear = await documented({
       answers: {

@@ -2,6 +2,7 @@ import type { Preset } from './preset.ts'
 import { AppleClient } from './quirks/apple.ts'
 import { CognitoClient } from './quirks/cognito.ts'
 import { DropboxClient } from './quirks/dropbox.ts'
+import { FacebookClient } from './quirks/facebook.ts'
 import { FigmaClient } from './quirks/figma.ts'
 import { GitHubClient } from './quirks/github.ts'
 import { HubSpotClient } from './quirks/hubspot.ts'
@@ -239,9 +240,11 @@ export const PRESETS: Record<string, Preset> = {
       accessTokenUrl: 'https://graph.facebook.com/v23.0/oauth/access_token',
       profileUrl: 'https://graph.facebook.com/v23.0/me?fields=id,name,email',
       apiBaseUrl: 'https://graph.facebook.com/v23.0',
+      revocationUrl: 'https://graph.facebook.com/v23.0/me/permissions',
     },
     scope: 'public_profile email',
-    supports: { refresh: 'none', pkce: true, revocation: false, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ',', identifierPath: 'id', displayNamePath: 'name' },
+    supports: { refresh: 'none', pkce: true, revocation: true, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ',', identifierPath: 'id', displayNamePath: 'name' },
+    client: FacebookClient,
     docs: 'https://developers.facebook.com/docs/facebook-login/guides/advanced/manual-flow',
   },
   bitbucket: {
