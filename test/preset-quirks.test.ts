@@ -392,6 +392,21 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(bff.logs.some((line) => /revocation/.test(line))).toBe(false)
   })
 
+  it('strava: deauthorizes on disconnect with POST /oauth/deauthorize and the access token in the query, once for both tokens', async () => {
+    const strava = await documented({
+      answers: {
+        // https://developers.strava.com/docs/authentication/#deauthorization
+        '/oauth/deauthorize': (request) =>
+          request.method === 'POST' && new URL(request.url, 'http://x').searchParams.get('access_token') === 'a4b945687g' ? { body: { access_token: 'a4b945687g' } } : { status: 401, body: { message: 'Authorization Error' } },
+      },
+    })
+    await bff.addProvider('strava', { preset: 'strava', authorizationUrl: `${strava.url}/authorize`, accessTokenUrl: `${strava.url}/token`, profileUrl: `${strava.url}/athlete`, revocationUrl: `${strava.url}/oauth/deauthorize`, ...credentials })
+    const { browser } = await signedIn(bff, 'strava', { accessToken: 'a4b945687g', refreshToken: 'e5n567567', expiresAt: Date.now() + 3_600_000 })
+    expect((await browser.fetch(new URL('/auth/accounts/strava', bff.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
+    expect(strava.received.map((r) => [r.method, r.url, r.headers.authorization, r.body])).toEqual([['POST', '/oauth/deauthorize?access_token=a4b945687g', undefined, '']])
+    expect(bff.logs.some((line) => /revocation/.test(line))).toBe(false)
+  })
+
   it('linear: asks for the viewer through GraphQL, with comma-joined scopes', async () => {
     const linear = await documented({
       answers: {

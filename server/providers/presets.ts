@@ -12,6 +12,7 @@ import { LinkedInClient } from './quirks/linkedin.ts'
 import { NotionClient } from './quirks/notion.ts'
 import { RequestTokenByGetClient } from './quirks/request-token-by-get.ts'
 import { SlackAppClient } from './quirks/slack-app.ts'
+import { StravaClient } from './quirks/strava.ts'
 import { TikTokClient } from './quirks/tiktok.ts'
 import { VkClient } from './quirks/vk.ts'
 import { YahooClient } from './quirks/yahoo.ts'
@@ -414,9 +415,11 @@ export const PRESETS: Record<string, Preset> = {
       accessTokenUrl: 'https://www.strava.com/oauth/token',
       profileUrl: 'https://www.strava.com/api/v3/athlete',
       apiBaseUrl: 'https://www.strava.com/api/v3',
+      revocationUrl: 'https://www.strava.com/oauth/deauthorize',
     },
     scope: 'read',
-    supports: { refresh: 'rotating', pkce: false, revocation: false, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ',', identifierPath: 'id', displayNamePath: 'firstname lastname' },
+    supports: { refresh: 'rotating', pkce: false, revocation: true, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ',', identifierPath: 'id', displayNamePath: 'firstname lastname' },
+    client: StravaClient,
     docs: 'https://developers.strava.com/docs/authentication/',
   },
   patreon: {
