@@ -1,4 +1,5 @@
 import type { Middleware } from 'koa'
+import type { ProviderConfig } from '../shared/provider.ts'
 import { AccountAccessService, DEFAULT_REFRESH_SETTINGS, type AccountAccess, type RefreshSettings } from './accounts/account-access.ts'
 import type { ClientOverrides } from './clients/index.ts'
 import type { RootKey } from './crypto/keys.ts'
@@ -104,15 +105,17 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
   const clients = options.clients ?? {}
   const loginLimits = { ...DEFAULT_LOGIN_LIMITS, ...options.loginLimits }
   const metrics = new BffMetrics(store)
+  const hooks = { ...defaultHooks, ...options.hooks }
+  const callbackUrl = (provider: ProviderConfig) => hooks.getCallbackUrl({ provider, publicUrl })
   const runtime: Runtime = {
     store,
     cookies,
     sessions: new Sessions(store.sessions, cookies, { ...DEFAULT_SESSION_TIMEOUTS, ...options.session }),
-    hooks: { ...defaultHooks, ...options.hooks },
+    hooks,
     clients,
     publicUrl,
     log,
-    accounts: new AccountAccessService(store, clients, log, { ...DEFAULT_REFRESH_SETTINGS, ...options.refresh }, options.apiClient?.maxBody, metrics),
+    accounts: new AccountAccessService(store, clients, log, { ...DEFAULT_REFRESH_SETTINGS, ...options.refresh }, options.apiClient?.maxBody, metrics, callbackUrl),
     proxy: { timeoutMs: options.proxy?.timeoutMs ?? 30_000, maxBody: options.proxy?.maxBody ?? 10 * 1024 * 1024 },
     flowTtlMs: options.flowTtlMs ?? 10 * 60 * 1000,
     loginLimits,

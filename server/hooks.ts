@@ -24,7 +24,7 @@ export interface AllAccessHooks {
   getErrorRedirect(args: { provider: ProviderConfig | null; code: ErrorCode }): string
   /** Extra authorization parameters for one redirect (they override the provider's). */
   getAdditionalParameters(args: { provider: ProviderConfig; ctx: Context }): Record<string, string> | Promise<Record<string, string>>
-  /** The callback URL given to the provider; by default `PUBLIC_URL/auth/callback/<name>`. */
+  /** The callback URL given to the provider (at login, and again in a refresh where it wants it); by default `PUBLIC_URL/auth/callback/<name>`. */
   getCallbackUrl(args: { provider: ProviderConfig; publicUrl: URL }): string
 }
 

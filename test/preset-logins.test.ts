@@ -92,14 +92,16 @@ describe.each(databases)('logins through presets, against providers answering as
     expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'trello', identifier: '5abbe4b7ddc1b351ef961414', displayName: 'Bentley Cook', status: 'active' }])
   })
 
-  it('OAuth 2.0 (github): PKCE, the client secret in the body, the documented token answer, and no revocation on disconnect', async () => {
+  it('OAuth 2.0 (github): PKCE, the client secret in the body, the documented token answer, and the grant deleted on disconnect', async () => {
     const github = await documented({
       answers: {
         '/token': () => ({ body: { access_token: 'gho_16C7e42F292c6912E7710c838347Ae178B4a', scope: 'repo,gist', token_type: 'bearer' } }),
         '/user': () => ({ body: profileOf('github') }),
+        // https://docs.github.com/en/rest/apps/oauth-applications#delete-an-app-authorization
+        '/applications/client-id/grant': () => ({ status: 204 }),
       },
     })
-    await bff.addProvider('github', { preset: 'github', authorizationUrl: `${github.url}/authorize`, accessTokenUrl: `${github.url}/token`, profileUrl: `${github.url}/user`, ...credentials })
+    await bff.addProvider('github', { preset: 'github', authorizationUrl: `${github.url}/authorize`, accessTokenUrl: `${github.url}/token`, profileUrl: `${github.url}/user`, revocationUrl: `${github.url}/applications`, ...credentials })
     const redirect = await startLogin(new BrowserSession(), bff.url, 'github')
     expect(redirect.searchParams.get('code_challenge_method')).toBe('S256')
     expect(redirect.searchParams.get('scope')).toBe('read:user user:email')
@@ -116,7 +118,11 @@ describe.each(databases)('logins through presets, against providers answering as
     const requests = github.received.length
     const response = await browser.fetch(new URL('/auth/accounts/github', bff.url), { method: 'DELETE', headers: CSRF })
     expect(response.status).toBe(204)
-    expect(github.received.length).toBe(requests)
+    // The app's credentials as Basic, the user's token in a JSON body: one call ends every token of the grant.
+    expect(github.received.slice(requests).map((r) => [r.method, r.url, r.headers.authorization, r.headers['content-type'], r.headers.accept, JSON.parse(r.body)])).toEqual([
+      ['DELETE', '/applications/client-id/grant', `Basic ${Buffer.from('client-id:client-secret').toString('base64')}`, 'application/json', 'application/vnd.github+json', { access_token: 'gho_16C7e42F292c6912E7710c838347Ae178B4a' }],
+    ])
+    expect(bff.logs.some((line) => /revocation/.test(line))).toBe(false)
   })
 
   it('OpenID Connect (google): the documented token answer with its ID token, userinfo, and both tokens revoked on disconnect', async () => {

@@ -210,6 +210,23 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'linkedin', identifier: profile.sub, displayName: 'John Doe' }])
   })
 
+  it("yahoo: names its logins' redirect_uri again when it refreshes, as Yahoo's guide lists it among a refresh's parameters", async () => {
+    const yahoo = await documented({
+      discovery: {},
+      answers: {
+        // https://developer.yahoo.com/oauth2/guide/flows_authcode/ step 5: the answer to a refresh.
+        '/token': () => ({ body: { access_token: 'Jzxbkqqcvjqik2IMxGFEE1cuaos--', token_type: 'bearer', expires_in: 3600, refresh_token: 'AOiRUlJn_qOmByVGTmUpwcMKW3XDcipToOoHx2wRoyLgJC_RFlA-', xoauth_yahoo_guid: 'JT4FACLQZI2OCE' } }),
+        '/api/me': (request) => (request.headers.authorization === 'Bearer Jzxbkqqcvjqik2IMxGFEE1cuaos--' ? { body: { ok: true } } : { status: 401, body: {} }),
+      },
+    })
+    await bff.addProvider('yahoo', { preset: 'yahoo', issuer: yahoo.url, profileUrl: `${yahoo.url}/userinfo`, apiBaseUrl: `${yahoo.url}/api`, ...credentials })
+    const { browser } = await signedIn(bff, 'yahoo', { accessToken: 'yahoo-stale', refreshToken: 'a_qOmByVGTm', expiresAt: Date.now() - 1000 })
+    expect((await browser.fetch(new URL('/api/yahoo/me', bff.url), { headers: CSRF })).status).toBe(200)
+    expect(yahoo.at('/token').map((r) => [r.headers.authorization, form(r.body)])).toEqual([
+      [BASIC, { grant_type: 'refresh_token', refresh_token: 'a_qOmByVGTm', redirect_uri: `${bff.url}/auth/callback/yahoo` }],
+    ])
+  })
+
   it("cognito: signs out at the provider with logout_uri, which its /logout endpoint needs instead of post_logout_redirect_uri", async () => {
     const cognito = await documented({
       // Cognito's discovery names its /logout endpoint since 2024.
@@ -360,6 +377,36 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(bff.logs.some((line) => /revocation/.test(line))).toBe(false)
   })
 
+  it("facebook: de-authorizes the app on disconnect with DELETE /me/permissions, made with the user's token", async () => {
+    const facebook = await documented({
+      answers: {
+        // https://developers.facebook.com/docs/facebook-login/guides/permissions/request-revoke/
+        '/v23.0/me/permissions': (request) =>
+          request.method === 'DELETE' && request.headers.authorization === 'Bearer EAAGm0PX4ZCpsBA' ? { body: { success: true } } : { status: 400, body: { error: { type: 'OAuthException', code: 190 } } },
+      },
+    })
+    await bff.addProvider('facebook', { preset: 'facebook', authorizationUrl: `${facebook.url}/authorize`, accessTokenUrl: `${facebook.url}/token`, profileUrl: `${facebook.url}/me`, revocationUrl: `${facebook.url}/v23.0/me/permissions`, ...credentials })
+    const { browser } = await signedIn(bff, 'facebook', { accessToken: 'EAAGm0PX4ZCpsBA' })
+    expect((await browser.fetch(new URL('/auth/accounts/facebook', bff.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
+    expect(facebook.received.map((r) => [r.method, r.url, r.headers.authorization, r.body])).toEqual([['DELETE', '/v23.0/me/permissions', 'Bearer EAAGm0PX4ZCpsBA', '']])
+    expect(bff.logs.some((line) => /revocation/.test(line))).toBe(false)
+  })
+
+  it('strava: deauthorizes on disconnect with POST /oauth/deauthorize and the access token in the query, once for both tokens', async () => {
+    const strava = await documented({
+      answers: {
+        // https://developers.strava.com/docs/authentication/#deauthorization
+        '/oauth/deauthorize': (request) =>
+          request.method === 'POST' && new URL(request.url, 'http://x').searchParams.get('access_token') === 'a4b945687g' ? { body: { access_token: 'a4b945687g' } } : { status: 401, body: { message: 'Authorization Error' } },
+      },
+    })
+    await bff.addProvider('strava', { preset: 'strava', authorizationUrl: `${strava.url}/authorize`, accessTokenUrl: `${strava.url}/token`, profileUrl: `${strava.url}/athlete`, revocationUrl: `${strava.url}/oauth/deauthorize`, ...credentials })
+    const { browser } = await signedIn(bff, 'strava', { accessToken: 'a4b945687g', refreshToken: 'e5n567567', expiresAt: Date.now() + 3_600_000 })
+    expect((await browser.fetch(new URL('/auth/accounts/strava', bff.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
+    expect(strava.received.map((r) => [r.method, r.url, r.headers.authorization, r.body])).toEqual([['POST', '/oauth/deauthorize?access_token=a4b945687g', undefined, '']])
+    expect(bff.logs.some((line) => /revocation/.test(line))).toBe(false)
+  })
+
   it('linear: asks for the viewer through GraphQL, with comma-joined scopes', async () => {
     const linear = await documented({
       answers: {
@@ -453,6 +500,27 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     })
     const browser = await presetLogin('hubspot-v1', 'hubspot', hubspot, { profileUrl: `${hubspot.url}/oauth/v1/access-tokens` })
     expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'hubspot-v1', identifier: '123', displayName: 'test@hubspot.com' }])
+  })
+
+  it('figma: signs in with PKCE (S256) and Basic client authentication, as its OAuth apps guide describes', async () => {
+    const figma = await documented({
+      answers: {
+        // https://developers.figma.com/docs/rest-api/oauth-apps/: the token answer.
+        '/v1/oauth/token': () => ({ body: { user_id_string: '1234', access_token: 'figu_access', token_type: 'bearer', expires_in: 7776000, refresh_token: 'figur_refresh' } }),
+        '/v1/me': () => ({ body: profileOf('figma') }),
+      },
+    })
+    await bff.addProvider('figma-login', { preset: 'figma', authorizationUrl: `${figma.url}/authorize`, accessTokenUrl: `${figma.url}/v1/oauth/token`, profileUrl: `${figma.url}/v1/me`, apiBaseUrl: `${figma.url}/v1`, ...credentials })
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'figma-login')
+    const authorization = new URL(figma.at('/authorize')[0].url, figma.url).searchParams
+    expect([authorization.get('code_challenge'), authorization.get('code_challenge_method')]).toEqual([expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), 'S256'])
+    const exchange = figma.at('/v1/oauth/token')[0]
+    expect(exchange.headers.authorization).toBe(BASIC)
+    const verifier = form(exchange.body).code_verifier ?? ''
+    expect(form(exchange.body)).toEqual({ grant_type: 'authorization_code', code: 'code-1', redirect_uri: `${bff.url}/auth/callback/figma-login`, code_verifier: verifier })
+    expect(createHash('sha256').update(verifier).digest('base64url')).toBe(authorization.get('code_challenge'))
+    expect((await accountsOf(browser, bff.url))[0]).toEqual(expect.objectContaining({ provider: 'figma-login' }))
   })
 
   it('figma: refreshes at its own refresh endpoint, and keeps the refresh token it does not send again', async () => {

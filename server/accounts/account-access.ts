@@ -59,6 +59,8 @@ export class AccountAccessService {
     /** The cap on answers to `apiClient.request`, in bytes. */
     readonly apiMaxBody: number = DEFAULT_API_ANSWER_LIMIT,
     private readonly metrics: RefreshMetrics = NO_REFRESH_METRICS,
+    /** The callback URL of a provider's logins, which a refresh names again where the provider wants it (Yahoo). */
+    private readonly callbackUrl: (provider: ProviderConfig) => string | undefined = () => undefined,
   ) {}
 
   withApiClient(record: AccountRecord): AccountAccess {
@@ -201,7 +203,7 @@ export class AccountAccessService {
     let token
     try {
       // Give up before the lease ends: past it another instance may refresh with the same token.
-      token = await this.metrics.refresh(provider.name, client.refreshAccessToken(current.refreshToken, { timeoutMs: Math.max(1000, this.refresh.leaseMs - 2000), idToken: current.idToken }))
+      token = await this.metrics.refresh(provider.name, client.refreshAccessToken(current.refreshToken, { timeoutMs: Math.max(1000, this.refresh.leaseMs - 2000), idToken: current.idToken, callbackUrl: this.callbackUrl(provider) }))
     } catch (error) {
       if (error instanceof AllAccessError && error.code === 'reauth_required') {
         await this.store.accounts.refreshRefused(current.id, this.instanceId)

@@ -22,6 +22,8 @@ export interface RefreshOptions {
   timeoutMs?: number
   /** The ID token the account holds (OpenID Connect): a refreshed ID token must name the same subject. */
   idToken?: string | null
+  /** The callback URL of the provider's logins, for a provider that wants `redirect_uri` in a refresh too (Yahoo). */
+  callbackUrl?: string
 }
 
 /** OAuth 2.0 authorization code grant with state and PKCE (RFC 6749, RFC 7636, RFC 9700). */
@@ -151,8 +153,12 @@ export class OAuth2Client extends BaseOAuthClient {
    * `idToken` is the ID token the account holds: OpenID Connect checks a refreshed one against it.
    */
   async refreshAccessToken(refreshToken: string, options: RefreshOptions = {}): Promise<ParsedToken> {
-    const grant: Record<string, string> = { grant_type: 'refresh_token', refresh_token: refreshToken }
-    return this.tokenRequest(grant, 'reauth_required', options.timeoutMs)
+    return this.tokenRequest(this.refreshGrant(refreshToken, options), 'reauth_required', options.timeoutMs)
+  }
+
+  /** The parameters of a refresh (RFC 6749 §6); a provider that wants others overrides this. */
+  protected refreshGrant(refreshToken: string, _options: RefreshOptions): Record<string, string> {
+    return { grant_type: 'refresh_token', refresh_token: refreshToken }
   }
 
   /** The RFC 7009 revocation endpoint, when the provider has one. */

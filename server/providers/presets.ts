@@ -2,7 +2,9 @@ import type { Preset } from './preset.ts'
 import { AppleClient } from './quirks/apple.ts'
 import { CognitoClient } from './quirks/cognito.ts'
 import { DropboxClient } from './quirks/dropbox.ts'
+import { FacebookClient } from './quirks/facebook.ts'
 import { FigmaClient } from './quirks/figma.ts'
+import { GitHubClient } from './quirks/github.ts'
 import { HubSpotClient } from './quirks/hubspot.ts'
 import { LinearClient } from './quirks/linear.ts'
 import { LineClient } from './quirks/line.ts'
@@ -10,8 +12,10 @@ import { LinkedInClient } from './quirks/linkedin.ts'
 import { NotionClient } from './quirks/notion.ts'
 import { RequestTokenByGetClient } from './quirks/request-token-by-get.ts'
 import { SlackAppClient } from './quirks/slack-app.ts'
+import { StravaClient } from './quirks/strava.ts'
 import { TikTokClient } from './quirks/tiktok.ts'
 import { VkClient } from './quirks/vk.ts'
+import { YahooClient } from './quirks/yahoo.ts'
 import { YandexClient } from './quirks/yandex.ts'
 
 export type { Preset, PresetCapabilities, PresetEndpoints, PresetParam } from './preset.ts'
@@ -154,6 +158,7 @@ export const PRESETS: Record<string, Preset> = {
     endpoints: { issuer: 'https://api.login.yahoo.com', profileUrl: 'https://api.login.yahoo.com/openid/v1/userinfo' },
     scope: 'openid profile email',
     supports: { refresh: 'static', pkce: false, revocation: false, tokenAuthMethod: 'client_secret_basic', scopeDelimiter: ' ', identifierPath: 'sub', displayNamePath: 'name' },
+    client: YahooClient,
     docs: 'https://developer.yahoo.com/sign-in-with-yahoo/',
   },
   twitch: {
@@ -220,10 +225,12 @@ export const PRESETS: Record<string, Preset> = {
       accessTokenUrl: 'https://github.com/login/oauth/access_token',
       profileUrl: 'https://api.github.com/user',
       apiBaseUrl: 'https://api.github.com',
+      revocationUrl: 'https://api.github.com/applications',
     },
     scope: 'read:user user:email',
     // OAuth apps' tokens never expire and come without a refresh token (GitHub Apps' may: --refresh rotating).
-    supports: { refresh: 'none', pkce: true, revocation: false, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ' ', identifierPath: 'id', displayNamePath: 'name' },
+    supports: { refresh: 'none', pkce: true, revocation: true, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ' ', identifierPath: 'id', displayNamePath: 'name' },
+    client: GitHubClient,
     docs: 'https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps',
   },
   facebook: {
@@ -234,9 +241,11 @@ export const PRESETS: Record<string, Preset> = {
       accessTokenUrl: 'https://graph.facebook.com/v23.0/oauth/access_token',
       profileUrl: 'https://graph.facebook.com/v23.0/me?fields=id,name,email',
       apiBaseUrl: 'https://graph.facebook.com/v23.0',
+      revocationUrl: 'https://graph.facebook.com/v23.0/me/permissions',
     },
     scope: 'public_profile email',
-    supports: { refresh: 'none', pkce: true, revocation: false, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ',', identifierPath: 'id', displayNamePath: 'name' },
+    supports: { refresh: 'none', pkce: true, revocation: true, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ',', identifierPath: 'id', displayNamePath: 'name' },
+    client: FacebookClient,
     docs: 'https://developers.facebook.com/docs/facebook-login/guides/advanced/manual-flow',
   },
   bitbucket: {
@@ -349,9 +358,9 @@ export const PRESETS: Record<string, Preset> = {
       apiBaseUrl: 'https://api.figma.com/v1',
     },
     scope: 'current_user:read',
-    supports: { refresh: 'static', pkce: false, revocation: false, tokenAuthMethod: 'client_secret_basic', scopeDelimiter: ' ', identifierPath: 'id', displayNamePath: 'handle' },
+    supports: { refresh: 'static', pkce: true, revocation: false, tokenAuthMethod: 'client_secret_basic', scopeDelimiter: ' ', identifierPath: 'id', displayNamePath: 'handle' },
     client: FigmaClient,
-    docs: 'https://developers.figma.com/docs/rest-api/authentication/',
+    docs: 'https://developers.figma.com/docs/rest-api/oauth-apps/',
   },
   notion: {
     displayName: 'Notion',
@@ -406,9 +415,11 @@ export const PRESETS: Record<string, Preset> = {
       accessTokenUrl: 'https://www.strava.com/oauth/token',
       profileUrl: 'https://www.strava.com/api/v3/athlete',
       apiBaseUrl: 'https://www.strava.com/api/v3',
+      revocationUrl: 'https://www.strava.com/oauth/deauthorize',
     },
     scope: 'read',
-    supports: { refresh: 'rotating', pkce: false, revocation: false, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ',', identifierPath: 'id', displayNamePath: 'firstname lastname' },
+    supports: { refresh: 'rotating', pkce: false, revocation: true, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ',', identifierPath: 'id', displayNamePath: 'firstname lastname' },
+    client: StravaClient,
     docs: 'https://developers.strava.com/docs/authentication/',
   },
   patreon: {
