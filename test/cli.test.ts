@@ -496,7 +496,7 @@ describe('the all-access command without configuration', () => {
     expect(lines[0].split(/\s+/)).toEqual(['name', 'protocol', 'refresh', 'pkce', 'revocation', 'parameters'])
     expect(lines).toHaveLength(Object.keys(PRESETS).length + 1)
     expect(lines.find((line) => line.startsWith('okta '))?.split(/\s+/)).toEqual(['okta', 'oidc', 'rotating', 'yes', 'yes', 'domain'])
-    expect(lines.find((line) => line.startsWith('github '))?.split(/\s+/)).toEqual(['github', 'oauth2', 'none', 'yes', 'no', '-'])
+    expect(lines.find((line) => line.startsWith('github '))?.split(/\s+/)).toEqual(['github', 'oauth2', 'none', 'yes', 'yes', '-'])
     expect(lines.find((line) => line.startsWith('microsoft '))?.split(/\s+/)).toEqual(['microsoft', 'oidc', 'rotating', 'yes', 'no', '[tenant=common]'])
     const json = cli(['presets', '--json'], {}, cwd)
     const { presets } = JSON.parse(json.stdout) as { presets: { name: string; params: unknown[] }[] }
