@@ -392,18 +392,30 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(bff.logs.some((line) => /revocation/.test(line))).toBe(false)
   })
 
-  it('strava: deauthorizes on disconnect with POST /oauth/deauthorize and the access token in the query, once for both tokens', async () => {
+  it.each([
+    ['still valid', 'strava', Date.now() + 3_600_000],
+    ['expired, as it is six hours after its last use', 'strava-later', Date.now() - 60_000],
+  ])('strava: deauthorizes on disconnect with POST /oauth/deauthorize and a working access token in the query, the access token %s', async (_state, name, expiresAt) => {
     const strava = await documented({
       answers: {
-        // https://developers.strava.com/docs/authentication/#deauthorization
+        // https://developers.strava.com/docs/authentication/#refreshing-expired-access-tokens
+        '/token': (request) =>
+          form(request.body).grant_type === 'refresh_token' && form(request.body).refresh_token === 'e5n567567'
+            ? { body: { token_type: 'Bearer', access_token: 'a9b723', expires_at: 1568775134, expires_in: 20566, refresh_token: 'b5c569' } }
+            : { status: 400, body: { message: 'Bad Request' } },
+        // https://developers.strava.com/docs/authentication/#deauthorization: only the refreshed token still works.
         '/oauth/deauthorize': (request) =>
-          request.method === 'POST' && new URL(request.url, 'http://x').searchParams.get('access_token') === 'a4b945687g' ? { body: { access_token: 'a4b945687g' } } : { status: 401, body: { message: 'Authorization Error' } },
+          request.method === 'POST' && new URL(request.url, 'http://x').searchParams.get('access_token') === 'a9b723' ? { body: { access_token: 'a9b723' } } : { status: 401, body: { message: 'Authorization Error' } },
       },
     })
-    await bff.addProvider('strava', { preset: 'strava', authorizationUrl: `${strava.url}/authorize`, accessTokenUrl: `${strava.url}/token`, profileUrl: `${strava.url}/athlete`, revocationUrl: `${strava.url}/oauth/deauthorize`, ...credentials })
-    const { browser } = await signedIn(bff, 'strava', { accessToken: 'a4b945687g', refreshToken: 'e5n567567', expiresAt: Date.now() + 3_600_000 })
-    expect((await browser.fetch(new URL('/auth/accounts/strava', bff.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
-    expect(strava.received.map((r) => [r.method, r.url, r.headers.authorization, r.body])).toEqual([['POST', '/oauth/deauthorize?access_token=a4b945687g', undefined, '']])
+    await bff.addProvider(name, { preset: 'strava', authorizationUrl: `${strava.url}/authorize`, accessTokenUrl: `${strava.url}/token`, profileUrl: `${strava.url}/athlete`, revocationUrl: `${strava.url}/oauth/deauthorize`, ...credentials })
+    const { browser } = await signedIn(bff, name, { accessToken: 'a4b945687g', refreshToken: 'e5n567567', expiresAt })
+    expect((await browser.fetch(new URL(`/auth/accounts/${name}`, bff.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
+    expect(strava.received.map((r) => [r.method, r.url.split('?')[0], r.method === 'POST' && r.url === '/token' ? form(r.body).grant_type : r.url.split('?')[1]])).toEqual([
+      ['POST', '/token', 'refresh_token'],
+      ['POST', '/oauth/deauthorize', 'access_token=a9b723'],
+      ['POST', '/oauth/deauthorize', 'access_token=a4b945687g'],
+    ])
     expect(bff.logs.some((line) => /revocation/.test(line))).toBe(false)
   })
 
