@@ -176,6 +176,14 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     '/api/echo/a%0d%0aHost:%20evil',
     '/api/echo/a%zz',
     '/api/echo/',
+    '/api/echo/%c0%ae%c0%ae/other',
+    '/api/echo/a%c0%af..%c0%afother',
+    '/api/echo/%e0%80%ae%e0%80%ae/other',
+    '/api/echo/%ef%bc%8e%ef%bc%8e/other',
+    '/api/echo/a%ef%bc%8f..%ef%bc%8fother',
+    '/api/echo/a%ef%bc%bc..%ef%bc%bcother',
+    '/api/echo/%e2%80%a5/other',
+    '/api/echo/.%ef%b9%92/other',
   ]
 
   it.each(escapes)('answers %s with 400 invalid_path and no upstream request', async (target) => {
