@@ -34,7 +34,7 @@ function foldsIntoSyntax(rawPath: string, segmentCount: number): boolean {
 /**
  * Validates the path a browser asks the proxy for, as it arrived (still percent-encoded), and joins
  * it below the provider's API base URL. Only plain relative paths pass: no `.`/`..` segments (nor
- * `..;x`, a dot segment to servers that drop path parameters), no empty segments, no encoded slash,
+ * `..;x` or `..%3bx`, a dot segment to servers that drop path parameters), no empty segments, no encoded slash,
  * backslash, dot or percent (double encoding), no `@`, no scheme, no control characters, nor any of
  * these in overlong UTF-8 or as characters that Unicode folding reads as them. The join is checked
  * again, so the target is always below the base.
@@ -49,8 +49,9 @@ export function resolveApiTarget(apiBaseUrl: string, rawPath: string, rawQuery: 
   for (const [index, segment] of segments.entries()) {
     // Only the last segment may be empty: a trailing slash, not `//`.
     if (segment === '' && index !== segments.length - 1) throw invalid()
-    // Servers that take `;parameters` off a segment (Tomcat, Spring) read `..;x` as `..`.
-    const name = segment.split(';', 1)[0]
+    // Servers that take `;parameters` off a segment (Tomcat, Spring) read `..;x` as `..`; `..%3bx`
+    // too, behind a proxy that decodes the path first (nginx's proxy_pass with a URI).
+    const name = segment.split(/;|%3b/i, 1)[0]
     if (name === '.' || name === '..') throw invalid()
   }
   // A first segment with a colon would read as a scheme if ever resolved as a relative reference.
