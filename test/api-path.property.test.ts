@@ -28,15 +28,61 @@ function asLenientServerReads(pathname: string): string {
   return `/${resolved.join('/')}`
 }
 
+/** UTF-8 decoded without refusing overlong forms (`c0 ae` is `.`), as old or careless decoders do; other bytes as Latin-1. */
+function lenientUtf8(bytes: number[]): string {
+  let text = ''
+  for (let at = 0; at < bytes.length; ) {
+    const lead = bytes[at]
+    const length = lead >= 0xc0 && lead < 0xe0 ? 2 : lead >= 0xe0 && lead < 0xf0 ? 3 : lead >= 0xf0 && lead < 0xf8 ? 4 : 1
+    const rest = bytes.slice(at + 1, at + length)
+    if (length > 1 && rest.length === length - 1 && rest.every((byte) => (byte & 0xc0) === 0x80)) {
+      const first = lead & (0xff >> (length + 1))
+      text += String.fromCodePoint(Math.min(rest.reduce((code, byte) => (code << 6) | (byte & 0x3f), first), 0x10ffff))
+      at += length
+    } else {
+      text += String.fromCharCode(lead)
+      at += 1
+    }
+  }
+  return text
+}
+
+/**
+ * The path as a server might read it that decodes escapes as lenient UTF-8 (overlong forms
+ * included) and folds Unicode compatibility forms (NFKC: a fullwidth `．` is `.`), until nothing
+ * changes, then reads it as {@link asLenientServerReads} does.
+ */
+function asFoldingServerReads(pathname: string): string {
+  let decoded = pathname
+  for (let previous = ''; previous !== decoded; ) {
+    previous = decoded
+    const bytes: number[] = []
+    for (let at = 0; at < decoded.length; at++) {
+      if (decoded[at] === '%' && /^[0-9a-fA-F]{2}$/.test(decoded.slice(at + 1, at + 3))) {
+        bytes.push(parseInt(decoded.slice(at + 1, at + 3), 16))
+        at += 2
+      } else {
+        for (const byte of Buffer.from(decoded[at], 'utf8')) bytes.push(byte)
+      }
+    }
+    decoded = lenientUtf8(bytes).normalize('NFKC')
+  }
+  return asLenientServerReads(decoded)
+}
+
 /** True when every reading of `pathname` stays strictly below `basePath`. */
 function staysBelow(pathname: string, basePath: string): boolean {
   const base = asLenientServerReads(basePath).replace(/\/$/, '')
-  return pathname.startsWith(`${basePath.replace(/\/$/, '')}/`) && asLenientServerReads(pathname).startsWith(`${base}/`)
+  return (
+    pathname.startsWith(`${basePath.replace(/\/$/, '')}/`) &&
+    asLenientServerReads(pathname).startsWith(`${base}/`) &&
+    asFoldingServerReads(pathname).startsWith(`${asFoldingServerReads(basePath).replace(/\/$/, '')}/`)
+  )
 }
 
 // What attackers combine to leave a base path: dot segments in every spelling, slashes, path
 // parameters, schemes, hosts, whitespace and characters that URL parsers treat specially.
-const PIECES = ['/', '//', '.', '..', '...', '..;', ';', ';x=1', '%2e', '%2E', '.%2e', '%2e%2e', '%2f', '%2F', '%5c', '%5C', '%25', '%252e', '%252f', '%40', '%3a', '%3f', '%23', '%u002e', '%c0%ae', '%e3%80%82', '\\', '@', ':', '?', '#', '%', '%0a', '%00', '%7f', '\t', '\n', '\r', ' ', 'a', 'users', '42', 'v1', '\u3002', '\uff0e', '\uff0f', 'é', 'http:', 'https://evil.example', '//evil.example', 'evil.example', '&', '=', '~', '+', '!', '$', "'", '(', ')', '*', ',', '[', ']']
+const PIECES = ['/', '//', '.', '..', '...', '..;', ';', ';x=1', '%2e', '%2E', '.%2e', '%2e%2e', '%2f', '%2F', '%5c', '%5C', '%25', '%252e', '%252f', '%40', '%3a', '%3f', '%23', '%3b', '%3B', '%u002e', '%c0%ae', '%c0%af', '%e0%80%ae', '%e3%80%82', '%ef%bc%8e', '%ef%bc%8f', '%ef%bc%bc', '%ef%bc%85', '%e2%80%a5', '%ef%b9%92', '\\', '@', ':', '?', '#', '%', '%0a', '%00', '%7f', '\t', '\n', '\r', ' ', 'a', 'users', '42', 'v1', '\u3002', '\uff0e', '\uff0f', 'é', 'http:', 'https://evil.example', '//evil.example', 'evil.example', '&', '=', '~', '+', '!', '$', "'", '(', ')', '*', ',', '[', ']']
 const piece = fc.oneof(fc.constantFrom(...PIECES), fc.webSegment(), fc.string({ maxLength: 3, unit: 'binary' }))
 const rawPath = fc.oneof(
   fc.array(piece, { maxLength: 10 }).map((parts) => parts.join('')),

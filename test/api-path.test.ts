@@ -23,6 +23,9 @@ describe('resolveApiTarget(apiBaseUrl, path, query)', () => {
     ['..;/admin', 'a parent segment with a path parameter (Tomcat drops it)'],
     ['users/..;x=1/..;/admin', 'parent segments with path parameters in the middle'],
     ['.;/users', 'a current-directory segment with a path parameter'],
+    ['..%3b/admin', 'a parent segment with an encoded path parameter (a decoding proxy before Tomcat makes it `..;`)'],
+    ['users/..%3Bx/..%3b/admin', 'parent segments with encoded path parameters in the middle'],
+    ['.%3b/users', 'a current-directory segment with an encoded path parameter'],
     ['%2e%2e/admin', 'an encoded parent segment'],
     ['%2E%2E/admin', 'an upper-case encoded parent segment'],
     ['.%2e/admin', 'a half-encoded parent segment'],
@@ -47,8 +50,24 @@ describe('resolveApiTarget(apiBaseUrl, path, query)', () => {
     ['users%', 'a dangling percent'],
     ['', 'an empty path'],
     ['a b', 'a raw space'],
+    ['%c0%ae%c0%ae/admin', 'a parent segment in overlong UTF-8 (read as dots by lenient decoders)'],
+    ['users%c0%af..%c0%afadmin', 'an overlong UTF-8 slash'],
+    ['%e0%80%ae%e0%80%ae/admin', 'a parent segment in three-byte overlong UTF-8'],
+    ['%f0%80%80%ae/admin', 'a dot in four-byte overlong UTF-8'],
+    ['%ef%bc%8e%ef%bc%8e/admin', 'fullwidth dots (NFKC reads them as a parent segment)'],
+    ['users%ef%bc%8f..%ef%bc%8fadmin', 'fullwidth slashes'],
+    ['users%ef%bc%bc..%ef%bc%bcadmin', 'fullwidth backslashes'],
+    ['%e2%80%a5/admin', 'a two dot leader (NFKC: `..`)'],
+    ['.%ef%b9%92/admin', 'a dot and a small full stop'],
+    ['..%ef%bc%9bx/admin', 'a parent segment whose path parameter starts with a fullwidth semicolon'],
+    ['%ef%bc%852e%ef%bc%852e/admin', 'fullwidth percent signs (NFKC: `%2e%2e`)'],
+    ['users%c2%85admin', 'an encoded C1 control (NEL)'],
   ])('refuses %j (%s) with invalid_path', (path) => {
     expect(() => resolveApiTarget(BASE, path, '')).toThrow(expect.objectContaining({ code: 'invalid_path', status: 400 }))
+  })
+
+  it('keeps encoded characters that fold to nothing special', () => {
+    expect(resolveApiTarget(BASE, 'search/caf%C3%A9/%E3%80%82/%e2%80%a6', '').pathname).toBe('/v2/search/caf%C3%A9/%E3%80%82/%e2%80%a6')
   })
 
   it('refuses control characters in the query', () => {

@@ -176,6 +176,15 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     '/api/echo/a%0d%0aHost:%20evil',
     '/api/echo/a%zz',
     '/api/echo/',
+    '/api/echo/..%3b/other',
+    '/api/echo/%c0%ae%c0%ae/other',
+    '/api/echo/a%c0%af..%c0%afother',
+    '/api/echo/%e0%80%ae%e0%80%ae/other',
+    '/api/echo/%ef%bc%8e%ef%bc%8e/other',
+    '/api/echo/a%ef%bc%8f..%ef%bc%8fother',
+    '/api/echo/a%ef%bc%bc..%ef%bc%bcother',
+    '/api/echo/%e2%80%a5/other',
+    '/api/echo/.%ef%b9%92/other',
   ]
 
   it.each(escapes)('answers %s with 400 invalid_path and no upstream request', async (target) => {
@@ -431,6 +440,19 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(response.status).toBe(200)
     expect(upstream.received[0].url).toBe('/q/me?x=1&access_token=token-in-query')
     expect(upstream.received[0].headers.authorization).toBeUndefined()
+  })
+
+  it("never passes on a provider header that echoes the token (a query-token provider's pagination Link, an ETag of the credentials), keeping the others", async () => {
+    const { browser: queryBrowser } = await signedIn(bff, 'query-token', { accessToken: 'token-in-query-paged' })
+    const paged = await queryBrowser.fetch(new URL('/api/query-token/paged?per_page=5', bff.url), { headers: CSRF })
+    expect(upstream.received[0].url).toBe('/q/paged?per_page=5&access_token=token-in-query-paged')
+    expect([paged.status, paged.headers.get('link'), paged.headers.get('etag'), paged.headers.get('x-ratelimit-remaining')]).toEqual([200, null, null, '41'])
+    expect(await paged.json()).toEqual({ page: 1 })
+    // A bearer token, echoed percent-encoded in the ETag; the Link names no token and passes.
+    const bearer = await browser.fetch(new URL('/api/echo/paged?per_page=5', bff.url), { headers: CSRF })
+    expect(upstream.received[1].headers.authorization).toBe('Bearer token-echo-1')
+    expect([bearer.status, bearer.headers.get('etag'), bearer.headers.get('x-ratelimit-remaining')]).toEqual([200, null, '41'])
+    expect(bearer.headers.get('link')).toBe(`<${upstream.url}/v1/paged?per_page=5&page=2>; rel="next"`)
   })
 
   it('unlinks an account even when the provider cannot revoke its tokens, and logs why', async () => {

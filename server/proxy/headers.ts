@@ -40,3 +40,26 @@ export function pickHeaders(source: { get(name: string): string | null | undefin
   }
   return picked
 }
+
+/** `text` with its percent-escapes decoded, again until none is left (double encoding included); bytes as Latin-1 characters. */
+function percentDecoded(text: string): string {
+  let decoded = text
+  for (let previous = ''; previous !== decoded && decoded.includes('%'); ) {
+    previous = decoded
+    decoded = decoded.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)))
+  }
+  return decoded
+}
+
+/**
+ * The provider's headers without any that carries one of `secrets` (the token the call was made
+ * with), as sent or percent-encoded: a provider given the token in the query may build a pagination
+ * `Link` (or an ETag) from the request URL, and the browser must never hold a provider token.
+ */
+export function withoutSecrets(headers: Record<string, string>, secrets: readonly string[]): Record<string, string> {
+  for (const [name, value] of Object.entries(headers)) {
+    const decoded = percentDecoded(value)
+    if (secrets.some((secret) => value.includes(secret) || decoded.includes(secret))) delete headers[name]
+  }
+  return headers
+}

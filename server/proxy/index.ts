@@ -7,7 +7,7 @@ import { RequestAbandonedError } from '../http/abandoned-request.ts'
 import type { BffContext } from '../runtime.ts'
 import type { AccountRecord } from '../store/accounts.ts'
 import { resolveApiTarget } from './api-path.ts'
-import { FORWARDED_REQUEST_HEADERS, pickHeaders, RETURNED_RESPONSE_HEADERS } from './headers.ts'
+import { FORWARDED_REQUEST_HEADERS, pickHeaders, RETURNED_RESPONSE_HEADERS, withoutSecrets } from './headers.ts'
 import { readRequestBody, type RequestBody } from './read-body.ts'
 
 interface Upstream {
@@ -16,6 +16,8 @@ interface Upstream {
   buffered?: string
   /** Stops the time limit once the body has been handed on. */
   done(): void
+  /** The account's token the call was made with: no header passed back may carry it. */
+  secrets: string[]
 }
 
 /** One upstream call with the account's authentication; the time limit runs until the body's last byte. */
@@ -33,7 +35,8 @@ async function callUpstream(
   try {
     const body = request.body.kind === 'buffered' ? request.body.bytes : request.body.kind === 'streamed' ? request.body.stream : null
     const answer = await send(authorized.url, { method: request.method, headers, body, signal: limit.signal })
-    return { answer, done: limit.clear }
+    const secrets = [record.accessToken, record.tokenSecret].filter((secret): secret is string => !!secret)
+    return { answer, done: limit.clear, secrets }
   } catch (cause) {
     limit.clear()
     if (cause instanceof AllAccessError) throw cause
@@ -127,7 +130,7 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
 
   const { answer } = upstream
   ctx.status = answer.status
-  ctx.set(pickHeaders(answer.headers, RETURNED_RESPONSE_HEADERS))
+  ctx.set(withoutSecrets(pickHeaders(answer.headers, RETURNED_RESPONSE_HEADERS), upstream.secrets))
   if (upstream.buffered !== undefined) {
     upstream.done()
     ctx.body = upstream.buffered

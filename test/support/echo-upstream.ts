@@ -13,7 +13,7 @@ export interface EchoedRequest {
  * An API that records what it receives. `/slow` waits before answering, `/status/<n>` answers n,
  * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`,
  * `/stall-body` stops after its headers (`stallsLetGo` counts those whose connection the BFF then
- * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/plain` answers text, `/gzipped` answers gzip-compressed text unless asked for identity
+ * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/gzipped` answers gzip-compressed text unless asked for identity
  * (RFC 9110 §12.5.3: a request without Accept-Encoding accepts any coding), `/gzipped-always` even then.
  */
 export async function startEchoUpstream() {
@@ -61,6 +61,14 @@ export async function startEchoUpstream() {
         // A redirect elsewhere with a challenge: a fetch would follow the one, a browser prompt for the other.
         res.writeHead(302, { 'Content-Type': 'application/json', Location: 'https://evil.example/landing', 'WWW-Authenticate': 'Basic realm="upstream"' })
         res.end('{"moved":true}')
+        return
+      }
+      if (path.endsWith('/paged')) {
+        // A pagination Link built from the request URL, and an ETag naming the credentials it was
+        // asked with: what a provider may echo of the token it received.
+        const credentials = encodeURIComponent(req.headers.authorization ?? new URL(entry.url, 'http://x').searchParams.get('access_token') ?? '')
+        res.writeHead(200, { 'Content-Type': 'application/json', Link: `<http://${req.headers.host}${entry.url}&page=2>; rel="next"`, ETag: `"${credentials}"`, 'X-RateLimit-Remaining': '41' })
+        res.end('{"page":1}')
         return
       }
       if (path.endsWith('/plain')) {
