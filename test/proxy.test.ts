@@ -590,6 +590,26 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
       big.logs.length = 0
     })
 
+    it('closes, at the time limit, the connection of a small body whose upload stalls, logged as abandoned (499), and sends nothing upstream', async () => {
+      const before = upstream.received.length
+      const abandoned = () => bff.logs.filter((line) => /^POST \/api\/echo\/upload 499 /.test(line)).length
+      const abandonedBefore = abandoned()
+      const url = new URL('/api/echo/upload', bff.url)
+      const socket = connect({ host: url.hostname, port: Number(url.port) })
+      socket.on('error', () => {})
+      socket.resume()
+      const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())))
+      const sent = Date.now()
+      socket.write(`POST ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nCookie: ${browser.cookieHeader(url)}\r\nX-CSRF: 1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"half":`)
+      // The BFF's time limit (500 ms here), not Node's 300 s request timeout, ends it.
+      const closedAt = await Promise.race([closed, new Promise<number>((resolve) => setTimeout(() => resolve(Number.NaN), 5000))])
+      expect(closedAt - sent).toBeGreaterThanOrEqual(450)
+      expect(await within(2000, async () => abandoned(), (n) => n > abandonedBefore)).toBe(abandonedBefore + 1)
+      expect(bff.logs.join('\n')).toMatch(/upload stalled: not whole in 500 ms/)
+      expect(upstream.received.length).toBe(before)
+      socket.destroy()
+    })
+
     it('cuts off with 413 a body of undeclared length once it passes the limit', async () => {
       const stream = twelveTimes(new Uint8Array(256 * 1024).fill(120))
       const response = await bigBrowser.fetch(new URL('/api/echo/upload', big.url), { method: 'POST', headers: { ...CSRF, 'Content-Type': 'application/octet-stream' }, body: stream, duplex: 'half' } as RequestInit)

@@ -110,7 +110,7 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   // OAuth 1.0a signs a form's parameters, so such a body is read whole and parsed; any other body
   // goes on as bytes, unparsed.
   const signsForm = provider.protocol === 'oauth1' && /^application\/x-www-form-urlencoded/i.test(headers['content-type'] ?? '')
-  const body = await readRequestBody(ctx, runtime.proxy.maxBody, signsForm)
+  const body = await readRequestBody(ctx, runtime.proxy.maxBody, signsForm, runtime.proxy.timeoutMs)
   const form = signsForm && body.kind === 'buffered' ? signedForm(body.bytes) : undefined
   const request = { method: ctx.method, url: target, headers, body, form }
 

@@ -15,9 +15,10 @@ export type RequestBody =
 /**
  * The browser's request body, refused with 413 beyond `maxBytes` before anything goes upstream when
  * its length is declared, and cut off with 413 as soon as it passes the limit when it is not.
- * Small bodies and forms (which OAuth 1.0a signs) are read whole; larger ones stream through.
+ * Small bodies and forms (which OAuth 1.0a signs) are read whole, within `timeoutMs`; larger ones
+ * stream through, under the time limit of the provider's call.
  */
-export async function readRequestBody(ctx: Context, maxBytes: number, mustBuffer: boolean): Promise<RequestBody> {
+export async function readRequestBody(ctx: Context, maxBytes: number, mustBuffer: boolean, timeoutMs: number): Promise<RequestBody> {
   if (ctx.method === 'GET' || ctx.method === 'HEAD') return { kind: 'none' }
   const declared = ctx.get('Content-Length') === '' ? null : Number(ctx.get('Content-Length'))
   if (declared !== null && declared > maxBytes) throw new AllAccessError('payload_too_large')
@@ -25,10 +26,24 @@ export async function readRequestBody(ctx: Context, maxBytes: number, mustBuffer
   if (mustBuffer || (declared !== null && declared <= BUFFERED_BODY_LIMIT)) {
     const chunks: Buffer[] = []
     let size = 0
-    for await (const chunk of requestChunks(ctx)) {
-      size += chunk.length
-      if (size > maxBytes) throw new AllAccessError('payload_too_large')
-      chunks.push(chunk)
+    // An upload that stalls would otherwise hold its connection and what it sent until Node's own
+    // request timeout (300 s by default): it gets what a streamed upload gets, the call's time limit.
+    let stalled = false
+    const timer = setTimeout(() => {
+      stalled = true
+      ctx.req.destroy()
+    }, timeoutMs)
+    try {
+      for await (const chunk of requestChunks(ctx)) {
+        size += chunk.length
+        if (size > maxBytes) throw new AllAccessError('payload_too_large')
+        chunks.push(chunk)
+      }
+    } catch (error) {
+      if (stalled) throw new RequestAbandonedError(`the browser's upload stalled: not whole in ${timeoutMs} ms`)
+      throw error
+    } finally {
+      clearTimeout(timer)
     }
     return { kind: 'buffered', bytes: Buffer.concat(chunks) }
   }
