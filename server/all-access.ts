@@ -139,13 +139,15 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
     // Any method: the proxy refuses those it does not forward itself. The label is the metrics'.
     .any('/api/:provider', /^\/api\/([^/]+)(?:\/(.*))?$/, [csrf], proxyRefusalsOnly, proxyRoute)
 
-  const route = router.middleware()
   // The end of the line: what no route answered is bffRequest's to answer, never the host app's.
   const unanswered = async () => {}
   const answer = bffRequest(log, metrics, async (ctx) => {
     ctx.state.runtime = runtime
+    // Matched before the session is read: a request that fails there (the database away) is still
+    // counted under its route, not as `unmatched`.
+    const route = router.match(ctx)
     await runtime.sessions.load(ctx)
-    await route(ctx, unanswered)
+    await router.run(ctx, route, unanswered)
   }, options.proxy?.pipeDirectly)
   const middleware: Middleware = (ctx, next) => (isBffPath(ctx.path) ? answer(ctx, next) : next())
 

@@ -9,6 +9,7 @@ import { AllAccessError } from './errors.ts'
 import { isCallerParseError } from './http/abandoned-request.ts'
 import { answerError } from './http/answer-errors.ts'
 import { requestLog } from './http/request-log.ts'
+import { setSecurityHeaders } from './http/security-headers.ts'
 import { consoleLoggerFor, type Logger } from './log.ts'
 import { staticSite } from './static-site.ts'
 import { DEFAULT_CACHE_MS, migrate, openStore } from './store/index.ts'
@@ -180,7 +181,11 @@ function origin(host: string, port: number): string {
 async function listenForOperations(operations: Middleware, host: string, port: number): Promise<Server> {
   const app = new Koa()
   app.use(operations)
-  app.use((ctx) => answerError(ctx, new AllAccessError('not_found')))
+  app.use((ctx) => {
+    // Every answer says nosniff, this port's 404s too (and, like its three routes', is never cached).
+    setSecurityHeaders(ctx)
+    answerError(ctx, new AllAccessError('not_found'))
+  })
   const server = createServer(app.callback())
   await listen(server, host, port, 'ALLACCESS_METRICS_PORT')
   return server

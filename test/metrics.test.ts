@@ -218,8 +218,19 @@ describe.each(databases)('health and metrics of a mounted BFF on $kind', (databa
 
   // Last: it takes the database away.
   it('answers GET /readyz with 503 service_unavailable once the database is away, while /healthz and /metrics still answer', async () => {
+    // Signed in before, never read: the session read below must go to the database.
+    const user = await signedIn(bff, 'echo', { accessToken: SECRETS.loginToken })
+    const before = (await scrape(operations.url)).samples
     if (relay) await relay.cut()
     else await bff.store.close()
+    // A request the database's absence fails before its route runs is still counted under its route.
+    // (SQLite's stand-in for an outage, a closed store, is no database error: it answers 500.)
+    const read = await user.browser.fetch(new URL('/auth/session', bff.url), { headers: CSRF })
+    if (relay) expect(read.status).toBe(503)
+    const afterRead = (await scrape(operations.url)).samples
+    const labels = (route: string) => ({ route, method: 'GET', status: String(read.status) })
+    const counted = (route: string) => (sampleValue(afterRead, 'allaccess_http_requests_total', labels(route)) ?? 0) - (sampleValue(before, 'allaccess_http_requests_total', labels(route)) ?? 0)
+    expect([counted('/auth/session'), counted('unmatched')]).toEqual([1, 0])
     const ready = await fetch(`${operations.url}/readyz`)
     expect(ready.status).toBe(503)
     expect(await ready.json()).toEqual({ error: 'service_unavailable', message: ERROR_MESSAGES.service_unavailable })

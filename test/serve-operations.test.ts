@@ -60,6 +60,9 @@ describe('all-access serve: health and metrics', () => {
       expect(metrics.type).toBe('text/plain; version=0.0.4; charset=utf-8')
       expect(sampleValue(parseExposition(metrics.body), 'allaccess_http_requests_total', { route: '/auth/providers', method: 'GET', status: '200' })).toBe(2)
       expect(await answer(`${operations}/auth/providers`)).toEqual({ status: 404, type: 'application/json; charset=utf-8', body: '{"error":"not_found","message":"No such route."}' })
+      // Every answer says nosniff (DESIGN.md, Headers), the port's 404s too.
+      const { headers } = await fetch(`${operations}/anything-else`)
+      expect([headers.get('cache-control'), headers.get('x-content-type-options')]).toEqual(['no-store', 'nosniff'])
       // On the main port these paths are the SPA's, as any other page.
       for (const path of ['/healthz', '/readyz', '/metrics']) expect(await answer(new URL(path, serve.url).toString())).toEqual({ status: 200, type: 'text/html; charset=utf-8', body: SPA_PAGE })
     })

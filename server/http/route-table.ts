@@ -1,4 +1,4 @@
-import type { Context, Middleware } from 'koa'
+import type { Context } from 'koa'
 import compose from 'koa-compose'
 
 /**
@@ -29,7 +29,7 @@ type Step = compose.Middleware<never>
 /** What a route checks before its steps run: it throws to refuse the request (the CSRF check). */
 export type Check = (ctx: Context) => void
 
-interface Route {
+export interface Route {
   /** `null`: any method. */
   methods: string[] | null
   label: string
@@ -82,27 +82,37 @@ export class RouteTable {
     return this
   }
 
-  middleware(): Middleware {
-    return (ctx, next) => {
-      let known: MatchedRoute | undefined
-      // Read once: Koa's ctx.path goes through two getters and a URL-cache check on every read.
-      const path = ctx.path
-      for (const route of this.routes) {
-        const found = route.pattern.exec(path)
-        if (!found) continue
-        if (route.methods === null || route.methods.includes(ctx.method)) {
-          // In ctx.state, not on ctx: a property added to Koa's context on each request made every
-          // later step slower (a quarter of a session read's time, measured).
-          const params = route.names.length ? Object.fromEntries(route.names.map((name, i) => [name, decode(found[i + 1])])) : NO_PARAMS
-          ctx.state.route = { label: route.label, allowed: NOTHING_ELSE, params } satisfies MatchedRoute
-          for (const check of route.checks) check(ctx)
-          return route.handle(ctx as never, next)
-        }
-        known ??= { label: route.label, allowed: [], params: {} }
-        known.allowed.push(...route.methods)
+  /**
+   * The route for the request's path and method, left in `ctx.state.route` at once: what metrics
+   * count the request under, even when a step before the route's own fails (the session read with
+   * the database away). A path known with another method leaves its allowed methods; undefined
+   * when no route takes the request.
+   */
+  match(ctx: Context): Route | undefined {
+    let known: MatchedRoute | undefined
+    // Read once: Koa's ctx.path goes through two getters and a URL-cache check on every read.
+    const path = ctx.path
+    for (const route of this.routes) {
+      const found = route.pattern.exec(path)
+      if (!found) continue
+      if (route.methods === null || route.methods.includes(ctx.method)) {
+        // In ctx.state, not on ctx: a property added to Koa's context on each request made every
+        // later step slower (a quarter of a session read's time, measured).
+        const params = route.names.length ? Object.fromEntries(route.names.map((name, i) => [name, decode(found[i + 1])])) : NO_PARAMS
+        ctx.state.route = { label: route.label, allowed: NOTHING_ELSE, params } satisfies MatchedRoute
+        return route
       }
-      if (known) ctx.state.route = known
-      return next()
+      known ??= { label: route.label, allowed: [], params: {} }
+      known.allowed.push(...route.methods)
     }
+    if (known) ctx.state.route = known
+    return undefined
+  }
+
+  /** Runs what {@link match} found: its checks, then its steps; with no route, `next`. */
+  run(ctx: Context, route: Route | undefined, next: () => Promise<void>): Promise<void> {
+    if (!route) return next()
+    for (const check of route.checks) check(ctx)
+    return route.handle(ctx as never, next)
   }
 }
