@@ -513,6 +513,33 @@ describe.each(databases)('RFC 9207 iss on a plain OAuth 2.0 login on $kind', (da
   })
 })
 
+describe.each(databases)("an OpenID Connect login whose provider cannot give its keys on $kind", (database) => {
+  it.each([
+    ['answers 503', { status: 503, body: { error: 'busy' } }],
+    ['answers without JSON', { status: 200, body: '<html>maintenance</html>' }],
+  ])('fails with provider_unavailable when the key set %s, and writes nothing', async (_name, keysAnswer) => {
+    const { url, drop } = await database.create()
+    const bff = await startBff(url)
+    const provider = await startDocumentedProvider({
+      discovery: {},
+      answers: {
+        '/token': async (_request, p) => ({ body: { access_token: 'at', token_type: 'Bearer', id_token: await p.idToken({ sub: 'alice' }) } }),
+        '/jwks': () => keysAnswer,
+      },
+    })
+    try {
+      await bff.addProvider('keyless', { issuer: provider.url, clientId: 'c', clientSecret: 's' })
+      const before = await rowCounts(bff.store.db)
+      expect(authError(await login(new BrowserSession(), bff.url, 'keyless'))).toBe('provider_unavailable')
+      expect(await rowCounts(bff.store.db)).toEqual(before)
+    } finally {
+      await provider.close()
+      await bff.close()
+      await drop()
+    }
+  })
+})
+
 describe.each(databases)('an OpenID Connect token answer without an ID token on $kind', (database) => {
   it('fails the login with id_token_invalid and writes nothing: without it, neither nonce nor issuer would be checked', async () => {
     const { url, drop } = await database.create()

@@ -70,11 +70,8 @@ export class OidcClient extends OAuth2Client {
     try {
       claims = await this.verifyIdToken(token.idToken, null)
     } catch (error) {
-      // The provider's discovery document or keys could not be had (a key set fetch fails as an
-      // AllAccessError, kept as the cause): its trouble, not a refusal of the token.
-      if (error instanceof AllAccessError && (error.code === 'provider_unavailable' || error.cause instanceof AllAccessError)) {
-        throw new AllAccessError('provider_unavailable', { detail: error.detail, cause: error })
-      }
+      // The provider's discovery document or keys could not be had: its trouble, not a refusal of the token.
+      if (error instanceof AllAccessError && error.code === 'provider_unavailable') throw error
       throw new AllAccessError('reauth_required', { detail: `refreshed ${error instanceof AllAccessError ? (error.detail ?? error.code) : String(error)}`, cause: error })
     }
     const held = subjectOf(options.idToken ?? null)
@@ -103,6 +100,9 @@ export class OidcClient extends OAuth2Client {
         requiredClaims: ['sub', 'iat', 'exp'],
       }))
     } catch (cause) {
+      // The key set's fetch fails as an AllAccessError (jose passes it on): the provider could not
+      // give its keys, which says nothing of the token.
+      if (cause instanceof AllAccessError) throw new AllAccessError('provider_unavailable', { detail: `id_token keys: ${cause.detail ?? cause.message}`, cause })
       if (cause instanceof joseErrors.JWTClaimValidationFailed && cause.claim === 'iss') {
         throw new AllAccessError('issuer_mismatch', { detail: 'id_token iss differs', cause })
       }
