@@ -82,6 +82,13 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(upstream.received[0].headers.authorization).toBe('Bearer token-echo-1')
   })
 
+  it("does not forward what a caller's Connection header names as for this hop only (RFC 9110 7.6.1)", async () => {
+    const answer = await rawRequest(bff.url, '/api/echo/headers', { ...CSRF, Cookie: browser.cookieHeader(new URL(bff.url)), Connection: 'keep-alive, Range, If-None-Match', Range: 'bytes=0-1', 'If-None-Match': '"v1"', 'Accept-Language': 'fr' })
+    expect(answer.status).toBe(200)
+    const seen = upstream.received[0]
+    expect([seen.headers.range, seen.headers['if-none-match'], seen.headers['accept-language']]).toEqual([undefined, undefined, 'fr'])
+  })
+
   it('never forwards the browser Cookie, Authorization, X-CSRF, Origin or Referer', async () => {
     await browser.fetch(new URL('/api/echo/headers', bff.url), {
       method: 'POST',

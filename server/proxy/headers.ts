@@ -32,6 +32,17 @@ export const RETURNED_RESPONSE_HEADERS = [
   'x-rate-limit-reset',
 ]
 
+/**
+ * The browser's headers the provider may see, less those its `Connection` header names: those are
+ * for this hop only (RFC 9110 §7.6.1). Browsers cannot set `Connection`; other callers can.
+ */
+export function forwardedHeaders(get: (name: string) => string | null): Record<string, string> {
+  const picked = pickHeaders({ get }, FORWARDED_REQUEST_HEADERS)
+  const hopOnly = get('connection')
+  if (hopOnly) for (const name of hopOnly.split(',')) delete picked[name.trim().toLowerCase()]
+  return picked
+}
+
 export function pickHeaders(source: { get(name: string): string | null | undefined }, names: string[]): Record<string, string> {
   const picked: Record<string, string> = {}
   for (const name of names) {

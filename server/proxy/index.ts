@@ -7,7 +7,7 @@ import { RequestAbandonedError } from '../http/abandoned-request.ts'
 import type { BffContext } from '../runtime.ts'
 import type { AccountRecord } from '../store/accounts.ts'
 import { resolveApiTarget } from './api-path.ts'
-import { FORWARDED_REQUEST_HEADERS, pickHeaders, RETURNED_RESPONSE_HEADERS, withoutSecrets } from './headers.ts'
+import { forwardedHeaders, pickHeaders, RETURNED_RESPONSE_HEADERS, withoutSecrets } from './headers.ts'
 import { readRequestBody, type RequestBody } from './read-body.ts'
 
 interface Upstream {
@@ -106,7 +106,7 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   // Using the provider's API is activity: the session's idle end moves on (at most one write a minute).
   await runtime.sessions.touch(ctx)
 
-  const headers = pickHeaders({ get: (header) => ctx.get(header) || null }, FORWARDED_REQUEST_HEADERS)
+  const headers = forwardedHeaders((header) => ctx.get(header) || null)
   // OAuth 1.0a signs a form's parameters, so such a body is read whole and parsed; any other body
   // goes on as bytes, unparsed.
   const signsForm = provider.protocol === 'oauth1' && /^application\/x-www-form-urlencoded/i.test(headers['content-type'] ?? '')
