@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { Agent, createServer, request as httpRequest } from 'node:http'
 import { connect } from 'node:net'
+import { createHmac } from 'node:crypto'
 import { callProvider } from '../server/clients/provider-http.ts'
+import { oauth1SignatureBaseString, percentEncode } from '../server/clients/oauth1-signature.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
 import { cacheLapse, within } from './support/eventually.ts'
@@ -402,6 +404,29 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(dead.status).toBe(401)
     expect(await dead.json()).toEqual({ error: 'reauth_required', message: expect.any(String) })
     expect((await bff.store.accounts.get(signerId))?.status).toBe('reauth_required')
+  })
+
+  it("drops a caller's oauth_* parameters from the query and the form of an OAuth 1.0a call (RFC 5849 3.1), and signs what it sends", async () => {
+    const { browser: signer } = await signedIn(bff, 'oauth1-echo', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
+    const query = await signer.fetch(new URL('/api/oauth1-echo/oauth/request_token?oauth_callback=https%3A%2F%2Fevil.example&a=1&oauth_token=forged', bff.url), { headers: CSRF })
+    expect(query.status).toBe(200)
+    const posted = await signer.fetch(new URL('/api/oauth1-echo/statuses/update?x=y', bff.url), {
+      method: 'POST',
+      headers: { ...CSRF, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'status=hello%20world&oauth_callback=https%3A%2F%2Fevil.example&oauth_consumer_key=other',
+    })
+    expect(posted.status).toBe(200)
+    const [get, post] = upstream.received
+    expect([get.url, post.url, post.body]).toEqual(['/v1/oauth/request_token?a=1', '/v1/statuses/update?x=y', 'status=hello+world'])
+    for (const sent of [get, post]) {
+      const header = [...String(sent.headers.authorization).matchAll(/(\w+)="([^"]*)"/g)].map(([, name, value]) => [name, decodeURIComponent(value)] as const)
+      expect(Object.fromEntries(header)).toEqual(expect.objectContaining({ oauth_consumer_key: 'id', oauth_token: 'oauth1-token' }))
+      expect(header.map(([name]) => name)).not.toContain('oauth_callback')
+      const form = sent.method === 'POST' ? [...new URLSearchParams(sent.body)] : []
+      const base = oauth1SignatureBaseString(sent.method, new URL(sent.url, upstream.url), [...header.filter(([name]) => name !== 'oauth_signature'), ...form])
+      const signature = createHmac('sha1', `${percentEncode('secret')}&${percentEncode('oauth1-secret')}`).update(base).digest('base64')
+      expect(header.find(([name]) => name === 'oauth_signature')?.[1]).toBe(signature)
+    }
   })
 
   it.each(['OPTIONS', 'PROPFIND', 'LINK'])('answers %s with 405 method_not_allowed and Allow, sending nothing upstream', async (method) => {

@@ -70,6 +70,18 @@ function signedForm(bytes: Buffer): URLSearchParams {
   return new URLSearchParams(bytes.toString('utf8'))
 }
 
+/**
+ * Takes the `oauth_*` parameters out of a caller's query or form: RFC 5849 §3.1 has the protocol
+ * parameters in one place only, the BFF's Authorization header. Signed and sent beside it, a caller's
+ * own (an `oauth_callback` of its choosing on the provider's request token endpoint) would speak
+ * for the app. True when there were any.
+ */
+function dropProtocolParameters(params: URLSearchParams): boolean {
+  const names = new Set([...params.keys()].filter((name) => name.startsWith('oauth_')))
+  for (const name of names) params.delete(name)
+  return names.size > 0
+}
+
 /** The methods the proxy forwards; anything else could reach an API in ways nobody reviewed. */
 export const PROXIED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']
 /** A 401's body is read whole (up to this) when an OAuth 1.0a client must judge it. */
@@ -110,8 +122,13 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   // OAuth 1.0a signs a form's parameters, so such a body is read whole and parsed; any other body
   // goes on as bytes, unparsed.
   const signsForm = provider.protocol === 'oauth1' && /^application\/x-www-form-urlencoded/i.test(headers['content-type'] ?? '')
-  const body = await readRequestBody(ctx, runtime.proxy.maxBody, signsForm, runtime.proxy.timeoutMs)
+  let body = await readRequestBody(ctx, runtime.proxy.maxBody, signsForm, runtime.proxy.timeoutMs)
   const form = signsForm && body.kind === 'buffered' ? signedForm(body.bytes) : undefined
+  if (provider.protocol === 'oauth1') {
+    if (target.search.includes('oauth_')) dropProtocolParameters(target.searchParams)
+    // The body sent is the form signed.
+    if (form && dropProtocolParameters(form)) body = { kind: 'buffered', bytes: Buffer.from(form.toString()) }
+  }
   const request = { method: ctx.method, url: target, headers, body, form }
 
   const upstream = await runtime.accounts.call(account, provider, {
