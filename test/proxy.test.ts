@@ -429,6 +429,12 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     }
   })
 
+  it('answers 502 upstream_unreachable for a provider status past 599, which no browser reads as an answer', async () => {
+    const response = await browser.fetch(new URL('/api/echo/status/600', bff.url), { headers: CSRF })
+    expect([response.status, await response.json()]).toEqual([502, { error: 'upstream_unreachable', message: expect.any(String) }])
+    expect(upstream.received).toHaveLength(1)
+  })
+
   it.each(['OPTIONS', 'PROPFIND', 'LINK'])('answers %s with 405 method_not_allowed and Allow, sending nothing upstream', async (method) => {
     const response = await browser.fetch(new URL('/api/echo/me', bff.url), { method, headers: CSRF })
     expect(response.status).toBe(405)

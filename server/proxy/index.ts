@@ -35,6 +35,11 @@ async function callUpstream(
   try {
     const body = request.body.kind === 'buffered' ? request.body.bytes : request.body.kind === 'streamed' ? request.body.stream : null
     const answer = await send(authorized.url, { method: request.method, headers, body, signal: limit.signal })
+    // HTTP statuses end at 599 (RFC 9110 §15): a browser's fetch fails on any other, as on a broken connection.
+    if (answer.status > 599) {
+      drop(answer)
+      throw new AllAccessError('upstream_unreachable', { detail: `${request.url.origin} answered status ${answer.status}` })
+    }
     const secrets = [record.accessToken, record.tokenSecret].filter((secret): secret is string => !!secret)
     return { answer, done: limit.clear, secrets }
   } catch (cause) {
