@@ -94,8 +94,8 @@ export interface AllAccessClient {
   /** `DELETE /auth/accounts/:provider`: unlinks the account (the BFF revokes its tokens). */
   disconnect(provider: string): Promise<void>
   /**
-   * Calls the provider's API through the proxy and resolves with the answer: parsed JSON, text, or
-   * a Blob of bytes that are not UTF-8 text (an image, a file). Rejects with
+   * Calls the provider's API through the proxy and resolves with the answer: parsed JSON, text (`''`
+   * for an empty answer, a 204), or a Blob of bytes that are not UTF-8 text (an image, a file). Rejects with
    * AllAccessClientError for the BFF's own refusals (`reauth_required`, …) and ProviderApiError for
    * the provider's non-2xx answers.
    */
@@ -157,7 +157,8 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
     const response = await doFetch(`${baseUrl}${path}`, { ...init, headers })
     const body = await readBody(response)
     if (!response.ok) throw errorFromAnswer(response.status, body, fromProxy)
-    return (body === '' ? undefined : body) as T
+    // The BFF's own empty answers (204) are nothing; a provider's is its text, '', which a query may hold (not undefined).
+    return (body === '' && !fromProxy ? undefined : body) as T
   }
 
   function loginUrl(provider: string, { next, prompt, popup }: LoginOptions = {}): string {
