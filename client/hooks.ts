@@ -124,7 +124,8 @@ export function useProviders<TData = PublicProvider[]>(options: AllAccessQueryOp
 /**
  * `login(provider, { next, prompt })` leaves the page for the provider (signing in, or linking the
  * provider to the signed-in user); the session is read afresh on return. `login(provider, { popup:
- * true })` signs in in a popup and keeps the page: the promise resolves once the session is read
+ * true })` signs in in a popup and keeps the page: the promise resolves once the session, and the
+ * API answers on screen (one that failed with `reauth_required` before a reconnect), are read
  * again, or rejects with the login's AllAccessClientError. `loginUrl` gives the URL instead.
  */
 export function useLogin(): Pick<AllAccessClient, 'login' | 'loginUrl'> {
@@ -132,7 +133,7 @@ export function useLogin(): Pick<AllAccessClient, 'login' | 'loginUrl'> {
   const queryClient = RQ.useQueryClient()
   return {
     loginUrl: client.loginUrl,
-    login: (provider, options) => client.login(provider, options).then(() => queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })),
+    login: (provider, options) => client.login(provider, options).then(() => queryClient.invalidateQueries({ queryKey: allAccessKeys.all })),
   }
 }
 

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { act, cleanup, fireEvent, render, renderHook, screen, waitFor } from '@testing-library/react'
 import { QueryClient } from '@tanstack/react-query'
 import type { ReactNode } from 'react'
-import { AllAccessClientError, AllAccessProvider, allAccessKeys, createAllAccessClient, LoginButton, useAuthError, useLogin, useProviderApi, useSession, useSessionExpiry } from '../client/index.ts'
+import { AllAccessClientError, AllAccessProvider, allAccessKeys, createAllAccessClient, isReauthRequired, LoginButton, useAuthError, useLogin, useProviderApi, useSession, useSessionExpiry } from '../client/index.ts'
 import { startRecordingServer, type RecordedRequest as Received } from './support/recording-server.ts'
 
 /**
@@ -14,8 +14,8 @@ describe('the session end and popup login in the React hooks', () => {
   let recorder: Awaited<ReturnType<typeof startRecordingServer>>
   let baseUrl: string
   let received: Received[]
-  /** `later`: the expiresAt of every read after the first; `userId`: who is signed in (default 7). */
-  let state: { authenticated: boolean; expiresAt: string; later?: string; userId?: string }
+  /** `later`: the expiresAt of every read after the first; `userId`: who is signed in (default 7); `reauth`: the proxy answers reauth_required. */
+  let state: { authenticated: boolean; expiresAt: string; later?: string; userId?: string; reauth?: boolean }
   const sessionReads = () => received.filter((r) => r.url.split('?')[0] === '/auth/session').map((r) => r.url)
 
   beforeAll(async () => {
@@ -28,6 +28,7 @@ describe('the session end and popup login in the React hooks', () => {
         return json(200, state.authenticated ? { authenticated: true, user: { id: state.userId ?? '7', displayName: 'Alice' }, accounts: [], expiresAt } : { authenticated: false })
       }
       if (pathname.startsWith('/api/')) {
+        if (state.reauth) return json(401, { error: 'reauth_required', message: 'Sign in with this provider again.' })
         return state.authenticated ? json(200, { path: pathname }) : json(401, { error: 'not_authenticated', message: 'Sign in first.' })
       }
       return json(404, { error: 'not_found', message: 'No such route.' })
@@ -199,6 +200,25 @@ describe('the session end and popup login in the React hooks', () => {
       post({ type: 'all-access:login', ok: true }, baseUrl, popup)
       await done
       expect(sessionReads()).toEqual(['/auth/session', '/auth/session?slide=false'])
+    })
+
+    it('reads the API answers on screen again once it resolves: a query that failed with reauth_required shows the reconnected account', async () => {
+      const { wrapper } = setup()
+      const { popup } = openedPopup()
+      state.reauth = true
+      // Reads what a component would show, so that TanStack Query re-renders when it changes.
+      const { result } = renderHook(() => {
+        const me = useProviderApi('sandbox-oidc', 'me')
+        return { ...useLogin(), me, shown: [me.data, me.error] }
+      }, { wrapper })
+      await waitFor(() => expect(isReauthRequired(result.current.me.error)).toBe(true))
+      // Reconnected in the popup; the page neither reloads nor regains the focus to refetch on.
+      state.reauth = false
+      const done = result.current.login('sandbox-oidc', { popup: true })
+      post({ type: 'all-access:login', ok: true }, baseUrl, popup)
+      await act(() => done)
+      await waitFor(() => expect(result.current.me.data).toEqual({ path: '/api/sandbox-oidc/me' }))
+      expect(result.current.me.error).toBeNull()
     })
 
     it('rejects with the code the popup posts', async () => {
