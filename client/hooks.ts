@@ -66,7 +66,8 @@ export type SessionOptions<TData = SessionInfo> = AllAccessQueryOptions<SessionI
  * Who is signed in, with which accounts: `GET /auth/session` as a query, read again every minute
  * and when the window regains focus (TanStack Query's `refetchOnWindowFocus`). An account with `status: 'reauth_required'` must sign in with
  * its provider again (show "Reconnect"). When a read finds the session ended, every cached
- * provider API answer is dropped, as when it finds another user signed in.
+ * provider API answer is cleared (one on screen is read again, failing with `not_authenticated`), as
+ * when it finds another user signed in (read again as theirs).
  */
 export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOptions<TData> = {}) {
   const client = useAllAccessClient()
@@ -78,7 +79,8 @@ export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOp
       const before = queryClient.getQueryData<SessionInfo>(key)
       const info = await client.getSession({ slide: slide ?? !before, signal })
       // Ended, or another user's (signed out and in again in another tab): the answers were not theirs.
-      if (before?.authenticated && before.user.id !== (info.authenticated && info.user.id)) queryClient.removeQueries({ queryKey: allAccessKeys.api() })
+      // Reset, not removed: a removed query's data stays on screen in a component that does not re-render.
+      if (before?.authenticated && before.user.id !== (info.authenticated && info.user.id)) void queryClient.resetQueries({ queryKey: allAccessKeys.api() })
       return info
     },
     { refetchInterval: 60_000, ...options },
@@ -140,7 +142,7 @@ export function useLogin(): Pick<AllAccessClient, 'login' | 'loginUrl'> {
 /** Options of {@link useLogout} and {@link useDisconnect}: TanStack mutation options. */
 export type AllAccessMutationOptions<TVariables> = Omit<UseMutationOptions<void, Error, TVariables>, 'mutationFn'>
 
-/** A mutation that changes who is signed in with what: the API answers it ends are dropped, and the session is refetched. */
+/** A mutation that changes who is signed in with what: the API answers it ends are cleared (those on screen read again), and the session is refetched. */
 function useSessionMutation<TVariables>(
   options: AllAccessMutationOptions<TVariables>,
   mutationFn: (client: AllAccessClient, variables: TVariables) => Promise<void>,
@@ -152,7 +154,7 @@ function useSessionMutation<TVariables>(
     ...options,
     mutationFn: (variables) => mutationFn(client, variables),
     onSuccess: async (...args) => {
-      queryClient.removeQueries({ queryKey: allAccessKeys.api(provider?.(args[1])) })
+      void queryClient.resetQueries({ queryKey: allAccessKeys.api(provider?.(args[1])) })
       await queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })
       await options.onSuccess?.(...args)
     },
@@ -160,7 +162,7 @@ function useSessionMutation<TVariables>(
 }
 
 /**
- * Signs out (`POST /auth/logout`), drops the cached API answers (all were the user's) and refetches
+ * Signs out (`POST /auth/logout`), clears the cached API answers (all were the user's) and refetches
  * the session. `mutate({ providerLogout: true })` then leaves for the provider's sign-out page, if any.
  */
 export function useLogout(options: AllAccessMutationOptions<LogoutOptions | void> = {}) {

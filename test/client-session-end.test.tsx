@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { act, cleanup, fireEvent, render, renderHook, screen, waitFor } from '@testing-library/react'
 import { QueryClient } from '@tanstack/react-query'
 import type { ReactNode } from 'react'
-import { AllAccessClientError, AllAccessProvider, allAccessKeys, createAllAccessClient, isReauthRequired, LoginButton, useAuthError, useLogin, useProviderApi, useSession, useSessionExpiry } from '../client/index.ts'
+import { AllAccessClientError, AllAccessProvider, allAccessKeys, createAllAccessClient, isReauthRequired, LoginButton, useAuthError, useLogin, useLogout, useProviderApi, useSession, useSessionExpiry } from '../client/index.ts'
 import { startRecordingServer, type RecordedRequest as Received } from './support/recording-server.ts'
 
 /**
@@ -26,6 +26,10 @@ describe('the session end and popup login in the React hooks', () => {
         const expiresAt = state.expiresAt
         if (state.later) state.expiresAt = state.later
         return json(200, state.authenticated ? { authenticated: true, user: { id: state.userId ?? '7', displayName: 'Alice' }, accounts: [], expiresAt } : { authenticated: false })
+      }
+      if (pathname === '/auth/logout') {
+        state.authenticated = false
+        return { status: 204 }
       }
       if (pathname.startsWith('/api/')) {
         if (state.reauth) return json(401, { error: 'reauth_required', message: 'Sign in with this provider again.' })
@@ -158,6 +162,51 @@ describe('the session end and popup login in the React hooks', () => {
     await act(() => result.current.refetch())
     await waitFor(() => expect(result.current.data).toMatchObject({ authenticated: true, user: { id: '8' } }))
     expect(cachedApiData()).toEqual([])
+  })
+
+  describe('a provider API answer on screen, in a component that does not read the session', () => {
+    function Profile() {
+      const me = useProviderApi<{ path: string }>('sandbox-oidc', 'me')
+      return <p data-testid="profile">{me.data?.path ?? (me.error as AllAccessClientError | null)?.code ?? 'loading'}</p>
+    }
+    function SessionAndSignOut() {
+      const session = useSession()
+      const logout = useLogout()
+      return <button onClick={() => logout.mutate()}>{session.data?.authenticated ? `Sign out ${session.data.user.id}` : 'Signed out'}</button>
+    }
+    const profile = () => screen.getByTestId('profile').textContent
+    const apiReads = () => received.filter((r) => r.url === '/api/sandbox-oidc/me')
+
+    async function shown() {
+      const { wrapper, queryClient } = setup()
+      render(<><Profile /><SessionAndSignOut /></>, { wrapper })
+      await waitFor(() => expect(profile()).toBe('/api/sandbox-oidc/me'))
+      await screen.findByRole('button', { name: 'Sign out 7' })
+      return queryClient
+    }
+
+    it('is taken off the screen by a sign-out, not only out of the cache', async () => {
+      await shown()
+      fireEvent.click(screen.getByRole('button', { name: 'Sign out 7' }))
+      await screen.findByRole('button', { name: 'Signed out' })
+      await waitFor(() => expect(profile()).toBe('not_authenticated'))
+    })
+
+    it('is taken off the screen when a session read finds the session ended', async () => {
+      const queryClient = await shown()
+      state.authenticated = false
+      await act(() => queryClient.invalidateQueries({ queryKey: allAccessKeys.session() }))
+      await waitFor(() => expect(profile()).toBe('not_authenticated'))
+    })
+
+    it("is read again, as the new user's, when a session read finds another user signed in", async () => {
+      const queryClient = await shown()
+      state.userId = '8'
+      await act(() => queryClient.invalidateQueries({ queryKey: allAccessKeys.session() }))
+      await screen.findByRole('button', { name: 'Sign out 8' })
+      await waitFor(() => expect(apiReads()).toHaveLength(2))
+      await waitFor(() => expect(profile()).toBe('/api/sandbox-oidc/me'))
+    })
   })
 
   it('keeps cached API answers while the session goes on', async () => {
