@@ -214,7 +214,10 @@ export interface ProviderMutationVariables {
   headers?: Record<string, string>
 }
 
-/** A POST, PUT, PATCH or DELETE of the provider's API through the BFF's proxy: `mutate({ path, method, json | form })`. */
+/**
+ * A POST, PUT, PATCH or DELETE of the provider's API through the BFF's proxy: `mutate({ path, method, json | form })`.
+ * It invalidates no query itself: after a write, invalidate what it changed (`allAccessKeys.api(provider, path)`).
+ */
 export function useProviderMutation<TData = unknown>(provider: string, options: Omit<UseMutationOptions<TData, Error, ProviderMutationVariables>, 'mutationFn'> = {}) {
   const client = useAllAccessClient()
   const queryClient = RQ.useQueryClient()
