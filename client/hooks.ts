@@ -36,11 +36,13 @@ function retryTransient(failureCount: number, error: Error): boolean {
 
 /**
  * These refusals mean the cached session is out of date: the account needs a reconnect, or the
- * session ended. The error is thrown on, as the query or mutation's own.
+ * session ended. The error is thrown on, as the query or mutation's own. Refusals arriving together
+ * share one read: each cancelling the one before, every read cut short after its answer cleared the
+ * API answers again (a session that ended), and their new reads were refused again, and so on.
  */
 function refreshSessionAfter(error: Error, queryClient: QueryClient): never {
   if (error instanceof AllAccessClientError && ['reauth_required', 'not_authenticated', 'account_not_connected'].includes(error.code)) {
-    void queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })
+    void queryClient.invalidateQueries({ queryKey: allAccessKeys.session() }, { cancelRefetch: false })
   }
   throw error
 }

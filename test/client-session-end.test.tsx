@@ -199,6 +199,26 @@ describe('the session end and popup login in the React hooks', () => {
       await waitFor(() => expect(profile()).toBe('not_authenticated'))
     })
 
+    it('costs a session read or two after a sign-out, however many API answers are on screen', async () => {
+      const { wrapper } = setup()
+      const paths = ['me', 'notes', 'photos', 'events', 'files', 'friends', 'groups', 'pages']
+      function Answer({ path }: { path: string }) {
+        const answer = useProviderApi<{ path: string }>('sandbox-oidc', path)
+        return <p data-testid="answer">{answer.data?.path ?? (answer.error as AllAccessClientError | null)?.code ?? 'loading'}</p>
+      }
+      render(<>{paths.map((path) => <Answer key={path} path={path} />)}<SessionAndSignOut /></>, { wrapper })
+      const answers = () => screen.getAllByTestId('answer').map((answer) => answer.textContent)
+      await waitFor(() => expect(answers()).toEqual(paths.map((path) => `/api/sandbox-oidc/${path}`)))
+      fireEvent.click(await screen.findByRole('button', { name: 'Sign out 7' }))
+      await waitFor(() => expect(answers()).toEqual(paths.map(() => 'not_authenticated')))
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      // The read after the sign-out, and one more for the not_authenticated answers, which share it (a
+      // straggler may start a third): each starting its own read, cancelling the one before, let each
+      // of those cancelled reads clear the answers again, and so on.
+      expect(sessionReads().length - 1).toBeGreaterThanOrEqual(2)
+      expect(sessionReads().length - 1).toBeLessThanOrEqual(3)
+    })
+
     it("is read again, as the new user's, when a session read finds another user signed in", async () => {
       const queryClient = await shown()
       state.userId = '8'
