@@ -94,10 +94,12 @@ export interface AllAccessClient {
   /** `DELETE /auth/accounts/:provider`: unlinks the account (the BFF revokes its tokens). */
   disconnect(provider: string): Promise<void>
   /**
-   * Calls the provider's API through the proxy and resolves with the answer: parsed JSON, text, or
-   * a Blob of bytes that are not UTF-8 text (an image, a file). Rejects with
+   * Calls the provider's API through the proxy and resolves with the answer: parsed JSON, text (`''`
+   * for an empty answer, a 204), or a Blob of bytes that are not UTF-8 text (an image, a file). Rejects with
    * AllAccessClientError for the BFF's own refusals (`reauth_required`, …) and ProviderApiError for
-   * the provider's non-2xx answers.
+   * the provider's non-2xx answers. A browser resolves `.` and `..` segments (`%2e` too) before the
+   * request leaves, so the BFF never sees them to refuse: `../x` calls another provider's API and
+   * `../../auth/…` the BFF's own routes. Build no path from input you have not checked.
    */
   api<T = unknown>(provider: string, path: string, options?: ApiCallOptions): Promise<T>
 }
@@ -105,7 +107,8 @@ export interface AllAccessClient {
 /**
  * Keeps an API path relative and encodes only what may not stand in a URL path (spaces,
  * non-ASCII, `?`, `#`, a `%` that starts no escape). Escapes already present stay as given, so an
- * encoded path is not encoded twice; the BFF refuses anything that is not a plain relative path.
+ * encoded path is not encoded twice; the BFF refuses anything that is not a plain relative path,
+ * but dot segments it never sees in a browser (see {@link AllAccessClient.api}).
  */
 export function apiPath(path: string): string {
   return path
@@ -157,7 +160,8 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
     const response = await doFetch(`${baseUrl}${path}`, { ...init, headers })
     const body = await readBody(response)
     if (!response.ok) throw errorFromAnswer(response.status, body, fromProxy)
-    return (body === '' ? undefined : body) as T
+    // The BFF's own empty answers (204) are nothing; a provider's is its text, '', which a query may hold (not undefined).
+    return (body === '' && !fromProxy ? undefined : body) as T
   }
 
   function loginUrl(provider: string, { next, prompt, popup }: LoginOptions = {}): string {

@@ -10,7 +10,7 @@ export class AllAccessClientError extends Error {
   // put them), and a declared field costs the bundle nothing.
   /** The contract code, e.g. `reauth_required`, `not_authenticated`, `account_not_connected`. */
   declare readonly code: ErrorCode
-  /** The HTTP status of the answer. */
+  /** The HTTP status of the answer; 0 for a popup login's failure, which the popup reports without one. */
   declare readonly status: number
 
   constructor(code: ErrorCode, status: number, message: string) {

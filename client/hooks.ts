@@ -36,11 +36,13 @@ function retryTransient(failureCount: number, error: Error): boolean {
 
 /**
  * These refusals mean the cached session is out of date: the account needs a reconnect, or the
- * session ended. The error is thrown on, as the query or mutation's own.
+ * session ended. The error is thrown on, as the query or mutation's own. Refusals arriving together
+ * share one read: each cancelling the one before, every read cut short after its answer cleared the
+ * API answers again (a session that ended), and their new reads were refused again, and so on.
  */
 function refreshSessionAfter(error: Error, queryClient: QueryClient): never {
   if (error instanceof AllAccessClientError && ['reauth_required', 'not_authenticated', 'account_not_connected'].includes(error.code)) {
-    void queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })
+    void queryClient.invalidateQueries({ queryKey: allAccessKeys.session() }, { cancelRefetch: false })
   }
   throw error
 }
@@ -66,7 +68,8 @@ export type SessionOptions<TData = SessionInfo> = AllAccessQueryOptions<SessionI
  * Who is signed in, with which accounts: `GET /auth/session` as a query, read again every minute
  * and when the window regains focus (TanStack Query's `refetchOnWindowFocus`). An account with `status: 'reauth_required'` must sign in with
  * its provider again (show "Reconnect"). When a read finds the session ended, every cached
- * provider API answer is dropped, as when it finds another user signed in.
+ * provider API answer is cleared (one on screen is read again, failing with `not_authenticated`), as
+ * when it finds another user signed in (read again as theirs).
  */
 export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOptions<TData> = {}) {
   const client = useAllAccessClient()
@@ -78,7 +81,8 @@ export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOp
       const before = queryClient.getQueryData<SessionInfo>(key)
       const info = await client.getSession({ slide: slide ?? !before, signal })
       // Ended, or another user's (signed out and in again in another tab): the answers were not theirs.
-      if (before?.authenticated && before.user.id !== (info.authenticated && info.user.id)) queryClient.removeQueries({ queryKey: allAccessKeys.api() })
+      // Reset, not removed: a removed query's data stays on screen in a component that does not re-render.
+      if (before?.authenticated && before.user.id !== (info.authenticated && info.user.id)) void queryClient.resetQueries({ queryKey: allAccessKeys.api() })
       return info
     },
     { refetchInterval: 60_000, ...options },
@@ -124,7 +128,8 @@ export function useProviders<TData = PublicProvider[]>(options: AllAccessQueryOp
 /**
  * `login(provider, { next, prompt })` leaves the page for the provider (signing in, or linking the
  * provider to the signed-in user); the session is read afresh on return. `login(provider, { popup:
- * true })` signs in in a popup and keeps the page: the promise resolves once the session is read
+ * true })` signs in in a popup and keeps the page: the promise resolves once the session, and the
+ * API answers on screen (one that failed with `reauth_required` before a reconnect), are read
  * again, or rejects with the login's AllAccessClientError. `loginUrl` gives the URL instead.
  */
 export function useLogin(): Pick<AllAccessClient, 'login' | 'loginUrl'> {
@@ -132,14 +137,14 @@ export function useLogin(): Pick<AllAccessClient, 'login' | 'loginUrl'> {
   const queryClient = RQ.useQueryClient()
   return {
     loginUrl: client.loginUrl,
-    login: (provider, options) => client.login(provider, options).then(() => queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })),
+    login: (provider, options) => client.login(provider, options).then(() => queryClient.invalidateQueries({ queryKey: allAccessKeys.all })),
   }
 }
 
 /** Options of {@link useLogout} and {@link useDisconnect}: TanStack mutation options. */
 export type AllAccessMutationOptions<TVariables> = Omit<UseMutationOptions<void, Error, TVariables>, 'mutationFn'>
 
-/** A mutation that changes who is signed in with what: the API answers it ends are dropped, and the session is refetched. */
+/** A mutation that changes who is signed in with what: the API answers it ends are cleared (those on screen read again), and the session is refetched. */
 function useSessionMutation<TVariables>(
   options: AllAccessMutationOptions<TVariables>,
   mutationFn: (client: AllAccessClient, variables: TVariables) => Promise<void>,
@@ -151,7 +156,7 @@ function useSessionMutation<TVariables>(
     ...options,
     mutationFn: (variables) => mutationFn(client, variables),
     onSuccess: async (...args) => {
-      queryClient.removeQueries({ queryKey: allAccessKeys.api(provider?.(args[1])) })
+      void queryClient.resetQueries({ queryKey: allAccessKeys.api(provider?.(args[1])) })
       await queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })
       await options.onSuccess?.(...args)
     },
@@ -159,7 +164,7 @@ function useSessionMutation<TVariables>(
 }
 
 /**
- * Signs out (`POST /auth/logout`), drops the cached API answers (all were the user's) and refetches
+ * Signs out (`POST /auth/logout`), clears the cached API answers (all were the user's) and refetches
  * the session. `mutate({ providerLogout: true })` then leaves for the provider's sign-out page, if any.
  */
 export function useLogout(options: AllAccessMutationOptions<LogoutOptions | void> = {}) {
@@ -211,7 +216,10 @@ export interface ProviderMutationVariables {
   headers?: Record<string, string>
 }
 
-/** A POST, PUT, PATCH or DELETE of the provider's API through the BFF's proxy: `mutate({ path, method, json | form })`. */
+/**
+ * A POST, PUT, PATCH or DELETE of the provider's API through the BFF's proxy: `mutate({ path, method, json | form })`.
+ * It invalidates no query itself: after a write, invalidate what it changed (`allAccessKeys.api(provider, path)`).
+ */
 export function useProviderMutation<TData = unknown>(provider: string, options: Omit<UseMutationOptions<TData, Error, ProviderMutationVariables>, 'mutationFn'> = {}) {
   const client = useAllAccessClient()
   const queryClient = RQ.useQueryClient()

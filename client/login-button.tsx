@@ -1,5 +1,5 @@
 import * as React from 'react'
-import type { ButtonHTMLAttributes, ReactNode } from 'react'
+import type { ButtonHTMLAttributes, ReactElement, ReactNode } from 'react'
 import type { LoginPrompt } from '../shared/routes.ts'
 import { showLoginFailure, useLogin, useProviders, useSession } from './hooks.ts'
 
@@ -22,7 +22,9 @@ export interface LoginButtonProps extends Omit<ButtonHTMLAttributes<HTMLButtonEl
  * someone is signed in (it links the provider to that user). Pressing it leaves for the provider, or
  * with `popup` opens the provider in a popup.
  */
-export function LoginButton({ provider, next, children, popup, prompt, ...rest }: LoginButtonProps) {
+// The return type is named: inferred, the declaration would spell out every <button> attribute of the
+// @types/react this was built with, which an app on another version (18) cannot read.
+export function LoginButton({ provider, next, children, popup, prompt, ...rest }: LoginButtonProps): ReactElement {
   const { login } = useLogin()
   const providers = useProviders()
   const session = useSession()

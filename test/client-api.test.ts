@@ -107,9 +107,11 @@ describe('createAllAccessClient against a real HTTP server', () => {
     expect(received[0].headers['x-csrf']).toBe('1')
   })
 
-  it('api() resolves with text when the answer is not JSON', async () => {
+  it('api() resolves with text when the answer is not JSON, and an empty answer (204) with its text, ""', async () => {
     answer = () => ({ status: 200, body: 'plain words', type: 'text/plain' })
     await expect(client.api('github', 'zen')).resolves.toBe('plain words')
+    answer = () => ({ status: 204 })
+    await expect(client.api('github', 'user/starred/octo/hello')).resolves.toBe('')
   })
 
   it('api() resolves with the bytes, as a Blob, when the answer is not text (an avatar, a file)', async () => {

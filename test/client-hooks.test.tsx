@@ -66,6 +66,8 @@ describe('the React hooks against a recording HTTP server', () => {
       return [204]
     }
     if (pathname === '/api/sandbox-oidc/me') return [200, { sub: 'alice', fields: searchParams.getAll('fields') }]
+    // GitHub's "is this repository starred?": 204 and no body for yes.
+    if (pathname === '/api/sandbox-oidc/user/starred/octo/hello') return [204]
     if (pathname === '/api/sandbox-oauth1/account/verify_credentials.json') {
       state.accounts = state.accounts.map((a) => (a.provider === 'sandbox-oauth1' ? { ...a, status: 'reauth_required' } : a))
       return [401, { error: 'reauth_required', message: 'Sign in with this provider again.' }]
@@ -231,6 +233,14 @@ describe('the React hooks against a recording HTTP server', () => {
       const session = result.current.session.data
       expect(session?.authenticated && session.accounts.find((a) => a.provider === 'sandbox-oauth1')?.status).toBe('reauth_required')
     })
+  })
+
+  it("useProviderApi reads an empty answer (204) as its text, '': TanStack Query refuses undefined as a query's data", async () => {
+    const { result } = renderHook(() => useProviderApi('sandbox-oidc', 'user/starred/octo/hello'), { wrapper: wrapper() })
+    await waitFor(() => expect(result.current.isFetched).toBe(true))
+    expect(result.current.error).toBeNull()
+    expect(result.current.data).toBe('')
+    expect(requests('GET', '/api/sandbox-oidc/user/starred/octo/hello')).toHaveLength(1)
   })
 
   it("useProviderApi passes the provider's own 4xx answer on as ProviderApiError, without retrying", async () => {

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { act, cleanup, fireEvent, render, renderHook, screen, waitFor } from '@testing-library/react'
 import { QueryClient } from '@tanstack/react-query'
 import type { ReactNode } from 'react'
-import { AllAccessClientError, AllAccessProvider, allAccessKeys, createAllAccessClient, LoginButton, useAuthError, useLogin, useProviderApi, useSession, useSessionExpiry } from '../client/index.ts'
+import { AllAccessClientError, AllAccessProvider, allAccessKeys, createAllAccessClient, isReauthRequired, LoginButton, useAuthError, useLogin, useLogout, useProviderApi, useSession, useSessionExpiry } from '../client/index.ts'
 import { startRecordingServer, type RecordedRequest as Received } from './support/recording-server.ts'
 
 /**
@@ -14,8 +14,8 @@ describe('the session end and popup login in the React hooks', () => {
   let recorder: Awaited<ReturnType<typeof startRecordingServer>>
   let baseUrl: string
   let received: Received[]
-  /** `later`: the expiresAt of every read after the first; `userId`: who is signed in (default 7). */
-  let state: { authenticated: boolean; expiresAt: string; later?: string; userId?: string }
+  /** `later`: the expiresAt of every read after the first; `userId`: who is signed in (default 7); `reauth`: the proxy answers reauth_required. */
+  let state: { authenticated: boolean; expiresAt: string; later?: string; userId?: string; reauth?: boolean }
   const sessionReads = () => received.filter((r) => r.url.split('?')[0] === '/auth/session').map((r) => r.url)
 
   beforeAll(async () => {
@@ -27,7 +27,12 @@ describe('the session end and popup login in the React hooks', () => {
         if (state.later) state.expiresAt = state.later
         return json(200, state.authenticated ? { authenticated: true, user: { id: state.userId ?? '7', displayName: 'Alice' }, accounts: [], expiresAt } : { authenticated: false })
       }
+      if (pathname === '/auth/logout') {
+        state.authenticated = false
+        return { status: 204 }
+      }
       if (pathname.startsWith('/api/')) {
+        if (state.reauth) return json(401, { error: 'reauth_required', message: 'Sign in with this provider again.' })
         return state.authenticated ? json(200, { path: pathname }) : json(401, { error: 'not_authenticated', message: 'Sign in first.' })
       }
       return json(404, { error: 'not_found', message: 'No such route.' })
@@ -159,6 +164,71 @@ describe('the session end and popup login in the React hooks', () => {
     expect(cachedApiData()).toEqual([])
   })
 
+  describe('a provider API answer on screen, in a component that does not read the session', () => {
+    function Profile() {
+      const me = useProviderApi<{ path: string }>('sandbox-oidc', 'me')
+      return <p data-testid="profile">{me.data?.path ?? (me.error as AllAccessClientError | null)?.code ?? 'loading'}</p>
+    }
+    function SessionAndSignOut() {
+      const session = useSession()
+      const logout = useLogout()
+      return <button onClick={() => logout.mutate()}>{session.data?.authenticated ? `Sign out ${session.data.user.id}` : 'Signed out'}</button>
+    }
+    const profile = () => screen.getByTestId('profile').textContent
+    const apiReads = () => received.filter((r) => r.url === '/api/sandbox-oidc/me')
+
+    async function shown() {
+      const { wrapper, queryClient } = setup()
+      render(<><Profile /><SessionAndSignOut /></>, { wrapper })
+      await waitFor(() => expect(profile()).toBe('/api/sandbox-oidc/me'))
+      await screen.findByRole('button', { name: 'Sign out 7' })
+      return queryClient
+    }
+
+    it('is taken off the screen by a sign-out, not only out of the cache', async () => {
+      await shown()
+      fireEvent.click(screen.getByRole('button', { name: 'Sign out 7' }))
+      await screen.findByRole('button', { name: 'Signed out' })
+      await waitFor(() => expect(profile()).toBe('not_authenticated'))
+    })
+
+    it('is taken off the screen when a session read finds the session ended', async () => {
+      const queryClient = await shown()
+      state.authenticated = false
+      await act(() => queryClient.invalidateQueries({ queryKey: allAccessKeys.session() }))
+      await waitFor(() => expect(profile()).toBe('not_authenticated'))
+    })
+
+    it('costs a session read or two after a sign-out, however many API answers are on screen', async () => {
+      const { wrapper } = setup()
+      const paths = ['me', 'notes', 'photos', 'events', 'files', 'friends', 'groups', 'pages']
+      function Answer({ path }: { path: string }) {
+        const answer = useProviderApi<{ path: string }>('sandbox-oidc', path)
+        return <p data-testid="answer">{answer.data?.path ?? (answer.error as AllAccessClientError | null)?.code ?? 'loading'}</p>
+      }
+      render(<>{paths.map((path) => <Answer key={path} path={path} />)}<SessionAndSignOut /></>, { wrapper })
+      const answers = () => screen.getAllByTestId('answer').map((answer) => answer.textContent)
+      await waitFor(() => expect(answers()).toEqual(paths.map((path) => `/api/sandbox-oidc/${path}`)))
+      fireEvent.click(await screen.findByRole('button', { name: 'Sign out 7' }))
+      await waitFor(() => expect(answers()).toEqual(paths.map(() => 'not_authenticated')))
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      // The read after the sign-out, and one more for the not_authenticated answers, which share it (a
+      // straggler may start a third): each starting its own read, cancelling the one before, let each
+      // of those cancelled reads clear the answers again, and so on.
+      expect(sessionReads().length - 1).toBeGreaterThanOrEqual(2)
+      expect(sessionReads().length - 1).toBeLessThanOrEqual(3)
+    })
+
+    it("is read again, as the new user's, when a session read finds another user signed in", async () => {
+      const queryClient = await shown()
+      state.userId = '8'
+      await act(() => queryClient.invalidateQueries({ queryKey: allAccessKeys.session() }))
+      await screen.findByRole('button', { name: 'Sign out 8' })
+      await waitFor(() => expect(apiReads()).toHaveLength(2))
+      await waitFor(() => expect(profile()).toBe('/api/sandbox-oidc/me'))
+    })
+  })
+
   it('keeps cached API answers while the session goes on', async () => {
     const { wrapper, cachedApiData } = setup()
     const { result } = renderHook(() => ({ session: useSession(), me: useProviderApi('sandbox-oidc', 'me') }), { wrapper })
@@ -199,6 +269,25 @@ describe('the session end and popup login in the React hooks', () => {
       post({ type: 'all-access:login', ok: true }, baseUrl, popup)
       await done
       expect(sessionReads()).toEqual(['/auth/session', '/auth/session?slide=false'])
+    })
+
+    it('reads the API answers on screen again once it resolves: a query that failed with reauth_required shows the reconnected account', async () => {
+      const { wrapper } = setup()
+      const { popup } = openedPopup()
+      state.reauth = true
+      // Reads what a component would show, so that TanStack Query re-renders when it changes.
+      const { result } = renderHook(() => {
+        const me = useProviderApi('sandbox-oidc', 'me')
+        return { ...useLogin(), me, shown: [me.data, me.error] }
+      }, { wrapper })
+      await waitFor(() => expect(isReauthRequired(result.current.me.error)).toBe(true))
+      // Reconnected in the popup; the page neither reloads nor regains the focus to refetch on.
+      state.reauth = false
+      const done = result.current.login('sandbox-oidc', { popup: true })
+      post({ type: 'all-access:login', ok: true }, baseUrl, popup)
+      await act(() => done)
+      await waitFor(() => expect(result.current.me.data).toEqual({ path: '/api/sandbox-oidc/me' }))
+      expect(result.current.me.error).toBeNull()
     })
 
     it('rejects with the code the popup posts', async () => {

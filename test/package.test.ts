@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 /** What a host app gets from `npm install all-access` after the build (`npm test` builds first). */
 describe('the package entry points', () => {
@@ -35,5 +36,14 @@ describe('the package entry points', () => {
     expect(bundle).toMatch(/from "@tanstack\/react-query"/)
     expect(bundle).toMatch(/from "react"/)
     expect(bundle).not.toContain('QueryObserver')
+  })
+
+  it("all-access/client's declarations name React's types instead of spelling them out, so they hold with @types/react 18 as with 19", () => {
+    // A return type left to inference (React.createElement('button', …)) is written out in full: every
+    // attribute and event handler of the @types/react the package was built with, some of which
+    // (ToggleEventHandler, SubmitEventHandler, ChangeEventHandler's second parameter) 18 lacks.
+    for (const file of readdirSync('dist/client').filter((name) => name.endsWith('.d.ts'))) {
+      expect(readFileSync(join('dist/client', file), 'utf8'), file).not.toMatch(/EventHandler</)
+    }
   })
 })
