@@ -97,9 +97,8 @@ export interface AllAccessClient {
    * Calls the provider's API through the proxy and resolves with the answer: parsed JSON, text (`''`
    * for an empty answer, a 204), or a Blob of bytes that are not UTF-8 text (an image, a file). Rejects with
    * AllAccessClientError for the BFF's own refusals (`reauth_required`, …) and ProviderApiError for
-   * the provider's non-2xx answers. A browser resolves `.` and `..` segments (`%2e` too) before the
-   * request leaves, so the BFF never sees them to refuse: `../x` calls another provider's API and
-   * `../../auth/…` the BFF's own routes. Build no path from input you have not checked.
+   * the provider's non-2xx answers. A path with `.` or `..` segments (`%2e` too) is refused with
+   * `invalid_path`: it never reaches another provider's API or the BFF's own routes.
    */
   api<T = unknown>(provider: string, path: string, options?: ApiCallOptions): Promise<T>
 }
@@ -108,7 +107,7 @@ export interface AllAccessClient {
  * Keeps an API path relative and encodes only what may not stand in a URL path (spaces,
  * non-ASCII, `?`, `#`, a `%` that starts no escape). Escapes already present stay as given, so an
  * encoded path is not encoded twice; the BFF refuses anything that is not a plain relative path,
- * but dot segments it never sees in a browser (see {@link AllAccessClient.api}).
+ * dot segments included (kept from the browser's URL resolution here).
  */
 export function apiPath(path: string): string {
   return path
@@ -117,6 +116,9 @@ export function apiPath(path: string): string {
     // What a path segment may hold (RFC 3986: unreserved, sub-delims, `:`, `@`), `/` and the escapes;
     // without the `i` flag `\w` is exactly ASCII letters, digits and `_`.
     .replace(/[^\w\-.~!$&'()*+,;=:@/%]/gu, encodeURIComponent)
+    // A browser resolves `.` and `..` segments (`%2e` too) before the request leaves, so the BFF
+    // would never see them to refuse: an escaped slash in front keeps them, and the BFF refuses that.
+    .replace(/(^|\/)(?=(\.|%2e){1,2}(\/|$))/gi, '$1%2F')
 }
 
 function searchOf(query: ApiQuery = {}): string {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { apiPath, createAllAccessClient, type AllAccessClient } from '../client/api.ts'
+import { resolveApiTarget } from '../server/proxy/api-path.ts'
 import { AllAccessClientError, ProviderApiError, isReauthRequired } from '../client/errors.ts'
 import { startRecordingServer, type RecordedAnswer as Answer, type RecordedRequest as Received } from './support/recording-server.ts'
 
@@ -185,7 +186,19 @@ describe('apiPath', () => {
     expect(apiPath('/search/hello%20world')).toBe('search/hello%20world')
     expect(apiPath('a/b:c@d')).toBe('a/b:c@d')
     expect(apiPath('q?x#y')).toBe('q%3Fx%23y')
+    expect(apiPath('v1.2/.well-known/a..b/...')).toBe('v1.2/.well-known/a..b/...')
   })
+
+  it.each(['../other/me', '../../auth/logout', 'a/./b', 'a/..', '.', '%2e%2E/x', '.%2e/x', 'a/%2e/b'])(
+    "keeps the dot segments of %s from the URL's resolution, for the BFF to refuse with invalid_path",
+    async (path) => {
+      const sent = apiPath(path)
+      // What fetch sends: the URL as a browser (and undici) resolves it.
+      const target = new URL(`http://bff.example/api/github/${sent}`)
+      expect(target.pathname).toBe(`/api/github/${sent}`)
+      expect(() => resolveApiTarget('https://api.github.com', sent, '')).toThrow(expect.objectContaining({ code: 'invalid_path' }))
+    },
+  )
 })
 
 describe('loginUrl', () => {
