@@ -54,6 +54,8 @@ describe('resolveApiTarget(apiBaseUrl, path, query)', () => {
     ['users%c0%af..%c0%afadmin', 'an overlong UTF-8 slash'],
     ['%e0%80%ae%e0%80%ae/admin', 'a parent segment in three-byte overlong UTF-8'],
     ['%f0%80%80%ae/admin', 'a dot in four-byte overlong UTF-8'],
+    ['%f8%80%80%80%ae%f8%80%80%80%ae/admin', 'a parent segment in five-byte overlong UTF-8 (RFC 2279 had such forms, and decoders of its time read them)'],
+    ['users%fc%80%80%80%80%af..%fc%80%80%80%80%afadmin', 'a slash in six-byte overlong UTF-8'],
     ['%ef%bc%8e%ef%bc%8e/admin', 'fullwidth dots (NFKC reads them as a parent segment)'],
     ['users%ef%bc%8f..%ef%bc%8fadmin', 'fullwidth slashes'],
     ['users%ef%bc%bc..%ef%bc%bcadmin', 'fullwidth backslashes'],

@@ -240,6 +240,16 @@ describe.each(databases)('the all-access command on $kind', (database) => {
     expect(await storedOne('ghe')).toEqual({ ...before, scope: 'repo read:org', pkce: false, clientSecret: 'new-secret' })
   })
 
+  it('turns PKCE on for an oauth1 provider updated to oauth2, as for any new oauth2 provider: its stored false said nothing of PKCE', async () => {
+    const oauth1 = ['--request-token-url', 'https://l.example/rt', '--authorization-url', 'https://l.example/a', '--access-token-url', 'https://l.example/at', '--profile-url', 'https://l.example/me']
+    expect(run('providers', 'add', 'switched', ...oauth1, '--client-id', 'a', '--client-secret', 'b').code).toBe(0)
+    expect(run('providers', 'update', 'switched', '--protocol', 'oauth2', '--request-token-url', '')).toEqual({ code: 0, stdout: 'updated provider switched\n', stderr: '' })
+    expect(await storedOne('switched')).toEqual(expect.objectContaining({ protocol: 'oauth2', requestTokenUrl: null, pkce: true }))
+    expect(run('providers', 'update', 'switched', '--protocol', 'oauth1', '--request-token-url', 'https://l.example/rt')).toEqual({ code: 0, stdout: 'updated provider switched\n', stderr: '' })
+    expect(run('providers', 'update', 'switched', '--protocol', 'oauth2', '--request-token-url', '', '--no-pkce').code).toBe(0)
+    expect(await storedOne('switched')).toEqual(expect.objectContaining({ protocol: 'oauth2', pkce: false }))
+  })
+
   describe('refuses bad input with one line naming the problem, and changes nothing', () => {
     const secrets = ['--client-id', 'a', '--client-secret', 'b']
     it.each([

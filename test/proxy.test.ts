@@ -417,11 +417,33 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     })
     expect(posted.status).toBe(200)
     const [get, post] = upstream.received
-    expect([get.url, post.url, post.body]).toEqual(['/v1/oauth/request_token?a=1', '/v1/statuses/update?x=y', 'status=hello+world'])
+    expect([get.url, post.url, post.body]).toEqual(['/v1/oauth/request_token?a=1', '/v1/statuses/update?x=y', 'status=hello%20world'])
     for (const sent of [get, post]) {
       const header = [...String(sent.headers.authorization).matchAll(/(\w+)="([^"]*)"/g)].map(([, name, value]) => [name, decodeURIComponent(value)] as const)
       expect(Object.fromEntries(header)).toEqual(expect.objectContaining({ oauth_consumer_key: 'id', oauth_token: 'oauth1-token' }))
       expect(header.map(([name]) => name)).not.toContain('oauth_callback')
+      const form = sent.method === 'POST' ? [...new URLSearchParams(sent.body)] : []
+      const base = oauth1SignatureBaseString(sent.method, new URL(sent.url, upstream.url), [...header.filter(([name]) => name !== 'oauth_signature'), ...form])
+      const signature = createHmac('sha1', `${percentEncode('secret')}&${percentEncode('oauth1-secret')}`).update(base).digest('base64')
+      expect(header.find(([name]) => name === 'oauth_signature')?.[1]).toBe(signature)
+    }
+  })
+
+  it("drops a caller's oauth_* parameters however their names are escaped, and sends the rest of an OAuth 1.0a call's query and form byte for byte", async () => {
+    const { browser: signer } = await signedIn(bff, 'oauth1-echo', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
+    const query = await signer.fetch(new URL('/api/oauth1-echo/oauth/request_token?%6Fauth_callback=https%3A%2F%2Fevil.example&q=a%20b~*&oauth%5Fverifier=v&r=x+y&e=&e=1', bff.url), { headers: CSRF })
+    expect(query.status).toBe(200)
+    const posted = await signer.fetch(new URL('/api/oauth1-echo/statuses/update', bff.url), {
+      method: 'POST',
+      headers: { ...CSRF, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: '%6fauth_callback=https%3A%2F%2Fevil.example&status=a%20b~*&oauth%5fconsumer_key=other',
+    })
+    expect(posted.status).toBe(200)
+    const [get, post] = upstream.received
+    // A provider reads these names as oauth_callback, oauth_verifier and oauth_consumer_key (RFC 5849 3.4.1.3.1 decodes them).
+    expect([get.url, post.url, post.body]).toEqual(['/v1/oauth/request_token?q=a%20b~*&r=x+y&e=&e=1', '/v1/statuses/update', 'status=a%20b~*'])
+    for (const sent of [get, post]) {
+      const header = [...String(sent.headers.authorization).matchAll(/(\w+)="([^"]*)"/g)].map(([, name, value]) => [name, decodeURIComponent(value)] as const)
       const form = sent.method === 'POST' ? [...new URLSearchParams(sent.body)] : []
       const base = oauth1SignatureBaseString(sent.method, new URL(sent.url, upstream.url), [...header.filter(([name]) => name !== 'oauth_signature'), ...form])
       const signature = createHmac('sha1', `${percentEncode('secret')}&${percentEncode('oauth1-secret')}`).update(base).digest('base64')

@@ -158,6 +158,8 @@ export function buildProviderConfig(name: string, input: ProviderInput, current?
   }
 
   const merged: Partial<ProviderConfig> = { ...current, ...preset, ...given }
+  // An OAuth 1.0a provider's stored `false` is no `--no-pkce` for the OAuth 2.0 one it is updated to.
+  const pkce = given.pkce ?? preset.pkce ?? (current?.protocol === 'oauth1' ? undefined : current?.pkce)
   // An explicit flag wins, then the preset, then what the provider already was; a new one is inferred.
   const protocol = given.protocol ?? (preset as Partial<ProviderConfig>).protocol ?? current?.protocol ?? inferProtocol(merged)
   const config: ProviderConfig = {
@@ -176,7 +178,7 @@ export function buildProviderConfig(name: string, input: ProviderInput, current?
     clientId: merged.clientId ?? null,
     clientSecret: merged.clientSecret ?? null,
     // OAuth 1.0a has no PKCE: a stored `true` would only mislead `providers list`.
-    pkce: protocol !== 'oauth1' && (merged.pkce ?? true),
+    pkce: protocol !== 'oauth1' && (pkce ?? true),
     tokenAuthMethod: merged.tokenAuthMethod ?? 'client_secret_basic',
     tokenPlacement: merged.tokenPlacement ?? 'header',
     extraAuthorizationParams: merged.extraAuthorizationParams ?? {},

@@ -18,8 +18,9 @@ function foldsIntoSyntax(rawPath: string, segmentCount: number): boolean {
   }
   for (let at = 0; at < bytes.length; at++) {
     const [lead, next] = [bytes[at], bytes[at + 1] ?? 0]
-    // The shortest form is the only UTF-8 (RFC 3629 §3): these leads start longer spellings of shorter characters.
-    if (lead === 0xc0 || lead === 0xc1 || (lead === 0xe0 && next < 0xa0) || (lead === 0xf0 && next < 0x90)) return true
+    // The shortest form is the only UTF-8 (RFC 3629 §3): these leads start longer spellings of shorter
+    // characters, the five- and six-byte ones of RFC 2279 (which old decoders still read) included.
+    if (lead === 0xc0 || lead === 0xc1 || (lead === 0xe0 && next < 0xa0) || (lead === 0xf0 && next < 0x90) || (lead === 0xf8 && next < 0x88) || (lead === 0xfc && next < 0x84)) return true
   }
   const folded = Buffer.from(bytes).toString('utf8').normalize('NFKC')
   if (/[\\%@\u0000-\u001f\u007f-\u009f]/.test(folded)) return true

@@ -52,25 +52,36 @@ export function pickHeaders(source: { get(name: string): string | null | undefin
   return picked
 }
 
-/** `text` with its percent-escapes decoded, again until none is left (double encoding included); bytes as Latin-1 characters. */
-function percentDecoded(text: string): string {
+/** Rounds of percent-decoding a header is read through: far past the double encoding of real URLs. */
+const DECODING_ROUNDS = 4
+
+/**
+ * `text` with its percent-escapes decoded, again while some are left (double encoding included),
+ * bytes as Latin-1 characters; null when escapes are still left after {@link DECODING_ROUNDS}. Each
+ * round only takes off one level: decoded to the end, `%2525…` took time quadratic in its length.
+ */
+function percentDecoded(text: string): string | null {
   let decoded = text
-  for (let previous = ''; previous !== decoded && decoded.includes('%'); ) {
-    previous = decoded
-    decoded = decoded.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)))
+  for (let round = 0; round < DECODING_ROUNDS; round++) {
+    if (!decoded.includes('%')) return decoded
+    const next = decoded.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)))
+    if (next === decoded) return decoded
+    decoded = next
   }
-  return decoded
+  return /%[0-9a-fA-F]{2}/.test(decoded) ? null : decoded
 }
 
 /**
  * The provider's headers without any that carries one of `secrets` (the token the call was made
  * with), as sent or percent-encoded: a provider given the token in the query may build a pagination
- * `Link` (or an ETag) from the request URL, and the browser must never hold a provider token.
+ * `Link` (or an ETag) from the request URL, and the browser must never hold a provider token. A
+ * header encoded too deep to read is dropped too.
  */
 export function withoutSecrets(headers: Record<string, string>, secrets: readonly string[]): Record<string, string> {
+  if (!secrets.length) return headers
   for (const [name, value] of Object.entries(headers)) {
     const decoded = percentDecoded(value)
-    if (secrets.some((secret) => value.includes(secret) || decoded.includes(secret))) delete headers[name]
+    if (decoded === null || secrets.some((secret) => value.includes(secret) || decoded.includes(secret))) delete headers[name]
   }
   return headers
 }

@@ -75,16 +75,25 @@ function signedForm(bytes: Buffer): URLSearchParams {
   return new URLSearchParams(bytes.toString('utf8'))
 }
 
+/** Whether a `name=value` pair, as sent, names an `oauth_*` parameter once decoded (`%6Fauth_x` too). */
+function isProtocolParameter(pair: string): boolean {
+  // A name that decodes to `oauth_…` starts with `o` or an escape.
+  if (pair[0] !== 'o' && pair[0] !== '%') return false
+  const [name] = new URLSearchParams(pair).keys()
+  return name?.startsWith('oauth_') ?? false
+}
+
 /**
- * Takes the `oauth_*` parameters out of a caller's query or form: RFC 5849 §3.1 has the protocol
+ * A caller's query or form without its `oauth_*` parameters, however their names are escaped, and
+ * the rest byte for byte as sent; null when there were none. RFC 5849 §3.1 has the protocol
  * parameters in one place only, the BFF's Authorization header. Signed and sent beside it, a caller's
  * own (an `oauth_callback` of its choosing on the provider's request token endpoint) would speak
- * for the app. True when there were any.
+ * for the app.
  */
-function dropProtocolParameters(params: URLSearchParams): boolean {
-  const names = new Set([...params.keys()].filter((name) => name.startsWith('oauth_')))
-  for (const name of names) params.delete(name)
-  return names.size > 0
+function withoutProtocolParameters(encoded: string): string | null {
+  const pairs = encoded.split('&')
+  const kept = pairs.filter((pair) => !isProtocolParameter(pair))
+  return kept.length === pairs.length ? null : kept.join('&')
 }
 
 /** The methods the proxy forwards; anything else could reach an API in ways nobody reviewed. */
@@ -128,11 +137,16 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   // goes on as bytes, unparsed.
   const signsForm = provider.protocol === 'oauth1' && /^application\/x-www-form-urlencoded/i.test(headers['content-type'] ?? '')
   let body = await readRequestBody(ctx, runtime.proxy.maxBody, signsForm, runtime.proxy.timeoutMs)
-  const form = signsForm && body.kind === 'buffered' ? signedForm(body.bytes) : undefined
+  let form = signsForm && body.kind === 'buffered' ? signedForm(body.bytes) : undefined
   if (provider.protocol === 'oauth1') {
-    if (target.search.includes('oauth_')) dropProtocolParameters(target.searchParams)
-    // The body sent is the form signed.
-    if (form && dropProtocolParameters(form)) body = { kind: 'buffered', bytes: Buffer.from(form.toString()) }
+    const query = target.search ? withoutProtocolParameters(target.search.slice(1)) : null
+    if (query !== null) target.search = query
+    // The body sent is the form signed. Latin-1: every byte as it came, whatever its encoding.
+    const sent = form && body.kind === 'buffered' && [...form.keys()].some((name) => name.startsWith('oauth_')) ? withoutProtocolParameters(body.bytes.toString('latin1')) : null
+    if (sent !== null) {
+      body = { kind: 'buffered', bytes: Buffer.from(sent, 'latin1') }
+      form = signedForm(body.bytes)
+    }
   }
   const request = { method: ctx.method, url: target, headers, body, form }
 

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest'
+import { withoutSecrets } from '../server/proxy/headers.ts'
+
+const TOKEN = 'gho_16C7e42F292c6912E7710c838347Ae178B4a'
+
+describe('withoutSecrets(headers, secrets)', () => {
+  it('drops a header that carries the token as sent, percent-encoded or encoded again, and keeps the others', () => {
+    const encoded = encodeURIComponent(TOKEN).replace(/[a-z]/gi, (c) => `%${c.charCodeAt(0).toString(16)}`)
+    const headers = {
+      link: `<https://api.example.com/items?page=2&access_token=${TOKEN}>; rel="next"`,
+      etag: `"${encoded}"`,
+      'content-location': `/items?t=${encodeURIComponent(encoded)}`,
+      'x-ratelimit-remaining': '41',
+      'content-disposition': 'attachment; filename="100%25.txt"',
+    }
+    expect(withoutSecrets(headers, [TOKEN])).toEqual({ 'x-ratelimit-remaining': '41', 'content-disposition': 'attachment; filename="100%25.txt"' })
+  })
+
+  it('reads a header of escapes nested thousands deep in time linear in its length, and drops it: the token could hide below the depth it decodes', () => {
+    // `%2525…2541`: each round of decoding takes off one `25`. Decoded to the end, this took seconds.
+    const deep = `%${'25'.repeat(32 * 1024)}41`
+    const started = performance.now()
+    expect(withoutSecrets({ link: deep, 'x-ratelimit-remaining': '41' }, [TOKEN])).toEqual({ 'x-ratelimit-remaining': '41' })
+    expect(performance.now() - started).toBeLessThan(200)
+  })
+})
