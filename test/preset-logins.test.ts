@@ -101,7 +101,7 @@ describe.each(databases)('logins through presets, against providers answering as
         '/applications/client-id/grant': () => ({ status: 204 }),
       },
     })
-    await bff.addProvider('github', { preset: 'github', authorizationUrl: `${github.url}/authorize`, accessTokenUrl: `${github.url}/token`, profileUrl: `${github.url}/user`, revocationUrl: `${github.url}/applications`, ...credentials })
+    await bff.addProvider('github', { preset: 'github', authorizationUrl: `${github.url}/authorize`, accessTokenUrl: `${github.url}/token`, profileUrl: `${github.url}/user`, apiBaseUrl: github.url, revocationUrl: `${github.url}/applications`, ...credentials })
     const redirect = await startLogin(new BrowserSession(), bff.url, 'github')
     expect(redirect.searchParams.get('code_challenge_method')).toBe('S256')
     expect(redirect.searchParams.get('scope')).toBe('read:user user:email')

@@ -377,6 +377,19 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(bff.logs.some((line) => /revocation/.test(line))).toBe(false)
   })
 
+  it("github: a GitHub Enterprise provider made from the preset with its own API base sends its secret to no other GitHub's revocation URL", async () => {
+    const elsewhere = await documented({ answers: { '/applications/client-id/grant': () => ({ status: 204 }) } })
+    const enterprise = await documented({ answers: {} })
+    await bff.addProvider('ghe', { preset: 'github', authorizationUrl: `${enterprise.url}/login/oauth/authorize`, accessTokenUrl: `${enterprise.url}/login/oauth/access_token`, profileUrl: `${enterprise.url}/api/v3/user`, apiBaseUrl: `${enterprise.url}/api/v3`, revocationUrl: `${elsewhere.url}/applications`, ...credentials })
+    const { browser } = await signedIn(bff, 'ghe', { accessToken: 'gho_enterprise' })
+    expect((await browser.fetch(new URL('/auth/accounts/ghe', bff.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
+    expect(elsewhere.received).toEqual([])
+    expect(enterprise.received).toEqual([])
+    // Not revoked, and the log says so.
+    expect(bff.logs.filter((line) => /revocation/.test(line))).toEqual([expect.stringMatching(/revocation of an account \d+ access_token was refused/)])
+    bff.logs.length = 0
+  })
+
   it("facebook: de-authorizes the app on disconnect with DELETE /me/permissions, made with the user's token", async () => {
     const facebook = await documented({
       answers: {
