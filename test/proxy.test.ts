@@ -29,6 +29,16 @@ function rawRequest(base: string, target: string, headers: Record<string, string
   })
 }
 
+/** The OAuth 1.0a protocol parameters of a request the upstream received, after checking that they sign exactly what it received. */
+function signedAsSent(sent: { method: string; url: string; body: string; headers: Record<string, unknown> }, upstreamUrl: string): (readonly [string, string])[] {
+  const header = [...String(sent.headers.authorization).matchAll(/(\w+)="([^"]*)"/g)].map(([, name, value]) => [name, decodeURIComponent(value)] as const)
+  const form = sent.method === 'POST' ? [...new URLSearchParams(sent.body)] : []
+  const base = oauth1SignatureBaseString(sent.method, new URL(sent.url, upstreamUrl), [...header.filter(([name]) => name !== 'oauth_signature'), ...form])
+  const signature = createHmac('sha1', `${percentEncode('secret')}&${percentEncode('oauth1-secret')}`).update(base).digest('base64')
+  expect(header.find(([name]) => name === 'oauth_signature')?.[1]).toBe(signature)
+  return header
+}
+
 // Both ways a proxied body can leave: through Koa's response step (createAllAccess's default) and piped by the BFF itself (serve's).
 const settings = databases.flatMap((database) => [false, true].map((pipeDirectly) => ({ ...database, pipeDirectly })))
 
@@ -419,13 +429,9 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     const [get, post] = upstream.received
     expect([get.url, post.url, post.body]).toEqual(['/v1/oauth/request_token?a=1', '/v1/statuses/update?x=y', 'status=hello%20world'])
     for (const sent of [get, post]) {
-      const header = [...String(sent.headers.authorization).matchAll(/(\w+)="([^"]*)"/g)].map(([, name, value]) => [name, decodeURIComponent(value)] as const)
+      const header = signedAsSent(sent, upstream.url)
       expect(Object.fromEntries(header)).toEqual(expect.objectContaining({ oauth_consumer_key: 'id', oauth_token: 'oauth1-token' }))
       expect(header.map(([name]) => name)).not.toContain('oauth_callback')
-      const form = sent.method === 'POST' ? [...new URLSearchParams(sent.body)] : []
-      const base = oauth1SignatureBaseString(sent.method, new URL(sent.url, upstream.url), [...header.filter(([name]) => name !== 'oauth_signature'), ...form])
-      const signature = createHmac('sha1', `${percentEncode('secret')}&${percentEncode('oauth1-secret')}`).update(base).digest('base64')
-      expect(header.find(([name]) => name === 'oauth_signature')?.[1]).toBe(signature)
     }
   })
 
@@ -442,13 +448,7 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     const [get, post] = upstream.received
     // A provider reads these names as oauth_callback, oauth_verifier and oauth_consumer_key (RFC 5849 3.4.1.3.1 decodes them).
     expect([get.url, post.url, post.body]).toEqual(['/v1/oauth/request_token?q=a%20b~*&r=x+y&e=&e=1', '/v1/statuses/update', 'status=a%20b~*'])
-    for (const sent of [get, post]) {
-      const header = [...String(sent.headers.authorization).matchAll(/(\w+)="([^"]*)"/g)].map(([, name, value]) => [name, decodeURIComponent(value)] as const)
-      const form = sent.method === 'POST' ? [...new URLSearchParams(sent.body)] : []
-      const base = oauth1SignatureBaseString(sent.method, new URL(sent.url, upstream.url), [...header.filter(([name]) => name !== 'oauth_signature'), ...form])
-      const signature = createHmac('sha1', `${percentEncode('secret')}&${percentEncode('oauth1-secret')}`).update(base).digest('base64')
-      expect(header.find(([name]) => name === 'oauth_signature')?.[1]).toBe(signature)
-    }
+    for (const sent of [get, post]) signedAsSent(sent, upstream.url)
   })
 
   it('answers 502 upstream_unreachable for a provider status past 599, which no browser reads as an answer', async () => {
