@@ -236,7 +236,7 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
    * Signs in as alice, then lets the refresh answer with an ID token for `refreshedSub`, signed or
    * not. With `keysAnswer`, the key set answers that after the login and its cached keys are forgotten.
    */
-  async function refreshAnswering(refreshedSub: string, signed = true, keysAnswer?: { status: number; body: string | object }) {
+  async function refreshAnswering(refreshedSub: string, signed = true, keysAnswer?: { status: number; body: string | object }, claims: Record<string, unknown> = {}) {
     let keysDown = false
     const { url, drop } = await database.create()
     const bff = await startBff(url)
@@ -247,7 +247,7 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
           if (new URLSearchParams(request.body).get('grant_type') !== 'refresh_token') {
             return { body: { access_token: 'alice-token', token_type: 'Bearer', expires_in: 30, refresh_token: 'alice-refresh', id_token: await p.idToken({ sub: 'alice' }) } }
           }
-          const idToken = signed ? await p.idToken({ sub: refreshedSub, nonce: undefined }) : `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: refreshedSub })).toString('base64url')}.`
+          const idToken = signed ? await p.idToken({ sub: refreshedSub, nonce: undefined, ...claims }) : `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: refreshedSub })).toString('base64url')}.`
           return { body: { access_token: `${refreshedSub}-token-2`, token_type: 'Bearer', expires_in: 3600, refresh_token: `${refreshedSub}-refresh-2`, id_token: idToken } }
         },
         '/api/me': (request) => ({ body: { authorization: request.headers.authorization } }),
@@ -288,16 +288,40 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
     expect(account.accessToken).toBe('alice-token')
   })
 
-  it.each([
+  const keysDown = [
     ['answers 503', { status: 503, body: { error: 'busy' } }],
     ['answers without JSON', { status: 200, body: '<html>maintenance</html>' }],
     ['answers JSON without keys', { status: 200, body: { error: 'none' } }],
-  ])("answers 502 upstream_unreachable, and keeps the account active, when the provider's key set %s during a refresh", async (_name, keysAnswer) => {
-    const { status, body, account, upstream } = await refreshAnswering('alice', true, keysAnswer)
-    expect(status).toBe(502)
-    expect(body).toEqual({ error: 'upstream_unreachable', message: expect.any(String) })
+  ] as const
+
+  it.each(keysDown)(
+    "stores and uses a refresh whose ID token, read without keys, names the same user, when the provider's key set %s: the refresh token sent may be spent",
+    async (_name, keysAnswer) => {
+      const { status, body, account, upstream } = await refreshAnswering('alice', true, keysAnswer)
+      expect(status).toBe(200)
+      expect(body).toEqual({ authorization: 'Bearer alice-token-2' })
+      expect(upstream).toHaveLength(1)
+      expect(account.status).toBe('active')
+      expect(account.refreshToken).toBe('alice-refresh-2')
+    },
+  )
+
+  it.each([
+    ['another issuer', true, { iss: 'https://evil.example' }],
+    ['no signature (alg none)', false, {}],
+  ] as const)("still refuses, while the provider's key set answers 503, a refreshed ID token with %s", async (_name, signed, claims) => {
+    const { status, account, upstream } = await refreshAnswering('alice', signed, keysDown[0][1], claims)
+    expect(status).toBe(401)
     expect(upstream).toEqual([])
-    expect(account.status).toBe('active')
+    expect(account.accessToken).toBe('alice-token')
+  })
+
+  it.each(keysDown)("still refuses a refreshed ID token naming another user when the provider's key set %s", async (_name, keysAnswer) => {
+    const { status, body, account, upstream } = await refreshAnswering('mallory', true, keysAnswer)
+    expect(status).toBe(401)
+    expect(body).toEqual({ error: 'reauth_required', message: expect.any(String) })
+    expect(upstream).toEqual([])
+    expect(account.accessToken).toBe('alice-token')
   })
 
   it("stores a refresh whose ID token names the same user", async () => {

@@ -62,15 +62,25 @@ export class OidcClient extends OAuth2Client {
    * of the ID token the account holds (OpenID Connect Core §12.2): a provider that answered with
    * another user's tokens would otherwise have the account act as that user. Such an answer counts
    * as a refused refresh (`reauth_required`): the user signs in again.
+   *
+   * When the provider's keys cannot be had, the tokens are granted all the same, and the refresh
+   * token sent may be spent (rotation): thrown away, they would end the account at the next
+   * refresh. This ID token came straight from the token endpoint, whose TLS OpenID Connect Core
+   * §3.1.3.7 (6) lets stand in for its signature: its issuer, audience and subject are checked as read.
    */
   override async refreshAccessToken(refreshToken: string, options: RefreshOptions = {}): Promise<ParsedToken> {
     const token = await super.refreshAccessToken(refreshToken, options)
     if (!token.idToken) return token
     let claims: Record<string, unknown>
     try {
-      claims = await this.verifyIdToken(token.idToken, null)
+      try {
+        claims = await this.verifyIdToken(token.idToken, null)
+      } catch (error) {
+        if (!(error instanceof AllAccessError && error.code === 'provider_unavailable')) throw error
+        claims = await this.claimsAsRead(token.idToken)
+      }
     } catch (error) {
-      // The provider's discovery document or keys could not be had: its trouble, not a refusal of the token.
+      // The provider's discovery document could not be had: its trouble, not a refusal of the token.
       if (error instanceof AllAccessError && error.code === 'provider_unavailable') throw error
       throw new AllAccessError('reauth_required', { detail: `refreshed ${error instanceof AllAccessError ? (error.detail ?? error.code) : String(error)}`, cause: error })
     }
@@ -78,6 +88,16 @@ export class OidcClient extends OAuth2Client {
     if (held !== null && claims.sub !== held) throw new AllAccessError('reauth_required', { detail: 'refreshed id_token names another subject' })
     token.raw.idTokenClaims = claims
     return token
+  }
+
+  /** An ID token's claims read without its signature, their issuer and audience checked: see {@link refreshAccessToken}. */
+  private async claimsAsRead(idToken: string): Promise<Record<string, unknown>> {
+    const expectedIssuer = issuerOf(await this.metadata(), idToken, 'id_token_invalid')
+    const claims = decodeJwt(idToken) as Record<string, unknown>
+    if (claims.iss !== expectedIssuer || ![claims.aud].flat().includes(this.provider.clientId ?? '') || typeof claims.sub !== 'string') {
+      throw new AllAccessError('id_token_invalid', { detail: 'id_token read without keys: another issuer or audience, or no subject' })
+    }
+    return claims
   }
 
   /** The keys and algorithms an ID token may be signed with: the issuer's JWKS and announced algorithms. */
