@@ -211,7 +211,21 @@ describe.each(databases)('the all-access command on $kind', (database) => {
 
   it('lets flags override a preset, value by value', async () => {
     const result = run('providers', 'add', 'ghe', '--preset', 'github', '--display-name', 'GitHub Enterprise', '--api-base-url', 'https://ghe.example/api/v3', '--scope', 'repo', '--token-auth', 'client_secret_basic', '--client-id', 'a', '--client-secret', 'b')
-    expect(result).toEqual({ code: 0, stdout: added('ghe', 'oauth2'), stderr: '' })
+    // Its API moved, its logins, tokens and revocation not: each is named, as a GitHub Enterprise server would need them all.
+    expect(result).toEqual({
+      code: 0,
+      stdout: added(
+        'ghe',
+        'oauth2',
+        "note: --authorization-url is still the preset's https://github.com/login/oauth/authorize: give it too if this provider is elsewhere",
+        "note: --access-token-url is still the preset's https://github.com/login/oauth/access_token: give it too if this provider is elsewhere",
+        "note: --profile-url is still the preset's https://api.github.com/user: give it too if this provider is elsewhere",
+        "note: --revocation-url is still the preset's https://api.github.com/applications: give it too if this provider is elsewhere",
+      ),
+      stderr: '',
+    })
+    const everywhere = ['--authorization-url', 'https://ghe.example/login/oauth/authorize', '--access-token-url', 'https://ghe.example/login/oauth/access_token', '--profile-url', 'https://ghe.example/api/v3/user', '--revocation-url', 'https://ghe.example/api/v3/applications']
+    expect(run('providers', 'add', 'ghe-whole', '--preset', 'github', '--api-base-url', 'https://ghe.example/api/v3', ...everywhere, '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: added('ghe-whole', 'oauth2'), stderr: '' })
     expect(await storedOne('ghe')).toEqual(
       expect.objectContaining({
         displayName: 'GitHub Enterprise',

@@ -76,7 +76,7 @@ async function providers(args: string[], io: CliIo): Promise<number> {
         }
       }, { writesSecrets: true })
       io.out(`added provider ${name} (${config.protocol})`)
-      for (const line of afterAdding(config, callbackUrl, input.params)) io.out(line)
+      for (const line of afterAdding(config, callbackUrl, input)) io.out(line)
       return 0
     }
     case 'update': {

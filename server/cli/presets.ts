@@ -1,4 +1,5 @@
 import type { ProviderConfig } from '../../shared/provider.ts'
+import { URL_FIELDS, type ProviderInput } from '../providers/provider-input.ts'
 import { presetNamed } from '../providers/fill-preset.ts'
 import { PRESETS } from '../providers/presets.ts'
 
@@ -40,12 +41,19 @@ export function presetTable(): string[] {
  * What someone adding a provider still has to do or know: the callback URL to register, the
  * preset parameters left at their default, and the preset's own setup note.
  */
-export function afterAdding(config: ProviderConfig, callbackUrl: string, givenParams: Record<string, string> = {}): string[] {
+export function afterAdding(config: ProviderConfig, callbackUrl: string, input: ProviderInput = {}): string[] {
   const lines = [`callback URL to register with the provider: ${callbackUrl}`]
   if (!config.preset) return lines
   const preset = presetNamed(config.preset)
   for (const param of preset.params ?? []) {
-    if (param.default !== undefined && givenParams[param.name] === undefined) lines.push(`--param ${param.name} not given: using ${param.default} (${param.meaning})`)
+    if (param.default !== undefined && input.params?.[param.name] === undefined) lines.push(`--param ${param.name} not given: using ${param.default} (${param.meaning})`)
+  }
+  // A preset's endpoints moved elsewhere (GitHub Enterprise) in part: the others, still at the
+  // preset's own host, would get this provider's logins, tokens or client secret.
+  const movedTo = new Set(URL_FIELDS.flatMap(([field]) => (input[field] ? [new URL(input[field]).origin] : [])))
+  for (const [field, flag] of URL_FIELDS) {
+    const kept = config[field]
+    if (movedTo.size && !input[field] && kept && !movedTo.has(new URL(kept).origin)) lines.push(`note: --${flag} is still the preset's ${kept}: give it too if this provider is elsewhere`)
   }
   if (preset.setup) lines.push(`note: ${preset.setup}`)
   return lines

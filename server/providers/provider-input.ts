@@ -39,7 +39,8 @@ export interface ProviderInput extends PresetEndpoints {
   scopeDelimiter?: string
 }
 
-const URL_FIELDS = [
+/** The endpoint fields of a provider, with the flag that sets each. */
+export const URL_FIELDS = [
   ['requestTokenUrl', 'request-token-url'],
   ['authorizationUrl', 'authorization-url'],
   ['accessTokenUrl', 'access-token-url'],
