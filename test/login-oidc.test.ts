@@ -9,6 +9,7 @@ import { databases } from './support/databases.ts'
 import { authError, login, rowCounts, session, startLogin } from './support/login.ts'
 import { startRecordingServer } from './support/recording-server.ts'
 import { startDocumentedProvider } from './support/documented-provider.ts'
+import { decodeJwt, generateKeyPair, SignJWT } from 'jose'
 
 const CSRF = { 'X-CSRF': '1' }
 
@@ -531,6 +532,32 @@ describe.each(databases)("an OpenID Connect login whose provider cannot give its
       await bff.addProvider('keyless', { issuer: provider.url, clientId: 'c', clientSecret: 's' })
       const before = await rowCounts(bff.store.db)
       expect(authError(await login(new BrowserSession(), bff.url, 'keyless'))).toBe('provider_unavailable')
+      expect(await rowCounts(bff.store.db)).toEqual(before)
+    } finally {
+      await provider.close()
+      await bff.close()
+      await drop()
+    }
+  })
+})
+
+describe.each(databases)('an OpenID Connect login whose ID token names a key the provider does not show on $kind', (database) => {
+  it('fails with provider_unavailable (a rotation the key set does not show yet), and writes nothing', async () => {
+    const { url, drop } = await database.create()
+    const bff = await startBff(url)
+    const rotatedKey = (await generateKeyPair('RS256')).privateKey
+    const provider = await startDocumentedProvider({
+      discovery: {},
+      answers: {
+        '/token': async (_request, p) => ({
+          body: { access_token: 'at', token_type: 'Bearer', id_token: await new SignJWT(decodeJwt(await p.idToken({ sub: 'alice' }))).setProtectedHeader({ alg: 'RS256', kid: 'rotated' }).sign(rotatedKey) },
+        }),
+      },
+    })
+    try {
+      await bff.addProvider('rotating', { issuer: provider.url, clientId: 'c', clientSecret: 's' })
+      const before = await rowCounts(bff.store.db)
+      expect(authError(await login(new BrowserSession(), bff.url, 'rotating'))).toBe('provider_unavailable')
       expect(await rowCounts(bff.store.db)).toEqual(before)
     } finally {
       await provider.close()

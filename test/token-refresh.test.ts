@@ -7,6 +7,7 @@ import { databases } from './support/databases.ts'
 import { authError, login, session } from './support/login.ts'
 import { startDocumentedProvider } from './support/documented-provider.ts'
 import { forgetDiscovery } from '../server/clients/oidc-discovery.ts'
+import { decodeJwt, generateKeyPair, SignJWT } from 'jose'
 
 const CSRF = { 'X-CSRF': '1' }
 
@@ -233,10 +234,12 @@ describe.each(databases)('token refresh and re-authentication on $kind', (databa
 
 describe.each(databases)("an OpenID Connect refresh answering with an ID token on $kind", (database) => {
   /**
-   * Signs in as alice, then lets the refresh answer with an ID token for `refreshedSub`, signed or
-   * not. With `keysAnswer`, the key set answers that after the login and its cached keys are forgotten.
+   * Signs in as alice, then lets the refresh answer with an ID token for `refreshedSub`: signed, not
+   * signed, or signed with a new key the key set does not show yet (`rotated`). With `keysAnswer`,
+   * the key set answers that after the login and its cached keys are forgotten.
    */
-  async function refreshAnswering(refreshedSub: string, signed = true, keysAnswer?: { status: number; body: string | object }, claims: Record<string, unknown> = {}) {
+  async function refreshAnswering(refreshedSub: string, signed: boolean | 'rotated' = true, keysAnswer?: { status: number; body: string | object }, claims: Record<string, unknown> = {}) {
+    const rotatedKey = (await generateKeyPair('RS256')).privateKey
     let keysDown = false
     const { url, drop } = await database.create()
     const bff = await startBff(url)
@@ -247,7 +250,8 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
           if (new URLSearchParams(request.body).get('grant_type') !== 'refresh_token') {
             return { body: { access_token: 'alice-token', token_type: 'Bearer', expires_in: 30, refresh_token: 'alice-refresh', id_token: await p.idToken({ sub: 'alice' }) } }
           }
-          const idToken = signed ? await p.idToken({ sub: refreshedSub, nonce: undefined, ...claims }) : `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: refreshedSub })).toString('base64url')}.`
+          const signedToken = await p.idToken({ sub: refreshedSub, nonce: undefined, ...claims })
+          const idToken = signed === 'rotated' ? await new SignJWT(decodeJwt(signedToken)).setProtectedHeader({ alg: 'RS256', kid: 'rotated' }).sign(rotatedKey) : signed ? signedToken : `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: refreshedSub })).toString('base64url')}.`
           return { body: { access_token: `${refreshedSub}-token-2`, token_type: 'Bearer', expires_in: 3600, refresh_token: `${refreshedSub}-refresh-2`, id_token: idToken } }
         },
         '/api/me': (request) => ({ body: { authorization: request.headers.authorization } }),
@@ -305,6 +309,13 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
       expect(account.refreshToken).toBe('alice-refresh-2')
     },
   )
+
+  it("stores a refresh whose ID token is signed with a key the provider's key set, fetched moments ago, does not show yet (a rotation): read without the key, it names the same user", async () => {
+    const { status, body, account } = await refreshAnswering('alice', 'rotated')
+    expect(status).toBe(200)
+    expect(body).toEqual({ authorization: 'Bearer alice-token-2' })
+    expect(account.refreshToken).toBe('alice-refresh-2')
+  })
 
   it.each([
     ['another issuer', true, { iss: 'https://evil.example' }],

@@ -120,9 +120,12 @@ export class OidcClient extends OAuth2Client {
         requiredClaims: ['sub', 'iat', 'exp'],
       }))
     } catch (cause) {
-      // The key set's fetch fails as an AllAccessError (jose passes it on): the provider could not
-      // give its keys, which says nothing of the token.
-      if (cause instanceof AllAccessError) throw new AllAccessError('provider_unavailable', { detail: `id_token keys: ${cause.detail ?? cause.message}`, cause })
+      // The key set could not be fetched (the fetch fails as an AllAccessError, which jose passes
+      // on), or holds no key of this token's (a rotation: jose fetches it again at most every 30 s):
+      // the provider's keys could not be had, which says nothing of the token.
+      if (cause instanceof AllAccessError || cause instanceof joseErrors.JWKSNoMatchingKey) {
+        throw new AllAccessError('provider_unavailable', { detail: `id_token keys: ${cause instanceof AllAccessError ? (cause.detail ?? cause.message) : cause.message}`, cause })
+      }
       if (cause instanceof joseErrors.JWTClaimValidationFailed && cause.claim === 'iss') {
         throw new AllAccessError('issuer_mismatch', { detail: 'id_token iss differs', cause })
       }
