@@ -8,7 +8,7 @@ import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
 import { authError, login, rowCounts, session, startLogin } from './support/login.ts'
 import { startRecordingServer } from './support/recording-server.ts'
-import { startDocumentedProvider } from './support/documented-provider.ts'
+import { startDocumentedProvider, type Answerer } from './support/documented-provider.ts'
 import { decodeJwt, generateKeyPair, SignJWT } from 'jose'
 
 const CSRF = { 'X-CSRF': '1' }
@@ -514,50 +514,25 @@ describe.each(databases)('RFC 9207 iss on a plain OAuth 2.0 login on $kind', (da
   })
 })
 
-describe.each(databases)("an OpenID Connect login whose provider cannot give its keys on $kind", (database) => {
-  it.each([
-    ['answers 503', { status: 503, body: { error: 'busy' } }],
-    ['answers without JSON', { status: 200, body: '<html>maintenance</html>' }],
-  ])('fails with provider_unavailable when the key set %s, and writes nothing', async (_name, keysAnswer) => {
+describe.each(databases)("an OpenID Connect login whose provider cannot give the ID token's key on $kind", (database) => {
+  const signed: Answerer = async (_request, p) => ({ body: { access_token: 'at', token_type: 'Bearer', id_token: await p.idToken({ sub: 'alice' }) } })
+  const rotatedKey = generateKeyPair('RS256').then((pair) => pair.privateKey)
+  const signedWithNewKey: Answerer = async (_request, p) => ({
+    body: { access_token: 'at', token_type: 'Bearer', id_token: await new SignJWT(decodeJwt(await p.idToken({ sub: 'alice' }))).setProtectedHeader({ alg: 'RS256', kid: 'rotated' }).sign(await rotatedKey) },
+  })
+
+  it.each<[string, Record<string, Answerer>]>([
+    ['its key set answers 503', { '/token': signed, '/jwks': () => ({ status: 503, body: { error: 'busy' } }) }],
+    ['its key set answers without JSON', { '/token': signed, '/jwks': () => ({ body: '<html>maintenance</html>' }) }],
+    ['the key set does not show the key yet (a rotation)', { '/token': signedWithNewKey }],
+  ])('fails with provider_unavailable, to be tried again, when %s, and writes nothing', async (_name, answers) => {
     const { url, drop } = await database.create()
     const bff = await startBff(url)
-    const provider = await startDocumentedProvider({
-      discovery: {},
-      answers: {
-        '/token': async (_request, p) => ({ body: { access_token: 'at', token_type: 'Bearer', id_token: await p.idToken({ sub: 'alice' }) } }),
-        '/jwks': () => keysAnswer,
-      },
-    })
+    const provider = await startDocumentedProvider({ discovery: {}, answers })
     try {
       await bff.addProvider('keyless', { issuer: provider.url, clientId: 'c', clientSecret: 's' })
       const before = await rowCounts(bff.store.db)
       expect(authError(await login(new BrowserSession(), bff.url, 'keyless'))).toBe('provider_unavailable')
-      expect(await rowCounts(bff.store.db)).toEqual(before)
-    } finally {
-      await provider.close()
-      await bff.close()
-      await drop()
-    }
-  })
-})
-
-describe.each(databases)('an OpenID Connect login whose ID token names a key the provider does not show on $kind', (database) => {
-  it('fails with provider_unavailable (a rotation the key set does not show yet), and writes nothing', async () => {
-    const { url, drop } = await database.create()
-    const bff = await startBff(url)
-    const rotatedKey = (await generateKeyPair('RS256')).privateKey
-    const provider = await startDocumentedProvider({
-      discovery: {},
-      answers: {
-        '/token': async (_request, p) => ({
-          body: { access_token: 'at', token_type: 'Bearer', id_token: await new SignJWT(decodeJwt(await p.idToken({ sub: 'alice' }))).setProtectedHeader({ alg: 'RS256', kid: 'rotated' }).sign(rotatedKey) },
-        }),
-      },
-    })
-    try {
-      await bff.addProvider('rotating', { issuer: provider.url, clientId: 'c', clientSecret: 's' })
-      const before = await rowCounts(bff.store.db)
-      expect(authError(await login(new BrowserSession(), bff.url, 'rotating'))).toBe('provider_unavailable')
       expect(await rowCounts(bff.store.db)).toEqual(before)
     } finally {
       await provider.close()
