@@ -1,5 +1,4 @@
 import fc from 'fast-check'
-import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -13,6 +12,7 @@ import { buildProviderConfig, ProviderInputError } from '../server/providers/pro
 import { providerUrlProblem } from '../server/providers/provider-url.ts'
 import { DatabaseUrlError, parseDatabaseUrl } from '../server/store/database.ts'
 import { cases } from './support/property.ts'
+import { scratchFolder } from './support/scratch-folder.ts'
 
 const FLAGS = ['preset', 'protocol', 'display-name', 'client-id', 'client-secret', 'request-token-url', 'authorization-url', 'access-token-url', 'profile-url', 'api-base-url', 'issuer', 'revocation-url', 'scope', 'identifier-path', 'no-pkce', 'pkce', 'token-auth', 'token-placement', 'auth-param', 'param', 'display-name-path', 'refresh', 'scope-delimiter', 'json', 'user', 'all', 'sandbox']
 // Values a user (or a script gone wrong) may type: the flags' own vocabulary, URLs of every kind,
@@ -76,7 +76,7 @@ describe('the command line on generated flags', () => {
   })
 
   it('a whole command exits 0, or 2 with one line on stderr, never with a stack', async () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'aa-cli-property-'))
+    const cwd = scratchFolder('aa-cli-property-')
     const env = { DATABASE_URL: 'sqlite://:memory:', ALLACCESS_KEYS: generateKey(), NODE_ENV: 'test' }
     const command = fc.oneof(
       fc.constantFrom(['providers', 'add'], ['providers', 'update'], ['providers', 'list'], ['providers', 'remove'], ['presets'], ['keys', 'rotate'], ['sessions', 'revoke'], ['migrate'], ['help']),
@@ -128,7 +128,7 @@ describe('the configuration on generated environments', () => {
   const VARIABLES = ['PORT', 'HOST', 'PUBLIC_URL', 'DATABASE_URL', 'ALLACCESS_KEYS', 'ALLACCESS_STATIC_DIR', 'ALLACCESS_PROXY_TIMEOUT_MS', 'ALLACCESS_PROXY_MAX_BODY', 'ALLACCESS_DB_POOL_MAX', 'ALLACCESS_REFRESH_LEASE_MS', 'ALLACCESS_API_CLIENT_MAX_BODY', 'ALLACCESS_LOGIN_RATE_LIMIT', 'ALLACCESS_MAX_PENDING_LOGINS', 'ALLACCESS_TRUST_PROXY', 'ALLACCESS_METRICS', 'ALLACCESS_METRICS_PORT', 'ALLACCESS_LOG_FORMAT']
   const value = fc.oneof(fc.constantFrom('', '0', '1', '3000', '65535', '65536', '-1', '1e3', '0x10', ' 1', '1.5', 'json', 'text', 'JSON', 'http://localhost:3000', 'https://app.example', 'ftp://x', '\n', '1\n', 'sqlite://./x', 'postgres://h/db', 'mysql://x', generateKey(), `${generateKey()},${generateKey()}`, '__proto__', 'toString'), fc.string({ unit: 'binary', maxLength: 12 }))
   const environment = fc.dictionary(fc.constantFrom(...VARIABLES), value).map((env) => ({ NODE_ENV: 'test', ALLACCESS_KEYS: generateKey(), ...env }))
-  const cwd = mkdtempSync(join(tmpdir(), 'aa-config-property-'))
+  const cwd = scratchFolder('aa-config-property-')
 
   it('loadConfig gives settings within their ranges, or one ConfigError or KeyError', () => {
     fc.assert(

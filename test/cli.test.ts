@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { generateKey, parseKeys, rootKey } from '../server/crypto/keys.ts'
 import { hashId, randomToken } from '../server/crypto/random.ts'
@@ -18,6 +17,7 @@ import { session } from './support/login.ts'
 import { signedIn } from './support/signed-in.ts'
 import { startBff } from './support/bff.ts'
 import { migrationSource } from '../migrations/index.ts'
+import { scratchFolder } from './support/scratch-folder.ts'
 
 const BIN = resolve('bin/all-access.js')
 
@@ -35,7 +35,7 @@ function cli(args: string[], env: Record<string, string | undefined>, cwd: strin
   return { code: result.status, stdout: result.stdout, stderr: result.stderr }
 }
 
-const temporaryFolder = () => mkdtempSync(join(tmpdir(), 'aa-cli-'))
+const temporaryFolder = () => scratchFolder('aa-cli-')
 
 /** What `providers add` prints: the provider, the callback URL to register, and any notes of its preset. */
 const added = (name: string, protocol: string, ...notes: string[]) =>

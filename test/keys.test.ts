@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, chmodSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, chmodSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { generateKey, KeyError, loadKeys, parseKeys, rootKey } from '../server/crypto/keys.ts'
 import { constantTimeEqual, hashId, randomToken } from '../server/crypto/random.ts'
+import { scratchFolder } from './support/scratch-folder.ts'
 
-const temporaryFolder = () => mkdtempSync(join(tmpdir(), 'aa-keys-'))
+const temporaryFolder = () => scratchFolder('aa-keys-')
 
 /** The KeyError a call throws (failing the test when it throws nothing, or something else). */
 function keyErrorOf(call: () => unknown): KeyError {

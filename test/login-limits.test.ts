@@ -1,6 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
 import { PendingLogins } from '../server/flows/redirect/login-rate-limit.ts'
@@ -10,6 +8,7 @@ import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
 import { startServe } from './support/demo-server.ts'
 import { startRecordingServer } from './support/recording-server.ts'
+import { scratchFolder } from './support/scratch-folder.ts'
 
 describe('the pending-logins count', () => {
   it('asks the database at most once a second, counts its own starts in between, and refuses only on a fresh count', async () => {
@@ -94,7 +93,7 @@ describe('the login rate limit of all-access serve behind a proxy', () => {
   /** A database with the OAuth 1.0a provider `legacy`, whose request tokens come from a recording server. */
   async function legacyProviderDatabase() {
     const provider = await startRecordingServer(() => ({ status: 200, type: 'application/x-www-form-urlencoded', body: 'oauth_token=rt&oauth_token_secret=rs&oauth_callback_confirmed=true' }))
-    const databaseUrl = `sqlite://${join(mkdtempSync(join(tmpdir(), 'aa-limits-')), 'db.sqlite3')}`
+    const databaseUrl = `sqlite://${join(scratchFolder('aa-limits-'), 'db.sqlite3')}`
     const keys = generateKey()
     const store = openStore({ databaseUrl, keys: parseKeys(keys) })
     await migrate(store.db)

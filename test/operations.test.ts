@@ -1,6 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
 import { hashId, randomToken } from '../server/crypto/random.ts'
@@ -14,6 +12,7 @@ import { databases, TEST_DATABASE_URL } from './support/databases.ts'
 import { startEchoUpstream } from './support/echo-upstream.ts'
 import { startServe, type RunningServe } from './support/demo-server.ts'
 import { startTcpRelay } from './support/tcp-relay.ts'
+import { scratchFolder } from './support/scratch-folder.ts'
 
 const CSRF = { 'X-CSRF': '1' }
 
@@ -47,7 +46,7 @@ describe('all-access serve, operated', () => {
   }
 
   it('finishes requests in flight on SIGTERM, refuses new ones, and exits 0', async () => {
-    const databaseUrl = `sqlite://${join(mkdtempSync(join(tmpdir(), 'aa-ops-')), 'db.sqlite3')}`
+    const databaseUrl = `sqlite://${join(scratchFolder('aa-ops-'), 'db.sqlite3')}`
     const store = await prepared(databaseUrl)
     const serve = await startServe({ databaseUrl, keys })
     try {
@@ -70,7 +69,7 @@ describe('all-access serve, operated', () => {
 
   it('answers a request in flight at SIGTERM with Connection: close, so its client sends no more on a socket the drain closes', async () => {
     const { Agent, get } = await import('node:http')
-    const databaseUrl = `sqlite://${join(mkdtempSync(join(tmpdir(), 'aa-ops-')), 'db.sqlite3')}`
+    const databaseUrl = `sqlite://${join(scratchFolder('aa-ops-'), 'db.sqlite3')}`
     const store = await prepared(databaseUrl)
     const serve = await startServe({ databaseUrl, keys })
     const agent = new Agent({ keepAlive: true })

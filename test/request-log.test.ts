@@ -1,17 +1,17 @@
 import Koa from 'koa'
-import { mkdtempSync, symlinkSync } from 'node:fs'
+import { symlinkSync } from 'node:fs'
 import { createServer } from 'node:http'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { requestLog } from '../server/http/request-log.ts'
 import type { Logger } from '../server/log.ts'
 import { staticSite } from '../server/static-site.ts'
+import { scratchFolder } from './support/scratch-folder.ts'
 
 describe('the request log line of an answer that a later step threw', () => {
   it('names the status the client got, not the 404 Koa starts with', async () => {
     // A file the static site cannot read (here a symbolic link to itself): koa-send throws, Koa answers 500.
-    const root = mkdtempSync(join(tmpdir(), 'aa-spa-'))
+    const root = scratchFolder('aa-spa-')
     symlinkSync(join(root, 'loop'), join(root, 'loop'))
     const lines: string[] = []
     const log: Logger = { info: (line) => lines.push(line), error: (line) => lines.push(line) }

@@ -1,8 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { request as httpRequest } from 'node:http'
 import { createServer as createNetServer, type AddressInfo } from 'node:net'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig, optionsFromConfig } from '../server/config.ts'
@@ -15,14 +14,15 @@ import { BrowserSession } from './support/browser-session.ts'
 import { freePort, startServe, type RunningServe } from './support/demo-server.ts'
 import { startEchoUpstream } from './support/echo-upstream.ts'
 import { parseExposition, sampleValue } from './support/prometheus.ts'
+import { scratchFolder } from './support/scratch-folder.ts'
 
 const CSRF = { 'X-CSRF': '1' }
-const temporaryDatabase = () => `sqlite://${join(mkdtempSync(join(tmpdir(), 'aa-ops-')), 'db.sqlite3')}`
+const temporaryDatabase = () => `sqlite://${join(scratchFolder('aa-ops-'), 'db.sqlite3')}`
 const SPA_PAGE = '<!doctype html><p>the app</p>'
 
 /** A built SPA of one page: what any unknown path of the main port answers. */
 function spa(): string {
-  const folder = mkdtempSync(join(tmpdir(), 'aa-spa-'))
+  const folder = scratchFolder('aa-spa-')
   writeFileSync(join(folder, 'index.html'), SPA_PAGE)
   return folder
 }
@@ -136,12 +136,12 @@ describe('all-access serve configured by the environment of DESIGN.md', () => {
     await withServe({ databaseUrl, keys }, async (serve) => {
       expect((await fetch(new URL('/auth/providers', serve.url))).status).toBe(200)
     })
-    const migrate = spawnSync(process.execPath, [resolve('bin/all-access.js'), 'migrate'], { cwd: mkdtempSync(join(tmpdir(), 'aa-ops-')), env: { ...process.env, NODE_ENV: 'test', DATABASE_URL: databaseUrl, ALLACCESS_KEYS: keys }, encoding: 'utf8' })
+    const migrate = spawnSync(process.execPath, [resolve('bin/all-access.js'), 'migrate'], { cwd: scratchFolder('aa-ops-'), env: { ...process.env, NODE_ENV: 'test', DATABASE_URL: databaseUrl, ALLACCESS_KEYS: keys }, encoding: 'utf8' })
     expect({ code: migrate.status, stdout: migrate.stdout, stderr: migrate.stderr }).toEqual({ code: 0, stdout: 'database is up to date\n', stderr: '' })
   })
 
   it('reads the defaults of the Configuration table when nothing is set', () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'aa-config-'))
+    const cwd = scratchFolder('aa-config-')
     const config = loadConfig({ NODE_ENV: 'test', ALLACCESS_KEYS: generateKey() }, cwd)
     expect({ port: config.port, host: config.host, publicUrl: config.publicUrl.href, databaseUrl: config.databaseUrl, staticDir: config.staticDir }).toEqual({
       port: 3000,
@@ -221,7 +221,7 @@ describe('all-access serve configured by the environment of DESIGN.md', () => {
 describe('all-access serve with bad health and log settings', () => {
   /** Runs `serve` to its refusal, as a user would. */
   function serveRefusal(env: Record<string, string>) {
-    const cwd = mkdtempSync(join(tmpdir(), 'aa-ops-'))
+    const cwd = scratchFolder('aa-ops-')
     const result = spawnSync(process.execPath, [resolve('bin/all-access.js'), 'serve'], {
       cwd,
       env: { ...process.env, NODE_ENV: 'test', PORT: '3999', PUBLIC_URL: '', DATABASE_URL: temporaryDatabase(), ALLACCESS_KEYS: generateKey(), ...env },
@@ -232,7 +232,7 @@ describe('all-access serve with bad health and log settings', () => {
   }
 
   it('refuses in one line to serve an ALLACCESS_STATIC_DIR that is not a folder', () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'aa-ops-'))
+    const cwd = scratchFolder('aa-ops-')
     writeFileSync(join(cwd, 'index.html'), '<!doctype html>')
     for (const dir of [join(cwd, 'nope'), join(cwd, 'index.html')]) {
       expect(serveRefusal({ ALLACCESS_STATIC_DIR: dir })).toEqual({ code: 2, stdout: '', stderr: `all-access: ALLACCESS_STATIC_DIR: no folder at ${dir}\n` })

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { hostname, tmpdir } from 'node:os'
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import knexFactory from 'knex'
 import { migrationSource } from '../migrations/index.ts'
 import { dirname, join } from 'node:path'
@@ -16,6 +16,7 @@ import { ENCRYPTED_COLUMNS } from '../server/store/encrypted-columns.ts'
 import { rotateKeys } from '../server/store/key-rotation.ts'
 import { DEFAULT_SESSION_TIMEOUTS, Sessions } from '../server/session/sessions.ts'
 import { databases } from './support/databases.ts'
+import { scratchFolder } from './support/scratch-folder.ts'
 
 const TABLES = ['providers', 'users', 'accounts', 'sessions', 'login_flows']
 /** Every migration, in the order a new database gets them. */
@@ -73,7 +74,7 @@ describe('parseDatabaseUrl', () => {
 
 describe('openDatabase on SQLite', () => {
   it('creates the missing folders of the file', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'aa-store-'))
+    const dir = scratchFolder('aa-store-')
     const db = openDatabase(parseDatabaseUrl(`sqlite://${join(dir, 'a', 'b', 'db.sqlite3')}`))
     try {
       await migrate(db)
@@ -84,7 +85,7 @@ describe('openDatabase on SQLite', () => {
   })
 
   it('says which folder it cannot create, in one line', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'aa-store-'))
+    const dir = scratchFolder('aa-store-')
     writeFileSync(join(dir, 'a-file'), '')
     expect(() => openDatabase(parseDatabaseUrl(`sqlite://${join(dir, 'a-file', 'sub', 'db.sqlite3')}`))).toThrow(
       new DatabaseUrlError(`DATABASE_URL: cannot create the folder ${join(dir, 'a-file', 'sub')} (ENOTDIR)`),
@@ -92,7 +93,7 @@ describe('openDatabase on SQLite', () => {
   })
 
   it('opens a relative path from the cwd given to openStore', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'aa-store-'))
+    const dir = scratchFolder('aa-store-')
     const store = openStore({ databaseUrl: 'sqlite://./data/db.sqlite3', keys: parseKeys(generateKey()), cwd: dir })
     try {
       await migrate(store.db)
@@ -238,7 +239,7 @@ describe.each(databases)('the store on $kind', (database) => {
 
   if (database.kind === 'sqlite') {
     it('keeps the folder, the database file, its WAL and shared memory readable by the owner only', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'aa-modes-'))
+      const dir = scratchFolder('aa-modes-')
       const file = join(dir, 'data', 'all-access.sqlite3')
       const own = openStore({ databaseUrl: `sqlite://${file}`, keys })
       try {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -54,7 +54,13 @@ export async function startServe(options: { databaseUrl?: string; sandbox?: bool
   let output = ''
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()))
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()))
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)))
+  // Its folder (and the default SQLite file in it) goes with the process.
+  const exited = new Promise<number | null>((done) =>
+    child.once('exit', (code) => {
+      rmSync(cwd, { recursive: true, force: true })
+      done(code)
+    }),
+  )
   await new Promise<void>((ready, fail) => {
     const timer = setTimeout(() => fail(new Error(`serve did not start in time:\n${output}`)), 20_000)
     const check = () => {
