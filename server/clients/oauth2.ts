@@ -166,10 +166,14 @@ export class OAuth2Client extends BaseOAuthClient {
     return this.provider.revocationUrl
   }
 
-  /** Revokes a token (RFC 7009). Resolves false when the provider has no endpoint or refused. */
+  /** Revokes a token. Resolves false when the provider has no endpoint or refused. */
   async revokeToken(token: string, hint: 'access_token' | 'refresh_token'): Promise<boolean> {
     const endpoint = await this.revocationEndpoint()
-    if (!endpoint) return false
+    return endpoint ? this.revokeAt(endpoint, token, hint) : false
+  }
+
+  /** Revokes a token at the provider's revocation endpoint, as RFC 7009 says; a provider with its own way overrides this. */
+  protected async revokeAt(endpoint: string, token: string, hint: 'access_token' | 'refresh_token'): Promise<boolean> {
     const body = new URLSearchParams({ token, token_type_hint: hint })
     const headers: Record<string, string> = {}
     await this.authenticateClient(body, headers)

@@ -84,7 +84,7 @@ ${notes.join('\n')}
    the \`issuer\`; discovery gives the rest.
 3. When the provider departs from the protocol, write a small client in \`server/providers/quirks/\`
    (override one hook: \`encodeTokenRequest\`, \`authenticateClient\`, \`getRedirectArgs\`,
-   \`getProfileInfo\`, \`revokeToken\`, \`authorizeRequest\`…) and name it in the record's \`client\`.
+   \`getProfileInfo\`, \`revokeAt\`, \`authorizeRequest\`…) and name it in the record's \`client\`.
 4. Save the provider's documented profile answer as \`test/fixtures/presets/<preset>.json\`, with the
    identifier and display name it must give. A quirk gets a test against a local server that answers
    as the provider documents (\`test/preset-quirks.test.ts\`).

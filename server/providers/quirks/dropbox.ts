@@ -11,9 +11,7 @@ export class DropboxClient extends OAuth2Client {
     return this.fetchProfile(token, 'POST', this.profileUrl())
   }
 
-  override async revokeToken(token: string, hint: 'access_token' | 'refresh_token'): Promise<boolean> {
-    const endpoint = await this.revocationEndpoint()
-    if (!endpoint) return false
+  protected override async revokeAt(endpoint: string, token: string, hint: 'access_token' | 'refresh_token'): Promise<boolean> {
     // A refresh token cannot sign the call; revoking the access token ends it too.
     if (hint === 'refresh_token') return true
     const answer = await callProvider(endpoint, { method: 'POST', headers: { Authorization: `Bearer ${token}` } }, 'upstream_unreachable')

@@ -8,9 +8,7 @@ import { callProvider } from '../../clients/provider-http.ts'
  * The preset's revocation URL names the user as `me`, the user of the token.
  */
 export class FacebookClient extends OAuth2Client {
-  override async revokeToken(token: string, hint: 'access_token' | 'refresh_token'): Promise<boolean> {
-    const endpoint = await this.revocationEndpoint()
-    if (!endpoint) return false
+  protected override async revokeAt(endpoint: string, token: string, hint: 'access_token' | 'refresh_token'): Promise<boolean> {
     // Facebook gives no refresh token: there is nothing else to end.
     if (hint === 'refresh_token') return true
     const { url, headers } = this.authorizeRequest({ method: 'DELETE', url: new URL(endpoint) }, { accessToken: token })

@@ -9,9 +9,7 @@ import { callProvider } from '../../clients/provider-http.ts'
  * `--api-base-url https://HOST/api/v3` and `--revocation-url https://HOST/api/v3/applications`.
  */
 export class GitHubClient extends OAuth2Client {
-  override async revokeToken(token: string, hint: 'access_token' | 'refresh_token'): Promise<boolean> {
-    const endpoint = await this.revocationEndpoint()
-    if (!endpoint) return false
+  protected override async revokeAt(endpoint: string, token: string, hint: 'access_token' | 'refresh_token'): Promise<boolean> {
     // Only an access token names the grant; deleting the grant ends a GitHub App's refresh token too.
     if (hint === 'refresh_token') return true
     // The app's secret goes only to the GitHub whose API the tokens are for: a GitHub Enterprise

@@ -17,9 +17,7 @@ export class LineClient extends OidcClient {
     return { key, algorithms: ['HS256', ...algorithms.filter((alg) => alg !== 'HS256')] }
   }
 
-  override async revokeToken(token: string, hint: 'access_token' | 'refresh_token'): Promise<boolean> {
-    const endpoint = await this.revocationEndpoint()
-    if (!endpoint) return false
+  protected override async revokeAt(endpoint: string, token: string, hint: 'access_token' | 'refresh_token'): Promise<boolean> {
     // The endpoint revokes access tokens only: a refresh token has nothing to be sent to.
     if (hint === 'refresh_token') return true
     const body = new URLSearchParams({ access_token: token, client_id: this.provider.clientId ?? '', client_secret: this.provider.clientSecret ?? '' })

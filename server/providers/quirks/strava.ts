@@ -8,9 +8,7 @@ import { callProvider } from '../../clients/provider-http.ts'
  * most disconnects come later, so the refresh token is first exchanged for a fresh one.
  */
 export class StravaClient extends OAuth2Client {
-  override async revokeToken(token: string, hint: 'access_token' | 'refresh_token'): Promise<boolean> {
-    const endpoint = await this.revocationEndpoint()
-    if (!endpoint) return false
+  protected override async revokeAt(endpoint: string, token: string, hint: 'access_token' | 'refresh_token'): Promise<boolean> {
     const accessToken = hint === 'refresh_token' ? (await this.refreshAccessToken(token)).accessToken : token
     const url = new URL(endpoint)
     url.searchParams.set('access_token', accessToken)
