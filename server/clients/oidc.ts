@@ -73,12 +73,7 @@ export class OidcClient extends OAuth2Client {
     if (!token.idToken) return token
     let claims: Record<string, unknown>
     try {
-      try {
-        claims = await this.verifyIdToken(token.idToken, null)
-      } catch (error) {
-        if (!(error instanceof AllAccessError && error.code === 'provider_unavailable')) throw error
-        claims = await this.claimsAsRead(token.idToken)
-      }
+      claims = await this.refreshedClaims(token.idToken)
     } catch (error) {
       // The provider's discovery document could not be had: its trouble, not a refusal of the token.
       if (error instanceof AllAccessError && error.code === 'provider_unavailable') throw error
@@ -88,6 +83,16 @@ export class OidcClient extends OAuth2Client {
     if (held !== null && claims.sub !== held) throw new AllAccessError('reauth_required', { detail: 'refreshed id_token names another subject' })
     token.raw.idTokenClaims = claims
     return token
+  }
+
+  /** A refreshed ID token's claims: verified, or read as sent while the provider's keys cannot be had (see {@link refreshAccessToken}). */
+  private async refreshedClaims(idToken: string): Promise<Record<string, unknown>> {
+    try {
+      return await this.verifyIdToken(idToken, null)
+    } catch (error) {
+      if (error instanceof AllAccessError && error.code === 'provider_unavailable') return this.claimsAsRead(idToken)
+      throw error
+    }
   }
 
   /** An ID token's claims read without its signature, their issuer and audience checked: see {@link refreshAccessToken}. */
