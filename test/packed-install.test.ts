@@ -1,12 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { execFile, spawn } from 'node:child_process'
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { generateKey } from '../server/crypto/keys.ts'
 import { launchChromium } from './support/chromium.ts'
 import { freePort } from './support/demo-server.ts'
 import { migrationSource } from '../migrations/index.ts'
+import { scratchFolder } from './support/scratch-folder.ts'
 
 const ROOT = resolve('.')
 const EXAMPLE = join(ROOT, 'examples', 'koa-react')
@@ -33,7 +33,7 @@ describe('the packed package installed into an app', () => {
   const allAccess = (args: string[], extra: NodeJS.ProcessEnv = {}) => run(process.execPath, [join(app, 'node_modules', '.bin', 'all-access'), ...args], extra)
 
   beforeAll(async () => {
-    work = mkdtempSync(join(tmpdir(), 'aa-packed-'))
+    work = scratchFolder('aa-packed-')
     env = { ...process.env }
     const pack = await run(NPM, ['pack', '--ignore-scripts', '--pack-destination', work], {}, ROOT)
     if (pack.status !== 0) throw new Error(`npm pack failed:\n${pack.stderr}`)
@@ -48,10 +48,6 @@ describe('the packed package installed into an app', () => {
     const install = await run(NPM, ['install', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund'], {}, app, 600_000)
     if (install.status !== 0) throw new Error(`npm install failed:\n${install.stdout}\n${install.stderr}`)
   }, 660_000)
-
-  afterAll(() => {
-    if (work) rmSync(work, { recursive: true, force: true })
-  })
 
   it('installs no build tool, no sandbox provider and no PostgreSQL driver, and no TypeScript source', async () => {
     const tree = (await run(NPM, ['ls', '--omit=dev', '--all', '--parseable'])).stdout

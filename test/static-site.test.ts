@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import Koa from 'koa'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { request as httpRequest, type Server } from 'node:http'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CONTENT_SECURITY_POLICY, staticSite } from '../server/static-site.ts'
+import { scratchFolder } from './support/scratch-folder.ts'
 
 /** A raw request: fetch would normalise `..` away before it ever left the test. */
 function get(port: number, path: string, headers: Record<string, string> = {}, method = 'GET') {
@@ -25,7 +25,7 @@ describe('the static SPA the BFF serves', () => {
   let port: number
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'aa-static-'))
+    dir = scratchFolder('aa-static-')
     const root = join(dir, 'site')
     mkdirSync(join(root, 'assets'), { recursive: true })
     writeFileSync(join(root, 'index.html'), '<!doctype html><title>SPA</title>')
@@ -43,7 +43,6 @@ describe('the static SPA the BFF serves', () => {
 
   afterAll(async () => {
     await new Promise((resolve) => server.close(resolve))
-    rmSync(dir, { recursive: true, force: true })
   })
 
   it('serves index.html with its CSP, no framing, revalidated every time', async () => {

@@ -249,7 +249,6 @@ describe.each(databases)('the store on $kind', (database) => {
         for (const path of [file, `${file}-wal`, `${file}-shm`]) expect([path, statSync(path).mode & 0o777]).toEqual([path, 0o600])
       } finally {
         await own.close()
-        rmSync(dir, { recursive: true, force: true })
       }
     })
   }

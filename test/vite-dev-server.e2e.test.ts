@@ -1,6 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { createServer, type ViteDevServer } from 'vite'
@@ -9,6 +7,7 @@ import { launchChromium } from './support/chromium.ts'
 import { databases } from './support/databases.ts'
 import { freePort } from './support/demo-server.ts'
 import { startOidcSandbox, type RunningOidcSandbox } from './support/oidc-sandbox.ts'
+import { scratchFolder } from './support/scratch-folder.ts'
 
 const EXAMPLE = resolve('examples/koa-react')
 
@@ -31,7 +30,7 @@ describe('a SPA on Vite’s dev server, proxying to the BFF, in Chromium', () =>
   beforeAll(async () => {
     const created = await database.create()
     drop = created.drop
-    cacheDir = mkdtempSync(join(tmpdir(), 'aa-vite-cache-'))
+    cacheDir = scratchFolder('aa-vite-cache-')
     const vitePort = await freePort()
     viteUrl = `http://localhost:${vitePort}`
     idp = await startOidcSandbox({ clients: [{ clientId: 'vite-dev', clientSecret: 'vite-dev-secret-xxxxxxxxxxxxxxx', redirectUris: [`${viteUrl}/auth/callback/sandbox-oidc`] }] })
@@ -68,7 +67,6 @@ describe('a SPA on Vite’s dev server, proxying to the BFF, in Chromium', () =>
     await idp?.close()
     await drop?.()
     delete process.env.BFF_URL
-    if (cacheDir) rmSync(cacheDir, { recursive: true, force: true })
   })
 
   it('sends the provider back to the Vite origin, signs in, and calls the API through both proxies', async () => {
