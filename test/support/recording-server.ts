@@ -12,6 +12,8 @@ export interface RecordedAnswer {
   status: number
   body?: string | Uint8Array
   type?: string
+  /** Answers this much later (a slow route). */
+  delayMs?: number
 }
 
 /** A real HTTP server on 127.0.0.1 that records every request and answers what `answer` says. */
@@ -23,9 +25,13 @@ export async function startRecordingServer(answer: (request: RecordedRequest) =>
     req.on('end', () => {
       const request = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') }
       received.push(request)
-      const { status, body = '', type } = answer(request)
-      res.writeHead(status, type ? { 'Content-Type': type } : {})
-      res.end(body)
+      const { status, body = '', type, delayMs } = answer(request)
+      const send = () => {
+        res.writeHead(status, type ? { 'Content-Type': type } : {})
+        res.end(body)
+      }
+      if (delayMs) setTimeout(send, delayMs)
+      else send()
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
