@@ -515,6 +515,26 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(bearer.headers.get('link')).toBe(`<${upstream.url}/v1/paged?per_page=5&page=2>; rel="next"`)
   })
 
+  it('never passes on the token where a provider writes it back into its body, cut across chunks, percent-encoded or gzipped; the rest passes as sent', async () => {
+    const token = 'ya29.a0Af/h+x~Q=='
+    const { browser: echoed } = await signedIn(bff, 'echo', { accessToken: token })
+    const { browser: queried } = await signedIn(bff, 'query-token', { accessToken: token })
+    for (const [who, path] of [[echoed, '/api/echo/token-echo'], [queried, '/api/query-token/token-echo'], [echoed, '/api/echo/token-echo?coding=gzip']] as const) {
+      const response = await who.fetch(new URL(path, bff.url), { headers: CSRF })
+      const text = await response.text()
+      expect([response.status, response.headers.get('content-encoding')], path).toEqual([200, null])
+      expect(JSON.parse(text), path).toEqual({ data: [1], debug: 'REDACTED', paging: { next: `${upstream.url}${new URL(path, 'http://x').pathname.replace(/^\/api\/[^/]+/, path.includes('query') ? '/q' : '/v1')}?access_token=REDACTED&after=QVF` } })
+    }
+    // The plain echo names the query it got, the query-token provider's token included.
+    const plain = await queried.fetch(new URL('/api/query-token/me?x=1', bff.url), { headers: CSRF })
+    expect(await plain.json()).toEqual({ method: 'GET', url: '/q/me?x=1&access_token=REDACTED', body: '' })
+  })
+
+  it('answers 502 upstream_unreachable for a body in a coding the proxy cannot read for the token', async () => {
+    const response = await browser.fetch(new URL('/api/echo/token-echo?coding=zstd', bff.url), { headers: CSRF })
+    expect([response.status, (await response.json()).error, response.headers.get('content-encoding')]).toEqual([502, 'upstream_unreachable', null])
+  })
+
   it('unlinks an account even when the provider cannot revoke its tokens, and logs why', async () => {
     const { browser: leaving, accountId: leavingId } = await signedIn(bff, 'revocable', { accessToken: 'token-to-revoke', refreshToken: 'refresh-to-revoke' })
     const response = await leaving.fetch(new URL('/auth/accounts/revocable', bff.url), { method: 'DELETE', headers: CSRF })

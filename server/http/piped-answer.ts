@@ -1,5 +1,6 @@
 import type { Context } from 'koa'
 import { Readable } from 'node:stream'
+import { RedactedBody } from '../proxy/token-redaction.ts'
 
 /** Koa's statuses.empty: answers that carry no body. */
 const BODILESS = new Set([204, 205, 304])
@@ -35,5 +36,6 @@ export function pipeAnswer(ctx: Context): void {
   body.once('error', end)
   res.on('error', end)
   res.once('close', () => end(res.writableFinished ? undefined : prematureClose()))
-  body.pipe(res)
+  if (body instanceof RedactedBody) body.pipeTo(res)
+  else body.pipe(res)
 }

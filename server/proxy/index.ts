@@ -9,6 +9,7 @@ import type { AccountRecord } from '../store/accounts.ts'
 import { resolveApiTarget } from './api-path.ts'
 import { forwardedHeaders, pickHeaders, RETURNED_RESPONSE_HEADERS, withoutSecrets } from './headers.ts'
 import { readRequestBody, type RequestBody } from './read-body.ts'
+import { codingsToUndo, redactedBody, redactText } from './token-redaction.ts'
 
 interface Upstream {
   answer: TransportAnswer
@@ -165,11 +166,23 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   })
 
   const { answer } = upstream
+  let codings: string[] = []
+  try {
+    if (upstream.buffered === undefined) codings = codingsToUndo(answer.headers.get('content-encoding'))
+  } catch (error) {
+    upstream.done()
+    drop(answer)
+    throw error
+  }
   ctx.status = answer.status
-  ctx.set(withoutSecrets(pickHeaders(answer.headers, RETURNED_RESPONSE_HEADERS), upstream.secrets))
+  const returned = pickHeaders(answer.headers, RETURNED_RESPONSE_HEADERS)
+  // The body leaves decoded: its coding stays behind with it.
+  if (codings.length) delete returned['content-encoding']
+  ctx.set(withoutSecrets(returned, upstream.secrets))
   if (upstream.buffered !== undefined) {
     upstream.done()
-    ctx.body = upstream.buffered
+    // The browser never holds the token: not even where a provider writes it back into its answer.
+    ctx.body = redactText(upstream.buffered, upstream.secrets)
   } else if (ctx.method === 'HEAD') {
     upstream.done()
     drop(answer)
@@ -184,7 +197,7 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
     return
   } else {
     answer.body.once('end', upstream.done).once('error', upstream.done).once('close', upstream.done)
-    ctx.body = answer.body
+    ctx.body = redactedBody(answer.body, codings, upstream.secrets)
   }
   if (!answer.headers.get('content-type')) ctx.remove('Content-Type')
 }

@@ -13,7 +13,7 @@ export interface EchoedRequest {
  * An API that records what it receives. `/slow` waits before answering, `/status/<n>` answers n,
  * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`,
  * `/stall-body` stops after its headers (`stallsLetGo` counts those whose connection the BFF then
- * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/gzipped` answers gzip-compressed text unless asked for identity
+ * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied), `/gzipped` answers gzip-compressed text unless asked for identity
  * (RFC 9110 §12.5.3: a request without Accept-Encoding accepts any coding), `/gzipped-always` even then.
  */
 export async function startEchoUpstream() {
@@ -69,6 +69,22 @@ export async function startEchoUpstream() {
         const credentials = encodeURIComponent(req.headers.authorization ?? new URL(entry.url, 'http://x').searchParams.get('access_token') ?? '')
         res.writeHead(200, { 'Content-Type': 'application/json', Link: `<http://${req.headers.host}${entry.url}&page=2>; rel="next"`, ETag: `"${credentials}"`, 'X-RateLimit-Remaining': '41' })
         res.end('{"page":1}')
+        return
+      }
+      if (path.endsWith('/token-echo')) {
+        // The token the call was made with, written back the way APIs do (a Graph API paging URL,
+        // a debug field), in pieces that cut it: what the proxy must never pass on.
+        const token = (req.headers.authorization ?? '').replace(/^Bearer /, '') || (new URL(entry.url, 'http://x').searchParams.get('access_token') ?? '')
+        const body = JSON.stringify({ data: [1], debug: token, paging: { next: `http://${req.headers.host}${path}?access_token=${encodeURIComponent(token)}&after=QVF` } })
+        const coding = new URL(entry.url, 'http://x').searchParams.get('coding')
+        res.writeHead(200, { 'Content-Type': 'application/json', ...(coding ? { 'Content-Encoding': coding } : {}) })
+        if (coding) {
+          res.end(coding === 'gzip' ? gzipSync(body) : body)
+          return
+        }
+        const pieces = body.match(/[^]{1,7}/g) ?? []
+        const writeNext = () => (pieces.length ? res.write(pieces.shift(), () => setTimeout(writeNext, 1)) : res.end())
+        writeNext()
         return
       }
       if (path.endsWith('/plain')) {

@@ -1,0 +1,102 @@
+import { Readable } from 'node:stream'
+import { brotliCompressSync, gzipSync } from 'node:zlib'
+import { describe, expect, it } from 'vitest'
+import { codingsToUndo, REDACTED, redactedBody, redactText } from '../server/proxy/token-redaction.ts'
+
+const TOKEN = 'ya29.a0Af/h+x~Q=='
+
+async function read(stream: Readable): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of stream) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString()
+}
+
+function throughRedaction(chunks: (string | Buffer)[], secrets = [TOKEN], codings: string[] = []): Promise<string> {
+  return read(redactedBody(Readable.from(chunks.map((chunk) => Buffer.from(chunk))), codings, secrets))
+}
+
+const escapeAll = (text: string, hex: (h: string) => string = (h) => h) => [...text].map((c) => `%${hex(c.charCodeAt(0).toString(16).toUpperCase())}`).join('')
+
+describe('the token in a proxied answer body', () => {
+  // How APIs and their languages write a token back: as sent, in a URL by encodeURIComponent, by
+  // form rules, by Python's quote (keeps `/`), in lower-case hex, escaped whole, escaped twice (a
+  // URL inside a URL), and in JSON (`\/`, `\u002b`).
+  const written = [
+    TOKEN,
+    encodeURIComponent(TOKEN),
+    new URLSearchParams({ t: TOKEN }).toString().slice(2),
+    TOKEN.replace('+', '%2B').replace(/=/g, '%3D'),
+    encodeURIComponent(TOKEN).replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()),
+    escapeAll(TOKEN, (h) => h.toLowerCase()),
+    encodeURIComponent(encodeURIComponent(TOKEN)),
+    TOKEN.replaceAll('/', '\\/').replace('+', '\\u002b'),
+  ]
+  // JSON as the provider writes it, its own escapes as they are (JSON.stringify would escape the `\\`).
+  const json = (forms: string[], next: string) => `{"written":[${forms.map((form) => `"<${form}>"`).join(',')}],"next":"https://graph.example/v1/me/feed?access_token=${next}&after=QVF"}`
+  const body = json(written, encodeURIComponent(TOKEN))
+  const expected = json(written.map(() => REDACTED), REDACTED)
+
+  it('is replaced however the provider escapes it, the rest kept byte for byte', async () => {
+    expect(await throughRedaction([body])).toBe(expected)
+    expect(redactText(body, [TOKEN])).toBe(expected)
+  })
+
+  it('is replaced wherever the chunks of the answer cut it, escapes included, down to one byte a chunk', async () => {
+    const bytes = Buffer.from(body)
+    for (let cut = 1; cut < bytes.length; cut++) {
+      expect(await throughRedaction([bytes.subarray(0, cut), bytes.subarray(cut)]), `cut at ${cut}`).toBe(expected)
+    }
+    expect(await throughRedaction([...bytes].map((byte) => Buffer.from([byte])))).toBe(expected)
+  })
+
+  it('leaves alone what only looks like part of it: a prefix, escapes that are not, a body ending inside an escape', async () => {
+    const near = `${TOKEN.slice(0, -1)} %zz %2 \\u00 \\q 100% ${TOKEN.slice(1)}\\`
+    expect(await throughRedaction([near])).toBe(near)
+    expect(await throughRedaction([near.slice(0, 10), near.slice(10)])).toBe(near)
+    expect(await throughRedaction(['a%2'])).toBe('a%2')
+  })
+
+  it('replaces the OAuth 1.0a token secret too, and each secret wherever it stands', async () => {
+    expect(await throughRedaction([`a=tok-1&b=sec%2D2&c=tok-1`], ['tok-1', 'sec-2'])).toBe(`a=${REDACTED}&b=${REDACTED}&c=${REDACTED}`)
+  })
+
+  it('holds back only bytes that could begin the token: the rest of a chunk leaves at once (server-sent events)', async () => {
+    const source = new Readable({ read() {} })
+    const out = redactedBody(source, [], [TOKEN])
+    const seen: string[] = []
+    out.on('data', (chunk: Buffer) => seen.push(chunk.toString()))
+    source.push(Buffer.from('data: {"n":1}\n\n'))
+    source.push(Buffer.from('data: {"n":2}\n\nya29.a0'))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(seen.join('')).toBe('data: {"n":1}\n\ndata: {"n":2}\n\n')
+    source.push(Buffer.from('!'))
+    source.push(null)
+    await new Promise((resolve) => out.once('end', resolve))
+    expect(seen.join('')).toBe('data: {"n":1}\n\ndata: {"n":2}\n\nya29.a0!')
+  })
+
+  it('is replaced after undoing a gzip or brotli coding the provider sent despite being asked for identity', async () => {
+    expect(await throughRedaction([gzipSync(`x${TOKEN}y`)], [TOKEN], codingsToUndo('gzip'))).toBe(`x${REDACTED}y`)
+    expect(await throughRedaction([brotliCompressSync(gzipSync(`x${TOKEN}y`))], [TOKEN], codingsToUndo('gzip, br'))).toBe(`x${REDACTED}y`)
+    expect(codingsToUndo('identity')).toEqual([])
+    expect(() => codingsToUndo('zstd')).toThrow(expect.objectContaining({ code: 'upstream_unreachable' }))
+  })
+
+  it('passes an answer on untouched when the call had no secret', async () => {
+    expect(redactText('{"a":1}', [])).toBe('{"a":1}')
+    expect(await throughRedaction(['{"a":1}'], [''])).toBe('{"a":1}')
+  })
+
+  it('takes time linear in the answer, however often the token, a near miss of it or an escape appears', () => {
+    const secret = 'a'.repeat(200) + 'b'
+    const near = 'a'.repeat(4 * 1024 * 1024)
+    // The other token last: a search from each match to the end would take quadratic time.
+    const many = secret.repeat(20_000) + TOKEN
+    const escapes = '%25'.repeat(1024 * 1024)
+    const started = performance.now()
+    expect(redactText(near, [secret, TOKEN]) === near).toBe(true)
+    expect(redactText(many, [secret, TOKEN]) === REDACTED.repeat(20_001)).toBe(true)
+    expect(redactText(escapes, [secret, TOKEN]) === escapes).toBe(true)
+    expect(performance.now() - started).toBeLessThan(3000)
+  })
+})
