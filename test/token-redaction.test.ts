@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream'
+import { PassThrough, pipeline, Readable, Writable } from 'node:stream'
 import { brotliCompressSync, gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { codingsToUndo, REDACTED, redactedBody, redactText } from '../server/proxy/token-redaction.ts'
@@ -80,6 +80,24 @@ describe('the token in a proxied answer body', () => {
     expect(await throughRedaction([brotliCompressSync(gzipSync(`x${TOKEN}y`))], [TOKEN], codingsToUndo('gzip, br'))).toBe(`x${REDACTED}y`)
     expect(codingsToUndo('identity')).toEqual([])
     expect(() => codingsToUndo('zstd')).toThrow(expect.objectContaining({ code: 'upstream_unreachable' }))
+  })
+
+  it("fails, neither hanging nor ending the process, when the provider's answer failed before the browser's side began to read it", async () => {
+    // A host's middleware awaiting after the BFF's leaves time for the provider's answer to be cut,
+    // or for a decoder to refuse it, before Koa pipes the body.
+    const sent = (codings: string[], fail: (source: PassThrough) => void) => {
+      const source = new PassThrough()
+      // As the proxy's route does: the time limit stops with the answer, whichever way it ends.
+      source.once('error', () => {})
+      const body = redactedBody(source, codings, [TOKEN])
+      fail(source)
+      return new Promise((resolve) => setTimeout(resolve, 20)).then(
+        () => new Promise((resolve) => pipeline(body, new Writable({ write: (_chunk, _encoding, done) => done() }), (error) => resolve(error?.message))),
+      )
+    }
+    expect(await sent([], (source) => source.destroy(new Error('connection reset')))).toBe('connection reset')
+    expect(await sent(['gzip'], (source) => source.end('not gzip'))).toBe('incorrect header check')
+    expect(await sent([], (source) => source.destroy())).toBe('Premature close')
   })
 
   it('passes an answer on untouched when the call had no secret', async () => {

@@ -12,6 +12,11 @@ const BACKSLASH = 0x5c
 const SLASH = 0x2f
 const LETTER_U = 0x75
 
+/** What `stream.pipeline` reports of a stream that closed before its end. */
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })
+}
+
 function hexValue(byte: number | undefined): number {
   if (byte === undefined) return -1
   if (byte >= 0x30 && byte <= 0x39) return byte - 0x30
@@ -223,6 +228,9 @@ export class RedactedBody extends Readable {
     private readonly chain: Readable[],
   ) {
     super()
+    // A decoder may fail before the browser's side starts reading (a host's middleware still
+    // awaiting after the BFF's): unheard, that failure would end the process. start() finds it.
+    source.on('error', () => {})
   }
 
   /** Sends the answer to `destination`, pausing the provider's answer while it is full; errors end this stream. */
@@ -249,6 +257,8 @@ export class RedactedBody extends Readable {
     if (this.started) return
     this.started = true
     const { source, scanner } = this
+    // Failed or let go before this started: no event is left to come, and the answer would hang.
+    if (source.destroyed) return void this.destroy(source.errored ?? prematureClose())
     let ended = false
     source.on('data', (chunk: Buffer) => {
       const out = scanner.scan(chunk)
@@ -260,7 +270,7 @@ export class RedactedBody extends Readable {
     })
     source.once('error', (error) => this.destroy(error))
     source.once('close', () => {
-      if (!ended && !this.destroyed) this.destroy(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }))
+      if (!ended && !this.destroyed) this.destroy(prematureClose())
     })
   }
 }
