@@ -24,12 +24,18 @@ function hexValue(byte: number | undefined): number {
   return lower >= 0x61 && lower <= 0x66 ? lower - 0x57 : -1
 }
 
+/**
+ * How deep escapes of escapes are read: a URL inside a URL inside a URL, and further. Without a
+ * bound, a run of `%252525…` was one character held whole and read again at every chunk.
+ */
+const ESCAPE_DEPTH = 4
+
 /** The character {@link readCharacter} read last (one byte's value). */
 let character = 0
 
 /**
  * Reads the character at `at` as a browser or a script would read it back: `%HH` in either case,
- * percent-escapes of percent-escapes (`%252F`), JSON's `\/` and `\u00HH`, or the byte itself. Sets
+ * percent-escapes of percent-escapes (`%252F`, {@link ESCAPE_DEPTH} deep), JSON's `\/` and `\u00HH`, or the byte itself. Sets
  * {@link character} and answers the bytes it took; 0 when the data ends inside what may be an
  * escape and more may follow (`final` false).
  */
@@ -38,7 +44,7 @@ function readCharacter(data: Buffer, at: number, final: boolean): number {
   if (byte === PERCENT) {
     let width = 1
     let value = PERCENT
-    while (value === PERCENT) {
+    for (let round = 0; value === PERCENT && round < ESCAPE_DEPTH; round++) {
       const high = hexValue(data[at + width])
       const low = hexValue(data[at + width + 1])
       if (!final && (at + width >= data.length || (high >= 0 && at + width + 1 >= data.length))) return 0
