@@ -82,6 +82,12 @@ describe('the token in a proxied answer body', () => {
     expect(() => codingsToUndo('zstd')).toThrow(expect.objectContaining({ code: 'upstream_unreachable' }))
   })
 
+  it('reads an empty body in a coding as empty, as browsers do, and refuses more codings than a provider applies', async () => {
+    for (const coding of ['gzip', 'deflate', 'br']) expect(await throughRedaction([], [TOKEN], codingsToUndo(coding)), coding).toBe('')
+    expect(codingsToUndo('GZIP, identity, br')).toEqual(['br', 'gzip'])
+    expect(() => codingsToUndo(Array(1000).fill('gzip').join(','))).toThrow(expect.objectContaining({ code: 'upstream_unreachable' }))
+  })
+
   it("fails, neither hanging nor ending the process, when the provider's answer failed before the browser's side began to read it", async () => {
     // A host's middleware awaiting after the BFF's leaves time for the provider's answer to be cut,
     // or for a decoder to refuse it, before Koa pipes the body.

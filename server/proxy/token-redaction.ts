@@ -1,5 +1,5 @@
 import { Readable, type Transform, type Writable } from 'node:stream'
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
+import { constants, createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
 import { AllAccessError } from '../errors.ts'
 
 /** What the browser reads where a provider's answer held the token. */
@@ -281,7 +281,18 @@ export class RedactedBody extends Readable {
   }
 }
 
-const DECODERS: Record<string, () => Transform> = { gzip: createGunzip, 'x-gzip': createGunzip, deflate: createInflate, br: createBrotliDecompress }
+// Read as browsers and undici's fetch read them: an empty body (a 200 to a DELETE, say) or one whose
+// coding stops short is what it holds, not a failure that cuts the answer.
+const ZLIB = { flush: constants.Z_SYNC_FLUSH, finishFlush: constants.Z_SYNC_FLUSH }
+const BROTLI = { flush: constants.BROTLI_OPERATION_FLUSH, finishFlush: constants.BROTLI_OPERATION_FLUSH }
+const DECODERS: Record<string, () => Transform> = {
+  gzip: () => createGunzip(ZLIB),
+  'x-gzip': () => createGunzip(ZLIB),
+  deflate: () => createInflate(ZLIB),
+  br: () => createBrotliDecompress(BROTLI),
+}
+/** The most codings undone: a decoder apiece, so a header naming thousands held memory for each (curl's CVE-2022-32206). */
+const MAX_CODINGS = 5
 
 /**
  * The codings of an answer's `Content-Encoding` to undo, the last applied first. The proxy asks for
@@ -290,6 +301,7 @@ const DECODERS: Record<string, () => Transform> = { gzip: createGunzip, 'x-gzip'
  */
 export function codingsToUndo(contentEncoding: string | null): string[] {
   const codings = (contentEncoding ?? '').split(',').map((coding) => coding.trim().toLowerCase()).filter((coding) => coding && coding !== 'identity')
+  if (codings.length > MAX_CODINGS) throw new AllAccessError('upstream_unreachable', { detail: `the provider answered in ${codings.length} content-encodings, more than the proxy undoes` })
   for (const coding of codings) {
     if (!DECODERS[coding]) throw new AllAccessError('upstream_unreachable', { detail: `the provider answered in content-encoding "${coding}", which the proxy cannot read for the token` })
   }
