@@ -56,6 +56,19 @@ describe('the token in a proxied answer body', () => {
     expect(await throughRedaction(['a%2'])).toBe('a%2')
   })
 
+  it('is replaced in JSON however it escapes a token secret holding a backslash, a quote or a letter past ASCII', async () => {
+    // An OAuth 1.0a token secret is any string: JSON writes its `\\` and `"` escaped, and Python's
+    // json.dumps and PHP's json_encode write its non-ASCII letters as `\u` escapes.
+    for (const secret of ['s3c\\r/t', 's3c"r\\u0041t', 'gehéim\\\\2', 'k\\/\u{1F511}']) {
+      const json = JSON.stringify(secret).slice(1, -1)
+      const ascii = json.replace(/[^\0-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+      for (const written of [json, ascii, ascii.replaceAll('/', '\\/'), encodeURIComponent(secret)]) {
+        expect(await throughRedaction([`{"s":"${written}"}`], [secret]), written).toBe(`{"s":"${REDACTED}"}`)
+        expect(redactText(`{"s":"${written}"}`, [secret]), written).toBe(`{"s":"${REDACTED}"}`)
+      }
+    }
+  })
+
   it('replaces the OAuth 1.0a token secret too, and each secret wherever it stands', async () => {
     expect(await throughRedaction([`a=tok-1&b=sec%2D2&c=tok-1`], ['tok-1', 'sec-2'])).toBe(`a=${REDACTED}&b=${REDACTED}&c=${REDACTED}`)
   })

@@ -10,6 +10,7 @@ const EMPTY = Buffer.alloc(0)
 const PERCENT = 0x25
 const BACKSLASH = 0x5c
 const SLASH = 0x2f
+const QUOTE = 0x22
 const LETTER_U = 0x75
 
 /** What `stream.pipeline` reports of a stream that closed before its end. */
@@ -35,9 +36,9 @@ let character = 0
 
 /**
  * Reads the character at `at` as a browser or a script would read it back: `%HH` in either case,
- * percent-escapes of percent-escapes (`%252F`, {@link ESCAPE_DEPTH} deep), JSON's `\/` and `\u00HH`, or the byte itself. Sets
- * {@link character} and answers the bytes it took; 0 when the data ends inside what may be an
- * escape and more may follow (`final` false).
+ * percent-escapes of percent-escapes (`%252F`, {@link ESCAPE_DEPTH} deep), JSON's `\/`, `\\`, `\"`
+ * and `\u00HH`, or the byte itself. Sets {@link character} and answers the bytes it took; 0 when the
+ * data ends inside what may be an escape and more may follow (`final` false).
  */
 function readCharacter(data: Buffer, at: number, final: boolean): number {
   const byte = data[at]!
@@ -57,8 +58,8 @@ function readCharacter(data: Buffer, at: number, final: boolean): number {
   }
   if (byte === BACKSLASH) {
     const next = data[at + 1]
-    if (next === SLASH) {
-      character = SLASH
+    if (next === SLASH || next === BACKSLASH || next === QUOTE) {
+      character = next
       return 2
     }
     if (next === LETTER_U) {
@@ -107,6 +108,18 @@ function pattern(secret: string): Pattern {
   return { bytes, failure, matched: 0 }
 }
 
+/**
+ * A secret, and as JSON writes it where that reads otherwise: an OAuth 1.0a token secret may be
+ * any string, its `\` and `"` escaped by every JSON, its letters past ASCII by Python's json.dumps and
+ * PHP's json_encode (`\u00e9`). Most tokens are none of these, and are read as they are.
+ */
+function writtenForms(secret: string): string[] {
+  if (!/[\\"\0-\x1f\u0080-\uffff]/.test(secret)) return [secret]
+  const json = JSON.stringify(secret).slice(1, -1)
+  // Forms that read alike are each a pattern all the same: rare, and harmless.
+  return [secret, json, json.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)]
+}
+
 /** The bytes that may open a secret (the first of each, and the openers of escapes), by the secrets' first bytes. */
 const openers = new Map<string, Uint8Array>()
 
@@ -148,9 +161,11 @@ export class SecretScanner {
     let longest = 1
     for (const secret of secrets) {
       if (!secret) continue
-      const p = pattern(secret)
-      this.patterns.push(p)
-      longest = Math.max(longest, p.bytes.length)
+      for (const form of writtenForms(secret)) {
+        const p = pattern(form)
+        this.patterns.push(p)
+        longest = Math.max(longest, p.bytes.length)
+      }
     }
     this.longest = longest
     this.opens = openersOf(this.patterns)
