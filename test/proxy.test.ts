@@ -533,6 +533,9 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
   it('answers 502 upstream_unreachable for a body in a coding the proxy cannot read for the token', async () => {
     const response = await browser.fetch(new URL('/api/echo/token-echo?coding=zstd', bff.url), { headers: CSRF })
     expect([response.status, (await response.json()).error, response.headers.get('content-encoding')]).toEqual([502, 'upstream_unreachable', null])
+    // A 304 has no body of its own to read: passed on as it came.
+    const unchanged = await browser.fetch(new URL('/api/echo/token-echo?coding=zstd&status=304', bff.url), { headers: CSRF })
+    expect(unchanged.status).toBe(304)
   })
 
   it('unlinks an account even when the provider cannot revoke its tokens, and logs why', async () => {

@@ -168,7 +168,8 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   const { answer } = upstream
   let codings: string[] = []
   try {
-    if (upstream.buffered === undefined) codings = codingsToUndo(answer.headers.get('content-encoding'))
+    // A 204's or 304's coding names no body of its own: nothing to read for the token.
+    if (upstream.buffered === undefined && answer.status !== 204 && answer.status !== 304) codings = codingsToUndo(answer.headers.get('content-encoding'))
   } catch (error) {
     upstream.done()
     drop(answer)

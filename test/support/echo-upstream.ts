@@ -13,7 +13,7 @@ export interface EchoedRequest {
  * An API that records what it receives. `/slow` waits before answering, `/status/<n>` answers n,
  * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`,
  * `/stall-body` stops after its headers (`stallsLetGo` counts those whose connection the BFF then
- * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied), `/gzipped` answers gzip-compressed text unless asked for identity
+ * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `&status=304` as a 304), `/gzipped` answers gzip-compressed text unless asked for identity
  * (RFC 9110 §12.5.3: a request without Accept-Encoding accepts any coding), `/gzipped-always` even then.
  */
 export async function startEchoUpstream() {
@@ -77,7 +77,12 @@ export async function startEchoUpstream() {
         const token = (req.headers.authorization ?? '').replace(/^Bearer /, '') || (new URL(entry.url, 'http://x').searchParams.get('access_token') ?? '')
         const body = JSON.stringify({ data: [1], debug: token, paging: { next: `http://${req.headers.host}${path}?access_token=${encodeURIComponent(token)}&after=QVF` } })
         const coding = new URL(entry.url, 'http://x').searchParams.get('coding')
-        res.writeHead(200, { 'Content-Type': 'application/json', ...(coding ? { 'Content-Encoding': coding } : {}) })
+        const status = Number(new URL(entry.url, 'http://x').searchParams.get('status') ?? 200)
+        res.writeHead(status, { 'Content-Type': 'application/json', ...(coding ? { 'Content-Encoding': coding } : {}) })
+        if (status === 304) {
+          res.end()
+          return
+        }
         if (coding) {
           res.end(coding === 'gzip' ? gzipSync(body) : body)
           return
