@@ -616,6 +616,23 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
       expect(upstream.received.at(-1)?.headers.authorization).toBe('Bearer token-big')
     })
 
+    it('holds a large answer back at the provider while the browser does not read it, and passes it on whole, the token taken out, once it does', async () => {
+      const url = new URL('/api/echo/download?mb=64', big.url)
+      const answer = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+        httpRequest({ host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, headers: { ...CSRF, Cookie: bigBrowser.cookieHeader(url) } }, resolve).on('error', reject).end()
+      })
+      answer.pause()
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      // What the sockets and streams between hold, a few megabytes, not the whole answer.
+      const heldBack = upstream.downloadWritten()
+      expect(heldBack).toBeLessThan(32 * 1024 * 1024)
+      const chunks: Buffer[] = []
+      for await (const chunk of answer) chunks.push(chunk as Buffer)
+      const body = Buffer.concat(chunks).toString('latin1')
+      expect([answer.statusCode, body.split('token-big').length - 1, body.split('REDACTED\n').length - 1]).toEqual([200, 0, 64])
+      expect(body.length).toBe(64 * (1024 * 1024 - 'token-big'.length + 'REDACTED'.length))
+    })
+
     it.each([['of undeclared length', {}], ['of declared length', { 'Content-Length': String(1024 * 1024) }]])(
       'cuts the upload to the provider at once when the browser goes away in the middle of a streamed body %s',
       async (_, length) => {

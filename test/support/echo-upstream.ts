@@ -13,7 +13,7 @@ export interface EchoedRequest {
  * An API that records what it receives. `/slow` waits before answering, `/status/<n>` answers n,
  * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`,
  * `/stall-body` stops after its headers (`stallsLetGo` counts those whose connection the BFF then
- * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `&status=304` as a 304), `/gzipped` answers gzip-compressed text unless asked for identity
+ * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/download?mb=N` N megabytes each opening with the token, written as fast as they are taken, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `&status=304` as a 304), `/gzipped` answers gzip-compressed text unless asked for identity
  * (RFC 9110 §12.5.3: a request without Accept-Encoding accepts any coding), `/gzipped-always` even then.
  */
 export async function startEchoUpstream() {
@@ -21,6 +21,7 @@ export async function startEchoUpstream() {
   const rejected = new Set<string>()
   let stallsLetGo = 0
   let uploadsCut = 0
+  let downloadWritten = 0
   const arrived: string[] = []
   const server = createServer((req, res) => {
     arrived.push(req.url ?? '')
@@ -92,6 +93,24 @@ export async function startEchoUpstream() {
         writeNext()
         return
       }
+      if (path.endsWith('/download')) {
+        // `?mb=N` megabytes, the token that called at the start of each, written only as fast as they are taken.
+        const token = (req.headers.authorization ?? '').replace(/^Bearer /, '')
+        const megabyte = Buffer.from(`${token}\n${'x'.repeat(1024 * 1024 - token.length - 1)}`)
+        let left = Number(new URL(entry.url, 'http://x').searchParams.get('mb') ?? 1)
+        downloadWritten = 0
+        res.writeHead(200, { 'Content-Type': 'text/plain' })
+        const writeOn = () => {
+          while (left > 0) {
+            left--
+            downloadWritten += megabyte.length
+            if (!res.write(megabyte)) return void res.once('drain', writeOn)
+          }
+          res.end()
+        }
+        writeOn()
+        return
+      }
       if (path.endsWith('/plain')) {
         res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '5' })
         res.end('plain')
@@ -124,6 +143,8 @@ export async function startEchoUpstream() {
     received,
     rejected,
     stallsLetGo: () => stallsLetGo,
+    /** Bytes the last `/download` has written so far. */
+    downloadWritten: () => downloadWritten,
     /** Requests whose body was cut before its end. */
     uploadsCut: () => uploadsCut,
     /** The target of every request as its headers arrived, whether or not its body ever ended. */
