@@ -482,18 +482,6 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(bff.logs.some((line) => line.startsWith('error answer cut:'))).toBe(true)
   })
 
-  it("lets go of the provider's answer when the browser goes away in the middle of it", async () => {
-    const letGo = upstream.stallsLetGo()
-    const leaving = new AbortController()
-    const response = await browser.fetch(new URL('/api/echo/stall-body', bff.url), { headers: CSRF, signal: leaving.signal })
-    expect(response.status).toBe(200)
-    leaving.abort()
-    // Well before the 500 ms time limit: the browser's leaving, not the limit, closed it.
-    const left = Date.now()
-    expect(await within(2000, async () => upstream.stallsLetGo(), (n) => n > letGo)).toBeGreaterThan(letGo)
-    expect(Date.now() - left).toBeLessThan(400)
-  })
-
   it('sends the token as an access_token query parameter for providers that want it so', async () => {
     const { browser: queryBrowser } = await signedIn(bff, 'query-token', { accessToken: 'token-in-query' })
     const response = await queryBrowser.fetch(new URL('/api/query-token/me?x=1', bff.url), { headers: CSRF })
@@ -614,6 +602,19 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
       expect(((await response.json()) as { body: string }).body).toBe(payload)
       expect(upstream.received.at(-1)?.body).toBe(payload)
       expect(upstream.received.at(-1)?.headers.authorization).toBe('Bearer token-big')
+    })
+
+    it("lets go of the provider's answer when the browser goes away in the middle of it", async () => {
+      const letGo = upstream.stallsLetGo()
+      const leaving = new AbortController()
+      const response = await bigBrowser.fetch(new URL('/api/echo/stall-body', big.url), { headers: CSRF, signal: leaving.signal })
+      expect(response.status).toBe(200)
+      leaving.abort()
+      // Well before this BFF's 5 s time limit (room for a loaded machine): the browser's leaving, not
+      // the limit, closed it.
+      const left = Date.now()
+      expect(await within(4000, async () => upstream.stallsLetGo(), (n) => n > letGo)).toBeGreaterThan(letGo)
+      expect(Date.now() - left).toBeLessThan(2000)
     })
 
     it('holds a large answer back at the provider while the browser does not read it, and passes it on whole, the token taken out, once it does', async () => {
