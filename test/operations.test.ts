@@ -5,7 +5,7 @@ import { hashId, randomToken } from '../server/crypto/random.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
 import { SESSION_COOKIE } from '../server/session/cookies.ts'
 import { migrate, openStore, type Store } from '../server/store/index.ts'
-import { cacheLapse } from './support/eventually.ts'
+import { cacheLapse, within } from './support/eventually.ts'
 import { BrowserSession } from './support/browser-session.ts'
 import { startBff } from './support/bff.ts'
 import { databases, TEST_DATABASE_URL } from './support/databases.ts'
@@ -15,6 +15,9 @@ import { startTcpRelay } from './support/tcp-relay.ts'
 import { scratchFolder } from './support/scratch-folder.ts'
 
 const CSRF = { 'X-CSRF': '1' }
+
+/** Whether `condition` holds within 10 s, asked every 50 ms. */
+const until = (condition: () => boolean) => within(10_000, async () => condition(), Boolean)
 
 /** A signed-in browser for `serve` processes, made in the database they use. */
 async function signInThroughDatabase(store: Store, host: string, provider: string): Promise<BrowserSession> {
@@ -51,17 +54,22 @@ describe('all-access serve, operated', () => {
     const serve = await startServe({ databaseUrl, keys })
     try {
       const browser = await signInThroughDatabase(store, new URL(serve.url).hostname, 'echo')
-      const slow = browser.fetch(new URL('/api/echo/slow', serve.url), { headers: CSRF })
-      await new Promise((resolve) => setTimeout(resolve, 300))
+      const inFlight = browser.fetch(new URL('/api/echo/held', serve.url), { headers: CSRF })
+      // In flight from when the provider has it until the test lets the provider answer, however
+      // loaded the machine: fixed sleeps had sent SIGTERM 300 ms after the request, and the answer 1.5 s later.
+      expect(await until(() => upstream.held() === 1)).toBe(true)
       serve.process.kill('SIGTERM')
-      await new Promise((resolve) => setTimeout(resolve, 200))
+      // The instance says it stops once it has stopped listening.
+      expect(await until(() => serve.output().includes('all-access stopping (SIGTERM)'))).toBe(true)
       await expect(fetch(new URL('/auth/providers', serve.url))).rejects.toThrow()
-      const response = await slow
+      upstream.releaseHeld()
+      const response = await inFlight
       expect(response.status).toBe(200)
-      expect(await response.json()).toEqual({ slow: true })
+      expect(await response.json()).toEqual({ held: true })
       expect(await serve.exited).toBe(0)
       expect(serve.output()).toContain('all-access stopping (SIGTERM)')
     } finally {
+      upstream.releaseHeld()
       await serve.stop()
       await store.close()
     }
@@ -76,10 +84,13 @@ describe('all-access serve, operated', () => {
     try {
       const browser = await signInThroughDatabase(store, new URL(serve.url).hostname, 'echo')
       const cookie = browser.cookies.map(({ name, value }) => `${name}=${value}`).join('; ')
-      const slow = new Promise<import('node:http').IncomingMessage>((resolve, reject) => get(new URL('/api/echo/slow', serve.url), { agent, headers: { ...CSRF, Cookie: cookie } }, resolve).on('error', reject))
-      await new Promise((resolve) => setTimeout(resolve, 300))
+      const inFlight = new Promise<import('node:http').IncomingMessage>((resolve, reject) => get(new URL('/api/echo/held', serve.url), { agent, headers: { ...CSRF, Cookie: cookie } }, resolve).on('error', reject))
+      expect(await until(() => upstream.held() === 1)).toBe(true)
       serve.process.kill('SIGTERM')
-      const response = await slow
+      // Its answer begins only after the instance began to stop.
+      expect(await until(() => serve.output().includes('all-access stopping (SIGTERM)'))).toBe(true)
+      upstream.releaseHeld()
+      const response = await inFlight
       response.resume()
       expect(response.statusCode).toBe(200)
       // Keep-alive would invite the client (a load balancer's pool) to send its next request on a
@@ -87,6 +98,7 @@ describe('all-access serve, operated', () => {
       expect(response.headers.connection).toBe('close')
       expect(await serve.exited).toBe(0)
     } finally {
+      upstream.releaseHeld()
       agent.destroy()
       await serve.stop()
       await store.close()

@@ -10,7 +10,8 @@ export interface EchoedRequest {
 }
 
 /**
- * An API that records what it receives. `/slow` waits before answering, `/status/<n>` answers n,
+ * An API that records what it receives. `/slow` waits before answering, `/held` answers only when
+ * `releaseHeld()` lets it (`held()` counts those waiting), `/status/<n>` answers n,
  * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`,
  * `/stall-body` stops after its headers (`stallsLetGo` counts those whose connection the BFF then
  * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/download?mb=N` N megabytes each opening with the token, written as fast as they are taken, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `&status=304` as a 304), `/gzipped` answers gzip-compressed text unless asked for identity
@@ -23,6 +24,7 @@ export async function startEchoUpstream() {
   let uploadsCut = 0
   let downloadWritten = 0
   const arrived: string[] = []
+  const held: (() => void)[] = []
   const server = createServer((req, res) => {
     arrived.push(req.url ?? '')
     req.once('close', () => {
@@ -122,6 +124,13 @@ export async function startEchoUpstream() {
         res.end(identity ? 'zipped' : gzipSync('zipped'))
         return
       }
+      if (path.endsWith('/held')) {
+        held.push(() => {
+          res.writeHead(200, { 'Content-Type': 'application/json' })
+          res.end('{"held":true}')
+        })
+        return
+      }
       if (path.endsWith('/slow')) {
         setTimeout(() => {
           res.writeHead(200, { 'Content-Type': 'application/json' })
@@ -145,6 +154,12 @@ export async function startEchoUpstream() {
     stallsLetGo: () => stallsLetGo,
     /** Bytes the last `/download` has written so far. */
     downloadWritten: () => downloadWritten,
+    /** `/held` requests waiting for `releaseHeld()`. */
+    held: () => held.length,
+    /** Answers every `/held` request waiting. */
+    releaseHeld: () => {
+      for (const answer of held.splice(0)) answer()
+    },
     /** Requests whose body was cut before its end. */
     uploadsCut: () => uploadsCut,
     /** The target of every request as its headers arrived, whether or not its body ever ended. */
