@@ -638,12 +638,13 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
       'cuts the upload to the provider at once when the browser goes away in the middle of a streamed body %s',
       async (_, length) => {
         const cut = upstream.uploadsCut()
+        const arrivedBefore = upstream.arrived.length
         const url = new URL('/api/echo/upload', big.url)
         const uploading = httpRequest({ host: url.hostname, port: url.port, method: 'POST', path: url.pathname, headers: { ...CSRF, Cookie: bigBrowser.cookieHeader(url), 'Content-Type': 'application/octet-stream', ...length } })
         uploading.on('error', () => {})
         uploading.write(Buffer.alloc(300 * 1024))
-        // Time for the first bytes to reach the provider.
-        await new Promise((resolve) => setTimeout(resolve, 300))
+        // Cut once the upload has reached the provider (a fixed 300 ms had been hoped to be enough).
+        expect(await within(10_000, async () => upstream.arrived.length > arrivedBefore, Boolean)).toBe(true)
         uploading.destroy()
         const left = Date.now()
         // Well before the 5 s time limit: the browser's leaving, not the limit, ended it.
@@ -681,8 +682,9 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
       const url = new URL('/api/echo/upload', big.url)
       const uploading = httpRequest({ host: url.hostname, port: url.port, method: 'POST', path: url.pathname, headers: { ...CSRF, Cookie: bigBrowser.cookieHeader(url), 'Content-Type': 'application/json', 'Content-Length': '1000' } })
       uploading.on('error', () => {})
-      uploading.write('{"half":')
-      await new Promise((resolve) => setTimeout(resolve, 200))
+      // Cut once the first piece has left, not after a fixed 200 ms: cut before the connection is made, it
+      // sends nothing at all. Whether the server already reads the body or not, the outcome is the same.
+      await new Promise((resolve) => uploading.write('{"half":', resolve))
       uploading.destroy()
       expect(await within(2000, async () => big.logs.filter((line) => /^POST \/api\/echo\/upload 499 /.test(line)).length, (n) => n > 0)).toBe(1)
       expect(big.logs.join('\n')).not.toMatch(/upstream_unreachable|service_unavailable|server_error/)
