@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { withoutSecrets } from '../server/proxy/headers.ts'
+import { cpuMsSince } from './support/cpu-time.ts'
 
 const TOKEN = 'gho_16C7e42F292c6912E7710c838347Ae178B4a'
 
@@ -19,8 +20,8 @@ describe('withoutSecrets(headers, secrets)', () => {
   it('reads a header of escapes nested thousands deep in time linear in its length, and drops it: the token could hide below the depth it decodes', () => {
     // `%2525…2541`: each round of decoding takes off one `25`. Decoded to the end, this took seconds.
     const deep = `%${'25'.repeat(32 * 1024)}41`
-    const started = performance.now()
+    const started = process.cpuUsage()
     expect(withoutSecrets({ link: deep, 'x-ratelimit-remaining': '41' }, [TOKEN])).toEqual({ 'x-ratelimit-remaining': '41' })
-    expect(performance.now() - started).toBeLessThan(200)
+    expect(cpuMsSince(started)).toBeLessThan(200)
   })
 })

@@ -2,6 +2,7 @@ import { PassThrough, pipeline, Readable, Writable } from 'node:stream'
 import { brotliCompressSync, gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { codingsToUndo, REDACTED, redactedBody, redactText, SecretScanner } from '../server/proxy/token-redaction.ts'
+import { cpuMsSince } from './support/cpu-time.ts'
 
 const TOKEN = 'ya29.a0Af/h+x~Q=='
 
@@ -130,11 +131,11 @@ describe('the token in a proxied answer body', () => {
     // The other token last: a search from each match to the end would take quadratic time.
     const many = secret.repeat(20_000) + TOKEN
     const escapes = '%25'.repeat(1024 * 1024)
-    const started = performance.now()
+    const started = process.cpuUsage()
     expect(redactText(near, [secret, TOKEN]) === near).toBe(true)
     expect(redactText(many, [secret, TOKEN]) === REDACTED.repeat(20_001)).toBe(true)
     expect(redactText(escapes, [secret, TOKEN]) === escapes).toBe(true)
-    expect(performance.now() - started).toBeLessThan(3000)
+    expect(cpuMsSince(started)).toBeLessThan(3000)
   })
 
   it('passes on a long run of escaped percent signs as it arrives, not held whole and read again at every chunk', () => {
@@ -142,12 +143,12 @@ describe('the token in a proxied answer body', () => {
     const run = Buffer.from(`%${'25'.repeat(4 * 1024 * 1024)}`)
     const scanner = new SecretScanner([TOKEN])
     let passed = 0
-    const started = performance.now()
+    const started = process.cpuUsage()
     for (let at = 0; at < run.length; at += 64 * 1024) {
       passed += scanner.scan(run.subarray(at, at + 64 * 1024)).length
       expect(Math.min(at + 64 * 1024, run.length) - passed, `held at ${at}`).toBeLessThan(64)
     }
     expect(passed + scanner.scan(Buffer.alloc(0), true).length).toBe(run.length)
-    expect(performance.now() - started).toBeLessThan(1000)
+    expect(cpuMsSince(started)).toBeLessThan(1000)
   })
 })
