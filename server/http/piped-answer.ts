@@ -1,14 +1,9 @@
 import type { Context } from 'koa'
 import { Readable } from 'node:stream'
-import { RedactedBody } from '../proxy/token-redaction.ts'
+import { prematureClose, RedactedBody } from '../proxy/token-redaction.ts'
 
 /** Koa's statuses.empty: answers that carry no body. */
 const BODILESS = new Set([204, 205, 304])
-
-/** What `stream.pipeline` reports when the browser goes away before the answer's end. */
-function prematureClose(): Error {
-  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })
-}
 
 /**
  * Sends a stream body (a proxied answer) now, as Koa's response step would send it, but with

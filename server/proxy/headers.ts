@@ -52,17 +52,21 @@ export function pickHeaders(source: { get(name: string): string | null | undefin
   return picked
 }
 
-/** Rounds of percent-decoding a header is read through: far past the double encoding of real URLs. */
-const DECODING_ROUNDS = 4
+/**
+ * How deep escapes of escapes are read, in headers and bodies alike: a URL inside a URL inside a
+ * URL, and further, far past the double encoding of real URLs. Without a bound, `%2525…` took
+ * quadratic time in a header, and in a body was one character held whole and read again at every chunk.
+ */
+export const ESCAPE_DEPTH = 4
 
 /**
  * `text` with its percent-escapes decoded, again while some are left (double encoding included),
- * bytes as Latin-1 characters; null when escapes are still left after {@link DECODING_ROUNDS}. Each
+ * bytes as Latin-1 characters; null when escapes are still left after {@link ESCAPE_DEPTH} rounds. Each
  * round only takes off one level: decoded to the end, `%2525…` took time quadratic in its length.
  */
 function percentDecoded(text: string): string | null {
   let decoded = text
-  for (let round = 0; round < DECODING_ROUNDS; round++) {
+  for (let round = 0; round < ESCAPE_DEPTH; round++) {
     if (!decoded.includes('%')) return decoded
     const next = decoded.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)))
     if (next === decoded) return decoded

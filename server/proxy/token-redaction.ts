@@ -1,6 +1,7 @@
 import { Readable, type Transform, type Writable } from 'node:stream'
 import { constants, createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
 import { AllAccessError } from '../errors.ts'
+import { ESCAPE_DEPTH } from './headers.ts'
 
 /** What the browser reads where a provider's answer held the token. */
 export const REDACTED = 'REDACTED'
@@ -13,8 +14,8 @@ const SLASH = 0x2f
 const QUOTE = 0x22
 const LETTER_U = 0x75
 
-/** What `stream.pipeline` reports of a stream that closed before its end. */
-function prematureClose(): Error {
+/** What `stream.pipeline` reports of a stream that closed before its end (the browser gone, a provider's answer cut). */
+export function prematureClose(): Error {
   return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })
 }
 
@@ -24,12 +25,6 @@ function hexValue(byte: number | undefined): number {
   const lower = byte | 0x20
   return lower >= 0x61 && lower <= 0x66 ? lower - 0x57 : -1
 }
-
-/**
- * How deep escapes of escapes are read: a URL inside a URL inside a URL, and further. Without a
- * bound, a run of `%252525…` was one character held whole and read again at every chunk.
- */
-const ESCAPE_DEPTH = 4
 
 /** The character {@link readCharacter} read last (one byte's value). */
 let character = 0
