@@ -416,17 +416,22 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect((await bff.store.accounts.get(signerId))?.status).toBe('reauth_required')
   })
 
-  it("drops a caller's oauth_* parameters from the query and the form of an OAuth 1.0a call (RFC 5849 3.1), and signs what it sends", async () => {
+  /** A GET of the OAuth 1.0a echo with `query` and a form POST of `form` to `postPath`: what the provider received of each. */
+  async function oauth1Calls(query: string, postPath: string, form: string) {
     const { browser: signer } = await signedIn(bff, 'oauth1-echo', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
-    const query = await signer.fetch(new URL('/api/oauth1-echo/oauth/request_token?oauth_callback=https%3A%2F%2Fevil.example&a=1&oauth_token=forged', bff.url), { headers: CSRF })
-    expect(query.status).toBe(200)
-    const posted = await signer.fetch(new URL('/api/oauth1-echo/statuses/update?x=y', bff.url), {
+    const got = await signer.fetch(new URL(`/api/oauth1-echo/oauth/request_token?${query}`, bff.url), { headers: CSRF })
+    expect(got.status).toBe(200)
+    const posted = await signer.fetch(new URL(`/api/oauth1-echo/${postPath}`, bff.url), {
       method: 'POST',
       headers: { ...CSRF, 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: 'status=hello%20world&oauth_callback=https%3A%2F%2Fevil.example&oauth_consumer_key=other',
+      body: form,
     })
     expect(posted.status).toBe(200)
-    const [get, post] = upstream.received
+    return upstream.received
+  }
+
+  it("drops a caller's oauth_* parameters from the query and the form of an OAuth 1.0a call (RFC 5849 3.1), and signs what it sends", async () => {
+    const [get, post] = await oauth1Calls('oauth_callback=https%3A%2F%2Fevil.example&a=1&oauth_token=forged', 'statuses/update?x=y', 'status=hello%20world&oauth_callback=https%3A%2F%2Fevil.example&oauth_consumer_key=other')
     expect([get.url, post.url, post.body]).toEqual(['/v1/oauth/request_token?a=1', '/v1/statuses/update?x=y', 'status=hello%20world'])
     for (const sent of [get, post]) {
       const header = signedAsSent(sent, upstream.url)
@@ -436,16 +441,7 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
   })
 
   it("drops a caller's oauth_* parameters however their names are escaped, and sends the rest of an OAuth 1.0a call's query and form byte for byte", async () => {
-    const { browser: signer } = await signedIn(bff, 'oauth1-echo', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
-    const query = await signer.fetch(new URL('/api/oauth1-echo/oauth/request_token?%6Fauth_callback=https%3A%2F%2Fevil.example&q=a%20b~*&oauth%5Fverifier=v&r=x+y&e=&e=1', bff.url), { headers: CSRF })
-    expect(query.status).toBe(200)
-    const posted = await signer.fetch(new URL('/api/oauth1-echo/statuses/update', bff.url), {
-      method: 'POST',
-      headers: { ...CSRF, 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: '%6fauth_callback=https%3A%2F%2Fevil.example&status=a%20b~*&oauth%5fconsumer_key=other',
-    })
-    expect(posted.status).toBe(200)
-    const [get, post] = upstream.received
+    const [get, post] = await oauth1Calls('%6Fauth_callback=https%3A%2F%2Fevil.example&q=a%20b~*&oauth%5Fverifier=v&r=x+y&e=&e=1', 'statuses/update', '%6fauth_callback=https%3A%2F%2Fevil.example&status=a%20b~*&oauth%5fconsumer_key=other')
     // A provider reads these names as oauth_callback, oauth_verifier and oauth_consumer_key (RFC 5849 3.4.1.3.1 decodes them).
     expect([get.url, post.url, post.body]).toEqual(['/v1/oauth/request_token?q=a%20b~*&r=x+y&e=&e=1', '/v1/statuses/update', 'status=a%20b~*'])
     for (const sent of [get, post]) signedAsSent(sent, upstream.url)
