@@ -35,7 +35,7 @@ export async function startEchoUpstream() {
     req.on('end', () => {
       const entry = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') }
       received.push(entry)
-      const path = new URL(entry.url, 'http://x').pathname
+      const { pathname: path, searchParams: query } = new URL(entry.url, 'http://x')
       const token = (req.headers.authorization ?? '').replace(/^Bearer /, '')
       if (rejected.has(token)) {
         res.writeHead(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': 'Bearer error="invalid_token"' })
@@ -69,7 +69,7 @@ export async function startEchoUpstream() {
       if (path.endsWith('/paged')) {
         // A pagination Link built from the request URL, and an ETag naming the credentials it was
         // asked with: what a provider may echo of the token it received.
-        const credentials = encodeURIComponent(req.headers.authorization ?? new URL(entry.url, 'http://x').searchParams.get('access_token') ?? '')
+        const credentials = encodeURIComponent(req.headers.authorization ?? query.get('access_token') ?? '')
         res.writeHead(200, { 'Content-Type': 'application/json', Link: `<http://${req.headers.host}${entry.url}&page=2>; rel="next"`, ETag: `"${credentials}"`, 'X-RateLimit-Remaining': '41' })
         res.end('{"page":1}')
         return
@@ -77,10 +77,10 @@ export async function startEchoUpstream() {
       if (path.endsWith('/token-echo')) {
         // The token the call was made with, written back the way APIs do (a Graph API paging URL,
         // a debug field), in pieces that cut it: what the proxy must never pass on.
-        const token = (req.headers.authorization ?? '').replace(/^Bearer /, '') || (new URL(entry.url, 'http://x').searchParams.get('access_token') ?? '')
+        const token = (req.headers.authorization ?? '').replace(/^Bearer /, '') || (query.get('access_token') ?? '')
         const body = JSON.stringify({ data: [1], debug: token, paging: { next: `http://${req.headers.host}${path}?access_token=${encodeURIComponent(token)}&after=QVF` } })
-        const coding = new URL(entry.url, 'http://x').searchParams.get('coding')
-        const status = Number(new URL(entry.url, 'http://x').searchParams.get('status') ?? 200)
+        const coding = query.get('coding')
+        const status = Number(query.get('status') ?? 200)
         res.writeHead(status, { 'Content-Type': 'application/json', ...(coding ? { 'Content-Encoding': coding } : {}) })
         if (status === 304) {
           res.end()
@@ -99,7 +99,7 @@ export async function startEchoUpstream() {
         // `?mb=N` megabytes, the token that called at the start of each, written only as fast as they are taken.
         const token = (req.headers.authorization ?? '').replace(/^Bearer /, '')
         const megabyte = Buffer.from(`${token}\n${'x'.repeat(1024 * 1024 - token.length - 1)}`)
-        let left = Number(new URL(entry.url, 'http://x').searchParams.get('mb') ?? 1)
+        let left = Number(query.get('mb') ?? 1)
         downloadWritten = 0
         res.writeHead(200, { 'Content-Type': 'text/plain' })
         const writeOn = () => {
