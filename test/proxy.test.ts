@@ -157,7 +157,7 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     ])
   })
 
-  it('asks the provider for an unencoded body, and passes on the coding of one that encodes anyway', async () => {
+  it('asks the provider for an unencoded body, and decodes the body of one that encodes anyway', async () => {
     for (const path of ['/api/echo/gzipped', '/api/echo/gzipped-always']) {
       const response = await browser.fetch(new URL(path, bff.url), { headers: CSRF })
       expect([response.status, await response.text()]).toEqual([200, 'zipped'])
@@ -165,9 +165,18 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(upstream.received.map((r) => r.headers['accept-encoding'])).toEqual(['identity', 'identity'])
   })
 
-  it("asks for an unencoded body on the BFF's own provider calls too (tokens, profiles, apiClient), which it reads as text", async () => {
+  it("asks for an unencoded body on the BFF's own provider calls too (tokens, profiles, apiClient), and decodes one that comes encoded anyway", async () => {
     const answer = await callProvider(`${upstream.url}/v1/gzipped`, { method: 'get' }, 'profile_request_failed')
     expect(answer.text).toBe('zipped')
+    for (const coding of ['gzip', 'br', 'deflate', 'gzip, br']) {
+      const encoded = await callProvider(`${upstream.url}/v1/gzipped-always?coding=${encodeURIComponent(coding)}`, { method: 'get' }, 'profile_request_failed')
+      expect([encoded.text, encoded.headers.get('content-encoding'), encoded.headers.get('content-length')], coding).toEqual(['zipped', null, null])
+    }
+    // A coding it cannot read fails as the step's own failure; decoded bytes count against the cap, not the coded ones.
+    const unreadable = callProvider(`${upstream.url}/v1/gzipped-always?coding=zstd`, { method: 'get' }, 'profile_request_failed')
+    await expect(unreadable).rejects.toMatchObject({ code: 'profile_request_failed', detail: expect.stringContaining('"zstd"') })
+    const bomb = callProvider(`${upstream.url}/v1/gzipped-always?coding=gzip&size=${2 * 1024 * 1024}`, { method: 'get', maxBytes: 1024 * 1024 }, 'profile_request_failed')
+    await expect(bomb).rejects.toMatchObject({ code: 'profile_request_failed', detail: expect.stringContaining('over 1048576 bytes') })
   })
 
   const escapes = [
@@ -414,6 +423,16 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(dead.status).toBe(401)
     expect(await dead.json()).toEqual({ error: 'reauth_required', message: expect.any(String) })
     expect((await bff.store.accounts.get(signerId))?.status).toBe('reauth_required')
+  })
+
+  it('reads an OAuth 1.0a 401 that came compressed: the token refusal in its body is seen, and the token it quotes is not passed on', async () => {
+    const { browser: signer, accountId } = await signedIn(bff, 'oauth1-echo', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
+    const other = await signer.fetch(new URL('/api/oauth1-echo/oauth1-401-gzipped?problem=signature_invalid', bff.url), { headers: CSRF })
+    expect([other.status, other.headers.get('content-encoding'), await other.json()]).toEqual([401, null, { oauth_problem: 'signature_invalid', token: 'REDACTED' }])
+    expect((await bff.store.accounts.get(accountId))?.status).toBe('active')
+    const dead = await signer.fetch(new URL('/api/oauth1-echo/oauth1-401-gzipped?problem=token_rejected', bff.url), { headers: CSRF })
+    expect([dead.status, ((await dead.json()) as { error: string }).error]).toEqual([401, 'reauth_required'])
+    expect((await bff.store.accounts.get(accountId))?.status).toBe('reauth_required')
   })
 
   /** A GET of the OAuth 1.0a echo with `query` and a form POST of `form` to `postPath`: what the provider received of each. */

@@ -1,12 +1,13 @@
 import type { ErrorCode } from '../../shared/errors.ts'
 import { AllAccessError } from '../errors.ts'
+import { codingsToUndo, decodingChain, letGo } from './content-coding.ts'
 import { AnswerTooLarge, deadline, readCapped, send } from './provider-transport.ts'
 
 export const DEFAULT_TIMEOUT_MS = 30_000
 /**
  * What every request to a provider carries, the proxy's included. Identity coding: without
- * Accept-Encoding a provider may compress its answer (RFC 9110 §12.5.3), which is read as text here
- * and passed on byte for byte by the proxy.
+ * Accept-Encoding a provider may compress its answer (RFC 9110 §12.5.3); one that does anyway is
+ * decoded (content-coding.ts).
  */
 export const PROVIDER_REQUEST_HEADERS: Readonly<Record<string, string>> = { 'user-agent': 'all-access', 'accept-encoding': 'identity' }
 /** The cap on token, profile, discovery and JWKS answers: far above any real one, far below harm. */
@@ -40,11 +41,25 @@ export async function callProvider(url: URL | string, init: ProviderRequest, fai
   const timeoutMs = init.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const limit = deadline(timeoutMs)
   try {
-    const answer = await send(target, { method: init.method.toUpperCase(), headers: { ...PROVIDER_REQUEST_HEADERS, ...lowerCase(init.headers) }, body: init.body, signal: limit.signal })
-    const read = await readCapped(answer.body, init.maxBytes ?? PROVIDER_ANSWER_LIMIT)
+    const method = init.method.toUpperCase()
+    const answer = await send(target, { method, headers: { ...PROVIDER_REQUEST_HEADERS, ...lowerCase(init.headers) }, body: init.body, signal: limit.signal })
+    let chain = [answer.body]
+    let read: string
+    try {
+      // A HEAD's, 204's or 304's coding names no body of its own.
+      const codings = method === 'HEAD' || answer.status === 204 || answer.status === 304 ? [] : codingsToUndo(answer.headers.get('content-encoding'))
+      chain = decodingChain(answer.body, codings)
+      read = (await readCapped(chain[chain.length - 1], init.maxBytes ?? PROVIDER_ANSWER_LIMIT)).toString()
+    } catch (error) {
+      letGo(chain)
+      throw error
+    }
     // A byte order mark is dropped as fetch's text() drops it: JSON.parse and forms would choke on it.
     const text = read.charCodeAt(0) === 0xfeff ? read.slice(1) : read
-    return { status: answer.status, ok: answer.status >= 200 && answer.status < 300, headers: toHeaders(answer.rawHeaders), text }
+    const headers = toHeaders(answer.rawHeaders)
+    // The text is decoded: its coding (and the length of the coded bytes) no longer describe it.
+    if (chain.length > 1) for (const name of ['content-encoding', 'content-length']) headers.delete(name)
+    return { status: answer.status, ok: answer.status >= 200 && answer.status < 300, headers, text }
   } catch (cause) {
     if (cause instanceof AnswerTooLarge) {
       throw new AllAccessError(failure === 'upstream_unreachable' ? 'payload_too_large' : failure, {

@@ -54,9 +54,9 @@ export async function send(url: URL, request: TransportRequest): Promise<Transpo
   return { status: answer.statusCode, headers: headerReader(rawHeaders), rawHeaders, body: answer.body }
 }
 
-/** Reads a body to text, giving up as soon as it passes `maxBytes` (the rest is never buffered). */
-export async function readCapped(body: AsyncIterable<Uint8Array> | null | undefined, maxBytes: number): Promise<string> {
-  if (!body) return ''
+/** Reads a body whole, giving up as soon as it passes `maxBytes` (the rest is never buffered). */
+export async function readCapped(body: AsyncIterable<Uint8Array> | null | undefined, maxBytes: number): Promise<Buffer> {
+  if (!body) return Buffer.alloc(0)
   const chunks: Uint8Array[] = []
   let size = 0
   for await (const chunk of body) {
@@ -67,7 +67,7 @@ export async function readCapped(body: AsyncIterable<Uint8Array> | null | undefi
     }
     chunks.push(chunk)
   }
-  return Buffer.concat(chunks).toString('utf8')
+  return Buffer.concat(chunks)
 }
 
 /** An answer over its cap: the failure code says what could not be read. */

@@ -9,12 +9,13 @@ import type { AccountRecord } from '../store/accounts.ts'
 import { resolveApiTarget } from './api-path.ts'
 import { forwardedHeaders, pickHeaders, RETURNED_RESPONSE_HEADERS, withoutSecrets } from './headers.ts'
 import { readRequestBody, type RequestBody } from './read-body.ts'
-import { codingsToUndo, redactedBody, redactText } from './token-redaction.ts'
+import { codingsToUndo, redactBytes, redactedBody } from './token-redaction.ts'
+import { codingsToUndo as readableCodings, decodingChain, letGo } from '../clients/content-coding.ts'
 
 interface Upstream {
   answer: TransportAnswer
-  /** The body, when it had to be read to judge a 401. */
-  buffered?: string
+  /** The body, decoded, when it had to be read to judge a 401 (empty when it could not be read). */
+  buffered?: Buffer
   /** Stops the time limit once the body has been handed on. */
   done(): void
   /** The account's token the call was made with: no header passed back may carry it. */
@@ -99,8 +100,23 @@ function withoutProtocolParameters(encoded: string): string | null {
 
 /** The methods the proxy forwards; anything else could reach an API in ways nobody reviewed. */
 export const PROXIED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']
-/** A 401's body is read whole (up to this) when an OAuth 1.0a client must judge it. */
+/** A 401's body is read whole (up to this, decoded) when an OAuth 1.0a client must judge it. */
 const REJECTION_BODY_LIMIT = 64 * 1024
+
+/**
+ * A 401's body, decoded, to judge and then pass on. Empty when it cannot be read (too large, cut,
+ * a coding that cannot be undone, which is then refused once the call is over).
+ */
+async function readRejection(answer: TransportAnswer): Promise<Buffer> {
+  let chain = [answer.body]
+  try {
+    chain = decodingChain(answer.body, readableCodings(answer.headers.get('content-encoding')))
+    return await readCapped(chain[chain.length - 1], REJECTION_BODY_LIMIT)
+  } catch {
+    letGo(chain)
+    return Buffer.alloc(0)
+  }
+}
 
 /**
  * `ANY /api/:provider/<path>`: forwards to the provider's API base URL only (an allow-list by
@@ -156,7 +172,7 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
     evidence: (sent) => ({
       status: sent.answer.status,
       headers: sent.answer.headers,
-      body: async () => (sent.buffered ??= await readCapped(sent.answer.body, REJECTION_BODY_LIMIT).catch(() => '')),
+      body: async () => (sent.buffered ??= await readRejection(sent.answer)).toString(),
     }),
     discard: async (sent) => {
       sent.done()
@@ -169,7 +185,7 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   let codings: string[] = []
   try {
     // A 204's or 304's coding names no body of its own: nothing to read for the token.
-    if (upstream.buffered === undefined && answer.status !== 204 && answer.status !== 304) codings = codingsToUndo(answer.headers.get('content-encoding'))
+    if (answer.status !== 204 && answer.status !== 304) codings = codingsToUndo(answer.headers.get('content-encoding'))
   } catch (error) {
     upstream.done()
     drop(answer)
@@ -183,7 +199,7 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   if (upstream.buffered !== undefined) {
     upstream.done()
     // The browser never holds the token: not even where a provider writes it back into its answer.
-    ctx.body = redactText(upstream.buffered, upstream.secrets)
+    ctx.body = redactBytes(upstream.buffered, upstream.secrets)
   } else if (ctx.method === 'HEAD') {
     upstream.done()
     drop(answer)

@@ -1,5 +1,5 @@
-import { Readable, type Transform, type Writable } from 'node:stream'
-import { constants, createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
+import { Readable, type Writable } from 'node:stream'
+import { codingsToUndo as undoneCodings, decodingChain, UnreadableCoding } from '../clients/content-coding.ts'
 import { AllAccessError } from '../errors.ts'
 import { ESCAPE_DEPTH } from './headers.ts'
 
@@ -222,11 +222,12 @@ export class SecretScanner {
   }
 }
 
-/** A text with the secrets replaced (a 401's body, read whole to judge it). */
-export function redactText(text: string, secrets: readonly string[]): string {
+/** A body read whole with the secrets replaced (a 401's, read to judge it). */
+export function redactBytes(bytes: Buffer, secrets: readonly string[]): Buffer {
   const scanner = new SecretScanner(secrets)
-  return scanner.empty ? text : scanner.scan(Buffer.from(text), true).toString()
+  return scanner.empty ? bytes : scanner.scan(bytes, true)
 }
+
 
 /**
  * A provider's answer with its secrets replaced, a secret cut across chunks included. Read as a
@@ -291,31 +292,18 @@ export class RedactedBody extends Readable {
   }
 }
 
-// Read as browsers and undici's fetch read them: an empty body (a 200 to a DELETE, say) or one whose
-// coding stops short is what it holds, not a failure that cuts the answer.
-const ZLIB = { flush: constants.Z_SYNC_FLUSH, finishFlush: constants.Z_SYNC_FLUSH }
-const BROTLI = { flush: constants.BROTLI_OPERATION_FLUSH, finishFlush: constants.BROTLI_OPERATION_FLUSH }
-const DECODERS: Record<string, () => Transform> = {
-  gzip: () => createGunzip(ZLIB),
-  'x-gzip': () => createGunzip(ZLIB),
-  deflate: () => createInflate(ZLIB),
-  br: () => createBrotliDecompress(BROTLI),
-}
-/** The most codings undone: a decoder apiece, so a header naming thousands held memory for each (curl's CVE-2022-32206). */
-const MAX_CODINGS = 5
-
 /**
  * The codings of an answer's `Content-Encoding` to undo, the last applied first. The proxy asks for
  * `identity`; a provider that encodes anyway is decoded so that its body can be read for the token.
  * A coding the proxy cannot read is refused: the body might carry the token unseen.
  */
 export function codingsToUndo(contentEncoding: string | null): string[] {
-  const codings = (contentEncoding ?? '').split(',').map((coding) => coding.trim().toLowerCase()).filter((coding) => coding && coding !== 'identity')
-  if (codings.length > MAX_CODINGS) throw new AllAccessError('upstream_unreachable', { detail: `the provider answered in ${codings.length} content-encodings, more than the proxy undoes` })
-  for (const coding of codings) {
-    if (!DECODERS[coding]) throw new AllAccessError('upstream_unreachable', { detail: `the provider answered in content-encoding "${coding}", which the proxy cannot read for the token` })
+  try {
+    return undoneCodings(contentEncoding)
+  } catch (error) {
+    if (!(error instanceof UnreadableCoding)) throw error
+    throw new AllAccessError('upstream_unreachable', { detail: `${error.message}: the proxy cannot read it for the token` })
   }
-  return codings.reverse()
 }
 
 /**
@@ -326,12 +314,7 @@ export function codingsToUndo(contentEncoding: string | null): string[] {
  * (see piped-answer.ts).
  */
 export function redactedBody(source: Readable, codings: string[], secrets: readonly string[]): Readable {
-  const chain: Readable[] = [source, ...codings.map((coding) => DECODERS[coding]!())]
-  for (let i = 1; i < chain.length; i++) {
-    const [from, to] = [chain[i - 1]!, chain[i] as Transform]
-    from.once('error', (error) => to.destroy(error))
-    from.pipe(to)
-  }
+  const chain = decodingChain(source, codings)
   const scanner = new SecretScanner(secrets)
   const last = chain[chain.length - 1]!
   return scanner.empty && chain.length === 1 ? last : new RedactedBody(last, scanner, chain)

@@ -1,5 +1,7 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http'
-import { gzipSync } from 'node:zlib'
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
+
+const ENCODERS: Record<string, (body: Buffer) => Buffer> = { gzip: gzipSync, br: brotliCompressSync, deflate: deflateSync }
 
 export interface EchoedRequest {
   method: string
@@ -14,7 +16,7 @@ export interface EchoedRequest {
  * `releaseHeld()` lets it (`held()` counts those waiting), `/status/<n>` answers n,
  * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`,
  * `/stall-body` stops after its headers (`stallsLetGo` counts those whose connection the BFF then
- * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/download?mb=N` N megabytes each opening with the token, written as fast as they are taken, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `&status=304` as a 304), `/gzipped` answers gzip-compressed text unless asked for identity
+ * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/oauth1-401-gzipped?problem=P` a gzipped 401 naming `oauth_problem` P and the token in its body, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/download?mb=N` N megabytes each opening with the token, written as fast as they are taken, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `&status=304` as a 304), `/gzipped` answers gzip-compressed text unless asked for identity (`?coding=` names others, applied in order where known; `&size=N` N zeros instead)
  * (RFC 9110 §12.5.3: a request without Accept-Encoding accepts any coding), `/gzipped-always` even then.
  */
 export async function startEchoUpstream() {
@@ -58,6 +60,15 @@ export async function startEchoUpstream() {
       if (path.endsWith('/oauth1-token-rejected')) {
         res.writeHead(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': 'OAuth realm="api", oauth_problem="token_rejected"' })
         res.end('{"error":"token rejected"}')
+        return
+      }
+      if (path.endsWith('/oauth1-401-gzipped')) {
+        // A 401 compressed although the call asked for identity, naming its problem only in the body
+        // (`?problem=`) and quoting the token it refused.
+        const token = /oauth_token="([^"]*)"/.exec(req.headers.authorization ?? '')?.[1] ?? ''
+        const body = JSON.stringify({ oauth_problem: query.get('problem'), token: decodeURIComponent(token) })
+        res.writeHead(401, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' })
+        res.end(gzipSync(body))
         return
       }
       if (path.endsWith('/redirect')) {
@@ -120,8 +131,12 @@ export async function startEchoUpstream() {
       }
       if (path.endsWith('/gzipped') || path.endsWith('/gzipped-always')) {
         const identity = !path.endsWith('-always') && /^\s*identity\s*$/i.test(req.headers['accept-encoding'] ?? '')
-        res.writeHead(200, identity ? { 'Content-Type': 'text/plain' } : { 'Content-Type': 'text/plain', 'Content-Encoding': 'gzip' })
-        res.end(identity ? 'zipped' : gzipSync('zipped'))
+        const coding = query.get('coding') ?? 'gzip'
+        // `?size=N`: N zeros instead, which compress a thousandfold.
+        let body: Buffer = query.has('size') ? Buffer.alloc(Number(query.get('size')), '0') : Buffer.from('zipped')
+        for (const applied of coding.split(',').map((name) => name.trim())) body = ENCODERS[applied]?.(body) ?? body
+        res.writeHead(200, identity ? { 'Content-Type': 'text/plain' } : { 'Content-Type': 'text/plain', 'Content-Encoding': coding })
+        res.end(identity ? 'zipped' : body)
         return
       }
       if (path.endsWith('/held')) {

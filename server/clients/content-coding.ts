@@ -1,0 +1,53 @@
+import type { Readable, Transform } from 'node:stream'
+import { constants, createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
+
+// Every request to a provider asks for `identity`, but some answer compressed anyway (a CDN, a
+// framework's default). Their bodies are decoded here, for the login steps, `apiClient` and the
+// proxy alike: read as bytes, a gzip body is neither JSON to parse nor text to search for the token.
+
+// Read as browsers and undici's fetch read them: an empty body (a 200 to a DELETE, say) or one whose
+// coding stops short is what it holds, not a failure.
+const ZLIB = { flush: constants.Z_SYNC_FLUSH, finishFlush: constants.Z_SYNC_FLUSH }
+const BROTLI = { flush: constants.BROTLI_OPERATION_FLUSH, finishFlush: constants.BROTLI_OPERATION_FLUSH }
+const DECODERS: Record<string, () => Transform> = {
+  gzip: () => createGunzip(ZLIB),
+  'x-gzip': () => createGunzip(ZLIB),
+  deflate: () => createInflate(ZLIB),
+  br: () => createBrotliDecompress(BROTLI),
+}
+/** The most codings undone: a decoder apiece, so a header naming thousands held memory for each (curl's CVE-2022-32206). */
+const MAX_CODINGS = 5
+
+/** An answer in a coding this side cannot undo, or in too many: its body cannot be read. */
+export class UnreadableCoding extends Error {
+  override name = 'UnreadableCoding'
+}
+
+/** The codings of an answer's `Content-Encoding` to undo, the last applied first. */
+export function codingsToUndo(contentEncoding: string | null | undefined): string[] {
+  const codings = (contentEncoding ?? '').split(',').map((coding) => coding.trim().toLowerCase()).filter((coding) => coding && coding !== 'identity')
+  if (codings.length > MAX_CODINGS) throw new UnreadableCoding(`the provider answered in ${codings.length} content-encodings, more than are undone`)
+  for (const coding of codings) {
+    if (!DECODERS[coding]) throw new UnreadableCoding(`the provider answered in content-encoding "${coding}", which cannot be read`)
+  }
+  return codings.reverse()
+}
+
+/**
+ * `source` and a decoder per coding, piped in that order: the last stream is the decoded body.
+ * Errors travel down the chain; whoever ends reading lets go of every stream of it.
+ */
+export function decodingChain(source: Readable, codings: readonly string[]): Readable[] {
+  const chain: Readable[] = [source, ...codings.map((coding) => DECODERS[coding]!())]
+  for (let i = 1; i < chain.length; i++) {
+    const [from, to] = [chain[i - 1]!, chain[i] as Transform]
+    from.once('error', (error) => to.destroy(error))
+    from.pipe(to)
+  }
+  return chain
+}
+
+/** Lets go of every stream of a chain read no further; what they report after this concerns nobody. */
+export function letGo(chain: readonly Readable[]): void {
+  for (const stream of chain) stream.on('error', () => {}).destroy()
+}
