@@ -156,7 +156,10 @@ function useSessionMutation<TVariables>(
     ...options,
     mutationFn: (variables) => mutationFn(client, variables),
     onSuccess: async (...args) => {
-      void queryClient.resetQueries({ queryKey: allAccessKeys.api(provider?.(args[1])) })
+      const from = provider?.(args[1])
+      // Signed out, as the read that follows will find: it must not clear the answers a second time.
+      if (!from) queryClient.setQueryData<SessionInfo>(allAccessKeys.session(), { authenticated: false })
+      void queryClient.resetQueries({ queryKey: allAccessKeys.api(from) })
       await queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })
       await options.onSuccess?.(...args)
     },

@@ -193,6 +193,16 @@ describe('the session end and popup login in the React hooks', () => {
       await waitFor(() => expect(profile()).toBe('not_authenticated'))
     })
 
+    it('is read once more after a sign-out, not once for the sign-out and again for the session read that follows', async () => {
+      await shown()
+      fireEvent.click(screen.getByRole('button', { name: 'Sign out 7' }))
+      await screen.findByRole('button', { name: 'Signed out' })
+      await waitFor(() => expect(profile()).toBe('not_authenticated'))
+      // Settled: whatever the sign-out and the session read after it set off has had its turn.
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(apiReads()).toHaveLength(2)
+    })
+
     it('is taken off the screen when a session read finds the session ended', async () => {
       const queryClient = await shown()
       state.authenticated = false
