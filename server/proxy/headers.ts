@@ -13,7 +13,7 @@ export const FORWARDED_REQUEST_HEADERS = [
 /** Provider headers the browser may see. Never Set-Cookie; never the provider's auth challenges or redirects. */
 export const RETURNED_RESPONSE_HEADERS = [
   'content-type',
-  // The body is passed on byte for byte: its coding must travel with it.
+  // Kept where no body is decoded (identity, a 204, a 304); a decoded body leaves it behind (index.ts).
   'content-encoding',
   'content-language',
   'content-range',
