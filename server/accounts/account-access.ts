@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { ProviderConfig } from '../../shared/provider.ts'
+import { isEnabled, type ProviderConfig } from '../../shared/provider.ts'
 import { getClient, type ClientOverrides } from '../clients/index.ts'
 import { DEFAULT_API_ANSWER_LIMIT, type BaseOAuthClient, type RejectionEvidence } from '../clients/base.ts'
 import { OAuth2Client } from '../clients/oauth2.ts'
@@ -73,9 +73,15 @@ export class AccountAccessService {
     return record ? this.withApiClient(record) : null
   }
 
+  /**
+   * The account's provider, as long as it is enabled: one disabled since the account was linked (its
+   * client id or secret taken away) is `unknown_provider`, as the proxy answers, so that neither its
+   * API is called nor a refresh sent without the client's credentials (which a provider refuses, and
+   * the account would need a new login once the provider is enabled again).
+   */
   async provider(record: AccountRecord): Promise<ProviderConfig> {
     const provider = await this.store.providers.get(record.provider)
-    if (!provider) throw new AllAccessError('unknown_provider')
+    if (!provider || !isEnabled(provider)) throw new AllAccessError('unknown_provider')
     return provider
   }
 
@@ -194,7 +200,11 @@ export class AccountAccessService {
   }
 
   private async refreshHoldingLease(current: AccountRecord): Promise<AccountRecord> {
-    const provider = await this.provider(current)
+    const provider = await this.provider(current).catch(async (error: unknown) => {
+      // Disabled while this call was under way: the lease goes back at once, not when it times out.
+      await this.store.accounts.releaseRefreshLease(current.id, this.instanceId)
+      throw error
+    })
     const client = this.client(provider, current)
     if (!(client instanceof OAuth2Client) || !current.refreshToken) {
       await this.store.accounts.releaseRefreshLease(current.id, this.instanceId)
