@@ -64,4 +64,15 @@ describe.each(databases)('account.apiClient on $kind', (database) => {
     expect(tokens.received).toHaveLength(0)
     expect((await bff.store.accounts.get(accountId))?.status).toBe('active')
   })
+  it("sends a JSON body with the media type the caller names (JSON Merge Patch, JSON:API), else application/json", async () => {
+    const { account } = await accountAt('json-types', { accessToken: 'token-json' })
+    await account.apiClient.request('patch', `${upstream.url}/v1/repos/1`, { json: { name: 'renamed' }, headers: { 'Content-Type': 'application/merge-patch+json' } })
+    await account.apiClient.request('post', `${upstream.url}/v1/articles`, { json: { data: { type: 'articles' } }, headers: { 'content-type': 'application/vnd.api+json' } })
+    await account.apiClient.request('post', `${upstream.url}/v1/notes`, { json: { text: 'plain' } })
+    expect(upstream.received.map((r) => [r.headers['content-type'], r.body])).toEqual([
+      ['application/merge-patch+json', '{"name":"renamed"}'],
+      ['application/vnd.api+json', '{"data":{"type":"articles"}}'],
+      ['application/json', '{"text":"plain"}'],
+    ])
+  })
 })

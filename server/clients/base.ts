@@ -134,7 +134,8 @@ export abstract class BaseOAuthClient {
       headers['Content-Type'] = 'application/x-www-form-urlencoded'
     } else if (options.json !== undefined) {
       body = JSON.stringify(options.json)
-      headers['Content-Type'] = 'application/json'
+      // A JSON body may have a media type of its own (JSON Merge Patch, JSON:API), which such APIs require.
+      if (!Object.keys(headers).some((name) => name.toLowerCase() === 'content-type')) headers['Content-Type'] = 'application/json'
     }
     const authorized = this.authorizeRequest({ method, url, form }, token)
     const maxBytes = options.maxBytes ?? (failure === 'profile_request_failed' ? PROVIDER_ANSWER_LIMIT : DEFAULT_API_ANSWER_LIMIT)

@@ -36,7 +36,7 @@ export interface ApiRequestOptions {
   query?: Record<string, string | number | boolean | readonly string[]> | URLSearchParams
   /** A form body (`application/x-www-form-urlencoded`), as python-requests' `data=`: signed on OAuth 1.0a. */
   body?: Record<string, string | number | boolean> | URLSearchParams
-  /** A JSON body (never part of an OAuth 1.0a signature). */
+  /** A JSON body (never part of an OAuth 1.0a signature), sent as `application/json` unless `headers` name another Content-Type. */
   json?: unknown
   headers?: Record<string, string>
   /** Milliseconds before the call is abandoned, the answer's last byte included; default 30 s. */
