@@ -75,4 +75,10 @@ describe.each(databases)('account.apiClient on $kind', (database) => {
       ['application/json', '{"text":"plain"}'],
     ])
   })
+  it('adds its query parameters after the query the URL was written with, which goes as written', async () => {
+    const { account } = await accountAt('query-as-written', { accessToken: 'token-query' })
+    await account.apiClient.request('get', `${upstream.url}/v1/search?pretty&fields=id,name&q=a%20b`, { query: { page: 2, tag: ['x y', 'z'] } })
+    await account.apiClient.request('get', `${upstream.url}/v1/search`, { query: new URLSearchParams([['q', 'ü+']]) })
+    expect(upstream.received.map((r) => r.url)).toEqual(['/v1/search?pretty&fields=id,name&q=a%20b&page=2&tag=x+y&tag=z', '/v1/search?q=%C3%BC%2B'])
+  })
 })

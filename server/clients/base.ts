@@ -122,8 +122,10 @@ export abstract class BaseOAuthClient {
   ): Promise<ApiResponse<T>> {
     const url = new URL(target)
     if (options.query) {
-      const extra = options.query instanceof URLSearchParams ? options.query : toParams(options.query)
-      for (const [key, value] of extra) url.searchParams.append(key, value)
+      const extra = (options.query instanceof URLSearchParams ? options.query : toParams(options.query)).toString()
+      // Appended to the query as written: going through searchParams would rewrite all of it
+      // (`pretty` as `pretty=`, `%20` as `+`, `,` as `%2C`), which not every API reads alike.
+      if (extra) url.search = url.search ? `${url.search}&${extra}` : extra
     }
     const headers: Record<string, string> = { Accept: 'application/json', ...options.headers }
     let form: URLSearchParams | undefined
