@@ -6,6 +6,9 @@ import { startEchoUpstream, type EchoUpstream } from './support/echo-upstream.ts
 import { cacheLapse } from './support/eventually.ts'
 import { startRecordingServer } from './support/recording-server.ts'
 import { signedIn } from './support/signed-in.ts'
+import { BrowserSession } from './support/browser-session.ts'
+import { login, session } from './support/login.ts'
+import { startOAuth1Provider, type RunningOAuth1Provider } from './support/oauth1-sandbox.ts'
 
 /** What `account.apiClient.request` threw, for assertions on its contract code. */
 const thrown = (call: Promise<unknown>) => call.then(() => null, (error: unknown) => error as AllAccessError)
@@ -80,5 +83,74 @@ describe.each(databases)('account.apiClient on $kind', (database) => {
     await account.apiClient.request('get', `${upstream.url}/v1/search?pretty&fields=id,name&q=a%20b`, { query: { page: 2, tag: ['x y', 'z'] } })
     await account.apiClient.request('get', `${upstream.url}/v1/search`, { query: new URLSearchParams([['q', 'ü+']]) })
     expect(upstream.received.map((r) => r.url)).toEqual(['/v1/search?pretty&fields=id,name&q=a%20b&page=2&tag=x+y&tag=z', '/v1/search?q=%C3%BC%2B'])
+  })
+})
+
+describe.each(databases)('account.apiClient of an OAuth 1.0a account on $kind, against the strict provider', (database) => {
+  const consumer = { key: 'consumer-key', secret: 'consumer-secret-abcdefghijklmnop' }
+  let drop: () => Promise<void>
+  let bff: TestBff
+  let provider: RunningOAuth1Provider
+
+  beforeAll(async () => {
+    const created = await database.create()
+    drop = created.drop
+    provider = await startOAuth1Provider({ consumers: [consumer], autoApprove: 'alice' })
+    bff = await startBff(created.url)
+    await bff.addProvider('twitter', {
+      requestTokenUrl: provider.requestTokenUrl,
+      authorizationUrl: provider.authorizationUrl,
+      accessTokenUrl: provider.accessTokenUrl,
+      profileUrl: provider.profileUrl,
+      apiBaseUrl: provider.apiBaseUrl,
+      identifierPath: 'id_str',
+      clientId: consumer.key,
+      clientSecret: consumer.secret,
+    })
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await provider?.close()
+    await drop?.()
+  })
+
+  async function signedInAccount() {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'twitter')
+    const info = await session(browser, bff.url)
+    if (!info.authenticated) throw new Error('not signed in')
+    const account = await bff.allAccess.accountFor(Number(info.user.id), 'twitter')
+    if (!account) throw new Error('no account')
+    return account
+  }
+
+  /** The provider's verdict on the last request it answered: signed right, or why not. */
+  const lastVerdict = () => provider.requests.at(-1)
+
+  it('signs what it sends: the query as written and its own query parameters, repeated names, empty values, reserved and non-ASCII characters', async () => {
+    const account = await signedInAccount()
+    const answer = await account.apiClient.request('get', `${provider.apiBaseUrl}/echo.json?pretty&b=x+y&c=%2B&d=a,b&e=`, { query: { a: ['2', '1'], 'n é': "ü ~*!'()", empty: '' } })
+    expect(lastVerdict()).toEqual({ method: 'GET', path: '/1.1/echo.json', ok: true })
+    expect(answer.status).toBe(200)
+    expect(answer.body).toEqual({ method: 'GET', query: { pretty: '', b: 'x y', c: '+', d: 'a,b', e: '', a: '1', 'n é': "ü ~*!'()", empty: '' }, form: {}, userId: '1001' })
+  })
+
+  it('signs a form body together with a query parameter of the same name; a JSON body is sent unsigned', async () => {
+    const account = await signedInAccount()
+    const form = await account.apiClient.request('post', `${provider.apiBaseUrl}/echo.json?x=1`, { body: { x: '2', é: 'ñ', plus: 'a+b c', star: '*', empty: '' } })
+    expect([lastVerdict()?.ok, form.body]).toEqual([true, { method: 'POST', query: { x: '1' }, form: { x: '2', é: 'ñ', plus: 'a+b c', star: '*', empty: '' }, userId: '1001' }])
+    const json = await account.apiClient.request('post', `${provider.apiBaseUrl}/echo.json`, { json: { status: 'not signed' } })
+    expect([lastVerdict()?.ok, json.status]).toEqual([true, 200])
+    const head = await account.apiClient.request('head', `${provider.apiBaseUrl}/echo.json?q=1`)
+    expect([lastVerdict(), head.status, head.text]).toEqual([{ method: 'HEAD', path: '/1.1/echo.json', ok: true }, 200, ''])
+  })
+
+  it('throws reauth_required and marks the account when the provider says the token is dead; it cannot be refreshed', async () => {
+    const account = await signedInAccount()
+    provider.revokeUserTokens('1001')
+    const error = await thrown(account.apiClient.request('get', `${provider.apiBaseUrl}/account/verify_credentials.json`))
+    expect(error?.code).toBe('reauth_required')
+    expect((await bff.store.accounts.get(account.id))?.status).toBe('reauth_required')
   })
 })
