@@ -87,6 +87,9 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
   const publicUrl = new URL(options.publicUrl)
   const problem = publicUrlProblem(publicUrl)
   if (problem) throw new TypeError(`createAllAccess: publicUrl ${problem}`)
+  const apiMaxBody = options.apiClient?.maxBody
+  // NaN (a Number() of an unset variable) would compare false with every size: no cap at all.
+  if (apiMaxBody !== undefined && !(Number.isSafeInteger(apiMaxBody) && apiMaxBody > 0)) throw new TypeError(`createAllAccess: apiClient.maxBody must be a positive whole number of bytes, not ${apiMaxBody}`)
   const ownsStore = !options.store
   let store = options.store
   if (!store) {

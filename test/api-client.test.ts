@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { AllAccessError } from '../server/errors.ts'
+import { createAllAccess } from '../server/all-access.ts'
+import { generateKey, parseKeys } from '../server/crypto/keys.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
 import { startEchoUpstream, type EchoUpstream } from './support/echo-upstream.ts'
@@ -84,6 +86,43 @@ describe.each(databases)('account.apiClient on $kind', (database) => {
     await account.apiClient.request('get', `${upstream.url}/v1/search`, { query: new URLSearchParams([['q', 'ü+']]) })
     expect(upstream.received.map((r) => r.url)).toEqual(['/v1/search?pretty&fields=id,name&q=a%20b&page=2&tag=x+y&tag=z', '/v1/search?q=%C3%BC%2B'])
   })
+  it("never follows a provider's redirect, which would carry the token elsewhere: the 302 is the answer", async () => {
+    const { account } = await accountAt('redirecting', { accessToken: 'token-redirect' })
+    const answer = await account.apiClient.request('get', `${upstream.url}/v1/redirect`)
+    expect([answer.status, answer.ok, answer.headers.get('location'), answer.body]).toEqual([302, false, 'https://evil.example/landing', { moved: true }])
+    expect(upstream.received.map((r) => r.url)).toEqual(['/v1/redirect'])
+  })
+
+  it('answers a 204 and a HEAD with an empty text and body', async () => {
+    const { account } = await accountAt('empty-answers', { accessToken: 'token-empty' })
+    const noContent = await account.apiClient.request('delete', `${upstream.url}/v1/status/204`)
+    const head = await account.apiClient.request('head', `${upstream.url}/v1/items`)
+    expect([noContent.status, noContent.text, noContent.body, head.status, head.text, head.body]).toEqual([204, '', '', 200, '', ''])
+  })
+
+  it('throws upstream_timeout past its time limit, a limit longer than a timer can count included, and upstream_unreachable for a refused connection', async () => {
+    const { account } = await accountAt('time-limits', { accessToken: 'token-time' })
+    const late = await thrown(account.apiClient.request('get', `${upstream.url}/v1/held`, { timeoutMs: 50 }))
+    expect(late?.code).toBe('upstream_timeout')
+    upstream.releaseHeld()
+    // Node's timers count to 2^31 - 1 ms (24.8 days) and fire at once past it.
+    for (const timeoutMs of [40 * 24 * 3600 * 1000, Number.POSITIVE_INFINITY]) {
+      let settled = false
+      const long = account.apiClient.request('get', `${upstream.url}/v1/held`, { timeoutMs }).finally(() => (settled = true))
+      while (upstream.held() === 0 && !settled) await new Promise((resolve) => setTimeout(resolve, 10))
+      upstream.releaseHeld()
+      expect((await long).body).toEqual({ held: true })
+    }
+    const refused = await thrown(account.apiClient.request('get', 'http://127.0.0.1:1/v1/me'))
+    expect(refused?.code).toBe('upstream_unreachable')
+  })
+  it('refuses a time limit or an answer cap that is not a positive number, instead of timing out at once or reading without a cap', async () => {
+    const { account } = await accountAt('bad-limits', { accessToken: 'token-limits' })
+    for (const options of [{ timeoutMs: Number.NaN }, { timeoutMs: 0 }, { maxBytes: Number.NaN }, { maxBytes: -1 }]) {
+      await expect(account.apiClient.request('get', `${upstream.url}/v1/me`, options)).rejects.toThrow(TypeError)
+    }
+    expect(upstream.received).toHaveLength(0)
+  })
 })
 
 describe.each(databases)('account.apiClient of an OAuth 1.0a account on $kind, against the strict provider', (database) => {
@@ -152,5 +191,25 @@ describe.each(databases)('account.apiClient of an OAuth 1.0a account on $kind, a
     const error = await thrown(account.apiClient.request('get', `${provider.apiBaseUrl}/account/verify_credentials.json`))
     expect(error?.code).toBe('reauth_required')
     expect((await bff.store.accounts.get(account.id))?.status).toBe('reauth_required')
+  })
+})
+
+describe('apiClient.maxBody', () => {
+  it('is refused at start unless it is a positive whole number of bytes: NaN, what Number() makes of an unset variable, would cap nothing', async () => {
+    const { url, drop } = await databases[0].create()
+    try {
+      for (const maxBody of [Number.NaN, -1, 0, 1.5, Number.POSITIVE_INFINITY]) {
+        const outcome = await createAllAccess({ publicUrl: 'http://localhost:3000', databaseUrl: url, keys: parseKeys(generateKey()), apiClient: { maxBody } }).then(
+          async (started) => {
+            await started.close()
+            return `started with ${maxBody}`
+          },
+          (error: unknown) => (error as Error).message,
+        )
+        expect(outcome).toMatch(/apiClient\.maxBody/)
+      }
+    } finally {
+      await drop()
+    }
   })
 })
