@@ -123,6 +123,12 @@ describe.each(databases)('account.apiClient on $kind', (database) => {
     }
     expect(upstream.received).toHaveLength(0)
   })
+  it('adds the token of a query-token provider after the query as written, in place of any access_token the URL had', async () => {
+    const { account } = await accountAt('query-token', { accessToken: 'token in query' }, { tokenPlacement: 'query' })
+    await account.apiClient.request('get', `${upstream.url}/v1/me?fields=id,name&pretty&q=a%20b`)
+    await account.apiClient.request('get', `${upstream.url}/v1/me?access_token=stale&a=1&%61ccess_token=other`, { query: { b: 2 } })
+    expect(upstream.received.map((r) => r.url)).toEqual(['/v1/me?fields=id,name&pretty&q=a%20b&access_token=token%20in%20query', '/v1/me?a=1&b=2&access_token=token%20in%20query'])
+  })
 })
 
 describe.each(databases)('account.apiClient of an OAuth 1.0a account on $kind, against the strict provider', (database) => {

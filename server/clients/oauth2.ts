@@ -211,9 +211,31 @@ export class OAuth2Client extends BaseOAuthClient {
     const url = new URL(request.url)
     if (!token?.accessToken) return { url, headers: {} }
     if (this.provider.tokenPlacement === 'query') {
-      url.searchParams.set('access_token', token.accessToken)
+      url.search = withAccessToken(url.search, token.accessToken)
       return { url, headers: {} }
     }
     return { url, headers: { Authorization: `Bearer ${token.accessToken}` } }
+  }
+}
+
+/**
+ * A query with the token as its `access_token`, after the rest as written: searchParams would
+ * rewrite all of it (`pretty` as `pretty=`, `%20` as `+`, `,` as `%2C`). An `access_token` already
+ * there, however its name is escaped, goes: the provider must read the account's token only.
+ */
+function withAccessToken(search: string, token: string): string {
+  const kept = search
+    .slice(1)
+    .split('&')
+    .filter((pair) => pair !== '' && formDecoded(pair.split('=', 1)[0]) !== 'access_token')
+  return [...kept, `access_token=${encodeURIComponent(token)}`].join('&')
+}
+
+/** A query component decoded as a form decodes it (`+` a space); as written when it is not valid percent-encoding. */
+function formDecoded(component: string): string {
+  try {
+    return decodeURIComponent(component.replaceAll('+', ' '))
+  } catch {
+    return component
   }
 }
