@@ -191,6 +191,33 @@ describe.each(databases)('account.apiClient of an OAuth 1.0a account on $kind, a
     expect([lastVerdict(), head.status, head.text]).toEqual([{ method: 'HEAD', path: '/1.1/echo.json', ok: true }, 200, ''])
   })
 
+  it('logs no request token, verifier, access token or secret of a login, of its failures (denied, mismatch, replay, wrong verifier) or of its API calls', async () => {
+    const secrets: string[] = [consumer.secret]
+    /** Stops a login at the callback the provider sent the browser to. */
+    const atCallback = async (browser: BrowserSession) => (await browser.navigate(new URL('/auth/login/twitter', bff.url), { stopAt: (url) => url.pathname.startsWith('/auth/callback/') })).url
+    const browser = new BrowserSession()
+    const callback = await atCallback(browser)
+    secrets.push(callback.searchParams.get('oauth_token')!, callback.searchParams.get('oauth_verifier')!)
+    const replay = new BrowserSession()
+    replay.cookies.push(...browser.cookies.map((c) => ({ ...c })))
+    expect((await browser.fetch(callback)).headers.get('location')).toBe('/')
+    expect((await replay.fetch(callback)).headers.get('location')).toBe('/?auth_error=invalid_state')
+    const info = await session(browser, bff.url)
+    const account = await bff.allAccess.accountFor(Number(info.authenticated && info.user.id), 'twitter')
+    secrets.push(account!.accessToken!, account!.tokenSecret!)
+    await account!.apiClient.request('get', `${provider.apiBaseUrl}/account/verify_credentials.json`)
+    for (const tweak of [(p: URLSearchParams) => p.set('denied', p.get('oauth_token')!), (p: URLSearchParams) => p.set('oauth_token', 'other'), (p: URLSearchParams) => p.set('oauth_verifier', 'wrong')]) {
+      const failing = new BrowserSession()
+      const url = await atCallback(failing)
+      secrets.push(url.searchParams.get('oauth_token')!, url.searchParams.get('oauth_verifier')!)
+      tweak(url.searchParams)
+      expect((await failing.fetch(url)).headers.get('location')).toMatch(/^\/\?auth_error=(access_denied|invalid_state|token_request_failed)$/)
+    }
+    const logged = bff.logs.join('\n')
+    expect(logged).toMatch(/token_request_failed/)
+    for (const secret of secrets) expect(logged).not.toContain(secret)
+  })
+
   it('throws reauth_required and marks the account when the provider says the token is dead; it cannot be refreshed', async () => {
     const account = await signedInAccount()
     provider.revokeUserTokens('1001')
