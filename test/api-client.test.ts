@@ -185,6 +185,9 @@ describe.each(databases)('account.apiClient of an OAuth 1.0a account on $kind, a
     const account = await signedInAccount()
     const form = await account.apiClient.request('post', `${provider.apiBaseUrl}/echo.json?x=1`, { body: { x: '2', é: 'ñ', plus: 'a+b c', star: '*', empty: '' } })
     expect([lastVerdict()?.ok, form.body]).toEqual([true, { method: 'POST', query: { x: '1' }, form: { x: '2', é: 'ñ', plus: 'a+b c', star: '*', empty: '' }, userId: '1001' }])
+    // Repeated fields, as python-requests' data={'tag': [...]} sends them: both signed, sorted by value.
+    const repeated = await account.apiClient.request('post', `${provider.apiBaseUrl}/echo.json`, { body: { tag: ['b', 'a'], n: 1 } })
+    expect([lastVerdict()?.ok, repeated.status]).toEqual([true, 200])
     const json = await account.apiClient.request('post', `${provider.apiBaseUrl}/echo.json`, { json: { status: 'not signed' } })
     expect([lastVerdict()?.ok, json.status]).toEqual([true, 200])
     const head = await account.apiClient.request('head', `${provider.apiBaseUrl}/echo.json?q=1`)

@@ -34,8 +34,8 @@ export interface CallbackInput {
 export interface ApiRequestOptions {
   /** Query parameters, added to any already in the URL (and signed, for OAuth 1.0a). */
   query?: Record<string, string | number | boolean | readonly string[]> | URLSearchParams
-  /** A form body (`application/x-www-form-urlencoded`), as python-requests' `data=`: signed on OAuth 1.0a. */
-  body?: Record<string, string | number | boolean> | URLSearchParams
+  /** A form body (`application/x-www-form-urlencoded`), as python-requests' `data=`: signed on OAuth 1.0a. An array value repeats its field. */
+  body?: Record<string, string | number | boolean | readonly string[]> | URLSearchParams
   /** A JSON body (never part of an OAuth 1.0a signature), sent as `application/json` unless `headers` name another Content-Type. */
   json?: unknown
   headers?: Record<string, string>
