@@ -25,6 +25,7 @@ import { DEFAULT_SESSION_TIMEOUTS, Sessions, type SessionTimeouts } from './sess
 import { DEFAULT_CACHE_MS, migrate, openStore, type Store } from './store/index.ts'
 import { checkKeysCoverStore } from './store/key-rotation.ts'
 import { publicUrlProblem } from './config.ts'
+import { LONGEST_TIMER_MS } from './time-limit.ts'
 
 export interface AllAccessOptions {
   /** The app's external origin; callback URLs and cookie security derive from it. */
@@ -82,14 +83,39 @@ export function isBffPath(path: string): boolean {
   return path === '/auth' || path.startsWith('/auth/') || path === '/api' || path.startsWith('/api/')
 }
 
+/**
+ * The numeric options, checked before anything opens. NaN (what `Number()` makes of an unset
+ * variable) compares false with every limit, so a cap of NaN is no cap; a time past the longest
+ * timer fires at once, so every proxied call would time out.
+ */
+function checkNumbers(options: AllAccessOptions): void {
+  const { proxy, apiClient, refresh, session, loginLimits } = options
+  const most = Number.MAX_SAFE_INTEGER
+  const numbers: [string, number | undefined, number, number][] = [
+    ['proxy.timeoutMs', proxy?.timeoutMs, 1, LONGEST_TIMER_MS],
+    ['proxy.maxBody', proxy?.maxBody, 0, most],
+    ['apiClient.maxBody', apiClient?.maxBody, 1, most],
+    ['refresh.leaseMs', refresh?.leaseMs, 1, LONGEST_TIMER_MS],
+    ['refresh.waitMs', refresh?.waitMs, 0, LONGEST_TIMER_MS],
+    ['session.idleMs', session?.idleMs, 1, most],
+    ['session.absoluteMs', session?.absoluteMs, 1, most],
+    ['flowTtlMs', options.flowTtlMs, 1, most],
+    ['loginLimits.perAddressPerMinute', loginLimits?.perAddressPerMinute, 0, most],
+    ['loginLimits.maxPendingLogins', loginLimits?.maxPendingLogins, 1, most],
+  ]
+  for (const [name, value, min, max] of numbers) {
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= min && value <= max)) {
+      throw new TypeError(`createAllAccess: ${name} must be a whole number from ${min} to ${max}, not ${value}`)
+    }
+  }
+}
+
 /** Builds the BFF: the composition root of routes, store, sessions and hooks. */
 export async function createAllAccess(options: AllAccessOptions): Promise<AllAccess> {
   const publicUrl = new URL(options.publicUrl)
   const problem = publicUrlProblem(publicUrl)
   if (problem) throw new TypeError(`createAllAccess: publicUrl ${problem}`)
-  const apiMaxBody = options.apiClient?.maxBody
-  // NaN (a Number() of an unset variable) would compare false with every size: no cap at all.
-  if (apiMaxBody !== undefined && !(Number.isSafeInteger(apiMaxBody) && apiMaxBody > 0)) throw new TypeError(`createAllAccess: apiClient.maxBody must be a positive whole number of bytes, not ${apiMaxBody}`)
+  checkNumbers(options)
   const ownsStore = !options.store
   let store = options.store
   if (!store) {

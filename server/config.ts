@@ -4,6 +4,7 @@ import type { AllAccessOptions } from './all-access.ts'
 import { loadKeys, type RootKey } from './crypto/keys.ts'
 import { InputError } from './input-error.ts'
 import { consoleLoggerFor, LOG_FORMATS, type LogFormat } from './log.ts'
+import { LONGEST_TIMER_MS } from './time-limit.ts'
 
 export class ConfigError extends InputError {
   override name = 'ConfigError'
@@ -40,10 +41,12 @@ export const PACKAGE_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url))
 /** The demo SPA as `npm run build` leaves it (the compiled server lives one folder deeper, in dist/). */
 const DEFAULT_STATIC_DIR = PACKAGE_ROOT.endsWith('/dist') ? join(PACKAGE_ROOT, 'demo') : join(PACKAGE_ROOT, 'dist', 'demo')
 
-function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name]
   if (raw === undefined || raw === '') return fallback
   if (!/^\d+$/.test(raw) || Number(raw) < min) throw new ConfigError(`${name} must be a whole number of at least ${min}, got "${raw}"`)
+  // Past the longest timer a time limit fires at once; past 2^53 a number is not the one written.
+  if (Number(raw) > max) throw new ConfigError(`${name} must be at most ${max}, got "${raw}"`)
   return Number(raw)
 }
 
@@ -114,13 +117,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     host: env.HOST || 'localhost',
     publicUrl,
     staticDir: env.ALLACCESS_STATIC_DIR ? resolve(cwd, env.ALLACCESS_STATIC_DIR) : DEFAULT_STATIC_DIR,
-    proxyTimeoutMs: integer(env, 'ALLACCESS_PROXY_TIMEOUT_MS', 30_000, 1),
+    proxyTimeoutMs: integer(env, 'ALLACCESS_PROXY_TIMEOUT_MS', 30_000, 1, LONGEST_TIMER_MS),
     proxyMaxBody: integer(env, 'ALLACCESS_PROXY_MAX_BODY', 10 * 1024 * 1024, 0),
     apiClientMaxBody: integer(env, 'ALLACCESS_API_CLIENT_MAX_BODY', 10 * 1024 * 1024, 1),
     loginRateLimit: integer(env, 'ALLACCESS_LOGIN_RATE_LIMIT', 30, 0),
     maxPendingLogins: integer(env, 'ALLACCESS_MAX_PENDING_LOGINS', 10_000, 1),
     trustProxy: integer(env, 'ALLACCESS_TRUST_PROXY', 0, 0),
-    refreshLeaseMs: integer(env, 'ALLACCESS_REFRESH_LEASE_MS', 15_000, 1000),
+    refreshLeaseMs: integer(env, 'ALLACCESS_REFRESH_LEASE_MS', 15_000, 1000, LONGEST_TIMER_MS - 5_000),
     metrics: oneOf(env, 'ALLACCESS_METRICS', ['0', '1'], '0') === '1',
     metricsPort: loadMetricsPort(env, port),
     logFormat: oneOf(env, 'ALLACCESS_LOG_FORMAT', LOG_FORMATS, 'text'),

@@ -458,6 +458,9 @@ describe('the all-access command without configuration', () => {
     [{ PUBLIC_URL: 'https://me:pw@app.example.com' }, "PUBLIC_URL must be an origin such as https://app.example.com, with no path, query, fragment, user name or password (the BFF's routes are /auth/* and /api/* at the root)"],
     [{ PUBLIC_URL: 'https://app.example.com/?x=1' }, "PUBLIC_URL must be an origin such as https://app.example.com, with no path, query, fragment, user name or password (the BFF's routes are /auth/* and /api/* at the root)"],
     [{ ALLACCESS_PROXY_TIMEOUT_MS: '0' }, 'ALLACCESS_PROXY_TIMEOUT_MS must be a whole number of at least 1, got "0"'],
+    // Past the longest timer (2^31 - 1 ms) a time limit fires at once: every proxied call would time out.
+    [{ ALLACCESS_PROXY_TIMEOUT_MS: '3000000000' }, 'ALLACCESS_PROXY_TIMEOUT_MS must be at most 2147483647, got "3000000000"'],
+    [{ ALLACCESS_PROXY_MAX_BODY: '99999999999999999999' }, 'ALLACCESS_PROXY_MAX_BODY must be at most 9007199254740991, got "99999999999999999999"'],
     [{ PORT: '70000' }, 'PORT must be at most 65535, got 70000'],
     [{ ALLACCESS_PROXY_MAX_BODY: '10MB' }, 'ALLACCESS_PROXY_MAX_BODY must be a whole number of at least 0, got "10MB"'],
     [{ ALLACCESS_KEYS: 'short' }, 'ALLACCESS_KEYS entry 1 is not a base64 32-byte key (make one with: openssl rand -base64 32)'],

@@ -24,6 +24,41 @@ it('createAllAccess refuses a publicUrl with a path, whose routes and callback U
   }
 })
 
+it('createAllAccess refuses, naming it, a numeric option that is not a whole number in its range', async () => {
+  const created = await databases[0].create()
+  // NaN (what Number() makes of an unset variable) compares false with every size, so a cap of NaN caps
+  // nothing; a time past 2^31 - 1 ms fires at once, so every proxied call would time out.
+  const refused: [string, Record<string, unknown>][] = [
+    ['proxy.timeoutMs', { proxy: { timeoutMs: 3_000_000_000 } }],
+    ['proxy.timeoutMs', { proxy: { timeoutMs: 0 } }],
+    ['proxy.maxBody', { proxy: { maxBody: Number.NaN } }],
+    ['apiClient.maxBody', { apiClient: { maxBody: Number.NaN } }],
+    ['apiClient.maxBody', { apiClient: { maxBody: 1.5 } }],
+    ['apiClient.maxBody', { apiClient: { maxBody: Number.POSITIVE_INFINITY } }],
+    ['refresh.leaseMs', { refresh: { leaseMs: Number.NaN } }],
+    ['refresh.waitMs', { refresh: { waitMs: -1 } }],
+    ['session.idleMs', { session: { idleMs: Number.NaN } }],
+    ['session.absoluteMs', { session: { absoluteMs: 0 } }],
+    ['flowTtlMs', { flowTtlMs: Number.NaN }],
+    ['loginLimits.perAddressPerMinute', { loginLimits: { perAddressPerMinute: Number.NaN } }],
+    ['loginLimits.maxPendingLogins', { loginLimits: { maxPendingLogins: 0 } }],
+  ]
+  try {
+    for (const [name, options] of refused) {
+      const outcome = await createAllAccess({ databaseUrl: created.url, keys: parseKeys(generateKey()), publicUrl: 'http://localhost:3000', log: { info() {}, error() {} }, ...options }).then(
+        async (started) => {
+          await started.close()
+          return 'started'
+        },
+        (error: unknown) => (error as Error).message,
+      )
+      expect(outcome, JSON.stringify(options)).toMatch(new RegExp(`^createAllAccess: ${name.replace('.', '\\.')} must be a whole number from \\d+ to \\d+, not `))
+    }
+  } finally {
+    await created.drop()
+  }
+})
+
 // What the README's "Mounting" section says of an app's own routes beside the BFF's fixed prefixes.
 describe('an app mounting all-access beside routes of its own', () => {
   let allAccess: AllAccess

@@ -143,9 +143,7 @@ export abstract class BaseOAuthClient {
     const maxBytes = options.maxBytes ?? (failure === 'profile_request_failed' ? PROVIDER_ANSWER_LIMIT : DEFAULT_API_ANSWER_LIMIT)
     if (!(maxBytes >= 0)) throw new TypeError(`maxBytes must be a number of bytes, not ${maxBytes}`)
     if (options.timeoutMs !== undefined && !(options.timeoutMs > 0)) throw new TypeError(`timeoutMs must be a positive number of milliseconds, not ${options.timeoutMs}`)
-    // A timer fires at once past 2^31 - 1 ms: a longer limit (Infinity included) is that one.
-    const timeoutMs = options.timeoutMs === undefined ? undefined : Math.min(options.timeoutMs, LONGEST_TIMER_MS)
-    const answer = await callProvider(authorized.url, { method, headers: { ...headers, ...authorized.headers }, body, timeoutMs, maxBytes }, failure)
+    const answer = await callProvider(authorized.url, { method, headers: { ...headers, ...authorized.headers }, body, timeoutMs: options.timeoutMs, maxBytes }, failure)
     return { status: answer.status, ok: answer.ok, headers: answer.headers, text: answer.text, body: parseAnswerBody(answer.text, answer.headers.get('content-type')) as T }
   }
 }
@@ -156,9 +154,6 @@ export interface LogoutUrlOptions {
   idToken: string | null
   postLogoutRedirectUri: string
 }
-
-/** The longest delay Node's timers take (about 24.8 days). */
-const LONGEST_TIMER_MS = 2 ** 31 - 1
 
 /** The default cap on answers to API calls made with `request` (`apiClient.maxBody` sets another). */
 export const DEFAULT_API_ANSWER_LIMIT = 10 * 1024 * 1024

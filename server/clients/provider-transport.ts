@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream'
 import { Agent, type Dispatcher } from 'undici'
+import { LONGEST_TIMER_MS } from '../time-limit.ts'
 
 /**
  * The one HTTP client of all-access towards providers: undici with a keep-alive pool per origin,
@@ -89,6 +90,6 @@ export function timedOut(error: unknown): boolean {
 /** An abort signal that fires after `ms`, and the means to stop its timer once the answer is read. */
 export function deadline(ms: number): { signal: AbortSignal; clear(): void } {
   const controller = new AbortController()
-  const timer = setTimeout(() => controller.abort(new ProviderTimeout(`no complete answer in ${ms} ms`)), ms)
+  const timer = setTimeout(() => controller.abort(new ProviderTimeout(`no complete answer in ${ms} ms`)), Math.min(ms, LONGEST_TIMER_MS))
   return { signal: controller.signal, clear: () => clearTimeout(timer) }
 }
