@@ -1,3 +1,4 @@
+import { inspect } from 'node:util'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { AllAccessError } from '../server/errors.ts'
 import { createAllAccess } from '../server/all-access.ts'
@@ -69,6 +70,18 @@ describe.each(databases)('account.apiClient on $kind', (database) => {
     expect(tokens.received).toHaveLength(0)
     expect((await bff.store.accounts.get(accountId))?.status).toBe('active')
   })
+  it('keeps the tokens out of what host code prints, serialises or copies of an account, while they stay readable', async () => {
+    const { account } = await accountAt('printed', { accessToken: 'token-printed', refreshToken: 'refresh-printed', tokenSecret: 'secret-printed' })
+    await account.apiClient.request('get', `${upstream.url}/v1/me`)
+    expect([account.accessToken, account.refreshToken, account.tokenSecret]).toEqual(['token-printed', 'refresh-printed', 'secret-printed'])
+    for (const shown of [inspect(account, { depth: Infinity }), JSON.stringify(account), JSON.stringify({ ...account })]) {
+      expect(shown).toMatch(/provider["']?: ?["']printed["']/)
+      expect(shown).not.toMatch(/token-printed|refresh-printed|secret-printed/)
+    }
+    // Its API client shows no more than whose it is: not the service behind it, whose caches hold tokens.
+    expect(inspect(account.apiClient, { depth: Infinity })).toBe(`AccountApiClient { accountId: ${account.id} }`)
+  })
+
   it("sends a JSON body with the media type the caller names (JSON Merge Patch, JSON:API), else application/json", async () => {
     const { account } = await accountAt('json-types', { accessToken: 'token-json' })
     await account.apiClient.request('patch', `${upstream.url}/v1/repos/1`, { json: { name: 'renamed' }, headers: { 'Content-Type': 'application/merge-patch+json' } })

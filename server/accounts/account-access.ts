@@ -39,6 +39,9 @@ export interface RefreshSettings {
 
 export const DEFAULT_REFRESH_SETTINGS: RefreshSettings = { leaseMs: 15_000, waitMs: 20_000 }
 
+/** The token fields of an account handed to host code that printing or serialising it leaves out. */
+const HIDDEN_TOKEN_FIELDS = ['accessToken', 'tokenSecret', 'refreshToken', 'idToken'] as const satisfies readonly (keyof AccountRecord)[]
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
@@ -64,7 +67,11 @@ export class AccountAccessService {
   ) {}
 
   withApiClient(record: AccountRecord): AccountAccess {
-    return Object.assign(Object.create(null) as object, record, { apiClient: new AccountApiClient(this, record.id) }) as AccountAccess
+    const account = Object.assign(Object.create(null) as object, record, { apiClient: new AccountApiClient(this, record.id) }) as AccountAccess
+    // Readable, but left out of what host code prints, serialises or copies: `console.log(account)`
+    // in a hook, or an account sent to the SPA as JSON, must not carry a token out with it.
+    for (const name of HIDDEN_TOKEN_FIELDS) Object.defineProperty(account, name, { enumerable: false })
+    return account
   }
 
   /** The account a user has for a provider, with its API client (what host code calls at any time). */
@@ -257,14 +264,20 @@ export class AccountAccessService {
  * ({@link AccountAccessService.call}). Throws `reauth_required` when the user must sign in again.
  */
 export class AccountApiClient {
+  // Truly private: printed or serialised, an account's client would otherwise carry the whole
+  // service, its store and the tokens it caches.
+  readonly #service: AccountAccessService
+
   constructor(
-    private readonly service: AccountAccessService,
+    service: AccountAccessService,
     readonly accountId: number,
-  ) {}
+  ) {
+    this.#service = service
+  }
 
   async request<T = unknown>(method: string, url: string, requested: ApiRequestOptions = {}): Promise<ApiResponse<T>> {
-    const options = { ...requested, maxBytes: requested.maxBytes ?? this.service.apiMaxBody }
-    return this.service.call(this.accountId, undefined, {
+    const options = { ...requested, maxBytes: requested.maxBytes ?? this.#service.apiMaxBody }
+    return this.#service.call(this.accountId, undefined, {
       send: (client) => client.request<T>(method, url, options),
       evidence: (answer) => ({ status: answer.status, headers: answer.headers, body: async () => answer.text }),
       discard: async () => {},
