@@ -810,6 +810,44 @@ describe.each(databases)('the store on $kind', (database) => {
       const account = await storeOn(store.db, new SecretBox([newKey])).accounts.get(accountId)
       expect(account).toEqual(expect.objectContaining({ accessToken: 'refreshed-access', refreshToken: 'refreshed-refresh' }))
     })
+
+    if (database.kind === 'postgres') {
+      /** Resolves once a statement matching `statement` waits for a lock another transaction holds. */
+      async function waitingOnALock(statement: string): Promise<void> {
+        for (;;) {
+          const { rows } = await store.db.raw("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database() AND query ILIKE ?", [`%${statement}%`])
+          if (rows.length) return
+          await sleep(20)
+        }
+      }
+
+      it('lets logins start and accounts be created while it runs, and deadlocks with no login', async () => {
+        const { user, accountId } = await fill()
+        const providerId = (await store.providers.get('p'))!.id
+        const [newKey] = parseKeys(generateKey())
+        const rotating = new SecretBox([newKey, ...keys])
+        // A login that replaces the user's account at this provider holds the old account's row
+        // (deleted) while it creates the new one, which names the provider row the rotation has read.
+        const login = await anotherInstance().db.transaction()
+        try {
+          await login('accounts').where({ id: accountId }).delete()
+          const rotation = rotateKeys(anotherInstance(rotating).db, rotating)
+          await waitingOnALock('from "accounts"')
+          const server = anotherInstance()
+          const started = server.loginFlows.create('flow-during-rotation', providerId, { provider: 'p', state: 'state-2', next: '/' }, 60_000)
+          const outcome = await Promise.race([started.then(() => 'started'), waitingOnALock('insert into "login_flows"').then(() => 'waited for the rotation')])
+          expect(outcome).toBe('started')
+          await store.accounts.create({ providerId, identifier: '2', userId: user.id, displayName: null, ...tokens }, login)
+          await login.commit()
+          // The provider and both flows: the account it waited for was deleted, and the new one came after it read.
+          expect(await rotation).toBe(2 + 0 + 2)
+        } finally {
+          if (!login.isCompleted()) await login.rollback()
+        }
+        const onlyNew = storeOn(store.db, new SecretBox([newKey]))
+        expect(await onlyNew.loginFlows.consume('flow-during-rotation')).toEqual({ provider: 'p', state: 'state-2', next: '/' })
+      })
+    }
   })
 
   it('encrypts exactly the columns that key rotation re-encrypts, each under its own name', async () => {

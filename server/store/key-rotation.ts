@@ -22,7 +22,10 @@ export async function rotateKeys(db: Knex, box: SecretBox): Promise<number> {
     let rewritten = 0
     for (const [table, columns] of encryptedTables()) {
       const key = KEY_COLUMN[table]
-      const rows: Record<string, string | number | null>[] = await trx(table).select([key, ...columns]).forUpdate()
+      // FOR NO KEY UPDATE, the lock the rewrite takes anyway: FOR UPDATE would also stop every row that
+      // names a provider (a login flow, a new account) until the rotation ends, and deadlock a login
+      // that replaces an account the rotation waits for.
+      const rows: Record<string, string | number | null>[] = await trx(table).select([key, ...columns]).forNoKeyUpdate()
       for (const row of rows) {
         const changes: Record<string, string | null> = {}
         for (const column of columns) {
