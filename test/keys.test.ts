@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { spawn } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, chmodSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { generateKey, KeyError, loadKeys, parseKeys, rootKey } from '../server/crypto/keys.ts'
 import { constantTimeEqual, hashId, randomToken } from '../server/crypto/random.ts'
@@ -147,6 +147,20 @@ describe('loadKeys', () => {
     writeFileSync(file, 'damaged\n', { mode: 0o600 })
     expect(keyErrorOf(() => loadKeys({ env: {}, devKeyFile: file, warn: () => {} })).message).toBe(
       `${file} does not hold a base64 32-byte key (set ALLACCESS_KEYS, or restore the file)`,
+    )
+  })
+
+  it('says in one line which development key file or folder it cannot make or read', () => {
+    const dir = temporaryFolder()
+    // A file where the key's folder should be, and a folder where the key file should be.
+    writeFileSync(join(dir, 'data'), '')
+    expect(keyErrorOf(() => loadKeys({ env: {}, devKeyFile: join(dir, 'data', 'keys'), warn: () => {} })).message).toBe(
+      `cannot create the folder ${join(dir, 'data')} for the development key (EEXIST): set ALLACCESS_KEYS, or make that folder`,
+    )
+    const folder = join(temporaryFolder(), 'keys')
+    mkdirSync(folder)
+    expect(keyErrorOf(() => loadKeys({ env: {}, devKeyFile: folder, warn: () => {} })).message).toBe(
+      `cannot read the development key file ${folder} (EISDIR): set ALLACCESS_KEYS, or restore the file`,
     )
   })
 

@@ -64,29 +64,47 @@ export function loadKeys({ env, devKeyFile, warn = (m) => process.stderr.write(`
   if (!existsSync(devKeyFile) && createKeyFile(devKeyFile)) {
     warn(`all-access: ALLACCESS_KEYS is not set; generated a development key in ${devKeyFile}. Set ALLACCESS_KEYS in production.`)
   }
-  chmodSync(devKeyFile, 0o600)
+  let text: string
   try {
-    return parseKeys(readFileSync(devKeyFile, 'utf8'))
+    chmodSync(devKeyFile, 0o600)
+    text = readFileSync(devKeyFile, 'utf8')
+  } catch (error) {
+    throw new KeyError(`cannot read the development key file ${devKeyFile} (${errorCode(error)}): set ALLACCESS_KEYS, or restore the file`)
+  }
+  try {
+    return parseKeys(text)
   } catch (error) {
     if (error instanceof KeyError) throw new KeyError(`${devKeyFile} does not hold a base64 32-byte key (set ALLACCESS_KEYS, or restore the file)`)
     throw error
   }
 }
 
+const errorCode = (error: unknown) => (error as NodeJS.ErrnoException).code ?? (error as Error).message
+
 /**
  * Writes a new key beside the file, then links it into place: several processes starting at once
  * all end up with the one key that won, and none reads a half-written file. False when another won.
  */
 function createKeyFile(file: string): boolean {
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
+  // A folder or file that cannot be made (a file named like the folder, no permission) is the
+  // person's to fix: one line naming it, as DATABASE_URL's folder is named, not a stack trace.
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
+  } catch (error) {
+    throw new KeyError(`cannot create the folder ${dirname(file)} for the development key (${errorCode(error)}): set ALLACCESS_KEYS, or make that folder`)
+  }
   const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  writeFileSync(temporary, generateKey() + '\n', { mode: 0o600, flag: 'wx' })
+  try {
+    writeFileSync(temporary, generateKey() + '\n', { mode: 0o600, flag: 'wx' })
+  } catch (error) {
+    throw new KeyError(`cannot write the development key into ${dirname(file)} (${errorCode(error)}): set ALLACCESS_KEYS, or let this user write there`)
+  }
   try {
     linkSync(temporary, file)
     return true
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
-    throw error
+    throw new KeyError(`cannot create the development key file ${file} (${errorCode(error)}): set ALLACCESS_KEYS`)
   } finally {
     unlinkSync(temporary)
   }
