@@ -811,6 +811,27 @@ describe.each(databases)('the store on $kind', (database) => {
       expect(account).toEqual(expect.objectContaining({ accessToken: 'refreshed-access', refreshToken: 'refreshed-refresh' }))
     })
 
+    if (database.kind === 'sqlite') {
+      it('leaves no copy of a value under the old key in the database file or its log, with a server still open on it', async () => {
+        const p = await store.providers.add(provider('p'))
+        const user = await store.users.create(null)
+        // Enough rows, of varied lengths, that pages split and free space is left behind.
+        for (let i = 0; i < 300; i++) {
+          await store.accounts.create({ providerId: p.id, identifier: String(i), userId: user.id, displayName: null, ...tokens, accessToken: `access-${'x'.repeat(i % 40)}-${i}` })
+        }
+        const [newKey] = parseKeys(generateKey())
+        const both = new SecretBox([newKey, ...keys])
+        // A server that has read the database, as one running with ALLACCESS_KEYS=new,old has.
+        const server = anotherInstance(both)
+        expect(await server.accounts.get(1)).not.toBeNull()
+        expect(await rotateKeys(anotherInstance(both).db, both)).toBe(2 + 300 * 4)
+        const folder = dirname(parseDatabaseUrl(url).location)
+        const copies = readdirSync(folder).map((file) => readFileSync(join(folder, file)).toString('latin1').split(`aa1.${keys[0].id}.`).length - 1)
+        expect(copies.reduce((a, b) => a + b)).toBe(0)
+        expect(await server.accounts.get(1)).toEqual(expect.objectContaining({ refreshToken: tokens.refreshToken }))
+      })
+    }
+
     if (database.kind === 'postgres') {
       /** Resolves once a statement matching `statement` waits for a lock another transaction holds. */
       async function waitingOnALock(statement: string): Promise<void> {

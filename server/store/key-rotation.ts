@@ -15,6 +15,13 @@ const encryptedTables = () => Object.entries(ENCRYPTED_COLUMNS) as [EncryptedTab
  * moves to the new key or none does. Returns how many values were rewritten.
  */
 export async function rotateKeys(db: Knex, box: SecretBox): Promise<number> {
+  const rewritten = await reencrypt(db, box)
+  // Also after a rotation that found nothing to do: one interrupted before this point left copies.
+  if (isSqlite(db)) await dropOldCopies(db)
+  return rewritten
+}
+
+function reencrypt(db: Knex, box: SecretBox): Promise<number> {
   return db.transaction(async (trx) => {
     // Lock before reading, so a token a running server stores meanwhile is neither overwritten with the
     // value read before it nor refused: PostgreSQL locks the rows read, SQLite takes its write lock first.
@@ -41,6 +48,21 @@ export async function rotateKeys(db: Knex, box: SecretBox): Promise<number> {
     }
     return rewritten
   })
+}
+
+/**
+ * SQLite keeps what it rewrites: the rewritten pages' former images stay in its write-ahead log, and
+ * the free space that splits and updates leave inside pages keeps earlier values. The file then held
+ * every secret a second time under the old key, for whoever later reads it with the retired (maybe
+ * leaked) key. VACUUM rewrites the file from its live rows; the checkpoint empties the log, once the
+ * readers of other connections (running servers) have moved on to the new pages.
+ */
+async function dropOldCopies(db: Knex): Promise<void> {
+  await db.raw('VACUUM')
+  const [checkpoint] = (await db.raw('PRAGMA wal_checkpoint(TRUNCATE)')) as { busy: number }[]
+  if (checkpoint?.busy) {
+    throw Object.assign(new Error('every value now uses the new key, but readers kept the SQLite log holding their old copies: run keys rotate again'), { code: 'SQLITE_BUSY' })
+  }
 }
 
 /** Stored values read `aa1.<key id>.…` with an 8-character key id (see SecretBox). */
