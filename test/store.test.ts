@@ -10,7 +10,7 @@ import { hashId } from '../server/crypto/random.ts'
 import { SecretBox } from '../server/crypto/secret-box.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
 import type { AccountTokens } from '../server/store/accounts.ts'
-import { DatabaseUrlError, MigrationLockError, openDatabase } from '../server/store/database.ts'
+import { DatabaseUrlError, MigrationLockError, MigrationVersionError, openDatabase } from '../server/store/database.ts'
 import { migrate, openStore, parseDatabaseUrl, storeOn, type Store } from '../server/store/index.ts'
 import { ENCRYPTED_COLUMNS } from '../server/store/encrypted-columns.ts'
 import { rotateKeys } from '../server/store/key-rotation.ts'
@@ -210,6 +210,18 @@ describe.each(databases)('the store on $kind', (database) => {
       // A migrator killed between taking knex's lock and freeing it leaves is_locked = 1 behind.
       await store.db('knex_migrations_lock').update({ is_locked: 1 })
       expect(await migrate(store.db, { deadlineMs: 2000 })).toEqual(MIGRATIONS)
+      expect(Number((await store.db('knex_migrations_lock').first()).is_locked)).toBe(0)
+    })
+
+    it('refuse, in one line naming them, a database that a newer version migrated further, and change nothing', async () => {
+      // An instance rolled back to this version after a newer one added a migration.
+      await store.db('knex_migrations').insert({ name: '20991231_01_newer', batch: 2, migration_time: new Date() })
+      const error = await migrate(store.db).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(MigrationVersionError)
+      expect((error as Error).message).toBe(
+        'migrations: the database has migrations this version of all-access does not know (20991231_01_newer): a newer all-access migrated it; run that version, or restore a backup taken before it',
+      )
+      expect(await count('knex_migrations')).toBe(MIGRATIONS.length + 1)
       expect(Number((await store.db('knex_migrations_lock').first()).is_locked)).toBe(0)
     })
 

@@ -136,11 +136,34 @@ export interface MigrateOptions {
 export async function migrate(knex: Knex, { deadlineMs = 60_000 }: MigrateOptions = {}): Promise<string[]> {
   const lock = await migrationLock(knex, deadlineMs)
   try {
+    await refuseNewerMigrations(knex)
     if (await knex.schema.hasTable('knex_migrations_lock')) await knex.migrate.forceFreeMigrationsLock({ migrationSource })
     const [, applied] = (await knex.migrate.latest({ migrationSource })) as [number, string[]]
     return applied
   } finally {
     await lock.release()
+  }
+}
+
+/** The database was migrated by a newer all-access than this one. */
+export class MigrationVersionError extends InputError {
+  override name = 'MigrationVersionError'
+}
+
+/**
+ * A version rolled back after a newer one migrated the database finds migrations it does not know:
+ * Knex calls that a corrupt migration directory, in a stack trace. It is a version mismatch, named
+ * as one; nothing is applied, since this version's code does not know the newer schema.
+ */
+async function refuseNewerMigrations(knex: Knex): Promise<void> {
+  if (!(await knex.schema.hasTable('knex_migrations'))) return
+  const known = new Set(await migrationSource.getMigrations([]))
+  const applied: string[] = await knex('knex_migrations').orderBy('name').pluck('name')
+  const unknown = applied.filter((name) => !known.has(name))
+  if (unknown.length) {
+    throw new MigrationVersionError(
+      `migrations: the database has migrations this version of all-access does not know (${unknown.join(', ')}): a newer all-access migrated it; run that version, or restore a backup taken before it`,
+    )
   }
 }
 
