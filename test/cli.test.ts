@@ -289,6 +289,10 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       ['a name too long', ['providers', 'add', 'a'.repeat(51), '--preset', 'github', ...secrets], `provider name "${'a'.repeat(51)}" must be 1-50 characters of a-z, 0-9 and -`],
       ['no name', ['providers', 'add', '--preset', 'github', ...secrets], 'a provider name is required'],
       ['two names', ['providers', 'add', 'one', 'two', '--preset', 'github', ...secrets], 'unexpected argument "two"'],
+      // The rest of a secret with a space, unquoted: the message never repeats it.
+      ['a client secret split by a space', ['providers', 'add', 'x', '--preset', 'github', '--client-id', 'a', '--client-secret', 's3cr3t', 'half-of-it'], 'unexpected argument after the value of --client-secret (quote a value that holds spaces, or give the secret as --client-secret - on standard input)'],
+      ['a --client-secret=value split by a space', ['providers', 'update', 'github', '--client-secret=s3cr3t', 'half-of-it'], 'unexpected argument after the value of --client-secret (quote a value that holds spaces, or give the secret as --client-secret - on standard input)'],
+      ['a client id split by a space', ['providers', 'update', 'github', '--client-id', 'my', 'app'], 'unexpected argument after the value of --client-id (quote a value that holds spaces)'],
       ['an unknown preset', ['providers', 'add', 'x', '--preset', 'myspace', ...secrets], '--preset: unknown preset "myspace" (all-access presets lists them)'],
       ['an unknown protocol', ['providers', 'add', 'x', '--protocol', 'saml', '--issuer', 'https://id.example', ...secrets], '--protocol: must be one of oauth1, oauth2, oidc, got "saml"'],
       ['a bad --token-auth', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--token-auth', 'private_key_jwt', ...secrets], '--token-auth: must be one of client_secret_basic, client_secret_post, got "private_key_jwt"'],

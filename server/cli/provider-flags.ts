@@ -37,6 +37,11 @@ const PROVIDER_OPTIONS = {
 type Flags<T extends NonNullable<ParseArgsConfig['options']>> = ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>>
 
 export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T): Flags<T> {
+  const { values, positionals } = parseTokens(args, options)
+  return { values, positionals } as Flags<T>
+}
+
+function parseTokens<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
   let parsed
   try {
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true, tokens: true })
@@ -52,13 +57,23 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(ar
     if (seen.has(token.name)) throw new UsageError(`--${token.name} given twice`)
     seen.add(token.name)
   }
-  return { values: parsed.values, positionals: parsed.positionals } as Flags<T>
+  return parsed as typeof parsed & Flags<T>
 }
 
+/** Flags whose values are never repeated back: what follows one unquoted may be the rest of it. */
+const SECRET_FLAGS: Record<string, string> = { 'client-secret': ', or give the secret as --client-secret - on standard input', 'client-id': '' }
+
 export function parseProviderFlags(args: string[]): { name: string; input: ProviderInput } {
-  const { values, positionals } = parseFlags(args, PROVIDER_OPTIONS)
+  const { values, positionals, tokens } = parseTokens(args, PROVIDER_OPTIONS)
   if (positionals.length === 0) throw new UsageError('a provider name is required')
-  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`)
+  if (positionals.length > 1) {
+    const stray = tokens.filter((token) => token.kind === 'positional')[1]
+    const before = tokens[tokens.indexOf(stray) - 1]
+    if (before?.kind === 'option' && before.value !== undefined && Object.hasOwn(SECRET_FLAGS, before.name)) {
+      throw new UsageError(`unexpected argument after the value of --${before.name} (quote a value that holds spaces${SECRET_FLAGS[before.name]})`)
+    }
+    throw new UsageError(`unexpected argument "${positionals[1]}"`)
+  }
   if (values['no-pkce'] && values.pkce) throw new UsageError('--pkce and --no-pkce contradict each other')
   const extra = keyValues('auth-param', values['auth-param'])
   const params = keyValues('param', values.param)
