@@ -59,10 +59,12 @@ function reencrypt(db: Knex, box: SecretBox): Promise<number> {
  */
 async function dropOldCopies(db: Knex): Promise<void> {
   await db.raw('VACUUM')
-  const [checkpoint] = (await db.raw('PRAGMA wal_checkpoint(TRUNCATE)')) as { busy: number }[]
-  if (checkpoint?.busy) {
-    throw Object.assign(new Error('every value now uses the new key, but readers kept the SQLite log holding their old copies: run keys rotate again'), { code: 'SQLITE_BUSY' })
+  // Each attempt waits out the busy timeout; a running server's steady writes may take a few.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const [checkpoint] = (await db.raw('PRAGMA wal_checkpoint(TRUNCATE)')) as { busy: number }[]
+    if (!checkpoint?.busy) return
   }
+  throw Object.assign(new Error('every value now uses the new key, but readers kept the SQLite log holding their old copies: run keys rotate again'), { code: 'SQLITE_BUSY' })
 }
 
 /** Stored values read `aa1.<key id>.…` with an 8-character key id (see SecretBox). */
