@@ -11,43 +11,103 @@ const KEY_COLUMN: Record<EncryptedTable, string> = { providers: 'id', accounts: 
 const encryptedTables = () => Object.entries(ENCRYPTED_COLUMNS) as [EncryptedTable, readonly EncryptedColumn<EncryptedTable>[]][]
 
 /**
- * Re-encrypts every encrypted value with the first key, in one transaction: either every value
- * moves to the new key or none does. Returns how many values were rewritten.
+ * Rows re-encrypted per SQLite transaction. SQLite has one write lock, which every write of a running
+ * server waits for (5 s at most, then it fails: a refreshed, rotated refresh token would be lost);
+ * one transaction over 40 000 accounts held it for 8 s.
+ */
+const SQLITE_BATCH_ROWS = 500
+/**
+ * The pause between two batches. SQLite's lock is not handed to whoever waited: a waiting writer
+ * tries again every 100 ms at most, and without a pause longer than that the next batch took the lock
+ * first, again and again (a server's write waited 3.9 s beside a rotation of 40 000 accounts).
+ */
+const SQLITE_BATCH_PAUSE_MS = 120
+
+type Row = Record<string, string | number | null>
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Re-encrypts every encrypted value with the first key. Returns how many values were rewritten.
+ * Every value is decrypted first, so a value no key opens stops the rotation before anything is
+ * written. On PostgreSQL the values move in one transaction, which locks only the rows it rewrites;
+ * on SQLite in transactions of a few hundred rows. A rotation cut short leaves values under both
+ * keys, which both keys still read, and running it again finishes it.
  */
 export async function rotateKeys(db: Knex, box: SecretBox): Promise<number> {
-  const rewritten = await reencrypt(db, box)
+  for (const [table, columns] of encryptedTables()) {
+    for (const row of await db(table).select(columns)) {
+      for (const column of columns) if (row[column] !== null) box.decrypt(encryptedField(table, column), row[column])
+    }
+  }
+  const rewritten = isSqlite(db) ? await reencryptInBatches(db, box) : await db.transaction((trx) => reencryptAll(trx, box))
   // Also after a rotation that found nothing to do: one interrupted before this point left copies.
   if (isSqlite(db)) await dropOldCopies(db)
   return rewritten
 }
 
-function reencrypt(db: Knex, box: SecretBox): Promise<number> {
-  return db.transaction(async (trx) => {
+/** PostgreSQL: every row in one transaction. */
+async function reencryptAll(trx: Knex.Transaction, box: SecretBox): Promise<number> {
+  let rewritten = 0
+  for (const [table, columns] of encryptedTables()) {
     // Lock before reading, so a token a running server stores meanwhile is neither overwritten with the
-    // value read before it nor refused: PostgreSQL locks the rows read, SQLite takes its write lock first.
-    if (isSqlite(db)) await trx('providers').where('id', -1).update({ id: -1 })
-    let rewritten = 0
-    for (const [table, columns] of encryptedTables()) {
-      const key = KEY_COLUMN[table]
-      // FOR NO KEY UPDATE, the lock the rewrite takes anyway: FOR UPDATE would also stop every row that
-      // names a provider (a login flow, a new account) until the rotation ends, and deadlock a login
-      // that replaces an account the rotation waits for.
-      const rows: Record<string, string | number | null>[] = await trx(table).select([key, ...columns]).forNoKeyUpdate()
-      for (const row of rows) {
-        const changes: Record<string, string | null> = {}
-        for (const column of columns) {
-          const stored = row[column] as string | null
-          if (stored === null || box.keyIdOf(stored) === box.currentKeyId) continue
-          const field = encryptedField(table, column)
-          changes[column] = box.encrypt(field, box.decrypt(field, stored))
-        }
-        if (Object.keys(changes).length === 0) continue
-        await trx(table).where(key, row[key] as string | number).update(changes)
-        rewritten += Object.keys(changes).length
-      }
+    // value read before it nor refused. FOR NO KEY UPDATE, the lock the rewrite takes anyway: FOR UPDATE
+    // would also stop every row that names a provider (a login flow, a new account) until the rotation
+    // ends, and deadlock a login that replaces an account the rotation waits for.
+    const rows: Row[] = await trx(table).select([KEY_COLUMN[table], ...columns]).forNoKeyUpdate()
+    rewritten += await rewrite(trx, table, columns, rows, box)
+  }
+  return rewritten
+}
+
+/** SQLite: a batch of rows per transaction, each taking the write lock before it reads. */
+async function reencryptInBatches(db: Knex, box: SecretBox): Promise<number> {
+  let rewritten = 0
+  for (const [table, columns] of encryptedTables()) {
+    const key = KEY_COLUMN[table]
+    let after: string | number | null = null
+    for (;;) {
+      const rows: Row[] = await db.transaction(async (trx) => {
+        // The write lock before reading, so a token a running server stores meanwhile is neither
+        // overwritten with the value read before it nor refused.
+        await trx('providers').where('id', -1).update({ id: -1 })
+        const batch: Row[] = await trx(table)
+          .select([key, ...columns])
+          .modify((q) => (after === null ? q : q.where(key, '>', after)))
+          .orderBy(key)
+          .limit(SQLITE_BATCH_ROWS)
+        rewritten += await rewrite(trx, table, columns, batch, box)
+        return batch
+      })
+      if (rows.length < SQLITE_BATCH_ROWS) break
+      after = rows[rows.length - 1][key]
+      await sleep(SQLITE_BATCH_PAUSE_MS)
     }
-    return rewritten
-  })
+  }
+  return rewritten
+}
+
+async function rewrite(trx: Knex.Transaction, table: EncryptedTable, columns: readonly EncryptedColumn<EncryptedTable>[], rows: Row[], box: SecretBox): Promise<number> {
+  let rewritten = 0
+  for (const row of rows) {
+    const changes = reencrypted(table, columns, row, box)
+    if (Object.keys(changes).length === 0) continue
+    await trx(table).where(KEY_COLUMN[table], row[KEY_COLUMN[table]] as string | number).update(changes)
+    rewritten += Object.keys(changes).length
+  }
+  return rewritten
+}
+
+/** The row's values not yet under the first key, decrypted and encrypted again. */
+function reencrypted(table: EncryptedTable, columns: readonly EncryptedColumn<EncryptedTable>[], row: Row, box: SecretBox): Record<string, string | null> {
+  const changes: Record<string, string | null> = {}
+  for (const column of columns) {
+    const stored = row[column] as string | null
+    if (stored === null || box.keyIdOf(stored) === box.currentKeyId) continue
+    const field = encryptedField(table, column)
+    changes[column] = box.encrypt(field, box.decrypt(field, stored))
+  }
+  return changes
 }
 
 /**
