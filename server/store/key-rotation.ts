@@ -11,15 +11,17 @@ const KEY_COLUMN: Record<EncryptedTable, string> = { providers: 'id', accounts: 
 const encryptedTables = () => Object.entries(ENCRYPTED_COLUMNS) as [EncryptedTable, readonly EncryptedColumn<EncryptedTable>[]][]
 
 /**
- * Rows re-encrypted per SQLite transaction. SQLite has one write lock, which every write of a running
- * server waits for (5 s at most, then it fails: a refreshed, rotated refresh token would be lost);
- * one transaction over 40 000 accounts held it for 8 s.
+ * Rows re-encrypted per transaction. Each transaction holds what a running server's writes wait for:
+ * on SQLite its one write lock (5 s at most, then the write fails, and a refreshed, rotated refresh
+ * token is lost), on PostgreSQL the rows' locks (every refresh and login of those accounts waits,
+ * holding a pooled connection). One transaction over 40 000 accounts held them for 8 to 11 s.
  */
-const SQLITE_BATCH_ROWS = 500
+const BATCH_ROWS = 500
 /**
- * The pause between two batches. SQLite's lock is not handed to whoever waited: a waiting writer
+ * The pause between two batches on SQLite. Its lock is not handed to whoever waited: a waiting writer
  * tries again every 100 ms at most, and without a pause longer than that the next batch took the lock
  * first, again and again (a server's write waited 3.9 s beside a rotation of 40 000 accounts).
+ * PostgreSQL queues the waiters of a row lock.
  */
 const SQLITE_BATCH_PAUSE_MS = 120
 
@@ -28,11 +30,10 @@ type Row = Record<string, string | number | null>
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
- * Re-encrypts every encrypted value with the first key. Returns how many values were rewritten.
- * Every value is decrypted first, so a value no key opens stops the rotation before anything is
- * written. On PostgreSQL the values move in one transaction, which locks only the rows it rewrites;
- * on SQLite in transactions of a few hundred rows. A rotation cut short leaves values under both
- * keys, which both keys still read, and running it again finishes it.
+ * Re-encrypts every encrypted value with the first key, a few hundred rows per transaction. Returns
+ * how many values were rewritten. Every value is decrypted first, so a value no key opens stops the
+ * rotation before anything is written. A rotation cut short leaves values under both keys, which both
+ * keys still read, and running it again finishes it.
  */
 export async function rotateKeys(db: Knex, box: SecretBox): Promise<number> {
   for (const [table, columns] of encryptedTables()) {
@@ -40,51 +41,38 @@ export async function rotateKeys(db: Knex, box: SecretBox): Promise<number> {
       for (const column of columns) if (row[column] !== null) box.decrypt(encryptedField(table, column), row[column])
     }
   }
-  const rewritten = isSqlite(db) ? await reencryptInBatches(db, box) : await db.transaction((trx) => reencryptAll(trx, box))
+  let rewritten = 0
+  for (const [table, columns] of encryptedTables()) rewritten += await reencryptTable(db, table, columns, box)
   // Also after a rotation that found nothing to do: one interrupted before this point left copies.
   if (isSqlite(db)) await dropOldCopies(db)
   return rewritten
 }
 
-/** PostgreSQL: every row in one transaction. */
-async function reencryptAll(trx: Knex.Transaction, box: SecretBox): Promise<number> {
+async function reencryptTable(db: Knex, table: EncryptedTable, columns: readonly EncryptedColumn<EncryptedTable>[], box: SecretBox): Promise<number> {
+  const key = KEY_COLUMN[table]
   let rewritten = 0
-  for (const [table, columns] of encryptedTables()) {
-    // Lock before reading, so a token a running server stores meanwhile is neither overwritten with the
-    // value read before it nor refused. FOR NO KEY UPDATE, the lock the rewrite takes anyway: FOR UPDATE
-    // would also stop every row that names a provider (a login flow, a new account) until the rotation
-    // ends, and deadlock a login that replaces an account the rotation waits for.
-    const rows: Row[] = await trx(table).select([KEY_COLUMN[table], ...columns]).forNoKeyUpdate()
-    rewritten += await rewrite(trx, table, columns, rows, box)
+  let after: string | number | null = null
+  for (;;) {
+    const rows: Row[] = await db.transaction(async (trx) => {
+      // Lock before reading, so a token a running server stores meanwhile is neither overwritten with
+      // the value read before it nor refused: SQLite takes its write lock first, PostgreSQL locks the
+      // rows read. FOR NO KEY UPDATE, the lock the rewrite takes anyway: FOR UPDATE would also stop
+      // every row that names a provider (a login flow, a new account), and deadlock a login that
+      // replaces an account the rotation waits for.
+      if (isSqlite(db)) await trx('providers').where('id', -1).update({ id: -1 })
+      const batch: Row[] = await trx(table)
+        .select([key, ...columns])
+        .modify((q) => (after === null ? q : q.where(key, '>', after)))
+        .orderBy(key)
+        .limit(BATCH_ROWS)
+        .forNoKeyUpdate()
+      rewritten += await rewrite(trx, table, columns, batch, box)
+      return batch
+    })
+    if (rows.length < BATCH_ROWS) return rewritten
+    after = rows[rows.length - 1][key]
+    if (isSqlite(db)) await sleep(SQLITE_BATCH_PAUSE_MS)
   }
-  return rewritten
-}
-
-/** SQLite: a batch of rows per transaction, each taking the write lock before it reads. */
-async function reencryptInBatches(db: Knex, box: SecretBox): Promise<number> {
-  let rewritten = 0
-  for (const [table, columns] of encryptedTables()) {
-    const key = KEY_COLUMN[table]
-    let after: string | number | null = null
-    for (;;) {
-      const rows: Row[] = await db.transaction(async (trx) => {
-        // The write lock before reading, so a token a running server stores meanwhile is neither
-        // overwritten with the value read before it nor refused.
-        await trx('providers').where('id', -1).update({ id: -1 })
-        const batch: Row[] = await trx(table)
-          .select([key, ...columns])
-          .modify((q) => (after === null ? q : q.where(key, '>', after)))
-          .orderBy(key)
-          .limit(SQLITE_BATCH_ROWS)
-        rewritten += await rewrite(trx, table, columns, batch, box)
-        return batch
-      })
-      if (rows.length < SQLITE_BATCH_ROWS) break
-      after = rows[rows.length - 1][key]
-      await sleep(SQLITE_BATCH_PAUSE_MS)
-    }
-  }
-  return rewritten
 }
 
 async function rewrite(trx: Knex.Transaction, table: EncryptedTable, columns: readonly EncryptedColumn<EncryptedTable>[], rows: Row[], box: SecretBox): Promise<number> {
