@@ -416,8 +416,14 @@ describe.each(databases)('the all-access command on $kind', (database) => {
     expect(JSON.parse(withNewOnly.stdout).providers).toHaveLength(before.length)
     expect(run('providers', 'update', 'github', '--scope', 'user')).toEqual({ code: 0, stdout: 'updated provider github\n', stderr: '' })
 
-    const withOldOnly = cli(['providers', 'list'], { ...env, ALLACCESS_KEYS: oldKey }, cwd)
-    expect(withOldOnly).toEqual(failure(`providers.client_id: encrypted with unknown key id ${newId} (is its key missing from ALLACCESS_KEYS?)`))
+    // Listed all the same, nothing decrypted, with a warning: what an operator who lost a key must see to clean up.
+    const withOldOnly = cli(['providers', 'list', '--json'], { ...env, ALLACCESS_KEYS: oldKey }, cwd)
+    expect([withOldOnly.code, JSON.parse(withOldOnly.stdout).providers, withOldOnly.stderr]).toEqual([
+      0,
+      JSON.parse(run('providers', 'list', '--json').stdout).providers,
+      `all-access: stored secrets use key id ${newId}, which ALLACCESS_KEYS lacks: the BFF cannot read them\n`,
+    ])
+    expect(cli(['providers', 'update', 'github', '--scope', 'repo'], { ...env, ALLACCESS_KEYS: oldKey }, cwd).code).toBe(2)
     expect(cli(['keys', 'rotate'], { ...env, ALLACCESS_KEYS: `${newKey},${oldKey}` }, cwd)).toEqual({ code: 0, stdout: `re-encrypted 0 values with key ${newId}\n`, stderr: '' })
   })
 })

@@ -1,11 +1,10 @@
-import { isEnabled } from '../../shared/provider.ts'
 import { DATABASE_MISSING, isDatabaseUnavailable } from '../http/database-down.ts'
 import { InputError } from '../input-error.ts'
 import { loadPublicUrl, loadStoreConfig } from '../config.ts'
 import { buildProviderConfig, checkProviderName } from '../providers/provider-input.ts'
 import { isUniqueViolation } from '../store/database.ts'
 import { openStore, migrate, type Store } from '../store/index.ts'
-import { checkKeysCoverStore, rotateKeys } from '../store/key-rotation.ts'
+import { checkKeysCoverStore, missingKeyIds, rotateKeys } from '../store/key-rotation.ts'
 import { parseFlags, parseProviderFlags, UsageError } from './provider-flags.ts'
 import { afterAdding, presetSummary, presetTable } from './presets.ts'
 import { PRESETS } from '../providers/presets.ts'
@@ -93,12 +92,17 @@ async function providers(args: string[], io: CliIo): Promise<number> {
     case 'list': {
       const { values, positionals } = parseFlags(rest, { json: { type: 'boolean' } })
       if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`)
-      const list = await withStore(io, (store) => store.providers.list())
+      const list = await withStore(io, async (store) => {
+        // Listed all the same, so that an operator can see what is stored and remove it.
+        const missing = await missingKeyIds(store.db, store.box)
+        if (missing.length) io.err(`all-access: stored secrets use key id${missing.length > 1 ? 's' : ''} ${missing.join(', ')}, which ALLACCESS_KEYS lacks: the BFF cannot read them`)
+        return store.providers.listed()
+      })
       const rows = list.map((p) => ({
         name: p.name,
         displayName: p.displayName,
         protocol: p.protocol,
-        enabled: isEnabled(p),
+        enabled: p.enabled,
         authorizationUrl: p.authorizationUrl,
         issuer: p.issuer,
         apiBaseUrl: p.apiBaseUrl,

@@ -9,6 +9,11 @@ export interface ProviderRecord extends ProviderConfig {
   id: number
 }
 
+/** A provider as listings show it: no client id or secret, only whether both are set. */
+export interface ProviderListing extends Omit<ProviderRecord, 'clientId' | 'clientSecret'> {
+  enabled: boolean
+}
+
 interface ProviderRow {
   id: number
   name: string
@@ -46,6 +51,16 @@ export class ProviderStore {
   async list(): Promise<ProviderRecord[]> {
     const rows: ProviderRow[] = await this.db('providers').select('*').orderBy('name')
     return rows.map((row) => this.fromRow(row))
+  }
+
+  /**
+   * Every provider as listings show it, with nothing decrypted: a listing shows no secret, so it
+   * neither spends a decryption per provider nor fails on one whose key is gone (what an operator
+   * recovering from a lost key needs to see). Enabled as `isEnabled` says (an empty value is stored as NULL).
+   */
+  async listed(): Promise<ProviderListing[]> {
+    const rows: ProviderRow[] = await this.db('providers').select('*').orderBy('name')
+    return rows.map((row) => ({ ...this.plainFields(row), enabled: row.client_id !== null && row.client_secret !== null }))
   }
 
   /** A provider by name; answered from memory for a moment, decrypted once (every request of the proxy asks). */
@@ -127,6 +142,14 @@ export class ProviderStore {
 
   private fromRow(row: ProviderRow): ProviderRecord {
     return {
+      ...this.plainFields(row),
+      clientId: this.box.decrypt(encryptedField('providers', 'client_id'), row.client_id),
+      clientSecret: this.box.decrypt(encryptedField('providers', 'client_secret'), row.client_secret),
+    }
+  }
+
+  private plainFields(row: ProviderRow): Omit<ProviderRecord, 'clientId' | 'clientSecret'> {
+    return {
       id: row.id,
       name: row.name,
       displayName: row.display_name,
@@ -140,8 +163,6 @@ export class ProviderStore {
       revocationUrl: row.revocation_url,
       scope: row.scope,
       identifierPath: row.identifier_path,
-      clientId: this.box.decrypt(encryptedField('providers', 'client_id'), row.client_id),
-      clientSecret: this.box.decrypt(encryptedField('providers', 'client_secret'), row.client_secret),
       pkce: Boolean(row.pkce),
       tokenAuthMethod: row.token_auth_method,
       tokenPlacement: row.token_placement,
