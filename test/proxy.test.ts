@@ -553,16 +553,17 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
   it('answers anything unexpected with 500 server_error and no detail, logging it under the request id', async () => {
     const before = await bff.store.db('providers').where({ name: 'other' }).first('client_secret')
     await bff.store.db('providers').where({ name: 'other' }).update({ client_secret: before.client_secret.slice(0, -3) + 'AAA' })
-    // Written behind the BFF's back: a provider list read just before would still answer from memory.
+    // Written behind the BFF's back: a provider read just before would still answer from memory.
     await cacheLapse()
     try {
-      const response = await fetch(new URL('/auth/providers', bff.url))
+      // A call through the proxy decrypts the provider's secret (the provider list decrypts none).
+      const response = await browser.fetch(new URL('/api/other/me', bff.url), { headers: CSRF })
       expect(response.status).toBe(500)
       expect(await response.json()).toEqual({ error: 'server_error', message: 'Something went wrong.' })
       const requestId = response.headers.get('x-request-id')
       expect(requestId).toMatch(/^[0-9a-f]{16}$/)
       expect(bff.logs.some((line) => line.startsWith(`error req=${requestId} server_error: SecretError: providers.client_secret`))).toBe(true)
-      expect(bff.logs).toContain(bff.logs.find((line) => line.startsWith(`GET /auth/providers 500 `) && line.endsWith(`req=${requestId}`)))
+      expect(bff.logs).toContain(bff.logs.find((line) => line.startsWith(`GET /api/other/me 500 `) && line.endsWith(`req=${requestId}`)))
     } finally {
       await bff.store.db('providers').where({ name: 'other' }).update(before)
     }
