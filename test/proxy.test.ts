@@ -179,6 +179,15 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     await expect(bomb).rejects.toMatchObject({ code: 'profile_request_failed', detail: expect.stringContaining('over 1048576 bytes') })
   })
 
+  it('counts the coded bytes of an answer too, not only the decoded ones: a body of codings that decode to nothing is not read without end', async () => {
+    // A megabyte of empty gzip members decodes to nothing: counting decoded bytes only, all of it was read
+    // (a provider can send such padding for as long as the time limit runs).
+    const padded = callProvider(`${upstream.url}/v1/gzip-padded?kb=1024`, { method: 'get', maxBytes: 64 * 1024 }, 'profile_request_failed')
+    await expect(padded).rejects.toMatchObject({ code: 'profile_request_failed', detail: expect.stringContaining('bytes') })
+    const small = await callProvider(`${upstream.url}/v1/gzip-padded?kb=1`, { method: 'get', maxBytes: 64 * 1024 }, 'profile_request_failed')
+    expect(small.text).toBe('{"oauth_problem":"token_rejected"}')
+  })
+
   const escapes = [
     '/api/echo/../other/x',
     '/api/echo/..%2fother/x',
@@ -433,6 +442,16 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     const dead = await signer.fetch(new URL('/api/oauth1-echo/oauth1-401-gzipped?problem=token_rejected', bff.url), { headers: CSRF })
     expect([dead.status, ((await dead.json()) as { error: string }).error]).toEqual([401, 'reauth_required'])
     expect((await bff.store.accounts.get(accountId))?.status).toBe('reauth_required')
+  })
+
+  it('reads no more of an OAuth 1.0a 401 than its cap allows, coded bytes counted: one padded with codings that decode to nothing is not judged', async () => {
+    const { browser: signer, accountId } = await signedIn(bff, 'oauth1-echo', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
+    const padded = await signer.fetch(new URL('/api/oauth1-echo/gzip-padded?status=401&kb=1024', bff.url), { headers: CSRF })
+    expect([padded.status, await padded.text()]).toEqual([401, ''])
+    expect((await bff.store.accounts.get(accountId))?.status).toBe('active')
+    // The same problem behind a little padding is read, and judged.
+    const dead = await signer.fetch(new URL('/api/oauth1-echo/gzip-padded?status=401&kb=1', bff.url), { headers: CSRF })
+    expect([dead.status, ((await dead.json()) as { error: string }).error]).toEqual([401, 'reauth_required'])
   })
 
   /** A GET of the OAuth 1.0a echo with `query` and a form POST of `form` to `postPath`: what the provider received of each. */

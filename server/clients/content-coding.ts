@@ -1,5 +1,6 @@
 import type { Readable, Transform } from 'node:stream'
 import { constants, createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
+import { AnswerTooLarge, readCapped } from './provider-transport.ts'
 
 // Every request to a provider asks for `identity`, but some answer compressed anyway (a CDN, a
 // framework's default). Their bodies are decoded here, for the login steps, `apiClient` and the
@@ -50,4 +51,29 @@ export function decodingChain(source: Readable, codings: readonly string[]): Rea
 /** Lets go of every stream of a chain read no further; what they report after this concerns nobody. */
 export function letGo(chain: readonly Readable[]): void {
   for (const stream of chain) stream.on('error', () => {}).destroy()
+}
+
+/**
+ * An answer's body read whole and decoded, failing with {@link AnswerTooLarge} past `maxBytes`
+ * decoded bytes, or past twice that many coded ones (and a margin). The decoded count alone is no
+ * cap: empty gzip members or deflate blocks decode to nothing, and a provider could send them until
+ * the time limit, each byte read and inflated. No coding doubles what it holds, so a real answer
+ * within the cap is always read.
+ */
+export async function readDecoded(body: Readable, codings: readonly string[], maxBytes: number): Promise<Buffer> {
+  const chain = decodingChain(body, codings)
+  try {
+    if (codings.length) {
+      const codedCap = maxBytes * 2 + 64 * 1024
+      let coded = 0
+      body.on('data', (chunk: Uint8Array) => {
+        coded += chunk.byteLength
+        if (coded > codedCap) body.destroy(new AnswerTooLarge(`coded answer over ${codedCap} bytes`))
+      })
+    }
+    return await readCapped(chain[chain.length - 1], maxBytes)
+  } catch (error) {
+    letGo(chain)
+    throw error
+  }
 }

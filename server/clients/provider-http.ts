@@ -1,7 +1,7 @@
 import type { ErrorCode } from '../../shared/errors.ts'
 import { AllAccessError } from '../errors.ts'
-import { codingsToUndo, decodingChain, letGo } from './content-coding.ts'
-import { AnswerTooLarge, deadline, readCapped, send } from './provider-transport.ts'
+import { codingsToUndo, letGo, readDecoded } from './content-coding.ts'
+import { AnswerTooLarge, deadline, send } from './provider-transport.ts'
 
 export const DEFAULT_TIMEOUT_MS = 30_000
 /**
@@ -43,22 +43,20 @@ export async function callProvider(url: URL | string, init: ProviderRequest, fai
   try {
     const method = init.method.toUpperCase()
     const answer = await send(target, { method, headers: { ...PROVIDER_REQUEST_HEADERS, ...lowerCase(init.headers) }, body: init.body, signal: limit.signal })
-    let chain = [answer.body]
-    let read: string
+    let codings: string[]
     try {
       // A HEAD's, 204's or 304's coding names no body of its own.
-      const codings = method === 'HEAD' || answer.status === 204 || answer.status === 304 ? [] : codingsToUndo(answer.headers.get('content-encoding'))
-      chain = decodingChain(answer.body, codings)
-      read = (await readCapped(chain[chain.length - 1], init.maxBytes ?? PROVIDER_ANSWER_LIMIT)).toString()
+      codings = method === 'HEAD' || answer.status === 204 || answer.status === 304 ? [] : codingsToUndo(answer.headers.get('content-encoding'))
     } catch (error) {
-      letGo(chain)
+      letGo([answer.body])
       throw error
     }
+    const read = (await readDecoded(answer.body, codings, init.maxBytes ?? PROVIDER_ANSWER_LIMIT)).toString()
     // A byte order mark is dropped as fetch's text() drops it: JSON.parse and forms would choke on it.
     const text = read.charCodeAt(0) === 0xfeff ? read.slice(1) : read
     const headers = toHeaders(answer.rawHeaders)
     // The text is decoded: its coding (and the length of the coded bytes) no longer describe it.
-    if (chain.length > 1) for (const name of ['content-encoding', 'content-length']) headers.delete(name)
+    if (codings.length) for (const name of ['content-encoding', 'content-length']) headers.delete(name)
     return { status: answer.status, ok: answer.status >= 200 && answer.status < 300, headers, text }
   } catch (cause) {
     if (cause instanceof AnswerTooLarge) {

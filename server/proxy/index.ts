@@ -1,7 +1,7 @@
 import { isEnabled } from '../../shared/provider.ts'
 import type { BaseOAuthClient } from '../clients/base.ts'
 import { PROVIDER_REQUEST_HEADERS } from '../clients/provider-http.ts'
-import { deadline, readCapped, send, type TransportAnswer } from '../clients/provider-transport.ts'
+import { deadline, send, type TransportAnswer } from '../clients/provider-transport.ts'
 import { AllAccessError } from '../errors.ts'
 import { RequestAbandonedError } from '../http/abandoned-request.ts'
 import type { BffContext } from '../runtime.ts'
@@ -10,7 +10,7 @@ import { resolveApiTarget } from './api-path.ts'
 import { forwardedHeaders, pickHeaders, RETURNED_RESPONSE_HEADERS, withoutSecrets } from './headers.ts'
 import { readRequestBody, type RequestBody } from './read-body.ts'
 import { codingsToUndo, redactBytes, redactedBody } from './token-redaction.ts'
-import { codingsToUndo as readableCodings, decodingChain, letGo } from '../clients/content-coding.ts'
+import { codingsToUndo as readableCodings, readDecoded } from '../clients/content-coding.ts'
 
 interface Upstream {
   answer: TransportAnswer
@@ -108,12 +108,10 @@ const REJECTION_BODY_LIMIT = 64 * 1024
  * a coding that cannot be undone, which is then refused once the call is over).
  */
 async function readRejection(answer: TransportAnswer): Promise<Buffer> {
-  let chain = [answer.body]
   try {
-    chain = decodingChain(answer.body, readableCodings(answer.headers.get('content-encoding')))
-    return await readCapped(chain[chain.length - 1], REJECTION_BODY_LIMIT)
+    return await readDecoded(answer.body, readableCodings(answer.headers.get('content-encoding')), REJECTION_BODY_LIMIT)
   } catch {
-    letGo(chain)
+    drop(answer)
     return Buffer.alloc(0)
   }
 }

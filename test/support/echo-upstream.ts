@@ -16,7 +16,7 @@ export interface EchoedRequest {
  * `releaseHeld()` lets it (`held()` counts those waiting), `/status/<n>` answers n,
  * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`,
  * `/stall-body` stops after its headers (`stallsLetGo` counts those whose connection the BFF then
- * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/oauth1-401-gzipped?problem=P` a gzipped 401 naming `oauth_problem` P and the token in its body, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/download?mb=N` N megabytes each opening with the token, written as fast as they are taken, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `&status=304` as a 304), `/gzipped` answers gzip-compressed text unless asked for identity (`?coding=` names others, applied in order where known; `&size=N` N zeros instead)
+ * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/oauth1-401-gzipped?problem=P` a gzipped 401 naming `oauth_problem` P and the token in its body, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/download?mb=N` N megabytes each opening with the token, written as fast as they are taken, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `&status=304` as a 304), `/gzip-padded?kb=N&status=S` N kilobytes of empty gzip members before a dead-token problem, `/gzipped` answers gzip-compressed text unless asked for identity (`?coding=` names others, applied in order where known; `&size=N` N zeros instead)
  * (RFC 9110 §12.5.3: a request without Accept-Encoding accepts any coding), `/gzipped-always` even then.
  */
 export async function startEchoUpstream() {
@@ -122,6 +122,15 @@ export async function startEchoUpstream() {
           res.end()
         }
         writeOn()
+        return
+      }
+      if (path.endsWith('/gzip-padded')) {
+        // `?kb=N` kilobytes of empty gzip members, which decode to nothing, then one holding an OAuth
+        // 1.0a dead-token problem; `&status=S` answers S.
+        const empty = gzipSync(Buffer.alloc(0))
+        const padding = Buffer.concat(Array.from({ length: Math.ceil((Number(query.get('kb') ?? 1) * 1024) / empty.length) }, () => empty))
+        res.writeHead(Number(query.get('status') ?? 200), { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' })
+        res.end(Buffer.concat([padding, gzipSync('{"oauth_problem":"token_rejected"}')]))
         return
       }
       if (path.endsWith('/plain')) {
