@@ -91,15 +91,18 @@ export function isBffPath(path: string): boolean {
 function checkNumbers(options: AllAccessOptions): void {
   const { proxy, apiClient, refresh, session, loginLimits } = options
   const most = Number.MAX_SAFE_INTEGER
+  // A session's or login's end is a date: far past a century it leaves the range a Date holds
+  // (every session read failed on it), however "never" the caller meant it.
+  const century = 100 * 365 * 24 * 60 * 60 * 1000
   const numbers: [string, number | undefined, number, number][] = [
     ['proxy.timeoutMs', proxy?.timeoutMs, 1, LONGEST_TIMER_MS],
     ['proxy.maxBody', proxy?.maxBody, 0, most],
     ['apiClient.maxBody', apiClient?.maxBody, 1, most],
     ['refresh.leaseMs', refresh?.leaseMs, 1, LONGEST_TIMER_MS],
     ['refresh.waitMs', refresh?.waitMs, 0, LONGEST_TIMER_MS],
-    ['session.idleMs', session?.idleMs, 1, most],
-    ['session.absoluteMs', session?.absoluteMs, 1, most],
-    ['flowTtlMs', options.flowTtlMs, 1, most],
+    ['session.idleMs', session?.idleMs, 1, century],
+    ['session.absoluteMs', session?.absoluteMs, 1, century],
+    ['flowTtlMs', options.flowTtlMs, 1, century],
     ['loginLimits.perAddressPerMinute', loginLimits?.perAddressPerMinute, 0, most],
     ['loginLimits.maxPendingLogins', loginLimits?.maxPendingLogins, 1, most],
   ]

@@ -39,7 +39,12 @@ it('createAllAccess refuses, naming it, a numeric option that is not a whole num
     ['refresh.waitMs', { refresh: { waitMs: -1 } }],
     ['session.idleMs', { session: { idleMs: Number.NaN } }],
     ['session.absoluteMs', { session: { absoluteMs: 0 } }],
+    // "Never ends" written as the largest number: a session's end past the last date a Date holds
+    // failed every session read (toISOString's RangeError), and cookies left with "expires=Invalid Date".
+    ['session.idleMs', { session: { idleMs: Number.MAX_SAFE_INTEGER } }],
+    ['session.absoluteMs', { session: { absoluteMs: Number.MAX_SAFE_INTEGER } }],
     ['flowTtlMs', { flowTtlMs: Number.NaN }],
+    ['flowTtlMs', { flowTtlMs: Number.MAX_SAFE_INTEGER }],
     ['loginLimits.perAddressPerMinute', { loginLimits: { perAddressPerMinute: Number.NaN } }],
     ['loginLimits.maxPendingLogins', { loginLimits: { maxPendingLogins: 0 } }],
   ]
