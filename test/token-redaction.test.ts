@@ -2,9 +2,9 @@ import { PassThrough, pipeline, Readable, Writable } from 'node:stream'
 import { brotliCompressSync, gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { codingsToUndo, REDACTED, redactBytes, redactedBody, SecretScanner } from '../server/proxy/token-redaction.ts'
+import { cpuMsSince } from './support/cpu-time.ts'
 
 const redactText = (text: string, secrets: readonly string[]) => redactBytes(Buffer.from(text), secrets).toString()
-import { cpuMsSince } from './support/cpu-time.ts'
 
 const TOKEN = 'ya29.a0Af/h+x~Q=='
 

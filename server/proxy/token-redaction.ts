@@ -228,7 +228,6 @@ export function redactBytes(bytes: Buffer, secrets: readonly string[]): Buffer {
   return scanner.empty ? bytes : scanner.scan(bytes, true)
 }
 
-
 /**
  * A provider's answer with its secrets replaced, a secret cut across chunks included. Read as a
  * stream (Koa sends it with `stream.pipeline`), or sent by {@link RedactedBody.pipeTo} straight
