@@ -188,6 +188,15 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(small.text).toBe('{"oauth_problem":"token_rejected"}')
   })
 
+  it("lets go of an answer whose coding ends before the bytes do, rather than read on after the call is over with no time limit", async () => {
+    for (const coding of ['gzip', 'deflate', 'br']) {
+      const letGo = upstream.trailingLetGo()
+      const answer = await callProvider(`${upstream.url}/v1/gzip-trailing?coding=${coding}`, { method: 'get' }, 'profile_request_failed')
+      expect(answer.text, coding).toBe('{"oauth_problem":"token_rejected"}')
+      expect(await within(2000, async () => upstream.trailingLetGo(), (n) => n > letGo), coding).toBeGreaterThan(letGo)
+    }
+  })
+
   const escapes = [
     '/api/echo/../other/x',
     '/api/echo/..%2fother/x',
@@ -452,6 +461,14 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     // The same problem behind a little padding is read, and judged.
     const dead = await signer.fetch(new URL('/api/oauth1-echo/gzip-padded?status=401&kb=1', bff.url), { headers: CSRF })
     expect([dead.status, ((await dead.json()) as { error: string }).error]).toEqual([401, 'reauth_required'])
+  })
+
+  it('lets go of an OAuth 1.0a 401 whose coding ends before its bytes do, once read: its time limit is over', async () => {
+    const { browser: signer } = await signedIn(bff, 'oauth1-echo', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
+    const letGo = upstream.trailingLetGo()
+    const refused = await signer.fetch(new URL('/api/oauth1-echo/gzip-trailing?status=401&problem=signature_invalid', bff.url), { headers: CSRF })
+    expect([refused.status, await refused.json()]).toEqual([401, { oauth_problem: 'signature_invalid' }])
+    expect(await within(2000, async () => upstream.trailingLetGo(), (n) => n > letGo)).toBeGreaterThan(letGo)
   })
 
   /** A GET of the OAuth 1.0a echo with `query` and a form POST of `form` to `postPath`: what the provider received of each. */

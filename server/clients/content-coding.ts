@@ -42,8 +42,19 @@ export function decodingChain(source: Readable, codings: readonly string[]): Rea
   const chain: Readable[] = [source, ...codings.map((coding) => DECODERS[coding]!())]
   for (let i = 1; i < chain.length; i++) {
     const [from, to] = [chain[i - 1]!, chain[i] as Transform]
-    from.once('error', (error) => to.destroy(error))
+    const forward = (error: Error) => to.destroy(error)
+    from.once('error', forward)
     from.pipe(to)
+    // A coding that ends before the answer does: what follows is no part of the body (browsers
+    // drop it too). Read on, it would be read after the call is over, with no time limit, or
+    // stall and hold the provider's connection open for good: the answer is let go of instead.
+    to.once('end', () => {
+      if (from.readableEnded) return
+      from.off('error', forward)
+      from.unpipe(to)
+      to.end()
+      letGo(chain.slice(0, i))
+    })
   }
   return chain
 }

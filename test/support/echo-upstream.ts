@@ -16,7 +16,7 @@ export interface EchoedRequest {
  * `releaseHeld()` lets it (`held()` counts those waiting), `/status/<n>` answers n,
  * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`,
  * `/stall-body` stops after its headers (`stallsLetGo` counts those whose connection the BFF then
- * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/oauth1-401-gzipped?problem=P` a gzipped 401 naming `oauth_problem` P and the token in its body, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/download?mb=N` N megabytes each opening with the token, written as fast as they are taken, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `&status=304` as a 304), `/gzip-padded?kb=N&status=S` N kilobytes of empty gzip members before a dead-token problem, `/gzipped` answers gzip-compressed text unless asked for identity (`?coding=` names others, applied in order where known; `&size=N` N zeros instead)
+ * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/oauth1-401-gzipped?problem=P` a gzipped 401 naming `oauth_problem` P and the token in its body, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/download?mb=N` N megabytes each opening with the token, written as fast as they are taken, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `&status=304` as a 304), `/gzip-padded?kb=N&status=S` N kilobytes of empty gzip members before a dead-token problem, `/gzip-trailing` a gzipped OAuth 1.0a problem (`?problem=`, default token_rejected; `&coding=` another coding, `&status=S`) followed by zeros and an answer never ended (`trailingLetGo` counts those let go), `/gzipped` answers gzip-compressed text unless asked for identity (`?coding=` names others, applied in order where known; `&size=N` N zeros instead)
  * (RFC 9110 §12.5.3: a request without Accept-Encoding accepts any coding), `/gzipped-always` even then.
  */
 export async function startEchoUpstream() {
@@ -25,6 +25,7 @@ export async function startEchoUpstream() {
   let stallsLetGo = 0
   let uploadsCut = 0
   let downloadWritten = 0
+  let trailingLetGo = 0
   const arrived: string[] = []
   const held: (() => void)[] = []
   const server = createServer((req, res) => {
@@ -133,6 +134,15 @@ export async function startEchoUpstream() {
         res.end(Buffer.concat([padding, gzipSync('{"oauth_problem":"token_rejected"}')]))
         return
       }
+      if (path.endsWith('/gzip-trailing')) {
+        // A gzipped body whose coding ends before the answer: zeros follow, then nothing, the answer
+        // never ended. The body is what the coding held; only the reader letting go ends the answer.
+        const coding = query.get('coding') ?? 'gzip'
+        res.writeHead(Number(query.get('status') ?? 200), { 'Content-Type': 'application/json', 'Content-Encoding': coding })
+        res.write(Buffer.concat([ENCODERS[coding]!(Buffer.from(JSON.stringify({ oauth_problem: query.get('problem') ?? 'token_rejected' }))), Buffer.alloc(16 * 1024)]))
+        res.once('close', () => trailingLetGo++)
+        return
+      }
       if (path.endsWith('/plain')) {
         res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '5' })
         res.end('plain')
@@ -178,6 +188,8 @@ export async function startEchoUpstream() {
     stallsLetGo: () => stallsLetGo,
     /** Bytes the last `/download` has written so far. */
     downloadWritten: () => downloadWritten,
+    /** `/gzip-trailing` answers whose connection the reader closed. */
+    trailingLetGo: () => trailingLetGo,
     /** `/held` requests waiting for `releaseHeld()`. */
     held: () => held.length,
     /** Answers every `/held` request waiting. */
