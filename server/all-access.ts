@@ -7,7 +7,7 @@ import { backchannelLogout } from './flows/backchannel-logout/index.ts'
 import { loginCallback } from './flows/callback/index.ts'
 import { loginRedirect } from './flows/redirect/index.ts'
 import { DEFAULT_LOGIN_LIMITS, LoginRateLimiter, PendingLogins, type LoginLimits } from './flows/redirect/login-rate-limit.ts'
-import { defaultHooks, type AllAccessHooks } from './hooks.ts'
+import { appHooks, type AllAccessHooks } from './hooks.ts'
 import { bffRequest } from './http/bff-request.ts'
 import { RouteTable } from './http/route-table.ts'
 import { requireCsrf } from './http/csrf.ts'
@@ -137,7 +137,7 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
   const clients = options.clients ?? {}
   const loginLimits = { ...DEFAULT_LOGIN_LIMITS, ...options.loginLimits }
   const metrics = new BffMetrics(store)
-  const hooks = { ...defaultHooks, ...options.hooks }
+  const hooks = appHooks(options.hooks)
   const callbackUrl = (provider: ProviderConfig) => hooks.getCallbackUrl({ provider, publicUrl })
   const runtime: Runtime = {
     store,

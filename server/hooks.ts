@@ -36,3 +36,23 @@ export const defaultHooks: AllAccessHooks = {
   getAdditionalParameters: () => ({}),
   getCallbackUrl: ({ provider, publicUrl }) => new URL(routes.callback(provider.name), publicUrl).toString(),
 }
+
+/**
+ * The app's own hooks, each handed a view of the provider whose client secret is readable but left
+ * out of what the hook prints, serialises or copies (`console.log(args)` in `onLogin`), as an
+ * account's tokens are. The defaults, all-access's own code, get the provider as it is.
+ */
+export function appHooks(given: Partial<AllAccessHooks> = {}): AllAccessHooks {
+  const hooks: Record<string, unknown> = { ...defaultHooks }
+  for (const [name, hook] of Object.entries(given) as [keyof AllAccessHooks, (args: { provider: ProviderConfig | null }) => unknown][]) {
+    if (typeof hook !== 'function') continue
+    hooks[name] = (args: { provider: ProviderConfig | null }) => hook({ ...args, provider: args.provider && withHiddenSecret(args.provider) })
+  }
+  return hooks as unknown as AllAccessHooks
+}
+
+function withHiddenSecret(provider: ProviderConfig): ProviderConfig {
+  const view = { ...provider }
+  Object.defineProperty(view, 'clientSecret', { enumerable: false })
+  return view
+}

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { OAuth2Client } from '../server/clients/oauth2.ts'
 import { startOidcSandbox, type RunningOidcSandbox } from './support/oidc-sandbox.ts'
@@ -10,7 +11,7 @@ describe.each(databases)('hooks passed to createAllAccess on $kind', (database) 
   let drop: () => Promise<void>
   let bff: TestBff
   let idp: RunningOidcSandbox
-  const seen: Record<string, unknown[]> = { onLogin: [], errors: [], users: [] }
+  const seen: Record<string, unknown[]> = { onLogin: [], errors: [], users: [], printed: [], readable: [] }
   /** What onLogin returns when a test sets it, as a host app might (say, a return address it kept). */
   let onLoginTarget: string | undefined
 
@@ -31,8 +32,12 @@ describe.each(databases)('hooks passed to createAllAccess on $kind', (database) 
           seen.users.push(user.id)
           return user
         },
-        onLogin: ({ isNew, user }) => {
+        onLogin: (args) => {
+          const { isNew, user, provider, account } = args
           seen.onLogin.push({ isNew, user: user.displayName })
+          // What a host app's `console.log(args)` would print, and what it can still read.
+          seen.printed.push(inspect({ provider, account }, { depth: Infinity }) + JSON.stringify({ provider, account }))
+          seen.readable.push([provider.clientSecret, account.accessToken.length > 0])
           return onLoginTarget ?? (isNew ? '/welcome' : undefined)
         },
       },
@@ -77,6 +82,18 @@ describe.each(databases)('hooks passed to createAllAccess on $kind', (database) 
     expect(response.status).toBe(302)
     expect(response.headers.get('location')).toBe('/sign-in/failed?reason=invalid_state')
     expect(seen.errors.at(-1)).toEqual({ provider: 'idp', code: 'invalid_state' })
+  })
+
+  it("hands onLogin a provider and an account whose client secret and tokens it can read but does not print or serialise", async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'idp', '/next')
+    expect(seen.readable.at(-1)).toEqual(['hook-secret-0123456789', true])
+    const printed = seen.printed.at(-1) as string
+    expect(printed).toContain('idp')
+    expect(printed).not.toContain('hook-secret-0123456789')
+    const info = await session(browser, bff.url)
+    const account = await bff.allAccess.accountFor(info.authenticated ? info.user.id : '', 'idp')
+    expect(printed).not.toContain(account!.accessToken)
   })
 
   it.each(['//evil.example/phish', 'https://evil.example/phish', '/./%2F%2Fevil.example'])('keeps an onLogin target of %s on this site: the browser lands on /', async (target) => {
