@@ -786,7 +786,7 @@ describe.each(databases)('the store on $kind', (database) => {
       expect(await onlyNew.providers.get('p')).toEqual(expect.objectContaining({ clientId: 'client-id-p', clientSecret: 'client-secret-p' }))
       expect(await onlyNew.accounts.findForUser(user.id, 'p')).toEqual(expect.objectContaining(tokens))
       expect(await onlyNew.loginFlows.consume('flow')).toEqual({ provider: 'p', state: 'state-1', next: '/' })
-      await expect(store.providers.get('p')).rejects.toThrow(`providers.client_id: encrypted with unknown key id ${newKey.id}`)
+      await expect(store.providers.get('p')).rejects.toThrow(`providers.client_id of provider p: encrypted with unknown key id ${newKey.id}`)
     })
 
     it('leaves NULL values NULL and counts only what it rewrote', async () => {
@@ -797,12 +797,14 @@ describe.each(databases)('the store on $kind', (database) => {
       expect(await store.db('accounts').first()).toEqual(expect.objectContaining({ token_secret: null, refresh_token: null, id_token: null }))
     })
 
-    it('changes nothing when one value cannot be decrypted', async () => {
-      await fill()
+    it('changes nothing when one value cannot be decrypted, and names its row for the operator to find', async () => {
+      const { accountId } = await fill()
       await store.db('accounts').update({ id_token: `aa1.zzzzzzzz.${'A'.repeat(16)}.${'A'.repeat(28)}` })
       const before = await Promise.all(TABLES.map((table) => store.db(table).select('*')))
       const [newKey] = parseKeys(generateKey())
-      await expect(rotateKeys(store.db, new SecretBox([newKey, ...keys]))).rejects.toThrow('accounts.id_token: encrypted with unknown key id zzzzzzzz (is its key missing from ALLACCESS_KEYS?)')
+      const problem = `accounts.id_token of account ${accountId}: encrypted with unknown key id zzzzzzzz (is its key missing from ALLACCESS_KEYS?)`
+      await expect(rotateKeys(store.db, new SecretBox([newKey, ...keys]))).rejects.toThrow(problem)
+      await expect(store.accounts.get(accountId)).rejects.toThrow(problem)
       expect(await Promise.all(TABLES.map((table) => store.db(table).select('*')))).toEqual(before)
       expect(await keyIdsInUse()).toEqual(new Set([keys[0].id, 'zzzzzzzz']))
     })

@@ -45,23 +45,25 @@ export class SecretBox {
     return [PREFIX, key.id, iv.toString('base64url'), body.toString('base64url')].join('.')
   }
 
-  decrypt(field: string, stored: string | null | undefined): string | null {
+  /** `row` names the value's row in errors (`account 12`), so that an operator can find it. */
+  decrypt(field: string, stored: string | null | undefined, row?: string): string | null {
     if (stored === null || stored === undefined) return null
+    const where = row ? `${field} of ${row}` : field
     const parts = stored.split('.')
-    if (parts.length !== 4 || parts[0] !== PREFIX) throw new SecretError(`${field}: stored value is not an all-access encrypted value`)
+    if (parts.length !== 4 || parts[0] !== PREFIX) throw new SecretError(`${where}: stored value is not an all-access encrypted value`)
     const key = this.keys.find((candidate) => candidate.id === parts[1])
-    if (!key) throw new SecretError(`${field}: encrypted with unknown key id ${parts[1]} (is its key missing from ALLACCESS_KEYS?)`)
+    if (!key) throw new SecretError(`${where}: encrypted with unknown key id ${parts[1]} (is its key missing from ALLACCESS_KEYS?)`)
     const iv = strictBase64url(parts[2])
     const body = strictBase64url(parts[3])
-    if (!iv || !body) throw new SecretError(`${field}: stored value is not valid base64url (tampered)`)
-    if (iv.length !== 12 || body.length < 16) throw new SecretError(`${field}: stored value is truncated`)
+    if (!iv || !body) throw new SecretError(`${where}: stored value is not valid base64url (tampered)`)
+    if (iv.length !== 12 || body.length < 16) throw new SecretError(`${where}: stored value is truncated`)
     try {
       const decipher = createDecipheriv('aes-256-gcm', key.secretKey, iv)
       decipher.setAAD(Buffer.from(field))
       decipher.setAuthTag(body.subarray(body.length - 16))
       return Buffer.concat([decipher.update(body.subarray(0, body.length - 16)), decipher.final()]).toString('utf8')
     } catch (cause) {
-      throw new SecretError(`${field}: stored value failed authentication (tampered, or encrypted for another field)`, { cause })
+      throw new SecretError(`${where}: stored value failed authentication (tampered, or encrypted for another field)`, { cause })
     }
   }
 

@@ -259,7 +259,7 @@ export class AccountStore {
   }
 
   private decrypt(column: EncryptedColumn<'accounts'>, row: Record<string, unknown>): string | null {
-    return this.box.decrypt(encryptedField('accounts', column), (row[column] ?? null) as string | null)
+    return this.box.decrypt(encryptedField('accounts', column), (row[column] ?? null) as string | null, `account ${String(row.id)}`)
   }
 
   private tokenColumns(tokens: AccountTokens) {

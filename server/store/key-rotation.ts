@@ -27,6 +27,11 @@ const SQLITE_BATCH_PAUSE_MS = 120
 
 type Row = Record<string, string | number | null>
 
+/** How an error names a row, for an operator to find it (a login flow's key is only a hash). */
+function rowName(table: EncryptedTable, row: Row): string {
+  return table === 'providers' ? `provider ${row.name}` : table === 'accounts' ? `account ${row.id}` : 'a login flow'
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
@@ -37,8 +42,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
  */
 export async function rotateKeys(db: Knex, box: SecretBox): Promise<number> {
   for (const [table, columns] of encryptedTables()) {
-    for (const row of await db(table).select(columns)) {
-      for (const column of columns) if (row[column] !== null) box.decrypt(encryptedField(table, column), row[column])
+    for (const row of await db(table).select([KEY_COLUMN[table], ...(table === 'providers' ? ['name'] : []), ...columns])) {
+      for (const column of columns) if (row[column] !== null) box.decrypt(encryptedField(table, column), row[column], rowName(table, row))
     }
   }
   let rewritten = 0

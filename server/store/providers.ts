@@ -143,8 +143,8 @@ export class ProviderStore {
   private fromRow(row: ProviderRow): ProviderRecord {
     return {
       ...this.plainFields(row),
-      clientId: this.box.decrypt(encryptedField('providers', 'client_id'), row.client_id),
-      clientSecret: this.box.decrypt(encryptedField('providers', 'client_secret'), row.client_secret),
+      clientId: this.box.decrypt(encryptedField('providers', 'client_id'), row.client_id, `provider ${row.name}`),
+      clientSecret: this.box.decrypt(encryptedField('providers', 'client_secret'), row.client_secret, `provider ${row.name}`),
     }
   }
 
