@@ -40,19 +40,28 @@ export const defaultHooks: AllAccessHooks = {
 /**
  * The app's own hooks, each handed a view of the provider whose client secret is readable but left
  * out of what the hook prints, serialises or copies (`console.log(args)` in `onLogin`), as an
- * account's tokens are. The defaults, all-access's own code, get the provider as it is.
+ * account's tokens are. The defaults, all-access's own code, get the provider as it is. Whatever else
+ * the app's object holds stays on it, and a hook is called on it: a hook written as a method may read
+ * a setting or call a helper of its own through `this`, as before the view.
  */
 export function appHooks(given: Partial<AllAccessHooks> = {}): AllAccessHooks {
-  const hooks: Record<string, unknown> = { ...defaultHooks }
-  for (const [name, hook] of Object.entries(given) as [keyof AllAccessHooks, (args: { provider: ProviderConfig | null }) => unknown][]) {
-    if (typeof hook !== 'function') continue
-    hooks[name] = (args: { provider: ProviderConfig | null }) => hook({ ...args, provider: args.provider && withHiddenSecret(args.provider) })
+  const hooks: Record<string, unknown> = { ...given }
+  for (const name of Object.keys(defaultHooks) as (keyof AllAccessHooks)[]) {
+    const hook = given[name] as ((this: unknown, args: { provider: ProviderConfig | null }) => unknown) | undefined
+    // A hook left undefined (`onLogin: enabled ? fn : undefined`) is the default's.
+    hooks[name] =
+      typeof hook === 'function'
+        ? function (this: unknown, args: { provider: ProviderConfig | null }) {
+            return hook.call(this, { ...args, provider: args.provider && withHiddenSecret(args.provider) })
+          }
+        : defaultHooks[name]
   }
   return hooks as unknown as AllAccessHooks
 }
 
 function withHiddenSecret(provider: ProviderConfig): ProviderConfig {
   const view = { ...provider }
-  Object.defineProperty(view, 'clientSecret', { enumerable: false })
+  // Read, not copied by the spread: a provider already a view (one hook calling another) has it hidden.
+  Object.defineProperty(view, 'clientSecret', { value: provider.clientSecret, enumerable: false, writable: true, configurable: true })
   return view
 }

@@ -1,6 +1,7 @@
 import { inspect } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { OAuth2Client } from '../server/clients/oauth2.ts'
+import type { AllAccessHooks } from '../server/hooks.ts'
 import { startOidcSandbox, type RunningOidcSandbox } from './support/oidc-sandbox.ts'
 import { BrowserSession } from './support/browser-session.ts'
 import { startBff, type TestBff } from './support/bff.ts'
@@ -107,6 +108,57 @@ describe.each(databases)('hooks passed to createAllAccess on $kind', (database) 
       expect(landed.pathname + landed.search).toBe('/')
     } finally {
       onLoginTarget = undefined
+    }
+  })
+})
+
+describe.each(databases)('hooks written as methods of one object on $kind', (database) => {
+  it('are called on the object they were given with, so that one reads its other members through this', async () => {
+    const { url, drop } = await database.create()
+    const secretsSeen: (string | null)[] = []
+    // As a host app may write them: one object, a hook reading a setting and a helper beside it.
+    const hooks = {
+      signInPage: '/sign-in',
+      failurePage(code: string) {
+        return `${this.signInPage}?reason=${code}`
+      },
+      getErrorRedirect({ code }: { code: string }) {
+        return this.failurePage(code)
+      },
+      // A hook handing its provider on to another: the secret stays readable through both.
+      getAdditionalParameters({ provider }: Parameters<AllAccessHooks['getAdditionalParameters']>[0]) {
+        return { login_hint: this.getCallbackUrl({ provider, publicUrl: new URL('https://app.example') }) }
+      },
+      getCallbackUrl({ provider, publicUrl }: Parameters<AllAccessHooks['getCallbackUrl']>[0]) {
+        secretsSeen.push(provider.clientSecret)
+        return new URL(`/auth/callback/${provider.name}`, publicUrl).toString()
+      },
+    }
+    const bff = await startBff(url, { hooks })
+    try {
+      await bff.addProvider('p', { authorizationUrl: 'https://p.example/a', accessTokenUrl: 'https://p.example/t', profileUrl: 'https://p.example/me', clientId: 'c', clientSecret: 's' })
+      const response = await new BrowserSession().fetch(new URL('/auth/callback/p?state=x&code=y', bff.url))
+      expect([response.status, response.headers.get('location')]).toEqual([302, '/sign-in?reason=invalid_state'])
+      const login = await new BrowserSession().fetch(new URL('/auth/login/p', bff.url))
+      expect(new URL(login.headers.get('location')!).searchParams.get('login_hint')).toBe('https://app.example/auth/callback/p')
+      expect(secretsSeen.length).toBeGreaterThan(1)
+      expect(new Set(secretsSeen)).toEqual(new Set(['s']))
+    } finally {
+      await bff.close()
+      await drop()
+    }
+  })
+
+  it('uses the default of a hook given as undefined (switched off by configuration)', async () => {
+    const { url, drop } = await database.create()
+    const bff = await startBff(url, { hooks: { getAdditionalParameters: undefined, getCallbackUrl: undefined } })
+    try {
+      await bff.addProvider('p', { authorizationUrl: 'https://p.example/a', accessTokenUrl: 'https://p.example/t', profileUrl: 'https://p.example/me', clientId: 'c', clientSecret: 's' })
+      const login = await new BrowserSession().fetch(new URL('/auth/login/p', bff.url))
+      expect([login.status, new URL(login.headers.get('location')!).searchParams.get('redirect_uri')]).toEqual([302, `${bff.url}/auth/callback/p`])
+    } finally {
+      await bff.close()
+      await drop()
     }
   })
 })
