@@ -27,6 +27,11 @@ const SQLITE_BATCH_PAUSE_MS = 120
 
 type Row = Record<string, string | number | null>
 
+/** A row's key, what names it in errors, and its encrypted columns. */
+function selected(table: EncryptedTable, columns: readonly string[]): string[] {
+  return [KEY_COLUMN[table], ...(table === 'providers' ? ['name'] : []), ...columns]
+}
+
 /** How an error names a row, for an operator to find it (a login flow's key is only a hash). */
 function rowName(table: EncryptedTable, row: Row): string {
   return table === 'providers' ? `provider ${row.name}` : table === 'accounts' ? `account ${row.id}` : 'a login flow'
@@ -42,7 +47,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
  */
 export async function rotateKeys(db: Knex, box: SecretBox): Promise<number> {
   for (const [table, columns] of encryptedTables()) {
-    for (const row of await db(table).select([KEY_COLUMN[table], ...(table === 'providers' ? ['name'] : []), ...columns])) {
+    for (const row of await db(table).select(selected(table, columns))) {
       for (const column of columns) if (row[column] !== null) box.decrypt(encryptedField(table, column), row[column], rowName(table, row))
     }
   }
@@ -66,7 +71,7 @@ async function reencryptTable(db: Knex, table: EncryptedTable, columns: readonly
       // replaces an account the rotation waits for.
       if (isSqlite(db)) await trx('providers').where('id', -1).update({ id: -1 })
       const batch: Row[] = await trx(table)
-        .select([key, ...columns])
+        .select(selected(table, columns))
         .modify((q) => (after === null ? q : q.where(key, '>', after)))
         .orderBy(key)
         .limit(BATCH_ROWS)
@@ -98,7 +103,7 @@ function reencrypted(table: EncryptedTable, columns: readonly EncryptedColumn<En
     const stored = row[column] as string | null
     if (stored === null || box.keyIdOf(stored) === box.currentKeyId) continue
     const field = encryptedField(table, column)
-    changes[column] = box.encrypt(field, box.decrypt(field, stored))
+    changes[column] = box.encrypt(field, box.decrypt(field, stored, rowName(table, row)))
   }
   return changes
 }
