@@ -3,6 +3,7 @@ import * as initial from './20261128_01_initial.ts'
 import * as providerCapabilities from './20261129_01_provider_capabilities.ts'
 import * as sessionLogout from './20261201_01_session_logout.ts'
 import * as accountSubject from './20261202_01_account_subject.ts'
+import * as loginFlowClient from './20261203_01_login_flow_client.ts'
 
 // Listed explicitly rather than read from a folder, so they load the same from source and from dist.
 const migrations: Record<string, Knex.Migration> = {
@@ -10,6 +11,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261129_01_provider_capabilities': providerCapabilities,
   '20261201_01_session_logout': sessionLogout,
   '20261202_01_account_subject': accountSubject,
+  '20261203_01_login_flow_client': loginFlowClient,
 }
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
+import { hashId } from '../server/crypto/random.ts'
 import { PendingLogins } from '../server/flows/redirect/login-rate-limit.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
 import { migrate, openStore } from '../server/store/index.ts'
@@ -115,6 +116,36 @@ describe('the login rate limit of all-access serve behind a proxy', () => {
       }
     }
     await provider.close()
+  })
+
+  it('makes room, once the pending logins reach their cap, by dropping the oldest of the client holding the most: a few addresses cannot shut everybody out', async () => {
+    const { provider, databaseUrl, keys } = await legacyProviderDatabase()
+    const serve = await startServe({ databaseUrl, keys, env: { ALLACCESS_MAX_PENDING_LOGINS: '4', ALLACCESS_LOGIN_RATE_LIMIT: '10', ALLACCESS_TRUST_PROXY: '1' } })
+    const starts = async (from: string) => (await fetch(new URL('/auth/login/legacy', serve.url), { redirect: 'manual', headers: { 'X-Forwarded-For': from } })).status
+    const store = openStore({ databaseUrl, keys: parseKeys(keys) })
+    const [a, b, c] = ['203.0.113.1', '203.0.113.2', '203.0.113.3']
+    /** Pending logins per client. */
+    const held = async () => {
+      const rows: { client_hash: string }[] = await store.db('login_flows').select('client_hash')
+      return [a, b, c].map((client) => rows.filter((row) => row.client_hash === hashId(client)).length)
+    }
+    try {
+      // One client fills the cap, and is refused beyond it: nobody holds more than it.
+      expect([await starts(a), await starts(a), await starts(a), await starts(a), await starts(a)]).toEqual([302, 302, 302, 302, 429])
+      // Another client gets in, in place of one of the first client's logins (its oldest: the store's test).
+      expect(await starts(b)).toBe(302)
+      expect(await held()).toEqual([3, 1, 0])
+      expect(await starts(b)).toBe(302)
+      expect(await held()).toEqual([2, 2, 0])
+      // Shares even: a client holding as many as the most is refused, a newcomer is not.
+      expect(await starts(b)).toBe(429)
+      expect(await starts(c)).toBe(302)
+      expect((await held()).reduce((sum, n) => sum + n)).toBe(4)
+    } finally {
+      await store.close()
+      await serve.stop()
+      await provider.close()
+    }
   })
 
   it('counts the addresses of one IPv6 network (a /56, what one customer is given) as one client: a host that picks a new address per start gets no new limit', async () => {

@@ -725,6 +725,24 @@ describe.each(databases)('the store on $kind', (database) => {
       expect(await store.loginFlows.consume('on-time', Date.now() + 59_000)).toEqual(flow)
     })
 
+    it("make room for a client by dropping the oldest pending login of the one holding the most, only when it holds two more; expired ones and those of nobody known count for nothing", async () => {
+      const p = await store.providers.add(provider('p'))
+      for (const [at, [id, client]] of ([['a1', 'a'], ['a2', 'a'], ['a3', 'a'], ['b1', 'b']] as const).entries()) {
+        await store.loginFlows.create(id, p.id, flow, 60_000, client)
+        // Apart by a millisecond each, which one after another need not be.
+        await store.db('login_flows').where('id_hash', hashId(id)).update({ created_at: Date.now() - 1000 + at })
+      }
+      await store.loginFlows.create('old-row', p.id, flow, 60_000)
+      await store.loginFlows.create('a-expired', p.id, flow, -1, 'a')
+      const pending = async () => (await store.db('login_flows').where('expires_at', '>', Date.now()).orderBy('id_hash').pluck('id_hash')).sort()
+      expect(await store.loginFlows.makeRoomFor('a')).toBe(false)
+      expect(await store.loginFlows.makeRoomFor('b')).toBe(true)
+      expect(await pending()).toEqual([hashId('a2'), hashId('a3'), hashId('b1'), hashId('old-row')].sort())
+      expect(await store.loginFlows.makeRoomFor('b')).toBe(false)
+      expect(await store.loginFlows.makeRoomFor('c')).toBe(true)
+      expect(await count('login_flows')).toBe(4)
+    })
+
     it('are given to exactly one of many concurrent consumers on one instance', async () => {
       const p = await store.providers.add(provider('p'))
       await store.loginFlows.create('raced', p.id, flow, 60_000)

@@ -20,6 +20,8 @@ export interface LoginState {
   user: UserRecord
   account: AccountAccess
   isNew: boolean
+  /** Who started the login (`clientKey` of its address): its pending login is counted against it. */
+  startedBy: string
   /** Started with `display=popup`: the callback ends in a page that posts the result to its opener. */
   popup: boolean
   /** The `prompt` asked for, passed to OAuth 2.0 / OIDC providers. */

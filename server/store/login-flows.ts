@@ -31,11 +31,13 @@ export class LoginFlowStore {
     private readonly box: SecretBox,
   ) {}
 
-  async create(id: string, providerId: number, flow: LoginFlow, ttlMs: number): Promise<void> {
+  /** `client` is who started it (login-rate-limit.ts's `clientKey`), stored hashed. */
+  async create(id: string, providerId: number, flow: LoginFlow, ttlMs: number, client?: string): Promise<void> {
     const now = Date.now()
     await this.db('login_flows').insert({
       id_hash: hashId(id),
       provider_id: providerId,
+      client_hash: client === undefined ? null : hashId(client),
       data: this.box.encrypt(encryptedField('login_flows', 'data'), JSON.stringify(flow)),
       created_at: now,
       expires_at: now + ttlMs,
@@ -55,6 +57,24 @@ export class LoginFlowStore {
   async countPending(now = Date.now()): Promise<number> {
     const row = await this.db('login_flows').where('expires_at', '>', now).count({ n: '*' }).first()
     return Number(row?.n ?? 0)
+  }
+
+  /**
+   * Once the pending logins reach their cap, makes room for one more of `client`: the client holding
+   * the most pending logins gives up its oldest, if it holds at least two more than `client` does.
+   * Without this a few addresses, each within its own rate limit, could keep the cap full and shut
+   * everybody else out; now they only push out their own logins, and filling the cap for everyone
+   * takes as many addresses as it holds logins. False when nobody holds more than a fair share.
+   */
+  async makeRoomFor(client: string, now = Date.now()): Promise<boolean> {
+    const pending = () => this.db('login_flows').where('expires_at', '>', now)
+    const [heaviest] = (await pending().whereNotNull('client_hash').select('client_hash').count({ n: '*' }).groupBy('client_hash').orderBy('n', 'desc').limit(1)) as { client_hash: string; n: unknown }[]
+    if (!heaviest) return false
+    const own = hashId(client)
+    const ownCount = heaviest.client_hash === own ? Number(heaviest.n) : Number((await pending().where('client_hash', own).count({ n: '*' }).first())?.n ?? 0)
+    if (Number(heaviest.n) < ownCount + 2) return false
+    const oldest = await pending().where('client_hash', heaviest.client_hash).orderBy('created_at').first('id_hash')
+    return Boolean(oldest) && (await this.db('login_flows').where('id_hash', oldest.id_hash).delete()) > 0
   }
 
   async removeExpired(now = Date.now()): Promise<number> {

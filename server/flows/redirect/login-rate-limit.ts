@@ -116,15 +116,17 @@ export class PendingLogins {
 /** `429 rate_limited` with `Retry-After` for a client address over its limit, or when too many logins are pending. */
 export async function limitLoginStarts(ctx: LoginContext, next: Next): Promise<void> {
   const { runtime } = ctx.state
-  const wait = runtime.loginLimiter.take(clientKey(ctx.ip))
+  const client = clientKey(ctx.ip)
+  const wait = runtime.loginLimiter.take(client)
   if (wait > 0) {
     ctx.set('Retry-After', String(wait))
     throw new AllAccessError('rate_limited', { detail: `login starts from ${ctx.ip} over ${runtime.loginLimits.perAddressPerMinute} a minute` })
   }
-  if (await runtime.pendingLogins.full()) {
+  if (!(await runtime.pendingLogins.full())) runtime.pendingLogins.started()
+  else if (!(await runtime.store.loginFlows.makeRoomFor(client))) {
     ctx.set('Retry-After', '60')
-    throw new AllAccessError('rate_limited', { detail: `${runtime.loginLimits.maxPendingLogins} logins pending` })
+    throw new AllAccessError('rate_limited', { detail: `${runtime.loginLimits.maxPendingLogins} logins pending, none of them beyond a fair share of one client` })
   }
-  runtime.pendingLogins.started()
+  ctx.state.login.startedBy = client
   await next()
 }

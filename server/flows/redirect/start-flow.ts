@@ -16,7 +16,7 @@ export async function startFlow(ctx: LoginContext, next: Next): Promise<void> {
   const secrets = await need(ctx, 'client').startFlow(need(ctx, 'callbackUrl'))
   const flow = { ...secrets, provider: provider.name, next: safeNext(ctx.query.next), sessionIdHash: ctx.state.session?.idHash, popup: ctx.state.login.popup || undefined }
   const id = randomToken()
-  await runtime.store.loginFlows.create(id, provider.id, flow, runtime.flowTtlMs)
+  await runtime.store.loginFlows.create(id, provider.id, flow, runtime.flowTtlMs, ctx.state.login.startedBy)
   writeIdCookie(ctx, FLOW_COOKIE, id, runtime.cookies, { sameSite: 'lax', maxAgeMs: runtime.flowTtlMs })
   ctx.state.login.flow = flow
   await next()
