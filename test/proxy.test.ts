@@ -171,6 +171,9 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     for (const coding of ['gzip', 'br', 'deflate', 'gzip, br']) {
       const encoded = await callProvider(`${upstream.url}/v1/gzipped-always?coding=${encodeURIComponent(coding)}`, { method: 'get' }, 'profile_request_failed')
       expect([encoded.text, encoded.headers.get('content-encoding'), encoded.headers.get('content-length')], coding).toEqual(['zipped', null, null])
+      // A HEAD's headers are those of the GET as read.
+      const head = await callProvider(`${upstream.url}/v1/gzipped-always?coding=${encodeURIComponent(coding)}`, { method: 'head' }, 'profile_request_failed')
+      expect([head.status, head.text, head.headers.get('content-encoding')], coding).toEqual([200, '', null])
     }
     // A coding it cannot read fails as the step's own failure; decoded bytes count against the cap, not the coded ones.
     const unreadable = callProvider(`${upstream.url}/v1/gzipped-always?coding=zstd`, { method: 'get' }, 'profile_request_failed')

@@ -45,8 +45,9 @@ export async function callProvider(url: URL | string, init: ProviderRequest, fai
     const answer = await send(target, { method, headers: { ...PROVIDER_REQUEST_HEADERS, ...lowerCase(init.headers) }, body: init.body, signal: limit.signal })
     let codings: string[]
     try {
-      // A HEAD's, 204's or 304's coding names no body of its own.
-      codings = method === 'HEAD' || answer.status === 204 || answer.status === 304 ? [] : codingsToUndo(answer.headers.get('content-encoding'))
+      // A 204's or 304's coding names no body of its own. A HEAD's names the GET's, and is read as
+      // the GET's would be (its empty body decodes to nothing): its headers then match the GET's.
+      codings = answer.status === 204 || answer.status === 304 ? [] : codingsToUndo(answer.headers.get('content-encoding'))
     } catch (error) {
       letGo([answer.body])
       throw error
