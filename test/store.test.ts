@@ -743,6 +743,16 @@ describe.each(databases)('the store on $kind', (database) => {
       expect(await count('login_flows')).toBe(4)
     })
 
+    it('make room for each of several newcomers arriving at once, on one instance or two, while the client holding the most has logins to spare', async () => {
+      const p = await store.providers.add(provider('p'))
+      for (let i = 0; i < 20; i++) await store.loginFlows.create(`heavy-${i}`, p.id, flow, 60_000, 'heavy')
+      const other = anotherInstance()
+      // Each makes room by deleting one row: racing, they must not all pick the same one and lose.
+      const made = await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? other : store).loginFlows.makeRoomFor(`newcomer-${i}`)))
+      expect(made).toEqual(Array(6).fill(true))
+      expect(await count('login_flows')).toBe(14)
+    })
+
     it('are given to exactly one of many concurrent consumers on one instance', async () => {
       const p = await store.providers.add(provider('p'))
       await store.loginFlows.create('raced', p.id, flow, 60_000)
