@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
 import { hashId } from '../server/crypto/random.ts'
-import { PendingLogins } from '../server/flows/redirect/login-rate-limit.ts'
+import { clientKey, PendingLogins } from '../server/flows/redirect/login-rate-limit.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
 import { migrate, openStore } from '../server/store/index.ts'
 import { startBff, type TestBff } from './support/bff.ts'
@@ -90,6 +90,16 @@ describe.each(databases)('limits on login starts on $kind', (database) => {
   })
 })
 
+describe('the client a login start is counted against', () => {
+  it('is an IPv4 address however it is written (IPv4-mapped in any spelling, with a port), and an IPv6 /56 with or without brackets, port or zone', () => {
+    for (const spelling of ['198.51.100.7', '::ffff:198.51.100.7', '::FFFF:198.51.100.7', '0:0:0:0:0:ffff:198.51.100.7', '::ffff:c633:6407', '198.51.100.7:443', '[::ffff:198.51.100.7]:443']) expect(clientKey(spelling), spelling).toBe('198.51.100.7')
+    // Two IPv4 clients written IPv4-mapped in hex are two clients, not one network of zeros.
+    expect(clientKey('::ffff:c633:6408')).toBe('198.51.100.8')
+    for (const spelling of ['2001:db8:0:ff::1', '2001:DB8:0:FF:1:2:3:4', '[2001:db8:0:ff::1]:443', '[2001:db8:0:ff::1]', '2001:db8:0:ff::1%eth0']) expect(clientKey(spelling), spelling).toBe('2001:db8:0:0::/56')
+    expect(clientKey('unknown')).toBe('unknown')
+  })
+})
+
 describe('the login rate limit of all-access serve behind a proxy', () => {
   /** A database with the OAuth 1.0a provider `legacy`, whose request tokens come from a recording server. */
   async function legacyProviderDatabase() {
@@ -143,6 +153,20 @@ describe('the login rate limit of all-access serve behind a proxy', () => {
       expect((await held()).reduce((sum, n) => sum + n)).toBe(4)
     } finally {
       await store.close()
+      await serve.stop()
+      await provider.close()
+    }
+  })
+
+  it('counts a client the same behind a proxy that writes its port into X-Forwarded-For (Azure Application Gateway does): a new connection is not a new client', async () => {
+    const { provider, databaseUrl, keys } = await legacyProviderDatabase()
+    const serve = await startServe({ databaseUrl, keys, env: { ALLACCESS_LOGIN_RATE_LIMIT: '2', ALLACCESS_TRUST_PROXY: '1' } })
+    const starts = async (from: string) => (await fetch(new URL('/auth/login/legacy', serve.url), { redirect: 'manual', headers: { 'X-Forwarded-For': from } })).status
+    try {
+      expect([await starts('203.0.113.1:50001'), await starts('203.0.113.1:50002'), await starts('203.0.113.1:50003')]).toEqual([302, 302, 429])
+      expect([await starts('[2001:db8:1::1]:50001'), await starts('[2001:db8:1::2]:50002'), await starts('2001:db8:1::3')]).toEqual([302, 302, 429])
+      expect(await starts('203.0.113.2:50001')).toBe(302)
+    } finally {
       await serve.stop()
       await provider.close()
     }

@@ -48,15 +48,20 @@ const IPV6_CLIENT_PREFIX_BITS = 56
 
 /**
  * The client a login start is counted against. An IPv4 address is one client (written IPv4-mapped
- * too); an IPv6 host holds a whole network of addresses and can start each login from a new one, so
- * its /56 is. Anything else (a name from a trusted proxy's header) is counted as it is.
+ * too, in any spelling); an IPv6 host holds a whole network of addresses and can start each login
+ * from a new one, so its /56 is. Anything else (a name from a trusted proxy's header) is counted as it is.
  */
 export function clientKey(address: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1]
-  if (mapped && isIPv4(mapped)) return mapped
-  const bare = address.split('%', 1)[0]
+  // Some proxies write the client's port too (Azure Application Gateway: `IP:port`, `[IPv6]:port`):
+  // kept, each new connection of one client would be a new client, with a limit and a share of its own.
+  const host = /^\[([^\]]+)\](?::\d+)?$/.exec(address)?.[1] ?? /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(address)?.[1] ?? address
+  if (isIPv4(host)) return host
+  const bare = host.split('%', 1)[0]
   if (!isIPv6(bare)) return address
   const groups = ipv6Groups(bare)
+  // IPv4-mapped however written (`::ffff:c633:6407`, `0:0:0:0:0:ffff:…`): by its /56 every IPv4
+  // client so written would be one and the same client, of the all-zero network.
+  if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) return [groups[6] >> 8, groups[6] & 255, groups[7] >> 8, groups[7] & 255].join('.')
   const kept: string[] = []
   for (let bits = 0; bits < IPV6_CLIENT_PREFIX_BITS; bits += 16) {
     const group = groups[bits / 16]
