@@ -158,6 +158,32 @@ describe('the login rate limit of all-access serve behind a proxy', () => {
     }
   })
 
+  it('takes no pending login from anybody for a start at the cap that then fails (a request token refused): a failing provider is no free way to push others out', async () => {
+    const { provider, databaseUrl, keys } = await legacyProviderDatabase()
+    const refusing = await startRecordingServer(() => ({ status: 500, body: 'down' }))
+    const store = openStore({ databaseUrl, keys: parseKeys(keys) })
+    await store.providers.add(buildProviderConfig('broken', { requestTokenUrl: `${refusing.url}/request`, authorizationUrl: `${refusing.url}/authorize`, accessTokenUrl: `${refusing.url}/access`, profileUrl: `${refusing.url}/me`, clientId: 'k', clientSecret: 's' }))
+    const serve = await startServe({ databaseUrl, keys, env: { ALLACCESS_MAX_PENDING_LOGINS: '4', ALLACCESS_LOGIN_RATE_LIMIT: '10', ALLACCESS_TRUST_PROXY: '1' } })
+    const start = async (name: string, from: string) => {
+      const answer = await fetch(new URL(`/auth/login/${name}`, serve.url), { redirect: 'manual', headers: { 'X-Forwarded-For': from } })
+      return `${answer.status} ${answer.headers.get('location')?.replace(/\?.*/, '') === `${provider.url}/authorize` ? 'provider' : answer.headers.get('location')}`
+    }
+    try {
+      // Many users behind one address (a campus NAT) fill the cap.
+      for (let i = 0; i < 4; i++) expect(await start('legacy', '203.0.113.1')).toBe('302 provider')
+      for (let i = 0; i < 3; i++) expect(await start('broken', '203.0.113.2')).toBe('302 /?auth_error=request_token_failed')
+      expect(await store.db('login_flows').where('client_hash', hashId('203.0.113.1')).count({ n: '*' }).first()).toEqual({ n: 4 })
+      // A start that gets its flow still takes the oldest of theirs.
+      expect(await start('legacy', '203.0.113.2')).toBe('302 provider')
+      expect(await store.db('login_flows').where('client_hash', hashId('203.0.113.1')).count({ n: '*' }).first()).toEqual({ n: 3 })
+    } finally {
+      await store.close()
+      await serve.stop()
+      await provider.close()
+      await refusing.close()
+    }
+  })
+
   it('counts a client the same behind a proxy that writes its port into X-Forwarded-For (Azure Application Gateway does): a new connection is not a new client', async () => {
     const { provider, databaseUrl, keys } = await legacyProviderDatabase()
     const serve = await startServe({ databaseUrl, keys, env: { ALLACCESS_LOGIN_RATE_LIMIT: '2', ALLACCESS_TRUST_PROXY: '1' } })

@@ -3,7 +3,7 @@ import type { BaseOAuthClient } from '../clients/base.ts'
 import type { ParsedToken, Profile } from '../clients/types.ts'
 import type { AccountAccess } from '../accounts/account-access.ts'
 import type { BffContext } from '../runtime.ts'
-import type { LoginFlow } from '../store/login-flows.ts'
+import type { LoginFlow, Room } from '../store/login-flows.ts'
 import type { ProviderRecord } from '../store/providers.ts'
 import type { UserRecord } from '../store/users.ts'
 
@@ -22,6 +22,8 @@ export interface LoginState {
   isNew: boolean
   /** Who started the login (`clientKey` of its address): its pending login is counted against it. */
   startedBy: string
+  /** At the pending-login cap: whose oldest pending login this start takes once its flow is ready. */
+  room: Room
   /** Started with `display=popup`: the callback ends in a page that posts the result to its opener. */
   popup: boolean
   /** The `prompt` asked for, passed to OAuth 2.0 / OIDC providers. */

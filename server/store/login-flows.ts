@@ -21,6 +21,13 @@ export interface LoginFlow {
   popup?: true
 }
 
+/** Whose pending login a start at the cap may take ({@link LoginFlowStore.roomFor}). */
+export interface Room {
+  clientHash: string
+  /** How many more it holds than the starter, less one: the most it can give up and stay fair. */
+  spare: number
+}
+
 /** Rows a start at the cap tries to delete before it gives up (others arriving at once took them). */
 const MAX_ROOM_TRIES = 16
 
@@ -70,18 +77,34 @@ export class LoginFlowStore {
    * takes as many addresses as it holds logins. False when nobody holds more than a fair share.
    */
   async makeRoomFor(client: string, now = Date.now()): Promise<boolean> {
-    const pending = () => this.db('login_flows').where('expires_at', '>', now)
-    const [heaviest] = (await pending().whereNotNull('client_hash').select('client_hash').count({ n: '*' }).groupBy('client_hash').orderBy('n', 'desc').limit(1)) as { client_hash: string; n: unknown }[]
-    if (!heaviest) return false
+    const room = await this.roomFor(client, now)
+    return room !== null && (await this.makeRoom(room, now))
+  }
+
+  /**
+   * {@link makeRoomFor}'s choice alone, deleting nothing: a login start decides before it spends a
+   * request token at the provider, and takes the room only once its own flow is ready to be written.
+   */
+  async roomFor(client: string, now = Date.now()): Promise<Room | null> {
+    const [heaviest] = (await this.pending(now).whereNotNull('client_hash').select('client_hash').count({ n: '*' }).groupBy('client_hash').orderBy('n', 'desc').limit(1)) as { client_hash: string; n: unknown }[]
+    if (!heaviest) return null
     const own = hashId(client)
-    const ownCount = heaviest.client_hash === own ? Number(heaviest.n) : Number((await pending().where('client_hash', own).count({ n: '*' }).first())?.n ?? 0)
-    if (Number(heaviest.n) < ownCount + 2) return false
+    const ownCount = heaviest.client_hash === own ? Number(heaviest.n) : Number((await this.pending(now).where('client_hash', own).count({ n: '*' }).first())?.n ?? 0)
+    if (Number(heaviest.n) < ownCount + 2) return null
+    return { clientHash: heaviest.client_hash, spare: Number(heaviest.n) - ownCount - 1 }
+  }
+
+  /** Deletes the oldest pending login of the client `room` names; false when none was left to take. */
+  async makeRoom(room: Room, now = Date.now()): Promise<boolean> {
     // Starts arriving together all read the same oldest row, and only one DELETE removes it: the others
     // try the next ones, else every newcomer but one would be refused though the heaviest has to spare.
-    const spare = Math.min(Number(heaviest.n) - ownCount - 1, MAX_ROOM_TRIES)
-    const oldest: string[] = await pending().where('client_hash', heaviest.client_hash).orderBy('created_at').limit(spare).pluck('id_hash')
+    const oldest: string[] = await this.pending(now).where('client_hash', room.clientHash).orderBy('created_at').limit(Math.min(room.spare, MAX_ROOM_TRIES)).pluck('id_hash')
     for (const idHash of oldest) if ((await this.db('login_flows').where('id_hash', idHash).delete()) > 0) return true
     return false
+  }
+
+  private pending(now: number) {
+    return this.db('login_flows').where('expires_at', '>', now)
   }
 
   async removeExpired(now = Date.now()): Promise<number> {

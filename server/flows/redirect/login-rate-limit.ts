@@ -118,6 +118,12 @@ export class PendingLogins {
   }
 }
 
+/** The pending-login cap's `429`: nobody holds more than a fair share to give up. */
+export function noRoom(ctx: LoginContext): AllAccessError {
+  ctx.set('Retry-After', '60')
+  return new AllAccessError('rate_limited', { detail: `${ctx.state.runtime.loginLimits.maxPendingLogins} logins pending, none of them beyond a fair share of one client` })
+}
+
 /** `429 rate_limited` with `Retry-After` for a client address over its limit, or when too many logins are pending. */
 export async function limitLoginStarts(ctx: LoginContext, next: Next): Promise<void> {
   const { runtime } = ctx.state
@@ -128,9 +134,12 @@ export async function limitLoginStarts(ctx: LoginContext, next: Next): Promise<v
     throw new AllAccessError('rate_limited', { detail: `login starts from ${ctx.ip} over ${runtime.loginLimits.perAddressPerMinute} a minute` })
   }
   if (!(await runtime.pendingLogins.full())) runtime.pendingLogins.started()
-  else if (!(await runtime.store.loginFlows.makeRoomFor(client))) {
-    ctx.set('Retry-After', '60')
-    throw new AllAccessError('rate_limited', { detail: `${runtime.loginLimits.maxPendingLogins} logins pending, none of them beyond a fair share of one client` })
+  else {
+    // Taken only once the flow is ready (startFlow): a start that fails before, a request token
+    // refused, would otherwise push out somebody's login for nothing and at no cost to its client.
+    const room = await runtime.store.loginFlows.roomFor(client)
+    if (!room) throw noRoom(ctx)
+    ctx.state.login.room = room
   }
   ctx.state.login.startedBy = client
   await next()

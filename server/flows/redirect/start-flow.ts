@@ -3,6 +3,7 @@ import { randomToken } from '../../crypto/random.ts'
 import { FLOW_COOKIE, writeIdCookie } from '../../session/cookies.ts'
 import { need, type LoginContext } from '../login-state.ts'
 import { safeNext } from '../safe-next.ts'
+import { noRoom } from './login-rate-limit.ts'
 
 /**
  * Creates the flow's secrets (request token, or state, PKCE verifier and nonce) and keeps them in a
@@ -15,6 +16,9 @@ export async function startFlow(ctx: LoginContext, next: Next): Promise<void> {
   const provider = need(ctx, 'provider')
   const secrets = await need(ctx, 'client').startFlow(need(ctx, 'callbackUrl'))
   const flow = { ...secrets, provider: provider.name, next: safeNext(ctx.query.next), sessionIdHash: ctx.state.session?.idHash, popup: ctx.state.login.popup || undefined }
+  const { room } = ctx.state.login
+  // Others arriving at once may have taken what that client had to spare.
+  if (room && !(await runtime.store.loginFlows.makeRoom(room))) throw noRoom(ctx)
   const id = randomToken()
   await runtime.store.loginFlows.create(id, provider.id, flow, runtime.flowTtlMs, ctx.state.login.startedBy)
   writeIdCookie(ctx, FLOW_COOKIE, id, runtime.cookies, { sameSite: 'lax', maxAgeMs: runtime.flowTtlMs })
