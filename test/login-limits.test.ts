@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
 import { hashId } from '../server/crypto/random.ts'
-import { clientKey, PendingLogins } from '../server/flows/redirect/login-rate-limit.ts'
+import { clientKey, LoginRateLimiter, PendingLogins } from '../server/flows/redirect/login-rate-limit.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
 import { migrate, openStore } from '../server/store/index.ts'
 import { startBff, type TestBff } from './support/bff.ts'
@@ -87,6 +87,22 @@ describe.each(databases)('limits on login starts on $kind', (database) => {
     // Expired flows do not count.
     await crowded.store.db('login_flows').update({ expires_at: Date.now() - 1 })
     expect((await fetch(new URL('/auth/login/legacy', crowded.url), { redirect: 'manual' })).status).toBe(302)
+  })
+})
+
+describe('the per-address login limit', () => {
+  it('remembers a bounded number of addresses, forgetting those that started longest ago (their limit starts afresh), never the busy ones', () => {
+    const limiter = new LoginRateLimiter(2, 100)
+    const now = 1_000_000
+    expect([limiter.take('busy', now), limiter.take('busy', now)]).toEqual([0, 0])
+    for (let i = 0; i < 1000; i++) {
+      expect(limiter.take(`passer-by-${i}`, now)).toBe(0)
+      // The busy address keeps asking, so it is never the one forgotten: still over its limit.
+      if (i % 50 === 0) expect(limiter.take('busy', now)).toBeGreaterThan(0)
+    }
+    expect((limiter as unknown as { buckets: Map<string, unknown> }).buckets.size).toBeLessThanOrEqual(100)
+    // A passer-by of long ago was forgotten: a full burst again.
+    expect([limiter.take('passer-by-0', now), limiter.take('passer-by-0', now), limiter.take('passer-by-0', now)]).toEqual([0, 0, 30])
   })
 })
 
