@@ -9,7 +9,8 @@ import { answerPopup } from './popup-page.ts'
 /**
  * Login failures are navigations, so they answer with a redirect carrying `auth_error` (a popup
  * login's, with the popup page), never JSON or a stack trace. An unknown provider stays a 404 (the
- * route itself does not exist), and a login start over its rate limit a 429 with `Retry-After`.
+ * route itself does not exist), a login start over its rate limit a 429 with `Retry-After`, and one
+ * another site's page made without navigating a 403 (cross-site-start.ts).
  */
 export const redirectOnFailure = failureRedirect(false)
 
@@ -27,7 +28,7 @@ function failureRedirect(databaseDownAsJson: boolean) {
       await next()
     } catch (thrown) {
       // These answer as JSON, from the error middleware: the route or the attempt itself is refused.
-      if (thrown instanceof AllAccessError && (thrown.code === 'unknown_provider' || thrown.code === 'rate_limited')) throw thrown
+      if (thrown instanceof AllAccessError && (thrown.code === 'unknown_provider' || thrown.code === 'rate_limited' || thrown.code === 'origin_not_allowed')) throw thrown
       // A raw database error only: a provider's failure (an AllAccessError, maybe caused by a refused
       // connection) stays a redirect.
       if (databaseDownAsJson && !(thrown instanceof AllAccessError) && isDatabaseUnavailable(thrown)) {
