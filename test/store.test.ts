@@ -871,6 +871,20 @@ describe.each(databases)('the store on $kind', (database) => {
       expect(await keyIdsInUse()).toEqual(new Set([newKey.id]))
     })
 
+    it('reads a batch of rows at a time, also when it first checks that every value decrypts, never a whole table', async () => {
+      const p = await store.providers.add(provider('p'))
+      const user = await store.users.create(null)
+      for (let i = 0; i < 1200; i++) await store.accounts.create({ providerId: p.id, identifier: String(i), userId: user.id, displayName: null, ...tokens })
+      const rotating = anotherInstance(new SecretBox([parseKeys(generateKey())[0], ...keys]))
+      // The rows each query of the rotation answered.
+      const answered: number[] = []
+      rotating.db.on('query-response', (response: unknown) => {
+        if (Array.isArray(response)) answered.push(response.length)
+      })
+      expect(await rotateKeys(rotating.db, rotating.box)).toBe(2 + 1200 * 4)
+      expect(Math.max(...answered)).toBe(500)
+    })
+
     it('finishes, when run again, a rotation cut short, with every value readable meanwhile', async () => {
       const { user } = await fill()
       const [newKey] = parseKeys(generateKey())
