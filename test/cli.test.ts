@@ -406,7 +406,9 @@ describe.each(databases)('the all-access command on $kind', (database) => {
     expect(await keyIdsInUse()).toEqual(new Set([rootKey(Buffer.from(oldKey, 'base64')).id]))
 
     const rotated = cli(['keys', 'rotate'], { ...env, ALLACCESS_KEYS: `${newKey},${oldKey}` }, cwd)
-    expect(rotated).toEqual({ code: 0, stdout: `re-encrypted ${before.length * 2} values with key ${newId}\n`, stderr: '' })
+    // On PostgreSQL, what is left to do to retire the old key from the disk too.
+    const vacuum = 'all-access: PostgreSQL keeps the old versions of the rewritten rows, under the old key, until VACUUM FULL providers, accounts, login_flows (at a quiet moment: it locks those tables while it runs)\n'
+    expect(rotated).toEqual({ code: 0, stdout: `re-encrypted ${before.length * 2} values with key ${newId}\n`, stderr: database.kind === 'postgres' ? vacuum : '' })
     env.ALLACCESS_KEYS = newKey
     expect(await keyIdsInUse()).toEqual(new Set([newId]))
     expect(await stored(newKey)).toEqual(before)

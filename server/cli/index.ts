@@ -2,7 +2,7 @@ import { DATABASE_MISSING, isDatabaseUnavailable } from '../http/database-down.t
 import { InputError } from '../input-error.ts'
 import { loadPublicUrl, loadStoreConfig } from '../config.ts'
 import { buildProviderConfig, checkProviderName } from '../providers/provider-input.ts'
-import { isUniqueViolation } from '../store/database.ts'
+import { isSqlite, isUniqueViolation } from '../store/database.ts'
 import { openStore, migrate, type Store } from '../store/index.ts'
 import { checkKeysCoverStore, missingKeyIds, rotateKeys } from '../store/key-rotation.ts'
 import { parseFlags, parseProviderFlags, UsageError } from './provider-flags.ts'
@@ -152,8 +152,10 @@ async function run(args: string[], io: CliIo): Promise<number> {
     }
     case 'keys': {
       if (rest[0] !== 'rotate' || rest.length > 1) throw new UsageError('usage: all-access keys rotate')
-      const count = await withStore(io, (store) => rotateKeys(store.db, store.box))
+      const { count, sqlite } = await withStore(io, async (store) => ({ count: await rotateKeys(store.db, store.box), sqlite: isSqlite(store.db) }))
       io.out(`re-encrypted ${count} value${count === 1 ? '' : 's'} with key ${loadStoreConfig(io.env, io.cwd).keys[0].id}`)
+      // SQLite's file is rewritten by the rotation itself; PostgreSQL's old row versions stay on disk.
+      if (count > 0 && !sqlite) io.err('all-access: PostgreSQL keeps the old versions of the rewritten rows, under the old key, until VACUUM FULL providers, accounts, login_flows (at a quiet moment: it locks those tables while it runs)')
       return 0
     }
     case 'sessions': {
