@@ -929,6 +929,29 @@ describe.each(databases)('the store on $kind', (database) => {
         }
       }
 
+      it('runs a batch again that PostgreSQL cancelled to break a deadlock with the expired-flow purge', async () => {
+        const p = await store.providers.add(provider('p'))
+        for (const id of ['flow-a', 'flow-b']) await store.loginFlows.create(id, p.id, { provider: 'p', next: '/' }, 60_000)
+        // A batch locks flows in key order; a purge holding the last and then asking for the first closes the circle.
+        const [first, last] = [hashId('flow-a'), hashId('flow-b')].sort()
+        const [newKey] = parseKeys(generateKey())
+        const rotating = new SecretBox([newKey, ...keys])
+        const purge = await anotherInstance().db.transaction()
+        try {
+          await purge('login_flows').where('id_hash', last).delete()
+          const rotation = rotateKeys(anotherInstance(rotating).db, rotating)
+          await waitingOnALock('from "login_flows"')
+          // PostgreSQL cancels the one that waited longest, the rotation's batch: the purge goes on.
+          expect(await purge('login_flows').where('id_hash', first).delete().then(() => 'purged', (error: { code?: string }) => error.code)).toBe('purged')
+          await purge.commit()
+          // The provider's two values; the flows went with the purge.
+          expect(await rotation).toBe(2)
+        } finally {
+          if (!purge.isCompleted()) await purge.rollback()
+        }
+        expect(await keyIdsInUse()).toEqual(new Set([newKey.id]))
+      })
+
       it('lets logins start and accounts be created while it runs, and deadlocks with no login', async () => {
         const { user, accountId } = await fill()
         const providerId = (await store.providers.get('p'))!.id

@@ -71,20 +71,41 @@ async function reencryptTable(db: Knex, table: EncryptedTable, columns: readonly
   let rewritten = 0
   let after: string | number | null = null
   for (;;) {
-    const rows: Row[] = await db.transaction(async (trx) => {
-      // Lock before reading, so a token a running server stores meanwhile is neither overwritten with
-      // the value read before it nor refused: SQLite takes its write lock first, PostgreSQL locks the
-      // rows read. FOR NO KEY UPDATE, the lock the rewrite takes anyway: FOR UPDATE would also stop
-      // every row that names a provider (a login flow, a new account), and deadlock a login that
-      // replaces an account the rotation waits for.
-      if (isSqlite(db)) await trx('providers').where('id', -1).update({ id: -1 })
-      const batch = await batchAfter(trx, table, columns, after, true)
-      rewritten += await rewrite(trx, table, columns, batch, box)
-      return batch
-    })
+    const { rows, count } = await withDeadlockRetries(() =>
+      db.transaction(async (trx) => {
+        // Lock before reading, so a token a running server stores meanwhile is neither overwritten with
+        // the value read before it nor refused: SQLite takes its write lock first, PostgreSQL locks the
+        // rows read. FOR NO KEY UPDATE, the lock the rewrite takes anyway: FOR UPDATE would also stop
+        // every row that names a provider (a login flow, a new account), and deadlock a login that
+        // replaces an account the rotation waits for.
+        if (isSqlite(db)) await trx('providers').where('id', -1).update({ id: -1 })
+        const batch = await batchAfter(trx, table, columns, after, true)
+        return { rows: batch, count: await rewrite(trx, table, columns, batch, box) }
+      }),
+    )
+    rewritten += count
     if (rows.length < BATCH_ROWS) return rewritten
     after = rows[rows.length - 1][key]
     if (isSqlite(db)) await sleep(SQLITE_BATCH_PAUSE_MS)
+  }
+}
+
+/** PostgreSQL's codes for a transaction it cancelled to break a deadlock, or to keep transactions serial. */
+const CANCELLED_TO_RESOLVE = new Set(['40P01', '40001'])
+
+/**
+ * A batch again when PostgreSQL cancelled it to break a deadlock. The expired-flow purge deletes
+ * login flows in its scan's order while a batch locks them in key order: PostgreSQL cancels one of
+ * the two, and a rotation it cancelled ended with a stack trace, to be run again by hand. A batch
+ * is whole or nothing, so running it again is safe.
+ */
+async function withDeadlockRetries<T>(batch: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await batch()
+    } catch (error) {
+      if (attempt === 3 || !CANCELLED_TO_RESOLVE.has((error as { code?: string }).code ?? '')) throw error
+    }
   }
 }
 
