@@ -266,6 +266,61 @@ describe.each(databases)('OpenID Connect back-channel logout on $kind', (databas
     expect(await countRows(bff.store.db, 'logout_tokens')).toBe(0)
   })
 
+  it('still ends a session through the provider it signed in with after the user connected a second OpenID provider', async () => {
+    const second = await startOidcSandbox({
+      clients: [{ clientId: 'rp2', clientSecret: SECRET, redirectUris: [`${bff.url}/auth/callback/idp2`], backchannelLogoutUri: `${bff.url}/auth/backchannel-logout/idp2` }],
+      autoApprove: 'alice',
+    })
+    try {
+      await bff.addProvider('idp2', { issuer: second.issuer, clientId: 'rp2', clientSecret: SECRET, scope: 'openid profile' })
+      const one = await signedIn()
+      await login(one.browser, bff.url, 'idp2')
+      const linked = await session(one.browser, bff.url)
+      expect(linked.authenticated && linked.accounts.map((a) => a.provider).sort()).toEqual(['idp', 'idp2'])
+      const two = await signedIn()
+
+      // The user signs out at the provider the session signed in with: its sid names this session.
+      expect((await postLogoutToken(bff.url, await logoutToken({ sid: one.sid }))).status).toBe(200)
+      expect(await session(one.browser, bff.url)).toEqual({ authenticated: false })
+      expect((await session(two.browser, bff.url)).authenticated).toBe(true)
+    } finally {
+      await second.close()
+    }
+  })
+
+  it('ends a session through the second OpenID provider connected to it, by that provider\'s sid', async () => {
+    const secondKey = await rsaKey()
+    const second = await startOidcSandbox({
+      clients: [{ clientId: 'rp3', clientSecret: SECRET, redirectUris: [`${bff.url}/auth/callback/idp3`], backchannelLogoutUri: `${bff.url}/auth/backchannel-logout/idp3` }],
+      autoApprove: 'alice',
+      signingKey: secondKey,
+    })
+    try {
+      await bff.addProvider('idp3', { issuer: second.issuer, clientId: 'rp3', clientSecret: SECRET, scope: 'openid profile' })
+      const one = await signedIn()
+      await login(one.browser, bff.url, 'idp3')
+      const info = await session(one.browser, bff.url)
+      if (!info.authenticated) throw new Error('not signed in')
+      const account = await bff.store.accounts.findForUser(Number(info.user.id), 'idp3')
+      const sid = decodeJwt(account!.idToken!).sid as string
+      expect(sid).toEqual(expect.any(String))
+      const two = await signedIn()
+      // The sid of idp3 is nothing to idp: its logout token for that sid ends no session.
+      expect((await postLogoutToken(bff.url, await logoutToken({ sid }))).status).toBe(200)
+      expect((await session(one.browser, bff.url)).authenticated).toBe(true)
+
+      const now = Math.floor(Date.now() / 1000)
+      const token = await new SignJWT({ iss: second.issuer, aud: 'rp3', iat: now, exp: now + 120, jti: randomToken(12), sid, events: { [EVENT]: {} } })
+        .setProtectedHeader({ alg: 'RS256', kid: secondKey.kid, typ: 'logout+jwt' })
+        .sign(await importJWK(secondKey, 'RS256'))
+      expect((await postLogoutToken(bff.url, token, 'idp3')).status).toBe(200)
+      expect(await session(one.browser, bff.url)).toEqual({ authenticated: false })
+      expect((await session(two.browser, bff.url)).authenticated).toBe(true)
+    } finally {
+      await second.close()
+    }
+  })
+
   it('answers 404 unknown_provider for a provider it does not know or that is disabled, and 405 to a GET', async () => {
     for (const name of ['nobody', 'disabled']) {
       const unknown = await postLogoutToken(bff.url, await logoutToken({ sub: 'alice' }), name)

@@ -616,6 +616,29 @@ describe.each(databases)('the store on $kind', (database) => {
       expect(await sessions.find(plain.idHash)).not.toBeNull()
     })
 
+    it('end by the sid of every OpenID provider they signed in with, the first one after another was linked too', async () => {
+      const user = await store.users.create(null)
+      const [first, second] = await Promise.all(['oidc-a', 'oidc-b'].map((name) => store.providers.add(provider(name))))
+      const sessions = new Sessions(store.sessions, { secure: false }, DEFAULT_SESSION_TIMEOUTS)
+      const signedIn = await sessions.start(user.id, undefined, undefined, { providerId: first.id, sid: 'sid-a' })
+      const linked = await sessions.start(user.id, signedIn, undefined, { providerId: second.id, sid: 'sid-b' })
+      const again = await sessions.start(user.id, linked, undefined, { providerId: second.id, sid: 'sid-b' })
+      expect(await store.sessions.removeBySid(second.id, hashId('sid-a'))).toBe(0)
+      expect(await store.sessions.removeBySid(first.id, hashId('sid-a'))).toBe(1)
+      expect(await sessions.find(again.idHash)).toBeNull()
+      expect(Number((await store.db('session_sign_ins').count({ n: '*' }).first())?.n)).toBe(0)
+    })
+
+    it('made before sign-ins had their own table still end by their sid once migrated', async () => {
+      const user = await store.users.create(null)
+      const p = await store.providers.add(provider('oidc'))
+      await store.db.migrate.down({ migrationSource })
+      const live = { createdAt: Date.now(), idleExpiresAt: Date.now() + 60_000, absoluteExpiresAt: Date.now() + 60_000 }
+      await store.db('sessions').insert({ id_hash: 'old', user_id: user.id, created_at: live.createdAt, idle_expires_at: live.idleExpiresAt, absolute_expires_at: live.absoluteExpiresAt, provider_id: p.id, provider_sid_hash: hashId('sid-old') })
+      await migrate(store.db)
+      expect(await store.sessions.removeBySid(p.id, hashId('sid-old'))).toBe(1)
+    })
+
     it('of the user linked to an identity all end, and no one else\'s', async () => {
       const p = await store.providers.add(provider('p'))
       const [ann, bob] = await Promise.all([store.users.create('Ann'), store.users.create('Bob')])

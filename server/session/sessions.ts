@@ -112,9 +112,14 @@ export class Sessions {
    * revocation, with whatever the login linked to its user.
    */
   async start(userId: number, previous: ActiveSession | undefined, trx?: Knex, signIn?: SignIn): Promise<StartedSession> {
+    // Read before the row goes (its sign-ins go with it): the new session stays reachable by the
+    // logout of every provider the old one signed in with, not only by this login's.
+    const carried = previous ? await this.store.signInsOf(previous.idHash, trx) : []
     if (previous && !(await this.store.remove(previous.idHash, trx))) {
       throw new AllAccessError('invalid_state', { detail: 'the session that started the login ended before it finished' })
     }
+    const signIns = new Map(carried.map((each) => [each.providerId, each.sidHash]))
+    if (signIn?.sid) signIns.set(signIn.providerId, hashId(signIn.sid))
     const now = Date.now()
     const id = randomToken()
     const session: StartedSession = {
@@ -126,7 +131,7 @@ export class Sessions {
       absoluteExpiresAt: now + this.timeouts.absoluteMs,
       ...signedInWith(signIn, previous),
     }
-    await this.store.create(session.idHash, session, trx)
+    await this.store.create(session.idHash, session, trx, [...signIns].map(([providerId, sidHash]) => ({ providerId, sidHash })))
     return session
   }
 

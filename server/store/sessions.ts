@@ -14,6 +14,12 @@ export interface SessionRecord {
   sidHash?: string | null
 }
 
+/** A provider's `sid` that names a session (its SHA-256): every OpenID provider the session signed in with has one. */
+export interface SessionSignIn {
+  providerId: number
+  sidHash: string
+}
+
 /**
  * Server-side sessions. Rows are keyed by the SHA-256 of the cookie's id (`idHash`, made once with
  * `hashId`), never the id itself.
@@ -28,7 +34,7 @@ export class SessionStore {
     this.cache = caches.sessions as ReadCache<SessionRecord | null>
   }
 
-  async create(idHash: string, session: SessionRecord, trx: Knex = this.db): Promise<void> {
+  async create(idHash: string, session: SessionRecord, trx: Knex = this.db, signIns: readonly SessionSignIn[] = []): Promise<void> {
     this.cache.forget(idHash)
     await trx('sessions').insert({
       id_hash: idHash,
@@ -39,6 +45,15 @@ export class SessionStore {
       provider_id: session.providerId ?? null,
       provider_sid_hash: session.sidHash ?? null,
     })
+    if (signIns.length) {
+      await trx('session_sign_ins').insert(signIns.map((signIn) => ({ session_id_hash: idHash, provider_id: signIn.providerId, sid_hash: signIn.sidHash })))
+    }
+  }
+
+  /** The providers' `sid`s that name this session, read when a login replaces it with a new one. */
+  async signInsOf(idHash: string, trx: Knex = this.db): Promise<SessionSignIn[]> {
+    const rows: { provider_id: number; sid_hash: string }[] = await trx('session_sign_ins').select('provider_id', 'sid_hash').where({ session_id_hash: idHash })
+    return rows.map((row) => ({ providerId: Number(row.provider_id), sidHash: row.sid_hash }))
   }
 
   /** The live session with this id hash, or null when there is none or it has ended. */
@@ -81,9 +96,13 @@ export class SessionStore {
     return removed
   }
 
-  /** Ends the sessions that signed in at a provider with the `sid` whose hash this is (back-channel logout). */
+  /**
+   * Ends the sessions that signed in at a provider with the `sid` whose hash this is (back-channel
+   * logout), including those that went on to connect other providers.
+   */
   async removeBySid(providerId: number, sidHash: string, trx: Knex = this.db): Promise<number> {
-    const removed = await trx('sessions').where({ provider_id: providerId, provider_sid_hash: sidHash }).delete()
+    const named = trx('session_sign_ins').select('session_id_hash').where({ provider_id: providerId, sid_hash: sidHash })
+    const removed = await trx('sessions').whereIn('id_hash', named).delete()
     this.forgetAll(trx)
     return removed
   }
