@@ -952,6 +952,36 @@ describe.each(databases)('the store on $kind', (database) => {
         }
       }
 
+      it('end, when revoked while a login replaces one of them, the session that login makes too', async () => {
+        const user = await store.users.create(null)
+        const p = await store.providers.add(provider('oidc'))
+        const sessions = new Sessions(store.sessions, { secure: false }, DEFAULT_SESSION_TIMEOUTS)
+        await store.accounts.create({ providerId: p.id, identifier: 'user-1', userId: user.id, displayName: null, subject: 'sub-1', ...tokens })
+        const stolen = await sessions.start(user.id, undefined, undefined, { providerId: p.id, sid: 'sid-1' })
+        for (const revoke of [
+          (other: Store) => other.sessions.removeForUser(user.id),
+          (other: Store) => other.sessions.removeAll(),
+          (other: Store) => other.db.transaction((trx) => other.sessions.removeBySid(p.id, hashId('sid-1'), trx)),
+          (other: Store) => other.db.transaction((trx) => other.sessions.removeForIdentity(p.id, 'sub-1', trx)),
+        ]) {
+          const previous = await sessions.start(user.id, undefined, undefined, { providerId: p.id, sid: 'sid-1' })
+          // A login linking another provider to the session: it has replaced the session, not yet committed.
+          const login = await store.db.transaction()
+          let replacement
+          try {
+            replacement = await sessions.start(user.id, previous, login, { providerId: p.id, sid: null })
+            const revoked = revoke(anotherInstance())
+            await waitingOnALock('')
+            await login.commit()
+            await revoked
+          } finally {
+            if (!login.isCompleted()) await login.rollback()
+          }
+          expect(await store.db('sessions').where({ id_hash: replacement.idHash }).first(), revoke.toString()).toBeUndefined()
+        }
+        expect(await sessions.find(stolen.idHash)).toBeNull()
+      })
+
       it('runs a batch again that PostgreSQL cancelled to break a deadlock with the expired-flow purge', async () => {
         const p = await store.providers.add(provider('p'))
         for (const id of ['flow-a', 'flow-b']) await store.loginFlows.create(id, p.id, { provider: 'p', next: '/' }, 60_000)

@@ -112,6 +112,7 @@ export class Sessions {
    * revocation, with whatever the login linked to its user.
    */
   async start(userId: number, previous: ActiveSession | undefined, trx?: Knex, signIn?: SignIn): Promise<StartedSession> {
+    if (previous && trx) await this.store.lockUserForLogin(previous.userId, trx)
     // Read before the row goes (its sign-ins go with it): the new session stays reachable by the
     // logout of every provider the old one signed in with, not only by this login's.
     const carried = previous ? await this.store.signInsOf(previous.idHash, trx) : []

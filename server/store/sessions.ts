@@ -1,5 +1,6 @@
 import type { Knex } from 'knex'
 import { hashId } from '../crypto/random.ts'
+import { isSqlite } from './database.ts'
 import { afterTransaction, ReadCache, storeCaches, type StoreCaches } from './read-cache.ts'
 import { toMillis } from './rows.ts'
 
@@ -91,9 +92,29 @@ export class SessionStore {
   }
 
   async removeForUser(userId: number): Promise<number> {
-    const removed = await this.db('sessions').where({ user_id: userId }).delete()
+    const removed = await this.db.transaction(async (trx): Promise<number> => {
+      await this.lockUsers(trx, [userId])
+      return await trx('sessions').where({ user_id: userId }).delete()
+    })
     this.forgetAll(this.db)
     return removed
+  }
+
+  /**
+   * PostgreSQL: waits for, then holds off, the logins of these users that replace a session
+   * ({@link lockUserForLogin}). A delete alone, under READ COMMITTED, waits for such a login's
+   * removal of the old session and then skips it, never seeing the new session that login commits
+   * with it: a revocation would miss the very session a stolen cookie's holder was making. The
+   * delete that follows, a statement of its own, sees what those logins committed.
+   */
+  private async lockUsers(trx: Knex, userIds: readonly number[] | Knex.QueryBuilder): Promise<void> {
+    if (isSqlite(this.db)) return
+    await trx('users').whereIn('id', userIds as readonly number[]).forUpdate().select('id')
+  }
+
+  /** Taken by a login before it replaces a session of this user: see {@link lockUsers}. SQLite writes one at a time anyway. */
+  async lockUserForLogin(userId: number, trx: Knex): Promise<void> {
+    await this.lockUsers(trx, [userId])
   }
 
   /**
@@ -101,8 +122,9 @@ export class SessionStore {
    * logout), including those that went on to connect other providers.
    */
   async removeBySid(providerId: number, sidHash: string, trx: Knex = this.db): Promise<number> {
-    const named = trx('session_sign_ins').select('session_id_hash').where({ provider_id: providerId, sid_hash: sidHash })
-    const removed = await trx('sessions').whereIn('id_hash', named).delete()
+    const named = () => trx('session_sign_ins').select('session_id_hash').where({ provider_id: providerId, sid_hash: sidHash })
+    await this.lockUsers(trx, trx('sessions').select('user_id').whereIn('id_hash', named()))
+    const removed = await trx('sessions').whereIn('id_hash', named()).delete()
     this.forgetAll(trx)
     return removed
   }
@@ -117,6 +139,7 @@ export class SessionStore {
       .select('user_id')
       .where({ provider_id: providerId })
       .andWhere((match) => match.where({ subject_hash: hashId(sub) }).orWhere((old) => old.whereNull('subject_hash').andWhere({ identifier: sub })))
+    await this.lockUsers(trx, users.clone())
     const removed = await trx('sessions').whereIn('user_id', users).delete()
     this.forgetAll(trx)
     return removed
@@ -129,7 +152,12 @@ export class SessionStore {
 
   /** Ends every session (incident response: a key or a provider secret leaked). */
   async removeAll(): Promise<number> {
-    const removed = await this.db('sessions').delete()
+    const removed = await this.db.transaction(async (trx): Promise<number> => {
+      // Every user's lock at once (see lockUsers): the table's, which waits for the transactions
+      // writing sessions and keeps new ones out until the delete commits.
+      if (!isSqlite(this.db)) await trx.raw('LOCK TABLE sessions IN SHARE ROW EXCLUSIVE MODE')
+      return await trx('sessions').delete()
+    })
     this.forgetAll(this.db)
     return removed
   }
