@@ -49,15 +49,13 @@ export async function rotateKeys(db: Knex, box: SecretBox): Promise<number> {
   // A batch at a time, as the rewrite reads them: read whole, 180 000 accounts held 300 MB, so a
   // database of a few hundred thousand accounts ran keys rotate out of a small container's memory.
   for (const [table, columns] of encryptedTables()) {
-    let after: string | number | null = null
-    for (;;) {
+    await inBatches(table, async (after) => {
       const rows = await batchAfter(db, table, columns, after)
       for (const row of rows) {
         for (const column of columns) if (row[column] !== null) box.decrypt(encryptedField(table, column), row[column] as string, rowName(table, row))
       }
-      if (rows.length < BATCH_ROWS) break
-      after = rows[rows.length - 1][KEY_COLUMN[table]]
-    }
+      return rows
+    })
   }
   let rewritten = 0
   for (const [table, columns] of encryptedTables()) rewritten += await reencryptTable(db, table, columns, box)
@@ -66,11 +64,23 @@ export async function rotateKeys(db: Knex, box: SecretBox): Promise<number> {
   return rewritten
 }
 
-async function reencryptTable(db: Knex, table: EncryptedTable, columns: readonly EncryptedColumn<EncryptedTable>[], box: SecretBox): Promise<number> {
-  const key = KEY_COLUMN[table]
-  let rewritten = 0
+/**
+ * Walks `table` in key order, a batch at a time: `batch` reads (and handles) the rows after the key
+ * it is given, from the first when null, and answers them; a short batch is the last.
+ */
+async function inBatches(table: EncryptedTable, batch: (after: string | number | null) => Promise<Row[]>, pauseMs = 0): Promise<void> {
   let after: string | number | null = null
   for (;;) {
+    const rows = await batch(after)
+    if (rows.length < BATCH_ROWS) return
+    after = rows[rows.length - 1][KEY_COLUMN[table]]
+    if (pauseMs) await sleep(pauseMs)
+  }
+}
+
+async function reencryptTable(db: Knex, table: EncryptedTable, columns: readonly EncryptedColumn<EncryptedTable>[], box: SecretBox): Promise<number> {
+  let rewritten = 0
+  await inBatches(table, async (after) => {
     const { rows, count } = await withDeadlockRetries(() =>
       db.transaction(async (trx) => {
         // Lock before reading, so a token a running server stores meanwhile is neither overwritten with
@@ -84,10 +94,9 @@ async function reencryptTable(db: Knex, table: EncryptedTable, columns: readonly
       }),
     )
     rewritten += count
-    if (rows.length < BATCH_ROWS) return rewritten
-    after = rows[rows.length - 1][key]
-    if (isSqlite(db)) await sleep(SQLITE_BATCH_PAUSE_MS)
-  }
+    return rows
+  }, isSqlite(db) ? SQLITE_BATCH_PAUSE_MS : 0)
+  return rewritten
 }
 
 /** PostgreSQL's codes for a transaction it cancelled to break a deadlock, or to keep transactions serial. */
