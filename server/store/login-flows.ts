@@ -65,25 +65,18 @@ export class LoginFlowStore {
 
   /** Logins started and neither finished nor expired. */
   async countPending(now = Date.now()): Promise<number> {
-    const row = await this.db('login_flows').where('expires_at', '>', now).count({ n: '*' }).first()
+    const row = await this.pending(now).count({ n: '*' }).first()
     return Number(row?.n ?? 0)
   }
 
   /**
-   * Once the pending logins reach their cap, makes room for one more of `client`: the client holding
-   * the most pending logins gives up its oldest, if it holds at least two more than `client` does.
-   * Without this a few addresses, each within its own rate limit, could keep the cap full and shut
-   * everybody else out; now they only push out their own logins, and filling the cap for everyone
-   * takes as many addresses as it holds logins. False when nobody holds more than a fair share.
-   */
-  async makeRoomFor(client: string, now = Date.now()): Promise<boolean> {
-    const room = await this.roomFor(client, now)
-    return room !== null && (await this.makeRoom(room, now))
-  }
-
-  /**
-   * {@link makeRoomFor}'s choice alone, deleting nothing: a login start decides before it spends a
-   * request token at the provider, and takes the room only once its own flow is ready to be written.
+   * Once the pending logins reach their cap, whose pending login may make room for one more of
+   * `client`: the client holding the most, if it holds at least two more than `client` does. Without
+   * this a few addresses, each within its own rate limit, could keep the cap full and shut everybody
+   * else out; now they only push out their own logins, and filling the cap for everyone takes as many
+   * addresses as it holds logins. Null when nobody holds more than a fair share. Nothing is deleted
+   * here: a login start decides before it spends a request token at the provider, and takes the room
+   * ({@link makeRoom}) only once its own flow is ready to be written.
    */
   async roomFor(client: string, now = Date.now()): Promise<Room | null> {
     const [heaviest] = (await this.pending(now).whereNotNull('client_hash').select('client_hash').count({ n: '*' }).groupBy('client_hash').orderBy('n', 'desc').limit(1)) as { client_hash: string; n: unknown }[]
