@@ -10,7 +10,7 @@ import { resolveApiTarget } from './api-path.ts'
 import { forwardedHeaders, pickHeaders, RETURNED_RESPONSE_HEADERS, withoutSecrets } from './headers.ts'
 import { readRequestBody, type RequestBody } from './read-body.ts'
 import { codingsToUndo, redactBytes, redactedBody } from './token-redaction.ts'
-import { codingsToUndo as readableCodings, readDecoded } from '../clients/content-coding.ts'
+import { codingsToUndo as readableCodings, letGo, readDecoded } from '../clients/content-coding.ts'
 
 interface Upstream {
   answer: TransportAnswer
@@ -57,8 +57,7 @@ async function callUpstream(
 
 /** Lets go of an answer's body unread; its connection closes rather than serve another call. */
 function drop(answer: TransportAnswer): void {
-  answer.body.on('error', () => {})
-  answer.body.destroy()
+  letGo([answer.body])
 }
 
 /**
