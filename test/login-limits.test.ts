@@ -117,6 +117,9 @@ describe('the client a login start is counted against', () => {
 })
 
 describe('the login rate limit of all-access serve behind a proxy', () => {
+  /** The status of a start of a `legacy` login at `serveUrl`, by the client a trusted proxy names `from`. */
+  const startsFrom = async (serveUrl: string, from: string) => (await fetch(new URL('/auth/login/legacy', serveUrl), { redirect: 'manual', headers: { 'X-Forwarded-For': from } })).status
+
   /** A database with the OAuth 1.0a provider `legacy`, whose request tokens come from a recording server. */
   async function legacyProviderDatabase() {
     const provider = await startRecordingServer(() => ({ status: 200, type: 'application/x-www-form-urlencoded', body: 'oauth_token=rt&oauth_token_secret=rs&oauth_callback_confirmed=true' }))
@@ -131,12 +134,11 @@ describe('the login rate limit of all-access serve behind a proxy', () => {
 
   it('counts each X-Forwarded-For client apart with ALLACCESS_TRUST_PROXY=1, and only the peer without it', async () => {
     const { provider, databaseUrl, keys } = await legacyProviderDatabase()
-    const starts = async (serveUrl: string, from: string) => (await fetch(new URL('/auth/login/legacy', serveUrl), { redirect: 'manual', headers: { 'X-Forwarded-For': from } })).status
     for (const trust of ['1', '0']) {
       const serve = await startServe({ databaseUrl, keys, env: { ALLACCESS_LOGIN_RATE_LIMIT: '2', ALLACCESS_TRUST_PROXY: trust } })
       try {
-        expect([await starts(serve.url, '203.0.113.1'), await starts(serve.url, '203.0.113.1'), await starts(serve.url, '203.0.113.1')]).toEqual([302, 302, 429])
-        expect(await starts(serve.url, '203.0.113.2')).toBe(trust === '1' ? 302 : 429)
+        expect([await startsFrom(serve.url, '203.0.113.1'), await startsFrom(serve.url, '203.0.113.1'), await startsFrom(serve.url, '203.0.113.1')]).toEqual([302, 302, 429])
+        expect(await startsFrom(serve.url, '203.0.113.2')).toBe(trust === '1' ? 302 : 429)
       } finally {
         await serve.stop()
       }
@@ -147,7 +149,7 @@ describe('the login rate limit of all-access serve behind a proxy', () => {
   it('makes room, once the pending logins reach their cap, by dropping the oldest of the client holding the most: a few addresses cannot shut everybody out', async () => {
     const { provider, databaseUrl, keys } = await legacyProviderDatabase()
     const serve = await startServe({ databaseUrl, keys, env: { ALLACCESS_MAX_PENDING_LOGINS: '4', ALLACCESS_LOGIN_RATE_LIMIT: '10', ALLACCESS_TRUST_PROXY: '1' } })
-    const starts = async (from: string) => (await fetch(new URL('/auth/login/legacy', serve.url), { redirect: 'manual', headers: { 'X-Forwarded-For': from } })).status
+    const starts = (from: string) => startsFrom(serve.url, from)
     const store = openStore({ databaseUrl, keys: parseKeys(keys) })
     const [a, b, c] = ['203.0.113.1', '203.0.113.2', '203.0.113.3']
     /** Pending logins per client. */
@@ -203,7 +205,7 @@ describe('the login rate limit of all-access serve behind a proxy', () => {
   it('counts a client the same behind a proxy that writes its port into X-Forwarded-For (Azure Application Gateway does): a new connection is not a new client', async () => {
     const { provider, databaseUrl, keys } = await legacyProviderDatabase()
     const serve = await startServe({ databaseUrl, keys, env: { ALLACCESS_LOGIN_RATE_LIMIT: '2', ALLACCESS_TRUST_PROXY: '1' } })
-    const starts = async (from: string) => (await fetch(new URL('/auth/login/legacy', serve.url), { redirect: 'manual', headers: { 'X-Forwarded-For': from } })).status
+    const starts = (from: string) => startsFrom(serve.url, from)
     try {
       expect([await starts('203.0.113.1:50001'), await starts('203.0.113.1:50002'), await starts('203.0.113.1:50003')]).toEqual([302, 302, 429])
       expect([await starts('[2001:db8:1::1]:50001'), await starts('[2001:db8:1::2]:50002'), await starts('2001:db8:1::3')]).toEqual([302, 302, 429])
@@ -217,7 +219,7 @@ describe('the login rate limit of all-access serve behind a proxy', () => {
   it('counts the addresses of one IPv6 network (a /56, what one customer is given) as one client: a host that picks a new address per start gets no new limit', async () => {
     const { provider, databaseUrl, keys } = await legacyProviderDatabase()
     const serve = await startServe({ databaseUrl, keys, env: { ALLACCESS_LOGIN_RATE_LIMIT: '2', ALLACCESS_TRUST_PROXY: '1' } })
-    const starts = async (from: string) => (await fetch(new URL('/auth/login/legacy', serve.url), { redirect: 'manual', headers: { 'X-Forwarded-For': from } })).status
+    const starts = (from: string) => startsFrom(serve.url, from)
     try {
       // Each start from a fresh address of the same network, written every way IPv6 allows.
       expect([await starts('2001:db8:0:1::1'), await starts('2001:DB8:0:1:0:0:0:2'), await starts('2001:db8::1:ffff:1:2:3'), await starts('2001:db8:0:ff:1::9')]).toEqual([302, 302, 429, 429])
