@@ -165,6 +165,16 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(upstream.received.map((r) => r.headers['accept-encoding'])).toEqual(['identity', 'identity'])
   })
 
+  it("refuses a part of an encoded body (a 206 in a coding), which can be neither decoded nor read for the token, and lets the provider's answer go", async () => {
+    for (const range of ['0-9', '5-30']) {
+      const response = await browser.fetch(new URL(`/api/echo/gzipped-always?size=4096&range=${range}`, bff.url), { headers: { ...CSRF, Range: `bytes=${range}` } })
+      expect([response.status, (await response.json()).error, response.headers.get('content-range')]).toEqual([502, 'upstream_unreachable', null])
+    }
+    // Unencoded, a part passes as the provider sent it.
+    const plain = await browser.fetch(new URL('/api/echo/gzipped?range=0-2', bff.url), { headers: { ...CSRF, Range: 'bytes=0-2' } })
+    expect([plain.status, await plain.text()]).toEqual([200, 'zipped'])
+  })
+
   it("asks for an unencoded body on the BFF's own provider calls too (tokens, profiles, apiClient), and decodes one that comes encoded anyway", async () => {
     const answer = await callProvider(`${upstream.url}/v1/gzipped`, { method: 'get' }, 'profile_request_failed')
     expect(answer.text).toBe('zipped')

@@ -183,6 +183,8 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   try {
     // A 204's or 304's coding names no body of its own: nothing to read for the token.
     if (answer.status !== 204 && answer.status !== 304) codings = codingsToUndo(answer.headers.get('content-encoding'))
+    // A part of an encoded body decodes to nothing readable (a slice of gzip), so it could carry the token unseen.
+    if (codings.length && answer.status === 206) throw new AllAccessError('upstream_unreachable', { detail: 'a part (206) of an encoded body: the proxy cannot read it for the token' })
   } catch (error) {
     upstream.done()
     drop(answer)
