@@ -347,6 +347,7 @@ describe.each(databases)('OpenID Connect login on $kind', (database) => {
     ['algorithms not a list', (url: string) => JSON.stringify({ issuer: url, authorization_endpoint: `${url}/auth`, token_endpoint: `${url}/token`, jwks_uri: `${url}/jwks`, id_token_signing_alg_values_supported: 'RS256' })],
     // JSON that no String() can turn into text: it must not become a server_error.
     ['an endpoint that is an object', (url: string) => JSON.stringify({ issuer: url, authorization_endpoint: `${url}/auth`, token_endpoint: `${url}/token`, jwks_uri: `${url}/jwks`, userinfo_endpoint: { toString: null } })],
+    ['an issuer that is an object', (url: string) => JSON.stringify({ issuer: { toString: null }, authorization_endpoint: `${url}/auth`, token_endpoint: `${url}/token`, jwks_uri: `${url}/jwks` })],
     ['an endpoint that is a list', (url: string) => JSON.stringify({ issuer: url, authorization_endpoint: [`${url}/auth`], token_endpoint: `${url}/token`, jwks_uri: `${url}/jwks` })],
   ])('redirects to /?auth_error=provider_unavailable when discovery answers a document it cannot use (%s)', async (_, document) => {
     const broken = await startRecordingServer(() => ({ status: 200, body: document(broken.url), type: 'application/json' }))

@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, customFetch } from 'jose'
 import { AllAccessError } from '../errors.ts'
 import { providerUrlProblem } from '../providers/provider-url.ts'
-import { callProvider } from './provider-http.ts'
+import { answerFieldText, callProvider } from './provider-http.ts'
 
 export interface OidcMetadata {
   issuer: string
@@ -56,7 +56,7 @@ async function fetchMetadata(issuer: string): Promise<OidcMetadata> {
     throw new AllAccessError('provider_unavailable', { detail: `discovery of ${issuer}: id_token_signing_alg_values_supported is not a list of names` })
   }
   // OpenID Connect Discovery §4.3: the document must name the issuer it was fetched for.
-  if (typeof metadata.issuer !== 'string' || !issuerMatches(issuer, metadata.issuer)) throw new AllAccessError('provider_unavailable', { detail: `discovery of ${issuer} names issuer ${metadata.issuer}` })
+  if (typeof metadata.issuer !== 'string' || !issuerMatches(issuer, metadata.issuer)) throw new AllAccessError('provider_unavailable', { detail: `discovery of ${issuer} names issuer ${answerFieldText(metadata.issuer, 200)}` })
   for (const endpoint of ENDPOINTS) {
     const value: unknown = metadata[endpoint]
     // Not text (an object, a list): String() would throw (a server error, not the provider's), or pass a list's join.
