@@ -172,3 +172,45 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
     await expect(keySet(`${provider.url}/jwks-big`)({ alg: 'RS256' }, { payload: '', signature: '' } as never)).rejects.toMatchObject({ code: 'id_token_invalid', detail: expect.stringContaining('answer over 1048576 bytes') })
   })
 })
+
+describe.each(databases)("a provider's text in the log on $kind", (database) => {
+  /** A request line of the provider's making, which a log reader would take for the BFF's own. */
+  const FORGED = '\nGET /auth/session 200 1ms req=0000000000000000'
+
+  it('stays inside its own log line: a token error, a discovered issuer or endpoint cannot start another', async () => {
+    const { url, drop } = await database.create()
+    const bff = await startBff(url)
+    const provider = await startRecordingServer((request) => {
+      const path = new URL(request.url, 'http://x').pathname
+      if (path === '/token') return { status: 400, body: JSON.stringify({ error: `invalid_grant${FORGED}` }), type: 'application/json' }
+      const discovery = { authorization_endpoint: `${provider.url}/auth`, token_endpoint: `${provider.url}/token`, jwks_uri: `${provider.url}/jwks` }
+      if (path === '/issuer/.well-known/openid-configuration') return { status: 200, body: JSON.stringify({ ...discovery, issuer: `${provider.url}/issuer${FORGED}` }), type: 'application/json' }
+      if (path === '/endpoint/.well-known/openid-configuration') return { status: 200, body: JSON.stringify({ ...discovery, issuer: `${provider.url}/endpoint`, userinfo_endpoint: `userinfo${FORGED}` }), type: 'application/json' }
+      return { status: 404 }
+    })
+    try {
+      await bff.addProvider('refusing', { authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me`, clientId: 'c', clientSecret: 's' })
+      await bff.addProvider('issuer', { issuer: `${provider.url}/issuer`, clientId: 'c', clientSecret: 's' })
+      await bff.addProvider('endpoint', { issuer: `${provider.url}/endpoint`, clientId: 'c', clientSecret: 's' })
+      const browser = new BrowserSession()
+      const authorize = await startLogin(browser, bff.url, 'refusing')
+      const back = new URL('/auth/callback/refusing', bff.url)
+      back.search = new URLSearchParams({ code: 'code-1', state: authorize.searchParams.get('state')! }).toString()
+      const response = await browser.fetch(back, {}, { navigation: true, crossSite: true })
+      expect(authError(new URL(response.headers.get('location')!, bff.url))).toBe('token_request_failed')
+      for (const name of ['issuer', 'endpoint']) {
+        const start = await new BrowserSession().fetch(new URL(`/auth/login/${name}`, bff.url))
+        expect(start.headers.get('location')).toBe('/?auth_error=provider_unavailable')
+      }
+      const details = bff.logs.filter((line) => line.startsWith('error '))
+      expect(details).toHaveLength(3)
+      for (const line of details) expect(line).not.toMatch(/[\r\n]/)
+      // Still there to read, escaped.
+      expect(details.join(' ')).toContain('invalid_grant\\nGET /auth/session')
+    } finally {
+      await provider.close()
+      await bff.close()
+      await drop()
+    }
+  })
+})

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { AllAccessError } from '../errors.ts'
 import { constantTimeEqual, randomToken } from '../crypto/random.ts'
 import { BaseOAuthClient, type FlowSecrets } from './base.ts'
-import { callProvider, parseAnswerBody } from './provider-http.ts'
+import { answerFieldText, callProvider, parseAnswerBody } from './provider-http.ts'
 import type { AuthorizedRequest, CallbackInput, ClientToken, ParsedToken } from './types.ts'
 
 /** PKCE S256 challenge of a verifier (RFC 7636 §4.2). */
@@ -132,7 +132,7 @@ export class OAuth2Client extends BaseOAuthClient {
       // the user need not sign in again.
       const transient = answer.status >= 500 || answer.status === 429 || answer.status === 408
       const code = failure === 'reauth_required' && transient ? 'upstream_unreachable' : failure
-      throw new AllAccessError(code, { detail: `token endpoint answered ${answer.status}${typeof reason === 'string' ? ' ' + reason.slice(0, 50) : ''}` })
+      throw new AllAccessError(code, { detail: `token endpoint answered ${answer.status}${typeof reason === 'string' ? ' ' + answerFieldText(reason) : ''}` })
     }
     return token
   }

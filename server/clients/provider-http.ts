@@ -95,10 +95,11 @@ function lowerCase(headers: Record<string, string> = {}): Record<string, string>
 
 /**
  * A field of a provider's answer as text for a log detail, at most `max` characters, whatever JSON
- * it holds: `String()` throws on an object such as `{"toString":null}`.
+ * it holds: `String()` throws on an object such as `{"toString":null}`. Control characters are
+ * escaped: a line break of the provider's would start a log line of its making.
  */
 export function answerFieldText(value: unknown, max = 50): string {
-  return (typeof value === 'string' ? value : (JSON.stringify(value) ?? 'undefined')).slice(0, max)
+  return (typeof value === 'string' ? value : (JSON.stringify(value) ?? 'undefined')).slice(0, max).replace(/[\u0000-\u001f]/g, (c) => JSON.stringify(c).slice(1, -1))
 }
 
 /** `type/subtype` of a Content-Type, lower case, without parameters. */

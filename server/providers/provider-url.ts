@@ -9,7 +9,8 @@ export function providerUrlProblem(value: unknown): string | null {
   try {
     url = new URL(String(value))
   } catch {
-    return `"${String(value).slice(0, 200)}" is not a URL`
+    // Quoted as JSON: a discovery document's line break must not start a log line of its own.
+    return `${JSON.stringify(String(value).slice(0, 200))} is not a URL`
   }
   // The URL parser would drop them, but the value is kept as given: an issuer compared as text, or a
   // discovery URL built from it, would never match the provider's.
