@@ -348,6 +348,8 @@ describe.each(databases)('OpenID Connect login on $kind', (database) => {
     // JSON that no String() can turn into text: it must not become a server_error.
     ['an endpoint that is an object', (url: string) => JSON.stringify({ issuer: url, authorization_endpoint: `${url}/auth`, token_endpoint: `${url}/token`, jwks_uri: `${url}/jwks`, userinfo_endpoint: { toString: null } })],
     ['an issuer that is an object', (url: string) => JSON.stringify({ issuer: { toString: null }, authorization_endpoint: `${url}/auth`, token_endpoint: `${url}/token`, jwks_uri: `${url}/jwks` })],
+    // 400 kB, under the cap, nested deeper than any recursive walk of it can go.
+    ['an issuer nested 200,000 lists deep', (url: string) => `{"issuer":${'['.repeat(200_000)}${']'.repeat(200_000)},"authorization_endpoint":"${url}/auth","token_endpoint":"${url}/token","jwks_uri":"${url}/jwks"}`],
     ['an endpoint that is a list', (url: string) => JSON.stringify({ issuer: url, authorization_endpoint: [`${url}/auth`], token_endpoint: `${url}/token`, jwks_uri: `${url}/jwks` })],
   ])('redirects to /?auth_error=provider_unavailable when discovery answers a document it cannot use (%s)', async (_, document) => {
     const broken = await startRecordingServer(() => ({ status: 200, body: document(broken.url), type: 'application/json' }))

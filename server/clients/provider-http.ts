@@ -99,7 +99,17 @@ function lowerCase(headers: Record<string, string> = {}): Record<string, string>
  * escaped: a line break of the provider's would start a log line of its making.
  */
 export function answerFieldText(value: unknown, max = 50): string {
-  return (typeof value === 'string' ? value : (JSON.stringify(value) ?? 'undefined')).slice(0, max).replace(/[\u0000-\u001f]/g, (c) => JSON.stringify(c).slice(1, -1))
+  return asText(value).slice(0, max).replace(/[\u0000-\u001f]/g, (c) => JSON.stringify(c).slice(1, -1))
+}
+
+/** JSON.stringify walks by recursion: a field nested deeper than the stack (400 kB of `[`) throws a RangeError. */
+function asText(value: unknown): string {
+  if (typeof value === 'string') return value
+  try {
+    return JSON.stringify(value) ?? 'undefined'
+  } catch {
+    return '(JSON nested too deep to show)'
+  }
 }
 
 /** `type/subtype` of a Content-Type, lower case, without parameters. */
