@@ -13,6 +13,7 @@ import { within } from './support/eventually.ts'
 import { login, session } from './support/login.ts'
 import { startOidcSandbox, type RunningOidcSandbox } from './support/oidc-sandbox.ts'
 import { signOutAtProvider } from './support/provider-sign-out.ts'
+import { startDocumentedProvider } from './support/documented-provider.ts'
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 const SECRET = 'rp-secret-0123456789abcdef'
@@ -330,6 +331,29 @@ describe.each(databases)('OpenID Connect back-channel logout on $kind', (databas
     const get = await fetch(new URL('/auth/backchannel-logout/idp', bff.url))
     expect(get.status).toBe(405)
     expect(get.headers.get('allow')).toContain('POST')
+  })
+})
+
+describe.each(databases)("back-channel logout while the provider's key set fails on $kind", (database) => {
+  it('fetches the key set once for any number of posted tokens, anyone may post: a failed fetch is remembered, as a failed discovery is', async () => {
+    const { url, drop } = await database.create()
+    const bff = await startBff(url)
+    const provider = await startDocumentedProvider({ discovery: {}, answers: { '/jwks': () => ({ status: 503, body: { error: 'busy' } }) } })
+    try {
+      await bff.addProvider('idp', { issuer: provider.url, clientId: 'c', clientSecret: 's' })
+      // Needs no key of the provider's: the BFF must fetch the keys to find that out.
+      const junk = `${Buffer.from('{"alg":"RS256","kid":"any"}').toString('base64url')}.${Buffer.from('{"sub":"alice"}').toString('base64url')}.AAAA`
+      for (let i = 0; i < 5; i++) {
+        const answer = await postLogoutToken(bff.url, junk)
+        expect(answer.status).toBe(502)
+        expect(await answer.json()).toEqual({ error: 'provider_unavailable', message: expect.any(String) })
+      }
+      expect(provider.at('/jwks')).toHaveLength(1)
+    } finally {
+      await provider.close()
+      await bff.close()
+      await drop()
+    }
   })
 })
 

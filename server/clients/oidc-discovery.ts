@@ -16,7 +16,7 @@ export interface OidcMetadata {
 }
 
 const TTL_MS = 60 * 60 * 1000
-/** A failed discovery is remembered this long: login starts must not hammer a provider that is down. */
+/** A failed discovery (or key-set fetch) is remembered this long: login starts must not hammer a provider that is down. */
 const FAILURE_TTL_MS = 30 * 1000
 /** The endpoints a client may call, each bound by the same https-or-loopback rule as the command line's. */
 const ENDPOINTS = ['authorization_endpoint', 'token_endpoint', 'jwks_uri', 'userinfo_endpoint', 'revocation_endpoint', 'end_session_endpoint'] as const
@@ -79,8 +79,25 @@ export function discover(issuer: string): Promise<OidcMetadata> {
   return metadata
 }
 
-/** jose's key fetch, through the same client, cap and time limit as every other provider answer. */
+/**
+ * Key sets whose last fetch failed, until when. jose fetches again at every verification while it
+ * holds no keys, and anyone may post a logout token: without this, each post would be a request to
+ * a provider already in trouble.
+ */
+const keySetFailures = new Map<string, number>()
+
+/** jose's key fetch, through the same client, cap and time limit as every other provider answer; a failure is remembered for half a minute. */
 const cappedFetch = async (url: string, options: RequestInit): Promise<Response> => {
+  if ((keySetFailures.get(url) ?? 0) > Date.now()) throw new AllAccessError('id_token_invalid', { detail: `key set ${url} failed less than ${FAILURE_TTL_MS / 1000} s ago` })
+  try {
+    return await fetchKeySet(url, options)
+  } catch (error) {
+    keySetFailures.set(url, Date.now() + FAILURE_TTL_MS)
+    throw error
+  }
+}
+
+async function fetchKeySet(url: string, options: RequestInit): Promise<Response> {
   const answer = await callProvider(url, { method: 'GET', headers: Object.fromEntries(new Headers(options.headers)), timeoutMs: 10_000 }, 'id_token_invalid')
   // jose refuses such an answer with a plain JOSEError, a kin of a bad signature's: refused here, every
   // key set the provider failed to give is an AllAccessError, which a refresh tells from a refused token.
@@ -108,4 +125,5 @@ export function keySet(jwksUri: string): ReturnType<typeof createRemoteJWKSet> {
 export function forgetDiscovery(): void {
   cache.clear()
   keySets.clear()
+  keySetFailures.clear()
 }
