@@ -530,6 +530,7 @@ describe.each(databases)("an OpenID Connect login whose provider cannot give the
   it.each<[string, Record<string, Answerer>]>([
     ['its key set answers 503', { '/token': signed, '/jwks': () => ({ status: 503, body: { error: 'busy' } }) }],
     ['its key set answers without JSON', { '/token': signed, '/jwks': () => ({ body: '<html>maintenance</html>' }) }],
+    ['its key set lists keys that are not objects', { '/token': signed, '/jwks': () => ({ body: { keys: [null] } }) }],
     ['the key set does not show the key yet (a rotation)', { '/token': signedWithNewKey }],
   ])('fails with provider_unavailable, to be tried again, when %s, and writes nothing', async (_name, answers) => {
     const { url, drop } = await database.create()

@@ -298,6 +298,7 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
     ['answers 503', { status: 503, body: { error: 'busy' } }],
     ['answers without JSON', { status: 200, body: '<html>maintenance</html>' }],
     ['answers JSON without keys', { status: 200, body: { error: 'none' } }],
+    ['answers a list of keys that are not objects', { status: 200, body: { keys: [null] } }],
   ] as const
 
   it.each(keysDown)(

@@ -107,7 +107,9 @@ async function fetchKeySet(url: string, options: RequestInit): Promise<Response>
   } catch {
     keys = undefined
   }
-  if (answer.status !== 200 || !Array.isArray(keys)) throw new AllAccessError('id_token_invalid', { detail: `key set ${url} answered ${answer.status} without a list of keys` })
+  // jose takes only a list of objects as a key set (`[null]` it refuses as JWKSInvalid, a plain JOSEError).
+  const isKey = (key: unknown) => typeof key === 'object' && key !== null && !Array.isArray(key)
+  if (answer.status !== 200 || !Array.isArray(keys) || !keys.every(isKey)) throw new AllAccessError('id_token_invalid', { detail: `key set ${url} answered ${answer.status} without a list of keys` })
   return new Response(answer.text, { status: answer.status, headers: answer.headers })
 }
 
