@@ -73,9 +73,22 @@ class BatchedLines {
 const out = new BatchedLines(1)
 const err = new BatchedLines(2)
 
+/** A control character other than a line break: ESC would drive an operator's terminal. */
+const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f]/g
+
+/**
+ * A line as the text format writes it. Text from a provider or a caller can reach a line (an error's
+ * detail); its control characters are escaped, and each line break of a message (a stack trace's)
+ * goes on indented, so no such text starts a line that reads as the BFF's own.
+ */
+export function textLine(line: string): string {
+  if (!/[\u0000-\u001f\u007f]/.test(line)) return line
+  return line.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).replace(/\n/g, '\n  ')
+}
+
 export const consoleLogger: Logger = {
-  info: (line) => out.write(line),
-  error: (line) => err.write(line),
+  info: (line) => out.write(textLine(line)),
+  error: (line) => err.write(textLine(line)),
 }
 
 /** A line's request id, for lines that name it in their text (`error req=… code: …`) without fields. */

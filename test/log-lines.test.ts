@@ -36,6 +36,21 @@ describe('log lines, written in batches', () => {
     expect(stderr).toBe('error req=3 server_error: boom\n')
   })
 
+  it("keeps text from elsewhere from starting a line of its own or driving the terminal: control characters escaped, a message's line breaks indented", async () => {
+    const { stdout, stderr } = await runLogging(`
+      consoleLogger.info('error req=1 token_request_failed: token endpoint answered 400 x\\r\\nGET /auth/session 200 0ms req=2 \\u001b[2J\\u0000')
+      consoleLogger.error('error req=3 server_error: Error: boom\\n    at step (file.js:1:1)')
+      jsonLogger.info('a\\nb')
+      process.exit(0)`)
+    expect(stdout.split('\n')).toEqual([
+      'error req=1 token_request_failed: token endpoint answered 400 x\\u000d',
+      '  GET /auth/session 200 0ms req=2 \\u001b[2J\\u0000',
+      expect.stringContaining('"msg":"a\\nb"'),
+      '',
+    ])
+    expect(stderr).toBe('error req=3 server_error: Error: boom\n      at step (file.js:1:1)\n')
+  })
+
   it('writes the lines of a process that dies of an uncaught error', async () => {
     const { stdout, stderr, code } = await runLogging(`
       consoleLogger.info('GET /auth/session 200 0ms req=1')
