@@ -23,7 +23,10 @@ export const allAccessKeys = {
   providers: () => [...allAccessKeys.all, 'providers'] as const,
   /** Every cached API answer; with a provider, that provider's; with a path and query, one call's (parts not given are left out). */
   api: (provider?: string, path?: string, query?: ApiQuery, headers?: Record<string, string>): unknown[] =>
-    [...allAccessKeys.all, 'api', provider, path, path === undefined ? path : query instanceof URLSearchParams ? `${query}` : (query ?? {}), headers].filter(
+    // URLSearchParams as an object too, its pairs under '' (no query object's values are pairs): TanStack
+    // Query matches a key part by its prefix only when both are plain objects, and the key of a path,
+    // `{}` for its query, must find every call of that path.
+    [...allAccessKeys.all, 'api', provider, path, path === undefined ? path : query instanceof URLSearchParams ? { '': [...query] } : (query ?? {}), headers].filter(
       (part) => part !== undefined,
     ),
 }
