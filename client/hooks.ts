@@ -12,7 +12,7 @@ import type { ErrorCode } from '../shared/errors.ts'
 import type { PublicProvider } from '../shared/provider.ts'
 import { AUTH_ERROR_PARAM } from '../shared/routes.ts'
 import type { SessionInfo } from '../shared/session.ts'
-import type { AllAccessClient, ApiMethod, ApiQuery, LogoutOptions } from './api.ts'
+import { apiPath, type AllAccessClient, type ApiMethod, type ApiQuery, type LogoutOptions } from './api.ts'
 import { useAllAccessClient } from './context.tsx'
 import { AllAccessClientError, knownCode, ProviderApiError } from './errors.ts'
 
@@ -23,10 +23,11 @@ export const allAccessKeys = {
   providers: () => [...allAccessKeys.all, 'providers'] as const,
   /** Every cached API answer; with a provider, that provider's; with a path and query, one call's (parts not given are left out). */
   api: (provider?: string, path?: string, query?: ApiQuery, headers?: Record<string, string>): unknown[] =>
+    // The path as it is called (`/user` is `user`), so that one call has one key however it is written.
     // URLSearchParams as an object too, its pairs under '' (no query object's values are pairs): TanStack
     // Query matches a key part by its prefix only when both are plain objects, and the key of a path,
     // `{}` for its query, must find every call of that path.
-    [...allAccessKeys.all, 'api', provider, path, path === undefined ? path : query instanceof URLSearchParams ? { '': [...query] } : (query ?? {}), headers].filter(
+    [...allAccessKeys.all, 'api', provider, path && apiPath(path), path === undefined ? path : query instanceof URLSearchParams ? { '': [...query] } : (query ?? {}), headers].filter(
       (part) => part !== undefined,
     ),
 }

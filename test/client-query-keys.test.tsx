@@ -41,6 +41,25 @@ describe('the query keys of provider API calls', () => {
     return { queryClient, wrapper }
   }
 
+  it('caches a path written with and without a leading slash as one call, read once and found by either', async () => {
+    const { queryClient, wrapper } = setup()
+    const { result } = renderHook(() => [useProviderApi('github', '/user'), useProviderApi('github', 'user')], { wrapper })
+    await waitFor(() => expect(result.current.map((call) => call.data)).toEqual([{ url: '/api/github/user', version: 1 }, { url: '/api/github/user', version: 1 }]))
+    expect(received.map((r) => r.url)).toEqual(['/api/github/user'])
+    expect(queryClient.getQueriesData({ queryKey: allAccessKeys.api('github') })).toHaveLength(1)
+    expect(queryClient.getQueryData(allAccessKeys.api('github', 'user'))).toEqual({ url: '/api/github/user', version: 1 })
+    expect(queryClient.getQueryData(allAccessKeys.api('github', '/user'))).toEqual({ url: '/api/github/user', version: 1 })
+  })
+
+  it('reads a call with a leading slash again when its path is invalidated as README writes it', async () => {
+    const { queryClient, wrapper } = setup()
+    const { result } = renderHook(() => useProviderApi('github', '/user/repos'), { wrapper })
+    await waitFor(() => expect(result.current.data).toEqual({ url: '/api/github/user/repos', version: 1 }))
+    version = 2
+    await act(() => queryClient.invalidateQueries({ queryKey: allAccessKeys.api('github', 'user/repos') }))
+    await waitFor(() => expect(result.current.data).toEqual({ url: '/api/github/user/repos', version: 2 }))
+  })
+
   it('finds a call whose query is URLSearchParams by its path, so invalidating the path reads it again', async () => {
     const { queryClient, wrapper } = setup()
     const { result } = renderHook(() => useProviderApi('github', 'search/repositories', { query: new URLSearchParams({ q: 'all-access' }) }), { wrapper })
