@@ -139,10 +139,15 @@ export function useProviders<TData = PublicProvider[]>(options: AllAccessQueryOp
 export function useLogin(): Pick<AllAccessClient, 'login' | 'loginUrl'> {
   const client = useAllAccessClient()
   const queryClient = RQ.useQueryClient()
-  return {
-    loginUrl: client.loginUrl,
-    login: (provider, options) => client.login(provider, options).then(() => queryClient.invalidateQueries({ queryKey: allAccessKeys.all })),
-  }
+  // The same functions from render to render: an effect that signs in when the page opens lists login
+  // among its dependencies, and a new one each render would start the login again at every render.
+  return React.useMemo(
+    () => ({
+      loginUrl: client.loginUrl,
+      login: (provider, options) => client.login(provider, options).then(() => queryClient.invalidateQueries({ queryKey: allAccessKeys.all })),
+    }),
+    [client, queryClient],
+  )
 }
 
 /** Options of {@link useLogout} and {@link useDisconnect}: TanStack mutation options. */
