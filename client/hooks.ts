@@ -32,12 +32,6 @@ export const allAccessKeys = {
     ),
 }
 
-/** 4xx answers (the BFF's or the provider's) are answers, not glitches: retrying only repeats them. */
-function retryTransient(failureCount: number, error: Error): boolean {
-  if ((error instanceof AllAccessClientError || error instanceof ProviderApiError) && error.status < 500) return false
-  return failureCount < 2
-}
-
 /**
  * These refusals mean the cached session is out of date: the account needs a reconnect, or the
  * session ended. The error is thrown on, as the query or mutation's own. Refusals arriving together
@@ -51,9 +45,21 @@ function refreshSessionAfter(error: Error, queryClient: QueryClient): never {
   throw error
 }
 
-/** Every all-access query: 4xx answers are not retried, and the app's options win. */
+/**
+ * Every all-access query: 4xx answers (the BFF's or the provider's) are answers, not glitches, and
+ * retrying only repeats them; other failures are retried as the app's QueryClient defaults say (an app
+ * turns retries off in its tests), else twice. The hook's own options win.
+ */
 function useAllAccessQuery<TQueryFnData, TData>(queryKey: QueryKey, queryFn: QueryFunction<TQueryFnData>, options: AllAccessQueryOptions<TQueryFnData, TData>) {
-  return RQ.useQuery<TQueryFnData, Error, TData>({ queryKey, queryFn, retry: retryTransient, ...options })
+  const { retry = 2 } = RQ.useQueryClient().getDefaultOptions().queries ?? {}
+  return RQ.useQuery<TQueryFnData, Error, TData>({
+    queryKey,
+    queryFn,
+    retry: (failureCount, error) =>
+      !((error instanceof AllAccessClientError || error instanceof ProviderApiError) && error.status < 500) &&
+      (typeof retry == 'function' ? retry(failureCount, error) : retry === true || failureCount < +retry),
+    ...options,
+  })
 }
 
 /** TanStack Query options the all-access queries pass on (`enabled`, `select`, `staleTime`, …). */

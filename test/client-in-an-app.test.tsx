@@ -4,7 +4,7 @@ import { cleanup, renderHook, waitFor } from '@testing-library/react'
 import { QueryClient } from '@tanstack/react-query'
 import * as React from 'react'
 import type { ReactNode } from 'react'
-import { AllAccessProvider, useLogin } from '../client/index.ts'
+import { AllAccessProvider, ProviderApiError, useLogin, useProviderApi } from '../client/index.ts'
 import { startRecordingServer, type RecordedRequest as Received } from './support/recording-server.ts'
 
 /**
@@ -19,6 +19,8 @@ describe('the hooks in an app', () => {
     recorder = await startRecordingServer(({ url }) => {
       const { pathname } = new URL(url, 'http://x')
       if (pathname === '/auth/session') return { status: 200, type: 'application/json', body: JSON.stringify({ authenticated: false }) }
+      if (pathname === '/api/github/busy') return { status: 503, type: 'application/json', body: JSON.stringify({ message: 'Try again later.' }) }
+      if (pathname === '/api/github/gone') return { status: 404, type: 'application/json', body: JSON.stringify({ message: 'Not Found' }) }
       return { status: 404, type: 'application/json', body: JSON.stringify({ error: 'not_found', message: 'No such route.' }) }
     })
     received = recorder.received
@@ -62,5 +64,45 @@ describe('the hooks in an app', () => {
     vi.spyOn(document, 'hasFocus').mockReturnValue(true)
     popup.closed = true
     expect(await Promise.allSettled(logins)).toEqual([{ status: 'rejected', reason: expect.objectContaining({ code: 'access_denied' }) }])
+  })
+
+  describe("with the app's own QueryClient defaults", () => {
+    const reads = (path: string) => received.filter((r) => r.url === path).length
+    /** Retries without their waits between, so that a test sees every one. */
+    const queryClient = (retry: boolean | number | ((failureCount: number, error: Error) => boolean)) => new QueryClient({ defaultOptions: { queries: { retry, retryDelay: 0 } } })
+
+    it('does not retry a failure when the app turns retries off (as TanStack Query advises for tests)', async () => {
+      const { result } = renderHook(() => useProviderApi('github', 'busy'), { wrapper: wrapper(queryClient(false)) })
+      await waitFor(() => expect(result.current.error).toBeInstanceOf(ProviderApiError))
+      expect(reads('/api/github/busy')).toBe(1)
+    })
+
+    it("retries a failure as many times as the app's default says, or as its function decides", async () => {
+      const { result } = renderHook(() => useProviderApi('github', 'busy'), { wrapper: wrapper(queryClient(4)) })
+      await waitFor(() => expect(result.current.error).toBeInstanceOf(ProviderApiError))
+      expect(reads('/api/github/busy')).toBe(5)
+      received.length = 0
+      const decide = vi.fn((failureCount: number) => failureCount < 1)
+      const again = renderHook(() => useProviderApi('github', 'busy'), { wrapper: wrapper(queryClient(decide)) })
+      await waitFor(() => expect(again.result.current.error).toBeInstanceOf(ProviderApiError))
+      expect(reads('/api/github/busy')).toBe(2)
+      expect(decide).toHaveBeenCalledWith(0, expect.any(ProviderApiError))
+    })
+
+    it('still never retries a 4xx answer, whatever the default: it would only be repeated', async () => {
+      const { result } = renderHook(() => useProviderApi('github', 'gone'), { wrapper: wrapper(queryClient(true)) })
+      await waitFor(() => expect(result.current.error).toMatchObject({ status: 404 }))
+      expect(reads('/api/github/gone')).toBe(1)
+    })
+
+    it('retries a failure twice when the app says nothing, and a retry given to the hook wins', async () => {
+      const { result } = renderHook(() => useProviderApi('github', 'busy', { retryDelay: 0 }), { wrapper: wrapper(new QueryClient()) })
+      await waitFor(() => expect(result.current.error).toBeInstanceOf(ProviderApiError))
+      expect(reads('/api/github/busy')).toBe(3)
+      received.length = 0
+      const again = renderHook(() => useProviderApi('github', 'busy', { retry: 1 }), { wrapper: wrapper(queryClient(false)) })
+      await waitFor(() => expect(again.result.current.error).toBeInstanceOf(ProviderApiError))
+      expect(reads('/api/github/busy')).toBe(2)
+    })
   })
 })
