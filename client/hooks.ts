@@ -107,22 +107,27 @@ export interface SessionExpiry {
   ended: boolean
 }
 
+function everySecond(tick: () => void) {
+  const timer = setInterval(tick, 1000)
+  return () => clearInterval(timer)
+}
+
 /**
  * The session's end, counting down each second, to warn before it comes. Once the time runs out
  * the session is read again: another tab's activity may have moved the end, else it is over.
  */
 export function useSessionExpiry(): SessionExpiry {
   const { data, refetch } = useSession()
-  const [, setNow] = React.useState(0)
   const [seen] = React.useState<{ end?: number }>({})
   if (data?.authenticated) seen.end = Date.parse(data.expiresAt)
-  const secondsLeft = seen.end === undefined ? null : data?.authenticated ? Math.max(0, Math.ceil((seen.end - Date.now()) / 1000)) : 0
+  // Read from the clock each second (a render only when the count changes), but not on the server nor
+  // while hydrating: the browser's clock has moved on, and the page's HTML would not match.
+  const secondsLeft = React.useSyncExternalStore(
+    everySecond,
+    () => (seen.end === undefined ? null : data?.authenticated ? Math.max(0, Math.ceil((seen.end - Date.now()) / 1000)) : 0),
+    () => null,
+  )
   const ended = secondsLeft === 0
-  React.useEffect(() => {
-    // A render a second: the count is read from the clock at each.
-    const timer = setInterval(() => setNow(Date.now()), 1000)
-    return () => clearInterval(timer)
-  }, [])
   React.useEffect(() => {
     if (ended && data?.authenticated) void refetch()
   }, [ended])
