@@ -161,18 +161,18 @@ export function useLogin(): Pick<AllAccessClient, 'login' | 'loginUrl'> {
   )
 }
 
-/** Options of {@link useLogout} and {@link useDisconnect}: TanStack mutation options. */
-export type AllAccessMutationOptions<TVariables> = Omit<UseMutationOptions<void, Error, TVariables>, 'mutationFn'>
+/** Options of {@link useLogout} and {@link useDisconnect}: TanStack mutation options (`TOnMutateResult` is what `onMutate` returns). */
+export type AllAccessMutationOptions<TVariables, TOnMutateResult = unknown> = Omit<UseMutationOptions<void, Error, TVariables, TOnMutateResult>, 'mutationFn'>
 
 /** A mutation that changes who is signed in with what: the API answers it ends are cleared (those on screen read again), and the session is refetched. */
-function useSessionMutation<TVariables>(
-  options: AllAccessMutationOptions<TVariables>,
+function useSessionMutation<TVariables, TOnMutateResult>(
+  options: AllAccessMutationOptions<TVariables, TOnMutateResult>,
   mutationFn: (client: AllAccessClient, variables: TVariables) => Promise<void>,
   provider?: (variables: TVariables) => string,
 ) {
   const client = useAllAccessClient()
   const queryClient = RQ.useQueryClient()
-  return RQ.useMutation<void, Error, TVariables>({
+  return RQ.useMutation<void, Error, TVariables, TOnMutateResult>({
     ...options,
     mutationFn: (variables) => mutationFn(client, variables),
     onSuccess: async (...args) => {
@@ -190,12 +190,12 @@ function useSessionMutation<TVariables>(
  * Signs out (`POST /auth/logout`), clears the cached API answers (all were the user's) and refetches
  * the session. `mutate({ providerLogout: true })` then leaves for the provider's sign-out page, if any.
  */
-export function useLogout(options: AllAccessMutationOptions<LogoutOptions | void> = {}) {
+export function useLogout<TOnMutateResult = unknown>(options: AllAccessMutationOptions<LogoutOptions | void, TOnMutateResult> = {}) {
   return useSessionMutation(options, (client, variables) => client.logout(variables || {}))
 }
 
 /** Unlinks a provider's account (`DELETE /auth/accounts/:provider`; the BFF revokes its tokens) and refetches the session. */
-export function useDisconnect(options: AllAccessMutationOptions<string> = {}) {
+export function useDisconnect<TOnMutateResult = unknown>(options: AllAccessMutationOptions<string, TOnMutateResult> = {}) {
   return useSessionMutation(options, (client, provider) => client.disconnect(provider), (provider) => provider)
 }
 
@@ -243,10 +243,13 @@ export interface ProviderMutationVariables {
  * A POST, PUT, PATCH or DELETE of the provider's API through the BFF's proxy: `mutate({ path, method, json | form })`.
  * It invalidates no query itself: after a write, invalidate what it changed (`allAccessKeys.api(provider, path)`).
  */
-export function useProviderMutation<TData = unknown>(provider: string, options: Omit<UseMutationOptions<TData, Error, ProviderMutationVariables>, 'mutationFn'> = {}) {
+export function useProviderMutation<TData = unknown, TOnMutateResult = unknown>(
+  provider: string,
+  options: Omit<UseMutationOptions<TData, Error, ProviderMutationVariables, TOnMutateResult>, 'mutationFn'> = {},
+) {
   const client = useAllAccessClient()
   const queryClient = RQ.useQueryClient()
-  return RQ.useMutation<TData, Error, ProviderMutationVariables>({
+  return RQ.useMutation<TData, Error, ProviderMutationVariables, TOnMutateResult>({
     ...options,
     mutationFn: ({ path, method = 'POST', ...call }) =>
       client.api<TData>(provider, path, { method, ...call }).catch((error: Error) => refreshSessionAfter(error, queryClient)),

@@ -1,10 +1,10 @@
 // @vitest-environment jsdom
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import { cleanup, renderHook, waitFor } from '@testing-library/react'
+import { act, cleanup, renderHook, waitFor } from '@testing-library/react'
 import { QueryClient } from '@tanstack/react-query'
 import * as React from 'react'
 import type { ReactNode } from 'react'
-import { AllAccessProvider, ProviderApiError, useLogin, useProviderApi } from '../client/index.ts'
+import { AllAccessProvider, allAccessKeys, ProviderApiError, useLogin, useLogout, useProviderApi, useProviderMutation } from '../client/index.ts'
 import { startRecordingServer, type RecordedRequest as Received } from './support/recording-server.ts'
 
 /**
@@ -64,6 +64,30 @@ describe('the hooks in an app', () => {
     vi.spyOn(document, 'hasFocus').mockReturnValue(true)
     popup.closed = true
     expect(await Promise.allSettled(logins)).toEqual([{ status: 'rejected', reason: expect.objectContaining({ code: 'access_denied' }) }])
+  })
+
+  it("rolls an optimistic update back with what its onMutate returned, typed as it returned it (TanStack Query's own pattern)", async () => {
+    const queryClient = new QueryClient()
+    const starred = allAccessKeys.api('github', 'user/starred')
+    queryClient.setQueryData<string[]>(starred, ['octo/hello'])
+    const { result } = renderHook(
+      () =>
+        useProviderMutation('github', {
+          onMutate: ({ path }) => {
+            const previous = queryClient.getQueryData<string[]>(starred) ?? []
+            queryClient.setQueryData(starred, [...previous, path])
+            return { previous }
+          },
+          // Type-checked: `previous` is a string[], as onMutate returned it.
+          onError: (_error, _variables, optimistic) => queryClient.setQueryData(starred, optimistic?.previous.slice()),
+        }),
+      { wrapper: wrapper(queryClient) },
+    )
+    await act(() => result.current.mutateAsync({ path: 'gone', method: 'PUT' }).catch(() => {}))
+    expect(queryClient.getQueryData(starred)).toEqual(['octo/hello'])
+    // The same for the session's mutations.
+    const logout = renderHook(() => useLogout({ onMutate: () => ({ at: 'sign-out' }), onSettled: (_data, _error, _variables, step) => step?.at.toUpperCase() }), { wrapper: wrapper(queryClient) })
+    expect(logout.result.current.isIdle).toBe(true)
   })
 
   describe("with the app's own QueryClient defaults", () => {
