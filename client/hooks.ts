@@ -107,6 +107,10 @@ export interface SessionExpiry {
   ended: boolean
 }
 
+// The session end each page (each QueryClient) has known, so that a component that mounts after it,
+// the signed-out screen, knows that a session ended.
+const sessionEnds = new WeakMap<QueryClient, number>()
+
 function everySecond(tick: () => void) {
   const timer = setInterval(tick, 1000)
   return () => clearInterval(timer)
@@ -118,13 +122,14 @@ function everySecond(tick: () => void) {
  */
 export function useSessionExpiry(): SessionExpiry {
   const { data, refetch } = useSession()
-  const [seen] = React.useState<{ end?: number }>({})
-  if (data?.authenticated) seen.end = Date.parse(data.expiresAt)
+  const queryClient = RQ.useQueryClient()
+  if (data?.authenticated) sessionEnds.set(queryClient, Date.parse(data.expiresAt))
+  const end = sessionEnds.get(queryClient)
   // Read from the clock each second (a render only when the count changes), but not on the server nor
   // while hydrating: the browser's clock has moved on, and the page's HTML would not match.
   const secondsLeft = React.useSyncExternalStore(
     everySecond,
-    () => (seen.end === undefined ? null : data?.authenticated ? Math.max(0, Math.ceil((seen.end - Date.now()) / 1000)) : 0),
+    () => (end === undefined ? null : data?.authenticated ? Math.max(0, Math.ceil((end - Date.now()) / 1000)) : 0),
     () => null,
   )
   const ended = secondsLeft === 0

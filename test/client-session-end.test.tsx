@@ -120,6 +120,26 @@ describe('the session end and popup login in the React hooks', () => {
     expect(sessionReads()).toEqual(['/auth/session', '/auth/session?slide=false'])
   })
 
+  it("useSessionExpiry says ended in a component that mounts after the end: the signed-out screen that tells why", async () => {
+    const { wrapper, queryClient } = setup()
+    function SignedOut() {
+      const { ended } = useSessionExpiry()
+      return <p>{ended ? 'Your session has ended.' : 'Welcome.'}</p>
+    }
+    function Page() {
+      const { secondsLeft } = useSessionExpiry()
+      const session = useSession()
+      if (!session.data) return null
+      return session.data.authenticated ? <p>{secondsLeft} seconds left</p> : <SignedOut />
+    }
+    render(<Page />, { wrapper })
+    await screen.findByText(/seconds left/)
+    state.authenticated = false
+    await act(() => queryClient.invalidateQueries({ queryKey: allAccessKeys.session() }))
+    await screen.findByText(/Your session has ended|Welcome/)
+    expect(screen.getByRole('paragraph').textContent).toBe('Your session has ended.')
+  })
+
   it('drops every cached provider API answer when a session read finds the session ended', async () => {
     const { wrapper, queryClient, cachedApiData } = setup()
     queryClient.setQueryData(allAccessKeys.api('sandbox-oauth1', 'account/settings.json'), { screen_name: 'alice' })
