@@ -160,7 +160,8 @@ export function useLogin(): Pick<AllAccessClient, 'login' | 'loginUrl'> {
   return React.useMemo(
     () => ({
       loginUrl: client.loginUrl,
-      login: (provider, options) => client.login(provider, options).then(() => queryClient.invalidateQueries({ queryKey: allAccessKeys.all })),
+      // Signed in after all: a failure still shown (the last try's, or a full-page login's) is over.
+      login: (provider, options) => client.login(provider, options).then(() => (showAuthError(null), queryClient.invalidateQueries({ queryKey: allAccessKeys.all }))),
     }),
     [client, queryClient],
   )
@@ -306,7 +307,7 @@ export const showLoginFailure = (error: AllAccessClientError) => showAuthError(t
 /**
  * The `?auth_error=` a failed login came back with, as a code and a sentence, or null. It is read
  * from the address once and removed with `history.replaceState`, so a reload does not show it again.
- * A `<LoginButton popup>`'s failure shows here too.
+ * A `<LoginButton popup>`'s failure shows here too; a popup login that succeeds takes it away.
  */
 export function useAuthError(): AuthError | null {
   React.useState(takeAuthErrorFromUrl)

@@ -400,6 +400,31 @@ describe('the session end and popup login in the React hooks', () => {
       expect(screen.queryAllByRole('alert')).toEqual([])
     })
 
+    it('takes a shown login failure away once a popup login succeeds: the user signed in after all', async () => {
+      const { wrapper } = setup()
+      const { popup } = openedPopup()
+      function Alert() {
+        const error = useAuthError()
+        return error && <p role="alert">{error.message}</p>
+      }
+      // A full-page login came back failed; the user then signs in in a popup.
+      window.history.replaceState(null, '', '/?auth_error=access_denied')
+      const { result } = renderHook(() => useLogin(), { wrapper })
+      render(<><LoginButton provider="sandbox-oidc" popup /><Alert /></>, { wrapper })
+      await screen.findByRole('alert')
+      const done = result.current.login('sandbox-oidc', { popup: true })
+      post({ type: 'all-access:login', ok: true }, baseUrl, popup)
+      await act(() => done)
+      expect(screen.queryAllByRole('alert')).toEqual([])
+      // A popup login from the button fails, and the next try succeeds.
+      fireEvent.click(screen.getByRole('button', { name: /sandbox-oidc/ }))
+      post({ type: 'all-access:login', ok: false, error: 'access_denied' }, baseUrl, popup)
+      await screen.findByRole('alert')
+      fireEvent.click(screen.getByRole('button', { name: /sandbox-oidc/ }))
+      post({ type: 'all-access:login', ok: true }, baseUrl, popup)
+      await waitFor(() => expect(screen.queryAllByRole('alert')).toEqual([]))
+    })
+
     it('builds the full-page login URL with next and prompt, as before', () => {
       const client = createAllAccessClient({ baseUrl })
       expect(client.loginUrl('sandbox-oidc', { next: '/after', prompt: 'login' })).toBe(`${baseUrl}/auth/login/sandbox-oidc?next=%2Fafter&prompt=login`)
