@@ -174,8 +174,8 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
   function login(provider: string, options: LoginOptions = {}): Promise<void> {
     const popup = options.popup && open(loginUrl(provider, options), 'all-access-login', 'popup')
     return new Promise((resolve, reject) => {
-      // A blocked popup: the same login in this page, coming back to it.
-      if (!popup) return location.assign(loginUrl(provider, options.popup ? { ...options, popup: false, next: options.next ?? location.pathname + location.search } : options))
+      // A blocked popup: the same login in this page, coming back to it, fragment and all (a hash-routed app's route).
+      if (!popup) return location.assign(loginUrl(provider, options.popup ? { ...options, popup: false, next: options.next ?? location.href.slice(location.origin.length) } : options))
       const origin = new URL(baseUrl, location.href).origin
       // A popup cut off from this page by the provider's Cross-Origin-Opener-Policy reports its
       // result here: a BroadcastChannel reaches only pages of the BFF's origin, as the popup's page is.

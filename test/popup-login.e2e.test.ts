@@ -144,22 +144,23 @@ describe.each(databases)('popup login in the demo SPA in Chromium on $kind', (da
     await context.close()
   })
 
-  it('falls back to a full-page login when the popup is blocked, and comes back to the page', async () => {
+  it('falls back to a full-page login when the popup is blocked, and comes back to the page, its fragment too (a hash-routed app)', async () => {
     const context = await browser.newContext()
     // What a popup blocker does: window.open answers null.
     await context.addInitScript(() => {
       window.open = () => null
     })
     const page = await context.newPage()
-    await page.goto(`${serve.url}/?tab=notes`)
+    await page.goto(`${serve.url}/?tab=notes#/drafts/7`)
     await page.getByRole('button', { name: 'Sandbox OpenID in a popup' }).click()
     await page.waitForURL((url) => url.hostname === '127.0.0.1')
     await page.getByLabel('User').selectOption('alice')
     await page.getByRole('button', { name: 'Sign in' }).click()
     await page.getByRole('button', { name: 'Allow' }).click()
     await page.getByText('Signed in as').waitFor()
-    // Back where the login started: next was the page's own path.
-    expect(new URL(page.url()).pathname + new URL(page.url()).search).toBe('/?tab=notes')
+    // Back where the login started: next was the page's own address on its site.
+    const back = new URL(page.url())
+    expect(back.pathname + back.search + back.hash).toBe('/?tab=notes#/drafts/7')
     expect(context.pages()).toHaveLength(1)
     await context.close()
   })
