@@ -101,9 +101,9 @@ export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOp
 
 /** What {@link useSessionExpiry} returns. */
 export interface SessionExpiry {
-  /** Seconds until the session ends if left idle; 0 once it has ended; null when nobody has been signed in. */
+  /** Seconds until the session ends if left idle; 0 once its time has run out (or it has ended); null when nobody has been signed in. */
   secondsLeft: number | null
-  /** The session this page knew has ended (its time ran out, or the server says it is gone). */
+  /** The session this page knew has ended: the server says it is gone, or its time ran out and a read after that found it unmoved. */
   ended: boolean
 }
 
@@ -118,10 +118,10 @@ function everySecond(tick: () => void) {
 
 /**
  * The session's end, counting down each second, to warn before it comes. Once the time runs out
- * the session is read again: another tab's activity may have moved the end, else it is over.
+ * the session is read again: another tab's activity may have moved the end, else it is over (`ended`).
  */
 export function useSessionExpiry(): SessionExpiry {
-  const { data, refetch } = useSession()
+  const { data, refetch, dataUpdatedAt } = useSession()
   const queryClient = RQ.useQueryClient()
   if (data?.authenticated) sessionEnds.set(queryClient, Date.parse(data.expiresAt))
   const end = sessionEnds.get(queryClient)
@@ -132,11 +132,13 @@ export function useSessionExpiry(): SessionExpiry {
     () => (end === undefined ? null : data?.authenticated ? Math.max(0, Math.ceil((end - Date.now()) / 1000)) : 0),
     () => null,
   )
-  const ended = secondsLeft === 0
+  const timeUp = secondsLeft === 0
   React.useEffect(() => {
-    if (ended && data?.authenticated) void refetch()
-  }, [ended])
-  return { secondsLeft, ended }
+    if (timeUp && data?.authenticated) void refetch()
+  }, [timeUp])
+  // Ended once the server says so, or a read after the end still found it there: until then another
+  // tab's activity may have moved it, and an app that leaves for a signed-out page would leave a live session.
+  return { secondsLeft, ended: timeUp && !(data?.authenticated && dataUpdatedAt < end!) }
 }
 
 /** The enabled providers (`name`, `displayName`, `protocol`), to render login buttons. */

@@ -105,18 +105,33 @@ describe('the session end and popup login in the React hooks', () => {
     await waitFor(() => expect(result.current).toEqual({ secondsLeft: 0, ended: true }))
   })
 
-  it('useSessionExpiry says ended when expiresAt has passed, and reads the session again', async () => {
-    // The end may have moved (another tab was busy): the session is read again to know.
-    state = { authenticated: true, expiresAt: new Date(Date.now() - 1000).toISOString(), later: new Date(Date.now() + 60_000).toISOString() }
-    const { wrapper } = setup()
+  /** Every value useSessionExpiry gave, in order, without repeats. */
+  function renderExpiry(wrapper: (props: { children: ReactNode }) => ReactNode) {
     const seen: unknown[] = []
     const { result } = renderHook(() => {
       const expiry = useSessionExpiry()
       if (seen.at(-1) === undefined || JSON.stringify(seen.at(-1)) !== JSON.stringify(expiry)) seen.push(expiry)
       return expiry
     }, { wrapper })
-    await waitFor(() => expect(result.current.secondsLeft).toBeGreaterThan(0))
-    expect(seen).toEqual([{ secondsLeft: null, ended: false }, { secondsLeft: 0, ended: true }, { secondsLeft: expect.any(Number), ended: false }])
+    return { result, seen }
+  }
+
+  it('useSessionExpiry reads the session again when expiresAt has passed, and does not say ended while another tab kept it alive', async () => {
+    // The end has moved (another tab was busy): the session is read again to know, and an app that
+    // leaves for a signed-out page on `ended` must not do so for a session that goes on.
+    state = { authenticated: true, expiresAt: new Date(Date.now() + 1200).toISOString(), later: new Date(Date.now() + 60_000).toISOString() }
+    const { result, seen } = renderExpiry(setup().wrapper)
+    await waitFor(() => expect(result.current.secondsLeft).toBeGreaterThan(2), { timeout: 5000 })
+    expect(seen).toContainEqual({ secondsLeft: 0, ended: false })
+    expect(seen.filter((expiry) => (expiry as { ended: boolean }).ended)).toEqual([])
+    expect(sessionReads()).toEqual(['/auth/session', '/auth/session?slide=false'])
+  })
+
+  it('useSessionExpiry says ended when expiresAt has passed and the read that follows finds the end unmoved', async () => {
+    state = { authenticated: true, expiresAt: new Date(Date.now() + 1200).toISOString() }
+    const { result, seen } = renderExpiry(setup().wrapper)
+    await waitFor(() => expect(result.current.ended).toBe(true), { timeout: 5000 })
+    expect(seen.slice(-2)).toEqual([{ secondsLeft: 0, ended: false }, { secondsLeft: 0, ended: true }])
     expect(sessionReads()).toEqual(['/auth/session', '/auth/session?slide=false'])
   })
 
