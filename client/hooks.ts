@@ -76,7 +76,8 @@ export type SessionOptions<TData = SessionInfo> = AllAccessQueryOptions<SessionI
 
 /**
  * Who is signed in, with which accounts: `GET /auth/session` as a query, read again every minute
- * and when the window regains focus (TanStack Query's `refetchOnWindowFocus`). An account with `status: 'reauth_required'` must sign in with
+ * and when the window regains focus (TanStack Query's `refetchOnWindowFocus`), however fresh the
+ * app's `staleTime` says it is. An account with `status: 'reauth_required'` must sign in with
  * its provider again (show "Reconnect"). When a read finds the session ended, every cached
  * provider API answer is cleared (one on screen is read again, failing with `not_authenticated`), as
  * when it finds another user signed in (read again as theirs).
@@ -95,7 +96,13 @@ export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOp
       if (before?.authenticated && before.user.id !== (info.authenticated && info.user.id)) void queryClient.resetQueries({ queryKey: allAccessKeys.api() })
       return info
     },
-    { refetchInterval: 60_000, ...options },
+    {
+      refetchInterval: 60_000,
+      // On focus however fresh the app's staleTime says it is (another tab may have signed out), unless
+      // the app's defaults decide otherwise (false: no focus reads).
+      refetchOnWindowFocus: (queryClient.getDefaultOptions().queries?.refetchOnWindowFocus as SessionOptions['refetchOnWindowFocus']) ?? 'always',
+      ...options,
+    },
   )
 }
 

@@ -4,7 +4,7 @@ import { act, cleanup, renderHook, waitFor } from '@testing-library/react'
 import { QueryClient } from '@tanstack/react-query'
 import * as React from 'react'
 import type { ReactNode } from 'react'
-import { AllAccessProvider, allAccessKeys, ProviderApiError, useLogin, useLogout, useProviderApi, useProviderMutation } from '../client/index.ts'
+import { AllAccessProvider, allAccessKeys, ProviderApiError, useLogin, useLogout, useProviderApi, useProviderMutation, useSession } from '../client/index.ts'
 import { startRecordingServer, type RecordedRequest as Received } from './support/recording-server.ts'
 
 /**
@@ -117,6 +117,24 @@ describe('the hooks in an app', () => {
       const { result } = renderHook(() => useProviderApi('github', 'gone'), { wrapper: wrapper(queryClient(true)) })
       await waitFor(() => expect(result.current.error).toMatchObject({ status: 404 }))
       expect(reads('/api/github/gone')).toBe(1)
+    })
+
+    it("reads the session again when the window regains focus, however long the app's staleTime keeps its own data fresh", async () => {
+      const { result } = renderHook(() => useSession(), { wrapper: wrapper(new QueryClient({ defaultOptions: { queries: { staleTime: 5 * 60_000 } } })) })
+      await waitFor(() => expect(result.current.isSuccess).toBe(true))
+      // The user signed out in another tab, and comes back to this one (TanStack Query listens to visibilitychange).
+      act(() => void window.dispatchEvent(new Event('visibilitychange')))
+      await waitFor(() => expect(reads('/auth/session?slide=false')).toBe(1))
+    })
+
+    it('does not read the session on focus when the app turns focus reads off', async () => {
+      const app = new QueryClient({ defaultOptions: { queries: { refetchOnWindowFocus: false } } })
+      const { result } = renderHook(() => useSession(), { wrapper: wrapper(app) })
+      await waitFor(() => expect(result.current.isSuccess).toBe(true))
+      act(() => void window.dispatchEvent(new Event('visibilitychange')))
+      // A read the focus started would be under way by now.
+      expect(app.isFetching({ queryKey: allAccessKeys.session() })).toBe(0)
+      expect(reads('/auth/session')).toBe(1)
     })
 
     it('retries a failure twice when the app says nothing, and a retry given to the hook wins', async () => {
