@@ -135,6 +135,26 @@ describe('the session end and popup login in the React hooks', () => {
     expect(sessionReads()).toEqual(['/auth/session', '/auth/session?slide=false'])
   })
 
+  it('useSessionExpiry shows each second of the count within a quarter second, so it never skips one for a late timer', async () => {
+    const end = Date.now() + 3_600_000
+    state = { authenticated: true, expiresAt: new Date(end).toISOString() }
+    // The page's timers are the test's from the start (the session read's are not).
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    try {
+      const { result } = renderExpiry(setup().wrapper)
+      while (result.current.secondsLeft === null) await act(() => new Promise((resolve) => setTimeout(resolve, 10)))
+      // Ten seconds before the end, then a second later, as a timer that fires late finds the clock.
+      const now = vi.spyOn(Date, 'now').mockReturnValue(end - 10_000 + 1)
+      act(() => void vi.advanceTimersByTime(250))
+      expect(result.current.secondsLeft).toBe(10)
+      now.mockReturnValue(end - 9_000 + 1)
+      act(() => void vi.advanceTimersByTime(250))
+      expect(result.current.secondsLeft).toBe(9)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
   it("useSessionExpiry says ended in a component that mounts after the end: the signed-out screen that tells why", async () => {
     const { wrapper, queryClient } = setup()
     function SignedOut() {
