@@ -56,7 +56,7 @@ export interface AllAccessClientOptions {
 
 /** Options of a login: where to land, the provider's `prompt`, and whether to sign in in a popup. */
 export interface LoginOptions {
-  /** A local path to land on after a full-page login; anything else becomes `/`. */
+  /** A local path to land on after a full-page login; anything else becomes `/`. `login` defaults it to the page it leaves, `loginUrl` to `/`. */
   next?: string
   /** Passed to OAuth 2.0 / OIDC providers: `none` signs in silently or fails with `login_required`. */
   prompt?: LoginPrompt
@@ -78,8 +78,8 @@ export interface AllAccessClient {
   /** The URL that starts a login (or links a provider when someone is signed in); `next` is a local path. */
   loginUrl(provider: string, options?: LoginOptions): string
   /**
-   * Starts a login. Without `popup` it leaves the page for {@link AllAccessClient.loginUrl} (the
-   * promise never settles). With `popup: true` it opens the login in a popup and resolves when the
+   * Starts a login. Without `popup` it leaves the page for {@link AllAccessClient.loginUrl}, coming
+   * back to `next` or else this page (the promise never settles). With `popup: true` it opens the login in a popup and resolves when the
    * popup reports success, or rejects with AllAccessClientError: the login's code
    * (`login_required`, …), or `access_denied` when the popup is closed (once this page has the
    * focus back: a popup the provider cut off reads as closed while still open). A blocked popup falls back
@@ -174,8 +174,9 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
   function login(provider: string, options: LoginOptions = {}): Promise<void> {
     const popup = options.popup && open(loginUrl(provider, options), 'all-access-login', 'popup')
     return new Promise((resolve, reject) => {
-      // A blocked popup: the same login in this page, coming back to it, fragment and all (a hash-routed app's route).
-      if (!popup) return location.assign(loginUrl(provider, options.popup ? { ...options, popup: false, next: options.next ?? location.href.slice(location.origin.length) } : options))
+      // A full-page login (a blocked popup's too) comes back, unless `next` says where, to this page, fragment and
+      // all (a hash-routed app's route): a "Reconnect" pressed on a page of the app must not land on its home.
+      if (!popup) return location.assign(loginUrl(provider, { ...options, popup: false, next: options.next ?? location.href.slice(location.origin.length) }))
       const origin = new URL(baseUrl, location.href).origin
       // A popup cut off from this page by the provider's Cross-Origin-Opener-Policy reports its
       // result here: a BroadcastChannel reaches only pages of the BFF's origin, as the popup's page is.

@@ -7,7 +7,7 @@ import { showLoginFailure, useLogin, useProviders, useSession } from './hooks.ts
 export interface LoginButtonProps extends Omit<ButtonHTMLAttributes<HTMLButtonElement>, 'onClick' | 'type'> {
   /** The provider's name, e.g. `github`. */
   provider: string
-  /** Where to land after the login: a local path (anything else becomes `/`). */
+  /** Where to land after a full-page login: a local path (anything else becomes `/`); default this page. */
   next?: string
   /** A label of your own instead of "Sign in with …" / "Connect …". */
   children?: ReactNode
