@@ -15,7 +15,12 @@ export default defineConfig(({ mode }) => ({
           emptyOutDir: true,
           lib: { entry: resolve('client/index.ts'), formats: ['es'], fileName: () => 'all-access-client.js' },
           minify: 'esbuild',
-          rollupOptions: { external: ['react', 'react/jsx-runtime', 'react-dom', '@tanstack/react-query'] },
+          rollupOptions: {
+            external: ['react', 'react/jsx-runtime', 'react-dom', '@tanstack/react-query'],
+            // Hooks and context: a React Server Components app (Next.js's App Router) may render the
+            // provider from a server component only across this boundary, as TanStack Query's own.
+            output: { banner: "'use client';" },
+          },
         }
       : { outDir: resolve('dist/demo'), emptyOutDir: true },
   server: {

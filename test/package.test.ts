@@ -38,6 +38,13 @@ describe('the package entry points', () => {
     expect(bundle).not.toContain('QueryObserver')
   })
 
+  it("all-access/client opens with the 'use client' directive, so a server component can render AllAccessProvider across the boundary (Next.js's App Router), also once minified", async () => {
+    const bundle = readFileSync('dist/client-lib/all-access-client.js', 'utf8')
+    expect(bundle.startsWith('"use client";\n') || bundle.startsWith("'use client';\n")).toBe(true)
+    const { transform } = await import('esbuild')
+    expect((await transform(bundle, { minify: true, format: 'esm' })).code).toMatch(/^"use client";/)
+  })
+
   it("all-access/client's declarations name React's types instead of spelling them out, so they hold with @types/react 18 as with 19", () => {
     // A return type left to inference (React.createElement('button', …)) is written out in full: every
     // attribute and event handler of the @types/react the package was built with, some of which
