@@ -582,6 +582,21 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(await plain.json()).toEqual({ method: 'GET', url: '/q/me?x=1&access_token=REDACTED', body: '' })
   })
 
+  it('never passes on the token inside a transfer coding the provider applied unasked (Transfer-Encoding: gzip, chunked), nor inside one it cannot read', async () => {
+    const token = 'token-in-transfer-coding'
+    const { browser: echoed } = await signedIn(bff, 'echo', { accessToken: token })
+    for (const path of ['/api/echo/token-echo?transfer=gzip', '/api/echo/token-echo?transfer=deflate&coding=gzip']) {
+      const response = await echoed.fetch(new URL(path, bff.url), { headers: CSRF })
+      expect([response.status, response.headers.get('content-encoding')], path).toEqual([200, null])
+      expect(JSON.parse(await response.text()), path).toEqual(expect.objectContaining({ debug: 'REDACTED' }))
+    }
+    const unreadable = await echoed.fetch(new URL('/api/echo/token-echo?transfer=compress', bff.url), { headers: CSRF })
+    expect([unreadable.status, (await unreadable.json()).error]).toEqual([502, 'upstream_unreachable'])
+    // The BFF's own calls read such an answer too.
+    const own = await callProvider(`${upstream.url}/v1/token-echo?transfer=gzip`, { method: 'get' }, 'profile_request_failed')
+    expect(JSON.parse(own.text)).toEqual(expect.objectContaining({ data: [1] }))
+  })
+
   it('answers 502 upstream_unreachable for a body in a coding the proxy cannot read for the token', async () => {
     const response = await browser.fetch(new URL('/api/echo/token-echo?coding=zstd', bff.url), { headers: CSRF })
     expect([response.status, (await response.json()).error, response.headers.get('content-encoding')]).toEqual([502, 'upstream_unreachable', null])

@@ -98,6 +98,14 @@ describe('the token in a proxied answer body', () => {
     expect(() => codingsToUndo('zstd')).toThrow(expect.objectContaining({ code: 'upstream_unreachable' }))
   })
 
+  it('is replaced after undoing a transfer coding too, applied after the content codings; the chunked framing alone needs nothing', async () => {
+    const [content, transfer] = ['gzip', 'br, chunked']
+    expect(await throughRedaction([brotliCompressSync(gzipSync(`x${TOKEN}y`))], [TOKEN], codingsToUndo(content, transfer))).toBe(`x${REDACTED}y`)
+    expect(codingsToUndo(null, 'chunked')).toEqual([])
+    // Chunked framing under another coding is not taken off by the HTTP client: the body cannot be read.
+    expect(() => codingsToUndo(null, 'chunked, gzip')).toThrow(expect.objectContaining({ code: 'upstream_unreachable' }))
+  })
+
   it('reads an empty body in a coding as empty, as browsers do, and refuses more codings than a provider applies', async () => {
     for (const coding of ['gzip', 'deflate', 'br']) expect(await throughRedaction([], [TOKEN], codingsToUndo(coding)), coding).toBe('')
     expect(codingsToUndo('GZIP, identity, br')).toEqual(['br', 'gzip'])

@@ -24,12 +24,26 @@ export class UnreadableCoding extends Error {
   override name = 'UnreadableCoding'
 }
 
-/** The codings of an answer's `Content-Encoding` to undo, the last applied first. */
-export function codingsToUndo(contentEncoding: string | null | undefined): string[] {
-  const codings = (contentEncoding ?? '').split(',').map((coding) => coding.trim().toLowerCase()).filter((coding) => coding && coding !== 'identity')
-  if (codings.length > MAX_CODINGS) throw new UnreadableCoding(`the provider answered in ${codings.length} content-encodings, more than are undone`)
+function codingList(header: string | null | undefined): string[] {
+  return (header ?? '').split(',').map((coding) => coding.trim().toLowerCase()).filter((coding) => coding && coding !== 'identity')
+}
+
+/**
+ * The codings of an answer's `Content-Encoding` to undo, and of its `Transfer-Encoding` (applied
+ * after them), the last applied first. undici takes off only a last `chunked`: a provider answering
+ * `Transfer-Encoding: gzip, chunked`, which no call asks for (none sends `TE`, RFC 9112 §7.4),
+ * reaches the reader still gzipped, the token unseen inside it.
+ */
+export function codingsToUndo(contentEncoding: string | null | undefined, transferEncoding: string | null = null): string[] {
+  const codings = codingList(contentEncoding)
+  if (transferEncoding && transferEncoding !== 'chunked') {
+    const transfer = codingList(transferEncoding)
+    if (transfer[transfer.length - 1] === 'chunked') transfer.pop()
+    codings.push(...transfer)
+  }
+  if (codings.length > MAX_CODINGS) throw new UnreadableCoding(`the provider answered in ${codings.length} codings, more than are undone`)
   for (const coding of codings) {
-    if (!DECODERS[coding]) throw new UnreadableCoding(`the provider answered in content-encoding "${coding}", which cannot be read`)
+    if (!DECODERS[coding]) throw new UnreadableCoding(`the provider answered in coding "${coding}", which cannot be read`)
   }
   return codings.reverse()
 }

@@ -47,7 +47,7 @@ export async function callProvider(url: URL | string, init: ProviderRequest, fai
     try {
       // A 204's or 304's coding names no body of its own. A HEAD's names the GET's, and is read as
       // the GET's would be (its empty body decodes to nothing): its headers then match the GET's.
-      codings = answer.status === 204 || answer.status === 304 ? [] : codingsToUndo(answer.headers.get('content-encoding'))
+      codings = answer.status === 204 || answer.status === 304 ? [] : codingsToUndo(answer.headers.get('content-encoding'), answer.headers.get('transfer-encoding'))
     } catch (error) {
       letGo([answer.body])
       throw error

@@ -108,7 +108,7 @@ const REJECTION_BODY_LIMIT = 64 * 1024
  */
 async function readRejection(answer: TransportAnswer): Promise<Buffer> {
   try {
-    return await readDecoded(answer.body, readableCodings(answer.headers.get('content-encoding')), REJECTION_BODY_LIMIT)
+    return await readDecoded(answer.body, readableCodings(answer.headers.get('content-encoding'), answer.headers.get('transfer-encoding')), REJECTION_BODY_LIMIT)
   } catch {
     drop(answer)
     return Buffer.alloc(0)
@@ -182,7 +182,7 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   let codings: string[] = []
   try {
     // A 204's or 304's coding names no body of its own: nothing to read for the token.
-    if (answer.status !== 204 && answer.status !== 304) codings = codingsToUndo(answer.headers.get('content-encoding'))
+    if (answer.status !== 204 && answer.status !== 304) codings = codingsToUndo(answer.headers.get('content-encoding'), answer.headers.get('transfer-encoding'))
     // A part of an encoded body decodes to nothing readable (a slice of gzip), so it could carry the token unseen.
     if (codings.length && answer.status === 206) throw new AllAccessError('upstream_unreachable', { detail: 'a part (206) of an encoded body: the proxy cannot read it for the token' })
   } catch (error) {

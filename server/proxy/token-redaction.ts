@@ -292,13 +292,14 @@ export class RedactedBody extends Readable {
 }
 
 /**
- * The codings of an answer's `Content-Encoding` to undo, the last applied first. The proxy asks for
- * `identity`; a provider that encodes anyway is decoded so that its body can be read for the token.
+ * The codings of an answer's `Content-Encoding` and `Transfer-Encoding` to undo, the last applied
+ * first. The proxy asks for `identity`; a provider that encodes anyway is decoded so that its body
+ * can be read for the token.
  * A coding the proxy cannot read is refused: the body might carry the token unseen.
  */
-export function codingsToUndo(contentEncoding: string | null): string[] {
+export function codingsToUndo(contentEncoding: string | null, transferEncoding: string | null = null): string[] {
   try {
-    return undoneCodings(contentEncoding)
+    return undoneCodings(contentEncoding, transferEncoding)
   } catch (error) {
     if (!(error instanceof UnreadableCoding)) throw error
     throw new AllAccessError('upstream_unreachable', { detail: `${error.message}: the proxy cannot read it for the token` })

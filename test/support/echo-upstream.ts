@@ -16,7 +16,7 @@ export interface EchoedRequest {
  * `releaseHeld()` lets it (`held()` counts those waiting), `/status/<n>` answers n,
  * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`,
  * `/stall-body` stops after its headers (`stallsLetGo` counts those whose connection the BFF then
- * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/oauth1-401-gzipped?problem=P` a gzipped 401 naming `oauth_problem` P and the token in its body, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/download?mb=N` N megabytes each opening with the token, written as fast as they are taken, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `&status=304` as a 304), `/gzip-padded?kb=N&status=S` N kilobytes of empty gzip members before a dead-token problem, `/gzip-trailing` a gzipped OAuth 1.0a problem (`?problem=`, default token_rejected; `&coding=` another coding, `&status=S`) followed by zeros and an answer never ended (`trailingLetGo` counts those let go), `/gzipped` answers gzip-compressed text unless asked for identity (`?coding=` names others, applied in order where known; `&size=N` N zeros instead)
+ * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/oauth1-401-gzipped?problem=P` a gzipped 401 naming `oauth_problem` P and the token in its body, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/download?mb=N` N megabytes each opening with the token, written as fast as they are taken, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `?transfer=gzip` gzipped as a transfer coding; `&status=304` as a 304), `/gzip-padded?kb=N&status=S` N kilobytes of empty gzip members before a dead-token problem, `/gzip-trailing` a gzipped OAuth 1.0a problem (`?problem=`, default token_rejected; `&coding=` another coding, `&status=S`) followed by zeros and an answer never ended (`trailingLetGo` counts those let go), `/gzipped` answers gzip-compressed text unless asked for identity (`?coding=` names others, applied in order where known; `&size=N` N zeros instead)
  * (RFC 9110 §12.5.3: a request without Accept-Encoding accepts any coding), `/gzipped-always` even then.
  */
 export async function startEchoUpstream() {
@@ -93,9 +93,15 @@ export async function startEchoUpstream() {
         const body = JSON.stringify({ data: [1], debug: token, paging: { next: `http://${req.headers.host}${path}?access_token=${encodeURIComponent(token)}&after=QVF` } })
         const coding = query.get('coding')
         const status = Number(query.get('status') ?? 200)
-        res.writeHead(status, { 'Content-Type': 'application/json', ...(coding ? { 'Content-Encoding': coding } : {}) })
+        // `?transfer=gzip`: gzipped as a transfer coding (RFC 9112 7), never asked for, under the chunked framing (a coding it cannot apply is only named).
+        const transfer = query.get('transfer')
+        res.writeHead(status, { 'Content-Type': 'application/json', ...(coding ? { 'Content-Encoding': coding } : {}), ...(transfer ? { 'Transfer-Encoding': `${transfer}, chunked` } : {}) })
         if (status === 304) {
           res.end()
+          return
+        }
+        if (transfer) {
+          res.end(ENCODERS[transfer]?.(coding === 'gzip' ? gzipSync(body) : Buffer.from(body)) ?? body)
           return
         }
         if (coding) {
