@@ -699,6 +699,20 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
       expect(Date.now() - left).toBeLessThan(2000)
     })
 
+    it("lets go of the provider's call when the browser goes away before the provider answers, logged as abandoned (499)", async () => {
+      const [letGo, waiting] = [upstream.heldLetGo(), upstream.held()]
+      const leaving = new AbortController()
+      const asked = bigBrowser.fetch(new URL('/api/echo/held', big.url), { headers: CSRF, signal: leaving.signal }).catch(() => 'gone')
+      expect(await within(2000, async () => upstream.held(), (n) => n > waiting)).toBeGreaterThan(waiting)
+      leaving.abort()
+      expect(await asked).toBe('gone')
+      // Well before this BFF's 5 s time limit: the browser's leaving, not the limit, ended the call,
+      // which otherwise held one of the provider's pooled connections for nobody.
+      expect(await within(3000, async () => upstream.heldLetGo(), (n) => n > letGo)).toBeGreaterThan(letGo)
+      expect(await within(1000, async () => big.logs.filter((line) => / \/api\/echo\/held 499 /.test(line)).length, (n) => n > 0)).toBe(1)
+      upstream.releaseHeld()
+    })
+
     it('holds a large answer back at the provider while the browser does not read it, and passes it on whole, the token taken out, once it does', async () => {
       const url = new URL('/api/echo/download?mb=64', big.url)
       const answer = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {

@@ -87,9 +87,19 @@ export function timedOut(error: unknown): boolean {
   return false
 }
 
-/** An abort signal that fires after `ms`, and the means to stop its timer once the answer is read. */
-export function deadline(ms: number): { signal: AbortSignal; clear(): void } {
+/**
+ * An abort signal that fires after `ms`, the means to stop its timer once the answer is read, and
+ * to fire it sooner when nobody waits for the answer any more.
+ */
+export function deadline(ms: number): { signal: AbortSignal; clear(): void; abort(reason: Error): void } {
   const controller = new AbortController()
   const timer = setTimeout(() => controller.abort(new ProviderTimeout(`no complete answer in ${ms} ms`)), Math.min(ms, LONGEST_TIMER_MS))
-  return { signal: controller.signal, clear: () => clearTimeout(timer) }
+  return {
+    signal: controller.signal,
+    clear: () => clearTimeout(timer),
+    abort(reason) {
+      clearTimeout(timer)
+      controller.abort(reason)
+    },
+  }
 }

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http'
 import { isEnabled } from '../../shared/provider.ts'
 import type { BaseOAuthClient } from '../clients/base.ts'
 import { PROVIDER_REQUEST_HEADERS } from '../clients/provider-http.ts'
@@ -26,11 +27,17 @@ interface Upstream {
 async function callUpstream(
   client: BaseOAuthClient,
   record: AccountRecord,
-  request: { method: string; url: URL; headers: Record<string, string>; body: RequestBody; form?: URLSearchParams },
+  request: { method: string; url: URL; headers: Record<string, string>; body: RequestBody; form?: URLSearchParams; browser: ServerResponse },
   timeoutMs: number,
 ): Promise<Upstream> {
   const authorized = client.authorizeRequest({ method: request.method, url: request.url, form: request.form }, { accessToken: record.accessToken, tokenSecret: record.tokenSecret })
+  // A browser gone before the provider answers leaves nobody to answer: the call ends then, rather
+  // than hold one of the provider's pooled connections until the time limit.
+  const abandoned = () => new RequestAbandonedError('the browser went away before the provider answered')
+  if (request.browser.destroyed) throw abandoned()
   const limit = deadline(timeoutMs)
+  const leave = () => limit.abort(abandoned())
+  request.browser.once('close', leave)
   // The browser's Accept-Encoding is not forwarded: identity, as for every provider call.
   const headers: Record<string, string> = { ...PROVIDER_REQUEST_HEADERS, ...request.headers }
   for (const [name, value] of Object.entries(authorized.headers)) headers[name.toLowerCase()] = value
@@ -50,8 +57,11 @@ async function callUpstream(
     // The upload's own failure (too large, or the browser gone) is what ended the call, not the provider.
     const uploadFailure = request.body.kind === 'streamed' ? request.body.stream.errored : null
     if (uploadFailure instanceof AllAccessError || uploadFailure instanceof RequestAbandonedError) throw uploadFailure
+    if (limit.signal.reason instanceof RequestAbandonedError) throw limit.signal.reason
     if (limit.signal.aborted) throw new AllAccessError('upstream_timeout', { detail: `${request.url.origin} did not answer in ${timeoutMs} ms` })
     throw new AllAccessError('upstream_unreachable', { detail: `${request.url.origin}: ${(cause as Error).message}`, cause })
+  } finally {
+    request.browser.off('close', leave)
   }
 }
 
@@ -162,7 +172,7 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
       form = signedForm(body.bytes)
     }
   }
-  const request = { method: ctx.method, url: target, headers, body, form }
+  const request = { method: ctx.method, url: target, headers, body, form, browser: ctx.res }
 
   const upstream = await runtime.accounts.call(account, provider, {
     send: (client, record) => runtime.metrics.upstream(provider.name, callUpstream(client, record, request, runtime.proxy.timeoutMs)),

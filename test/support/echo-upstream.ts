@@ -13,7 +13,7 @@ export interface EchoedRequest {
 
 /**
  * An API that records what it receives. `/slow` waits before answering, `/held` answers only when
- * `releaseHeld()` lets it (`held()` counts those waiting), `/status/<n>` answers n,
+ * `releaseHeld()` lets it (`held()` counts those waiting, `heldLetGo()` those the BFF closed unanswered), `/status/<n>` answers n,
  * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`,
  * `/stall-body` stops after its headers (`stallsLetGo` counts those whose connection the BFF then
  * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/oauth1-401-gzipped?problem=P` a gzipped 401 naming `oauth_problem` P and the token in its body, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/download?mb=N` N megabytes each opening with the token, written as fast as they are taken, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `?transfer=gzip` gzipped as a transfer coding; `&status=304` as a 304), `/gzip-padded?kb=N&status=S` N kilobytes of empty gzip members before a dead-token problem, `/gzip-trailing` a gzipped OAuth 1.0a problem (`?problem=`, default token_rejected; `&coding=` another coding, `&status=S`) followed by zeros and an answer never ended (`trailingLetGo` counts those let go), `/gzipped` answers gzip-compressed text unless asked for identity (`?coding=` names others, applied in order where known; `&size=N` N zeros instead)
@@ -28,6 +28,7 @@ export async function startEchoUpstream() {
   let trailingLetGo = 0
   const arrived: string[] = []
   const held: (() => void)[] = []
+  let heldLetGo = 0
   const server = createServer((req, res) => {
     arrived.push(req.url ?? '')
     req.once('close', () => {
@@ -173,6 +174,9 @@ export async function startEchoUpstream() {
         return
       }
       if (path.endsWith('/held')) {
+        res.once('close', () => {
+          if (!res.headersSent) heldLetGo++
+        })
         held.push(() => {
           res.writeHead(200, { 'Content-Type': 'application/json' })
           res.end('{"held":true}')
@@ -206,6 +210,8 @@ export async function startEchoUpstream() {
     trailingLetGo: () => trailingLetGo,
     /** `/held` requests waiting for `releaseHeld()`. */
     held: () => held.length,
+    /** `/held` requests whose connection the BFF closed before they were answered. */
+    heldLetGo: () => heldLetGo,
     /** Answers every `/held` request waiting. */
     releaseHeld: () => {
       for (const answer of held.splice(0)) answer()
