@@ -340,6 +340,21 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(account?.accessToken).toBe('token-fresh')
   })
 
+  it('refreshes a token granted for less than two minutes once half its life is spent, not before every call', async () => {
+    const tokenEndpoint = await startRecordingServer(() => ({ status: 200, type: 'application/json', body: JSON.stringify({ access_token: 'token-short-lived', token_type: 'Bearer', expires_in: 30, refresh_token: 'refresh-short-2' }) }))
+    try {
+      await bff.addProvider('short-lived', { authorizationUrl: 'https://idp.example/authorize', accessTokenUrl: `${tokenEndpoint.url}/token`, profileUrl: 'https://idp.example/me', apiBaseUrl: `${upstream.url}/v1`, clientId: 'id', clientSecret: 'secret' })
+      const { browser: user } = await signedIn(bff, 'short-lived', { accessToken: 'token-short-expired', refreshToken: 'refresh-short-1', expiresAt: Date.now() - 1000 })
+      for (let call = 0; call < 3; call++) expect((await user.fetch(new URL('/api/short-lived/me', bff.url), { headers: CSRF })).status).toBe(200)
+      // The expired token is refreshed once; the 30-second token that brings is used while it has more
+      // than 15 s left. Judged against a whole minute, it was refreshed again before every call.
+      expect(tokenEndpoint.received).toHaveLength(1)
+      expect(upstream.received.map((r) => r.headers.authorization)).toEqual(Array(3).fill('Bearer token-short-lived'))
+    } finally {
+      await tokenEndpoint.close()
+    }
+  })
+
   it('passes on the 401 of a streamed upload it cannot send twice at once, and refreshes the token meanwhile so the next call works', async () => {
     const grants: string[] = []
     // The token endpoint takes longer than the proxy's 500 ms time limit: the 401 must not wait for it.

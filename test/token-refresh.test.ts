@@ -86,7 +86,8 @@ describe.each(databases)('token refresh and re-authentication on $kind', (databa
     const browser = new BrowserSession()
     await login(browser, bff.url, 'idp')
     const before = await accountOf(bff, browser, 'idp')
-    await bff.store.db('accounts').where({ id: before.id }).update({ expires_at: Date.now() + 30_000 })
+    // An hour's token, stored an hour ago less 30 s.
+    await bff.store.db('accounts').where({ id: before.id }).update({ expires_at: Date.now() + 30_000, updated_at: Date.now() - 3_570_000 })
     await cacheLapse()
     const grantsBefore = idp.stats.refreshGrants
     const account = await bff.allAccess.accountFor(before.userId, 'idp')
@@ -249,7 +250,8 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
       answers: {
         '/token': async (request, p) => {
           if (new URLSearchParams(request.body).get('grant_type') !== 'refresh_token') {
-            return { body: { access_token: 'alice-token', token_type: 'Bearer', expires_in: 30, refresh_token: 'alice-refresh', id_token: await p.idToken({ sub: 'alice' }) } }
+            // Granted for a millisecond: spent by the time of the call, which refreshes it first.
+            return { body: { access_token: 'alice-token', token_type: 'Bearer', expires_in: 0.001, refresh_token: 'alice-refresh', id_token: await p.idToken({ sub: 'alice' }) } }
           }
           const signedToken = await p.idToken({ sub: refreshedSub, nonce: undefined, ...claims })
           const idToken = signed === 'rotated' ? await new SignJWT(decodeJwt(signedToken)).setProtectedHeader({ alg: 'RS256', kid: 'rotated' }).sign(rotatedKey) : signed ? signedToken : `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: refreshedSub })).toString('base64url')}.`
@@ -268,7 +270,7 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
         keysDown = true
         forgetDiscovery()
       }
-      // The token expires within the refresh margin: the call refreshes first.
+      // The token is spent: the call refreshes first.
       const answer = await browser.fetch(new URL('/api/op/me', bff.url), { headers: CSRF })
       return { status: answer.status, body: await answer.json(), account: await accountOf(bff, browser, 'op'), upstream: provider.at('/api/me') }
     } finally {
@@ -357,7 +359,7 @@ describe.each(databases)('a disconnect while a refresh is out on $kind', (databa
     const provider = await startDocumentedProvider({
       answers: {
         '/token': async (request) => {
-          if (new URLSearchParams(request.body).get('grant_type') !== 'refresh_token') return { body: { access_token: 'at-1', token_type: 'Bearer', expires_in: 30, refresh_token: 'rt-1' } }
+          if (new URLSearchParams(request.body).get('grant_type') !== 'refresh_token') return { body: { access_token: 'at-1', token_type: 'Bearer', expires_in: 0.001, refresh_token: 'rt-1' } }
           asked()
           await new Promise<void>((resolve) => (release = resolve))
           return { body: { access_token: 'at-2', token_type: 'Bearer', expires_in: 3600, refresh_token: 'rt-2' } }
@@ -372,7 +374,7 @@ describe.each(databases)('a disconnect while a refresh is out on $kind', (databa
       await bff.addProvider('revocable', { ...endpoints, revocationUrl: `${provider.url}/revoke`, clientId: 'client', clientSecret: 'secret' })
       const browser = new BrowserSession()
       expect(authError(await login(browser, bff.url, 'revocable'))).toBeNull()
-      // The token expires within the refresh margin: the call refreshes first, and the user disconnects meanwhile.
+      // The token is spent (granted for a millisecond): the call refreshes first, and the user disconnects meanwhile.
       const call = browser.fetch(new URL('/api/revocable/me', bff.url), { headers: CSRF })
       await refreshAsked
       const disconnected = await browser.fetch(new URL('/auth/accounts/revocable', bff.url), { method: 'DELETE', headers: CSRF })

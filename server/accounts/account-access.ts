@@ -14,6 +14,18 @@ import type { Store } from '../store/index.ts'
 /** Refresh this long before the provider's expiry, so a token never dies in flight. */
 export const REFRESH_MARGIN_MS = 60_000
 
+/**
+ * Whether a token is due for a refresh before a call: expired, or within {@link REFRESH_MARGIN_MS}
+ * of its expiry, or within half its life for one granted for less than twice that (its life counted
+ * from when it was stored). Against the whole margin, a token granted for a minute or less, by a
+ * careless provider or a hostile one (`expires_in: 1`), was refreshed before every call.
+ */
+function dueForRefresh(record: AccountRecord, now: number): boolean {
+  if (record.expiresAt === null) return false
+  const left = record.expiresAt - now
+  return left <= 0 || left < Math.min(REFRESH_MARGIN_MS, (record.expiresAt - record.updatedAt) / 2)
+}
+
 /** One call made with an account's token, as the proxy or `apiClient` sends it: what {@link AccountAccessService.call} needs. */
 export interface AccountCall<R> {
   send(client: BaseOAuthClient, record: AccountRecord): Promise<R>
@@ -136,7 +148,7 @@ export class AccountAccessService {
     if (record.status !== 'active') throw new AllAccessError('reauth_required')
     const provider = knownProvider ?? (await this.provider(record))
     let client = this.client(provider, record)
-    if (record.expiresAt !== null && record.expiresAt - Date.now() < REFRESH_MARGIN_MS && this.canRefresh(client, record)) {
+    if (dueForRefresh(record, Date.now()) && this.canRefresh(client, record)) {
       record = await this.refreshOnce(record)
       client = this.client(provider, record)
     }
