@@ -3,6 +3,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { ErrorCode } from '../shared/errors.ts'
 import { AllAccessError } from './errors.ts'
+import { ABANDONED_STATUS, RequestAbandonedError } from './http/abandoned-request.ts'
 import { TalliedCounter, TalliedHistogram } from './tallied-metrics.ts'
 import type { Store } from './store/index.ts'
 import { withTimeout } from './time-limit.ts'
@@ -151,7 +152,8 @@ export class BffMetrics {
       this.upstreams.observe({ provider, outcome: String(answered.answer.status) }, seconds())
       return answered
     } catch (error) {
-      this.upstreams.observe({ provider, outcome: codeOf(error) }, seconds())
+      // A browser gone before the answer is no failure of the provider's nor of the BFF's: counted as its request is.
+      this.upstreams.observe({ provider, outcome: error instanceof RequestAbandonedError ? String(ABANDONED_STATUS) : codeOf(error) }, seconds())
       throw error
     }
   }

@@ -14,6 +14,7 @@ import { parseExposition, sampleValue, type Sample } from './support/prometheus.
 import { startRecordingServer } from './support/recording-server.ts'
 import { signedIn } from './support/signed-in.ts'
 import { startTcpRelay } from './support/tcp-relay.ts'
+import { within } from './support/eventually.ts'
 import { ERROR_MESSAGES } from '../shared/error-messages.ts'
 
 const CSRF = { 'X-CSRF': '1' }
@@ -195,6 +196,21 @@ describe.each(databases)('health and metrics of a mounted BFF on $kind', (databa
     const sessionCookies = [browser, echo.browser, stale.browser].map((b) => b.cookie(SESSION_COOKIE)?.value).filter(Boolean)
     expect(sessionCookies).toHaveLength(3)
     for (const secret of [...Object.values(SECRETS), ...sessionCookies, state, 'code-1', 'identity-31337', 'Ada', '98765', '55501', 'secret-77', 'example.com', 'users/', 'orders', 'unknown-42']) expect(text).not.toContain(secret)
+  })
+
+  it("counts a proxied call the browser left before the provider answered as 499, as the request is, not as a server_error of the provider's", async () => {
+    const { samples: before } = await scrape(operations.url)
+    const { browser: leaving } = await signedIn(bff, 'echo', { accessToken: 'token-leaving' })
+    const waiting = upstream.held()
+    const gone = new AbortController()
+    const asked = leaving.fetch(new URL('/api/echo/held', bff.url), { headers: CSRF, signal: gone.signal }).catch(() => 'gone')
+    while (upstream.held() === waiting) await new Promise((resolve) => setTimeout(resolve, 10))
+    gone.abort()
+    expect(await asked).toBe('gone')
+    const outcome = async (name: string) => (sampleValue((await scrape(operations.url)).samples, 'allaccess_proxy_upstream_duration_seconds_count', { provider: 'echo', outcome: name }) ?? 0) - (sampleValue(before, 'allaccess_proxy_upstream_duration_seconds_count', { provider: 'echo', outcome: name }) ?? 0)
+    expect(await within(3000, () => outcome('499'), (n) => n > 0)).toBe(1)
+    expect(await outcome('server_error')).toBe(0)
+    upstream.releaseHeld()
   })
 
   it('keeps the metrics of two BFFs in one process apart', async () => {
