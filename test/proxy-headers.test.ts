@@ -17,6 +17,16 @@ describe('withoutSecrets(headers, secrets)', () => {
     expect(withoutSecrets(headers, [TOKEN])).toEqual({ 'x-ratelimit-remaining': '41', 'content-disposition': 'attachment; filename="100%25.txt"' })
   })
 
+  it("drops a header where an escape's opener stands just before the token and takes its opening hex digits, as sent or percent-encoded", () => {
+    const token = '41ab/cdef+0123456789'
+    for (const written of [token, encodeURIComponent(token)]) {
+      for (const opener of ['%', '%25', '%4']) {
+        const headers = { link: `<https://api.example.com/items?q=${opener}${written}>; rel="next"`, 'x-ratelimit-remaining': '41' }
+        expect(withoutSecrets(headers, [token]), `${opener}${written}`).toEqual({ 'x-ratelimit-remaining': '41' })
+      }
+    }
+  })
+
   it('reads a header of escapes nested thousands deep in time linear in its length, and drops it: the token could hide below the depth it decodes', () => {
     // `%2525…2541`: each round of decoding takes off one `25`. Decoded to the end, this took seconds.
     const deep = `%${'25'.repeat(32 * 1024)}41`

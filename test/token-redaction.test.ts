@@ -52,6 +52,25 @@ describe('the token in a proxied answer body', () => {
     expect(await throughRedaction([...bytes].map((byte) => Buffer.from([byte])))).toBe(expected)
   })
 
+  it('is replaced where an escape begins just before it and takes its first characters (`%` then `41ab…` reads as `A` then `b…`), escaped or not', async () => {
+    // Tokens often open with hex digits: a hex token, an OAuth 1.0a token that opens with the user's id.
+    for (const secret of ['41abcdef0123456789', '1234567890-AbCdEfGh', '41ab/cdef+0123456789']) {
+      for (const written of [secret, encodeURIComponent(secret)]) {
+        // No opener at all, or one that is not: what is read before the first escape stays found too.
+        for (const opener of ['', 'x', '%', '%4', '%25', '%2525', '\\u00', '\\u004', '\\u0', '\\u']) {
+          const text = `{"echo":"${opener}${written}"}`
+          const redacted = redactText(text, [secret])
+          // Past the digits it opens with, nothing of it is left, as sent or escaped.
+          expect(redacted, `${opener} ${written}`).toMatch(new RegExp(`^\\{"echo":"${opener.replaceAll('\\', '\\\\')}[0-9a-fA-F]*${REDACTED}"\\}$`))
+          const bytes = Buffer.from(text)
+          for (let cut = 1; cut < bytes.length; cut++) {
+            expect(await throughRedaction([bytes.subarray(0, cut), bytes.subarray(cut)], [secret]), `${opener} ${written} cut at ${cut}`).toBe(redacted)
+          }
+        }
+      }
+    }
+  })
+
   it('leaves alone what only looks like part of it: a prefix, escapes that are not, a body ending inside an escape', async () => {
     const near = `${TOKEN.slice(0, -1)} %zz %2 \\u00 \\q 100% ${TOKEN.slice(1)}\\`
     expect(await throughRedaction([near])).toBe(near)

@@ -60,6 +60,18 @@ export function pickHeaders(source: { get(name: string): string | null | undefin
 export const ESCAPE_DEPTH = 4
 
 /**
+ * A secret without the hex digits it opens with (as many as {@link ESCAPE_DEPTH} escapes can take,
+ * while three quarters of it are left): what can still be read of it where an escape's opener stands
+ * just before it and takes them (`%` then `41ab…` reads as `A` then `b…`; `%25` or `%4` alike).
+ * Many tokens open with hex digits (a hex token; an OAuth 1.0a token opens with the user's id).
+ */
+export function withoutOpeningDigits(secret: string): string {
+  let digits = 0
+  while (digits < 2 * ESCAPE_DEPTH && digits < secret.length / 4 && /[0-9a-f]/i.test(secret[digits]!)) digits++
+  return secret.slice(digits)
+}
+
+/**
  * `text` with its percent-escapes decoded, again while some are left (double encoding included),
  * bytes as Latin-1 characters; null when escapes are still left after {@link ESCAPE_DEPTH} rounds. Each
  * round only takes off one level: decoded to the end, `%2525…` took time quadratic in its length.
@@ -77,15 +89,17 @@ function percentDecoded(text: string): string | null {
 
 /**
  * The provider's headers without any that carries one of `secrets` (the token the call was made
- * with), as sent or percent-encoded: a provider given the token in the query may build a pagination
+ * with), as sent or percent-encoded, an escape's opener just before it included: a provider given the token in the query may build a pagination
  * `Link` (or an ETag) from the request URL, and the browser must never hold a provider token. A
  * header encoded too deep to read is dropped too.
  */
 export function withoutSecrets(headers: Record<string, string>, secrets: readonly string[]): Record<string, string> {
   if (!secrets.length) return headers
+  // Decoded, a secret behind an escape's opener reads as another character then the rest.
+  const rests = secrets.map(withoutOpeningDigits)
   for (const [name, value] of Object.entries(headers)) {
     const decoded = percentDecoded(value)
-    if (decoded === null || secrets.some((secret) => value.includes(secret) || decoded.includes(secret))) delete headers[name]
+    if (decoded === null || secrets.some((secret, i) => value.includes(secret) || decoded.includes(rests[i]!))) delete headers[name]
   }
   return headers
 }

@@ -1,7 +1,7 @@
 import { Readable, type Writable } from 'node:stream'
 import { codingsToUndo as undoneCodings, decodingChain, UnreadableCoding } from '../clients/content-coding.ts'
 import { AllAccessError } from '../errors.ts'
-import { ESCAPE_DEPTH } from './headers.ts'
+import { ESCAPE_DEPTH, withoutOpeningDigits } from './headers.ts'
 
 /** What the browser reads where a provider's answer held the token. */
 export const REDACTED = 'REDACTED'
@@ -139,12 +139,20 @@ function openersOf(patterns: Pattern[]): Uint8Array {
  * begin a secret wait for the next chunk, so a streamed answer (server-sent events) is not held.
  */
 export class SecretScanner {
-  private readonly patterns: Pattern[]
+  /**
+   * What is looked for: the secrets' written forms, and from the first escape read on, each without
+   * the hex digits it opens with ({@link withoutOpeningDigits}): an escape whose opener stands just
+   * before a secret takes them, and the rest is replaced, the digits left. An answer with no escape
+   * hides no such rest, and is read as fast as before.
+   */
+  private patterns: Pattern[]
+  private readonly forms: string[] = []
+  private tailed = false
   private readonly longest: number
   /** Where each of the last `longest` characters began (offsets in the whole answer); made at the first. */
   private starts: number[] | null = null
   private characters = 0
-  private readonly opens: Uint8Array
+  private opens: Uint8Array
   /** Bytes received and not passed on yet, and where they begin in the whole answer. */
   private pending = EMPTY
   private pendingAt = 0
@@ -157,6 +165,7 @@ export class SecretScanner {
     for (const secret of secrets) {
       if (!secret) continue
       for (const form of writtenForms(secret)) {
+        this.forms.push(form)
         const p = pattern(form)
         this.patterns.push(p)
         longest = Math.max(longest, p.bytes.length)
@@ -173,9 +182,10 @@ export class SecretScanner {
   /** The bytes of `chunk` (and of earlier chunks held back) that may be passed on now. */
   scan(chunk: Buffer, final = false): Buffer {
     const data = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk
-    const { patterns, longest, opens } = this
+    let { patterns, opens } = this
+    const longest = this.longest
     let starts = this.starts
-    const count = patterns.length
+    let count = patterns.length
     const end = data.length
     const pieces: Buffer[] = []
     let passed = 0
@@ -190,6 +200,17 @@ export class SecretScanner {
       }
       const width = readCharacter(data, at, final)
       if (width === 0) break
+      if (width > 1 && !this.tailed) {
+        this.tailed = true
+        const escape = character
+        // After the forms: a form and its rest end on the same character, and the whole form, found first, is replaced.
+        const rests = this.forms.map(withoutOpeningDigits).filter((rest, i) => rest !== this.forms[i])
+        patterns = this.patterns = [...patterns, ...rests.map((rest) => pattern(rest))]
+        opens = this.opens = openersOf(patterns)
+        count = patterns.length
+        // Making the patterns read their characters with the same reader.
+        character = escape
+      }
       starts ??= this.starts = new Array<number>(longest).fill(0)
       starts[characters++ % longest] = this.pendingAt + at
       at += width
