@@ -208,7 +208,7 @@ export class SecretScanner {
         patterns = this.patterns = [...patterns, ...rests.map((rest) => pattern(rest))]
         opens = this.opens = openersOf(patterns)
         count = patterns.length
-        // Making the patterns read their characters with the same reader.
+        // pattern() reads the rests with the same reader, which left its own last character there.
         character = escape
       }
       starts ??= this.starts = new Array<number>(longest).fill(0)
