@@ -361,6 +361,33 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(stored?.accessToken).toBe('xoxp-1234')
   })
 
+  describe('slack-app, with an authed_user nested deeper than the stack (200 kB, under the cap: no recursive walk of it gets to the end)', () => {
+    const nested = `${'['.repeat(100_000)}${']'.repeat(100_000)}`
+
+    async function slackAnswering(name: string, token: string) {
+      const slack = await documented({ answers: { '/token': () => ({ body: token, type: 'application/json' }), '/profile': () => ({ body: profileOf('slack-app') }) } })
+      await bff.addProvider(name, { preset: 'slack-app', authorizationUrl: `${slack.url}/authorize`, accessTokenUrl: `${slack.url}/token`, profileUrl: `${slack.url}/profile`, ...credentials })
+      return slack
+    }
+
+    it('fails the login with token_request_failed when authed_user itself is the nesting, and signs nobody in', async () => {
+      const slack = await slackAnswering('slack-app-nested-user', `{"ok":true,"access_token":"xoxb-1","authed_user":${nested}}`)
+      const browser = new BrowserSession()
+      expect(authError(await login(browser, bff.url, 'slack-app-nested-user'))).toBe('token_request_failed')
+      expect(slack.at('/profile')).toEqual([])
+      expect(await session(browser, bff.url)).toEqual({ authenticated: false })
+    })
+
+    it("signs in with the user's token when only its scope is the nesting, keeping no scope, as for a scope that is not text anywhere", async () => {
+      await slackAnswering('slack-app-nested-scope', `{"ok":true,"authed_user":{"id":"W12345678","access_token":"xoxp-1234","scope":${nested}}}`)
+      const browser = new BrowserSession()
+      expect(authError(await login(browser, bff.url, 'slack-app-nested-scope'))).toBeNull()
+      const info = await session(browser, bff.url)
+      const stored = await bff.store.accounts.findForUser(Number(info.authenticated && info.user.id), 'slack-app-nested-scope')
+      expect(stored).toMatchObject({ identifier: 'W12345678', accessToken: 'xoxp-1234', scope: null })
+    })
+  })
+
   it('dropbox: reads the account with a POST, and revokes by calling with the access token on disconnect', async () => {
     const dropbox = await documented({
       answers: {

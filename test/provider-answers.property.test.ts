@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { ProviderConfig } from '../shared/provider.ts'
@@ -10,6 +11,7 @@ import { AllAccessError } from '../server/errors.ts'
 import { defaultHooks } from '../server/hooks.ts'
 import { PRESETS } from '../server/providers/presets.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
+import { cpuMsSince } from './support/cpu-time.ts'
 import { cases } from './support/property.ts'
 
 const IDP = 'https://idp.example'
@@ -171,6 +173,149 @@ describe('parsers of provider answers on generated answers', () => {
       }),
       cases(5_000),
     )
+  })
+})
+
+describe("every client's parsers on hostile JSON at every field of a well-formed answer", () => {
+  // Each value in turn at each field of an answer the client reads (the root included): what a
+  // hostile or broken provider can send where a quirk expects text, a flag or an envelope. The nested
+  // ones are far deeper than any recursive walk can go (JSON.stringify's ends near 5,000), and all
+  // stay under the 1 MiB cap on answers.
+  const HOSTILE: Record<string, string> = {
+    'lists nested 100,000 deep': `${'['.repeat(100_000)}${']'.repeat(100_000)}`,
+    'objects nested 100,000 deep': `${'{"a":'.repeat(100_000)}0${'}'.repeat(100_000)}`,
+    'an object String() cannot print': '{"toString":null,"valueOf":null}',
+    'an own __proto__': '{"__proto__":{"ok":true,"code":"ok","access_token":"t","id":"1","sub":"s"}}',
+    'a list of 200,000 members': `[${'0,'.repeat(199_999)}0]`,
+    'an object of 50,000 members': `{${Array.from({ length: 50_000 }, (_, i) => `"k${i}":${i}`).join(',')}}`,
+    'a text of 500,000 characters': JSON.stringify('a'.repeat(500_000)),
+    'control and bidi characters': JSON.stringify('\u0000\n\u202e'),
+    'a number past 2^53': '12345678901234567890',
+    'a fraction': '0.5',
+    'a negative number': '-1',
+    'a number too large for a double': '1e400',
+    null: 'null',
+    true: 'true',
+    'an empty text': '""',
+    'an empty list': '[]',
+  }
+  // Parsed once: each profile case shares the value rather than parsing 500 kB again.
+  const parsedHostile = Object.fromEntries(Object.entries(HOSTILE).map(([name, text]) => [name, JSON.parse(text) as unknown]))
+
+  /** A token answer every client takes: OAuth 2.0's fields, Slack's `authed_user` (with `ok`), OAuth 1.0a's. */
+  const TOKEN_ANSWER = {
+    ok: true,
+    access_token: 'at',
+    token_type: 'Bearer',
+    expires_in: 3600,
+    refresh_token: 'rt',
+    scope: 'read,write',
+    id_token: 'h.p.s',
+    authed_user: { id: 'U1', access_token: 'xoxp-1', token_type: 'user', scope: 'users:read', expires_in: 3600, refresh_token: 'xoxe-1' },
+    oauth_token: 'ot',
+    oauth_token_secret: 'os',
+  }
+  /** A refusal every client could read as one: OAuth 1.0a's `oauth_problem`, Twitter's `errors`, OAuth 2.0's `error`. */
+  const REFUSAL = { errors: [{ code: 89, message: 'Invalid or expired token.' }], oauth_problem: 'token_expired', error: 'invalid_token' }
+
+  /** Every path into `value`'s objects and lists, the root (`[]`) first. */
+  function pathsOf(value: unknown, prefix: string[] = []): string[][] {
+    if (value === null || typeof value !== 'object') return [prefix]
+    return [prefix, ...Object.entries(value).flatMap(([key, child]) => pathsOf(child, [...prefix, key]))]
+  }
+  const MARK = '"@@the hostile value@@"'
+  /** `base` as JSON text with `fragment` (JSON text) at `path`. */
+  function textWith(base: unknown, path: string[], fragment: string): string {
+    return JSON.stringify(valueWith(base, path, JSON.parse(MARK))).replace(MARK, () => fragment)
+  }
+  /** A copy of `base` with `value` at `path` (missing objects made on the way); `base` is left as it is. */
+  function valueWith(base: unknown, path: string[], value: unknown): unknown {
+    if (path.length === 0) return value
+    const [key, ...rest] = path
+    const copy = (Array.isArray(base) ? [...base] : typeof base === 'object' && base !== null ? { ...base } : {}) as Record<string, unknown>
+    // Defined, not assigned: assigning to `__proto__` would set the prototype, not a field.
+    Object.defineProperty(copy, key, { value: valueWith(copy[key], rest, value), enumerable: true, writable: true, configurable: true })
+    return copy
+  }
+  /** One provider for each implementation of `method`: presets that share a parser parse alike. */
+  function oneEach(method: 'parseRawToken' | 'tokenRejected'): ProviderConfig[] {
+    const seen = new Set<unknown>()
+    return PROVIDERS.filter((provider) => {
+      const implementation = getClient(provider)[method]
+      return !seen.has(implementation) && Boolean(seen.add(implementation))
+    })
+  }
+  /** Runs `check` on every case, and lists the ones that threw something else than a contract error or took more than a second of CPU. */
+  async function failures<T>(cases: T[], name: (one: T) => string, check: (one: T) => unknown): Promise<string[]> {
+    const failed: string[] = []
+    for (const one of cases) {
+      const started = process.cpuUsage()
+      try {
+        await check(one)
+      } catch (error) {
+        if (!(error instanceof AllAccessError)) failed.push(`${name(one)}: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`)
+      }
+      // A linear reading of a 1 MiB answer takes milliseconds; a quadratic one, minutes.
+      const spent = cpuMsSince(started)
+      if (spent > 1000) failed.push(`${name(one)}: ${Math.round(spent)} ms of CPU`)
+    }
+    return failed
+  }
+  const everyField = (base: unknown, extra: string[][] = []) => [...pathsOf(base), ...extra].flatMap((path) => Object.keys(HOSTILE).map((value) => ({ path, value })))
+  const described = (path: string[], value: string) => `${path.join('.') || '(root)'} = ${value}`
+
+  it("every token parser gives null or a usable token, never an error, in linear time", async () => {
+    const fields = everyField(TOKEN_ANSWER, [['error'], ['authed_user', 'error']])
+    const cases = oneEach('parseRawToken').flatMap((provider) => fields.map((field) => ({ provider, ...field })))
+    const failed = await failures(cases, ({ provider, path, value }) => `${provider.name} parseRawToken ${described(path, value)}`, ({ provider, path, value }) => {
+      const token = getClient(provider).parseRawToken(textWith(TOKEN_ANSWER, path, HOSTILE[value]), 'application/json')
+      if (token === null) return
+      // A token the login would store: text where the columns hold text, an expiry a bigint holds.
+      if (typeof token.accessToken !== 'string' || !token.accessToken) throw new TypeError(`access token ${typeof token.accessToken}`)
+      for (const field of ['tokenSecret', 'refreshToken', 'idToken', 'scope'] as const) if (token[field] !== null && typeof token[field] !== 'string') throw new TypeError(`${field} ${typeof token[field]}`)
+      if (token.expiresAt !== null && !Number.isSafeInteger(token.expiresAt)) throw new TypeError(`expiresAt ${token.expiresAt}`)
+    })
+    expect(failed).toEqual([])
+  })
+
+  it('every judge of a refused token answers true or false, never an error, in linear time', async () => {
+    const fields = everyField(REFUSAL)
+    const cases = oneEach('tokenRejected').flatMap((provider) => fields.map((field) => ({ provider, ...field })))
+    const failed = await failures(cases, ({ provider, path, value }) => `${provider.name} tokenRejected ${described(path, value)}`, async ({ provider, path, value }) => {
+      const text = textWith(REFUSAL, path, HOSTILE[value])
+      const rejected = await getClient(provider).tokenRejected({ status: 401, headers: headersOf('application/json', null), body: async () => text })
+      if (typeof rejected !== 'boolean') throw new TypeError(`tokenRejected gave ${typeof rejected}`)
+    })
+    expect(failed).toEqual([])
+  })
+
+  it("every preset's profile reading gives an object with an identifier and name that are null or text, or fails profile_request_failed, in linear time", async () => {
+    // The fields the quirks read besides the documented profile: Slack's and TikTok's error envelopes, Linear's errors, HubSpot's active.
+    const extra = [['ok'], ['error'], ['error', 'code'], ['errors'], ['active'], ['token']]
+    const cases = PROVIDERS.filter((provider) => !provider.name.startsWith('plain-')).flatMap((provider) => {
+      const documented = (JSON.parse(readFileSync(`test/fixtures/presets/${provider.name}.json`, 'utf8')) as { profile: Record<string, unknown> }).profile
+      return everyField(documented, extra).map((field) => ({ provider, documented, ...field }))
+    })
+    const failed = await failures(cases, ({ provider, path, value }) => `${provider.name} getProfileInfo ${described(path, value)}`, async ({ provider, documented, path, value }) => {
+      const body = valueWith(documented, path, parsedHostile[value])
+      const answer: ApiResponse = { status: 200, ok: true, headers: headersOf('application/json', null), text: '', body }
+      // The ID token's subject where the preset has one: OpenID Connect's userinfo must name it too.
+      const raw = typeof documented.sub === 'string' ? { idTokenClaims: { sub: documented.sub } } : {}
+      const token: ParsedToken = { accessToken: 'at', tokenSecret: 's', refreshToken: null, idToken: null, expiresAt: null, scope: null, raw }
+      let profile: Record<string, unknown>
+      try {
+        profile = await offline(provider, answer).getProfileInfo(token)
+      } catch (error) {
+        if (error instanceof AllAccessError && error.code !== 'profile_request_failed') throw new TypeError(`failed ${error.code}, not profile_request_failed`)
+        throw error
+      }
+      if (typeof profile !== 'object' || profile === null) throw new TypeError(`profile ${typeof profile}`)
+      const identifier = defaultHooks.getUserId({ provider, profile })
+      if (identifier !== null && typeof identifier !== 'string') throw new TypeError(`identifier ${typeof identifier}`)
+      const name = displayNameOf(profile, provider.displayNamePath ?? null)
+      if (name !== null && (typeof name !== 'string' || name.length > 200)) throw new TypeError(`display name ${String(name).slice(0, 20)}`)
+    })
+    expect(failed).toEqual([])
   })
 })
 

@@ -186,7 +186,11 @@ export class OAuth2Client extends BaseOAuthClient {
    * even those sent with status 200, and bodies without an access token give null.
    */
   parseRawToken(raw: string, contentType: string | null = null): ParsedToken | null {
-    const body = parseAnswerBody(raw, contentType)
+    return this.readToken(parseAnswerBody(raw, contentType))
+  }
+
+  /** A token answer already parsed, or the part of one that holds the token (Slack's `authed_user`): null when it holds none. */
+  protected readToken(body: unknown): ParsedToken | null {
     if (!body || typeof body !== 'object' || Array.isArray(body)) return null
     const values = body as Record<string, unknown>
     if (values.error || typeof values.access_token !== 'string' || !values.access_token) return null
