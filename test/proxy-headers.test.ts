@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { withoutSecrets } from '../server/proxy/headers.ts'
+import { withoutOpeningDigits, withoutSecrets } from '../server/proxy/headers.ts'
 import { cpuMsSince } from './support/cpu-time.ts'
 
 const TOKEN = 'gho_16C7e42F292c6912E7710c838347Ae178B4a'
@@ -25,6 +25,11 @@ describe('withoutSecrets(headers, secrets)', () => {
         expect(withoutSecrets(headers, [token]), `${opener}${written}`).toEqual({ 'x-ratelimit-remaining': '41' })
       }
     }
+  })
+
+  it('keeps three quarters of a short secret when it looks past its opening digits, so a secret of a hex digit or two does not take every header with it', () => {
+    expect(['b', '4a', '4ab', '4abc', '12abcdef', '41abcdef0123456789'].map(withoutOpeningDigits)).toEqual(['b', '4a', '4ab', 'abc', 'abcdef', 'cdef0123456789'])
+    expect(withoutSecrets({ link: '<https://api.example.com/items?q=%4b>', 'x-ratelimit-remaining': '41', server: 'nginx' }, ['b'])).toEqual({ 'x-ratelimit-remaining': '41', server: 'nginx' })
   })
 
   it('reads a header of escapes nested thousands deep in time linear in its length, and drops it: the token could hide below the depth it decodes', () => {

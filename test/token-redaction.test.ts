@@ -71,6 +71,14 @@ describe('the token in a proxied answer body', () => {
     }
   })
 
+  it('replaces a secret of one or two hex digits only where it stands, escapes around it or not', async () => {
+    for (const secret of ['b', '4a']) {
+      const text = `{"url":"/x?q=%41 hello world ${secret}"}`
+      expect(redactText(text, [secret]), secret).toBe(`{"url":"/x?q=%41 hello world ${REDACTED}"}`)
+      expect(await throughRedaction([text.slice(0, 12), text.slice(12)], [secret]), secret).toBe(`{"url":"/x?q=%41 hello world ${REDACTED}"}`)
+    }
+  })
+
   it('leaves alone what only looks like part of it: a prefix, escapes that are not, a body ending inside an escape', async () => {
     const near = `${TOKEN.slice(0, -1)} %zz %2 \\u00 \\q 100% ${TOKEN.slice(1)}\\`
     expect(await throughRedaction([near])).toBe(near)

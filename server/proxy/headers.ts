@@ -67,7 +67,9 @@ export const ESCAPE_DEPTH = 4
  */
 export function withoutOpeningDigits(secret: string): string {
   let digits = 0
-  while (digits < 2 * ESCAPE_DEPTH && digits < secret.length / 4 && /[0-9a-f]/i.test(secret[digits]!)) digits++
+  // Counted with the digit it would take: a secret of one hex digit had nothing left, which every
+  // header and every character of a body then matched.
+  while (digits < 2 * ESCAPE_DEPTH && (digits + 1) * 4 <= secret.length && /[0-9a-f]/i.test(secret[digits]!)) digits++
   return secret.slice(digits)
 }
 
