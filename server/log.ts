@@ -73,8 +73,11 @@ class BatchedLines {
 const out = new BatchedLines(1)
 const err = new BatchedLines(2)
 
-/** A control character other than a line break: ESC would drive an operator's terminal. */
-const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f]/g
+/**
+ * A control character other than a line break: ESC would drive an operator's terminal, and so would
+ * the C1 controls (U+009B is CSI, which xterm and VTE read in UTF-8 as ESC `[`; U+0085 is NEL).
+ */
+const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g
 
 /**
  * A line as the text format writes it. Text from a provider or a caller can reach a line (an error's
@@ -82,7 +85,7 @@ const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f]/g
  * goes on indented, so no such text starts a line that reads as the BFF's own.
  */
 export function textLine(line: string): string {
-  if (!/[\u0000-\u001f\u007f]/.test(line)) return line
+  if (!/[\u0000-\u001f\u007f-\u009f]/.test(line)) return line
   return line.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).replace(/\n/g, '\n  ')
 }
 

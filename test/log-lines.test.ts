@@ -51,6 +51,13 @@ describe('log lines, written in batches', () => {
     expect(stderr).toBe('error req=3 server_error: Error: boom\n      at step (file.js:1:1)\n')
   })
 
+  it('escapes the C1 controls too, which a terminal reads in UTF-8 as ESC sequences (U+009B is CSI) or a line break (U+0085)', async () => {
+    const { stdout } = await runLogging(`
+      consoleLogger.info('error req=1 token_request_failed: x\\u009b2J\\u0085GET / 200 0ms req=2 \\u00a0é')
+      process.exit(0)`)
+    expect(stdout).toBe('error req=1 token_request_failed: x\\u009b2J\\u0085GET / 200 0ms req=2 \u00a0é\n')
+  })
+
   it('writes the lines of a process that dies of an uncaught error', async () => {
     const { stdout, stderr, code } = await runLogging(`
       consoleLogger.info('GET /auth/session 200 0ms req=1')
