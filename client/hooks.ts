@@ -110,12 +110,12 @@ export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOp
 export interface SessionExpiry {
   /** Seconds until the session ends if left idle; 0 once its time has run out (or it has ended); null when nobody has been signed in. */
   secondsLeft: number | null
-  /** The session this page knew has ended: the server says it is gone, or its time ran out and a read after that found it unmoved. */
+  /** The session this page knew has ended: the server says it is gone, or its time ran out and a read after that found it unmoved. Not after a sign-out through {@link useLogout}. */
   ended: boolean
 }
 
 // The session end each page (each QueryClient) has known, so that a component that mounts after it,
-// the signed-out screen, knows that a session ended.
+// the signed-out screen, knows that a session ended. A sign-out through useLogout forgets it.
 const sessionEnds = new WeakMap<QueryClient, number>()
 
 // Four looks a second, each re-rendering only for a new count: a look a second, from wherever the page
@@ -194,8 +194,12 @@ function useSessionMutation<TVariables, TOnMutateResult>(
     mutationFn: (variables) => mutationFn(client, variables),
     onSuccess: async (...args) => {
       const from = provider?.(args[1])
-      // Signed out, as the read that follows will find: it must not clear the answers a second time.
-      if (!from) queryClient.setQueryData<SessionInfo>(allAccessKeys.session(), { authenticated: false })
+      if (!from) {
+        // Signed out, as the read that follows will find: it must not clear the answers a second time.
+        queryClient.setQueryData<SessionInfo>(allAccessKeys.session(), { authenticated: false })
+        // Ended by the user here: not the end useSessionExpiry tells of ("your session has ended").
+        sessionEnds.delete(queryClient)
+      }
       void queryClient.resetQueries({ queryKey: allAccessKeys.api(from) })
       await queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })
       await options.onSuccess?.(...args)

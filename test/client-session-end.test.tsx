@@ -175,6 +175,26 @@ describe('the session end and popup login in the React hooks', () => {
     expect(screen.getByRole('paragraph').textContent).toBe('Your session has ended.')
   })
 
+  it('useSessionExpiry does not say ended after the user signs out here (useLogout): nothing ended that they did not end', async () => {
+    const { wrapper } = setup()
+    function SignedOut() {
+      const { secondsLeft, ended } = useSessionExpiry()
+      return <p>{ended ? 'Your session has ended.' : `Welcome (${secondsLeft}).`}</p>
+    }
+    function Page() {
+      const { secondsLeft, ended } = useSessionExpiry()
+      const session = useSession()
+      const logout = useLogout()
+      if (!session.data) return null
+      if (!session.data.authenticated) return <SignedOut />
+      return <button onClick={() => logout.mutate()}>{`Sign out (${secondsLeft} seconds left${ended ? ', ended' : ''})`}</button>
+    }
+    render(<Page />, { wrapper })
+    fireEvent.click(await screen.findByRole('button', { name: /Sign out/ }))
+    await screen.findByRole('paragraph')
+    expect(screen.getByRole('paragraph').textContent).toBe('Welcome (null).')
+  })
+
   it('drops every cached provider API answer when a session read finds the session ended', async () => {
     const { wrapper, queryClient, cachedApiData } = setup()
     queryClient.setQueryData(allAccessKeys.api('sandbox-oauth1', 'account/settings.json'), { screen_name: 'alice' })
