@@ -161,12 +161,13 @@ export async function startEchoUpstream() {
         // `?size=N`: N zeros instead, which compress a thousandfold.
         let body: Buffer = query.has('size') ? Buffer.alloc(Number(query.get('size')), '0') : Buffer.from('zipped')
         for (const applied of coding.split(',').map((name) => name.trim())) body = ENCODERS[applied]?.(body) ?? body
-        // `?range=FIRST-LAST`: those bytes of the encoded body, as a 206.
+        // `?range=FIRST-LAST`: those bytes of the body (encoded, unless asked for identity), as a 206.
         const range = /^(\d+)-(\d+)$/.exec(query.get('range') ?? '')
-        if (range && !identity) {
-          const [first, last] = [Number(range[1]), Math.min(Number(range[2]), body.length - 1)]
-          res.writeHead(206, { 'Content-Type': 'text/plain', 'Content-Encoding': coding, 'Content-Range': `bytes ${first}-${last}/${body.length}` })
-          res.end(body.subarray(first, last + 1))
+        if (range) {
+          const sent = identity ? Buffer.from('zipped') : body
+          const [first, last] = [Number(range[1]), Math.min(Number(range[2]), sent.length - 1)]
+          res.writeHead(206, { 'Content-Type': 'text/plain', ...(identity ? {} : { 'Content-Encoding': coding }), 'Content-Range': `bytes ${first}-${last}/${sent.length}` })
+          res.end(sent.subarray(first, last + 1))
           return
         }
         res.writeHead(200, identity ? { 'Content-Type': 'text/plain' } : { 'Content-Type': 'text/plain', 'Content-Encoding': coding })
