@@ -97,10 +97,15 @@ export const consoleLogger: Logger = {
 /** A line's request id, for lines that name it in their text (`error req=… code: …`) without fields. */
 const REQUEST_ID = /(?:^| )req=([0-9a-f]+)(?: |:|$)/
 
+/** What JSON.stringify leaves as it is and a terminal still obeys (`docker logs`): DEL and the C1 controls. */
+const JSON_CONTROL = /[\u007f-\u009f]/g
+
 /** The line as one JSON object: `time`, `level`, `msg` (the text line), then its fields. */
 export function jsonLine(level: 'info' | 'error', line: string, fields: LogFields = {}): string {
   const req = fields.req ?? REQUEST_ID.exec(line)?.[1]
-  return JSON.stringify({ time: new Date().toISOString(), level, msg: line, ...fields, ...(req === undefined ? {} : { req }) })
+  const json = JSON.stringify({ time: new Date().toISOString(), level, msg: line, ...fields, ...(req === undefined ? {} : { req }) })
+  // Outside strings JSON holds none of them: escaped, each reads back as the same character.
+  return /[\u007f-\u009f]/.test(json) ? json.replace(JSON_CONTROL, (c) => `\\u00${c.charCodeAt(0).toString(16)}`) : json
 }
 
 /**

@@ -58,6 +58,18 @@ describe('log lines, written in batches', () => {
     expect(stdout).toBe('error req=1 token_request_failed: x\\u009b2J\\u0085GET / 200 0ms req=2 \u00a0é\n')
   })
 
+  it('escapes DEL and the C1 controls in the JSON format too, which JSON.stringify leaves as they are, and reads back the same', async () => {
+    const { stdout } = await runLogging(`
+      jsonLogger.info('x\\u009b2J\\u007f\\u0085 \\u00a0é', { path: '/\\u009b' })
+      jsonLogger.info('x\\u009b2J')
+      process.exit(0)`)
+    const lines = stdout.trimEnd().split('\n')
+    expect(lines).toHaveLength(2)
+    for (const line of lines) expect(line).not.toMatch(/[\u007f-\u009f]/)
+    expect(JSON.parse(lines[0]!)).toMatchObject({ msg: 'x\u009b2J\u007f\u0085 \u00a0é', path: '/\u009b' })
+    expect(JSON.parse(lines[1]!)).toMatchObject({ msg: 'x\u009b2J' })
+  })
+
   it('writes the lines of a process that dies of an uncaught error', async () => {
     const { stdout, stderr, code } = await runLogging(`
       consoleLogger.info('GET /auth/session 200 0ms req=1')
