@@ -51,7 +51,8 @@ function refreshSessionAfter(error: Error, queryClient: QueryClient): never {
  * turns retries off in its tests), else twice. The hook's own options win.
  */
 function useAllAccessQuery<TQueryFnData, TData>(queryKey: QueryKey, queryFn: QueryFunction<TQueryFnData>, options: AllAccessQueryOptions<TQueryFnData, TData>) {
-  const { retry = 2 } = RQ.useQueryClient().getDefaultOptions().queries ?? {}
+  // The app's defaults for this key: its QueryClient's, and those it set for the key (setQueryDefaults).
+  const { retry = 2 } = RQ.useQueryClient().defaultQueryOptions({ queryKey })
   return RQ.useQuery<TQueryFnData, Error, TData>({
     queryKey,
     queryFn,
@@ -100,7 +101,7 @@ export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOp
       refetchInterval: 60_000,
       // On focus however fresh the app's staleTime says it is (another tab may have signed out), unless
       // the app's defaults decide otherwise (false: no focus reads).
-      refetchOnWindowFocus: (queryClient.getDefaultOptions().queries?.refetchOnWindowFocus as SessionOptions['refetchOnWindowFocus']) ?? 'always',
+      refetchOnWindowFocus: (queryClient.defaultQueryOptions({ queryKey: key }).refetchOnWindowFocus as SessionOptions['refetchOnWindowFocus']) ?? 'always',
       ...options,
     },
   )

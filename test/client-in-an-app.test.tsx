@@ -137,6 +137,21 @@ describe('the hooks in an app', () => {
       expect(reads('/auth/session')).toBe(1)
     })
 
+    it("follows the defaults the app set for the all-access keys (setQueryDefaults), as TanStack Query's own queries would", async () => {
+      const app = new QueryClient()
+      app.setQueryDefaults(allAccessKeys.api('github'), { retry: false })
+      app.setQueryDefaults(allAccessKeys.session(), { refetchOnWindowFocus: false })
+      const api = renderHook(() => useProviderApi('github', 'busy'), { wrapper: wrapper(app) })
+      await waitFor(() => expect(api.result.current.error).toBeInstanceOf(ProviderApiError))
+      expect(reads('/api/github/busy')).toBe(1)
+      api.unmount()
+      const { result } = renderHook(() => useSession(), { wrapper: wrapper(app) })
+      await waitFor(() => expect(result.current.isSuccess).toBe(true))
+      act(() => void window.dispatchEvent(new Event('visibilitychange')))
+      expect(app.isFetching({ queryKey: allAccessKeys.session() })).toBe(0)
+      expect(reads('/auth/session')).toBe(1)
+    })
+
     it('retries a failure twice when the app says nothing, and a retry given to the hook wins', async () => {
       const { result } = renderHook(() => useProviderApi('github', 'busy', { retryDelay: 0 }), { wrapper: wrapper(new QueryClient()) })
       await waitFor(() => expect(result.current.error).toBeInstanceOf(ProviderApiError))
