@@ -531,6 +531,8 @@ describe.each(databases)("an OpenID Connect login whose provider cannot give the
     ['its key set answers 503', { '/token': signed, '/jwks': () => ({ status: 503, body: { error: 'busy' } }) }],
     ['its key set answers without JSON', { '/token': signed, '/jwks': () => ({ body: '<html>maintenance</html>' }) }],
     ['its key set lists keys that are not objects', { '/token': signed, '/jwks': () => ({ body: { keys: [null] } }) }],
+    ["its key set gives the token's key without its modulus", { '/token': signed, '/jwks': () => ({ body: { keys: [{ kty: 'RSA', kid: 'documented', alg: 'RS256', use: 'sig', e: 'AQAB' }] } }) }],
+    ["its key set gives the token's key far too short", { '/token': signed, '/jwks': () => ({ body: { keys: [{ kty: 'RSA', kid: 'documented', alg: 'RS256', use: 'sig', n: 'AQAB', e: 'AQAB' }] } }) }],
     ['the key set does not show the key yet (a rotation)', { '/token': signedWithNewKey }],
   ])('fails with provider_unavailable, to be tried again, when %s, and writes nothing', async (_name, answers) => {
     const { url, drop } = await database.create()

@@ -301,6 +301,9 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
     ['answers without JSON', { status: 200, body: '<html>maintenance</html>' }],
     ['answers JSON without keys', { status: 200, body: { error: 'none' } }],
     ['answers a list of keys that are not objects', { status: 200, body: { keys: [null] } }],
+    // The token's own key id, with no key that can be used: WebCrypto and jose refuse it with errors of their own.
+    ["answers the token's key without its modulus", { status: 200, body: { keys: [{ kty: 'RSA', kid: 'documented', alg: 'RS256', use: 'sig', e: 'AQAB' }] } }],
+    ["answers the token's key far too short", { status: 200, body: { keys: [{ kty: 'RSA', kid: 'documented', alg: 'RS256', use: 'sig', n: 'AQAB', e: 'AQAB' }] } }],
   ] as const
 
   it.each(keysDown)(

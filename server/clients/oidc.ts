@@ -126,10 +126,12 @@ export class OidcClient extends OAuth2Client {
       }))
     } catch (cause) {
       // The key set could not be fetched (the fetch fails as an AllAccessError, which jose passes
-      // on), or holds no key of this token's (a rotation: jose fetches it again at most every 30 s):
-      // the provider's keys could not be had, which says nothing of the token.
-      if (cause instanceof AllAccessError || cause instanceof joseErrors.JWKSNoMatchingKey) {
-        throw new AllAccessError('provider_unavailable', { detail: `id_token keys: ${cause instanceof AllAccessError ? (cause.detail ?? cause.message) : cause.message}`, cause })
+      // on), or holds no key of this token's (a rotation: jose fetches it again at most every 30 s),
+      // or its key for this token cannot be used (no modulus, too short: WebCrypto's DOMException or
+      // a TypeError, jose's verdicts on a token all being JOSEErrors): the provider's keys could not
+      // be had, which says nothing of the token.
+      if (cause instanceof AllAccessError || cause instanceof joseErrors.JWKSNoMatchingKey || !(cause instanceof joseErrors.JOSEError)) {
+        throw new AllAccessError('provider_unavailable', { detail: `id_token keys: ${cause instanceof AllAccessError ? (cause.detail ?? cause.message) : (cause as Error).message}`, cause })
       }
       if (cause instanceof joseErrors.JWTClaimValidationFailed && cause.claim === 'iss') {
         throw new AllAccessError('issuer_mismatch', { detail: 'id_token iss differs', cause })
