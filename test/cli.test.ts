@@ -387,6 +387,26 @@ describe.each(databases)('the all-access command on $kind', (database) => {
     expect(await storedOne('okta')).toEqual(expect.objectContaining({ issuer: 'https://beta.okta.com', apiBaseUrl: 'https://beta.okta.com/api/v1', clientSecret: 'b' }))
   })
 
+  it("names, after re-applying a preset, each value a flag of its add had set that is the preset's again", async () => {
+    const flags = ['--display-name', 'My GH', '--scope', 'repo', '--identifier-path', 'node_id', '--api-base-url', 'https://ghe.example/api/v3']
+    expect(run('providers', 'add', 'gh-custom', '--preset', 'github', ...flags, '--client-id', 'a', '--client-secret', 'b').code).toBe(0)
+    expect(run('providers', 'update', 'gh-custom', '--preset', 'github', '--scope', 'repo')).toEqual({
+      code: 0,
+      stdout: [
+        'updated provider gh-custom',
+        `note: --api-base-url is now the preset's "https://api.github.com", no longer "https://ghe.example/api/v3"`,
+        `note: --display-name is now the preset's "GitHub", no longer "My GH"`,
+        `note: --identifier-path is now the preset's "id", no longer "node_id"`,
+        '',
+      ].join('\n'),
+      stderr: '',
+    })
+    expect(await storedOne('gh-custom')).toEqual(expect.objectContaining({ scope: 'repo', identifierPath: 'id', apiBaseUrl: 'https://api.github.com' }))
+    // Given again, a value stays and nothing is said of it.
+    expect(run('providers', 'update', 'gh-custom', '--preset', 'github', ...flags)).toEqual({ code: 0, stdout: 'updated provider gh-custom\n', stderr: '' })
+    expect(run('providers', 'remove', 'gh-custom').code).toBe(0)
+  })
+
   it("prints, after adding from a preset, the preset's setup note", async () => {
     const result = run('providers', 'add', 'sf', '--preset', 'salesforce', '--param', 'domain=acme.my.salesforce.com', '--client-id', 'a', '--client-secret', 'b')
     expect(result).toEqual({ code: 0, stdout: added('sf', 'oidc', `note: ${PRESETS.salesforce.setup}`), stderr: '' })

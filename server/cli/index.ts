@@ -6,7 +6,7 @@ import { isSqlite, isUniqueViolation } from '../store/database.ts'
 import { openStore, migrate, type Store } from '../store/index.ts'
 import { checkKeysCoverStore, missingKeyIds, rotateKeys } from '../store/key-rotation.ts'
 import { parseFlags, parseProviderFlags, UsageError } from './provider-flags.ts'
-import { afterAdding, presetSummary, presetTable } from './presets.ts'
+import { afterAdding, afterPresetUpdate, presetSummary, presetTable } from './presets.ts'
 import { PRESETS } from '../providers/presets.ts'
 
 export interface CliIo {
@@ -81,12 +81,15 @@ async function providers(args: string[], io: CliIo): Promise<number> {
     case 'update': {
       const { name, input } = parseProviderFlags(rest)
       checkProviderName(name)
-      await withStore(io, async (store) => {
+      const notes = await withStore(io, async (store) => {
         const current = await store.providers.get(name)
         if (!current) throw new UsageError(`no provider named "${name}"`)
-        await store.providers.update(name, buildProviderConfig(name, input, current))
+        const config = buildProviderConfig(name, input, current)
+        await store.providers.update(name, config)
+        return afterPresetUpdate(current, config, input)
       }, { writesSecrets: true })
       io.out(`updated provider ${name}`)
+      for (const line of notes) io.out(line)
       return 0
     }
     case 'list': {

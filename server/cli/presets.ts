@@ -58,3 +58,45 @@ export function afterAdding(config: ProviderConfig, callbackUrl: string, input: 
   if (preset.setup) lines.push(`note: ${preset.setup}`)
   return lines
 }
+
+/** The settings a preset gives besides its endpoints, with the flag that sets each. */
+const PRESET_SETTINGS = [
+  ['protocol', 'protocol'],
+  ['displayName', 'display-name'],
+  ['scope', 'scope'],
+  ['identifierPath', 'identifier-path'],
+  ['displayNamePath', 'display-name-path'],
+  ['pkce', 'pkce'],
+  ['tokenAuthMethod', 'token-auth'],
+  ['tokenPlacement', 'token-placement'],
+  ['refresh', 'refresh'],
+  ['scopeDelimiter', 'scope-delimiter'],
+  ['extraAuthorizationParams', 'auth-param'],
+] as const
+
+function shown(field: string, value: unknown): string {
+  if (value === null || value === undefined || value === '') return 'none'
+  if (typeof value === 'boolean') return value ? 'on' : 'off'
+  if (field === 'scopeDelimiter') return value === ',' ? 'comma' : 'space'
+  if (typeof value === 'object') return Object.entries(value).map(([key, v]) => `${key}=${v}`).join(' ') || 'none'
+  return JSON.stringify(value)
+}
+
+/**
+ * What `providers update` re-applying a preset (`--preset`, or `--param` alone) changed without a
+ * flag naming it: a value a flag gave when the provider was added is the preset's again, which an
+ * operator refreshing endpoints may not expect (a scope, GitHub Enterprise's URLs, the identifier
+ * path accounts are matched by). With `--param`, the endpoints follow the parameters given.
+ */
+export function afterPresetUpdate(before: ProviderConfig, after: ProviderConfig, input: ProviderInput): string[] {
+  if (input.preset === undefined && !input.params) return []
+  const fields = input.params ? PRESET_SETTINGS : [...URL_FIELDS, ...PRESET_SETTINGS]
+  const lines: string[] = []
+  for (const [field, flag] of fields) {
+    if (input[field] !== undefined) continue
+    const was = shown(field, before[field])
+    const now = shown(field, after[field])
+    if (was !== now) lines.push(`note: --${flag} is now the preset's ${now}, no longer ${was}`)
+  }
+  return lines
+}
