@@ -334,7 +334,7 @@ describe.each(databases)('the all-access command on $kind', (database) => {
     const storedId = rootKey(Buffer.from(env.ALLACCESS_KEYS, 'base64')).id
     const otherKey = generateKey()
     const otherId = rootKey(Buffer.from(otherKey, 'base64')).id
-    const message = `ALLACCESS_KEYS lacks key id ${storedId} used by stored secrets (keys in use: ${otherId}): list the old key after the new one, or use the same ALLACCESS_KEYS as the process that stored them`
+    const message = `ALLACCESS_KEYS lacks key id ${storedId} used by stored secrets (the ids of its keys: ${otherId}): add the key with that id, or use the same ALLACCESS_KEYS as the process that stored them`
     const before = await stored()
     const withOtherKey = (...args: string[]) => cli(args, { ...env, ALLACCESS_KEYS: otherKey }, cwd)
     expect(withOtherKey('providers', 'add', 'other-key', '--preset', 'github', '--client-id', 'a', '--client-secret', 'b')).toEqual(failure(message))

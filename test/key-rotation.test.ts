@@ -69,7 +69,7 @@ describe.each(databases)('key rotation on $kind', (database) => {
     const error = await createAllAccess({ publicUrl: 'http://localhost:1', databaseUrl: url, keys: parseKeys(newKey), log: { info: () => {}, error: () => {} } }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(KeyError)
     expect((error as Error).message).toBe(
-      `ALLACCESS_KEYS lacks key id ${oldId} used by stored secrets (keys in use: ${newId}): list the old key after the new one, or use the same ALLACCESS_KEYS as the process that stored them`,
+      `ALLACCESS_KEYS lacks key id ${oldId} used by stored secrets (the ids of its keys: ${newId}): add the key with that id, or use the same ALLACCESS_KEYS as the process that stored them`,
     )
     // With the old key listed after the new one it starts.
     const both = await createAllAccess({ publicUrl: 'http://localhost:1', store: openStore({ databaseUrl: url, keys: parseKeys(`${newKey},${oldKey}`) }), log: { info: () => {}, error: () => {} } })

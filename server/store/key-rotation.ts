@@ -195,7 +195,8 @@ export async function checkKeysCoverStore(db: Knex, box: SecretBox): Promise<voi
   const missing = await missingKeyIds(db, box)
   if (missing.length) {
     throw new KeyError(
-      `ALLACCESS_KEYS lacks key id${missing.length > 1 ? 's' : ''} ${missing.join(', ')} used by stored secrets (keys in use: ${box.keys.map((k) => k.id).join(', ')}): list the old key after the new one, or use the same ALLACCESS_KEYS as the process that stored them`,
+      // Not "list the old key after the new one": after a rotation the key missing may be the new one.
+      `ALLACCESS_KEYS lacks key id${missing.length > 1 ? 's' : ''} ${missing.join(', ')} used by stored secrets (the ids of its keys: ${box.keys.map((k) => k.id).join(', ')}): add the key${missing.length > 1 ? 's' : ''} with ${missing.length > 1 ? 'those ids' : 'that id'}, or use the same ALLACCESS_KEYS as the process that stored them`,
     )
   }
 }
