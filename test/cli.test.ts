@@ -396,12 +396,16 @@ describe.each(databases)('the all-access command on $kind', (database) => {
         'updated provider gh-custom',
         `note: --api-base-url is now the preset's "https://api.github.com", no longer "https://ghe.example/api/v3"`,
         `note: --display-name is now the preset's "GitHub", no longer "My GH"`,
-        `note: --identifier-path is now the preset's "id", no longer "node_id"`,
+        `note: --identifier-path stays "node_id", by which this provider's accounts are found; the preset's is "id" (giving it would leave those accounts unfound: each user's next login would make a new user)`,
         '',
       ].join('\n'),
       stderr: '',
     })
-    expect(await storedOne('gh-custom')).toEqual(expect.objectContaining({ scope: 'repo', identifierPath: 'id', apiBaseUrl: 'https://api.github.com' }))
+    // The identifier path stays: the accounts linked so far are found by it.
+    expect(await storedOne('gh-custom')).toEqual(expect.objectContaining({ scope: 'repo', identifierPath: 'node_id', apiBaseUrl: 'https://api.github.com' }))
+    // Named by its flag, it changes.
+    expect(run('providers', 'update', 'gh-custom', '--preset', 'github', ...flags.slice(0, 4), '--identifier-path', 'id').code).toBe(0)
+    expect(await storedOne('gh-custom')).toEqual(expect.objectContaining({ identifierPath: 'id' }))
     // Given again, a value stays and nothing is said of it.
     expect(run('providers', 'update', 'gh-custom', '--preset', 'github', ...flags)).toEqual({ code: 0, stdout: 'updated provider gh-custom\n', stderr: '' })
     expect(run('providers', 'remove', 'gh-custom').code).toBe(0)

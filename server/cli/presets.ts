@@ -1,6 +1,6 @@
 import type { ProviderConfig } from '../../shared/provider.ts'
 import { URL_FIELDS, type ProviderInput } from '../providers/provider-input.ts'
-import { presetNamed } from '../providers/fill-preset.ts'
+import { presetConfig, presetNamed } from '../providers/fill-preset.ts'
 import { PRESETS } from '../providers/presets.ts'
 
 /** One preset as `all-access presets --json` lists it. */
@@ -64,7 +64,6 @@ const PRESET_SETTINGS = [
   ['protocol', 'protocol'],
   ['displayName', 'display-name'],
   ['scope', 'scope'],
-  ['identifierPath', 'identifier-path'],
   ['displayNamePath', 'display-name-path'],
   ['pkce', 'pkce'],
   ['tokenAuthMethod', 'token-auth'],
@@ -97,6 +96,11 @@ export function afterPresetUpdate(before: ProviderConfig, after: ProviderConfig,
     const was = shown(field, before[field])
     const now = shown(field, after[field])
     if (was !== now) lines.push(`note: --${flag} is now the preset's ${now}, no longer ${was}`)
+  }
+  // Kept unless a flag names it (buildProviderConfig): the accounts are found by it.
+  const presetPath = after.preset ? presetConfig(after.preset, after.presetParams).identifierPath : undefined
+  if (input.identifierPath === undefined && presetPath && presetPath !== after.identifierPath) {
+    lines.push(`note: --identifier-path stays ${shown('identifierPath', after.identifierPath)}, by which this provider's accounts are found; the preset's is ${shown('identifierPath', presetPath)} (giving it would leave those accounts unfound: each user's next login would make a new user)`)
   }
   return lines
 }

@@ -175,7 +175,7 @@ export function buildProviderConfig(name: string, input: ProviderInput, current?
     issuer: merged.issuer ?? null,
     revocationUrl: merged.revocationUrl ?? null,
     scope: merged.scope ?? null,
-    identifierPath: merged.identifierPath ?? (protocol === 'oidc' ? 'sub' : 'id'),
+    identifierPath: given.identifierPath ?? keptIdentifierPath(current, protocol) ?? merged.identifierPath ?? (protocol === 'oidc' ? 'sub' : 'id'),
     clientId: merged.clientId ?? null,
     clientSecret: merged.clientSecret ?? null,
     // OAuth 1.0a has no PKCE: a stored `true` would only mislead `providers list`.
@@ -197,6 +197,16 @@ export function buildProviderConfig(name: string, input: ProviderInput, current?
   if (protocol === 'oauth1' && given.pkce) throw new ProviderInputError('--pkce only applies to oauth2 and oidc providers, not oauth1')
   if (protocol !== 'oauth1' && config.requestTokenUrl) throw new ProviderInputError(`--request-token-url only applies to oauth1 providers, not ${protocol}`)
   return config
+}
+
+/**
+ * An updated provider's identifier path, unless a flag names another: its accounts are found by it, so
+ * a preset re-applied with another (GitHub's `id` over a provider added with `node_id`) would leave
+ * every account unfound, and each user's next login would make a new user. Not across a change of
+ * protocol, whose profile is another document.
+ */
+function keptIdentifierPath(current: ProviderConfig | undefined, protocol: Protocol): string | undefined {
+  return current && current.protocol === protocol ? current.identifierPath : undefined
 }
 
 /**
