@@ -125,6 +125,28 @@ describe('all-access serve, operated', () => {
     }
   })
 
+  it('leaves the sandbox providers disabled once it stops: a serve without --sandbox on the same database offers no login to a port now closed', async () => {
+    const databaseUrl = `sqlite://${join(scratchFolder('aa-sandbox-'), 'db.sqlite3')}`
+    const keys = generateKey()
+    const listed = async (serve: RunningServe) => ((await (await fetch(new URL('/auth/providers', serve.url))).json()) as { providers: { name: string }[] }).providers.map((p) => p.name)
+    const sandbox = await startServe({ sandbox: true, databaseUrl, keys })
+    expect(await listed(sandbox)).toEqual(['sandbox-oauth1', 'sandbox-oidc'])
+    expect(await sandbox.stop()).toBe(0)
+    const plain = await startServe({ databaseUrl, keys })
+    try {
+      expect(await listed(plain)).toEqual([])
+    } finally {
+      await plain.stop()
+    }
+    // Started again, the sandbox enables them.
+    const again = await startServe({ sandbox: true, databaseUrl, keys })
+    try {
+      expect(await listed(again)).toEqual(['sandbox-oauth1', 'sandbox-oidc'])
+    } finally {
+      await again.stop()
+    }
+  })
+
   it('refuses to start, in one clear line, when the database is down', async () => {
     await expect(startServe({ databaseUrl: 'postgres://postgres@127.0.0.1:1/nothing' })).rejects.toThrow(/serve exited with [1-9]\d*:\nall-access: cannot reach the database \(.*ECONNREFUSED/)
   })

@@ -12,6 +12,8 @@ export interface RunningSandbox {
   close(): Promise<void>
 }
 
+const SANDBOX_PROVIDERS = ['sandbox-oidc', 'sandbox-oauth1']
+
 /** Registers or refreshes a sandbox provider: its ports and credentials change at every start. */
 async function register(store: Store, name: string, input: ProviderInput): Promise<void> {
   const current = await store.providers.get(name)
@@ -70,6 +72,13 @@ export async function startSandbox({ store, publicUrl, log }: { store: Store; pu
     oauth1Url: oauth1.url,
     async close() {
       await Promise.allSettled([oidc.close(), oauth1.close()])
+      // Their ports close with them: left enabled, a `serve` without `--sandbox` on this database would
+      // offer logins that fail. Without a client secret they are disabled; the next start enables them,
+      // and the accounts linked to them stay.
+      for (const name of SANDBOX_PROVIDERS) {
+        const current = await store.providers.get(name)
+        if (current) await store.providers.update(name, { ...current, clientSecret: null })
+      }
     },
   }
 }
