@@ -355,6 +355,22 @@ describe.each(databases)("back-channel logout while the provider's key set fails
       await drop()
     }
   })
+
+  it("answers 502 provider_unavailable, as a login does, when the key set gives the token's key unusable (no modulus): the provider's trouble, for it to send again, not a bad token", async () => {
+    const { url, drop } = await database.create()
+    const bff = await startBff(url)
+    const provider = await startDocumentedProvider({ discovery: {}, answers: { '/jwks': () => ({ body: { keys: [{ kty: 'RSA', kid: 'any', alg: 'RS256', use: 'sig', e: 'AQAB' }] } }) } })
+    try {
+      await bff.addProvider('idp', { issuer: provider.url, clientId: 'c', clientSecret: 's' })
+      const token = `${Buffer.from('{"alg":"RS256","kid":"any"}').toString('base64url')}.${Buffer.from('{"sub":"alice"}').toString('base64url')}.AAAA`
+      const answer = await postLogoutToken(bff.url, token)
+      expect([answer.status, (await answer.json()).error]).toEqual([502, 'provider_unavailable'])
+    } finally {
+      await provider.close()
+      await bff.close()
+      await drop()
+    }
+  })
 })
 
 const postgres = databases.find((d) => d.kind === 'postgres')

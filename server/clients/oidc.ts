@@ -203,8 +203,11 @@ export class OidcClient extends OAuth2Client {
         requiredClaims: ['iat', 'jti', 'events'],
       }))
     } catch (cause) {
-      // The keys could not be fetched: the provider's trouble, not a bad token.
-      if (cause instanceof AllAccessError) throw new AllAccessError('provider_unavailable', { detail: `logout token keys: ${cause.detail ?? cause.message}`, cause })
+      // The keys could not be fetched, or the token's key cannot be used (not a JOSEError, as in
+      // verifyIdToken): the provider's trouble, not a bad token, and a 5xx lets it send the token again.
+      if (cause instanceof AllAccessError || !(cause instanceof joseErrors.JOSEError)) {
+        throw new AllAccessError('provider_unavailable', { detail: `logout token keys: ${cause instanceof AllAccessError ? (cause.detail ?? cause.message) : (cause as Error).message}`, cause })
+      }
       throw refuse((cause as Error).message, cause)
     }
     const events = payload.events as Record<string, unknown> | undefined
