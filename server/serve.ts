@@ -93,10 +93,13 @@ export async function serve(options: ServeOptions): Promise<Server> {
   if (config.metrics) app.use(allAccess.operations)
   // The BFF's routes and the operations routes set their own headers.
   app.use(allAccess.middleware)
-  app.use((ctx, next) => {
+  app.use(async (ctx, next) => {
     // Every answer, the SPA's 404s included, is read only as what it says it is.
     ctx.set('X-Content-Type-Options', 'nosniff')
-    return next()
+    await next()
+    // Answered before its body arrived whole (nothing here reads one): Node would otherwise read
+    // and drop the rest to keep the connection, for as long as a client trickles a body that never ends.
+    if (!ctx.req.complete) ctx.set('Connection', 'close')
   })
   app.use(requestLog(log))
   app.use(staticSite(config.staticDir))

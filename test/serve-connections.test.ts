@@ -1,0 +1,64 @@
+import { connect, type Socket } from 'node:net'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startServe, type RunningServe } from './support/demo-server.ts'
+import { scratchFolder } from './support/scratch-folder.ts'
+
+const SPA_PAGE = '<!doctype html><p>the app</p>'
+
+/** A raw connection to `serve`, with what it has received and a promise of its end. */
+function openConnection(serve: RunningServe) {
+  const socket: Socket = connect({ host: '127.0.0.1', port: Number(new URL(serve.url).port) })
+  let received = ''
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')))
+  socket.on('error', () => {})
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  /** The status and headers (names in lower case) of the first answer, once they have arrived. */
+  const head = new Promise<{ status: number; headers: Record<string, string> }>((resolve, reject) => {
+    const check = () => {
+      const end = received.indexOf('\r\n\r\n')
+      if (end < 0) return
+      socket.off('data', check)
+      const [statusLine, ...lines] = received.slice(0, end).split('\r\n')
+      const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]))
+      resolve({ status: Number(statusLine.split(' ')[1]), headers })
+    }
+    socket.on('data', check)
+    void closed.then(() => reject(new Error(`closed before an answer: ${JSON.stringify(received)}`)))
+  })
+  return { socket, head, closed }
+}
+
+describe('all-access serve: connections', () => {
+  let serve: RunningServe
+
+  beforeAll(async () => {
+    const folder = scratchFolder('aa-spa-')
+    writeFileSync(join(folder, 'index.html'), SPA_PAGE)
+    serve = await startServe({ env: { ALLACCESS_STATIC_DIR: folder } })
+  })
+
+  afterAll(async () => {
+    await serve?.stop()
+  })
+
+  it('closes the connection after a page or a 404 answered before the request body arrived, instead of reading a body that never ends', async () => {
+    for (const [method, target, status] of [['POST', '/', 404], ['GET', '/index.html', 200], ['PUT', '/settings', 404]] as const) {
+      const connection = openConnection(serve)
+      // A body announced far larger than what comes: a client trickling it would hold the connection.
+      connection.socket.write(`${method} ${target} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000000\r\n\r\nthe start of it`)
+      const { status: answered, headers } = await connection.head
+      expect([method, target, answered, headers.connection]).toEqual([method, target, status, 'close'])
+      await connection.closed
+    }
+  })
+
+  it('keeps the connection of a request that arrived whole for the next one', async () => {
+    const connection = openConnection(serve)
+    connection.socket.write('GET /index.html HTTP/1.1\r\nHost: localhost\r\n\r\n')
+    const { status, headers } = await connection.head
+    expect([status, headers.connection]).toEqual([200, 'keep-alive'])
+    connection.socket.destroy()
+  })
+})
