@@ -25,11 +25,23 @@ const PAGE_EXTENSIONS = new Set(['.html', '.htm', '.xhtml'])
 const HASHED_ASSETS = '/assets/'
 
 /**
+ * How long a file's answer may go without the client taking a byte. Node sets no such limit: a
+ * client that asks for a file larger than the socket's buffers and never reads held its connection
+ * and the open file for good, and enough of them ran the process out of descriptors.
+ */
+const STALLED_ANSWER_MS = 60_000
+
+export interface StaticSiteOptions {
+  /** How long a file's answer may go without the client taking a byte before its connection is closed (default a minute). */
+  stalledAnswerMs?: number
+}
+
+/**
  * Serves the built SPA with koa-send: files under `root` (never outside it), with ETags and `304`
  * for what the browser holds; `index.html` for any other GET that wants a page (client-side routes).
  * Pages carry the CSP and are revalidated each time; hashed assets are cached for a year.
  */
-export function staticSite(root: string): Middleware {
+export function staticSite(root: string, { stalledAnswerMs = STALLED_ANSWER_MS }: StaticSiteOptions = {}): Middleware {
   const options: send.SendOptions = {
     root: resolve(root),
     index: 'index.html',
@@ -49,7 +61,10 @@ export function staticSite(root: string): Middleware {
   }
   const sendFile = async (ctx: Context, path: string): Promise<boolean> => {
     try {
-      return Boolean(await send(ctx, path, options))
+      if (!(await send(ctx, path, options))) return false
+      // Once the answer is sent, Node's keep-alive limit replaces this one, and the next request clears it.
+      ctx.res.setTimeout(stalledAnswerMs)
+      return true
     } catch (error) {
       // Not there, or a path that would leave the root (resolve-path refuses it): not ours to answer.
       const status = (error as { status?: number }).status

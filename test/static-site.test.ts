@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import Koa from 'koa'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { request as httpRequest, type Server } from 'node:http'
+import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { CONTENT_SECURITY_POLICY, staticSite } from '../server/static-site.ts'
 import { scratchFolder } from './support/scratch-folder.ts'
@@ -107,4 +108,44 @@ describe('the static SPA the BFF serves', () => {
       expect([200, 400, 403, 404]).toContain(answer.status)
     },
   )
+})
+
+describe('a client that stops reading a file', () => {
+  /** Far more than the sockets' buffers on both sides hold: the answer stalls once they are full. */
+  const SIZE = 64 * 1024 * 1024
+  let server: Server
+  let port: number
+  const accepted: Socket[] = []
+
+  beforeAll(async () => {
+    const root = scratchFolder('aa-static-stall-')
+    writeFileSync(join(root, 'big.bin'), Buffer.alloc(SIZE))
+    const app = new Koa()
+    app.use(staticSite(root, { stalledAnswerMs: 100 }))
+    server = app.listen(0, '127.0.0.1')
+    server.on('connection', (socket: Socket) => accepted.push(socket))
+    await new Promise((resolve) => server.once('listening', resolve))
+    port = (server.address() as { port: number }).port
+  })
+
+  afterAll(async () => {
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  })
+
+  it('has its connection closed once the answer has stalled for stalledAnswerMs, instead of holding it and the file for good', async () => {
+    const client = connect({ host: '127.0.0.1', port })
+    client.on('error', () => {})
+    await new Promise((resolve) => client.once('connect', resolve))
+    client.write('GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n')
+    client.pause()
+    const serverSide = await new Promise<Socket>((resolve) => (accepted.length ? resolve(accepted[0]) : server.once('connection', resolve)))
+    await new Promise((resolve) => (serverSide.destroyed ? resolve(null) : serverSide.once('close', resolve)))
+    let received = 0
+    client.on('data', (chunk: Buffer) => (received += chunk.length))
+    client.resume()
+    await new Promise((resolve) => client.once('close', resolve))
+    expect(received).toBeGreaterThan(0)
+    expect(received).toBeLessThan(SIZE)
+  })
 })
