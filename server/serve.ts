@@ -9,6 +9,7 @@ import { AllAccessError } from './errors.ts'
 import { isCallerParseError } from './http/abandoned-request.ts'
 import { answerError } from './http/answer-errors.ts'
 import { requestLog } from './http/request-log.ts'
+import { refuseUnreadableRequest } from './http/unreadable-request.ts'
 import { setSecurityHeaders } from './http/security-headers.ts'
 import { consoleLoggerFor, type Logger } from './log.ts'
 import { staticSite } from './static-site.ts'
@@ -46,6 +47,7 @@ export async function serve(options: ServeOptions): Promise<Server> {
 
   // Listen first: with PORT=0 and no PUBLIC_URL, the public URL (and so every callback URL) names the port given.
   const server = createServer()
+  server.on('clientError', refuseUnreadableRequest(log))
   // Requests that reach the port before the app is ready (a restarted instance a balancer already
   // sends to) wait for it, rather than hanging with no handler; if the start fails they get a 503.
   const early = new EarlyRequests(server)

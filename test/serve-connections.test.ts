@@ -61,4 +61,18 @@ describe('all-access serve: connections', () => {
     expect([status, headers.connection]).toEqual([200, 'keep-alive'])
     connection.socket.destroy()
   })
+
+  it.each([
+    ['a malformed request (two Content-Lengths)', 'GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab', 400],
+    ['headers past Node\'s limit', `GET / HTTP/1.1\r\nHost: localhost\r\nX-Padding: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+  ] as const)('answers %s that Node refuses with nosniff and no-store, and logs it', async (_, request, status) => {
+    const connection = openConnection(serve)
+    connection.socket.write(request)
+    const { status: answered, headers } = await connection.head
+    expect([answered, headers['x-content-type-options'], headers['cache-control'], headers.connection]).toEqual([status, 'nosniff', 'no-store', 'close'])
+    await connection.closed
+    const logged = () => serve.output().split('\n').some((line) => line.startsWith(`request unreadable ${status}: HPE_`))
+    for (let waited = 0; !logged() && waited < 2000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(serve.output()).toMatch(new RegExp(`^request unreadable ${status}: HPE_[A-Z_]+$`, 'm'))
+  })
 })

@@ -1,0 +1,25 @@
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Logger } from '../log.ts'
+
+/** Node's status for a request its parser refuses, by the error's code; any other is `400`. */
+const REFUSED_STATUS: Record<string, number> = { HPE_HEADER_OVERFLOW: 431, HPE_CHUNK_EXTENSIONS_OVERFLOW: 413, ERR_HTTP_REQUEST_TIMEOUT: 408 }
+
+/**
+ * The server's `clientError` listener: a request Node cannot read (malformed, headers too large,
+ * too slow to arrive) never reaches the app. Node's own answer carried none of the headers every
+ * answer must (`nosniff`, `no-store`), and nothing was logged: a client probing the parser left no trace.
+ */
+export function refuseUnreadableRequest(log: Logger): (error: NodeJS.ErrnoException, socket: Socket) => void {
+  return (error, socket) => {
+    // As Node does: no answer on a connection already answering (it would land inside another), nor on one gone.
+    // Nor on one that never sent a byte (a browser's preconnect, left unused): it asked nothing.
+    if (socket.writable && socket.bytesWritten === 0 && socket.bytesRead > 0) {
+      const status = REFUSED_STATUS[error.code ?? ''] ?? 400
+      socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)
+      // The code only: it names what was wrong without repeating the client's bytes.
+      log.info(`request unreadable ${status}: ${error.code ?? 'no code'}`, { status })
+    }
+    socket.destroy()
+  }
+}
