@@ -7,7 +7,7 @@ import { ConfigError, loadConfig, optionsFromConfig } from './config.ts'
 import { installed } from './store/database.ts'
 import { AllAccessError } from './errors.ts'
 import { isCallerParseError } from './http/abandoned-request.ts'
-import { answerError } from './http/answer-errors.ts'
+import { answerError, toAllAccessError } from './http/answer-errors.ts'
 import { requestLog } from './http/request-log.ts'
 import { refuseUnreadableRequest } from './http/unreadable-request.ts'
 import { setSecurityHeaders } from './http/security-headers.ts'
@@ -98,7 +98,16 @@ export async function serve(options: ServeOptions): Promise<Server> {
   app.use(async (ctx, next) => {
     // Every answer, the SPA's 404s included, is read only as what it says it is.
     ctx.set('X-Content-Type-Options', 'nosniff')
-    await next()
+    try {
+      await next()
+    } catch (error) {
+      // A file that cannot be read: Koa's own answer dropped every header set (nosniff, the request
+      // id), said no code of the contract's, and its log line read as an answer cut mid-way. What
+      // the file's answer had set goes (a year-long cache on a hashed asset's name), as Koa's did.
+      for (const name of ctx.res.getHeaderNames()) if (name !== 'x-request-id') ctx.res.removeHeader(name)
+      setSecurityHeaders(ctx)
+      answerError(ctx, toAllAccessError(error, log, ctx.state.requestId))
+    }
     // Answered before its body arrived whole (nothing here reads one): Node would otherwise read
     // and drop the rest to keep the connection, for as long as a client trickles a body that never ends.
     if (!ctx.req.complete) ctx.set('Connection', 'close')

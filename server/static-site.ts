@@ -3,6 +3,8 @@ import conditional from 'koa-conditional-get'
 import compose from 'koa-compose'
 import etag from '@koa/etag'
 import send from 'koa-send'
+import { ReadStream } from 'node:fs'
+import { once } from 'node:events'
 import { extname, resolve } from 'node:path'
 
 /** The SPA may talk only to its own origin, run only its own scripts, and never be framed. */
@@ -62,6 +64,9 @@ export function staticSite(root: string, { stalledAnswerMs = STALLED_ANSWER_MS }
   const sendFile = async (ctx: Context, path: string): Promise<boolean> => {
     try {
       if (!(await send(ctx, path, options))) return false
+      // koa-send opens the file after its stat: one that cannot be opened (no read permission, no
+      // descriptor left) failed only once Koa sent it, past every middleware, with Koa's own answer.
+      if (ctx.body instanceof ReadStream) await once(ctx.body, 'open')
       // Once the answer is sent, Node's keep-alive limit replaces this one, and the next request clears it.
       ctx.res.setTimeout(stalledAnswerMs)
       return true

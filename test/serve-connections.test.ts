@@ -1,5 +1,5 @@
-import { connect, type Socket } from 'node:net'
-import { writeFileSync } from 'node:fs'
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startServe, type RunningServe } from './support/demo-server.ts'
@@ -32,15 +32,24 @@ function openConnection(serve: RunningServe) {
 
 describe('all-access serve: connections', () => {
   let serve: RunningServe
+  let unixSocket: Server
 
   beforeAll(async () => {
     const folder = scratchFolder('aa-spa-')
     writeFileSync(join(folder, 'index.html'), SPA_PAGE)
+    // A file that cannot be read (as one with the wrong permissions, or with no descriptor left).
+    symlinkSync('loop.js', join(folder, 'loop.js'))
+    // One whose stat succeeds and whose opening fails (ENXIO), as a file without read permission or
+    // with no descriptor left: under the hashed assets, which are otherwise cached for a year.
+    mkdirSync(join(folder, 'assets'))
+    unixSocket = createServer()
+    await new Promise<void>((resolve) => unixSocket.listen(join(folder, 'assets', 'app-1a2b3c.js'), resolve))
     serve = await startServe({ env: { ALLACCESS_STATIC_DIR: folder } })
   })
 
   afterAll(async () => {
     await serve?.stop()
+    unixSocket?.close()
   })
 
   it('closes the connection after a page or a 404 answered before the request body arrived, instead of reading a body that never ends', async () => {
@@ -74,5 +83,19 @@ describe('all-access serve: connections', () => {
     const logged = () => serve.output().split('\n').some((line) => line.startsWith(`request unreadable ${status}: HPE_`))
     for (let waited = 0; !logged() && waited < 2000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
     expect(serve.output()).toMatch(new RegExp(`^request unreadable ${status}: HPE_[A-Z_]+$`, 'm'))
+  })
+
+  it.each([
+    ['/loop.js', 'ELOOP'],
+    ['/assets/app-1a2b3c.js', 'ENXIO'],
+  ])("answers a file it fails to read (%s) 500 server_error, as any route, uncached, with nosniff and the request id, and logs the error with that id", async (path, code) => {
+    const answer = await fetch(new URL(path, serve.url))
+    const requestId = answer.headers.get('x-request-id')
+    expect([answer.status, answer.headers.get('x-content-type-options'), answer.headers.get('cache-control'), await answer.json()]).toEqual([500, 'nosniff', 'no-store', { error: 'server_error', message: expect.any(String) }])
+    expect(requestId).toMatch(/^[0-9a-f]{16}$/)
+    const logged = () => serve.output().includes(`error req=${requestId} server_error: `)
+    for (let waited = 0; !logged() && waited < 2000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(serve.output()).toMatch(new RegExp(`^error req=${requestId} server_error: Error: ${code}`, 'm'))
+    expect(serve.output()).not.toContain(`error req=${requestId} answer cut`)
   })
 })
