@@ -66,7 +66,7 @@ export function staticSite(root: string, { stalledAnswerMs = STALLED_ANSWER_MS }
       if (!(await send(ctx, path, options))) return false
       // koa-send opens the file after its stat: one that cannot be opened (no read permission, no
       // descriptor left) failed only once Koa sent it, past every middleware, with Koa's own answer.
-      if (ctx.body instanceof ReadStream) await once(ctx.body, 'open')
+      if (ctx.body instanceof ReadStream && ctx.body.pending) await once(ctx.body, 'open')
       // Once the answer is sent, Node's keep-alive limit replaces this one, and the next request clears it.
       ctx.res.setTimeout(stalledAnswerMs)
       return true
