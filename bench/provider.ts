@@ -23,9 +23,10 @@ const TOKEN_SECONDS = Number(process.env.BENCH_TOKEN_SECONDS ?? 3600)
 const REFRESH = process.env.BENCH_REFRESH === '1'
 /**
  * A refresh sent while the access token still had longer than this to live was not needed: the
- * BFF refreshes 60 s before expiry (REFRESH_MARGIN_MS), the rest is slack for clocks and queues.
+ * BFF refreshes 60 s before expiry (REFRESH_MARGIN_MS), or once half its life is spent for a token
+ * granted for under two minutes; the rest is slack for clocks and queues.
  */
-const EARLY_REFRESH_MS = 65_000
+const EARLY_REFRESH_MS = Math.min(60_000, (TOKEN_SECONDS * 1000) / 2) + 5_000
 
 interface Grant {
   user: string

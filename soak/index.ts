@@ -22,8 +22,11 @@ import { collectGarbage, inspectorUrl } from './collect-garbage.ts'
 import { OAUTH1, OAUTH2, SoakUser, type Problem } from './users.ts'
 
 const CLIENT_ID = 'soak-client'
-/** Access tokens live 70 s: the BFF refreshes 60 s before expiry, so each token is refreshed after about 10 s of use. */
-const TOKEN_SECONDS = 70
+/**
+ * Access tokens live 30 s: the BFF refreshes a token granted for under two minutes once half its
+ * life is spent, so each is refreshed after about 15 s of use, often enough for a 60-s run.
+ */
+const TOKEN_SECONDS = 30
 /** A short lease, so a SIGKILLed holder blocks others briefly; the refresh gives up 2 s before it ends. */
 const LEASE_MS = 5000
 const SCRAPE_EVERY_MS = 2000
