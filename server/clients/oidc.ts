@@ -125,14 +125,9 @@ export class OidcClient extends OAuth2Client {
         requiredClaims: ['sub', 'iat', 'exp'],
       }))
     } catch (cause) {
-      // The key set could not be fetched (the fetch fails as an AllAccessError, which jose passes
-      // on), or holds no key of this token's (a rotation: jose fetches it again at most every 30 s),
-      // or its key for this token cannot be used (no modulus, too short: WebCrypto's DOMException or
-      // a TypeError, jose's verdicts on a token all being JOSEErrors): the provider's keys could not
-      // be had, which says nothing of the token.
-      if (cause instanceof AllAccessError || cause instanceof joseErrors.JWKSNoMatchingKey || !(cause instanceof joseErrors.JOSEError)) {
-        throw new AllAccessError('provider_unavailable', { detail: `id_token keys: ${cause instanceof AllAccessError ? (cause.detail ?? cause.message) : (cause as Error).message}`, cause })
-      }
+      // Also a key set that holds no key of this token's: a rotation, jose fetches it again at most every 30 s.
+      const unavailable = keysUnavailable('id_token', cause, true)
+      if (unavailable) throw unavailable
       if (cause instanceof joseErrors.JWTClaimValidationFailed && cause.claim === 'iss') {
         throw new AllAccessError('issuer_mismatch', { detail: 'id_token iss differs', cause })
       }
@@ -203,11 +198,9 @@ export class OidcClient extends OAuth2Client {
         requiredClaims: ['iat', 'jti', 'events'],
       }))
     } catch (cause) {
-      // The keys could not be fetched, or the token's key cannot be used (not a JOSEError, as in
-      // verifyIdToken): the provider's trouble, not a bad token, and a 5xx lets it send the token again.
-      if (cause instanceof AllAccessError || !(cause instanceof joseErrors.JOSEError)) {
-        throw new AllAccessError('provider_unavailable', { detail: `logout token keys: ${cause instanceof AllAccessError ? (cause.detail ?? cause.message) : (cause as Error).message}`, cause })
-      }
+      // A 5xx lets the provider send the token again. A key it does not hold is a bad token's here.
+      const unavailable = keysUnavailable('logout token', cause, false)
+      if (unavailable) throw unavailable
       throw refuse((cause as Error).message, cause)
     }
     const events = payload.events as Record<string, unknown> | undefined
@@ -222,6 +215,19 @@ export class OidcClient extends OAuth2Client {
     const lastAccepted = Math.min(typeof payload.exp === 'number' ? payload.exp : Infinity, iat + LOGOUT_TOKEN_MAX_AGE_S) + LOGOUT_CLOCK_SKEW_S
     return { jti: payload.jti, sid, sub, refusedAfter: lastAccepted * 1000 }
   }
+}
+
+/**
+ * Whether a token's verification failed for want of the provider's keys, which says nothing of the
+ * token: the key set could not be fetched (the fetch fails as an AllAccessError, which jose passes
+ * on), or the token's key cannot be used (no modulus, too short: WebCrypto's DOMException or a
+ * TypeError, where jose's verdicts on a token are all JOSEErrors), or, when `noMatchingKey` counts,
+ * the set holds no key of the token's. That is `provider_unavailable`; null for a verdict on the token.
+ */
+function keysUnavailable(what: string, cause: unknown, noMatchingKey: boolean): AllAccessError | null {
+  if (cause instanceof AllAccessError) return new AllAccessError('provider_unavailable', { detail: `${what} keys: ${cause.detail ?? cause.message}`, cause })
+  if (cause instanceof joseErrors.JOSEError && !(noMatchingKey && cause instanceof joseErrors.JWKSNoMatchingKey)) return null
+  return new AllAccessError('provider_unavailable', { detail: `${what} keys: ${(cause as Error).message}`, cause })
 }
 
 /** The `events` member a logout token must carry (OpenID Connect Back-Channel Logout 1.0 §2.4). */
