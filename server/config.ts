@@ -50,10 +50,15 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0
   return Number(raw)
 }
 
+/** `DATABASE_URL`, or the development database. */
+export function loadDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return env.DATABASE_URL || 'sqlite://./data/all-access.sqlite3'
+}
+
 /** The database and keys alone: what the CLI's store commands need. */
 export function loadStoreConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()) {
   return {
-    databaseUrl: env.DATABASE_URL || 'sqlite://./data/all-access.sqlite3',
+    databaseUrl: loadDatabaseUrl(env),
     keys: loadKeys({ env, devKeyFile: join(cwd, 'data', 'keys') }),
     poolMax: integer(env, 'ALLACCESS_DB_POOL_MAX', 10, 1),
   }

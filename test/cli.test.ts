@@ -536,6 +536,22 @@ describe('the all-access command without configuration', () => {
     expect(cli(args, { ALLACCESS_KEYS: generateKey(), DATABASE_URL: undefined }, temporaryFolder())).toEqual(failure(message))
   })
 
+  it.each([
+    [['sessions', 'revoke', '--all']],
+    [['sessions', 'revoke', '--user', '1']],
+    [['keys', 'rotate']],
+    [['providers', 'list']],
+    [['providers', 'update', 'github', '--scope', 'read:user']],
+    [['providers', 'remove', 'github']],
+  ])('refuses %j on a sqlite DATABASE_URL naming no database, in one line, rather than report success on a new empty one, and makes no file', (args) => {
+    const cwd = temporaryFolder()
+    // A mistyped path during an incident: "ended 0 sessions" would leave every real session live.
+    expect(cli(args, { DATABASE_URL: 'sqlite://./data/all-acess.sqlite3', ALLACCESS_KEYS: undefined }, cwd)).toEqual(
+      failure(`DATABASE_URL: no database at ${join(cwd, 'data', 'all-acess.sqlite3')} (check the path; all-access migrate creates a new one)`),
+    )
+    expect(existsSync(join(cwd, 'data'))).toBe(false)
+  })
+
   it('says in one line which folder of a sqlite DATABASE_URL it cannot create', () => {
     const cwd = temporaryFolder()
     writeFileSync(join(cwd, 'a-file'), '')

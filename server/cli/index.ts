@@ -1,8 +1,9 @@
 import { DATABASE_MISSING, isDatabaseUnavailable } from '../http/database-down.ts'
 import { InputError } from '../input-error.ts'
-import { loadPublicUrl, loadStoreConfig } from '../config.ts'
+import { existsSync } from 'node:fs'
+import { loadDatabaseUrl, loadPublicUrl, loadStoreConfig } from '../config.ts'
 import { buildProviderConfig, checkProviderName } from '../providers/provider-input.ts'
-import { isSqlite, isUniqueViolation } from '../store/database.ts'
+import { DatabaseUrlError, isSqlite, isUniqueViolation, parseDatabaseUrl } from '../store/database.ts'
 import { openStore, migrate, type Store } from '../store/index.ts'
 import { checkKeysCoverStore, missingKeyIds, rotateKeys } from '../store/key-rotation.ts'
 import { parseFlags, parseProviderFlags, UsageError } from './provider-flags.ts'
@@ -31,8 +32,17 @@ const USAGE = `usage: all-access <command>
 /**
  * The store a command works on. When the database or the keys are the development defaults, says
  * so: an app started with its own DATABASE_URL or ALLACCESS_KEYS would not see what this writes.
+ * `existing`: a command on what is stored refuses a SQLite file that is not there, before any key
+ * or file is made: it is a mistyped path, and a new empty database would let `sessions revoke --all`
+ * end nobody's session and `keys rotate` re-encrypt nothing, both saying they succeeded.
  */
-function openCommandStore(io: CliIo): Store {
+function openCommandStore(io: CliIo, { existing = false } = {}): Store {
+  if (existing) {
+    const target = parseDatabaseUrl(loadDatabaseUrl(io.env), io.cwd)
+    if (target.kind === 'sqlite' && target.location !== ':memory:' && !existsSync(target.location)) {
+      throw new DatabaseUrlError(`DATABASE_URL: no database at ${target.location} (check the path; all-access migrate creates a new one)`)
+    }
+  }
   const config = loadStoreConfig(io.env, io.cwd)
   const defaults = [
     io.env.DATABASE_URL ? null : `the development database ${config.databaseUrl}`,
@@ -47,8 +57,8 @@ function openCommandStore(io: CliIo): Store {
  * keys lack a key id stored secrets use, as `serve` would refuse to start: a secret written with
  * other keys than the servers' (a typo, a shell without ALLACCESS_KEYS) breaks every server reading it.
  */
-async function withStore<T>(io: CliIo, action: (store: Store) => Promise<T>, { writesSecrets = false } = {}): Promise<T> {
-  const store = openCommandStore(io)
+async function withStore<T>(io: CliIo, action: (store: Store) => Promise<T>, { writesSecrets = false, existing = true } = {}): Promise<T> {
+  const store = openCommandStore(io, { existing })
   try {
     await migrate(store.db)
     if (writesSecrets) await checkKeysCoverStore(store.db, store.box)
@@ -73,7 +83,7 @@ async function providers(args: string[], io: CliIo): Promise<number> {
           if (isUniqueViolation(error)) throw new UsageError(`provider "${name}" already exists`)
           throw error
         }
-      }, { writesSecrets: true })
+      }, { writesSecrets: true, existing: false })
       io.out(`added provider ${name} (${config.protocol})`)
       for (const line of afterAdding(config, callbackUrl, input)) io.out(line)
       return 0
