@@ -10,7 +10,7 @@ import { PRESETS } from '../server/providers/presets.ts'
 import { openStore } from '../server/store/index.ts'
 import type { ProviderRecord } from '../server/store/providers.ts'
 import { ENCRYPTED_COLUMNS } from '../server/store/encrypted-columns.ts'
-import { databases } from './support/databases.ts'
+import { databases, TEST_DATABASE_URL } from './support/databases.ts'
 import { BrowserSession } from './support/browser-session.ts'
 import { within } from './support/eventually.ts'
 import { session } from './support/login.ts'
@@ -565,6 +565,20 @@ describe('the all-access command without configuration', () => {
     expect(result.code).toBe(3)
     expect(result.stdout).toBe('')
     expect(result.stderr).toMatch(/^all-access: cannot reach the database \([^\n]*ECONNREFUSED[^\n]*\)\n$/)
+  })
+
+  it.skipIf(!TEST_DATABASE_URL).each([
+    ['a role PostgreSQL does not know', (url: URL) => (url.username = 'no_such_role_aa'), 'role "no_such_role_aa" does not exist'],
+    ['no user name', (url: URL) => ((url.username = ''), (url.password = '')), 'no PostgreSQL user name specified in startup packet'],
+  ])('says in one line, not with a stack trace, that the database refused the login of a DATABASE_URL with %s', (_, change, reason) => {
+    const url = new URL(TEST_DATABASE_URL!)
+    change(url)
+    // pg falls back to $USER, $PGUSER without a user name in the URL: unset both, as a container may have.
+    expect(cli(['migrate'], { DATABASE_URL: url.toString(), ALLACCESS_KEYS: generateKey(), USER: undefined, PGUSER: undefined }, temporaryFolder())).toEqual({
+      code: 3,
+      stdout: '',
+      stderr: `all-access: the database refused the login (${reason})\n`,
+    })
   })
 
   it('lists every preset with its protocol, refresh, PKCE, revocation and parameters, without a database', () => {

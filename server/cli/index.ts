@@ -1,4 +1,4 @@
-import { DATABASE_MISSING, isDatabaseUnavailable } from '../http/database-down.ts'
+import { DATABASE_LOGIN_REFUSED, DATABASE_MISSING, isDatabaseUnavailable } from '../http/database-down.ts'
 import { InputError } from '../input-error.ts'
 import { existsSync } from 'node:fs'
 import { loadDatabaseUrl, loadPublicUrl, loadStoreConfig } from '../config.ts'
@@ -213,6 +213,11 @@ export async function main(args: string[], io: CliIo): Promise<number> {
     }
     if (isDatabaseUnavailable(e) || (e as { code?: string }).code === DATABASE_MISSING) {
       io.err(`all-access: cannot reach the database (${e.message.split('\n')[0]})`)
+      return 3
+    }
+    // The settings' fault (DATABASE_URL's user or password), not a bug: one line, not pg's stack.
+    if (DATABASE_LOGIN_REFUSED.includes((e as { code?: string }).code ?? '')) {
+      io.err(`all-access: the database refused the login (${e.message.split('\n')[0]})`)
       return 3
     }
     io.err(`all-access: ${e.stack ?? e.message}`)

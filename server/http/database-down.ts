@@ -3,6 +3,9 @@ import knex from 'knex'
 /** PostgreSQL's "database does not exist": the server answers, the database is not there. */
 export const DATABASE_MISSING = '3D000'
 
+/** PostgreSQL's "invalid authorization specification" (a role it does not know, no user name) and "invalid password". */
+export const DATABASE_LOGIN_REFUSED: readonly string[] = ['28000', '28P01']
+
 /**
  * Network failures, PostgreSQL's "cannot connect now" and "connection failure" classes, and its
  * "too many connections" (53300: every slot taken, as when instances together pass max_connections).
