@@ -22,7 +22,7 @@ import { listProviders } from './routes/providers.ts'
 import { logout, readSession } from './routes/session.ts'
 import type { Runtime } from './runtime.ts'
 import { DEFAULT_SESSION_TIMEOUTS, Sessions, type SessionTimeouts } from './session/sessions.ts'
-import { DEFAULT_CACHE_MS, migrate, openStore, type Store } from './store/index.ts'
+import { DEFAULT_CACHE_MS, migrate, openStore, refusePendingMigrations, type Store } from './store/index.ts'
 import { checkKeysCoverStore } from './store/key-rotation.ts'
 import { publicUrlProblem } from './config.ts'
 import { LONGEST_TIMER_MS } from './time-limit.ts'
@@ -55,7 +55,7 @@ export interface AllAccessOptions {
   /** Login starts per client address and minute (0: no limit), and logins pending at once. */
   loginLimits?: Partial<LoginLimits>
   log?: Logger
-  /** Apply migrations before answering (default true). */
+  /** Apply migrations before answering (default true); `false`: refuse to start while any is pending. */
   migrate?: boolean
 }
 
@@ -127,6 +127,7 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
   }
   try {
     if (options.migrate !== false) await migrate(store.db)
+    else await refusePendingMigrations(store.db)
     await checkKeysCoverStore(store.db, store.box)
   } catch (error) {
     if (ownsStore) await store.close().catch(() => {})

@@ -7,10 +7,11 @@ import { migrationSource } from '../migrations/index.ts'
 import { dirname, join } from 'node:path'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
 import { hashId } from '../server/crypto/random.ts'
+import { createAllAccess } from '../server/all-access.ts'
 import { SecretBox } from '../server/crypto/secret-box.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
 import type { AccountTokens } from '../server/store/accounts.ts'
-import { DatabaseUrlError, MigrationLockError, MigrationVersionError, openDatabase } from '../server/store/database.ts'
+import { DatabaseUrlError, MigrationLockError, MigrationsPendingError, MigrationVersionError, openDatabase } from '../server/store/database.ts'
 import { migrate, openStore, parseDatabaseUrl, storeOn, type Store } from '../server/store/index.ts'
 import { ENCRYPTED_COLUMNS } from '../server/store/encrypted-columns.ts'
 import { rotateKeys } from '../server/store/key-rotation.ts'
@@ -223,6 +224,33 @@ describe.each(databases)('the store on $kind', (database) => {
       )
       expect(await count('knex_migrations')).toBe(MIGRATIONS.length + 1)
       expect(Number((await store.db('knex_migrations_lock').first()).is_locked)).toBe(0)
+    })
+
+    it('keep a BFF told not to migrate from starting on a database that lacks one, naming it, rather than answer /readyz ready and every route 500', async () => {
+      const last = MIGRATIONS[MIGRATIONS.length - 1]
+      await store.db.migrate.down({ migrationSource })
+      const error = await createAllAccess({ publicUrl: 'http://localhost:3000', store, migrate: false }).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(MigrationsPendingError)
+      expect((error as Error).message).toBe(`migrations: the database lacks ${last}: run all-access migrate first (or leave createAllAccess's migrate option on)`)
+      expect(await count('knex_migrations')).toBe(MIGRATIONS.length - 1)
+      // Once migrated, it starts.
+      await migrate(store.db)
+      const bff = await createAllAccess({ publicUrl: 'http://localhost:3000', store, migrate: false })
+      await bff.close()
+    })
+
+    it('keep a BFF told not to migrate from starting on a new database, naming every migration, and create no table', async () => {
+      const { url: fresh, drop: dropFresh } = await database.create()
+      const empty = openStore({ databaseUrl: fresh, keys })
+      try {
+        const error = await createAllAccess({ publicUrl: 'http://localhost:3000', store: empty, migrate: false }).catch((e: unknown) => e)
+        expect(error).toBeInstanceOf(MigrationsPendingError)
+        expect((error as Error).message).toBe(`migrations: the database lacks ${MIGRATIONS.join(', ')}: run all-access migrate first (or leave createAllAccess's migrate option on)`)
+        expect(await empty.db.schema.hasTable('knex_migrations')).toBe(false)
+      } finally {
+        await empty.close()
+        await dropFresh()
+      }
     })
 
     if (database.kind === 'sqlite') {

@@ -167,6 +167,22 @@ async function refuseNewerMigrations(knex: Knex): Promise<void> {
   }
 }
 
+/** The database lacks migrations this version needs: nothing applied them (`createAllAccess` with `migrate: false`). */
+export class MigrationsPendingError extends InputError {
+  override name = 'MigrationsPendingError'
+}
+
+/**
+ * For a BFF told not to migrate: refuses a database without every migration this version knows,
+ * naming them, before it answers anything. Started anyway, it answered `/readyz` ready and then
+ * `500 server_error` on every route that reads the missing table or column. Reads only.
+ */
+export async function refusePendingMigrations(knex: Knex): Promise<void> {
+  const applied = new Set<string>((await knex.schema.hasTable('knex_migrations')) ? await knex('knex_migrations').pluck('name') : [])
+  const pending = (await migrationSource.getMigrations([])).filter((name) => !applied.has(name))
+  if (pending.length) throw new MigrationsPendingError(`migrations: the database lacks ${pending.join(', ')}: run all-access migrate first (or leave createAllAccess's migrate option on)`)
+}
+
 interface MigrationLock {
   release(): Promise<void>
 }

@@ -2,7 +2,7 @@ import type { Knex } from 'knex'
 import type { RootKey } from '../crypto/keys.ts'
 import { SecretBox } from '../crypto/secret-box.ts'
 import { AccountStore } from './accounts.ts'
-import { openDatabase, parseDatabaseUrl, migrate, type PoolOptions } from './database.ts'
+import { openDatabase, parseDatabaseUrl, migrate, refusePendingMigrations, type PoolOptions } from './database.ts'
 import { LoginFlowStore } from './login-flows.ts'
 import { LogoutTokenStore } from './logout-tokens.ts'
 import { ProviderStore } from './providers.ts'
@@ -54,5 +54,5 @@ export function storeOn(db: Knex, box: SecretBox, cacheMs = 0): Store {
   }
 }
 
-export { migrate, parseDatabaseUrl }
+export { migrate, parseDatabaseUrl, refusePendingMigrations }
 export { DEFAULT_CACHE_MS } from './read-cache.ts'
