@@ -206,7 +206,7 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
       const letGo = upstream.trailingLetGo()
       const answer = await callProvider(`${upstream.url}/v1/gzip-trailing?coding=${coding}`, { method: 'get' }, 'profile_request_failed')
       expect(answer.text, coding).toBe('{"oauth_problem":"token_rejected"}')
-      expect(await within(2000, async () => upstream.trailingLetGo(), (n) => n > letGo), coding).toBeGreaterThan(letGo)
+      expect(await within(10_000, async () => upstream.trailingLetGo(), (n) => n > letGo), coding).toBeGreaterThan(letGo)
     }
   })
 
@@ -383,7 +383,7 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
         } as RequestInit)
       const refused = await upload()
       expect([refused.status, await refused.json()]).toEqual([401, { error: 'invalid_token' }])
-      expect(await within(3000, async () => (await bff.store.accounts.get(accountId))?.accessToken, (token) => token === 'token-after-upload')).toBe('token-after-upload')
+      expect(await within(10_000, async () => (await bff.store.accounts.get(accountId))?.accessToken, (token) => token === 'token-after-upload')).toBe('token-after-upload')
       expect(grants).toHaveLength(1)
       await cacheLapse()
       const again = await upload()
@@ -496,7 +496,7 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     const letGo = upstream.trailingLetGo()
     const refused = await signer.fetch(new URL('/api/oauth1-echo/gzip-trailing?status=401&problem=signature_invalid', bff.url), { headers: CSRF })
     expect([refused.status, await refused.json()]).toEqual([401, { oauth_problem: 'signature_invalid' }])
-    expect(await within(2000, async () => upstream.trailingLetGo(), (n) => n > letGo)).toBeGreaterThan(letGo)
+    expect(await within(10_000, async () => upstream.trailingLetGo(), (n) => n > letGo)).toBeGreaterThan(letGo)
   })
 
   /** A GET of the OAuth 1.0a echo with `query` and a form POST of `form` to `postPath`: what the provider received of each. */
@@ -557,7 +557,7 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     const response = await browser.fetch(new URL('/api/echo/stall-body', bff.url), { headers: CSRF })
     expect(response.status).toBe(200)
     await expect(response.text()).rejects.toThrow()
-    expect(await within(2000, async () => upstream.stallsLetGo(), (n) => n > letGo)).toBeGreaterThan(letGo)
+    expect(await within(10_000, async () => upstream.stallsLetGo(), (n) => n > letGo)).toBeGreaterThan(letGo)
     expect(bff.logs.some((line) => line.startsWith('error answer cut:'))).toBe(true)
   })
 
@@ -649,6 +649,7 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
   })
 
   describe('large bodies', () => {
+    const BIG_TIME_LIMIT_MS = 60_000
     let big: TestBff
     let bigBrowser: BrowserSession
     /** Signed in with an OAuth 1.0a account, whose forms are read whole to be signed. */
@@ -668,7 +669,9 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
 
     beforeAll(async () => {
       const created = await database.create()
-      big = await startBff(created.url, { proxy: { timeoutMs: 5000, maxBody: 2 * 1024 * 1024, pipeDirectly: database.pipeDirectly } })
+      // A time limit no test here waits out (a test times out at 30 s): what ends a call the browser
+      // left is its leaving, shown by the call ending at all, not by a clock reading on a loaded machine.
+      big = await startBff(created.url, { proxy: { timeoutMs: BIG_TIME_LIMIT_MS, maxBody: 2 * 1024 * 1024, pipeDirectly: database.pipeDirectly } })
       const dropBig = created.drop
       const close = big.close
       big.close = async () => {
@@ -707,24 +710,21 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
       const response = await bigBrowser.fetch(new URL('/api/echo/stall-body', big.url), { headers: CSRF, signal: leaving.signal })
       expect(response.status).toBe(200)
       leaving.abort()
-      // Well before this BFF's 5 s time limit (room for a loaded machine): the browser's leaving, not
-      // the limit, closed it.
-      const left = Date.now()
-      expect(await within(4000, async () => upstream.stallsLetGo(), (n) => n > letGo)).toBeGreaterThan(letGo)
-      expect(Date.now() - left).toBeLessThan(2000)
+      // Long before this BFF's time limit: the browser's leaving, not the limit, closed it.
+      expect(await within(10_000, async () => upstream.stallsLetGo(), (n) => n > letGo)).toBeGreaterThan(letGo)
     })
 
     it("lets go of the provider's call when the browser goes away before the provider answers, logged as abandoned (499)", async () => {
       const [letGo, waiting] = [upstream.heldLetGo(), upstream.held()]
       const leaving = new AbortController()
       const asked = bigBrowser.fetch(new URL('/api/echo/held', big.url), { headers: CSRF, signal: leaving.signal }).catch(() => 'gone')
-      expect(await within(2000, async () => upstream.held(), (n) => n > waiting)).toBeGreaterThan(waiting)
+      expect(await within(10_000, async () => upstream.held(), (n) => n > waiting)).toBeGreaterThan(waiting)
       leaving.abort()
       expect(await asked).toBe('gone')
-      // Well before this BFF's 5 s time limit: the browser's leaving, not the limit, ended the call,
+      // Long before this BFF's time limit: the browser's leaving, not the limit, ended the call,
       // which otherwise held one of the provider's pooled connections for nobody.
-      expect(await within(3000, async () => upstream.heldLetGo(), (n) => n > letGo)).toBeGreaterThan(letGo)
-      expect(await within(1000, async () => big.logs.filter((line) => / \/api\/echo\/held 499 /.test(line)).length, (n) => n > 0)).toBe(1)
+      expect(await within(10_000, async () => upstream.heldLetGo(), (n) => n > letGo)).toBeGreaterThan(letGo)
+      expect(await within(10_000, async () => big.logs.filter((line) => / \/api\/echo\/held 499 /.test(line)).length, (n) => n > 0)).toBe(1)
       upstream.releaseHeld()
     })
 
@@ -757,12 +757,10 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
         // Cut once the upload has reached the provider (a fixed 300 ms had been hoped to be enough).
         expect(await within(10_000, async () => upstream.arrived.length > arrivedBefore, Boolean)).toBe(true)
         uploading.destroy()
-        const left = Date.now()
-        // Well before the 5 s time limit: the browser's leaving, not the limit, ended it.
-        expect(await within(2000, async () => upstream.uploadsCut(), (n) => n > cut)).toBeGreaterThan(cut)
-        expect(Date.now() - left).toBeLessThan(1000)
+        // Long before the time limit: the browser's leaving, not the limit, ended it.
+        expect(await within(10_000, async () => upstream.uploadsCut(), (n) => n > cut)).toBeGreaterThan(cut)
         // Logged as the browser's leaving, not as the provider's failure.
-        expect(await within(2000, async () => big.logs.filter((line) => /^POST \/api\/echo\/upload 499 /.test(line)).length, (n) => n > 0)).toBe(1)
+        expect(await within(10_000, async () => big.logs.filter((line) => /^POST \/api\/echo\/upload 499 /.test(line)).length, (n) => n > 0)).toBe(1)
         expect(big.logs.join('\n')).not.toMatch(/upstream_unreachable|service_unavailable|server_error/)
         big.logs.length = 0
       },
@@ -778,12 +776,10 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
       const socket = connect({ host: url.hostname, port: Number(url.port) }, () => socket.end(head + rest))
       socket.on('error', () => {})
       socket.resume()
-      const sent = Date.now()
       const ended = (line: string) => /^POST \/api\/echo\/upload (499|504) /.test(line)
-      const line = await within(7000, async () => big.logs.find(ended), (found) => found !== undefined)
-      // Well before the 5 s time limit, and as the browser's leaving, not the provider's slowness.
+      const line = await within(10_000, async () => big.logs.find(ended), (found) => found !== undefined)
+      // Long before the time limit, and as the browser's leaving, not the provider's slowness.
       expect(line).toMatch(/^POST \/api\/echo\/upload 499 /)
-      expect(Date.now() - sent).toBeLessThan(2000)
       expect(big.logs.join('\n')).not.toMatch(/upstream_timeout|upstream_unreachable|service_unavailable|server_error/)
       big.logs.length = 0
     })
@@ -797,7 +793,7 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
       // sends nothing at all. Whether the server already reads the body or not, the outcome is the same.
       await new Promise((resolve) => uploading.write('{"half":', resolve))
       uploading.destroy()
-      expect(await within(2000, async () => big.logs.filter((line) => /^POST \/api\/echo\/upload 499 /.test(line)).length, (n) => n > 0)).toBe(1)
+      expect(await within(10_000, async () => big.logs.filter((line) => /^POST \/api\/echo\/upload 499 /.test(line)).length, (n) => n > 0)).toBe(1)
       expect(big.logs.join('\n')).not.toMatch(/upstream_unreachable|service_unavailable|server_error/)
       // Nothing of it went upstream: a buffered body is sent only once it is whole.
       expect(upstream.received.length).toBe(before)
@@ -816,9 +812,9 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
       const sent = Date.now()
       socket.write(`POST ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nCookie: ${browser.cookieHeader(url)}\r\nX-CSRF: 1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"half":`)
       // The BFF's time limit (500 ms here), not Node's 300 s request timeout, ends it.
-      const closedAt = await Promise.race([closed, new Promise<number>((resolve) => setTimeout(() => resolve(Number.NaN), 5000))])
+      const closedAt = await Promise.race([closed, new Promise<number>((resolve) => setTimeout(() => resolve(Number.NaN), 20_000))])
       expect(closedAt - sent).toBeGreaterThanOrEqual(450)
-      expect(await within(2000, async () => abandoned(), (n) => n > abandonedBefore)).toBe(abandonedBefore + 1)
+      expect(await within(10_000, async () => abandoned(), (n) => n > abandonedBefore)).toBe(abandonedBefore + 1)
       expect(bff.logs.join('\n')).toMatch(/upload stalled: not whole in 500 ms/)
       expect(upstream.received.length).toBe(before)
       socket.destroy()
