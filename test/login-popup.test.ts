@@ -242,8 +242,9 @@ describe.each(databases)("the session's end as /auth/session tells it, on $kind"
 
   it('does not move the idle end on ?slide=false, and does on a plain read', async () => {
     await withBff({ idleMs: 10 * 60_000, absoluteMs: 60 * 60_000 }, async (bff, browser, idHash) => {
-      // As if the session had been left idle until 5 s before its end.
-      const nearEnd = Date.now() + 5000
+      // As if the session had been left idle until 30 s before its end (not closer: the reads below
+      // must reach the BFF before it, however loaded the machine).
+      const nearEnd = Date.now() + 30_000
       await bff.store.sessions.extend(idHash, nearEnd)
       expect(await read(bff, browser, false)).toBe(nearEnd)
       expect(await read(bff, browser, false)).toBe(nearEnd)
@@ -255,13 +256,16 @@ describe.each(databases)("the session's end as /auth/session tells it, on $kind"
   })
 
   it('tells an expiresAt never later than the absolute end, even when the idle time would reach past it', async () => {
-    await withBff({ idleMs: 10 * 60_000, absoluteMs: 2 * 60_000 }, async (bff, browser, idHash) => {
+    // An absolute end ten minutes on: a minute's idle end left is far enough from it that a slide,
+    // which writes only for a gain of a minute or more, moves it there.
+    await withBff({ idleMs: 60 * 60_000, absoluteMs: 10 * 60_000 }, async (bff, browser, idHash) => {
       const record = await bff.store.sessions.find(idHash)
       expect(record).not.toBeNull()
       const absoluteEnd = record!.absoluteExpiresAt
       expect(await read(bff, browser, false)).toBe(absoluteEnd)
       // Left idle for a while: a read that slides may move the idle end up to the absolute end, never past it.
-      await bff.store.sessions.extend(idHash, Date.now() + 1000)
+      // A minute left, not a second: a read a loaded machine delayed past a one-second end found the session over.
+      await bff.store.sessions.extend(idHash, Date.now() + 60_000)
       expect(await read(bff, browser, true)).toBe(absoluteEnd)
       expect((await bff.store.sessions.find(idHash))?.idleExpiresAt).toBe(absoluteEnd)
       expect(await read(bff, browser, false)).toBe(absoluteEnd)
