@@ -153,15 +153,30 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<string> 
   })
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A port for a process started later, below Linux's ephemeral range (32768–60999): one the system
+ * chose (listen on 0) and released could be handed again to the next server started on port 0 (the
+ * soak's balancer is, right after it picks its instances' ports), or taken while a killed instance
+ * restarts on it. Taken in turn from a random start, so that two picks never give the same port.
+ */
+const FIRST_PORT = 20_000
+const PORTS = 32_768 - FIRST_PORT
+let nextPort = Math.floor(Math.random() * PORTS)
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((done) => {
     const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
+    server.once('error', () => done(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => done(true)))
   })
+}
+
+export async function freePort(): Promise<number> {
+  for (let tried = 0; tried < PORTS; tried++) {
+    const port = FIRST_PORT + (nextPort++ % PORTS)
+    if (await canListen(port)) return port
+  }
+  throw new Error(`no free port in ${FIRST_PORT}–${FIRST_PORT + PORTS - 1}`)
 }
 
 let microsPerTick: number | undefined

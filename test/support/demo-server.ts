@@ -5,12 +5,33 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { generateKey } from '../../server/crypto/keys.ts'
 
+/**
+ * Ports are handed out below Linux's ephemeral range (32768–60999), from a block of this vitest
+ * worker's own. A port the system chose (listen on 0), closed, then bound again by a process started
+ * a second later, could meanwhile be handed by the system to any server another test file starts
+ * on port 0: one such listen in about 5,000 got the port just released, and the suite starts some
+ * forty `serve` processes while its other workers start servers of their own.
+ */
+const PORT_BLOCK = 400
+const FIRST_PORT = 20_000
+const BLOCKS = Math.floor((32_768 - FIRST_PORT) / PORT_BLOCK)
+const blockStart = FIRST_PORT + (Number(process.env.VITEST_POOL_ID ?? 0) % BLOCKS) * PORT_BLOCK
+let nextInBlock = Math.floor(Math.random() * PORT_BLOCK)
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const server = createServer()
+    server.once('error', () => done(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => done(true)))
+  })
+}
+
 export async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((done) => server.close(() => done()))
-  return port
+  for (let tried = 0; tried < PORT_BLOCK; tried++) {
+    const port = blockStart + (nextInBlock++ % PORT_BLOCK)
+    if (await canListen(port)) return port
+  }
+  throw new Error(`no free port in ${blockStart}–${blockStart + PORT_BLOCK - 1}`)
 }
 
 export interface RunningServe {
