@@ -52,7 +52,7 @@ describe('a login start that another site makes a visitor fetch, in Chromium', (
     // The BFF's request log: the page cannot read these answers (nor could it before).
     const answered = (status: number) => serve.output().split('\n').filter((line) => line.startsWith(`GET /auth/login/sandbox-oidc ${status} `)).length
     await page.goto(otherSiteUrl, { waitUntil: 'load' })
-    await expect.poll(() => answered(403), { timeout: 5000 }).toBe(37)
+    await expect.poll(() => answered(403), { timeout: 20_000 }).toBe(37)
     expect(answered(302) + answered(429)).toBe(0)
     expect(Number((await store.db('login_flows').count({ n: '*' }).first())?.n)).toBe(0)
     // A link from another site is a navigation: it starts the login, at the provider's page.

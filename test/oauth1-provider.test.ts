@@ -296,7 +296,7 @@ describe('the strict OAuth 1.0a sandbox provider', () => {
       // sends nothing at all. Whether the server already reads the body or not, the outcome is the same.
       await new Promise((resolve) => cut.write('status=half', resolve))
       cut.destroy()
-      for (let waited = 0; provider.requests.length === before && waited < 2000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
+      for (let waited = 0; provider.requests.length === before && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
       expect(provider.requests.slice(before)).toEqual([{ method: 'POST', path: '/1.1/echo.json', ok: false, reason: 'request body cut off' }])
       expect(logged).not.toHaveBeenCalled()
     } finally {

@@ -81,7 +81,7 @@ describe('all-access serve: connections', () => {
     expect([answered, headers['x-content-type-options'], headers['cache-control'], headers.connection]).toEqual([status, 'nosniff', 'no-store', 'close'])
     await connection.closed
     const logged = () => serve.output().split('\n').some((line) => line.startsWith(`request unreadable ${status}: HPE_`))
-    for (let waited = 0; !logged() && waited < 2000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
+    for (let waited = 0; !logged() && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
     expect(serve.output()).toMatch(new RegExp(`^request unreadable ${status}: HPE_[A-Z_]+$`, 'm'))
   })
 
@@ -94,7 +94,7 @@ describe('all-access serve: connections', () => {
     expect([answer.status, answer.headers.get('x-content-type-options'), answer.headers.get('cache-control'), await answer.json()]).toEqual([500, 'nosniff', 'no-store', { error: 'server_error', message: expect.any(String) }])
     expect(requestId).toMatch(/^[0-9a-f]{16}$/)
     const logged = () => serve.output().includes(`error req=${requestId} server_error: `)
-    for (let waited = 0; !logged() && waited < 2000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
+    for (let waited = 0; !logged() && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
     expect(serve.output()).toMatch(new RegExp(`^error req=${requestId} server_error: Error: ${code}`, 'm'))
     expect(serve.output()).not.toContain(`error req=${requestId} answer cut`)
   })

@@ -183,7 +183,7 @@ describe('all-access serve configured by the environment of DESIGN.md', () => {
       await new Promise((resolve) => uploading.write('half', resolve))
       uploading.destroy()
       const logged = () => serve.output().split('\n').some((line) => /^POST \/api\/echo\/upload 499 \d+ms req=/.test(line))
-      for (let waited = 0; !logged() && waited < 2000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
+      for (let waited = 0; !logged() && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
       await serve.stop()
       const lines = serve.output().trimEnd().split('\n')
       expect(lines.filter((line) => / req=/.test(line)).map((line) => line.replace(/ \d+ms req=\w+$/, '').replace(/ req=\w+:/, ':'))).toEqual([
