@@ -395,4 +395,52 @@ describe.each(databases)('a disconnect while a refresh is out on $kind', (databa
       await drop()
     }
   })
+
+  it('leaves no token the provider issued unrevoked when a refresh stores new tokens while the disconnect revokes the ones it read', async () => {
+    const { url, drop } = await database.create()
+    const bff = await startBff(url)
+    let release = () => {}
+    let revoking = () => {}
+    const revocationAsked = new Promise<void>((resolve) => (revoking = resolve))
+    const revocationHeld = new Promise<void>((resolve) => (release = resolve))
+    const provider = await startDocumentedProvider({
+      answers: {
+        '/token': (request) =>
+          new URLSearchParams(request.body).get('grant_type') !== 'refresh_token'
+            ? { body: { access_token: 'at-1', token_type: 'Bearer', expires_in: 0.001, refresh_token: 'rt-1' } }
+            : { body: { access_token: 'at-2', token_type: 'Bearer', expires_in: 3600, refresh_token: 'rt-2' } },
+        '/me': () => ({ body: { id: 'alice' } }),
+        // The provider is slow to answer the disconnect's first revocation.
+        '/revoke': async () => {
+          revoking()
+          await revocationHeld
+          return { body: {} }
+        },
+        '/api/me': () => ({ body: {} }),
+      },
+    })
+    try {
+      const endpoints = { authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me`, apiBaseUrl: `${provider.url}/api` }
+      await bff.addProvider('revocable', { ...endpoints, revocationUrl: `${provider.url}/revoke`, clientId: 'client', clientSecret: 'secret' })
+      const browser = new BrowserSession()
+      expect(authError(await login(browser, bff.url, 'revocable'))).toBeNull()
+      const disconnecting = browser.fetch(new URL('/auth/accounts/revocable', bff.url), { method: 'DELETE', headers: CSRF })
+      await revocationAsked
+      // Another tab calls the API meanwhile: the spent token (granted for a millisecond) is refreshed first.
+      const call = await browser.fetch(new URL('/api/revocable/me', bff.url), { headers: CSRF })
+      release()
+      expect((await disconnecting).status).toBe(204)
+      const issued = ['at-1', 'rt-1', ...(provider.at('/token').length > 1 ? ['at-2', 'rt-2'] : [])]
+      const revoked = provider.at('/revoke').map((request) => new URLSearchParams(request.body).get('token'))
+      expect(revoked.sort()).toEqual(issued.sort())
+      expect(call.status).toBe(403)
+      expect(await call.json()).toEqual({ error: 'account_not_connected', message: expect.any(String) })
+      expect(Number((await bff.store.db('accounts').count({ n: '*' }).first())?.n)).toBe(0)
+    } finally {
+      release()
+      await provider.close()
+      await bff.close()
+      await drop()
+    }
+  })
 })

@@ -248,6 +248,19 @@ export class AccountStore {
     return removed
   }
 
+  /**
+   * Removes an account and answers the tokens it held at that moment (null when it was gone
+   * already): a refresh stored between a read and the delete would otherwise leave its tokens
+   * unrevoked, and one still out finds the account gone and revokes its own.
+   */
+  async unlink(id: number): Promise<{ id: number; accessToken: string; refreshToken: string | null } | null> {
+    // Knex's sqlite3 client ignores returning() on delete, so the SQL is written out; both databases speak it.
+    const result = await this.db.raw('DELETE FROM accounts WHERE id = ? RETURNING id, access_token, refresh_token', [id])
+    const [row] = (Array.isArray(result) ? result : result.rows) as Record<string, unknown>[]
+    this.changed(this.db)
+    return row ? { id: row.id as number, accessToken: this.decrypt('access_token', row) ?? '', refreshToken: this.decrypt('refresh_token', row) } : null
+  }
+
   async remove(id: number, trx: Knex = this.db): Promise<boolean> {
     const removed = (await trx('accounts').where({ id }).delete()) > 0
     this.changed(trx)
