@@ -8,6 +8,7 @@ import { authError, login, session } from './support/login.ts'
 import { startDocumentedProvider } from './support/documented-provider.ts'
 import { forgetDiscovery } from '../server/clients/oidc-discovery.ts'
 import { decodeJwt, generateKeyPair, SignJWT } from 'jose'
+import { generateKey } from '../server/crypto/keys.ts'
 
 const CSRF = { 'X-CSRF': '1' }
 
@@ -440,6 +441,78 @@ describe.each(databases)('a disconnect while a refresh is out on $kind', (databa
       release()
       await provider.close()
       await bff.close()
+      await drop()
+    }
+  })
+})
+
+describe.each(databases)('a refresh that outlasts its lease, with two instances on one $kind database', (database) => {
+  it("is not sent again by the other instance with the refresh token it spent: the provider's key set answering slowly after the grant does not cost the account its login", async () => {
+    const { url, drop } = await database.create()
+    const settings = { keys: generateKey(), refresh: { leaseMs: 1500, waitMs: 3000 } }
+    const a = await startBff(url, settings)
+    const b = await startBff(url, settings)
+    let keysSlow = false
+    let keysAsked = () => {}
+    let releaseKeys = () => {}
+    const keysStalled = new Promise<void>((resolve) => (keysAsked = resolve))
+    const keysReleased = new Promise<void>((resolve) => (releaseKeys = resolve))
+    let secondGrant = () => {}
+    const secondGrantAsked = new Promise<void>((resolve) => (secondGrant = resolve))
+    // Refresh tokens rotate and are good once, as the OAuth 2.0 Security BCP (§4.14.2) has them.
+    const spent = new Set<string>()
+    const provider = await startDocumentedProvider({
+      discovery: {},
+      answers: {
+        '/token': async (request, p) => {
+          const grant = new URLSearchParams(request.body)
+          if (grant.get('grant_type') !== 'refresh_token') {
+            return { body: { access_token: 'at-1', token_type: 'Bearer', expires_in: 0.001, refresh_token: 'rt-1', id_token: await p.idToken({ sub: 'alice' }) } }
+          }
+          const used = grant.get('refresh_token') ?? ''
+          if (spent.size > 0) secondGrant()
+          if (spent.has(used) || used !== 'rt-1') return { status: 400, body: { error: 'invalid_grant' } }
+          spent.add(used)
+          return { body: { access_token: 'at-2', token_type: 'Bearer', expires_in: 3600, refresh_token: 'rt-2', id_token: await p.idToken({ sub: 'alice', nonce: undefined }) } }
+        },
+        '/jwks': async (_request, p) => {
+          if (keysSlow) {
+            keysAsked()
+            await keysReleased
+          }
+          return { body: p.keySet }
+        },
+        '/api/me': () => ({ body: { ok: true } }),
+      },
+    })
+    try {
+      await a.addProvider('op', { issuer: provider.url, apiBaseUrl: `${provider.url}/api`, clientId: 'client', clientSecret: 'secret' })
+      const browser = new BrowserSession()
+      expect(authError(await login(browser, a.url, 'op'))).toBeNull()
+      // The provider's keys are fetched again for the refreshed ID token, and answer slowly.
+      keysSlow = true
+      forgetDiscovery()
+      // The token is spent (granted for a millisecond): A refreshes, and is granted new tokens.
+      const onA = browser.fetch(new URL('/api/op/me', a.url), { headers: CSRF })
+      await keysStalled
+      // B needs the account's token while A still checks the refreshed ID token.
+      const onB = browser.fetch(new URL('/api/op/me', b.url), { headers: CSRF })
+      await Promise.race([secondGrantAsked, onB])
+      releaseKeys()
+      const [answerA, answerB] = await Promise.all([onA, onB])
+      expect(provider.at('/token').filter((request) => new URLSearchParams(request.body).get('grant_type') === 'refresh_token')).toHaveLength(1)
+      const account = (await a.store.db('accounts').first('id'))!
+      const stored = await a.store.accounts.get(account.id)
+      expect({ status: stored?.status, accessToken: stored?.accessToken, refreshToken: stored?.refreshToken }).toEqual({ status: 'active', accessToken: 'at-2', refreshToken: 'rt-2' })
+      expect(answerA.status).toBe(200)
+      // B waited for A's refresh as long as it may, and said the provider was too slow: not reauth_required.
+      expect(answerB.status).toBe(504)
+      expect(await answerB.json()).toEqual({ error: 'upstream_timeout', message: expect.any(String) })
+    } finally {
+      releaseKeys()
+      await provider.close()
+      await a.close()
+      await b.close()
       await drop()
     }
   })

@@ -212,9 +212,25 @@ export class AccountAccessService {
         if (taken) await this.store.accounts.releaseRefreshLease(stale.id, this.instanceId)
         return current
       }
-      if (taken) return this.refreshHoldingLease(current)
+      if (taken) return this.refreshRenewingLease(current)
       if (Date.now() > deadline) throw new AllAccessError('upstream_timeout', { detail: `waited ${this.refresh.waitMs} ms for another instance's refresh` })
       await sleep(Math.min(50 + attempt * 25, 250))
+    }
+  }
+
+  /**
+   * Refreshes while renewing the lease: discovery, the token request and the provider's keys for a
+   * refreshed ID token may together outlast one lease, and past its end another instance would send
+   * again the refresh token this one has spent (rotation: refused, and the account lost its login).
+   * A holder that dies stops renewing, and others take over once its last lease ends.
+   */
+  private async refreshRenewingLease(current: AccountRecord): Promise<AccountRecord> {
+    const renew = () => this.store.accounts.renewRefreshLease(current.id, this.instanceId, Date.now() + this.refresh.leaseMs).catch((error: unknown) => this.log.info(`account ${current.id}: refresh lease not renewed (${(error as Error).message})`))
+    const renewal = setInterval(renew, this.refresh.leaseMs / 3).unref()
+    try {
+      return await this.refreshHoldingLease(current)
+    } finally {
+      clearInterval(renewal)
     }
   }
 
@@ -231,7 +247,7 @@ export class AccountAccessService {
     }
     let token
     try {
-      // Give up before the lease ends: past it another instance may refresh with the same token.
+      // A token endpoint that hangs is given up within one lease, though the lease is renewed meanwhile.
       token = await this.metrics.refresh(provider.name, client.refreshAccessToken(current.refreshToken, { timeoutMs: Math.max(1000, this.refresh.leaseMs - 2000), idToken: current.idToken, callbackUrl: this.callbackUrl(provider) }))
     } catch (error) {
       if (error instanceof AllAccessError && error.code === 'reauth_required') {

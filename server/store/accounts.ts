@@ -203,6 +203,11 @@ export class AccountStore {
     return taken === 1
   }
 
+  /** Moves the end of `owner`'s lease on to `until`, while it still holds it. */
+  async renewRefreshLease(id: number, owner: string, until: number): Promise<void> {
+    await this.db('accounts').where({ id, refresh_lease_owner: owner }).update({ refresh_lease_until: until })
+  }
+
   /** Frees the lease if `owner` still holds it. */
   async releaseRefreshLease(id: number, owner: string): Promise<void> {
     await this.db('accounts').where({ id, refresh_lease_owner: owner }).update({ refresh_lease_owner: null, refresh_lease_until: null })
