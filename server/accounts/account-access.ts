@@ -226,7 +226,8 @@ export class AccountAccessService {
    */
   private async refreshRenewingLease(current: AccountRecord): Promise<AccountRecord> {
     const renew = () => this.store.accounts.renewRefreshLease(current.id, this.instanceId, Date.now() + this.refresh.leaseMs).catch((error: unknown) => this.log.info(`account ${current.id}: refresh lease not renewed (${(error as Error).message})`))
-    const renewal = setInterval(renew, this.refresh.leaseMs / 3).unref()
+    // A third of the lease, and no more often than the database can be asked (a lease of a few ms is a test's).
+    const renewal = setInterval(renew, Math.max(50, this.refresh.leaseMs / 3)).unref()
     try {
       return await this.refreshHoldingLease(current)
     } finally {
