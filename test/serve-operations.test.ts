@@ -304,6 +304,9 @@ describe('all-access serve with ALLACCESS_LOG_FORMAT=json', () => {
     expect(failed.status).toBe(502)
     const callback = await fetch(new URL('/auth/callback/echo?code=code-secret-3f&state=state-secret-9d', serve.url), { redirect: 'manual' })
     expect(callback.status).toBe(302)
+    // Another site's image of the login start: refused, which any page can make a browser do once a request.
+    const crossSite = await fetch(new URL('/auth/login/echo', serve.url), { headers: { 'Sec-Fetch-Site': 'cross-site', 'Sec-Fetch-Mode': 'no-cors', 'Sec-Fetch-Dest': 'image' }, redirect: 'manual' })
+    expect(crossSite.status).toBe(403)
     await serve.stop()
 
     const lines = serve.output().trimEnd().split('\n')
@@ -320,12 +323,17 @@ describe('all-access serve with ALLACCESS_LOG_FORMAT=json', () => {
       { method: 'GET', path: '/api/echo/users/7', status: 200, req: okId },
       { method: 'GET', path: '/api/dead/me', status: 502, req: failedId },
       { method: 'GET', path: '/auth/callback/echo', status: 302, req: callback.headers.get('x-request-id') },
+      { method: 'GET', path: '/auth/login/echo', status: 403, req: crossSite.headers.get('x-request-id') },
     ])
     for (const request of requests) expect(request.ms).toEqual(expect.any(Number))
     expect(requests[0].msg).toBe(`GET /api/echo/users/7 200 ${requests[0].ms}ms req=${okId}`)
     const errors = entries.filter((entry) => entry.level === 'error')
     expect(errors.map((entry) => entry.req)).toEqual([failedId])
     expect(errors[0].msg).toMatch(new RegExp(`^error req=${failedId} upstream_unreachable: http://127\\.0\\.0\\.1:1: `))
+    // A refusal any client can cause once a request is logged with its detail, but not as an error to alert on.
+    expect(entries.filter((entry) => entry.req === crossSite.headers.get('x-request-id') && entry.method === undefined)).toEqual([
+      expect.objectContaining({ level: 'info', msg: `refused req=${crossSite.headers.get('x-request-id')} origin_not_allowed: a login start from another site's image` }),
+    ])
     expect(entries.map((entry) => entry.msg)).toContain('all-access stopping (SIGTERM)')
     for (const secret of [sessionId, 'token-echo-5c2d', 'token-dead-5c2d', 'client-secret-0b7e', 'query-secret-1a', 'code-secret-3f', 'state-secret-9d']) expect(serve.output()).not.toContain(secret)
   })
