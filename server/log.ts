@@ -25,17 +25,27 @@ export type LogFormat = (typeof LOG_FORMATS)[number]
 /** How long a log line may wait to be written with the lines that follow it. */
 const FLUSH_MS = 20
 
+/**
+ * How much may wait in a stream's queue for a reader that stopped (a stalled log collector): past
+ * it, lines are dropped and counted, not held in memory until the process runs out of it.
+ */
+export const LOG_QUEUE_LIMIT = 16 * 1024 * 1024
+
 class BatchedLines {
   private pending = ''
   private scheduled = false
   /** The process's stream for this descriptor, once a full pipe made lines wait in its queue. */
   private stream: NodeJS.WriteStream | undefined
+  /** Lines dropped while the queue was full, told in a line of the format they were written in. */
+  private dropped = 0
+  private droppedNote: (count: number) => string = String
 
   constructor(private readonly fd: number) {
     process.once('exit', () => this.flush())
   }
 
-  write(line: string): void {
+  write(line: string, droppedNote: (count: number) => string): void {
+    this.droppedNote = droppedNote
     this.pending += line + '\n'
     if (this.pending.length > 64 * 1024) this.flush()
     else if (!this.scheduled) {
@@ -52,10 +62,14 @@ class BatchedLines {
     if (!text) return
     // Lines already queued on the stream go first: a direct write now would pass them, or cut into one.
     if (this.stream && this.stream.writableLength > 0) {
-      this.stream.write(text)
+      if (this.stream.writableLength > LOG_QUEUE_LIMIT) {
+        for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) this.dropped++
+        return
+      }
+      this.stream.write(this.withDroppedNote(text))
       return
     }
-    const bytes = Buffer.from(text)
+    const bytes = Buffer.from(this.withDroppedNote(text))
     let written = 0
     try {
       // A non-blocking pipe with some room takes part of the batch: write the rest after it.
@@ -68,7 +82,16 @@ class BatchedLines {
       }
     }
   }
+
+  private withDroppedNote(text: string): string {
+    if (!this.dropped) return text
+    const note = this.droppedNote(this.dropped)
+    this.dropped = 0
+    return `${note}\n${text}`
+  }
 }
+
+const droppedText = (count: number) => `log: ${count} lines dropped, the log's reader did not keep up`
 
 const out = new BatchedLines(1)
 const err = new BatchedLines(2)
@@ -90,8 +113,8 @@ export function textLine(line: string): string {
 }
 
 export const consoleLogger: Logger = {
-  info: (line) => out.write(textLine(line)),
-  error: (line) => err.write(textLine(line)),
+  info: (line) => out.write(textLine(line), droppedText),
+  error: (line) => err.write(textLine(line), droppedText),
 }
 
 /** A line's request id, for lines that name it in their text (`error req=… code: …`) without fields. */
@@ -112,9 +135,11 @@ export function jsonLine(level: 'info' | 'error', line: string, fields: LogField
  * One JSON object per line, for log collectors: the same lines, so the same redaction, with their
  * fields as JSON values. Errors go to stderr as in the text format.
  */
+const droppedJson = (count: number) => jsonLine('error', droppedText(count), { dropped: count })
+
 export const jsonLogger: Logger = {
-  info: (line, fields) => out.write(jsonLine('info', line, fields)),
-  error: (line, fields) => err.write(jsonLine('error', line, fields)),
+  info: (line, fields) => out.write(jsonLine('info', line, fields), droppedJson),
+  error: (line, fields) => err.write(jsonLine('error', line, fields), droppedJson),
 }
 
 export function consoleLoggerFor(format: LogFormat): Logger {

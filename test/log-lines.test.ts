@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process'
 import { pathToFileURL } from 'node:url'
-import { resolve } from 'node:path'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
 const LOG_MODULE = pathToFileURL(resolve('dist/server/log.js')).href
@@ -120,4 +122,51 @@ describe('log lines, to a non-blocking pipe that fills up', () => {
     const lines = stdout.split('\n').filter(Boolean)
     expect(lines.map((line) => (JSON.parse(line) as { i: number }).i)).toEqual(Array.from({ length: 600 }, (_, i) => i))
   }, 20_000)
+
+  // A log collector that stops reading must not make the server hold every line since in memory:
+  // past the queue's limit lines are dropped, and a line says how many, once the reader is back.
+  it('drops lines, and says how many, rather than queue past its limit for a reader that stopped', async () => {
+    const script = `import { jsonLogger, LOG_QUEUE_LIMIT } from '${LOG_MODULE}'
+      import { writeFileSync } from 'node:fs'
+      process.stdout
+      const pad = 'x'.repeat(1000)
+      const total = Math.ceil((LOG_QUEUE_LIMIT * 1.5) / 1024)
+      let i = 0
+      let queued = 0
+      const burst = () => {
+        for (let n = 0; n < 500 && i < total; n++, i++) jsonLogger.info('GET /p 200 1ms req=' + i, { i, pad })
+        queued = Math.max(queued, process.stdout.writableLength)
+        if (i < total) return setTimeout(burst, 1)
+        // The whole burst written: the reader may read now.
+        writeFileSync(process.env.READ_NOW, '')
+        // Once the reader is back and the queue has drained, one more line brings the count with it.
+        const last = () => (process.stdout.writableLength ? setTimeout(last, 10) : (jsonLogger.info('GET /p 200 1ms req=last', { i: total, pad }), process.stderr.write(JSON.stringify({ total, queued, limit: LOG_QUEUE_LIMIT }))))
+        setTimeout(last, 10)
+      }
+      burst()`
+    const [stdout, stderr] = await new Promise<[string, string]>((done, fail) => {
+      // The reader waits while the whole burst is written, then reads everything.
+      const folder = mkdtempSync(join(tmpdir(), 'all-access-log-'))
+      const readNow = join(folder, 'read-now')
+      const reader = 'while [ ! -e "$READ_NOW" ]; do sleep 0.05; done; cat'
+      const child = spawn('sh', ['-c', `"${process.execPath}" --input-type=module -e "$SCRIPT" | (${reader})`], { env: { ...process.env, SCRIPT: script, READ_NOW: readNow } })
+      let out = ''
+      let err = ''
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk))
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk))
+      child.on('error', fail)
+      child.on('close', () => (rmSync(folder, { recursive: true, force: true }), done([out, err])))
+    })
+    const { total, queued, limit } = JSON.parse(stderr) as { total: number; queued: number; limit: number }
+    // Never more than the limit and a batch (64 KiB) queued.
+    expect(queued).toBeLessThanOrEqual(limit + 128 * 1024)
+    const entries = stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { i?: number; dropped?: number; level: string; msg: string })
+    const note = entries.findIndex((entry) => entry.dropped !== undefined)
+    expect(entries[note]).toMatchObject({ level: 'error', msg: `log: ${entries[note]!.dropped} lines dropped, the log's reader did not keep up` })
+    // The lines before the drop and the last one, whole and in order; together with the dropped, every line.
+    const kept = entries.filter((entry) => entry.dropped === undefined).map((entry) => entry.i!)
+    expect(kept.slice(0, note)).toEqual(Array.from({ length: note }, (_, i) => i))
+    expect(entries.slice(note + 1).map((entry) => entry.i)).toEqual([total])
+    expect(kept.length - 1 + entries[note]!.dropped!).toBe(total)
+  }, 30_000)
 })
