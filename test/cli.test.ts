@@ -560,6 +560,14 @@ describe('the all-access command without configuration', () => {
     )
   })
 
+  it('says in one line which certificate file of a postgres DATABASE_URL it cannot read, not with a stack trace', () => {
+    const cwd = temporaryFolder()
+    const missing = join(cwd, 'no-such-ca.pem')
+    expect(cli(['migrate'], { DATABASE_URL: `postgres://postgres@127.0.0.1:1/none?sslrootcert=${missing}`, ALLACCESS_KEYS: generateKey() }, cwd)).toEqual(
+      failure(`DATABASE_URL: cannot read ${missing} (ENOENT)`),
+    )
+  })
+
   it('says in one line that the database cannot be reached', () => {
     const result = cli(['migrate'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/test', ALLACCESS_KEYS: generateKey() }, temporaryFolder())
     expect(result.code).toBe(3)

@@ -106,15 +106,22 @@ export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Kn
     })
   }
   if (!installed('pg')) throw new DatabaseUrlError('DATABASE_URL is a postgres:// URL, which needs the pg package: npm install pg')
-  return knexFactory({
-    client: 'pg',
-    connection: target.location,
-    compileSqlOnError: false,
-    // Knex would print every failed connection attempt; callers turn them into one clear message.
-    log: { warn: () => {}, error: () => {}, debug: () => {}, deprecate: () => {} },
-    pool: { min: pool.min ?? 0, max: pool.max ?? 10 },
-    acquireConnectionTimeout: 10_000,
-  })
+  try {
+    return knexFactory({
+      client: 'pg',
+      connection: target.location,
+      compileSqlOnError: false,
+      // Knex would print every failed connection attempt; callers turn them into one clear message.
+      log: { warn: () => {}, error: () => {}, debug: () => {}, deprecate: () => {} },
+      pool: { min: pool.min ?? 0, max: pool.max ?? 10 },
+      acquireConnectionTimeout: 10_000,
+    })
+  } catch (error) {
+    // The URL's sslrootcert, sslcert or sslkey, read as it is parsed: a path of the settings, not a bug.
+    const { code, path } = error as NodeJS.ErrnoException
+    if (code && path) throw new DatabaseUrlError(`DATABASE_URL: cannot read ${path} (${code})`)
+    throw error
+  }
 }
 
 /** Migrations could not run: another process kept them locked past the deadline. */
