@@ -309,7 +309,7 @@ function takeAuthErrorFromUrl(): void {
 
 function subscribeAuthError(listener: () => void) {
   authErrorListeners.add(listener)
-  return () => void authErrorListeners.delete(listener)
+  return () => authErrorListeners.delete(listener)
 }
 
 function showAuthError(error: AuthError | null): void {
