@@ -154,7 +154,7 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init))
 
   /** One call of the BFF. `type` is the body's Content-Type, unless the caller's headers name one (`application/merge-patch+json`, a charset). */
-  async function call<T>(path: string, init: RequestInit = {}, fromProxy = false, type?: string): Promise<T> {
+  async function call<T>(path: string, init: RequestInit, fromProxy?: boolean, type?: string): Promise<T> {
     const headers = new Headers(init.headers)
     headers.set(CSRF_HEADER, CSRF_VALUE)
     if (!headers.has('Accept')) headers.set('Accept', 'application/json')

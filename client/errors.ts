@@ -57,7 +57,7 @@ export function isReauthRequired(error: unknown): error is AllAccessClientError 
  * unknown code or a body that is not the contract's reads as `server_error`); on the proxy, only the
  * BFF's codes with a message are, and anything else is the provider's answer: ProviderApiError.
  */
-export function errorFromAnswer(status: number, body: unknown, fromProxy: boolean): Error {
+export function errorFromAnswer(status: number, body: unknown, fromProxy?: boolean): Error {
   const { error: code, message } = (body ?? {}) as { error?: unknown; message?: unknown }
   // A message only counts in a body of the contract's shape.
   const text = typeof code === 'string' && typeof message === 'string' ? message : 'The server answered unexpectedly.'
