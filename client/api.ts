@@ -2,7 +2,7 @@ import type { PublicProvider } from '../shared/provider.ts'
 import { authErrorMessage } from '../shared/auth-errors.ts'
 import {
   accountRoute,
-  apiRoute,
+  apiPrefix,
   CSRF_HEADER,
   CSRF_VALUE,
   loginRoute,
@@ -216,7 +216,7 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
     api<T>(provider: string, path: string, { method = 'GET', query, json, form, headers, signal }: ApiCallOptions = {}) {
       const [body, type] =
         json !== undefined ? [JSON.stringify(json), 'application/json'] : form !== undefined ? [`${new URLSearchParams(form)}`, 'application/x-www-form-urlencoded'] : []
-      return call<T>(apiRoute(provider, apiPath(path)) + searchOf(query), { method, body, headers, signal }, true, type)
+      return call<T>(apiPrefix(provider) + apiPath(path) + searchOf(query), { method, body, headers, signal }, true, type)
     },
   }
 }

@@ -9,7 +9,9 @@ export const sessionRoute = '/auth/session'
 export const logoutRoute = '/auth/logout'
 export const backchannelLogoutRoute = (provider: string) => `/auth/backchannel-logout/${encodeURIComponent(provider)}`
 export const accountRoute = (provider: string) => `/auth/accounts/${encodeURIComponent(provider)}`
-export const apiRoute = (provider: string, path: string) => `/api/${encodeURIComponent(provider)}/${path.replace(/^\/+/, '')}`
+// The React library puts its path after the prefix itself: apiPath has already made it relative.
+export const apiPrefix = (provider: string) => `/api/${encodeURIComponent(provider)}/`
+export const apiRoute = (provider: string, path: string) => apiPrefix(provider) + path.replace(/^\/+/, '')
 
 /** The BFF's routes (DESIGN.md, "HTTP routes of the BFF"), as the server and the tests use them. */
 export const routes = {
