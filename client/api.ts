@@ -112,10 +112,10 @@ export interface AllAccessClient {
 export function apiPath(path: string): string {
   return path
     .replace(/^\/+/, '')
-    .replace(/%(?![0-9A-Fa-f]{2})/g, '%25')
+    .replace(/%(?![\da-f]{2})/gi, '%25')
     // What a path segment may hold (RFC 3986: unreserved, sub-delims, `:`, `@`), `/` and the escapes;
     // without the `i` flag `\w` is exactly ASCII letters, digits and `_`.
-    .replace(/[^\w\-.~!$&'()*+,;=:@/%]/gu, encodeURIComponent)
+    .replace(/[^\w.~!$&'()*+,;=:@/%-]/gu, encodeURIComponent)
     // A browser resolves `.` and `..` segments (`%2e` too) before the request leaves, so the BFF
     // would never see them to refuse: an escaped slash in front keeps them, and the BFF refuses that.
     .replace(/(^|\/)(?=(\.|%2e){1,2}(\/|$))/gi, '$1%2F')
