@@ -50,15 +50,22 @@ function refreshSessionAfter(error: Error, queryClient: QueryClient): never {
  * retrying only repeats them; other failures are retried as the app's QueryClient defaults say (an app
  * turns retries off in its tests), else twice. The hook's own options win.
  */
-function useAllAccessQuery<TQueryFnData, TData>(queryKey: QueryKey, queryFn: QueryFunction<TQueryFnData>, options: AllAccessQueryOptions<TQueryFnData, TData>) {
+function useAllAccessQuery<TQueryFnData, TData>(
+  queryKey: QueryKey,
+  queryFn: QueryFunction<TQueryFnData>,
+  options: AllAccessQueryOptions<TQueryFnData, TData>,
+  focusDefault?: 'always',
+) {
   // The app's defaults for this key: its QueryClient's, and those it set for the key (setQueryDefaults).
-  const { retry = 2 } = RQ.useQueryClient().defaultQueryOptions({ queryKey })
+  // focusDefault stands in for a focus default the app did not set; the app's own is passed on as it is.
+  const { retry = 2, refetchOnWindowFocus = focusDefault } = RQ.useQueryClient().defaultQueryOptions({ queryKey })
   return RQ.useQuery<TQueryFnData, Error, TData>({
     queryKey,
     queryFn,
     retry: (failureCount, error) =>
       !((error instanceof AllAccessClientError || error instanceof ProviderApiError) && error.status < 500) &&
       (typeof retry == 'function' ? retry(failureCount, error) : retry === true || failureCount < +retry),
+    refetchOnWindowFocus: refetchOnWindowFocus as AllAccessQueryOptions<TQueryFnData, TData>['refetchOnWindowFocus'],
     ...options,
   })
 }
@@ -97,13 +104,10 @@ export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOp
       if (before?.authenticated && before.user.id !== (info.authenticated && info.user.id)) void queryClient.resetQueries({ queryKey: allAccessKeys.api() })
       return info
     },
-    {
-      refetchInterval: 60_000,
-      // On focus however fresh the app's staleTime says it is (another tab may have signed out), unless
-      // the app's defaults decide otherwise (false: no focus reads).
-      refetchOnWindowFocus: (queryClient.defaultQueryOptions({ queryKey: key }).refetchOnWindowFocus as SessionOptions['refetchOnWindowFocus']) ?? 'always',
-      ...options,
-    },
+    { refetchInterval: 60_000, ...options },
+    // On focus however fresh the app's staleTime says it is (another tab may have signed out), unless
+    // the app's defaults decide otherwise (false: no focus reads).
+    'always',
   )
 }
 
