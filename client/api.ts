@@ -145,6 +145,12 @@ async function readBody(response: Response): Promise<unknown> {
   }
 }
 
+/** Calls `tick` four times a second until the function it returns is called: the popup login's watch and useSessionExpiry's clock. */
+export function everyQuarterSecond(tick: () => void): () => void {
+  const timer = setInterval(tick, 250)
+  return () => clearInterval(timer)
+}
+
 /**
  * Makes a client of the BFF. Every call sends `X-CSRF: 1`, and the session cookie (fetch's own
  * `credentials: 'same-origin'`: the BFF answers on the page's origin).
@@ -183,7 +189,7 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
       const channel = new BroadcastChannel(POPUP_MESSAGE_TYPE)
       let closedTicks = 0
       const settle = ({ ok, error }: { ok?: boolean; error?: unknown }) => {
-        clearInterval(timer)
+        stopWatching()
         removeEventListener('message', onMessage)
         channel.close()
         if (ok) return resolve()
@@ -197,7 +203,7 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
       // Seen closed twice: the page's message, posted just before it closed, has had its turn. A cut-off
       // popup reads as closed at once, while it still holds the provider's page and the focus: only
       // once this page has the focus back has the user closed it.
-      const timer = setInterval(() => popup.closed && document.hasFocus() && ++closedTicks > 1 && settle({ error: 'access_denied' }), 250)
+      const stopWatching = everyQuarterSecond(() => popup.closed && document.hasFocus() && ++closedTicks > 1 && settle({ error: 'access_denied' }))
       addEventListener('message', onMessage)
     })
   }

@@ -12,7 +12,7 @@ import type { ErrorCode } from '../shared/errors.ts'
 import type { PublicProvider } from '../shared/provider.ts'
 import { AUTH_ERROR_PARAM } from '../shared/routes.ts'
 import type { SessionInfo } from '../shared/session.ts'
-import { apiPath, type AllAccessClient, type ApiMethod, type ApiQuery, type LogoutOptions } from './api.ts'
+import { apiPath, everyQuarterSecond, type AllAccessClient, type ApiMethod, type ApiQuery, type LogoutOptions } from './api.ts'
 import { useAllAccessClient } from './context.tsx'
 import { AllAccessClientError, knownCode, ProviderApiError } from './errors.ts'
 
@@ -123,13 +123,6 @@ export interface SessionExpiry {
 // the signed-out screen, knows that a session ended. A sign-out through useLogout forgets it.
 const sessionEnds = new WeakMap<QueryClient, number>()
 
-// Four looks a second, each re-rendering only for a new count: a look a second, from wherever the page
-// started it, lands beside a second's change, and a timer a little late then skips a number (9, 7, 7).
-function everyQuarterSecond(tick: () => void) {
-  const timer = setInterval(tick, 250)
-  return () => clearInterval(timer)
-}
-
 /**
  * The session's end, counting down each second, to warn before it comes. Once the time runs out
  * the session is read again: another tab's activity may have moved the end, else it is over (`ended`).
@@ -141,6 +134,8 @@ export function useSessionExpiry(): SessionExpiry {
   const end = sessionEnds.get(queryClient)
   // Read from the clock (a render only when the count changes), but not on the server nor
   // while hydrating: the browser's clock has moved on, and the page's HTML would not match.
+  // Four looks a second: a look a second, from wherever the page started it, lands beside a second's
+  // change, and a timer a little late then skips a number (9, 7, 7).
   const secondsLeft = React.useSyncExternalStore(
     everyQuarterSecond,
     () => (end === undefined ? null : data?.authenticated ? Math.max(0, Math.ceil((end - Date.now()) / 1000)) : 0),
