@@ -62,6 +62,7 @@ export function errorFromAnswer(status: number, body: unknown, fromProxy?: boole
   // A message only counts in a body of the contract's shape.
   const text = typeof code === 'string' && typeof message === 'string' ? message : 'The server answered unexpectedly.'
   // On the proxy, only a body of that shape is the BFF's: `{"error":"server_error"}` alone is an API answering in RFC 6749's style.
-  if (fromProxy) return PROXY_ERROR_CODES.includes(code as ProxyErrorCode) && text === message ? new AllAccessClientError(code as ProxyErrorCode, status, text) : new ProviderApiError(status, body)
+  // A body that is the BFF's then reads as on its other routes: a proxy code is a code this version knows.
+  if (fromProxy && !(PROXY_ERROR_CODES.includes(code as ProxyErrorCode) && text === message)) return new ProviderApiError(status, body)
   return new AllAccessClientError(knownCode(code), status, text)
 }
