@@ -165,7 +165,7 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
     headers.set(CSRF_HEADER, CSRF_VALUE)
     if (!headers.has('Accept')) headers.set('Accept', 'application/json')
     if (type && !headers.has('Content-Type')) headers.set('Content-Type', type)
-    const response = await doFetch(`${baseUrl}${path}`, { ...init, headers })
+    const response = await doFetch(baseUrl + path, { ...init, headers })
     const body = await readBody(response)
     if (!response.ok) throw errorFromAnswer(response.status, body, fromProxy)
     // The BFF's own empty answers (204) are nothing; a provider's is its text, '', which a query may hold (not undefined).
