@@ -38,7 +38,7 @@ export const allAccessKeys = {
  * share one read: each cancelling the one before, every read cut short after its answer cleared the
  * API answers again (a session that ended), and their new reads were refused again, and so on.
  */
-function refreshSessionAfter(error: Error, queryClient: QueryClient): never {
+const refreshSessionAfter = (queryClient: QueryClient) => (error: Error): never => {
   if (error instanceof AllAccessClientError && ['reauth_required', 'not_authenticated', 'account_not_connected'].includes(error.code)) {
     void queryClient.invalidateQueries({ queryKey: allAccessKeys.session() }, { cancelRefetch: false })
   }
@@ -241,7 +241,7 @@ export function useProviderApi<TQueryFnData = unknown, TData = TQueryFnData>(
   const queryClient = RQ.useQueryClient()
   return useAllAccessQuery(
     allAccessKeys.api(provider, path, query, headers),
-    ({ signal }) => client.api<TQueryFnData>(provider, path, { query, headers, signal }).catch((error: Error) => refreshSessionAfter(error, queryClient)),
+    ({ signal }) => client.api<TQueryFnData>(provider, path, { query, headers, signal }).catch(refreshSessionAfter(queryClient)),
     options,
   )
 }
@@ -273,7 +273,7 @@ export function useProviderMutation<TData = unknown, TOnMutateResult = unknown>(
   return RQ.useMutation<TData, Error, ProviderMutationVariables, TOnMutateResult>({
     ...options,
     mutationFn: ({ path, method = 'POST', ...call }) =>
-      client.api<TData>(provider, path, { method, ...call }).catch((error: Error) => refreshSessionAfter(error, queryClient)),
+      client.api<TData>(provider, path, { method, ...call }).catch(refreshSessionAfter(queryClient)),
   })
 }
 
