@@ -57,7 +57,15 @@ export interface AllAccessOptions {
   log?: Logger
   /** Apply migrations before answering (default true); `false`: refuse to start while any is pending. */
   migrate?: boolean
+  /**
+   * How often ended sessions, abandoned login flows and logout tokens too old to replay are deleted
+   * (default 10 minutes; 0: never, for a host that calls `cleanUp` itself, from a scheduled job say).
+   */
+  cleanUpEveryMs?: number
 }
+
+/** Expired rows go this often unless `cleanUpEveryMs` says otherwise. */
+export const CLEAN_UP_EVERY_MS = 10 * 60 * 1000
 
 export interface AllAccess {
   /** Koa middleware answering `/auth/*` and `/api/*`; everything else passes through. */
@@ -105,6 +113,7 @@ function checkNumbers(options: AllAccessOptions): void {
     ['flowTtlMs', options.flowTtlMs, 1, century],
     ['loginLimits.perAddressPerMinute', loginLimits?.perAddressPerMinute, 0, most],
     ['loginLimits.maxPendingLogins', loginLimits?.maxPendingLogins, 1, most],
+    ['cleanUpEveryMs', options.cleanUpEveryMs, 0, LONGEST_TIMER_MS],
   ]
   for (const [name, value, min, max] of numbers) {
     if (value !== undefined && !(Number.isSafeInteger(value) && value >= min && value <= max)) {
@@ -184,6 +193,16 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
   }, options.proxy?.pipeDirectly)
   const middleware: Middleware = (ctx, next) => (isBffPath(ctx.path) ? answer(ctx, next) : next())
 
+  const cleanUp = async () => {
+    const [sessions, loginFlows, logoutTokens] = await Promise.all([store.sessions.removeExpired(), store.loginFlows.removeExpired(), store.logoutTokens.removeExpired()])
+    return { sessions, loginFlows, logoutTokens }
+  }
+  // Every BFF, mounted in a host's app as well as under `serve`: without it every session that ever
+  // began stayed in the database. Unref'd, so that it keeps no script alive; close() stops it.
+  let cleaning: Promise<unknown> = Promise.resolve()
+  const everyMs = options.cleanUpEveryMs ?? CLEAN_UP_EVERY_MS
+  const cleanUpTimer = everyMs > 0 ? setInterval(() => (cleaning = cleanUp().catch((error: Error) => log.error(`error clean-up failed: ${error.message}`))), everyMs).unref() : undefined
+
   return {
     middleware,
     operations: operations({ store, metrics }),
@@ -191,11 +210,11 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
     store,
     runtime,
     accountFor: (userId, provider) => runtime.accounts.forUser(Number(userId), provider),
-    async cleanUp() {
-      const [sessions, loginFlows, logoutTokens] = await Promise.all([store.sessions.removeExpired(), store.loginFlows.removeExpired(), store.logoutTokens.removeExpired()])
-      return { sessions, loginFlows, logoutTokens }
-    },
+    cleanUp,
     close: async () => {
+      clearInterval(cleanUpTimer)
+      // A clean-up under way ends before the pool it uses closes.
+      await cleaning
       metrics.close()
       if (ownsStore) await store.close()
     },

@@ -28,7 +28,6 @@ export interface ServeOptions {
 const DRAIN_MS = 10_000
 /** How long SIGTERM then waits for the sandbox and the database pool to close: a query that never comes back holds the pool open. */
 const CLOSE_MS = 3_000
-const CLEAN_UP_EVERY_MS = 10 * 60 * 1000
 
 /** `all-access serve`: the BFF and the demo SPA on one origin, until SIGTERM or SIGINT. */
 export async function serve(options: ServeOptions): Promise<Server> {
@@ -141,17 +140,11 @@ export async function serve(options: ServeOptions): Promise<Server> {
   log.info(`all-access listening on ${origin(config.host, port)} (public URL ${config.publicUrl.origin})`)
   if (operationsServer) log.info(`all-access health and metrics on ${origin(config.host, (operationsServer.address() as AddressInfo).port)}`)
 
-  const cleanUp = setInterval(() => {
-    allAccess.cleanUp().catch((error: Error) => log.error(`error clean-up failed: ${error.message}`))
-  }, CLEAN_UP_EVERY_MS)
-  cleanUp.unref()
-
   const stop = async (signal: string) => {
     if (stopping) return
     stopping = true
     for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false
     log.info(`all-access stopping (${signal})`)
-    clearInterval(cleanUp)
     // Probes find the instance gone at once, so a load balancer stops sending while requests drain.
     operationsServer?.closeAllConnections()
     operationsServer?.close()

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
+import { createAllAccess } from '../server/all-access.ts'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
 import { hashId, randomToken } from '../server/crypto/random.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
@@ -262,6 +263,40 @@ describe.each(databases)('clean-up of ended sessions and abandoned logins on $ki
       await Promise.all([one.close(), two.close()])
       await drop()
     }
+  })
+
+  // A BFF mounted in a host's own Koa app has no `serve` around it: it must clean up by itself.
+  it('happens on its own in a mounted BFF, every cleanUpEveryMs, and never with 0', async () => {
+    const { url, drop } = await database.create()
+    const keys = generateKey()
+    const idle = await startBff(url, { keys, cleanUpEveryMs: 0 })
+    const rows = async () => Number((await idle.store.db('sessions').whereIn('id_hash', ['ended', 'live']).count({ n: '*' }).first())?.n)
+    try {
+      const user = await idle.store.users.create(null)
+      const now = Date.now()
+      await idle.store.sessions.create('live', { userId: user.id, createdAt: now, idleExpiresAt: now + 60_000, absoluteExpiresAt: now + 120_000 })
+      await idle.store.sessions.create('ended', { userId: user.id, createdAt: now - 10_000, idleExpiresAt: now - 1, absoluteExpiresAt: now + 120_000 })
+      // With only the BFF that never cleans up, the ended session stays.
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      expect(await rows()).toBe(2)
+      // A BFF that cleans up, started beside it, deletes it within a few of its rounds.
+      const cleaning = await startBff(url, { keys, cleanUpEveryMs: 100 })
+      try {
+        expect(await within(10_000, rows, (n) => n === 1)).toBe(1)
+        expect(await idle.store.sessions.find('live')).not.toBeNull()
+      } finally {
+        await cleaning.close()
+      }
+    } finally {
+      await idle.close()
+      await drop()
+    }
+  })
+
+  it('is refused a cleanUpEveryMs that is not a whole number of milliseconds', async () => {
+    await expect(createAllAccess({ publicUrl: 'http://localhost:3000', databaseUrl: 'sqlite://:memory:', keys: parseKeys(generateKey()), cleanUpEveryMs: -1 })).rejects.toThrow(
+      'createAllAccess: cleanUpEveryMs must be a whole number from 0 to',
+    )
   })
 })
 
