@@ -514,6 +514,25 @@ describe.each(databases)('the store on $kind', (database) => {
       expect(await store.accounts.get(id)).toEqual(expect.objectContaining({ accessToken: 'a4', refreshToken: 'R3' }))
     })
 
+    it('need a new login when the provider refuses a refresh, unless a login without a refresh token wrote the account meanwhile: its lease is freed either way', async () => {
+      const p = await store.providers.add(provider('p1'))
+      const user = await store.users.create(null)
+      const id = await store.accounts.create({ providerId: p.id, identifier: 'x', userId: user.id, displayName: null, ...tokens, refreshToken: 'R1', expiresAt: 1 })
+      const lease = async () => store.db('accounts').where({ id }).first('refresh_lease_owner', 'refresh_lease_until')
+      expect(await store.accounts.takeRefreshLease(id, 'A', Date.now() + 15_000)).toBe(true)
+      const read = (await store.accounts.get(id))!
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      await store.accounts.renewAfterLogin(p.id, 'x', { displayName: null, ...tokens, accessToken: 'a2', refreshToken: null })
+      expect(await store.accounts.refreshRefused(id, 'A', read.updatedAt)).toBe(false)
+      expect(await store.accounts.get(id)).toEqual(expect.objectContaining({ status: 'active', accessToken: 'a2' }))
+      expect(await lease()).toEqual({ refresh_lease_owner: null, refresh_lease_until: null })
+      expect(await store.accounts.takeRefreshLease(id, 'A', Date.now() + 15_000)).toBe(true)
+      const current = (await store.accounts.get(id))!
+      expect(await store.accounts.refreshRefused(id, 'A', current.updatedAt)).toBe(true)
+      expect((await store.accounts.get(id))?.status).toBe('reauth_required')
+      expect(await lease()).toEqual({ refresh_lease_owner: null, refresh_lease_until: null })
+    })
+
     // PostgreSQL only: SQLite's one connection runs the two transactions one after the other.
     it.skipIf(database.kind !== 'postgres')('of one user at one provider stay one when two links replace it at once', async () => {
       const p = await store.providers.add(provider('p1'))

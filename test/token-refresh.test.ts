@@ -517,3 +517,53 @@ describe.each(databases)('a refresh that outlasts its lease, with two instances 
     }
   })
 })
+
+describe.each(databases)('a returning login while a refresh is out on $kind', (database) => {
+  it("keeps the account usable when the provider then refuses the refresh: the call goes on with the login's token, and the lease is freed", async () => {
+    const { url, drop } = await database.create()
+    const bff = await startBff(url)
+    let release = () => {}
+    let asked = () => {}
+    const refreshAsked = new Promise<void>((resolve) => (asked = resolve))
+    let logins = 0
+    const provider = await startDocumentedProvider({
+      answers: {
+        '/token': async (request) => {
+          if (new URLSearchParams(request.body).get('grant_type') !== 'refresh_token') {
+            logins++
+            // The returning login brings no refresh token (Google, unless asked for consent).
+            return { body: logins === 1 ? { access_token: 'at-1', token_type: 'Bearer', expires_in: 0.001, refresh_token: 'rt-1' } : { access_token: 'at-login', token_type: 'Bearer', expires_in: 3600 } }
+          }
+          asked()
+          await new Promise<void>((resolve) => (release = resolve))
+          // The refresh token was revoked meanwhile.
+          return { status: 400, body: { error: 'invalid_grant' } }
+        },
+        '/me': () => ({ body: { id: 'alice' } }),
+        '/api/me': (request) => (request.headers.authorization === 'Bearer at-login' ? { body: { ok: true } } : { status: 401, body: { error: 'invalid_token' } }),
+      },
+    })
+    try {
+      await bff.addProvider('google-like', { authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me`, apiBaseUrl: `${provider.url}/api`, clientId: 'client', clientSecret: 'secret' })
+      const browser = new BrowserSession()
+      expect(authError(await login(browser, bff.url, 'google-like'))).toBeNull()
+      // The token is spent (granted for a millisecond): the call refreshes first, and the user signs in again meanwhile.
+      const call = browser.fetch(new URL('/api/google-like/me', bff.url), { headers: CSRF })
+      await refreshAsked
+      expect(authError(await login(browser, bff.url, 'google-like'))).toBeNull()
+      release()
+      const answer = await call
+      expect({ status: answer.status, body: await answer.json() }).toEqual({ status: 200, body: { ok: true } })
+      const account = (await bff.store.db('accounts').first('id', 'refresh_lease_owner', 'refresh_lease_until'))!
+      expect(account).toEqual({ id: account.id, refresh_lease_owner: null, refresh_lease_until: null })
+      expect(await bff.store.accounts.get(account.id)).toEqual(expect.objectContaining({ status: 'active', accessToken: 'at-login', refreshToken: 'rt-1' }))
+      const info = await session(browser, bff.url)
+      expect(info.authenticated && info.accounts.map((a) => a.status)).toEqual(['active'])
+    } finally {
+      release()
+      await provider.close()
+      await bff.close()
+      await drop()
+    }
+  })
+})

@@ -252,9 +252,16 @@ export class AccountAccessService {
       token = await this.metrics.refresh(provider.name, client.refreshAccessToken(current.refreshToken, { timeoutMs: Math.max(1000, this.refresh.leaseMs - 2000), idToken: current.idToken, callbackUrl: this.callbackUrl(provider) }))
     } catch (error) {
       if (error instanceof AllAccessError && error.code === 'reauth_required') {
-        await this.store.accounts.refreshRefused(current.id, this.instanceId)
-        this.log.info(`account ${current.id} needs a new login: refresh refused (${error.detail ?? error.code})`)
-        throw error
+        if (await this.store.accounts.refreshRefused(current.id, this.instanceId, current.updatedAt)) {
+          this.log.info(`account ${current.id} needs a new login: refresh refused (${error.detail ?? error.code})`)
+          throw error
+        }
+        // Written while the refresh was out: a login's new access token (with no refresh token, it
+        // left the lease to this refresh) serves the call, and the account stays usable.
+        const renewed = await this.store.accounts.get(current.id)
+        if (renewed?.status !== 'active' || renewed.updatedAt === current.updatedAt) throw error
+        this.log.info(`account ${current.id}: refresh refused, but a login renewed the account meanwhile (${error.detail ?? error.code})`)
+        return renewed
       }
       await this.store.accounts.releaseRefreshLease(current.id, this.instanceId)
       if (error instanceof AllAccessError && (error.code === 'token_request_failed' || error.code === 'provider_unavailable')) {

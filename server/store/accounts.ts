@@ -214,12 +214,19 @@ export class AccountStore {
   }
 
   /**
-   * The provider refused the refresh: the account needs a new login, and the lease is freed in the
-   * same write; only while `owner` still holds it (a login meanwhile freed it and made the account usable).
+   * The provider refused the refresh of the account as last written at `updatedAt`: it needs a new
+   * login, and the lease is freed in the same write; only while `owner` still holds it (a login with
+   * a refresh token meanwhile freed it) and nothing has written the account since (a login without
+   * one keeps the lease, but its access token makes the account usable). False when not marked: the
+   * lease is then freed all the same, or the next refresh would wait for it to end.
    */
-  async refreshRefused(id: number, owner: string): Promise<void> {
-    await this.db('accounts').where({ id, refresh_lease_owner: owner }).update({ status: 'reauth_required', refresh_lease_owner: null, refresh_lease_until: null, updated_at: Date.now() })
+  async refreshRefused(id: number, owner: string, updatedAt: number): Promise<boolean> {
+    const marked = await this.db('accounts')
+      .where({ id, refresh_lease_owner: owner, updated_at: updatedAt })
+      .update({ status: 'reauth_required', refresh_lease_owner: null, refresh_lease_until: null, updated_at: Date.now() })
+    if (marked === 0) await this.releaseRefreshLease(id, owner)
     this.changed(this.db)
+    return marked === 1
   }
 
   /**
