@@ -1,4 +1,5 @@
 import type { Context } from 'koa'
+import { AllAccessError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 
 /**
@@ -21,6 +22,18 @@ export function isCallerParseError(error: unknown): boolean {
 
 /** nginx's "client closed request": what the log line and the metrics show for such a request. */
 export const ABANDONED_STATUS = 499
+
+/**
+ * Refuses a request whose body some middleware before the BFF already read (a host app's body
+ * parser): nothing of it is left to read, so a proxied call went upstream with an empty body and a
+ * `200`, and a form_post login or a logout token was lost, without a word. A `500` instead, and an
+ * error line saying what to change.
+ */
+export function refuseBodyReadBefore(ctx: Context): void {
+  if (ctx.req.readableEnded && (Number(ctx.get('Content-Length') || 0) > 0 || ctx.get('Transfer-Encoding') !== '')) {
+    throw new AllAccessError('server_error', { detail: "the request's body was read before allAccess.middleware (a body parser mounted before it?): mount allAccess.middleware first" })
+  }
+}
 
 /** The request's body as it arrives; a connection cut before its end throws {@link RequestAbandonedError}. */
 export async function* requestChunks(ctx: Context): AsyncGenerator<Buffer> {

@@ -12,12 +12,17 @@ const BODILESS = new Set([204, 205, 304])
  * and its stack trace; a third of a proxied call's CPU time, measured. As with pipeline, the body is
  * destroyed when the browser goes away, and a failure on either side cuts the answer and reaches
  * the app's `error` listeners. Koa sends nothing more (`ctx.respond = false`), so middleware around
- * this one can no longer rewrite the body (compression): only for apps where none does.
+ * this one can no longer rewrite the body (compression; koa-compress is told to leave it as it is):
+ * only for apps where none does.
  */
 export function pipeAnswer(ctx: Context): void {
   const body = ctx.body
   if (!(body instanceof Readable) || ctx.respond === false || !ctx.writable || ctx.method === 'HEAD' || BODILESS.has(ctx.status)) return
   ctx.respond = false
+  // koa-compress around the BFF would still name its coding in the headers, which go out with the
+  // first piped byte, after it: every compressed answer was then undecodable. `ctx.compress = false`
+  // is its way of leaving an answer alone.
+  ;(ctx as { compress?: boolean }).compress = false
   const res = ctx.res
   let ended = false
   const end = (error?: Error) => {

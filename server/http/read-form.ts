@@ -1,5 +1,5 @@
 import type { Context } from 'koa'
-import { requestChunks } from './abandoned-request.ts'
+import { refuseBodyReadBefore, requestChunks } from './abandoned-request.ts'
 
 /**
  * A small `application/x-www-form-urlencoded` body (a provider's form_post answer, a logout token),
@@ -7,6 +7,7 @@ import { requestChunks } from './abandoned-request.ts'
  */
 export async function readForm(ctx: Context, maxBytes: number): Promise<URLSearchParams | null> {
   if (!ctx.is('application/x-www-form-urlencoded') || Number(ctx.get('Content-Length') || 0) > maxBytes) return null
+  refuseBodyReadBefore(ctx)
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of requestChunks(ctx)) {

@@ -1,7 +1,7 @@
 import type { Context } from 'koa'
 import { Transform, type Readable } from 'node:stream'
 import { AllAccessError } from '../errors.ts'
-import { RequestAbandonedError, requestChunks } from '../http/abandoned-request.ts'
+import { refuseBodyReadBefore, RequestAbandonedError, requestChunks } from '../http/abandoned-request.ts'
 
 /** Bodies up to this size are held whole, so the call can be retried once after a token refresh. */
 export const BUFFERED_BODY_LIMIT = 256 * 1024
@@ -23,6 +23,7 @@ export async function readRequestBody(ctx: Context, maxBytes: number, mustBuffer
   const declared = ctx.get('Content-Length') === '' ? null : Number(ctx.get('Content-Length'))
   if (declared !== null && declared > maxBytes) throw new AllAccessError('payload_too_large')
   if (declared === 0 || (declared === null && !ctx.get('Transfer-Encoding'))) return { kind: 'none' }
+  refuseBodyReadBefore(ctx)
   if (mustBuffer || (declared !== null && declared <= BUFFERED_BODY_LIMIT)) {
     const chunks: Buffer[] = []
     let size = 0

@@ -70,6 +70,8 @@ export function writeIdCookie(
     path: '/',
     maxAge: options.maxAgeMs,
     overwrite: true,
+    // Never a `.sig` cookie beside it, which Koa adds to every cookie once a host app sets `app.keys` (koa-session needs them).
+    signed: false,
   })
 }
 
@@ -82,5 +84,6 @@ export function clearCookie(ctx: Context, base: string, settings: CookieSettings
     path: '/',
     expires: new Date(0),
     overwrite: true,
+    signed: false,
   })
 }

@@ -1,0 +1,159 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import Koa from 'koa'
+import { bodyParser } from '@koa/bodyparser'
+import compress from 'koa-compress'
+import session from 'koa-session'
+import { createServer, type Server } from 'node:http'
+import { createAllAccess, type AllAccess, type AllAccessOptions } from '../server/all-access.ts'
+import { generateKey, parseKeys } from '../server/crypto/keys.ts'
+import { buildProviderConfig } from '../server/providers/provider-input.ts'
+import type { BrowserSession } from './support/browser-session.ts'
+import { databases } from './support/databases.ts'
+import { startEchoUpstream, type EchoUpstream } from './support/echo-upstream.ts'
+import { signedIn } from './support/signed-in.ts'
+
+/**
+ * A host app's own Koa app, with the middleware such apps already have (a body parser,
+ * compression, koa-session with `app.keys`) placed around `allAccess.middleware`, on 127.0.0.1.
+ */
+async function hostApp(options: Partial<AllAccessOptions>, build: (app: Koa, allAccess: AllAccess) => void) {
+  const upstream = await startEchoUpstream()
+  const created = await databases[0].create()
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const url = `http://localhost:${(server.address() as { port: number }).port}`
+  const logs: string[] = []
+  const allAccess = await createAllAccess({ ...options, databaseUrl: created.url, keys: parseKeys(generateKey()), publicUrl: url, log: { info: (line) => logs.push(line), error: (line) => logs.push(line) } })
+  const endpoints = { authorizationUrl: 'https://idp.example/a', accessTokenUrl: 'https://idp.example/t', profileUrl: 'https://idp.example/me', clientId: 'id', clientSecret: 'secret' }
+  await allAccess.store.providers.add(buildProviderConfig('echo', { ...endpoints, apiBaseUrl: `${upstream.url}/v1` }))
+  await allAccess.store.providers.add(buildProviderConfig('idp', { ...endpoints, issuer: 'https://idp.example' }))
+  const { browser } = await signedIn({ store: allAccess.store, url }, 'echo', { accessToken: 'token-1' })
+  const app = new Koa()
+  build(app, allAccess)
+  server.on('request', app.callback())
+  return {
+    url,
+    logs,
+    upstream,
+    browser,
+    allAccess,
+    async close() {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+      await allAccess.close()
+      await upstream.close()
+      await created.drop()
+    },
+  }
+}
+
+type Host = Awaited<ReturnType<typeof hostApp>>
+
+describe('a body parser placed before allAccess.middleware', () => {
+  let host: Host
+  beforeAll(async () => {
+    host = await hostApp({}, (app, allAccess) => {
+      app.use(bodyParser())
+      app.use(allAccess.middleware)
+    })
+  })
+  afterAll(() => host.close())
+
+  // The parser has read the body: the proxy forwarded nothing and answered the provider's 200, the
+  // form_post callback and the logout token arrived empty. Now each is refused and the log says why.
+  it.each([
+    ['a proxied JSON POST', '/api/echo/things', 'application/json', '{"title":"a new issue"}'],
+    ["a provider's form_post callback", '/auth/callback/echo', 'application/x-www-form-urlencoded', 'code=c&state=s'],
+    ['a back-channel logout token', '/auth/backchannel-logout/idp', 'application/x-www-form-urlencoded', 'logout_token=a.b.c'],
+  ])('refuses %s with 500 server_error and an error line naming the cause', async (_name, path, type, body) => {
+    const received = host.upstream.received.length
+    const answer = await host.browser.fetch(new URL(path, host.url), { method: 'POST', redirect: 'manual', headers: { 'X-CSRF': '1', 'Content-Type': type }, body })
+    expect([answer.status, await answer.json()]).toEqual([500, { error: 'server_error', message: expect.any(String) }])
+    expect(host.upstream.received.length).toBe(received)
+    expect(host.logs.filter((line) => line.includes('read before allAccess.middleware'))).toHaveLength(1)
+    host.logs.length = 0
+  })
+
+  it('still answers requests without a body', async () => {
+    const answer = await host.browser.fetch(new URL('/api/echo/me', host.url), { headers: { 'X-CSRF': '1' } })
+    expect([answer.status, (await answer.json()).url]).toEqual([200, '/v1/me'])
+  })
+})
+
+describe('a body parser placed after allAccess.middleware, as the README says', () => {
+  let host: Host
+  beforeAll(async () => {
+    host = await hostApp({}, (app, allAccess) => {
+      app.use(allAccess.middleware)
+      app.use(bodyParser())
+      app.use((ctx) => {
+        ctx.body = { parsed: ctx.request.body }
+      })
+    })
+  })
+  afterAll(() => host.close())
+
+  it("forwards the proxied body whole, and the app's own routes still get theirs parsed", async () => {
+    const proxied = await host.browser.fetch(new URL('/api/echo/things', host.url), { method: 'POST', headers: { 'X-CSRF': '1', 'Content-Type': 'application/json' }, body: '{"title":"a new issue"}' })
+    expect([proxied.status, (await proxied.json()).body]).toEqual([200, '{"title":"a new issue"}'])
+    const own = await fetch(`${host.url}/notes`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"a":1}' })
+    expect(await own.json()).toEqual({ parsed: { a: 1 } })
+  })
+})
+
+describe('koa-compress around allAccess.middleware', () => {
+  for (const pipeDirectly of [false, true]) {
+    describe(`with pipeDirectly: ${pipeDirectly}`, () => {
+      let host: Host
+      beforeAll(async () => {
+        host = await hostApp({ proxy: { pipeDirectly } }, (app, allAccess) => {
+          app.use(compress({ threshold: 0 }))
+          app.use(allAccess.middleware)
+        })
+      })
+      afterAll(() => host.close())
+
+      // Piped directly, the answer left as it came while its headers named gzip: no browser could read it.
+      it(`answers a proxied call that the browser can decode (${pipeDirectly ? 'left uncompressed' : 'compressed'})`, async () => {
+        const answer = await host.browser.fetch(new URL('/api/echo/me?x=1', host.url), { headers: { 'X-CSRF': '1', 'Accept-Encoding': 'gzip' } })
+        expect(answer.headers.get('content-encoding')).toBe(pipeDirectly ? null : 'gzip')
+        expect([answer.status, await answer.json()]).toEqual([200, { method: 'GET', url: '/v1/me?x=1', body: '' }])
+      })
+
+      it("compresses the BFF's own JSON, errors included, as the contract's body", async () => {
+        const answer = await fetch(`${host.url}/auth/nothing-here`, { headers: { 'Accept-Encoding': 'gzip' } })
+        expect(answer.headers.get('content-encoding')).toBe('gzip')
+        expect([answer.status, (await answer.json()).error]).toEqual([404, 'not_found'])
+      })
+    })
+  }
+})
+
+describe("koa-session and the app's keys beside allAccess.middleware", () => {
+  let host: Host
+  beforeAll(async () => {
+    host = await hostApp({}, (app, allAccess) => {
+      app.keys = ['the host app key']
+      app.use(session({ key: 'host.sess' }, app))
+      app.use(allAccess.middleware)
+      app.use((ctx) => {
+        ctx.session!.visits = Number(ctx.session!.visits ?? 0) + 1
+        ctx.body = { visits: ctx.session!.visits }
+      })
+    })
+  })
+  afterAll(() => host.close())
+
+  // With `app.keys` set, Koa signs every cookie unless told not to: the BFF's came with a `.sig` twin.
+  it("sets its own cookies alone, unsigned, and leaves the app's session to the app", async () => {
+    const signOut = await host.browser.fetch(new URL('/auth/logout', host.url), { method: 'POST', headers: { 'X-CSRF': '1' } })
+    expect(signOut.status).toBe(204)
+    expect(signOut.headers.getSetCookie().map((cookie) => cookie.split('=')[0])).toEqual(['allaccess_session'])
+    const login = await fetch(`${host.url}/auth/login/echo`, { redirect: 'manual' })
+    expect(login.status).toBe(302)
+    expect(login.headers.getSetCookie().map((cookie) => cookie.split('=')[0])).toEqual(['allaccess_flow'])
+    const page = await fetch(`${host.url}/`)
+    expect(page.headers.getSetCookie().map((cookie) => cookie.split('=')[0])).toEqual(['host.sess', 'host.sess.sig'])
+    expect(await page.json()).toEqual({ visits: 1 })
+  })
+})
