@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http'
 import { connect, type AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { refuseUnreadableRequest } from '../server/http/unreadable-request.ts'
+// From the package's entry: a host app's own server adds it as `serve` does.
+import { refuseUnreadableRequest } from '../server/index.ts'
 import type { Logger } from '../server/log.ts'
 
 /** What a connection that writes `bytes` (or nothing) receives before the server closes it. */
