@@ -397,6 +397,46 @@ describe.each(databases)('a disconnect while a refresh is out on $kind', (databa
     }
   })
 
+  it('answers account_not_connected, not reauth_required, when the provider refuses the refresh of an account disconnected meanwhile', async () => {
+    const { url, drop } = await database.create()
+    const bff = await startBff(url)
+    let release = () => {}
+    let asked = () => {}
+    const refreshAsked = new Promise<void>((resolve) => (asked = resolve))
+    const provider = await startDocumentedProvider({
+      answers: {
+        '/token': async (request) => {
+          if (new URLSearchParams(request.body).get('grant_type') !== 'refresh_token') return { body: { access_token: 'at-1', token_type: 'Bearer', expires_in: 0.001, refresh_token: 'rt-1' } }
+          asked()
+          await new Promise<void>((resolve) => (release = resolve))
+          // The disconnect revoked the refresh token while it was out.
+          return { status: 400, body: { error: 'invalid_grant' } }
+        },
+        '/me': () => ({ body: { id: 'alice' } }),
+        '/revoke': () => ({ body: {} }),
+        '/api/me': () => ({ body: {} }),
+      },
+    })
+    try {
+      const endpoints = { authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me`, apiBaseUrl: `${provider.url}/api` }
+      await bff.addProvider('revocable', { ...endpoints, revocationUrl: `${provider.url}/revoke`, clientId: 'client', clientSecret: 'secret' })
+      const browser = new BrowserSession()
+      expect(authError(await login(browser, bff.url, 'revocable'))).toBeNull()
+      const call = browser.fetch(new URL('/api/revocable/me', bff.url), { headers: CSRF })
+      await refreshAsked
+      expect((await browser.fetch(new URL('/auth/accounts/revocable', bff.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
+      release()
+      const answer = await call
+      // As the proxy answers an account that is gone: the SPA offers to connect it, not to reconnect it.
+      expect({ status: answer.status, body: await answer.json() }).toEqual({ status: 403, body: { error: 'account_not_connected', message: expect.any(String) } })
+    } finally {
+      release()
+      await provider.close()
+      await bff.close()
+      await drop()
+    }
+  })
+
   it('leaves no token the provider issued unrevoked when a refresh stores new tokens while the disconnect revokes the ones it read', async () => {
     const { url, drop } = await database.create()
     const bff = await startBff(url)

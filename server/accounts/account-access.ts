@@ -259,7 +259,9 @@ export class AccountAccessService {
         // Written while the refresh was out: a login's new access token (with no refresh token, it
         // left the lease to this refresh) serves the call, and the account stays usable.
         const renewed = await this.store.accounts.get(current.id)
-        if (renewed?.status !== 'active' || renewed.updatedAt === current.updatedAt) throw error
+        // Disconnected meanwhile: answered as a refresh granted then is.
+        if (!renewed) throw new AllAccessError('account_not_connected')
+        if (renewed.status !== 'active' || renewed.updatedAt === current.updatedAt) throw error
         this.log.info(`account ${current.id}: refresh refused, but a login renewed the account meanwhile (${error.detail ?? error.code})`)
         return renewed
       }
