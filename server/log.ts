@@ -131,12 +131,12 @@ export function jsonLine(level: 'info' | 'error', line: string, fields: LogField
   return /[\u007f-\u009f]/.test(json) ? json.replace(JSON_CONTROL, (c) => `\\u00${c.charCodeAt(0).toString(16)}`) : json
 }
 
+const droppedJson = (count: number) => jsonLine('error', droppedText(count), { dropped: count })
+
 /**
  * One JSON object per line, for log collectors: the same lines, so the same redaction, with their
  * fields as JSON values. Errors go to stderr as in the text format.
  */
-const droppedJson = (count: number) => jsonLine('error', droppedText(count), { dropped: count })
-
 export const jsonLogger: Logger = {
   info: (line, fields) => out.write(jsonLine('info', line, fields), droppedJson),
   error: (line, fields) => err.write(jsonLine('error', line, fields), droppedJson),
