@@ -131,15 +131,18 @@ export function jsonLine(level: 'info' | 'error', line: string, fields: LogField
   return /[\u007f-\u009f]/.test(json) ? json.replace(JSON_CONTROL, (c) => `\\u00${c.charCodeAt(0).toString(16)}`) : json
 }
 
-const droppedJson = (count: number) => jsonLine('error', droppedText(count), { dropped: count })
+
+// The note of lines dropped, at the level of its stream's lines (README: info on stdout, error on stderr).
+const droppedInfo = (count: number) => jsonLine('info', droppedText(count), { dropped: count })
+const droppedError = (count: number) => jsonLine('error', droppedText(count), { dropped: count })
 
 /**
  * One JSON object per line, for log collectors: the same lines, so the same redaction, with their
  * fields as JSON values. Errors go to stderr as in the text format.
  */
 export const jsonLogger: Logger = {
-  info: (line, fields) => out.write(jsonLine('info', line, fields), droppedJson),
-  error: (line, fields) => err.write(jsonLine('error', line, fields), droppedJson),
+  info: (line, fields) => out.write(jsonLine('info', line, fields), droppedInfo),
+  error: (line, fields) => err.write(jsonLine('error', line, fields), droppedError),
 }
 
 export function consoleLoggerFor(format: LogFormat): Logger {

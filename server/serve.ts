@@ -156,6 +156,8 @@ export async function serve(options: ServeOptions): Promise<Server> {
     clearInterval(sweep)
     if (!drained) server.closeAllConnections()
     for (const close of stops) await withTimeout(close(), CLOSE_MS).catch(() => {})
+    // Its clean-up stops, and one under way ends, before the pool it uses closes.
+    await withTimeout(allAccess.close(), CLOSE_MS).catch(() => {})
     await withTimeout(store.close(), CLOSE_MS).catch(() => {})
     process.exit(0)
   }
