@@ -552,6 +552,14 @@ describe('the all-access command without configuration', () => {
     expect(existsSync(join(cwd, 'data'))).toBe(false)
   })
 
+  it('says, without DATABASE_URL, that the development database it would use is not there, and makes none', () => {
+    const cwd = temporaryFolder()
+    expect(cli(['sessions', 'revoke', '--all'], { DATABASE_URL: undefined, ALLACCESS_KEYS: undefined }, cwd)).toEqual(
+      failure(`no database at ${join(cwd, 'data', 'all-access.sqlite3')}, the development default (set DATABASE_URL to your app's, or run all-access migrate to create this one)`),
+    )
+    expect(existsSync(join(cwd, 'data'))).toBe(false)
+  })
+
   it('says in one line which folder of a sqlite DATABASE_URL it cannot create', () => {
     const cwd = temporaryFolder()
     writeFileSync(join(cwd, 'a-file'), '')

@@ -40,7 +40,12 @@ function openCommandStore(io: CliIo, { existing = false } = {}): Store {
   if (existing) {
     const target = parseDatabaseUrl(loadDatabaseUrl(io.env), io.cwd)
     if (target.kind === 'sqlite' && target.location !== ':memory:' && !existsSync(target.location)) {
-      throw new DatabaseUrlError(`DATABASE_URL: no database at ${target.location} (check the path; all-access migrate creates a new one)`)
+      // Without DATABASE_URL the path is the development default, which nothing has created yet here.
+      throw new DatabaseUrlError(
+        io.env.DATABASE_URL
+          ? `DATABASE_URL: no database at ${target.location} (check the path; all-access migrate creates a new one)`
+          : `no database at ${target.location}, the development default (set DATABASE_URL to your app's, or run all-access migrate to create this one)`,
+      )
     }
   }
   const config = loadStoreConfig(io.env, io.cwd)
