@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { join } from 'node:path'
-import { createAllAccess } from '../server/all-access.ts'
+import { CLEAN_UP_EVERY_MS, createAllAccess } from '../server/all-access.ts'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
 import { hashId, randomToken } from '../server/crypto/random.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
@@ -8,7 +8,7 @@ import { SESSION_COOKIE } from '../server/session/cookies.ts'
 import { migrate, openStore, type Store } from '../server/store/index.ts'
 import { cacheLapse, within } from './support/eventually.ts'
 import { BrowserSession } from './support/browser-session.ts'
-import { startBff } from './support/bff.ts'
+import { startBff, type TestBff } from './support/bff.ts'
 import { databases, TEST_DATABASE_URL } from './support/databases.ts'
 import { startEchoUpstream } from './support/echo-upstream.ts'
 import { startServe, type RunningServe } from './support/demo-server.ts'
@@ -266,29 +266,40 @@ describe.each(databases)('clean-up of ended sessions and abandoned logins on $ki
   })
 
   // A BFF mounted in a host's own Koa app has no `serve` around it: it must clean up by itself.
-  it('happens on its own in a mounted BFF, every cleanUpEveryMs, and never with 0', async () => {
+  it('happens on its own in a mounted BFF, every 10 minutes by default, every cleanUpEveryMs, and never with 0', async () => {
     const { url, drop } = await database.create()
     const keys = generateKey()
-    const idle = await startBff(url, { keys, cleanUpEveryMs: 0 })
-    const rows = async () => Number((await idle.store.db('sessions').whereIn('id_hash', ['ended', 'live']).count({ n: '*' }).first())?.n)
+    // The BFFs' intervals run on a clock the test moves; everything else keeps real time.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    const never = await startBff(url, { keys, cleanUpEveryMs: 0 })
+    const rows = async () => Number((await never.store.db('sessions').whereIn('id_hash', ['ended', 'live']).count({ n: '*' }).first())?.n)
+    const started: TestBff[] = []
     try {
-      const user = await idle.store.users.create(null)
+      const user = await never.store.users.create(null)
       const now = Date.now()
-      await idle.store.sessions.create('live', { userId: user.id, createdAt: now, idleExpiresAt: now + 60_000, absoluteExpiresAt: now + 120_000 })
-      await idle.store.sessions.create('ended', { userId: user.id, createdAt: now - 10_000, idleExpiresAt: now - 1, absoluteExpiresAt: now + 120_000 })
-      // With only the BFF that never cleans up, the ended session stays.
-      await new Promise((resolve) => setTimeout(resolve, 500))
+      await never.store.sessions.create('live', { userId: user.id, createdAt: now, idleExpiresAt: now + 60_000, absoluteExpiresAt: now + 120_000 })
+      const ended = () => never.store.sessions.create('ended', { userId: user.id, createdAt: now - 10_000, idleExpiresAt: now - 1, absoluteExpiresAt: now + 120_000 })
+      await ended()
+      // A day on the intervals' clock: the BFF told never to clean up leaves the ended session.
+      await vi.advanceTimersByTimeAsync(24 * 60 * 60 * 1000)
+      await new Promise((resolve) => setTimeout(resolve, 300))
       expect(await rows()).toBe(2)
-      // A BFF that cleans up, started beside it, deletes it within a few of its rounds.
-      const cleaning = await startBff(url, { keys, cleanUpEveryMs: 100 })
-      try {
+      // One with the default deletes it 10 minutes on, not before; one with 100 ms, 100 ms on.
+      for (const [options, everyMs] of [[{}, CLEAN_UP_EVERY_MS], [{ cleanUpEveryMs: 100 }, 100]] as const) {
+        started.push(await startBff(url, { keys, ...options }))
+        await vi.advanceTimersByTimeAsync(everyMs - 1)
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        expect(await rows()).toBe(2)
+        await vi.advanceTimersByTimeAsync(1)
         expect(await within(10_000, rows, (n) => n === 1)).toBe(1)
-        expect(await idle.store.sessions.find('live')).not.toBeNull()
-      } finally {
-        await cleaning.close()
+        expect(await never.store.sessions.find('live')).not.toBeNull()
+        await started.pop()!.close()
+        await ended()
       }
     } finally {
-      await idle.close()
+      vi.useRealTimers()
+      for (const bff of started) await bff.close()
+      await never.close()
       await drop()
     }
   })
