@@ -143,7 +143,8 @@ export function useSessionExpiry(): SessionExpiry {
   )
   const timeUp = secondsLeft === 0
   React.useEffect(() => {
-    if (timeUp && data?.authenticated) void refetch()
+    // Every component counting shares one read: each cancelling the one before cost a read each.
+    if (timeUp && data?.authenticated) void refetch({ cancelRefetch: false })
   }, [timeUp])
   // Ended once the server says so, or a read after the end still found it there: until then another
   // tab's activity may have moved it, and an app that leaves for a signed-out page would leave a live session.

@@ -14,8 +14,11 @@ describe('the session end and popup login in the React hooks', () => {
   let recorder: Awaited<ReturnType<typeof startRecordingServer>>
   let baseUrl: string
   let received: Received[]
-  /** `later`: the expiresAt of every read after the first; `userId`: who is signed in (default 7); `reauth`: the proxy answers reauth_required; `slowSignedOutReads`: a signed-out session read answers this much later. */
-  let state: { authenticated: boolean; expiresAt: string; later?: string; userId?: string; reauth?: boolean; slowSignedOutReads?: number }
+  /**
+   * `later`: the expiresAt of every read after the first; `userId`: who is signed in (default 7); `reauth`: the proxy answers reauth_required;
+   * `slowSignedOutReads`: a signed-out session read answers this much later; `slowReads`: every session read does.
+   */
+  let state: { authenticated: boolean; expiresAt: string; later?: string; userId?: string; reauth?: boolean; slowSignedOutReads?: number; slowReads?: number }
   const sessionReads = () => received.filter((r) => r.url.split('?')[0] === '/auth/session').map((r) => r.url)
 
   beforeAll(async () => {
@@ -26,7 +29,7 @@ describe('the session end and popup login in the React hooks', () => {
         const expiresAt = state.expiresAt
         if (state.later) state.expiresAt = state.later
         if (!state.authenticated) return { ...json(200, { authenticated: false }), delayMs: state.slowSignedOutReads }
-        return json(200, { authenticated: true, user: { id: state.userId ?? '7', displayName: 'Alice' }, accounts: [], expiresAt })
+        return { ...json(200, { authenticated: true, user: { id: state.userId ?? '7', displayName: 'Alice' }, accounts: [], expiresAt }), delayMs: state.slowReads }
       }
       if (pathname === '/auth/logout') {
         state.authenticated = false
@@ -132,6 +135,27 @@ describe('the session end and popup login in the React hooks', () => {
     const { result, seen } = renderExpiry(setup().wrapper)
     await waitFor(() => expect(result.current.ended).toBe(true), { timeout: 5000 })
     expect(seen.slice(-2)).toEqual([{ secondsLeft: 0, ended: false }, { secondsLeft: 0, ended: true }])
+    expect(sessionReads()).toEqual(['/auth/session', '/auth/session?slide=false'])
+  })
+
+  it('useSessionExpiry in several components reads the session once when the count ends, not once each, each cancelling the one before', async () => {
+    // Mounted apart, each component's clock ticks at its own moment, and a read outlasts the gaps between them.
+    state = { authenticated: true, expiresAt: new Date(Date.now() + 1500).toISOString(), later: new Date(Date.now() + 60_000).toISOString(), slowReads: 300 }
+    function Countdown() {
+      const { secondsLeft, ended } = useSessionExpiry()
+      return <p>{ended ? 'ended' : String(secondsLeft)}</p>
+    }
+    const Page = ({ count }: { count: number }) => Array.from({ length: count }, (_, i) => <Countdown key={i} />)
+    const view = render(<Page count={1} />, { wrapper: setup().wrapper })
+    for (const count of [2, 3]) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      view.rerender(<Page count={count} />)
+    }
+    const shown = () => screen.getAllByRole('paragraph').map((p) => p.textContent)
+    await waitFor(() => expect(shown()).toContain('0'), { timeout: 3000 })
+    await waitFor(() => expect(shown().map(Number).every((seconds) => seconds > 50)).toBe(true), { timeout: 3000 })
+    // Settled: a straggling read would have been sent by now.
+    await new Promise((resolve) => setTimeout(resolve, 400))
     expect(sessionReads()).toEqual(['/auth/session', '/auth/session?slide=false'])
   })
 
