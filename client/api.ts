@@ -71,6 +71,13 @@ export interface LoginOptions {
 export interface AllAccessClient {
   /** The BFF's origin (and path prefix) as given, without a trailing slash. */
   readonly baseUrl: string
+  /**
+   * How far the BFF's clock is ahead of this one, in milliseconds (negative: behind), as the `Date`
+   * header of its answers tells (not a proxied one's): what turns its times (`expiresAt`) into this
+   * clock's. 0 before any answer, for answers without the header, and for a skew under 2 s, which
+   * the header's whole seconds cannot tell from none; it changes only when a reading differs by 2 s.
+   */
+  clockSkew(): number
   /** `GET /auth/session`. `slide: false` reads the session without counting as activity (for polling). */
   getSession(options?: { slide?: boolean; signal?: AbortSignal }): Promise<SessionInfo>
   /** `GET /auth/providers`: the enabled providers, for login buttons. */
@@ -158,6 +165,7 @@ export function everyQuarterSecond(tick: () => void): () => void {
 export function createAllAccessClient(options: AllAccessClientOptions = {}): AllAccessClient {
   const baseUrl = (options.baseUrl ?? '').replace(/\/+$/, '')
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init))
+  let skew = 0
 
   /** One call of the BFF. `type` is the body's Content-Type, unless the caller's headers name one (`application/merge-patch+json`, a charset). */
   async function call<T>(path: string, init: RequestInit, fromProxy?: boolean, type?: string): Promise<T> {
@@ -166,6 +174,12 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
     if (!headers.has('Accept')) headers.set('Accept', 'application/json')
     if (type && !headers.has('Content-Type')) headers.set('Content-Type', type)
     const response = await doFetch(baseUrl + path, { ...init, headers })
+    // The BFF's own answers only: a proxied one may come from the browser's cache, dated then. The
+    // header is cut down to the second, so the skew reads up to a second (and the trip) behind: a
+    // count toward the server's end ends late, never early. A reading within 2 s of the last one
+    // changes nothing (the count would step back a second and end twice); no header (NaN), nothing either.
+    const seen = fromProxy ? NaN : Date.parse(response.headers.get('date') ?? '') - Date.now()
+    if (Math.abs(seen - skew) >= 2000) skew = Math.abs(seen) < 2000 ? 0 : seen
     const body = await readBody(response)
     if (!response.ok) throw errorFromAnswer(response.status, body, fromProxy)
     // The BFF's own empty answers (204) are nothing; a provider's is its text, '', which a query may hold (not undefined).
@@ -210,6 +224,7 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
 
   return {
     baseUrl,
+    clockSkew: () => skew,
     getSession: ({ slide = true, signal } = {}) => call<SessionInfo>(sessionRoute + (slide ? '' : '?slide=false'), { signal }),
     getProviders: async ({ signal } = {}) => (await call<{ providers: PublicProvider[] }>(providersRoute, { signal })).providers,
     loginUrl,

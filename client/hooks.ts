@@ -130,7 +130,10 @@ const sessionEnds = new WeakMap<QueryClient, number>()
 export function useSessionExpiry(): SessionExpiry {
   const { data, refetch, dataUpdatedAt } = useSession()
   const queryClient = RQ.useQueryClient()
-  if (data?.authenticated) sessionEnds.set(queryClient, Date.parse(data.expiresAt))
+  const client = useAllAccessClient()
+  // The end on this browser's clock: the server's end counted down on a clock minutes ahead would end
+  // early (and the read after it say `ended` while the session lives), on one behind, late.
+  if (data?.authenticated) sessionEnds.set(queryClient, Date.parse(data.expiresAt) - client.clockSkew())
   const end = sessionEnds.get(queryClient)
   // Read from the clock (a render only when the count changes), but not on the server nor
   // while hydrating: the browser's clock has moved on, and the page's HTML would not match.

@@ -16,13 +16,20 @@ describe('the session end and popup login in the React hooks', () => {
   let received: Received[]
   /**
    * `later`: the expiresAt of every read after the first; `userId`: who is signed in (default 7); `reauth`: the proxy answers reauth_required;
-   * `slowSignedOutReads`: a signed-out session read answers this much later; `slowReads`: every session read does.
+   * `slowSignedOutReads`: a signed-out session read answers this much later; `slowReads`: every session read does;
+   * `serverClock`: how far the server's clock (its `Date` header) is ahead of the test's, in ms.
    */
-  let state: { authenticated: boolean; expiresAt: string; later?: string; userId?: string; reauth?: boolean; slowSignedOutReads?: number; slowReads?: number }
+  let state: { authenticated: boolean; expiresAt: string; later?: string; userId?: string; reauth?: boolean; slowSignedOutReads?: number; slowReads?: number; serverClock?: number }
   const sessionReads = () => received.filter((r) => r.url.split('?')[0] === '/auth/session').map((r) => r.url)
+  /** The server's time, on its own clock. */
+  const serverNow = () => Date.now() + (state.serverClock ?? 0)
 
   beforeAll(async () => {
-    recorder = await startRecordingServer(({ url }) => {
+    recorder = await startRecordingServer((request) => ({
+      ...answer(request),
+      ...(state.serverClock !== undefined && { headers: { Date: new Date(serverNow()).toUTCString() } }),
+    }))
+    function answer({ url }: Received) {
       const { pathname } = new URL(url, 'http://x')
       const json = (status: number, body: unknown) => ({ status, body: JSON.stringify(body), type: 'application/json' })
       if (pathname === '/auth/session') {
@@ -40,7 +47,7 @@ describe('the session end and popup login in the React hooks', () => {
         return state.authenticated ? json(200, { path: pathname }) : json(401, { error: 'not_authenticated', message: 'Sign in first.' })
       }
       return json(404, { error: 'not_found', message: 'No such route.' })
-    })
+    }
     received = recorder.received
     baseUrl = recorder.url
   })
@@ -136,6 +143,34 @@ describe('the session end and popup login in the React hooks', () => {
     await waitFor(() => expect(result.current.ended).toBe(true), { timeout: 5000 })
     expect(seen.slice(-2)).toEqual([{ secondsLeft: 0, ended: false }, { secondsLeft: 0, ended: true }])
     expect(sessionReads()).toEqual(['/auth/session', '/auth/session?slide=false'])
+  })
+
+  describe("useSessionExpiry with a browser clock minutes off the server's (the BFF's answers carry its clock, in their Date header)", () => {
+    it.each([
+      ['ahead of', -300_000],
+      ['behind', 300_000],
+    ])("counts to the server's end with a browser clock 5 minutes %s it, and does not say a live session ended", async (_, serverClock) => {
+      state = { authenticated: true, serverClock, expiresAt: '' }
+      state.expiresAt = new Date(serverNow() + 60_000).toISOString()
+      const { result, seen } = renderExpiry(setup().wrapper)
+      await waitFor(() => expect(result.current.secondsLeft).not.toBeNull())
+      // Time for the read a count that ended at once would make, and for `ended` after it.
+      await new Promise((resolve) => setTimeout(resolve, 600))
+      // The Date header's whole seconds may add up to a second, never take one away.
+      expect(result.current.secondsLeft).toBeGreaterThanOrEqual(58)
+      expect(result.current.secondsLeft).toBeLessThanOrEqual(61)
+      expect(seen.filter((expiry) => (expiry as { ended: boolean }).ended)).toEqual([])
+      expect(sessionReads()).toEqual(['/auth/session'])
+    })
+
+    it("says ended at the server's end with a browser clock 5 minutes behind it, once the read that follows finds the end unmoved", async () => {
+      state = { authenticated: true, serverClock: 300_000, expiresAt: '' }
+      state.expiresAt = new Date(serverNow() + 1200).toISOString()
+      const { result, seen } = renderExpiry(setup().wrapper)
+      await waitFor(() => expect(result.current.ended).toBe(true), { timeout: 5000 })
+      expect(seen.slice(-2)).toEqual([{ secondsLeft: 0, ended: false }, { secondsLeft: 0, ended: true }])
+      expect(sessionReads()).toEqual(['/auth/session', '/auth/session?slide=false'])
+    })
   })
 
   it('useSessionExpiry in several components reads the session once when the count ends, not once each, each cancelling the one before', async () => {

@@ -14,6 +14,8 @@ export interface RecordedAnswer {
   type?: string
   /** Answers this much later (a slow route). */
   delayMs?: number
+  /** More headers; a `Date` here replaces Node's own (a server whose clock is off). */
+  headers?: Record<string, string>
 }
 
 /** A real HTTP server on 127.0.0.1 that records every request and answers what `answer` says. */
@@ -25,9 +27,9 @@ export async function startRecordingServer(answer: (request: RecordedRequest) =>
     req.on('end', () => {
       const request = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') }
       received.push(request)
-      const { status, body = '', type, delayMs } = answer(request)
+      const { status, body = '', type, delayMs, headers } = answer(request)
       const send = () => {
-        res.writeHead(status, type ? { 'Content-Type': type } : {})
+        res.writeHead(status, { ...headers, ...(type && { 'Content-Type': type }) })
         res.end(body)
       }
       if (delayMs) setTimeout(send, delayMs)
