@@ -76,8 +76,9 @@ export interface AllAccessClient {
    * header of its answers tells (not a proxied one's): what turns its times (`expiresAt`) into this
    * clock's. 0 before any answer, for answers without the header, and for a skew under 2 s, which
    * the header's whole seconds cannot tell from none; it changes only when a reading differs by 2 s.
+   * Optional, so that a client of an app's own making still compiles: without it, the clocks agree.
    */
-  clockSkew(): number
+  clockSkew?(): number
   /** `GET /auth/session`. `slide: false` reads the session without counting as activity (for polling). */
   getSession(options?: { slide?: boolean; signal?: AbortSignal }): Promise<SessionInfo>
   /** `GET /auth/providers`: the enabled providers, for login buttons. */

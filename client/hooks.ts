@@ -133,7 +133,7 @@ export function useSessionExpiry(): SessionExpiry {
   const client = useAllAccessClient()
   // The end on this browser's clock: the server's end counted down on a clock minutes ahead would end
   // early (and the read after it say `ended` while the session lives), on one behind, late.
-  if (data?.authenticated) sessionEnds.set(queryClient, Date.parse(data.expiresAt) - client.clockSkew())
+  if (data?.authenticated) sessionEnds.set(queryClient, Date.parse(data.expiresAt) - (client.clockSkew?.() || 0))
   const end = sessionEnds.get(queryClient)
   // Read from the clock (a render only when the count changes), but not on the server nor
   // while hydrating: the browser's clock has moved on, and the page's HTML would not match.

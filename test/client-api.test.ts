@@ -53,28 +53,28 @@ describe('createAllAccessClient against a real HTTP server', () => {
   it("clockSkew is how far the BFF's clock is ahead, from its own answers' Date header; under 2 s, or with no header, it is 0", async () => {
     const dated = (skew: number): Answer => ({ ...json(200, { authenticated: false }), headers: { Date: new Date(Date.now() + skew).toUTCString() } })
     const fresh = createAllAccessClient({ baseUrl })
-    expect(fresh.clockSkew()).toBe(0)
+    expect(fresh.clockSkew!()).toBe(0)
     answer = () => dated(-300_000)
     await fresh.getSession()
     // The header's whole seconds, cut down, and the trip: up to a second or so behind.
-    expect(fresh.clockSkew()).toBeLessThanOrEqual(-300_000)
-    expect(fresh.clockSkew()).toBeGreaterThan(-301_500)
+    expect(fresh.clockSkew!()).toBeLessThanOrEqual(-300_000)
+    expect(fresh.clockSkew!()).toBeGreaterThan(-301_500)
     // A provider's answer through the proxy is not the BFF's word on its clock.
-    const skew = fresh.clockSkew()
+    const skew = fresh.clockSkew!()
     answer = () => dated(600_000)
     await fresh.api('github', 'user')
-    expect(fresh.clockSkew()).toBe(skew)
+    expect(fresh.clockSkew!()).toBe(skew)
     // A reading within 2 s of the last (whole seconds, the trip) changes nothing: the count would step back a second.
     answer = () => dated(skew + 1_000)
     await fresh.getSession()
-    expect(fresh.clockSkew()).toBe(skew)
+    expect(fresh.clockSkew!()).toBe(skew)
     answer = () => dated(1_500)
     await fresh.getProviders()
-    expect(fresh.clockSkew()).toBe(0)
+    expect(fresh.clockSkew!()).toBe(0)
     // A fetch of the app's (server rendering, tests) may answer without the header: no correction.
     const undated = createAllAccessClient({ fetch: async () => Response.json({ authenticated: false }) })
     await undated.getSession()
-    expect(undated.clockSkew()).toBe(0)
+    expect(undated.clockSkew!()).toBe(0)
   })
 
   it('getSession reads the session, and asks not to slide it with slide: false', async () => {
