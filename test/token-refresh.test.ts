@@ -354,7 +354,11 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
 })
 
 describe.each(databases)('a disconnect while a refresh is out on $kind', (database) => {
-  it('revokes the tokens the refresh brings back and does not use them: the call answers account_not_connected', async () => {
+  /**
+   * Signs in with a token granted for a millisecond, calls the API (which refreshes first), and
+   * disconnects while the provider holds the refresh; then lets the provider give `refreshed`.
+   */
+  async function disconnectDuringRefresh(refreshed: { status?: number; body: Record<string, unknown> }) {
     const { url, drop } = await database.create()
     const bff = await startBff(url)
     let release = () => {}
@@ -366,51 +370,7 @@ describe.each(databases)('a disconnect while a refresh is out on $kind', (databa
           if (new URLSearchParams(request.body).get('grant_type') !== 'refresh_token') return { body: { access_token: 'at-1', token_type: 'Bearer', expires_in: 0.001, refresh_token: 'rt-1' } }
           asked()
           await new Promise<void>((resolve) => (release = resolve))
-          return { body: { access_token: 'at-2', token_type: 'Bearer', expires_in: 3600, refresh_token: 'rt-2' } }
-        },
-        '/me': () => ({ body: { id: 'alice' } }),
-        '/revoke': () => ({ body: {} }),
-        '/api/me': () => ({ body: {} }),
-      },
-    })
-    try {
-      const endpoints = { authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me`, apiBaseUrl: `${provider.url}/api` }
-      await bff.addProvider('revocable', { ...endpoints, revocationUrl: `${provider.url}/revoke`, clientId: 'client', clientSecret: 'secret' })
-      const browser = new BrowserSession()
-      expect(authError(await login(browser, bff.url, 'revocable'))).toBeNull()
-      // The token is spent (granted for a millisecond): the call refreshes first, and the user disconnects meanwhile.
-      const call = browser.fetch(new URL('/api/revocable/me', bff.url), { headers: CSRF })
-      await refreshAsked
-      const disconnected = await browser.fetch(new URL('/auth/accounts/revocable', bff.url), { method: 'DELETE', headers: CSRF })
-      expect(disconnected.status).toBe(204)
-      release()
-      const answer = await call
-      expect(answer.status).toBe(403)
-      expect(await answer.json()).toEqual({ error: 'account_not_connected', message: expect.any(String) })
-      expect(provider.at('/api/me')).toEqual([])
-      const revoked = provider.at('/revoke').map((request) => new URLSearchParams(request.body).get('token'))
-      expect(revoked.sort()).toEqual(['at-1', 'at-2', 'rt-1', 'rt-2'])
-    } finally {
-      await provider.close()
-      await bff.close()
-      await drop()
-    }
-  })
-
-  it('answers account_not_connected, not reauth_required, when the provider refuses the refresh of an account disconnected meanwhile', async () => {
-    const { url, drop } = await database.create()
-    const bff = await startBff(url)
-    let release = () => {}
-    let asked = () => {}
-    const refreshAsked = new Promise<void>((resolve) => (asked = resolve))
-    const provider = await startDocumentedProvider({
-      answers: {
-        '/token': async (request) => {
-          if (new URLSearchParams(request.body).get('grant_type') !== 'refresh_token') return { body: { access_token: 'at-1', token_type: 'Bearer', expires_in: 0.001, refresh_token: 'rt-1' } }
-          asked()
-          await new Promise<void>((resolve) => (release = resolve))
-          // The disconnect revoked the refresh token while it was out.
-          return { status: 400, body: { error: 'invalid_grant' } }
+          return refreshed
         },
         '/me': () => ({ body: { id: 'alice' } }),
         '/revoke': () => ({ body: {} }),
@@ -427,14 +387,27 @@ describe.each(databases)('a disconnect while a refresh is out on $kind', (databa
       expect((await browser.fetch(new URL('/auth/accounts/revocable', bff.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
       release()
       const answer = await call
-      // As the proxy answers an account that is gone: the SPA offers to connect it, not to reconnect it.
-      expect({ status: answer.status, body: await answer.json() }).toEqual({ status: 403, body: { error: 'account_not_connected', message: expect.any(String) } })
+      return { answer: { status: answer.status, body: await answer.json() }, upstream: provider.at('/api/me'), revoked: provider.at('/revoke').map((request) => new URLSearchParams(request.body).get('token')) }
     } finally {
       release()
       await provider.close()
       await bff.close()
       await drop()
     }
+  }
+
+  it('revokes the tokens the refresh brings back and does not use them: the call answers account_not_connected', async () => {
+    const { answer, upstream, revoked } = await disconnectDuringRefresh({ body: { access_token: 'at-2', token_type: 'Bearer', expires_in: 3600, refresh_token: 'rt-2' } })
+    expect(answer).toEqual({ status: 403, body: { error: 'account_not_connected', message: expect.any(String) } })
+    expect(upstream).toEqual([])
+    expect(revoked.sort()).toEqual(['at-1', 'at-2', 'rt-1', 'rt-2'])
+  })
+
+  it('answers account_not_connected, not reauth_required, when the provider refuses the refresh of an account disconnected meanwhile', async () => {
+    // The disconnect revoked the refresh token while it was out.
+    const { answer } = await disconnectDuringRefresh({ status: 400, body: { error: 'invalid_grant' } })
+    // As the proxy answers an account that is gone: the SPA offers to connect it, not to reconnect it.
+    expect(answer).toEqual({ status: 403, body: { error: 'account_not_connected', message: expect.any(String) } })
   })
 
   it('leaves no token the provider issued unrevoked when a refresh stores new tokens while the disconnect revokes the ones it read', async () => {
