@@ -21,24 +21,27 @@ export type ApiQuery = Record<string, string | number | boolean | undefined | re
 /** The HTTP methods the proxy forwards. */
 export type ApiMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
+// Optional options and props take `undefined` as leaving them out, and say so (`| undefined`): an app
+// compiled with exactOptionalPropertyTypes passes its own optional values on (`next={next}`).
+
 /** One call of a provider's API through the BFF's proxy (`/api/<provider>/<path>`). */
 export interface ApiCallOptions {
   /** Default `GET`. */
-  method?: ApiMethod
-  query?: ApiQuery
+  method?: ApiMethod | undefined
+  query?: ApiQuery | undefined
   /** A JSON body (`application/json`). */
   json?: unknown
   /** A form body (`application/x-www-form-urlencoded`): what OAuth 1.0a APIs sign. */
-  form?: Record<string, string> | URLSearchParams
+  form?: Record<string, string> | URLSearchParams | undefined
   /** Extra headers for the provider (the BFF drops `Cookie`, `Authorization`, `X-CSRF`, `Origin`, `Referer`). */
-  headers?: Record<string, string>
-  signal?: AbortSignal
+  headers?: Record<string, string> | undefined
+  signal?: AbortSignal | undefined
 }
 
 /** Options of {@link AllAccessClient.logout}. */
 export interface LogoutOptions {
   /** Also sign out at the provider (OpenID Connect RP-Initiated Logout), when it offers that. */
-  providerLogout?: boolean
+  providerLogout?: boolean | undefined
 }
 
 /** Options of {@link createAllAccessClient}. */
@@ -49,22 +52,22 @@ export interface AllAccessClientOptions {
    * and sends no CORS headers, and callbacks come back to `PUBLIC_URL/auth/callback/…`), so this is
    * for an absolute URL outside a browser (server rendering, tests).
    */
-  baseUrl?: string
+  baseUrl?: string | undefined
   /** A `fetch` to use instead of the global one (tests, server rendering). */
-  fetch?: typeof fetch
+  fetch?: typeof fetch | undefined
 }
 
 /** Options of a login: where to land, the provider's `prompt`, and whether to sign in in a popup. */
 export interface LoginOptions {
   /** A local path to land on after a full-page login; anything else becomes `/`. `login` defaults it to the page it leaves, `loginUrl` to `/`. */
-  next?: string
+  next?: string | undefined
   /** Passed to OAuth 2.0 / OIDC providers: `none` signs in silently or fails with `login_required`. */
-  prompt?: LoginPrompt
+  prompt?: LoginPrompt | undefined
   /**
    * Sign in in a popup, keeping the page and its state. Needs the app on the BFF's origin
    * (`PUBLIC_URL`): the popup posts its result to that origin only.
    */
-  popup?: boolean
+  popup?: boolean | undefined
 }
 
 /** The framework-free core the React hooks wrap: every BFF route as one method. */
@@ -80,9 +83,9 @@ export interface AllAccessClient {
    */
   clockSkew?(): number
   /** `GET /auth/session`. `slide: false` reads the session without counting as activity (for polling). */
-  getSession(options?: { slide?: boolean; signal?: AbortSignal }): Promise<SessionInfo>
+  getSession(options?: { slide?: boolean | undefined; signal?: AbortSignal | undefined }): Promise<SessionInfo>
   /** `GET /auth/providers`: the enabled providers, for login buttons. */
-  getProviders(options?: { signal?: AbortSignal }): Promise<PublicProvider[]>
+  getProviders(options?: { signal?: AbortSignal | undefined }): Promise<PublicProvider[]>
   /** The URL that starts a login (or links a provider when someone is signed in); `next` is a local path. */
   loginUrl(provider: string, options?: LoginOptions): string
   /**

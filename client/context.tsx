@@ -13,11 +13,11 @@ export interface AllAccessProviderProps {
    * The QueryClient the hooks cache in. Without one, the app's own (from an enclosing
    * `QueryClientProvider`) is used, and failing that one is created.
    */
-  queryClient?: QueryClient
+  queryClient?: QueryClient | undefined
   /** Where the BFF answers; default the page's own origin, where a browser needs it (see `AllAccessClientOptions.baseUrl`). */
-  baseUrl?: string
+  baseUrl?: string | undefined
   /** A ready client (a custom `fetch`, server rendering, tests); `baseUrl` is then ignored. */
-  client?: AllAccessClient
+  client?: AllAccessClient | undefined
 }
 
 /**

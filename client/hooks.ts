@@ -79,7 +79,7 @@ export type SessionOptions<TData = SessionInfo> = AllAccessQueryOptions<SessionI
    * Whether a read counts as activity and extends the session's idle end. By default only the
    * first read does (the app was opened); polls, refetches on focus and after changes do not.
    */
-  slide?: boolean
+  slide?: boolean | undefined
 }
 
 /**
@@ -226,8 +226,8 @@ export function useDisconnect<TOnMutateResult = unknown>(options: AllAccessMutat
 
 /** Options of {@link useProviderApi}: query parameters and headers of the call, and TanStack query options. */
 export type ProviderApiOptions<TQueryFnData = unknown, TData = TQueryFnData> = AllAccessQueryOptions<TQueryFnData, TData> & {
-  query?: ApiQuery
-  headers?: Record<string, string>
+  query?: ApiQuery | undefined
+  headers?: Record<string, string> | undefined
 }
 
 /**
@@ -255,13 +255,13 @@ export interface ProviderMutationVariables {
   /** Relative to the provider's API base, e.g. `statuses/update.json`. */
   path: string
   /** Default `POST`. */
-  method?: Exclude<ApiMethod, 'GET'>
+  method?: Exclude<ApiMethod, 'GET'> | undefined
   /** A JSON body. */
   json?: unknown
   /** A form body (what OAuth 1.0a APIs sign). */
-  form?: Record<string, string> | URLSearchParams
-  query?: ApiQuery
-  headers?: Record<string, string>
+  form?: Record<string, string> | URLSearchParams | undefined
+  query?: ApiQuery | undefined
+  headers?: Record<string, string> | undefined
 }
 
 /**

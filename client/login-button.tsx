@@ -8,13 +8,13 @@ export interface LoginButtonProps extends Omit<ButtonHTMLAttributes<HTMLButtonEl
   /** The provider's name, e.g. `github`. */
   provider: string
   /** Where to land after a full-page login: a local path (anything else becomes `/`); default this page. */
-  next?: string
+  next?: string | undefined
   /** A label of your own instead of "Sign in with …" / "Connect …". */
   children?: ReactNode
   /** Sign in in a popup and keep the page; a failure shows in {@link useAuthError}. */
-  popup?: boolean
+  popup?: boolean | undefined
   /** The provider's `prompt` (OAuth 2.0 / OIDC). */
-  prompt?: LoginPrompt
+  prompt?: LoginPrompt | undefined
 }
 
 /**

@@ -27,41 +27,43 @@ import { checkKeysCoverStore } from './store/key-rotation.ts'
 import { publicUrlProblem } from './config.ts'
 import { LONGEST_TIMER_MS } from './time-limit.ts'
 
+// Each option left `undefined` is the default, as if left out (`log: verbose ? logger : undefined`, with
+// exactOptionalPropertyTypes too). Not inside session, refresh and loginLimits, which are spread over the defaults.
 export interface AllAccessOptions {
   /** The app's external origin; callback URLs and cookie security derive from it. */
   publicUrl: string | URL
   /** An open store, or where to open one (`DATABASE_URL` syntax) and the keys. */
-  store?: Store
-  databaseUrl?: string
-  keys?: RootKey[]
+  store?: Store | undefined
+  databaseUrl?: string | undefined
+  keys?: RootKey[] | undefined
   /** PostgreSQL connections of the store it opens (`ALLACCESS_DB_POOL_MAX`). */
-  pool?: { max?: number }
-  hooks?: Partial<AllAccessHooks>
+  pool?: { max?: number | undefined } | undefined
+  hooks?: Partial<AllAccessHooks> | undefined
   /** Client classes by provider name, to adapt one provider's protocol details. */
-  clients?: ClientOverrides
-  session?: Partial<SessionTimeouts>
+  clients?: ClientOverrides | undefined
+  session?: Partial<SessionTimeouts> | undefined
   /**
    * `pipeDirectly`: the BFF sends a proxied body itself, as soon as its route ends, instead of
    * leaving it to Koa's response step, whose `stream.pipeline` cost a third of a proxied call's CPU
    * time on Node 20. Middleware around `middleware` can then no longer rewrite a proxied body
    * (compression, say), so it is off by default; `all-access serve`, which has none, turns it on.
    */
-  proxy?: { timeoutMs?: number; maxBody?: number; pipeDirectly?: boolean }
-  refresh?: Partial<RefreshSettings>
+  proxy?: { timeoutMs?: number | undefined; maxBody?: number | undefined; pipeDirectly?: boolean | undefined } | undefined
+  refresh?: Partial<RefreshSettings> | undefined
   /** `account.apiClient`: the largest answer it reads (bytes; default 10 MiB). */
-  apiClient?: { maxBody?: number }
+  apiClient?: { maxBody?: number | undefined } | undefined
   /** How long a started login stays valid; default 10 minutes. */
-  flowTtlMs?: number
+  flowTtlMs?: number | undefined
   /** Login starts per client address and minute (0: no limit), and logins pending at once. */
-  loginLimits?: Partial<LoginLimits>
-  log?: Logger
+  loginLimits?: Partial<LoginLimits> | undefined
+  log?: Logger | undefined
   /** Apply migrations before answering (default true); `false`: refuse to start while any is pending. */
-  migrate?: boolean
+  migrate?: boolean | undefined
   /**
    * How often ended sessions, abandoned login flows and logout tokens too old to replay are deleted
    * (default 10 minutes; 0: never, for a host that calls `cleanUp` itself, from a scheduled job say).
    */
-  cleanUpEveryMs?: number
+  cleanUpEveryMs?: number | undefined
 }
 
 /** Expired rows go this often unless `cleanUpEveryMs` says otherwise. */
