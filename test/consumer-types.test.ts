@@ -207,11 +207,11 @@ function problems(files: Record<string, string>, options: ts.CompilerOptions): s
 describe('the published declarations, in a TypeScript app', () => {
   it('compile with moduleResolution bundler, strict and exactOptionalPropertyTypes, the package checked', () => {
     expect(problems({ 'server.ts': server, 'client.tsx': client }, { module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler })).toEqual([])
-  })
+  }, 60_000)
 
   it('compile with moduleResolution nodenext in an ES module app ("type": "module")', () => {
     expect(problems({ 'server.ts': server, 'client.tsx': client }, { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext })).toEqual([])
-  })
+  }, 60_000)
 
   it('tell a CommonJS app under node16 that the package is an ES module', () => {
     const found = problems({ 'server.cts': `import { createAllAccess } from 'all-access/server'\nexport const make = createAllAccess\n` }, {
