@@ -38,7 +38,8 @@ export interface AllAccessOptions {
   keys?: RootKey[] | undefined
   /** PostgreSQL connections of the store it opens (`ALLACCESS_DB_POOL_MAX`). */
   pool?: { max?: number | undefined } | undefined
-  hooks?: Partial<AllAccessHooks> | undefined
+  /** Each hook left out, or `undefined` (`onLogin: enabled ? fn : undefined`), is the default's. */
+  hooks?: { [Name in keyof AllAccessHooks]?: AllAccessHooks[Name] | undefined } | undefined
   /** Client classes by provider name, to adapt one provider's protocol details. */
   clients?: ClientOverrides | undefined
   session?: Partial<SessionTimeouts> | undefined

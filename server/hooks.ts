@@ -44,7 +44,7 @@ export const defaultHooks: AllAccessHooks = {
  * the app's object holds stays on it, and a hook is called on it: a hook written as a method may read
  * a setting or call a helper of its own through `this`, as before the view.
  */
-export function appHooks(given: Partial<AllAccessHooks> = {}): AllAccessHooks {
+export function appHooks(given: { [Name in keyof AllAccessHooks]?: AllAccessHooks[Name] | undefined } = {}): AllAccessHooks {
   const hooks: Record<string, unknown> = { ...given }
   for (const name of Object.keys(defaultHooks) as (keyof AllAccessHooks)[]) {
     const hook = given[name] as ((this: unknown, args: { provider: ProviderConfig | null }) => unknown) | undefined

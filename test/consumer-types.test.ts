@@ -40,6 +40,8 @@ export const allAccess = await createAllAccess({
       }
     },
     getUserId: ({ profile }) => String(profile['id']),
+    // A hook of the app's own only when it wants one: undefined is the default's.
+    getErrorRedirect: verbose ? ({ code }) => '/?failed=' + code : undefined,
   },
 })
 export const spelledOut: AllAccessOptions = { publicUrl: 'http://localhost:3000', databaseUrl: 'sqlite://./app.sqlite3', keys: options.keys, cleanUpEveryMs: 0 }
