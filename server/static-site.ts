@@ -35,7 +35,7 @@ const STALLED_ANSWER_MS = 60_000
 
 export interface StaticSiteOptions {
   /** How long a file's answer may go without the client taking a byte before its connection is closed (default a minute). */
-  stalledAnswerMs?: number
+  stalledAnswerMs?: number | undefined
 }
 
 /**

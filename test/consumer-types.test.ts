@@ -60,6 +60,10 @@ if (log) listening.on('clientError', refuseUnreadableRequest(log))
 export const account = await allAccess.accountFor(1, 'github')
 const repos = await account?.apiClient.request<{ name: string }[]>('get', 'https://api.github.com/user/repos', { query: { per_page: 5 } })
 export const first = repos?.body[0]?.name
+// The app's own optional values passed on to account.apiClient.request and staticSite (exactOptionalPropertyTypes).
+const page = process.env['PAGE']
+export const paged = await account?.apiClient.request('get', 'https://api.github.com/user/repos', { query: page ? { page } : undefined, timeoutMs: verbose ? 5_000 : undefined })
+export const site2 = staticSite('dist', { stalledAnswerMs: verbose ? 60_000 : undefined })
 try {
   await allAccess.cleanUp()
 } catch (error) {

@@ -31,21 +31,22 @@ export interface CallbackInput {
   callbackUrl: string
 }
 
+// Each option left `undefined` is left out (`query: page ? { page } : undefined`, with exactOptionalPropertyTypes too).
 export interface ApiRequestOptions {
   /** Query parameters, added to any already in the URL (and signed, for OAuth 1.0a). */
-  query?: Record<string, string | number | boolean | readonly string[]> | URLSearchParams
+  query?: Record<string, string | number | boolean | readonly string[]> | URLSearchParams | undefined
   /** A form body (`application/x-www-form-urlencoded`), as python-requests' `data=`: signed on OAuth 1.0a. An array value repeats its field. */
-  body?: Record<string, string | number | boolean | readonly string[]> | URLSearchParams
+  body?: Record<string, string | number | boolean | readonly string[]> | URLSearchParams | undefined
   /** A JSON body (never part of an OAuth 1.0a signature), sent as `application/json` unless `headers` name another Content-Type. */
   json?: unknown
-  headers?: Record<string, string>
+  headers?: Record<string, string> | undefined
   /** Milliseconds before the call is abandoned, the answer's last byte included; default 30 s. */
-  timeoutMs?: number
+  timeoutMs?: number | undefined
   /**
    * Largest answer body read, in bytes; a larger one fails (`payload_too_large`) without being held
    * in memory. `account.apiClient` sets it from `apiClient.maxBody` (default 10 MiB).
    */
-  maxBytes?: number
+  maxBytes?: number | undefined
 }
 
 export interface ApiResponse<T = unknown> {
