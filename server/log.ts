@@ -131,7 +131,6 @@ export function jsonLine(level: 'info' | 'error', line: string, fields: LogField
   return /[\u007f-\u009f]/.test(json) ? json.replace(JSON_CONTROL, (c) => `\\u00${c.charCodeAt(0).toString(16)}`) : json
 }
 
-
 // The note of lines dropped, at the level of its stream's lines (README: info on stdout, error on stderr).
 const droppedInfo = (count: number) => jsonLine('info', droppedText(count), { dropped: count })
 const droppedError = (count: number) => jsonLine('error', droppedText(count), { dropped: count })

@@ -156,8 +156,9 @@ describe('the session end and popup login in the React hooks', () => {
       await waitFor(() => expect(result.current.secondsLeft).not.toBeNull())
       // Time for the read a count that ended at once would make, and for `ended` after it.
       await new Promise((resolve) => setTimeout(resolve, 600))
-      // The Date header's whole seconds may add up to a second, never take one away.
-      expect(result.current.secondsLeft).toBeGreaterThanOrEqual(58)
+      // The Date header's whole seconds may add up to a second, never take one away; a loaded machine
+      // may spend a few seconds getting here (a count off by the skew would show 0 or 360).
+      expect(result.current.secondsLeft).toBeGreaterThanOrEqual(50)
       expect(result.current.secondsLeft).toBeLessThanOrEqual(61)
       expect(seen.filter((expiry) => (expiry as { ended: boolean }).ended)).toEqual([])
       expect(sessionReads()).toEqual(['/auth/session'])
