@@ -453,7 +453,7 @@ describe.each(databases)('the store on $kind', (database) => {
           ['p2', 'reauth_required', 'Ann at p2'],
           ['p1', 'active', null],
         ])
-        await cached.accounts.remove(second)
+        await cached.accounts.unlink(second)
         expect((await cached.accounts.summariesForUser(ann.id)).map((a) => a.provider)).toEqual(['p2'])
         expect(JSON.stringify(await cached.accounts.summariesForUser(ann.id))).not.toContain(tokens.accessToken)
       } finally {
@@ -478,8 +478,8 @@ describe.each(databases)('the store on $kind', (database) => {
       expect(await store.accounts.get(id)).toEqual(expect.objectContaining({ ...fresh, refreshToken: 'refresh-token-2' }))
       await store.accounts.updateTokens(id, { ...fresh, accessToken: 'access-token-3', refreshToken: null })
       expect(await store.accounts.get(id)).toEqual(expect.objectContaining({ accessToken: 'access-token-3', refreshToken: null, displayName: 'New Name' }))
-      expect(await store.accounts.remove(id)).toBe(true)
-      expect(await store.accounts.remove(id)).toBe(false)
+      expect(await store.accounts.unlink(id)).toEqual({ id, accessToken: 'access-token-3', refreshToken: null })
+      expect(await store.accounts.unlink(id)).toBeNull()
       expect(await store.accounts.get(id)).toBeNull()
     })
 

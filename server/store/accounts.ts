@@ -6,7 +6,7 @@ import type { SecretBox } from '../crypto/secret-box.ts'
 import { ENCRYPTED_COLUMNS, encryptedField, type EncryptedColumn } from './encrypted-columns.ts'
 import { isSqlite } from './database.ts'
 import { afterTransaction, storeCaches, type ReadCache, type StoreCaches } from './read-cache.ts'
-import { toMillis, toMillisOrNull } from './rows.ts'
+import { returnedRows, toMillis, toMillisOrNull } from './rows.ts'
 
 /** The tokens an account keeps (decrypted): a provider's parsed token, without its raw answer. */
 export type AccountTokens = Omit<ParsedToken, 'raw'>
@@ -161,7 +161,7 @@ export class AccountStore {
         'RETURNING id, user_id, created_at, refresh_token, (SELECT display_name FROM users WHERE users.id = accounts.user_id) AS user_display_name',
       [...Object.values(columns), providerId, identifier],
     )
-    const [row] = (Array.isArray(result) ? result : result.rows) as { id: number; user_id: number; created_at: unknown; refresh_token: string | null; user_display_name: string | null }[]
+    const [row] = returnedRows<{ id: number; user_id: number; created_at: unknown; refresh_token: string | null; user_display_name: string | null }>(result)
     if (!row) return null
     this.changed(trx)
     return {
@@ -268,15 +268,9 @@ export class AccountStore {
   async unlink(id: number): Promise<{ id: number; accessToken: string; refreshToken: string | null } | null> {
     // Knex's sqlite3 client ignores returning() on delete, so the SQL is written out; both databases speak it.
     const result = await this.db.raw('DELETE FROM accounts WHERE id = ? RETURNING id, access_token, refresh_token', [id])
-    const [row] = (Array.isArray(result) ? result : result.rows) as Record<string, unknown>[]
+    const [row] = returnedRows<Record<string, unknown>>(result)
     this.changed(this.db)
     return row ? { id: row.id as number, accessToken: this.decrypt('access_token', row) ?? '', refreshToken: this.decrypt('refresh_token', row) } : null
-  }
-
-  async remove(id: number, trx: Knex = this.db): Promise<boolean> {
-    const removed = (await trx('accounts').where({ id }).delete()) > 0
-    this.changed(trx)
-    return removed
   }
 
   private encrypt(column: EncryptedColumn<'accounts'>, value: string | null): string | null {

@@ -2,7 +2,7 @@ import type { Knex } from 'knex'
 import type { SecretBox } from '../crypto/secret-box.ts'
 import { hashId } from '../crypto/random.ts'
 import { encryptedField } from './encrypted-columns.ts'
-import { toMillis } from './rows.ts'
+import { returnedRows, toMillis } from './rows.ts'
 
 /** What the BFF remembers between the redirect to a provider and its callback. */
 export interface LoginFlow {
@@ -58,7 +58,7 @@ export class LoginFlowStore {
     // One statement: only the caller whose DELETE removed the row gets it back. (Knex's sqlite3
     // client ignores returning() on delete, so the SQL is written out; both databases speak it.)
     const result = await this.db.raw('DELETE FROM login_flows WHERE id_hash = ? RETURNING data, expires_at', [hashId(id)])
-    const [row] = (Array.isArray(result) ? result : result.rows) as { data: string; expires_at: unknown }[]
+    const [row] = returnedRows<{ data: string; expires_at: unknown }>(result)
     if (!row || toMillis(row.expires_at) <= now) return null
     return JSON.parse(this.box.decrypt(encryptedField('login_flows', 'data'), row.data) as string) as LoginFlow
   }
