@@ -154,14 +154,13 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<string> 
 }
 
 /**
- * A port for a process started later, below Linux's ephemeral range (32768–60999): one the system
- * chose (listen on 0) and released could be handed again to the next server started on port 0 (the
- * soak's balancer is, right after it picks its instances' ports), or taken while a killed instance
- * restarts on it. Taken in turn from a random start, so that two picks never give the same port.
+ * Ports for processes started later come from below Linux's ephemeral range (32768–60999): one the
+ * system chose (listen on 0) and released could be handed again to the next server started on port
+ * 0 (the soak's balancer is, right after it picks its instances' ports), or taken while a killed
+ * instance restarts on it.
  */
-const FIRST_PORT = 20_000
-const PORTS = 32_768 - FIRST_PORT
-let nextPort = Math.floor(Math.random() * PORTS)
+export const FIRST_FREE_PORT = 20_000
+export const EPHEMERAL_PORTS_START = 32_768
 
 function canListen(port: number): Promise<boolean> {
   return new Promise((done) => {
@@ -171,13 +170,19 @@ function canListen(port: number): Promise<boolean> {
   })
 }
 
-export async function freePort(): Promise<number> {
-  for (let tried = 0; tried < PORTS; tried++) {
-    const port = FIRST_PORT + (nextPort++ % PORTS)
-    if (await canListen(port)) return port
+/** Ports of `count` from `first` that nothing listens on, taken in turn from a random start, so that two picks never give the same port. */
+export function portPicker(first: number, count: number): () => Promise<number> {
+  let next = Math.floor(Math.random() * count)
+  return async () => {
+    for (let tried = 0; tried < count; tried++) {
+      const port = first + (next++ % count)
+      if (await canListen(port)) return port
+    }
+    throw new Error(`no free port in ${first}–${first + count - 1}`)
   }
-  throw new Error(`no free port in ${FIRST_PORT}–${FIRST_PORT + PORTS - 1}`)
 }
+
+export const freePort = portPicker(FIRST_FREE_PORT, EPHEMERAL_PORTS_START - FIRST_FREE_PORT)
 
 let microsPerTick: number | undefined
 

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { generateKey } from '../../server/crypto/keys.ts'
+import { EPHEMERAL_PORTS_START, FIRST_FREE_PORT, portPicker } from '../../bench/processes.ts'
 
 /**
  * Ports are handed out below Linux's ephemeral range (32768–60999), from a block of this vitest
@@ -13,26 +13,9 @@ import { generateKey } from '../../server/crypto/keys.ts'
  * forty `serve` processes while its other workers start servers of their own.
  */
 const PORT_BLOCK = 400
-const FIRST_PORT = 20_000
-const BLOCKS = Math.floor((32_768 - FIRST_PORT) / PORT_BLOCK)
-const blockStart = FIRST_PORT + (Number(process.env.VITEST_POOL_ID ?? 0) % BLOCKS) * PORT_BLOCK
-let nextInBlock = Math.floor(Math.random() * PORT_BLOCK)
+const BLOCKS = Math.floor((EPHEMERAL_PORTS_START - FIRST_FREE_PORT) / PORT_BLOCK)
 
-function canListen(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const server = createServer()
-    server.once('error', () => done(false))
-    server.listen(port, '127.0.0.1', () => server.close(() => done(true)))
-  })
-}
-
-export async function freePort(): Promise<number> {
-  for (let tried = 0; tried < PORT_BLOCK; tried++) {
-    const port = blockStart + (nextInBlock++ % PORT_BLOCK)
-    if (await canListen(port)) return port
-  }
-  throw new Error(`no free port in ${blockStart}–${blockStart + PORT_BLOCK - 1}`)
-}
+export const freePort = portPicker(FIRST_FREE_PORT + (Number(process.env.VITEST_POOL_ID ?? 0) % BLOCKS) * PORT_BLOCK, PORT_BLOCK)
 
 export interface RunningServe {
   url: string
