@@ -152,6 +152,11 @@ export async function migrate(knex: Knex, { deadlineMs = 60_000 }: MigrateOption
   }
 }
 
+/** The names of the migrations the database has had, in order; none on a new database. */
+async function appliedMigrations(knex: Knex): Promise<string[]> {
+  return (await knex.schema.hasTable('knex_migrations')) ? knex('knex_migrations').orderBy('name').pluck('name') : []
+}
+
 /** The database was migrated by a newer all-access than this one. */
 export class MigrationVersionError extends InputError {
   override name = 'MigrationVersionError'
@@ -163,10 +168,8 @@ export class MigrationVersionError extends InputError {
  * as one; nothing is applied, since this version's code does not know the newer schema.
  */
 async function refuseNewerMigrations(knex: Knex): Promise<void> {
-  if (!(await knex.schema.hasTable('knex_migrations'))) return
   const known = new Set(await migrationSource.getMigrations([]))
-  const applied: string[] = await knex('knex_migrations').orderBy('name').pluck('name')
-  const unknown = applied.filter((name) => !known.has(name))
+  const unknown = (await appliedMigrations(knex)).filter((name) => !known.has(name))
   if (unknown.length) {
     throw new MigrationVersionError(
       `migrations: the database has migrations this version of all-access does not know (${unknown.join(', ')}): a newer all-access migrated it; run that version, or restore a backup taken before it`,
@@ -185,7 +188,7 @@ export class MigrationsPendingError extends InputError {
  * `500 server_error` on every route that reads the missing table or column. Reads only.
  */
 export async function refusePendingMigrations(knex: Knex): Promise<void> {
-  const applied = new Set<string>((await knex.schema.hasTable('knex_migrations')) ? await knex('knex_migrations').pluck('name') : [])
+  const applied = new Set(await appliedMigrations(knex))
   const pending = (await migrationSource.getMigrations([])).filter((name) => !applied.has(name))
   if (pending.length) throw new MigrationsPendingError(`migrations: the database lacks ${pending.join(', ')}: run all-access migrate first (or leave createAllAccess's migrate option on)`)
 }
