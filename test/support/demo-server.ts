@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { generateKey } from '../../server/crypto/keys.ts'
-import { EPHEMERAL_PORTS_START, FIRST_FREE_PORT, portPicker } from '../../bench/processes.ts'
+import { EPHEMERAL_PORTS_START, FIRST_FREE_PORT, portPicker } from '../../bench/ports.ts'
 
 /**
  * Ports are handed out below Linux's ephemeral range (32768–60999), from a block of this vitest
