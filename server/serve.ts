@@ -46,6 +46,9 @@ export async function serve(options: ServeOptions): Promise<Server> {
 
   // Listen first: with PORT=0 and no PUBLIC_URL, the public URL (and so every callback URL) names the port given.
   const server = createServer()
+  // Node cuts a request not received whole in 300 s, and a streamed upload may take as long as the
+  // proxy's own limit says: a longer ALLACCESS_PROXY_TIMEOUT_MS would be cut short with a reset.
+  server.requestTimeout = Math.max(server.requestTimeout, config.proxyTimeoutMs + 1_000)
   server.on('clientError', refuseUnreadableRequest(log))
   // Requests that reach the port before the app is ready (a restarted instance a balancer already
   // sends to) wait for it, rather than hanging with no handler; if the start fails they get a 503.
