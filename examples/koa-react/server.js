@@ -27,7 +27,8 @@ const port = Number(env.PORT || 3000)
 const server = app.listen(port, env.HOST || 'localhost', () => console.log(`example listening on port ${port}, open ${options.publicUrl}`))
 
 async function stop() {
-  // Requests still running may need the database: let them end before closing it.
+  // Requests still running may need the database: let them end (ten seconds at most) before closing it.
+  setTimeout(() => server.closeAllConnections(), 10_000).unref()
   await new Promise((resolve) => server.close(resolve))
   await sandbox?.close()
   await allAccess.close()
