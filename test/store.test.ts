@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
@@ -502,13 +502,13 @@ describe.each(databases)('the store on $kind', (database) => {
       const p = await store.providers.add(provider('p1'))
       const user = await store.users.create(null)
       const id = await store.accounts.create({ providerId: p.id, identifier: 'x', userId: user.id, displayName: null, ...tokens, refreshToken: 'R1', expiresAt: 1 })
-      expect(await store.accounts.takeRefreshLease(id, 'A', Date.now() + 15_000)).toBe(true)
+      expect(await store.accounts.takeRefreshLease(id, 'A', 15_000)).toBe(true)
       // A login without a refresh token keeps R1, which the refresh out with it is spending.
       await store.accounts.renewAfterLogin(p.id, 'x', { displayName: null, ...tokens, accessToken: 'a2', refreshToken: null })
       expect(await store.accounts.storeRefreshed(id, 'A', { ...tokens, accessToken: 'a3', refreshToken: 'R2' })).toBe(true)
       expect((await store.accounts.get(id))?.refreshToken).toBe('R2')
       // A login with a grant of its own frees the lease: the old grant's refresh must not overwrite it.
-      expect(await store.accounts.takeRefreshLease(id, 'A', Date.now() + 15_000)).toBe(true)
+      expect(await store.accounts.takeRefreshLease(id, 'A', 15_000)).toBe(true)
       await store.accounts.renewAfterLogin(p.id, 'x', { displayName: null, ...tokens, accessToken: 'a4', refreshToken: 'R3' })
       expect(await store.accounts.storeRefreshed(id, 'A', { ...tokens, accessToken: 'a5', refreshToken: 'R4' })).toBe(false)
       expect(await store.accounts.get(id)).toEqual(expect.objectContaining({ accessToken: 'a4', refreshToken: 'R3' }))
@@ -519,14 +519,14 @@ describe.each(databases)('the store on $kind', (database) => {
       const user = await store.users.create(null)
       const id = await store.accounts.create({ providerId: p.id, identifier: 'x', userId: user.id, displayName: null, ...tokens, refreshToken: 'R1', expiresAt: 1 })
       const lease = async () => store.db('accounts').where({ id }).first('refresh_lease_owner', 'refresh_lease_until')
-      expect(await store.accounts.takeRefreshLease(id, 'A', Date.now() + 15_000)).toBe(true)
+      expect(await store.accounts.takeRefreshLease(id, 'A', 15_000)).toBe(true)
       const read = (await store.accounts.get(id))!
       await new Promise((resolve) => setTimeout(resolve, 5))
       await store.accounts.renewAfterLogin(p.id, 'x', { displayName: null, ...tokens, accessToken: 'a2', refreshToken: null })
       expect(await store.accounts.refreshRefused(id, 'A', read.updatedAt)).toBe(false)
       expect(await store.accounts.get(id)).toEqual(expect.objectContaining({ status: 'active', accessToken: 'a2' }))
       expect(await lease()).toEqual({ refresh_lease_owner: null, refresh_lease_until: null })
-      expect(await store.accounts.takeRefreshLease(id, 'A', Date.now() + 15_000)).toBe(true)
+      expect(await store.accounts.takeRefreshLease(id, 'A', 15_000)).toBe(true)
       const current = (await store.accounts.get(id))!
       expect(await store.accounts.refreshRefused(id, 'A', current.updatedAt)).toBe(true)
       expect((await store.accounts.get(id))?.status).toBe('reauth_required')
@@ -556,6 +556,28 @@ describe.each(databases)('the store on $kind', (database) => {
       const second = link(other, 'C', async () => {})
       await Promise.all([first, second])
       expect(await store.db('accounts').where({ user_id: user.id, provider_id: p.id }).pluck('identifier')).toEqual(['C'])
+    })
+
+    it("time refresh leases on the database's clock: an instance whose own clock runs ahead does not take one still running", async () => {
+      const p = await store.providers.add(provider('p1'))
+      const user = await store.users.create(null)
+      const id = await store.accounts.create({ providerId: p.id, identifier: '1', userId: user.id, displayName: null, ...tokens, refreshToken: 'R1' })
+      expect(await store.accounts.takeRefreshLease(id, 'A', 15_000)).toBe(true)
+      // Instance B's clock a minute ahead: by its own, A's lease ended 45 s ago.
+      vi.useFakeTimers({ toFake: ['Date'] })
+      try {
+        vi.setSystemTime(Date.now() + 60_000)
+        expect(await store.accounts.takeRefreshLease(id, 'B', 15_000)).toBe(false)
+        await store.accounts.renewRefreshLease(id, 'A', 15_000)
+        expect(await store.accounts.takeRefreshLease(id, 'B', 15_000)).toBe(false)
+      } finally {
+        vi.useRealTimers()
+      }
+      // A lease that ran out on the database's clock is taken.
+      await store.accounts.renewRefreshLease(id, 'A', -1)
+      expect(await store.accounts.takeRefreshLease(id, 'B', 15_000)).toBe(true)
+      const until = Number((await store.db('accounts').where({ id }).first('refresh_lease_until')).refresh_lease_until)
+      expect(Math.abs(until - (Date.now() + 15_000))).toBeLessThan(5_000)
     })
 
     it('store refreshed tokens only for the holder of the refresh lease', async () => {

@@ -200,8 +200,7 @@ export class AccountAccessService {
   private async refreshWithLease(stale: AccountRecord): Promise<AccountRecord> {
     const deadline = Date.now() + this.refresh.waitMs
     for (let attempt = 0; ; attempt++) {
-      const now = Date.now()
-      const taken = await this.store.accounts.takeRefreshLease(stale.id, this.instanceId, now + this.refresh.leaseMs, now)
+      const taken = await this.store.accounts.takeRefreshLease(stale.id, this.instanceId, this.refresh.leaseMs)
       const current = await this.store.accounts.get(stale.id)
       if (!current) throw new AllAccessError('account_not_connected')
       if (current.status !== 'active') {
@@ -225,7 +224,7 @@ export class AccountAccessService {
    * A holder that dies stops renewing, and others take over once its last lease ends.
    */
   private async refreshRenewingLease(current: AccountRecord): Promise<AccountRecord> {
-    const renew = () => this.store.accounts.renewRefreshLease(current.id, this.instanceId, Date.now() + this.refresh.leaseMs).catch((error: unknown) => this.log.info(`account ${current.id}: refresh lease not renewed (${(error as Error).message})`))
+    const renew = () => this.store.accounts.renewRefreshLease(current.id, this.instanceId, this.refresh.leaseMs).catch((error: unknown) => this.log.info(`account ${current.id}: refresh lease not renewed (${(error as Error).message})`))
     // A third of the lease, and no more often than the database can be asked (a lease of a few ms is a test's).
     const renewal = setInterval(renew, Math.max(50, this.refresh.leaseMs / 3)).unref()
     try {

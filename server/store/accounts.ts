@@ -4,7 +4,7 @@ import type { ParsedToken } from '../clients/types.ts'
 import { hashId } from '../crypto/random.ts'
 import type { SecretBox } from '../crypto/secret-box.ts'
 import { ENCRYPTED_COLUMNS, encryptedField, type EncryptedColumn } from './encrypted-columns.ts'
-import { isSqlite } from './database.ts'
+import { databaseNow, isSqlite } from './database.ts'
 import { afterTransaction, storeCaches, type ReadCache, type StoreCaches } from './read-cache.ts'
 import { returnedRows, toMillis, toMillisOrNull } from './rows.ts'
 
@@ -191,21 +191,24 @@ export class AccountStore {
   }
 
   /**
-   * Takes the account's refresh lease for `owner` until `until`, unless another holder's lease is
-   * still running. True when taken. A lease, not a lock held by a connection: a holder that dies
-   * blocks others only until its lease ends.
+   * Takes the account's refresh lease for `owner`, for `leaseMs` of the database's clock, unless
+   * another holder's lease is still running. True when taken. A lease, not a lock held by a
+   * connection: a holder that dies blocks others only until its lease ends.
    */
-  async takeRefreshLease(id: number, owner: string, until: number, now = Date.now()): Promise<boolean> {
+  async takeRefreshLease(id: number, owner: string, leaseMs: number): Promise<boolean> {
+    const now = databaseNow(this.db)
     const taken = await this.db('accounts')
       .where({ id })
       .andWhere((q) => q.whereNull('refresh_lease_until').orWhere('refresh_lease_until', '<', now))
-      .update({ refresh_lease_owner: owner, refresh_lease_until: until })
+      .update({ refresh_lease_owner: owner, refresh_lease_until: this.db.raw('? + ?', [now, leaseMs]) })
     return taken === 1
   }
 
-  /** Moves the end of `owner`'s lease on to `until`, while it still holds it. */
-  async renewRefreshLease(id: number, owner: string, until: number): Promise<void> {
-    await this.db('accounts').where({ id, refresh_lease_owner: owner }).update({ refresh_lease_until: until })
+  /** Moves the end of `owner`'s lease on to `leaseMs` from now (the database's clock), while it still holds it. */
+  async renewRefreshLease(id: number, owner: string, leaseMs: number): Promise<void> {
+    await this.db('accounts')
+      .where({ id, refresh_lease_owner: owner })
+      .update({ refresh_lease_until: this.db.raw('? + ?', [databaseNow(this.db), leaseMs]) })
   }
 
   /** Frees the lease if `owner` still holds it. */

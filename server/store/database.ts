@@ -64,6 +64,15 @@ export function isSqlite(db: Knex): boolean {
   return (db.client as { dialect?: string }).dialect === 'sqlite3'
 }
 
+/**
+ * The database's clock, in milliseconds since the epoch, as an SQL expression: what times that
+ * several instances compare (refresh leases) are read on, so that an instance whose own clock runs
+ * ahead does not take a lease that is still running on the holder's.
+ */
+export function databaseNow(db: Knex): Knex.Raw {
+  return isSqlite(db) ? db.raw(`CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`) : db.raw('(extract(epoch from statement_timestamp()) * 1000)::bigint')
+}
+
 export interface PoolOptions {
   min?: number
   max?: number
