@@ -24,6 +24,9 @@ export interface ServeOptions {
   log?: (line: string) => void
 }
 
+/** What a write to, or a pipe into, a connection its client closed fails with. */
+const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE'])
+
 /** How long SIGTERM waits for requests in flight before closing anyway. */
 const DRAIN_MS = 10_000
 /** How long SIGTERM then waits for the sandbox and the database pool to close: a query that never comes back holds the pool open. */
@@ -84,15 +87,19 @@ export async function serve(options: ServeOptions): Promise<Server> {
     throw error
   }
   const app = new Koa({ proxy: config.trustProxy > 0, maxIpsCount: config.trustProxy })
-  // What fails after the answer's headers went out (an upstream body cut mid-way): one log line, not a stack on stderr.
-  // Koa reports a cut body twice (the pipe's callback and the response finishing with the error).
-  const reported = new WeakSet<Error>()
-  app.on('error', (error: Error, ctx?: { state?: { requestId?: string } }) => {
+  // What fails after the answer's headers went out (a file that cannot be read on): one log line, not a stack on stderr.
+  // Koa reports a cut body twice (the socket's error and the pipe's premature close): one line a request.
+  const reported = new WeakSet<object>()
+  app.on('error', (error: Error & { code?: unknown }, ctx?: { state?: { requestId?: string } }) => {
     // No answer was cut: the request's handler logs it as abandoned (499).
     if (isCallerParseError(error)) return
-    if (reported.has(error)) return
-    reported.add(error)
-    log.error(`error req=${ctx?.state?.requestId ?? '-'} answer cut: ${error.message}`)
+    if (reported.has(ctx ?? error)) return
+    reported.add(ctx ?? error)
+    const id = ctx?.state?.requestId ?? '-'
+    // A browser that left mid-answer (a closed tab, a cancelled download) is nothing to alert on.
+    // Proxied answers go out directly (pipeDirectly), so what streams through Koa here is a file.
+    if (typeof error.code === 'string' && CLIENT_GONE.has(error.code)) log.info(`answer cut req=${id}: the client went away (${error.code})`)
+    else log.error(`error req=${id} answer cut: ${error.message}`)
   })
   if (config.metrics) app.use(allAccess.operations)
   // The BFF's routes and the operations routes set their own headers.

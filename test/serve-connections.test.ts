@@ -44,6 +44,8 @@ describe('all-access serve: connections', () => {
     mkdirSync(join(folder, 'assets'))
     unixSocket = createServer()
     await new Promise<void>((resolve) => unixSocket.listen(join(folder, 'assets', 'app-1a2b3c.js'), resolve))
+    // Large enough that its answer is still being written when a client leaves after the first bytes.
+    writeFileSync(join(folder, 'video.bin'), Buffer.alloc(16 * 1024 * 1024))
     serve = await startServe({ env: { ALLACCESS_STATIC_DIR: folder } })
   })
 
@@ -61,6 +63,20 @@ describe('all-access serve: connections', () => {
       expect([method, target, answered, headers.connection]).toEqual([method, target, status, 'close'])
       await connection.closed
     }
+  })
+
+  it('logs a browser that leaves in the middle of a file as one info line, not as an error to alert on', async () => {
+    const connection = openConnection(serve)
+    connection.socket.write('GET /video.bin HTTP/1.1\r\nHost: localhost\r\n\r\n')
+    const { status, headers } = await connection.head
+    expect(status).toBe(200)
+    connection.socket.destroy()
+    const requestId = headers['x-request-id']
+    const lines = () => serve.output().split('\n').filter((line) => line.includes(`req=${requestId}`))
+    // Its request line comes once the answer is over, cut or not.
+    for (let waited = 0; !lines().some((line) => line.startsWith('GET /video.bin')) && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(lines().filter((line) => !line.startsWith('GET /video.bin'))).toEqual([expect.stringMatching(new RegExp(`^answer cut req=${requestId}: the client went away \\((ECONNRESET|EPIPE|ERR_STREAM_PREMATURE_CLOSE)\\)$`))])
   })
 
   it('keeps the connection of a request that arrived whole for the next one', async () => {
