@@ -8,10 +8,19 @@ if (!existsSync(entry)) {
   process.exit(2)
 }
 const { main } = await import(entry.href)
+// `all-access presets | head`: a reader that closed its end wants no more lines, and the command
+// finishes its work without them, rather than die of EPIPE with a stack trace. (serve's log is its own.)
+let readerGone = false
+if (process.argv[2] !== 'serve') {
+  process.stdout.on('error', (error) => {
+    if (error.code !== 'EPIPE') throw error
+    readerGone = true
+  })
+}
 const code = await main(process.argv.slice(2), {
   env: process.env,
   cwd: process.cwd(),
-  out: (line) => process.stdout.write(line + '\n'),
+  out: (line) => readerGone || process.stdout.write(line + '\n'),
   err: (line) => process.stderr.write(line + '\n'),
 })
 // serve keeps running until a signal; every other command ends here.

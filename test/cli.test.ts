@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { generateKey, parseKeys, rootKey } from '../server/crypto/keys.ts'
@@ -455,6 +455,16 @@ describe.each(databases)('the all-access command on $kind', (database) => {
 })
 
 describe('the all-access command without configuration', () => {
+  it('finishes quietly when the reader of its output goes away early (`all-access presets | head`)', async () => {
+    const child = spawn(process.execPath, [BIN, 'presets'], { cwd: temporaryFolder(), stdio: ['ignore', 'pipe', 'pipe'] })
+    // Closed before the command writes a line: every line then meets EPIPE.
+    child.stdout.destroy()
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve))
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
+  })
+
   it('generates a development key into ./data/keys once, with a warning, and keeps using it with ./data/all-access.sqlite3', () => {
     const cwd = temporaryFolder()
     const unset = { DATABASE_URL: undefined, ALLACCESS_KEYS: undefined }
