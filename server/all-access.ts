@@ -61,8 +61,9 @@ export interface AllAccessOptions {
   /** Apply migrations before answering (default true); `false`: refuse to start while any is pending. */
   migrate?: boolean | undefined
   /**
-   * How often ended sessions, abandoned login flows and logout tokens too old to replay are deleted
-   * (default 10 minutes; 0: never, for a host that calls `cleanUp` itself, from a scheduled job say).
+   * How often ended sessions, abandoned login flows, logout tokens too old to replay and logged-out
+   * `sid`s no login can still carry are deleted (default 10 minutes; 0: never, for a host that
+   * calls `cleanUp` itself, from a scheduled job say).
    */
   cleanUpEveryMs?: number | undefined
 }
@@ -85,8 +86,11 @@ export interface AllAccess {
   runtime: Runtime
   /** An account with its API client, for host code (django's `AccountAccess.api_client`). */
   accountFor(userId: number | string, provider: string): Promise<AccountAccess | null>
-  /** Deletes ended sessions, abandoned login flows and logout tokens too old to replay; returns how many rows went. */
-  cleanUp(): Promise<{ sessions: number; loginFlows: number; logoutTokens: number }>
+  /**
+   * Deletes ended sessions, abandoned login flows, logout tokens too old to replay and the logged-out
+   * `sid`s no login can still carry; returns how many rows went.
+   */
+  cleanUp(): Promise<{ sessions: number; loginFlows: number; logoutTokens: number; endedSignIns: number }>
   close(): Promise<void>
 }
 
@@ -197,8 +201,13 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
   const middleware: Middleware = (ctx, next) => (isBffPath(ctx.path) ? answer(ctx, next) : next())
 
   const cleanUp = async () => {
-    const [sessions, loginFlows, logoutTokens] = await Promise.all([store.sessions.removeExpired(), store.loginFlows.removeExpired(), store.logoutTokens.removeExpired()])
-    return { sessions, loginFlows, logoutTokens }
+    const [sessions, loginFlows, logoutTokens, endedSignIns] = await Promise.all([
+      store.sessions.removeExpired(),
+      store.loginFlows.removeExpired(),
+      store.logoutTokens.removeExpired(),
+      store.endedSignIns.removeExpired(),
+    ])
+    return { sessions, loginFlows, logoutTokens, endedSignIns }
   }
   // Every BFF, mounted in a host's app as well as under `serve`: without it every session that ever
   // began stayed in the database. Unref'd, so that it keeps no script alive; close() stops it.

@@ -2,6 +2,7 @@ import type { Knex } from 'knex'
 import type { RootKey } from '../crypto/keys.ts'
 import { SecretBox } from '../crypto/secret-box.ts'
 import { AccountStore } from './accounts.ts'
+import { EndedSignInStore } from './ended-sign-ins.ts'
 import { openDatabase, parseDatabaseUrl, migrate, refusePendingMigrations, type PoolOptions } from './database.ts'
 import { LoginFlowStore } from './login-flows.ts'
 import { LogoutTokenStore } from './logout-tokens.ts'
@@ -19,6 +20,7 @@ export interface Store {
   sessions: SessionStore
   loginFlows: LoginFlowStore
   logoutTokens: LogoutTokenStore
+  endedSignIns: EndedSignInStore
   close(): Promise<void>
 }
 
@@ -50,6 +52,7 @@ export function storeOn(db: Knex, box: SecretBox, cacheMs = 0): Store {
     sessions: new SessionStore(db, caches),
     loginFlows: new LoginFlowStore(db, box),
     logoutTokens: new LogoutTokenStore(db),
+    endedSignIns: new EndedSignInStore(db),
     close: () => db.destroy(),
   }
 }
