@@ -10,7 +10,7 @@ import { startBff, type TestBff } from './support/bff.ts'
 import { TEST_DATABASE_URL, databases } from './support/databases.ts'
 import { freePort, startServe, type RunningServe } from './support/demo-server.ts'
 import { within } from './support/eventually.ts'
-import { login, session } from './support/login.ts'
+import { authError, login, session } from './support/login.ts'
 import { startOidcSandbox, type RunningOidcSandbox } from './support/oidc-sandbox.ts'
 import { signOutAtProvider } from './support/provider-sign-out.ts'
 import { startDocumentedProvider } from './support/documented-provider.ts'
@@ -173,7 +173,10 @@ describe.each(databases)('OpenID Connect back-channel logout on $kind', (databas
     expect(answer.status).toBe(200)
     expect(await session(first.browser, bff.url)).toEqual({ authenticated: false })
 
-    // The provider session still exists (the token was made here, not by a sign-out): a new login has the same sid.
+    // The provider session still exists (the token was made here, not by a sign-out): a new login
+    // has the same sid, refused while the BFF remembers it logged out, and signed in once it forgot.
+    expect(authError(await login(first.browser, bff.url, 'idp'))).toBe('login_required')
+    await bff.store.endedSignIns.removeExpired(Date.now() + 60 * 60 * 1000)
     await login(first.browser, bff.url, 'idp')
     const again = await session(first.browser, bff.url)
     expect(again.authenticated).toBe(true)

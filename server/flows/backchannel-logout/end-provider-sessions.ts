@@ -3,21 +3,39 @@ import { AllAccessError } from '../../errors.ts'
 import { need, type LogoutContext } from './logout-state.ts'
 
 /**
+ * How long an ended `sid` is remembered past the logout's arrival, beyond the login flow's own time
+ * (`flowTtlMs`; instances sharing a database share their options): as long as a login carrying it
+ * may still commit. Such a login was authorized before the provider ended that session, so its flow
+ * began before the logout token's `iat`, at most 30 s ahead of this clock (the token's checks). Its
+ * callback took the flow before the flow's time ran out, then spends at most its provider calls'
+ * limits (discovery 10 s, token 30 s, keys 10 s, userinfo 30 s) plus the app's hooks and its own
+ * transaction: five minutes holds that with room to spare. Counted from the arrival, not from
+ * `iat`: a token delivered late (accepted up to five minutes after `iat`) still leaves the whole
+ * time. Not the `jti`'s `refusedAfter`, which bounds replays, not logins.
+ */
+const LOGIN_COMMIT_ALLOWANCE_MS = 5 * 60 * 1000
+
+/**
  * Ends the sessions the token names, and records its `jti` in the same transaction: a replayed
  * token changes nothing, and a failure leaves the token unused, for the provider to send again.
- * With `sid`, the sessions that signed in with it; without, every session of the user linked to
- * `sub`. Other instances stop honouring them once their short read cache lapses (under a second).
+ * With `sid`, the sessions that signed in with it, and the `sid` is remembered as ended, for a
+ * login carrying it that has yet to commit (ended-sign-ins.ts); without, every session of the user
+ * linked to `sub`, not remembered: `sub` names the user, whose next login carries it as rightly as
+ * one begun before the logout. Other instances stop honouring them once their short read cache
+ * lapses (under a second).
  */
 export async function endProviderSessions(ctx: LogoutContext): Promise<void> {
-  const { store, log } = ctx.state.runtime
+  const { store, log, flowTtlMs } = ctx.state.runtime
   const provider = need(ctx, 'provider')
   const { jti, sid, sub, refusedAfter } = need(ctx, 'claims')
   const ended = await store.db.transaction(async (trx) => {
     if (!(await store.logoutTokens.remember(provider.id, jti, refusedAfter, trx))) {
       throw new AllAccessError('invalid_request', { detail: 'logout token replayed (jti seen before)' })
     }
-    if (sid) return store.sessions.removeBySid(provider.id, hashId(sid), trx)
-    return store.sessions.removeForIdentity(provider.id, sub ?? '', trx)
+    if (!sid) return store.sessions.removeForIdentity(provider.id, sub ?? '', trx)
+    const sidHash = hashId(sid)
+    await store.endedSignIns.remember(provider.id, sidHash, Date.now() + flowTtlMs + LOGIN_COMMIT_ALLOWANCE_MS, trx)
+    return store.sessions.removeBySid(provider.id, sidHash, trx)
   })
   log.info(`back-channel logout req=${ctx.state.requestId} provider=${provider.name} ended=${ended}`)
   ctx.status = 200

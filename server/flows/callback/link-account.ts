@@ -7,6 +7,7 @@ import type { AccountRecord } from '../../store/accounts.ts'
 import type { UserRecord } from '../../store/users.ts'
 import type { ParsedToken } from '../../clients/types.ts'
 import { need, type LoginContext } from '../login-state.ts'
+import { signInEnded } from './ended-sign-in.ts'
 
 /**
  * A claim of the verified ID token that back-channel logout names a session or a user by: the
@@ -23,7 +24,8 @@ const claimOf = (token: ParsedToken, name: 'sid' | 'sub'): string | null => {
  * any part fails; an identity linked to another user than the signed-in one is `account_conflict`.
  * A signed-in user linking another identity of a provider they had replaces the old account. Its
  * tokens are dropped, not revoked: the provider may count both identities as one grant (the same
- * person under a new identifier path), and revoking would end the tokens just stored.
+ * person under a new identifier path), and revoking would end the tokens just stored. A login whose
+ * `sid` the provider logged out meanwhile stores nothing and is `login_required` (ended-sign-in.ts).
  */
 export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> {
   const { runtime } = ctx.state
@@ -43,8 +45,10 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
   }
   const displayName = displayNameOf(profile, provider.displayNamePath ?? null)
   const subject = claimOf(token, 'sub')
+  const sid = claimOf(token, 'sid')
 
   const storeLogin = () => store.db.transaction(async (trx) => {
+    if (await signInEnded(ctx, sid, trx)) return null
     const renewed = await store.accounts.renewAfterLogin(provider.id, identifier, { displayName, subject, ...tokens }, trx)
     let user: UserRecord | null
     let accountId: number
@@ -71,15 +75,17 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
       accountId = await store.accounts.create({ providerId: provider.id, identifier, userId: user.id, displayName, subject, ...tokens }, trx)
     }
     if (!user) throw new TypeError(`account ${accountId} has no user`)
-    const session: StartedSession = await runtime.sessions.start(user.id, ctx.state.session, trx, { providerId: provider.id, sid: claimOf(token, 'sid') })
+    const session: StartedSession = await runtime.sessions.start(user.id, ctx.state.session, trx, { providerId: provider.id, sid })
     return { user, accountId, createdAt, isNew, refreshToken, session }
   })
   // Two first logins of one identity at once: the one that lost the insert finds the account the
   // other made, and signs in as its user.
-  const { user, accountId, createdAt, isNew, refreshToken, session } = await storeLogin().catch((error: unknown) => {
+  const stored = await storeLogin().catch((error: unknown) => {
     if (!isUniqueViolation(error)) throw error
     return storeLogin()
   })
+  if (!stored) throw new AllAccessError('login_required')
+  const { user, accountId, createdAt, isNew, refreshToken, session } = stored
 
   runtime.sessions.writeCookie(ctx, session)
   // The account as just written: no read needed to hand it to onLogin.
