@@ -1,8 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { request as httpRequest } from 'node:http'
 import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from 'jose'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
-import { randomToken } from '../server/crypto/random.ts'
+import { hashId, randomToken } from '../server/crypto/random.ts'
+import type { Profile } from '../server/clients/types.ts'
+import { defaultHooks } from '../server/hooks.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
 import { migrate, openStore, type Store } from '../server/store/index.ts'
 import { BrowserSession } from './support/browser-session.ts'
@@ -10,7 +12,7 @@ import { startBff, type TestBff } from './support/bff.ts'
 import { TEST_DATABASE_URL, databases } from './support/databases.ts'
 import { freePort, startServe, type RunningServe } from './support/demo-server.ts'
 import { within } from './support/eventually.ts'
-import { authError, login, session } from './support/login.ts'
+import { authError, login, rowCounts, session } from './support/login.ts'
 import { startOidcSandbox, type RunningOidcSandbox } from './support/oidc-sandbox.ts'
 import { signOutAtProvider } from './support/provider-sign-out.ts'
 import { startDocumentedProvider } from './support/documented-provider.ts'
@@ -334,6 +336,216 @@ describe.each(databases)('OpenID Connect back-channel logout on $kind', (databas
     const get = await fetch(new URL('/auth/backchannel-logout/idp', bff.url))
     expect(get.status).toBe(405)
     expect(get.headers.get('allow')).toContain('POST')
+  })
+})
+
+/** A logout token as a provider signs it with `key`; `claims` name at least `iss`, `aud` and `sid` or `sub`. */
+async function signedLogoutToken(key: JWK, claims: Record<string, unknown>): Promise<string> {
+  const now = Math.floor(Date.now() / 1000)
+  return new SignJWT({ iat: now, exp: now + 120, jti: randomToken(12), events: { [EVENT]: {} }, ...claims } as JWTPayload)
+    .setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'logout+jwt' })
+    .sign(await importJWK(key, 'RS256'))
+}
+
+/** A point in the login a hook passes through; once armed, it holds the next login there until the test lets it go on. */
+class LoginGate {
+  private armed: { reached: (profile: Profile) => void; released: Promise<void> } | undefined
+  private release = () => {}
+
+  /** `reached` gives the held login's profile (with the ID token's `sid`); `release` lets it go on. */
+  arm(): { reached: Promise<Profile>; release: () => void } {
+    const released = new Promise<void>((resolve) => (this.release = resolve))
+    const reached = new Promise<Profile>((resolve) => (this.armed = { reached: resolve, released }))
+    return { reached, release: this.release }
+  }
+
+  /** Disarms it and lets a held login go on: a failed test leaves no login hanging for the teardown. */
+  open(): void {
+    this.armed = undefined
+    this.release()
+  }
+
+  async pass(profile: Profile): Promise<void> {
+    const armed = this.armed
+    if (!armed) return
+    this.armed = undefined
+    armed.reached(profile)
+    await armed.released
+  }
+}
+
+/**
+ * Logins that a back-channel logout for their own `sid` reaches before they are stored: the provider
+ * session they carry is over, so no session may be left carrying it. On PostgreSQL the logout
+ * reaches another instance than the login, as behind a load balancer.
+ */
+describe.each(databases)('back-channel logout racing a login on $kind', (database) => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+  let other: TestBff
+  const keys = generateKey()
+  /** Between the token exchange (and the profile) and the login's transaction. */
+  const afterTokens = new LoginGate()
+  /** Inside the login's transaction, where a new user is made. */
+  const makingUser = new LoginGate()
+  const sandboxes: { [name: string]: { idp: RunningOidcSandbox; key: JWK } } = {}
+
+  beforeAll(async () => {
+    const created = await database.create()
+    drop = created.drop
+    bff = await startBff(created.url, {
+      keys,
+      hooks: {
+        getUserId: async (args) => {
+          await afterTokens.pass(args.profile)
+          return defaultHooks.getUserId(args)
+        },
+        getOrCreateUser: async (args) => {
+          await makingUser.pass(args.profile)
+          return defaultHooks.getOrCreateUser(args)
+        },
+      },
+    })
+    other = database.kind === 'postgres' ? await startBff(created.url, { keys }) : bff
+    // idp3 signs bob in: an identity new to the BFF, so its login makes a user inside its transaction.
+    for (const [name, user] of [['idp', 'alice'], ['idp2', 'alice'], ['idp3', 'bob']] as const) {
+      const key = await rsaKey()
+      const idp = await startOidcSandbox({
+        clients: [{ clientId: 'rp', clientSecret: SECRET, redirectUris: [`${bff.url}/auth/callback/${name}`], backchannelLogoutUri: `${bff.url}/auth/backchannel-logout/${name}` }],
+        autoApprove: user,
+        signingKey: key,
+      })
+      sandboxes[name] = { idp, key }
+      await bff.addProvider(name, { issuer: idp.issuer, clientId: 'rp', clientSecret: SECRET, scope: 'openid profile' })
+    }
+  })
+
+  afterEach(() => {
+    afterTokens.open()
+    makingUser.open()
+  })
+
+  afterAll(async () => {
+    if (other !== bff) await other?.close()
+    await bff?.close()
+    for (const { idp } of Object.values(sandboxes)) await idp.close()
+    await drop?.()
+  })
+
+  /** The provider's logout token for `sid`, posted to the instance the logout reaches. */
+  async function logOut(provider: string, sid: unknown): Promise<Response> {
+    expect(sid).toEqual(expect.any(String))
+    const { idp, key } = sandboxes[provider]
+    return postLogoutToken(other.url, await signedLogoutToken(key, { iss: idp.issuer, aud: 'rp', sid }), provider)
+  }
+
+  /** Whether a logout posted meanwhile answered, or waits for the login's transaction to end: on PostgreSQL for a lock, on SQLite for the one connection. */
+  async function answeredOrWaiting(answer: Promise<Response>): Promise<'answered' | 'waiting'> {
+    let answered = false
+    void answer.then(
+      () => (answered = true),
+      () => (answered = true),
+    )
+    const waiting = async () => {
+      if (database.kind === 'sqlite') return (bff.store.db.client as { pool: { numPendingAcquires(): number } }).pool.numPendingAcquires() > 0
+      const { rows } = await other.store.db.raw('SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())')
+      return Number(rows[0].n) > 0
+    }
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 20))) {
+      if (answered) return 'answered'
+      if (await waiting()) return 'waiting'
+    }
+    throw new Error('the logout neither answered nor waited for the login')
+  }
+
+  it('refuses login_required a login whose sid is logged out between its token exchange and its commit, and stores nothing', async () => {
+    const browser = new BrowserSession()
+    const before = await rowCounts(bff.store.db)
+    const gate = afterTokens.arm()
+    const signingIn = login(browser, bff.url, 'idp')
+    const { sid } = await gate.reached
+
+    expect((await logOut('idp', sid)).status).toBe(200)
+    gate.release()
+
+    expect(authError(await signingIn)).toBe('login_required')
+    expect(await session(browser, bff.url)).toEqual({ authenticated: false })
+    expect(await rowCounts(bff.store.db)).toEqual(before)
+  })
+
+  it('ends the session a login was linking a provider into when that provider logs out its sid before the link is stored', async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'idp')
+    const info = await session(browser, bff.url)
+    if (!info.authenticated) throw new Error('not signed in')
+    const gate = afterTokens.arm()
+    const linking = login(browser, bff.url, 'idp2')
+    const { sid } = await gate.reached
+
+    expect((await logOut('idp2', sid)).status).toBe(200)
+    // No session carries that sid yet: the logout alone ended nothing.
+    expect((await session(browser, bff.url)).authenticated).toBe(true)
+    gate.release()
+
+    expect(authError(await linking)).toBe('login_required')
+    expect(await session(browser, bff.url)).toEqual({ authenticated: false })
+    expect(await bff.store.db('sessions').where({ user_id: Number(info.user.id) })).toEqual([])
+    expect(await bff.store.accounts.findForUser(Number(info.user.id), 'idp2')).toBeNull()
+  })
+
+  it('makes a logout that comes while the login is storing its session wait for it, and end that session', async () => {
+    const browser = new BrowserSession()
+    const gate = makingUser.arm()
+    const signingIn = login(browser, bff.url, 'idp3')
+    const { sid } = await gate.reached
+
+    const logout = logOut('idp3', sid)
+    expect(await answeredOrWaiting(logout)).toBe('waiting')
+    gate.release()
+
+    // The login was stored first: it succeeds, and the logout then ends its session.
+    expect(authError(await signingIn)).toBeNull()
+    expect((await logout).status).toBe(200)
+    expect(await within(1000, () => session(browser, bff.url), (info) => !info.authenticated)).toEqual({ authenticated: false })
+    expect(other.logs.filter((line) => line.startsWith('back-channel logout ')).at(-1)).toMatch(/ ended=1$/)
+  })
+
+  it("remembers a logged-out sid, by its hash, for the login flow's time and five minutes more, then forgets it at clean-up", async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'idp')
+    const info = await session(browser, bff.url)
+    if (!info.authenticated) throw new Error('not signed in')
+    const sid = decodeJwt((await bff.store.accounts.findForUser(Number(info.user.id), 'idp'))!.idToken!).sid
+    const sent = Date.now()
+    expect((await logOut('idp', sid)).status).toBe(200)
+    const answered = Date.now()
+    expect(await within(1000, () => session(browser, bff.url), (now) => !now.authenticated)).toEqual({ authenticated: false })
+
+    const rows = await bff.store.db('ended_sign_ins').select('*')
+    expect(JSON.stringify(rows)).not.toContain(sid as string)
+    const [row] = rows.filter((each) => each.sid_hash === hashId(sid as string))
+    const kept = bff.allAccess.runtime.flowTtlMs + 5 * 60 * 1000
+    expect(Number(row.expires_at)).toBeGreaterThanOrEqual(sent + kept)
+    expect(Number(row.expires_at)).toBeLessThanOrEqual(answered + kept)
+
+    // Meanwhile a login with a fresh sid (a new provider session) signs in; one with that sid does not.
+    const elsewhere = new BrowserSession()
+    expect(authError(await login(elsewhere, bff.url, 'idp'))).toBeNull()
+    expect((await session(elsewhere, bff.url)).authenticated).toBe(true)
+    expect(authError(await login(browser, bff.url, 'idp'))).toBe('login_required')
+    expect((await bff.allAccess.cleanUp()).endedSignIns).toBe(0)
+
+    vi.useFakeTimers({ toFake: ['Date'] })
+    try {
+      vi.setSystemTime(Number(row.expires_at))
+      expect((await bff.allAccess.cleanUp()).endedSignIns).toBeGreaterThanOrEqual(1)
+    } finally {
+      vi.useRealTimers()
+    }
+    expect(await bff.store.db('ended_sign_ins').where({ sid_hash: row.sid_hash })).toEqual([])
+    // Past that time (here: the provider's session lives on), the same sid signs in again.
+    expect(authError(await login(browser, bff.url, 'idp'))).toBeNull()
+    expect((await session(browser, bff.url)).authenticated).toBe(true)
   })
 })
 
