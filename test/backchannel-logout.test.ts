@@ -510,6 +510,25 @@ describe.each(databases)('back-channel logout racing a login on $kind', (databas
     expect(other.logs.filter((line) => line.startsWith('back-channel logout ')).at(-1)).toMatch(/ ended=1$/)
   })
 
+  it('refuses invalid_state a login with a sid not stored within four minutes of its callback, and stores nothing: the BFF forgets ended sids', async () => {
+    const browser = new BrowserSession()
+    const before = await rowCounts(bff.store.db)
+    const gate = afterTokens.arm()
+    const signingIn = login(browser, bff.url, 'idp')
+    await gate.reached
+    vi.useFakeTimers({ toFake: ['Date'] })
+    try {
+      vi.setSystemTime(Date.now() + 4 * 60 * 1000 + 1000)
+      gate.release()
+      expect(authError(await signingIn)).toBe('invalid_state')
+    } finally {
+      vi.useRealTimers()
+    }
+    expect(await session(browser, bff.url)).toEqual({ authenticated: false })
+    expect(await rowCounts(bff.store.db)).toEqual(before)
+    expect(bff.logs.join('\n')).toContain('the login took over 4 minutes to be stored after its callback began')
+  })
+
   it("remembers a logged-out sid, by its hash, for the login flow's time and five minutes more, then forgets it at clean-up", async () => {
     const browser = new BrowserSession()
     await login(browser, bff.url, 'idp')

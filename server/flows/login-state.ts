@@ -28,6 +28,8 @@ export interface LoginState {
   popup: boolean
   /** The `prompt` asked for, passed to OAuth 2.0 / OIDC providers. */
   prompt: LoginPrompt
+  /** When the callback took its flow (this instance's clock): a login with a `sid` is stored within LOGIN_STORE_LIMIT_MS of it. */
+  flowTakenAt: number
 }
 
 export type LoginContext = BffContext<{ login: Partial<LoginState> }>

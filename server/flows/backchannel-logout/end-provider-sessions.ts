@@ -1,19 +1,20 @@
 import { hashId } from '../../crypto/random.ts'
 import { AllAccessError } from '../../errors.ts'
+import { LOGIN_STORE_LIMIT_MS } from '../callback/ended-sign-in.ts'
 import { need, type LogoutContext } from './logout-state.ts'
 
 /**
  * How long an ended `sid` is remembered past the logout's arrival, beyond the login flow's own time
  * (`flowTtlMs`; instances sharing a database share their options): as long as a login carrying it
- * may still commit. Such a login was authorized before the provider ended that session, so its flow
- * began before the logout token's `iat`, at most 30 s ahead of this clock (the token's checks). Its
- * callback took the flow before the flow's time ran out, then spends at most its provider calls'
- * limits (discovery 10 s, token 30 s, keys 10 s, userinfo 30 s) plus the app's hooks and its own
- * transaction: five minutes holds that with room to spare. Counted from the arrival, not from
- * `iat`: a token delivered late (accepted up to five minutes after `iat`) still leaves the whole
- * time. Not the `jti`'s `refusedAfter`, which bounds replays, not logins.
+ * may still be stored. Such a login was authorized before the provider ended that session, so its
+ * flow began before the logout token's `iat`, at most 30 s ahead of this clock (the token's checks).
+ * Its callback took the flow before the flow's time ran out, and a login with a `sid` not stored
+ * within LOGIN_STORE_LIMIT_MS of that is refused; a minute more covers the clocks of the instances
+ * and the commit itself. Counted from the arrival, not from `iat`: a token delivered late (accepted
+ * up to five minutes after `iat`) still leaves the whole time. Not the `jti`'s `refusedAfter`, which
+ * bounds replays, not logins.
  */
-const LOGIN_COMMIT_ALLOWANCE_MS = 5 * 60 * 1000
+const LOGIN_COMMIT_ALLOWANCE_MS = LOGIN_STORE_LIMIT_MS + 60 * 1000
 
 /**
  * Ends the sessions the token names, and records its `jti` in the same transaction: a replayed

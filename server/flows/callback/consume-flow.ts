@@ -13,6 +13,6 @@ export async function consumeFlow(ctx: LoginContext, next: Next): Promise<void> 
   clearCookie(ctx, FLOW_COOKIE, runtime.cookies, 'lax')
   const flow = id ? await runtime.store.loginFlows.consume(id) : null
   if (!flow || flow.provider !== need(ctx, 'provider').name) throw new AllAccessError('invalid_state')
-  Object.assign(ctx.state.login, { flow, next: flow.next, popup: flow.popup === true })
+  Object.assign(ctx.state.login, { flow, next: flow.next, popup: flow.popup === true, flowTakenAt: Date.now() })
   await next()
 }

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex'
 import { hashId } from '../../crypto/random.ts'
+import { AllAccessError } from '../../errors.ts'
 import { need, type LoginContext } from '../login-state.ts'
 
 /**
@@ -19,4 +20,23 @@ export async function signInEnded(ctx: LoginContext, sid: string | null, trx: Kn
   if (startedBy) await store.sessions.remove(startedBy.idHash, trx)
   log.info(`login refused req=${ctx.state.requestId} provider=${provider.name}: its sid was logged out (back-channel logout) before the login was stored${startedBy ? '; the session that started it ended' : ''}`)
   return true
+}
+
+/**
+ * How long after taking its flow a login with a `sid` may still be stored. Its provider calls have
+ * limits of their own, well inside this; the app's hooks (`getUserId`, `getOrCreateUser`) and the
+ * database's waits have none, and a login held past this could store a `sid` that a back-channel
+ * logout ended and that the BFF has since forgotten (end-provider-sessions.ts keeps it this long
+ * past the flow's own time, and a minute more).
+ */
+export const LOGIN_STORE_LIMIT_MS = 4 * 60 * 1000
+
+/**
+ * The last step of the login's transaction, when it carries a `sid`: past the limit the sign-in has
+ * expired (`invalid_state`), and the transaction is rolled back.
+ */
+export function refuseLateStore(ctx: LoginContext, sid: string | null): void {
+  if (sid && Date.now() > need(ctx, 'flowTakenAt') + LOGIN_STORE_LIMIT_MS) {
+    throw new AllAccessError('invalid_state', { detail: `the login took over ${LOGIN_STORE_LIMIT_MS / 60_000} minutes to be stored after its callback began` })
+  }
 }

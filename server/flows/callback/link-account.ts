@@ -7,7 +7,7 @@ import type { AccountRecord } from '../../store/accounts.ts'
 import type { UserRecord } from '../../store/users.ts'
 import type { ParsedToken } from '../../clients/types.ts'
 import { need, type LoginContext } from '../login-state.ts'
-import { signInEnded } from './ended-sign-in.ts'
+import { refuseLateStore, signInEnded } from './ended-sign-in.ts'
 
 /**
  * A claim of the verified ID token that back-channel logout names a session or a user by: the
@@ -76,6 +76,7 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
     }
     if (!user) throw new TypeError(`account ${accountId} has no user`)
     const session: StartedSession = await runtime.sessions.start(user.id, ctx.state.session, trx, { providerId: provider.id, sid })
+    refuseLateStore(ctx, sid)
     return { user, accountId, createdAt, isNew, refreshToken, session }
   })
   // Two first logins of one identity at once: the one that lost the insert finds the account the
