@@ -2,6 +2,7 @@ import Koa, { type Middleware } from 'koa'
 import { statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { Readable } from 'node:stream'
 import { createAllAccess } from './all-access.ts'
 import { ConfigError, loadConfig, optionsFromConfig } from './config.ts'
 import { installed } from './store/database.ts'
@@ -26,6 +27,17 @@ export interface ServeOptions {
 
 /** What a write to, or a pipe into, a connection its client closed fails with. */
 const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE'])
+
+/**
+ * Whether an answer was cut because its client left (a closed tab, a cancelled download). A proxied
+ * answer's body fails with the same codes when the provider resets its own connection (undici hands
+ * on the socket's ECONNRESET): that is the provider's failure, and only then does the body that
+ * pipeAnswer sends hold the error itself. A file's stream has no such code of its own.
+ */
+function clientWentAway(error: Error & { code?: unknown }, ctx: { body?: unknown; respond?: boolean } | undefined): boolean {
+  if (typeof error.code !== 'string' || !CLIENT_GONE.has(error.code)) return false
+  return !(ctx?.respond === false && ctx.body instanceof Readable && ctx.body.errored === error)
+}
 
 /** How long SIGTERM waits for requests in flight before closing anyway. */
 const DRAIN_MS = 10_000
@@ -87,18 +99,18 @@ export async function serve(options: ServeOptions): Promise<Server> {
     throw error
   }
   const app = new Koa({ proxy: config.trustProxy > 0, maxIpsCount: config.trustProxy })
-  // What fails after the answer's headers went out (a file that cannot be read on): one log line, not a stack on stderr.
+  // What fails after the answer's headers went out (a proxied body the provider cut, a file that
+  // cannot be read on): one log line, not a stack on stderr.
   // Koa reports a cut body twice (the socket's error and the pipe's premature close): one line a request.
   const reported = new WeakSet<object>()
-  app.on('error', (error: Error & { code?: unknown }, ctx?: { state?: { requestId?: string } }) => {
+  app.on('error', (error: Error & { code?: unknown }, ctx?: { state?: { requestId?: string }; body?: unknown; respond?: boolean }) => {
     // No answer was cut: the request's handler logs it as abandoned (499).
     if (isCallerParseError(error)) return
     if (reported.has(ctx ?? error)) return
     reported.add(ctx ?? error)
     const id = ctx?.state?.requestId ?? '-'
-    // A browser that left mid-answer (a closed tab, a cancelled download) is nothing to alert on.
-    // Proxied answers go out directly (pipeDirectly), so what streams through Koa here is a file.
-    if (typeof error.code === 'string' && CLIENT_GONE.has(error.code)) log.info(`answer cut req=${id}: the client went away (${error.code})`)
+    // A browser that left mid-answer is nothing to alert on.
+    if (clientWentAway(error, ctx)) log.info(`answer cut req=${id}: the client went away (${error.code as string})`)
     else log.error(`error req=${id} answer cut: ${error.message}`)
   })
   if (config.metrics) app.use(allAccess.operations)

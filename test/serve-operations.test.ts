@@ -193,6 +193,59 @@ describe('all-access serve configured by the environment of DESIGN.md', () => {
     })
   })
 
+  it('logs a proxied answer the provider cuts with a reset as an error, and one the browser leaves half-way as info', async () => {
+    // /v1/reset: headers and the first bytes of a longer body, then a reset (RST), which fails the body
+    // with ECONNRESET, the code a browser's reset gives too. Any other path: 16 MB, taken as fast as read.
+    const provider = createNetServer((socket) => {
+      socket.on('error', () => {})
+      socket.once('data', (request: Buffer) => {
+        if (request.toString('latin1').startsWith('GET /v1/reset ')) {
+          socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nthe first bytes', () => setTimeout(() => socket.resetAndDestroy(), 100))
+        } else {
+          socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${16 * 1024 * 1024}\r\n\r\n`)
+          socket.end(Buffer.alloc(16 * 1024 * 1024))
+        }
+      })
+    })
+    await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve))
+    try {
+      const { keys, databaseUrl, sessionId } = await signedInDatabase({ url: `http://127.0.0.1:${(provider.address() as AddressInfo).port}` })
+      await withServe({ databaseUrl, keys }, async (serve) => {
+        /** The lines logged for a request besides its request line, once they have come. */
+        const linesOf = async (requestId: string | null | undefined) => {
+          const lines = () => serve.output().split('\n').filter((line) => line.includes(`req=${requestId}`) && !line.startsWith('GET /api/'))
+          for (let waited = 0; !lines().length && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
+          await new Promise((resolve) => setTimeout(resolve, 200))
+          return lines()
+        }
+        const browser = new BrowserSession()
+        browser.cookies.push({ name: SESSION_COOKIE, value: sessionId, host: new URL(serve.url).hostname, path: '/', attributes: '' })
+        const cut = await browser.fetch(new URL('/api/echo/reset', serve.url), { headers: CSRF })
+        expect(cut.status).toBe(200)
+        await expect(cut.text()).rejects.toThrow()
+        const cutId = cut.headers.get('x-request-id')
+        expect(await linesOf(cutId)).toEqual([`error req=${cutId} answer cut: read ECONNRESET`])
+
+        const url = new URL('/api/echo/download', serve.url)
+        const left = await new Promise<string | undefined>((resolve, reject) => {
+          const downloading = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, headers: { ...CSRF, Cookie: `${SESSION_COOKIE}=${sessionId}` } }, (answer) => {
+            answer.once('data', () => {
+              downloading.destroy()
+              resolve(answer.headers['x-request-id'] as string | undefined)
+            })
+          })
+          downloading.on('error', () => {})
+          downloading.once('response', (answer) => answer.once('error', () => {}))
+          downloading.once('close', () => reject(new Error('closed before an answer')))
+          downloading.end()
+        })
+        expect(await linesOf(left)).toEqual([expect.stringMatching(new RegExp(`^answer cut req=${left}: the client went away \\((ECONNRESET|EPIPE|ERR_STREAM_PREMATURE_CLOSE)\\)$`))])
+      })
+    } finally {
+      provider.close()
+    }
+  })
+
   it('listens on localhost at PORT without HOST, and makes callback URLs on http://localhost:$PORT without PUBLIC_URL', async () => {
     const { keys, databaseUrl } = await signedInDatabase(upstream)
     await withServe({ databaseUrl, keys, env: { HOST: undefined, PUBLIC_URL: undefined } }, async (serve) => {
