@@ -213,7 +213,7 @@ export class OidcClient extends OAuth2Client {
     if (typeof payload.jti !== 'string' || !payload.jti) throw refuse('jti is not a string')
     const iat = payload.iat as number
     const lastAccepted = Math.min(typeof payload.exp === 'number' ? payload.exp : Infinity, iat + LOGOUT_TOKEN_MAX_AGE_S) + LOGOUT_CLOCK_SKEW_S
-    return { jti: payload.jti, sid, sub, refusedAfter: lastAccepted * 1000 }
+    return { jti: payload.jti, sid, sub, refusedAfter: lastAccepted * 1000, issuedAt: iat * 1000 }
   }
 }
 
@@ -246,6 +246,8 @@ export interface LogoutTokenClaims {
   sub: string | null
   /** Epoch ms from which the token is refused as too old anyway. */
   refusedAfter: number
+  /** When the provider issued it (`iat`), epoch ms: when it ended the session, on its own clock. */
+  issuedAt: number
 }
 
 /** The `sub` of an ID token the BFF verified when it stored it; null when there is none to read. */

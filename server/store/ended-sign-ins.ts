@@ -21,19 +21,28 @@ import { isSqlite } from './database.ts'
 export class EndedSignInStore {
   constructor(private readonly db: Knex) {}
 
-  /** Records that this provider session ended, until `keepUntil` (or a later end already recorded). */
-  async remember(providerId: number, sidHash: string, keepUntil: number, trx: Knex): Promise<void> {
+  /**
+   * Records that the provider ended this session at `endedAt` (its logout token's `iat`, in epoch
+   * ms), kept until `keepUntil`; a later end, or a later keep, already recorded stays.
+   */
+  async remember(providerId: number, sidHash: string, endedAt: number, keepUntil: number, trx: Knex): Promise<void> {
     await this.lock(providerId, sidHash, trx, 'pg_advisory_xact_lock')
+    const later = (column: string) => trx.raw(`CASE WHEN excluded.${column} > ended_sign_ins.${column} THEN excluded.${column} ELSE ended_sign_ins.${column} END`)
     await trx('ended_sign_ins')
-      .insert({ provider_id: providerId, sid_hash: sidHash, expires_at: Math.ceil(keepUntil) })
+      .insert({ provider_id: providerId, sid_hash: sidHash, ended_at: Math.ceil(endedAt), expires_at: Math.ceil(keepUntil) })
       .onConflict(['provider_id', 'sid_hash'])
-      .merge({ expires_at: trx.raw('CASE WHEN excluded.expires_at > ended_sign_ins.expires_at THEN excluded.expires_at ELSE ended_sign_ins.expires_at END') })
+      .merge({ ended_at: later('ended_at'), expires_at: later('expires_at') })
   }
 
-  /** Whether a back-channel logout ended this provider session; the lock stays until `trx` ends. */
-  async hasEnded(providerId: number, sidHash: string, trx: Knex): Promise<boolean> {
+  /**
+   * Whether the provider ended this session at or after `issuedAt` (the login's ID token's `iat`,
+   * epoch ms): both times are the provider's own clock's. An ID token it issued later, in a session it
+   * kept, is not refused. The lock stays until `trx` ends.
+   */
+  async hasEnded(providerId: number, sidHash: string, issuedAt: number, trx: Knex): Promise<boolean> {
     await this.lock(providerId, sidHash, trx, 'pg_advisory_xact_lock_shared')
-    return (await trx('ended_sign_ins').where({ provider_id: providerId, sid_hash: sidHash }).first('provider_id')) !== undefined
+    const ended = await trx('ended_sign_ins').where({ provider_id: providerId, sid_hash: sidHash }).andWhere('ended_at', '>=', issuedAt).first('provider_id')
+    return ended !== undefined
   }
 
   /**

@@ -28,14 +28,14 @@ const LOGIN_COMMIT_ALLOWANCE_MS = LOGIN_STORE_LIMIT_MS + 60 * 1000
 export async function endProviderSessions(ctx: LogoutContext): Promise<void> {
   const { store, log, flowTtlMs } = ctx.state.runtime
   const provider = need(ctx, 'provider')
-  const { jti, sid, sub, refusedAfter } = need(ctx, 'claims')
+  const { jti, sid, sub, refusedAfter, issuedAt } = need(ctx, 'claims')
   const ended = await store.db.transaction(async (trx) => {
     if (!(await store.logoutTokens.remember(provider.id, jti, refusedAfter, trx))) {
       throw new AllAccessError('invalid_request', { detail: 'logout token replayed (jti seen before)' })
     }
     if (!sid) return store.sessions.removeForIdentity(provider.id, sub ?? '', trx)
     const sidHash = hashId(sid)
-    await store.endedSignIns.remember(provider.id, sidHash, Date.now() + flowTtlMs + LOGIN_COMMIT_ALLOWANCE_MS, trx)
+    await store.endedSignIns.remember(provider.id, sidHash, issuedAt, Date.now() + flowTtlMs + LOGIN_COMMIT_ALLOWANCE_MS, trx)
     return store.sessions.removeBySid(provider.id, sidHash, trx)
   })
   log.info(`back-channel logout req=${ctx.state.requestId} provider=${provider.name} ended=${ended}`)

@@ -46,9 +46,11 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
   const displayName = displayNameOf(profile, provider.displayNamePath ?? null)
   const subject = claimOf(token, 'sub')
   const sid = claimOf(token, 'sid')
+  // Required of every ID token (oidc.ts); a login without one is taken as issued before any logout.
+  const issuedAt = Number((token.raw.idTokenClaims as Record<string, unknown> | undefined)?.iat ?? 0) * 1000
 
   const storeLogin = () => store.db.transaction(async (trx) => {
-    if (await signInEnded(ctx, sid, trx)) return null
+    if (await signInEnded(ctx, sid, issuedAt, trx)) return null
     const renewed = await store.accounts.renewAfterLogin(provider.id, identifier, { displayName, subject, ...tokens }, trx)
     let user: UserRecord | null
     let accountId: number
