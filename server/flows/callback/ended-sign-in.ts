@@ -4,16 +4,16 @@ import { AllAccessError } from '../../errors.ts'
 import { need, type LoginContext } from '../login-state.ts'
 
 /**
- * Whether the provider already ended the session this login signed in with: a back-channel logout
- * for its `sid`, issued no earlier than the login's ID token, came while the login was between its
- * token exchange and its commit (a login the provider let in later, in a session it kept, is not
- * refused: its ID token is the later). If so the
- * session that started the login, when linking, ends here too, as the logout would have ended the
- * session made from it had it come a moment later; the caller stores nothing and fails
- * `login_required`. The first thing the login's transaction does, so that it writes or locks
- * nothing before the pair's lock (ended-sign-ins.ts); a login without `sid` skips it.
+ * Ends the login when the provider already ended the session it signed in with: a back-channel
+ * logout for its `sid`, issued no earlier than the login's ID token, came while the login was
+ * between its token exchange and its commit (a login the provider let in later, in a session it
+ * kept, has the later ID token and goes on). The session that started the login, when linking,
+ * ends here too, as the logout would have ended the session made from it had it come a moment
+ * later. True when so: the caller stores nothing and fails `login_required`. The first thing the
+ * login's transaction does, so that it writes or locks nothing before the pair's lock
+ * (ended-sign-ins.ts); a login without `sid` skips it.
  */
-export async function signInEnded(ctx: LoginContext, sid: string | null, issuedAt: number, trx: Knex): Promise<boolean> {
+export async function endIfLoggedOut(ctx: LoginContext, sid: string | null, issuedAt: number, trx: Knex): Promise<boolean> {
   if (!sid) return false
   const { store, log } = ctx.state.runtime
   const provider = need(ctx, 'provider')
@@ -39,6 +39,8 @@ export const LOGIN_STORE_LIMIT_MS = 4 * 60 * 1000
  */
 export function refuseLateStore(ctx: LoginContext, sid: string | null): void {
   if (sid && Date.now() > need(ctx, 'flowTakenAt') + LOGIN_STORE_LIMIT_MS) {
-    throw new AllAccessError('invalid_state', { detail: `the login took over ${LOGIN_STORE_LIMIT_MS / 60_000} minutes to be stored after its callback began` })
+    // A hook or the database stalled, which no client can cause: an error line, not a refusal's.
+    ctx.state.runtime.log.error(`error req=${ctx.state.requestId} the login took over ${LOGIN_STORE_LIMIT_MS / 60_000} minutes to be stored after its callback began (a hook or the database stalled): refused as expired`)
+    throw new AllAccessError('invalid_state')
   }
 }

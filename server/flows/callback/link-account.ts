@@ -7,7 +7,7 @@ import type { AccountRecord } from '../../store/accounts.ts'
 import type { UserRecord } from '../../store/users.ts'
 import type { ParsedToken } from '../../clients/types.ts'
 import { need, type LoginContext } from '../login-state.ts'
-import { refuseLateStore, signInEnded } from './ended-sign-in.ts'
+import { endIfLoggedOut, refuseLateStore } from './ended-sign-in.ts'
 
 /**
  * A claim of the verified ID token that back-channel logout names a session or a user by: the
@@ -50,7 +50,7 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
   const issuedAt = Number((token.raw.idTokenClaims as Record<string, unknown> | undefined)?.iat ?? 0) * 1000
 
   const storeLogin = () => store.db.transaction(async (trx) => {
-    if (await signInEnded(ctx, sid, issuedAt, trx)) return null
+    if (await endIfLoggedOut(ctx, sid, issuedAt, trx)) return null
     const renewed = await store.accounts.renewAfterLogin(provider.id, identifier, { displayName, subject, ...tokens }, trx)
     let user: UserRecord | null
     let accountId: number
