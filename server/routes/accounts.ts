@@ -14,10 +14,12 @@ export async function disconnectAccount(ctx: BffContext): Promise<void> {
   if (!session) throw new AllAccessError('not_authenticated')
   const account = await runtime.store.accounts.findForUser(session.userId, providerParam(ctx))
   if (!account) throw new AllAccessError('account_not_found')
+  // Read before the unlink, the last use of the database: a database lost after it would answer
+  // 503 for an account already gone, and an app would take the link for kept.
+  const provider = await runtime.store.providers.get(account.provider)
   const unlinked = await runtime.store.accounts.unlink(account.id)
   // Unlinked meanwhile by another request, which revokes what it took.
   if (!unlinked) throw new AllAccessError('account_not_found')
-  const provider = await runtime.store.providers.get(account.provider)
   const client = provider ? runtime.accounts.client(provider, account) : null
   if (client instanceof OAuth2Client) await runtime.accounts.revokeTokens(client, unlinked, ` req=${ctx.state.requestId}`)
   ctx.status = 204
