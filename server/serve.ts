@@ -2,12 +2,11 @@ import Koa, { type Middleware } from 'koa'
 import { statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { Readable } from 'node:stream'
 import { createAllAccess } from './all-access.ts'
 import { ConfigError, loadConfig, optionsFromConfig } from './config.ts'
 import { installed } from './store/database.ts'
 import { AllAccessError } from './errors.ts'
-import { isCallerParseError } from './http/abandoned-request.ts'
+import { clientWentAway, isCallerParseError } from './http/abandoned-request.ts'
 import { answerError, toAllAccessError } from './http/answer-errors.ts'
 import { requestLog } from './http/request-log.ts'
 import { refuseUnreadableRequest } from './http/unreadable-request.ts'
@@ -23,20 +22,6 @@ export interface ServeOptions {
   cwd: string
   sandbox: boolean
   log?: (line: string) => void
-}
-
-/** What a write to, or a pipe into, a connection its client closed fails with. */
-const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE'])
-
-/**
- * Whether an answer was cut because its client left (a closed tab, a cancelled download). A proxied
- * answer's body fails with the same codes when the provider resets its own connection (undici hands
- * on the socket's ECONNRESET): that is the provider's failure, and only then does the body that
- * pipeAnswer sends hold the error itself. A file's stream has no such code of its own.
- */
-function clientWentAway(error: Error & { code?: unknown }, ctx: { body?: unknown; respond?: boolean } | undefined): boolean {
-  if (typeof error.code !== 'string' || !CLIENT_GONE.has(error.code)) return false
-  return !(ctx?.respond === false && ctx.body instanceof Readable && ctx.body.errored === error)
 }
 
 /** How long SIGTERM waits for requests in flight before closing anyway. */

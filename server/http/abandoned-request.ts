@@ -1,6 +1,7 @@
 import type { Context } from 'koa'
 import { AllAccessError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import { Readable } from 'node:stream'
 
 /**
  * The caller went away before its request's body arrived whole. Nobody waits for the answer, and
@@ -18,6 +19,20 @@ export class RequestAbandonedError extends Error {
 export function isCallerParseError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code
   return typeof code === 'string' && code.startsWith('HPE_')
+}
+
+/** What a write to, or a pipe into, a connection its client closed fails with. */
+const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE'])
+
+/**
+ * Whether an answer was cut because its client left (a closed tab, a cancelled download). A proxied
+ * answer's body fails with the same codes when the provider resets its own connection (undici hands
+ * on the socket's ECONNRESET): that is the provider's failure, and only then does the body that
+ * pipeAnswer sends hold the error itself. A file's stream has no such code of its own.
+ */
+export function clientWentAway(error: Error & { code?: unknown }, ctx: { body?: unknown; respond?: boolean } | undefined): boolean {
+  if (typeof error.code !== 'string' || !CLIENT_GONE.has(error.code)) return false
+  return !(ctx?.respond === false && ctx.body instanceof Readable && ctx.body.errored === error)
 }
 
 /** nginx's "client closed request": what the log line and the metrics show for such a request. */
