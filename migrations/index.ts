@@ -6,6 +6,7 @@ import * as accountSubject from './20261202_01_account_subject.ts'
 import * as loginFlowClient from './20261203_01_login_flow_client.ts'
 import * as sessionSignIns from './20261204_01_session_sign_ins.ts'
 import * as endedSignIns from './20261205_01_ended_sign_ins.ts'
+import * as endedSubjects from './20261206_01_ended_subjects.ts'
 
 // Listed explicitly rather than read from a folder, so they load the same from source and from dist.
 const migrations: Record<string, Knex.Migration> = {
@@ -16,6 +17,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261203_01_login_flow_client': loginFlowClient,
   '20261204_01_session_sign_ins': sessionSignIns,
   '20261205_01_ended_sign_ins': endedSignIns,
+  '20261206_01_ended_subjects': endedSubjects,
 }
 
 export const migrationSource: Knex.MigrationSource<string> = {

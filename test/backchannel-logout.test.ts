@@ -195,7 +195,8 @@ describe.each(databases)('OpenID Connect back-channel logout on $kind', (databas
     const one = await signedIn()
     const two = await signedIn()
     expect(two.userId).toBe(one.userId)
-    const answer = await postLogoutToken(bff.url, await logoutToken({ sub: one.sub }))
+    // Issued a second ago: the logins of the tests that follow, in ID tokens issued since, go on.
+    const answer = await postLogoutToken(bff.url, await logoutToken({ sub: one.sub, iat: Math.floor(Date.now() / 1000) - 1 }))
     expect(answer.status).toBe(200)
     expect(await session(one.browser, bff.url)).toEqual({ authenticated: false })
     expect(await session(two.browser, bff.url)).toEqual({ authenticated: false })
@@ -407,7 +408,8 @@ describe.each(databases)('back-channel logout racing a login on $kind', (databas
     })
     other = database.kind === 'postgres' ? await startBff(created.url, { keys }) : bff
     // idp3 signs bob in: an identity new to the BFF, so its login makes a user inside its transaction.
-    for (const [name, user] of [['idp', 'alice'], ['idp2', 'alice'], ['idp3', 'bob']] as const) {
+    // idp4 to idp6 are for logouts by `sub`, each its own provider: a user logged out on one signs in on the others.
+    for (const [name, user] of [['idp', 'alice'], ['idp2', 'alice'], ['idp3', 'bob'], ['idp4', 'alice'], ['idp5', 'alice'], ['idp6', 'bob']] as const) {
       const key = await rsaKey()
       const idp = await startOidcSandbox({
         clients: [{ clientId: 'rp', clientSecret: SECRET, redirectUris: [`${bff.url}/auth/callback/${name}`], backchannelLogoutUri: `${bff.url}/auth/backchannel-logout/${name}` }],
@@ -436,6 +438,13 @@ describe.each(databases)('back-channel logout racing a login on $kind', (databas
     expect(sid).toEqual(expect.any(String))
     const { idp, key } = sandboxes[provider]
     return postLogoutToken(other.url, await signedLogoutToken(key, { iss: idp.issuer, aud: 'rp', sid, iat }), provider)
+  }
+
+  /** The provider's logout token for every session of the user `sub` (no `sid`), issued now (or at `iat`), posted as `logOut` does. */
+  async function logOutUser(provider: string, sub: unknown, iat = Math.floor(Date.now() / 1000)): Promise<Response> {
+    expect(sub).toEqual(expect.any(String))
+    const { idp, key } = sandboxes[provider]
+    return postLogoutToken(other.url, await signedLogoutToken(key, { iss: idp.issuer, aud: 'rp', sub, iat }), provider)
   }
 
   /** Whether a logout posted meanwhile answered, or waits for the login's transaction to end: on PostgreSQL for a lock, on SQLite for the one connection. */
@@ -569,6 +578,84 @@ describe.each(databases)('back-channel logout racing a login on $kind', (databas
     // Past that time (here: the provider's session lives on), the same sid signs in again.
     expect(authError(await login(browser, bff.url, 'idp'))).toBeNull()
     expect((await session(browser, bff.url)).authenticated).toBe(true)
+  })
+  it('refuses login_required a login whose user is logged out (a token with only sub) between its token exchange and its commit, and stores nothing', async () => {
+    const browser = new BrowserSession()
+    const before = await rowCounts(bff.store.db)
+    const gate = afterTokens.arm()
+    const signingIn = login(browser, bff.url, 'idp4')
+    const { sub } = await gate.reached
+
+    expect((await logOutUser('idp4', sub)).status).toBe(200)
+    gate.release()
+
+    expect(authError(await signingIn)).toBe('login_required')
+    expect(await session(browser, bff.url)).toEqual({ authenticated: false })
+    expect(await rowCounts(bff.store.db)).toEqual(before)
+    expect(bff.logs.filter((line) => line.includes('provider=idp4: its user was logged out (back-channel logout) before the login was stored'))).toHaveLength(1)
+  })
+
+  it('makes a logout by sub that comes while the login is storing its session wait for it, and end that session', async () => {
+    const browser = new BrowserSession()
+    const gate = makingUser.arm()
+    const signingIn = login(browser, bff.url, 'idp6')
+    const { sub } = await gate.reached
+
+    // The account is not committed yet: without waiting, the logout would find no user to sign out.
+    const logout = logOutUser('idp6', sub)
+    expect(await answeredOrWaiting(logout)).toBe('waiting')
+    gate.release()
+
+    expect(authError(await signingIn)).toBeNull()
+    expect((await logout).status).toBe(200)
+    expect(await within(1000, () => session(browser, bff.url), (info) => !info.authenticated)).toEqual({ authenticated: false })
+    expect(other.logs.filter((line) => line.startsWith('back-channel logout ') && line.includes('provider=idp6')).at(-1)).toMatch(/ ended=1$/)
+  })
+
+  it("remembers a logged-out user, by the hash of sub, and refuses only logins whose ID token is no newer than the logout; clean-up forgets them", async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'idp5')
+    const info = await session(browser, bff.url)
+    if (!info.authenticated) throw new Error('not signed in')
+    const { sub } = decodeJwt((await bff.store.accounts.findForUser(Number(info.user.id), 'idp5'))!.idToken!)
+
+    // Issued 5 s ago: a login the provider lets in now, after it, goes on.
+    expect((await logOutUser('idp5', sub, Math.floor(Date.now() / 1000) - 5)).status).toBe(200)
+    expect(await within(1000, () => session(browser, bff.url), (now) => !now.authenticated)).toEqual({ authenticated: false })
+    expect(authError(await login(browser, bff.url, 'idp5'))).toBeNull()
+    expect((await session(browser, bff.url)).authenticated).toBe(true)
+
+    // Issued 20 s ahead (a provider's clock inside the 30 s allowed): it ends that session, and every
+    // ID token the provider issues meanwhile is older than the logout, in any browser.
+    const sent = Date.now()
+    const endedAt = Math.floor(Date.now() / 1000) + 20
+    expect((await logOutUser('idp5', sub, endedAt)).status).toBe(200)
+    const answered = Date.now()
+    expect(await within(1000, () => session(browser, bff.url), (now) => !now.authenticated)).toEqual({ authenticated: false })
+    const elsewhere = new BrowserSession()
+    expect(authError(await login(elsewhere, bff.url, 'idp5'))).toBe('login_required')
+    expect(await session(elsewhere, bff.url)).toEqual({ authenticated: false })
+
+    const rows = await bff.store.db('ended_subjects').select('*')
+    const idp5 = (await bff.store.providers.get('idp5'))!
+    expect(JSON.stringify(rows)).not.toContain(`"${sub as string}"`)
+    const [row] = rows.filter((each) => each.sub_hash === hashId(sub as string) && each.provider_id === idp5.id)
+    const kept = bff.allAccess.runtime.flowTtlMs + 5 * 60 * 1000
+    expect(Number(row.expires_at)).toBeGreaterThanOrEqual(sent + kept)
+    expect(Number(row.expires_at)).toBeLessThanOrEqual(answered + kept)
+    // The later of the two logouts.
+    expect(Number(row.ended_at)).toBe(endedAt * 1000)
+
+    vi.useFakeTimers({ toFake: ['Date'] })
+    try {
+      vi.setSystemTime(Number(row.expires_at))
+      expect((await bff.allAccess.cleanUp()).endedSignIns).toBeGreaterThanOrEqual(1)
+    } finally {
+      vi.useRealTimers()
+    }
+    expect(await bff.store.db('ended_subjects').where({ provider_id: idp5.id, sub_hash: row.sub_hash })).toEqual([])
+    expect(authError(await login(elsewhere, bff.url, 'idp5'))).toBeNull()
+    expect((await session(elsewhere, bff.url)).authenticated).toBe(true)
   })
 })
 

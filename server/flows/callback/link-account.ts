@@ -46,11 +46,12 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
   const displayName = displayNameOf(profile, provider.displayNamePath ?? null)
   const subject = claimOf(token, 'sub')
   const sid = claimOf(token, 'sid')
+  const logoutClaims = { sid, sub: subject }
   // Required of every ID token (oidc.ts); a login without one is taken as issued before any logout.
   const issuedAt = Number((token.raw.idTokenClaims as Record<string, unknown> | undefined)?.iat ?? 0) * 1000
 
   const storeLogin = () => store.db.transaction(async (trx) => {
-    if (await endIfLoggedOut(ctx, sid, issuedAt, trx)) return null
+    if (await endIfLoggedOut(ctx, logoutClaims, issuedAt, trx)) return null
     const renewed = await store.accounts.renewAfterLogin(provider.id, identifier, { displayName, subject, ...tokens }, trx)
     let user: UserRecord | null
     let accountId: number
@@ -78,7 +79,7 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
     }
     if (!user) throw new TypeError(`account ${accountId} has no user`)
     const session: StartedSession = await runtime.sessions.start(user.id, ctx.state.session, trx, { providerId: provider.id, sid })
-    refuseLateStore(ctx, sid)
+    refuseLateStore(ctx, logoutClaims)
     return { user, accountId, createdAt, isNew, refreshToken, session }
   })
   // Two first logins of one identity at once: the one that lost the insert finds the account the
