@@ -254,6 +254,21 @@ describe.each(databases)('OAuth 1.0a login on $kind', (database) => {
       expect(await callback((p, token) => { p.set('oauth_token', token); p.set('oauth_verifier', 'wrong') })).toBe('/?auth_error=token_request_failed')
     })
 
+    // RFC 6749 §3.1's rule, which OAuth 1.0a providers keep too: a copy added after the provider's
+    // own must not be the one checked while the other is used, nor the reverse.
+    it('invalid_state or missing_code when the provider\'s real callback carries oauth_token or oauth_verifier twice', async () => {
+      for (const [name, code] of [['oauth_token', 'invalid_state'], ['oauth_verifier', 'missing_code']]) {
+        const browser = new BrowserSession()
+        const authorization = await startLogin(browser, bff.url, 'twitter')
+        const atCallback = new URL((await browser.navigate(authorization, { stopAt: (url) => url.pathname.startsWith('/auth/callback/') })).url)
+        atCallback.searchParams.append(name, atCallback.searchParams.get(name)!)
+        const before = await rowCounts(bff.store.db)
+        const response = await browser.fetch(atCallback)
+        expect(response.headers.get('location'), name).toBe(`/?auth_error=${code}`)
+        expect(await rowCounts(bff.store.db)).toEqual(before)
+      }
+    })
+
     it('invalid_state for a replayed callback: request tokens are single use', async () => {
       const browser = new BrowserSession()
       const authorization = await startLogin(browser, bff.url, 'twitter')

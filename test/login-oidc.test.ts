@@ -307,6 +307,20 @@ describe.each(databases)('OpenID Connect login on $kind', (database) => {
       expect(await realCallbackWith('idp', (p) => p.delete('iss'))).toBe('/?auth_error=issuer_mismatch')
     })
 
+    // RFC 6749 §3.1: no parameter twice. Each second copy here is the provider's own value or a
+    // wrong one after it, where reading the first copy alone would sign in.
+    it('invalid_state, missing_code or issuer_mismatch when the real callback carries state, code or iss twice', async () => {
+      expect(await realCallbackWith('idp', (p) => p.append('state', p.get('state')!))).toBe('/?auth_error=invalid_state')
+      expect(await realCallbackWith('idp', (p) => p.append('code', 'forged-code'))).toBe('/?auth_error=missing_code')
+      expect(await realCallbackWith('idp', (p) => p.append('code', p.get('code')!))).toBe('/?auth_error=missing_code')
+      expect(await realCallbackWith('idp', (p) => p.append('iss', 'https://evil.example'))).toBe('/?auth_error=issuer_mismatch')
+    })
+
+    it('access_denied when the provider reports an error, even an empty one, beside a code', async () => {
+      expect(await realCallbackWith('idp', (p) => p.set('error', ''))).toBe('/?auth_error=access_denied')
+      expect(await realCallbackWith('idp', (p) => { p.append('error', 'access_denied'); p.append('error', 'access_denied') })).toBe('/?auth_error=access_denied')
+    })
+
     it('token_request_failed when the provider refuses the code', async () => {
       expect(await realCallbackWith('idp', (p) => p.set('code', 'forged-code'))).toBe('/?auth_error=token_request_failed')
     })

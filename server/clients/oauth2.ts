@@ -82,9 +82,10 @@ export class OAuth2Client extends BaseOAuthClient {
   async checkCallback({ params, flow }: CallbackInput): Promise<void> {
     this.checkApplicationState(params, flow)
     await this.checkIssuer(params.get('iss'))
+    // Present at all, even empty (repeated: check-callback.ts), the provider refused.
     const error = params.get('error')
-    if (error && NEEDS_THE_USER.has(error)) throw new AllAccessError('login_required')
-    if (error) throw new AllAccessError('access_denied', { message: error === 'access_denied' ? undefined : `The provider answered ${error}.`.slice(0, 200) })
+    if (error !== null && NEEDS_THE_USER.has(error)) throw new AllAccessError('login_required')
+    if (error !== null) throw new AllAccessError('access_denied', { message: error === 'access_denied' || !error ? undefined : `The provider answered ${error}.`.slice(0, 200) })
     if (!params.get('code')) throw new AllAccessError('missing_code')
   }
 
