@@ -242,7 +242,7 @@ class EarlyRequests {
   refuse(): void {
     this.serve((_req, res) => {
       const { status, code, message } = new AllAccessError('service_unavailable')
-      res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', Connection: 'close' }).end(JSON.stringify({ error: code, message }))
+      res.writeHead(status, { 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-store', Connection: 'close' }).end(JSON.stringify({ error: code, message }))
     })
   }
 }
