@@ -8,20 +8,19 @@ if (!existsSync(entry)) {
   process.exit(2)
 }
 const { main } = await import(entry.href)
-// `all-access presets | head`: a reader that closed its end wants no more lines, and the command
-// finishes its work without them, rather than die of EPIPE with a stack trace. (serve's log is its own.)
-let readerGone = false
+// `all-access presets | head` (`2>&1` too): a reader that closed its end wants no more lines, and the
+// command finishes its work without them, rather than die of EPIPE with a stack trace. (serve's log
+// is its own.)
+const readerGone = new Set()
 if (process.argv[2] !== 'serve') {
-  process.stdout.on('error', (error) => {
-    if (error.code !== 'EPIPE') throw error
-    readerGone = true
-  })
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error) => {
+      if (error.code !== 'EPIPE') throw error
+      readerGone.add(stream)
+    })
+  }
 }
-const code = await main(process.argv.slice(2), {
-  env: process.env,
-  cwd: process.cwd(),
-  out: (line) => readerGone || process.stdout.write(line + '\n'),
-  err: (line) => process.stderr.write(line + '\n'),
-})
+const writeTo = (stream) => (line) => readerGone.has(stream) || stream.write(line + '\n')
+const code = await main(process.argv.slice(2), { env: process.env, cwd: process.cwd(), out: writeTo(process.stdout), err: writeTo(process.stderr) })
 // serve keeps running until a signal; every other command ends here.
 if (process.argv[2] !== 'serve' || code !== 0) process.exitCode = code

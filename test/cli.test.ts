@@ -465,6 +465,18 @@ describe('the all-access command without configuration', () => {
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
   })
 
+  it('finishes its work when the reader of its warnings goes away too (`all-access providers add … 2>&1 | head -0`)', async () => {
+    const cwd = temporaryFolder()
+    const env = { ...process.env, DATABASE_URL: undefined, ALLACCESS_KEYS: undefined }
+    const child = spawn(process.execPath, [BIN, 'providers', 'add', 'github', '--preset', 'github', '--client-id', 'a', '--client-secret', 'b'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    // Its first line is a warning on stderr (the development key it generates): it meets EPIPE.
+    child.stdout.destroy()
+    child.stderr.destroy()
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve))
+    expect(code).toBe(0)
+    expect(cli(['providers', 'list'], { DATABASE_URL: undefined, ALLACCESS_KEYS: undefined }, cwd).stdout).toBe('github\toauth2\tenabled\tGitHub\n')
+  })
+
   it('generates a development key into ./data/keys once, with a warning, and keeps using it with ./data/all-access.sqlite3', () => {
     const cwd = temporaryFolder()
     const unset = { DATABASE_URL: undefined, ALLACCESS_KEYS: undefined }
