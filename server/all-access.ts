@@ -192,6 +192,13 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
   const unanswered = async () => {}
   const answer = bffRequest(log, metrics, async (ctx) => {
     ctx.state.runtime = runtime
+    // ctx.state is the host app's too: what its middleware put under the names the BFF's steps read
+    // (a session of its own, above all) must not be taken for theirs. Only the BFF's cookie names a
+    // session here, and only its steps fill the rest.
+    ctx.state.session = undefined
+    ctx.state.route = undefined
+    ctx.state.login = undefined
+    ctx.state.logout = undefined
     // Matched before the session is read: a request that fails there (the database away) is still
     // counted under its route, not as `unmatched`.
     const route = router.match(ctx)

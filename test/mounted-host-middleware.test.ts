@@ -157,3 +157,41 @@ describe("koa-session and the app's keys beside allAccess.middleware", () => {
     expect(await page.json()).toEqual({ visits: 1 })
   })
 })
+
+// A host's own sign-in that keeps its user in ctx.state under the names the BFF uses (a session
+// with the same users' ids, as getOrCreateUser makes them): on the BFF's paths only the BFF's own
+// cookie names a session, and only its own steps fill the rest.
+describe("a host middleware before allAccess.middleware that sets ctx.state.session, login, logout and route", () => {
+  let host: Host
+  let userId: number
+  beforeAll(async () => {
+    host = await hostApp({}, (app, allAccess) => {
+      app.use(async (ctx, next) => {
+        Object.assign(ctx.state, {
+          session: { idHash: 'the-host-app-session', userId, createdAt: Date.now(), idleExpiresAt: Date.now() + 3_600_000, absoluteExpiresAt: Date.now() + 7_200_000 },
+          login: { provider: { name: 'the host app' } },
+          logout: { provider: { name: 'the host app' } },
+          route: { label: 'host', allowed: ['GET', 'POST', 'DELETE'], params: { provider: 'echo' } },
+        })
+        await next()
+      })
+      app.use(allAccess.middleware)
+    })
+  })
+  afterAll(() => host.close())
+
+  it('answers a browser without the BFF\'s cookie as signed out, though the host set a session of a user who has accounts', async () => {
+    userId = Number((await (await host.browser.fetch(new URL('/auth/session', host.url), { headers: { 'X-CSRF': '1' } })).json()).user.id)
+    const stranger = { headers: { 'X-CSRF': '1' } }
+    const received = host.upstream.received.length
+    expect(await (await fetch(`${host.url}/auth/session`, stranger)).json()).toEqual({ authenticated: false })
+    const proxied = await fetch(`${host.url}/api/echo/me`, stranger)
+    expect([proxied.status, (await proxied.json()).error]).toEqual([401, 'not_authenticated'])
+    expect(host.upstream.received.length).toBe(received)
+    const disconnect = await fetch(`${host.url}/auth/accounts/echo`, { ...stranger, method: 'DELETE' })
+    expect([disconnect.status, (await disconnect.json()).error]).toEqual([401, 'not_authenticated'])
+    expect((await fetch(`${host.url}/auth/nothing-here`, stranger)).status).toBe(404)
+    // The signed-in browser still is.
+    expect((await host.browser.fetch(new URL('/api/echo/me', host.url), stranger)).status).toBe(200)
+  })
+})
