@@ -433,18 +433,25 @@ describe.each(databases)('back-channel logout racing a login on $kind', (databas
     await drop?.()
   })
 
-  /** The provider's logout token for `sid`, issued now (or at `iat`), posted to the instance the logout reaches. */
-  async function logOut(provider: string, sid: unknown, iat = Math.floor(Date.now() / 1000)): Promise<Response> {
-    expect(sid).toEqual(expect.any(String))
+  /**
+   * The provider's logout token naming `value` as its `sid`, or as its `sub` alone (every session of
+   * that user), issued now (or at `iat`), posted to the instance the logout reaches.
+   */
+  async function logOut(provider: string, claim: 'sid' | 'sub', value: unknown, iat = Math.floor(Date.now() / 1000)): Promise<Response> {
+    expect(value).toEqual(expect.any(String))
     const { idp, key } = sandboxes[provider]
-    return postLogoutToken(other.url, await signedLogoutToken(key, { iss: idp.issuer, aud: 'rp', sid, iat }), provider)
+    return postLogoutToken(other.url, await signedLogoutToken(key, { iss: idp.issuer, aud: 'rp', [claim]: value, iat }), provider)
   }
 
-  /** The provider's logout token for every session of the user `sub` (no `sid`), issued now (or at `iat`), posted as `logOut` does. */
-  async function logOutUser(provider: string, sub: unknown, iat = Math.floor(Date.now() / 1000)): Promise<Response> {
-    expect(sub).toEqual(expect.any(String))
-    const { idp, key } = sandboxes[provider]
-    return postLogoutToken(other.url, await signedLogoutToken(key, { iss: idp.issuer, aud: 'rp', sub, iat }), provider)
+  /** The BFF's clean-up, run as if at `time`. */
+  async function cleanUpAt(time: number) {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    try {
+      vi.setSystemTime(time)
+      return await bff.allAccess.cleanUp()
+    } finally {
+      vi.useRealTimers()
+    }
   }
 
   /** Whether a logout posted meanwhile answered, or waits for the login's transaction to end: on PostgreSQL for a lock, on SQLite for the one connection. */
@@ -466,19 +473,24 @@ describe.each(databases)('back-channel logout racing a login on $kind', (databas
     throw new Error('the logout neither answered nor waited for the login')
   }
 
-  it('refuses login_required a login whose sid is logged out between its token exchange and its commit, and stores nothing', async () => {
+  // By sid: that provider session ended. By sub alone: every session of that user ended.
+  it.each([
+    ['sid', 'idp', 'its sid was'],
+    ['sub', 'idp4', 'its user was'],
+  ] as const)('refuses login_required a login whose %s is logged out between its token exchange and its commit, and stores nothing', async (claim, provider, said) => {
     const browser = new BrowserSession()
     const before = await rowCounts(bff.store.db)
     const gate = afterTokens.arm()
-    const signingIn = login(browser, bff.url, 'idp')
-    const { sid } = await gate.reached
+    const signingIn = login(browser, bff.url, provider)
+    const profile = await gate.reached
 
-    expect((await logOut('idp', sid)).status).toBe(200)
+    expect((await logOut(provider, claim, profile[claim])).status).toBe(200)
     gate.release()
 
     expect(authError(await signingIn)).toBe('login_required')
     expect(await session(browser, bff.url)).toEqual({ authenticated: false })
     expect(await rowCounts(bff.store.db)).toEqual(before)
+    expect(bff.logs.filter((line) => line.includes(`provider=${provider}: ${said} logged out (back-channel logout) before the login was stored`))).toHaveLength(1)
   })
 
   it('ends the session a login was linking a provider into when that provider logs out its sid before the link is stored', async () => {
@@ -490,7 +502,7 @@ describe.each(databases)('back-channel logout racing a login on $kind', (databas
     const linking = login(browser, bff.url, 'idp2')
     const { sid } = await gate.reached
 
-    expect((await logOut('idp2', sid)).status).toBe(200)
+    expect((await logOut('idp2', 'sid', sid)).status).toBe(200)
     // No session carries that sid yet: the logout alone ended nothing.
     expect((await session(browser, bff.url)).authenticated).toBe(true)
     gate.release()
@@ -501,13 +513,18 @@ describe.each(databases)('back-channel logout racing a login on $kind', (databas
     expect(await bff.store.accounts.findForUser(Number(info.user.id), 'idp2')).toBeNull()
   })
 
-  it('makes a logout that comes while the login is storing its session wait for it, and end that session', async () => {
+  // idp3 and idp6 sign in a user new to them: the login makes that user inside its transaction.
+  it.each([
+    ['sid', 'idp3'],
+    ['sub', 'idp6'],
+  ] as const)('makes a logout by %s that comes while the login is storing its session wait for it, and end that session', async (claim, provider) => {
     const browser = new BrowserSession()
     const gate = makingUser.arm()
-    const signingIn = login(browser, bff.url, 'idp3')
-    const { sid } = await gate.reached
+    const signingIn = login(browser, bff.url, provider)
+    const profile = await gate.reached
 
-    const logout = logOut('idp3', sid)
+    // Nothing is committed yet: without waiting, the logout would find no session (or no user) to end.
+    const logout = logOut(provider, claim, profile[claim])
     expect(await answeredOrWaiting(logout)).toBe('waiting')
     gate.release()
 
@@ -515,7 +532,7 @@ describe.each(databases)('back-channel logout racing a login on $kind', (databas
     expect(authError(await signingIn)).toBeNull()
     expect((await logout).status).toBe(200)
     expect(await within(1000, () => session(browser, bff.url), (info) => !info.authenticated)).toEqual({ authenticated: false })
-    expect(other.logs.filter((line) => line.startsWith('back-channel logout ')).at(-1)).toMatch(/ ended=1$/)
+    expect(other.logs.filter((line) => line.startsWith('back-channel logout ') && line.includes(`provider=${provider} `)).at(-1)).toMatch(/ ended=1$/)
   })
 
   it('refuses invalid_state a login with a sid not stored within four minutes of its callback, and stores nothing: the BFF forgets ended sids', async () => {
@@ -547,7 +564,7 @@ describe.each(databases)('back-channel logout racing a login on $kind', (databas
     // Issued 20 s ahead (a provider's clock inside the 30 s allowed): every ID token the provider
     // issues meanwhile for that sid, in the session it keeps here, is older than the logout.
     const endedAt = Math.floor(Date.now() / 1000) + 20
-    expect((await logOut('idp', sid, endedAt)).status).toBe(200)
+    expect((await logOut('idp', 'sid', sid, endedAt)).status).toBe(200)
     const answered = Date.now()
     expect(await within(1000, () => session(browser, bff.url), (now) => !now.authenticated)).toEqual({ authenticated: false })
 
@@ -567,51 +584,12 @@ describe.each(databases)('back-channel logout racing a login on $kind', (databas
     expect(authError(await login(browser, bff.url, 'idp'))).toBe('login_required')
     expect((await bff.allAccess.cleanUp()).endedSignIns).toBe(0)
 
-    vi.useFakeTimers({ toFake: ['Date'] })
-    try {
-      vi.setSystemTime(Number(row.expires_at))
-      expect((await bff.allAccess.cleanUp()).endedSignIns).toBeGreaterThanOrEqual(1)
-    } finally {
-      vi.useRealTimers()
-    }
+    expect((await cleanUpAt(Number(row.expires_at))).endedSignIns).toBeGreaterThanOrEqual(1)
     expect(await bff.store.db('ended_sign_ins').where({ sid_hash: row.sid_hash })).toEqual([])
     // Past that time (here: the provider's session lives on), the same sid signs in again.
     expect(authError(await login(browser, bff.url, 'idp'))).toBeNull()
     expect((await session(browser, bff.url)).authenticated).toBe(true)
   })
-  it('refuses login_required a login whose user is logged out (a token with only sub) between its token exchange and its commit, and stores nothing', async () => {
-    const browser = new BrowserSession()
-    const before = await rowCounts(bff.store.db)
-    const gate = afterTokens.arm()
-    const signingIn = login(browser, bff.url, 'idp4')
-    const { sub } = await gate.reached
-
-    expect((await logOutUser('idp4', sub)).status).toBe(200)
-    gate.release()
-
-    expect(authError(await signingIn)).toBe('login_required')
-    expect(await session(browser, bff.url)).toEqual({ authenticated: false })
-    expect(await rowCounts(bff.store.db)).toEqual(before)
-    expect(bff.logs.filter((line) => line.includes('provider=idp4: its user was logged out (back-channel logout) before the login was stored'))).toHaveLength(1)
-  })
-
-  it('makes a logout by sub that comes while the login is storing its session wait for it, and end that session', async () => {
-    const browser = new BrowserSession()
-    const gate = makingUser.arm()
-    const signingIn = login(browser, bff.url, 'idp6')
-    const { sub } = await gate.reached
-
-    // The account is not committed yet: without waiting, the logout would find no user to sign out.
-    const logout = logOutUser('idp6', sub)
-    expect(await answeredOrWaiting(logout)).toBe('waiting')
-    gate.release()
-
-    expect(authError(await signingIn)).toBeNull()
-    expect((await logout).status).toBe(200)
-    expect(await within(1000, () => session(browser, bff.url), (info) => !info.authenticated)).toEqual({ authenticated: false })
-    expect(other.logs.filter((line) => line.startsWith('back-channel logout ') && line.includes('provider=idp6')).at(-1)).toMatch(/ ended=1$/)
-  })
-
   it("remembers a logged-out user, by the hash of sub, and refuses only logins whose ID token is no newer than the logout; clean-up forgets them", async () => {
     const browser = new BrowserSession()
     await login(browser, bff.url, 'idp5')
@@ -620,7 +598,7 @@ describe.each(databases)('back-channel logout racing a login on $kind', (databas
     const { sub } = decodeJwt((await bff.store.accounts.findForUser(Number(info.user.id), 'idp5'))!.idToken!)
 
     // Issued 5 s ago: a login the provider lets in now, after it, goes on.
-    expect((await logOutUser('idp5', sub, Math.floor(Date.now() / 1000) - 5)).status).toBe(200)
+    expect((await logOut('idp5', 'sub', sub, Math.floor(Date.now() / 1000) - 5)).status).toBe(200)
     expect(await within(1000, () => session(browser, bff.url), (now) => !now.authenticated)).toEqual({ authenticated: false })
     expect(authError(await login(browser, bff.url, 'idp5'))).toBeNull()
     expect((await session(browser, bff.url)).authenticated).toBe(true)
@@ -629,7 +607,7 @@ describe.each(databases)('back-channel logout racing a login on $kind', (databas
     // ID token the provider issues meanwhile is older than the logout, in any browser.
     const sent = Date.now()
     const endedAt = Math.floor(Date.now() / 1000) + 20
-    expect((await logOutUser('idp5', sub, endedAt)).status).toBe(200)
+    expect((await logOut('idp5', 'sub', sub, endedAt)).status).toBe(200)
     const answered = Date.now()
     expect(await within(1000, () => session(browser, bff.url), (now) => !now.authenticated)).toEqual({ authenticated: false })
     const elsewhere = new BrowserSession()
@@ -646,13 +624,7 @@ describe.each(databases)('back-channel logout racing a login on $kind', (databas
     // The later of the two logouts.
     expect(Number(row.ended_at)).toBe(endedAt * 1000)
 
-    vi.useFakeTimers({ toFake: ['Date'] })
-    try {
-      vi.setSystemTime(Number(row.expires_at))
-      expect((await bff.allAccess.cleanUp()).endedSignIns).toBeGreaterThanOrEqual(1)
-    } finally {
-      vi.useRealTimers()
-    }
+    expect((await cleanUpAt(Number(row.expires_at))).endedSignIns).toBeGreaterThanOrEqual(1)
     expect(await bff.store.db('ended_subjects').where({ provider_id: idp5.id, sub_hash: row.sub_hash })).toEqual([])
     expect(authError(await login(elsewhere, bff.url, 'idp5'))).toBeNull()
     expect((await session(elsewhere, bff.url)).authenticated).toBe(true)
