@@ -195,3 +195,40 @@ describe("a host middleware before allAccess.middleware that sets ctx.state.sess
     expect((await host.browser.fetch(new URL('/api/echo/me', host.url), stranger)).status).toBe(200)
   })
 })
+
+// Koa's `app.proxy` alone (what Koa's own documentation says to set behind a proxy) makes ctx.ip the
+// first X-Forwarded-For address: the one the client writes, unless a proxy overwrites the header.
+// Each login start may then name an address of its own, past the limit per address and, at the
+// pending-login cap, past the fair share that keeps others signing in.
+describe("a host app's app.proxy without app.maxIpsCount", () => {
+  const proxyWarnings = (host: Host) => host.logs.filter((line) => line.includes('maxIpsCount'))
+  const startFrom = (host: Host, address: string) => fetch(`${host.url}/auth/login/echo`, { redirect: 'manual', headers: { 'X-Forwarded-For': address } })
+
+  it('counts each start by the address the client wrote, and says so once in the log', async () => {
+    const host = await hostApp({ loginLimits: { perAddressPerMinute: 1 } }, (app, allAccess) => {
+      app.proxy = true
+      app.use(allAccess.middleware)
+    })
+    try {
+      expect([(await startFrom(host, '203.0.113.1')).status, (await startFrom(host, '203.0.113.2')).status]).toEqual([302, 302])
+      expect(proxyWarnings(host)).toHaveLength(1)
+      expect(proxyWarnings(host)[0]).toMatch(/^error /)
+    } finally {
+      await host.close()
+    }
+  })
+
+  it('says nothing with app.maxIpsCount set, and counts by the address the nearest proxy wrote', async () => {
+    const host = await hostApp({ loginLimits: { perAddressPerMinute: 1 } }, (app, allAccess) => {
+      app.proxy = true
+      app.maxIpsCount = 1
+      app.use(allAccess.middleware)
+    })
+    try {
+      expect([(await startFrom(host, '203.0.113.1, 198.51.100.7')).status, (await startFrom(host, '203.0.113.2, 198.51.100.7')).status]).toEqual([302, 429])
+      expect(proxyWarnings(host)).toEqual([])
+    } finally {
+      await host.close()
+    }
+  })
+})

@@ -136,9 +136,29 @@ export function noRoom(ctx: LoginContext): AllAccessError {
   return new AllAccessError('rate_limited', { detail: `${ctx.state.runtime.loginLimits.maxPendingLogins} logins pending, none of them beyond a fair share of one client` })
 }
 
+/** Host apps already told (below), once each. */
+const toldOfClientWrittenAddress = new WeakSet<object>()
+
+/**
+ * A host app with Koa's `app.proxy` and no `app.maxIpsCount` (what Koa's own documentation shows)
+ * gives as `ctx.ip` the first `X-Forwarded-For` address, which the client writes itself unless a
+ * proxy overwrites the header: each start could then come from an address of its own, past the
+ * limit and, at the pending-login cap, past the fair share that keeps others signing in. Nothing
+ * here can tell how many proxies to believe, so the operator is told, once; `serve` sets both.
+ */
+function warnOfClientWrittenAddress(ctx: LoginContext): void {
+  const { app } = ctx
+  if (!app.proxy || app.maxIpsCount > 0 || toldOfClientWrittenAddress.has(app)) return
+  toldOfClientWrittenAddress.add(app)
+  ctx.state.runtime.log.error(
+    `error login limits count clients by ctx.ip, which with app.proxy and no app.maxIpsCount is the first ${app.proxyIpHeader} address, one the client may write: set app.maxIpsCount to the number of proxies in front`,
+  )
+}
+
 /** `429 rate_limited` with `Retry-After` for a client address over its limit, or when too many logins are pending. */
 export async function limitLoginStarts(ctx: LoginContext, next: Next): Promise<void> {
   const { runtime } = ctx.state
+  warnOfClientWrittenAddress(ctx)
   const client = clientKey(ctx.ip)
   const wait = runtime.loginLimiter.take(client)
   if (wait > 0) {
