@@ -232,3 +232,42 @@ describe("a host app's app.proxy without app.maxIpsCount", () => {
     }
   })
 })
+
+// What koa-helmet does with its defaults: every header set before `next()`. The BFF's own are set
+// after, so they stand; helmet's Cross-Origin-Opener-Policy cuts a popup off from its opener, which
+// the popup page's BroadcastChannel is there for.
+describe('header middleware before allAccess.middleware, as koa-helmet sets them', () => {
+  let host: Host
+  beforeAll(async () => {
+    host = await hostApp({}, (app, allAccess) => {
+      app.use(async (ctx, next) => {
+        ctx.set({
+          'Content-Security-Policy': "default-src 'self'; script-src 'self'",
+          'Cross-Origin-Opener-Policy': 'same-origin',
+          'Cross-Origin-Resource-Policy': 'same-origin',
+          'Cache-Control': 'public, max-age=600',
+          'X-Content-Type-Options': 'sniff',
+        })
+        await next()
+      })
+      app.use(allAccess.middleware)
+    })
+  })
+  afterAll(() => host.close())
+
+  it("leaves the BFF's Cache-Control, nosniff and the proxy's CSP in place", async () => {
+    const session = await host.browser.fetch(new URL('/auth/session', host.url), { headers: { 'X-CSRF': '1' } })
+    expect([session.headers.get('cache-control'), session.headers.get('x-content-type-options')]).toEqual(['no-store', 'nosniff'])
+    const proxied = await host.browser.fetch(new URL('/api/echo/me', host.url), { headers: { 'X-CSRF': '1' } })
+    expect([proxied.headers.get('cache-control'), proxied.headers.get('content-security-policy')]).toEqual(['no-store', "default-src 'none'; sandbox"])
+  })
+
+  it("keeps the popup page's own CSP, which lets its one script run", async () => {
+    // No such provider at idp.example: discovery fails, and a popup login ends on its page.
+    const page = await fetch(`${host.url}/auth/login/idp?display=popup`, { redirect: 'manual' })
+    expect([page.status, page.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8'])
+    expect(await page.text()).toContain('provider_unavailable')
+    expect(page.headers.get('content-security-policy')).toMatch(/^default-src 'none'; script-src 'sha256-/)
+    expect(page.headers.get('cache-control')).toBe('no-store')
+  })
+})
