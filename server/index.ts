@@ -1,4 +1,5 @@
-export { createAllAccess, isBffPath } from './all-access.ts'
+export { createAllAccess } from './all-access.ts'
+export { isBffPath } from '../shared/routes.ts'
 export type { AllAccess, AllAccessOptions } from './all-access.ts'
 export type { AllAccessHooks } from './hooks.ts'
 // The types the options, the hooks' arguments and optionsFromEnv's result name: an app that exports

@@ -6,6 +6,7 @@ import send from 'koa-send'
 import { ReadStream } from 'node:fs'
 import { once } from 'node:events'
 import { extname, resolve } from 'node:path'
+import { isBffPath } from '../shared/routes.ts'
 
 /** The SPA may talk only to its own origin, run only its own scripts, and never be framed. */
 export const CONTENT_SECURITY_POLICY = [
@@ -78,7 +79,9 @@ export function staticSite(root: string, { stalledAnswerMs = STALLED_ANSWER_MS }
     }
   }
   const files: Middleware = async (ctx, next) => {
-    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next()
+    // The BFF's paths are its own wherever this is mounted: placed before it, the page fallback took
+    // every login start and callback (a navigation that wants HTML) and broke sign-in.
+    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || isBffPath(ctx.path)) return next()
     if (await sendFile(ctx, ctx.path)) return
     if (extname(ctx.path) !== '' || !ctx.accepts('html') || !(await sendFile(ctx, '/index.html'))) return next()
   }

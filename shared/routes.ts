@@ -25,6 +25,11 @@ export const routes = {
   api: apiRoute,
 } as const
 
+/** The paths the BFF answers itself, every one of them: nothing else in the app may answer these. */
+export function isBffPath(path: string): boolean {
+  return path === '/auth' || path.startsWith('/auth/') || path === '/api' || path.startsWith('/api/')
+}
+
 /** The header every state-changing or data-reading route requires (a custom header forces a CORS preflight). */
 export const CSRF_HEADER = 'X-CSRF'
 export const CSRF_VALUE = '1'

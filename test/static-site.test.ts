@@ -94,6 +94,17 @@ describe('the static SPA the BFF serves', () => {
     expect((await get(port, '/accounts/settings', { Accept: 'application/json' })).status).toBe(404)
   })
 
+  // Mounted before allAccess.middleware, the fallback answered the login start and the callback
+  // (navigations that want HTML) with the SPA, and nobody could sign in.
+  it("leaves the BFF's paths to the BFF, a page route or a file of that name alike", async () => {
+    mkdirSync(join(dir, 'site', 'auth'), { recursive: true })
+    writeFileSync(join(dir, 'site', 'auth', 'session'), '{"authenticated":true}')
+    for (const path of ['/auth/login/github', '/auth/callback/github?code=c&state=s', '/auth', '/api/github/user', '/auth/session']) {
+      expect((await get(port, path, { Accept: 'text/html' })).status, path).toBe(404)
+    }
+    expect((await get(port, '/authors', { Accept: 'text/html' })).body).toBe('<!doctype html><title>SPA</title>')
+  })
+
   it('answers HEAD like GET, without a body', async () => {
     const head = await get(port, '/assets/app-3f9a1c.js', {}, 'HEAD')
     expect(head.status).toBe(200)
