@@ -1,5 +1,6 @@
 import type { Middleware } from 'koa'
 import type { ProviderConfig } from '../shared/provider.ts'
+import { isBffPath } from '../shared/routes.ts'
 import { AccountAccessService, DEFAULT_REFRESH_SETTINGS, type AccountAccess, type RefreshSettings } from './accounts/account-access.ts'
 import type { ClientOverrides } from './clients/index.ts'
 import type { RootKey } from './crypto/keys.ts'
@@ -88,14 +89,10 @@ export interface AllAccess {
   accountFor(userId: number | string, provider: string): Promise<AccountAccess | null>
   /**
    * Deletes ended sessions, abandoned login flows, logout tokens too old to replay and the logged-out
-   * `sid`s no login can still carry; returns how many rows went.
+   * `sid`s and `sub`s no login can still carry; returns how many rows went.
    */
   cleanUp(): Promise<{ sessions: number; loginFlows: number; logoutTokens: number; endedSignIns: number }>
   close(): Promise<void>
-}
-
-export function isBffPath(path: string): boolean {
-  return path === '/auth' || path.startsWith('/auth/') || path === '/api' || path.startsWith('/api/')
 }
 
 /**
@@ -202,8 +199,18 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
     // Matched before the session is read: a request that fails there (the database away) is still
     // counted under its route, not as `unmatched`.
     const route = router.match(ctx)
-    await runtime.sessions.load(ctx)
-    await router.run(ctx, route, unanswered)
+    try {
+      await runtime.sessions.load(ctx)
+      await router.run(ctx, route, unanswered)
+    } finally {
+      // The runtime's caches (providers' decrypted client secrets), a login's tokens and PKCE
+      // verifier, a logout's client: a host middleware around this one that prints ctx.state after
+      // `await next()` must not find them. What runs on past the answer (a streamed body) took what
+      // it needs before.
+      ctx.state.runtime = undefined
+      ctx.state.login = undefined
+      ctx.state.logout = undefined
+    }
   }, options.proxy?.pipeDirectly)
   const middleware: Middleware = (ctx, next) => (isBffPath(ctx.path) ? answer(ctx, next) : next())
 

@@ -4,6 +4,7 @@ import { bodyParser } from '@koa/bodyparser'
 import compress from 'koa-compress'
 import session from 'koa-session'
 import { createServer, type Server } from 'node:http'
+import { inspect } from 'node:util'
 import { createAllAccess, type AllAccess, type AllAccessOptions } from '../server/all-access.ts'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
@@ -193,6 +194,35 @@ describe("a host middleware before allAccess.middleware that sets ctx.state.sess
     expect((await fetch(`${host.url}/auth/nothing-here`, stranger)).status).toBe(404)
     // The signed-in browser still is.
     expect((await host.browser.fetch(new URL('/api/echo/me', host.url), stranger)).status).toBe(200)
+  })
+})
+
+// A host's logger that prints ctx.state once the request is answered (after `await next()`).
+describe('a host middleware that prints ctx.state after allAccess.middleware answered', () => {
+  let host: Host
+  const printed: string[] = []
+  beforeAll(async () => {
+    host = await hostApp({}, (app, allAccess) => {
+      app.use(async (ctx, next) => {
+        await next()
+        printed.push(inspect(ctx.state, { depth: 10 }))
+      })
+      app.use(allAccess.middleware)
+    })
+  })
+  afterAll(() => host.close())
+
+  it("finds no login's secrets there: not the provider's client secret, nor the flow's state", async () => {
+    const start = await host.browser.fetch(new URL('/auth/login/echo', host.url), { redirect: 'manual' })
+    expect(start.status).toBe(302)
+    const state = new URL(start.headers.get('location')!).searchParams.get('state')!
+    const callback = await host.browser.fetch(new URL(`/auth/callback/echo?state=${state}&code=c`, host.url), { redirect: 'manual' })
+    expect(callback.status).toBe(302)
+    expect(printed).toHaveLength(2)
+    for (const line of printed) {
+      expect(line).not.toContain(state)
+      expect(line).not.toContain('clientSecret')
+    }
   })
 })
 
