@@ -8,11 +8,11 @@ import { need, type LogoutContext } from './logout-state.ts'
  * own time (`flowTtlMs`; instances sharing a database share their options): as long as a login
  * carrying it may still be stored. Such a login was authorized before the provider ended that
  * session, so its flow began before the logout token's `iat`, at most 30 s ahead of this clock (the
- * token's checks). Its callback took the flow before the flow's time ran out, and a login with an ID
- * token not stored within LOGIN_STORE_LIMIT_MS of that is refused; a minute more covers the clocks of the instances
- * and the commit itself. Counted from the arrival, not from `iat`: a token delivered late (accepted
- * up to five minutes after `iat`) still leaves the whole time. Not the `jti`'s `refusedAfter`, which
- * bounds replays, not logins.
+ * token's checks). Its callback took the flow before the flow's time ran out, and a login with an
+ * ID token not stored within LOGIN_STORE_LIMIT_MS of that is refused; a minute more covers the
+ * clocks of the instances and the commit itself. Counted from the arrival, not from `iat`: a token
+ * delivered late (accepted up to five minutes after `iat`) still leaves the whole time. Not the
+ * `jti`'s `refusedAfter`, which bounds replays, not logins.
  */
 const LOGIN_COMMIT_ALLOWANCE_MS = LOGIN_STORE_LIMIT_MS + 60 * 1000
 
