@@ -193,11 +193,11 @@ export class SoakUser {
 
   async disconnect(provider: Provider): Promise<void> {
     const answer = await this.browser.send(`DELETE /auth/accounts/${provider}`, 'DELETE', `/auth/accounts/${provider}`, { csrf: true })
-    const done = this.changed(answer, [204])
-    if (!done && answer && answer.status < 500) this.problem(`DELETE /auth/accounts/${provider}: ${answer.status} ${answer.text.slice(0, 120)}`)
-    // Unanswered (an instance killed mid-answer) or a 5xx, the link may be gone: it is no longer one
-    // to sign in again with, which would make a new user. The session's word puts it back if it stayed.
-    if (done || !answer || answer.status >= 500) this.connected.delete(provider)
+    if (!this.changed(answer, [204]) && answer && answer.status < 500) return this.problem(`DELETE /auth/accounts/${provider}: ${answer.status} ${answer.text.slice(0, 120)}`)
+    // Done, or unanswered (an instance killed mid-answer) or a 5xx, when the link may be gone: it is
+    // no longer one to sign in again with, which would make a new user. The session's word puts it
+    // back if it stayed.
+    this.connected.delete(provider)
   }
 
   /** Signs in with a provider still linked to this person (a new identity would make a new user). */
