@@ -619,6 +619,18 @@ describe('the all-access command without configuration', () => {
     })
   })
 
+  it.skipIf(!TEST_DATABASE_URL)("migrates and reads a DATABASE_URL in libpq's host-less form, the host in ?host= as for a Unix socket", async () => {
+    const created = await databases.find((database) => database.kind === 'postgres')!.create()
+    try {
+      const url = new URL(created.url)
+      const env = { DATABASE_URL: `postgres://${url.username}@${url.pathname}?host=${url.hostname}&port=${url.port || 5432}`, ALLACCESS_KEYS: generateKey() }
+      expect(cli(['migrate'], env, temporaryFolder())).toMatchObject({ code: 0, stderr: '' })
+      expect(cli(['providers', 'list'], env, temporaryFolder())).toMatchObject({ code: 0, stderr: '' })
+    } finally {
+      await created.drop()
+    }
+  })
+
   it('lists every preset with its protocol, refresh, PKCE, revocation and parameters, without a database', () => {
     const cwd = temporaryFolder()
     const text = cli(['presets'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', ALLACCESS_KEYS: undefined }, cwd)

@@ -60,6 +60,8 @@ describe('parseDatabaseUrl', () => {
   it('takes postgres:// and postgresql:// URLs as they are', () => {
     expect(parseDatabaseUrl('postgres://u:p@h:5432/db')).toEqual({ kind: 'postgres', location: 'postgres://u:p@h:5432/db' })
     expect(parseDatabaseUrl('postgresql://h/db?sslmode=require')).toEqual({ kind: 'postgres', location: 'postgresql://h/db?sslmode=require' })
+    // libpq's host-less form, which pg reads too: the host (a Unix socket's folder) in ?host=, or in PGHOST.
+    expect(parseDatabaseUrl('postgres://app@/appdb?host=/var/run/postgresql')).toEqual({ kind: 'postgres', location: 'postgres://app@/appdb?host=/var/run/postgresql' })
   })
 
   it.each([

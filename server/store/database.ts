@@ -3,6 +3,7 @@ import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, writeF
 import { createRequire } from 'node:module'
 import { hostname } from 'node:os'
 import { dirname, resolve } from 'node:path'
+import pgConnectionString from 'pg-connection-string'
 import { migrationSource } from '../../migrations/index.ts'
 import { InputError } from '../input-error.ts'
 import { keepStatementsPrepared, type SqliteConnection } from './sqlite-statements.ts'
@@ -43,11 +44,9 @@ export function parseDatabaseUrl(url: string, cwd = process.cwd()): DatabaseTarg
     return { kind: 'sqlite', location: path === ':memory:' ? path : resolve(cwd, path) }
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
-    try {
-      new URL(url)
-    } catch {
-      throw new DatabaseUrlError('DATABASE_URL is not a valid postgres:// URL')
-    }
+    // libpq's host-less form (`postgres://app@/appdb?host=/var/run/postgresql`: a Unix socket, or the
+    // host in PGHOST) is no URL to WHATWG's parser; pg reads it with a stand-in host, and so does this check.
+    if (!URL.canParse(url) && !URL.canParse(url.replace('@/', '@localhost/'))) throw new DatabaseUrlError('DATABASE_URL is not a valid postgres:// URL')
     return { kind: 'postgres', location: url }
   }
   throw new DatabaseUrlError(`DATABASE_URL must start with sqlite:// or postgres://, got "${url.split(':')[0]}:…"`)
@@ -118,7 +117,9 @@ export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Kn
   try {
     return knexFactory({
       client: 'pg',
-      connection: target.location,
+      // Read here with the parser (and version) Knex reads a URL with, but from every form pg takes: Knex
+      // takes a URL its WHATWG parser refuses, libpq's host-less one among them, for a SQLite file name.
+      connection: pgConnectionString.parse(target.location) as Knex.PgConnectionConfig,
       compileSqlOnError: false,
       // Knex would print every failed connection attempt; callers turn them into one clear message.
       log: { warn: () => {}, error: () => {}, debug: () => {}, deprecate: () => {} },
