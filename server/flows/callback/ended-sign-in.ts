@@ -13,25 +13,24 @@ export type LogoutClaims = Record<EndedClaim, string | null>
  * login's ID token, came while the login was between its token exchange and its commit (a login the
  * provider let in later, in a session it kept or began since, has the later ID token and goes on).
  * The session that started the login, when linking, ends here too, as the logout would have ended
- * the session made from it had it come a moment later. True when so: the caller stores nothing and
- * fails `login_required`. The first thing the login's transaction does, so that it writes or locks
+ * the session made from it had it come a moment later. When so, what happened, for the log: the
+ * caller stores nothing and fails `login_required` with it. The first thing the login's transaction does, so that it writes or locks
  * nothing before the pairs' locks (ended-sign-ins.ts), taken in one order: `sid`, then `sub`. A
  * login without an ID token skips it.
  */
-export async function endIfLoggedOut(ctx: LoginContext, claims: LogoutClaims, issuedAt: number, trx: Knex): Promise<boolean> {
-  const { store, log } = ctx.state.runtime
+export async function endIfLoggedOut(ctx: LoginContext, claims: LogoutClaims, issuedAt: number, trx: Knex): Promise<string | null> {
+  const { store } = ctx.state.runtime
   const provider = need(ctx, 'provider')
   let ended: EndedClaim | undefined
   for (const claim of ['sid', 'sub'] as const) {
     const value = claims[claim]
     if (value && !ended && (await store.endedSignIns.hasEnded(claim, provider.id, hashId(value), issuedAt, trx))) ended = claim
   }
-  if (!ended) return false
+  if (!ended) return null
   const startedBy = ctx.state.session
   if (startedBy) await store.sessions.remove(startedBy.idHash, trx)
   const what = ended === 'sid' ? 'its sid was' : 'its user was'
-  log.info(`login refused req=${ctx.state.requestId} provider=${provider.name}: ${what} logged out (back-channel logout) before the login was stored${startedBy ? '; the session that started it ended' : ''}`)
-  return true
+  return `provider=${provider.name}: ${what} logged out (back-channel logout) before the login was stored${startedBy ? '; the session that started it ended' : ''}`
 }
 
 /**

@@ -51,7 +51,8 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
   const issuedAt = Number((token.raw.idTokenClaims as Record<string, unknown> | undefined)?.iat ?? 0) * 1000
 
   const storeLogin = () => store.db.transaction(async (trx) => {
-    if (await endIfLoggedOut(ctx, logoutClaims, issuedAt, trx)) return null
+    const loggedOut = await endIfLoggedOut(ctx, logoutClaims, issuedAt, trx)
+    if (loggedOut) return { loggedOut }
     const renewed = await store.accounts.renewAfterLogin(provider.id, identifier, { displayName, subject, ...tokens }, trx)
     let user: UserRecord | null
     let accountId: number
@@ -88,7 +89,7 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
     if (!isUniqueViolation(error)) throw error
     return storeLogin()
   })
-  if (!stored) throw new AllAccessError('login_required')
+  if ('loggedOut' in stored) throw new AllAccessError('login_required', { detail: stored.loggedOut })
   const { user, accountId, createdAt, isNew, refreshToken, session } = stored
 
   runtime.sessions.writeCookie(ctx, session)
