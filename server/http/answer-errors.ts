@@ -6,9 +6,9 @@ import { isDatabaseUnavailable } from './database-down.ts'
 
 /**
  * Refusals of the request itself (another site's, a stale or replayed login, too many starts, a body
- * too large, a logout token anyone may post, a login its provider's own logout ended): their detail is logged as information, since any
- * client can cause one per request, and an operator alerting on errors would be paged by a stranger.
- * What a provider or the BFF itself got wrong stays an error.
+ * too large, a logout token anyone may post, a login its provider's own logout ended): their detail
+ * is logged as information, since any client can cause one per request, and an operator alerting on
+ * errors would be paged by a stranger. What a provider or the BFF itself got wrong stays an error.
  */
 const REFUSALS_OF_THE_REQUEST: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['origin_not_allowed', 'invalid_state', 'rate_limited', 'payload_too_large', 'invalid_request', 'login_required'])
 

@@ -13,10 +13,10 @@ export type LogoutClaims = Record<EndedClaim, string | null>
  * login's ID token, came while the login was between its token exchange and its commit (a login the
  * provider let in later, in a session it kept or began since, has the later ID token and goes on).
  * The session that started the login, when linking, ends here too, as the logout would have ended
- * the session made from it had it come a moment later. When so, what happened, for the log: the
- * caller stores nothing and fails `login_required` with it. The first thing the login's transaction does, so that it writes or locks
- * nothing before the pairs' locks (ended-sign-ins.ts), taken in one order: `sid`, then `sub`. A
- * login without an ID token skips it.
+ * the session made from it had it come a moment later. When so, it returns what happened, for the
+ * log: the caller stores nothing and fails `login_required` with it. The first thing the login's
+ * transaction does, so that it writes or locks nothing before the pairs' locks (ended-sign-ins.ts),
+ * taken in one order: `sid`, then `sub`. A login without an ID token skips it.
  */
 export async function endIfLoggedOut(ctx: LoginContext, claims: LogoutClaims, issuedAt: number, trx: Knex): Promise<string | null> {
   const { store } = ctx.state.runtime
