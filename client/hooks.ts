@@ -101,7 +101,12 @@ export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOp
       const info = await client.getSession({ slide: slide ?? !before, signal })
       // Ended, or another user's (signed out and in again in another tab): the answers were not theirs.
       // Reset, not removed: a removed query's data stays on screen in a component that does not re-render.
-      if (before?.authenticated && before.user.id !== (info.authenticated && info.user.id)) void queryClient.resetQueries({ queryKey: allAccessKeys.api() })
+      if (before?.authenticated && before.user.id !== (info.authenticated && info.user.id)) {
+        void queryClient.resetQueries({ queryKey: allAccessKeys.api() })
+        // Known here, not only where a useSessionExpiry counted down: the signed-out screen that mounts
+        // now says ended though no countdown was ever shown. (Another user's end its render replaces.)
+        sessionEnds.set(queryClient, Date.parse(before.expiresAt))
+      }
       return info
     },
     { refetchInterval: 60_000, ...options },

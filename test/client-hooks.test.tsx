@@ -18,11 +18,14 @@ import {
   useProviderMutation,
   useProviders,
   useSession,
+  useSessionExpiry,
   type AccountSummary,
   type AllAccessClient,
 } from '../client/index.ts'
 import { BrowserSession } from './support/browser-session.ts'
 import { openDatabase, parseDatabaseUrl } from '../server/store/database.ts'
+import { hashId } from '../server/crypto/random.ts'
+import { SESSION_COOKIE } from '../server/session/cookies.ts'
 import { databases } from './support/databases.ts'
 import { startServe, type RunningServe } from './support/demo-server.ts'
 import { startRecordingServer, type RecordedRequest as Received } from './support/recording-server.ts'
@@ -437,6 +440,32 @@ describe.each(databases)('the React hooks against a real BFF on $kind', (databas
     await waitFor(() => expect(result.current.session.data?.authenticated).toBe(true))
     await act(() => result.current.logout.mutateAsync())
     await waitFor(() => expect(result.current.session.data).toEqual({ authenticated: false }))
+  })
+
+  it('useSessionExpiry says ended on the signed-out screen when the session ended, though nothing counted down before', async () => {
+    const session = new BrowserSession()
+    await login(session)
+    // The app tells why it shows the sign-in screen; the signed-in screens show no countdown.
+    function SignedOut() {
+      const { ended } = useSessionExpiry()
+      return <p>{ended ? 'Your session has ended.' : 'Welcome.'}</p>
+    }
+    function App() {
+      const current = useSession()
+      if (!current.data) return null
+      return current.data.authenticated ? <p>Signed in</p> : <SignedOut />
+    }
+    render(<App />, { wrapper: wrapper(session) })
+    await screen.findByText('Signed in')
+    // The session ends on the server (its idle end, or an operator's sessions revoke): its row is gone.
+    const db = openDatabase(parseDatabaseUrl(databaseUrl))
+    await db('sessions').where({ id_hash: hashId(session.cookie(SESSION_COOKIE)!.value) }).del()
+    await db.destroy()
+    await cacheLapse()
+    // The user comes back to the tab: the session is read again.
+    act(() => void window.dispatchEvent(new Event('visibilitychange')))
+    await screen.findByText(/Your session has ended|Welcome/)
+    expect(screen.getByRole('paragraph').textContent).toBe('Your session has ended.')
   })
 
   it('useAuthError reads auth_error once and removes it from the address', () => {
