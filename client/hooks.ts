@@ -118,7 +118,7 @@ export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOp
 
 /** What {@link useSessionExpiry} returns. */
 export interface SessionExpiry {
-  /** Seconds until the session ends if left idle; 0 once its time has run out (or it has ended); null when nobody has been signed in. */
+  /** Seconds until the session ends if left idle; 0 once its time has run out (or it has ended); null when nobody has been signed in, or while the session is not known yet. */
   secondsLeft: number | null
   /** The session this page knew has ended: the server says it is gone, or its time ran out and a read after that found it unmoved. Not after a sign-out through {@link useLogout}. */
   ended: boolean
@@ -143,10 +143,11 @@ export function useSessionExpiry(): SessionExpiry {
   // Read from the clock (a render only when the count changes), but not on the server nor
   // while hydrating: the browser's clock has moved on, and the page's HTML would not match.
   // Four looks a second: a look a second, from wherever the page started it, lands beside a second's
-  // change, and a timer a little late then skips a number (9, 7, 7).
+  // change, and a timer a little late then skips a number (9, 7, 7). No session known (a query TanStack
+  // Query dropped unused, being read again): not known yet, rather than ended.
   const secondsLeft = React.useSyncExternalStore(
     everyQuarterSecond,
-    () => (end === undefined ? null : data?.authenticated ? Math.max(0, Math.ceil((end - Date.now()) / 1000)) : 0),
+    () => (end === undefined || !data ? null : data.authenticated ? Math.max(0, Math.ceil((end - Date.now()) / 1000)) : 0),
     () => null,
   )
   const timeUp = secondsLeft === 0

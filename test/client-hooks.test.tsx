@@ -19,8 +19,10 @@ import {
   useProviders,
   useSession,
   useSessionExpiry,
+  allAccessKeys,
   type AccountSummary,
   type AllAccessClient,
+  type SessionExpiry,
 } from '../client/index.ts'
 import { BrowserSession } from './support/browser-session.ts'
 import { openDatabase, parseDatabaseUrl } from '../server/store/database.ts'
@@ -466,6 +468,27 @@ describe.each(databases)('the React hooks against a real BFF on $kind', (databas
     act(() => void window.dispatchEvent(new Event('visibilitychange')))
     await screen.findByText(/Your session has ended|Welcome/)
     expect(screen.getByRole('paragraph').textContent).toBe('Your session has ended.')
+  })
+
+  it('useSessionExpiry says nothing while the session is read anew, after TanStack Query dropped it unused: not that it ended', async () => {
+    // gcTime 0: what five minutes without a component reading the session do (TanStack's default gcTime).
+    const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false, gcTime: 0 } } })
+    const client = createAllAccessClient({ baseUrl: bff.url, fetch: (input, init) => browser.fetch(String(input), init) })
+    const wrapper = ({ children }: { children: ReactNode }) => (
+      <AllAccessProvider client={client} queryClient={queryClient}>
+        {children}
+      </AllAccessProvider>
+    )
+    const counting = renderHook(() => useSessionExpiry(), { wrapper })
+    await waitFor(() => expect(counting.result.current.secondsLeft).toBeGreaterThan(0))
+    counting.unmount()
+    await waitFor(() => expect(queryClient.getQueryCache().find({ queryKey: allAccessKeys.session() })).toBeUndefined())
+    // A page with a countdown again (the settings page): the session is read again, and it goes on.
+    const seen: SessionExpiry[] = []
+    const again = renderHook(() => seen[seen.push(useSessionExpiry()) - 1], { wrapper })
+    await waitFor(() => expect(again.result.current.secondsLeft).toBeGreaterThan(0))
+    expect(seen[0]).toEqual({ secondsLeft: null, ended: false })
+    expect(seen.filter((expiry) => expiry.ended || expiry.secondsLeft === 0)).toEqual([])
   })
 
   it('useAuthError reads auth_error once and removes it from the address', () => {
