@@ -116,6 +116,13 @@ export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOp
   )
 }
 
+/**
+ * The session read of the library's own components (useSessionExpiry, LoginButton): fresh for the
+ * minute between polls, so that one that mounts once the app has read the session (README's
+ * LoginButton, after `isPending`) does not read it again. An app's own useSession keeps its staleTime.
+ */
+export const polled = { staleTime: 60_000 }
+
 /** What {@link useSessionExpiry} returns. */
 export interface SessionExpiry {
   /** Seconds until the session ends if left idle; 0 once its time has run out (or it has ended); null when nobody has been signed in, or while the session is not known yet. */
@@ -133,7 +140,7 @@ const sessionEnds = new WeakMap<QueryClient, number>()
  * the session is read again: another tab's activity may have moved the end, else it is over (`ended`).
  */
 export function useSessionExpiry(): SessionExpiry {
-  const { data, refetch, dataUpdatedAt } = useSession()
+  const { data, refetch, dataUpdatedAt } = useSession(polled)
   const queryClient = RQ.useQueryClient()
   const client = useAllAccessClient()
   // The end on this browser's clock: the server's end counted down on a clock minutes ahead would end

@@ -1,7 +1,7 @@
 import * as React from 'react'
 import type { ButtonHTMLAttributes, ReactElement, ReactNode } from 'react'
 import type { LoginPrompt } from '../shared/routes.ts'
-import { showLoginFailure, useLogin, useProviders, useSession } from './hooks.ts'
+import { polled, showLoginFailure, useLogin, useProviders, useSession } from './hooks.ts'
 
 /** Props of {@link LoginButton}: a provider, where to land, and any `<button>` attribute but `onClick` and `type`. */
 export interface LoginButtonProps extends Omit<ButtonHTMLAttributes<HTMLButtonElement>, 'onClick' | 'type'> {
@@ -27,7 +27,7 @@ export interface LoginButtonProps extends Omit<ButtonHTMLAttributes<HTMLButtonEl
 export function LoginButton({ provider, next, children, popup, prompt, ...rest }: LoginButtonProps): ReactElement {
   const { login } = useLogin()
   const providers = useProviders()
-  const session = useSession()
+  const session = useSession(polled)
   const name = providers.data?.find((p) => p.name === provider)?.displayName ?? provider
   const label = `${session.data?.authenticated ? 'Connect' : 'Sign in with'} ${name}`
   return React.createElement('button', { type: 'button', ...rest, onClick: () => login(provider, { next, popup, prompt }).catch(showLoginFailure) }, children ?? label)

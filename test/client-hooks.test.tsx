@@ -491,6 +491,40 @@ describe.each(databases)('the React hooks against a real BFF on $kind', (databas
     expect(seen.filter((expiry) => expiry.ended || expiry.secondsLeft === 0)).toEqual([])
   })
 
+  it("reads the session once when the README's app shows its LoginButton or a countdown, not again as each mounts", async () => {
+    function App() {
+      const session = useSession()
+      if (session.isPending) return null // as README's example: no sign-in button that flashes
+      if (!session.data?.authenticated) return <LoginButton provider="sandbox-oidc" next="/" />
+      return <SignedIn />
+    }
+    function SignedIn() {
+      const { secondsLeft } = useSessionExpiry()
+      return (
+        <>
+          <p>{secondsLeft} seconds left</p>
+          <LoginButton provider="sandbox-oauth1" />
+        </>
+      )
+    }
+    for (const [visitor, label] of [[new BrowserSession(), 'Sign in with Sandbox OpenID'], [browser, 'Connect Sandbox OAuth 1.0a']] as const) {
+      const sessionReads: string[] = []
+      const client = createAllAccessClient({
+        baseUrl: bff.url,
+        fetch: (input, init) => (String(input).includes('/auth/session') && sessionReads.push(String(input)), visitor.fetch(String(input), init)),
+      })
+      render(
+        <AllAccessProvider client={client} queryClient={new QueryClient()}>
+          <App />
+        </AllAccessProvider>,
+      )
+      // Named once the providers are read, which the button asks for as it mounts, as it would the session.
+      await screen.findByRole('button', { name: label })
+      expect(sessionReads).toEqual([`${bff.url}/auth/session`])
+      cleanup()
+    }
+  })
+
   it('useAuthError reads auth_error once and removes it from the address', () => {
     window.history.replaceState(null, '', '/somewhere?tab=2&auth_error=account_conflict#x')
     const { result } = renderHook(() => useAuthError(), { wrapper: wrapper(browser) })
