@@ -208,7 +208,8 @@ function useSessionMutation<TVariables, TOnMutateResult>(
   const queryClient = RQ.useQueryClient()
   return RQ.useMutation<void, Error, TVariables, TOnMutateResult>({
     ...options,
-    mutationFn: (variables) => mutationFn(client, variables),
+    // A disconnect refused as not_authenticated: the session ended meanwhile, and the page must show it.
+    mutationFn: (variables) => mutationFn(client, variables).catch(refreshSessionAfter(queryClient)),
     onSuccess: async (...args) => {
       const from = provider?.(args[1])
       if (!from) {

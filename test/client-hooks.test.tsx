@@ -435,6 +435,22 @@ describe.each(databases)('the React hooks against a real BFF on $kind', (databas
     await waitFor(() => expect(result.current.session.data?.authenticated && result.current.session.data.accounts).toEqual([]))
   })
 
+  it('useDisconnect refused as not_authenticated (the session ended meanwhile) reads the session again, as an API call so refused does', async () => {
+    const session = new BrowserSession()
+    await login(session)
+    const { result } = renderHook(() => ({ session: useSession(), disconnect: useDisconnect() }), { wrapper: wrapper(session) })
+    await waitFor(() => expect(result.current.session.data?.authenticated).toBe(true))
+    // The session ends on the server while the page shows the account (an operator's sessions revoke).
+    const db = openDatabase(parseDatabaseUrl(databaseUrl))
+    await db('sessions').where({ id_hash: hashId(session.cookie(SESSION_COOKIE)!.value) }).del()
+    await db.destroy()
+    await cacheLapse()
+    const error = await act(() => result.current.disconnect.mutateAsync('sandbox-oidc').catch((e: unknown) => e))
+    expect(error).toEqual(expect.objectContaining({ code: 'not_authenticated', status: 401 }))
+    // The page shows the sign-in it needs, not an account it can no longer change.
+    await waitFor(() => expect(result.current.session.data).toEqual({ authenticated: false }))
+  })
+
   it('useLogout ends the session and the session query follows', async () => {
     const session = new BrowserSession()
     await login(session)
