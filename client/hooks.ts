@@ -301,7 +301,7 @@ export interface AuthError {
   code: ErrorCode
   /** The code in words, for an alert. */
   message: string
-  /** Forgets the error (every component showing it updates). */
+  /** Forgets the error (every component showing it updates); a newer failure shown since stays. */
   dismiss(): void
 }
 
@@ -311,7 +311,9 @@ const authErrorListeners = new Set<() => void>()
 
 function toAuthError(found: string): AuthError | null {
   const code = knownCode(found)
-  return found ? { code, message: authErrorMessage(code), dismiss: () => showAuthError(null) } : null
+  // Its own dismiss forgets this error only: an older one's, late (a toast's timer), leaves a newer failure shown.
+  const error: AuthError | null = found ? { code, message: authErrorMessage(code), dismiss: () => authError === error && showAuthError(null) } : null
+  return error
 }
 
 function takeAuthErrorFromUrl(): void {

@@ -517,6 +517,25 @@ describe('the session end and popup login in the React hooks', () => {
       expect(screen.queryAllByRole('alert')).toEqual([])
     })
 
+    it("keeps a newer login failure when an older one's dismiss comes late (a toast's timer, closing the first failure)", async () => {
+      const { wrapper } = setup()
+      const { popup } = openedPopup()
+      // A full-page login came back failed, and the app gave it a toast that closes after a while.
+      window.history.replaceState(null, '', '/?auth_error=access_denied')
+      const shown = renderHook(() => useAuthError(), { wrapper })
+      const first = shown.result.current
+      expect(first?.code).toBe('access_denied')
+      // The user tries again in a popup before that toast closed, and fails otherwise.
+      render(<LoginButton provider="sandbox-oidc" popup />, { wrapper })
+      fireEvent.click(screen.getByRole('button', { name: /sandbox-oidc/ }))
+      post({ type: 'all-access:login', ok: false, error: 'account_conflict' }, baseUrl, popup)
+      await waitFor(() => expect(shown.result.current?.code).toBe('account_conflict'))
+      act(() => first?.dismiss())
+      expect(shown.result.current?.code).toBe('account_conflict')
+      act(() => shown.result.current?.dismiss())
+      expect(shown.result.current).toBeNull()
+    })
+
     it('takes a shown login failure away once a popup login succeeds: the user signed in after all', async () => {
       const { wrapper } = setup()
       const { popup } = openedPopup()
