@@ -104,7 +104,8 @@ export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOp
       if (before?.authenticated && before.user.id !== (info.authenticated && info.user.id)) {
         void queryClient.resetQueries({ queryKey: allAccessKeys.api() })
         // Known here, not only where a useSessionExpiry counted down: the signed-out screen that mounts
-        // now says ended though no countdown was ever shown. (Another user's end its render replaces.)
+        // now says ended though no countdown was ever shown. (For another user, a countdown's render
+        // puts their session's end in its place.)
         sessionEnds.set(queryClient, Date.parse(before.expiresAt))
       }
       return info
