@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { generateKey, parseKeys, rootKey } from '../server/crypto/keys.ts'
 import { hashId, randomToken } from '../server/crypto/random.ts'
@@ -659,4 +660,23 @@ describe('the all-access command without configuration', () => {
     expect(result.stdout).toMatch(/^usage: all-access <command>\n/)
     expect(result.stdout).toContain('keys rotate')
   })
+})
+
+describe('the all-access command on a SQLite file', () => {
+  it('takes over a migration lock file that names its own process id, left by an earlier life of that id (a container whose PID 1 was killed mid-migration, then restarted)', async () => {
+    const cwd = temporaryFolder()
+    const lockFile = join(cwd, 'db.sqlite3.migrating')
+    const env: Record<string, string | undefined> = { ...process.env, NODE_ENV: 'test', PUBLIC_URL: undefined, PORT: undefined, DATABASE_URL: 'sqlite://./db.sqlite3', ALLACCESS_KEYS: generateKey(), LOCK_FILE: lockFile, LOCK_HOST: hostname(), NODE: process.execPath, BIN }
+    for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name]
+    // `exec` keeps the shell's process id: the command runs as the very process the lock file names,
+    // on this machine, as a restarted container's PID 1 does. Nothing else can hold that lock.
+    const child = spawn('sh', ['-c', `printf '%s %s\\n' $$ "$LOCK_HOST" > "$LOCK_FILE" && exec "$NODE" "$BIN" migrate`], { cwd, env })
+    const result = { status: null as number | null, stdout: '', stderr: '' }
+    child.stdout.on('data', (chunk: Buffer) => (result.stdout += chunk))
+    child.stderr.on('data', (chunk: Buffer) => (result.stderr += chunk))
+    result.status = await new Promise<number | null>((resolve) => child.on('close', resolve))
+    expect({ code: result.status, stderr: result.stderr }).toEqual({ code: 0, stderr: '' })
+    expect(result.stdout).toMatch(/^applied /)
+    expect(existsSync(lockFile)).toBe(false)
+  }, 90_000)
 })

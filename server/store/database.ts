@@ -242,7 +242,13 @@ async function migrationLock(knex: Knex, waited: number): Promise<MigrationLock>
   for (let attempt = 0; ; attempt++) {
     try {
       writeFileSync(lockFile, `${process.pid} ${hostname()}\n`, { flag: 'wx', mode: 0o600 })
-      return { release: async () => rmSync(lockFile, { force: true }) }
+      heldLockFiles.add(lockFile)
+      return {
+        release: async () => {
+          heldLockFiles.delete(lockFile)
+          rmSync(lockFile, { force: true })
+        },
+      }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
     }
@@ -255,6 +261,9 @@ async function migrationLock(knex: Knex, waited: number): Promise<MigrationLock>
   }
 }
 
+/** The SQLite lock files this process holds (two stores of one process may migrate one file). */
+const heldLockFiles = new Set<string>()
+
 /** True when the lock file names a process of this machine that no longer runs: provably stale. */
 function lockHolderIsGone(lockFile: string): boolean {
   let content: string
@@ -266,6 +275,10 @@ function lockHolderIsGone(lockFile: string): boolean {
   const [pid, host] = content.trim().split(' ')
   // Written but not yet filled in by a live process: not stale.
   if (!pid || host !== hostname()) return false
+  // This process's own id, on a lock it does not hold: an earlier process of that id died holding it.
+  // A container's PID 1 restarted after a kill mid-migration (same hostname, same id) would otherwise
+  // wait on itself, and give up, at every start.
+  if (Number(pid) === process.pid) return !heldLockFiles.has(lockFile)
   try {
     process.kill(Number(pid), 0)
     return false
