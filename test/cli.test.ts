@@ -583,6 +583,17 @@ describe('the all-access command without configuration', () => {
     expect(existsSync(join(cwd, 'data'))).toBe(false)
   })
 
+  it('says in one line, on stderr alone, that a sqlite DATABASE_URL names a file that is not a SQLite database, and leaves the file as it was', () => {
+    const cwd = temporaryFolder()
+    // A path mistyped onto another file: the key file, a dump, an encrypted backup.
+    const text = 'not a database, but a file an operator named by mistake\n'.repeat(100)
+    writeFileSync(join(cwd, 'dump.sql'), text)
+    for (const args of [['migrate'], ['providers', 'list', '--json'], ['sessions', 'revoke', '--all']]) {
+      expect(cli(args, { DATABASE_URL: 'sqlite://./dump.sql', ALLACCESS_KEYS: generateKey() }, cwd)).toEqual(failure(`DATABASE_URL: ${join(cwd, 'dump.sql')} is not a SQLite database (SQLITE_NOTADB)`))
+    }
+    expect(readFileSync(join(cwd, 'dump.sql'), 'utf8')).toBe(text)
+  })
+
   it('says in one line which folder of a sqlite DATABASE_URL it cannot create', () => {
     const cwd = temporaryFolder()
     writeFileSync(join(cwd, 'a-file'), '')

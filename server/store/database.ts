@@ -77,6 +77,17 @@ export interface PoolOptions {
   max?: number
 }
 
+const SILENT_KNEX_LOG = { warn: () => {}, error: () => {}, debug: () => {}, deprecate: () => {} }
+
+/**
+ * A SQLite file that is not a database (DATABASE_URL mistyped onto a dump, a key file, a backup) is
+ * the settings' fault, named as such: SQLite's own words name neither the setting nor the file.
+ */
+function notADatabase(error: Error | null, location: string): Error | null {
+  if ((error as { code?: string } | null)?.code !== 'SQLITE_NOTADB') return error
+  return new DatabaseUrlError(`DATABASE_URL: ${location} is not a SQLite database (SQLITE_NOTADB)`)
+}
+
 export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Knex {
   if (target.kind === 'sqlite') {
     if (target.location !== ':memory:') {
@@ -99,6 +110,9 @@ export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Kn
       useNullAsDefault: true,
       // An error message must never carry a bound value: it may be a token.
       compileSqlOnError: false,
+      // Knex would print a failed connection on stdout (into `providers list --json`'s output too):
+      // callers turn it into one clear message.
+      log: SILENT_KNEX_LOG,
       // One connection: SQLite serialises writers anyway, and one connection keeps transactions simple.
       pool: {
         min: 1,
@@ -107,7 +121,7 @@ export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Kn
           // WAL with synchronous=NORMAL: a commit is not an fsync (the WAL is synced at checkpoints), and the
           // database stays consistent through a crash; a power cut may lose the last commits only.
           connection.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;', (error) =>
-            done(error, keepStatementsPrepared(connection)),
+            done(notADatabase(error, target.location), keepStatementsPrepared(connection)),
           )
         },
       },
@@ -122,7 +136,7 @@ export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Kn
       connection: pgConnectionString.parse(target.location) as Knex.PgConnectionConfig,
       compileSqlOnError: false,
       // Knex would print every failed connection attempt; callers turn them into one clear message.
-      log: { warn: () => {}, error: () => {}, debug: () => {}, deprecate: () => {} },
+      log: SILENT_KNEX_LOG,
       pool: { min: pool.min ?? 0, max: pool.max ?? 10 },
       acquireConnectionTimeout: 10_000,
     })
