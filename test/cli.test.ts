@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
+import { TLSSocket } from 'node:tls'
 import { join, resolve } from 'node:path'
 import { generateKey, parseKeys, rootKey } from '../server/crypto/keys.ts'
 import { hashId, randomToken } from '../server/crypto/random.ts'
@@ -34,6 +36,18 @@ function cli(args: string[], env: Record<string, string | undefined>, cwd: strin
   for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name]
   const result = spawnSync(process.execPath, [BIN, ...args], { cwd, env: merged, encoding: 'utf8', input })
   return { code: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+/** {@link cli}, without blocking this process: for a command that talks to a server the test runs. */
+async function cliAsync(args: string[], env: Record<string, string | undefined>, cwd: string): Promise<Run> {
+  const merged: Record<string, string | undefined> = { ...process.env, NODE_ENV: 'test', PUBLIC_URL: undefined, PORT: undefined, ...env }
+  for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name]
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: merged, stdio: ['ignore', 'pipe', 'pipe'] })
+  const run: Run = { code: null, stdout: '', stderr: '' }
+  child.stdout.on('data', (chunk: Buffer) => (run.stdout += chunk))
+  child.stderr.on('data', (chunk: Buffer) => (run.stderr += chunk))
+  run.code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  return run
 }
 
 const temporaryFolder = () => scratchFolder('aa-cli-')
@@ -615,6 +629,40 @@ describe('the all-access command without configuration', () => {
     expect(result.code).toBe(3)
     expect(result.stdout).toBe('')
     expect(result.stderr).toMatch(/^all-access: cannot reach the database \([^\n]*ECONNREFUSED[^\n]*\)\n$/)
+  })
+
+  it.skipIf(!TEST_DATABASE_URL)('says in one line, not with a stack trace, that a DATABASE_URL asking for TLS (sslmode=require) reaches a PostgreSQL without it', () => {
+    const url = new URL(TEST_DATABASE_URL!)
+    url.searchParams.set('sslmode', 'require')
+    expect(cli(['migrate'], { DATABASE_URL: url.toString(), ALLACCESS_KEYS: generateKey() }, temporaryFolder())).toEqual({
+      code: 3,
+      stdout: '',
+      stderr: 'all-access: cannot reach the database (The server does not support SSL connections)\n',
+    })
+  })
+
+  it.skipIf(spawnSync('openssl', ['version']).status !== 0)("says in one line, not with a stack trace, that the database's TLS certificate is not one DATABASE_URL trusts", async () => {
+    const folder = temporaryFolder()
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(folder, 'key.pem'), '-out', join(folder, 'cert.pem')])
+    expect(made.status).toBe(0)
+    // A PostgreSQL as far as TLS goes: it accepts the SSLRequest and shows a self-signed certificate.
+    const server = createNetServer((socket) => {
+      socket.once('data', () => {
+        socket.write('S')
+        new TLSSocket(socket, { isServer: true, key: readFileSync(join(folder, 'key.pem')), cert: readFileSync(join(folder, 'cert.pem')) }).on('error', () => {})
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const { port } = server.address() as AddressInfo
+      expect(await cliAsync(['migrate'], { DATABASE_URL: `postgres://postgres@localhost:${port}/test?sslmode=verify-full`, ALLACCESS_KEYS: generateKey() }, folder)).toEqual({
+        code: 3,
+        stdout: '',
+        stderr: 'all-access: cannot reach the database (self-signed certificate)\n',
+      })
+    } finally {
+      server.close()
+    }
   })
 
   it.skipIf(!TEST_DATABASE_URL).each([

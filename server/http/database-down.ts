@@ -12,16 +12,35 @@ export const DATABASE_LOGIN_REFUSED: readonly string[] = ['28000', '28P01']
  */
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08006', 'SQLITE_BUSY', 'SQLITE_CANTOPEN', 'SQLITE_IOERR'])
 
+/**
+ * TLS to the database refused by its certificate: one the URL's sslmode does not trust (self-signed,
+ * an unknown authority without `sslrootcert`), expired, or for another name. No connection can be
+ * made, as when the server is away: the settings' or the server's fault to name, not a bug.
+ */
+const TLS_REFUSED_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+])
+
 /** True for errors meaning the database cannot be reached right now, as opposed to a bug. */
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false
   if (error instanceof knex.KnexTimeoutError) return true
   const { code } = error as { code?: string }
-  if (code && UNAVAILABLE_CODES.has(code)) return true
+  if (code && (UNAVAILABLE_CODES.has(code) || TLS_REFUSED_CODES.has(code))) return true
   if (error.cause !== undefined && isDatabaseUnavailable(error.cause)) return true
-  // The one exception to "by code": pg ends the queries of a connection that dropped with a plain
-  // Error that has no code, only these words, which Knex puts after the query's SQL and " - ".
+  // The one exception to "by code": pg ends the queries of a connection that dropped, and refuses a
+  // server that will not speak TLS when the URL's sslmode asks for it, with a plain Error that has
+  // no code, only these words, which Knex puts after the query's SQL and " - ".
   return Object.getPrototypeOf(error) === Error.prototype && PG_CONNECTION_LOST.test(error.message)
 }
 
-const PG_CONNECTION_LOST = /(?:^|\s-\s)(?:Connection terminated|Client has encountered a connection error and is not queryable)/
+const PG_CONNECTION_LOST = /(?:^|\s-\s)(?:Connection terminated|Client has encountered a connection error and is not queryable|The server does not support SSL connections|There was an error establishing an SSL connection)/
