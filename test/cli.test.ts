@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { createServer as createNetServer, type AddressInfo } from 'node:net'
+import { createConnection, createServer as createNetServer, type AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
 import { TLSSocket } from 'node:tls'
 import { join, resolve } from 'node:path'
@@ -677,6 +677,27 @@ describe('the all-access command without configuration', () => {
       stdout: '',
       stderr: `all-access: the database refused the login (${reason})\n`,
     })
+  })
+
+  it.skipIf(!TEST_DATABASE_URL)('migrates and reads a DATABASE_URL whose host is an IPv6 address, written in brackets as URLs write it', async () => {
+    const created = await databases.find((database) => database.kind === 'postgres')!.create()
+    const url = new URL(created.url)
+    const target = { host: url.hostname, port: Number(url.port || 5432) }
+    // The machine's PostgreSQL, reached on IPv6's loopback through a relay of the test's own.
+    const relay = createNetServer((client) => {
+      const upstream = createConnection(target)
+      client.on('error', () => upstream.destroy()).pipe(upstream).on('error', () => client.destroy()).pipe(client)
+    })
+    await new Promise<void>((resolve) => relay.listen(0, '::1', resolve))
+    try {
+      url.host = `[::1]:${(relay.address() as AddressInfo).port}`
+      const env = { DATABASE_URL: url.toString(), ALLACCESS_KEYS: generateKey() }
+      expect(await cliAsync(['migrate'], env, temporaryFolder())).toMatchObject({ code: 0, stderr: '' })
+      expect(await cliAsync(['providers', 'list'], env, temporaryFolder())).toMatchObject({ code: 0, stderr: '' })
+    } finally {
+      relay.close()
+      await created.drop()
+    }
   })
 
   it.skipIf(!TEST_DATABASE_URL)("migrates and reads a DATABASE_URL in libpq's host-less form, the host in ?host= as for a Unix socket", async () => {

@@ -77,6 +77,18 @@ export interface PoolOptions {
   max?: number
 }
 
+/**
+ * A postgres:// URL as pg's connection settings. pg-connection-string keeps an IPv6 host's brackets
+ * (`postgres://app@[2001:db8::5]/app`, as URLs write it), which the resolver then fails to find:
+ * the address goes without them.
+ */
+function pgConnection(url: string): Knex.PgConnectionConfig {
+  const connection = pgConnectionString.parse(url) as Knex.PgConnectionConfig
+  const bracketed = /^\[([0-9a-f:.]+(?:%[^\]]+)?)\]$/i.exec(connection.host ?? '')
+  if (bracketed) connection.host = bracketed[1]
+  return connection
+}
+
 const SILENT_KNEX_LOG = { warn: () => {}, error: () => {}, debug: () => {}, deprecate: () => {} }
 
 /**
@@ -133,7 +145,7 @@ export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Kn
       client: 'pg',
       // Read here with the parser (and version) Knex reads a URL with, but from every form pg takes: Knex
       // takes a URL its WHATWG parser refuses, libpq's host-less one among them, for a SQLite file name.
-      connection: pgConnectionString.parse(target.location) as Knex.PgConnectionConfig,
+      connection: pgConnection(target.location),
       compileSqlOnError: false,
       // Knex would print every failed connection attempt; callers turn them into one clear message.
       log: SILENT_KNEX_LOG,
