@@ -22,5 +22,11 @@ if (process.argv[2] !== 'serve') {
 }
 const writeTo = (stream) => (line) => readerGone.has(stream) || stream.write(line + '\n')
 const code = await main(process.argv.slice(2), { env: process.env, cwd: process.cwd(), out: writeTo(process.stdout), err: writeTo(process.stderr) })
-// serve keeps running until a signal; every other command ends here.
-if (process.argv[2] !== 'serve' || code !== 0) process.exitCode = code
+// serve keeps running until a signal; every other command ends here, once its lines are written. Its
+// own connections are closed, but one that failed half-way is not always (pg leaves a login it gave
+// up on open until PostgreSQL's authentication_timeout, a minute): nothing is left for it to do.
+if (process.argv[2] !== 'serve' || code !== 0) {
+  const written = (stream) => new Promise((resolve) => (readerGone.has(stream) ? resolve() : stream.write('', resolve)))
+  await Promise.all([written(process.stdout), written(process.stderr)])
+  process.exit(code)
+}

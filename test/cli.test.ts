@@ -700,6 +700,33 @@ describe('the all-access command without configuration', () => {
     }
   })
 
+  it('says in one line, not with a stack trace, that the database asks for a password (SCRAM) which DATABASE_URL does not give', async () => {
+    /** A PostgreSQL backend message: its type, its length, its body. */
+    const message = (type: string, body: Buffer) => Buffer.concat([Buffer.from(type), Buffer.from([0, 0, 0, 0].map((_, i) => ((body.length + 4) >> (8 * (3 - i))) & 255)), body])
+    const authentication = (code: number, data: string) => message('R', Buffer.concat([Buffer.from([0, 0, 0, code]), Buffer.from(data)]))
+    // PostgreSQL 14 and later by default: SCRAM-SHA-256, which pg answers only with a password.
+    const server = createNetServer((socket) => {
+      let step = 0
+      socket.on('data', () => {
+        if (step++ === 0) socket.write(authentication(10, 'SCRAM-SHA-256\0\0'))
+        else socket.write(authentication(11, 'r=nonce,s=c2FsdA==,i=4096'))
+      })
+      socket.on('error', () => {})
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const { port } = server.address() as AddressInfo
+      // pg would take a password from PGPASSWORD or ~/.pgpass: neither is there.
+      expect(await cliAsync(['providers', 'list'], { DATABASE_URL: `postgres://allaccess@127.0.0.1:${port}/allaccess`, ALLACCESS_KEYS: generateKey(), PGPASSWORD: undefined, PGPASSFILE: join(temporaryFolder(), 'none') }, temporaryFolder())).toEqual({
+        code: 3,
+        stdout: '',
+        stderr: 'all-access: the database refused the login (it asks for a password, and DATABASE_URL gives none)\n',
+      })
+    } finally {
+      server.close()
+    }
+  })
+
   it.skipIf(!TEST_DATABASE_URL)("migrates and reads a DATABASE_URL in libpq's host-less form, the host in ?host= as for a Unix socket", async () => {
     const created = await databases.find((database) => database.kind === 'postgres')!.create()
     try {

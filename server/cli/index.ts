@@ -1,4 +1,4 @@
-import { DATABASE_LOGIN_REFUSED, DATABASE_MISSING, isDatabaseUnavailable } from '../http/database-down.ts'
+import { DATABASE_LOGIN_REFUSED, DATABASE_MISSING, isDatabasePasswordMissing, isDatabaseUnavailable } from '../http/database-down.ts'
 import { InputError } from '../input-error.ts'
 import { existsSync } from 'node:fs'
 import { loadDatabaseUrl, loadPublicUrl, loadStoreConfig } from '../config.ts'
@@ -223,6 +223,10 @@ export async function main(args: string[], io: CliIo): Promise<number> {
     // The settings' fault (DATABASE_URL's user or password), not a bug: one line, not pg's stack.
     if (DATABASE_LOGIN_REFUSED.includes((e as { code?: string }).code ?? '')) {
       io.err(`all-access: the database refused the login (${e.message.split('\n')[0]})`)
+      return 3
+    }
+    if (isDatabasePasswordMissing(e)) {
+      io.err('all-access: the database refused the login (it asks for a password, and DATABASE_URL gives none)')
       return 3
     }
     io.err(`all-access: ${e.stack ?? e.message}`)

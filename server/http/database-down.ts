@@ -7,6 +7,14 @@ export const DATABASE_MISSING = '3D000'
 export const DATABASE_LOGIN_REFUSED: readonly string[] = ['28000', '28P01']
 
 /**
+ * pg's own refusal to go on with SCRAM (PostgreSQL 14 and later by default) when it has no password
+ * to answer with: DATABASE_URL gives none, nor do PGPASSWORD or ~/.pgpass.
+ */
+export function isDatabasePasswordMissing(error: unknown): boolean {
+  return error instanceof Error && /^SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a (?:non-empty )?string$/.test(error.message)
+}
+
+/**
  * Network failures, PostgreSQL's "cannot connect now" and "connection failure" classes, and its
  * "too many connections" (53300: every slot taken, as when instances together pass max_connections).
  */
