@@ -10,7 +10,7 @@ import { hashId, randomToken } from '../server/crypto/random.ts'
 import { SESSION_COOKIE } from '../server/session/cookies.ts'
 import { presetConfig } from '../server/providers/fill-preset.ts'
 import { PRESETS } from '../server/providers/presets.ts'
-import { openStore } from '../server/store/index.ts'
+import { openStore, parseDatabaseUrl } from '../server/store/index.ts'
 import type { ProviderRecord } from '../server/store/providers.ts'
 import { ENCRYPTED_COLUMNS } from '../server/store/encrypted-columns.ts'
 import { databases, TEST_DATABASE_URL } from './support/databases.ts'
@@ -277,6 +277,29 @@ describe.each(databases)('the all-access command on $kind', (database) => {
     expect(run('providers', 'update', 'switched', '--protocol', 'oauth1', '--request-token-url', 'https://l.example/rt')).toEqual({ code: 0, stdout: 'updated provider switched\n', stderr: '' })
     expect(run('providers', 'update', 'switched', '--protocol', 'oauth2', '--request-token-url', '', '--no-pkce').code).toBe(0)
     expect(await storedOne('switched')).toEqual(expect.objectContaining({ protocol: 'oauth2', pkce: false }))
+  })
+
+  it.each([
+    [['sessions', 'revoke', '--all']],
+    [['keys', 'rotate']],
+    [['providers', 'list']],
+    [['providers', 'remove', 'github']],
+  ])("refuses %j on a database that all-access never migrated (a URL naming another app's database, or none: pg then takes the user's), in one line, and creates no table there", async (args) => {
+    const { url, drop } = await database.create()
+    try {
+      // SQLite: a file that is there (an empty file is an empty database); PostgreSQL: a database with no table of ours.
+      if (database.kind === 'sqlite') writeFileSync(parseDatabaseUrl(url).location, '')
+      const where = database.kind === 'sqlite' ? parseDatabaseUrl(url).location : `database "${new URL(url).pathname.slice(1)}"`
+      expect(cli(args, { DATABASE_URL: url, ALLACCESS_KEYS: generateKey() }, cwd)).toEqual(failure(`DATABASE_URL: ${where} holds no all-access tables (check the URL; all-access migrate creates them)`))
+      const store = openStore({ databaseUrl: url, keys: parseKeys(generateKey()) })
+      try {
+        expect(await store.db.schema.hasTable('knex_migrations')).toBe(false)
+      } finally {
+        await store.close()
+      }
+    } finally {
+      await drop()
+    }
   })
 
   describe('refuses bad input with one line naming the problem, and changes nothing', () => {

@@ -65,12 +65,32 @@ function openCommandStore(io: CliIo, { existing = false } = {}): Store {
 async function withStore<T>(io: CliIo, action: (store: Store) => Promise<T>, { writesSecrets = false, existing = true } = {}): Promise<T> {
   const store = openCommandStore(io, { existing })
   try {
+    if (existing) await refuseNeverMigrated(io, store)
     await migrate(store.db)
     if (writesSecrets) await checkKeysCoverStore(store.db, store.box)
     return await action(store)
   } finally {
     await store.close()
   }
+}
+
+/**
+ * A command on what is stored, on a database all-access never migrated: the URL names another app's
+ * database, or none (pg then takes the user's name: `postgres`, often there). Migrated, it would get
+ * our tables, and `sessions revoke --all` would end nobody's session there, saying it succeeded.
+ */
+async function refuseNeverMigrated(io: CliIo, store: Store): Promise<void> {
+  const target = parseDatabaseUrl(loadDatabaseUrl(io.env), io.cwd)
+  // A database of this command alone, new each time (as openCommandStore lets it be).
+  if (target.location === ':memory:' || (await store.db.schema.hasTable('knex_migrations'))) return
+  const where = isSqlite(store.db)
+    ? target.location
+    : `database "${((await store.db.raw('SELECT current_database() AS name')) as { rows: { name: string }[] }).rows[0].name}"`
+  throw new DatabaseUrlError(
+    io.env.DATABASE_URL
+      ? `DATABASE_URL: ${where} holds no all-access tables (check the URL; all-access migrate creates them)`
+      : `no all-access database at ${where}, the development default (set DATABASE_URL to your app's, or run all-access migrate to create this one)`,
+  )
 }
 
 async function providers(args: string[], io: CliIo): Promise<number> {
