@@ -306,6 +306,17 @@ describe('all-access serve with bad health and log settings', () => {
   })
 
   it.each([
+    [{ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' }, 3, /^all-access: cannot reach the database \([^\n]*ECONNREFUSED[^\n]*\)$/],
+    [{ ALLACCESS_STATIC_DIR: '/nonexistent-aa' }, 2, /^all-access: ALLACCESS_STATIC_DIR: no folder at \/nonexistent-aa$/],
+  ])('says why it cannot start, with %j and ALLACCESS_LOG_FORMAT=json, in one JSON object at the error level, as a log collector reads every other line', (env, code, message) => {
+    const refused = serveRefusal({ ...env, ALLACCESS_LOG_FORMAT: 'json' })
+    expect({ code: refused.code, stdout: refused.stdout }).toEqual({ code, stdout: '' })
+    expect(refused.stderr.endsWith('\n') && refused.stderr.split('\n').length).toBe(2)
+    const entry = JSON.parse(refused.stderr) as Record<string, unknown>
+    expect(entry).toEqual({ time: expect.any(String), level: 'error', msg: expect.stringMatching(message) })
+  })
+
+  it.each([
     [{ ALLACCESS_METRICS: 'yes' }, 'ALLACCESS_METRICS must be 0 or 1, got "yes"'],
     [{ ALLACCESS_METRICS_PORT: 'nine' }, 'ALLACCESS_METRICS_PORT must be a whole number of at least 0, got "nine"'],
     [{ ALLACCESS_METRICS_PORT: '70000' }, 'ALLACCESS_METRICS_PORT must be at most 65535, got 70000'],

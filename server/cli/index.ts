@@ -9,6 +9,7 @@ import { checkKeysCoverStore, missingKeyIds, rotateKeys } from '../store/key-rot
 import { parseFlags, parseProviderFlags, UsageError } from './provider-flags.ts'
 import { afterAdding, afterPresetUpdate, presetSummary, presetTable } from './presets.ts'
 import { PRESETS } from '../providers/presets.ts'
+import { jsonLine } from '../log.ts'
 
 export interface CliIo {
   env: NodeJS.ProcessEnv
@@ -225,11 +226,23 @@ async function run(args: string[], io: CliIo): Promise<number> {
   }
 }
 
+/**
+ * How a failure's line is written: `serve` with ALLACCESS_LOG_FORMAT=json says why it cannot start
+ * as a JSON object at the error level, like its every other line, or a log collector would file the
+ * one line that matters in a crash loop as unparsed text. (A value other than json or text is
+ * itself the failure, written as text.)
+ */
+function failureWriter(args: string[], io: CliIo): CliIo {
+  if (args[0] !== 'serve' || io.env.ALLACCESS_LOG_FORMAT !== 'json') return io
+  return { ...io, err: (line) => io.err(jsonLine('error', line)) }
+}
+
 /** Runs one CLI command; returns the exit code. Known problems print one line on stderr. */
-export async function main(args: string[], io: CliIo): Promise<number> {
+export async function main(args: string[], commandIo: CliIo): Promise<number> {
   try {
-    return await run(args, io)
+    return await run(args, commandIo)
   } catch (error) {
+    const io = failureWriter(args, commandIo)
     const e = error as Error
     if (e instanceof InputError) {
       // A value quoted in the message may hold a newline (or a terminal escape): the message stays one line.
