@@ -750,6 +750,36 @@ describe('the all-access command without configuration', () => {
     }
   })
 
+  it.skipIf(!TEST_DATABASE_URL).each([
+    [
+      "a role that may not create tables in the schema (PostgreSQL 15 and later grant that to the database's owner only)",
+      (name: string, role: string) => [`REVOKE CREATE ON SCHEMA public FROM PUBLIC`, `GRANT CONNECT ON DATABASE ${name} TO ${role}`],
+      'permission denied for schema public (42501)',
+    ],
+    ['a read-only server (a replica)', (name: string) => [`ALTER DATABASE ${name} SET default_transaction_read_only = on`], 'cannot execute CREATE TABLE in a read-only transaction (25006)'],
+  ])("says in one line, not with pg's stack trace, that the database refused what migrate asks of it: %s", async (_, setUp, reason) => {
+    const created = await databases.find((database) => database.kind === 'postgres')!.create()
+    const url = new URL(created.url)
+    const name = url.pathname.slice(1)
+    const role = `${name}_role`
+    const admin = openStore({ databaseUrl: created.url, keys: parseKeys(generateKey()) })
+    try {
+      await admin.db.raw(`CREATE ROLE ${role} LOGIN`)
+      for (const statement of setUp(name, role)) await admin.db.raw(statement)
+      url.username = role
+      expect(cli(['migrate'], { DATABASE_URL: url.toString(), ALLACCESS_KEYS: generateKey() }, temporaryFolder())).toEqual({
+        code: 3,
+        stdout: '',
+        stderr: `all-access: the database refused: ${reason}\n`,
+      })
+    } finally {
+      await admin.close()
+      await created.drop()
+      const cleanUp = openStore({ databaseUrl: TEST_DATABASE_URL!, keys: parseKeys(generateKey()) })
+      await cleanUp.db.raw(`DROP ROLE IF EXISTS ${role}`).finally(() => cleanUp.close())
+    }
+  })
+
   it.skipIf(!TEST_DATABASE_URL)("migrates and reads a DATABASE_URL in libpq's host-less form, the host in ?host= as for a Unix socket", async () => {
     const created = await databases.find((database) => database.kind === 'postgres')!.create()
     try {

@@ -1,4 +1,4 @@
-import { DATABASE_LOGIN_REFUSED, DATABASE_MISSING, isDatabasePasswordMissing, isDatabaseUnavailable } from '../http/database-down.ts'
+import { DATABASE_LOGIN_REFUSED, DATABASE_MISSING, databaseRefusal, isDatabasePasswordMissing, isDatabaseUnavailable } from '../http/database-down.ts'
 import { InputError } from '../input-error.ts'
 import { existsSync } from 'node:fs'
 import { loadDatabaseUrl, loadPublicUrl, loadStoreConfig } from '../config.ts'
@@ -260,6 +260,13 @@ export async function main(args: string[], commandIo: CliIo): Promise<number> {
     }
     if (isDatabasePasswordMissing(e)) {
       io.err('all-access: the database refused the login (it asks for a password, and DATABASE_URL gives none)')
+      return 3
+    }
+    // The database's own refusal (a privilege its role lacks, a read-only replica): the settings' or
+    // the database administrator's to fix, in PostgreSQL's words, not pg's stack.
+    const refusal = databaseRefusal(e)
+    if (refusal) {
+      io.err(`all-access: the database refused: ${refusal}`)
       return 3
     }
     io.err(`all-access: ${e.stack ?? e.message}`)

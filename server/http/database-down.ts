@@ -15,6 +15,19 @@ export function isDatabasePasswordMissing(error: unknown): boolean {
 }
 
 /**
+ * What PostgreSQL itself refused, in its own words and code, or null: a role without a privilege
+ * (PostgreSQL 15 and later let only the database's owner create tables in `public`), a read-only
+ * replica, a bad `options` setting in the URL. Knex puts the statement before the words, and " - ".
+ */
+export function databaseRefusal(error: unknown): string | null {
+  const { severity, code } = (error ?? {}) as { severity?: unknown; code?: unknown }
+  if (!(error instanceof Error) || typeof severity !== 'string' || typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return null
+  const line = error.message.split('\n')[0]
+  const statementEnd = line.lastIndexOf(' - ')
+  return `${statementEnd === -1 ? line : line.slice(statementEnd + 3)} (${code})`
+}
+
+/**
  * Network failures, PostgreSQL's "cannot connect now" and "connection failure" classes, and its
  * "too many connections" (53300: every slot taken, as when instances together pass max_connections).
  */
