@@ -339,9 +339,11 @@ async function startFreezableRelay(targetHost: string, targetPort: number) {
 
 describe.skipIf(!TEST_DATABASE_URL)('all-access serve, SIGTERM while PostgreSQL stopped answering', () => {
   it('still exits, even though a query never comes back', async () => {
-    const target = new URL(TEST_DATABASE_URL!)
+    // A database of its own: serve migrates it, and TEST_DATABASE_URL's is every test run's to create theirs from.
+    const created = await databases.find((database) => database.kind === 'postgres')!.create()
+    const target = new URL(created.url)
     const relay = await startFreezableRelay(target.hostname, Number(target.port || 5432))
-    const through = new URL(TEST_DATABASE_URL!)
+    const through = new URL(created.url)
     through.hostname = '127.0.0.1'
     through.port = String(relay.port)
     const serve = await startServe({ databaseUrl: through.toString(), env: { ALLACCESS_METRICS: '1' } })
@@ -358,6 +360,7 @@ describe.skipIf(!TEST_DATABASE_URL)('all-access serve, SIGTERM while PostgreSQL 
     } finally {
       await serve.stop('SIGKILL')
       relay.close()
+      await created.drop()
     }
   }, 40_000)
 })
