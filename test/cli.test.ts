@@ -780,6 +780,24 @@ describe('the all-access command without configuration', () => {
     }
   })
 
+  it('says in one line that the database did not answer, when its port takes the connection and then says nothing (a frozen server), not that the pool is full', async () => {
+    const silent = createNetServer((socket) => socket.on('error', () => {}))
+    const sockets = new Set<import('node:net').Socket>()
+    silent.on('connection', (socket) => sockets.add(socket))
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    try {
+      const { port } = silent.address() as AddressInfo
+      expect(await cliAsync(['providers', 'list'], { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/test`, ALLACCESS_KEYS: generateKey() }, temporaryFolder())).toEqual({
+        code: 3,
+        stdout: '',
+        stderr: 'all-access: cannot reach the database (it did not answer in time)\n',
+      })
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      silent.close()
+    }
+  }, 60_000)
+
   it.skipIf(!TEST_DATABASE_URL)("migrates and reads a DATABASE_URL in libpq's host-less form, the host in ?host= as for a Unix socket", async () => {
     const created = await databases.find((database) => database.kind === 'postgres')!.create()
     try {

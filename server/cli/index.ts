@@ -3,6 +3,7 @@ import { InputError } from '../input-error.ts'
 import { existsSync } from 'node:fs'
 import { loadDatabaseUrl, loadPublicUrl, loadStoreConfig } from '../config.ts'
 import { buildProviderConfig, checkProviderName } from '../providers/provider-input.ts'
+import knex from 'knex'
 import { DatabaseUrlError, isSqlite, isUniqueViolation, parseDatabaseUrl } from '../store/database.ts'
 import { openStore, migrate, type Store } from '../store/index.ts'
 import { checkKeysCoverStore, missingKeyIds, rotateKeys } from '../store/key-rotation.ts'
@@ -250,7 +251,9 @@ export async function main(args: string[], commandIo: CliIo): Promise<number> {
       return 2
     }
     if (isDatabaseUnavailable(e) || (e as { code?: string }).code === DATABASE_MISSING) {
-      io.err(`all-access: cannot reach the database (${e.message.split('\n')[0]})`)
+      // Knex's words for a connection not made in time blame a full pool and a missing .transacting().
+      const reason = e instanceof knex.KnexTimeoutError ? 'it did not answer in time' : e.message.split('\n')[0]
+      io.err(`all-access: cannot reach the database (${reason})`)
       return 3
     }
     // The settings' fault (DATABASE_URL's user or password), not a bug: one line, not pg's stack.

@@ -86,8 +86,15 @@ function pgConnection(url: string): Knex.PgConnectionConfig {
   const connection = pgConnectionString.parse(url) as Knex.PgConnectionConfig
   const bracketed = /^\[([0-9a-f:.]+(?:%[^\]]+)?)\]$/i.exec(connection.host ?? '')
   if (bracketed) connection.host = bracketed[1]
+  // pg waits for ever on a server that takes the connection and says nothing (frozen, or a proxy
+  // whose backend is gone), its socket open: Knex gave up on it, but closing the pool then waited
+  // 20 s more for it. It gives up a second after Knex, whose timeout is then the one reported.
+  connection.connectionTimeoutMillis = CONNECT_TIMEOUT_MS + 1000
   return connection
 }
+
+/** How long a connection to PostgreSQL may take to be made, or taken from the pool. */
+export const CONNECT_TIMEOUT_MS = 10_000
 
 const SILENT_KNEX_LOG = { warn: () => {}, error: () => {}, debug: () => {}, deprecate: () => {} }
 
@@ -150,7 +157,7 @@ export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Kn
       // Knex would print every failed connection attempt; callers turn them into one clear message.
       log: SILENT_KNEX_LOG,
       pool: { min: pool.min ?? 0, max: pool.max ?? 10 },
-      acquireConnectionTimeout: 10_000,
+      acquireConnectionTimeout: CONNECT_TIMEOUT_MS,
     })
   } catch (error) {
     // The URL's sslrootcert, sslcert or sslkey, read as it is parsed: a path of the settings, not a bug.
