@@ -118,6 +118,8 @@ async function providers(args: string[], io: CliIo): Promise<number> {
     case 'update': {
       const { name, input } = parseProviderFlags(rest)
       checkProviderName(name)
+      // Said "updated" with nothing given, an operator would take a forgotten flag for a change made.
+      if (Object.values(input).every((value) => value === undefined)) throw new UsageError(`nothing to update: give the flags to change (all-access providers update ${name} --scope …)`)
       const notes = await withStore(io, async (store) => {
         const current = await store.providers.get(name)
         if (!current) throw new UsageError(`no provider named "${name}"`)
