@@ -632,6 +632,18 @@ describe('the all-access command without configuration', () => {
     expect(readFileSync(join(cwd, 'dump.sql'), 'utf8')).toBe(text)
   })
 
+  it('says in one line, exit 3, that a SQLite database is damaged, rather than print a stack', () => {
+    const cwd = temporaryFolder()
+    const env = { DATABASE_URL: 'sqlite://./app.sqlite3', ALLACCESS_KEYS: generateKey() }
+    expect(cli(['migrate'], env, cwd).code).toBe(0)
+    // Its header kept, the pages after it overwritten: a disk's fault, or a copy taken mid-write.
+    const file = join(cwd, 'app.sqlite3')
+    const bytes = readFileSync(file)
+    bytes.fill(0xff, 4096, Math.min(bytes.length, 4096 + 8192))
+    writeFileSync(file, bytes)
+    expect(cli(['providers', 'list'], env, cwd)).toEqual({ code: 3, stdout: '', stderr: 'all-access: the SQLite database is damaged (SQLITE_CORRUPT): restore it from a backup\n' })
+  })
+
   it('says in one line which folder of a sqlite DATABASE_URL it cannot create', () => {
     const cwd = temporaryFolder()
     writeFileSync(join(cwd, 'a-file'), '')

@@ -274,6 +274,11 @@ export async function main(args: string[], commandIo: CliIo): Promise<number> {
       io.err(`all-access: the database refused: ${refusal}`)
       return 3
     }
+    // A damaged file (a disk's fault, a copy taken mid-write): a backup's to mend, not a bug's stack.
+    if ((e as { code?: string }).code === 'SQLITE_CORRUPT') {
+      io.err(`all-access: the SQLite database is damaged (SQLITE_CORRUPT): restore it from a backup`)
+      return 3
+    }
     io.err(`all-access: ${e.stack ?? e.message}`)
     return 1
   }
