@@ -107,13 +107,14 @@ export class BffMetrics {
     })
     new Gauge({
       name: 'allaccess_event_loop_lag_seconds',
-      help: 'Event-loop delay since the previous scrape: median, 99th percentile and maximum (quantile 1).',
+      help: 'Event-loop delay since the previous scrape: median, 90th and 99th percentiles, and maximum (quantile 1).',
       labelNames: ['quantile'],
       registers: [this.registry],
       collect() {
         // A sample is the time between two timer turns: the lag is what exceeds the resolution.
         const lag = (nanoseconds: number) => (eventLoop.count === 0 ? 0 : Math.max(0, nanoseconds / 1e9 - EVENT_LOOP_RESOLUTION_MS / 1000))
         this.set({ quantile: '0.5' }, lag(eventLoop.percentile(50)))
+        this.set({ quantile: '0.9' }, lag(eventLoop.percentile(90)))
         this.set({ quantile: '0.99' }, lag(eventLoop.percentile(99)))
         this.set({ quantile: '1' }, lag(eventLoop.max))
         eventLoop.reset()

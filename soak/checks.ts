@@ -37,6 +37,7 @@ export interface Scrape {
   heap: number
   rss: number
   fds: number
+  lagP90: number
   lagP99: number
   lagMax: number
   poolUsed: number
@@ -230,10 +231,11 @@ export function judge(seen: Seen): Checked[] {
   console.log('\nMemory after warm-up, under load, each heap figure right after a full collection')
   table(['process', 'measured', 'heap kept (MB)', 'growth', 'RSS', 'growth'], memoryRows)
 
-  // Event-loop lag: the soak reads each scrape's p99 and maximum since the previous scrape. The share
-  // of delays above the bound is at most 0 in an interval whose maximum is under it, 1% where only
-  // its p99 is, and all of an interval whose p99 is over: the run's p99 is under the bound when that
-  // share stays within 1%.
+  // Event-loop lag: the soak reads each scrape's p90, p99 and maximum since the previous scrape. The
+  // share of delays above the bound is at most 0 in an interval whose maximum is under it, 1% where
+  // its p99 is, 10% where its p90 is, and all of an interval whose p90 is over: the run's p99 is under
+  // the bound when that share stays within 1%. (Without the p90, one slow interval in twenty, 1 to
+  // 10% of its delays over, counted as all of them and failed a run whose p99 held.)
   console.log("\nEvent-loop lag after warm-up, per scrape interval (2 s; those holding the soak's forced collections left out)")
   const lagRows: string[][] = []
   for (const { instance, lives } of seen.lives) {
@@ -243,7 +245,7 @@ export function judge(seen: Seen): Checked[] {
       return s.instance === instance && !forced && s.at >= seen.warmUp && s.at >= life.startedAt + INSTANCE_WARM_UP_S && s.at <= seen.trafficEnd && Number.isFinite(s.lagP99)
     })
     if (!samples.length) continue
-    const above = samples.reduce((sum, s) => sum + (s.lagMax <= LAG_BOUND_S ? 0 : s.lagP99 <= LAG_BOUND_S ? 0.01 : 1), 0) / samples.length
+    const above = samples.reduce((sum, s) => sum + (s.lagMax <= LAG_BOUND_S ? 0 : s.lagP99 <= LAG_BOUND_S ? 0.01 : s.lagP90 <= LAG_BOUND_S ? 0.1 : 1), 0) / samples.length
     const p99s = samples.map((s) => s.lagP99).sort((a, b) => a - b)
     lagRows.push([instance, String(samples.length), ms(p99s[Math.floor(p99s.length / 2)]), ms(max(p99s)), ms(max(samples.map((s) => s.lagMax))), percent(above)])
     check(`${instance}: event-loop lag p99 under ${ms(LAG_BOUND_S)}`, `at most ${percent(above)} of delays over it (worst interval p99 ${ms(max(p99s))})`, '≤ 1.0%', above <= 0.01)

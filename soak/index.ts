@@ -168,6 +168,7 @@ async function main(): Promise<Checked[]> {
         heap: value('nodejs_heap_size_used_bytes'),
         rss: value('process_resident_memory_bytes'),
         fds: value('process_open_fds'),
+        lagP90: value('allaccess_event_loop_lag_seconds', { quantile: '0.9' }),
         lagP99: value('allaccess_event_loop_lag_seconds', { quantile: '0.99' }),
         lagMax: value('allaccess_event_loop_lag_seconds', { quantile: '1' }),
         poolUsed: value('allaccess_db_pool_connections', { state: 'used' }),

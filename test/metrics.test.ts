@@ -30,7 +30,7 @@ const VOCABULARY: Record<string, (value: string) => boolean> = {
   code: isErrorCode,
   outcome: (value) => isStatus(value) || isErrorCode(value) || ['refreshed', 'refused', 'failed'].includes(value),
   state: (value) => ['used', 'free', 'pending_acquire', 'pending_create'].includes(value),
-  quantile: (value) => ['0.5', '0.99', '1'].includes(value),
+  quantile: (value) => ['0.5', '0.9', '0.99', '1'].includes(value),
   le: (value) => value === '+Inf' || Number.isFinite(Number(value)),
 }
 
@@ -185,7 +185,7 @@ describe.each(databases)('health and metrics of a mounted BFF on $kind', (databa
     expect([0, 1]).toContain(used)
     expect(used + free).toBeGreaterThanOrEqual(1)
     expect(used + free).toBeLessThanOrEqual(poolMax)
-    for (const quantile of ['0.5', '0.99', '1']) expect(sampleValue(samples, 'allaccess_event_loop_lag_seconds', { quantile })).toBeGreaterThanOrEqual(0)
+    for (const quantile of ['0.5', '0.9', '0.99', '1']) expect(sampleValue(samples, 'allaccess_event_loop_lag_seconds', { quantile })).toBeGreaterThanOrEqual(0)
     // What a soak watches for leaks: this process's memory and descriptors, as prom-client names them.
     expect(sampleValue(samples, 'process_resident_memory_bytes')).toBeGreaterThan(sampleValue(samples, 'nodejs_heap_size_used_bytes')!)
     expect(sampleValue(samples, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0)
