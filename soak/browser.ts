@@ -55,8 +55,12 @@ function contractBreach(path: string, status: number, code: string | undefined):
   return expected === status ? undefined : `${code} with ${status}, not ${expected}`
 }
 
+const RECENT_KEPT = 16
+
 export class Browser {
   private readonly jar = new Map<string, Cookie>()
+  /** This browser's last requests, oldest first: what a reported problem followed. */
+  readonly recent: Outcome[] = []
 
   constructor(
     readonly bffUrl: string,
@@ -125,6 +129,7 @@ export class Browser {
     } finally {
       outcome.end = this.recorder.now()
       this.recorder.outcomes.push(outcome)
+      if (this.recent.push(outcome) > RECENT_KEPT) this.recent.shift()
     }
   }
 

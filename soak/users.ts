@@ -56,15 +56,35 @@ export class SoakUser {
     this.browser = new Browser(bffUrl, recorder)
   }
 
+  /**
+   * A disagreement, with this person's last requests and the model's own decisions among them: a
+   * soak run is not repeatable, so its report is all there is to tell a model's gap from a bug's.
+   */
   private problem(what: string): void {
-    this.problems.push({ at: this.recorder.now(), user: this.index, what })
+    const seconds = (ms: number) => (ms / 1000).toFixed(2)
+    const lines = [
+      ...this.browser.recent.map((o) => ({ at: o.start, line: `${seconds(o.start)}–${seconds(o.end)} s ${o.action}: ${o.status}${o.code ? ` ${o.code}` : ''}${o.balancer ? ` (the balancer's: ${o.balancer})` : ''}` })),
+      ...this.decisions.map(({ at, what: decided }) => ({ at, line: `${seconds(at)} s the model: ${decided}` })),
+    ].filter(({ at }) => at >= (this.browser.recent[0]?.start ?? 0))
+    const history = lines.sort((a, b) => a.at - b.at).map(({ line }) => `\n      ${line}`).join('')
+    this.problems.push({ at: this.recorder.now(), user: this.index, what: `${what}${history}` })
+  }
+
+  /** The model's last decisions that a request's answer did not show (an uncertain change, a session's word taken). */
+  private readonly decisions: { at: number; what: string }[] = []
+
+  private decide(what: string): void {
+    if (this.decisions.push({ at: this.recorder.now(), what }) > 16) this.decisions.shift()
   }
 
   private changed(answer: Answer | undefined, expected: number[]): boolean {
     this.changedAt = this.recorder.now()
     if (answer && expected.includes(answer.status)) return true
     // No answer, or a 5xx: the change may or may not have happened.
-    if (!answer || answer.status >= 500) this.uncertain = true
+    if (!answer || answer.status >= 500) {
+      this.uncertain = true
+      this.decide('uncertain what that change did')
+    }
     return false
   }
 
@@ -134,10 +154,12 @@ export class SoakUser {
     if (this.recorder.now() - this.changedAt < CONVERGE_MS) {
       // The other instance may answer from what it read up to 750 ms ago: the contract gives it a second.
       this.figures.staleReads++
+      this.decide(`a read within the second after a change, not judged: ${session.authenticated ? [...providers].join(',') || 'no accounts' : 'signed out'}`)
       return
     }
     if (this.uncertain) {
       // The server's word settles what an unanswered change did.
+      this.decide(`took the session's word: ${session.authenticated ? [...providers].join(',') || 'no accounts' : 'signed out'}`)
       this.adopt(session.authenticated, providers)
       if (oauth2Status === 'reauth_required') this.needsLogin = true
       this.uncertain = false
