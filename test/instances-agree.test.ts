@@ -123,6 +123,19 @@ describe.skipIf(!TEST_DATABASE_URL)('what every instance sees within a second, u
     expect(await answer.json()).toEqual({ error: 'account_not_connected', message: expect.any(String) })
   })
 
+  it('disconnects on B at once an account linked again on A: a write acts on the database, not on what B read a moment ago', async () => {
+    const { browser, userId } = await userOnBoth()
+    expect((await browser.fetch(new URL('/auth/accounts/idp', a.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
+    // B reads, afresh (its memory of the account is older than the contract's second), that none is linked.
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    expect((await api(browser, b)).status).toBe(403)
+    // The user links the provider again (on A), and disconnects it at once (on B).
+    const provider = await store.providers.get('idp')
+    await store.accounts.create({ providerId: provider!.id, identifier: randomToken(6), userId: Number(userId), displayName: null, accessToken: randomToken(), tokenSecret: null, refreshToken: null, idToken: null, expiresAt: null, scope: null })
+    expect((await browser.fetch(new URL('/auth/accounts/idp', b.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
+    expect(await store.accounts.findForUserNow(Number(userId), 'idp')).toBeNull()
+  })
+
   it('answers reauth_required on B, within a second, for an account another instance marked so', async () => {
     const { browser, userId } = await userOnBoth()
     const account = await store.accounts.findForUser(Number(userId), 'idp')

@@ -12,7 +12,7 @@ import { providerParam } from '../http/route-table.ts'
 export async function disconnectAccount(ctx: BffContext): Promise<void> {
   const { runtime, session } = ctx.state
   if (!session) throw new AllAccessError('not_authenticated')
-  const account = await runtime.store.accounts.findForUser(session.userId, providerParam(ctx))
+  const account = await runtime.store.accounts.findForUserNow(session.userId, providerParam(ctx))
   if (!account) throw new AllAccessError('account_not_found')
   // Read before the unlink, the last use of the database: a database lost after it would answer
   // 503 for an account already gone, and an app would take the link for kept.

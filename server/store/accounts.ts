@@ -69,11 +69,23 @@ export class AccountStore {
   }
 
   async findForUser(userId: number, providerName: string, trx: Knex = this.db): Promise<AccountRecord | null> {
-    const record = await this.cached(`${userId}/${providerName}`, trx, async () => {
-      const row = await this.query(trx).where({ 'accounts.user_id': userId, 'providers.name': providerName }).orderBy('accounts.id').first()
-      return row ? this.fromRow(row) : null
-    })
+    const record = await this.cached(`${userId}/${providerName}`, trx, () => this.readForUser(userId, providerName, trx))
     return record && { ...record }
+  }
+
+  /**
+   * The user's account at a provider as the database holds it now, not as this instance read it up
+   * to a second ago: what a write acts on. From memory, a disconnect right after the user linked
+   * the provider again on another instance found the old account, gone, and answered
+   * `account_not_found` for an account that was there.
+   */
+  findForUserNow(userId: number, providerName: string): Promise<AccountRecord | null> {
+    return this.readForUser(userId, providerName, this.db)
+  }
+
+  private async readForUser(userId: number, providerName: string, trx: Knex): Promise<AccountRecord | null> {
+    const row = await this.query(trx).where({ 'accounts.user_id': userId, 'providers.name': providerName }).orderBy('accounts.id').first()
+    return row ? this.fromRow(row) : null
   }
 
   async get(id: number, trx: Knex = this.db): Promise<AccountRecord | null> {
