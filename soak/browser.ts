@@ -55,7 +55,8 @@ function contractBreach(path: string, status: number, code: string | undefined):
   return expected === status ? undefined : `${code} with ${status}, not ${expected}`
 }
 
-const RECENT_KEPT = 16
+/** How many of a user's last requests, and of the model's decisions, a reported problem shows. */
+export const RECENT_KEPT = 16
 
 export class Browser {
   private readonly jar = new Map<string, Cookie>()

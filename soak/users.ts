@@ -1,7 +1,7 @@
 // The soak's users: each a browser running an SPA's traffic in a loop (session reads, proxied GETs
 // and POSTs on both providers, a burst of parallel calls, logouts, disconnects, reconnects), and a
 // model of what its session must look like. Any answer the model cannot explain is a problem.
-import { Browser, type Answer, type Recorder } from './browser.ts'
+import { Browser, RECENT_KEPT, type Answer, type Recorder } from './browser.ts'
 
 export const OAUTH2 = 'soak'
 export const OAUTH1 = 'soak1'
@@ -74,7 +74,7 @@ export class SoakUser {
   private readonly decisions: { at: number; what: string }[] = []
 
   private decide(what: string): void {
-    if (this.decisions.push({ at: this.recorder.now(), what }) > 16) this.decisions.shift()
+    if (this.decisions.push({ at: this.recorder.now(), what }) > RECENT_KEPT) this.decisions.shift()
   }
 
   private changed(answer: Answer | undefined, expected: number[]): boolean {
