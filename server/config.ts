@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url'
 import type { AllAccessOptions } from './all-access.ts'
 import { loadKeys, type RootKey } from './crypto/keys.ts'
 import { InputError } from './input-error.ts'
+import { parseDatabaseUrl } from './store/database.ts'
 import { consoleLoggerFor, LOG_FORMATS, type LogFormat } from './log.ts'
 import { LONGEST_TIMER_MS } from './time-limit.ts'
 
@@ -113,11 +114,29 @@ export function publicUrlProblem(url: URL): string | null {
   return null
 }
 
+/**
+ * A relative `sqlite://` path made absolute against `cwd`: createAllAccess reads the URL again where
+ * no cwd is known, so `optionsFromEnv(env, cwd)` would otherwise open a file under the process's own.
+ */
+function anchoredDatabaseUrl(url: string, cwd: string): string {
+  if (!url.startsWith('sqlite://')) return url
+  let location: string
+  try {
+    location = parseDatabaseUrl(url, cwd).location
+  } catch {
+    // A malformed URL is told where the database is opened, as before.
+    return url
+  }
+  return location === ':memory:' ? url : `sqlite://${location.replaceAll('%', '%25')}`
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
   const port = loadPort(env)
   const publicUrl = loadPublicUrl(env)
+  const store = loadStoreConfig(env, cwd)
   return {
-    ...loadStoreConfig(env, cwd),
+    ...store,
+    databaseUrl: anchoredDatabaseUrl(store.databaseUrl, cwd),
     port,
     host: env.HOST || 'localhost',
     publicUrl,

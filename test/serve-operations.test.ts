@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process'
 import { request as httpRequest } from 'node:http'
 import { createServer as createNetServer, type AddressInfo } from 'node:net'
-import { writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { loadConfig, optionsFromConfig } from '../server/config.ts'
+import { createAllAccess } from '../server/all-access.ts'
+import { loadConfig, optionsFromConfig, optionsFromEnv } from '../server/config.ts'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
 import { hashId, randomToken } from '../server/crypto/random.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
@@ -147,11 +148,23 @@ describe('all-access serve configured by the environment of DESIGN.md', () => {
       port: 3000,
       host: 'localhost',
       publicUrl: 'http://localhost:3000/',
-      databaseUrl: 'sqlite://./data/all-access.sqlite3',
+      // Anchored to the cwd given: createAllAccess, reading it again, knows no other.
+      databaseUrl: `sqlite://${join(cwd, 'data/all-access.sqlite3')}`,
       staticDir: resolve('dist/demo'),
     })
     expect(optionsFromConfig(config).proxy).toEqual({ timeoutMs: 30_000, maxBody: 10_485_760 })
     expect(loadConfig({ NODE_ENV: 'test', ALLACCESS_KEYS: generateKey(), PORT: '4123' }, cwd).publicUrl.href).toBe('http://localhost:4123/')
+  })
+
+  it('optionsFromEnv(env, cwd) opens a relative sqlite:// path under that cwd, not the process\'s own', async () => {
+    const cwd = scratchFolder('aa-config-cwd-')
+    const allAccess = await createAllAccess({
+      ...optionsFromEnv({ NODE_ENV: 'test', ALLACCESS_KEYS: generateKey(), DATABASE_URL: 'sqlite://./nested/app.sqlite3' }, cwd),
+      log: { info() {}, error() {} },
+    })
+    await allAccess.close()
+    expect(existsSync(join(cwd, 'nested/app.sqlite3'))).toBe(true)
+    expect(existsSync(resolve('nested'))).toBe(false)
   })
 
   it('forwards bodies up to ALLACCESS_PROXY_MAX_BODY bytes, answering 413 payload_too_large past it, and 504 upstream_timeout past ALLACCESS_PROXY_TIMEOUT_MS', async () => {
