@@ -55,10 +55,12 @@ function useAllAccessQuery<TQueryFnData, TData>(
   queryFn: QueryFunction<TQueryFnData>,
   options: AllAccessQueryOptions<TQueryFnData, TData>,
   focusDefault?: 'always',
+  pollDefault?: number,
 ) {
   // The app's defaults for this key: its QueryClient's, and those it set for the key (setQueryDefaults).
-  // focusDefault stands in for a focus default the app did not set; the app's own is passed on as it is.
-  const { retry = 2, refetchOnWindowFocus = focusDefault } = RQ.useQueryClient().defaultQueryOptions({ queryKey })
+  // focusDefault and pollDefault stand in for a focus and a poll default the app did not set; the
+  // app's own are passed on as they are (`refetchInterval: false` stops LoginButton's polls too).
+  const { retry = 2, refetchOnWindowFocus = focusDefault, refetchInterval = pollDefault } = RQ.useQueryClient().defaultQueryOptions({ queryKey })
   return RQ.useQuery<TQueryFnData, Error, TData>({
     queryKey,
     queryFn,
@@ -66,6 +68,7 @@ function useAllAccessQuery<TQueryFnData, TData>(
       !((error instanceof AllAccessClientError || error instanceof ProviderApiError) && error.status < 500) &&
       (typeof retry == 'function' ? retry(failureCount, error) : retry === true || failureCount < +retry),
     refetchOnWindowFocus: refetchOnWindowFocus as AllAccessQueryOptions<TQueryFnData, TData>['refetchOnWindowFocus'],
+    refetchInterval: refetchInterval as AllAccessQueryOptions<TQueryFnData, TData>['refetchInterval'],
     ...options,
   })
 }
@@ -110,10 +113,11 @@ export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOp
       }
       return info
     },
-    { refetchInterval: 60_000, ...options },
-    // On focus however fresh the app's staleTime says it is (another tab may have signed out), unless
-    // the app's defaults decide otherwise (false: no focus reads).
+    options,
+    // On focus however fresh the app's staleTime says it is (another tab may have signed out), and
+    // every minute, unless the app's defaults decide otherwise (false: no focus reads, no polls).
     'always',
+    60_000,
   )
 }
 

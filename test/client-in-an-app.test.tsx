@@ -1,10 +1,10 @@
 // @vitest-environment jsdom
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import { act, cleanup, renderHook, waitFor } from '@testing-library/react'
+import { act, cleanup, render, renderHook, waitFor } from '@testing-library/react'
 import { QueryClient } from '@tanstack/react-query'
 import * as React from 'react'
 import type { ReactNode } from 'react'
-import { AllAccessProvider, allAccessKeys, ProviderApiError, useLogin, useLogout, useProviderApi, useProviderMutation, useSession } from '../client/index.ts'
+import { AllAccessProvider, allAccessKeys, LoginButton, ProviderApiError, useLogin, useLogout, useProviderApi, useProviderMutation, useSession, useSessionExpiry } from '../client/index.ts'
 import { startRecordingServer, type RecordedRequest as Received } from './support/recording-server.ts'
 
 /**
@@ -150,6 +150,38 @@ describe('the hooks in an app', () => {
       act(() => void window.dispatchEvent(new Event('visibilitychange')))
       expect(app.isFetching({ queryKey: allAccessKeys.session() })).toBe(0)
       expect(reads('/auth/session')).toBe(1)
+    })
+
+    it("polls the session every minute unless the app's defaults say otherwise, for LoginButton and useSessionExpiry too", async () => {
+      /** Sessions reads over two minutes of a page showing a LoginButton and a countdown. */
+      async function readsOverTwoMinutes(app: QueryClient): Promise<number> {
+        // The page's timers are the test's from the start (the answers' are not).
+        vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+        try {
+          const page = render(<><LoginButton provider="github" /><Countdown /></>, { wrapper: wrapper(app) })
+          // waitFor's own checks run on setInterval, faked here.
+          while (app.getQueryState(allAccessKeys.session())?.status !== 'success') await act(() => new Promise((resolve) => setTimeout(resolve, 10)))
+          for (const _ of [1, 2]) {
+            act(() => void vi.advanceTimersByTime(60_000))
+            // A read a poll started is sent by now.
+            await act(() => new Promise((resolve) => setTimeout(resolve, 100)))
+          }
+          page.unmount()
+          return reads('/auth/session') + reads('/auth/session?slide=false')
+        } finally {
+          vi.useRealTimers()
+        }
+      }
+      function Countdown() {
+        return <p>{useSessionExpiry().secondsLeft}</p>
+      }
+      expect(await readsOverTwoMinutes(new QueryClient())).toBe(3)
+      received.length = 0
+      const quiet = new QueryClient()
+      quiet.setQueryDefaults(allAccessKeys.session(), { refetchInterval: false })
+      expect(await readsOverTwoMinutes(quiet)).toBe(1)
+      received.length = 0
+      expect(await readsOverTwoMinutes(new QueryClient({ defaultOptions: { queries: { refetchInterval: false } } }))).toBe(1)
     })
 
     it('retries a failure twice when the app says nothing, and a retry given to the hook wins', async () => {
