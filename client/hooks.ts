@@ -341,8 +341,12 @@ function showAuthError(error: AuthError | null): void {
   for (const listener of authErrorListeners) listener()
 }
 
-/** Shows a failed popup login where {@link useAuthError} shows a failed full-page one (LoginButton's). */
-export const showLoginFailure = (error: AllAccessClientError) => showAuthError(toAuthError(error.code))
+/**
+ * Shows a failed popup login where {@link useAuthError} shows a failed full-page one (LoginButton's).
+ * A failure of the browser's (no BroadcastChannel) reads as server_error: without a code it would
+ * take the shown failure away, and the button would seem to do nothing.
+ */
+export const showLoginFailure = (error: Partial<AllAccessClientError>) => showAuthError(toAuthError(error.code || 'server_error'))
 
 /**
  * The `?auth_error=` a failed login came back with, as a code and a sentence, or null. It is read

@@ -517,6 +517,22 @@ describe('the session end and popup login in the React hooks', () => {
       expect(screen.queryAllByRole('alert')).toEqual([])
     })
 
+    it("shows a <LoginButton popup>'s failure that is not the BFF's (a browser without BroadcastChannel) as server_error, not as nothing", async () => {
+      const { wrapper } = setup()
+      openedPopup()
+      window.history.replaceState(null, '', '/?auth_error=access_denied')
+      const shown = renderHook(() => useAuthError(), { wrapper })
+      expect(shown.result.current?.code).toBe('access_denied')
+      vi.stubGlobal('BroadcastChannel', undefined)
+      try {
+        render(<LoginButton provider="sandbox-oidc" popup />, { wrapper })
+        fireEvent.click(screen.getByRole('button', { name: /sandbox-oidc/ }))
+        await waitFor(() => expect(shown.result.current).toMatchObject({ code: 'server_error', message: 'Something went wrong during sign-in.' }))
+      } finally {
+        vi.unstubAllGlobals()
+      }
+    })
+
     it("keeps a newer login failure when an older one's dismiss comes late (a toast's timer, closing the first failure)", async () => {
       const { wrapper } = setup()
       const { popup } = openedPopup()
