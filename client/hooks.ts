@@ -222,6 +222,10 @@ function useSessionMutation<TVariables, TOnMutateResult>(
         queryClient.setQueryData<SessionInfo>(allAccessKeys.session(), { authenticated: false })
         // Ended by the user here: not the end useSessionExpiry tells of ("your session has ended").
         sessionEnds.delete(queryClient)
+        // A login failure, shown or still in the address (a failed link, on a screen that showed none),
+        // was the signed-out user's: the sign-in screen that follows would show it as its own.
+        takeAuthErrorFromUrl()
+        showAuthError(null)
       }
       void queryClient.resetQueries({ queryKey: allAccessKeys.api(from) })
       await queryClient.invalidateQueries({ queryKey: allAccessKeys.session() })

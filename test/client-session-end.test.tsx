@@ -257,6 +257,27 @@ describe('the session end and popup login in the React hooks', () => {
     expect(screen.getByRole('paragraph').textContent).toBe('Welcome (null).')
   })
 
+  it("forgets a login failure at a sign-out (useLogout), shown or still in the address: the sign-in screen that follows does not show it as its own", async () => {
+    const { wrapper } = setup()
+    // A link that failed came back signed in, to a screen that shows no login failure.
+    window.history.replaceState(null, '', '/?auth_error=account_conflict')
+    function Page() {
+      const session = useSession()
+      const logout = useLogout()
+      if (!session.data) return null
+      if (!session.data.authenticated) return <SignIn />
+      return <button onClick={() => logout.mutate()}>Sign out</button>
+    }
+    function SignIn() {
+      const error = useAuthError()
+      return <p>{error ? error.message : 'Sign in.'}</p>
+    }
+    render(<Page />, { wrapper })
+    fireEvent.click(await screen.findByRole('button', { name: 'Sign out' }))
+    expect((await screen.findByRole('paragraph')).textContent).toBe('Sign in.')
+    expect(window.location.search).toBe('')
+  })
+
   it('drops every cached provider API answer when a session read finds the session ended', async () => {
     const { wrapper, queryClient, cachedApiData } = setup()
     queryClient.setQueryData(allAccessKeys.api('sandbox-oauth1', 'account/settings.json'), { screen_name: 'alice' })
