@@ -33,6 +33,12 @@ export interface ApiCallOptions {
   json?: unknown
   /** A form body (`application/x-www-form-urlencoded`): what OAuth 1.0a APIs sign. */
   form?: Record<string, string> | URLSearchParams | undefined
+  /**
+   * Any other body, sent as it is: a file to upload (a `Blob` or `File`, sent with its own type),
+   * `FormData` (multipart; OAuth 1.0a signs no part of it), bytes or text. Name its Content-Type in
+   * `headers` when it has none of its own. `json` or `form`, when given, win.
+   */
+  body?: Blob | FormData | BufferSource | string | undefined
   /** Extra headers for the provider (the BFF drops `Cookie`, `Authorization`, `X-CSRF`, `Origin`, `Referer`). */
   headers?: Record<string, string> | undefined
   signal?: AbortSignal | undefined
@@ -238,9 +244,10 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
       if (answer?.logoutUrl) location.assign(answer.logoutUrl)
     },
     disconnect: (provider) => call<void>(accountRoute(provider), { method: 'DELETE' }),
-    api<T>(provider: string, path: string, { method = 'GET', query, json, form, headers, signal }: ApiCallOptions = {}) {
+    api<T>(provider: string, path: string, { method = 'GET', query, json, form, body: given, headers, signal }: ApiCallOptions = {}) {
+      // A given body's type is fetch's to set: a Blob's own, FormData's with its boundary.
       const [body, type] =
-        json !== undefined ? [JSON.stringify(json), 'application/json'] : form !== undefined ? [`${new URLSearchParams(form)}`, 'application/x-www-form-urlencoded'] : []
+        json !== undefined ? [JSON.stringify(json), 'application/json'] : form !== undefined ? [`${new URLSearchParams(form)}`, 'application/x-www-form-urlencoded'] : [given]
       return call<T>(apiPrefix(provider) + apiPath(path) + searchOf(query), { method, body, headers, signal }, true, type)
     },
   }

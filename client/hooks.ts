@@ -12,7 +12,7 @@ import type { ErrorCode } from '../shared/errors.ts'
 import type { PublicProvider } from '../shared/provider.ts'
 import { AUTH_ERROR_PARAM } from '../shared/routes.ts'
 import type { SessionInfo } from '../shared/session.ts'
-import { apiPath, everyQuarterSecond, type AllAccessClient, type ApiMethod, type ApiQuery, type LogoutOptions } from './api.ts'
+import { apiPath, everyQuarterSecond, type AllAccessClient, type ApiCallOptions, type ApiMethod, type ApiQuery, type LogoutOptions } from './api.ts'
 import { useAllAccessClient } from './context.tsx'
 import { AllAccessClientError, knownCode, ProviderApiError } from './errors.ts'
 
@@ -283,6 +283,8 @@ export interface ProviderMutationVariables {
   json?: unknown
   /** A form body (what OAuth 1.0a APIs sign). */
   form?: Record<string, string> | URLSearchParams | undefined
+  /** Any other body: a file to upload (`Blob`, `File`), `FormData`, bytes or text (see {@link ApiCallOptions}). */
+  body?: ApiCallOptions['body']
   query?: ApiQuery | undefined
   headers?: Record<string, string> | undefined
 }

@@ -128,6 +128,29 @@ describe('createAllAccessClient against a real HTTP server', () => {
     expect(received[0].headers['content-type']).toBe('application/x-www-form-urlencoded')
   })
 
+  it('api() uploads a file as it is, with its own type, and FormData as multipart with its boundary', async () => {
+    const photo = new Blob(['not really a PNG'], { type: 'image/png' })
+    await client.api('github', 'user/avatar', { method: 'PUT', body: photo })
+    expect(received[0]).toEqual(expect.objectContaining({ method: 'PUT', url: '/api/github/user/avatar', body: 'not really a PNG' }))
+    expect(received[0].headers['content-type']).toBe('image/png')
+    const upload = new FormData()
+    upload.append('media', new File(['bytes of a clip'], 'clip.mp4', { type: 'video/mp4' }))
+    upload.append('note', 'a b&c')
+    await client.api('sandbox-oauth1', 'media/upload.json', { method: 'POST', body: upload })
+    const type = received[1].headers['content-type'] ?? ''
+    expect(type).toMatch(/^multipart\/form-data; boundary=/)
+    // Read back as a server reads it: the parts as they were appended.
+    const parts = await new Response(received[1].body, { headers: { 'Content-Type': type } }).formData()
+    const media = parts.get('media') as File
+    expect({ name: media.name, type: media.type, text: await media.text(), note: parts.get('note') }).toEqual({ name: 'clip.mp4', type: 'video/mp4', text: 'bytes of a clip', note: 'a b&c' })
+    // Text with the type the caller names; json or form, when given too, win.
+    await client.api('github', 'gists', { method: 'POST', body: '<x/>', headers: { 'Content-Type': 'application/xml' } })
+    expect(received[2]).toEqual(expect.objectContaining({ body: '<x/>' }))
+    expect(received[2].headers['content-type']).toBe('application/xml')
+    await client.api('github', 'gists', { method: 'POST', body: 'ignored', json: { kept: true } })
+    expect(received[3]).toEqual(expect.objectContaining({ body: '{"kept":true}' }))
+  })
+
   it('api() passes extra headers, and a Content-Type given by the caller wins', async () => {
     await client.api('github', 'user', { method: 'PATCH', json: { bio: 'x' }, headers: { 'Content-Type': 'application/merge-patch+json', 'X-GitHub-Api-Version': '2022-11-28' } })
     expect(received[0].headers['content-type']).toBe('application/merge-patch+json')

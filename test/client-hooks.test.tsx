@@ -2,6 +2,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { act, cleanup, fireEvent, render, renderHook, screen, waitFor } from '@testing-library/react'
 import { QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/react-query'
+import { Blob as NodeBlob } from 'node:buffer'
 import type { ReactNode } from 'react'
 import {
   AllAccessClientError,
@@ -272,6 +273,13 @@ describe('the React hooks against a recording HTTP server', () => {
     const del = await act(() => result.current.mutateAsync({ path: 'statuses/destroy/1.json', method: 'DELETE' }).catch((e: unknown) => e))
     expect(del).toBeInstanceOf(ProviderApiError)
     expect(received[1]).toEqual(expect.objectContaining({ method: 'DELETE', url: '/api/sandbox-oauth1/statuses/destroy/1.json' }))
+  })
+
+  it('useProviderMutation uploads a file', async () => {
+    const { result } = renderHook(() => useProviderMutation('sandbox-oidc'), { wrapper: wrapper() })
+    // Node's Blob, which its fetch (the page's here) reads: jsdom's own is another class to it.
+    const answer = await act(() => result.current.mutateAsync({ path: 'photos', body: new NodeBlob(['a photo'], { type: 'image/jpeg' }) as Blob }))
+    expect(answer).toEqual({ method: 'POST', contentType: 'image/jpeg', body: 'a photo' })
   })
 
   it('useAuthError reads auth_error once, removes it from the address, and gives it in words', () => {
