@@ -242,6 +242,12 @@ describe.each(databases)('OAuth 1.0a login on $kind', (database) => {
       expect(await callback((p, token) => p.set('denied', token))).toBe('/?auth_error=access_denied')
     })
 
+    // OAuth Problem Reporting's way (LinkedIn's 1.0a, Xero): the provider's refusal is not a token mismatch.
+    it('access_denied when the provider reports the refusal as an oauth_problem, with or without the request token', async () => {
+      expect(await callback((p, token) => { p.set('oauth_token', token); p.set('oauth_problem', 'user_refused') })).toBe('/?auth_error=access_denied')
+      expect(await callback((p) => p.set('oauth_problem', 'permission_denied'))).toBe('/?auth_error=access_denied')
+    })
+
     it('invalid_state when the returned token is not the stored request token', async () => {
       expect(await callback((p) => { p.set('oauth_token', 'other'); p.set('oauth_verifier', 'v') })).toBe('/?auth_error=invalid_state')
     })

@@ -68,7 +68,10 @@ export class OAuthClient extends BaseOAuthClient {
   }
 
   async checkCallback({ params, flow }: CallbackInput): Promise<void> {
+    // Twitter sends `denied`; providers that follow OAuth Problem Reporting send `oauth_problem` (`user_refused`).
     if (params.has('denied')) throw new AllAccessError('access_denied')
+    const problem = params.get('oauth_problem')
+    if (problem !== null) throw new AllAccessError('access_denied', { message: problem === 'user_refused' || !problem ? undefined : `The provider answered ${problem}.`.slice(0, 200) })
     const token = params.get('oauth_token')
     if (!token || !flow.requestToken || !constantTimeEqual(token, flow.requestToken)) throw new AllAccessError('invalid_state')
     if (!params.get('oauth_verifier')) throw new AllAccessError('missing_code')
