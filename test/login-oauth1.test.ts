@@ -312,6 +312,21 @@ describe.each(databases)('OAuth 1.0a login on $kind', (database) => {
       expect(await timeline.json()).toEqual([{ text: 'Posted through the proxy: 50% off & more!' }])
     })
 
+    // RFC 5849 §3.4.1.3.1 counts a body only under the media type application/x-www-form-urlencoded,
+    // as servers parse it (type-is, Rack): a type that merely starts with its name is not a form.
+    it('signs a form body whatever its charset parameter or case, and only a body of that media type', async () => {
+      const browser = new BrowserSession()
+      await login(browser, bff.url, 'twitter')
+      const post = async (contentType: string) => {
+        const response = await browser.fetch(new URL('/api/twitter/echo.json', bff.url), { method: 'POST', headers: { ...CSRF, 'Content-Type': contentType }, body: 'a=1+2&b=%20' })
+        return [response.status, ((await response.json()) as { form?: unknown }).form]
+      }
+      expect(await post('application/x-www-form-urlencoded;charset=UTF-8')).toEqual([200, { a: '1 2', b: ' ' }])
+      expect(await post('Application/X-WWW-Form-Urlencoded ; charset=utf-8')).toEqual([200, { a: '1 2', b: ' ' }])
+      expect(await post('application/x-www-form-urlencoded-v2')).toEqual([200, {}])
+      expect(await post('text/plain; x=application/x-www-form-urlencoded')).toEqual([200, {}])
+    })
+
     it('signs a form of 10,000 parameters, and refuses one more with 413 payload_too_large before anything reaches the provider', async () => {
       const browser = new BrowserSession()
       await login(browser, bff.url, 'twitter')

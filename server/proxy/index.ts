@@ -158,8 +158,9 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
 
   const headers = forwardedHeaders((header) => ctx.get(header) || null)
   // OAuth 1.0a signs a form's parameters, so such a body is read whole and parsed; any other body
-  // goes on as bytes, unparsed.
-  const signsForm = provider.protocol === 'oauth1' && /^application\/x-www-form-urlencoded/i.test(headers['content-type'] ?? '')
+  // goes on as bytes, unparsed. The media type itself, whatever its parameters (RFC 9110 §8.3.1): a
+  // provider does not count a body of a type that only starts with its name.
+  const signsForm = provider.protocol === 'oauth1' && /^application\/x-www-form-urlencoded[ \t]*(;|$)/i.test(headers['content-type'] ?? '')
   let body = await readRequestBody(ctx, runtime.proxy.maxBody, signsForm, runtime.proxy.timeoutMs)
   let form = signsForm && body.kind === 'buffered' ? signedForm(body.bytes) : undefined
   if (provider.protocol === 'oauth1') {
