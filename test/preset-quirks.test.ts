@@ -388,6 +388,33 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     })
   })
 
+  // Trello names a dead token in a plain-text 401 body, no oauth_problem: "expired token" (its OAuth
+  // 1.0a tokens last 30 days unless asked otherwise) or "invalid token" once revoked, as ruby-trello
+  // (`InvalidAccessToken`) and py-trello read it. Any other 401 is passed on.
+  it('trello: a 401 saying "expired token" or "invalid token" ends the account with reauth_required; another 401 is passed on', async () => {
+    let refusal = 'unauthorized permission requested'
+    const trello = await documented({
+      answers: {
+        '/access_token': () => ({ body: 'oauth_token=trello-token&oauth_token_secret=trello-secret', type: 'text/plain' }),
+        '/members/me': () => ({ body: profileOf('trello') }),
+        '/boards': () => ({ status: 401, body: refusal, type: 'text/plain; charset=utf-8' }),
+      },
+    })
+    await bff.addProvider('trello', { preset: 'trello', requestTokenUrl: `${trello.url}/request_token`, authorizationUrl: `${trello.url}/authorize`, accessTokenUrl: `${trello.url}/access_token`, profileUrl: `${trello.url}/members/me`, apiBaseUrl: trello.url, ...credentials })
+    for (const dead of ['expired token', 'invalid token']) {
+      const browser = new BrowserSession()
+      await login(browser, bff.url, 'trello')
+      refusal = 'unauthorized permission requested'
+      const other = await browser.fetch(new URL('/api/trello/boards', bff.url), { headers: CSRF })
+      expect([other.status, await other.text()]).toEqual([401, 'unauthorized permission requested'])
+      refusal = dead
+      const refused = await browser.fetch(new URL('/api/trello/boards', bff.url), { headers: CSRF })
+      expect([refused.status, await refused.json()], dead).toEqual([401, { error: 'reauth_required', message: expect.any(String) }])
+      const info = await session(browser, bff.url)
+      expect(info.authenticated && info.accounts.map((a) => a.status), dead).toEqual(['reauth_required'])
+    }
+  })
+
   it('dropbox: reads the account with a POST, and revokes by calling with the access token on disconnect', async () => {
     const dropbox = await documented({
       answers: {

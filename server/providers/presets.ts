@@ -14,6 +14,7 @@ import { RequestTokenByGetClient } from './quirks/request-token-by-get.ts'
 import { SlackAppClient } from './quirks/slack-app.ts'
 import { StravaClient } from './quirks/strava.ts'
 import { TikTokClient } from './quirks/tiktok.ts'
+import { TrelloClient } from './quirks/trello.ts'
 import { VkClient } from './quirks/vk.ts'
 import { YahooClient } from './quirks/yahoo.ts'
 import { YandexClient } from './quirks/yandex.ts'
@@ -591,6 +592,7 @@ export const PRESETS: Record<string, Preset> = {
     },
     scope: 'read',
     supports: { refresh: 'none', pkce: false, revocation: false, tokenAuthMethod: null, scopeDelimiter: ',', identifierPath: 'id', displayNamePath: 'fullName' },
+    client: TrelloClient,
     docs: 'https://developer.atlassian.com/cloud/trello/guides/rest-api/authorization/',
   },
   flickr: {
