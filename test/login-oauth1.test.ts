@@ -345,6 +345,25 @@ describe.each(databases)('OAuth 1.0a login on $kind', (database) => {
       expect(provider.requests).toHaveLength(before)
     })
 
+    // OAuth 1.0a has no revocation endpoint: disconnecting forgets the token and secret, and asks nothing of the provider.
+    it('disconnects an OAuth 1.0a account: 204, nothing sent to the provider, its tokens gone, the API refused with 403 account_not_connected', async () => {
+      const browser = new BrowserSession()
+      await login(browser, bff.url, 'linkable')
+      const info = await session(browser, bff.url)
+      const account = await bff.store.accounts.findForUser(Number(info.authenticated && info.user.id), 'linkable')
+      const requests = provider.requests.length
+      const disconnect = () => browser.fetch(new URL('/auth/accounts/linkable', bff.url), { method: 'DELETE', headers: CSRF })
+      expect((await disconnect()).status).toBe(204)
+      expect(provider.requests).toHaveLength(requests)
+      expect(await bff.store.db('accounts').where({ id: account!.id }).first()).toBeUndefined()
+      const api = await browser.fetch(new URL('/api/linkable/account/verify_credentials.json', bff.url), { headers: CSRF })
+      expect([api.status, (await api.json()).error]).toEqual([403, 'account_not_connected'])
+      const again = await disconnect()
+      expect([again.status, (await again.json()).error]).toEqual([404, 'account_not_found'])
+      expect(provider.requests).toHaveLength(requests)
+      expect(bff.logs.join('\n')).not.toContain(account!.tokenSecret!)
+    })
+
     it('answers 401 reauth_required when the provider revoked the token', async () => {
       const browser = new BrowserSession()
       await login(browser, bff.url, 'by-name')
