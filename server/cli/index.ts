@@ -247,19 +247,20 @@ export async function main(args: string[], commandIo: CliIo): Promise<number> {
   } catch (error) {
     const io = failureWriter(args, commandIo)
     const e = error as Error
+    const code = (error as { code?: string } | null | undefined)?.code
     if (e instanceof InputError) {
       // A value quoted in the message may hold a newline (or a terminal escape): the message stays one line.
       io.err(`all-access: ${e.message.replace(/[\u0000-\u001f]/g, (c) => JSON.stringify(c).slice(1, -1))}`)
       return 2
     }
-    if (isDatabaseUnavailable(e) || (e as { code?: string }).code === DATABASE_MISSING) {
+    if (isDatabaseUnavailable(e) || code === DATABASE_MISSING) {
       // Knex's words for a connection not made in time blame a full pool and a missing .transacting().
       const reason = e instanceof knex.KnexTimeoutError ? 'it did not answer in time' : e.message.split('\n')[0]
       io.err(`all-access: cannot reach the database (${reason})`)
       return 3
     }
     // The settings' fault (DATABASE_URL's user or password), not a bug: one line, not pg's stack.
-    if (DATABASE_LOGIN_REFUSED.includes((e as { code?: string }).code ?? '')) {
+    if (DATABASE_LOGIN_REFUSED.includes(code ?? '')) {
       io.err(`all-access: the database refused the login (${e.message.split('\n')[0]})`)
       return 3
     }
@@ -275,7 +276,7 @@ export async function main(args: string[], commandIo: CliIo): Promise<number> {
       return 3
     }
     // A damaged file (a disk's fault, a copy taken mid-write): a backup's to mend, not a bug's stack.
-    if ((e as { code?: string }).code === 'SQLITE_CORRUPT') {
+    if (code === 'SQLITE_CORRUPT') {
       io.err(`all-access: the SQLite database is damaged (SQLITE_CORRUPT): restore it from a backup`)
       return 3
     }
