@@ -481,7 +481,7 @@ describe.each(databases)('the store on $kind', (database) => {
       expect(await store.accounts.get(id)).toEqual(expect.objectContaining({ ...fresh, refreshToken: 'refresh-token-2' }))
       await store.accounts.updateTokens(id, { ...fresh, accessToken: 'access-token-3', refreshToken: null })
       expect(await store.accounts.get(id)).toEqual(expect.objectContaining({ accessToken: 'access-token-3', refreshToken: null, displayName: 'New Name' }))
-      expect(await store.accounts.unlink(id)).toEqual({ id, accessToken: 'access-token-3', refreshToken: null })
+      expect(await store.accounts.unlink(id)).toEqual({ id, accessToken: 'access-token-3', tokenSecret: 'token-secret-1', refreshToken: null })
       expect(await store.accounts.unlink(id)).toBeNull()
       expect(await store.accounts.get(id)).toBeNull()
     })

@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { isEnabled, type ProviderConfig } from '../../shared/provider.ts'
 import { getClient, type ClientOverrides } from '../clients/index.ts'
 import { DEFAULT_API_ANSWER_LIMIT, type BaseOAuthClient, type RejectionEvidence } from '../clients/base.ts'
+import { OAuthClient } from '../clients/oauth1.ts'
 import { OAuth2Client } from '../clients/oauth2.ts'
 import type { ApiRequestOptions, ApiResponse } from '../clients/types.ts'
 import { timedOut } from '../clients/provider-transport.ts'
 import { AllAccessError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { NO_REFRESH_METRICS, type RefreshMetrics } from '../metrics.ts'
-import type { AccountRecord } from '../store/accounts.ts'
+import type { AccountRecord, UnlinkedTokens } from '../store/accounts.ts'
 import type { Store } from '../store/index.ts'
 
 /** Refresh this long before the provider's expiry, so a token never dies in flight. */
@@ -110,18 +111,21 @@ export class AccountAccessService {
 
   /**
    * Revokes an account's tokens at the provider (RFC 7009, or the provider's own way), the refresh
-   * token first. A refusal or a failure is logged, never thrown: the tokens are let go either way.
-   * `note` follows the log lines (the request id).
+   * token first; an OAuth 1.0a access token with its secret, where the provider's client has a way.
+   * A refusal or a failure is logged, never thrown: the tokens are let go either way. `note` follows
+   * the log lines (the request id).
    */
-  async revokeTokens(client: OAuth2Client, tokens: { id: number; accessToken: string; refreshToken: string | null }, note = ''): Promise<void> {
+  async revokeTokens(client: BaseOAuthClient, tokens: UnlinkedTokens, note = ''): Promise<void> {
+    if (!(client instanceof OAuth2Client || client instanceof OAuthClient)) return
     const revocations: [string | null, 'refresh_token' | 'access_token'][] = [
-      [tokens.refreshToken, 'refresh_token'],
+      // OAuth 1.0a knows no refresh token: its access token and secret are the whole grant.
+      [client instanceof OAuth2Client ? tokens.refreshToken : null, 'refresh_token'],
       [tokens.accessToken, 'access_token'],
     ]
     for (const [token, hint] of revocations) {
       if (!token) continue
       try {
-        const revoked = await client.revokeToken(token, hint)
+        const revoked = client instanceof OAuth2Client ? await client.revokeToken(token, hint) : await client.revokeToken({ accessToken: token, tokenSecret: tokens.tokenSecret })
         if (!revoked && (await client.revocationEndpoint())) this.log.info(`revocation of an account ${tokens.id} ${hint} was refused${note}`)
       } catch (error) {
         this.log.error(`error${note} revocation failed for account ${tokens.id}: ${(error as Error).message}`)

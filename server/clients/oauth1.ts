@@ -98,6 +98,19 @@ export class OAuthClient extends BaseOAuthClient {
     return { accessToken: values.oauth_token, tokenSecret: values.oauth_token_secret, refreshToken: null, idToken: null, expiresAt: null, scope: null, raw: values }
   }
 
+  /**
+   * Where the provider revokes an access token, or null. OAuth 1.0a defines no revocation: only a
+   * client that knows its provider's own call has one (and overrides {@link revokeToken} with it).
+   */
+  async revocationEndpoint(): Promise<string | null> {
+    return null
+  }
+
+  /** Revokes an access token (key and secret). Resolves false when the provider has no way or refused. */
+  async revokeToken(_token: ClientToken): Promise<boolean> {
+    return false
+  }
+
   authorizeRequest(request: { method: string; url: URL; form?: URLSearchParams }, token: ClientToken | null = this.token): AuthorizedRequest {
     const authorization = oauth1AuthorizationHeader({
       method: request.method,

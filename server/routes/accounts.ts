@@ -1,11 +1,10 @@
-import { OAuth2Client } from '../clients/oauth2.ts'
 import { AllAccessError } from '../errors.ts'
 import type { BffContext } from '../runtime.ts'
 import { providerParam } from '../http/route-table.ts'
 
 /**
  * `DELETE /auth/accounts/:provider`: unlinks the signed-in user's account, then revokes at the
- * provider (RFC 7009, where it has a revocation endpoint) the tokens the account held when it went:
+ * provider (RFC 7009, or its own call, where it has one) the tokens the account held when it went:
  * those read before may be stale (a refresh meanwhile, here or on another instance). A failed
  * revocation is logged and does not keep the account: the user asked for the link to go.
  */
@@ -21,6 +20,6 @@ export async function disconnectAccount(ctx: BffContext): Promise<void> {
   // Unlinked meanwhile by another request, which revokes what it took.
   if (!unlinked) throw new AllAccessError('account_not_found')
   const client = provider ? runtime.accounts.client(provider, account) : null
-  if (client instanceof OAuth2Client) await runtime.accounts.revokeTokens(client, unlinked, ` req=${ctx.state.requestId}`)
+  if (client) await runtime.accounts.revokeTokens(client, unlinked, ` req=${ctx.state.requestId}`)
   ctx.status = 204
 }

@@ -19,6 +19,14 @@ export interface RenewedAccount {
   refreshToken: string | null
 }
 
+/** The tokens an account held when it was unlinked, which a disconnect revokes (OAuth 1.0a signs with the secret). */
+export interface UnlinkedTokens {
+  id: number
+  accessToken: string
+  tokenSecret?: string | null
+  refreshToken: string | null
+}
+
 /** A user's link to one provider identity (django-all-access's AccountAccess). */
 export interface AccountRecord extends AccountTokens {
   id: number
@@ -280,12 +288,12 @@ export class AccountStore {
    * already): a refresh stored between a read and the delete would otherwise leave its tokens
    * unrevoked, and one still out finds the account gone and revokes its own.
    */
-  async unlink(id: number): Promise<{ id: number; accessToken: string; refreshToken: string | null } | null> {
+  async unlink(id: number): Promise<UnlinkedTokens | null> {
     // Knex's sqlite3 client ignores returning() on delete, so the SQL is written out; both databases speak it.
-    const result = await this.db.raw('DELETE FROM accounts WHERE id = ? RETURNING id, access_token, refresh_token', [id])
+    const result = await this.db.raw('DELETE FROM accounts WHERE id = ? RETURNING id, access_token, token_secret, refresh_token', [id])
     const [row] = returnedRows<Record<string, unknown>>(result)
     this.changed(this.db)
-    return row ? { id: row.id as number, accessToken: this.decrypt('access_token', row) ?? '', refreshToken: this.decrypt('refresh_token', row) } : null
+    return row ? { id: row.id as number, accessToken: this.decrypt('access_token', row) ?? '', tokenSecret: this.decrypt('token_secret', row), refreshToken: this.decrypt('refresh_token', row) } : null
   }
 
   private encrypt(column: EncryptedColumn<'accounts'>, value: string | null): string | null {
