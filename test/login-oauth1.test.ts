@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AllAccessHooks } from '../server/hooks.ts'
+import { getClient } from '../server/clients/index.ts'
 import { hashId } from '../server/crypto/random.ts'
 import { startOAuth1Provider, type RunningOAuth1Provider } from './support/oauth1-sandbox.ts'
 import { BrowserSession } from './support/browser-session.ts'
@@ -345,7 +346,7 @@ describe.each(databases)('OAuth 1.0a login on $kind', (database) => {
       expect(provider.requests).toHaveLength(before)
     })
 
-    // OAuth 1.0a has no revocation endpoint: disconnecting forgets the token and secret, and asks nothing of the provider.
+    // OAuth 1.0a defines no revocation: disconnecting an account of a provider without a call of its own forgets the token and secret, and asks nothing of the provider.
     it('disconnects an OAuth 1.0a account: 204, nothing sent to the provider, its tokens gone, the API refused with 403 account_not_connected', async () => {
       const browser = new BrowserSession()
       await login(browser, bff.url, 'linkable')
@@ -362,6 +363,45 @@ describe.each(databases)('OAuth 1.0a login on $kind', (database) => {
       expect([again.status, (await again.json()).error]).toEqual([404, 'account_not_found'])
       expect(provider.requests).toHaveLength(requests)
       expect(bff.logs.join('\n')).not.toContain(account!.tokenSecret!)
+    })
+
+    // X API v1.1: POST oauth/invalidate_token, signed with the access token it invalidates, answers 200 {"access_token": …}.
+    it("disconnects an account of the twitter preset: X's invalidate_token is called, signed with the account's token, which then stops working; a refusal is logged and the account goes all the same", async () => {
+      await bff.addProvider('x-preset', {
+        preset: 'twitter',
+        requestTokenUrl: provider.requestTokenUrl,
+        authorizationUrl: provider.authorizationUrl,
+        accessTokenUrl: provider.accessTokenUrl,
+        profileUrl: provider.profileUrl,
+        apiBaseUrl: provider.apiBaseUrl,
+        revocationUrl: `${provider.apiBaseUrl}/oauth/invalidate_token`,
+        clientId: consumer.key,
+        clientSecret: consumer.secret,
+      })
+      const disconnect = (browser: BrowserSession) => browser.fetch(new URL('/auth/accounts/x-preset', bff.url), { method: 'DELETE', headers: CSRF })
+      const browser = new BrowserSession()
+      await login(browser, bff.url, 'x-preset')
+      const info = await session(browser, bff.url)
+      const account = await bff.store.accounts.findForUser(Number(info.authenticated && info.user.id), 'x-preset')
+      const before = provider.requests.length
+      expect((await disconnect(browser)).status).toBe(204)
+      expect(provider.requests.slice(before)).toEqual([{ method: 'POST', path: '/1.1/oauth/invalidate_token', ok: true }])
+      expect(bff.logs.some((line) => /revocation/.test(line))).toBe(false)
+      // The token no longer works at the provider.
+      const config = await bff.store.providers.get('x-preset')
+      const oldToken = getClient(config!, { accessToken: account!.accessToken, tokenSecret: account!.tokenSecret })
+      expect((await oldToken.request('GET', provider.profileUrl)).status).toBe(401)
+
+      // The user revoked the app at X first: the call is refused, the disconnect still done and logged.
+      await login(browser, bff.url, 'x-preset')
+      provider.revokeUserTokens('1001')
+      const refusedAt = provider.requests.length
+      expect((await disconnect(browser)).status).toBe(204)
+      expect(provider.requests.slice(refusedAt)).toEqual([{ method: 'POST', path: '/1.1/oauth/invalidate_token', ok: false, reason: 'invalid access token' }])
+      expect(bff.logs.filter((line) => /revocation/.test(line))).toEqual([expect.stringMatching(/revocation of an account \d+ access_token was refused req=/)])
+      bff.logs.length = 0
+      const after = await session(browser, bff.url)
+      expect(after.authenticated && after.accounts.map((a) => a.provider)).not.toContain('x-preset')
     })
 
     it('answers 401 reauth_required when the provider revoked the token', async () => {

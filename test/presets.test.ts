@@ -63,7 +63,9 @@ describe.each(NAMES)('the %s preset', (name) => {
     expect(supports.identifierPath).toMatch(/^[^.\s]+(\.[^.\s]+)*$/)
     if (supports.displayNamePath !== null) for (const path of supports.displayNamePath.split(' ')) expect(path).toMatch(/^[^.\s]+(\.[^.\s]+)*$/)
     if (preset.protocol === 'oauth1') {
-      expect(supports).toEqual(expect.objectContaining({ refresh: 'none', pkce: false, revocation: false, tokenAuthMethod: null }))
+      expect(supports).toEqual(expect.objectContaining({ refresh: 'none', pkce: false, tokenAuthMethod: null }))
+      // OAuth 1.0a defines no revocation: a preset revokes only with its provider's own call, which its client makes.
+      if (supports.revocation) expect(Object.hasOwn(preset.client?.prototype ?? {}, 'revokeToken'), 'its client revokes').toBe(true)
     } else {
       expect(TOKEN_AUTH_METHODS).toContain(supports.tokenAuthMethod)
     }

@@ -15,6 +15,7 @@ import { SlackAppClient } from './quirks/slack-app.ts'
 import { StravaClient } from './quirks/strava.ts'
 import { TikTokClient } from './quirks/tiktok.ts'
 import { TrelloClient } from './quirks/trello.ts'
+import { TwitterClient } from './quirks/twitter.ts'
 import { VkClient } from './quirks/vk.ts'
 import { YahooClient } from './quirks/yahoo.ts'
 import { YandexClient } from './quirks/yandex.ts'
@@ -576,8 +577,11 @@ export const PRESETS: Record<string, Preset> = {
       accessTokenUrl: 'https://api.twitter.com/oauth/access_token',
       profileUrl: 'https://api.twitter.com/1.1/account/verify_credentials.json',
       apiBaseUrl: 'https://api.twitter.com',
+      // X API v1.1's invalidate_token, the one revocation of OAuth 1.0a tokens (made by TwitterClient).
+      revocationUrl: 'https://api.x.com/1.1/oauth/invalidate_token',
     },
-    supports: { refresh: 'none', pkce: false, revocation: false, tokenAuthMethod: null, scopeDelimiter: ' ', identifierPath: 'id_str', displayNamePath: 'name' },
+    supports: { refresh: 'none', pkce: false, revocation: true, tokenAuthMethod: null, scopeDelimiter: ' ', identifierPath: 'id_str', displayNamePath: 'name' },
+    client: TwitterClient,
     docs: 'https://docs.x.com/resources/fundamentals/authentication/oauth-1-0a/obtaining-user-access-tokens',
   },
   trello: {

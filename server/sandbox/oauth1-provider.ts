@@ -366,6 +366,15 @@ export function createOAuth1ProviderApp(options: OAuth1ProviderOptions, state = 
     }),
   )
 
+  // As X's POST oauth/invalidate_token: the access token that signed the call stops working.
+  router.post(
+    '/1.1/oauth/invalidate_token',
+    signed('access', (ctx, { tokenKey }) => {
+      state.accessTokens.delete(tokenKey as string)
+      ctx.body = { access_token: tokenKey }
+    }),
+  )
+
   router.get(
     '/1.1/account/verify_credentials.json',
     api((ctx, user) => {
