@@ -415,6 +415,57 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     }
   })
 
+  // Flickr answers every API failure with HTTP 200 and stat "fail": `{"stat":"fail","code":98,"message":"Invalid auth token"}`
+  // in JSON, `<rsp stat="fail"><err code="98" msg="Invalid auth token" /></rsp>` in its default REST format
+  // (flickr.com/services/api/response.json.html and response.rest.html; error 98, "Login failed / Invalid auth
+  // token", of the methods that need a login), which is what a revoked OAuth token meets (snarfed/granary#35).
+  // Other failures, and successes however long, are passed on.
+  it('flickr: a 200 answer of stat "fail" with error 98 (invalid auth token), in JSON, JSONP or XML, ends the account with reauth_required; other answers are passed on', async () => {
+    const JSON_TYPE = 'text/javascript; charset=utf-8'
+    const XML_TYPE = 'text/xml; charset=utf-8'
+    let answer = { body: '', type: JSON_TYPE }
+    const photos = JSON.stringify({ photos: { page: 1, pages: 1, perpage: 500, total: 500, photo: Array.from({ length: 500 }, (_, i) => ({ id: String(5_000_000_000 + i), owner: '12037949754@N01', secret: 'a1b2c3d4e5', server: '65535', farm: 66, title: `photo ${i}`, ispublic: 1, isfriend: 0, isfamily: 0 })) }, stat: 'ok' })
+    const flickr = await documented({
+      answers: {
+        // https://www.flickr.com/services/api/auth.oauth.html#access_token
+        '/access_token': () => ({ body: 'fullname=Jamal%20Fanaian&oauth_token=72157626737672178-022bbd2f4c2f3432&oauth_token_secret=fccb68c4e6103197&user_nsid=21207597%40N07&username=jamalfanaian', type: 'text/plain' }),
+        // Sent whole, with its length, as Flickr sends its answers.
+        '/rest': (request) =>
+          new URL(request.url, 'http://x').searchParams.get('method') === 'flickr.test.login'
+            ? { body: profileOf('flickr') }
+            : { ...answer, headers: { 'Content-Length': String(Buffer.byteLength(answer.body)) } },
+      },
+    })
+    await bff.addProvider('flickr', { preset: 'flickr', requestTokenUrl: `${flickr.url}/request_token`, authorizationUrl: `${flickr.url}/authorize`, accessTokenUrl: `${flickr.url}/access_token`, profileUrl: `${flickr.url}/rest?method=flickr.test.login&format=json&nojsoncallback=1`, apiBaseUrl: flickr.url, ...credentials })
+    const call = (browser: BrowserSession) => browser.fetch(new URL('/api/flickr/rest?method=flickr.photos.search&user_id=me&format=json&nojsoncallback=1', bff.url), { headers: CSRF })
+    const passedOn = [
+      { body: photos, type: JSON_TYPE },
+      { body: '{"stat":"fail","code":99,"message":"Insufficient permissions. Method requires read privileges; none granted."}', type: JSON_TYPE },
+      { body: '<?xml version="1.0" encoding="utf-8" ?>\n<rsp stat="fail">\n\t<err code="2" msg="Unknown user" />\n</rsp>\n', type: XML_TYPE },
+    ]
+    const dead = {
+      json: { body: '{"stat":"fail","code":98,"message":"Invalid auth token"}', type: JSON_TYPE },
+      jsonp: { body: 'jsonFlickrApi({"stat":"fail","code":98,"message":"Invalid auth token"})', type: JSON_TYPE },
+      xml: { body: '<?xml version="1.0" encoding="utf-8" ?>\n<rsp stat="fail">\n\t<err code="98" msg="Invalid auth token" />\n</rsp>\n', type: XML_TYPE },
+    }
+    for (const [format, refusal] of Object.entries(dead)) {
+      const browser = new BrowserSession()
+      await login(browser, bff.url, 'flickr')
+      for (const passed of passedOn) {
+        answer = passed
+        const other = await call(browser)
+        expect([other.status, await other.text()], format).toEqual([200, passed.body])
+      }
+      answer = refusal
+      const refused = await call(browser)
+      expect([refused.status, await refused.json()], format).toEqual([401, { error: 'reauth_required', message: expect.any(String) }])
+      const info = await session(browser, bff.url)
+      expect(info.authenticated && info.accounts.map((a) => a.status), format).toEqual(['reauth_required'])
+    }
+    // Longer than the proxy reads of an answer it judges: passed on whole all the same.
+    expect(photos.length).toBeGreaterThan(64 * 1024)
+  })
+
   it('dropbox: reads the account with a POST, and revokes by calling with the access token on disconnect', async () => {
     const dropbox = await documented({
       answers: {

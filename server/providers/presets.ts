@@ -4,6 +4,7 @@ import { CognitoClient } from './quirks/cognito.ts'
 import { DropboxClient } from './quirks/dropbox.ts'
 import { FacebookClient } from './quirks/facebook.ts'
 import { FigmaClient } from './quirks/figma.ts'
+import { FlickrClient } from './quirks/flickr.ts'
 import { GitHubClient } from './quirks/github.ts'
 import { HubSpotClient } from './quirks/hubspot.ts'
 import { LinearClient } from './quirks/linear.ts'
@@ -611,7 +612,7 @@ export const PRESETS: Record<string, Preset> = {
     },
     extraAuthorizationParams: { perms: 'read' },
     supports: { refresh: 'none', pkce: false, revocation: false, tokenAuthMethod: null, scopeDelimiter: ' ', identifierPath: 'user.id', displayNamePath: 'user.username._content' },
-    client: RequestTokenByGetClient,
+    client: FlickrClient,
     docs: 'https://www.flickr.com/services/api/auth.oauth.html',
   },
   garmin: {

@@ -8,6 +8,8 @@ export interface DocumentedAnswer {
   /** An object is sent as JSON. */
   body?: string | object
   type?: string
+  /** Headers besides the type: `Content-Length`, say, for an answer the provider sends whole rather than chunked. */
+  headers?: Record<string, string>
 }
 
 export type Answerer = (request: RecordedRequest, provider: DocumentedProvider) => DocumentedAnswer | Promise<DocumentedAnswer>
@@ -82,9 +84,9 @@ export async function startDocumentedProvider(options: DocumentedProviderOptions
         return
       }
       const answerer = options.answers[url.pathname] ?? builtIn[url.pathname]
-      const { status = 200, body = '', type } = answerer ? await answerer(request, provider) : { status: 404, body: { error: 'not_found' } }
+      const { status = 200, body = '', type, headers = {} } = answerer ? await answerer(request, provider) : { status: 404, body: { error: 'not_found' } }
       const json = typeof body === 'object'
-      res.writeHead(status, { 'Content-Type': type ?? (json ? 'application/json' : 'text/plain') })
+      res.writeHead(status, { 'Content-Type': type ?? (json ? 'application/json' : 'text/plain'), ...headers })
       res.end(json ? JSON.stringify(body) : body)
     })
   })
