@@ -639,6 +639,8 @@ export const PRESETS: Record<string, Preset> = {
       profileUrl: 'https://api.discogs.com/oauth/identity',
       apiBaseUrl: 'https://api.discogs.com',
     },
+    // Its 401 ("You must authenticate to access this resource.") answers a call with no or bad
+    // authentication alike and names no dead token, so it is passed on, the account kept active.
     supports: { refresh: 'none', pkce: false, revocation: false, tokenAuthMethod: null, scopeDelimiter: ' ', identifierPath: 'id', displayNamePath: 'username' },
     client: RequestTokenByGetClient,
     docs: 'https://www.discogs.com/developers/#page:authentication',
