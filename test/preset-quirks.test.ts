@@ -466,6 +466,68 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(photos.length).toBeGreaterThan(64 * 1024)
   })
 
+  // Slack's Web API answers every failure with HTTP 200 and `{"ok":false,"error":…}` (slackhq/slack-api-docs
+  // index_web.md; each method's "Errors" on docs.slack.dev): token_revoked ("for a deleted user or workspace or
+  // the app has been removed"), token_expired ("Authentication token has expired"), account_inactive and
+  // invalid_auth name a token that no longer works. Other failures, and successes however long, are passed on.
+  describe.each([
+    ['slack', 'Sign in with Slack'],
+    ['slack-app', 'a Slack app acting for its user'],
+  ])('%s (%s)', (preset) => {
+    const JSON_TYPE = 'application/json; charset=utf-8'
+    const channels = JSON.stringify({ ok: true, channels: Array.from({ length: 40 }, (_, i) => ({ id: `C0${1_000_000 + i}`, name: `channel-${i}`, is_channel: true, is_member: true, topic: { value: 'Company-wide announcements and work-based matters', creator: 'U012A3CDE', last_set: 1449252889 } })), response_metadata: { next_cursor: '' } })
+
+    async function slackProvider(answer: () => { status?: number; body: string }) {
+      return documented({
+        ...(preset === 'slack' ? { discovery: {} } : {}),
+        answers: {
+          '/token': async (_request, provider) =>
+            preset === 'slack'
+              ? { body: { ok: true, access_token: 'xoxp-1234', token_type: 'Bearer', id_token: await provider.idToken({ sub: 'U0R7JM', name: 'krane' }) } }
+              : { body: { ok: true, access_token: 'xoxb-17653672481', token_type: 'bot', authed_user: { id: 'W12345678', scope: 'users:read', access_token: 'xoxp-1234', token_type: 'user' } } },
+          '/profile': () => ({ body: profileOf(preset) }),
+          // Sent whole, with its length.
+          '/conversations.list': () => {
+            const { status = 200, body } = answer()
+            return { status, body, type: JSON_TYPE, headers: { 'Content-Length': String(Buffer.byteLength(body)) } }
+          },
+        },
+      })
+    }
+
+    it('a 200 answer of "ok": false naming the token revoked, expired, inactive or invalid ends the account with reauth_required; other answers are passed on', async () => {
+      let answer: { status?: number; body: string } = { body: channels }
+      const slack = await slackProvider(() => answer)
+      const name = `${preset}-dead-token`
+      await bff.addProvider(name, preset === 'slack' ? { preset, issuer: slack.url, profileUrl: `${slack.url}/profile`, apiBaseUrl: slack.url, ...credentials } : { preset, authorizationUrl: `${slack.url}/authorize`, accessTokenUrl: `${slack.url}/token`, profileUrl: `${slack.url}/profile`, apiBaseUrl: slack.url, ...credentials })
+      const call = (browser: BrowserSession) => browser.fetch(new URL(`/api/${name}/conversations.list`, bff.url), { headers: CSRF })
+      const passedOn = [
+        { body: channels },
+        { body: '{"ok":false,"error":"missing_scope","needed":"channels:read","provided":"users:read"}' },
+        { body: '{"ok":false,"error":"not_authed"}' },
+        { body: '{"ok":false,"error":"internal_error"}' },
+        { status: 429, body: '{"ok":false,"error":"ratelimited"}' },
+      ]
+      for (const dead of ['token_revoked', 'token_expired', 'account_inactive', 'invalid_auth']) {
+        const browser = new BrowserSession()
+        expect(authError(await login(browser, bff.url, name)), dead).toBeNull()
+        for (const passed of passedOn) {
+          answer = passed
+          const other = await call(browser)
+          expect([other.status, await other.text()], dead).toEqual([passed.status ?? 200, passed.body])
+        }
+        answer = { body: JSON.stringify({ ok: false, error: dead }) }
+        const refused = await call(browser)
+        expect([refused.status, await refused.json()], dead).toEqual([401, { error: 'reauth_required', message: expect.any(String) }])
+        const info = await session(browser, bff.url)
+        expect(info.authenticated && info.accounts.map((a) => a.status), dead).toEqual(['reauth_required'])
+      }
+      expect(slack.at('/conversations.list').every((request) => request.headers.authorization === 'Bearer xoxp-1234')).toBe(true)
+      // Longer than an answer read to be judged: passed on whole without being read.
+      expect(channels.length).toBeGreaterThan(1024)
+    })
+  })
+
   it('dropbox: reads the account with a POST, and revokes by calling with the access token on disconnect', async () => {
     const dropbox = await documented({
       answers: {

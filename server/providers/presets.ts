@@ -12,6 +12,7 @@ import { LineClient } from './quirks/line.ts'
 import { LinkedInClient } from './quirks/linkedin.ts'
 import { NotionClient } from './quirks/notion.ts'
 import { RequestTokenByGetClient } from './quirks/request-token-by-get.ts'
+import { SlackClient } from './quirks/slack.ts'
 import { SlackAppClient } from './quirks/slack-app.ts'
 import { StravaClient } from './quirks/strava.ts'
 import { TikTokClient } from './quirks/tiktok.ts'
@@ -186,6 +187,7 @@ export const PRESETS: Record<string, Preset> = {
     endpoints: { issuer: 'https://slack.com', profileUrl: 'https://slack.com/api/openid.connect.userInfo', apiBaseUrl: 'https://slack.com/api' },
     scope: 'openid profile email',
     supports: { refresh: 'none', pkce: false, revocation: false, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ' ', identifierPath: 'sub', displayNamePath: 'name' },
+    client: SlackClient,
     docs: 'https://docs.slack.dev/authentication/sign-in-with-slack/',
   },
   linkedin: {

@@ -1,13 +1,14 @@
-import type { FlowSecrets } from '../../clients/base.ts'
+import type { FlowSecrets, RejectionEvidence } from '../../clients/base.ts'
 import { OAuth2Client } from '../../clients/oauth2.ts'
 import { answerFieldText, parseAnswerBody } from '../../clients/provider-http.ts'
 import type { ParsedToken, Profile } from '../../clients/types.ts'
 import { AllAccessError } from '../../errors.ts'
+import { slackTokenDead } from './slack-web-api.ts'
 
 /**
  * A Slack app acting for its user (OAuth v2): the user's scopes go in `user_scope` (`scope` is the
  * bot's), and the user's token comes nested in `authed_user`. Slack answers errors with status 200
- * and `"ok": false`.
+ * and `"ok": false`, a dead token's included.
  */
 export class SlackAppClient extends OAuth2Client {
   override async getRedirectArgs(flow: FlowSecrets, callbackUrl: string): Promise<Record<string, string>> {
@@ -28,5 +29,9 @@ export class SlackAppClient extends OAuth2Client {
     const profile = await super.getProfileInfo(token)
     if (profile.ok !== true) throw new AllAccessError('profile_request_failed', { detail: `auth.test answered ${answerFieldText(profile.error)}` })
     return profile
+  }
+
+  override async tokenRejected(answer: RejectionEvidence): Promise<boolean> {
+    return (await super.tokenRejected(answer)) || slackTokenDead(answer)
   }
 }

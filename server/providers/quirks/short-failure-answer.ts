@@ -1,0 +1,24 @@
+import type { RejectionEvidence } from '../../clients/base.ts'
+
+/**
+ * The text of an answer declared (`Content-Length`) at most `limit` bytes long, for a provider that
+ * names a dead token in the body of an answer whose status does not say so; null for any other.
+ * A long or chunked answer is never read to be judged: the proxy would hold all of it, and pass on
+ * only what fits its cap on a body it judges.
+ */
+export async function shortFailureText(answer: RejectionEvidence, limit: number): Promise<string | null> {
+  const length = Number(answer.headers.get('content-length') ?? Number.NaN)
+  if (!(length > 0 && length <= limit)) return null
+  return answer.body()
+}
+
+/** A JSON object, or null for anything else (a JSONP wrapper, HTML, a bare value). */
+export function jsonObject(text: string): Record<string, unknown> | null {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return null
+  }
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null
+}
