@@ -572,6 +572,59 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(bff.logs.some((line) => /revocation/.test(line))).toBe(false)
   })
 
+  // The Graph API answers a dead token with HTTP 400 and an OAuthException, code 190 (or 102) with no subcode or
+  // with 458 (app not installed), 460 (password changed), 463 (expired) or 467 (invalid access token): "Handling
+  // Errors", developers.facebook.com/docs/graph-api/guides/error-handling. 459 (checkpointed) and 464 (unconfirmed
+  // user) are mended by the user at facebook.com; other errors, and successes however long, are passed on.
+  it('facebook: a 400 OAuthException of code 190 with no subcode or 458, 460, 463 or 467 ends the account with reauth_required; other answers are passed on', async () => {
+    const JSON_TYPE = 'application/json; charset=UTF-8'
+    const oauthError = (code: number, subcode: number | undefined, message: string) => ({
+      status: 400,
+      body: JSON.stringify({ error: { message, type: 'OAuthException', code, ...(subcode === undefined ? {} : { error_subcode: subcode }), fbtrace_id: 'EJplcsCHuLu' } }),
+    })
+    const friends = JSON.stringify({ data: Array.from({ length: 200 }, (_, i) => ({ name: `Friend ${i}`, id: String(10_215_241_773_831_025 + i) })), paging: { cursors: { before: 'QVFIUk1', after: 'QVFIUjZA' } }, summary: { total_count: 200 } })
+    let answer: { status?: number; body: string } = { body: friends }
+    const facebook = await documented({
+      answers: {
+        '/token': () => ({ body: { access_token: 'EAAGm0PX4ZCpsBA', token_type: 'bearer', expires_in: 5183944 } }),
+        '/profile': () => ({ body: profileOf('facebook') }),
+        // Sent whole, with its length, as the Graph API sends its answers.
+        '/me/friends': () => ({ status: answer.status ?? 200, body: answer.body, type: JSON_TYPE, headers: { 'Content-Length': String(Buffer.byteLength(answer.body)) } }),
+      },
+    })
+    await bff.addProvider('facebook-dead-token', { preset: 'facebook', authorizationUrl: `${facebook.url}/authorize`, accessTokenUrl: `${facebook.url}/token`, profileUrl: `${facebook.url}/profile`, apiBaseUrl: facebook.url, ...credentials })
+    const call = (browser: BrowserSession) => browser.fetch(new URL('/api/facebook-dead-token/me/friends', bff.url), { headers: CSRF })
+    const passedOn: { status?: number; body: string }[] = [
+      { body: friends },
+      oauthError(190, 459, 'Error validating access token: You cannot access the app till you log in to www.facebook.com and follow the instructions given.'),
+      oauthError(190, 464, 'Error validating access token: Sessions for the user are not allowed because the user is not a confirmed user.'),
+      { status: 400, body: JSON.stringify({ error: { message: '(#200) Requires user_friends permission', type: 'OAuthException', code: 200, fbtrace_id: 'EJplcsCHuLu' } }) },
+      { status: 400, body: JSON.stringify({ error: { message: "(#100) Tried accessing nonexisting field (frends) on node type (User)", type: 'OAuthException', code: 100, fbtrace_id: 'EJplcsCHuLu' } }) },
+    ]
+    const dead = {
+      'no subcode': oauthError(190, undefined, 'Invalid OAuth access token - Cannot parse access token'),
+      '458': oauthError(190, 458, 'Error validating access token: User 10215241773831025 has not authorized application 1436428276645325.'),
+      '460': oauthError(190, 460, 'Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.'),
+      '463': oauthError(190, 463, 'Error validating access token: Session has expired on Thursday, 07-Aug-14 10:00:00 PDT. The current time is Thursday, 07-Aug-14 11:09:59 PDT.'),
+      '467': oauthError(190, 467, 'Error validating access token: The session is invalid because the user logged out.'),
+    }
+    for (const [subcode, refusal] of Object.entries(dead)) {
+      const browser = new BrowserSession()
+      expect(authError(await login(browser, bff.url, 'facebook-dead-token')), subcode).toBeNull()
+      for (const passed of passedOn) {
+        answer = passed
+        const other = await call(browser)
+        expect([other.status, await other.text()], subcode).toEqual([passed.status ?? 200, passed.body])
+      }
+      answer = refusal
+      const refused = await call(browser)
+      expect([refused.status, await refused.json()], subcode).toEqual([401, { error: 'reauth_required', message: expect.any(String) }])
+      const info = await session(browser, bff.url)
+      expect(info.authenticated && info.accounts.map((a) => a.status), subcode).toEqual(['reauth_required'])
+    }
+    expect(friends.length).toBeGreaterThan(4096)
+  })
+
   it.each([
     ['still valid', 'strava', Date.now() + 3_600_000],
     ['expired, as it is six hours after its last use', 'strava-later', Date.now() - 60_000],
