@@ -1,5 +1,6 @@
 import type { RejectionEvidence } from '../../clients/base.ts'
 import { RequestTokenByGetClient } from './request-token-by-get.ts'
+import { shortFailureText } from './short-failure-answer.ts'
 
 /** Flickr's error 98, "Login failed / Invalid auth token": the token passed is not (or no longer) valid. */
 const INVALID_AUTH_TOKEN = 98
@@ -15,11 +16,9 @@ export class FlickrClient extends RequestTokenByGetClient {
   override async tokenRejected(answer: RejectionEvidence): Promise<boolean> {
     if (await super.tokenRejected(answer)) return true
     if (answer.status !== 200) return false
-    // A long answer (a page of photos) is no failure, and is never read here: the proxy would hold
-    // all of it, and pass on only what fits its cap on a body it judges.
-    const length = Number(answer.headers.get('content-length') ?? Number.NaN)
-    if (!(length > 0 && length <= FAILURE_ANSWER_LIMIT)) return false
-    return failureCode(await answer.body()) === INVALID_AUTH_TOKEN
+    // A long answer (a page of photos) is no failure, and is never read.
+    const text = await shortFailureText(answer, FAILURE_ANSWER_LIMIT)
+    return text !== null && failureCode(text) === INVALID_AUTH_TOKEN
   }
 }
 
