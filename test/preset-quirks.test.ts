@@ -666,6 +666,60 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(new URLSearchParams(linear.at('/authorize')[0].url.split('?')[1]).get('scope')).toBe('read,write')
   })
 
+  // Linear refuses a token it no longer knows with a GraphQL "authentication error" (code AUTHENTICATION_ERROR,
+  // "Authentication required, not authenticated"), met under status 400 as well as 401, and answers other GraphQL
+  // errors with 200: Linear's own SDK
+  // (linear/linear packages/sdk/src/error.ts, parseLinearError) types an answer by its first error whatever the
+  // status, and the Go, C# and Swift clients that captured the 400 read it as an authentication failure. The
+  // refresh a revoked grant asks for is refused too. Other errors, and successes however long, are passed on.
+  it('linear: a GraphQL authentication error under status 400 or 200 ends the account with reauth_required once the refresh is refused; other answers are passed on', async () => {
+    const JSON_TYPE = 'application/json; charset=utf-8'
+    const authenticationError = JSON.stringify({ errors: [{ message: 'Authentication required, not authenticated', extensions: { type: 'authentication error', code: 'AUTHENTICATION_ERROR', statusCode: 401, userError: true, userPresentableMessage: 'You need to authenticate to access this operation.' } }] })
+    const issues = JSON.stringify({ data: { issues: { nodes: Array.from({ length: 50 }, (_, i) => ({ id: `9cfb482a-81e3-4154-b5b9-2c805e70a${String(i).padStart(3, '0')}`, identifier: `ENG-${100 + i}`, title: `Issue ${i}`, state: { name: 'In Progress' } })), pageInfo: { hasNextPage: false, endCursor: null } } } })
+    let answer: { status?: number; body: string } = { body: issues }
+    const linear = await documented({
+      answers: {
+        '/token': (request) =>
+          form(request.body).grant_type === 'refresh_token'
+            ? { status: 400, body: { error: 'invalid_grant', error_description: 'Invalid grant: refresh token is invalid' } }
+            : { body: { access_token: 'lin_oauth_8f8f8f', token_type: 'Bearer', expires_in: 86399, scope: 'read', refresh_token: 'lin_refresh_1' } },
+        '/profile': () => ({ body: profileOf('linear') }),
+        // Sent whole, with its length.
+        '/graphql': () => ({ status: answer.status ?? 200, body: answer.body, type: JSON_TYPE, headers: { 'Content-Length': String(Buffer.byteLength(answer.body)) } }),
+      },
+    })
+    await bff.addProvider('linear-dead-token', { preset: 'linear', authorizationUrl: `${linear.url}/authorize`, accessTokenUrl: `${linear.url}/token`, profileUrl: `${linear.url}/profile`, apiBaseUrl: linear.url, ...credentials })
+    const refreshes = () => linear.at('/token').filter((request) => form(request.body).grant_type === 'refresh_token')
+    const call = (browser: BrowserSession) => browser.fetch(new URL('/api/linear-dead-token/graphql', bff.url), { method: 'POST', headers: { ...CSRF, 'Content-Type': 'application/json' }, body: JSON.stringify({ query: '{ issues { nodes { id identifier title state { name } } } }' }) })
+    const passedOn: { status?: number; body: string }[] = [
+      { body: issues },
+      { body: JSON.stringify({ errors: [{ message: 'Entity not found: Issue', path: ['issue'], locations: [{ line: 1, column: 9 }], extensions: { type: 'invalid input', code: 'INPUT_ERROR', statusCode: 400, userError: true, userPresentableMessage: 'Could not find referenced Issue.' } }], data: null }) },
+      { status: 400, body: JSON.stringify({ errors: [{ message: 'Cannot query field "nosuchfield" on type "Issue".', locations: [{ line: 1, column: 27 }], extensions: { code: 'GRAPHQL_VALIDATION_FAILED', type: 'graphql error', userError: true } }] }) },
+      { status: 400, body: JSON.stringify({ errors: [{ message: 'Rate limit exceeded', extensions: { type: 'ratelimited', code: 'RATELIMITED' } }] }) },
+    ]
+    for (const status of [400, 200]) {
+      const browser = new BrowserSession()
+      expect(authError(await login(browser, bff.url, 'linear-dead-token')), String(status)).toBeNull()
+      const refreshed = refreshes().length
+      for (const passed of passedOn) {
+        answer = passed
+        const other = await call(browser)
+        expect([other.status, await other.text()], String(status)).toEqual([passed.status ?? 200, passed.body])
+      }
+      expect(refreshes(), String(status)).toHaveLength(refreshed)
+      answer = { status, body: authenticationError }
+      const refused = await call(browser)
+      expect([refused.status, await refused.json()], String(status)).toEqual([401, { error: 'reauth_required', message: expect.any(String) }])
+      const info = await session(browser, bff.url)
+      expect(info.authenticated && info.accounts.map((a) => a.status), String(status)).toEqual(['reauth_required'])
+    }
+    // Refreshed once for each dead token, never for the answers passed on.
+    expect(refreshes().map((request) => form(request.body).refresh_token)).toEqual(['lin_refresh_1', 'lin_refresh_1'])
+    expect(linear.at('/graphql').every((request) => request.headers.authorization === 'Bearer lin_oauth_8f8f8f')).toBe(true)
+    // Longer than an answer read to be judged: passed on whole without being read.
+    expect(issues.length).toBeGreaterThan(2048)
+  })
+
   it('yandex: sends the token as Authorization: OAuth', async () => {
     const yandex = await documented({
       answers: {
@@ -784,4 +838,5 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(figma.at('/v1/oauth/token')).toEqual([])
     expect(await bff.store.accounts.get(accountId)).toEqual(expect.objectContaining({ accessToken: 'figma-fresh', refreshToken: 'figma-refresh' }))
   })
+
 })
