@@ -839,4 +839,59 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(await bff.store.accounts.get(accountId)).toEqual(expect.objectContaining({ accessToken: 'figma-fresh', refreshToken: 'figma-refresh' }))
   })
 
+  // Figma's REST API refuses a token it does not know with 403 and "Invalid token", in either of its error
+  // shapes (figma/rest-api-spec openapi.yaml, ErrorResponsePayloadWithErrMessage and …WithErrorBoolean):
+  // `{"status":403,"err":"Invalid token"}` on the files and images endpoints, `{"status":403,"error":true,
+  // "message":"Invalid token"}` on the variables ones, as clients captured it and take it for a dead token
+  // ("revoked, mistyped, or past its expiry"). A refresh is tried first; once refused too, the account needs a
+  // new login. Other 403s (a plan, an account type), other errors, and successes however long, are passed on.
+  it('figma: a 403 of "Invalid token", in err or message, ends the account with reauth_required once the refresh is refused; other answers are passed on', async () => {
+    const JSON_TYPE = 'application/json; charset=utf-8'
+    const file = JSON.stringify({ name: 'Design System', lastModified: '2026-11-30T09:12:44Z', version: '2104475637', role: 'editor', editorType: 'figma', document: { id: '0:0', name: 'Document', type: 'DOCUMENT', children: Array.from({ length: 40 }, (_, i) => ({ id: `0:${i + 1}`, name: `Page ${i + 1}`, type: 'CANVAS', backgroundColor: { r: 0.96, g: 0.96, b: 0.96, a: 1 }, children: [] })) }, components: {}, styles: {}, schemaVersion: 0 })
+    let answer: { status?: number; body: string } = { body: file }
+    const figma = await documented({
+      answers: {
+        // https://developers.figma.com/docs/rest-api/oauth-apps/: the token answer.
+        '/token': () => ({ body: { user_id_string: '1234', access_token: 'figu_access', token_type: 'bearer', expires_in: 7776000, refresh_token: 'figur_refresh' } }),
+        '/refresh': () => ({ status: 400, body: { error: 'invalid_grant' } }),
+        '/profile': () => ({ body: profileOf('figma') }),
+        // Sent whole, with its length.
+        '/files/Rk4QZ0b2': () => ({ status: answer.status ?? 200, body: answer.body, type: JSON_TYPE, headers: { 'Content-Length': String(Buffer.byteLength(answer.body)) } }),
+      },
+    })
+    await bff.addProvider('figma-dead-token', { preset: 'figma', authorizationUrl: `${figma.url}/authorize`, accessTokenUrl: `${figma.url}/token`, profileUrl: `${figma.url}/profile`, apiBaseUrl: figma.url, ...credentials })
+    const call = (browser: BrowserSession) => browser.fetch(new URL('/api/figma-dead-token/files/Rk4QZ0b2', bff.url), { headers: CSRF })
+    const passedOn: { status?: number; body: string }[] = [
+      { body: file },
+      { status: 403, body: JSON.stringify({ status: 403, err: 'Limited by Figma plan' }) },
+      { status: 403, body: JSON.stringify({ status: 403, err: 'Incorrect account type' }) },
+      { status: 404, body: JSON.stringify({ status: 404, err: 'Not found' }) },
+      { status: 429, body: JSON.stringify({ status: 429, err: 'Rate limit exceeded' }) },
+    ]
+    const dead = {
+      err: { status: 403, body: JSON.stringify({ status: 403, err: 'Invalid token' }) },
+      message: { status: 403, body: JSON.stringify({ status: 403, error: true, message: 'Invalid token' }) },
+    }
+    for (const [shape, refusal] of Object.entries(dead)) {
+      const browser = new BrowserSession()
+      expect(authError(await login(browser, bff.url, 'figma-dead-token')), shape).toBeNull()
+      const refreshed = figma.at('/refresh').length
+      for (const passed of passedOn) {
+        answer = passed
+        const other = await call(browser)
+        expect([other.status, await other.text()], shape).toEqual([passed.status ?? 200, passed.body])
+      }
+      expect(figma.at('/refresh'), shape).toHaveLength(refreshed)
+      answer = refusal
+      const refused = await call(browser)
+      expect([refused.status, await refused.json()], shape).toEqual([401, { error: 'reauth_required', message: expect.any(String) }])
+      const info = await session(browser, bff.url)
+      expect(info.authenticated && info.accounts.map((a) => a.status), shape).toEqual(['reauth_required'])
+    }
+    // Refreshed once for each dead token, never for the answers passed on.
+    expect(figma.at('/refresh').map((request) => form(request.body))).toEqual([{ refresh_token: 'figur_refresh' }, { refresh_token: 'figur_refresh' }])
+    expect(figma.at('/files/Rk4QZ0b2').every((request) => request.headers.authorization === 'Bearer figu_access')).toBe(true)
+    // Longer than an answer read to be judged: passed on whole without being read.
+    expect(file.length).toBeGreaterThan(1024)
+  })
 })
