@@ -113,7 +113,7 @@ function asText(value: unknown): string {
 }
 
 /** `type/subtype` of a Content-Type, lower case, without parameters. */
-function mediaType(contentType: string | null): string {
+export function mediaType(contentType: string | null): string {
   return (contentType ?? '').split(';', 1)[0].trim().toLowerCase()
 }
 

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http'
 import { isEnabled } from '../../shared/provider.ts'
 import type { BaseOAuthClient } from '../clients/base.ts'
-import { PROVIDER_REQUEST_HEADERS } from '../clients/provider-http.ts'
+import { mediaType, PROVIDER_REQUEST_HEADERS } from '../clients/provider-http.ts'
 import { deadline, send, type TransportAnswer } from '../clients/provider-transport.ts'
 import { AllAccessError } from '../errors.ts'
 import { RequestAbandonedError } from '../http/abandoned-request.ts'
@@ -160,7 +160,7 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   // OAuth 1.0a signs a form's parameters, so such a body is read whole and parsed; any other body
   // goes on as bytes, unparsed. The media type itself, whatever its parameters (RFC 9110 §8.3.1): a
   // provider does not count a body of a type that only starts with its name.
-  const signsForm = provider.protocol === 'oauth1' && /^application\/x-www-form-urlencoded[ \t]*(;|$)/i.test(headers['content-type'] ?? '')
+  const signsForm = provider.protocol === 'oauth1' && mediaType(headers['content-type'] ?? null) === 'application/x-www-form-urlencoded'
   let body = await readRequestBody(ctx, runtime.proxy.maxBody, signsForm, runtime.proxy.timeoutMs)
   let form = signsForm && body.kind === 'buffered' ? signedForm(body.bytes) : undefined
   if (provider.protocol === 'oauth1') {
