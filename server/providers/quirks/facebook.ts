@@ -1,7 +1,7 @@
 import type { RejectionEvidence } from '../../clients/base.ts'
 import { OAuth2Client } from '../../clients/oauth2.ts'
 import { callProvider } from '../../clients/provider-http.ts'
-import { jsonObject, shortFailureText } from './short-failure-answer.ts'
+import { shortFailureJson } from './short-failure-answer.ts'
 
 /**
  * The Graph API's codes of a login or token that has "expired, been revoked, or is otherwise
@@ -31,8 +31,7 @@ export class FacebookClient extends OAuth2Client {
   override async tokenRejected(answer: RejectionEvidence): Promise<boolean> {
     if (await super.tokenRejected(answer)) return true
     if (answer.status !== 400) return false
-    const text = await shortFailureText(answer, FAILURE_ANSWER_LIMIT)
-    const error = text === null ? null : jsonObject(text)?.error
+    const error = (await shortFailureJson(answer, FAILURE_ANSWER_LIMIT))?.error
     if (typeof error !== 'object' || error === null) return false
     const { code, error_subcode: subcode } = error as { code?: unknown; error_subcode?: unknown }
     if (typeof code !== 'number' || !DEAD_TOKEN_CODES.has(code)) return false

@@ -1,7 +1,7 @@
 import type { RejectionEvidence } from '../../clients/base.ts'
 import { OAuth2Client, type RefreshOptions } from '../../clients/oauth2.ts'
 import type { ParsedToken } from '../../clients/types.ts'
-import { jsonObject, shortFailureText } from './short-failure-answer.ts'
+import { shortFailureJson } from './short-failure-answer.ts'
 
 /**
  * Figma's words for a token it does not know (revoked, expired, or never issued), in either of its
@@ -29,8 +29,7 @@ export class FigmaClient extends OAuth2Client {
   override async tokenRejected(answer: RejectionEvidence): Promise<boolean> {
     if (await super.tokenRejected(answer)) return true
     if (answer.status !== 403) return false
-    const text = await shortFailureText(answer, FAILURE_ANSWER_LIMIT)
-    const body = text === null ? null : jsonObject(text)
+    const body = await shortFailureJson(answer, FAILURE_ANSWER_LIMIT)
     return body !== null && (body.err === DEAD_TOKEN_MESSAGE || body.message === DEAD_TOKEN_MESSAGE)
   }
 

@@ -1,6 +1,6 @@
 import type { RejectionEvidence } from '../../clients/base.ts'
 import { RequestTokenByGetClient } from './request-token-by-get.ts'
-import { shortFailureText } from './short-failure-answer.ts'
+import { jsonObject, shortFailureText } from './short-failure-answer.ts'
 
 /** Flickr's error 98, "Login failed / Invalid auth token": the token passed is not (or no longer) valid. */
 const INVALID_AUTH_TOKEN = 98
@@ -32,13 +32,8 @@ function failureCode(answer: string): number | null {
   }
   // JSON, or JSONP: jsonFlickrApi({...}) unless the call asked for nojsoncallback=1.
   const json = /^[A-Za-z_$][\w$]*\((.*)\)\s*;?$/s.exec(text)?.[1] ?? text
-  let body: unknown
-  try {
-    body = JSON.parse(json)
-  } catch {
-    return null
-  }
-  if (typeof body !== 'object' || body === null || (body as { stat?: unknown }).stat !== 'fail') return null
-  const { code } = body as { code?: unknown }
+  const body = jsonObject(json)
+  if (body?.stat !== 'fail') return null
+  const { code } = body
   return typeof code === 'number' ? code : typeof code === 'string' && /^\d{1,9}$/.test(code) ? Number(code) : null
 }

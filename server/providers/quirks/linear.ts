@@ -2,7 +2,7 @@ import type { RejectionEvidence } from '../../clients/base.ts'
 import { OAuth2Client } from '../../clients/oauth2.ts'
 import type { ParsedToken, Profile } from '../../clients/types.ts'
 import { AllAccessError } from '../../errors.ts'
-import { jsonObject, shortFailureText } from './short-failure-answer.ts'
+import { shortFailureJson } from './short-failure-answer.ts'
 
 /**
  * A GraphQL error answer is `{"errors":[{"message","extensions":{"type","code","statusCode",
@@ -30,8 +30,7 @@ export class LinearClient extends OAuth2Client {
   override async tokenRejected(answer: RejectionEvidence): Promise<boolean> {
     if (await super.tokenRejected(answer)) return true
     if (answer.status !== 200 && answer.status !== 400) return false
-    const text = await shortFailureText(answer, FAILURE_ANSWER_LIMIT)
-    const errors = text === null ? null : jsonObject(text)?.errors
+    const errors = (await shortFailureJson(answer, FAILURE_ANSWER_LIMIT))?.errors
     const first: unknown = Array.isArray(errors) ? errors[0] : null
     const extensions = typeof first === 'object' && first !== null ? (first as { extensions?: unknown }).extensions : null
     if (typeof extensions !== 'object' || extensions === null) return false

@@ -12,6 +12,12 @@ export async function shortFailureText(answer: RejectionEvidence, limit: number)
   return answer.body()
 }
 
+/** The JSON object of such an answer (see {@link shortFailureText}); null for any other. */
+export async function shortFailureJson(answer: RejectionEvidence, limit: number): Promise<Record<string, unknown> | null> {
+  const text = await shortFailureText(answer, limit)
+  return text === null ? null : jsonObject(text)
+}
+
 /** A JSON object, or null for anything else (a JSONP wrapper, HTML, a bare value). */
 export function jsonObject(text: string): Record<string, unknown> | null {
   let value: unknown

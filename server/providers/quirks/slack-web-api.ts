@@ -1,5 +1,5 @@
 import type { RejectionEvidence } from '../../clients/base.ts'
-import { jsonObject, shortFailureText } from './short-failure-answer.ts'
+import { shortFailureJson } from './short-failure-answer.ts'
 
 /**
  * The Web API errors that name the token itself as dead (the "Errors" of every method page):
@@ -19,7 +19,6 @@ const FAILURE_ANSWER_LIMIT = 1024
  */
 export async function slackTokenDead(answer: RejectionEvidence): Promise<boolean> {
   if (answer.status !== 200) return false
-  const text = await shortFailureText(answer, FAILURE_ANSWER_LIMIT)
-  const body = text === null ? null : jsonObject(text)
+  const body = await shortFailureJson(answer, FAILURE_ANSWER_LIMIT)
   return body !== null && body.ok === false && typeof body.error === 'string' && DEAD_TOKEN_ERRORS.has(body.error)
 }
