@@ -15,6 +15,8 @@ const credentials = { clientId: 'client-id', clientSecret: 'client-secret' }
 const BASIC = `Basic ${Buffer.from('client-id:client-secret').toString('base64')}`
 const profileOf = (preset: string) => (JSON.parse(readFileSync(`test/fixtures/presets/${preset}.json`, 'utf8')) as { profile: Record<string, unknown> }).profile
 const form = (body: string) => Object.fromEntries(new URLSearchParams(body))
+/** An answer sent whole, with its length, as a provider sends a short one: a chunked answer is never read to judge a token. */
+const sentWhole = (status: number, body: string, type: string) => ({ status, body, type, headers: { 'Content-Length': String(Buffer.byteLength(body)) } })
 
 async function accountsOf(browser: BrowserSession, bffUrl: string) {
   const info = await session(browser, bffUrl)
@@ -433,7 +435,7 @@ describe.each(databases)('provider quirks handled by presets, against providers 
         '/rest': (request) =>
           new URL(request.url, 'http://x').searchParams.get('method') === 'flickr.test.login'
             ? { body: profileOf('flickr') }
-            : { ...answer, headers: { 'Content-Length': String(Buffer.byteLength(answer.body)) } },
+            : sentWhole(200, answer.body, answer.type),
       },
     })
     await bff.addProvider('flickr', { preset: 'flickr', requestTokenUrl: `${flickr.url}/request_token`, authorizationUrl: `${flickr.url}/authorize`, accessTokenUrl: `${flickr.url}/access_token`, profileUrl: `${flickr.url}/rest?method=flickr.test.login&format=json&nojsoncallback=1`, apiBaseUrl: flickr.url, ...credentials })
@@ -489,7 +491,7 @@ describe.each(databases)('provider quirks handled by presets, against providers 
           // Sent whole, with its length.
           '/conversations.list': () => {
             const { status = 200, body } = answer()
-            return { status, body, type: JSON_TYPE, headers: { 'Content-Length': String(Buffer.byteLength(body)) } }
+            return sentWhole(status, body, JSON_TYPE)
           },
         },
       })
@@ -589,7 +591,7 @@ describe.each(databases)('provider quirks handled by presets, against providers 
         '/token': () => ({ body: { access_token: 'EAAGm0PX4ZCpsBA', token_type: 'bearer', expires_in: 5183944 } }),
         '/profile': () => ({ body: profileOf('facebook') }),
         // Sent whole, with its length, as the Graph API sends its answers.
-        '/me/friends': () => ({ status: answer.status ?? 200, body: answer.body, type: JSON_TYPE, headers: { 'Content-Length': String(Buffer.byteLength(answer.body)) } }),
+        '/me/friends': () => sentWhole(answer.status ?? 200, answer.body, JSON_TYPE),
       },
     })
     await bff.addProvider('facebook-dead-token', { preset: 'facebook', authorizationUrl: `${facebook.url}/authorize`, accessTokenUrl: `${facebook.url}/token`, profileUrl: `${facebook.url}/profile`, apiBaseUrl: facebook.url, ...credentials })
@@ -685,7 +687,7 @@ describe.each(databases)('provider quirks handled by presets, against providers 
             : { body: { access_token: 'lin_oauth_8f8f8f', token_type: 'Bearer', expires_in: 86399, scope: 'read', refresh_token: 'lin_refresh_1' } },
         '/profile': () => ({ body: profileOf('linear') }),
         // Sent whole, with its length.
-        '/graphql': () => ({ status: answer.status ?? 200, body: answer.body, type: JSON_TYPE, headers: { 'Content-Length': String(Buffer.byteLength(answer.body)) } }),
+        '/graphql': () => sentWhole(answer.status ?? 200, answer.body, JSON_TYPE),
       },
     })
     await bff.addProvider('linear-dead-token', { preset: 'linear', authorizationUrl: `${linear.url}/authorize`, accessTokenUrl: `${linear.url}/token`, profileUrl: `${linear.url}/profile`, apiBaseUrl: linear.url, ...credentials })
@@ -856,7 +858,7 @@ describe.each(databases)('provider quirks handled by presets, against providers 
         '/refresh': () => ({ status: 400, body: { error: 'invalid_grant' } }),
         '/profile': () => ({ body: profileOf('figma') }),
         // Sent whole, with its length.
-        '/files/Rk4QZ0b2': () => ({ status: answer.status ?? 200, body: answer.body, type: JSON_TYPE, headers: { 'Content-Length': String(Buffer.byteLength(answer.body)) } }),
+        '/files/Rk4QZ0b2': () => sentWhole(answer.status ?? 200, answer.body, JSON_TYPE),
       },
     })
     await bff.addProvider('figma-dead-token', { preset: 'figma', authorizationUrl: `${figma.url}/authorize`, accessTokenUrl: `${figma.url}/token`, profileUrl: `${figma.url}/profile`, apiBaseUrl: figma.url, ...credentials })
