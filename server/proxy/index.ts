@@ -206,17 +206,18 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   // The body leaves decoded: its coding stays behind with it.
   if (codings.length) delete returned['content-encoding']
   ctx.set(withoutSecrets(returned, upstream.secrets))
-  if (upstream.buffered !== undefined) {
-    upstream.done()
-    // The browser never holds the token: not even where a provider writes it back into its answer.
-    ctx.body = redactBytes(upstream.buffered, upstream.secrets)
-  } else if (ctx.method === 'HEAD') {
+  // HEAD first, even when its (empty) body was read to judge the token: it names no length of its own.
+  if (ctx.method === 'HEAD') {
     upstream.done()
     drop(answer)
     // Not null: Koa answers a null body "204 No Content" (or the 4 bytes of a JSON `null`). An empty
     // body keeps the provider's status; a GET's answer is streamed, so HEAD names no length either.
     ctx.body = ''
     ctx.remove('Content-Length')
+  } else if (upstream.buffered !== undefined) {
+    upstream.done()
+    // The browser never holds the token: not even where a provider writes it back into its answer.
+    ctx.body = redactBytes(upstream.buffered, upstream.secrets)
   } else if (answer.status === 204 || answer.status === 304) {
     upstream.done()
     drop(answer)
