@@ -518,6 +518,10 @@ describe.each(databases)('provider quirks handled by presets, against providers 
           const other = await call(browser)
           expect([other.status, await other.text()], dead).toEqual([passed.status ?? 200, passed.body])
         }
+        // A HEAD of a short answer: its empty body read to judge the token, and no length named, as for any HEAD.
+        answer = { body: '{"ok":false,"error":"not_authed"}' }
+        const head = await browser.fetch(new URL(`/api/${name}/conversations.list`, bff.url), { method: 'HEAD', headers: CSRF })
+        expect([head.status, head.headers.get('content-length'), await head.text()], dead).toEqual([200, null, ''])
         answer = { body: JSON.stringify({ ok: false, error: dead }) }
         const refused = await call(browser)
         expect([refused.status, await refused.json()], dead).toEqual([401, { error: 'reauth_required', message: expect.any(String) }])
@@ -749,6 +753,51 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     const userInfo = vk.at('/profile')[0]
     expect([userInfo.method, userInfo.headers.authorization, form(userInfo.body)]).toEqual(['POST', undefined, { client_id: 'client-id', access_token: 'vk2.a.access' }])
     expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'vk', identifier: '1234567890', displayName: 'Ivan Ivanov' }])
+  })
+
+  // VK's API reads the token from Authorization: Bearer ("Формат запросов", dev.vk.com/api/api-requests) and answers
+  // every failure with HTTP 200 and an error object; 5 is "User authorization failed" (an expired, revoked or invalid
+  // token). VK ID's tokens last an hour, and the preset cannot refresh them: the account must sign in again.
+  it('vk: a 200 answer of error 5 (user authorization failed) ends the account with reauth_required; other answers are passed on', async () => {
+    const JSON_TYPE = 'application/json; charset=utf-8'
+    const params = [{ key: 'user_ids', value: '1234567890' }, { key: 'v', value: '5.199' }, { key: 'method', value: 'users.get' }, { key: 'oauth', value: '1' }]
+    const vkError = (code: number, message: string) => JSON.stringify({ error: { error_code: code, error_msg: message, request_params: params } })
+    const users = JSON.stringify({ response: Array.from({ length: 60 }, (_, i) => ({ id: 1_234_567_890 + i, first_name: 'Ivan', last_name: 'Ivanov', can_access_closed: true, is_closed: false, photo_100: `https://sun1-20.userapi.com/s/v1/ig2/${i}.jpg?size=100x100&quality=95&crop=0,0,200,200&ava=1` })) })
+    let answer = users
+    const vk = await documented({
+      answers: {
+        '/token': () => ({ body: { access_token: 'vk2.a.access', token_type: 'Bearer', expires_in: 3600, user_id: 1234567890, scope: 'vkid.personal_info email' } }),
+        '/profile': () => ({ body: profileOf('vk') }),
+        // Sent whole, with its length.
+        '/users.get': () => sentWhole(200, answer, JSON_TYPE),
+      },
+    })
+    const name = 'vk-dead-token'
+    const call = (browser: BrowserSession) => browser.fetch(new URL(`/api/${name}/users.get?v=5.199`, bff.url), { headers: CSRF })
+    const passedOn = [
+      users,
+      vkError(6, 'Too many requests per second'),
+      vkError(15, 'Access denied: no access to call this method'),
+      vkError(100, 'One of the parameters specified was missing or invalid: user_ids is undefined'),
+      JSON.stringify({ error: { error_code: '5', error_msg: 'not a number' } }),
+    ]
+    await bff.addProvider(name, { preset: 'vk', authorizationUrl: `${vk.url}/authorize`, accessTokenUrl: `${vk.url}/token`, profileUrl: `${vk.url}/profile`, apiBaseUrl: vk.url, ...credentials })
+    for (const refusal of ['User authorization failed: invalid access_token (4).', 'User authorization failed: access_token has expired.']) {
+      const browser = new BrowserSession()
+      expect(authError(await login(browser, bff.url, name)), refusal).toBeNull()
+      for (const passed of passedOn) {
+        answer = passed
+        const other = await call(browser)
+        expect([other.status, await other.text()], refusal).toEqual([200, passed])
+      }
+      answer = vkError(5, refusal)
+      const refused = await call(browser)
+      expect([refused.status, await refused.json()], refusal).toEqual([401, { error: 'reauth_required', message: expect.any(String) }])
+      const info = await session(browser, bff.url)
+      expect(info.authenticated && info.accounts.map((a) => a.status), refusal).toEqual(['reauth_required'])
+    }
+    expect(vk.at('/users.get').every((request) => request.headers.authorization === 'Bearer vk2.a.access')).toBe(true)
+    expect(users.length).toBeGreaterThan(4096)
   })
 
   it('hubspot: reads the user by introspecting the access token, credentials and token in the form, and keeps the token out of the profile', async () => {
