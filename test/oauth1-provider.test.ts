@@ -1,6 +1,7 @@
 import { request as httpRequest } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { oauth1AuthorizationHeader, type OAuth1Credentials } from '../server/clients/oauth1-signature.ts'
+import { OAuth1ProviderState, REQUEST_TOKEN_LIFETIME_MS, verifyOAuth1Request } from '../server/sandbox/oauth1-provider.ts'
 import { parseOAuthAuthorization, startOAuth1Provider, type RunningOAuth1Provider } from './support/oauth1-sandbox.ts'
 
 const consumer = { key: 'ck', secret: 'cs-0123456789' }
@@ -316,5 +317,52 @@ describe('parseOAuthAuthorization(header)', () => {
     expect(() => parseOAuthAuthorization('OAuth oauth_consumer_key="a%2fb"')).toThrow('malformed Authorization header')
     expect(() => parseOAuthAuthorization('OAuth oauth_consumer_key="%FF"')).toThrow('malformed Authorization header')
     expect(() => parseOAuthAuthorization('OAuth oauth_consumer_key="a",')).toThrow('malformed Authorization header')
+  })
+})
+
+describe('what the sandbox provider remembers, over a demo left running', () => {
+  const consumers = new Map([[consumer.key, consumer.secret]])
+  const url = 'http://127.0.0.1:9/1.1/account/verify_credentials.json'
+  /** A request signed at `at` (epoch ms), with a token of the user's when given. */
+  const signedAt = (at: number, token?: OAuth1Credentials) => ({
+    method: 'GET',
+    baseUri: url,
+    query: new URLSearchParams(),
+    form: new URLSearchParams(),
+    authorization: oauth1AuthorizationHeader({ method: 'GET', url, consumer, token, timestamp: Math.floor(at / 1000) }),
+  })
+  const start = Date.parse('2026-12-02T12:00:00Z')
+
+  it('forgets a spent nonce once its timestamp has gone stale, when a reuse is refused as stale anyway', () => {
+    const state = new OAuth1ProviderState()
+    const first = signedAt(start)
+    verifyOAuth1Request(first, 'none', consumers, state, start)
+    for (let second = 1; second <= 299; second += 2) verifyOAuth1Request(signedAt(start + second * 1000), 'none', consumers, state, start + second * 1000)
+    expect(() => verifyOAuth1Request(first, 'none', consumers, state, start + 299_000)).toThrow('nonce already used')
+    expect(state.nonces.get(consumer.key)?.size).toBe(151)
+    const later = start + 302_000
+    verifyOAuth1Request(signedAt(later), 'none', consumers, state, later)
+    // Those signed within the last five minutes are still spent; the first, and those near it, are not held.
+    expect(state.nonces.get(consumer.key)?.size).toBeLessThan(151)
+    expect(state.nonces.get(consumer.key)?.has(parseOAuthAuthorization(first.authorization).get('oauth_nonce') as string)).toBe(false)
+    expect(() => verifyOAuth1Request(first, 'none', consumers, state, later)).toThrow('stale oauth_timestamp')
+    // A day of requests, one a minute, holds five minutes' worth.
+    for (let minute = 1; minute <= 24 * 60; minute++) verifyOAuth1Request(signedAt(later + minute * 60_000), 'none', consumers, state, later + minute * 60_000)
+    expect(state.nonces.get(consumer.key)?.size).toBeLessThanOrEqual(11)
+  })
+
+  it('refuses a request token past its lifetime, and forgets the unused ones', () => {
+    const state = new OAuth1ProviderState()
+    const token = { key: 'request-token-1', secret: 'request-secret-1' }
+    state.requestTokens.set(token.key, { secret: token.secret, issuedAt: start, consumer: consumer.key, callback })
+    state.requestTokens.set('never-used', { secret: 'x', issuedAt: start, consumer: consumer.key, callback })
+    const usedAt = start + REQUEST_TOKEN_LIFETIME_MS
+    expect(verifyOAuth1Request(signedAt(usedAt, token), 'request', consumers, state, usedAt).requestToken?.secret).toBe(token.secret)
+    const late = usedAt + 1000
+    expect(() => verifyOAuth1Request(signedAt(late, token), 'request', consumers, state, late)).toThrow('invalid request token')
+    // Forgotten at the next walk, within a timestamp window.
+    const swept = late + 300_000
+    verifyOAuth1Request(signedAt(swept), 'none', consumers, state, swept)
+    expect([...state.requestTokens.keys()]).toEqual([])
   })
 })

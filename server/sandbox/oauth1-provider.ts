@@ -56,6 +56,8 @@ export const DEMO_OAUTH1_USERS: OAuth1SandboxUser[] = [
 
 export interface OAuth1RequestToken {
   secret: string
+  /** Epoch ms: the token is refused, and forgotten, {@link REQUEST_TOKEN_LIFETIME_MS} later. */
+  issuedAt: number
   consumer: string
   callback: string
   /** Set once the user allowed access. */
@@ -69,16 +71,45 @@ export interface OAuth1AccessToken {
   userId: string
 }
 
+const TIMESTAMP_WINDOW_SECONDS = 300
+/** How long a request token waits for the user's decision and its exchange. */
+export const REQUEST_TOKEN_LIFETIME_MS = 15 * 60_000
+
 /** What the provider remembers; shared with whoever started it so tests can look and revoke. */
 export class OAuth1ProviderState {
   readonly statuses: OAuth1SandboxStatus[] = []
   readonly requestTokens = new Map<string, OAuth1RequestToken>()
   readonly accessTokens = new Map<string, OAuth1AccessToken>()
-  /** Spent nonces per consumer key, kept for the provider's lifetime. */
-  readonly nonces = new Map<string, Set<string>>()
+  /**
+   * Spent nonces per consumer key, each with the timestamp it came with: kept only while a request of
+   * that timestamp could still be accepted; a later one is refused as stale whatever its nonce.
+   */
+  readonly nonces = new Map<string, Map<string, number>>()
+  private sweptAt = 0
 
   revokeUserTokens(userId: string): void {
     for (const [key, token] of this.accessTokens) if (token.userId === userId) this.accessTokens.delete(key)
+  }
+
+  /** A request token still within its lifetime. */
+  requestToken(key: string | undefined, now: number): OAuth1RequestToken | undefined {
+    const token = key === undefined ? undefined : this.requestTokens.get(key)
+    return token && now - token.issuedAt <= REQUEST_TOKEN_LIFETIME_MS ? token : undefined
+  }
+
+  /**
+   * Forgets the nonces gone stale and the request tokens past their lifetime, so that a demo left
+   * running does not grow for ever. One walk of everything at most once a window: no request pays
+   * for more than its share.
+   */
+  forgetExpired(now: number): void {
+    if (now - this.sweptAt < TIMESTAMP_WINDOW_SECONDS * 1000) return
+    this.sweptAt = now
+    for (const [consumer, spent] of this.nonces) {
+      for (const [nonce, timestamp] of spent) if (now / 1000 - timestamp > TIMESTAMP_WINDOW_SECONDS) spent.delete(nonce)
+      if (spent.size === 0) this.nonces.delete(consumer)
+    }
+    for (const [key, token] of this.requestTokens) if (now - token.issuedAt > REQUEST_TOKEN_LIFETIME_MS) this.requestTokens.delete(key)
   }
 }
 
@@ -97,7 +128,6 @@ const invalidToken = (message: string) => new OAuth1Refusal(message, 401, 89)
 
 // ---- Verification, written independently of the client's signer (server/clients/oauth1-signature.ts) so each checks the other.
 
-const TIMESTAMP_WINDOW_SECONDS = 300
 const MAX_BODY_BYTES = 64 * 1024
 const PROTOCOL_PARAMETERS = new Set(['oauth_consumer_key', 'oauth_token', 'oauth_signature_method', 'oauth_signature', 'oauth_timestamp', 'oauth_nonce', 'oauth_version', 'oauth_callback', 'oauth_verifier'])
 const REQUIRED_PARAMETERS = ['oauth_consumer_key', 'oauth_signature_method', 'oauth_signature', 'oauth_timestamp', 'oauth_nonce']
@@ -179,6 +209,7 @@ export interface VerifiedOAuth1Request {
  * in constant time, and a nonce the consumer never used before.
  */
 export function verifyOAuth1Request(request: OAuth1IncomingRequest, kind: OAuth1TokenKind, consumers: Map<string, string>, state: OAuth1ProviderState, now = Date.now()): VerifiedOAuth1Request {
+  state.forgetExpired(now)
   const params = parseOAuthAuthorization(request.authorization)
   for (const name of REQUIRED_PARAMETERS) if (!params.has(name)) throw new OAuth1Refusal(`missing ${name}`)
   if (params.get('oauth_signature_method') !== 'HMAC-SHA1') throw new OAuth1Refusal('only HMAC-SHA1 is accepted')
@@ -202,7 +233,7 @@ export function verifyOAuth1Request(request: OAuth1IncomingRequest, kind: OAuth1
   if (kind === 'none') {
     if (tokenKey !== undefined) throw invalidToken('no token expected here')
   } else {
-    const token = tokenKey === undefined ? undefined : kind === 'request' ? state.requestTokens.get(tokenKey) : state.accessTokens.get(tokenKey)
+    const token = kind === 'request' ? state.requestToken(tokenKey, now) : tokenKey === undefined ? undefined : state.accessTokens.get(tokenKey)
     if (!token || token.consumer !== consumerKey) throw invalidToken(tokenKey === undefined ? 'missing oauth_token' : `invalid ${kind} token`)
     tokenSecret = token.secret
     if (kind === 'request') verified.requestToken = token as OAuth1RequestToken
@@ -215,9 +246,9 @@ export function verifyOAuth1Request(request: OAuth1IncomingRequest, kind: OAuth1
   if (!sameSecret(params.get('oauth_signature') as string, expected)) throw new OAuth1Refusal('signature does not match')
 
   // Spent only once the signature holds, so a forged request cannot burn someone else's nonce.
-  const spent = state.nonces.get(consumerKey) ?? new Set<string>()
+  const spent = state.nonces.get(consumerKey) ?? new Map<string, number>()
   if (spent.has(nonce)) throw new OAuth1Refusal('nonce already used')
-  spent.add(nonce)
+  spent.set(nonce, Number(timestamp))
   state.nonces.set(consumerKey, spent)
   return verified
 }
@@ -306,7 +337,7 @@ export function createOAuth1ProviderApp(options: OAuth1ProviderOptions, state = 
 
   /** A request token the user has not decided on yet. */
   const pendingRequestToken = (token: unknown): OAuth1RequestToken => {
-    const request = typeof token === 'string' ? state.requestTokens.get(token) : undefined
+    const request = typeof token === 'string' ? state.requestToken(token, Date.now()) : undefined
     if (!request || request.verifier) throw new OAuth1Refusal('unknown or used request token', 400)
     return request
   }
@@ -321,7 +352,7 @@ export function createOAuth1ProviderApp(options: OAuth1ProviderOptions, state = 
       if (!URL.canParse(callback) || !/^https?:$/.test(new URL(callback).protocol)) throw new OAuth1Refusal('oauth_callback must be an absolute http(s) URL')
       const token = newSecret(16)
       const secret = newSecret(24)
-      state.requestTokens.set(token, { secret, consumer: consumerKey, callback })
+      state.requestTokens.set(token, { secret, issuedAt: Date.now(), consumer: consumerKey, callback })
       answerForm(ctx, { oauth_token: token, oauth_token_secret: secret, oauth_callback_confirmed: 'true' })
     }),
   )
