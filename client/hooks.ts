@@ -101,7 +101,9 @@ export function useSession<TData = SessionInfo>({ slide, ...options }: SessionOp
     key,
     async ({ signal }) => {
       const before = queryClient.getQueryData<SessionInfo>(key)
-      const info = await client.getSession({ slide: slide ?? !before, signal })
+      // The page's first read slides, even over a session restored from storage (persistQueryClient).
+      const info = await client.getSession({ slide: slide ?? !slid.has(queryClient), signal })
+      slid.add(queryClient)
       // Ended, or another user's (signed out and in again in another tab): the answers were not theirs.
       // Reset, not removed: a removed query's data stays on screen in a component that does not re-render.
       if (before?.authenticated && before.user.id !== (info.authenticated && info.user.id)) {
@@ -139,6 +141,8 @@ export interface SessionExpiry {
 // The session end each page (each QueryClient) has known, so that a component that mounts after it,
 // the signed-out screen, knows that a session ended. A sign-out through useLogout forgets it.
 const sessionEnds = new WeakMap<QueryClient, number>()
+// The pages (QueryClients) whose session has been read once: the app was opened.
+const slid = new WeakSet<QueryClient>()
 
 /**
  * The session's end, counting down each second, to warn before it comes. Once the time runs out

@@ -91,6 +91,17 @@ describe('the session end and popup login in the React hooks', () => {
     expect(observers.map((observer) => observer.options.refetchInterval)).toEqual([60_000])
   })
 
+  it('useSession slides on the first read of a page whose cache was restored from storage (persistQueryClient), and only then', async () => {
+    const { wrapper, queryClient } = setup()
+    // What a persister restores: last visit's session, read ten minutes ago.
+    queryClient.setQueryData(allAccessKeys.session(), { authenticated: true, user: { id: '7', displayName: 'Alice' }, accounts: [], expiresAt: state.expiresAt }, { updatedAt: Date.now() - 600_000 })
+    const { result } = renderHook(() => useSession(), { wrapper })
+    await waitFor(() => expect(sessionReads()).toHaveLength(1))
+    await waitFor(() => expect(result.current.isFetching).toBe(false))
+    await act(() => result.current.refetch())
+    expect(sessionReads()).toEqual(['/auth/session', '/auth/session?slide=false'])
+  })
+
   it('useSessionExpiry gives the seconds left until expiresAt, and the session has not ended', async () => {
     const { wrapper } = setup()
     const { result } = renderHook(() => useSessionExpiry(), { wrapper })
