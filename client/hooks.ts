@@ -331,14 +331,15 @@ function toAuthError(found: string): AuthError | null {
   return error
 }
 
+// In an effect, never during a render: a router that follows history.replaceState (Next.js's) updates
+// itself from it, and an update of another component during this one's render is React's error.
 function takeAuthErrorFromUrl(): void {
-  if (typeof window === 'undefined') return
   const url = new URL(location.href)
   const found = url.searchParams.get(AUTH_ERROR_PARAM)
   if (found === null) return
   url.searchParams.delete(AUTH_ERROR_PARAM)
   history.replaceState(history.state, '', url)
-  authError = toAuthError(found)
+  showAuthError(toAuthError(found))
 }
 
 function subscribeAuthError(listener: () => void) {
@@ -364,6 +365,6 @@ export const showLoginFailure = (error: Partial<AllAccessClientError>) => showAu
  * A `<LoginButton popup>`'s failure shows here too; a popup login that succeeds takes it away.
  */
 export function useAuthError(): AuthError | null {
-  React.useState(takeAuthErrorFromUrl)
+  React.useEffect(takeAuthErrorFromUrl, [])
   return React.useSyncExternalStore(subscribeAuthError, () => authError, () => null)
 }

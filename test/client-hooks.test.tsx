@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { act, cleanup, fireEvent, render, renderHook, screen, waitFor } from '@testing-library/react'
 import { QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/react-query'
 import { Blob as NodeBlob } from 'node:buffer'
-import type { ReactNode } from 'react'
+import { useLayoutEffect, useState, type ReactNode } from 'react'
 import {
   AllAccessClientError,
   AllAccessProvider,
@@ -295,6 +295,50 @@ describe('the React hooks against a recording HTTP server', () => {
     act(() => first.result.current?.dismiss())
     expect(first.result.current).toBeNull()
     expect(second.result.current).toBeNull()
+  })
+
+  it("useAuthError takes auth_error from the address outside any render, so a router following history.replaceState (Next.js's App Router) updates itself without React's error", () => {
+    window.history.replaceState(null, '', '/account?auth_error=account_conflict')
+    const original = window.history.replaceState
+    const errors = vi.spyOn(console, 'error')
+    // The router as Next.js's patches history: each replaceState becomes an update of its own state.
+    function Router({ children }: { children: ReactNode }) {
+      const [search, setSearch] = useState(window.location.search)
+      useLayoutEffect(() => {
+        window.history.replaceState = function (...args: Parameters<History['replaceState']>) {
+          original.apply(this, args)
+          setSearch(window.location.search)
+        }
+        return () => void (window.history.replaceState = original)
+      }, [])
+      return (
+        <>
+          <p>search: {search || 'none'}</p>
+          {children}
+        </>
+      )
+    }
+    function Alert() {
+      const error = useAuthError()
+      return <p role="alert">{error?.message}</p>
+    }
+    // The alert mounts once the router has (a sign-in screen shown once the session is read).
+    const App = ({ signInShown }: { signInShown: boolean }) => (
+      <AllAccessProvider baseUrl={baseUrl}>
+        <Router>{signInShown && <Alert />}</Router>
+      </AllAccessProvider>
+    )
+    try {
+      const view = render(<App signInShown={false} />)
+      expect(screen.getByText(/^search:/).textContent).toBe('search: ?auth_error=account_conflict')
+      view.rerender(<App signInShown />)
+      expect(screen.getByRole('alert').textContent).toBe('That account is already linked to another user.')
+      expect(screen.getByText(/^search:/).textContent).toBe('search: none')
+      expect(errors).not.toHaveBeenCalled()
+    } finally {
+      window.history.replaceState = original
+      errors.mockRestore()
+    }
   })
 
   it('useAuthError reads an unknown code as server_error, and nothing as null', () => {
