@@ -755,9 +755,45 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'vk', identifier: '1234567890', displayName: 'Ivan Ivanov' }])
   })
 
+  // VK ID's access tokens last an hour; its refresh (POST /oauth2/auth, grant_type=refresh_token) must send back the
+  // device_id the login's authorization answer carried, and answers a new refresh token each time.
+  it('vk: refreshes a token the API refuses with the device_id of the login, and again with the rotated refresh token', async () => {
+    const JSON_TYPE = 'application/json; charset=utf-8'
+    const users = JSON.stringify({ response: [{ id: 1234567890, first_name: 'Ivan', last_name: 'Ivanov', can_access_closed: true, is_closed: false }] })
+    const dead = JSON.stringify({ error: { error_code: 5, error_msg: 'User authorization failed: access_token has expired.', request_params: [{ key: 'v', value: '5.199' }] } })
+    let live = 'vk2.a.access'
+    let refreshes = 0
+    const vk = await documented({
+      callbackParams: { device_id: 'device-42', type: 'code_v2' },
+      answers: {
+        '/token': (request) => {
+          if (form(request.body).grant_type !== 'refresh_token') return { body: { refresh_token: 'vk2.a.refresh', access_token: 'vk2.a.access', token_type: 'Bearer', expires_in: 3600, user_id: 1234567890, state: 'x', scope: 'vkid.personal_info email' } }
+          live = `vk2.a.fresh-${++refreshes}`
+          return { body: { refresh_token: `vk2.a.refresh-${refreshes}`, access_token: live, token_type: 'Bearer', expires_in: 3600, user_id: 1234567890, state: form(request.body).state, scope: 'vkid.personal_info email' } }
+        },
+        '/profile': () => ({ body: profileOf('vk') }),
+        '/users.get': (request) => sentWhole(200, request.headers.authorization === `Bearer ${live}` ? users : dead, JSON_TYPE),
+      },
+    })
+    const browser = await presetLogin('vk-refresh', 'vk', vk)
+    for (const turn of [1, 2]) {
+      // The token dies (an hour on): the call is refreshed and retried, and answers.
+      live = 'dead'
+      const response = await browser.fetch(new URL('/api/vk-refresh/users.get?v=5.199', bff.url), { headers: CSRF })
+      expect([response.status, await response.text()], `turn ${turn}`).toEqual([200, users])
+    }
+    const sent = vk.at('/token').map((request) => form(request.body)).filter((grant) => grant.grant_type === 'refresh_token')
+    expect(sent).toEqual([
+      { grant_type: 'refresh_token', refresh_token: 'vk2.a.refresh', device_id: 'device-42', state: expect.stringMatching(/^[A-Za-z0-9_-]{16,}$/), client_id: 'client-id', client_secret: 'client-secret' },
+      { grant_type: 'refresh_token', refresh_token: 'vk2.a.refresh-1', device_id: 'device-42', state: expect.stringMatching(/^[A-Za-z0-9_-]{16,}$/), client_id: 'client-id', client_secret: 'client-secret' },
+    ])
+    const info = await session(browser, bff.url)
+    expect(info.authenticated && info.accounts.map((a) => a.status)).toEqual(['active'])
+  })
+
   // VK's API reads the token from Authorization: Bearer ("Формат запросов", dev.vk.com/api/api-requests) and answers
   // every failure with HTTP 200 and an error object; 5 is "User authorization failed" (an expired, revoked or invalid
-  // token). VK ID's tokens last an hour, and the preset cannot refresh them: the account must sign in again.
+  // token). A login that gave no refresh token cannot be refreshed: the account must sign in again.
   it('vk: a 200 answer of error 5 (user authorization failed) ends the account with reauth_required; other answers are passed on', async () => {
     const JSON_TYPE = 'application/json; charset=utf-8'
     const params = [{ key: 'user_ids', value: '1234567890' }, { key: 'v', value: '5.199' }, { key: 'method', value: 'users.get' }, { key: 'oauth', value: '1' }]

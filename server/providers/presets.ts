@@ -536,10 +536,9 @@ export const PRESETS: Record<string, Preset> = {
       apiBaseUrl: 'https://api.vk.com/method',
     },
     scope: 'vkid.personal_info email',
-    // VK ID refreshes only with the device_id of the login, which an account does not keep.
-    supports: { refresh: 'none', pkce: true, revocation: false, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ' ', identifierPath: 'user.user_id', displayNamePath: 'user.first_name user.last_name' },
+    // VK ID's refresh sends the device_id of the login back: VkClient keeps it with the refresh token.
+    supports: { refresh: 'rotating', pkce: true, revocation: false, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ' ', identifierPath: 'user.user_id', displayNamePath: 'user.first_name user.last_name' },
     client: VkClient,
-    setup: "VK ID's access tokens last an hour and the preset does not refresh them (a refresh needs the login's device_id, which no account keeps): an hour after a login, API calls answer reauth_required and the user signs in again",
     docs: 'https://id.vk.com/about/business/go/docs/en/vkid/latest/vk-id/connection/api-integration/api-description',
   },
   hubspot: {
