@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { decodeProtectedHeader, exportPKCS8, generateKeyPair, jwtVerify, SignJWT } from 'jose'
+import { generateKey } from '../server/crypto/keys.ts'
 import type { ProviderInput } from '../server/providers/provider-input.ts'
 import { BrowserSession } from './support/browser-session.ts'
 import { startBff, type TestBff } from './support/bff.ts'
@@ -15,7 +16,7 @@ const credentials = { clientId: 'client-id', clientSecret: 'client-secret' }
 const BASIC = `Basic ${Buffer.from('client-id:client-secret').toString('base64')}`
 const profileOf = (preset: string) => (JSON.parse(readFileSync(`test/fixtures/presets/${preset}.json`, 'utf8')) as { profile: Record<string, unknown> }).profile
 const form = (body: string) => Object.fromEntries(new URLSearchParams(body))
-/** An answer sent whole, with its length, as a provider sends a short one: a chunked answer is never read to judge a token. */
+/** An answer sent whole, with its length, as most providers send a short one (the test of chunked answers sends none). */
 const sentWhole = (status: number, body: string, type: string) => ({ status, body, type, headers: { 'Content-Length': String(Buffer.byteLength(body)) } })
 
 async function accountsOf(browser: BrowserSession, bffUrl: string) {
@@ -27,6 +28,9 @@ async function accountsOf(browser: BrowserSession, bffUrl: string) {
 describe.each(databases)('provider quirks handled by presets, against providers answering as documented, on $kind', (database) => {
   let drop: () => Promise<void>
   let bff: TestBff
+  let databaseUrl: string
+  // Named, so that a second BFF on the same database reads its secrets.
+  const keys = generateKey()
   const providers: DocumentedProvider[] = []
 
   async function documented(options: Parameters<typeof startDocumentedProvider>[0]) {
@@ -54,7 +58,8 @@ describe.each(databases)('provider quirks handled by presets, against providers 
   beforeAll(async () => {
     const created = await database.create()
     drop = created.drop
-    bff = await startBff(created.url)
+    databaseUrl = created.url
+    bff = await startBff(databaseUrl, { keys })
   })
 
   afterEach(async () => {
@@ -532,6 +537,46 @@ describe.each(databases)('provider quirks handled by presets, against providers 
       // Longer than an answer read to be judged: passed on whole without being read.
       expect(channels.length).toBeGreaterThan(1024)
     })
+  })
+
+  // A provider may send a short answer chunked, without its length: the proxy reads it to its end within the limit
+  // of what it judges, and a longer one no further than that, putting back what it read so the answer passes on whole.
+  it('judges a short answer sent chunked as one sent whole, passes a long chunked one on whole, and answers 504 for one that stalls within the limit', async () => {
+    const JSON_TYPE = 'application/json; charset=utf-8'
+    const channels = JSON.stringify({ ok: true, channels: Array.from({ length: 40 }, (_, i) => ({ id: `C0${1_000_000 + i}`, name: `channel-${i}`, topic: { value: 'Company-wide announcements and work-based matters' } })) })
+    let answer: { body: string; unfinished?: boolean } = { body: channels }
+    const slack = await documented({
+      answers: {
+        '/token': () => ({ body: { ok: true, access_token: 'xoxb-17653672481', token_type: 'bot', authed_user: { id: 'W12345678', scope: 'users:read', access_token: 'xoxp-1234', token_type: 'user' } } }),
+        '/profile': () => ({ body: profileOf('slack-app') }),
+        // No Content-Length: Node sends these chunked.
+        '/conversations.list': () => ({ ...answer, type: JSON_TYPE }),
+      },
+    })
+    const browser = await presetLogin('slack-chunked', 'slack-app', slack)
+    const call = () => browser.fetch(new URL('/api/slack-chunked/conversations.list', bff.url), { headers: CSRF })
+    for (const passed of [channels, '{"ok":false,"error":"not_authed"}', '']) {
+      answer = { body: passed }
+      const response = await call()
+      expect([response.status, response.headers.get('transfer-encoding') ?? response.headers.get('content-length'), await response.text()]).toEqual([200, passed === channels ? 'chunked' : String(Buffer.byteLength(passed)), passed])
+    }
+    expect(slack.at('/conversations.list').map((request) => request.headers.authorization)).toEqual(Array(3).fill('Bearer xoxp-1234'))
+    answer = { body: '{"ok":false,"error":"token_revoked"}' }
+    const refused = await call()
+    expect([refused.status, await refused.json()]).toEqual([401, { error: 'reauth_required', message: expect.any(String) }])
+
+    // A provider that sends part of a short answer and stalls: no answer to pass on, and the browser is told so in time.
+    const impatient = await startBff(databaseUrl, { keys, proxy: { timeoutMs: 500 } })
+    try {
+      await impatient.addProvider('slack-stalled', { preset: 'slack-app', authorizationUrl: `${slack.url}/authorize`, accessTokenUrl: `${slack.url}/token`, profileUrl: `${slack.url}/profile`, apiBaseUrl: slack.url, ...credentials })
+      const stalled = new BrowserSession()
+      expect(authError(await login(stalled, impatient.url, 'slack-stalled'))).toBeNull()
+      answer = { body: '{"ok":false,', unfinished: true }
+      const response = await stalled.fetch(new URL('/api/slack-stalled/conversations.list', impatient.url), { headers: CSRF })
+      expect([response.status, (await response.json()).error]).toEqual([504, 'upstream_timeout'])
+    } finally {
+      await impatient.close()
+    }
   })
 
   it('dropbox: reads the account with a POST, and revokes by calling with the access token on disconnect', async () => {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { ProviderConfig } from '../shared/provider.ts'
-import type { BaseOAuthClient } from '../server/clients/base.ts'
+import type { BaseOAuthClient, RejectionEvidence } from '../server/clients/base.ts'
 import { displayNameOf, valueAtPath } from '../server/clients/identifier.ts'
 import { getClient } from '../server/clients/index.ts'
 import { parseAnswerBody } from '../server/clients/provider-http.ts'
@@ -85,6 +85,9 @@ const contentType = fc.oneof(
 const status = fc.constantFrom(200, 201, 204, 400, 401, 403, 404, 500, 502)
 const header = fc.oneof(fc.constantFrom(null, '', 'Bearer error="invalid_token"', 'OAuth oauth_problem="token_rejected"', 'OAuth oauth_problem=token_expired', 'OAuth realm="x"'), fc.string({ maxLength: 30 }))
 
+/** An API answer as the account call policy shows it to a client's judge (apiClient's: read whole). */
+const evidence = (status: number, headers: Headers, text: string): RejectionEvidence => ({ status, headers, body: async () => text, shortBody: async (limit) => (Buffer.byteLength(text) <= limit ? text : null) })
+
 function headersOf(type: string | null, challenge: string | null): Headers {
   const headers = new Headers()
   // Headers refuses some values a provider could still send; such answers never reach these parsers.
@@ -137,7 +140,7 @@ describe('parsers of provider answers on generated answers', () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...PROVIDERS), status, body, contentType, header, async (provider, code, text, type, challenge) => {
         const headers = headersOf(type, challenge)
-        const rejected = await getClient(provider).tokenRejected({ status: code, headers, body: async () => text })
+        const rejected = await getClient(provider).tokenRejected(evidence(code, headers, text))
         expect(typeof rejected).toBe('boolean')
         if (code !== 401) expect(rejected).toBe(false)
       }),
@@ -217,6 +220,15 @@ describe("every client's parsers on hostile JSON at every field of a well-formed
   }
   /** A refusal every client could read as one: OAuth 1.0a's `oauth_problem`, Twitter's `errors`, OAuth 2.0's `error`. */
   const REFUSAL = { errors: [{ code: 89, message: 'Invalid or expired token.' }], oauth_problem: 'token_expired', error: 'invalid_token' }
+  /** The fields of the answers judged by their body whatever their status (Slack, Facebook, Figma, Linear, VK, Flickr). */
+  const BODY_REFUSAL = {
+    ok: false,
+    stat: 'fail',
+    code: 98,
+    err: 'Invalid token',
+    error: { code: 190, error_subcode: 463, error_code: 5, message: 'Invalid token' },
+    errors: [{ message: 'Authentication required', extensions: { type: 'authentication error', code: 'AUTHENTICATION_ERROR' } }],
+  }
 
   /** Every path into `value`'s objects and lists, the root (`[]`) first. */
   function pathsOf(value: unknown, prefix: string[] = []): string[][] {
@@ -279,11 +291,12 @@ describe("every client's parsers on hostile JSON at every field of a well-formed
   })
 
   it('every judge of a refused token answers true or false, never an error, in linear time', async () => {
-    const fields = everyField(REFUSAL)
-    const cases = oneEach('tokenRejected').flatMap((provider) => fields.map((field) => ({ provider, ...field })))
-    const failed = await failures(cases, ({ provider, path, value }) => `${provider.name} tokenRejected ${described(path, value)}`, async ({ provider, path, value }) => {
-      const text = textWith(REFUSAL, path, HOSTILE[value])
-      const rejected = await getClient(provider).tokenRejected({ status: 401, headers: headersOf('application/json', null), body: async () => text })
+    // A 401, and the statuses under which some judge the body (Slack's and Linear's 200, Facebook's 400, Figma's 403).
+    const shapes = [...[401, 200].map((status) => ({ status, base: REFUSAL })), ...[200, 400, 403].map((status) => ({ status, base: BODY_REFUSAL }))]
+    const cases = oneEach('tokenRejected').flatMap((provider) => shapes.flatMap(({ status, base }) => everyField(base).map((field) => ({ provider, status, base, ...field }))))
+    const failed = await failures(cases, ({ provider, status, path, value }) => `${provider.name} tokenRejected ${status} ${described(path, value)}`, async ({ provider, status, base, path, value }) => {
+      const text = textWith(base, path, HOSTILE[value])
+      const rejected = await getClient(provider).tokenRejected(evidence(status, headersOf('application/json', null), text))
       if (typeof rejected !== 'boolean') throw new TypeError(`tokenRejected gave ${typeof rejected}`)
     })
     expect(failed).toEqual([])
@@ -359,7 +372,7 @@ describe('parsers of provider answers on generated answers of 256 KiB', () => {
         parseAnswerBody(text, type)
         const client = getClient(provider)
         client.parseRawToken(text, type)
-        await client.tokenRejected({ status: 401, headers: headersOf(type, text.slice(0, 1000)), body: async () => text })
+        await client.tokenRejected(evidence(401, headersOf(type, text.slice(0, 1000)), text))
       }),
       cases(60),
     )

@@ -320,7 +320,12 @@ export class AccountApiClient {
     const options = { ...requested, maxBytes: requested.maxBytes ?? this.#service.apiMaxBody }
     return this.#service.call(this.accountId, undefined, {
       send: (client) => client.request<T>(method, url, options),
-      evidence: (answer) => ({ status: answer.status, headers: answer.headers, body: async () => answer.text }),
+      evidence: (answer) => ({
+        status: answer.status,
+        headers: answer.headers,
+        body: async () => answer.text,
+        shortBody: async (limit) => (Buffer.byteLength(answer.text) <= limit ? answer.text : null),
+      }),
       discard: async () => {},
       retryable: true,
     })

@@ -11,6 +11,11 @@ export interface RejectionEvidence {
   status: number
   headers: HeaderReader
   body(): Promise<string>
+  /**
+   * The body as text when it is at most `limit` bytes long, declared or not (a short answer sent
+   * chunked); null for a longer one, which is read no further than that, and passed on whole.
+   */
+  shortBody(limit: number): Promise<string | null>
 }
 
 /** The flow fields a client fills in before the redirect (state, verifier, nonce, request token). */

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http'
 import { isEnabled } from '../../shared/provider.ts'
 import type { BaseOAuthClient } from '../clients/base.ts'
 import { mediaType, PROVIDER_REQUEST_HEADERS } from '../clients/provider-http.ts'
-import { deadline, send, type TransportAnswer } from '../clients/provider-transport.ts'
+import { deadline, ProviderTimeout, send, type TransportAnswer } from '../clients/provider-transport.ts'
 import { AllAccessError } from '../errors.ts'
 import { RequestAbandonedError } from '../http/abandoned-request.ts'
 import type { BffContext } from '../runtime.ts'
@@ -15,7 +15,7 @@ import { codingsToUndo as readableCodings, letGo, readDecoded } from '../clients
 
 interface Upstream {
   answer: TransportAnswer
-  /** The body, decoded, when it had to be read to judge a 401 (empty when it could not be read). */
+  /** The body, decoded, when it had to be read whole to judge the token (empty when it could not be read). */
   buffered?: Buffer
   /** Stops the time limit once the body has been handed on. */
   done(): void
@@ -126,6 +126,45 @@ async function readRejection(answer: TransportAnswer): Promise<Buffer> {
 }
 
 /**
+ * An answer's body whole when it ends within `limit` bytes, declared or not (a short answer sent
+ * chunked), for a client that judges the token by it; null when it is longer, with what was read
+ * put back, so that the body still passes on whole. A coded body (no call asks for one) is read,
+ * decoded, only when declared that short: a decoder cannot give back what it took.
+ */
+async function readShort(sent: Upstream, limit: number): Promise<Buffer | null> {
+  if (sent.buffered !== undefined) return sent.buffered.length <= limit ? sent.buffered : null
+  const { answer } = sent
+  const declared = answer.headers.get('content-length')
+  if (declared !== null && !(Number(declared) <= limit)) return null
+  let coded = true
+  try {
+    coded = readableCodings(answer.headers.get('content-encoding'), answer.headers.get('transfer-encoding')).length > 0
+  } catch {
+    // A coding that cannot be undone: readRejection lets the answer go, and the call then refuses it.
+  }
+  if (coded) return declared === null ? null : (sent.buffered = await readRejection(answer))
+  const chunks: Buffer[] = []
+  let size = 0
+  try {
+    for await (const chunk of answer.body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+      chunks.push(chunk)
+      size += chunk.length
+      if (size > limit) {
+        answer.body.unshift(Buffer.concat(chunks))
+        return null
+      }
+    }
+  } catch (error) {
+    // Cut or stalled within a few bytes: there is no answer to pass on, and the browser is still there to be told so.
+    sent.done()
+    drop(answer)
+    if (error instanceof RequestAbandonedError) throw error
+    throw new AllAccessError(error instanceof ProviderTimeout ? 'upstream_timeout' : 'upstream_unreachable', { detail: `the provider's answer broke off: ${(error as Error).message}` })
+  }
+  return (sent.buffered = Buffer.concat(chunks))
+}
+
+/**
  * `ANY /api/:provider/<path>`: forwards to the provider's API base URL only (an allow-list by
  * construction) as the signed-in user, under the account call policy (refresh, one retry,
  * `reauth_required`), and passes the provider's status and body back. Authentication problems are
@@ -181,6 +220,7 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
       status: sent.answer.status,
       headers: sent.answer.headers,
       body: async () => (sent.buffered ??= await readRejection(sent.answer)).toString(),
+      shortBody: async (limit) => (await readShort(sent, limit))?.toString() ?? null,
     }),
     discard: async (sent) => {
       sent.done()

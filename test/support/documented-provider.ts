@@ -10,6 +10,8 @@ export interface DocumentedAnswer {
   type?: string
   /** Headers besides the type: `Content-Length`, say, for an answer the provider sends whole rather than chunked. */
   headers?: Record<string, string>
+  /** The body is sent and the answer never ends, as from a provider that stalls. */
+  unfinished?: boolean
 }
 
 export type Answerer = (request: RecordedRequest, provider: DocumentedProvider) => DocumentedAnswer | Promise<DocumentedAnswer>
@@ -84,10 +86,11 @@ export async function startDocumentedProvider(options: DocumentedProviderOptions
         return
       }
       const answerer = options.answers[url.pathname] ?? builtIn[url.pathname]
-      const { status = 200, body = '', type, headers = {} } = answerer ? await answerer(request, provider) : { status: 404, body: { error: 'not_found' } }
+      const { status = 200, body = '', type, headers = {}, unfinished } = answerer ? await answerer(request, provider) : { status: 404, body: { error: 'not_found' } }
       const json = typeof body === 'object'
       res.writeHead(status, { 'Content-Type': type ?? (json ? 'application/json' : 'text/plain'), ...headers })
-      res.end(json ? JSON.stringify(body) : body)
+      if (unfinished) res.write(json ? JSON.stringify(body) : body)
+      else res.end(json ? JSON.stringify(body) : body)
     })
   })
 

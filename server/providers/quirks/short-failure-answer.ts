@@ -1,15 +1,13 @@
 import type { RejectionEvidence } from '../../clients/base.ts'
 
 /**
- * The text of an answer declared (`Content-Length`) at most `limit` bytes long, for a provider that
- * names a dead token in the body of an answer whose status does not say so; null for any other.
- * A long or chunked answer is never read to be judged: the proxy would hold all of it, and pass on
- * only what fits its cap on a body it judges.
+ * The text of an answer at most `limit` bytes long, for a provider that names a dead token in the
+ * body of an answer whose status does not say so; null for any other. A long answer is never read
+ * whole to be judged: the proxy would hold all of it.
  */
 export async function shortFailureText(answer: RejectionEvidence, limit: number): Promise<string | null> {
-  const length = Number(answer.headers.get('content-length') ?? Number.NaN)
-  if (!(length > 0 && length <= limit)) return null
-  return answer.body()
+  const text = await answer.shortBody(limit)
+  return text || null
 }
 
 /** The JSON object of such an answer (see {@link shortFailureText}); null for any other. */
