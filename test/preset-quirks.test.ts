@@ -39,6 +39,13 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     return provider
   }
 
+  /** A call refused as the account's token died: 401 `reauth_required`, and the session shows the account so. */
+  async function expectAccountEnded(browser: BrowserSession, refused: Response, label: string) {
+    expect([refused.status, await refused.json()], label).toEqual([401, { error: 'reauth_required', message: expect.any(String) }])
+    const info = await session(browser, bff.url)
+    expect(info.authenticated && info.accounts.map((a) => a.status), label).toEqual(['reauth_required'])
+  }
+
   /** Adds `preset` as `name` with its endpoints on `provider` (token at /token, profile at /profile), and signs in. */
   async function presetLogin(name: string, preset: string, provider: DocumentedProvider, input: ProviderInput = {}) {
     await bff.addProvider(name, {
@@ -416,9 +423,7 @@ describe.each(databases)('provider quirks handled by presets, against providers 
       expect([other.status, await other.text()]).toEqual([401, 'unauthorized permission requested'])
       refusal = dead
       const refused = await browser.fetch(new URL('/api/trello/boards', bff.url), { headers: CSRF })
-      expect([refused.status, await refused.json()], dead).toEqual([401, { error: 'reauth_required', message: expect.any(String) }])
-      const info = await session(browser, bff.url)
-      expect(info.authenticated && info.accounts.map((a) => a.status), dead).toEqual(['reauth_required'])
+      await expectAccountEnded(browser, refused, dead)
     }
   })
 
@@ -465,9 +470,7 @@ describe.each(databases)('provider quirks handled by presets, against providers 
       }
       answer = refusal
       const refused = await call(browser)
-      expect([refused.status, await refused.json()], format).toEqual([401, { error: 'reauth_required', message: expect.any(String) }])
-      const info = await session(browser, bff.url)
-      expect(info.authenticated && info.accounts.map((a) => a.status), format).toEqual(['reauth_required'])
+      await expectAccountEnded(browser, refused, format)
     }
     // Longer than the proxy reads of an answer it judges: passed on whole all the same.
     expect(photos.length).toBeGreaterThan(64 * 1024)
@@ -529,9 +532,7 @@ describe.each(databases)('provider quirks handled by presets, against providers 
         expect([head.status, head.headers.get('content-length'), await head.text()], dead).toEqual([200, null, ''])
         answer = { body: JSON.stringify({ ok: false, error: dead }) }
         const refused = await call(browser)
-        expect([refused.status, await refused.json()], dead).toEqual([401, { error: 'reauth_required', message: expect.any(String) }])
-        const info = await session(browser, bff.url)
-        expect(info.authenticated && info.accounts.map((a) => a.status), dead).toEqual(['reauth_required'])
+        await expectAccountEnded(browser, refused, dead)
       }
       expect(slack.at('/conversations.list').every((request) => request.headers.authorization === 'Bearer xoxp-1234')).toBe(true)
       // Longer than an answer read to be judged: passed on whole without being read.
@@ -669,9 +670,7 @@ describe.each(databases)('provider quirks handled by presets, against providers 
       }
       answer = refusal
       const refused = await call(browser)
-      expect([refused.status, await refused.json()], subcode).toEqual([401, { error: 'reauth_required', message: expect.any(String) }])
-      const info = await session(browser, bff.url)
-      expect(info.authenticated && info.accounts.map((a) => a.status), subcode).toEqual(['reauth_required'])
+      await expectAccountEnded(browser, refused, subcode)
     }
     expect(friends.length).toBeGreaterThan(4096)
   })
@@ -760,9 +759,7 @@ describe.each(databases)('provider quirks handled by presets, against providers 
       expect(refreshes(), String(status)).toHaveLength(refreshed)
       answer = { status, body: authenticationError }
       const refused = await call(browser)
-      expect([refused.status, await refused.json()], String(status)).toEqual([401, { error: 'reauth_required', message: expect.any(String) }])
-      const info = await session(browser, bff.url)
-      expect(info.authenticated && info.accounts.map((a) => a.status), String(status)).toEqual(['reauth_required'])
+      await expectAccountEnded(browser, refused, String(status))
     }
     // Refreshed once for each dead token, never for the answers passed on.
     expect(refreshes().map((request) => form(request.body).refresh_token)).toEqual(['lin_refresh_1', 'lin_refresh_1'])
@@ -873,9 +870,7 @@ describe.each(databases)('provider quirks handled by presets, against providers 
       }
       answer = vkError(5, refusal)
       const refused = await call(browser)
-      expect([refused.status, await refused.json()], refusal).toEqual([401, { error: 'reauth_required', message: expect.any(String) }])
-      const info = await session(browser, bff.url)
-      expect(info.authenticated && info.accounts.map((a) => a.status), refusal).toEqual(['reauth_required'])
+      await expectAccountEnded(browser, refused, refusal)
     }
     expect(vk.at('/users.get').every((request) => request.headers.authorization === 'Bearer vk2.a.access')).toBe(true)
     expect(users.length).toBeGreaterThan(4096)
@@ -1016,9 +1011,7 @@ describe.each(databases)('provider quirks handled by presets, against providers 
       expect(figma.at('/refresh'), shape).toHaveLength(refreshed)
       answer = refusal
       const refused = await call(browser)
-      expect([refused.status, await refused.json()], shape).toEqual([401, { error: 'reauth_required', message: expect.any(String) }])
-      const info = await session(browser, bff.url)
-      expect(info.authenticated && info.accounts.map((a) => a.status), shape).toEqual(['reauth_required'])
+      await expectAccountEnded(browser, refused, shape)
     }
     // Refreshed once for each dead token, never for the answers passed on.
     expect(figma.at('/refresh').map((request) => form(request.body))).toEqual([{ refresh_token: 'figur_refresh' }, { refresh_token: 'figur_refresh' }])
