@@ -42,12 +42,7 @@ function openCommandStore(io: CliIo, { existing = false } = {}): Store {
   if (existing) {
     const target = parseDatabaseUrl(loadDatabaseUrl(io.env), io.cwd)
     if (target.kind === 'sqlite' && target.location !== ':memory:' && !existsSync(target.location)) {
-      // Without DATABASE_URL the path is the development default, which nothing has created yet here.
-      throw new DatabaseUrlError(
-        io.env.DATABASE_URL
-          ? `DATABASE_URL: no database at ${target.location} (check the path; all-access migrate creates a new one)`
-          : `no database at ${target.location}, the development default (set DATABASE_URL to your app's, or run all-access migrate to create this one)`,
-      )
+      throw noDatabase(io, `no database at ${target.location} (check the path; all-access migrate creates a new one)`, `no database at ${target.location}`)
     }
   }
   const config = loadStoreConfig(io.env, io.cwd)
@@ -88,10 +83,16 @@ async function refuseNeverMigrated(io: CliIo, store: Store): Promise<void> {
   const where = isSqlite(store.db)
     ? target.location
     : `database "${((await store.db.raw('SELECT current_database() AS name')) as { rows: { name: string }[] }).rows[0].name}"`
-  throw new DatabaseUrlError(
-    io.env.DATABASE_URL
-      ? `DATABASE_URL: ${where} holds no all-access tables (check the URL; all-access migrate creates them)`
-      : `no all-access database at ${where}, the development default (set DATABASE_URL to your app's, or run all-access migrate to create this one)`,
+  throw noDatabase(io, `${where} holds no all-access tables (check the URL; all-access migrate creates them)`, `no all-access database at ${where}`)
+}
+
+/**
+ * A command on what is stored, refused for want of an all-access database: `named` when DATABASE_URL
+ * names it, else `unset` of the development default, which nothing has created yet here.
+ */
+function noDatabase(io: CliIo, named: string, unset: string): DatabaseUrlError {
+  return new DatabaseUrlError(
+    io.env.DATABASE_URL ? `DATABASE_URL: ${named}` : `${unset}, the development default (set DATABASE_URL to your app's, or run all-access migrate to create this one)`,
   )
 }
 
