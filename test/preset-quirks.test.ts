@@ -833,6 +833,30 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(info.authenticated && info.accounts.map((a) => a.status)).toEqual(['active'])
   })
 
+  // VK ID's POST /oauth2/revoke takes the client id and an access token, takes back the app's permissions, and
+  // answers {"response": 1}. The access token kept has most often expired by the time of a disconnect (an hour).
+  it("vk: takes back the app's permissions on disconnect with POST /oauth2/revoke, made with an access token refreshed first", async () => {
+    const vk = await documented({
+      callbackParams: { device_id: 'device-42' },
+      answers: {
+        '/token': (request) =>
+          form(request.body).grant_type === 'refresh_token'
+            ? { body: { refresh_token: 'vk2.a.refresh-1', access_token: 'vk2.a.fresh', token_type: 'Bearer', expires_in: 3600, user_id: 1234567890 } }
+            : { body: { refresh_token: 'vk2.a.refresh', access_token: 'vk2.a.expired', token_type: 'Bearer', expires_in: 3600, user_id: 1234567890 } },
+        '/profile': () => ({ body: profileOf('vk') }),
+        '/oauth2/revoke': (request) => (form(request.body).access_token === 'vk2.a.fresh' ? { body: { response: 1 } } : { status: 401, body: { error: 'invalid_token', error_description: 'access_token is expired' } }),
+      },
+    })
+    const browser = await presetLogin('vk-revoked', 'vk', vk, { revocationUrl: `${vk.url}/oauth2/revoke` })
+    expect((await browser.fetch(new URL('/auth/accounts/vk-revoked', bff.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
+    expect(vk.at('/token').map((request) => [form(request.body).grant_type, form(request.body).refresh_token, form(request.body).device_id])).toEqual([
+      ['authorization_code', undefined, 'device-42'],
+      ['refresh_token', 'vk2.a.refresh', 'device-42'],
+    ])
+    expect(vk.at('/oauth2/revoke').map((request) => [request.method, form(request.body)])).toEqual([['POST', { client_id: 'client-id', access_token: 'vk2.a.fresh' }]])
+    expect(bff.logs.filter((line) => /revocation/.test(line))).toEqual([])
+  })
+
   // VK's API reads the token from Authorization: Bearer ("Формат запросов", dev.vk.com/api/api-requests) and answers
   // every failure with HTTP 200 and an error object; 5 is "User authorization failed" (an expired, revoked or invalid
   // token). A login that gave no refresh token cannot be refreshed: the account must sign in again.

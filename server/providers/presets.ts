@@ -534,10 +534,11 @@ export const PRESETS: Record<string, Preset> = {
       accessTokenUrl: 'https://id.vk.com/oauth2/auth',
       profileUrl: 'https://id.vk.com/oauth2/user_info',
       apiBaseUrl: 'https://api.vk.com/method',
+      revocationUrl: 'https://id.vk.com/oauth2/revoke',
     },
     scope: 'vkid.personal_info email',
     // VK ID's refresh sends the device_id of the login back: VkClient keeps it with the refresh token.
-    supports: { refresh: 'rotating', pkce: true, revocation: false, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ' ', identifierPath: 'user.user_id', displayNamePath: 'user.first_name user.last_name' },
+    supports: { refresh: 'rotating', pkce: true, revocation: true, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ' ', identifierPath: 'user.user_id', displayNamePath: 'user.first_name user.last_name' },
     client: VkClient,
     docs: 'https://id.vk.com/about/business/go/docs/en/vkid/latest/vk-id/connection/api-integration/api-description',
   },

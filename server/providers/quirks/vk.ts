@@ -1,6 +1,7 @@
 import { AllAccessError } from '../../errors.ts'
 import type { RejectionEvidence } from '../../clients/base.ts'
 import { OAuth2Client, type RefreshOptions } from '../../clients/oauth2.ts'
+import { callProvider, parseAnswerBody } from '../../clients/provider-http.ts'
 import type { CallbackInput, ParsedToken, Profile } from '../../clients/types.ts'
 import { randomToken } from '../../crypto/random.ts'
 import { shortFailureJson } from './short-failure-answer.ts'
@@ -39,6 +40,9 @@ function withDevice(kept: string | null): [refreshToken: string, deviceId: strin
  * after the login.
  */
 export class VkClient extends OAuth2Client {
+  /** Set once a disconnect has taken back the app's permissions: the access token kept then has nothing left to end. */
+  private permissionsRevoked = false
+
   override async getAccessToken({ params, flow, callbackUrl }: CallbackInput): Promise<ParsedToken> {
     const deviceId = params.get('device_id') ?? ''
     const grant: Record<string, string> = {
@@ -70,6 +74,22 @@ export class VkClient extends OAuth2Client {
     if (answer.status !== 200) return false
     const error = (await shortFailureJson(answer, FAILURE_ANSWER_LIMIT))?.error
     return typeof error === 'object' && error !== null && (error as { error_code?: unknown }).error_code === DEAD_TOKEN_CODE
+  }
+
+  /**
+   * VK ID has no RFC 7009 endpoint: `POST /oauth2/revoke` with the client id and an access token
+   * takes back the app's permissions, every token of the grant with them, and answers
+   * `{"response": 1}`. The access token a disconnect finds has most often expired (an hour), so the
+   * refresh token, which goes first, is exchanged for one that works.
+   */
+  protected override async revokeAt(endpoint: string, token: string, hint: 'access_token' | 'refresh_token'): Promise<boolean> {
+    if (hint === 'access_token' && this.permissionsRevoked) return true
+    const accessToken = hint === 'refresh_token' ? (await this.refreshAccessToken(token)).accessToken : token
+    const body = new URLSearchParams({ client_id: this.provider.clientId ?? '', access_token: accessToken }).toString()
+    const answer = await callProvider(endpoint, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body }, 'upstream_unreachable')
+    const parsed = parseAnswerBody(answer.text, answer.headers.get('content-type')) as { response?: unknown } | null
+    this.permissionsRevoked = answer.ok && parsed?.response === 1
+    return this.permissionsRevoked
   }
 
   override async getProfileInfo(token: ParsedToken): Promise<Profile> {
