@@ -36,8 +36,7 @@ function withDevice(kept: string | null): [refreshToken: string, deviceId: strin
  *
  * The API (`api.vk.com/method`) reads the token from `Authorization: Bearer` ("Формат запросов",
  * dev.vk.com/api/api-requests) and answers every failure with 200 and an `error` object: a dead
- * token is error 5. Without reading it, an account's calls got a 200 of that error for ever, an hour
- * after the login.
+ * token is error 5, which a status alone would pass on as a success, the account never refreshed.
  */
 export class VkClient extends OAuth2Client {
   /** Set once a disconnect has taken back the app's permissions: the access token kept then has nothing left to end. */
