@@ -109,7 +109,7 @@ export class OAuth1ProviderState {
       for (const [nonce, timestamp] of spent) if (now / 1000 - timestamp > TIMESTAMP_WINDOW_SECONDS) spent.delete(nonce)
       if (spent.size === 0) this.nonces.delete(consumer)
     }
-    for (const [key, token] of this.requestTokens) if (now - token.issuedAt > REQUEST_TOKEN_LIFETIME_MS) this.requestTokens.delete(key)
+    for (const key of this.requestTokens.keys()) if (!this.requestToken(key, now)) this.requestTokens.delete(key)
   }
 }
 
