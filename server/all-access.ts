@@ -239,8 +239,9 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
     cleanUp,
     close: async () => {
       clearInterval(cleanUpTimer)
-      // A clean-up under way ends before the pool it uses closes.
+      // A clean-up under way ends before the pool it uses closes, as does a refresh nobody waits for.
       await cleaning
+      await runtime.accounts.close()
       metrics.close()
       if (ownsStore) await store.close()
     },

@@ -8,7 +8,8 @@ import { authError, login, session } from './support/login.ts'
 import { startDocumentedProvider } from './support/documented-provider.ts'
 import { forgetDiscovery } from '../server/clients/oidc-discovery.ts'
 import { decodeJwt, generateKeyPair, SignJWT } from 'jose'
-import { generateKey } from '../server/crypto/keys.ts'
+import { generateKey, parseKeys } from '../server/crypto/keys.ts'
+import { openStore } from '../server/store/index.ts'
 
 const CSRF = { 'X-CSRF': '1' }
 
@@ -460,9 +461,10 @@ describe.each(databases)('a disconnect while a refresh is out on $kind', (databa
 })
 
 describe.each(databases)('a refresh that outlasts its lease, with two instances on one $kind database', (database) => {
-  it("is not sent again by the other instance with the refresh token it spent: the provider's key set answering slowly after the grant does not cost the account its login", async () => {
+  it("is not sent again by the other instance with the refresh token it spent: the provider's key set answering slowly after the grant does not cost the account its login, and the other instance's call is served with the new tokens", async () => {
     const { url, drop } = await database.create()
-    const settings = { keys: generateKey(), refresh: { leaseMs: 1500, waitMs: 3000 } }
+    // A call waits a second for its own instance's refresh (within a lease of 1.5 s), and ten for another's.
+    const settings = { keys: generateKey(), refresh: { leaseMs: 1500, waitMs: 10_000 } }
     const a = await startBff(url, settings)
     const b = await startBff(url, settings)
     let keysSlow = false
@@ -510,17 +512,19 @@ describe.each(databases)('a refresh that outlasts its lease, with two instances 
       await keysStalled
       // B needs the account's token while A still checks the refreshed ID token.
       const onB = browser.fetch(new URL('/api/op/me', b.url), { headers: CSRF })
-      await Promise.race([secondGrantAsked, onB])
+      // A's call stops waiting, and A's refresh goes on past the lease it took, renewing it.
+      await Promise.race([secondGrantAsked, onA])
+      await Promise.race([secondGrantAsked, new Promise((resolve) => setTimeout(resolve, 1000))])
       releaseKeys()
       const [answerA, answerB] = await Promise.all([onA, onB])
       expect(provider.at('/token').filter((request) => new URLSearchParams(request.body).get('grant_type') === 'refresh_token')).toHaveLength(1)
       const account = (await a.store.db('accounts').first('id'))!
       const stored = await a.store.accounts.get(account.id)
       expect({ status: stored?.status, accessToken: stored?.accessToken, refreshToken: stored?.refreshToken }).toEqual({ status: 'active', accessToken: 'at-2', refreshToken: 'rt-2' })
-      expect(answerA.status).toBe(200)
-      // B waited for A's refresh as long as it may, and said the provider was too slow: not reauth_required.
-      expect(answerB.status).toBe(504)
-      expect(await answerB.json()).toEqual({ error: 'upstream_timeout', message: expect.any(String) })
+      // A said the provider was too slow, not reauth_required; B found A's new tokens once stored.
+      expect(answerA.status).toBe(504)
+      expect(await answerA.json()).toEqual({ error: 'upstream_timeout', message: expect.any(String) })
+      expect(answerB.status).toBe(200)
     } finally {
       releaseKeys()
       await provider.close()
@@ -577,6 +581,98 @@ describe.each(databases)('a returning login while a refresh is out on $kind', (d
       await provider.close()
       await bff.close()
       await drop()
+    }
+  })
+})
+
+describe.each(databases)('a token endpoint that answers a refresh after its call stopped waiting on $kind', (database) => {
+  /**
+   * A BFF whose calls wait a second for a refresh (within a lease of 1.5 s), signed in at a provider
+   * that spends the refresh token as it takes the request (tokens rotate, each good once) and
+   * answers only when told.
+   */
+  async function slowRefresh() {
+    const { url, drop } = await database.create()
+    const keys = generateKey()
+    const bff = await startBff(url, { keys, refresh: { leaseMs: 1500, waitMs: 10_000 } })
+    let answerRefresh = () => {}
+    const refreshHeld = new Promise<void>((resolve) => (answerRefresh = resolve))
+    const spent = new Set<string>()
+    const provider = await startDocumentedProvider({
+      discovery: {},
+      answers: {
+        '/token': async (request, p) => {
+          const grant = new URLSearchParams(request.body)
+          if (grant.get('grant_type') !== 'refresh_token') {
+            return { body: { access_token: 'at-1', token_type: 'Bearer', expires_in: 0.001, refresh_token: 'rt-1', id_token: await p.idToken({ sub: 'alice' }) } }
+          }
+          const used = grant.get('refresh_token') ?? ''
+          if (spent.has(used) || used !== 'rt-1') return { status: 400, body: { error: 'invalid_grant' } }
+          spent.add(used)
+          await refreshHeld
+          return { body: { access_token: 'at-2', token_type: 'Bearer', expires_in: 3600, refresh_token: 'rt-2', id_token: await p.idToken({ sub: 'alice', nonce: undefined }) } }
+        },
+        '/api/me': () => ({ body: { name: 'Alice' } }),
+      },
+    })
+    await bff.addProvider('op', { issuer: provider.url, apiBaseUrl: `${provider.url}/api`, clientId: 'client', clientSecret: 'secret' })
+    const browser = new BrowserSession()
+    expect(authError(await login(browser, bff.url, 'op'))).toBeNull()
+    const account = await accountOf(bff, browser, 'op')
+    const refreshGrants = () => provider.at('/token').filter((request) => new URLSearchParams(request.body).get('grant_type') === 'refresh_token')
+    const callApi = () => browser.fetch(new URL('/api/op/me', bff.url), { headers: CSRF })
+    let bffClosed: Promise<void> | undefined
+    const closeBff = () => (bffClosed ??= bff.close())
+    const close = async () => {
+      answerRefresh()
+      await provider.close()
+      await closeBff()
+      await drop()
+    }
+    return { url, keys, bff, provider, account, answerRefresh, refreshGrants, callApi, closeBff, close }
+  }
+
+  it('keeps the rotated tokens it answers with: the call answers upstream_timeout, and the next one, waiting on the lease, is served with them without a second grant', async () => {
+    const { bff, provider, account, answerRefresh, refreshGrants, callApi, close } = await slowRefresh()
+    try {
+      const first = await callApi()
+      expect(first.status).toBe(504)
+      expect(await first.json()).toEqual({ error: 'upstream_timeout', message: expect.any(String) })
+      // The next call comes while the provider still holds the refresh, and waits for it on the lease.
+      const second = callApi()
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      answerRefresh()
+      const answer = await second
+      expect(answer.status).toBe(200)
+      expect(await answer.json()).toEqual({ name: 'Alice' })
+      expect(provider.at('/api/me').map((request) => request.headers.authorization)).toEqual(['Bearer at-2'])
+      expect(refreshGrants()).toHaveLength(1)
+      const stored = await bff.store.accounts.get(account.id)
+      expect({ status: stored?.status, accessToken: stored?.accessToken, refreshToken: stored?.refreshToken }).toEqual({ status: 'active', accessToken: 'at-2', refreshToken: 'rt-2' })
+      expect(bff.logs).toContain(`account ${account.id}: a refresh its call stopped waiting for has ended`)
+    } finally {
+      await close()
+    }
+  })
+
+  it('stores them before close() lets the database go, when the BFF stops meanwhile (a deploy)', async () => {
+    const { url, keys, account, answerRefresh, refreshGrants, callApi, closeBff, close } = await slowRefresh()
+    try {
+      expect((await callApi()).status).toBe(504)
+      const closing = closeBff()
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      answerRefresh()
+      await closing
+      expect(refreshGrants()).toHaveLength(1)
+      const store = openStore({ databaseUrl: url, keys: parseKeys(keys) })
+      try {
+        const stored = await store.accounts.get(account.id)
+        expect({ accessToken: stored?.accessToken, refreshToken: stored?.refreshToken, lease: (await store.db('accounts').where({ id: account.id }).first('refresh_lease_owner'))?.refresh_lease_owner }).toEqual({ accessToken: 'at-2', refreshToken: 'rt-2', lease: null })
+      } finally {
+        await store.close()
+      }
+    } finally {
+      await close()
     }
   })
 })

@@ -5,6 +5,7 @@ import { DEFAULT_API_ANSWER_LIMIT, type BaseOAuthClient, type RejectionEvidence 
 import { OAuthClient } from '../clients/oauth1.ts'
 import { OAuth2Client } from '../clients/oauth2.ts'
 import type { ApiRequestOptions, ApiResponse } from '../clients/types.ts'
+import { DEFAULT_TIMEOUT_MS } from '../clients/provider-http.ts'
 import { timedOut } from '../clients/provider-transport.ts'
 import { AllAccessError } from '../errors.ts'
 import type { Logger } from '../log.ts'
@@ -65,6 +66,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 export class AccountAccessService {
   /** One refresh in flight per account in this process; the database lease covers other processes. */
   private readonly inFlight = new Map<number, Promise<AccountRecord>>()
+  /** Refreshes still out whose callers stopped waiting: close() lets them store what they get. */
+  private readonly unwaited = new Set<Promise<void>>()
   private readonly instanceId = randomBytes(12).toString('hex')
 
   constructor(
@@ -227,15 +230,44 @@ export class AccountAccessService {
    * again the refresh token this one has spent (rotation: refused, and the account lost its login).
    * A holder that dies stops renewing, and others take over once its last lease ends.
    */
-  private async refreshRenewingLease(current: AccountRecord): Promise<AccountRecord> {
+  private refreshRenewingLease(current: AccountRecord): Promise<AccountRecord> {
     const renew = () => this.store.accounts.renewRefreshLease(current.id, this.instanceId, this.refresh.leaseMs).catch((error: unknown) => this.log.info(`account ${current.id}: refresh lease not renewed (${(error as Error).message})`))
     // A third of the lease, and no more often than the database can be asked (a lease of a few ms is a test's).
     const renewal = setInterval(renew, Math.max(50, this.refresh.leaseMs / 3)).unref()
-    try {
-      return await this.refreshHoldingLease(current)
-    } finally {
-      clearInterval(renewal)
-    }
+    return this.waitedFor(this.refreshHoldingLease(current).finally(() => clearInterval(renewal)), current.id)
+  }
+
+  /** How long a call waits for its own instance's refresh: within one lease, for the holder to answer before another could take over. */
+  private get callerWaitMs(): number {
+    return Math.max(1000, this.refresh.leaseMs - 2000)
+  }
+
+  /**
+   * The refresh, or `upstream_timeout` once its caller has waited {@link callerWaitMs}; the refresh
+   * goes on without it, still renewing the lease, and stores what the provider answers. A provider
+   * that answers late has most often rotated the refresh token already: a request cut off then would
+   * leave the account only the spent one, and cost the user their login. Calls that come meanwhile
+   * wait for the lease and find the new token.
+   */
+  private waitedFor(refresh: Promise<AccountRecord>, id: number): Promise<AccountRecord> {
+    let timer: NodeJS.Timeout | undefined
+    const gaveUp = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        const unwaited = refresh.then(
+          () => this.log.info(`account ${id}: a refresh its call stopped waiting for has ended`),
+          (error: Error) => this.log.info(`account ${id}: a refresh its call stopped waiting for failed (${error.message})`),
+        )
+        this.unwaited.add(unwaited)
+        void unwaited.then(() => this.unwaited.delete(unwaited))
+        reject(new AllAccessError('upstream_timeout', { detail: `no refreshed token within ${this.callerWaitMs} ms (the refresh goes on)` }))
+      }, this.callerWaitMs)
+    })
+    return Promise.race([refresh, gaveUp]).finally(() => clearTimeout(timer))
+  }
+
+  /** Waits for the refreshes whose callers stopped waiting (each ends within its token request's time limit). */
+  async close(): Promise<void> {
+    await Promise.all(this.unwaited)
   }
 
   private async refreshHoldingLease(current: AccountRecord): Promise<AccountRecord> {
@@ -251,8 +283,9 @@ export class AccountAccessService {
     }
     let token
     try {
-      // A token endpoint that hangs is given up within one lease, though the lease is renewed meanwhile.
-      token = await this.metrics.refresh(provider.name, client.refreshAccessToken(current.refreshToken, { timeoutMs: Math.max(1000, this.refresh.leaseMs - 2000), idToken: current.idToken, callbackUrl: this.callbackUrl(provider) }))
+      // As long as any provider call may take, however long its caller waits (see waitedFor).
+      const timeoutMs = Math.max(this.callerWaitMs, DEFAULT_TIMEOUT_MS)
+      token = await this.metrics.refresh(provider.name, client.refreshAccessToken(current.refreshToken, { timeoutMs, idToken: current.idToken, callbackUrl: this.callbackUrl(provider) }))
     } catch (error) {
       if (error instanceof AllAccessError && error.code === 'reauth_required') {
         if (await this.store.accounts.refreshRefused(current.id, this.instanceId, current.updatedAt)) {
