@@ -10,6 +10,7 @@ import { databases } from './support/databases.ts'
 import { startDocumentedProvider, type DocumentedProvider } from './support/documented-provider.ts'
 import { authError, login, session, startLogin } from './support/login.ts'
 import { signedIn } from './support/signed-in.ts'
+import { within } from './support/eventually.ts'
 
 const CSRF = { 'X-CSRF': '1' }
 const credentials = { clientId: 'client-id', clientSecret: 'client-secret' }
@@ -579,6 +580,27 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     } finally {
       await impatient.close()
     }
+  })
+
+  // The short answer is read before it is passed on: a browser that leaves meanwhile ends the call then, as before the
+  // provider's headers, rather than leave one of the provider's pooled connections held for nobody until the time limit.
+  it("lets go of a short answer sent chunked that stalls when the browser goes away while it is read, logged as abandoned (499)", async () => {
+    const slack = await documented({
+      answers: {
+        '/token': () => ({ body: { ok: true, access_token: 'xoxb-17653672481', token_type: 'bot', authed_user: { id: 'W12345678', scope: 'users:read', access_token: 'xoxp-1234', token_type: 'user' } } }),
+        '/profile': () => ({ body: profileOf('slack-app') }),
+        '/conversations.list': () => ({ body: '{"ok":false,', type: 'application/json; charset=utf-8', unfinished: true }),
+      },
+    })
+    const browser = await presetLogin('slack-left', 'slack-app', slack)
+    const leaving = new AbortController()
+    const asked = browser.fetch(new URL('/api/slack-left/conversations.list', bff.url), { headers: CSRF, signal: leaving.signal }).catch(() => 'gone')
+    expect(await within(10_000, async () => slack.at('/conversations.list').length, (n) => n > 0)).toBe(1)
+    leaving.abort()
+    expect(await asked).toBe('gone')
+    // Long before the BFF's time limit (30 s): the browser's leaving, not the limit, ended the call.
+    const abandoned = () => bff.logs.filter((line) => / \/api\/slack-left\/conversations\.list (\d+) /.test(line))
+    expect(await within(10_000, async () => abandoned(), (lines) => lines.length > 0)).toEqual([expect.stringMatching(/^GET \/api\/slack-left\/conversations\.list 499 /)])
   })
 
   it('dropbox: reads the account with a POST, and revokes by calling with the access token on disconnect', async () => {

@@ -19,6 +19,8 @@ interface Upstream {
   buffered?: Buffer
   /** Stops the time limit once the body has been handed on. */
   done(): void
+  /** From here on the pipe to the browser notices its leaving, which no longer ends the call itself. */
+  handedOn(): void
   /** The account's token the call was made with: no header passed back may carry it. */
   secrets: string[]
 }
@@ -38,6 +40,8 @@ async function callUpstream(
   const limit = deadline(timeoutMs)
   const leave = () => limit.abort(abandoned())
   request.browser.once('close', leave)
+  // Watched until the answer is handed on: a body read to judge the token may stall with the browser gone.
+  const handedOn = () => request.browser.off('close', leave)
   // The browser's Accept-Encoding is not forwarded: identity, as for every provider call.
   const headers: Record<string, string> = { ...PROVIDER_REQUEST_HEADERS, ...request.headers }
   for (const [name, value] of Object.entries(authorized.headers)) headers[name.toLowerCase()] = value
@@ -50,9 +54,14 @@ async function callUpstream(
       throw new AllAccessError('upstream_unreachable', { detail: `${request.url.origin} answered status ${answer.status}` })
     }
     const secrets = [record.accessToken, record.tokenSecret].filter((secret): secret is string => !!secret)
-    return { answer, done: limit.clear, secrets }
+    const done = () => {
+      limit.clear()
+      handedOn()
+    }
+    return { answer, done, handedOn, secrets }
   } catch (cause) {
     limit.clear()
+    handedOn()
     if (cause instanceof AllAccessError) throw cause
     // The upload's own failure (too large, or the browser gone) is what ended the call, not the provider.
     const uploadFailure = request.body.kind === 'streamed' ? request.body.stream.errored : null
@@ -60,8 +69,6 @@ async function callUpstream(
     if (limit.signal.reason instanceof RequestAbandonedError) throw limit.signal.reason
     if (limit.signal.aborted) throw new AllAccessError('upstream_timeout', { detail: `${request.url.origin} did not answer in ${timeoutMs} ms` })
     throw new AllAccessError('upstream_unreachable', { detail: `${request.url.origin}: ${(cause as Error).message}`, cause })
-  } finally {
-    request.browser.off('close', leave)
   }
 }
 
@@ -230,6 +237,7 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   })
 
   const { answer } = upstream
+  upstream.handedOn()
   let codings: string[] = []
   try {
     // A 204's or 304's coding names no body of its own: nothing to read for the token.
