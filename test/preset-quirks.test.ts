@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { gzipSync } from 'node:zlib'
 import { decodeProtectedHeader, exportPKCS8, generateKeyPair, jwtVerify, SignJWT } from 'jose'
 import { generateKey } from '../server/crypto/keys.ts'
 import type { ProviderInput } from '../server/providers/provider-input.ts'
@@ -580,6 +581,34 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     } finally {
       await impatient.close()
     }
+  })
+
+  // A provider may gzip its answer unasked. One declared short is judged by a decoded copy; the answer passes on whole
+  // whatever its decoded length, though a decoder cannot give back the bytes it took.
+  it('judges a short gzipped answer by its decoded text, and passes on whole one that decodes past what is read to judge it', async () => {
+    const JSON_TYPE = 'application/json; charset=utf-8'
+    const members = JSON.stringify({ ok: true, members: Array.from({ length: 1500 }, () => ({ deleted: false, is_bot: false, tz: 'America/Los_Angeles', tz_label: 'Pacific Standard Time' })) })
+    let answer = members
+    const gzipped = () => {
+      const body = gzipSync(answer)
+      return { body, type: JSON_TYPE, headers: { 'Content-Encoding': 'gzip', 'Content-Length': String(body.length) } }
+    }
+    const slack = await documented({
+      answers: {
+        '/token': () => ({ body: { ok: true, access_token: 'xoxb-17653672481', token_type: 'bot', authed_user: { id: 'W12345678', scope: 'users:read', access_token: 'xoxp-1234', token_type: 'user' } } }),
+        '/profile': () => ({ body: profileOf('slack-app') }),
+        '/users.list': gzipped,
+      },
+    })
+    const browser = await presetLogin('slack-gzipped', 'slack-app', slack)
+    const call = () => browser.fetch(new URL('/api/slack-gzipped/users.list', bff.url), { headers: CSRF })
+    // Under Slack's limit of what it judges (1 KiB) as sent, far over everything read to judge an answer (64 KiB) once decoded.
+    expect([gzipSync(members).length < 1024, members.length > 64 * 1024]).toEqual([true, true])
+    const passed = await call()
+    const text = await passed.text()
+    expect([passed.status, passed.headers.get('content-encoding'), text.length, text === members]).toEqual([200, null, members.length, true])
+    answer = '{"ok":false,"error":"token_revoked"}'
+    await expectAccountEnded(browser, await call(), 'token_revoked, gzipped')
   })
 
   // The short answer is read before it is passed on: a browser that leaves meanwhile ends the call then, as before the

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http'
+import { Readable } from 'node:stream'
 import { isEnabled } from '../../shared/provider.ts'
 import type { BaseOAuthClient } from '../clients/base.ts'
 import { mediaType, PROVIDER_REQUEST_HEADERS } from '../clients/provider-http.ts'
@@ -135,30 +136,34 @@ async function readRejection(answer: TransportAnswer): Promise<Buffer> {
 /**
  * An answer's body whole when it ends within `limit` bytes, declared or not (a short answer sent
  * chunked), for a client that judges the token by it; null when it is longer, with what was read
- * put back, so that the body still passes on whole. A coded body (no call asks for one) is read,
- * decoded, only when declared that short: a decoder cannot give back what it took.
+ * put back, so that the body still passes on whole. A coded body (no call asks for one) is judged
+ * only when declared that short, and by a decoded copy: a decoder cannot give back what it took,
+ * and one that decodes past `limit` passes on whole too.
  */
 async function readShort(sent: Upstream, limit: number): Promise<Buffer | null> {
   if (sent.buffered !== undefined) return sent.buffered.length <= limit ? sent.buffered : null
   const { answer } = sent
   const declared = answer.headers.get('content-length')
   if (declared !== null && !(Number(declared) <= limit)) return null
-  let coded = true
+  let codings: string[] | null = null
   try {
-    coded = readableCodings(answer.headers.get('content-encoding'), answer.headers.get('transfer-encoding')).length > 0
+    codings = readableCodings(answer.headers.get('content-encoding'), answer.headers.get('transfer-encoding'))
   } catch {
-    // A coding that cannot be undone: readRejection lets the answer go, and the call then refuses it.
+    // A coding that cannot be undone: the call refuses the answer once it is judged.
   }
-  if (coded) return declared === null ? null : (sent.buffered = await readRejection(answer))
+  if (codings === null || (codings.length > 0 && declared === null)) return null
+  // A coded body is put back once read to its declared end, before the stream can report that end.
+  const enough = codings.length ? Number(declared) : limit + 1
   const chunks: Buffer[] = []
   let size = 0
   try {
     for await (const chunk of answer.body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
       chunks.push(chunk)
       size += chunk.length
-      if (size > limit) {
+      if (size >= enough) {
         answer.body.unshift(Buffer.concat(chunks))
-        return null
+        if (!codings.length) return null
+        break
       }
     }
   } catch (error) {
@@ -168,7 +173,11 @@ async function readShort(sent: Upstream, limit: number): Promise<Buffer | null> 
     if (error instanceof RequestAbandonedError) throw error
     throw new AllAccessError(error instanceof ProviderTimeout ? 'upstream_timeout' : 'upstream_unreachable', { detail: `the provider's answer broke off: ${(error as Error).message}` })
   }
-  return (sent.buffered = Buffer.concat(chunks))
+  if (!codings.length) return (sent.buffered = Buffer.concat(chunks))
+  const decoded = await readDecoded(Readable.from(chunks), codings, limit).catch(() => null)
+  if (decoded === null) return null
+  drop(answer)
+  return (sent.buffered = decoded)
 }
 
 /**

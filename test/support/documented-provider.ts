@@ -5,8 +5,8 @@ import type { RecordedRequest } from './recording-server.ts'
 
 export interface DocumentedAnswer {
   status?: number
-  /** An object is sent as JSON. */
-  body?: string | object
+  /** An object is sent as JSON; a Buffer as its bytes (a coded body). */
+  body?: string | Buffer | object
   type?: string
   /** Headers besides the type: `Content-Length`, say, for an answer the provider sends whole rather than chunked. */
   headers?: Record<string, string>
@@ -87,10 +87,11 @@ export async function startDocumentedProvider(options: DocumentedProviderOptions
       }
       const answerer = options.answers[url.pathname] ?? builtIn[url.pathname]
       const { status = 200, body = '', type, headers = {}, unfinished } = answerer ? await answerer(request, provider) : { status: 404, body: { error: 'not_found' } }
-      const json = typeof body === 'object'
+      const json = typeof body === 'object' && !Buffer.isBuffer(body)
+      const sent = json ? JSON.stringify(body) : (body as string | Buffer)
       res.writeHead(status, { 'Content-Type': type ?? (json ? 'application/json' : 'text/plain'), ...headers })
-      if (unfinished) res.write(json ? JSON.stringify(body) : body)
-      else res.end(json ? JSON.stringify(body) : body)
+      if (unfinished) res.write(sent)
+      else res.end(sent)
     })
   })
 
