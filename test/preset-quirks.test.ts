@@ -909,6 +909,25 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(bff.logs.filter((line) => /revocation/.test(line))).toEqual([])
   })
 
+  it('vk: a disconnect of an account whose refresh token was kept without its device_id (by an older version) revokes with the access token kept, and logs no error', async () => {
+    const vk = await documented({
+      callbackParams: { device_id: 'device-42' },
+      answers: {
+        '/token': () => ({ body: { refresh_token: 'vk2.a.refresh', access_token: 'vk2.a.access', token_type: 'Bearer', expires_in: 3600, user_id: 1234567890 } }),
+        '/profile': () => ({ body: profileOf('vk') }),
+        '/oauth2/revoke': () => ({ body: { response: 1 } }),
+      },
+    })
+    const browser = await presetLogin('vk-older', 'vk', vk, { revocationUrl: `${vk.url}/oauth2/revoke` })
+    const info = await session(browser, bff.url)
+    const account = info.authenticated ? await bff.store.accounts.findForUser(Number(info.user.id), 'vk-older') : null
+    await bff.store.accounts.updateTokens(account!.id, { accessToken: 'vk2.a.access', tokenSecret: null, refreshToken: 'vk2.a.refresh', idToken: null, expiresAt: Date.now() + 3_600_000, scope: null })
+    expect((await browser.fetch(new URL('/auth/accounts/vk-older', bff.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
+    expect(vk.at('/token').map((request) => form(request.body).grant_type)).toEqual(['authorization_code'])
+    expect(vk.at('/oauth2/revoke').map((request) => form(request.body))).toEqual([{ client_id: 'client-id', access_token: 'vk2.a.access' }])
+    expect(bff.logs.filter((line) => /revocation/.test(line))).toEqual([])
+  })
+
   // VK's API reads the token from Authorization: Bearer ("Формат запросов", dev.vk.com/api/api-requests) and answers
   // every failure with HTTP 200 and an error object; 5 is "User authorization failed" (an expired, revoked or invalid
   // token). A login that gave no refresh token cannot be refreshed: the account must sign in again.

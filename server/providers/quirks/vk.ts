@@ -83,6 +83,9 @@ export class VkClient extends OAuth2Client {
    */
   protected override async revokeAt(endpoint: string, token: string, hint: 'access_token' | 'refresh_token'): Promise<boolean> {
     if (hint === 'access_token' && this.permissionsRevoked) return true
+    // Kept without its device_id (before this client kept the pair), it cannot be exchanged: the
+    // access token, revoked next, takes back the grant alone. Not a failure to alert on.
+    if (hint === 'refresh_token' && !withDevice(token)) return true
     const accessToken = hint === 'refresh_token' ? (await this.refreshAccessToken(token)).accessToken : token
     const body = new URLSearchParams({ client_id: this.provider.clientId ?? '', access_token: accessToken }).toString()
     const answer = await callProvider(endpoint, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body }, 'upstream_unreachable')
