@@ -21,9 +21,7 @@ export class ReadCache<V> {
     if (cached && cached.until > now) return cached.value
     const value = load()
     const entry = { value, until: now + this.ttlMs }
-    this.entries.set(key, entry)
-    // The oldest entry goes first: a flood of keys cannot grow memory past the bound.
-    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string)
+    this.put(key, entry, now)
     value.catch(() => {
       if (this.entries.get(key) === entry) this.entries.delete(key)
     })
@@ -32,7 +30,28 @@ export class ReadCache<V> {
 
   /** Replaces a key's value, as a write of this process just made it. */
   set(key: string, value: V, now = Date.now()): void {
-    if (this.ttlMs > 0) this.entries.set(key, { value: Promise.resolve(value), until: now + this.ttlMs })
+    if (this.ttlMs > 0) this.put(key, { value: Promise.resolve(value), until: now + this.ttlMs }, now)
+  }
+
+  /** How many entries are kept, those whose time is over but not yet let go included. */
+  get size(): number {
+    return this.entries.size
+  }
+
+  /**
+   * Keeps the entries in the order their time ends, the key taken out and put back last, so that
+   * those whose time is over are let go from the front as new ones come: a session, an account
+   * with its decrypted tokens, read once and never again, is not kept until the bound pushes it out.
+   */
+  private put(key: string, entry: { value: Promise<V>; until: number }, now: number): void {
+    for (const [oldest, { until }] of this.entries) {
+      if (until > now) break
+      this.entries.delete(oldest)
+    }
+    this.entries.delete(key)
+    this.entries.set(key, entry)
+    // The oldest entry goes first: a flood of keys cannot grow memory past the bound.
+    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string)
   }
 
   forget(key: string): void {
