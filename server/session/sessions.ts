@@ -4,6 +4,7 @@ import { hashId, randomToken } from '../crypto/random.ts'
 import { AllAccessError } from '../errors.ts'
 import type { SessionRecord, SessionStore } from '../store/sessions.ts'
 import { clearCookie, readIdCookie, SESSION_COOKIE, writeIdCookie, type CookieSettings } from './cookies.ts'
+import { SessionIdHashes } from './id-hashes.ts'
 
 export interface SessionTimeouts {
   /** A session unused for this long ends (sliding). */
@@ -46,16 +47,8 @@ export function sessionExpiresAt(session: SessionRecord): number {
   return Math.min(session.idleExpiresAt, session.absoluteExpiresAt)
 }
 
-/** How many cookie ids {@link Sessions} remembers the hash of; past this it starts afresh. */
-const REMEMBERED_HASHES = 10_000
-
 export class Sessions {
-  /**
-   * The hash of each cookie id seen lately: a browser sends the same id with every call, and hashing
-   * it each time was a tenth of a session read. The ids are in memory anyway while requests carry
-   * them, beside the decrypted tokens; only the database must never hold them.
-   */
-  private readonly idHashes = new Map<string, string>()
+  private readonly idHashes = new SessionIdHashes()
 
   constructor(
     private readonly store: SessionStore,
@@ -67,22 +60,12 @@ export class Sessions {
   async load(ctx: Context): Promise<void> {
     const id = readIdCookie(ctx, SESSION_COOKIE, this.cookies)
     if (!id) return
-    const idHash = this.hashOf(id)
+    const idHash = this.idHashes.of(id)
     const record = await this.store.find(idHash)
     // A new object, not idHash added to the record: V8 turns adding a property to an object made by
     // spreading into a slow path twenty times the cost of this copy.
     if (record) ctx.state.session = { idHash, ...record } satisfies ActiveSession
     else clearCookie(ctx, SESSION_COOKIE, this.cookies, 'strict')
-  }
-
-  private hashOf(id: string): string {
-    let idHash = this.idHashes.get(id)
-    if (idHash === undefined) {
-      if (this.idHashes.size >= REMEMBERED_HASHES) this.idHashes.clear()
-      idHash = hashId(id)
-      this.idHashes.set(id, idHash)
-    }
-    return idHash
   }
 
   /** The live session with this id hash (a login flow records the session that started it). */
