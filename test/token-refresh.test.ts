@@ -5,7 +5,7 @@ import { cacheLapse } from './support/eventually.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
 import { authError, login, session } from './support/login.ts'
-import { startDocumentedProvider } from './support/documented-provider.ts'
+import { startDocumentedProvider, type Answerer } from './support/documented-provider.ts'
 import { forgetDiscovery } from '../server/clients/oidc-discovery.ts'
 import { decodeJwt, generateKeyPair, SignJWT } from 'jose'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
@@ -19,6 +19,28 @@ async function accountOf(bff: TestBff, browser: BrowserSession, provider: string
   const account = await bff.store.accounts.findForUser(Number(info.user.id), provider)
   if (!account) throw new Error('no account')
   return account
+}
+
+/**
+ * A token endpoint whose refresh tokens rotate and are good once, as the OAuth 2.0 Security BCP
+ * (§4.14.2) has them: the login's access token expires at once, and its refresh token `rt-1` is
+ * exchanged once for `at-2` and `rt-2`. `again` is told of every refresh after the first; `held`,
+ * if given, is awaited once the token is spent and before the answer.
+ */
+function rotatingTokenEndpoint({ again, held }: { again?: () => void; held?: Promise<void> } = {}): Answerer {
+  const spent = new Set<string>()
+  return async (request, p) => {
+    const grant = new URLSearchParams(request.body)
+    if (grant.get('grant_type') !== 'refresh_token') {
+      return { body: { access_token: 'at-1', token_type: 'Bearer', expires_in: 0.001, refresh_token: 'rt-1', id_token: await p.idToken({ sub: 'alice' }) } }
+    }
+    const used = grant.get('refresh_token') ?? ''
+    if (spent.size > 0) again?.()
+    if (spent.has(used) || used !== 'rt-1') return { status: 400, body: { error: 'invalid_grant' } }
+    spent.add(used)
+    await held
+    return { body: { access_token: 'at-2', token_type: 'Bearer', expires_in: 3600, refresh_token: 'rt-2', id_token: await p.idToken({ sub: 'alice', nonce: undefined }) } }
+  }
 }
 
 describe.each(databases)('token refresh and re-authentication on $kind', (database) => {
@@ -474,22 +496,10 @@ describe.each(databases)('a refresh that outlasts its lease, with two instances 
     const keysReleased = new Promise<void>((resolve) => (releaseKeys = resolve))
     let secondGrant = () => {}
     const secondGrantAsked = new Promise<void>((resolve) => (secondGrant = resolve))
-    // Refresh tokens rotate and are good once, as the OAuth 2.0 Security BCP (§4.14.2) has them.
-    const spent = new Set<string>()
     const provider = await startDocumentedProvider({
       discovery: {},
       answers: {
-        '/token': async (request, p) => {
-          const grant = new URLSearchParams(request.body)
-          if (grant.get('grant_type') !== 'refresh_token') {
-            return { body: { access_token: 'at-1', token_type: 'Bearer', expires_in: 0.001, refresh_token: 'rt-1', id_token: await p.idToken({ sub: 'alice' }) } }
-          }
-          const used = grant.get('refresh_token') ?? ''
-          if (spent.size > 0) secondGrant()
-          if (spent.has(used) || used !== 'rt-1') return { status: 400, body: { error: 'invalid_grant' } }
-          spent.add(used)
-          return { body: { access_token: 'at-2', token_type: 'Bearer', expires_in: 3600, refresh_token: 'rt-2', id_token: await p.idToken({ sub: 'alice', nonce: undefined }) } }
-        },
+        '/token': rotatingTokenEndpoint({ again: secondGrant }),
         '/jwks': async (_request, p) => {
           if (keysSlow) {
             keysAsked()
@@ -588,30 +598,18 @@ describe.each(databases)('a returning login while a refresh is out on $kind', (d
 describe.each(databases)('a token endpoint that answers a refresh after its call stopped waiting on $kind', (database) => {
   /**
    * A BFF whose calls wait a second for a refresh (within a lease of 1.5 s), signed in at a provider
-   * that spends the refresh token as it takes the request (tokens rotate, each good once) and
-   * answers only when told.
+   * whose refresh tokens rotate, which spends one as it takes the request and answers only when told.
    */
   async function slowRefresh() {
     const { url, drop } = await database.create()
     const keys = generateKey()
     const bff = await startBff(url, { keys, refresh: { leaseMs: 1500, waitMs: 10_000 } })
     let answerRefresh = () => {}
-    const refreshHeld = new Promise<void>((resolve) => (answerRefresh = resolve))
-    const spent = new Set<string>()
+    const held = new Promise<void>((resolve) => (answerRefresh = resolve))
     const provider = await startDocumentedProvider({
       discovery: {},
       answers: {
-        '/token': async (request, p) => {
-          const grant = new URLSearchParams(request.body)
-          if (grant.get('grant_type') !== 'refresh_token') {
-            return { body: { access_token: 'at-1', token_type: 'Bearer', expires_in: 0.001, refresh_token: 'rt-1', id_token: await p.idToken({ sub: 'alice' }) } }
-          }
-          const used = grant.get('refresh_token') ?? ''
-          if (spent.has(used) || used !== 'rt-1') return { status: 400, body: { error: 'invalid_grant' } }
-          spent.add(used)
-          await refreshHeld
-          return { body: { access_token: 'at-2', token_type: 'Bearer', expires_in: 3600, refresh_token: 'rt-2', id_token: await p.idToken({ sub: 'alice', nonce: undefined }) } }
-        },
+        '/token': rotatingTokenEndpoint({ held }),
         '/api/me': () => ({ body: { name: 'Alice' } }),
       },
     })
