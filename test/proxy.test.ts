@@ -485,11 +485,33 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
   it('reads no more of an OAuth 1.0a 401 than its cap allows, coded bytes counted: one padded with codings that decode to nothing is not judged', async () => {
     const { browser: signer, accountId } = await signedIn(bff, 'oauth1-echo', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
     const padded = await signer.fetch(new URL('/api/oauth1-echo/gzip-padded?status=401&kb=1024', bff.url), { headers: CSRF })
-    expect([padded.status, await padded.text()]).toEqual([401, ''])
+    // Not judged, and passed on whole, as the provider wrote it (decoded).
+    expect([padded.status, await padded.text()]).toEqual([401, '{"oauth_problem":"token_rejected"}'])
     expect((await bff.store.accounts.get(accountId))?.status).toBe('active')
     // The same problem behind a little padding is read, and judged.
     const dead = await signer.fetch(new URL('/api/oauth1-echo/gzip-padded?status=401&kb=1', bff.url), { headers: CSRF })
     expect([dead.status, ((await dead.json()) as { error: string }).error]).toEqual([401, 'reauth_required'])
+  })
+
+  it('passes on whole, unjudged and without the token, an OAuth 1.0a 401 too long to judge, however it is sent: declared or not, coded or not, ended or still open; refuses one it cannot decode', async () => {
+    const { browser: signer, accountId } = await signedIn(bff, 'oauth1-echo', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
+    const sendings = ['', '&chunked=1', '&chunked=1&hold=300', '&coding=gzip', '&coding=gzip&chunked=1', '&coding=gzip&chunked=1&hold=300', '&coding=deflate&chunked=1']
+    for (const sending of sendings) {
+      const long = await signer.fetch(new URL(`/api/oauth1-echo/oauth1-401-long?problem=token_rejected&kb=100${sending}`, bff.url), { headers: CSRF })
+      expect([long.status, long.headers.get('content-encoding')], sending).toEqual([401, null])
+      expect(await long.json(), sending).toEqual({ oauth_problem: 'token_rejected', token: 'REDACTED', padding: 'x'.repeat(100 * 1024) })
+      expect((await bff.store.accounts.get(accountId))?.status, sending).toBe('active')
+    }
+    // The same problem, short, sent each of those ways, is judged.
+    for (const sending of sendings) {
+      const dead = await signer.fetch(new URL(`/api/oauth1-echo/oauth1-401-long?problem=token_rejected&kb=1${sending}`, bff.url), { headers: CSRF })
+      expect([dead.status, ((await dead.json()) as { error: string }).error], sending).toEqual([401, 'reauth_required'])
+      await bff.store.accounts.setStatus(accountId, 'active')
+    }
+    // One that names a coding it is not in cannot be read, judged nor passed on: refused before a byte is sent.
+    const garbled = await signer.fetch(new URL('/api/oauth1-echo/oauth1-401-long?problem=token_rejected&kb=1&named=gzip', bff.url), { headers: CSRF })
+    expect([garbled.status, ((await garbled.json()) as { error: string }).error]).toEqual([502, 'upstream_unreachable'])
+    expect((await bff.store.accounts.get(accountId))?.status).toBe('active')
   })
 
   it('lets go of an OAuth 1.0a 401 whose coding ends before its bytes do, once read: its time limit is over', async () => {

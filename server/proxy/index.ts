@@ -1,9 +1,9 @@
 import type { ServerResponse } from 'node:http'
-import { Readable } from 'node:stream'
+import { PassThrough, Readable } from 'node:stream'
 import { isEnabled } from '../../shared/provider.ts'
 import type { BaseOAuthClient } from '../clients/base.ts'
 import { mediaType, PROVIDER_REQUEST_HEADERS } from '../clients/provider-http.ts'
-import { deadline, ProviderTimeout, send, type TransportAnswer } from '../clients/provider-transport.ts'
+import { AnswerTooLarge, deadline, ProviderTimeout, readCapped, send, type TransportAnswer } from '../clients/provider-transport.ts'
 import { AllAccessError } from '../errors.ts'
 import { RequestAbandonedError } from '../http/abandoned-request.ts'
 import type { BffContext } from '../runtime.ts'
@@ -12,12 +12,14 @@ import { resolveApiTarget } from './api-path.ts'
 import { forwardedHeaders, pickHeaders, RETURNED_RESPONSE_HEADERS, withoutSecrets } from './headers.ts'
 import { readRequestBody, type RequestBody } from './read-body.ts'
 import { codingsToUndo, redactBytes, redactedBody } from './token-redaction.ts'
-import { codingsToUndo as readableCodings, letGo, readDecoded } from '../clients/content-coding.ts'
+import { codingsToUndo as readableCodings, decodingChain, letGo } from '../clients/content-coding.ts'
 
 interface Upstream {
   answer: TransportAnswer
-  /** The body, decoded, when it had to be read whole to judge the token (empty when it could not be read). */
+  /** The body, decoded, when it was read whole to judge the token. */
   buffered?: Buffer
+  /** The most bytes the body was found to be longer than, once it was put back unread. */
+  longerThan?: number
   /** Stops the time limit once the body has been handed on. */
   done(): void
   /** From here on the pipe to the browser notices its leaving, which no longer ends the call itself. */
@@ -121,63 +123,77 @@ export const PROXIED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']
 const REJECTION_BODY_LIMIT = 64 * 1024
 
 /**
- * A 401's body, decoded, to judge and then pass on. Empty when it cannot be read (too large, cut,
- * a coding that cannot be undone, which is then refused once the call is over).
- */
-async function readRejection(answer: TransportAnswer): Promise<Buffer> {
-  try {
-    return await readDecoded(answer.body, readableCodings(answer.headers.get('content-encoding'), answer.headers.get('transfer-encoding')), REJECTION_BODY_LIMIT)
-  } catch {
-    drop(answer)
-    return Buffer.alloc(0)
-  }
-}
-
-/**
- * An answer's body whole when it ends within `limit` bytes, declared or not (a short answer sent
- * chunked), for a client that judges the token by it; null when it is longer, with what was read
- * put back, so that the body still passes on whole. A coded body (no call asks for one) is judged
- * only when declared that short, and by a decoded copy: a decoder cannot give back what it took,
- * and one that decodes past `limit` passes on whole too.
+ * An answer's body, decoded, when it ends within `limit` bytes, declared or not (a short answer
+ * sent chunked), for a client that judges the token by it; null when it is longer, or in a coding
+ * that cannot be undone. What was read of a longer one is put back, so that the body still passes
+ * on whole, never empty. A coded body is read until its coding ends (what follows is no part of
+ * it), or past twice the limit and a margin, which no coding reaches with a body within it.
  */
 async function readShort(sent: Upstream, limit: number): Promise<Buffer | null> {
   if (sent.buffered !== undefined) return sent.buffered.length <= limit ? sent.buffered : null
+  if (limit <= (sent.longerThan ?? -1)) return null
   const { answer } = sent
-  const declared = answer.headers.get('content-length')
-  if (declared !== null && !(Number(declared) <= limit)) return null
-  let codings: string[] | null = null
+  let codings: string[]
   try {
     codings = readableCodings(answer.headers.get('content-encoding'), answer.headers.get('transfer-encoding'))
   } catch {
     // A coding that cannot be undone: the call refuses the answer once it is judged.
+    return null
   }
-  if (codings === null || (codings.length > 0 && declared === null)) return null
-  // A coded body is put back once read to its declared end, before the stream can report that end.
-  const enough = codings.length ? Number(declared) : limit + 1
-  const chunks: Buffer[] = []
+  const codedLimit = codings.length ? limit * 2 + 64 * 1024 : limit
+  const declared = answer.headers.get('content-length')
+  if (declared !== null && !(Number(declared) <= codedLimit)) {
+    sent.longerThan = limit
+    return null
+  }
+  // The bytes go to a copy that is decoded, and are kept: a decoder cannot give back what it took.
+  const { body } = answer
+  const copy = new PassThrough()
+  const chain = decodingChain(copy, codings)
+  const read: Buffer[] = []
   let size = 0
-  try {
-    for await (const chunk of answer.body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-      chunks.push(chunk)
+  let broke: Error | undefined
+  // Read as it comes, not flowing: what is not taken stays in the answer, and the answer is left
+  // neither flowing nor paused, for whoever reads it next.
+  const take = () => {
+    for (let chunk: Buffer | null; !copy.destroyed && (chunk = body.read() as Buffer | null) !== null; ) {
+      read.push(chunk)
       size += chunk.length
-      if (size >= enough) {
-        answer.body.unshift(Buffer.concat(chunks))
-        if (!codings.length) return null
-        break
-      }
+      if (size > codedLimit) copy.destroy(new AnswerTooLarge(`coded answer over ${codedLimit} bytes`))
+      else copy.write(chunk)
     }
+  }
+  const end = () => copy.end()
+  const fail = (error: Error) => copy.destroy((broke = error))
+  body.on('readable', take).once('end', end).once('error', fail)
+  let decoded: Buffer | null = null
+  let failure: unknown
+  try {
+    decoded = await readCapped(chain[chain.length - 1], limit)
   } catch (error) {
-    // Cut or stalled within a few bytes: there is no answer to pass on, and the browser is still there to be told so.
+    failure = error
+  } finally {
+    body.off('readable', take).off('end', end).off('error', fail)
+    letGo(chain)
+  }
+  if (decoded !== null) {
+    // A coding that ended before the answer did: the rest is let go of, as browsers drop it.
+    if (!body.readableEnded) drop(answer)
+    return (sent.buffered = decoded)
+  }
+  if (broke || !(failure instanceof AnswerTooLarge)) {
+    // Cut, stalled, or not decodable: there is no answer to pass on, and the browser is still there to be told so.
     sent.done()
     drop(answer)
-    if (error instanceof RequestAbandonedError) throw error
-    throw new AllAccessError(error instanceof ProviderTimeout ? 'upstream_timeout' : 'upstream_unreachable', { detail: `the provider's answer broke off: ${(error as Error).message}` })
+    if (broke instanceof RequestAbandonedError) throw broke
+    const cause = (broke ?? failure) as Error
+    throw new AllAccessError(broke instanceof ProviderTimeout ? 'upstream_timeout' : 'upstream_unreachable', { detail: `the provider's answer ${broke ? 'broke off' : 'could not be decoded'}: ${cause.message}`, cause })
   }
-  if (!codings.length) return (sent.buffered = Buffer.concat(chunks))
-  const decoded = await readDecoded(Readable.from(chunks), codings, limit).catch(() => null)
-  if (decoded === null) return null
-  drop(answer)
-  return (sent.buffered = decoded)
+  sent.longerThan = limit
+  const whole = Buffer.concat(read)
+  if (body.readableEnded) sent.answer = { ...answer, body: Readable.from([whole], { objectMode: false }) }
+  else body.unshift(whole)
+  return null
 }
 
 /**
@@ -235,7 +251,7 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
     evidence: (sent) => ({
       status: sent.answer.status,
       headers: sent.answer.headers,
-      body: async () => (sent.buffered ??= await readRejection(sent.answer)).toString(),
+      body: async () => (await readShort(sent, REJECTION_BODY_LIMIT))?.toString() ?? '',
       shortBody: async (limit) => (await readShort(sent, limit))?.toString() ?? null,
     }),
     discard: async (sent) => {

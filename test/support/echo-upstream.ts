@@ -16,7 +16,7 @@ export interface EchoedRequest {
  * `releaseHeld()` lets it (`held()` counts those waiting, `heldLetGo()` those the BFF closed unanswered), `/status/<n>` answers n,
  * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`,
  * `/stall-body` stops after its headers (`stallsLetGo` counts those whose connection the BFF then
- * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/oauth1-401-gzipped?problem=P` a gzipped 401 naming `oauth_problem` P and the token in its body, `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/download?mb=N` N megabytes each opening with the token, written as fast as they are taken, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `?transfer=gzip` gzipped as a transfer coding; `&status=304` as a 304), `/gzip-padded?kb=N&status=S` N kilobytes of empty gzip members before a dead-token problem, `/gzip-trailing` a gzipped OAuth 1.0a problem (`?problem=`, default token_rejected; `&coding=` another coding, `&status=S`) followed by zeros and an answer never ended (`trailingLetGo` counts those let go), `/gzipped` answers gzip-compressed text unless asked for identity (`?coding=` names others, applied in order where known; `&size=N` N zeros instead)
+ * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/oauth1-401-gzipped?problem=P` a gzipped 401 naming `oauth_problem` P and the token in its body, `/oauth1-401-long?problem=P&kb=N` such a 401 padded with N kilobytes (`&coding=`, `&named=`, `&chunked=1`, `&hold=MS`), `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/download?mb=N` N megabytes each opening with the token, written as fast as they are taken, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `?transfer=gzip` gzipped as a transfer coding; `&status=304` as a 304), `/gzip-padded?kb=N&status=S` N kilobytes of empty gzip members before a dead-token problem, `/gzip-trailing` a gzipped OAuth 1.0a problem (`?problem=`, default token_rejected; `&coding=` another coding, `&status=S`) followed by zeros and an answer never ended (`trailingLetGo` counts those let go), `/gzipped` answers gzip-compressed text unless asked for identity (`?coding=` names others, applied in order where known; `&size=N` N zeros instead)
  * (RFC 9110 §12.5.3: a request without Accept-Encoding accepts any coding), `/gzipped-always` even then.
  */
 export async function startEchoUpstream() {
@@ -71,6 +71,22 @@ export async function startEchoUpstream() {
         const body = JSON.stringify({ oauth_problem: query.get('problem'), token: decodeURIComponent(token) })
         res.writeHead(401, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' })
         res.end(gzipSync(body))
+        return
+      }
+      if (path.endsWith('/oauth1-401-long')) {
+        // A 401 naming `oauth_problem` P (`?problem=`) and quoting the token it refused, padded with
+        // `&kb=N` kilobytes; `&coding=` gzipped or deflated; `&chunked=1` sent in two pieces, the
+        // second its last 8 bytes, `&hold=MS` apart (the answer stays open that long after the first).
+        const token = /oauth_token="([^"]*)"/.exec(req.headers.authorization ?? '')?.[1] ?? ''
+        const text = JSON.stringify({ oauth_problem: query.get('problem'), token: decodeURIComponent(token), padding: 'x'.repeat(Number(query.get('kb') ?? 0) * 1024) })
+        const coding = query.get('coding')
+        const body = coding ? ENCODERS[coding]!(Buffer.from(text)) : Buffer.from(text)
+        // `&named=C` names coding C without applying it: a body no decoder can read.
+        const named = query.get('named') ?? coding
+        res.writeHead(401, { 'Content-Type': 'application/json', ...(named ? { 'Content-Encoding': named } : {}) })
+        if (!query.get('chunked')) return void res.end(body)
+        res.write(body.subarray(0, -8))
+        setTimeout(() => res.end(body.subarray(-8)), Number(query.get('hold') ?? 0))
         return
       }
       if (path.endsWith('/redirect')) {
