@@ -239,7 +239,7 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
     cleanUp,
     close: async () => {
       clearInterval(cleanUpTimer)
-      // A clean-up under way ends before the pool it uses closes, as does a refresh nobody waits for.
+      // A clean-up under way ends before the pool it uses closes, as does a token refresh.
       await cleaning
       await runtime.accounts.close()
       metrics.close()

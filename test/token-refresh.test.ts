@@ -653,6 +653,30 @@ describe.each(databases)('a token endpoint that answers a refresh after its call
     }
   })
 
+  it('stores them before close() lets the database go when the BFF stops while the call still waits for them (a deploy whose drain ran out)', async () => {
+    const { url, keys, account, answerRefresh, refreshGrants, callApi, closeBff, close } = await slowRefresh()
+    try {
+      const call = callApi().catch(() => null)
+      for (let waited = 0; refreshGrants().length === 0 && waited < 5_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(refreshGrants()).toHaveLength(1)
+      // Within the second the call waits: nobody has stopped waiting for this refresh yet.
+      const closing = closeBff()
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      answerRefresh()
+      await closing
+      await call
+      const store = openStore({ databaseUrl: url, keys: parseKeys(keys) })
+      try {
+        const stored = await store.accounts.get(account.id)
+        expect({ accessToken: stored?.accessToken, refreshToken: stored?.refreshToken }).toEqual({ accessToken: 'at-2', refreshToken: 'rt-2' })
+      } finally {
+        await store.close()
+      }
+    } finally {
+      await close()
+    }
+  })
+
   it('stores them before close() lets the database go, when the BFF stops meanwhile (a deploy)', async () => {
     const { url, keys, account, answerRefresh, refreshGrants, callApi, closeBff, close } = await slowRefresh()
     try {

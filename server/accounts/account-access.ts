@@ -66,8 +66,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 export class AccountAccessService {
   /** One refresh in flight per account in this process; the database lease covers other processes. */
   private readonly inFlight = new Map<number, Promise<AccountRecord>>()
-  /** Refreshes still out whose callers stopped waiting: close() lets them store what they get. */
-  private readonly unwaited = new Set<Promise<void>>()
+  /**
+   * Refreshes still out, holding the lease: close() lets them store what they get, whether their
+   * call still waits (a drain that ran out, an upload's refresh) or stopped waiting.
+   */
+  private readonly refreshesOut = new Set<Promise<void>>()
   private readonly instanceId = randomBytes(12).toString('hex')
 
   constructor(
@@ -250,24 +253,30 @@ export class AccountAccessService {
    * wait for the lease and find the new token.
    */
   private waitedFor(refresh: Promise<AccountRecord>, id: number): Promise<AccountRecord> {
+    // From its start, not once its call stops waiting: a close() meanwhile would otherwise let the
+    // pool go under it, and the provider's rotated refresh token with it.
+    const out = refresh.then(
+      () => {},
+      () => {},
+    )
+    this.refreshesOut.add(out)
+    void out.then(() => this.refreshesOut.delete(out))
     let timer: NodeJS.Timeout | undefined
     const gaveUp = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
-        const unwaited = refresh.then(
+        void refresh.then(
           () => this.log.info(`account ${id}: a refresh its call stopped waiting for has ended`),
           (error: Error) => this.log.info(`account ${id}: a refresh its call stopped waiting for failed (${error.message})`),
         )
-        this.unwaited.add(unwaited)
-        void unwaited.then(() => this.unwaited.delete(unwaited))
         reject(new AllAccessError('upstream_timeout', { detail: `no refreshed token within ${this.callerWaitMs} ms (the refresh goes on)` }))
       }, this.callerWaitMs)
     })
     return Promise.race([refresh, gaveUp]).finally(() => clearTimeout(timer))
   }
 
-  /** Waits for the refreshes whose callers stopped waiting (each ends within its token request's time limit). */
+  /** Waits for the refreshes still out (each ends within its token request's time limit). */
   async close(): Promise<void> {
-    await Promise.all(this.unwaited)
+    await Promise.all(this.refreshesOut)
   }
 
   private async refreshHoldingLease(current: AccountRecord): Promise<AccountRecord> {
