@@ -595,6 +595,66 @@ describe.each(databases)('a returning login while a refresh is out on $kind', (d
   })
 })
 
+describe.each(databases)('a returning login with a new grant while a refresh its call stopped waiting for is out on $kind', (database) => {
+  it("keeps the new grant's refreshed tokens: the old grant's refresh, answered while this instance refreshes the new one, is not stored over them", async () => {
+    const { url, drop } = await database.create()
+    // A call waits a second for its own instance's refresh (within a lease of 1.5 s).
+    const bff = await startBff(url, { refresh: { leaseMs: 1500, waitMs: 10_000 } })
+    const held = new Map<string, () => void>()
+    const asked = new Set<string>()
+    const answerRefresh = (refreshToken: string) => held.get(refreshToken)?.()
+    let logins = 0
+    const provider = await startDocumentedProvider({
+      answers: {
+        '/token': async (request) => {
+          const grant = new URLSearchParams(request.body)
+          if (grant.get('grant_type') !== 'refresh_token') {
+            logins++
+            // Each login a new grant, its access token spent at once (granted for a millisecond).
+            return { body: { access_token: `at-login-${logins}`, token_type: 'Bearer', expires_in: 0.001, refresh_token: `rt-login-${logins}` } }
+          }
+          const used = grant.get('refresh_token') ?? ''
+          asked.add(used)
+          await new Promise<void>((resolve) => held.set(used, resolve))
+          return { body: { access_token: `at-from-${used}`, token_type: 'Bearer', expires_in: 3600, refresh_token: `rt-from-${used}` } }
+        },
+        '/me': () => ({ body: { id: 'alice' } }),
+        '/api/me': () => ({ body: { ok: true } }),
+      },
+    })
+    const until = async (done: () => boolean) => {
+      for (let waited = 0; !done() && waited < 5_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(done()).toBe(true)
+    }
+    try {
+      await bff.addProvider('rotating', { authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me`, apiBaseUrl: `${provider.url}/api`, clientId: 'client', clientSecret: 'secret' })
+      const browser = new BrowserSession()
+      const callApi = () => browser.fetch(new URL('/api/rotating/me', bff.url), { headers: CSRF })
+      expect(authError(await login(browser, bff.url, 'rotating'))).toBeNull()
+      // The first grant's refresh outlasts its call's wait, and goes on.
+      expect((await callApi()).status).toBe(504)
+      // A new grant: its refresh token frees the old refresh's lease, and its spent access token is refreshed on this same instance.
+      expect(authError(await login(browser, bff.url, 'rotating'))).toBeNull()
+      const second = callApi()
+      await until(() => asked.has('rt-login-2'))
+      answerRefresh('rt-login-1')
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      answerRefresh('rt-login-2')
+      expect((await second).status).toBe(200)
+      const account = (await bff.store.db('accounts').first('id'))!
+      await until(() => bff.logs.some((line) => line.includes(`account ${account.id}: a refresh its call stopped waiting for`)))
+      await cacheLapse()
+      const stored = await bff.store.accounts.get(account.id)
+      expect({ accessToken: stored?.accessToken, refreshToken: stored?.refreshToken }).toEqual({ accessToken: 'at-from-rt-login-2', refreshToken: 'rt-from-rt-login-2' })
+    } finally {
+      for (const answer of held.values()) answer()
+      await provider.close()
+      await bff.close()
+      await drop()
+    }
+  })
+})
+
 describe.each(databases)('a token endpoint that answers a refresh after its call stopped waiting on $kind', (database) => {
   /**
    * A BFF whose calls wait a second for a refresh (within a lease of 1.5 s), signed in at a provider

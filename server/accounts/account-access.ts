@@ -72,6 +72,12 @@ export class AccountAccessService {
    */
   private readonly refreshesOut = new Set<Promise<void>>()
   private readonly instanceId = randomBytes(12).toString('hex')
+  /**
+   * Numbers each refresh's lease owner within the instance: a refresh its call stopped waiting for
+   * is still out when the next may take the lease (a login with a new grant freed it), and under
+   * the instance's name alone it would renew that lease and store the old grant's tokens in it.
+   */
+  private leasesTaken = 0
 
   constructor(
     private readonly store: Store,
@@ -209,19 +215,20 @@ export class AccountAccessService {
    */
   private async refreshWithLease(stale: AccountRecord): Promise<AccountRecord> {
     const deadline = Date.now() + this.refresh.waitMs
+    const owner = `${this.instanceId}.${++this.leasesTaken}`
     for (let attempt = 0; ; attempt++) {
-      const taken = await this.store.accounts.takeRefreshLease(stale.id, this.instanceId, this.refresh.leaseMs)
+      const taken = await this.store.accounts.takeRefreshLease(stale.id, owner, this.refresh.leaseMs)
       const current = await this.store.accounts.get(stale.id)
       if (!current) throw new AllAccessError('account_not_connected')
       if (current.status !== 'active') {
-        if (taken) await this.store.accounts.releaseRefreshLease(stale.id, this.instanceId)
+        if (taken) await this.store.accounts.releaseRefreshLease(stale.id, owner)
         throw new AllAccessError('reauth_required')
       }
       if (current.accessToken !== stale.accessToken) {
-        if (taken) await this.store.accounts.releaseRefreshLease(stale.id, this.instanceId)
+        if (taken) await this.store.accounts.releaseRefreshLease(stale.id, owner)
         return current
       }
-      if (taken) return this.refreshRenewingLease(current)
+      if (taken) return this.refreshRenewingLease(current, owner)
       if (Date.now() > deadline) throw new AllAccessError('upstream_timeout', { detail: `waited ${this.refresh.waitMs} ms for another instance's refresh` })
       await sleep(Math.min(50 + attempt * 25, 250))
     }
@@ -233,11 +240,11 @@ export class AccountAccessService {
    * again the refresh token this one has spent (rotation: refused, and the account lost its login).
    * A holder that dies stops renewing, and others take over once its last lease ends.
    */
-  private refreshRenewingLease(current: AccountRecord): Promise<AccountRecord> {
-    const renew = () => this.store.accounts.renewRefreshLease(current.id, this.instanceId, this.refresh.leaseMs).catch((error: unknown) => this.log.info(`account ${current.id}: refresh lease not renewed (${(error as Error).message})`))
+  private refreshRenewingLease(current: AccountRecord, owner: string): Promise<AccountRecord> {
+    const renew = () => this.store.accounts.renewRefreshLease(current.id, owner, this.refresh.leaseMs).catch((error: unknown) => this.log.info(`account ${current.id}: refresh lease not renewed (${(error as Error).message})`))
     // A third of the lease, and no more often than the database can be asked (a lease of a few ms is a test's).
     const renewal = setInterval(renew, Math.max(50, this.refresh.leaseMs / 3)).unref()
-    return this.waitedFor(this.refreshHoldingLease(current).finally(() => clearInterval(renewal)), current.id)
+    return this.waitedFor(this.refreshHoldingLease(current, owner).finally(() => clearInterval(renewal)), current.id)
   }
 
   /** How long a call waits for its own instance's refresh: within one lease, for the holder to answer before another could take over. */
@@ -279,15 +286,15 @@ export class AccountAccessService {
     await Promise.all(this.refreshesOut)
   }
 
-  private async refreshHoldingLease(current: AccountRecord): Promise<AccountRecord> {
+  private async refreshHoldingLease(current: AccountRecord, owner: string): Promise<AccountRecord> {
     const provider = await this.provider(current).catch(async (error: unknown) => {
       // Disabled while this call was under way: the lease goes back at once, not when it times out.
-      await this.store.accounts.releaseRefreshLease(current.id, this.instanceId)
+      await this.store.accounts.releaseRefreshLease(current.id, owner)
       throw error
     })
     const client = this.client(provider, current)
     if (!(client instanceof OAuth2Client) || !current.refreshToken) {
-      await this.store.accounts.releaseRefreshLease(current.id, this.instanceId)
+      await this.store.accounts.releaseRefreshLease(current.id, owner)
       throw new AllAccessError('reauth_required')
     }
     let token
@@ -297,7 +304,7 @@ export class AccountAccessService {
       token = await this.metrics.refresh(provider.name, client.refreshAccessToken(current.refreshToken, { timeoutMs, idToken: current.idToken, callbackUrl: this.callbackUrl(provider) }))
     } catch (error) {
       if (error instanceof AllAccessError && error.code === 'reauth_required') {
-        if (await this.store.accounts.refreshRefused(current.id, this.instanceId, current.updatedAt)) {
+        if (await this.store.accounts.refreshRefused(current.id, owner, current.updatedAt)) {
           this.log.info(`account ${current.id} needs a new login: refresh refused (${error.detail ?? error.code})`)
           throw error
         }
@@ -310,7 +317,7 @@ export class AccountAccessService {
         this.log.info(`account ${current.id}: refresh refused, but a login renewed the account meanwhile (${error.detail ?? error.code})`)
         return renewed
       }
-      await this.store.accounts.releaseRefreshLease(current.id, this.instanceId)
+      await this.store.accounts.releaseRefreshLease(current.id, owner)
       if (error instanceof AllAccessError && (error.code === 'token_request_failed' || error.code === 'provider_unavailable')) {
         // The token endpoint could not be reached (nor, for OIDC, the discovery naming it): for an
         // API call that is the upstream's failure.
@@ -327,7 +334,7 @@ export class AccountAccessService {
       expiresAt: token.expiresAt,
       scope: token.scope ?? current.scope,
     }
-    if (!(await this.store.accounts.storeRefreshed(current.id, this.instanceId, tokens))) {
+    if (!(await this.store.accounts.storeRefreshed(current.id, owner, tokens))) {
       if (!(await this.store.accounts.get(current.id))) {
         // Disconnected while the refresh was out: the disconnect revoked the tokens it read, not
         // these. They are revoked too (where the provider can), and not used for the call.
