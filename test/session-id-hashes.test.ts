@@ -1,5 +1,9 @@
+import { randomBytes } from 'node:crypto'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
 import { hashId } from '../server/crypto/random.ts'
+import { cookieValue, SESSION_COOKIE } from '../server/session/cookies.ts'
 import { ID_HASH_MEMORY_MS, SessionIdHashes } from '../server/session/id-hashes.ts'
 
 describe("the session cookie ids' hashes kept in memory", () => {
@@ -32,5 +36,21 @@ describe("the session cookie ids' hashes kept in memory", () => {
     const { hashes } = counted()
     for (let i = 0; i < 50_000; i++) hashes.of(`flood-${i}`, 0)
     expect(hashes.size).toBeLessThanOrEqual(20_000)
+  })
+
+  it("keeps an id's 43 characters, not the Cookie header it was read from: a flood of ids in padded headers holds no megabytes", () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const hashes = new SessionIdHashes()
+    // What a browser (or a flood of made-up ids) sends: the id among other cookies, up to Node's 16 KB of headers.
+    const idIn = (padding: string) => cookieValue(`${padding}; ${SESSION_COOKIE}=${randomBytes(32).toString('base64url')}`, SESSION_COOKIE)!
+    gc()
+    const before = process.memoryUsage().heapUsed
+    for (let i = 0; i < 2_000; i++) hashes.of(idIn(`pad=${i}${'x'.repeat(16_000)}`), 0)
+    gc()
+    const kept = process.memoryUsage().heapUsed - before
+    expect(hashes.size).toBe(2_000)
+    // 2,000 ids and their hashes take well under a megabyte; the headers around them, 32 MB.
+    expect(kept).toBeLessThan(4_000_000)
   })
 })

@@ -28,7 +28,9 @@ export class SessionIdHashes {
     let idHash = this.recent.get(id)
     if (idHash === undefined) {
       idHash = this.older.get(id) ?? this.hash(id)
-      this.recent.set(id, idHash)
+      // A copy: the id read from the Cookie header is a slice of it, and as a key it would keep the
+      // whole header (up to 16 KB) for as long as the id is remembered.
+      this.recent.set(Buffer.from(id).toString(), idHash)
     }
     return idHash
   }
