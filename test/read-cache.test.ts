@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { ReadCache } from '../server/store/read-cache.ts'
 
 describe('the read cache', () => {
@@ -46,5 +46,18 @@ describe('the read cache', () => {
     let reloaded = false
     await cache.read('a', async () => ((reloaded = true), 'a'), 1)
     expect(reloaded).toBe(true)
+  })
+
+  it("ends an entry's time by the time that passed, not by the wall clock: stepped back a minute (an NTP correction), it does not keep a revoked session for that minute", async () => {
+    const cache = new ReadCache<string>(100)
+    expect(await cache.read('session', async () => 'active')).toBe('active')
+    vi.useFakeTimers({ toFake: ['Date'] })
+    try {
+      vi.setSystemTime(Date.now() - 60_000)
+      await new Promise((resolve) => setTimeout(resolve, 150))
+      expect(await cache.read('session', async () => 'revoked')).toBe('revoked')
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })

@@ -15,7 +15,9 @@ export class ReadCache<V> {
     private readonly maxEntries = 50_000,
   ) {}
 
-  read(key: string, load: () => Promise<V>, now = Date.now()): Promise<V> {
+  // The monotonic clock: the wall clock stepped back (an NTP correction) would keep entries, a
+  // revoked session among them, for as long as the step.
+  read(key: string, load: () => Promise<V>, now = performance.now()): Promise<V> {
     if (this.ttlMs <= 0) return load()
     const cached = this.entries.get(key)
     if (cached && cached.until > now) return cached.value
@@ -29,7 +31,7 @@ export class ReadCache<V> {
   }
 
   /** Replaces a key's value, as a write of this process just made it. */
-  set(key: string, value: V, now = Date.now()): void {
+  set(key: string, value: V, now = performance.now()): void {
     if (this.ttlMs > 0) this.put(key, { value: Promise.resolve(value), until: now + this.ttlMs }, now)
   }
 
