@@ -4,6 +4,7 @@ import { BrowserSession } from './support/browser-session.ts'
 import { databases } from './support/databases.ts'
 import { startDocumentedProvider, type DocumentedProvider } from './support/documented-provider.ts'
 import { authError, login, rowCounts, session } from './support/login.ts'
+import { hashId } from '../server/crypto/random.ts'
 
 /**
  * Logins that race something else the BFF does to the same user: the attacks a stolen session
@@ -62,6 +63,25 @@ describe.each(databases)('logins racing session ends on $kind', (database) => {
     expect(authError(await linking)).toBe('invalid_state')
     expect(await rowCounts(bff.store.db)).toEqual(before)
     expect(await bff.store.db('sessions').where({ user_id: Number(info.user.id) })).toEqual([])
+    expect(await session(browser, bff.url)).toEqual({ authenticated: false })
+  })
+
+  it('a link whose session reaches its end while the provider answers fails invalid_state: the ended session is not renewed by it', async () => {
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'first')
+    const info = await session(browser, bff.url)
+    if (!info.authenticated) throw new Error('not signed in')
+    const idHash = hashId(browser.cookie('allaccess_session')!.value)
+    tokenAsked = new Promise<void>((resolve) => (asked = resolve))
+    const linking = login(browser, bff.url, 'slow')
+    await tokenAsked
+    // As if left idle past its end while the user was at the provider: the row stays until clean-up.
+    await bff.store.sessions.extend(idHash, Date.now() - 1)
+    expect(await bff.store.sessions.find(idHash)).toBeNull()
+    const before = await rowCounts(bff.store.db)
+    release()
+    expect(authError(await linking)).toBe('invalid_state')
+    expect(await rowCounts(bff.store.db)).toEqual(before)
     expect(await session(browser, bff.url)).toEqual({ authenticated: false })
   })
 })

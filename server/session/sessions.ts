@@ -90,16 +90,18 @@ export class Sessions {
    * Starts a session for a user with a new id, ending `previous` (the request's, or the one a login
    * flow recorded): an id an attacker planted before login is worthless after it (no fixation).
    * `signIn` is the provider the login went through, for that provider's logout. A `previous` that
-   * has ended meanwhile (a logout, `sessions revoke`, a back-channel logout while the login waited
-   * on the provider) fails the login `invalid_state`: a session started from it would outlive its
-   * revocation, with whatever the login linked to its user.
+   * has ended meanwhile (a logout, `sessions revoke`, a back-channel logout, its idle or absolute
+   * end while the login waited on the provider) fails the login `invalid_state`: a session started
+   * from it would outlive its end, with whatever the login linked to its user.
    */
   async start(userId: number, previous: ActiveSession | undefined, trx?: Knex, signIn?: SignIn): Promise<StartedSession> {
     if (previous && trx) await this.store.lockUserForLogin(previous.userId, trx)
     // Read before the row goes (its sign-ins go with it): the new session stays reachable by the
     // logout of every provider the old one signed in with, not only by this login's.
     const carried = previous ? await this.store.signInsOf(previous.idHash, trx) : []
-    if (previous && !(await this.store.remove(previous.idHash, trx))) {
+    // Only a live one: a session that reached its idle or absolute end while the provider answered
+    // has ended as surely as one logged out, and a login must not start it again.
+    if (previous && !(await this.store.remove(previous.idHash, trx, Date.now()))) {
       throw new AllAccessError('invalid_state', { detail: 'the session that started the login ended before it finished' })
     }
     const signIns = new Map(carried.map((each) => [each.providerId, each.sidHash]))

@@ -81,10 +81,15 @@ export class SessionStore {
     this.cache.forget(idHash)
   }
 
-  /** Deletes the session; true when there was a row to delete. */
-  async remove(idHash: string, trx: Knex = this.db): Promise<boolean> {
+  /**
+   * Deletes the session; true when there was a row to delete. With `liveAt`, only a session still
+   * live then: a row past its end stays for the clean-up, and the answer is false.
+   */
+  async remove(idHash: string, trx: Knex = this.db, liveAt?: number): Promise<boolean> {
     this.cache.forget(idHash)
-    const removed = await trx('sessions').where({ id_hash: idHash }).delete()
+    const row = trx('sessions').where({ id_hash: idHash })
+    if (liveAt !== undefined) row.andWhere('idle_expires_at', '>', liveAt).andWhere('absolute_expires_at', '>', liveAt)
+    const removed = await row.delete()
     // A read that ran while the delete waited (a lock, another connection) may have cached the row
     // again: forget it once the delete is done, and inside a transaction once more at its end.
     afterTransaction(trx, () => this.cache.forget(idHash))
