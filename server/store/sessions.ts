@@ -59,7 +59,9 @@ export class SessionStore {
 
   /** The live session with this id hash, or null when there is none or it has ended. */
   async find(idHash: string, now = Date.now(), trx: Knex = this.db): Promise<SessionRecord | null> {
+    let read = false
     const load = async () => {
+      read = true
       const row = await trx('sessions').where({ id_hash: idHash }).first()
       if (!row) return null
       return {
@@ -71,8 +73,15 @@ export class SessionStore {
         sidHash: (row.provider_sid_hash as string | null) ?? null,
       }
     }
-    const session = trx === this.db ? await this.cache.read(idHash, load) : await load()
-    if (!session || session.idleExpiresAt <= now || session.absoluteExpiresAt <= now) return null
+    const ended = (record: SessionRecord) => record.idleExpiresAt <= now || record.absoluteExpiresAt <= now
+    let session = trx === this.db ? await this.cache.read(idHash, load) : await load()
+    // A remembered end may have been moved on since by another instance's slide: only the database
+    // says that a session's time is up, or a live session would be signed out (its cookie cleared).
+    if (session && ended(session) && !read) {
+      this.cache.forget(idHash)
+      session = await this.cache.read(idHash, load)
+    }
+    if (!session || ended(session)) return null
     return { ...session }
   }
 
