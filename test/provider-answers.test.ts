@@ -40,6 +40,8 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
   let bff: TestBff
   let provider: Awaited<ReturnType<typeof startRecordingServer>>
   let big: Record<string, string>
+  /** The id `/me-unpaired` answers with, as JSON text: one provider, whichever of two identities signs in. */
+  let unpairedId = '"u-\\ufffd"'
 
   beforeAll(async () => {
     const created = await database.create()
@@ -66,6 +68,7 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
       if (path === '/token-nul-scope') return { status: 200, body: JSON.stringify({ access_token: 'at', token_type: 'Bearer', scope: 'read\u0000write' }), type: 'application/json' }
       if (path === '/me-nul-name') return { status: 200, body: JSON.stringify({ id: 'u-nul-name', name: 'Ann\u0000 Lee' }), type: 'application/json' }
       if (path === '/me-nul-id') return { status: 200, body: JSON.stringify({ id: 'u\u0000nul' }), type: 'application/json' }
+      if (path === '/me-unpaired') return { status: 200, body: `{"id": ${unpairedId}}`, type: 'application/json' }
       if (path === '/me-nul-scope') return { status: 200, body: JSON.stringify({ id: 'u-nul-scope' }), type: 'application/json' }
       if (path === '/me') return { status: 200, body: JSON.stringify({ id: 'u1' }), type: 'application/json' }
       if (path === '/api/big') return { status: 200, body: big.api, type: 'text/plain' }
@@ -87,6 +90,7 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
     await bff.addProvider('nul-name', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-nul-name` })
     await bff.addProvider('nul-id', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-nul-id` })
     await bff.addProvider('nul-scope', { ...urls, accessTokenUrl: `${provider.url}/token-nul-scope`, profileUrl: `${provider.url}/me-nul-scope` })
+    await bff.addProvider('unpaired', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me-unpaired` })
     await bff.addProvider('fine', { ...urls, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me` })
   })
 
@@ -150,6 +154,15 @@ describe.each(databases)('provider answers over the cap on $kind', (database) =>
   it('refuses an identifier holding U+0000 with missing_identifier on both databases, and writes nothing', async () => {
     const before = await rowCounts(bff.store.db)
     expect(authError(await callback('nul-id'))).toBe('missing_identifier')
+    expect(await rowCounts(bff.store.db)).toEqual(before)
+  })
+
+  it('refuses an identifier holding a lone surrogate with missing_identifier: written as U+FFFD, it would sign in as the identity whose id holds that character', async () => {
+    expect(authError(await callback('unpaired'))).toBeNull()
+    expect(await bff.store.db('accounts').where({ identifier: 'u-\ufffd' }).first('identifier')).toEqual({ identifier: 'u-\ufffd' })
+    unpairedId = '"u-\\ud800"'
+    const before = await rowCounts(bff.store.db)
+    expect(authError(await callback('unpaired'))).toBe('missing_identifier')
     expect(await rowCounts(bff.store.db)).toEqual(before)
   })
 

@@ -12,6 +12,9 @@ export async function readIdentifier(ctx: LoginContext, next: Next): Promise<voi
   if (text.length > MAX_IDENTIFIER_LENGTH) throw new AllAccessError('missing_identifier', { detail: `identifier of ${text.length} characters` })
   // PostgreSQL's text cannot hold U+0000: the login would fail as a server error there, and only there.
   if (text.includes('\u0000')) throw new AllAccessError('missing_identifier', { detail: 'identifier with a NUL character' })
+  // Both drivers write a lone surrogate (JSON's `"\ud800"`) as U+FFFD: kept, it would be the
+  // identifier of the identity whose id holds U+FFFD there, and sign in as that user.
+  if (/\p{Cs}/u.test(text)) throw new AllAccessError('missing_identifier', { detail: 'identifier with a lone surrogate' })
   ctx.state.login.identifier = text
   await next()
 }
