@@ -103,15 +103,22 @@ describe.each(databases)('POST /auth/logout?provider_logout=1 on $kind', (databa
     expect(new URL(((await answer.json()) as { logoutUrl: string }).logoutUrl).origin).toBe(idp.url)
   })
 
-  it('answers 204 for a session signed in with an OpenID provider that announces no end_session_endpoint, and ends it', async () => {
+  // Left out, or written `null` as some servers write what they lack.
+  it.each([
+    ['no-end-session', {}],
+    ['null-end-session', { end_session_endpoint: null, userinfo_endpoint: null, revocation_endpoint: null }],
+  ])('answers 204 for a session signed in with an OpenID provider that announces no end_session_endpoint (%s), and ends it', async (name, absent) => {
     const discovery = await startRecordingServer((request) =>
       request.url === '/.well-known/openid-configuration'
-        ? { status: 200, type: 'application/json', body: JSON.stringify({ issuer: discovery.url, authorization_endpoint: `${discovery.url}/auth`, token_endpoint: `${discovery.url}/token`, jwks_uri: `${discovery.url}/jwks`, response_types_supported: ['code'] }) }
+        ? { status: 200, type: 'application/json', body: JSON.stringify({ issuer: discovery.url, authorization_endpoint: `${discovery.url}/auth`, token_endpoint: `${discovery.url}/token`, jwks_uri: `${discovery.url}/jwks`, response_types_supported: ['code'], ...absent }) }
         : { status: 404 },
     )
     try {
-      await bff.addProvider('no-end-session', { issuer: discovery.url, clientId: 'rp', clientSecret: SECRET })
-      const provider = await bff.store.providers.get('no-end-session')
+      await bff.addProvider(name, { issuer: discovery.url, clientId: 'rp', clientSecret: SECRET })
+      // The provider is usable: a login starts at its authorization endpoint.
+      const start = await fetch(new URL(`/auth/login/${name}`, bff.url), { redirect: 'manual' })
+      expect([start.status, new URL(start.headers.get('location') ?? '', bff.url).pathname]).toEqual([302, '/auth'])
+      const provider = await bff.store.providers.get(name)
       const user = await bff.store.users.create('Signed in without a sign-out page')
       await bff.store.accounts.create({ providerId: provider!.id, identifier: 'carol', userId: user.id, displayName: null, accessToken: 'a', tokenSecret: null, refreshToken: null, idToken: 'header.payload.signature', expiresAt: null, scope: null })
       const sessionId = randomToken()

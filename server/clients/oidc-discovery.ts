@@ -58,6 +58,8 @@ async function fetchMetadata(issuer: string): Promise<OidcMetadata> {
   // OpenID Connect Discovery §4.3: the document must name the issuer it was fetched for.
   if (typeof metadata.issuer !== 'string' || !issuerMatches(issuer, metadata.issuer)) throw new AllAccessError('provider_unavailable', { detail: `discovery of ${issuer} names issuer ${answerFieldText(metadata.issuer, 200)}` })
   for (const endpoint of ENDPOINTS) {
+    // Some servers write an endpoint they lack as `null` rather than leave it out: it is absent.
+    if (metadata[endpoint] === null) delete metadata[endpoint]
     const value: unknown = metadata[endpoint]
     // Not text (an object, a list): String() would throw (a server error, not the provider's), or pass a list's join.
     const problem = value === undefined ? null : typeof value !== 'string' ? 'is not a string' : providerUrlProblem(value)
