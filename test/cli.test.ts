@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import knex from 'knex'
 import { createConnection, createServer as createNetServer, type AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
 import { TLSSocket } from 'node:tls'
@@ -854,6 +855,33 @@ describe('the all-access command without configuration', () => {
 })
 
 describe('the all-access command on a SQLite file', () => {
+  it.each([
+    [['sessions', 'revoke', '--all']],
+    [['providers', 'list']],
+  ])("refuses %j on another app's SQLite database as it found it: not made owner-only, not switched to WAL, and no development key made", async (args) => {
+    const cwd = temporaryFolder()
+    const file = join(cwd, 'other-app.sqlite3')
+    const other = knex({ client: 'sqlite3', connection: { filename: file }, useNullAsDefault: true })
+    try {
+      await other.schema.createTable('orders', (t) => t.increments('id'))
+    } finally {
+      await other.destroy()
+    }
+    // Shared with its app's group, which must still read it after a mistyped DATABASE_URL.
+    chmodSync(file, 0o640)
+    expect(cli(args, { DATABASE_URL: 'sqlite://./other-app.sqlite3', ALLACCESS_KEYS: undefined }, cwd)).toEqual(
+      failure(`DATABASE_URL: ${file} holds no all-access tables (check the URL; all-access migrate creates them)`),
+    )
+    expect(statSync(file).mode & 0o777).toBe(0o640)
+    const reopened = knex({ client: 'sqlite3', connection: { filename: file }, useNullAsDefault: true })
+    try {
+      expect(await reopened.raw('PRAGMA journal_mode')).toEqual([{ journal_mode: 'delete' }])
+    } finally {
+      await reopened.destroy()
+    }
+    expect(existsSync(join(cwd, 'data'))).toBe(false)
+  })
+
   it('takes over a migration lock file that names its own process id, left by an earlier life of that id (a container whose PID 1 was killed mid-migration, then restarted)', async () => {
     const cwd = temporaryFolder()
     const lockFile = join(cwd, 'db.sqlite3.migrating')

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs'
 import { loadDatabaseUrl, loadPublicUrl, loadStoreConfig } from '../config.ts'
 import { buildProviderConfig, checkProviderName } from '../providers/provider-input.ts'
 import knex from 'knex'
-import { DatabaseUrlError, isSqlite, isUniqueViolation, parseDatabaseUrl } from '../store/database.ts'
+import { DatabaseUrlError, isSqlite, isUniqueViolation, parseDatabaseUrl, sqliteHoldsMigrations } from '../store/database.ts'
 import { openStore, migrate, type Store } from '../store/index.ts'
 import { checkKeysCoverStore, missingKeyIds, rotateKeys } from '../store/key-rotation.ts'
 import { parseFlags, parseProviderFlags, UsageError } from './provider-flags.ts'
@@ -38,11 +38,15 @@ const USAGE = `usage: all-access <command>
  * or file is made: it is a mistyped path, and a new empty database would let `sessions revoke --all`
  * end nobody's session and `keys rotate` re-encrypt nothing, both saying they succeeded.
  */
-function openCommandStore(io: CliIo, { existing = false } = {}): Store {
+async function openCommandStore(io: CliIo, { existing = false } = {}): Promise<Store> {
   if (existing) {
     const target = parseDatabaseUrl(loadDatabaseUrl(io.env), io.cwd)
     if (target.kind === 'sqlite' && target.location !== ':memory:' && !existsSync(target.location)) {
       throw noDatabase(io, `no database at ${target.location} (check the path; all-access migrate creates a new one)`, `no database at ${target.location}`)
+    }
+    // Another app's file is refused as it was found: opening it would make it owner-only and WAL.
+    if (target.kind === 'sqlite' && target.location !== ':memory:' && (await sqliteHoldsMigrations(target.location)) === false) {
+      throw noDatabase(io, `${target.location} holds no all-access tables (check the URL; all-access migrate creates them)`, `no all-access database at ${target.location}`)
     }
   }
   const config = loadStoreConfig(io.env, io.cwd)
@@ -60,7 +64,7 @@ function openCommandStore(io: CliIo, { existing = false } = {}): Store {
  * other keys than the servers' (a typo, a shell without ALLACCESS_KEYS) breaks every server reading it.
  */
 async function withStore<T>(io: CliIo, action: (store: Store) => Promise<T>, { writesSecrets = false, existing = true } = {}): Promise<T> {
-  const store = openCommandStore(io, { existing })
+  const store = await openCommandStore(io, { existing })
   try {
     if (existing) await refuseNeverMigrated(io, store)
     await migrate(store.db)
@@ -179,7 +183,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
     case 'migrate': {
       const { positionals } = parseFlags(rest, {})
       if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`)
-      const store = openCommandStore(io)
+      const store = await openCommandStore(io)
       const applied = await migrate(store.db).finally(() => store.close())
       io.out(applied.length ? `applied ${applied.join(', ')}` : 'database is up to date')
       return 0

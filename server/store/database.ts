@@ -107,6 +107,28 @@ function notADatabase(error: Error | null, location: string): Error | null {
   return new DatabaseUrlError(`DATABASE_URL: ${location} is not a SQLite database (SQLITE_NOTADB)`)
 }
 
+/**
+ * Whether the SQLite file at `location` holds Knex's migrations table, read on a read-only
+ * connection: openDatabase makes the file owner-only and switches it to WAL, which a command that
+ * then refuses another app's database must not have done to it. Null when a read-only connection
+ * cannot tell (a WAL file whose shared memory it cannot make).
+ */
+export async function sqliteHoldsMigrations(location: string): Promise<boolean | null> {
+  const { default: sqlite3 } = await import('sqlite3')
+  return new Promise((resolve, reject) => {
+    const db = new sqlite3.Database(location, sqlite3.OPEN_READONLY, (error) => {
+      if (error) return db.close(() => resolve(null))
+      db.get("SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = 'knex_migrations'", (error: Error | null, row: unknown) =>
+        db.close(() => {
+          const refused = notADatabase(error, location)
+          if (refused instanceof DatabaseUrlError) reject(refused)
+          else resolve(error ? null : row !== undefined)
+        }),
+      )
+    })
+  })
+}
+
 export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Knex {
   if (target.kind === 'sqlite') {
     if (target.location !== ':memory:') {
