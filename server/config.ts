@@ -4,7 +4,7 @@ import type { AllAccessOptions } from './all-access.ts'
 import { loadKeys, type RootKey } from './crypto/keys.ts'
 import { InputError } from './input-error.ts'
 import { parseDatabaseUrl } from './store/database.ts'
-import { consoleLoggerFor, LOG_FORMATS, type LogFormat } from './log.ts'
+import { consoleLoggerFor, jsonLine, LOG_FORMATS, type LogFormat } from './log.ts'
 import { LONGEST_TIMER_MS } from './time-limit.ts'
 
 export class ConfigError extends InputError {
@@ -57,10 +57,10 @@ export function loadDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** The database and keys alone: what the CLI's store commands need. */
-export function loadStoreConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()) {
+export function loadStoreConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd(), warn?: (message: string) => void) {
   return {
     databaseUrl: loadDatabaseUrl(env),
-    keys: loadKeys({ env, devKeyFile: join(cwd, 'data', 'keys') }),
+    keys: loadKeys({ env, devKeyFile: join(cwd, 'data', 'keys'), warn }),
     poolMax: integer(env, 'ALLACCESS_DB_POOL_MAX', 10, 1),
   }
 }
@@ -133,7 +133,10 @@ function anchoredDatabaseUrl(url: string, cwd: string): string {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
   const port = loadPort(env)
   const publicUrl = loadPublicUrl(env)
-  const store = loadStoreConfig(env, cwd)
+  const logFormat = oneOf(env, 'ALLACCESS_LOG_FORMAT', LOG_FORMATS, 'text')
+  // A json log is read by a collector line by line: the development key's warning is one of its lines.
+  const warn = logFormat === 'json' ? (message: string) => process.stderr.write(`${jsonLine('error', message)}\n`) : undefined
+  const store = loadStoreConfig(env, cwd, warn)
   return {
     ...store,
     databaseUrl: anchoredDatabaseUrl(store.databaseUrl, cwd),
@@ -150,7 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     refreshLeaseMs: integer(env, 'ALLACCESS_REFRESH_LEASE_MS', 15_000, 1000, LONGEST_TIMER_MS - 5_000),
     metrics: oneOf(env, 'ALLACCESS_METRICS', ['0', '1'], '0') === '1',
     metricsPort: loadMetricsPort(env, port),
-    logFormat: oneOf(env, 'ALLACCESS_LOG_FORMAT', LOG_FORMATS, 'text'),
+    logFormat,
     production: env.NODE_ENV === 'production',
   }
 }

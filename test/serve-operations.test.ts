@@ -416,6 +416,22 @@ describe('all-access serve with ALLACCESS_LOG_FORMAT=json', () => {
   })
 })
 
+describe('all-access serve with ALLACCESS_LOG_FORMAT=json and no ALLACCESS_KEYS', () => {
+  it('says that it generated a development key as one JSON object too, as a log collector reads every other line', async () => {
+    const serve = await startServe({ env: { ALLACCESS_LOG_FORMAT: 'json', ALLACCESS_KEYS: undefined } })
+    await serve.stop()
+    const entries = serve.output().trimEnd().split('\n').map((line) => {
+      try {
+        return JSON.parse(line) as Record<string, unknown>
+      } catch {
+        return line
+      }
+    })
+    expect(entries).toContainEqual(expect.objectContaining({ level: 'error', msg: expect.stringMatching(/^all-access: ALLACCESS_KEYS is not set; generated a development key in /) }))
+    expect(entries.filter((entry) => typeof entry === 'string')).toEqual([])
+  })
+})
+
 describe('all-access serve while it starts', () => {
   it('answers a request that reaches its port before the app is ready once it is, instead of leaving it hanging', async () => {
     const port = await freePort()
