@@ -320,6 +320,8 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       ['a missing --client-id', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--client-secret', 'b'], '--client-id is required'],
       ['a flag given twice, of which only the last would count', ['providers', 'add', 'x', '--issuer', 'https://id.example', ...secrets, '--client-id', 'c'], '--client-id given twice'],
       ['a --flag=value given twice', ['providers', 'update', 'github', '--scope=a', '--scope=b'], '--scope given twice'],
+      ['a preset parameter given twice, of which only the last would count', ['providers', 'add', 'x', '--preset', 'okta', '--param', 'domain=acme.okta.com', '--param', 'domain=acme-test.okta.com', ...secrets], '--param domain given twice'],
+      ['an authorization parameter given twice', ['providers', 'update', 'github', '--auth-param', 'prompt=login', '--auth-param', 'prompt=consent'], '--auth-param prompt given twice'],
       ['an update without a flag, which would change nothing', ['providers', 'update', 'github'], 'nothing to update: give the flags to change (all-access providers update github --scope …)'],
       ['a client id with spaces pasted around it', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--client-id', ' a ', '--client-secret', 'b'], '--client-id: must not start or end with a space'],
       ['a missing --client-secret', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--client-id', 'a'], '--client-secret is required'],

@@ -112,7 +112,10 @@ function keyValues(flag: string, pairs: string[] | undefined): Record<string, st
   for (const pair of pairs) {
     const at = pair.indexOf('=')
     if (at < 1) throw new UsageError(`--${flag}: expected key=value, got "${pair}"`)
-    values[pair.slice(0, at)] = pair.slice(at + 1)
+    const key = pair.slice(0, at)
+    // As for a flag given twice: the last value would silently win over the first.
+    if (Object.hasOwn(values, key)) throw new UsageError(`--${flag} ${key} given twice`)
+    values[key] = pair.slice(at + 1)
   }
   return values
 }
