@@ -66,8 +66,9 @@ export function loadStoreConfig(env: NodeJS.ProcessEnv = process.env, cwd = proc
 }
 
 function loadPort(env: NodeJS.ProcessEnv, name = 'PORT', fallback = 3000): number {
-  const port = integer(env, name, fallback)
-  if (port > 65535) throw new ConfigError(`${name} must be at most 65535, got ${port}`)
+  // No number's limit (2^53) before a port's: past it, too, the limit to name is 65535.
+  const port = integer(env, name, fallback, 0, Infinity)
+  if (port > 65535) throw new ConfigError(`${name} must be at most 65535, got ${env[name]}`)
   return port
 }
 

@@ -562,6 +562,7 @@ describe('the all-access command without configuration', () => {
     [{ ALLACCESS_PROXY_TIMEOUT_MS: '3000000000' }, 'ALLACCESS_PROXY_TIMEOUT_MS must be at most 2147483647, got "3000000000"'],
     [{ ALLACCESS_PROXY_MAX_BODY: '99999999999999999999' }, 'ALLACCESS_PROXY_MAX_BODY must be at most 9007199254740991, got "99999999999999999999"'],
     [{ PORT: '70000' }, 'PORT must be at most 65535, got 70000'],
+    [{ PORT: '99999999999999999999' }, 'PORT must be at most 65535, got 99999999999999999999'],
     [{ ALLACCESS_PROXY_MAX_BODY: '10MB' }, 'ALLACCESS_PROXY_MAX_BODY must be a whole number of at least 0, got "10MB"'],
     [{ ALLACCESS_KEYS: 'short' }, 'ALLACCESS_KEYS entry 1 is not a base64 32-byte key (make one with: openssl rand -base64 32)'],
   ])('refuses to serve with bad configuration %j in one line', (bad, message) => {
