@@ -403,6 +403,8 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       await bff.store.sessions.create(hashId(secondId), { userId: alice.userId, createdAt: Date.now(), idleExpiresAt: Date.now() + 3_600_000, absoluteExpiresAt: Date.now() + 7_200_000 })
       aliceElsewhere.cookies.push({ name: SESSION_COOKIE, value: secondId, host: new URL(bff.url).hostname, path: '/', attributes: '' })
       const bob = await signedIn(bff, 'signed-in-with', {}, 'bob')
+      // One session each that has ended, which the clean-up has not reached yet: nothing left to end.
+      for (const { userId } of [alice, bob]) await bff.store.sessions.create(hashId(randomToken()), { userId, createdAt: Date.now() - 7_200_000, idleExpiresAt: Date.now() - 1_000, absoluteExpiresAt: Date.now() + 3_600_000 })
       const isSignedIn = async (browser: BrowserSession) => (await session(browser, bff.url)).authenticated
       const signedOutWithinASecond = (browser: BrowserSession) => within(1000, () => isSignedIn(browser), (authenticated) => !authenticated)
       for (const browser of [alice.browser, aliceElsewhere, bob.browser]) expect(await isSignedIn(browser)).toBe(true)
@@ -414,6 +416,8 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       expect(run('sessions', 'revoke', '--all')).toEqual({ code: 0, stdout: 'ended 1 session\n', stderr: '' })
       expect(await signedOutWithinASecond(bob.browser)).toBe(false)
       expect(run('sessions', 'revoke', '--all')).toEqual({ code: 0, stdout: 'ended 0 sessions\n', stderr: '' })
+      // The ended one went with the others, uncounted.
+      expect(Number((await bff.store.db('sessions').count({ n: '*' }).first())?.n)).toBe(0)
     } finally {
       await bff.store.providers.remove('signed-in-with')
       await bff.close()

@@ -105,10 +105,11 @@ export class SessionStore {
     return removed > 0
   }
 
-  async removeForUser(userId: number): Promise<number> {
+  /** Ends every session of the user; the number of them that were live (ended ones go too, uncounted). */
+  async removeForUser(userId: number, now = Date.now()): Promise<number> {
     const removed = await this.db.transaction(async (trx): Promise<number> => {
       await this.lockUsers(trx, [userId])
-      return await trx('sessions').where({ user_id: userId }).delete()
+      return await this.removeCountingLive(trx('sessions').where({ user_id: userId }), now)
     })
     this.forgetAll(this.db)
     return removed
@@ -164,16 +165,26 @@ export class SessionStore {
     if (trx !== this.db) afterTransaction(trx, () => this.cache.clear())
   }
 
-  /** Ends every session (incident response: a key or a provider secret leaked). */
-  async removeAll(): Promise<number> {
+  /** Ends every session (incident response: a key or a provider secret leaked); the number that were live. */
+  async removeAll(now = Date.now()): Promise<number> {
     const removed = await this.db.transaction(async (trx): Promise<number> => {
       // Every user's lock at once (see lockUsers): the table's, which waits for the transactions
       // writing sessions and keeps new ones out until the delete commits.
       if (!isSqlite(this.db)) await trx.raw('LOCK TABLE sessions IN SHARE ROW EXCLUSIVE MODE')
-      return await trx('sessions').delete()
+      return await this.removeCountingLive(trx('sessions'), now)
     })
     this.forgetAll(this.db)
     return removed
+  }
+
+  /**
+   * Deletes these sessions, ended ones included, and counts the live ones: the operator is told how
+   * many sessions a revocation ended, not how many rows the clean-up had yet to reach.
+   */
+  private async removeCountingLive(sessions: Knex.QueryBuilder, now: number): Promise<number> {
+    const live = await sessions.clone().where('idle_expires_at', '>', now).andWhere('absolute_expires_at', '>', now).delete()
+    await sessions.delete()
+    return live
   }
 
   /** Sessions that have not ended: the active-sessions gauge, counted in the database (other instances' sessions too). */
