@@ -30,5 +30,7 @@ export const AUTH_ERROR_MESSAGES = {
  * does not know) reads as a sign-in that went wrong.
  */
 export function authErrorMessage(code: string): string {
-  return (AUTH_ERROR_MESSAGES as Partial<Record<string, string>>)[code] ?? 'Something went wrong during sign-in.'
+  // A code named like an inherited property (`__proto__`, `toString`) finds that property, not a sentence.
+  const message = (AUTH_ERROR_MESSAGES as Partial<Record<string, unknown>>)[code]
+  return typeof message == 'string' ? message : 'Something went wrong during sign-in.'
 }

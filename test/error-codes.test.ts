@@ -52,6 +52,13 @@ describe('the error messages', () => {
     expect(authErrorMessage('server_error')).toBe('Something went wrong during sign-in.')
     expect(authErrorMessage('<script>')).toBe('Something went wrong during sign-in.')
   })
+
+  it("read a code named like an object's own property (a crafted ?auth_error=__proto__) as a sign-in that went wrong, not as that property", () => {
+    // An app showing authErrorMessage(code) for the address's auth_error would render Object.prototype, which React throws on.
+    for (const code of ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf']) {
+      expect(authErrorMessage(code), code).toBe('Something went wrong during sign-in.')
+    }
+  })
 })
 
 describe('the proxy refusal codes', () => {
