@@ -46,7 +46,7 @@ async function openCommandStore(io: CliIo, { existing = false } = {}): Promise<S
     }
     // Another app's file is refused as it was found: opening it would make it owner-only and WAL.
     if (target.kind === 'sqlite' && target.location !== ':memory:' && (await sqliteHoldsMigrations(target.location)) === false) {
-      throw noDatabase(io, `${target.location} holds no all-access tables (check the URL; all-access migrate creates them)`, `no all-access database at ${target.location}`)
+      throw neverMigrated(io, target.location)
     }
   }
   const config = loadStoreConfig(io.env, io.cwd)
@@ -87,7 +87,12 @@ async function refuseNeverMigrated(io: CliIo, store: Store): Promise<void> {
   const where = isSqlite(store.db)
     ? target.location
     : `database "${((await store.db.raw('SELECT current_database() AS name')) as { rows: { name: string }[] }).rows[0].name}"`
-  throw noDatabase(io, `${where} holds no all-access tables (check the URL; all-access migrate creates them)`, `no all-access database at ${where}`)
+  throw neverMigrated(io, where)
+}
+
+/** A database all-access never migrated (another app's, or a mistyped name), refused by `where` it is. */
+function neverMigrated(io: CliIo, where: string): DatabaseUrlError {
+  return noDatabase(io, `${where} holds no all-access tables (check the URL; all-access migrate creates them)`, `no all-access database at ${where}`)
 }
 
 /**
