@@ -97,7 +97,7 @@ export class SessionStore {
   async remove(idHash: string, trx: Knex = this.db, liveAt?: number): Promise<boolean> {
     this.cache.forget(idHash)
     const row = trx('sessions').where({ id_hash: idHash })
-    if (liveAt !== undefined) row.andWhere('idle_expires_at', '>', liveAt).andWhere('absolute_expires_at', '>', liveAt)
+    if (liveAt !== undefined) liveOnly(row, liveAt)
     const removed = await row.delete()
     // A read that ran while the delete waited (a lock, another connection) may have cached the row
     // again: forget it once the delete is done, and inside a transaction once more at its end.
@@ -182,14 +182,14 @@ export class SessionStore {
    * many sessions a revocation ended, not how many rows the clean-up had yet to reach.
    */
   private async removeCountingLive(sessions: Knex.QueryBuilder, now: number): Promise<number> {
-    const live = await sessions.clone().where('idle_expires_at', '>', now).andWhere('absolute_expires_at', '>', now).delete()
+    const live = await liveOnly(sessions.clone(), now).delete()
     await sessions.delete()
     return live
   }
 
   /** Sessions that have not ended: the active-sessions gauge, counted in the database (other instances' sessions too). */
   async countLive(now = Date.now()): Promise<number> {
-    const row = await this.db('sessions').where('idle_expires_at', '>', now).andWhere('absolute_expires_at', '>', now).count({ n: '*' }).first()
+    const row = await liveOnly(this.db('sessions'), now).count({ n: '*' }).first()
     return Number(row?.n ?? 0)
   }
 
@@ -199,4 +199,9 @@ export class SessionStore {
     if (removed) this.cache.clear()
     return removed
   }
+}
+
+/** The sessions of `query` still live at `now`: before both their idle and their absolute end (`find` judges a row alike). */
+function liveOnly(query: Knex.QueryBuilder, now: number): Knex.QueryBuilder {
+  return query.andWhere('idle_expires_at', '>', now).andWhere('absolute_expires_at', '>', now)
 }
