@@ -4,7 +4,7 @@ import type { AllAccessOptions } from './all-access.ts'
 import { loadKeys, type RootKey } from './crypto/keys.ts'
 import { InputError } from './input-error.ts'
 import { parseDatabaseUrl } from './store/database.ts'
-import { consoleLoggerFor, jsonLine, LOG_FORMATS, type LogFormat } from './log.ts'
+import { consoleLoggerFor, jsonLogger, LOG_FORMATS, type LogFormat } from './log.ts'
 import { LONGEST_TIMER_MS } from './time-limit.ts'
 
 export class ConfigError extends InputError {
@@ -136,7 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const publicUrl = loadPublicUrl(env)
   const logFormat = oneOf(env, 'ALLACCESS_LOG_FORMAT', LOG_FORMATS, 'text')
   // A json log is read by a collector line by line: the development key's warning is one of its lines.
-  const warn = logFormat === 'json' ? (message: string) => process.stderr.write(`${jsonLine('error', message)}\n`) : undefined
+  const warn = logFormat === 'json' ? (message: string) => jsonLogger.error(message) : undefined
   const store = loadStoreConfig(env, cwd, warn)
   return {
     ...store,
