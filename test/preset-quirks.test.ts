@@ -1023,6 +1023,25 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'hubspot-v1', identifier: '123', displayName: 'test@hubspot.com' }])
   })
 
+  it('hubspot: a v1 token that fails at its metadata URL is kept out of the log, as sent and as percent-encoded in the URL', async () => {
+    const token = 'CNye4dqF/MBICAAE+YhOKlDZZ=='
+    const hubspot = await documented({
+      answers: {
+        '/token': () => ({ body: { token_type: 'bearer', access_token: token, expires_in: 1800 } }),
+        // Past the limit of a provider's answer: the failure's detail names the URL it was read from.
+        [`/oauth/v1/access-tokens/${encodeURIComponent(token)}`]: () => ({ body: 'x'.repeat(1024 * 1024 + 1) }),
+      },
+    })
+    bff.logs.length = 0
+    await bff.addProvider('hubspot-v1-fails', { ...presetOn('hubspot', hubspot), profileUrl: `${hubspot.url}/oauth/v1/access-tokens` })
+    expect(authError(await login(new BrowserSession(), bff.url, 'hubspot-v1-fails'))).toBe('profile_request_failed')
+    expect(hubspot.at(`/oauth/v1/access-tokens/${encodeURIComponent(token)}`)).toHaveLength(1)
+    const failure = bff.logs.filter((line) => line.includes('/oauth/v1/access-tokens/'))
+    expect(failure).toEqual([expect.stringContaining('/oauth/v1/access-tokens/…')])
+    expect(bff.logs.join('\n')).not.toContain(encodeURIComponent(token))
+    expect(bff.logs.join('\n')).not.toContain(token)
+  })
+
   it('figma: signs in with PKCE (S256) and Basic client authentication, as its OAuth apps guide describes', async () => {
     const figma = await documented({
       answers: {

@@ -26,8 +26,11 @@ export class HubSpotClient extends OAuth2Client {
     try {
       return await this.fetchProfile(null, 'GET', `${url.replace(/\/$/, '')}/${encodeURIComponent(accessToken)}`)
     } catch (error) {
-      // The URL holds the token: keep it out of the detail that goes to the log.
-      if (error instanceof AllAccessError) throw new AllAccessError(error.code, { detail: error.detail?.split(accessToken).join('…') })
+      // The URL holds the token, percent-encoded where it has to be: keep it out of the detail that goes to the log.
+      if (error instanceof AllAccessError) {
+        const detail = error.detail?.split(accessToken).join('…').split(encodeURIComponent(accessToken)).join('…')
+        throw new AllAccessError(error.code, { detail })
+      }
       throw error
     }
   }
