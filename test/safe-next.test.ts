@@ -9,6 +9,12 @@ function browserTarget(location: string): URL {
   return new URL(location, APP)
 }
 
+/** Whether a server or proxy that decodes the path once more, then resolves it, still stays on this site. */
+function decodedOnceTarget(location: string): boolean {
+  const target = new URL(decodeURIComponent(location), APP)
+  return target.origin === APP && !/^\/[/\\]/.test(target.pathname)
+}
+
 describe('safeNext(next)', () => {
   it.each(['/', '/dashboard', '/a/b?tab=1#top', '/search?q=%2F%2Fevil', '/a/./b/../c'])('keeps the local path %s, resolved', (path) => {
     expect(safeNext(path)).toBe(new URL(path, APP).pathname + new URL(path, APP).search + new URL(path, APP).hash)
@@ -37,6 +43,11 @@ describe('safeNext(next)', () => {
     // Resolving the dot segments leaves a path that is itself refused: the value sent is judged again.
     ['/./%2F%2Fevil.example', 'a dot segment before an encoded protocol-relative URL'],
     ['/a/../%5Cevil.example', 'a double-dot segment before an encoded backslash'],
+    // A server that decodes once more and then resolves would make these `//evil.example`.
+    ['/..%2f/evil.example', 'a double-dot segment before an encoded slash and a slash'],
+    ['/..%2F%2Fevil.example', 'a double-dot segment before two encoded slashes'],
+    ['/a/../..%5c/evil.example', 'a double-dot segment before an encoded backslash and a slash'],
+    ['/%2e%2e%2f/evil.example', 'an encoded double-dot segment and slash before a slash'],
   ])('replaces %j (%s) with /', (value) => {
     expect(safeNext(value)).toBe('/')
   })
@@ -58,6 +69,7 @@ describe('safeNext(next)', () => {
       const location = safeNext(value)
       expect(location.startsWith('/'), value).toBe(true)
       expect(browserTarget(location).origin, JSON.stringify(value)).toBe(APP)
+      expect(decodedOnceTarget(location), JSON.stringify(value)).toBe(true)
     }
   })
 
@@ -69,6 +81,7 @@ describe('safeNext(next)', () => {
         expect(browserTarget(location).origin).toBe(APP)
         expect(location.startsWith('/') && !location.startsWith('//')).toBe(true)
         expect(safeNext(location)).toBe(location)
+        expect(decodedOnceTarget(location)).toBe(true)
       }),
       { numRuns: 20_000 },
     )

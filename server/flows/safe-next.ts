@@ -22,8 +22,9 @@ function judge(value: unknown): string {
   } catch {
     return '/'
   }
-  // Proxies and some servers decode once more: refuse what would be off-site or broken then.
-  if (/^\/[/\\]/.test(decoded) || /[\u0000-\u001f\u007f]/.test(decoded)) return '/'
+  // Proxies and some servers decode once more: refuse what would be off-site or broken then, dot
+  // segments resolved too (`/..%2f/evil` decodes to `/..//evil`, which resolves to `//evil`).
+  if (/^\/[/\\]/.test(decoded) || /[\u0000-\u001f\u007f]/.test(decoded) || /^\/[/\\]/.test(new URL(decoded, JUDGE_BASE).pathname)) return '/'
   const resolved = new URL(value, JUDGE_BASE)
   if (resolved.origin !== JUDGE_BASE) return '/'
   const local = resolved.pathname + resolved.search + resolved.hash
