@@ -33,13 +33,14 @@ export const allAccessKeys = {
 }
 
 /**
- * These refusals mean the cached session is out of date: the account needs a reconnect, or the
- * session ended. The error is thrown on, as the query or mutation's own. Refusals arriving together
- * share one read: each cancelling the one before, every read cut short after its answer cleared the
- * API answers again (a session that ended), and their new reads were refused again, and so on.
+ * These refusals mean the cached session is out of date: the account needs a reconnect, is gone
+ * (disconnected in another tab), or the session ended. The error is thrown on, as the query or
+ * mutation's own. Refusals arriving together share one read: each cancelling the one before, every
+ * read cut short after its answer cleared the API answers again (a session that ended), and their
+ * new reads were refused again, and so on.
  */
 const refreshSessionAfter = (queryClient: QueryClient) => (error: Error): never => {
-  if (error instanceof AllAccessClientError && ['reauth_required', 'not_authenticated', 'account_not_connected'].includes(error.code)) {
+  if (error instanceof AllAccessClientError && ['reauth_required', 'not_authenticated', 'account_not_connected', 'account_not_found'].includes(error.code)) {
     void queryClient.invalidateQueries({ queryKey: allAccessKeys.session() }, { cancelRefetch: false })
   }
   throw error

@@ -503,6 +503,18 @@ describe.each(databases)('the React hooks against a real BFF on $kind', (databas
     await waitFor(() => expect(result.current.session.data).toEqual({ authenticated: false }))
   })
 
+  it('useDisconnect refused as account_not_found (disconnected in another tab) reads the session again, so the page stops showing the account', async () => {
+    const session = new BrowserSession()
+    await login(session)
+    const { result } = renderHook(() => ({ session: useSession(), disconnect: useDisconnect() }), { wrapper: wrapper(session) })
+    await waitFor(() => expect(result.current.session.data?.authenticated && result.current.session.data.accounts).toHaveLength(1))
+    // Another tab of the same browser disconnects the account while this page still shows it.
+    await createAllAccessClient({ baseUrl: bff.url, fetch: (input, init) => session.fetch(String(input), init) }).disconnect('sandbox-oidc')
+    const error = await act(() => result.current.disconnect.mutateAsync('sandbox-oidc').catch((e: unknown) => e))
+    expect(error).toEqual(expect.objectContaining({ code: 'account_not_found', status: 404 }))
+    await waitFor(() => expect(result.current.session.data?.authenticated && result.current.session.data.accounts).toEqual([]))
+  })
+
   it('useLogout ends the session and the session query follows', async () => {
     const session = new BrowserSession()
     await login(session)
