@@ -3,6 +3,7 @@ import { authErrorMessage } from '../shared/auth-errors.ts'
 import {
   accountRoute,
   apiPrefix,
+  AUTH_ERROR_PARAM,
   CSRF_HEADER,
   CSRF_VALUE,
   loginRoute,
@@ -65,7 +66,7 @@ export interface AllAccessClientOptions {
 
 /** Options of a login: where to land, the provider's `prompt`, and whether to sign in in a popup. */
 export interface LoginOptions {
-  /** A local path to land on after a full-page login; anything else becomes `/`. `login` defaults it to the page it leaves, `loginUrl` to `/`. */
+  /** A local path to land on after a full-page login; anything else becomes `/`. `login` defaults it to the page it leaves (less its `auth_error`), `loginUrl` to `/`. */
   next?: string | undefined
   /** Passed to OAuth 2.0 / OIDC providers: `none` signs in silently or fails with `login_required`. */
   prompt?: LoginPrompt | undefined
@@ -162,6 +163,17 @@ async function readBody(response: Response): Promise<unknown> {
   }
 }
 
+/**
+ * This page's address without the `auth_error` a failed login came back with, and that code (null
+ * when there is none). The address is written anew only when there was one to take out.
+ */
+export function pageWithoutAuthError(): [URL, string | null] {
+  const url = new URL(location.href)
+  const found = url.searchParams.get(AUTH_ERROR_PARAM)
+  if (found !== null) url.searchParams.delete(AUTH_ERROR_PARAM)
+  return [url, found]
+}
+
 /** Calls `tick` four times a second until the function it returns is called: the popup login's watch and useSessionExpiry's clock. */
 export function everyQuarterSecond(tick: () => void): () => void {
   const timer = setInterval(tick, 250)
@@ -206,7 +218,8 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
     return new Promise((resolve, reject) => {
       // A full-page login (a blocked popup's too) comes back, unless `next` says where, to this page, fragment and
       // all (a hash-routed app's route): a "Reconnect" pressed on a page of the app must not land on its home.
-      if (!popup) return location.assign(loginUrl(provider, { ...options, popup: false, next: options.next ?? location.href.slice(location.origin.length) }))
+      // Less a failed login's auth_error that no useAuthError took away: back from a login that succeeded, the page would show the old failure.
+      if (!popup) return location.assign(loginUrl(provider, { ...options, popup: false, next: options.next ?? pageWithoutAuthError()[0].href.slice(location.origin.length) }))
       const origin = new URL(baseUrl, location.href).origin
       // A popup cut off from this page by the provider's Cross-Origin-Opener-Policy reports its
       // result here: a BroadcastChannel reaches only pages of the BFF's origin, as the popup's page is.

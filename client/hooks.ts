@@ -10,9 +10,8 @@ import * as React from 'react'
 import { authErrorMessage } from '../shared/auth-errors.ts'
 import type { ErrorCode } from '../shared/errors.ts'
 import type { PublicProvider } from '../shared/provider.ts'
-import { AUTH_ERROR_PARAM } from '../shared/routes.ts'
 import type { SessionInfo } from '../shared/session.ts'
-import { apiPath, everyQuarterSecond, type AllAccessClient, type ApiCallOptions, type ApiMethod, type ApiQuery, type LogoutOptions } from './api.ts'
+import { apiPath, everyQuarterSecond, pageWithoutAuthError, type AllAccessClient, type ApiCallOptions, type ApiMethod, type ApiQuery, type LogoutOptions } from './api.ts'
 import { useAllAccessClient } from './context.tsx'
 import { AllAccessClientError, knownCode, ProviderApiError } from './errors.ts'
 
@@ -335,10 +334,8 @@ function toAuthError(found: string): AuthError | null {
 // In an effect, never during a render: a router that follows history.replaceState (Next.js's) updates
 // itself from it, and an update of another component during this one's render is React's error.
 function takeAuthErrorFromUrl(): void {
-  const url = new URL(location.href)
-  const found = url.searchParams.get(AUTH_ERROR_PARAM)
+  const [url, found] = pageWithoutAuthError()
   if (found === null) return
-  url.searchParams.delete(AUTH_ERROR_PARAM)
   history.replaceState(history.state, '', url)
   showAuthError(toAuthError(found))
 }

@@ -98,4 +98,25 @@ describe('a SPA on Vite’s dev server, proxying to the BFF, in Chromium', () =>
     await page.getByRole('button', { name: 'Sign in with Sandbox OpenID' }).waitFor()
     expect(await bff.store.db('sessions').count({ n: '*' })).toEqual([{ n: 0 }])
   })
+
+  it("lands a login after a failed one on the page it left, without the failure's auth_error", async () => {
+    // A browser of its own: no session at the BFF nor at the provider.
+    const context = await browser.newContext()
+    const fresh = await context.newPage()
+    try {
+      await fresh.goto(viteUrl)
+      await fresh.getByRole('button', { name: 'Sign in with Sandbox OpenID' }).click()
+      await fresh.getByRole('button', { name: 'Cancel' }).click()
+      // The example reads no auth_error (it shows no useAuthError): the failure's code stays in the address.
+      await fresh.waitForURL(`${viteUrl}/?auth_error=access_denied`)
+      await fresh.getByRole('button', { name: 'Sign in with Sandbox OpenID' }).click()
+      await fresh.getByLabel('User').selectOption('alice')
+      await fresh.getByRole('button', { name: 'Sign in' }).click()
+      await fresh.getByRole('button', { name: 'Allow' }).click()
+      await fresh.getByText('Signed in as Alice Liddell').waitFor()
+      expect(fresh.url()).toBe(`${viteUrl}/`)
+    } finally {
+      await context.close()
+    }
+  })
 })
