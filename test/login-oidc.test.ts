@@ -586,3 +586,46 @@ describe.each(databases)('an OpenID Connect token answer without an ID token on 
     }
   })
 })
+
+describe.each(databases)('an OpenID Connect login whose ID token breaks OpenID Connect Core on $kind', (database) => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+  let provider: Awaited<ReturnType<typeof startDocumentedProvider>>
+  /** The claims the next login's ID token carries besides those the provider fills in. */
+  let claims: Record<string, unknown> = {}
+
+  beforeAll(async () => {
+    const created = await database.create()
+    drop = created.drop
+    bff = await startBff(created.url)
+    provider = await startDocumentedProvider({
+      discovery: {},
+      answers: { '/token': async (_request, p) => ({ body: { access_token: 'at', token_type: 'Bearer', id_token: await p.idToken({ email: 'alice@example.com', ...claims }) } }) },
+    })
+    // Named by email: only the ID token's own checks stand between a bad sub and the account.
+    await bff.addProvider('op', { issuer: provider.url, clientId: 'c', clientSecret: 's', identifierPath: 'email' })
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await provider?.close()
+    await drop?.()
+  })
+
+  it.each<[string, () => Record<string, unknown>]>([
+    // OpenID Connect Core §2: a case-sensitive string of at most 255 ASCII characters.
+    ['a sub that is a number', () => ({ sub: 123 })],
+    ['an empty sub', () => ({ sub: '' })],
+    ['a sub longer than 255 characters', () => ({ sub: 'a'.repeat(256) })],
+  ])('fails with id_token_invalid for an ID token with %s, and writes nothing', async (_name, made) => {
+    claims = made()
+    const before = await rowCounts(bff.store.db)
+    expect(authError(await login(new BrowserSession(), bff.url, 'op'))).toBe('id_token_invalid')
+    expect(await rowCounts(bff.store.db)).toEqual(before)
+  })
+
+  it('signs in with a sub of 255 characters', async () => {
+    claims = { sub: 'a'.repeat(255) }
+    expect(authError(await login(new BrowserSession(), bff.url, 'op'))).toBeNull()
+  })
+})

@@ -8,7 +8,7 @@ import type { CallbackInput, ParsedToken, Profile } from './types.ts'
 
 /**
  * OpenID Connect on top of the OAuth 2.0 client: endpoints from discovery, a nonce, and an ID token
- * whose signature (JWKS), `iss`, `aud`, `exp` and nonce are checked before the login counts.
+ * whose signature (JWKS), `iss`, `aud`, `sub`, `exp` and nonce are checked before the login counts.
  */
 export class OidcClient extends OAuth2Client {
   protected metadata(): Promise<OidcMetadata> {
@@ -99,9 +99,10 @@ export class OidcClient extends OAuth2Client {
   private async claimsAsRead(idToken: string): Promise<Record<string, unknown>> {
     const expectedIssuer = issuerOf(await this.metadata(), idToken, 'id_token_invalid')
     const claims = decodeJwt(idToken) as Record<string, unknown>
-    if (claims.iss !== expectedIssuer || ![claims.aud].flat().includes(this.provider.clientId ?? '') || typeof claims.sub !== 'string') {
-      throw new AllAccessError('id_token_invalid', { detail: 'id_token read without keys: another issuer or audience, or no subject' })
+    if (claims.iss !== expectedIssuer || ![claims.aud].flat().includes(this.provider.clientId ?? '')) {
+      throw new AllAccessError('id_token_invalid', { detail: 'id_token read without keys: another issuer or audience' })
     }
+    checkIdTokenClaims(claims)
     return claims
   }
 
@@ -133,6 +134,7 @@ export class OidcClient extends OAuth2Client {
       }
       throw new AllAccessError('id_token_invalid', { detail: `id_token rejected: ${(cause as Error).message}`, cause })
     }
+    checkIdTokenClaims(payload)
     // OpenID Connect Core §3.1.3.7: several audiences need an azp, and an azp names this client (as oauth4webapi checks).
     if ((payload.azp !== undefined || (Array.isArray(payload.aud) && payload.aud.length > 1)) && payload.azp !== this.provider.clientId) {
       throw new AllAccessError('id_token_invalid', { detail: 'id_token azp is not this client' })
@@ -248,6 +250,19 @@ export interface LogoutTokenClaims {
   refusedAfter: number
   /** When the provider issued it (`iat`), epoch ms: when it ended the session, on its own clock. */
   issuedAt: number
+}
+
+/**
+ * What an ID token's claims must be besides what jwtVerify checks, verified or read without keys:
+ * - `sub` a string of at most 255 characters (OpenID Connect Core §2). A number would be read as
+ *   the identifier of the string it prints as, and stored as no subject at all: a refresh naming
+ *   another user, or a back-channel logout by `sub`, would then have nothing to be held against.
+ */
+function checkIdTokenClaims(claims: Record<string, unknown>): void {
+  const { sub } = claims
+  if (typeof sub !== 'string' || sub.length === 0 || sub.length > 255) {
+    throw new AllAccessError('id_token_invalid', { detail: 'id_token sub is not a string of 1 to 255 characters' })
+  }
 }
 
 /** The `sub` of an ID token the BFF verified when it stored it; null when there is none to read. */
