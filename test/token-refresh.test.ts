@@ -349,9 +349,20 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
     expect(account.refreshToken).toBe('alice-refresh-2')
   })
 
+  const now = Math.floor(Date.now() / 1000)
+
+  it('refuses a refreshed ID token issued an hour from now (iat)', async () => {
+    const { status, body, account, upstream } = await refreshAnswering('alice', true, undefined, { iat: now + 3600, exp: now + 3900 })
+    expect(status).toBe(401)
+    expect(body).toEqual({ error: 'reauth_required', message: expect.any(String) })
+    expect(upstream).toEqual([])
+    expect(account.accessToken).toBe('alice-token')
+  })
+
   it.each([
     ['another issuer', true, { iss: 'https://evil.example' }],
     ['no signature (alg none)', false, {}],
+    ['an iat an hour from now', true, { iat: now + 3600, exp: now + 3900 }],
   ] as const)("still refuses, while the provider's key set answers 503, a refreshed ID token with %s", async (_name, signed, claims) => {
     const { status, account, upstream } = await refreshAnswering('alice', signed, keysDown[0][1], claims)
     expect(status).toBe(401)

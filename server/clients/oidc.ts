@@ -8,7 +8,7 @@ import type { CallbackInput, ParsedToken, Profile } from './types.ts'
 
 /**
  * OpenID Connect on top of the OAuth 2.0 client: endpoints from discovery, a nonce, and an ID token
- * whose signature (JWKS), `iss`, `aud`, `sub`, `exp` and nonce are checked before the login counts.
+ * whose signature (JWKS), `iss`, `aud`, `sub`, `iat`, `exp` and nonce are checked before the login counts.
  */
 export class OidcClient extends OAuth2Client {
   protected metadata(): Promise<OidcMetadata> {
@@ -122,7 +122,7 @@ export class OidcClient extends OAuth2Client {
         issuer: expectedIssuer,
         audience: this.provider.clientId ?? '',
         algorithms,
-        clockTolerance: 30,
+        clockTolerance: CLOCK_SKEW_S,
         requiredClaims: ['sub', 'iat', 'exp'],
       }))
     } catch (cause) {
@@ -195,7 +195,7 @@ export class OidcClient extends OAuth2Client {
         issuer,
         audience: this.provider.clientId ?? '',
         algorithms: signingAlgorithms(metadata),
-        clockTolerance: LOGOUT_CLOCK_SKEW_S,
+        clockTolerance: CLOCK_SKEW_S,
         maxTokenAge: LOGOUT_TOKEN_MAX_AGE_S,
         requiredClaims: ['iat', 'jti', 'events'],
       }))
@@ -214,7 +214,7 @@ export class OidcClient extends OAuth2Client {
     if (!sid && !sub) throw refuse('neither sid nor sub')
     if (typeof payload.jti !== 'string' || !payload.jti) throw refuse('jti is not a string')
     const iat = payload.iat as number
-    const lastAccepted = Math.min(typeof payload.exp === 'number' ? payload.exp : Infinity, iat + LOGOUT_TOKEN_MAX_AGE_S) + LOGOUT_CLOCK_SKEW_S
+    const lastAccepted = Math.min(typeof payload.exp === 'number' ? payload.exp : Infinity, iat + LOGOUT_TOKEN_MAX_AGE_S) + CLOCK_SKEW_S
     return { jti: payload.jti, sid, sub, refusedAfter: lastAccepted * 1000, issuedAt: iat * 1000 }
   }
 }
@@ -236,8 +236,8 @@ function keysUnavailable(what: string, cause: unknown, noMatchingKey: boolean): 
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 /** A logout token is sent as the user signs out: one older than this is refused (and its `jti` may be forgotten). */
 const LOGOUT_TOKEN_MAX_AGE_S = 5 * 60
-/** The clocks of provider and BFF may disagree by this much. */
-const LOGOUT_CLOCK_SKEW_S = 30
+/** The clocks of provider and BFF may disagree by this much (seconds), for ID and logout tokens alike. */
+const CLOCK_SKEW_S = 30
 
 /** What a valid logout token says: which sessions end, and how long its `jti` must be remembered. */
 export interface LogoutTokenClaims {
@@ -257,11 +257,17 @@ export interface LogoutTokenClaims {
  * - `sub` a string of at most 255 characters (OpenID Connect Core §2). A number would be read as
  *   the identifier of the string it prints as, and stored as no subject at all: a refresh naming
  *   another user, or a back-channel logout by `sub`, would then have nothing to be held against.
+ * - `iat` not ahead of this clock by more than the clocks may disagree, which jwtVerify lets by
+ *   unless given a maximum age: a back-channel logout is judged against it (ended-sign-in.ts), and
+ *   one from the future would pass for newer than any logout.
  */
 function checkIdTokenClaims(claims: Record<string, unknown>): void {
-  const { sub } = claims
+  const { sub, iat } = claims
   if (typeof sub !== 'string' || sub.length === 0 || sub.length > 255) {
     throw new AllAccessError('id_token_invalid', { detail: 'id_token sub is not a string of 1 to 255 characters' })
+  }
+  if (typeof iat !== 'number' || iat > Date.now() / 1000 + CLOCK_SKEW_S) {
+    throw new AllAccessError('id_token_invalid', { detail: 'id_token iat is not a time up to now' })
   }
 }
 

@@ -22,7 +22,7 @@ export interface DocumentedProvider {
   received: RecordedRequest[]
   /** The requests to one path (without query). */
   at(path: string): RecordedRequest[]
-  /** An ID token for the last login, signed with the provider's key: issuer (unless `claims.iss` names one), audience and nonce filled in. */
+  /** An ID token for the last login, signed with the provider's key: issuer, audience, nonce, `iat` (now) and `exp` (in five minutes) filled in unless `claims` names them. */
   idToken(claims: Record<string, unknown>): Promise<string>
   /** The key set `/jwks` answers with, for an answerer of `/jwks` that sometimes fails. */
   keySet: { keys: object[] }
@@ -118,14 +118,10 @@ export async function startDocumentedProvider(options: DocumentedProviderOptions
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     received,
     at: (path) => received.filter((r) => new URL(r.url, 'http://x').pathname === path),
-    idToken: (claims) =>
-      new SignJWT({ nonce, ...claims })
-        .setProtectedHeader({ alg: 'RS256', kid: 'documented' })
-        .setIssuer(typeof claims.iss === 'string' ? claims.iss : provider.url)
-        .setAudience(clientId)
-        .setIssuedAt()
-        .setExpirationTime('5m')
-        .sign(privateKey),
+    idToken: (claims) => {
+      const now = Math.floor(Date.now() / 1000)
+      return new SignJWT({ iss: provider.url, aud: clientId, nonce, iat: now, exp: now + 300, ...claims }).setProtectedHeader({ alg: 'RS256', kid: 'documented' }).sign(privateKey)
+    },
     keySet: { keys: [jwk] },
     close: () =>
       new Promise<void>((resolve) => {
