@@ -363,6 +363,9 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
     ['another issuer', true, { iss: 'https://evil.example' }],
     ['no signature (alg none)', false, {}],
     ['an iat an hour from now', true, { iat: now + 3600, exp: now + 3900 }],
+    ['an exp two minutes past', true, { iat: now - 600, exp: now - 120 }],
+    ['several audiences and no azp', true, { aud: ['client', 'another-client'] }],
+    ['an azp naming another client', true, { azp: 'another-client' }],
   ] as const)("still refuses, while the provider's key set answers 503, a refreshed ID token with %s", async (_name, signed, claims) => {
     const { status, account, upstream } = await refreshAnswering('alice', signed, keysDown[0][1], claims)
     expect(status).toBe(401)

@@ -66,7 +66,7 @@ export class OidcClient extends OAuth2Client {
    * When the provider's keys cannot be had, the tokens are granted all the same, and the refresh
    * token sent may be spent (rotation): thrown away, they would end the account at the next
    * refresh. This ID token came straight from the token endpoint, whose TLS OpenID Connect Core
-   * §3.1.3.7 (6) lets stand in for its signature: its issuer, audience and subject are checked as read.
+   * §3.1.3.7 (6) lets stand in for its signature: its claims are checked as a verified one's are.
    */
   override async refreshAccessToken(refreshToken: string, options: RefreshOptions = {}): Promise<ParsedToken> {
     const token = await super.refreshAccessToken(refreshToken, options)
@@ -95,14 +95,17 @@ export class OidcClient extends OAuth2Client {
     }
   }
 
-  /** An ID token's claims read without its signature, their issuer and audience checked: see {@link refreshAccessToken}. */
+  /** An ID token's claims read without its signature, checked as a verified one's are: see {@link refreshAccessToken}. */
   private async claimsAsRead(idToken: string): Promise<Record<string, unknown>> {
     const expectedIssuer = issuerOf(await this.metadata(), idToken, 'id_token_invalid')
     const claims = decodeJwt(idToken) as Record<string, unknown>
     if (claims.iss !== expectedIssuer || ![claims.aud].flat().includes(this.provider.clientId ?? '')) {
       throw new AllAccessError('id_token_invalid', { detail: 'id_token read without keys: another issuer or audience' })
     }
-    checkIdTokenClaims(claims)
+    if (typeof claims.exp !== 'number' || claims.exp <= Date.now() / 1000 - CLOCK_SKEW_S) {
+      throw new AllAccessError('id_token_invalid', { detail: 'id_token read without keys: expired' })
+    }
+    checkIdTokenClaims(claims, this.provider.clientId)
     return claims
   }
 
@@ -134,11 +137,7 @@ export class OidcClient extends OAuth2Client {
       }
       throw new AllAccessError('id_token_invalid', { detail: `id_token rejected: ${(cause as Error).message}`, cause })
     }
-    checkIdTokenClaims(payload)
-    // OpenID Connect Core §3.1.3.7: several audiences need an azp, and an azp names this client (as oauth4webapi checks).
-    if ((payload.azp !== undefined || (Array.isArray(payload.aud) && payload.aud.length > 1)) && payload.azp !== this.provider.clientId) {
-      throw new AllAccessError('id_token_invalid', { detail: 'id_token azp is not this client' })
-    }
+    checkIdTokenClaims(payload, this.provider.clientId)
     if (nonce !== null && (typeof payload.nonce !== 'string' || !constantTimeEqual(payload.nonce, nonce))) {
       throw new AllAccessError('id_token_invalid', { detail: 'id_token nonce differs' })
     }
@@ -260,14 +259,19 @@ export interface LogoutTokenClaims {
  * - `iat` not ahead of this clock by more than the clocks may disagree, which jwtVerify lets by
  *   unless given a maximum age: a back-channel logout is judged against it (ended-sign-in.ts), and
  *   one from the future would pass for newer than any logout.
+ * - an `azp` when `aud` names several parties, and an `azp` naming this client (OpenID Connect
+ *   Core §3.1.3.7, as oauth4webapi checks).
  */
-function checkIdTokenClaims(claims: Record<string, unknown>): void {
+function checkIdTokenClaims(claims: Record<string, unknown>, clientId: string | null): void {
   const { sub, iat } = claims
   if (typeof sub !== 'string' || sub.length === 0 || sub.length > 255) {
     throw new AllAccessError('id_token_invalid', { detail: 'id_token sub is not a string of 1 to 255 characters' })
   }
   if (typeof iat !== 'number' || iat > Date.now() / 1000 + CLOCK_SKEW_S) {
     throw new AllAccessError('id_token_invalid', { detail: 'id_token iat is not a time up to now' })
+  }
+  if ((claims.azp !== undefined || (Array.isArray(claims.aud) && claims.aud.length > 1)) && claims.azp !== clientId) {
+    throw new AllAccessError('id_token_invalid', { detail: 'id_token azp is not this client' })
   }
 }
 
