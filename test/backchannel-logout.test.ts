@@ -127,6 +127,10 @@ describe.each(databases)('OpenID Connect back-channel logout on $kind', (databas
       'with another event': await logoutToken({ sid: victim.sid, events: { 'http://schemas.openid.net/event/other': {} } }),
       'with the event not an object': await logoutToken({ sid: victim.sid, events: { [EVENT]: true } }),
       'with neither sid nor sub': await logoutToken({}),
+      // Read as no sid, these would end every session of the user rather than the one named.
+      'with a sid that is a number, beside the sub': await logoutToken({ sid: 123, sub: victim.sub }),
+      'with an empty sid, beside the sub': await logoutToken({ sid: '', sub: victim.sub }),
+      'with a sub that is a number, beside the sid': await logoutToken({ sid: victim.sid, sub: 7 }),
       'issued far in the future': await logoutToken({ sid: victim.sid, iat: now + 600, exp: now + 720 }),
       'issued long ago': await logoutToken({ sid: victim.sid, iat: now - 3600, exp: now + 60 }),
       expired: await logoutToken({ sid: victim.sid, iat: now - 200, exp: now - 80 }),

@@ -208,8 +208,12 @@ export class OidcClient extends OAuth2Client {
     const event = typeof events === 'object' && events !== null ? events[BACKCHANNEL_LOGOUT_EVENT] : undefined
     if (typeof event !== 'object' || event === null || Array.isArray(event)) throw refuse('events lacks the back-channel logout event')
     if ('nonce' in payload) throw refuse('a logout token must not carry a nonce')
-    const sid = typeof payload.sid === 'string' && payload.sid ? payload.sid : null
-    const sub = typeof payload.sub === 'string' && payload.sub ? payload.sub : null
+    // Each a string (§2.4): a malformed sid read as none would end every session of the user.
+    for (const claim of ['sid', 'sub']) {
+      if (claim in payload && (typeof payload[claim] !== 'string' || !payload[claim])) throw refuse(`${claim} is not a non-empty string`)
+    }
+    const sid = typeof payload.sid === 'string' ? payload.sid : null
+    const sub = typeof payload.sub === 'string' ? payload.sub : null
     if (!sid && !sub) throw refuse('neither sid nor sub')
     if (typeof payload.jti !== 'string' || !payload.jti) throw refuse('jti is not a string')
     const iat = payload.iat as number
