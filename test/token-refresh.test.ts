@@ -262,9 +262,16 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
   /**
    * Signs in as alice, then lets the refresh answer with an ID token for `refreshedSub`: signed, not
    * signed, or signed with a new key the key set does not show yet (`rotated`). With `keysAnswer`,
-   * the key set answers that after the login and its cached keys are forgotten.
+   * the key set answers that after the login and its cached keys are forgotten. With `heldClaims`,
+   * the account holds, in place of the login's, an ID token with them, as an earlier release stored it.
    */
-  async function refreshAnswering(refreshedSub: string, signed: boolean | 'rotated' = true, keysAnswer?: { status: number; body: string | object }, claims: Record<string, unknown> = {}) {
+  async function refreshAnswering(
+    refreshedSub: string,
+    signed: boolean | 'rotated' = true,
+    keysAnswer?: { status: number; body: string | object },
+    claims: Record<string, unknown> = {},
+    heldClaims?: Record<string, unknown>,
+  ) {
     const rotatedKey = (await generateKeyPair('RS256')).privateKey
     let keysDown = false
     const { url, drop } = await database.create()
@@ -290,6 +297,10 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
       await bff.addProvider('op', { issuer: provider.url, apiBaseUrl: `${provider.url}/api`, clientId: 'client', clientSecret: 'secret' })
       const browser = new BrowserSession()
       expect(authError(await login(browser, bff.url, 'op'))).toBeNull()
+      if (heldClaims) {
+        const account = await accountOf(bff, browser, 'op')
+        await bff.store.accounts.updateTokens(account.id, { ...account, idToken: await provider.idToken({ sub: 'alice', ...heldClaims }) })
+      }
       if (keysAnswer) {
         keysDown = true
         forgetDiscovery()
@@ -379,6 +390,13 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
     expect(body).toEqual({ error: 'reauth_required', message: expect.any(String) })
     expect(upstream).toEqual([])
     expect(account.accessToken).toBe('alice-token')
+  })
+
+  it('refuses, as reauth_required, every refreshed ID token for an account whose stored ID token names its user by a number, as an earlier release let by', async () => {
+    const { status, body, upstream } = await refreshAnswering('mallory', true, undefined, {}, { sub: 123 })
+    expect(status).toBe(401)
+    expect(body).toEqual({ error: 'reauth_required', message: expect.any(String) })
+    expect(upstream).toEqual([])
   })
 
   it("stores a refresh whose ID token names the same user", async () => {

@@ -79,8 +79,8 @@ export class OidcClient extends OAuth2Client {
       if (error instanceof AllAccessError && error.code === 'provider_unavailable') throw error
       throw new AllAccessError('reauth_required', { detail: `refreshed ${error instanceof AllAccessError ? (error.detail ?? error.code) : String(error)}`, cause: error })
     }
-    const held = subjectOf(options.idToken ?? null)
-    if (held !== null && claims.sub !== held) throw new AllAccessError('reauth_required', { detail: 'refreshed id_token names another subject' })
+    const held = heldClaims(options.idToken ?? null)
+    if (held !== null && claims.sub !== held.sub) throw new AllAccessError('reauth_required', { detail: 'refreshed id_token names another subject' })
     token.raw.idTokenClaims = claims
     return token
   }
@@ -279,12 +279,15 @@ function checkIdTokenClaims(claims: Record<string, unknown>, clientId: string | 
   }
 }
 
-/** The `sub` of an ID token the BFF verified when it stored it; null when there is none to read. */
-function subjectOf(idToken: string | null): string | null {
+/**
+ * The claims of the ID token the account holds, as the BFF stored it; null when it holds none that
+ * can be read. Its `sub` is compared as stored: one no refreshed ID token can name (a number, which
+ * an earlier release let by) refuses every refresh's, where read as none it would let any user's by.
+ */
+function heldClaims(idToken: string | null): Record<string, unknown> | null {
   if (!idToken) return null
   try {
-    const { sub } = decodeJwt(idToken)
-    return typeof sub === 'string' ? sub : null
+    return decodeJwt(idToken)
   } catch {
     return null
   }
