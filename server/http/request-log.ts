@@ -1,7 +1,7 @@
 import type { Context, Middleware } from 'koa'
 import { randomBytes } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
-import type { Logger } from '../log.ts'
+import { clientText, type Logger } from '../log.ts'
 import { setHeader } from './response-headers.ts'
 
 /** A random prefix per process and a counter: unique across instances without random bytes per request. */
@@ -21,10 +21,14 @@ export function beginRequest(ctx: Context): number {
   return performance.now()
 }
 
-/** The request's one log line: method, path without the query string (it may hold a code or state), status, milliseconds, request id. */
+/**
+ * The request's one log line: method, path without the query string (it may hold a code or state),
+ * status, milliseconds, request id. The path is the client's, cut to a few hundred characters.
+ */
 export function logRequest(log: Logger, ctx: Context, started: number, status = ctx.status): void {
   const ms = Math.round(performance.now() - started)
-  const { method, path } = ctx
+  const { method } = ctx
+  const path = clientText(ctx.path)
   const req = ctx.state.requestId as string
   log.info(`${method} ${path} ${status} ${ms}ms req=${req}`, { method, path, status, ms, req })
 }

@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CLIENT_TEXT_LIMIT } from '../server/log.ts'
+import { startBff, type TestBff } from './support/bff.ts'
+import { databases } from './support/databases.ts'
+import { startServe, type RunningServe } from './support/demo-server.ts'
+
+const CSRF = { 'X-CSRF': '1' }
+
+/** A path as long as Node's 16 KiB of headers lets a client send. */
+const LONG = 'a'.repeat(15_000)
+
+/** Lines of a log, each short enough that a client's text was cut: what the client chose is a few hundred characters at most, `times` times. */
+function expectShort(lines: string[], times = 1) {
+  for (const line of lines) expect(line.length).toBeLessThan(times * (CLIENT_TEXT_LIMIT + 200))
+}
+
+describe.each(databases)('what a client chose, in the log, on $kind', (database) => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+
+  beforeAll(async () => {
+    const created = await database.create()
+    drop = created.drop
+    bff = await startBff(created.url)
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await drop?.()
+  })
+
+  /** The lines `run` made the BFF log. */
+  async function linesOf(run: () => Promise<Response>): Promise<{ lines: string[]; response: Response }> {
+    const before = bff.logs.length
+    const response = await run()
+    await response.body?.cancel()
+    return { lines: bff.logs.slice(before), response }
+  }
+
+  it('cuts a path of thousands of characters to a few hundred in the request line, with a mark, and keeps method, status and request id', async () => {
+    const path = `/api/nobody/${LONG}`
+    const { lines, response } = await linesOf(() => fetch(new URL(path, bff.url), { headers: CSRF }))
+    expect(response.status).toBe(401)
+    const id = response.headers.get('x-request-id')
+    expect(lines).toEqual([`GET ${path.slice(0, CLIENT_TEXT_LIMIT)}…[cut:${path.length}-chars] 401 ${lines[0]!.split(' ')[3]} req=${id}`])
+    expect(lines[0]).toMatch(/^GET \S+ 401 \d+ms req=[0-9a-f]+$/)
+    expectShort(lines)
+  })
+
+  it('keeps a path of ordinary length whole', async () => {
+    const path = `/auth/login/${'b'.repeat(CLIENT_TEXT_LIMIT - '/auth/login/'.length)}`
+    const { lines, response } = await linesOf(() => fetch(new URL(path, bff.url), { redirect: 'manual' }))
+    expect(response.status).toBe(404)
+    expect(lines).toEqual([expect.stringMatching(new RegExp(`^GET ${path} 404 \\d+ms req=${response.headers.get('x-request-id')}$`))])
+  })
+})
+
+describe('all-access serve with ALLACCESS_LOG_FORMAT=json, asked for a path of thousands of characters', () => {
+  let serve: RunningServe
+
+  beforeAll(async () => {
+    serve = await startServe({ env: { ALLACCESS_LOG_FORMAT: 'json' } })
+  })
+
+  afterAll(async () => {
+    await serve?.stop()
+  })
+
+  it("cuts it in the line's msg and path alike, for the BFF's routes and the SPA's pages", async () => {
+    const asked = [`/api/nobody/${LONG}`, `/app/${LONG}`]
+    const ids: (string | null)[] = []
+    for (const path of asked) {
+      const response = await fetch(new URL(path, serve.url), { headers: CSRF })
+      await response.body?.cancel()
+      ids.push(response.headers.get('x-request-id'))
+    }
+    await serve.stop()
+    const entries = serve.output().trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>)
+    const requests = entries.filter((entry) => entry.method !== undefined)
+    expect(requests.map(({ path, status, req }) => ({ path, status, req }))).toEqual([
+      { path: `${asked[0]!.slice(0, CLIENT_TEXT_LIMIT)}…[cut:${asked[0]!.length}-chars]`, status: 401, req: ids[0] },
+      { path: `${asked[1]!.slice(0, CLIENT_TEXT_LIMIT)}…[cut:${asked[1]!.length}-chars]`, status: 200, req: ids[1] },
+    ])
+    for (const request of requests) expect(request.msg).toBe(`GET ${request.path as string} ${request.status as number} ${request.ms as number}ms req=${request.req as string}`)
+    // The path twice: in msg and in its own field.
+    expectShort(serve.output().trimEnd().split('\n'), 2)
+  })
+})
