@@ -3,11 +3,18 @@ import { CLIENT_TEXT_LIMIT } from '../server/log.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
 import { startServe, type RunningServe } from './support/demo-server.ts'
+import { startOidcSandbox, type RunningOidcSandbox } from './support/oidc-sandbox.ts'
 
 const CSRF = { 'X-CSRF': '1' }
 
 /** A path as long as Node's 16 KiB of headers lets a client send. */
 const LONG = 'a'.repeat(15_000)
+
+/** A compact JWT with this protected header: no key or signature is looked at before the header is judged. */
+function jwtWithHeader(header: Record<string, unknown>): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+  return `${part(header)}.${part({ iss: 'x' })}.${Buffer.from('signature').toString('base64url')}`
+}
 
 /** Lines of a log, each short enough that a client's text was cut: what the client chose is a few hundred characters at most, `times` times. */
 function expectShort(lines: string[], times = 1) {
@@ -17,15 +24,19 @@ function expectShort(lines: string[], times = 1) {
 describe.each(databases)('what a client chose, in the log, on $kind', (database) => {
   let drop: () => Promise<void>
   let bff: TestBff
+  let idp: RunningOidcSandbox
 
   beforeAll(async () => {
     const created = await database.create()
     drop = created.drop
     bff = await startBff(created.url)
+    idp = await startOidcSandbox({ clients: [{ clientId: 'client-idp', clientSecret: 'secret-idp-0123456789', redirectUris: [`${bff.url}/auth/callback/idp`] }], autoApprove: 'alice' })
+    await bff.addProvider('idp', { issuer: idp.issuer, clientId: 'client-idp', clientSecret: 'secret-idp-0123456789', scope: 'openid' })
   })
 
   afterAll(async () => {
     await bff?.close()
+    await idp?.close()
     await drop?.()
   })
 
@@ -44,6 +55,31 @@ describe.each(databases)('what a client chose, in the log, on $kind', (database)
     const id = response.headers.get('x-request-id')
     expect(lines).toEqual([`GET ${path.slice(0, CLIENT_TEXT_LIMIT)}…[cut:${path.length}-chars] 401 ${lines[0]!.split(' ')[3]} req=${id}`])
     expect(lines[0]).toMatch(/^GET \S+ 401 \d+ms req=[0-9a-f]+$/)
+    expectShort(lines)
+  })
+
+  it("cuts a header of thousands of characters quoted in a refusal's detail: another site's login start naming its Sec-Fetch-Dest", async () => {
+    const destination = 'd'.repeat(12_000)
+    const { lines, response } = await linesOf(() =>
+      fetch(new URL('/auth/login/idp', bff.url), { redirect: 'manual', headers: { 'Sec-Fetch-Site': 'cross-site', 'Sec-Fetch-Mode': 'no-cors', 'Sec-Fetch-Dest': destination } }),
+    )
+    expect(response.status).toBe(403)
+    const id = response.headers.get('x-request-id')
+    const detail = `a login start from another site's ${destination}`
+    expect(lines).toEqual([`refused req=${id} origin_not_allowed: ${detail.slice(0, CLIENT_TEXT_LIMIT)}…[cut:${detail.length}-chars]`, expect.stringMatching(/^GET \/auth\/login\/idp 403 /)])
+    expectShort(lines)
+  })
+
+  it("cuts a logout token's header of thousands of characters quoted in the refusal's detail: anyone may post one", async () => {
+    const parameter = 'p'.repeat(10_000)
+    const { lines, response } = await linesOf(() =>
+      fetch(new URL('/auth/backchannel-logout/idp', bff.url), { method: 'POST', body: new URLSearchParams({ logout_token: jwtWithHeader({ alg: 'RS256', crit: [parameter] }) }) }),
+    )
+    expect(response.status).toBe(400)
+    expect(lines).toEqual([
+      expect.stringMatching(new RegExp(`^refused req=${response.headers.get('x-request-id')} invalid_request: logout token rejected: Extension Header Parameter "p{${CLIENT_TEXT_LIMIT - 60},}…\\[cut:\\d+-chars\\]$`)),
+      expect.stringMatching(/^POST \/auth\/backchannel-logout\/idp 400 /),
+    ])
     expectShort(lines)
   })
 

@@ -1,7 +1,7 @@
 import type { Context } from 'koa'
 import type { ErrorBody, ErrorCode } from '../../shared/errors.ts'
 import { AllAccessError } from '../errors.ts'
-import type { Logger } from '../log.ts'
+import { clientText, type Logger } from '../log.ts'
 import { isDatabaseUnavailable } from './database-down.ts'
 
 /**
@@ -15,10 +15,10 @@ const REFUSALS_OF_THE_REQUEST: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['ori
 /** Turns anything a step threw into a contract error; the unexpected goes to the log, never the client. */
 export function toAllAccessError(error: unknown, log: Logger, requestId: string): AllAccessError {
   if (error instanceof AllAccessError) {
-    const detail = `req=${requestId} ${error.code}${error.detail ? ': ' + error.detail : ''}`
     if (REFUSALS_OF_THE_REQUEST.has(error.code)) {
-      if (error.detail) log.info(`refused ${detail}`)
-    } else if (error.detail || error.status >= 500) log.error(`error ${detail}`)
+      // Its detail may quote the client (a header, a logout token's): cut as a request's path is.
+      if (error.detail) log.info(`refused req=${requestId} ${error.code}: ${clientText(error.detail)}`)
+    } else if (error.detail || error.status >= 500) log.error(`error req=${requestId} ${error.code}${error.detail ? ': ' + error.detail : ''}`)
     return error
   }
   if (isDatabaseUnavailable(error)) {
