@@ -98,9 +98,14 @@ const err = new BatchedLines(2)
 
 /**
  * A control character other than a line break: ESC would drive an operator's terminal, and so would
- * the C1 controls (U+009B is CSI, which xterm and VTE read in UTF-8 as ESC `[`; U+0085 is NEL).
+ * the C1 controls (U+009B is CSI, which xterm and VTE read in UTF-8 as ESC `[`; U+0085 is NEL). The
+ * line and paragraph separators too: Python's `splitlines()` and JavaScript's multiline `^` start a
+ * line at each, so a client's text holding one would start a line that reads as the BFF's own.
  */
-const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g
+const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/g
+
+/** `\uXXXX` for a character: how both formats write one they escape, which JSON reads back as that character. */
+const escaped = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`
 
 /**
  * A line as the text format writes it. Text from a provider or a caller can reach a line (an error's
@@ -108,8 +113,8 @@ const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g
  * goes on indented, so no such text starts a line that reads as the BFF's own.
  */
 export function textLine(line: string): string {
-  if (!/[\u0000-\u001f\u007f-\u009f]/.test(line)) return line
-  return line.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).replace(/\n/g, '\n  ')
+  if (!/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(line)) return line
+  return line.replace(CONTROL, escaped).replace(/\n/g, '\n  ')
 }
 
 export const consoleLogger: Logger = {
@@ -135,15 +140,18 @@ export function clientText(text: string, limit = CLIENT_TEXT_LIMIT): string {
 /** A line's request id, for lines that name it in their text (`error req=… code: …`) without fields. */
 const REQUEST_ID = /(?:^| )req=([0-9a-f]+)(?: |:|$)/
 
-/** What JSON.stringify leaves as it is and a terminal still obeys (`docker logs`): DEL and the C1 controls. */
-const JSON_CONTROL = /[\u007f-\u009f]/g
+/**
+ * What JSON.stringify leaves as it is and a terminal still obeys (`docker logs`): DEL and the C1
+ * controls; and the line and paragraph separators, which it leaves too (see {@link CONTROL}).
+ */
+const JSON_CONTROL = /[\u007f-\u009f\u2028\u2029]/g
 
 /** The line as one JSON object: `time`, `level`, `msg` (the text line), then its fields. */
 export function jsonLine(level: 'info' | 'error', line: string, fields: LogFields = {}): string {
   const req = fields.req ?? REQUEST_ID.exec(line)?.[1]
   const json = JSON.stringify({ time: new Date().toISOString(), level, msg: line, ...fields, ...(req === undefined ? {} : { req }) })
   // Outside strings JSON holds none of them: escaped, each reads back as the same character.
-  return /[\u007f-\u009f]/.test(json) ? json.replace(JSON_CONTROL, (c) => `\\u00${c.charCodeAt(0).toString(16)}`) : json
+  return /[\u007f-\u009f\u2028\u2029]/.test(json) ? json.replace(JSON_CONTROL, escaped) : json
 }
 
 // The note of lines dropped, at the level of its stream's lines (README: info on stdout, error on stderr).

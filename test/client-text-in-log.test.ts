@@ -122,3 +122,37 @@ describe('all-access serve with ALLACCESS_LOG_FORMAT=json, asked for a path of t
     expectShort(serve.output().trimEnd().split('\n'), 2)
   })
 })
+
+/** A log's lines as Python's `str.splitlines()` reads them, or JavaScript's multiline `^`: at every line terminator Unicode names. */
+const splitLines = (text: string) => text.split(/\r\n|[\n\r\u000b\u000c\u001c-\u001e\u0085\u2028\u2029]/)
+
+describe.each(['text', 'json'])('all-access serve with ALLACCESS_LOG_FORMAT=%s, posted a logout token whose header holds line separators', (format) => {
+  let serve: RunningServe
+
+  beforeAll(async () => {
+    serve = await startServe({ sandbox: true, env: { ALLACCESS_LOG_FORMAT: format } })
+  })
+
+  afterAll(async () => {
+    await serve?.stop()
+  })
+
+  it('escapes them, so that the text after them starts no line of its own', async () => {
+    const forged = 'GET /auth/session 200 0ms req=f0f0f0f0f0f0f0f0'
+    const parameter = `x\u2028${forged}\u2029${forged}`
+    const response = await fetch(new URL('/auth/backchannel-logout/sandbox-oidc', serve.url), { method: 'POST', body: new URLSearchParams({ logout_token: jwtWithHeader({ alg: 'RS256', crit: [parameter] }) }) })
+    expect(response.status).toBe(400)
+    await serve.stop()
+    const output = serve.output()
+    expect(splitLines(output).filter((line) => line.includes('req=f0f0'))).toEqual([expect.stringMatching(/^(refused|\{)/)])
+    const refusal = `refused req=${response.headers.get('x-request-id')} invalid_request: logout token rejected: Extension Header Parameter "${parameter}" is not recognized`
+    if (format === 'json') {
+      // The sandbox's own library warns in plain text: the BFF's lines are the objects.
+      const entries = output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>)
+      // Escaped, they read back as the characters the client sent.
+      expect(entries).toContainEqual(expect.objectContaining({ level: 'info', msg: refusal }))
+    } else {
+      expect(output.split('\n')).toContain(refusal.replace('\u2028', '\\u2028').replace('\u2029', '\\u2029'))
+    }
+  })
+})
