@@ -34,6 +34,9 @@ const STATUS: Record<ErrorCode, number> = {
   server_error: 500,
 }
 
+/** Codes that refuse the request itself, whatever step throws them (see {@link AllAccessError.refusal}). */
+const REFUSALS_OF_THE_REQUEST: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['origin_not_allowed', 'invalid_state', 'rate_limited', 'payload_too_large', 'invalid_request', 'login_required'])
+
 /**
  * The one error of all-access: a contract code with its HTTP status. Steps throw it; the error
  * middleware answers JSON (or a redirect with `auth_error` on the login routes). `detail` is for
@@ -43,12 +46,22 @@ export class AllAccessError extends Error {
   readonly code: ErrorCode
   readonly status: number
   readonly detail?: string
+  /**
+   * Whether the request itself is refused for what its client sent or did (another site's start, a
+   * stale or replayed login, too many starts, a body too large, a logout token anyone may post, a
+   * login its provider's own logout ended, a callback its client made up): any client can cause one
+   * a request, so its detail is logged as information, not as an error. What a provider or the BFF
+   * got wrong is an error. The code decides, unless the step that throws can tell (`issuer_mismatch`:
+   * the `iss` a callback's query brought, or the ID token's).
+   */
+  readonly refusal: boolean
 
-  constructor(code: ErrorCode, options: { message?: string; status?: number; detail?: string; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, options: { message?: string; status?: number; detail?: string; cause?: unknown; refusal?: boolean } = {}) {
     super(options.message ?? ERROR_MESSAGES[code], { cause: options.cause })
     this.name = 'AllAccessError'
     this.code = code
     this.status = options.status ?? STATUS[code]
     this.detail = options.detail
+    this.refusal = options.refusal ?? REFUSALS_OF_THE_REQUEST.has(code)
   }
 }

@@ -75,7 +75,8 @@ export class OAuth2Client extends BaseOAuthClient {
   /** RFC 9207: an `iss` in the authorization response must name the provider's issuer, when it is known. */
   protected async checkIssuer(iss: string | null): Promise<void> {
     if (iss !== null && this.provider.issuer !== null && iss !== this.provider.issuer) {
-      throw new AllAccessError('issuer_mismatch', { detail: 'authorization response iss differs' })
+      // The callback's query brought it, which its client may have written: a refusal of the request.
+      throw new AllAccessError('issuer_mismatch', { detail: 'authorization response iss differs', refusal: true })
     }
   }
 

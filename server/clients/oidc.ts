@@ -46,7 +46,8 @@ export class OidcClient extends OAuth2Client {
   protected override async checkIssuer(iss: string | null): Promise<void> {
     const metadata = await this.metadata()
     if (iss === null ? metadata.authorization_response_iss_parameter_supported === true : !issuerMatches(iss, metadata.issuer) && iss !== this.provider.issuer) {
-      throw new AllAccessError('issuer_mismatch', { detail: iss === null ? 'authorization response lacks iss' : 'authorization response iss differs' })
+      // As OAuth2Client's: the callback's query, which its client may have written, is refused.
+      throw new AllAccessError('issuer_mismatch', { detail: iss === null ? 'authorization response lacks iss' : 'authorization response iss differs', refusal: true })
     }
   }
 

@@ -12,6 +12,8 @@ export interface TestBff {
   store: Store
   /** Every line the BFF logged, for "no secret in the log" assertions. */
   logs: string[]
+  /** The lines of {@link logs} logged at the error level: what an operator would be alerted to. */
+  errors: string[]
   addProvider(name: string, input: ProviderInput): Promise<void>
   close(): Promise<void>
 }
@@ -32,7 +34,8 @@ export async function startBff(
   const { port } = server.address() as { port: number }
   const url = `http://localhost:${port}`
   const logs: string[] = []
-  const log: Logger = { info: (line) => logs.push(line), error: (line) => logs.push(line) }
+  const errors: string[] = []
+  const log: Logger = { info: (line) => logs.push(line), error: (line) => (logs.push(line), errors.push(line)) }
   const { keys: _keys, publicUrl, ...rest } = options
   // Tests log in many times from one address: no login rate limit unless a test sets one.
   const allAccess = await createAllAccess({ ...rest, loginLimits: { perAddressPerMinute: 0, ...rest.loginLimits }, publicUrl: publicUrl ?? url, store, log })
@@ -48,6 +51,7 @@ export async function startBff(
     allAccess,
     store,
     logs,
+    errors,
     async addProvider(name, input) {
       await store.providers.add(buildProviderConfig(name, input))
     },
