@@ -88,7 +88,10 @@ export class OAuthClient extends BaseOAuthClient {
     })
     const answer = await callProvider(url, { method: 'POST', headers: { Authorization: authorization } }, 'token_request_failed')
     const token = answer.ok ? this.parseRawToken(answer.text) : null
-    if (!token) throw new AllAccessError('token_request_failed', { detail: `access token answered ${answer.status}` })
+    // The consumer's key and secret just got the request token: a 400 or 401 now refuses the verifier
+    // or that token, which the callback brought (made up, or after the token expired).
+    const refusal = answer.status === 400 || answer.status === 401
+    if (!token) throw new AllAccessError('token_request_failed', { detail: `access token answered ${answer.status}`, refusal })
     return token
   }
 

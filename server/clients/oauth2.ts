@@ -17,6 +17,14 @@ export function codeChallenge(verifier: string): string {
  */
 const NEEDS_THE_USER = new Set(['login_required', 'interaction_required', 'consent_required', 'account_selection_required'])
 
+/**
+ * A token endpoint's answer that the grant it was sent is no good (RFC 6749 §5.2 `invalid_grant`:
+ * made up, expired, used already, or revoked; GitHub says `bad_verification_code` of a code): the
+ * doing of whoever brought the code, or of a user who revoked the app, not something an operator
+ * must mend (a wrong client secret is `invalid_client`).
+ */
+const GRANT_REFUSED = new Set(['invalid_grant', 'bad_verification_code'])
+
 /** What a refresh may be given besides the refresh token. */
 export interface RefreshOptions {
   timeoutMs?: number
@@ -134,7 +142,8 @@ export class OAuth2Client extends BaseOAuthClient {
       // the user need not sign in again.
       const transient = answer.status >= 500 || answer.status === 429 || answer.status === 408
       const code = failure === 'reauth_required' && transient ? 'upstream_unreachable' : failure
-      throw new AllAccessError(code, { detail: `token endpoint answered ${answer.status}${typeof reason === 'string' ? ' ' + answerFieldText(reason) : ''}` })
+      const refusal = !transient && typeof reason === 'string' && GRANT_REFUSED.has(reason)
+      throw new AllAccessError(code, { detail: `token endpoint answered ${answer.status}${typeof reason === 'string' ? ' ' + answerFieldText(reason) : ''}`, refusal })
     }
     return token
   }
