@@ -664,7 +664,8 @@ describe.each(databases)('a returning login with a new grant while a refresh its
       const callApi = () => browser.fetch(new URL('/api/rotating/me', bff.url), { headers: CSRF })
       expect(authError(await login(browser, bff.url, 'rotating'))).toBeNull()
       // The first grant's refresh outlasts its call's wait, and goes on.
-      expect((await callApi()).status).toBe(504)
+      const first = await callApi()
+      expect(first.status).toBe(504)
       // A new grant: its refresh token frees the old refresh's lease, and its spent access token is refreshed on this same instance.
       expect(authError(await login(browser, bff.url, 'rotating'))).toBeNull()
       const second = callApi()
@@ -674,7 +675,8 @@ describe.each(databases)('a returning login with a new grant while a refresh its
       answerRefresh('rt-login-2')
       expect((await second).status).toBe(200)
       const account = (await bff.store.db('accounts').first('id'))!
-      await until(() => bff.logs.some((line) => line.includes(`account ${account.id}: a refresh its call stopped waiting for`)))
+      // Its line names the request that sent it, long answered.
+      await until(() => bff.logs.some((line) => line.startsWith(`account ${account.id} req=${first.headers.get('x-request-id')}: a refresh its call stopped waiting for`)))
       await cacheLapse()
       const stored = await bff.store.accounts.get(account.id)
       expect({ accessToken: stored?.accessToken, refreshToken: stored?.refreshToken }).toEqual({ accessToken: 'at-from-rt-login-2', refreshToken: 'rt-from-rt-login-2' })
@@ -739,7 +741,8 @@ describe.each(databases)('a token endpoint that answers a refresh after its call
       expect(refreshGrants()).toHaveLength(1)
       const stored = await bff.store.accounts.get(account.id)
       expect({ status: stored?.status, accessToken: stored?.accessToken, refreshToken: stored?.refreshToken }).toEqual({ status: 'active', accessToken: 'at-2', refreshToken: 'rt-2' })
-      expect(bff.logs).toContain(`account ${account.id}: a refresh its call stopped waiting for has ended`)
+      // Named after the request that sent it, the one that stopped waiting, not the one it served.
+      expect(bff.logs).toContain(`account ${account.id} req=${first.headers.get('x-request-id')}: a refresh its call stopped waiting for has ended`)
     } finally {
       await close()
     }

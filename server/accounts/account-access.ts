@@ -37,7 +37,12 @@ export interface AccountCall<R> {
   discard(answer: R): Promise<void>
   /** False when the request body cannot be sent twice (a streamed upload). */
   retryable: boolean
+  /** The id of the request the call is made for, which the lines it logs name; none outside a request. */
+  requestId?: string
 }
+
+/** ` req=<id>`, for a line about a request, or nothing: how a line names the request it is about. */
+const reqNote = (requestId: string | undefined) => (requestId ? ` req=${requestId}` : '')
 
 /** An account with its API client (django-all-access's `AccountAccess.api_client`). */
 export interface AccountAccess extends AccountRecord {
@@ -91,8 +96,9 @@ export class AccountAccessService {
     private readonly callbackUrl: (provider: ProviderConfig) => string | undefined = () => undefined,
   ) {}
 
-  withApiClient(record: AccountRecord): AccountAccess {
-    const account = Object.assign(Object.create(null) as object, record, { apiClient: new AccountApiClient(this, record.id) }) as AccountAccess
+  /** `requestId`: the request the account is handed out in (a login's, to `onLogin`), which its calls' log lines name. */
+  withApiClient(record: AccountRecord, requestId?: string): AccountAccess {
+    const account = Object.assign(Object.create(null) as object, record, { apiClient: new AccountApiClient(this, record.id, requestId) }) as AccountAccess
     // Readable, but left out of what host code prints, serialises or copies: `console.log(account)`
     // in a hook, or an account sent to the SPA as JSON, must not carry a token out with it.
     for (const name of HIDDEN_TOKEN_FIELDS) Object.defineProperty(account, name, { enumerable: false })
@@ -157,6 +163,7 @@ export class AccountAccessService {
   async usable(
     account: number | AccountRecord,
     knownProvider?: ProviderConfig,
+    requestId?: string,
   ): Promise<{ record: AccountRecord; provider: ProviderConfig; client: BaseOAuthClient }> {
     // Callers that just read the account and its provider pass them in: one request, one read each.
     let record = typeof account === 'number' ? await this.store.accounts.get(account) : account
@@ -165,7 +172,7 @@ export class AccountAccessService {
     const provider = knownProvider ?? (await this.provider(record))
     let client = this.client(provider, record)
     if (dueForRefresh(record, Date.now()) && this.canRefresh(client, record)) {
-      record = await this.refreshOnce(record)
+      record = await this.refreshOnce(record, requestId)
       client = this.client(provider, record)
     }
     return { record, provider, client }
@@ -179,31 +186,36 @@ export class AccountAccessService {
    * refresh, the account becomes `reauth_required` and the call throws it.
    */
   async call<R>(account: number | AccountRecord, knownProvider: ProviderConfig | undefined, call: AccountCall<R>): Promise<R> {
-    const { record, provider, client } = await this.usable(account, knownProvider)
+    const { record, provider, client } = await this.usable(account, knownProvider, call.requestId)
+    const req = reqNote(call.requestId)
     const first = await call.send(client, record)
     if (!(await client.tokenRejected(call.evidence(first)))) return first
     if (!this.canRefresh(client, record)) {
       await call.discard(first)
       // Only the token this call used: a login that wrote new ones meanwhile keeps the account usable.
-      if (await this.store.accounts.tokenRefused(record.id, record.updatedAt)) this.log.info(`account ${record.id} needs a new login: provider rejected the token and it cannot be refreshed`)
+      if (await this.store.accounts.tokenRefused(record.id, record.updatedAt)) this.log.info(`account ${record.id} needs a new login${req}: provider rejected the token and it cannot be refreshed`)
       throw new AllAccessError('reauth_required')
     }
     if (!call.retryable) {
       // A body that cannot be sent twice: answered as the provider answered it at once, while the
       // token is renewed for the account's next calls (else they would all meet the same refusal).
       // Not awaited: a refresh may wait for another instance's lease longer than the answer may stay open.
-      this.refreshOnce(record).catch((error: unknown) => this.log.info(`account ${record.id}: refresh after a refused upload failed (${(error as Error).message})`))
+      this.refreshOnce(record, call.requestId).catch((error: unknown) => this.log.info(`account ${record.id}${req}: refresh after a refused upload failed (${(error as Error).message})`))
       return first
     }
     await call.discard(first)
-    const renewed = await this.refreshOnce(record)
+    const renewed = await this.refreshOnce(record, call.requestId)
     return call.send(this.client(provider, renewed), renewed)
   }
 
-  private refreshOnce(stale: AccountRecord): Promise<AccountRecord> {
+  /**
+   * `requestId`: the request whose call starts the refresh. Its lines name that request, also once
+   * it stopped waiting, and when calls of other requests come to wait for the same refresh.
+   */
+  private refreshOnce(stale: AccountRecord, requestId: string | undefined): Promise<AccountRecord> {
     const running = this.inFlight.get(stale.id)
     if (running) return running
-    const refresh = this.refreshWithLease(stale).finally(() => this.inFlight.delete(stale.id))
+    const refresh = this.refreshWithLease(stale, reqNote(requestId)).finally(() => this.inFlight.delete(stale.id))
     this.inFlight.set(stale.id, refresh)
     return refresh
   }
@@ -213,7 +225,7 @@ export class AccountAccessService {
    * refreshed meanwhile: then its tokens are used), refreshes, and stores the new tokens, rotated
    * refresh token included, in the same write that frees the lease.
    */
-  private async refreshWithLease(stale: AccountRecord): Promise<AccountRecord> {
+  private async refreshWithLease(stale: AccountRecord, req: string): Promise<AccountRecord> {
     const deadline = Date.now() + this.refresh.waitMs
     const owner = `${this.instanceId}.${++this.leasesTaken}`
     for (let attempt = 0; ; attempt++) {
@@ -228,7 +240,7 @@ export class AccountAccessService {
         if (taken) await this.store.accounts.releaseRefreshLease(stale.id, owner)
         return current
       }
-      if (taken) return this.refreshRenewingLease(current, owner)
+      if (taken) return this.refreshRenewingLease(current, owner, req)
       if (Date.now() > deadline) throw new AllAccessError('upstream_timeout', { detail: `waited ${this.refresh.waitMs} ms for another instance's refresh` })
       await sleep(Math.min(50 + attempt * 25, 250))
     }
@@ -240,11 +252,11 @@ export class AccountAccessService {
    * again the refresh token this one has spent (rotation: refused, and the account lost its login).
    * A holder that dies stops renewing, and others take over once its last lease ends.
    */
-  private refreshRenewingLease(current: AccountRecord, owner: string): Promise<AccountRecord> {
-    const renew = () => this.store.accounts.renewRefreshLease(current.id, owner, this.refresh.leaseMs).catch((error: unknown) => this.log.info(`account ${current.id}: refresh lease not renewed (${(error as Error).message})`))
+  private refreshRenewingLease(current: AccountRecord, owner: string, req: string): Promise<AccountRecord> {
+    const renew = () => this.store.accounts.renewRefreshLease(current.id, owner, this.refresh.leaseMs).catch((error: unknown) => this.log.info(`account ${current.id}${req}: refresh lease not renewed (${(error as Error).message})`))
     // A third of the lease, and no more often than the database can be asked (a lease of a few ms is a test's).
     const renewal = setInterval(renew, Math.max(50, this.refresh.leaseMs / 3)).unref()
-    return this.waitedFor(this.refreshHoldingLease(current, owner).finally(() => clearInterval(renewal)), current.id)
+    return this.waitedFor(this.refreshHoldingLease(current, owner, req).finally(() => clearInterval(renewal)), current.id, req)
   }
 
   /** How long a call waits for its own instance's refresh: within one lease, for the holder to answer before another could take over. */
@@ -259,7 +271,7 @@ export class AccountAccessService {
    * leave the account only the spent one, and cost the user their login. Calls that come meanwhile
    * wait for the lease and find the new token.
    */
-  private waitedFor(refresh: Promise<AccountRecord>, id: number): Promise<AccountRecord> {
+  private waitedFor(refresh: Promise<AccountRecord>, id: number, req: string): Promise<AccountRecord> {
     // From its start, not once its call stops waiting: a close() meanwhile would otherwise let the
     // pool go under it, and the provider's rotated refresh token with it.
     const out = refresh.then(
@@ -272,8 +284,8 @@ export class AccountAccessService {
     const gaveUp = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
         void refresh.then(
-          () => this.log.info(`account ${id}: a refresh its call stopped waiting for has ended`),
-          (error: Error) => this.log.info(`account ${id}: a refresh its call stopped waiting for failed (${error.message})`),
+          () => this.log.info(`account ${id}${req}: a refresh its call stopped waiting for has ended`),
+          (error: Error) => this.log.info(`account ${id}${req}: a refresh its call stopped waiting for failed (${error.message})`),
         )
         reject(new AllAccessError('upstream_timeout', { detail: `no refreshed token within ${this.callerWaitMs} ms (the refresh goes on)` }))
       }, this.callerWaitMs)
@@ -286,7 +298,7 @@ export class AccountAccessService {
     await Promise.all(this.refreshesOut)
   }
 
-  private async refreshHoldingLease(current: AccountRecord, owner: string): Promise<AccountRecord> {
+  private async refreshHoldingLease(current: AccountRecord, owner: string, req: string): Promise<AccountRecord> {
     const provider = await this.provider(current).catch(async (error: unknown) => {
       // Disabled while this call was under way: the lease goes back at once, not when it times out.
       await this.store.accounts.releaseRefreshLease(current.id, owner)
@@ -305,7 +317,7 @@ export class AccountAccessService {
     } catch (error) {
       if (error instanceof AllAccessError && error.code === 'reauth_required') {
         if (await this.store.accounts.refreshRefused(current.id, owner, current.updatedAt)) {
-          this.log.info(`account ${current.id} needs a new login: refresh refused (${error.detail ?? error.code})`)
+          this.log.info(`account ${current.id} needs a new login${req}: refresh refused (${error.detail ?? error.code})`)
           throw error
         }
         // Written while the refresh was out: a login's new access token (with no refresh token, it
@@ -314,7 +326,7 @@ export class AccountAccessService {
         // Disconnected meanwhile: answered as a refresh granted then is.
         if (!renewed) throw new AllAccessError('account_not_connected')
         if (renewed.status !== 'active' || renewed.updatedAt === current.updatedAt) throw error
-        this.log.info(`account ${current.id}: refresh refused, but a login renewed the account meanwhile (${error.detail ?? error.code})`)
+        this.log.info(`account ${current.id}${req}: refresh refused, but a login renewed the account meanwhile (${error.detail ?? error.code})`)
         return renewed
       }
       await this.store.accounts.releaseRefreshLease(current.id, owner)
@@ -338,11 +350,11 @@ export class AccountAccessService {
       if (!(await this.store.accounts.get(current.id))) {
         // Disconnected while the refresh was out: the disconnect revoked the tokens it read, not
         // these. They are revoked too (where the provider can), and not used for the call.
-        await this.revokeTokens(client, { id: current.id, accessToken: token.accessToken, refreshToken: token.refreshToken })
-        this.log.info(`account ${current.id} was disconnected during its refresh: the new tokens were revoked`)
+        await this.revokeTokens(client, { id: current.id, accessToken: token.accessToken, refreshToken: token.refreshToken }, req)
+        this.log.info(`account ${current.id} was disconnected during its refresh${req}: the new tokens were revoked`)
         throw new AllAccessError('account_not_connected')
       }
-      this.log.error(`error account ${current.id}: refresh lease lost (to another instance, or a new login) before the new tokens were stored`)
+      this.log.error(`error${req} account ${current.id}: refresh lease lost (to another instance, or a new login) before the new tokens were stored`)
     }
     return { ...current, ...tokens }
   }
@@ -357,12 +369,15 @@ export class AccountApiClient {
   // Truly private: printed or serialised, an account's client would otherwise carry the whole
   // service, its store and the tokens it caches.
   readonly #service: AccountAccessService
+  readonly #requestId: string | undefined
 
   constructor(
     service: AccountAccessService,
     readonly accountId: number,
+    requestId?: string,
   ) {
     this.#service = service
+    this.#requestId = requestId
   }
 
   async request<T = unknown>(method: string, url: string, requested: ApiRequestOptions = {}): Promise<ApiResponse<T>> {
@@ -377,6 +392,7 @@ export class AccountApiClient {
       }),
       discard: async () => {},
       retryable: true,
+      requestId: this.#requestId,
     })
   }
 }

@@ -259,6 +259,7 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
       drop(sent.answer)
     },
     retryable: body.kind !== 'streamed',
+    requestId: ctx.state.requestId,
   })
 
   const { answer } = upstream

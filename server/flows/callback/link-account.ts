@@ -95,6 +95,6 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
   runtime.sessions.writeCookie(ctx, session)
   // The account as just written: no read needed to hand it to onLogin.
   const account: AccountRecord = { id: accountId, providerId: provider.id, provider: provider.name, identifier, userId: user.id, displayName, ...tokens, refreshToken, status: 'active', createdAt, updatedAt: Date.now() }
-  Object.assign(ctx.state.login, { user, isNew, account: runtime.accounts.withApiClient(account) })
+  Object.assign(ctx.state.login, { user, isNew, account: runtime.accounts.withApiClient(account, ctx.state.requestId) })
   await next()
 }
