@@ -18,6 +18,7 @@ describe.each(databases)('the level of what a visitor can make the BFF log, on $
   let idp: RunningOidcSandbox
   let oauth1: RunningOAuth1Provider
   let github: DocumentedProvider
+  let noPkce: DocumentedProvider
 
   beforeAll(async () => {
     const created = await database.create()
@@ -35,6 +36,9 @@ describe.each(databases)('the level of what a visitor can make the BFF log, on $
     // GitHub answers a code it does not know with a 200 that names its own error (its OAuth apps' documentation, "Bad verification code").
     github = await startDocumentedProvider({ answers: { '/token': () => ({ body: { error: 'bad_verification_code', error_description: 'The code passed is incorrect or expired.' } }) } })
     await bff.addProvider('github', { authorizationUrl: `${github.url}/authorize`, accessTokenUrl: `${github.url}/token`, profileUrl: `${github.url}/user`, clientId: 'gh', clientSecret: 'gh-secret' })
+    // An OpenID provider without PKCE, whose ID token carries the nonce of the last authorization it approved.
+    noPkce = await startDocumentedProvider({ discovery: {}, answers: { '/token': async (_request, p) => ({ body: { access_token: 'at', token_type: 'Bearer', id_token: await p.idToken({ sub: 'alice' }) } }) } })
+    await bff.addProvider('no-pkce', { issuer: noPkce.url, clientId: 'np', clientSecret: 'np-secret', pkce: false })
   })
 
   afterAll(async () => {
@@ -42,6 +46,7 @@ describe.each(databases)('the level of what a visitor can make the BFF log, on $
     await idp?.close()
     await oauth1?.close()
     await github?.close()
+    await noPkce?.close()
     await drop?.()
   })
 
@@ -79,6 +84,20 @@ describe.each(databases)('the level of what a visitor can make the BFF log, on $
       expect(errors).toEqual([])
       expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^refused req=${id} issuer_mismatch: authorization response (iss differs|lacks iss)$`)))
     }
+  })
+
+  it("logs a code brought from another login where PKCE is off (the ID token's nonce is that login's) as a refusal at info", async () => {
+    // A visitor's login reaches the provider, then another user's: the visitor brings the other's code
+    // (stolen) into their own callback, and the provider answers with the ID token of the other's login.
+    const visitor = new BrowserSession()
+    const atVisitorsCallback = await visitor.navigate(await startLogin(visitor, bff.url, 'no-pkce'), { stopAt: (url) => url.pathname.startsWith('/auth/callback/') })
+    const other = new BrowserSession()
+    await other.navigate(await startLogin(other, bff.url, 'no-pkce'), { stopAt: (url) => url.pathname.startsWith('/auth/callback/') })
+    const errors = bff.errors.length
+    const response = await visitor.fetch(new URL(atVisitorsCallback.url))
+    expect(response.headers.get('location')).toBe('/?auth_error=id_token_invalid')
+    expect(bff.errors.slice(errors)).toEqual([])
+    expect(bff.logs).toContain(`refused req=${response.headers.get('x-request-id')} id_token_invalid: id_token nonce differs`)
   })
 
   it('logs a made-up OAuth 1.0a verifier the provider refuses as a refusal at info', async () => {

@@ -140,7 +140,8 @@ export class OidcClient extends OAuth2Client {
     }
     checkIdTokenClaims(payload, this.provider.clientId)
     if (nonce !== null && (typeof payload.nonce !== 'string' || !constantTimeEqual(payload.nonce, nonce))) {
-      throw new AllAccessError('id_token_invalid', { detail: 'id_token nonce differs' })
+      // Another login's ID token: its code brought into this login (where PKCE is off), which any visitor can try.
+      throw new AllAccessError('id_token_invalid', { detail: 'id_token nonce differs', refusal: true })
     }
     return payload
   }
