@@ -17,7 +17,7 @@ import { ENCRYPTED_COLUMNS } from '../server/store/encrypted-columns.ts'
 import { databases, TEST_DATABASE_URL } from './support/databases.ts'
 import { BrowserSession } from './support/browser-session.ts'
 import { within } from './support/eventually.ts'
-import { session } from './support/login.ts'
+import { session, startLogin } from './support/login.ts'
 import { signedIn } from './support/signed-in.ts'
 import { startBff } from './support/bff.ts'
 import { migrationSource } from '../migrations/index.ts'
@@ -270,6 +270,31 @@ describe.each(databases)('the all-access command on $kind', (database) => {
     expect(await storedOne('ghe')).toEqual({ ...before, scope: 'repo read:org', pkce: false, clientSecret: 'new-secret' })
   })
 
+  /** The parameters a login with `name` sends to the provider, read from a BFF on this database as it finds it. */
+  async function authorizationParams(name: string): Promise<[string, string][]> {
+    const bff = await startBff(env.DATABASE_URL, { keys: env.ALLACCESS_KEYS })
+    try {
+      return [...(await startLogin(new BrowserSession(), bff.url, name)).searchParams]
+    } finally {
+      await bff.close()
+    }
+  }
+
+  const OAUTH2 = ['--authorization-url', 'https://idp.example/a', '--access-token-url', 'https://idp.example/t', '--profile-url', 'https://idp.example/me', '--client-id', 'a', '--client-secret', 'b']
+  /** What every login of an OAuth 2.0 provider sends itself, before any extra parameter. */
+  const OWN_PARAMS = ['client_id', 'redirect_uri', 'response_type', 'state', 'code_challenge', 'code_challenge_method']
+
+  it('keeps authorization parameters named __proto__, constructor or prototype as parameters like any other, and a login sends them', async () => {
+    expect(run('providers', 'add', 'proto', ...OAUTH2, '--auth-param', '__proto__=x', '--auth-param', 'constructor=y', '--auth-param', 'prototype=z')).toEqual({ code: 0, stdout: added('proto', 'oauth2'), stderr: '' })
+    // Entries, not toEqual on an object: a literal's `__proto__` would set its prototype, not a key.
+    expect(Object.entries((await storedOne('proto'))!.extraAuthorizationParams)).toEqual([['__proto__', 'x'], ['constructor', 'y'], ['prototype', 'z']])
+    expect(run('providers', 'update', 'proto', '--auth-param', '__proto__=w', '--auth-param', 'prompt=login')).toEqual({ code: 0, stdout: 'updated provider proto\n', stderr: '' })
+    expect(Object.entries((await storedOne('proto'))!.extraAuthorizationParams)).toEqual([['__proto__', 'w'], ['prompt', 'login']])
+    expect((await authorizationParams('proto')).filter(([name]) => !OWN_PARAMS.includes(name))).toEqual([['__proto__', 'w'], ['prompt', 'login']])
+    // With the login it started (an encrypted row of its own), which the key rotation below counts.
+    expect(run('providers', 'remove', 'proto').code).toBe(0)
+  })
+
   it('turns PKCE on for an oauth1 provider updated to oauth2, as for any new oauth2 provider: its stored false said nothing of PKCE', async () => {
     const oauth1 = ['--request-token-url', 'https://l.example/rt', '--authorization-url', 'https://l.example/a', '--access-token-url', 'https://l.example/at', '--profile-url', 'https://l.example/me']
     expect(run('providers', 'add', 'switched', ...oauth1, '--client-id', 'a', '--client-secret', 'b').code).toBe(0)
@@ -354,6 +379,9 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       ['a preset without a parameter it needs', ['providers', 'add', 'x', '--preset', 'okta', ...secrets], '--preset okta needs --param domain=… (Okta org domain, e.g. acme.okta.com)'],
       ['a parameter the preset does not have', ['providers', 'add', 'x', '--preset', 'github', '--param', 'domain=ghe.example', ...secrets], '--param: the github preset has no parameter "domain" (it takes none)'],
       ['a parameter value that would change the URL', ['providers', 'add', 'x', '--preset', 'okta', '--param', 'domain=evil.example/x', ...secrets], '--param domain: "evil.example/x" may hold only letters, digits and . _ ~ : -'],
+      // Assigned to a plain object, the key set its prototype: dropped unsaid, the preset re-applied as if given nothing.
+      ['a preset parameter named __proto__', ['providers', 'add', 'x', '--preset', 'okta', '--param', 'domain=acme.okta.com', '--param', '__proto__=x', ...secrets], '--param: the okta preset has no parameter "__proto__" (it takes domain)'],
+      ['a preset parameter named __proto__ on update', ['providers', 'update', 'github', '--param', '__proto__=x'], '--param: the github preset has no parameter "__proto__" (it takes none)'],
       ['a parameter without a preset', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--param', 'domain=a.example', ...secrets], '--param needs --preset'],
       ['a parameter for a provider made without a preset', ['providers', 'update', 'everything', '--param', 'domain=a.example'], '--param: provider "everything" was not made from a preset (add --preset)'],
       ['an unknown --refresh', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--refresh', 'sometimes', ...secrets], '--refresh: must be one of none, static, rotating, got "sometimes"'],

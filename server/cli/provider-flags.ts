@@ -105,19 +105,22 @@ export function parseProviderFlags(args: string[]): { name: string; input: Provi
   return { name: positionals[0], input }
 }
 
-/** Repeated `--flag key=value` as a record; undefined when the flag is absent. */
+/**
+ * Repeated `--flag key=value` as a record; undefined when the flag is absent. Built from entries, so
+ * that every key is a key of its own: assigned, `__proto__=x` was dropped without a word.
+ */
 function keyValues(flag: string, pairs: string[] | undefined): Record<string, string> | undefined {
   if (!pairs) return undefined
-  const values: Record<string, string> = {}
+  const values = new Map<string, string>()
   for (const pair of pairs) {
     const at = pair.indexOf('=')
     if (at < 1) throw new UsageError(`--${flag}: expected key=value, got "${pair}"`)
     const key = pair.slice(0, at)
     // As for a flag given twice: the last value would silently win over the first.
-    if (Object.hasOwn(values, key)) throw new UsageError(`--${flag} ${key} given twice`)
-    values[key] = pair.slice(at + 1)
+    if (values.has(key)) throw new UsageError(`--${flag} ${key} given twice`)
+    values.set(key, pair.slice(at + 1))
   }
-  return values
+  return Object.fromEntries(values)
 }
 
 function readSecretFromStdin(): string {
