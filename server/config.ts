@@ -128,7 +128,7 @@ function anchoredDatabaseUrl(url: string, cwd: string): string {
     // A malformed URL is told where the database is opened, as before.
     return url
   }
-  return location === ':memory:' ? url : `sqlite://${location.replaceAll('%', '%25')}`
+  return location === ':memory:' ? url : `sqlite://${location.replaceAll('%', '%25').replaceAll('?', '%3F')}`
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawn, spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import knex from 'knex'
 import { createConnection, createServer as createNetServer, type AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
@@ -20,6 +20,7 @@ import { within } from './support/eventually.ts'
 import { session, startLogin } from './support/login.ts'
 import { signedIn } from './support/signed-in.ts'
 import { startBff } from './support/bff.ts'
+import { startServe } from './support/demo-server.ts'
 import { migrationSource } from '../migrations/index.ts'
 import { scratchFolder } from './support/scratch-folder.ts'
 
@@ -622,6 +623,38 @@ describe('the all-access command without configuration', () => {
     ['a malformed %-escape', 'sqlite://./data/100%.sqlite3', 'DATABASE_URL sqlite:// path has a malformed %-escape (write % as %25)'],
   ])('refuses a DATABASE_URL with %s in one line', (_, url, message) => {
     expect(cli(['migrate'], { DATABASE_URL: url, ALLACCESS_KEYS: generateKey() }, temporaryFolder())).toEqual(failure(message))
+  })
+
+  it.each([
+    [['migrate']],
+    [['providers', 'add', 'github', '--preset', 'github', '--client-id', 'a', '--client-secret', 'b']],
+    [['serve']],
+  ])('refuses %j on a sqlite DATABASE_URL with a query string (?mode=ro), once read as part of a new file\'s name, in one line, and makes no file', (args) => {
+    const cwd = temporaryFolder()
+    // serve would otherwise listen: on a port of its own choosing, and only until the guard's end.
+    const result = spawnSync(process.execPath, [BIN, ...args], {
+      cwd,
+      env: { ...process.env, NODE_ENV: 'test', PUBLIC_URL: '', PORT: '0', HOST: '127.0.0.1', DATABASE_URL: 'sqlite://./app.sqlite3?mode=ro', ALLACCESS_KEYS: generateKey() },
+      encoding: 'utf8',
+      timeout: 20_000,
+    })
+    expect({ code: result.status, stdout: result.stdout, stderr: result.stderr }).toEqual(failure('DATABASE_URL sqlite:// takes no query string, got "?mode=ro" (write a ? of the file name as %3F)'))
+    expect(readdirSync(cwd)).toEqual([])
+  })
+
+  it('opens a sqlite file whose name holds a ?, written %3F, in migrate, providers and serve alike', async () => {
+    const cwd = temporaryFolder()
+    const env = { DATABASE_URL: `sqlite://${join(cwd, 'app%3Fv2.sqlite3')}`, ALLACCESS_KEYS: generateKey() }
+    expect(cli(['migrate'], env, cwd)).toMatchObject({ code: 0, stderr: '' })
+    expect(cli(['providers', 'add', 'github', '--preset', 'github', '--client-id', 'a', '--client-secret', 'b'], env, cwd)).toMatchObject({ code: 0, stderr: '' })
+    expect(readdirSync(cwd).filter((name) => name.endsWith('.sqlite3'))).toEqual(['app?v2.sqlite3'])
+    // serve hands the URL on with its path made absolute: written back, the ? is escaped again.
+    const serve = await startServe({ databaseUrl: env.DATABASE_URL, keys: env.ALLACCESS_KEYS })
+    try {
+      expect(await (await fetch(new URL('/auth/providers', serve.url))).json()).toEqual({ providers: [{ name: 'github', displayName: 'GitHub', protocol: 'oauth2' }] })
+    } finally {
+      await serve.stop()
+    }
   })
 
   it.each([

@@ -34,6 +34,10 @@ export class DatabaseUrlError extends InputError {
 /** Reads `DATABASE_URL`: `sqlite://PATH` (relative to `cwd`, or absolute as `sqlite:///abs/path`) or `postgres://…`. */
 export function parseDatabaseUrl(url: string, cwd = process.cwd()): DatabaseTarget {
   if (url.startsWith('sqlite://')) {
+    // Other tools' options (`?mode=ro`, `?cache=shared`) were read as part of the file name: a new
+    // database named `x?mode=ro` took every write, the one named beside it none.
+    const query = url.indexOf('?')
+    if (query !== -1) throw new DatabaseUrlError(`DATABASE_URL sqlite:// takes no query string, got "${url.slice(query)}" (write a ? of the file name as %3F)`)
     let path: string
     try {
       path = decodeURIComponent(url.slice('sqlite://'.length))
