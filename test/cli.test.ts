@@ -690,15 +690,23 @@ describe('the all-access command without configuration', () => {
     expect(existsSync(join(cwd, 'data'))).toBe(false)
   })
 
-  it('says in one line, on stderr alone, that a sqlite DATABASE_URL names a file that is not a SQLite database, and leaves the file as it was', () => {
+  it.each([
+    [['migrate']],
+    [['providers', 'add', 'github', '--preset', 'github', '--client-id', 'a', '--client-secret', 'b']],
+    [['serve']],
+    [['providers', 'list', '--json']],
+    [['sessions', 'revoke', '--all']],
+  ])('says in one line, on stderr alone, that a sqlite DATABASE_URL names a file that is not a SQLite database on %j, and leaves the file as it was, its mode too', (args) => {
     const cwd = temporaryFolder()
     // A path mistyped onto another file: the key file, a dump, an encrypted backup.
     const text = 'not a database, but a file an operator named by mistake\n'.repeat(100)
     writeFileSync(join(cwd, 'dump.sql'), text)
-    for (const args of [['migrate'], ['providers', 'list', '--json'], ['sessions', 'revoke', '--all']]) {
-      expect(cli(args, { DATABASE_URL: 'sqlite://./dump.sql', ALLACCESS_KEYS: generateKey() }, cwd)).toEqual(failure(`DATABASE_URL: ${join(cwd, 'dump.sql')} is not a SQLite database (SQLITE_NOTADB)`))
-    }
+    // Shared with a group, which must still read it after the mistake.
+    chmodSync(join(cwd, 'dump.sql'), 0o640)
+    expect(cli(args, { DATABASE_URL: 'sqlite://./dump.sql', ALLACCESS_KEYS: generateKey(), PORT: '0', HOST: '127.0.0.1' }, cwd)).toEqual(failure(`DATABASE_URL: ${join(cwd, 'dump.sql')} is not a SQLite database (SQLITE_NOTADB)`))
     expect(readFileSync(join(cwd, 'dump.sql'), 'utf8')).toBe(text)
+    expect(statSync(join(cwd, 'dump.sql')).mode & 0o777).toBe(0o640)
+    expect(readdirSync(cwd)).toEqual(['dump.sql'])
   })
 
   it('says in one line, exit 3, that a SQLite database is damaged, rather than print a stack', () => {

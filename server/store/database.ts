@@ -1,5 +1,5 @@
 import knexFactory, { type Knex } from 'knex'
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { hostname } from 'node:os'
 import { dirname, resolve } from 'node:path'
@@ -108,7 +108,38 @@ const SILENT_KNEX_LOG = { warn: () => {}, error: () => {}, debug: () => {}, depr
  */
 function notADatabase(error: Error | null, location: string): Error | null {
   if ((error as { code?: string } | null)?.code !== 'SQLITE_NOTADB') return error
+  return notADatabaseError(location)
+}
+
+function notADatabaseError(location: string): DatabaseUrlError {
   return new DatabaseUrlError(`DATABASE_URL: ${location} is not a SQLite database (SQLITE_NOTADB)`)
+}
+
+/** The first 16 bytes of every SQLite database file (https://www.sqlite.org/fileformat.html, 1.3.1). */
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1')
+
+/**
+ * Whether `location` holds something other than a SQLite database: read before openDatabase makes the
+ * file owner-only, which SQLite's own refusal came after (a text file shared with a group lost its
+ * group's access). False when there is no file, an empty one (a new database) or none to read: the
+ * opening then says what it finds.
+ */
+function holdsOtherData(location: string): boolean {
+  let fd: number
+  try {
+    fd = openSync(location, 'r')
+  } catch {
+    return false
+  }
+  try {
+    const head = Buffer.alloc(SQLITE_HEADER.length)
+    const read = readSync(fd, head, 0, head.length, 0)
+    return read > 0 && !(read === head.length && head.equals(SQLITE_HEADER))
+  } catch {
+    return false
+  } finally {
+    closeSync(fd)
+  }
 }
 
 /**
@@ -142,6 +173,7 @@ export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Kn
       } catch (error) {
         throw new DatabaseUrlError(`DATABASE_URL: cannot create the folder ${dirname(target.location)} (${(error as NodeJS.ErrnoException).code})`)
       }
+      if (holdsOtherData(target.location)) throw notADatabaseError(target.location)
       try {
         closeSync(openSync(target.location, 'a', 0o600))
         chmodSync(target.location, 0o600)
