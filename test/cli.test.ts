@@ -296,6 +296,19 @@ describe.each(databases)('the all-access command on $kind', (database) => {
     expect(run('providers', 'remove', 'proto').code).toBe(0)
   })
 
+  it("clears every extra authorization parameter with --auth-param '', a preset's too, and a login then sends none", async () => {
+    expect(run('providers', 'add', 'cleared', ...OAUTH2, '--auth-param', 'prompt=login', '--auth-param', 'hd=example.com').code).toBe(0)
+    expect(run('providers', 'update', 'cleared', '--auth-param', '')).toEqual({ code: 0, stdout: 'updated provider cleared\n', stderr: '' })
+    expect(await storedOne('cleared')).toEqual(expect.objectContaining({ extraAuthorizationParams: {}, authorizationUrl: 'https://idp.example/a' }))
+    expect((await authorizationParams('cleared')).map(([name]) => name)).toEqual(OWN_PARAMS)
+    // Dropbox's preset asks for token_access_type=offline.
+    expect(run('providers', 'add', 'dbx', '--preset', 'dropbox', '--client-id', 'a', '--client-secret', 'b', '--auth-param', '')).toMatchObject({ code: 0, stderr: '' })
+    expect(await storedOne('dbx')).toEqual(expect.objectContaining({ preset: 'dropbox', extraAuthorizationParams: {} }))
+    expect((await authorizationParams('dbx')).map(([name]) => name).sort()).toEqual([...OWN_PARAMS, 'scope'].sort())
+    // With the logins they started, which the key rotation below counts.
+    for (const name of ['cleared', 'dbx']) expect(run('providers', 'remove', name).code).toBe(0)
+  })
+
   it('turns PKCE on for an oauth1 provider updated to oauth2, as for any new oauth2 provider: its stored false said nothing of PKCE', async () => {
     const oauth1 = ['--request-token-url', 'https://l.example/rt', '--authorization-url', 'https://l.example/a', '--access-token-url', 'https://l.example/at', '--profile-url', 'https://l.example/me']
     expect(run('providers', 'add', 'switched', ...oauth1, '--client-id', 'a', '--client-secret', 'b').code).toBe(0)
@@ -371,6 +384,7 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       ['a display name too long for the database', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--display-name', 'D'.repeat(101), ...secrets], '--display-name: must be at most 100 characters'],
       ['an identifier path too long for the database', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--identifier-path', 'p'.repeat(201), ...secrets], '--identifier-path: must be at most 200 characters'],
       ['an authorization parameter all-access sets itself', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--auth-param', 'prompt=login', '--auth-param', 'state=fixed', ...secrets], '--auth-param: "state" is set by all-access itself'],
+      ['no authorization parameter and one at once', ['providers', 'update', 'github', '--auth-param', '', '--auth-param', 'prompt=login'], '--auth-param "" clears every authorization parameter: give it alone'],
       ['an authorization parameter that is not key=value', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--auth-param', 'prompt', ...secrets], '--auth-param: expected key=value, got "prompt"'],
       ['a control character in a value', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--scope', 'a\tb', ...secrets], '--scope: must not contain control characters'],
       ['an update of a missing provider', ['providers', 'update', 'nope', '--scope', 'x'], 'no provider named "nope"'],
@@ -927,6 +941,7 @@ describe('the all-access command without configuration', () => {
     expect(result.code).toBe(1)
     expect(result.stdout).toMatch(/^usage: all-access <command>\n/)
     expect(result.stdout).toContain('keys rotate')
+    expect(result.stdout).toContain("an empty value clears one (--scope '', --auth-param '')")
   })
 })
 

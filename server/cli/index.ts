@@ -23,7 +23,7 @@ const USAGE = `usage: all-access <command>
   serve [--sandbox]                    start the BFF (--sandbox: also the local demo providers)
   migrate                              apply database migrations
   providers add <name> [flags]         add a provider (--preset, --client-id, --client-secret, URLs…)
-  providers update <name> [flags]      change a provider
+  providers update <name> [flags]      change what the flags name; an empty value clears one (--scope '', --auth-param '')
   providers list [--json]              list providers (never prints secrets)
   providers remove <name>              remove a provider and its accounts
   presets [--json]                     the built-in provider presets and what each supports

@@ -75,7 +75,7 @@ export function parseProviderFlags(args: string[]): { name: string; input: Provi
     throw new UsageError(`unexpected argument "${positionals[1]}"`)
   }
   if (values['no-pkce'] && values.pkce) throw new UsageError('--pkce and --no-pkce contradict each other')
-  const extra = keyValues('auth-param', values['auth-param'])
+  const extra = authParams(values['auth-param'])
   const params = keyValues('param', values.param)
   const input: ProviderInput = {
     preset: values.preset,
@@ -103,6 +103,17 @@ export function parseProviderFlags(args: string[]): { name: string; input: Provi
     scopeDelimiter: values['scope-delimiter'],
   }
   return { name: positionals[0], input }
+}
+
+/**
+ * `--auth-param key=value`, repeated; `--auth-param ''` for none, as an empty value clears the other
+ * flags' settings: given, the flags replace the provider's whole set, so without it the last
+ * parameter could never go.
+ */
+function authParams(pairs: string[] | undefined): Record<string, string> | undefined {
+  if (!pairs?.includes('')) return keyValues('auth-param', pairs)
+  if (pairs.length > 1) throw new UsageError('--auth-param "" clears every authorization parameter: give it alone')
+  return {}
 }
 
 /**
