@@ -106,6 +106,14 @@ describe.each(databases)('account.apiClient on $kind', (database) => {
     expect(upstream.received.map((r) => r.url)).toEqual(['/v1/redirect'])
   })
 
+  it('reads an answer sent as deflate in either form browsers read, zlib-wrapped or raw', async () => {
+    const { account } = await accountAt('deflating', { accessToken: 'token-deflate' })
+    for (const coding of ['deflate', 'deflate-raw']) {
+      const answer = await account.apiClient.request('get', `${upstream.url}/v1/gzipped-always?coding=${coding}`)
+      expect([answer.status, answer.text, answer.headers.get('content-encoding')], coding).toEqual([200, 'zipped', null])
+    }
+  })
+
   it('answers a 204 and a HEAD with an empty text and body', async () => {
     const { account } = await accountAt('empty-answers', { accessToken: 'token-empty' })
     const noContent = await account.apiClient.request('delete', `${upstream.url}/v1/status/204`)

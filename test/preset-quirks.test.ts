@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { gzipSync } from 'node:zlib'
+import { deflateRawSync, deflateSync, gzipSync } from 'node:zlib'
 import { decodeProtectedHeader, exportPKCS8, generateKeyPair, jwtVerify, SignJWT } from 'jose'
 import { generateKey } from '../server/crypto/keys.ts'
 import type { ProviderInput } from '../server/providers/provider-input.ts'
@@ -609,6 +609,32 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect([passed.status, passed.headers.get('content-encoding'), text.length, text === members]).toEqual([200, null, members.length, true])
     answer = '{"ok":false,"error":"token_revoked"}'
     await expectAccountEnded(browser, await call(), 'token_revoked, gzipped')
+  })
+
+  // `deflate` names zlib data (RFC 9110 8.4.1.2), but some servers send raw deflate under it, which browsers, curl and
+  // undici's fetch read all the same.
+  it('reads answers sent as deflate in either form browsers read, zlib-wrapped or raw: a login, and a short answer judged', async () => {
+    for (const [coding, deflate] of [['zlib', deflateSync], ['raw', deflateRawSync]] as const) {
+      const deflated = (body: object) => () => {
+        const bytes = deflate(JSON.stringify(body))
+        return { body: bytes, type: 'application/json', headers: { 'Content-Encoding': 'deflate', 'Content-Length': String(bytes.length) } }
+      }
+      let answer: object = { ok: true, channels: [] }
+      const slack = await documented({
+        answers: {
+          '/token': deflated({ ok: true, access_token: 'xoxb-17653672481', token_type: 'bot', authed_user: { id: 'W12345678', scope: 'users:read', access_token: 'xoxp-1234', token_type: 'user' } }),
+          '/profile': deflated(profileOf('slack-app')),
+          '/conversations.list': () => deflated(answer)(),
+        },
+      })
+      const browser = await presetLogin(`slack-deflated-${coding}`, 'slack-app', slack)
+      expect(await accountsOf(browser, bff.url), coding).toEqual([expect.objectContaining({ provider: `slack-deflated-${coding}` })])
+      const call = () => browser.fetch(new URL(`/api/slack-deflated-${coding}/conversations.list`, bff.url), { headers: CSRF })
+      const passed = await call()
+      expect([passed.status, passed.headers.get('content-encoding'), await passed.json()], coding).toEqual([200, null, answer])
+      answer = { ok: false, error: 'token_revoked' }
+      await expectAccountEnded(browser, await call(), `token_revoked, ${coding} deflate`)
+    }
   })
 
   // The short answer is read before it is passed on: a browser that leaves meanwhile ends the call then, as before the

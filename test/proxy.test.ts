@@ -514,6 +514,23 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect((await bff.store.accounts.get(accountId))?.status).toBe('active')
   })
 
+  it('reads a deflate answer in either form browsers read, zlib-wrapped or raw: a 401 judged short or passed on long, and an answer passed through', async () => {
+    const { browser: signer, accountId } = await signedIn(bff, 'oauth1-echo', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
+    for (const coding of ['deflate', 'deflate-raw']) {
+      for (const chunked of ['', '&chunked=1']) {
+        const sending = `&coding=${coding}${chunked}`
+        const dead = await signer.fetch(new URL(`/api/oauth1-echo/oauth1-401-long?problem=token_rejected&kb=1${sending}`, bff.url), { headers: CSRF })
+        expect([dead.status, ((await dead.json()) as { error: string }).error], sending).toEqual([401, 'reauth_required'])
+        await bff.store.accounts.setStatus(accountId, 'active')
+        const long = await signer.fetch(new URL(`/api/oauth1-echo/oauth1-401-long?problem=token_rejected&kb=100${sending}`, bff.url), { headers: CSRF })
+        expect([long.status, long.headers.get('content-encoding'), await long.json()], sending).toEqual([401, null, { oauth_problem: 'token_rejected', token: 'REDACTED', padding: 'x'.repeat(100 * 1024) }])
+        expect((await bff.store.accounts.get(accountId))?.status, sending).toBe('active')
+      }
+      const passed = await browser.fetch(new URL(`/api/echo/gzipped-always?coding=${coding}`, bff.url), { headers: CSRF })
+      expect([passed.status, passed.headers.get('content-encoding'), await passed.text()], coding).toEqual([200, null, 'zipped'])
+    }
+  })
+
   it('lets go of an OAuth 1.0a 401 whose coding ends before its bytes do, once read: its time limit is over', async () => {
     const { browser: signer } = await signedIn(bff, 'oauth1-echo', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
     const letGo = upstream.trailingLetGo()

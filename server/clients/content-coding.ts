@@ -1,5 +1,5 @@
-import type { Readable, Transform } from 'node:stream'
-import { constants, createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
+import { Transform, type Readable, type TransformCallback } from 'node:stream'
+import { constants, createBrotliDecompress, createGunzip, createInflate, createInflateRaw } from 'node:zlib'
 import { AnswerTooLarge, readCapped } from './provider-transport.ts'
 
 // Every request to a provider asks for `identity`, but some answer compressed anyway (a CDN, a
@@ -13,9 +13,55 @@ const BROTLI = { flush: constants.BROTLI_OPERATION_FLUSH, finishFlush: constants
 const DECODERS: Record<string, () => Transform> = {
   gzip: () => createGunzip(ZLIB),
   'x-gzip': () => createGunzip(ZLIB),
-  deflate: () => createInflate(ZLIB),
+  deflate: () => new Inflate(),
   br: () => createBrotliDecompress(BROTLI),
 }
+/**
+ * `deflate` as browsers and undici's fetch read it: the zlib format the name stands for (RFC 9110
+ * §8.4.1.2), or the raw deflate data (RFC 1951) that some servers send under it, told apart by the
+ * first byte, whose low half is 8 (the compression method) only in a zlib header. Read as zlib
+ * alone, every raw answer was refused as undecodable.
+ */
+class Inflate extends Transform {
+  private inflate: Transform | null = null
+  private ended = false
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    // Bytes after the end of the deflate data are no part of the body (decodingChain lets them go).
+    if (this.ended) return done()
+    if (!this.inflate) {
+      if (!chunk.length) return done()
+      const inflate = (this.inflate = (chunk[0]! & 0x0f) === 0x08 ? createInflate(ZLIB) : createInflateRaw(ZLIB))
+      // Paused while this side is full: a small answer can decode to a great deal.
+      inflate.on('data', (out: Buffer) => {
+        if (!this.push(out)) inflate.pause()
+      })
+      inflate.once('end', () => {
+        this.ended = true
+        this.push(null)
+      })
+      inflate.once('error', (error) => this.destroy(error))
+    }
+    // Called back once the inflater has taken the chunk, later while it holds what was not read.
+    this.inflate.write(chunk, done)
+  }
+
+  override _read(size: number): void {
+    this.inflate?.resume()
+    super._read(size)
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (!this.inflate || this.ended) return done()
+    this.inflate.once('end', () => done()).end()
+  }
+
+  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
+    this.inflate?.destroy()
+    done(error)
+  }
+}
+
 /** The most codings undone: a decoder apiece, so a header naming thousands held memory for each (curl's CVE-2022-32206). */
 const MAX_CODINGS = 5
 

@@ -1,7 +1,10 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http'
-import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
+import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib'
 
-const ENCODERS: Record<string, (body: Buffer) => Buffer> = { gzip: gzipSync, br: brotliCompressSync, deflate: deflateSync }
+/** `deflate-raw` is raw deflate data (RFC 1951, no zlib header) sent as `deflate`, as some servers send it. */
+const ENCODERS: Record<string, (body: Buffer) => Buffer> = { gzip: gzipSync, br: brotliCompressSync, deflate: deflateSync, 'deflate-raw': deflateRawSync }
+/** The Content-Encoding a coding of {@link ENCODERS} is sent under. */
+const named = (coding: string) => (coding === 'deflate-raw' ? 'deflate' : coding)
 
 export interface EchoedRequest {
   method: string
@@ -16,7 +19,7 @@ export interface EchoedRequest {
  * `releaseHeld()` lets it (`held()` counts those waiting, `heldLetGo()` those the BFF closed unanswered), `/status/<n>` answers n,
  * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`,
  * `/stall-body` stops after its headers (`stallsLetGo` counts those whose connection the BFF then
- * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/oauth1-401-gzipped?problem=P` a gzipped 401 naming `oauth_problem` P and the token in its body, `/oauth1-401-long?problem=P&kb=N` such a 401 padded with N kilobytes (`&coding=`, `&named=`, `&chunked=1`, `&hold=MS`), `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/download?mb=N` N megabytes each opening with the token, written as fast as they are taken, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `?transfer=gzip` gzipped as a transfer coding; `&status=304` as a 304), `/gzip-padded?kb=N&status=S` N kilobytes of empty gzip members before a dead-token problem, `/gzip-trailing` a gzipped OAuth 1.0a problem (`?problem=`, default token_rejected; `&coding=` another coding, `&status=S`) followed by zeros and an answer never ended (`trailingLetGo` counts those let go), `/gzipped` answers gzip-compressed text unless asked for identity (`?coding=` names others, applied in order where known; `&size=N` N zeros instead)
+ * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/oauth1-401-gzipped?problem=P` a gzipped 401 naming `oauth_problem` P and the token in its body, `/oauth1-401-long?problem=P&kb=N` such a 401 padded with N kilobytes (`&coding=`, `&named=`, `&chunked=1`, `&hold=MS`; a coding `deflate-raw` is raw deflate named `deflate`, here and below), `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/download?mb=N` N megabytes each opening with the token, written as fast as they are taken, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `?transfer=gzip` gzipped as a transfer coding; `&status=304` as a 304), `/gzip-padded?kb=N&status=S` N kilobytes of empty gzip members before a dead-token problem, `/gzip-trailing` a gzipped OAuth 1.0a problem (`?problem=`, default token_rejected; `&coding=` another coding, `&status=S`) followed by zeros and an answer never ended (`trailingLetGo` counts those let go), `/gzipped` answers gzip-compressed text unless asked for identity (`?coding=` names others, applied in order where known; `&size=N` N zeros instead)
  * (RFC 9110 §12.5.3: a request without Accept-Encoding accepts any coding), `/gzipped-always` even then.
  */
 export async function startEchoUpstream() {
@@ -82,8 +85,8 @@ export async function startEchoUpstream() {
         const coding = query.get('coding')
         const body = coding ? ENCODERS[coding]!(Buffer.from(text)) : Buffer.from(text)
         // `&named=C` names coding C without applying it: a body no decoder can read.
-        const named = query.get('named') ?? coding
-        res.writeHead(401, { 'Content-Type': 'application/json', ...(named ? { 'Content-Encoding': named } : {}) })
+        const name = query.get('named') ?? (coding && named(coding))
+        res.writeHead(401, { 'Content-Type': 'application/json', ...(name ? { 'Content-Encoding': name } : {}) })
         if (!query.get('chunked')) return void res.end(body)
         res.write(body.subarray(0, -8))
         setTimeout(() => res.end(body.subarray(-8)), Number(query.get('hold') ?? 0))
@@ -161,7 +164,7 @@ export async function startEchoUpstream() {
         // A gzipped body whose coding ends before the answer: zeros follow, then nothing, the answer
         // never ended. The body is what the coding held; only the reader letting go ends the answer.
         const coding = query.get('coding') ?? 'gzip'
-        res.writeHead(Number(query.get('status') ?? 200), { 'Content-Type': 'application/json', 'Content-Encoding': coding })
+        res.writeHead(Number(query.get('status') ?? 200), { 'Content-Type': 'application/json', 'Content-Encoding': named(coding) })
         res.write(Buffer.concat([ENCODERS[coding]!(Buffer.from(JSON.stringify({ oauth_problem: query.get('problem') ?? 'token_rejected' }))), Buffer.alloc(16 * 1024)]))
         res.once('close', () => trailingLetGo++)
         return
@@ -186,7 +189,7 @@ export async function startEchoUpstream() {
           res.end(sent.subarray(first, last + 1))
           return
         }
-        res.writeHead(200, identity ? { 'Content-Type': 'text/plain' } : { 'Content-Type': 'text/plain', 'Content-Encoding': coding })
+        res.writeHead(200, identity ? { 'Content-Type': 'text/plain' } : { 'Content-Type': 'text/plain', 'Content-Encoding': coding.split(',').map((name) => named(name.trim())).join(', ') })
         res.end(identity ? 'zipped' : body)
         return
       }
