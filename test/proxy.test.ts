@@ -2,6 +2,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { Agent, createServer, request as httpRequest } from 'node:http'
 import { connect } from 'node:net'
 import { createHmac } from 'node:crypto'
+import type { RejectionEvidence } from '../server/clients/base.ts'
+import { OAuthClient } from '../server/clients/oauth1.ts'
 import { callProvider } from '../server/clients/provider-http.ts'
 import { oauth1SignatureBaseString, percentEncode } from '../server/clients/oauth1-signature.ts'
 import { startBff, type TestBff } from './support/bff.ts'
@@ -39,6 +41,19 @@ function signedAsSent(sent: { method: string; url: string; body: string; headers
   return header
 }
 
+/**
+ * A host app's OAuth 1.0a client whose rule reads a 401 twice at once, whole and short, before the
+ * protocol's own judging: what each reading gave, in `readings`.
+ */
+class TwiceReadingClient extends OAuthClient {
+  static readonly readings: (string | null)[][] = []
+
+  override async tokenRejected(answer: RejectionEvidence): Promise<boolean> {
+    TwiceReadingClient.readings.push(await Promise.all([answer.body(), answer.shortBody(4096)]))
+    return super.tokenRejected(answer)
+  }
+}
+
 // Both ways a proxied body can leave: through Koa's response step (createAllAccess's default) and piped by the BFF itself (serve's).
 const settings = databases.flatMap((database) => [false, true].map((pipeDirectly) => ({ ...database, pipeDirectly })))
 
@@ -54,7 +69,7 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     const created = await database.create()
     drop = created.drop
     upstream = await startEchoUpstream()
-    bff = await startBff(created.url, { proxy: { timeoutMs: 500, maxBody: 1000, pipeDirectly: database.pipeDirectly } })
+    bff = await startBff(created.url, { proxy: { timeoutMs: 500, maxBody: 1000, pipeDirectly: database.pipeDirectly }, clients: { 'oauth1-twice-read': TwiceReadingClient } })
     const common = { authorizationUrl: 'https://idp.example/authorize', accessTokenUrl: 'https://idp.example/token', profileUrl: 'https://idp.example/me', clientId: 'id', clientSecret: 'secret' }
     await bff.addProvider('echo', { ...common, apiBaseUrl: `${upstream.url}/v1` })
     await bff.addProvider('other', { ...common, apiBaseUrl: `${upstream.url}/other` })
@@ -68,6 +83,7 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     tokens = await startRecordingServer(() => ({ status: 200, type: 'application/json', body: JSON.stringify({ access_token: 'token-fresh', token_type: 'Bearer', expires_in: 3600, refresh_token: 'refresh-2' }) }))
     await bff.addProvider('refreshing', { ...common, accessTokenUrl: `${tokens.url}/token`, apiBaseUrl: `${upstream.url}/v1` })
     await bff.addProvider('oauth1-echo', { ...common, requestTokenUrl: 'https://idp.example/request', apiBaseUrl: `${upstream.url}/v1` })
+    await bff.addProvider('oauth1-twice-read', { ...common, requestTokenUrl: 'https://idp.example/request', apiBaseUrl: `${upstream.url}/v1` })
     await bff.addProvider('revocable', { ...common, apiBaseUrl: `${upstream.url}/r`, revocationUrl: `http://127.0.0.1:${deadPort}/revoke` })
     ;({ browser, accountId } = await signedIn(bff, 'echo', { accessToken: 'token-echo-1' }))
   })
@@ -528,6 +544,25 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
       }
       const passed = await browser.fetch(new URL(`/api/echo/gzipped-always?coding=${coding}`, bff.url), { headers: CSRF })
       expect([passed.status, passed.headers.get('content-encoding'), await passed.text()], coding).toEqual([200, null, 'zipped'])
+    }
+  })
+
+  it("answers a host client that reads an answer twice at once as if it read it twice in turn, and passes the answer on whole", async () => {
+    const { browser: signer, accountId } = await signedIn(bff, 'oauth1-twice-read', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
+    const text = (kb: number) => JSON.stringify({ oauth_problem: 'token_rejected', token: 'oauth1-token', padding: 'x'.repeat(kb * 1024) })
+    for (const sending of ['', '&chunked=1', '&chunked=1&hold=100', '&coding=gzip&chunked=1']) {
+      TwiceReadingClient.readings.length = 0
+      // Within both limits, within the whole one only, past both.
+      const dead = await signer.fetch(new URL(`/api/oauth1-twice-read/oauth1-401-long?problem=token_rejected&kb=1${sending}`, bff.url), { headers: CSRF })
+      expect([dead.status, ((await dead.json()) as { error: string }).error], sending).toEqual([401, 'reauth_required'])
+      await bff.store.accounts.setStatus(accountId, 'active')
+      const dying = await signer.fetch(new URL(`/api/oauth1-twice-read/oauth1-401-long?problem=token_rejected&kb=8${sending}`, bff.url), { headers: CSRF })
+      expect([dying.status, ((await dying.json()) as { error: string }).error], sending).toEqual([401, 'reauth_required'])
+      await bff.store.accounts.setStatus(accountId, 'active')
+      const long = await signer.fetch(new URL(`/api/oauth1-twice-read/oauth1-401-long?problem=token_rejected&kb=100${sending}`, bff.url), { headers: CSRF })
+      expect([long.status, await long.text()], sending).toEqual([401, text(100).replace('oauth1-token', 'REDACTED')])
+      expect(TwiceReadingClient.readings, sending).toEqual([[text(1), text(1)], [text(8), null], ['', null]])
+      expect((await bff.store.accounts.get(accountId))?.status, sending).toBe('active')
     }
   })
 

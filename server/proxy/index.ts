@@ -20,6 +20,8 @@ interface Upstream {
   buffered?: Buffer
   /** The most bytes the body was found to be longer than, once it was put back unread. */
   longerThan?: number
+  /** The last reading of the body to judge the token; the next waits for it. */
+  reading?: Promise<Buffer | null>
   /** Stops the time limit once the body has been handed on. */
   done(): void
   /** From here on the pipe to the browser notices its leaving, which no longer ends the call itself. */
@@ -121,6 +123,17 @@ function withoutProtocolParameters(encoded: string): string | null {
 export const PROXIED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']
 /** A 401's body is read whole (up to this, decoded) when an OAuth 1.0a client must judge it. */
 const REJECTION_BODY_LIMIT = 64 * 1024
+
+/**
+ * {@link readShort}, one reading at a time. Two at once (a client judging by two rules together)
+ * would each take some of the answer's chunks and put them back out of order; in turn, the second
+ * finds what the first learnt (the body read whole, or longer than it reads), or its failure.
+ */
+function readShortInTurn(sent: Upstream, limit: number): Promise<Buffer | null> {
+  const reading = sent.reading ? sent.reading.then(() => readShort(sent, limit)) : readShort(sent, limit)
+  sent.reading = reading
+  return reading
+}
 
 /**
  * An answer's body, decoded, when it ends within `limit` bytes, declared or not (a short answer
@@ -251,8 +264,8 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
     evidence: (sent) => ({
       status: sent.answer.status,
       headers: sent.answer.headers,
-      body: async () => (await readShort(sent, REJECTION_BODY_LIMIT))?.toString() ?? '',
-      shortBody: async (limit) => (await readShort(sent, limit))?.toString() ?? null,
+      body: async () => (await readShortInTurn(sent, REJECTION_BODY_LIMIT))?.toString() ?? '',
+      shortBody: async (limit) => (await readShortInTurn(sent, limit))?.toString() ?? null,
     }),
     discard: async (sent) => {
       sent.done()
