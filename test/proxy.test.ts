@@ -4,6 +4,7 @@ import { connect } from 'node:net'
 import { createHmac } from 'node:crypto'
 import type { RejectionEvidence } from '../server/clients/base.ts'
 import { OAuthClient } from '../server/clients/oauth1.ts'
+import { OAuth2Client } from '../server/clients/oauth2.ts'
 import { callProvider } from '../server/clients/provider-http.ts'
 import { oauth1SignatureBaseString, percentEncode } from '../server/clients/oauth1-signature.ts'
 import { startBff, type TestBff } from './support/bff.ts'
@@ -54,6 +55,23 @@ class TwiceReadingClient extends OAuthClient {
   }
 }
 
+/**
+ * A host app's client that asks something else first (its own token introspection, say) and reads
+ * the answer only then: it asks when `introspecting` grows, and is answered by `introspected()`.
+ */
+class IntrospectingClient extends OAuth2Client {
+  static introspecting = 0
+  static introspected = () => {}
+
+  override async tokenRejected(answer: RejectionEvidence): Promise<boolean> {
+    await new Promise<void>((resolve) => {
+      IntrospectingClient.introspected = resolve
+      IntrospectingClient.introspecting++
+    })
+    return (await answer.shortBody(1024)) === 'dead'
+  }
+}
+
 // Both ways a proxied body can leave: through Koa's response step (createAllAccess's default) and piped by the BFF itself (serve's).
 const settings = databases.flatMap((database) => [false, true].map((pipeDirectly) => ({ ...database, pipeDirectly })))
 
@@ -69,7 +87,7 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     const created = await database.create()
     drop = created.drop
     upstream = await startEchoUpstream()
-    bff = await startBff(created.url, { proxy: { timeoutMs: 500, maxBody: 1000, pipeDirectly: database.pipeDirectly }, clients: { 'oauth1-twice-read': TwiceReadingClient } })
+    bff = await startBff(created.url, { proxy: { timeoutMs: 500, maxBody: 1000, pipeDirectly: database.pipeDirectly }, clients: { 'oauth1-twice-read': TwiceReadingClient, introspecting: IntrospectingClient } })
     const common = { authorizationUrl: 'https://idp.example/authorize', accessTokenUrl: 'https://idp.example/token', profileUrl: 'https://idp.example/me', clientId: 'id', clientSecret: 'secret' }
     await bff.addProvider('echo', { ...common, apiBaseUrl: `${upstream.url}/v1` })
     await bff.addProvider('other', { ...common, apiBaseUrl: `${upstream.url}/other` })
@@ -83,6 +101,7 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     tokens = await startRecordingServer(() => ({ status: 200, type: 'application/json', body: JSON.stringify({ access_token: 'token-fresh', token_type: 'Bearer', expires_in: 3600, refresh_token: 'refresh-2' }) }))
     await bff.addProvider('refreshing', { ...common, accessTokenUrl: `${tokens.url}/token`, apiBaseUrl: `${upstream.url}/v1` })
     await bff.addProvider('oauth1-echo', { ...common, requestTokenUrl: 'https://idp.example/request', apiBaseUrl: `${upstream.url}/v1` })
+    await bff.addProvider('introspecting', { ...common, apiBaseUrl: `${upstream.url}/v1` })
     await bff.addProvider('oauth1-twice-read', { ...common, requestTokenUrl: 'https://idp.example/request', apiBaseUrl: `${upstream.url}/v1` })
     await bff.addProvider('revocable', { ...common, apiBaseUrl: `${upstream.url}/r`, revocationUrl: `http://127.0.0.1:${deadPort}/revoke` })
     ;({ browser, accountId } = await signedIn(bff, 'echo', { accessToken: 'token-echo-1' }))
@@ -634,6 +653,18 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     await expect(response.text()).rejects.toThrow()
     expect(await within(10_000, async () => upstream.stallsLetGo(), (n) => n > letGo)).toBeGreaterThan(letGo)
     expect(bff.logs.some((line) => line.startsWith('error answer cut:'))).toBe(true)
+  })
+
+  it('answers 504 upstream_timeout when the time limit lets go of a stalled answer while a client judges it, before it reads it', async () => {
+    const { browser: user } = await signedIn(bff, 'introspecting', { accessToken: 'token-introspected' })
+    const [asked, letGo] = [IntrospectingClient.introspecting, upstream.stallsLetGo()]
+    const answered = user.fetch(new URL('/api/introspecting/stall-body', bff.url), { headers: CSRF })
+    expect(await within(10_000, async () => IntrospectingClient.introspecting, (n) => n > asked)).toBe(asked + 1)
+    // The time limit (500 ms) ends the provider's answer while the client still asks elsewhere.
+    expect(await within(10_000, async () => upstream.stallsLetGo(), (n) => n > letGo)).toBeGreaterThan(letGo)
+    IntrospectingClient.introspected()
+    const response = await Promise.race([answered, new Promise<null>((resolve) => setTimeout(resolve, 10_000, null))])
+    expect([response?.status, ((await response?.json()) as { error?: string } | undefined)?.error]).toEqual([504, 'upstream_timeout'])
   })
 
   it('sends the token as an access_token query parameter for providers that want it so', async () => {

@@ -11,7 +11,7 @@ import type { AccountRecord } from '../store/accounts.ts'
 import { resolveApiTarget } from './api-path.ts'
 import { forwardedHeaders, pickHeaders, RETURNED_RESPONSE_HEADERS, withoutSecrets } from './headers.ts'
 import { readRequestBody, type RequestBody } from './read-body.ts'
-import { codingsToUndo, redactBytes, redactedBody } from './token-redaction.ts'
+import { codingsToUndo, prematureClose, redactBytes, redactedBody } from './token-redaction.ts'
 import { codingsToUndo as readableCodings, decodingChain, letGo } from '../clients/content-coding.ts'
 
 interface Upstream {
@@ -159,8 +159,11 @@ async function readShort(sent: Upstream, limit: number): Promise<Buffer | null> 
     sent.longerThan = limit
     return null
   }
-  // The bytes go to a copy that is decoded, and are kept: a decoder cannot give back what it took.
   const { body } = answer
+  // Let go of before this reading (by the time limit, or the browser leaving, while a client judged by
+  // something else first): no event is left to come, and the reading would wait for good.
+  if (body.destroyed) brokeOff(sent, body.errored ?? prematureClose(), true)
+  // The bytes go to a copy that is decoded, and are kept: a decoder cannot give back what it took.
   const copy = new PassThrough()
   const chain = decodingChain(copy, codings)
   const read: Buffer[] = []
@@ -194,19 +197,20 @@ async function readShort(sent: Upstream, limit: number): Promise<Buffer | null> 
     if (!body.readableEnded) drop(answer)
     return (sent.buffered = decoded)
   }
-  if (broke || !(failure instanceof AnswerTooLarge)) {
-    // Cut, stalled, or not decodable: there is no answer to pass on, and the browser is still there to be told so.
-    sent.done()
-    drop(answer)
-    if (broke instanceof RequestAbandonedError) throw broke
-    const cause = (broke ?? failure) as Error
-    throw new AllAccessError(broke instanceof ProviderTimeout ? 'upstream_timeout' : 'upstream_unreachable', { detail: `the provider's answer ${broke ? 'broke off' : 'could not be decoded'}: ${cause.message}`, cause })
-  }
+  if (broke || !(failure instanceof AnswerTooLarge)) brokeOff(sent, (broke ?? failure) as Error, broke !== undefined)
   sent.longerThan = limit
   const whole = Buffer.concat(read)
   if (body.readableEnded) sent.answer = { ...answer, body: Readable.from([whole], { objectMode: false }) }
   else body.unshift(whole)
   return null
+}
+
+/** Cut, stalled, or not decodable: there is no answer to pass on, and the browser, if still there, is told so. */
+function brokeOff(sent: Upstream, cause: Error, broke: boolean): never {
+  sent.done()
+  drop(sent.answer)
+  if (cause instanceof RequestAbandonedError) throw cause
+  throw new AllAccessError(cause instanceof ProviderTimeout ? 'upstream_timeout' : 'upstream_unreachable', { detail: `the provider's answer ${broke ? 'broke off' : 'could not be decoded'}: ${cause.message}`, cause })
 }
 
 /**
