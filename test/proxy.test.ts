@@ -55,20 +55,33 @@ class TwiceReadingClient extends OAuthClient {
   }
 }
 
-/**
- * A host app's client that asks something else first (its own token introspection, say) and reads
- * the answer only then: it asks when `introspecting` grows, and is answered by `introspected()`.
- */
-class IntrospectingClient extends OAuth2Client {
-  static introspecting = 0
-  static introspected = () => {}
-
-  override async tokenRejected(answer: RejectionEvidence): Promise<boolean> {
-    await new Promise<void>((resolve) => {
-      IntrospectingClient.introspected = resolve
-      IntrospectingClient.introspecting++
+/** A host app's own token introspection, asked by the clients below: `asked` counts the questions, `answer()` answers the last. */
+const introspection = {
+  asked: 0,
+  answer: () => {},
+  ask(): Promise<void> {
+    return new Promise((resolve) => {
+      introspection.answer = resolve
+      introspection.asked++
     })
+  },
+}
+
+/** A host app's client that asks its introspection first, and reads the answer only then. */
+class IntrospectingClient extends OAuth2Client {
+  override async tokenRejected(answer: RejectionEvidence): Promise<boolean> {
+    await introspection.ask()
     return (await answer.shortBody(1024)) === 'dead'
+  }
+}
+
+/** A host app's client that judges a short answer by its text, and asks its introspection about a longer one. */
+class IntrospectingLongClient extends OAuth2Client {
+  override async tokenRejected(answer: RejectionEvidence): Promise<boolean> {
+    const text = await answer.shortBody(1024)
+    if (text !== null) return text === 'dead'
+    await introspection.ask()
+    return false
   }
 }
 
@@ -87,7 +100,7 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     const created = await database.create()
     drop = created.drop
     upstream = await startEchoUpstream()
-    bff = await startBff(created.url, { proxy: { timeoutMs: 500, maxBody: 1000, pipeDirectly: database.pipeDirectly }, clients: { 'oauth1-twice-read': TwiceReadingClient, introspecting: IntrospectingClient } })
+    bff = await startBff(created.url, { proxy: { timeoutMs: 500, maxBody: 1000, pipeDirectly: database.pipeDirectly }, clients: { 'oauth1-twice-read': TwiceReadingClient, introspecting: IntrospectingClient, 'introspecting-long': IntrospectingLongClient } })
     const common = { authorizationUrl: 'https://idp.example/authorize', accessTokenUrl: 'https://idp.example/token', profileUrl: 'https://idp.example/me', clientId: 'id', clientSecret: 'secret' }
     await bff.addProvider('echo', { ...common, apiBaseUrl: `${upstream.url}/v1` })
     await bff.addProvider('other', { ...common, apiBaseUrl: `${upstream.url}/other` })
@@ -102,6 +115,7 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     await bff.addProvider('refreshing', { ...common, accessTokenUrl: `${tokens.url}/token`, apiBaseUrl: `${upstream.url}/v1` })
     await bff.addProvider('oauth1-echo', { ...common, requestTokenUrl: 'https://idp.example/request', apiBaseUrl: `${upstream.url}/v1` })
     await bff.addProvider('introspecting', { ...common, apiBaseUrl: `${upstream.url}/v1` })
+    await bff.addProvider('introspecting-long', { ...common, apiBaseUrl: `${upstream.url}/v1` })
     await bff.addProvider('oauth1-twice-read', { ...common, requestTokenUrl: 'https://idp.example/request', apiBaseUrl: `${upstream.url}/v1` })
     await bff.addProvider('revocable', { ...common, apiBaseUrl: `${upstream.url}/r`, revocationUrl: `http://127.0.0.1:${deadPort}/revoke` })
     ;({ browser, accountId } = await signedIn(bff, 'echo', { accessToken: 'token-echo-1' }))
@@ -657,14 +671,28 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
 
   it('answers 504 upstream_timeout when the time limit lets go of a stalled answer while a client judges it, before it reads it', async () => {
     const { browser: user } = await signedIn(bff, 'introspecting', { accessToken: 'token-introspected' })
-    const [asked, letGo] = [IntrospectingClient.introspecting, upstream.stallsLetGo()]
+    const [asked, letGo] = [introspection.asked, upstream.stallsLetGo()]
     const answered = user.fetch(new URL('/api/introspecting/stall-body', bff.url), { headers: CSRF })
-    expect(await within(10_000, async () => IntrospectingClient.introspecting, (n) => n > asked)).toBe(asked + 1)
+    expect(await within(10_000, async () => introspection.asked, (n) => n > asked)).toBe(asked + 1)
     // The time limit (500 ms) ends the provider's answer while the client still asks elsewhere.
     expect(await within(10_000, async () => upstream.stallsLetGo(), (n) => n > letGo)).toBeGreaterThan(letGo)
-    IntrospectingClient.introspected()
+    introspection.answer()
     const response = await Promise.race([answered, new Promise<null>((resolve) => setTimeout(resolve, 10_000, null))])
     expect([response?.status, ((await response?.json()) as { error?: string } | undefined)?.error]).toEqual([504, 'upstream_timeout'])
+  })
+
+  it('answers 504 upstream_timeout when the time limit lets go of an answer a client read to judge, before it is passed on, coded or not', async () => {
+    const { browser: user } = await signedIn(bff, 'introspecting-long', { accessToken: 'token-introspected' })
+    for (const coding of ['', '&coding=gzip']) {
+      const [asked, cut] = [introspection.asked, upstream.longCut()]
+      // Longer than the client reads, and not over: its last bytes come only after the time limit.
+      const answered = user.fetch(new URL(`/api/introspecting-long/oauth1-401-long?problem=other&kb=100&chunked=1&hold=5000${coding}`, bff.url), { headers: CSRF })
+      expect(await within(10_000, async () => introspection.asked, (n) => n > asked), coding).toBe(asked + 1)
+      expect(await within(10_000, async () => upstream.longCut(), (n) => n > cut), coding).toBeGreaterThan(cut)
+      introspection.answer()
+      const response = await Promise.race([answered, new Promise<null>((resolve) => setTimeout(resolve, 10_000, null))])
+      expect([response?.status, ((await response?.json().catch(() => 'not JSON')) as { error?: string } | undefined)?.error], coding).toEqual([504, 'upstream_timeout'])
+    }
   })
 
   it('sends the token as an access_token query parameter for providers that want it so', async () => {

@@ -281,6 +281,9 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
 
   const { answer } = upstream
   upstream.handedOn()
+  // Let go of while a client judged the token by something else after reading it (the time limit, a
+  // reset, the browser gone): nothing is left to pass on, and a decoder piped from it would wait for good.
+  if (upstream.buffered === undefined && answer.body.errored) brokeOff(upstream, answer.body.errored, true)
   let codings: string[] = []
   try {
     // A 204's or 304's coding names no body of its own: nothing to read for the token.

@@ -29,6 +29,7 @@ export async function startEchoUpstream() {
   let uploadsCut = 0
   let downloadWritten = 0
   let trailingLetGo = 0
+  let longCut = 0
   const arrived: string[] = []
   const held: (() => void)[] = []
   let heldLetGo = 0
@@ -88,6 +89,9 @@ export async function startEchoUpstream() {
         const name = query.get('named') ?? (coding && named(coding))
         res.writeHead(401, { 'Content-Type': 'application/json', ...(name ? { 'Content-Encoding': name } : {}) })
         if (!query.get('chunked')) return void res.end(body)
+        res.once('close', () => {
+          if (!res.writableFinished) longCut++
+        })
         res.write(body.subarray(0, -8))
         setTimeout(() => res.end(body.subarray(-8)), Number(query.get('hold') ?? 0))
         return
@@ -228,6 +232,8 @@ export async function startEchoUpstream() {
     downloadWritten: () => downloadWritten,
     /** `/gzip-trailing` answers whose connection the reader closed. */
     trailingLetGo: () => trailingLetGo,
+    /** `/oauth1-401-long` answers sent in two pieces whose connection closed before the second. */
+    longCut: () => longCut,
     /** `/held` requests waiting for `releaseHeld()`. */
     held: () => held.length,
     /** `/held` requests whose connection the BFF closed before they were answered. */
