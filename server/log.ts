@@ -122,21 +122,6 @@ export const consoleLogger: Logger = {
   error: (line) => err.write(textLine(line), droppedText),
 }
 
-/** How much of one text a client chose (a path, a header) a line carries: enough to recognise it by. */
-export const CLIENT_TEXT_LIMIT = 300
-
-/**
- * Text a client chose, cut to `limit` characters with a mark saying how long it was: a request's
- * target and headers may run to Node's 16 KiB, and an operator's log must not grow by whatever a
- * client sends. No space in the mark: a request line's path stays one field.
- */
-export function clientText(text: string, limit = CLIENT_TEXT_LIMIT): string {
-  if (text.length <= limit) return text
-  // Not between the halves of a surrogate pair, which would leave half a character.
-  const end = /[\ud800-\udbff]/.test(text[limit - 1]!) ? limit - 1 : limit
-  return `${text.slice(0, end)}…[cut:${text.length}-chars]`
-}
-
 /** A line's request id, for lines that name it in their text (`error req=… code: …`) without fields. */
 const REQUEST_ID = /(?:^| )req=([0-9a-f]+)(?: |:|$)/
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CLIENT_TEXT_LIMIT } from '../server/log.ts'
+import { TEXT_LIMIT } from '../server/cut-text.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
 import { startServe, type RunningServe } from './support/demo-server.ts'
@@ -18,7 +18,7 @@ function jwtWithHeader(header: Record<string, unknown>): string {
 
 /** Lines of a log, each short enough that a client's text was cut: what the client chose is a few hundred characters at most, `times` times. */
 function expectShort(lines: string[], times = 1) {
-  for (const line of lines) expect(line.length).toBeLessThan(times * (CLIENT_TEXT_LIMIT + 200))
+  for (const line of lines) expect(line.length).toBeLessThan(times * (TEXT_LIMIT + 200))
 }
 
 describe.each(databases)('what a client chose, in the log, on $kind', (database) => {
@@ -53,7 +53,7 @@ describe.each(databases)('what a client chose, in the log, on $kind', (database)
     const { lines, response } = await linesOf(() => fetch(new URL(path, bff.url), { headers: CSRF }))
     expect(response.status).toBe(401)
     const id = response.headers.get('x-request-id')
-    expect(lines).toEqual([`GET ${path.slice(0, CLIENT_TEXT_LIMIT)}…[cut:${path.length}-chars] 401 ${lines[0]!.split(' ')[3]} req=${id}`])
+    expect(lines).toEqual([`GET ${path.slice(0, TEXT_LIMIT)}…[cut:${path.length}-chars] 401 ${lines[0]!.split(' ')[3]} req=${id}`])
     expect(lines[0]).toMatch(/^GET \S+ 401 \d+ms req=[0-9a-f]+$/)
     expectShort(lines)
   })
@@ -66,7 +66,7 @@ describe.each(databases)('what a client chose, in the log, on $kind', (database)
     expect(response.status).toBe(403)
     const id = response.headers.get('x-request-id')
     const detail = `a login start from another site's ${destination}`
-    expect(lines).toEqual([`refused req=${id} origin_not_allowed: ${detail.slice(0, CLIENT_TEXT_LIMIT)}…[cut:${detail.length}-chars]`, expect.stringMatching(/^GET \/auth\/login\/idp 403 /)])
+    expect(lines).toEqual([`refused req=${id} origin_not_allowed: ${detail.slice(0, TEXT_LIMIT)}…[cut:${detail.length}-chars]`, expect.stringMatching(/^GET \/auth\/login\/idp 403 /)])
     expectShort(lines)
   })
 
@@ -77,14 +77,14 @@ describe.each(databases)('what a client chose, in the log, on $kind', (database)
     )
     expect(response.status).toBe(400)
     expect(lines).toEqual([
-      expect.stringMatching(new RegExp(`^refused req=${response.headers.get('x-request-id')} invalid_request: logout token rejected: Extension Header Parameter "p{${CLIENT_TEXT_LIMIT - 60},}…\\[cut:\\d+-chars\\]$`)),
+      expect.stringMatching(new RegExp(`^refused req=${response.headers.get('x-request-id')} invalid_request: logout token rejected: Extension Header Parameter "p{${TEXT_LIMIT - 60},}…\\[cut:\\d+-chars\\]$`)),
       expect.stringMatching(/^POST \/auth\/backchannel-logout\/idp 400 /),
     ])
     expectShort(lines)
   })
 
   it('keeps a path of ordinary length whole', async () => {
-    const path = `/auth/login/${'b'.repeat(CLIENT_TEXT_LIMIT - '/auth/login/'.length)}`
+    const path = `/auth/login/${'b'.repeat(TEXT_LIMIT - '/auth/login/'.length)}`
     const { lines, response } = await linesOf(() => fetch(new URL(path, bff.url), { redirect: 'manual' }))
     expect(response.status).toBe(404)
     expect(lines).toEqual([expect.stringMatching(new RegExp(`^GET ${path} 404 \\d+ms req=${response.headers.get('x-request-id')}$`))])
@@ -114,8 +114,8 @@ describe('all-access serve with ALLACCESS_LOG_FORMAT=json, asked for a path of t
     const entries = serve.output().trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>)
     const requests = entries.filter((entry) => entry.method !== undefined)
     expect(requests.map(({ path, status, req }) => ({ path, status, req }))).toEqual([
-      { path: `${asked[0]!.slice(0, CLIENT_TEXT_LIMIT)}…[cut:${asked[0]!.length}-chars]`, status: 401, req: ids[0] },
-      { path: `${asked[1]!.slice(0, CLIENT_TEXT_LIMIT)}…[cut:${asked[1]!.length}-chars]`, status: 200, req: ids[1] },
+      { path: `${asked[0]!.slice(0, TEXT_LIMIT)}…[cut:${asked[0]!.length}-chars]`, status: 401, req: ids[0] },
+      { path: `${asked[1]!.slice(0, TEXT_LIMIT)}…[cut:${asked[1]!.length}-chars]`, status: 200, req: ids[1] },
     ])
     for (const request of requests) expect(request.msg).toBe(`GET ${request.path as string} ${request.status as number} ${request.ms as number}ms req=${request.req as string}`)
     // The path twice: in msg and in its own field.

@@ -1,5 +1,6 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import { constants, createBrotliDecompress, createGunzip, createInflate, createInflateRaw } from 'node:zlib'
+import { cutText } from '../cut-text.ts'
 import { AnswerTooLarge, readCapped } from './provider-transport.ts'
 
 // Every request to a provider asks for `identity`, but some answer compressed anyway (a CDN, a
@@ -89,7 +90,8 @@ export function codingsToUndo(contentEncoding: string | null | undefined, transf
   }
   if (codings.length > MAX_CODINGS) throw new UnreadableCoding(`the provider answered in ${codings.length} codings, more than are undone`)
   for (const coding of codings) {
-    if (!DECODERS[coding]) throw new UnreadableCoding(`the provider answered in coding "${coding}", which cannot be read`)
+    // The provider's own text, up to its 16 KiB of headers: cut, as it goes into a log line.
+    if (!DECODERS[coding]) throw new UnreadableCoding(`the provider answered in coding "${cutText(coding)}", which cannot be read`)
   }
   return codings.reverse()
 }

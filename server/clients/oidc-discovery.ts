@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, customFetch } from 'jose'
+import { cutText } from '../cut-text.ts'
 import { AllAccessError } from '../errors.ts'
 import { providerUrlProblem } from '../providers/provider-url.ts'
 import { answerFieldText, callProvider } from './provider-http.ts'
@@ -90,7 +91,8 @@ const keySetFailures = new Map<string, number>()
 
 /** jose's key fetch, through the same client, cap and time limit as every other provider answer; a failure is remembered for half a minute. */
 const cappedFetch = async (url: string, options: RequestInit): Promise<Response> => {
-  if ((keySetFailures.get(url) ?? 0) > Date.now()) throw new AllAccessError('id_token_invalid', { detail: `key set ${url} failed less than ${FAILURE_TTL_MS / 1000} s ago` })
+  // The URL is the discovery document's: cut, as it goes into a log line.
+  if ((keySetFailures.get(url) ?? 0) > Date.now()) throw new AllAccessError('id_token_invalid', { detail: `key set ${cutText(url)} failed less than ${FAILURE_TTL_MS / 1000} s ago` })
   try {
     return await fetchKeySet(url, options)
   } catch (error) {
@@ -111,7 +113,7 @@ async function fetchKeySet(url: string, options: RequestInit): Promise<Response>
   }
   // jose takes only a list of objects as a key set (`[null]` it refuses as JWKSInvalid, a plain JOSEError).
   const isKey = (key: unknown) => typeof key === 'object' && key !== null && !Array.isArray(key)
-  if (answer.status !== 200 || !Array.isArray(keys) || !keys.every(isKey)) throw new AllAccessError('id_token_invalid', { detail: `key set ${url} answered ${answer.status} without a list of keys` })
+  if (answer.status !== 200 || !Array.isArray(keys) || !keys.every(isKey)) throw new AllAccessError('id_token_invalid', { detail: `key set ${cutText(url)} answered ${answer.status} without a list of keys` })
   return new Response(answer.text, { status: answer.status, headers: answer.headers })
 }
 

@@ -1,4 +1,5 @@
 import { decodeJwt, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose'
+import { cutText } from '../cut-text.ts'
 import { AllAccessError } from '../errors.ts'
 import { constantTimeEqual, randomToken } from '../crypto/random.ts'
 import type { FlowSecrets, LogoutUrlOptions } from './base.ts'
@@ -136,7 +137,8 @@ export class OidcClient extends OAuth2Client {
       if (cause instanceof joseErrors.JWTClaimValidationFailed && cause.claim === 'iss') {
         throw new AllAccessError('issuer_mismatch', { detail: 'id_token iss differs', cause })
       }
-      throw new AllAccessError('id_token_invalid', { detail: `id_token rejected: ${(cause as Error).message}`, cause })
+      // jose's verdict quotes the token (a header parameter's name), which is the provider's text.
+      throw new AllAccessError('id_token_invalid', { detail: `id_token rejected: ${cutText((cause as Error).message)}`, cause })
     }
     checkIdTokenClaims(payload, this.provider.clientId)
     if (nonce !== null && (typeof payload.nonce !== 'string' || !constantTimeEqual(payload.nonce, nonce))) {
@@ -234,7 +236,7 @@ export class OidcClient extends OAuth2Client {
 function keysUnavailable(what: string, cause: unknown, noMatchingKey: boolean): AllAccessError | null {
   if (cause instanceof AllAccessError) return new AllAccessError('provider_unavailable', { detail: `${what} keys: ${cause.detail ?? cause.message}`, cause })
   if (cause instanceof joseErrors.JOSEError && !(noMatchingKey && cause instanceof joseErrors.JWKSNoMatchingKey)) return null
-  return new AllAccessError('provider_unavailable', { detail: `${what} keys: ${(cause as Error).message}`, cause })
+  return new AllAccessError('provider_unavailable', { detail: `${what} keys: ${cutText((cause as Error).message)}`, cause })
 }
 
 /** The `events` member a logout token must carry (OpenID Connect Back-Channel Logout 1.0 §2.4). */

@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../../shared/errors.ts'
+import { cutText } from '../cut-text.ts'
 import { AllAccessError } from '../errors.ts'
 import { codingsToUndo, letGo, readDecoded } from './content-coding.ts'
 import { AnswerTooLarge, deadline, send } from './provider-transport.ts'
@@ -37,7 +38,8 @@ export interface ProviderRequest {
  */
 export async function callProvider(url: URL | string, init: ProviderRequest, failure: ErrorCode): Promise<ProviderAnswer> {
   const target = new URL(String(url))
-  const where = `${init.method.toUpperCase()} ${target.origin}${target.pathname}`
+  // A URL from a discovery document is the provider's: its origin and the start of its path name it in a log line.
+  const where = `${init.method.toUpperCase()} ${cutText(target.origin + target.pathname)}`
   const timeoutMs = init.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const limit = deadline(timeoutMs)
   try {
@@ -94,12 +96,13 @@ function lowerCase(headers: Record<string, string> = {}): Record<string, string>
 }
 
 /**
- * A field of a provider's answer as text for a log detail, at most `max` characters, whatever JSON
- * it holds: `String()` throws on an object such as `{"toString":null}`. Control characters are
- * escaped: a line break of the provider's would start a log line of its making.
+ * A field of a provider's answer as text for a log detail, at most `max` characters and a mark of
+ * its length, whatever JSON it holds: `String()` throws on an object such as `{"toString":null}`.
+ * Control characters are escaped (a line break of the provider's would start a log line of its
+ * making) before the cut: escaped after it, each of `max` of them took six.
  */
 export function answerFieldText(value: unknown, max = 50): string {
-  return asText(value).slice(0, max).replace(/[\u0000-\u001f]/g, (c) => JSON.stringify(c).slice(1, -1))
+  return cutText(asText(value).replace(/[\u0000-\u001f]/g, (c) => JSON.stringify(c).slice(1, -1)), max)
 }
 
 /** JSON.stringify walks by recursion: a field nested deeper than the stack (400 kB of `[`) throws a RangeError. */

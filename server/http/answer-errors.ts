@@ -1,7 +1,8 @@
 import type { Context } from 'koa'
 import type { ErrorBody } from '../../shared/errors.ts'
 import { AllAccessError } from '../errors.ts'
-import { clientText, type Logger } from '../log.ts'
+import { cutText } from '../cut-text.ts'
+import type { Logger } from '../log.ts'
 import { isDatabaseUnavailable } from './database-down.ts'
 
 /** Turns anything a step threw into a contract error; the unexpected goes to the log, never the client. */
@@ -10,7 +11,7 @@ export function toAllAccessError(error: unknown, log: Logger, requestId: string)
     // Any client can cause a refusal once a request: an operator alerting on errors would be paged by a stranger.
     if (error.refusal) {
       // Its detail may quote the client (a header, a logout token's): cut as a request's path is.
-      if (error.detail) log.info(`refused req=${requestId} ${error.code}: ${clientText(error.detail)}`)
+      if (error.detail) log.info(`refused req=${requestId} ${error.code}: ${cutText(error.detail)}`)
     } else if (error.detail || error.status >= 500) log.error(`error req=${requestId} ${error.code}${error.detail ? ': ' + error.detail : ''}`)
     return error
   }

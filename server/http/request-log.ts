@@ -1,7 +1,8 @@
 import type { Context, Middleware } from 'koa'
 import { randomBytes } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
-import { clientText, type Logger } from '../log.ts'
+import { cutText } from '../cut-text.ts'
+import type { Logger } from '../log.ts'
 import { setHeader } from './response-headers.ts'
 
 /** A random prefix per process and a counter: unique across instances without random bytes per request. */
@@ -28,7 +29,7 @@ export function beginRequest(ctx: Context): number {
 export function logRequest(log: Logger, ctx: Context, started: number, status = ctx.status): void {
   const ms = Math.round(performance.now() - started)
   const { method } = ctx
-  const path = clientText(ctx.path)
+  const path = cutText(ctx.path)
   const req = ctx.state.requestId as string
   log.info(`${method} ${path} ${status} ${ms}ms req=${req}`, { method, path, status, ms, req })
 }

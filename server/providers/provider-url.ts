@@ -1,3 +1,5 @@
+import { cutText } from '../cut-text.ts'
+
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]'])
 
 /**
@@ -9,8 +11,9 @@ export function providerUrlProblem(value: unknown): string | null {
   try {
     url = new URL(String(value))
   } catch {
-    // Quoted as JSON: a discovery document's line break must not start a log line of its own.
-    return `${JSON.stringify(String(value).slice(0, 200))} is not a URL`
+    // Quoted as JSON: a discovery document's line break must not start a log line of its own. Cut
+    // once quoted: each control character quoted takes six.
+    return `${cutText(JSON.stringify(String(value)), 200)} is not a URL`
   }
   // The URL parser would drop them, but the value is kept as given: an issuer compared as text, or a
   // discovery URL built from it, would never match the provider's.
@@ -20,5 +23,6 @@ export function providerUrlProblem(value: unknown): string | null {
   if (url.protocol === 'https:') return null
   if (url.protocol === 'http:' && LOOPBACK.has(url.hostname)) return null
   if (url.protocol === 'http:') return 'must use https (http is only allowed for localhost, 127.0.0.1 and [::1])'
-  return `must be an https URL, got ${url.protocol}`
+  // A scheme has no length limit: a discovery document's may run to its megabyte.
+  return `must be an https URL, got ${cutText(url.protocol, 50)}`
 }
