@@ -189,7 +189,16 @@ export class AccountAccessService {
     const { record, provider, client } = await this.usable(account, knownProvider, call.requestId)
     const req = reqNote(call.requestId)
     const first = await call.send(client, record)
-    if (!(await client.tokenRejected(call.evidence(first)))) return first
+    let rejected: boolean
+    try {
+      rejected = await client.tokenRejected(call.evidence(first))
+    } catch (error) {
+      // A host client's judge that fails leaves the answer to nobody: let go of now, it held the
+      // provider's connection (and the call's time limit) until the browser's answer closed.
+      await call.discard(first)
+      throw error
+    }
+    if (!rejected) return first
     if (!this.canRefresh(client, record)) {
       await call.discard(first)
       // Only the token this call used: a login that wrote new ones meanwhile keeps the account usable.

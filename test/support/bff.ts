@@ -1,4 +1,4 @@
-import Koa from 'koa'
+import Koa, { type Middleware } from 'koa'
 import { createServer, type Server } from 'node:http'
 import { createAllAccess, type AllAccess, type AllAccessOptions } from '../../server/all-access.ts'
 import { parseKeys, generateKey } from '../../server/crypto/keys.ts'
@@ -24,7 +24,8 @@ export interface TestBff {
  */
 export async function startBff(
   databaseUrl: string,
-  options: Omit<AllAccessOptions, 'publicUrl' | 'store' | 'databaseUrl' | 'keys' | 'log'> & { keys?: string; publicUrl?: string } = {},
+  // `host`: a host app's own middleware, mounted before all-access's (one that awaits more work once all-access has answered, say).
+  options: Omit<AllAccessOptions, 'publicUrl' | 'store' | 'databaseUrl' | 'keys' | 'log'> & { keys?: string; publicUrl?: string; host?: Middleware } = {},
 ): Promise<TestBff> {
   const keys = parseKeys(options.keys ?? generateKey())
   // Reads cached as in production: tests see what users of createAllAccess see.
@@ -36,11 +37,12 @@ export async function startBff(
   const logs: string[] = []
   const errors: string[] = []
   const log: Logger = { info: (line) => logs.push(line), error: (line) => (logs.push(line), errors.push(line)) }
-  const { keys: _keys, publicUrl, ...rest } = options
+  const { keys: _keys, publicUrl, host, ...rest } = options
   // Tests log in many times from one address: no login rate limit unless a test sets one.
   const allAccess = await createAllAccess({ ...rest, loginLimits: { perAddressPerMinute: 0, ...rest.loginLimits }, publicUrl: publicUrl ?? url, store, log })
   const app = new Koa()
   app.on('error', (error: Error) => logs.push(`error answer cut: ${error.message}`))
+  if (host) app.use(host)
   app.use(allAccess.middleware)
   app.use((ctx) => {
     ctx.body = 'spa'
