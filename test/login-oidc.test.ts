@@ -632,3 +632,76 @@ describe.each(databases)('an OpenID Connect login whose ID token breaks OpenID C
     expect(authError(await login(new BrowserSession(), bff.url, 'op'))).toBeNull()
   })
 })
+
+describe.each(databases)('an OpenID Connect login that asked a max_age on $kind', (database) => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+  let provider: Awaited<ReturnType<typeof startDocumentedProvider>>
+  /** The claims the next login's ID token carries besides those the provider fills in. */
+  let claims: Record<string, unknown> = {}
+  const now = () => Math.floor(Date.now() / 1000)
+
+  beforeAll(async () => {
+    const created = await database.create()
+    drop = created.drop
+    // `recent` and `garbled` ask their max_age through the host's hook, `stored` through its extra authorization parameters.
+    const hookMaxAge: Record<string, string> = { recent: '60', garbled: 'soon' }
+    bff = await startBff(created.url, { hooks: { getAdditionalParameters: ({ provider: p }): Record<string, string> => (hookMaxAge[p.name] ? { max_age: hookMaxAge[p.name] } : {}) } })
+    provider = await startDocumentedProvider({
+      discovery: {},
+      answers: { '/token': async (_request, p) => ({ body: { access_token: 'at', token_type: 'Bearer', id_token: await p.idToken({ sub: 'alice', ...claims }) } }) },
+    })
+    await bff.addProvider('stored', { issuer: provider.url, clientId: 'c', clientSecret: 's', extraAuthorizationParams: { max_age: '600' } })
+    await bff.addProvider('recent', { issuer: provider.url, clientId: 'c', clientSecret: 's' })
+    await bff.addProvider('any', { issuer: provider.url, clientId: 'c', clientSecret: 's' })
+    await bff.addProvider('garbled', { issuer: provider.url, clientId: 'c', clientSecret: 's' })
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await provider?.close()
+    await drop?.()
+  })
+
+  it('asks the provider for the max_age of the provider or of the getAdditionalParameters hook', async () => {
+    expect((await startLogin(new BrowserSession(), bff.url, 'stored')).searchParams.get('max_age')).toBe('600')
+    expect((await startLogin(new BrowserSession(), bff.url, 'recent')).searchParams.get('max_age')).toBe('60')
+    expect((await startLogin(new BrowserSession(), bff.url, 'any')).searchParams.has('max_age')).toBe(false)
+  })
+
+  it.each<[string, string, () => Record<string, unknown>]>([
+    // OpenID Connect Core §3.1.2.1: asked a max_age, the provider must say when the user authenticated.
+    ['without auth_time, the max_age coming from the provider', 'stored', () => ({})],
+    ['without auth_time, the max_age coming from the hook', 'recent', () => ({})],
+    // §3.1.3.7 item 11: 600 s and the clocks' 30 s tolerance are past.
+    ['an auth_time older than the provider\'s max_age allows', 'stored', () => ({ auth_time: now() - 700 })],
+    ['an auth_time older than the hook\'s max_age allows', 'recent', () => ({ auth_time: now() - 3600 })],
+    ['an auth_time that is not a number', 'stored', () => ({ auth_time: String(now()) })],
+    ['an auth_time that is not a number, though no max_age was asked', 'any', () => ({ auth_time: String(now()) })],
+  ])('fails with id_token_invalid for an ID token %s, and writes nothing', async (_name, name, made) => {
+    claims = made()
+    const before = await rowCounts(bff.store.db)
+    expect(authError(await login(new BrowserSession(), bff.url, name))).toBe('id_token_invalid')
+    expect(await rowCounts(bff.store.db)).toEqual(before)
+  })
+
+  it.each<[string, string, () => Record<string, unknown>]>([
+    ['an auth_time within the provider\'s max_age', 'stored', () => ({ auth_time: now() - 300 })],
+    ['an auth_time past the hook\'s max_age by less than the clocks\' 30 s tolerance', 'recent', () => ({ auth_time: now() - 80 })],
+    ['no auth_time when no max_age was asked', 'any', () => ({})],
+    ['an auth_time of long ago when no max_age was asked', 'any', () => ({ auth_time: now() - 30 * 86_400 })],
+  ])('signs in with an ID token with %s', async (_name, name, made) => {
+    claims = made()
+    const browser = new BrowserSession()
+    expect(authError(await login(browser, bff.url, name))).toBeNull()
+    expect((await session(browser, bff.url)).authenticated).toBe(true)
+  })
+
+  it("refuses to start a login whose hook's max_age is not a whole number of seconds, storing no login flow", async () => {
+    const [{ count: before }] = await bff.store.db('login_flows').count({ count: '*' })
+    expect(authError(await login(new BrowserSession(), bff.url, 'garbled'))).toBe('server_error')
+    const [{ count: after }] = await bff.store.db('login_flows').count({ count: '*' })
+    expect(Number(after)).toBe(Number(before))
+    expect(provider.at('/authorize').some((request) => request.url.includes('max_age=soon'))).toBe(false)
+  })
+})

@@ -377,9 +377,18 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
     ['an exp two minutes past', true, { iat: now - 600, exp: now - 120 }],
     ['several audiences and no azp', true, { aud: ['client', 'another-client'] }],
     ['an azp naming another client', true, { azp: 'another-client' }],
+    ['an auth_time that is not a number', true, { auth_time: 'yesterday' }],
   ] as const)("still refuses, while the provider's key set answers 503, a refreshed ID token with %s", async (_name, signed, claims) => {
     const { status, account, upstream } = await refreshAnswering('alice', signed, keysDown[0][1], claims)
     expect(status).toBe(401)
+    expect(upstream).toEqual([])
+    expect(account.accessToken).toBe('alice-token')
+  })
+
+  it('refuses, as reauth_required, a refreshed ID token whose auth_time is not a number', async () => {
+    const { status, body, account, upstream } = await refreshAnswering('alice', true, undefined, { auth_time: String(now) })
+    expect(status).toBe(401)
+    expect(body).toEqual({ error: 'reauth_required', message: expect.any(String) })
     expect(upstream).toEqual([])
     expect(account.accessToken).toBe('alice-token')
   })

@@ -19,7 +19,7 @@ export interface RejectionEvidence {
 }
 
 /** The flow fields a client fills in before the redirect (state, verifier, nonce, request token). */
-export type FlowSecrets = Omit<LoginFlow, 'provider' | 'next' | 'sessionIdHash' | 'popup'>
+export type FlowSecrets = Omit<LoginFlow, 'provider' | 'next' | 'sessionIdHash' | 'popup' | 'maxAge'>
 
 /**
  * What every provider client does (django-all-access's BaseOAuthClient): build the redirect, turn

@@ -9,7 +9,8 @@ import type { CallbackInput, ParsedToken, Profile } from './types.ts'
 
 /**
  * OpenID Connect on top of the OAuth 2.0 client: endpoints from discovery, a nonce, and an ID token
- * whose signature (JWKS), `iss`, `aud`, `sub`, `iat`, `exp` and nonce are checked before the login counts.
+ * whose signature (JWKS), `iss`, `aud`, `sub`, `iat`, `exp`, nonce and, when the login asked a
+ * `max_age`, `auth_time` are checked before the login counts.
  */
 export class OidcClient extends OAuth2Client {
   protected metadata(): Promise<OidcMetadata> {
@@ -55,7 +56,7 @@ export class OidcClient extends OAuth2Client {
   override async getAccessToken(input: CallbackInput): Promise<ParsedToken> {
     const token = await super.getAccessToken(input)
     if (!token.idToken) throw new AllAccessError('id_token_invalid', { detail: 'token response has no id_token' })
-    token.raw.idTokenClaims = await this.verifyIdToken(token.idToken, input.flow.nonce ?? null)
+    token.raw.idTokenClaims = await this.verifyIdToken(token.idToken, input.flow.nonce ?? null, input.flow.maxAge ?? null)
     return token
   }
 
@@ -116,8 +117,13 @@ export class OidcClient extends OAuth2Client {
     return { key: keySet(metadata.jwks_uri), algorithms: signingAlgorithms(metadata) }
   }
 
-  /** Verifies an ID token (OpenID Connect Core §3.1.3.7) and returns its claims. */
-  async verifyIdToken(idToken: string, nonce: string | null): Promise<Record<string, unknown>> {
+  /**
+   * Verifies an ID token (OpenID Connect Core §3.1.3.7) and returns its claims. `maxAge` is the
+   * `max_age` the login asked for, in seconds: the token must then say when the user authenticated
+   * (`auth_time`), no longer ago than that (item 11), as oauth4webapi checks. A `prompt=login` is
+   * not held to a time: nothing says how recent would be recent enough.
+   */
+  async verifyIdToken(idToken: string, nonce: string | null, maxAge: number | null = null): Promise<Record<string, unknown>> {
     const metadata = await this.metadata()
     const expectedIssuer = issuerOf(metadata, idToken, 'id_token_invalid')
     const { key, algorithms } = this.idTokenKeys(metadata)
@@ -144,6 +150,12 @@ export class OidcClient extends OAuth2Client {
     if (nonce !== null && (typeof payload.nonce !== 'string' || !constantTimeEqual(payload.nonce, nonce))) {
       // Another login's ID token: its code brought into this login (where PKCE is off), which any visitor can try.
       throw new AllAccessError('id_token_invalid', { detail: 'id_token nonce differs', refusal: true })
+    }
+    if (maxAge !== null) {
+      if (typeof payload.auth_time !== 'number') throw new AllAccessError('id_token_invalid', { detail: 'id_token lacks auth_time, which max_age asked for' })
+      if (payload.auth_time + maxAge < Date.now() / 1000 - CLOCK_SKEW_S) {
+        throw new AllAccessError('id_token_invalid', { detail: 'id_token auth_time is older than max_age allows' })
+      }
     }
     return payload
   }
@@ -269,6 +281,7 @@ export interface LogoutTokenClaims {
  *   one from the future would pass for newer than any logout.
  * - an `azp` when `aud` names several parties, and an `azp` naming this client (OpenID Connect
  *   Core §3.1.3.7, as oauth4webapi checks).
+ * - an `auth_time`, whenever present, a number (§2): one that is not cannot be held to a `max_age`.
  */
 function checkIdTokenClaims(claims: Record<string, unknown>, clientId: string | null): void {
   const { sub, iat } = claims
@@ -280,6 +293,9 @@ function checkIdTokenClaims(claims: Record<string, unknown>, clientId: string | 
   }
   if ((claims.azp !== undefined || (Array.isArray(claims.aud) && claims.aud.length > 1)) && claims.azp !== clientId) {
     throw new AllAccessError('id_token_invalid', { detail: 'id_token azp is not this client' })
+  }
+  if (claims.auth_time !== undefined && typeof claims.auth_time !== 'number') {
+    throw new AllAccessError('id_token_invalid', { detail: 'id_token auth_time is not a number' })
   }
 }
 

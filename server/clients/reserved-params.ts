@@ -19,3 +19,11 @@ export const RESERVED_AUTHORIZATION_PARAMS: ReadonlySet<string> = new Set([
 export function withoutReservedParams(params: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(params).filter(([name]) => !RESERVED_AUTHORIZATION_PARAMS.has(name)))
 }
+
+/**
+ * The seconds a `max_age` authorization parameter asks for (OpenID Connect Core §3.1.2.1: a whole
+ * number of seconds); null for any other value, which the ID token could not be held to.
+ */
+export function maxAgeSeconds(value: string): number | null {
+  return /^\d{1,10}$/.test(value) ? Number(value) : null
+}

@@ -14,6 +14,8 @@ export interface LoginState {
   callbackUrl: string
   next: string
   flow: LoginFlow
+  /** The provider's authorization URL this login sends the browser to. */
+  redirectUrl: string
   token: ParsedToken
   profile: Profile
   identifier: string

@@ -19,6 +19,8 @@ export interface LoginFlow {
   sessionIdHash?: string
   /** Started with `display=popup`: the callback answers with the popup page, failures too. */
   popup?: true
+  /** The `max_age` (seconds) the redirect asked of an OpenID Connect provider: the ID token's `auth_time` is held to it. */
+  maxAge?: number
 }
 
 /** Whose pending login a start at the cap may take ({@link LoginFlowStore.roomFor}). */
