@@ -385,6 +385,8 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       ['an identifier path too long for the database', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--identifier-path', 'p'.repeat(201), ...secrets], '--identifier-path: must be at most 200 characters'],
       ['an authorization parameter all-access sets itself', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--auth-param', 'prompt=login', '--auth-param', 'state=fixed', ...secrets], '--auth-param: "state" is set by all-access itself'],
       ['no authorization parameter and one at once', ['providers', 'update', 'github', '--auth-param', '', '--auth-param', 'prompt=login'], '--auth-param "" clears every authorization parameter: give it alone'],
+      // OpenID Connect Core §3.1.2.1: every login's ID token would be held to a max_age that is none.
+      ['a max_age that is not a whole number of seconds', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--auth-param', 'max_age=1h', ...secrets], '--auth-param: max_age must be a whole number of seconds, got "1h"'],
       ['an authorization parameter that is not key=value', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--auth-param', 'prompt', ...secrets], '--auth-param: expected key=value, got "prompt"'],
       ['a control character in a value', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--scope', 'a\tb', ...secrets], '--scope: must not contain control characters'],
       ['an update of a missing provider', ['providers', 'update', 'nope', '--scope', 'x'], 'no provider named "nope"'],

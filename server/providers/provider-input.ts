@@ -10,7 +10,7 @@ import {
   type TokenAuthMethod,
   type TokenPlacement,
 } from '../../shared/provider.ts'
-import { RESERVED_AUTHORIZATION_PARAMS } from '../clients/reserved-params.ts'
+import { maxAgeSeconds, RESERVED_AUTHORIZATION_PARAMS } from '../clients/reserved-params.ts'
 import { presetConfig } from './fill-preset.ts'
 import type { PresetEndpoints } from './preset.ts'
 import { ProviderInputError } from './provider-input-error.ts'
@@ -155,6 +155,9 @@ export function buildProviderConfig(name: string, input: ProviderInput, current?
   if (input.extraAuthorizationParams !== undefined) {
     const reserved = Object.keys(input.extraAuthorizationParams).find((param) => RESERVED_AUTHORIZATION_PARAMS.has(param))
     if (reserved) throw new ProviderInputError(`--auth-param: "${reserved}" is set by all-access itself`)
+    const maxAge = Object.hasOwn(input.extraAuthorizationParams, 'max_age') ? input.extraAuthorizationParams.max_age : undefined
+    // Every login would otherwise fail: the ID token's auth_time cannot be held to it.
+    if (maxAge !== undefined && maxAgeSeconds(maxAge) === null) throw new ProviderInputError(`--auth-param: max_age must be a whole number of seconds, got "${maxAge}"`)
     given.extraAuthorizationParams = input.extraAuthorizationParams
   }
 
