@@ -1,6 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createAllAccess } from '../server/all-access.ts'
-import { generateKey, parseKeys } from '../server/crypto/keys.ts'
+import { spawnSync } from 'node:child_process'
+import { resolve } from 'node:path'
+import { generateKey, parseKeys, rootKey } from '../server/crypto/keys.ts'
+import { buildProviderConfig } from '../server/providers/provider-input.ts'
 import { KeyError } from '../server/crypto/keys.ts'
 import { openStore } from '../server/store/index.ts'
 import { rotateKeys } from '../server/store/key-rotation.ts'
@@ -10,6 +13,7 @@ import { startServe } from './support/demo-server.ts'
 import { startEchoUpstream } from './support/echo-upstream.ts'
 import { session } from './support/login.ts'
 import { signedIn } from './support/signed-in.ts'
+import { scratchFolder } from './support/scratch-folder.ts'
 
 const CSRF = { 'X-CSRF': '1' }
 
@@ -94,6 +98,58 @@ describe('all-access serve with keys that lack a stored key id', () => {
       expect(lines.slice(1)).toEqual([expect.stringMatching(new RegExp(`^all-access: ALLACCESS_KEYS lacks key id ${parseKeys(oldKey)[0].id} used by stored secrets`))])
     } finally {
       await store.close()
+      await drop()
+    }
+  })
+})
+
+describe.each(databases)('a first key of ALLACCESS_KEYS that is not random, on $kind', (database) => {
+  /** A key as people make one by hand: a phrase of exactly 32 characters, base64-encoded. */
+  const phraseKey = Buffer.from('correct horse battery staple 123').toString('base64')
+  const zeroKey = Buffer.alloc(32).toString('base64')
+
+  function cli(args: string[], env: Record<string, string>, cwd: string) {
+    const result = spawnSync(process.execPath, [resolve('bin/all-access.js'), ...args], {
+      cwd,
+      env: { ...process.env, NODE_ENV: 'production', PUBLIC_URL: 'https://app.example', ...env },
+      encoding: 'utf8',
+    })
+    return { code: result.status, stdout: result.stdout, stderr: result.stderr }
+  }
+
+  it('is refused by serve and by commands that write secrets, which write nothing; kept after a random key it is rotated away', async () => {
+    const { url, drop } = await database.create()
+    const cwd = scratchFolder('aa-weak-key-')
+    try {
+      expect(cli(['migrate'], { DATABASE_URL: url, ALLACCESS_KEYS: generateKey() }, cwd).code).toBe(0)
+      for (const weak of [phraseKey, zeroKey]) {
+        const added = cli(['providers', 'add', 'github', '--preset', 'github', '--client-id', 'id', '--client-secret', 'secret'], { DATABASE_URL: url, ALLACCESS_KEYS: weak }, cwd)
+        expect(added).toEqual({ code: 2, stdout: '', stderr: expect.stringMatching(/^all-access: ALLACCESS_KEYS entry 1 is not random bytes .*keys rotate\n$/) })
+        const failure = await startServe({ databaseUrl: url, keys: weak }).catch((e: Error) => e)
+        expect(failure).toBeInstanceOf(Error)
+        expect((failure as Error).message).toMatch(/ALLACCESS_KEYS entry 1 is not random bytes/)
+      }
+      const listed = cli(['providers', 'list', '--json'], { DATABASE_URL: url, ALLACCESS_KEYS: generateKey() }, cwd)
+      expect(JSON.parse(listed.stdout).providers).toEqual([])
+
+      // Secrets a deployment stored under a phrase key before it was refused: a random key first,
+      // the phrase key after it, and keys rotate moves every value off it.
+      const old = openStore({ databaseUrl: url, keys: [rootKey(Buffer.from(phraseKey, 'base64'))], cwd })
+      try {
+        await old.providers.add(buildProviderConfig('github', { preset: 'github', clientId: 'id', clientSecret: 'secret' }))
+      } finally {
+        await old.close()
+      }
+      const strong = generateKey()
+      const rotated = cli(['keys', 'rotate'], { DATABASE_URL: url, ALLACCESS_KEYS: `${strong},${phraseKey}` }, cwd)
+      expect([rotated.code, rotated.stdout]).toEqual([0, `re-encrypted 2 values with key ${parseKeys(strong)[0].id}\n`])
+      const after = openStore({ databaseUrl: url, keys: parseKeys(strong), cwd })
+      try {
+        expect(await after.providers.get('github')).toMatchObject({ clientId: 'id', clientSecret: 'secret' })
+      } finally {
+        await after.close()
+      }
+    } finally {
       await drop()
     }
   })

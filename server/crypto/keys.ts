@@ -36,8 +36,25 @@ export function parseKeys(value: string | undefined): RootKey[] {
     if (!/^[A-Za-z0-9+/_-]{43}=?$/.test(part) || material.length !== 32) {
       throw new KeyError(`ALLACCESS_KEYS entry ${index + 1} is not a base64 32-byte key (make one with: openssl rand -base64 32)`)
     }
+    if (index === 0 && !looksRandom(material)) {
+      throw new KeyError(
+        'ALLACCESS_KEYS entry 1 is not random bytes (a base64-encoded password or phrase, or a repeated byte), and the first key encrypts every new secret: put a key made with openssl rand -base64 32 first, keep this one after it, and run all-access keys rotate',
+      )
+    }
     return rootKey(material)
   })
+}
+
+/**
+ * Whether 32 bytes can be a key drawn at random, not typed. A base64-encoded passphrase passes the
+ * length check yet falls to a dictionary search, and the key id stored beside every value lets one
+ * test guesses offline. 32 random bytes are all printable ASCII about once in 6·10^13, and take fewer
+ * than 8 distinct values far more rarely still. Only the first key is judged: a weak key kept after
+ * it still decrypts, so its values can be rotated away.
+ */
+function looksRandom(material: Buffer): boolean {
+  const printable = material.every((byte) => byte >= 0x20 && byte <= 0x7e)
+  return !printable && new Set(material).size >= 8
 }
 
 export function generateKey(): string {
