@@ -17,6 +17,16 @@ import { scratchFolder } from './support/scratch-folder.ts'
 
 const CSRF = { 'X-CSRF': '1' }
 
+/** Runs the real command from dist/, as an operator would in production. */
+function cli(args: string[], env: Record<string, string>, cwd: string) {
+  const result = spawnSync(process.execPath, [resolve('bin/all-access.js'), ...args], {
+    cwd,
+    env: { ...process.env, NODE_ENV: 'production', PUBLIC_URL: 'https://app.example', ...env },
+    encoding: 'utf8',
+  })
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
 describe.each(databases)('key rotation on $kind', (database) => {
   let url: string
   let drop: () => Promise<void>
@@ -108,15 +118,6 @@ describe.each(databases)('a first key of ALLACCESS_KEYS that is not random, on $
   const phraseKey = Buffer.from('correct horse battery staple 123').toString('base64')
   const zeroKey = Buffer.alloc(32).toString('base64')
 
-  function cli(args: string[], env: Record<string, string>, cwd: string) {
-    const result = spawnSync(process.execPath, [resolve('bin/all-access.js'), ...args], {
-      cwd,
-      env: { ...process.env, NODE_ENV: 'production', PUBLIC_URL: 'https://app.example', ...env },
-      encoding: 'utf8',
-    })
-    return { code: result.status, stdout: result.stdout, stderr: result.stderr }
-  }
-
   it('is refused by serve and by commands that write secrets, which write nothing; kept after a random key it is rotated away', async () => {
     const { url, drop } = await database.create()
     const cwd = scratchFolder('aa-weak-key-')
@@ -149,6 +150,41 @@ describe.each(databases)('a first key of ALLACCESS_KEYS that is not random, on $
       } finally {
         await after.close()
       }
+    } finally {
+      await drop()
+    }
+  })
+})
+
+describe.each(databases)('a secret written in clear into an encrypted column, on $kind', (database) => {
+  it('is named by its column, never quoted, when serve refuses to start and when providers list warns', async () => {
+    const { url, drop } = await database.create()
+    const cwd = scratchFolder('aa-clear-secret-')
+    const key = generateKey()
+    // What an operator "fixing" a provider by hand writes: the secret itself.
+    const secret = 'GOCSPX-kq81Zr2xWm6tNv0bY3pLhs'
+    try {
+      expect(cli(['migrate'], { DATABASE_URL: url, ALLACCESS_KEYS: key }, cwd).code).toBe(0)
+      expect(cli(['providers', 'add', 'google', '--preset', 'google', '--client-id', 'id', '--client-secret', 'old'], { DATABASE_URL: url, ALLACCESS_KEYS: key }, cwd).code).toBe(0)
+      const store = openStore({ databaseUrl: url, keys: parseKeys(key), cwd })
+      try {
+        await store.db('providers').where({ name: 'google' }).update({ client_secret: secret })
+      } finally {
+        await store.close()
+      }
+      /** Whether `text` holds 5 or more characters of the secret in a row. */
+      const quotes = (text: string) => Array.from({ length: secret.length - 4 }, (_, i) => secret.slice(i, i + 5)).some((part) => text.includes(part))
+
+      const failure = await startServe({ databaseUrl: url, keys: key }).catch((e: Error) => e)
+      expect(failure).toBeInstanceOf(Error)
+      const lines = (failure as Error).message.split('\n').filter(Boolean)
+      expect(lines.slice(1)).toEqual([expect.stringMatching(/^all-access: stored secrets in providers\.client_secret are not all-access encrypted values/)])
+      expect(quotes((failure as Error).message)).toBe(false)
+
+      const listed = cli(['providers', 'list'], { DATABASE_URL: url, ALLACCESS_KEYS: key }, cwd)
+      expect(listed.code).toBe(0)
+      expect(listed.stderr).toMatch(/^all-access: stored secrets in providers\.client_secret are not all-access encrypted values/)
+      expect(quotes(listed.stdout + listed.stderr)).toBe(false)
     } finally {
       await drop()
     }

@@ -171,17 +171,22 @@ async function dropOldCopies(db: Knex): Promise<void> {
 
 /** Stored values read `aa1.<key id>.…` with an 8-character key id (see SecretBox). */
 const keyIdOfColumn = (column: string) => `substr(${column}, 5, 8)`
+/** Whether a column's value has that form: only then are its characters 5 to 12 a key id. */
+const encryptedForm = (column: string) => `(substr(${column}, 1, 4) = 'aa1.' and substr(${column}, 13, 1) = '.')`
 
 /**
  * The key ids stored secrets use that `box` lacks, in sorted order. Each column is searched for a
  * value outside the known ids first, so a database whose keys are all present costs one probe each.
+ * A value not of the encrypted form has no key id (see {@link clearColumns}): its characters are
+ * never taken for one, as they may be a secret's own, written in clear.
  */
 export async function missingKeyIds(db: Knex, box: SecretBox): Promise<string[]> {
   const known = box.keys.map((key) => key.id)
   const missing = new Set<string>()
   for (const [table, columns] of encryptedTables()) {
     for (const column of columns) {
-      const outside = (q: Knex.QueryBuilder) => q.whereNotNull(column).whereRaw(`${keyIdOfColumn(column)} not in (${known.map(() => '?').join(', ')})`, known)
+      const outside = (q: Knex.QueryBuilder) =>
+        q.whereNotNull(column).whereRaw(encryptedForm(column)).whereRaw(`${keyIdOfColumn(column)} not in (${known.map(() => '?').join(', ')})`, known)
       if (!(await outside(db(table).first(db.raw('1 as found'))))) continue
       const rows: { id: string }[] = await outside(db(table).distinct(db.raw(`${keyIdOfColumn(column)} as id`)))
       for (const row of rows) missing.add(row.id)
@@ -190,8 +195,26 @@ export async function missingKeyIds(db: Knex, box: SecretBox): Promise<string[]>
   return [...missing].sort()
 }
 
+/** The encrypted columns (`table.column`) holding a value that is not an encrypted value: set by hand in clear, or damaged. */
+export async function clearColumns(db: Knex): Promise<string[]> {
+  const found: string[] = []
+  for (const [table, columns] of encryptedTables()) {
+    for (const column of columns) {
+      if (await db(table).first(db.raw('1 as found')).whereNotNull(column).whereRaw(`not ${encryptedForm(column)}`)) found.push(encryptedField(table, column))
+    }
+  }
+  return found
+}
+
 /** Refuses to run with keys that cannot decrypt what is stored: every request would fail later. */
 export async function checkKeysCoverStore(db: Knex, box: SecretBox): Promise<void> {
+  const clear = await clearColumns(db)
+  if (clear.length) {
+    // Named by column, never quoted: such a value may be a token or client secret written in clear.
+    throw new KeyError(
+      `stored secrets in ${clear.join(', ')} are not all-access encrypted values (written in clear, or damaged): set them again with all-access providers update, or delete those rows`,
+    )
+  }
   const missing = await missingKeyIds(db, box)
   if (missing.length) {
     throw new KeyError(
