@@ -113,6 +113,40 @@ describe('all-access serve with keys that lack a stored key id', () => {
   })
 })
 
+describe.each(databases)('a login flow stored under a key since dropped, on $kind', (database) => {
+  it('keeps serve and keys rotate from starting only while it can still be used: once past its time it is no one\'s', async () => {
+    const { url, drop } = await database.create()
+    const oldKey = generateKey()
+    const newKey = generateKey()
+    const bff = await startBff(url, { keys: newKey })
+    await bff.addProvider('echo', { authorizationUrl: 'https://idp.example/a', accessTokenUrl: 'https://idp.example/t', profileUrl: 'https://idp.example/me', clientId: 'a', clientSecret: 'b' })
+    await bff.close()
+    // An instance still started with the old key first began these logins, then the old key was dropped.
+    const old = openStore({ databaseUrl: url, keys: parseKeys(oldKey) })
+    const fresh = openStore({ databaseUrl: url, keys: parseKeys(newKey) })
+    try {
+      const provider = (await old.db('providers').where({ name: 'echo' }).first('id')) as { id: number }
+      await old.loginFlows.create('abandoned', provider.id, { provider: 'echo', next: '/', state: 'state-1' }, -1)
+      const started = await startServe({ databaseUrl: url, keys: newKey })
+      expect(await fetch(new URL('/auth/providers', started.url)).then((r) => r.status)).toBe(200)
+      await started.stop()
+      await rotateKeys(fresh.db, fresh.box)
+      expect(Number((await fresh.db('login_flows').count({ n: '*' }).first())?.n)).toBe(0)
+
+      // One that a callback could still take is needed: without its key, serve stops and says which.
+      await old.loginFlows.create('pending', provider.id, { provider: 'echo', next: '/', state: 'state-2' }, 60_000)
+      const failure = await startServe({ databaseUrl: url, keys: newKey }).catch((e: Error) => e)
+      expect(failure).toBeInstanceOf(Error)
+      expect((failure as Error).message).toMatch(new RegExp(`ALLACCESS_KEYS lacks key id ${parseKeys(oldKey)[0].id} used by stored secrets`))
+      await expect(rotateKeys(fresh.db, fresh.box)).rejects.toThrow()
+    } finally {
+      await old.close()
+      await fresh.close()
+      await drop()
+    }
+  })
+})
+
 describe.each(databases)('a first key of ALLACCESS_KEYS that is not random, on $kind', (database) => {
   /** A key as people make one by hand: a phrase of exactly 32 characters, base64-encoded. */
   const phraseKey = Buffer.from('correct horse battery staple 123').toString('base64')

@@ -46,6 +46,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
  * keys still read, and running it again finishes it.
  */
 export async function rotateKeys(db: Knex, box: SecretBox): Promise<number> {
+  // Login flows past their time are no one's: one under a key since dropped would stop the rotation.
+  await db('login_flows').where('expires_at', '<=', Date.now()).delete()
   // A batch at a time, as the rewrite reads them: read whole, 180 000 accounts held 300 MB, so a
   // database of a few hundred thousand accounts ran keys rotate out of a small container's memory.
   for (const [table, columns] of encryptedTables()) {
@@ -175,6 +177,13 @@ const keyIdOfColumn = (column: string) => `substr(${column}, 5, 8)`
 const encryptedForm = (column: string) => `(substr(${column}, 1, 4) = 'aa1.' and substr(${column}, 13, 1) = '.')`
 
 /**
+ * The rows of `table` whose secrets can still be read for use: not a login flow past its time, which
+ * no callback takes and the purge deletes. Counted, one encrypted with a key since dropped kept
+ * `serve` from starting, and so from the purge that would delete it.
+ */
+const inUse = (db: Knex, table: EncryptedTable) => (table === 'login_flows' ? db(table).where('expires_at', '>', Date.now()) : db(table))
+
+/**
  * The key ids stored secrets use that `box` lacks, in sorted order. Each column is searched for a
  * value outside the known ids first, so a database whose keys are all present costs one probe each.
  * A value not of the encrypted form has no key id (see {@link clearColumns}): its characters are
@@ -187,8 +196,8 @@ export async function missingKeyIds(db: Knex, box: SecretBox): Promise<string[]>
     for (const column of columns) {
       const outside = (q: Knex.QueryBuilder) =>
         q.whereNotNull(column).whereRaw(encryptedForm(column)).whereRaw(`${keyIdOfColumn(column)} not in (${known.map(() => '?').join(', ')})`, known)
-      if (!(await outside(db(table).first(db.raw('1 as found'))))) continue
-      const rows: { id: string }[] = await outside(db(table).distinct(db.raw(`${keyIdOfColumn(column)} as id`)))
+      if (!(await outside(inUse(db, table).first(db.raw('1 as found'))))) continue
+      const rows: { id: string }[] = await outside(inUse(db, table).distinct(db.raw(`${keyIdOfColumn(column)} as id`)))
       for (const row of rows) missing.add(row.id)
     }
   }
@@ -200,7 +209,7 @@ export async function clearColumns(db: Knex): Promise<string[]> {
   const found: string[] = []
   for (const [table, columns] of encryptedTables()) {
     for (const column of columns) {
-      if (await db(table).first(db.raw('1 as found')).whereNotNull(column).whereRaw(`not ${encryptedForm(column)}`)) found.push(encryptedField(table, column))
+      if (await inUse(db, table).first(db.raw('1 as found')).whereNotNull(column).whereRaw(`not ${encryptedForm(column)}`)) found.push(encryptedField(table, column))
     }
   }
   return found
