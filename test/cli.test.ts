@@ -139,6 +139,9 @@ describe.each(databases)('the all-access command on $kind', (database) => {
           apiBaseUrl: 'https://api.github.com',
           scope: 'read:user user:email',
           pkce: true,
+          extraAuthorizationParams: {},
+          preset: 'github',
+          presetParams: {},
         },
       ],
     })
@@ -307,6 +310,21 @@ describe.each(databases)('the all-access command on $kind', (database) => {
     expect((await authorizationParams('dbx')).map(([name]) => name).sort()).toEqual([...OWN_PARAMS, 'scope'].sort())
     // With the logins they started, which the key rotation below counts.
     for (const name of ['cleared', 'dbx']) expect(run('providers', 'remove', name).code).toBe(0)
+  })
+
+  it("lists a provider's extra authorization parameters and its preset's parameters in --json, never its client id or secret, and none once cleared with --auth-param ''", () => {
+    const listed = (name: string) => JSON.parse(run('providers', 'list', '--json').stdout).providers.find((p: { name: string }) => p.name === name)
+    expect(run('providers', 'add', 'shown', ...OAUTH2.slice(0, -4), '--client-id', 'SHOWN-ID-789', '--client-secret', 'SHOWN-SECRET-012', '--auth-param', 'prompt=consent', '--auth-param', 'claims={"id_token": {"acr": null}}').code).toBe(0)
+    expect(listed('shown')).toEqual(expect.objectContaining({ extraAuthorizationParams: { prompt: 'consent', claims: '{"id_token": {"acr": null}}' }, preset: null, presetParams: {} }))
+    expect(run('providers', 'add', 'tenant', '--preset', 'keycloak', '--param', 'domain=sso.example.com', '--param', 'realm=acme', '--client-id', 'a', '--client-secret', 'b', '--auth-param', 'kc_idp_hint=github').code).toBe(0)
+    expect(listed('tenant')).toEqual(expect.objectContaining({ extraAuthorizationParams: { kc_idp_hint: 'github' }, preset: 'keycloak', presetParams: { domain: 'sso.example.com', realm: 'acme' } }))
+    const json = run('providers', 'list', '--json')
+    expect(json.stdout + json.stderr).not.toMatch(/SHOWN-ID-789|SHOWN-SECRET-012/)
+    expect(listed('shown')).not.toHaveProperty('clientId')
+    expect(listed('shown')).not.toHaveProperty('clientSecret')
+    expect(run('providers', 'update', 'tenant', '--auth-param', '')).toEqual({ code: 0, stdout: 'updated provider tenant\n', stderr: '' })
+    expect(listed('tenant')).toEqual(expect.objectContaining({ extraAuthorizationParams: {}, preset: 'keycloak', presetParams: { domain: 'sso.example.com', realm: 'acme' } }))
+    for (const name of ['shown', 'tenant']) expect(run('providers', 'remove', name).code).toBe(0)
   })
 
   it('turns PKCE on for an oauth1 provider updated to oauth2, as for any new oauth2 provider: its stored false said nothing of PKCE', async () => {

@@ -162,6 +162,11 @@ async function providers(args: string[], io: CliIo): Promise<number> {
         apiBaseUrl: p.apiBaseUrl,
         scope: p.scope,
         pkce: p.pkce,
+        // Not secrets, so stored unencrypted: the authorization parameters ride in the URL the browser is
+        // sent to, and preset parameters are hosts and ids (Apple's team and key ids, not its key).
+        extraAuthorizationParams: p.extraAuthorizationParams,
+        preset: p.preset ?? null,
+        presetParams: p.presetParams ?? {},
       }))
       if (values.json) io.out(JSON.stringify({ providers: rows }, null, 2))
       else if (rows.length === 0) io.out('no providers (add one with: all-access providers add <name> --preset github --client-id … --client-secret …)')
