@@ -6,7 +6,7 @@ import { buildProviderConfig, checkProviderName } from '../providers/provider-in
 import knex from 'knex'
 import { DatabaseUrlError, isSqlite, isUniqueViolation, parseDatabaseUrl, sqliteHoldsMigrations } from '../store/database.ts'
 import { openStore, migrate, type Store } from '../store/index.ts'
-import { checkKeysCoverStore, clearColumns, missingKeyIds, rotateKeys } from '../store/key-rotation.ts'
+import { checkKeysCoverStore, rotateKeys, unreadableSecrets } from '../store/key-rotation.ts'
 import { parseFlags, parseProviderFlags, UsageError } from './provider-flags.ts'
 import { afterAdding, afterPresetUpdate, presetSummary, presetTable } from './presets.ts'
 import { PRESETS } from '../providers/presets.ts'
@@ -146,9 +146,8 @@ async function providers(args: string[], io: CliIo): Promise<number> {
       if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`)
       const list = await withStore(io, async (store) => {
         // Listed all the same, so that an operator can see what is stored and remove it.
-        const missing = await missingKeyIds(store.db, store.box)
+        const { missing, clear } = await unreadableSecrets(store.db, store.box)
         if (missing.length) io.err(`all-access: stored secrets use key id${missing.length > 1 ? 's' : ''} ${missing.join(', ')}, which ALLACCESS_KEYS lacks: the BFF cannot read them`)
-        const clear = await clearColumns(store.db)
         if (clear.length) io.err(`all-access: stored secrets in ${clear.join(', ')} are not all-access encrypted values (written in clear, or damaged): the BFF cannot read them`)
         return store.providers.listed()
       })

@@ -3,6 +3,7 @@ import { KeyError } from '../crypto/keys.ts'
 import type { SecretBox } from '../crypto/secret-box.ts'
 import { isSqlite } from './database.ts'
 import { ENCRYPTED_COLUMNS, encryptedField, type EncryptedColumn, type EncryptedTable } from './encrypted-columns.ts'
+import { expiredFlows, pendingFlows } from './login-flows.ts'
 
 /** The column that names a row of each table with encrypted columns. */
 const KEY_COLUMN: Record<EncryptedTable, string> = { providers: 'id', accounts: 'id', login_flows: 'id_hash' }
@@ -47,7 +48,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
  */
 export async function rotateKeys(db: Knex, box: SecretBox): Promise<number> {
   // Login flows past their time are no one's: one under a key since dropped would stop the rotation.
-  await db('login_flows').where('expires_at', '<=', Date.now()).delete()
+  await expiredFlows(db, Date.now()).delete()
   // A batch at a time, as the rewrite reads them: read whole, 180 000 accounts held 300 MB, so a
   // database of a few hundred thousand accounts ran keys rotate out of a small container's memory.
   for (const [table, columns] of encryptedTables()) {
@@ -181,50 +182,51 @@ const encryptedForm = (column: string) => `(substr(${column}, 1, 4) = 'aa1.' and
  * no callback takes and the purge deletes. Counted, one encrypted with a key since dropped kept
  * `serve` from starting, and so from the purge that would delete it.
  */
-const inUse = (db: Knex, table: EncryptedTable) => (table === 'login_flows' ? db(table).where('expires_at', '>', Date.now()) : db(table))
+const inUse = (db: Knex, table: EncryptedTable) => (table === 'login_flows' ? pendingFlows(db, Date.now()) : db(table))
+
+/** What of the stored secrets `box` cannot read: the key ids it lacks, and the columns holding values in clear. */
+export interface UnreadableSecrets {
+  /** Key ids stored values use that `box` lacks, in sorted order. */
+  missing: string[]
+  /**
+   * Encrypted columns (`table.column`) holding a value not of the encrypted form: set by hand in
+   * clear, or damaged. Its characters are never taken for a key id, as they may be a secret's own.
+   */
+  clear: string[]
+}
 
 /**
- * The key ids stored secrets use that `box` lacks, in sorted order. Each column is searched for a
- * value outside the known ids first, so a database whose keys are all present costs one probe each.
- * A value not of the encrypted form has no key id (see {@link clearColumns}): its characters are
- * never taken for one, as they may be a secret's own, written in clear.
+ * Finds what of the stored secrets `box` cannot read. Each column is probed once for a value of
+ * either kind (every start of `serve` does this, and a probe that finds nothing reads the whole
+ * table), and only a column where one is found is read again to tell which.
  */
-export async function missingKeyIds(db: Knex, box: SecretBox): Promise<string[]> {
+export async function unreadableSecrets(db: Knex, box: SecretBox): Promise<UnreadableSecrets> {
   const known = box.keys.map((key) => key.id)
   const missing = new Set<string>()
+  const clear: string[] = []
   for (const [table, columns] of encryptedTables()) {
     for (const column of columns) {
-      const outside = (q: Knex.QueryBuilder) =>
-        q.whereNotNull(column).whereRaw(encryptedForm(column)).whereRaw(`${keyIdOfColumn(column)} not in (${known.map(() => '?').join(', ')})`, known)
-      if (!(await outside(inUse(db, table).first(db.raw('1 as found'))))) continue
-      const rows: { id: string }[] = await outside(inUse(db, table).distinct(db.raw(`${keyIdOfColumn(column)} as id`)))
+      const inClear = `not ${encryptedForm(column)}`
+      const otherKey = [`${keyIdOfColumn(column)} not in (${known.map(() => '?').join(', ')})`, known] as const
+      const odd = await inUse(db, table).first(db.raw('1 as found')).whereNotNull(column).where((q) => q.whereRaw(inClear).orWhereRaw(...otherKey))
+      if (!odd) continue
+      if (await inUse(db, table).first(db.raw('1 as found')).whereNotNull(column).whereRaw(inClear)) clear.push(encryptedField(table, column))
+      const rows: { id: string }[] = await inUse(db, table).distinct(db.raw(`${keyIdOfColumn(column)} as id`)).whereNotNull(column).whereRaw(encryptedForm(column)).whereRaw(...otherKey)
       for (const row of rows) missing.add(row.id)
     }
   }
-  return [...missing].sort()
-}
-
-/** The encrypted columns (`table.column`) holding a value that is not an encrypted value: set by hand in clear, or damaged. */
-export async function clearColumns(db: Knex): Promise<string[]> {
-  const found: string[] = []
-  for (const [table, columns] of encryptedTables()) {
-    for (const column of columns) {
-      if (await inUse(db, table).first(db.raw('1 as found')).whereNotNull(column).whereRaw(`not ${encryptedForm(column)}`)) found.push(encryptedField(table, column))
-    }
-  }
-  return found
+  return { missing: [...missing].sort(), clear }
 }
 
 /** Refuses to run with keys that cannot decrypt what is stored: every request would fail later. */
 export async function checkKeysCoverStore(db: Knex, box: SecretBox): Promise<void> {
-  const clear = await clearColumns(db)
+  const { missing, clear } = await unreadableSecrets(db, box)
   if (clear.length) {
     // Named by column, never quoted: such a value may be a token or client secret written in clear.
     throw new KeyError(
       `stored secrets in ${clear.join(', ')} are not all-access encrypted values (written in clear, or damaged): set them again with all-access providers update, or delete those rows`,
     )
   }
-  const missing = await missingKeyIds(db, box)
   if (missing.length) {
     throw new KeyError(
       // Not "list the old key after the new one": after a rotation the key missing may be the new one.

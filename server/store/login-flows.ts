@@ -4,6 +4,12 @@ import { hashId } from '../crypto/random.ts'
 import { encryptedField } from './encrypted-columns.ts'
 import { returnedRows, toMillis } from './rows.ts'
 
+/** Login flows a callback can still take: not past their time. */
+export const pendingFlows = (db: Knex, now: number) => db('login_flows').where('expires_at', '>', now)
+
+/** Login flows past their time: no callback takes them, and the purge deletes them. */
+export const expiredFlows = (db: Knex, now: number) => db('login_flows').where('expires_at', '<=', now)
+
 /** What the BFF remembers between the redirect to a provider and its callback. */
 export interface LoginFlow {
   provider: string
@@ -99,10 +105,10 @@ export class LoginFlowStore {
   }
 
   private pending(now: number) {
-    return this.db('login_flows').where('expires_at', '>', now)
+    return pendingFlows(this.db, now)
   }
 
   async removeExpired(now = Date.now()): Promise<number> {
-    return this.db('login_flows').where('expires_at', '<=', now).delete()
+    return expiredFlows(this.db, now).delete()
   }
 }
