@@ -1067,6 +1067,12 @@ describe.each(databases)('the store on $kind', (database) => {
         for (const id of ['flow-a', 'flow-b']) await store.loginFlows.create(id, p.id, { provider: 'p', next: '/' }, 60_000)
         // A batch locks flows in key order; a purge holding the last and then asking for the first closes the circle.
         const [first, last] = [hashId('flow-a'), hashId('flow-b')].sort()
+        // Each waiter looks for a deadlock once, deadlock_timeout after it starts waiting (1 s by
+        // default), and the first to look is cancelled. The rotation waits first, so it is the one,
+        // unless the purge's second delete comes after that look: on a busy machine it once did,
+        // and the purge was cancelled instead. 5 s for both instances opened below leaves room.
+        const { rows } = await store.db.raw('SELECT current_database() AS name')
+        await store.db.raw("ALTER DATABASE ?? SET deadlock_timeout = '5s'", [rows[0].name])
         const [newKey] = parseKeys(generateKey())
         const rotating = new SecretBox([newKey, ...keys])
         const purge = await anotherInstance().db.transaction()
