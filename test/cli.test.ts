@@ -22,6 +22,7 @@ import { signedIn } from './support/signed-in.ts'
 import { startBff } from './support/bff.ts'
 import { startServe } from './support/demo-server.ts'
 import { migrationSource } from '../migrations/index.ts'
+import { PROVIDER_OPTIONS } from '../server/cli/provider-flags.ts'
 import { scratchFolder } from './support/scratch-folder.ts'
 
 const BIN = resolve('bin/all-access.js')
@@ -134,14 +135,24 @@ describe.each(databases)('the all-access command on $kind', (database) => {
           displayName: 'GitHub',
           protocol: 'oauth2',
           enabled: true,
+          preset: 'github',
+          presetParams: {},
+          requestTokenUrl: null,
           authorizationUrl: 'https://github.com/login/oauth/authorize',
+          accessTokenUrl: 'https://github.com/login/oauth/access_token',
+          profileUrl: 'https://api.github.com/user',
+          revocationUrl: 'https://api.github.com/applications',
           issuer: null,
           apiBaseUrl: 'https://api.github.com',
           scope: 'read:user user:email',
+          scopeDelimiter: ' ',
+          identifierPath: 'id',
+          displayNamePath: 'name',
           pkce: true,
+          tokenAuthMethod: 'client_secret_post',
+          tokenPlacement: 'header',
+          refresh: 'none',
           extraAuthorizationParams: {},
-          preset: 'github',
-          presetParams: {},
         },
       ],
     })
@@ -203,6 +214,100 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       refresh: 'static',
       scopeDelimiter: ',',
     })
+  })
+
+  it('lists, in --json, every setting a flag of providers add and update sets, as stored, and never the client id or secret', () => {
+    const listed = (name: string) => JSON.parse(run('providers', 'list', '--json').stdout).providers.find((p: { name: string }) => p.name === name)
+    // Every value unlike its preset's and its default, so that a setting left out or shown as another's shows.
+    const everyFlag = [
+      '--preset', 'keycloak',
+      '--param', 'domain=sso.listed.example',
+      '--param', 'realm=ops',
+      '--protocol', 'oidc',
+      '--display-name', 'Listed Flags',
+      '--client-id', 'LISTED-ID-345',
+      '--client-secret', 'LISTED-SECRET-678',
+      '--issuer', 'https://id.listed.example',
+      '--authorization-url', 'https://id.listed.example/authorize',
+      '--access-token-url', 'https://id.listed.example/token',
+      '--profile-url', 'https://id.listed.example/userinfo',
+      '--api-base-url', 'https://api.listed.example/v2',
+      '--revocation-url', 'https://id.listed.example/revoke',
+      '--scope', 'openid email',
+      '--identifier-path', 'data.sub',
+      '--no-pkce',
+      '--token-auth', 'client_secret_post',
+      '--token-placement', 'query',
+      '--auth-param', 'prompt=consent',
+      '--auth-param', 'hd=listed.example',
+      '--display-name-path', 'given_name family_name',
+      '--refresh', 'static',
+      '--scope-delimiter', 'comma',
+    ]
+    expect(run('providers', 'add', 'listed', ...everyFlag).code).toBe(0)
+    expect(listed('listed')).toEqual({
+      name: 'listed',
+      displayName: 'Listed Flags',
+      protocol: 'oidc',
+      enabled: true,
+      preset: 'keycloak',
+      presetParams: { domain: 'sso.listed.example', realm: 'ops' },
+      requestTokenUrl: null,
+      authorizationUrl: 'https://id.listed.example/authorize',
+      accessTokenUrl: 'https://id.listed.example/token',
+      profileUrl: 'https://id.listed.example/userinfo',
+      revocationUrl: 'https://id.listed.example/revoke',
+      issuer: 'https://id.listed.example',
+      apiBaseUrl: 'https://api.listed.example/v2',
+      scope: 'openid email',
+      scopeDelimiter: ',',
+      identifierPath: 'data.sub',
+      displayNamePath: 'given_name family_name',
+      pkce: false,
+      tokenAuthMethod: 'client_secret_post',
+      tokenPlacement: 'query',
+      refresh: 'static',
+      extraAuthorizationParams: { prompt: 'consent', hd: 'listed.example' },
+    })
+    // The flags one provider cannot hold with the others: a request token URL is OAuth 1.0a's, PKCE not.
+    const pkce = ['--pkce']
+    expect(run('providers', 'update', 'listed', ...pkce).code).toBe(0)
+    expect(listed('listed')).toEqual(expect.objectContaining({ pkce: true, tokenPlacement: 'query' }))
+    const oauth1 = ['--request-token-url', 'https://l.listed.example/rt', '--authorization-url', 'https://l.listed.example/a', '--access-token-url', 'https://l.listed.example/at', '--profile-url', 'https://l.listed.example/me', '--client-id', 'a', '--client-secret', 'b']
+    expect(run('providers', 'add', 'listed-oauth1', ...oauth1).code).toBe(0)
+    expect(listed('listed-oauth1')).toEqual(expect.objectContaining({ protocol: 'oauth1', requestTokenUrl: 'https://l.listed.example/rt', preset: null, displayNamePath: null, pkce: false }))
+    // A flag added later is in this test's commands, or this fails until it is.
+    const given = new Set([...everyFlag, ...pkce, ...oauth1].filter((arg) => arg.startsWith('--')).map((arg) => arg.slice(2)))
+    expect([...given].sort()).toEqual(Object.keys(PROVIDER_OPTIONS).sort())
+    const json = run('providers', 'list', '--json')
+    expect(json.stdout + json.stderr).not.toMatch(/LISTED-ID-345|LISTED-SECRET-678/)
+    expect(listed('listed')).not.toHaveProperty('clientId')
+    expect(listed('listed')).not.toHaveProperty('clientSecret')
+    for (const name of ['listed', 'listed-oauth1']) expect(run('providers', 'remove', name).code).toBe(0)
+  })
+
+  it('shows in --json every column of the providers table but its secrets and its row bookkeeping, so that a column added later cannot be left out unnoticed', async () => {
+    // Kept out: the encrypted columns (`enabled` says whether both are set), and what no flag sets.
+    const SECRET_COLUMNS = ['client_id', 'client_secret']
+    const BOOKKEEPING_COLUMNS = ['id', 'created_at', 'updated_at']
+    expect(SECRET_COLUMNS).toEqual([...ENCRYPTED_COLUMNS.providers])
+    expect(run('providers', 'add', 'columns', ...OAUTH2).code).toBe(0)
+    const shown = Object.keys(JSON.parse(run('providers', 'list', '--json').stdout).providers.find((p: { name: string }) => p.name === 'columns'))
+    const store = openStore({ databaseUrl: env.DATABASE_URL, keys: parseKeys(env.ALLACCESS_KEYS), cwd })
+    let columns: string[]
+    try {
+      columns = Object.keys(await store.db('providers').columnInfo())
+    } finally {
+      await store.close()
+    }
+    const key = (column: string) => column.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase())
+    const keptOut = [...SECRET_COLUMNS, ...BOOKKEEPING_COLUMNS]
+    expect(keptOut.filter((column) => !columns.includes(column))).toEqual([])
+    expect(columns.filter((column) => !keptOut.includes(column) && !shown.includes(key(column)))).toEqual([])
+    expect(shown.filter((name) => keptOut.map(key).includes(name))).toEqual([])
+    // And nothing shown that is not stored, but whether the provider is enabled.
+    expect(shown.filter((name) => !columns.map(key).includes(name))).toEqual(['enabled'])
+    expect(run('providers', 'remove', 'columns').code).toBe(0)
   })
 
   it('infers oauth1 from a request token URL, oidc from an issuer, and oauth2 otherwise, with loopback http allowed', async () => {

@@ -6,6 +6,7 @@ import { buildProviderConfig, checkProviderName } from '../providers/provider-in
 import knex from 'knex'
 import { DatabaseUrlError, isSqlite, isUniqueViolation, parseDatabaseUrl, sqliteHoldsMigrations } from '../store/database.ts'
 import { openStore, migrate, type Store } from '../store/index.ts'
+import type { ProviderListing } from '../store/providers.ts'
 import { checkKeysCoverStore, rotateKeys, unreadableSecrets } from '../store/key-rotation.ts'
 import { parseFlags, parseProviderFlags, UsageError } from './provider-flags.ts'
 import { afterAdding, afterPresetUpdate, presetSummary, presetTable } from './presets.ts'
@@ -151,22 +152,7 @@ async function providers(args: string[], io: CliIo): Promise<number> {
         if (clear.length) io.err(`all-access: stored secrets in ${clear.join(', ')} are not all-access encrypted values (written in clear, or damaged): the BFF cannot read them`)
         return store.providers.listed()
       })
-      const rows = list.map((p) => ({
-        name: p.name,
-        displayName: p.displayName,
-        protocol: p.protocol,
-        enabled: p.enabled,
-        authorizationUrl: p.authorizationUrl,
-        issuer: p.issuer,
-        apiBaseUrl: p.apiBaseUrl,
-        scope: p.scope,
-        pkce: p.pkce,
-        // Not secrets, so stored unencrypted: the authorization parameters ride in the URL the browser is
-        // sent to, and preset parameters are hosts and ids (Apple's team and key ids, not its key).
-        extraAuthorizationParams: p.extraAuthorizationParams,
-        preset: p.preset ?? null,
-        presetParams: p.presetParams ?? {},
-      }))
+      const rows = list.map(listedSettings)
       if (values.json) io.out(JSON.stringify({ providers: rows }, null, 2))
       else if (rows.length === 0) io.out('no providers (add one with: all-access providers add <name> --preset github --client-id … --client-secret …)')
       else for (const row of rows) io.out(`${row.name}\t${row.protocol}\t${row.enabled ? 'enabled' : 'disabled'}\t${row.displayName}`)
@@ -183,6 +169,44 @@ async function providers(args: string[], io: CliIo): Promise<number> {
     }
     default:
       throw new UsageError(action ? `unknown providers command "${action}" (add, update, list, remove)` : 'usage: all-access providers add|update|list|remove')
+  }
+}
+
+/**
+ * A provider as `providers list --json` shows it: every setting a `providers add` or `update` flag
+ * sets, as stored (null when unset), so an operator can check them without reading the database.
+ * Typed so that a setting added to the providers leaves this short of one and fails to compile.
+ */
+type ListedProvider = { [K in keyof Omit<ProviderListing, 'id'>]-?: NonNullable<ProviderListing[K]> | null }
+
+function listedSettings(p: ProviderListing): ListedProvider {
+  return {
+    name: p.name,
+    displayName: p.displayName,
+    protocol: p.protocol,
+    // Whether both client id and secret are set, never either: the client id is kept encrypted with
+    // the secret, and the listing decrypts nothing, so it still works when a key is lost.
+    enabled: p.enabled,
+    preset: p.preset ?? null,
+    presetParams: p.presetParams ?? {},
+    requestTokenUrl: p.requestTokenUrl,
+    authorizationUrl: p.authorizationUrl,
+    accessTokenUrl: p.accessTokenUrl,
+    profileUrl: p.profileUrl,
+    revocationUrl: p.revocationUrl,
+    issuer: p.issuer,
+    apiBaseUrl: p.apiBaseUrl,
+    scope: p.scope,
+    scopeDelimiter: p.scopeDelimiter ?? null,
+    identifierPath: p.identifierPath,
+    displayNamePath: p.displayNamePath ?? null,
+    pkce: p.pkce,
+    tokenAuthMethod: p.tokenAuthMethod,
+    tokenPlacement: p.tokenPlacement,
+    refresh: p.refresh ?? null,
+    // Not secrets, so stored unencrypted: the authorization parameters ride in the URL the browser is
+    // sent to, and preset parameters are hosts and ids (Apple's team and key ids, not its key).
+    extraAuthorizationParams: p.extraAuthorizationParams,
   }
 }
 

@@ -7,7 +7,8 @@ export class UsageError extends InputError {
   override name = 'UsageError'
 }
 
-const PROVIDER_OPTIONS = {
+/** Every flag of `providers add` and `update` (exported for the test that each shows in `providers list --json`). */
+export const PROVIDER_OPTIONS = {
   preset: { type: 'string' },
   protocol: { type: 'string' },
   'display-name': { type: 'string' },
