@@ -620,6 +620,12 @@ describe.each(databases)('an OpenID Connect login whose ID token breaks OpenID C
     ['a sub longer than 255 characters', () => ({ sub: 'a'.repeat(256) })],
     // jwtVerify lets a future iat by; a back-channel logout is judged against it, and would seem older.
     ['an iat an hour from now', () => ({ sub: 'alice', iat: now() + 3600, exp: now() + 3900 })],
+    // A sid read as none would store the session without it: a back-channel logout by sid could not end it.
+    ['a sid that is a number', () => ({ sub: 'alice', sid: 42 })],
+    ['an empty sid', () => ({ sub: 'alice', sid: '' })],
+    ['a sid that is an object', () => ({ sub: 'alice', sid: { id: 'session-1' } })],
+    ['a sid that is null', () => ({ sub: 'alice', sid: null })],
+    ['a sid longer than 255 characters', () => ({ sub: 'alice', sid: 's'.repeat(256) })],
   ])('fails with id_token_invalid for an ID token with %s, and writes nothing', async (_name, made) => {
     claims = made()
     const before = await rowCounts(bff.store.db)
@@ -630,6 +636,22 @@ describe.each(databases)('an OpenID Connect login whose ID token breaks OpenID C
   it("signs in with a sub of 255 characters, issued ahead of this clock by less than the clocks' 30 s tolerance", async () => {
     claims = { sub: 'a'.repeat(255), iat: now() + 20 }
     expect(authError(await login(new BrowserSession(), bff.url, 'op'))).toBeNull()
+  })
+
+  it('signs in with a sid of 255 characters, whose session a back-channel logout naming that sid then ends', async () => {
+    const sid = 's'.repeat(255)
+    claims = { sub: 'alice', sid }
+    const browser = new BrowserSession()
+    expect(authError(await login(browser, bff.url, 'op'))).toBeNull()
+    expect((await session(browser, bff.url)).authenticated).toBe(true)
+    const logoutToken = await provider.idToken({ sid, nonce: undefined, jti: `jti-${Date.now()}`, events: { 'http://schemas.openid.net/event/backchannel-logout': {} } })
+    const answer = await fetch(new URL('/auth/backchannel-logout/op', bff.url), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ logout_token: logoutToken }).toString(),
+    })
+    expect(answer.status).toBe(200)
+    expect((await session(browser, bff.url)).authenticated).toBe(false)
   })
 })
 

@@ -378,6 +378,7 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
     ['several audiences and no azp', true, { aud: ['client', 'another-client'] }],
     ['an azp naming another client', true, { azp: 'another-client' }],
     ['an auth_time that is not a number', true, { auth_time: 'yesterday' }],
+    ['a sid that is a number', true, { sid: 42 }],
   ] as const)("still refuses, while the provider's key set answers 503, a refreshed ID token with %s", async (_name, signed, claims) => {
     const { status, account, upstream } = await refreshAnswering('alice', signed, keysDown[0][1], claims)
     expect(status).toBe(401)
@@ -391,6 +392,26 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
     expect(body).toEqual({ error: 'reauth_required', message: expect.any(String) })
     expect(upstream).toEqual([])
     expect(account.accessToken).toBe('alice-token')
+  })
+
+  it.each([
+    ['a number', 42],
+    ['empty', ''],
+    ['an object', { id: 'session-1' }],
+    ['longer than 255 characters', 's'.repeat(256)],
+  ])('refuses, as reauth_required, a refreshed ID token whose sid is %s, as the login refuses it', async (_name, sid) => {
+    const { status, body, account, upstream } = await refreshAnswering('alice', true, undefined, { sid })
+    expect(status).toBe(401)
+    expect(body).toEqual({ error: 'reauth_required', message: expect.any(String) })
+    expect(upstream).toEqual([])
+    expect(account.status).toBe('reauth_required')
+    expect(account.accessToken).toBe('alice-token')
+  })
+
+  it('stores a refresh whose ID token carries a sid of 255 characters', async () => {
+    const { status, account } = await refreshAnswering('alice', true, undefined, { sid: 's'.repeat(255) })
+    expect(status).toBe(200)
+    expect(account.refreshToken).toBe('alice-refresh-2')
   })
 
   it.each(keysDown)("still refuses a refreshed ID token naming another user when the provider's key set %s", async (_name, keysAnswer) => {

@@ -9,7 +9,7 @@ import type { CallbackInput, ParsedToken, Profile } from './types.ts'
 
 /**
  * OpenID Connect on top of the OAuth 2.0 client: endpoints from discovery, a nonce, and an ID token
- * whose signature (JWKS), `iss`, `aud`, `sub`, `iat`, `exp`, nonce and, when the login asked a
+ * whose signature (JWKS), `iss`, `aud`, `sub`, `sid`, `iat`, `exp`, nonce and, when the login asked a
  * `max_age`, `auth_time` are checked before the login counts.
  */
 export class OidcClient extends OAuth2Client {
@@ -282,6 +282,9 @@ export interface LogoutTokenClaims {
  * - an `azp` when `aud` names several parties, and an `azp` naming this client (OpenID Connect
  *   Core §3.1.3.7, as oauth4webapi checks).
  * - an `auth_time`, whenever present, a number (§2): one that is not cannot be held to a `max_age`.
+ * - a `sid`, whenever present, a string of 1 to 255 characters, as `sub` (OpenID Connect Front-
+ *   and Back-Channel Logout: a string). Read as none, the session would be stored without it, and
+ *   a back-channel logout naming the provider's session could not end it.
  */
 function checkIdTokenClaims(claims: Record<string, unknown>, clientId: string | null): void {
   const { sub, iat } = claims
@@ -296,6 +299,10 @@ function checkIdTokenClaims(claims: Record<string, unknown>, clientId: string | 
   }
   if (claims.auth_time !== undefined && typeof claims.auth_time !== 'number') {
     throw new AllAccessError('id_token_invalid', { detail: 'id_token auth_time is not a number' })
+  }
+  const { sid } = claims
+  if (sid !== undefined && (typeof sid !== 'string' || sid.length === 0 || sid.length > 255)) {
+    throw new AllAccessError('id_token_invalid', { detail: 'id_token sid is not a string of 1 to 255 characters' })
   }
 }
 
