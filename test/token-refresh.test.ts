@@ -379,6 +379,9 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
     ['an azp naming another client', true, { azp: 'another-client' }],
     ['an auth_time that is not a number', true, { auth_time: 'yesterday' }],
     ['a sid that is a number', true, { sid: 42 }],
+    // Refused by jwtVerify once the keys can be had: read without them, they must not pass for absent.
+    ['an nbf that is not a number', true, { nbf: 'tomorrow' }],
+    ['an nbf an hour from now', true, { nbf: now + 3600 }],
   ] as const)("still refuses, while the provider's key set answers 503, a refreshed ID token with %s", async (_name, signed, claims) => {
     const { status, account, upstream } = await refreshAnswering('alice', signed, keysDown[0][1], claims)
     expect(status).toBe(401)

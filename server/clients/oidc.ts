@@ -108,6 +108,10 @@ export class OidcClient extends OAuth2Client {
     if (typeof claims.exp !== 'number' || claims.exp <= Date.now() / 1000 - CLOCK_SKEW_S) {
       throw new AllAccessError('id_token_invalid', { detail: 'id_token read without keys: expired' })
     }
+    // As jwtVerify judges it once the keys are back: one that is not a number does not pass for none.
+    if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf > Date.now() / 1000 + CLOCK_SKEW_S)) {
+      throw new AllAccessError('id_token_invalid', { detail: 'id_token read without keys: not valid yet (nbf)' })
+    }
     checkIdTokenClaims(claims, this.provider.clientId)
     return claims
   }
