@@ -1061,12 +1061,21 @@ describe('the all-access command without configuration', () => {
     expect(existsSync(join(cwd, 'data'))).toBe(false)
   })
 
-  it('prints its usage when run without a command, and fails', () => {
+  it('prints its usage on stderr when run without a command, and fails as bad input does (exit 2)', () => {
     const result = cli([], { ALLACCESS_KEYS: generateKey() }, temporaryFolder())
-    expect(result.code).toBe(1)
-    expect(result.stdout).toMatch(/^usage: all-access <command>\n/)
-    expect(result.stdout).toContain('keys rotate')
-    expect(result.stdout).toContain("an empty value clears one (--scope '', --auth-param '')")
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toMatch(/^usage: all-access <command>\n/)
+    expect(result.stderr).toContain('keys rotate')
+    expect(result.stderr).toContain("an empty value clears one (--scope '', --auth-param '')")
+  })
+
+  it('prints its usage on stdout for help and --help, and succeeds', () => {
+    for (const args of [['help'], ['--help']]) {
+      const result = cli(args, { ALLACCESS_KEYS: generateKey() }, temporaryFolder())
+      expect(result.code, args[0]).toBe(0)
+      expect(result.stdout, args[0]).toMatch(/^usage: all-access <command>\n/)
+    }
   })
 })
 

@@ -260,10 +260,13 @@ async function run(args: string[], io: CliIo): Promise<number> {
       return 0
     }
     case undefined:
+      // Bad input, as the README's exit codes say (1 is kept for a bug): the usage goes where errors go.
+      io.err(USAGE)
+      return 2
     case 'help':
     case '--help':
       io.out(USAGE)
-      return command === undefined ? 1 : 0
+      return 0
     default:
       throw new UsageError(`unknown command "${command}"`)
   }
