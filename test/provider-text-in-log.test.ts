@@ -91,6 +91,19 @@ describe.each(databases)("what a provider chose, in the log, on $kind", (databas
     expectShort(line)
   })
 
+  it("cuts what the system says of a discovered token endpoint on a host of ten kilobytes, which quotes the host whole", async () => {
+    // A label longer than DNS allows: the lookup fails on this machine, before any query is sent.
+    const host = `${LONG}.example`
+    const provider = await startDocumentedProvider({ discovery: { token_endpoint: `https://${host}/token` }, answers: {} })
+    providers.push(provider)
+    await bff.addProvider('long-host', { issuer: provider.url, clientId: 'c', clientSecret: 's' })
+    const { error, lines } = await failedLogin('long-host')
+    expect(error).toBe('token_request_failed')
+    const line = lines.find((candidate) => candidate.includes('token_request_failed:'))
+    expect(line).toMatch(new RegExp(`^error req=[0-9a-f]+ token_request_failed: POST https://x+…\\[cut:${'https://'.length + host.length + '/token'.length}-chars\\]: getaddrinfo \\w+ x+…\\[cut:\\d+-chars\\]$`))
+    expectShort(line)
+  })
+
   it('cuts a discovered key set URL of ten kilobytes that cannot be reached, naming the keys and why', async () => {
     const port = await deadPort()
     const jwks = `http://127.0.0.1:${port}/jwks/${LONG}`

@@ -1,7 +1,7 @@
 import type { ErrorCode } from '../../shared/errors.ts'
 import { cutText } from '../cut-text.ts'
 import { AllAccessError } from '../errors.ts'
-import { codingsToUndo, letGo, readDecoded } from './content-coding.ts'
+import { codingsToUndo, letGo, readDecoded, UnreadableCoding } from './content-coding.ts'
 import { AnswerTooLarge, deadline, send } from './provider-transport.ts'
 
 export const DEFAULT_TIMEOUT_MS = 30_000
@@ -72,7 +72,9 @@ export async function callProvider(url: URL | string, init: ProviderRequest, fai
     if (limit.signal.aborted) {
       throw new AllAccessError(failure === 'upstream_unreachable' ? 'upstream_timeout' : failure, { detail: `${where}: no complete answer in ${timeoutMs} ms`, cause: limit.signal.reason })
     }
-    throw new AllAccessError(failure, { detail: `${where}: ${(cause as Error).message}`, cause })
+    // undici's and Node's words may quote the provider (a discovered host, whole, in getaddrinfo's); ours cut what they quote.
+    const said = cause instanceof UnreadableCoding ? cause.message : cutText((cause as Error).message)
+    throw new AllAccessError(failure, { detail: `${where}: ${said}`, cause })
   } finally {
     limit.clear()
   }
