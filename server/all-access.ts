@@ -13,7 +13,7 @@ import { bffRequest } from './http/bff-request.ts'
 import { RouteTable } from './http/route-table.ts'
 import { requireCsrf } from './http/csrf.ts'
 import { operations } from './http/operations.ts'
-import { consoleLogger, type Logger } from './log.ts'
+import { consoleLogger, withLinesCut, type Logger } from './log.ts'
 import { BffMetrics } from './metrics.ts'
 import { proxyRoute } from './proxy/index.ts'
 import { proxyRefusalsOnly } from './proxy/refusals.ts'
@@ -146,7 +146,7 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
     if (ownsStore) await store.close().catch(() => {})
     throw error
   }
-  const log = options.log ?? consoleLogger
+  const log = withLinesCut(options.log ?? consoleLogger)
   const cookies = { secure: publicUrl.protocol === 'https:' }
   const clients = options.clients ?? {}
   const loginLimits = { ...DEFAULT_LOGIN_LIMITS, ...options.loginLimits }

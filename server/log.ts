@@ -12,6 +12,42 @@ export interface Logger {
   error(line: string, fields?: LogFields): void
 }
 
+/**
+ * The most one line holds, as written: a stack trace of Node's ten frames (some 1.5 KiB of paths
+ * into node_modules) and the error and request before it fit, while text from outside, however many
+ * parts of a detail or a message quote it, never makes a line longer.
+ */
+export const LINE_LIMIT = 4096
+
+/** What both formats write as six characters (`\u001b`): counted so, a line of them stays in the limit once written. */
+const widthOf = (c: number) => (c <= 0x1f || (c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029 ? 6 : 1)
+
+/**
+ * The line, if longer than {@link LINE_LIMIT} as written, cut to it with the mark `cutText` gives a
+ * text (its length before the cut); a line cut once is not cut again.
+ */
+export function cutLine(line: string): string {
+  // Six characters each at most: a line this short fits however it is written.
+  if (line.length * 6 <= LINE_LIMIT) return line
+  let width = 0
+  for (let i = 0; i < line.length && width <= LINE_LIMIT; i++) width += widthOf(line.charCodeAt(i))
+  if (width <= LINE_LIMIT) return line
+  const mark = `…[cut:${line.length}-chars]`
+  let end = 0
+  for (width = mark.length; width + widthOf(line.charCodeAt(end)) <= LINE_LIMIT; end++) width += widthOf(line.charCodeAt(end))
+  // Not between the halves of a surrogate pair, which would leave half a character.
+  if (/[\ud800-\udbff]/.test(line[end - 1]!)) end--
+  return line.slice(0, end) + mark
+}
+
+/**
+ * The logger all-access writes to, the host's own included: every line cut to {@link LINE_LIMIT}.
+ * An error's detail or stack may quote a provider (a profile in a hook's error, say) or a client.
+ */
+export function withLinesCut(log: Logger): Logger {
+  return { info: (line, fields) => log.info(cutLine(line), fields), error: (line, fields) => log.error(cutLine(line), fields) }
+}
+
 /** How `serve` prints its lines (`ALLACCESS_LOG_FORMAT`). */
 export const LOG_FORMATS = ['text', 'json'] as const
 export type LogFormat = (typeof LOG_FORMATS)[number]

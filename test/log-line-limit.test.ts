@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { LINE_LIMIT, textLine } from '../server/log.ts'
+import { BrowserSession } from './support/browser-session.ts'
+import { startBff, type TestBff } from './support/bff.ts'
+import { databases } from './support/databases.ts'
+import { startDocumentedProvider, type DocumentedProvider } from './support/documented-provider.ts'
+import { authError, login } from './support/login.ts'
+
+/** A profile field of a hundred kilobytes: a provider's answer may run to its megabyte. */
+const LONG = 'b'.repeat(100_000)
+
+describe.each(databases)("an error line quoting a provider's answer at length, on $kind", (database) => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+  const providers: DocumentedProvider[] = []
+
+  beforeAll(async () => {
+    const created = await database.create()
+    drop = created.drop
+    bff = await startBff(created.url, {
+      hooks: {
+        // A host app that quotes what it could not place, as an error message may.
+        getOrCreateUser: ({ profile }) => {
+          throw new Error(typeof profile.name === 'string' ? `no seat for ${profile.name}` : 'no seat left')
+        },
+      },
+    })
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    for (const provider of providers) await provider.close()
+    await drop?.()
+  })
+
+  /** The error lines of a login through a provider whose profile is `profile`, and how it ended. */
+  async function loginWithProfile(name: string, profile: Record<string, unknown>): Promise<{ error: string | null; errors: string[] }> {
+    const provider = await startDocumentedProvider({
+      answers: { '/token': () => ({ body: { access_token: 'at', token_type: 'Bearer' } }), '/profile': () => ({ body: profile }) },
+    })
+    providers.push(provider)
+    await bff.addProvider(name, { protocol: 'oauth2', authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/profile`, clientId: 'c', clientSecret: 's' })
+    const before = bff.errors.length
+    const error = authError(await login(new BrowserSession(), bff.url, name))
+    return { error, errors: bff.errors.slice(before) }
+  }
+
+  it(`cuts the line to ${LINE_LIMIT} characters with a mark of its length, keeping the request id, the code and the start of the error`, async () => {
+    const { error, errors } = await loginWithProfile('long-profile', { id: 'alice', name: LONG })
+    expect(error).toBe('server_error')
+    expect(errors).toHaveLength(1)
+    const line = errors[0]!
+    expect(line).toMatch(/^error req=[0-9a-f]+ server_error: Error: no seat for b+…\[cut:\d+-chars\]$/)
+    // The mark gives the length of the line as it was: the whole message and its stack.
+    expect(Number(/\[cut:(\d+)-chars\]$/.exec(line)![1])).toBeGreaterThan(`error req=0000000000000000 server_error: Error: no seat for ${LONG}`.length)
+    expect(line.length).toBeLessThanOrEqual(LINE_LIMIT)
+  })
+
+  it(`cuts a line of control characters so that, escaped as the log writes them, it still holds ${LINE_LIMIT} characters at most`, async () => {
+    const { error, errors } = await loginWithProfile('control-profile', { id: 'bob', name: '\u0001'.repeat(100_000) })
+    expect(error).toBe('server_error')
+    const line = errors[0]!
+    expect(line).toMatch(/^error req=[0-9a-f]+ server_error: Error: no seat for \u0001+…\[cut:\d+-chars\]$/)
+    expect(textLine(line).length).toBeLessThanOrEqual(LINE_LIMIT)
+  })
+
+  it("keeps an error of ordinary length whole, with its stack trace's frames", async () => {
+    const { error, errors } = await loginWithProfile('short-profile', { id: 'carol' })
+    expect(error).toBe('server_error')
+    expect(errors).toEqual([expect.stringMatching(/^error req=[0-9a-f]+ server_error: Error: no seat left\n {4}at /)])
+    expect(errors[0]).not.toContain('[cut:')
+    expect(errors[0]!.split('\n    at ').length).toBeGreaterThan(2)
+  })
+})
