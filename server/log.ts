@@ -144,13 +144,19 @@ const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/g
 const escaped = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`
 
 /**
+ * A line break before anything but a stack trace's next frame: indented, the text after one was still
+ * a line of its own to awk, `grep`, or a collector taking a record a line.
+ */
+const LINE_BREAK_IN_TEXT = /\n(?! {4}at )/g
+
+/**
  * A line as the text format writes it. Text from a provider or a caller can reach a line (an error's
- * detail); its control characters are escaped, and each line break of a message (a stack trace's)
- * goes on indented, so no such text starts a line that reads as the BFF's own.
+ * detail, a message); its control characters and line breaks are escaped, so no such text starts a
+ * line. A stack trace's frames go on indented lines below it, where they read as its.
  */
 export function textLine(line: string): string {
   if (!/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(line)) return line
-  return line.replace(CONTROL, escaped).replace(/\n/g, '\n  ')
+  return line.replace(CONTROL, escaped).replace(LINE_BREAK_IN_TEXT, '\\u000a').replace(/\n/g, '\n  ')
 }
 
 export const consoleLogger: Logger = {

@@ -156,3 +156,33 @@ describe.each(['text', 'json'])('all-access serve with ALLACCESS_LOG_FORMAT=%s, 
     }
   })
 })
+
+describe.each(['text', 'json'])('all-access serve with ALLACCESS_LOG_FORMAT=%s, posted a logout token whose header holds a line break', (format) => {
+  let serve: RunningServe
+
+  beforeAll(async () => {
+    serve = await startServe({ sandbox: true, env: { ALLACCESS_LOG_FORMAT: format } })
+  })
+
+  afterAll(async () => {
+    await serve?.stop()
+  })
+
+  // Indented, the text after it was still a line of its own to awk or a collector that takes one record a line.
+  it('escapes it, so that the text after it is no line of the log, indented or not', async () => {
+    const forged = 'GET /auth/session 500 0ms req=f0f0f0f0f0f0f0f0'
+    const parameter = `x\n${forged}\r\n    ${forged}`
+    const response = await fetch(new URL('/auth/backchannel-logout/sandbox-oidc', serve.url), { method: 'POST', body: new URLSearchParams({ logout_token: jwtWithHeader({ alg: 'RS256', crit: [parameter] }) }) })
+    expect(response.status).toBe(400)
+    await serve.stop()
+    const output = serve.output()
+    expect(output.split('\n').filter((line) => line.includes('req=f0f0'))).toEqual([expect.stringMatching(/^(refused|\{)/)])
+    const refusal = `refused req=${response.headers.get('x-request-id')} invalid_request: logout token rejected: Extension Header Parameter "${parameter}" is not recognized`
+    if (format === 'json') {
+      const entries = output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>)
+      expect(entries).toContainEqual(expect.objectContaining({ level: 'info', msg: refusal }))
+    } else {
+      expect(output.split('\n')).toContain(refusal.replace('\r', '\\u000d').replaceAll('\n', '\\u000a'))
+    }
+  })
+})

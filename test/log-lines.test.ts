@@ -38,19 +38,18 @@ describe('log lines, written in batches', () => {
     expect(stderr).toBe('error req=3 server_error: boom\n')
   })
 
-  it("keeps text from elsewhere from starting a line of its own or driving the terminal: control characters escaped, a message's line breaks indented", async () => {
+  it("keeps text from elsewhere from starting a line of its own or driving the terminal: control characters and line breaks escaped, a stack trace's frames indented", async () => {
     const { stdout, stderr } = await runLogging(`
       consoleLogger.info('error req=1 token_request_failed: token endpoint answered 400 x\\r\\nGET /auth/session 200 0ms req=2 \\u001b[2J\\u0000')
-      consoleLogger.error('error req=3 server_error: Error: boom\\n    at step (file.js:1:1)')
+      consoleLogger.error('error req=3 server_error: Error: boom\\nGET / 500 0ms req=4\\n    at step (file.js:1:1)\\n    at next (file.js:2:1)')
       jsonLogger.info('a\\nb')
       process.exit(0)`)
     expect(stdout.split('\n')).toEqual([
-      'error req=1 token_request_failed: token endpoint answered 400 x\\u000d',
-      '  GET /auth/session 200 0ms req=2 \\u001b[2J\\u0000',
+      'error req=1 token_request_failed: token endpoint answered 400 x\\u000d\\u000aGET /auth/session 200 0ms req=2 \\u001b[2J\\u0000',
       expect.stringContaining('"msg":"a\\nb"'),
       '',
     ])
-    expect(stderr).toBe('error req=3 server_error: Error: boom\n      at step (file.js:1:1)\n')
+    expect(stderr).toBe('error req=3 server_error: Error: boom\\u000aGET / 500 0ms req=4\n      at step (file.js:1:1)\n      at next (file.js:2:1)\n')
   })
 
   it('escapes the C1 controls too, which a terminal reads in UTF-8 as ESC sequences (U+009B is CSI) or a line break (U+0085)', async () => {
