@@ -19,8 +19,22 @@ export interface Logger {
  */
 export const LINE_LIMIT = 4096
 
-/** What both formats write as six characters (`\u001b`): counted so, a line of them stays in the limit once written. */
-const widthOf = (c: number) => (c <= 0x1f || (c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029 ? 6 : 1)
+/**
+ * What both formats escape beside the C0 controls (JSON.stringify escapes those itself). DEL and the
+ * C1 controls: a terminal obeys them (U+009B is CSI, which xterm and VTE read in UTF-8 as ESC `[`;
+ * U+0085 is NEL). The line and paragraph separators: Python's `splitlines()` and JavaScript's
+ * multiline `^` start a line at each, so a client's text holding one would start a line that reads
+ * as the BFF's own. Unicode's bidirectional controls (U+202E and the others of Bidi_Control): a log
+ * viewer (a browser's, a bidi terminal's) would show the text after one in an order it was not
+ * written in, words of the client's as the BFF's.
+ */
+const ESCAPED_BEYOND_C0 = '\\u007f-\\u009f\\u2028\\u2029\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069'
+
+/** A character either format writes escaped, as six characters (`\u001b`). */
+const ESCAPED_CHARACTER = new RegExp(`[\\u0000-\\u001f${ESCAPED_BEYOND_C0}]`)
+
+/** Counted as six each, the characters written escaped keep a line of them in the limit once written. */
+const widthOf = (c: string | undefined) => (c !== undefined && ESCAPED_CHARACTER.test(c) ? 6 : 1)
 
 /**
  * The line, if longer than {@link LINE_LIMIT} as written, cut to it with the mark `cutText` gives a
@@ -30,11 +44,11 @@ export function cutLine(line: string): string {
   // Six characters each at most: a line this short fits however it is written.
   if (line.length * 6 <= LINE_LIMIT) return line
   let width = 0
-  for (let i = 0; i < line.length && width <= LINE_LIMIT; i++) width += widthOf(line.charCodeAt(i))
+  for (let i = 0; i < line.length && width <= LINE_LIMIT; i++) width += widthOf(line[i])
   if (width <= LINE_LIMIT) return line
   const mark = `…[cut:${line.length}-chars]`
   let end = 0
-  for (width = mark.length; width + widthOf(line.charCodeAt(end)) <= LINE_LIMIT; end++) width += widthOf(line.charCodeAt(end))
+  for (width = mark.length; width + widthOf(line[end]) <= LINE_LIMIT; end++) width += widthOf(line[end])
   // Not between the halves of a surrogate pair, which would leave half a character.
   if (/[\ud800-\udbff]/.test(line[end - 1]!)) end--
   return line.slice(0, end) + mark
@@ -132,13 +146,8 @@ const droppedText = (count: number) => `log: ${count} lines dropped, the log's r
 const out = new BatchedLines(1)
 const err = new BatchedLines(2)
 
-/**
- * A control character other than a line break: ESC would drive an operator's terminal, and so would
- * the C1 controls (U+009B is CSI, which xterm and VTE read in UTF-8 as ESC `[`; U+0085 is NEL). The
- * line and paragraph separators too: Python's `splitlines()` and JavaScript's multiline `^` start a
- * line at each, so a client's text holding one would start a line that reads as the BFF's own.
- */
-const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/g
+/** What the text format escapes but a line break (see {@link ESCAPED_BEYOND_C0}); ESC would drive an operator's terminal. */
+const CONTROL = new RegExp(`[\\u0000-\\u0009\\u000b-\\u001f${ESCAPED_BEYOND_C0}]`, 'g')
 
 /** `\uXXXX` for a character: how both formats write one they escape, which JSON reads back as that character. */
 const escaped = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`
@@ -155,7 +164,7 @@ const LINE_BREAK_IN_TEXT = /\n(?! {4}at )/g
  * line. A stack trace's frames go on indented lines below it, where they read as its.
  */
 export function textLine(line: string): string {
-  if (!/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(line)) return line
+  if (!ESCAPED_CHARACTER.test(line)) return line
   return line.replace(CONTROL, escaped).replace(LINE_BREAK_IN_TEXT, '\\u000a').replace(/\n/g, '\n  ')
 }
 
@@ -167,18 +176,15 @@ export const consoleLogger: Logger = {
 /** A line's request id, for lines that name it in their text (`error req=… code: …`) without fields. */
 const REQUEST_ID = /(?:^| )req=([0-9a-f]+)(?: |:|$)/
 
-/**
- * What JSON.stringify leaves as it is and a terminal still obeys (`docker logs`): DEL and the C1
- * controls; and the line and paragraph separators, which it leaves too (see {@link CONTROL}).
- */
-const JSON_CONTROL = /[\u007f-\u009f\u2028\u2029]/g
+/** What JSON.stringify leaves as it is, and a terminal (`docker logs`) or a log viewer still obeys (see {@link ESCAPED_BEYOND_C0}). */
+const JSON_CONTROL = new RegExp(`[${ESCAPED_BEYOND_C0}]`, 'g')
 
 /** The line as one JSON object: `time`, `level`, `msg` (the text line), then its fields. */
 export function jsonLine(level: 'info' | 'error', line: string, fields: LogFields = {}): string {
   const req = fields.req ?? REQUEST_ID.exec(line)?.[1]
   const json = JSON.stringify({ time: new Date().toISOString(), level, msg: line, ...fields, ...(req === undefined ? {} : { req }) })
   // Outside strings JSON holds none of them: escaped, each reads back as the same character.
-  return /[\u007f-\u009f\u2028\u2029]/.test(json) ? json.replace(JSON_CONTROL, escaped) : json
+  return json.replace(JSON_CONTROL, escaped)
 }
 
 // The note of lines dropped, at the level of its stream's lines (README: info on stdout, error on stderr).

@@ -186,3 +186,36 @@ describe.each(['text', 'json'])('all-access serve with ALLACCESS_LOG_FORMAT=%s, 
     }
   })
 })
+
+describe.each(['text', 'json'])("all-access serve with ALLACCESS_LOG_FORMAT=%s, posted a logout token whose header holds Unicode's bidirectional controls", (format) => {
+  let serve: RunningServe
+
+  beforeAll(async () => {
+    serve = await startServe({ sandbox: true, env: { ALLACCESS_LOG_FORMAT: format } })
+  })
+
+  afterAll(async () => {
+    await serve?.stop()
+  })
+
+  // U+202E shows what follows it right to left in a log viewer (a browser's, a bidi terminal's): the
+  // client's text would show, in the BFF's line, as words the BFF never wrote.
+  it('escapes them, so that a viewer shows the line in the order it was written', async () => {
+    const controls = ['\u061c', '\u200e', '\u200f', '\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069']
+    const parameter = `x${controls.join('')}0f0f0f0f0f0f0f0f=qer sm0 002 noisses/htua/ TEG`
+    const response = await fetch(new URL('/auth/backchannel-logout/sandbox-oidc', serve.url), { method: 'POST', body: new URLSearchParams({ logout_token: jwtWithHeader({ alg: 'RS256', crit: [parameter] }) }) })
+    expect(response.status).toBe(400)
+    await serve.stop()
+    const output = serve.output()
+    for (const control of controls) expect(output).not.toContain(control)
+    const refusal = `refused req=${response.headers.get('x-request-id')} invalid_request: logout token rejected: Extension Header Parameter "${parameter}" is not recognized`
+    if (format === 'json') {
+      // Escaped, they read back as the characters the client sent.
+      const entries = output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>)
+      expect(entries).toContainEqual(expect.objectContaining({ level: 'info', msg: refusal }))
+    } else {
+      const escapedControls = controls.map((control) => `\\u${control.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')
+      expect(output.split('\n')).toContain(refusal.replace(controls.join(''), escapedControls))
+    }
+  })
+})
