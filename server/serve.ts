@@ -11,7 +11,7 @@ import { answerError, toAllAccessError } from './http/answer-errors.ts'
 import { requestLog } from './http/request-log.ts'
 import { refuseUnreadableRequest } from './http/unreadable-request.ts'
 import { setSecurityHeaders } from './http/security-headers.ts'
-import { consoleLoggerFor, type Logger } from './log.ts'
+import { consoleLoggerFor, withLinesCut, type Logger } from './log.ts'
 import { staticSite } from './static-site.ts'
 import { DEFAULT_CACHE_MS, migrate, openStore } from './store/index.ts'
 import { checkKeysCoverStore } from './store/key-rotation.ts'
@@ -34,7 +34,8 @@ export async function serve(options: ServeOptions): Promise<Server> {
   const config = loadConfig(options.env, options.cwd)
   // A mistyped folder would answer 404 to every page of the SPA, with nothing said.
   if (options.env.ALLACCESS_STATIC_DIR && !isFolder(config.staticDir)) throw new ConfigError(`ALLACCESS_STATIC_DIR: no folder at ${config.staticDir}`)
-  const log: Logger = consoleLoggerFor(config.logFormat)
+  // Its own lines are cut as the BFF's are: a static file's error names the path a client asked for.
+  const log: Logger = withLinesCut(consoleLoggerFor(config.logFormat))
   const store = openStore({ databaseUrl: config.databaseUrl, keys: config.keys, cwd: options.cwd, pool: { max: config.poolMax }, cacheMs: DEFAULT_CACHE_MS })
   try {
     await migrate(store.db)

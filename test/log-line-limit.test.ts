@@ -1,8 +1,12 @@
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LINE_LIMIT, textLine } from '../server/log.ts'
 import { BrowserSession } from './support/browser-session.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
+import { startServe, type RunningServe } from './support/demo-server.ts'
 import { startDocumentedProvider, type DocumentedProvider } from './support/documented-provider.ts'
 import { authError, login } from './support/login.ts'
 
@@ -70,5 +74,35 @@ describe.each(databases)("an error line quoting a provider's answer at length, o
     expect(errors).toEqual([expect.stringMatching(/^error req=[0-9a-f]+ server_error: Error: no seat left\n {4}at /)])
     expect(errors[0]).not.toContain('[cut:')
     expect(errors[0]!.split('\n    at ').length).toBeGreaterThan(2)
+  })
+})
+
+describe("all-access serve's own error line, quoting a client's path of thousands of characters", () => {
+  let folder: string
+  let serve: RunningServe
+
+  beforeAll(async () => {
+    // A static folder holding a link that loops: a file under it fails to be read with an error
+    // naming the path asked for (as one under a folder the server may not read would).
+    folder = mkdtempSync(join(tmpdir(), 'all-access-static-'))
+    writeFileSync(join(folder, 'index.html'), '<p>app</p>')
+    symlinkSync('loop', join(folder, 'loop'))
+    serve = await startServe({ env: { ALLACCESS_STATIC_DIR: folder } })
+  })
+
+  afterAll(async () => {
+    await serve?.stop()
+    rmSync(folder, { recursive: true, force: true })
+  })
+
+  it(`is cut to ${LINE_LIMIT} characters with the same mark, as every line handed to a logger is`, async () => {
+    // Under the 4,096 bytes a file path may have, with the folder's: longer, the file is simply not there.
+    const path = `/loop/${'y'.repeat(4_080 - folder.length)}.js`
+    const response = await fetch(new URL(path, serve.url))
+    expect(response.status).toBe(500)
+    await serve.stop()
+    const line = serve.output().split('\n').find((candidate) => candidate.startsWith('error '))
+    expect(line).toMatch(new RegExp(`^error req=${response.headers.get('x-request-id')} server_error: Error: ELOOP: [^']*'${folder}/loop/y+…\\[cut:\\d+-chars\\]$`))
+    expect(line!.length).toBeLessThanOrEqual(LINE_LIMIT)
   })
 })
