@@ -4,6 +4,7 @@ import { isEnabled } from '../../shared/provider.ts'
 import type { BaseOAuthClient } from '../clients/base.ts'
 import { mediaType, PROVIDER_REQUEST_HEADERS } from '../clients/provider-http.ts'
 import { AnswerTooLarge, deadline, ProviderTimeout, readCapped, send, type TransportAnswer } from '../clients/provider-transport.ts'
+import { cutText } from '../cut-text.ts'
 import { AllAccessError } from '../errors.ts'
 import { RequestAbandonedError } from '../http/abandoned-request.ts'
 import type { BffContext } from '../runtime.ts'
@@ -73,7 +74,8 @@ async function callUpstream(
     if (uploadFailure instanceof AllAccessError || uploadFailure instanceof RequestAbandonedError) throw uploadFailure
     if (limit.signal.reason instanceof RequestAbandonedError) throw limit.signal.reason
     if (limit.signal.aborted) throw new AllAccessError('upstream_timeout', { detail: `${request.url.origin} did not answer in ${timeoutMs} ms` })
-    throw new AllAccessError('upstream_unreachable', { detail: `${request.url.origin}: ${(cause as Error).message}`, cause })
+    // Node's words may quote the provider: the hosts its certificate names, every one, when none is the one called.
+    throw new AllAccessError('upstream_unreachable', { detail: `${request.url.origin}: ${cutText((cause as Error).message)}`, cause })
   }
 }
 
