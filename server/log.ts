@@ -5,7 +5,9 @@ export type LogFields = Record<string, string | number>
 
 /**
  * Where all-access writes: one line per request and one per error, never a secret (DESIGN.md,
- * "Logs"). `fields` repeat, as data, what the line says; a logger may ignore them.
+ * "Logs"), none longer than {@link LINE_LIMIT}. `fields` repeat, as data, what the line says; a
+ * logger may ignore them. A line may hold a provider's or a client's control characters: a logger
+ * of the host's escapes them as its format needs.
  */
 export interface Logger {
   info(line: string, fields?: LogFields): void
