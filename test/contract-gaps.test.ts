@@ -1,0 +1,382 @@
+import { readFileSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { BrowserSession } from './support/browser-session.ts'
+import { startServe, type RunningServe } from './support/demo-server.ts'
+import { rawRequest } from './support/raw-http.ts'
+import { readForm } from './support/sandbox-login.ts'
+import { scratchFolder } from './support/scratch-folder.ts'
+
+/**
+ * DESIGN.md's contract checked from outside only: `all-access serve --sandbox` in its own process, on
+ * a SQLite file, driven over HTTP as a browser and an attacker would. What other files check through
+ * an in-process BFF (createAllAccess) is checked here once more through the command a user runs.
+ */
+const CSRF = { 'X-CSRF': '1' }
+const SESSION = 'allaccess_session'
+const FLOW = 'allaccess_flow'
+
+/** A contract error: the status and the body `{"error": code, "message": text}`, nothing more. */
+async function contractError(response: Response) {
+  return { status: response.status, body: await response.json() }
+}
+const refusal = (status: number, error: string) => ({ status, body: { error, message: expect.stringMatching(/\S/) } })
+
+/** One attribute of a Set-Cookie header, `undefined` when absent, `true` when it has no value. */
+function attribute(header: string, name: string): string | true | undefined {
+  for (const part of header.split(';').slice(1)) {
+    const [key, ...value] = part.trim().split('=')
+    if (key.toLowerCase() === name.toLowerCase()) return value.length ? value.join('=') : true
+  }
+  return undefined
+}
+
+describe('all-access serve --sandbox, from outside, against DESIGN.md', () => {
+  let serve: RunningServe
+  let databaseFile: string
+
+  beforeAll(async () => {
+    databaseFile = join(scratchFolder('aa-contract-'), 'db.sqlite3')
+    serve = await startServe({ sandbox: true, databaseUrl: `sqlite://${databaseFile}` })
+  })
+
+  afterAll(() => serve?.stop())
+
+  const at = (path: string) => new URL(path, serve.url)
+
+  /**
+   * A login through the sandbox's own pages, as a person clicks through them: every form submitted
+   * with `decision` (allow or deny). Stops at the BFF's redirect out of /auth and gives its target,
+   * with every URL the browser went through.
+   */
+  async function login(browser: BrowserSession, provider: string, query = '', decision = 'allow') {
+    const bff = new URL(serve.url)
+    const stopAt = (u: URL) => u.origin === bff.origin && !u.pathname.startsWith('/auth/')
+    let result = await browser.navigate(at(`/auth/login/${provider}${query}`), { stopAt })
+    const hops = [...result.hops]
+    for (let step = 0; step < 4 && !result.stopped && result.url.origin !== bff.origin; step++) {
+      const { action, fields } = readForm(await result.response.text(), result.url, decision)
+      result = await browser.navigate(action, { init: { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: fields.toString() }, stopAt })
+      hops.push(...result.hops)
+    }
+    // A popup login ends on a page of the BFF's own instead of a redirect.
+    if (!result.stopped && result.url.origin === bff.origin) return { landed: result.url, hops, page: result }
+    if (!result.stopped) throw new Error(`login with ${provider} did not come back`)
+    return { landed: result.url, hops, page: undefined }
+  }
+
+  const sessionOf = async (browser: BrowserSession) => (await browser.fetch(at('/auth/session'), { headers: CSRF })).json()
+  const setCookies = (browser: BrowserSession, name: string) => browser.setCookieHeaders.filter((c) => c.host === 'localhost' && c.header.startsWith(`${name}=`)).map((c) => c.header)
+
+  it('lists the enabled providers with exactly name, displayName and protocol', async () => {
+    const response = await fetch(at('/auth/providers'))
+    expect(response.status).toBe(200)
+    expect(await response.json()).toEqual({
+      providers: [
+        { name: 'sandbox-oauth1', displayName: 'Sandbox OAuth 1.0a', protocol: 'oauth1' },
+        { name: 'sandbox-oidc', displayName: 'Sandbox OpenID', protocol: 'oidc' },
+      ],
+    })
+  })
+
+  it('starts an OpenID login with a fresh state of at least 128 bits, a nonce and PKCE S256, its flow in an HttpOnly SameSite=Lax cookie of minutes', async () => {
+    const starts = await Promise.all([1, 2].map(() => fetch(at('/auth/login/sandbox-oidc'), { redirect: 'manual' })))
+    const states = new Set<string>()
+    for (const start of starts) {
+      expect(start.status).toBe(302)
+      const to = new URL(start.headers.get('location')!)
+      const state = to.searchParams.get('state')!
+      // base64url: 6 bits a character, so 22 characters are 132 bits.
+      expect(state).toMatch(/^[A-Za-z0-9_-]{22,}$/)
+      states.add(state)
+      expect(to.searchParams.get('code_challenge_method')).toBe('S256')
+      expect(to.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/)
+      expect(to.searchParams.get('nonce')).toMatch(/^[A-Za-z0-9_-]{22,}$/)
+      expect(to.searchParams.get('redirect_uri')).toBe(`${serve.url}/auth/callback/sandbox-oidc`)
+      expect(to.searchParams.get('scope')?.split(' ')).toContain('openid')
+      const [flow, ...others] = start.headers.getSetCookie()
+      expect(others).toEqual([])
+      expect(flow).toMatch(new RegExp(`^${FLOW}=[A-Za-z0-9_-]{43};`))
+      expect([attribute(flow, 'httponly'), String(attribute(flow, 'samesite')).toLowerCase(), attribute(flow, 'path'), attribute(flow, 'secure'), attribute(flow, 'domain')]).toEqual([true, 'lax', '/', undefined, undefined])
+      const expires = new Date(String(attribute(flow, 'expires'))).getTime()
+      expect(expires - Date.now()).toBeGreaterThan(0)
+      expect(expires - Date.now()).toBeLessThanOrEqual(60 * 60_000)
+      expect(start.headers.get('cache-control')).toBe('no-store')
+    }
+    expect(states.size).toBe(2)
+  })
+
+  it('signs in through the sandbox: 302 to next, the flow cookie deleted, a session cookie HttpOnly, SameSite=Strict, Path=/ and not Secure under http', async () => {
+    const browser = new BrowserSession()
+    const { landed } = await login(browser, 'sandbox-oidc', '?next=/notes%3Fa%3D1')
+    expect(landed.toString()).toBe(`${serve.url}/notes?a=1`)
+    const [started, ended] = setCookies(browser, FLOW)
+    expect(started).toMatch(new RegExp(`^${FLOW}=[A-Za-z0-9_-]{43};`))
+    // Deleted by the callback that used it: empty, and expired.
+    expect(ended).toMatch(new RegExp(`^${FLOW}=;`))
+    expect(new Date(String(attribute(ended, 'expires'))).getTime()).toBeLessThan(Date.now())
+    expect(browser.cookie(FLOW)).toBeUndefined()
+    const [session, ...more] = setCookies(browser, SESSION)
+    expect(more).toEqual([])
+    expect(session).toMatch(new RegExp(`^${SESSION}=[A-Za-z0-9_-]{43};`))
+    expect([attribute(session, 'httponly'), String(attribute(session, 'samesite')).toLowerCase(), attribute(session, 'path'), attribute(session, 'secure'), attribute(session, 'domain')]).toEqual([true, 'strict', '/', undefined, undefined])
+    expect(setCookies(browser, `__Host-${SESSION}`)).toEqual([])
+  })
+
+  it('answers /auth/session with exactly the fields of DESIGN.md, signed out and signed in', async () => {
+    expect(await (await fetch(at('/auth/session'), { headers: CSRF })).json()).toEqual({ authenticated: false })
+    const browser = new BrowserSession()
+    await login(browser, 'sandbox-oidc')
+    const session = await sessionOf(browser)
+    expect(session).toEqual({
+      authenticated: true,
+      user: { id: expect.anything(), displayName: expect.any(String) },
+      accounts: [{ provider: 'sandbox-oidc', identifier: expect.any(String), displayName: expect.any(String), status: 'active', connectedAt: expect.any(String) }],
+      expiresAt: expect.any(String),
+    })
+    expect(Number.isNaN(Date.parse(session.expiresAt))).toBe(false)
+    expect(Number.isNaN(Date.parse(session.accounts[0].connectedAt))).toBe(false)
+  })
+
+  it('gives a new session id at a login while signed in, and the old id is no session any more (no fixation)', async () => {
+    const browser = new BrowserSession()
+    await login(browser, 'sandbox-oidc')
+    const first = browser.cookie(SESSION)!.value
+    const user = (await sessionOf(browser)).user.id
+    await login(browser, 'sandbox-oidc')
+    const second = browser.cookie(SESSION)!.value
+    expect(second).not.toBe(first)
+    expect((await sessionOf(browser)).user.id).toBe(user)
+    const replayed = await fetch(at('/auth/session'), { headers: { ...CSRF, Cookie: `${SESSION}=${first}` } })
+    expect(await replayed.json()).toEqual({ authenticated: false })
+  })
+
+  it("links an OAuth 1.0a login started while signed in to the session's user, though the provider's redirect back carries no Strict cookie", async () => {
+    const browser = new BrowserSession()
+    await login(browser, 'sandbox-oidc')
+    const user = (await sessionOf(browser)).user.id
+    const { landed } = await login(browser, 'sandbox-oauth1')
+    expect(landed.toString()).toBe(`${serve.url}/`)
+    const session = await sessionOf(browser)
+    expect(session.user.id).toBe(user)
+    expect(session.accounts.map((a: { provider: string }) => a.provider).sort()).toEqual(['sandbox-oauth1', 'sandbox-oidc'])
+  })
+
+  it('fails a login the user refuses at the provider with /?auth_error=access_denied, signing nobody in', async () => {
+    const browser = new BrowserSession()
+    const { landed } = await login(browser, 'sandbox-oauth1', '', 'deny')
+    expect(landed.toString()).toBe(`${serve.url}/?auth_error=access_denied`)
+    expect(browser.cookie(SESSION)).toBeUndefined()
+    expect(browser.cookie(FLOW)).toBeUndefined()
+  })
+
+  it('fails a replayed callback, and one without its flow cookie, with /?auth_error=invalid_state', async () => {
+    const browser = new BrowserSession()
+    const { hops } = await login(browser, 'sandbox-oidc')
+    const callback = hops.find((u) => u.pathname === '/auth/callback/sandbox-oidc')!
+    expect(callback.searchParams.get('code')).toBeTruthy()
+    const replay = await new BrowserSession().fetch(callback)
+    expect([replay.status, replay.headers.get('location')]).toEqual([302, '/?auth_error=invalid_state'])
+    expect(replay.headers.getSetCookie().filter((c) => c.startsWith(`${SESSION}=`) && !c.startsWith(`${SESSION}=;`))).toEqual([])
+    const forged = await fetch(at('/auth/callback/sandbox-oidc?code=c&state=s'), { redirect: 'manual' })
+    expect([forged.status, forged.headers.get('location')]).toEqual([302, '/?auth_error=invalid_state'])
+  })
+
+  it.each([
+    ['//evil.example/x', '/'],
+    ['/\\evil.example/x', '/'],
+    ['https://evil.example/x', '/'],
+    ['/%09/evil.example', '/'],
+    ['/settings', '/settings'],
+  ])('lands a login asked to go next to %s on %s', async (next, target) => {
+    const browser = new BrowserSession()
+    const { landed } = await login(browser, 'sandbox-oidc', `?next=${encodeURIComponent(next)}`)
+    expect([landed.origin, landed.pathname + landed.search]).toEqual([serve.url, target])
+  })
+
+  /** The page a popup login ends on: what it posts to `window.opener`, and to which origin. */
+  async function popupPage(response: Response) {
+    const html = await response.text()
+    const unescape = (text: string) => text.replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code))).replace(/&quot;/g, '"').replace(/&amp;/g, '&')
+    const body = /<body data-message="([^"]*)" data-origin="([^"]*)">/.exec(html)
+    return { status: response.status, type: response.headers.get('content-type'), message: body && JSON.parse(unescape(body[1])), origin: body && unescape(body[2]) }
+  }
+
+  it("ends a popup login on a 200 page posting ok to PUBLIC_URL's origin only, signed in", async () => {
+    const browser = new BrowserSession()
+    const { page } = await login(browser, 'sandbox-oidc', '?display=popup')
+    expect(page!.url.pathname).toBe('/auth/callback/sandbox-oidc')
+    expect(await popupPage(page!.response)).toEqual({ status: 200, type: expect.stringMatching(/^text\/html/), message: { type: 'all-access:login', ok: true }, origin: serve.url })
+    expect((await sessionOf(browser)).authenticated).toBe(true)
+  })
+
+  it('fails a prompt=none login of someone not signed in at the provider with login_required, in a redirect or on the popup page, signing nobody in', async () => {
+    const browser = new BrowserSession()
+    const { landed } = await login(browser, 'sandbox-oidc', '?prompt=none')
+    expect(landed.toString()).toBe(`${serve.url}/?auth_error=login_required`)
+    const { page } = await login(browser, 'sandbox-oidc', '?prompt=none&display=popup')
+    expect(await popupPage(page!.response)).toEqual({ status: 200, type: expect.stringMatching(/^text\/html/), message: { type: 'all-access:login', ok: false, error: 'login_required' }, origin: serve.url })
+    expect(browser.cookie(SESSION)).toBeUndefined()
+  })
+
+  it('answers 404 unknown_provider to a login with a provider it does not have', async () => {
+    expect(await contractError(await fetch(at('/auth/login/nope'), { redirect: 'manual' }))).toEqual(refusal(404, 'unknown_provider'))
+    expect(await contractError(await fetch(at('/auth/callback/nope?code=c&state=s'), { redirect: 'manual' }))).toEqual(refusal(404, 'unknown_provider'))
+  })
+
+  it('answers unknown /auth routes 404 not_found and a method a route does not take 405 method_not_allowed with Allow', async () => {
+    expect(await contractError(await fetch(at('/auth/nothing'), { headers: CSRF }))).toEqual(refusal(404, 'not_found'))
+    const wrong = await fetch(at('/auth/logout'), { headers: CSRF })
+    expect(wrong.headers.get('allow')).toBe('POST')
+    expect(await contractError(wrong)).toEqual(refusal(405, 'method_not_allowed'))
+  })
+
+  it('refuses the CSRF routes without X-CSRF: 1 (403 csrf_required) and from a foreign Origin (403 origin_not_allowed), changing nothing', async () => {
+    const browser = new BrowserSession()
+    await login(browser, 'sandbox-oidc')
+    await login(browser, 'sandbox-oauth1')
+    const foreign = { ...CSRF, Origin: 'http://evil.example' }
+    for (const [method, path] of [
+      ['GET', '/auth/session'],
+      ['POST', '/auth/logout'],
+      ['DELETE', '/auth/accounts/sandbox-oauth1'],
+      ['GET', '/api/sandbox-oidc/me'],
+    ]) {
+      expect([method, path, await contractError(await browser.fetch(at(path), { method }))]).toEqual([method, path, refusal(403, 'csrf_required')])
+      expect([method, path, await contractError(await browser.fetch(at(path), { method, headers: foreign }))]).toEqual([method, path, refusal(403, 'origin_not_allowed')])
+    }
+    // Nothing happened: still signed in, both accounts linked.
+    const session = await sessionOf(browser)
+    expect(session.accounts.length).toBe(2)
+    // Its own origin is let through.
+    expect((await browser.fetch(at('/auth/session'), { headers: { ...CSRF, Origin: serve.url } })).status).toBe(200)
+  })
+
+  it('proxies to the API base with its own token, never the browser Cookie, Authorization, X-CSRF, Origin or Referer, and marks the answer as data', async () => {
+    const browser = new BrowserSession()
+    await login(browser, 'sandbox-oidc')
+    const response = await browser.fetch(at('/api/sandbox-oidc/echo?x=1&y=%C3%A9'), {
+      headers: { ...CSRF, Origin: serve.url, Referer: `${serve.url}/page`, Authorization: 'Bearer from-the-browser' },
+    })
+    expect(response.status).toBe(200)
+    expect([response.headers.get('content-security-policy'), response.headers.get('cross-origin-resource-policy'), response.headers.get('cache-control'), response.headers.get('x-content-type-options')]).toEqual([
+      "default-src 'none'; sandbox",
+      'same-origin',
+      'no-store',
+      'nosniff',
+    ])
+    const echo = (await response.json()) as { method: string; query: Record<string, string>; headers: Record<string, string> }
+    expect(echo.query).toEqual({ x: '1', y: 'é' })
+    // The provider's own redaction of the BFF's bearer token: one is sent, and not the browser's.
+    expect(echo.headers.authorization).toBe('Bearer [redacted]')
+    for (const name of ['cookie', 'x-csrf', 'origin', 'referer']) expect([name, echo.headers[name]]).toEqual([name, undefined])
+  })
+
+  it('answers the proxy refusals of DESIGN.md with their status and code', async () => {
+    const browser = new BrowserSession()
+    await login(browser, 'sandbox-oidc')
+    expect(await contractError(await fetch(at('/api/sandbox-oidc/me'), { headers: CSRF }))).toEqual(refusal(401, 'not_authenticated'))
+    expect(await contractError(await browser.fetch(at('/api/nope/me'), { headers: CSRF }))).toEqual(refusal(404, 'unknown_provider'))
+    for (const target of ['/api/sandbox-oidc/..%2Fx', '/api/sandbox-oidc/a%2Fb', '/api/sandbox-oidc/%2e%2e/x', '/api/sandbox-oidc//x', '/api/sandbox-oidc/a\\b', '/api/sandbox-oidc/@evil.example']) {
+      const answer = await rawRequest(serve.url, 'GET', target, [['X-CSRF', '1'], ['Cookie', browser.cookieHeader(at('/'))]])
+      expect([target, answer.status, JSON.parse(answer.body).error]).toEqual([target, 400, 'invalid_path'])
+    }
+    const options = await browser.fetch(at('/api/sandbox-oidc/me'), { method: 'OPTIONS', headers: CSRF })
+    expect(options.headers.get('allow')).toBeTruthy()
+    expect(await contractError(options)).toEqual(refusal(405, 'method_not_allowed'))
+    // The provider's own refusal passes through, status and body.
+    const missing = await browser.fetch(at('/api/sandbox-oidc/nothing-here'), { headers: CSRF })
+    expect([missing.status, await missing.json()]).toEqual([404, expect.objectContaining({ error: 'not_found' })])
+  })
+
+  it('unlinks an account with 204, after which the proxy answers 403 account_not_connected and a second unlink 404 account_not_found', async () => {
+    const browser = new BrowserSession()
+    await login(browser, 'sandbox-oidc')
+    await login(browser, 'sandbox-oauth1')
+    expect((await browser.fetch(at('/api/sandbox-oauth1/echo.json'), { headers: CSRF })).status).toBe(200)
+    expect((await browser.fetch(at('/auth/accounts/sandbox-oauth1'), { method: 'DELETE', headers: CSRF })).status).toBe(204)
+    expect(await contractError(await browser.fetch(at('/api/sandbox-oauth1/echo.json'), { headers: CSRF }))).toEqual(refusal(403, 'account_not_connected'))
+    expect(await contractError(await browser.fetch(at('/auth/accounts/sandbox-oauth1'), { method: 'DELETE', headers: CSRF }))).toEqual(refusal(404, 'account_not_found'))
+    expect(await contractError(await fetch(at('/auth/accounts/sandbox-oidc'), { method: 'DELETE', headers: CSRF }))).toEqual(refusal(401, 'not_authenticated'))
+    expect((await sessionOf(browser)).accounts.map((a: { provider: string }) => a.provider)).toEqual(['sandbox-oidc'])
+  })
+
+  it('logs out with 204, clearing the cookie, after which the old cookie is no session', async () => {
+    const browser = new BrowserSession()
+    await login(browser, 'sandbox-oidc')
+    const id = browser.cookie(SESSION)!.value
+    const out = await browser.fetch(at('/auth/logout'), { method: 'POST', headers: CSRF })
+    expect([out.status, await out.text()]).toEqual([204, ''])
+    const [cleared] = out.headers.getSetCookie()
+    expect(cleared).toMatch(new RegExp(`^${SESSION}=;`))
+    expect(String(attribute(cleared, 'path'))).toBe('/')
+    expect(new Date(String(attribute(cleared, 'expires'))).getTime()).toBeLessThan(Date.now())
+    expect(browser.cookie(SESSION)).toBeUndefined()
+    expect(await (await fetch(at('/auth/session'), { headers: { ...CSRF, Cookie: `${SESSION}=${id}` } })).json()).toEqual({ authenticated: false })
+  })
+
+  it('logs out an OpenID session with ?provider_logout=1: 200 with the RP-initiated logout URL, and the session ended here', async () => {
+    const browser = new BrowserSession()
+    await login(browser, 'sandbox-oidc')
+    const out = await browser.fetch(at('/auth/logout?provider_logout=1'), { method: 'POST', headers: CSRF })
+    expect(out.status).toBe(200)
+    const { logoutUrl } = (await out.json()) as { logoutUrl: string }
+    const url = new URL(logoutUrl)
+    expect(url.hostname).toBe('127.0.0.1')
+    expect(url.searchParams.get('id_token_hint')).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/)
+    expect(url.searchParams.get('client_id')).toBe('all-access-demo')
+    expect(url.searchParams.get('post_logout_redirect_uri')).toBe(`${serve.url}/`)
+    expect(await sessionOf(browser)).toEqual({ authenticated: false })
+  })
+
+  it("ends the BFF's session when the user signs out at the OpenID provider (back-channel logout), and refuses a forged logout token with 400 invalid_request", async () => {
+    const forged = await fetch(at('/auth/backchannel-logout/sandbox-oidc'), { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'logout_token=a.b.c' })
+    expect(await contractError(forged)).toEqual(refusal(400, 'invalid_request'))
+    const browser = new BrowserSession()
+    await login(browser, 'sandbox-oidc')
+    expect((await sessionOf(browser)).authenticated).toBe(true)
+    // Sign out at the provider itself, in the same browser, as its "sign out" page does.
+    const issuer = /sandbox-oidc at (\S+?),/.exec(serve.output())![1]
+    const discovery = (await (await fetch(new URL('.well-known/openid-configuration', issuer.endsWith('/') ? issuer : `${issuer}/`))).json()) as { end_session_endpoint: string }
+    let page = await browser.navigate(new URL(`${discovery.end_session_endpoint}?client_id=all-access-demo`))
+    for (let step = 0; step < 3 && page.response.status === 200 && /<form/i.test(await page.response.clone().text()); step++) {
+      const { action, fields } = readForm(await page.response.text(), page.url, 'yes')
+      if (!fields.has('logout')) fields.set('logout', 'yes')
+      page = await browser.navigate(action, { init: { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: fields.toString() } })
+    }
+    expect(await sessionOf(browser)).toEqual({ authenticated: false })
+  })
+
+  it('logs one line per request with method, path without its query, status, milliseconds and request id, and never a state, code or cookie value', async () => {
+    const browser = new BrowserSession()
+    const { hops } = await login(browser, 'sandbox-oidc', '?next=/logged%3Fsecret%3Dquery-value')
+    await browser.fetch(at('/auth/session?slide=true'), { headers: CSRF })
+    const callback = hops.find((u) => u.pathname === '/auth/callback/sandbox-oidc')!
+    const secrets = [callback.searchParams.get('code')!, callback.searchParams.get('state')!, browser.cookie(SESSION)!.value, ...setCookies(browser, FLOW).map((c) => c.slice(FLOW.length + 1, FLOW.length + 44))]
+    const output = serve.output()
+    for (const secret of secrets) expect(output).not.toContain(secret)
+    expect(output).not.toContain('query-value')
+    const lines = output.split('\n')
+    expect(lines).toContainEqual(expect.stringMatching(/^GET \/auth\/callback\/sandbox-oidc 302 \d+ms req=\S+$/))
+    expect(lines).toContainEqual(expect.stringMatching(/^GET \/auth\/session 200 \d+ms req=\S+$/))
+  })
+
+  it('keeps no session id, state or code in clear in the database file', async () => {
+    const browser = new BrowserSession()
+    const { hops } = await login(browser, 'sandbox-oidc')
+    const callback = hops.find((u) => u.pathname === '/auth/callback/sandbox-oidc')!
+    const dump = [databaseFile, `${databaseFile}-wal`].filter(existsSync).map((file) => readFileSync(file).toString('latin1')).join('')
+    for (const value of [browser.cookie(SESSION)!.value, callback.searchParams.get('state')!, callback.searchParams.get('code')!]) expect(dump).not.toContain(value)
+  })
+
+  it('marks every /auth and /api answer no-store and nosniff, and the SPA pages forbid framing under a CSP', async () => {
+    for (const path of ['/auth/providers', '/auth/nothing', '/api/sandbox-oidc/me']) {
+      const response = await fetch(at(path), { headers: CSRF, redirect: 'manual' })
+      expect([path, response.headers.get('cache-control'), response.headers.get('x-content-type-options')]).toEqual([path, 'no-store', 'nosniff'])
+    }
+    const page = await fetch(at('/'))
+    expect(page.status).toBe(200)
+    expect(page.headers.get('content-security-policy')).toMatch(/frame-ancestors 'none'/)
+    expect(page.headers.get('x-content-type-options')).toBe('nosniff')
+  })
+})
