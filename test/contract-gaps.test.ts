@@ -1,10 +1,15 @@
+import { spawnSync } from 'node:child_process'
 import { readFileSync, existsSync } from 'node:fs'
-import { join } from 'node:path'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { generateKey } from '../server/crypto/keys.ts'
 import { BrowserSession } from './support/browser-session.ts'
 import { startServe, type RunningServe } from './support/demo-server.ts'
 import { rawRequest } from './support/raw-http.ts'
-import { readForm } from './support/sandbox-login.ts'
+import { readForm, sandboxLogin } from './support/sandbox-login.ts'
+import { cacheLapse, within } from './support/eventually.ts'
 import { scratchFolder } from './support/scratch-folder.ts'
 
 /**
@@ -34,10 +39,12 @@ function attribute(header: string, name: string): string | true | undefined {
 describe('all-access serve --sandbox, from outside, against DESIGN.md', () => {
   let serve: RunningServe
   let databaseFile: string
+  const keys = generateKey()
 
   beforeAll(async () => {
     databaseFile = join(scratchFolder('aa-contract-'), 'db.sqlite3')
-    serve = await startServe({ sandbox: true, databaseUrl: `sqlite://${databaseFile}` })
+    // No ALLACCESS_STATIC_DIR: the default, the built demo SPA, is served.
+    serve = await startServe({ sandbox: true, databaseUrl: `sqlite://${databaseFile}`, keys, env: { ALLACCESS_STATIC_DIR: undefined } })
   })
 
   afterAll(() => serve?.stop())
@@ -374,9 +381,208 @@ describe('all-access serve --sandbox, from outside, against DESIGN.md', () => {
       const response = await fetch(at(path), { headers: CSRF, redirect: 'manual' })
       expect([path, response.headers.get('cache-control'), response.headers.get('x-content-type-options')]).toEqual([path, 'no-store', 'nosniff'])
     }
-    const page = await fetch(at('/'))
-    expect(page.status).toBe(200)
-    expect(page.headers.get('content-security-policy')).toMatch(/frame-ancestors 'none'/)
-    expect(page.headers.get('x-content-type-options')).toBe('nosniff')
+    for (const path of ['/', '/accounts/deep/link']) {
+      const page = await fetch(at(path), { headers: { Accept: 'text/html' } })
+      expect([path, page.status, page.headers.get('content-type')]).toEqual([path, 200, 'text/html; charset=utf-8'])
+      // Without ALLACCESS_STATIC_DIR, the built demo SPA, with its fallback to index.html.
+      expect(await page.text()).toContain('<title>all-access demo</title>')
+      expect(page.headers.get('content-security-policy')).toMatch(/(^|; )frame-ancestors 'none'(;|$)/)
+      expect(page.headers.get('x-content-type-options')).toBe('nosniff')
+    }
+  })
+
+  it('forwards a body of ALLACCESS_PROXY_MAX_BODY bytes by default (10485760) and refuses one byte more with 413 payload_too_large', async () => {
+    const browser = new BrowserSession()
+    await login(browser, 'sandbox-oidc')
+    const post = (size: number) => browser.fetch(at('/api/sandbox-oidc/echo'), { method: 'POST', headers: { ...CSRF, 'Content-Type': 'application/octet-stream' }, body: Buffer.alloc(size, 97) })
+    const atLimit = await post(10_485_760)
+    expect([atLimit.status, (await atLimit.json()).method]).toEqual([200, 'POST'])
+    expect(await contractError(await post(10_485_761))).toEqual(refusal(413, 'payload_too_large'))
+  })
+
+  // Last: it points the sandbox provider's API elsewhere for good.
+  it("answers 502 upstream_unreachable once the provider's API cannot be reached (its base URL changed through the command line)", async () => {
+    const browser = new BrowserSession()
+    await login(browser, 'sandbox-oidc')
+    const updated = cli(['providers', 'update', 'sandbox-oidc', '--api-base-url', 'http://127.0.0.1:1/api'], { DATABASE_URL: `sqlite://${databaseFile}`, ALLACCESS_KEYS: keys, PUBLIC_URL: serve.url })
+    expect(updated.code).toBe(0)
+    const answer = await within(1_000, () => browser.fetch(at('/api/sandbox-oidc/me'), { headers: CSRF }), (response) => response.status === 502)
+    expect(await contractError(answer)).toEqual(refusal(502, 'upstream_unreachable'))
+  })
+})
+
+/** `all-access <args>` as a user runs it beside a running serve: its exit code and output. */
+function cli(args: string[], env: Record<string, string>) {
+  const result = spawnSync(process.execPath, [resolve('bin/all-access.js'), ...args], { cwd: scratchFolder('aa-contract-cli-'), env: { ...process.env, NODE_ENV: 'test', ...env }, encoding: 'utf8', timeout: 20_000 })
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+describe('the command line beside a running all-access serve on one SQLite file', () => {
+  let serve: RunningServe
+  let env: Record<string, string>
+  let refusing: Server
+
+  beforeAll(async () => {
+    env = { DATABASE_URL: `sqlite://${join(scratchFolder('aa-contract-'), 'db.sqlite3')}`, ALLACCESS_KEYS: generateKey() }
+    serve = await startServe({ databaseUrl: env.DATABASE_URL, keys: env.ALLACCESS_KEYS })
+    env.PUBLIC_URL = serve.url
+    // An OAuth 1.0a provider that refuses every request token, as one does a consumer it does not know.
+    refusing = createServer((_, res) => res.writeHead(401, { 'Content-Type': 'text/plain' }).end('oauth_problem=consumer_key_unknown'))
+    await new Promise<void>((ready) => refusing.listen(0, '127.0.0.1', ready))
+  })
+
+  afterAll(async () => {
+    await serve?.stop()
+    await new Promise((done) => refusing?.close(done))
+  })
+
+  const listed = async () => ((await (await fetch(new URL('/auth/providers', serve.url))).json()) as { providers: { name: string; displayName: string }[] }).providers
+  const start = (name: string) => fetch(new URL(`/auth/login/${name}`, serve.url), { redirect: 'manual' })
+
+  it('offers within a second a provider the command line adds, and sends a login to it that cannot start back with its code', async () => {
+    expect(cli(['providers', 'add', 'gone-oidc', '--issuer', 'http://127.0.0.1:1', '--client-id', 'a', '--client-secret', 'secret-a'], env).code).toBe(0)
+    const { port } = refusing.address() as AddressInfo
+    const oauth1 = ['--request-token-url', `http://127.0.0.1:${port}/request`, '--authorization-url', `http://127.0.0.1:${port}/authorize`, '--access-token-url', `http://127.0.0.1:${port}/access`, '--profile-url', `http://127.0.0.1:${port}/me`]
+    expect(cli(['providers', 'add', 'refusing-oauth1', ...oauth1, '--client-id', 'k', '--client-secret', 'secret-k'], env).code).toBe(0)
+    const providers = await within(1_000, listed, (list) => list.length === 2)
+    expect(providers.map((p) => p.name)).toEqual(['gone-oidc', 'refusing-oauth1'])
+    const discovery = await start('gone-oidc')
+    expect([discovery.status, discovery.headers.get('location')]).toEqual([302, '/?auth_error=provider_unavailable'])
+    const requestToken = await start('refusing-oauth1')
+    expect([requestToken.status, requestToken.headers.get('location')]).toEqual([302, '/?auth_error=request_token_failed'])
+    // The answer names no secret of the provider's.
+    expect(JSON.stringify(providers)).not.toContain('secret-')
+  })
+
+  it('shows within a second what providers update changes, and forgets within a second what providers remove removes', async () => {
+    expect(cli(['providers', 'update', 'gone-oidc', '--display-name', 'Renamed'], env).code).toBe(0)
+    expect((await within(1_000, listed, (list) => list.some((p) => p.displayName === 'Renamed'))).find((p) => p.name === 'gone-oidc')?.displayName).toBe('Renamed')
+    expect(cli(['providers', 'remove', 'gone-oidc'], env).code).toBe(0)
+    expect((await within(1_000, listed, (list) => list.length === 1)).map((p) => p.name)).toEqual(['refusing-oauth1'])
+    const login = await within(1_000, () => start('gone-oidc'), (answer) => answer.status === 404)
+    expect(await contractError(login)).toEqual(refusal(404, 'unknown_provider'))
+  })
+
+  it('changes nothing a running serve sees on bad input, which exits non-zero with one line naming the problem', async () => {
+    const before = await listed()
+    const refused = cli(['providers', 'update', 'refusing-oauth1', '--authorization-url', 'http://evil.example/a'], env)
+    expect(refused.code).not.toBe(0)
+    expect(refused.stderr).toMatch(/^all-access: --authorization-url: [^\n]+\n$/)
+    expect(cli(['providers', 'add', 'refusing-oauth1', '--issuer', 'https://id.example', '--client-id', 'a', '--client-secret', 'b'], env).code).not.toBe(0)
+    await cacheLapse()
+    expect(await listed()).toEqual(before)
+    const login = await start('refusing-oauth1')
+    expect(new URL(login.headers.get('location')!, serve.url).pathname).toBe('/')
+  })
+})
+
+describe('key rotation between runs of all-access serve --sandbox', () => {
+  it('signs nobody out: ALLACCESS_KEYS=new,old, keys rotate, then ALLACCESS_KEYS=new alone starts and keeps the session and its accounts', async () => {
+    const databaseUrl = `sqlite://${join(scratchFolder('aa-contract-'), 'db.sqlite3')}`
+    const [oldKey, newKey] = [generateKey(), generateKey()]
+    const browser = new BrowserSession()
+    const before = await startServe({ sandbox: true, databaseUrl, keys: oldKey })
+    let session: unknown
+    try {
+      for (const provider of ['sandbox-oidc', 'sandbox-oauth1']) await sandboxLogin(browser, before.url, provider)
+      session = await (await browser.fetch(new URL('/auth/session', before.url), { headers: CSRF })).json()
+      expect(session).toMatchObject({ authenticated: true, accounts: [{ provider: 'sandbox-oidc' }, { provider: 'sandbox-oauth1' }] })
+    } finally {
+      expect(await before.stop()).toBe(0)
+    }
+    const rotated = cli(['keys', 'rotate'], { DATABASE_URL: databaseUrl, ALLACCESS_KEYS: `${newKey},${oldKey}` })
+    expect([rotated.code, rotated.stderr]).toEqual([0, ''])
+    // serve refuses to start on any value still under a key it lacks: every token, secret and flow moved.
+    const after = await startServe({ sandbox: true, databaseUrl, keys: newKey })
+    try {
+      // The same browser: its cookie names localhost, whatever the port.
+      const again = await (await browser.fetch(new URL('/auth/session', after.url), { headers: CSRF })).json()
+      expect(again).toEqual({ ...(session as object), expiresAt: expect.any(String) })
+    } finally {
+      await after.stop()
+    }
+  })
+})
+
+describe('all-access serve --sandbox under an https PUBLIC_URL (behind a TLS proxy)', () => {
+  it('sets the session cookie as __Host-, Secure, HttpOnly, SameSite=Strict, Path=/ at login, and reads it', async () => {
+    const publicUrl = 'https://app.example'
+    const serve = await startServe({ sandbox: true, env: { PUBLIC_URL: publicUrl } })
+    try {
+      const browser = new BrowserSession()
+      // The provider sends the browser to the public URL: the TLS proxy, played here, passes the request on.
+      const stopAt = (u: URL) => u.origin === publicUrl
+      let result = await browser.navigate(new URL('/auth/login/sandbox-oidc', serve.url), { stopAt })
+      for (let step = 0; step < 4 && !result.stopped; step++) {
+        const { action, fields } = readForm(await result.response.text(), result.url, 'allow')
+        result = await browser.navigate(action, { init: { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: fields.toString() }, stopAt })
+      }
+      expect(result.url.pathname).toBe('/auth/callback/sandbox-oidc')
+      const flow = browser.cookie(`__Host-${FLOW}`)!
+      const callback = await fetch(new URL(result.url.pathname + result.url.search, serve.url), { redirect: 'manual', headers: { Cookie: `${flow.name}=${flow.value}` } })
+      expect([callback.status, callback.headers.get('location')]).toEqual([302, '/'])
+      const cookies = callback.headers.getSetCookie()
+      const session = cookies.find((c) => c.startsWith(`__Host-${SESSION}=`) && !c.startsWith(`__Host-${SESSION}=;`))!
+      expect(session).toMatch(new RegExp(`^__Host-${SESSION}=[A-Za-z0-9_-]{43};`))
+      expect([attribute(session, 'secure'), attribute(session, 'httponly'), String(attribute(session, 'samesite')).toLowerCase(), attribute(session, 'path'), attribute(session, 'domain')]).toEqual([true, true, 'strict', '/', undefined])
+      const deleted = cookies.find((c) => c.startsWith(`__Host-${FLOW}=`))!
+      expect([deleted.startsWith(`__Host-${FLOW}=;`), attribute(deleted, 'secure'), attribute(deleted, 'path')]).toEqual([true, true, '/'])
+      const id = /^[^=]+=([^;]+)/.exec(session)![1]
+      const read = await fetch(new URL('/auth/session', serve.url), { headers: { ...CSRF, Cookie: `__Host-${SESSION}=${id}` } })
+      expect((await read.json()).authenticated).toBe(true)
+      // The name without its prefix is not the session under https.
+      const unprefixed = await fetch(new URL('/auth/session', serve.url), { headers: { ...CSRF, Cookie: `${SESSION}=${id}` } })
+      expect(await unprefixed.json()).toEqual({ authenticated: false })
+    } finally {
+      await serve.stop()
+    }
+  })
+})
+
+describe('all-access serve --sandbox with a login rate limit (ALLACCESS_LOGIN_RATE_LIMIT)', () => {
+  it('answers 429 rate_limited with Retry-After to login starts from one address past the limit', async () => {
+    const serve = await startServe({ sandbox: true, env: { ALLACCESS_LOGIN_RATE_LIMIT: '2' } })
+    try {
+      const start = () => fetch(new URL('/auth/login/sandbox-oidc', serve.url), { redirect: 'manual' })
+      expect([(await start()).status, (await start()).status]).toEqual([302, 302])
+      const limited = await start()
+      expect(limited.headers.get('retry-after')).toMatch(/^[1-9]\d*$/)
+      expect(await contractError(limited)).toEqual(refusal(429, 'rate_limited'))
+    } finally {
+      await serve.stop()
+    }
+  })
+})
+
+describe('all-access serve --sandbox started again, its providers having forgotten every token', () => {
+  it('answers 401 reauth_required for an account whose token the provider rejects, marks it reauth_required, and a new login makes it active again', async () => {
+    const databaseUrl = `sqlite://${join(scratchFolder('aa-contract-'), 'db.sqlite3')}`
+    const keys = generateKey()
+    const browser = new BrowserSession()
+    const first = await startServe({ sandbox: true, databaseUrl, keys })
+    try {
+      await sandboxLogin(browser, first.url, 'sandbox-oidc')
+      await sandboxLogin(browser, first.url, 'sandbox-oauth1')
+      expect((await browser.fetch(new URL('/api/sandbox-oauth1/echo.json', first.url), { headers: CSRF })).status).toBe(200)
+    } finally {
+      await first.stop()
+    }
+    // The sandbox providers keep their tokens in memory: started again, they know none of those issued.
+    const again = await startServe({ sandbox: true, databaseUrl, keys })
+    try {
+      const statuses = async () => Object.fromEntries(((await (await browser.fetch(new URL('/auth/session', again.url), { headers: CSRF })).json()) as { accounts: { provider: string; status: string }[] }).accounts.map((a) => [a.provider, a.status]))
+      for (const [provider, path] of [['sandbox-oauth1', 'echo.json'], ['sandbox-oidc', 'me']]) {
+        const call = () => browser.fetch(new URL(`/api/${provider}/${path}`, again.url), { headers: CSRF })
+        expect([provider, await contractError(await call())]).toEqual([provider, refusal(401, 'reauth_required')])
+        // And so it stays until the next login.
+        expect([provider, await contractError(await call())]).toEqual([provider, refusal(401, 'reauth_required')])
+      }
+      expect(await statuses()).toEqual({ 'sandbox-oidc': 'reauth_required', 'sandbox-oauth1': 'reauth_required' })
+      await sandboxLogin(browser, again.url, 'sandbox-oauth1')
+      expect(await statuses()).toEqual({ 'sandbox-oidc': 'reauth_required', 'sandbox-oauth1': 'active' })
+      expect((await browser.fetch(new URL('/api/sandbox-oauth1/echo.json', again.url), { headers: CSRF })).status).toBe(200)
+    } finally {
+      await again.stop()
+    }
   })
 })
