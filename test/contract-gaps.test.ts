@@ -169,6 +169,20 @@ describe('all-access serve --sandbox, from outside, against DESIGN.md', () => {
     expect(session.accounts.map((a: { provider: string }) => a.provider).sort()).toEqual(['sandbox-oauth1', 'sandbox-oidc'])
   })
 
+  it('fails with /?auth_error=account_conflict the link of an identity another user has linked, changing neither user', async () => {
+    const alice = new BrowserSession()
+    await sandboxLogin(alice, serve.url, 'sandbox-oidc', 'alice')
+    await sandboxLogin(alice, serve.url, 'sandbox-oauth1', '1001')
+    const bob = new BrowserSession()
+    await sandboxLogin(bob, serve.url, 'sandbox-oidc', 'bob')
+    const before = [await sessionOf(alice), await sessionOf(bob)]
+    expect(before[1].user.id).not.toBe(before[0].user.id)
+    // Bob, signed in, links the OAuth 1.0a identity of Alice's.
+    const landed = await sandboxLogin(bob, serve.url, 'sandbox-oauth1', '1001')
+    expect(landed.toString()).toBe(`${serve.url}/?auth_error=account_conflict`)
+    expect([await sessionOf(alice), await sessionOf(bob)]).toEqual(before)
+  })
+
   it('fails a login the user refuses at the provider with /?auth_error=access_denied, signing nobody in', async () => {
     const browser = new BrowserSession()
     const { landed } = await login(browser, 'sandbox-oauth1', '', 'deny')
