@@ -11,6 +11,7 @@ import { answerError, toAllAccessError } from './http/answer-errors.ts'
 import { requestLog } from './http/request-log.ts'
 import { refuseUnreadableRequest } from './http/unreadable-request.ts'
 import { setSecurityHeaders } from './http/security-headers.ts'
+import { readRestOfBodyAfterAnswer } from './http/unread-body.ts'
 import { consoleLoggerFor, withLinesCut, type Logger } from './log.ts'
 import { staticSite } from './static-site.ts'
 import { DEFAULT_CACHE_MS, migrate, openStore } from './store/index.ts'
@@ -115,9 +116,8 @@ export async function serve(options: ServeOptions): Promise<Server> {
       setSecurityHeaders(ctx)
       answerError(ctx, toAllAccessError(error, log, ctx.state.requestId))
     }
-    // Answered before its body arrived whole (nothing here reads one): Node would otherwise read
-    // and drop the rest to keep the connection, for as long as a client trickles a body that never ends.
-    if (!ctx.req.complete) ctx.set('Connection', 'close')
+    // Answered before its body arrived whole (nothing here reads one).
+    readRestOfBodyAfterAnswer(ctx)
   })
   app.use(requestLog(log))
   app.use(staticSite(config.staticDir))

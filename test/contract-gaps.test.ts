@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { readFileSync, existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { connect, type AddressInfo } from 'node:net'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateKey } from '../server/crypto/keys.ts'
@@ -418,6 +418,41 @@ describe.each(databases)('all-access serve --sandbox on $kind, from outside, aga
     const atLimit = await post(10_485_760)
     expect([atLimit.status, (await atLimit.json()).method]).toEqual([200, 'POST'])
     expect(await contractError(await post(10_485_761))).toEqual(refusal(413, 'payload_too_large'))
+  })
+
+  it('lets a client that goes on sending a body past the limit read its 413 and send its next request on the connection: no reset mid-upload (RFC 9112 §9.6)', async () => {
+    const browser = new BrowserSession()
+    await login(browser, 'sandbox-oidc')
+    const socket = connect({ host: '127.0.0.1', port: Number(new URL(serve.url).port) })
+    let received = ''
+    let failed: Error | undefined
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')))
+    socket.on('error', (error) => (failed = error))
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    /** The status line of the `n`th answer on the connection, once it has arrived. */
+    const answer = (n: number) =>
+      Promise.race([
+        (async () => {
+          for (;;) {
+            const lines = [...received.matchAll(/HTTP\/1\.1 \d{3} [^\r\n]*/g)].map((match) => match[0])
+            if (lines.length >= n) return lines[n - 1]
+            await new Promise((resolve) => setTimeout(resolve, 10))
+          }
+        })(),
+        closed.then(() => `closed after ${JSON.stringify(received.slice(0, 600))}${failed ? ` (${failed.message})` : ''}`),
+      ])
+    const size = 12 * 1024 * 1024
+    const write = (data: string | Buffer) => new Promise<void>((resolve) => socket.write(data, () => resolve()))
+    await write(`POST /api/sandbox-oidc/echo HTTP/1.1\r\nHost: ${new URL(serve.url).host}\r\nX-CSRF: 1\r\nCookie: ${browser.cookieHeader(at('/'))}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${size}\r\n\r\n`)
+    // Refused on its declared length, before a byte of the body.
+    expect(await answer(1)).toBe('HTTP/1.1 413 Payload Too Large')
+    // The client sends on what it announced, as a browser's upload does.
+    const chunk = Buffer.alloc(64 * 1024, 97)
+    for (let sent = 0; sent < size && !failed; sent += chunk.length) await write(chunk)
+    await write(`GET /auth/providers HTTP/1.1\r\nHost: ${new URL(serve.url).host}\r\n\r\n`)
+    expect(await answer(2)).toBe('HTTP/1.1 200 OK')
+    expect(failed).toBeUndefined()
+    socket.destroy()
   })
 
   // Last: it points the sandbox provider's API elsewhere for good.

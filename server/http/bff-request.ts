@@ -8,6 +8,7 @@ import { pipeAnswer } from './piped-answer.ts'
 import { matchedRoute } from './route-table.ts'
 import { setSecurityHeaders } from './security-headers.ts'
 import { unansweredRoute } from './unknown-routes.ts'
+import { readRestOfBodyAfterAnswer } from './unread-body.ts'
 
 /**
  * What every `/auth` and `/api` request goes through around its route: an id and a log line, a
@@ -29,9 +30,8 @@ export function bffRequest(log: Logger, metrics: BffMetrics, route: (ctx: Contex
       else answerError(ctx, toAllAccessError(thrown, log, ctx.state.requestId))
     } finally {
       setSecurityHeaders(ctx)
-      // Answered before its body arrived whole (a 413 mid-upload, a refusal that never read it): the
-      // rest is never read, so the connection could not carry the browser's next request.
-      if (!ctx.req.complete) ctx.set('Connection', 'close')
+      // Answered before its body arrived whole (a 413 mid-upload, a refusal that never read it).
+      readRestOfBodyAfterAnswer(ctx)
       if (pipeDirectly) pipeAnswer(ctx)
       metrics.requestEnded(matchedRoute(ctx.state), ctx.method, ctx.status, (performance.now() - started) / 1000)
       logRequest(log, ctx, started)
