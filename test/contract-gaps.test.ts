@@ -380,7 +380,8 @@ describe.each(databases)('all-access serve --sandbox on $kind, from outside, aga
     const callback = hops.find((u) => u.pathname === '/auth/callback/sandbox-oidc')!
     const secrets = [callback.searchParams.get('code')!, callback.searchParams.get('state')!, browser.cookie(SESSION)!.value, ...setCookies(browser, FLOW).filter((c) => !c.startsWith(`${FLOW}=;`)).map((c) => c.slice(FLOW.length + 1, FLOW.length + 44))]
     expect(secrets.filter((secret) => secret.length >= 20)).toHaveLength(4)
-    const output = serve.output()
+    // Lines are written in batches: the last request's comes a moment after its answer.
+    const output = await within(10_000, async () => serve.output(), (text) => /^GET \/auth\/session 200 /m.test(text))
     for (const secret of secrets) expect(output).not.toContain(secret)
     expect(output).not.toContain('query-value')
     const lines = output.split('\n')
