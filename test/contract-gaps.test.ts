@@ -525,6 +525,27 @@ describe.each(databases)('the command line beside a running all-access serve on 
     expect(JSON.stringify(providers)).not.toContain('secret-')
   })
 
+  it('sends PKCE S256 on an OAuth 2.0 login, and none for a provider added with --no-pkce', async () => {
+    const endpoints = ['--authorization-url', 'https://idp.example/authorize', '--access-token-url', 'https://idp.example/token', '--profile-url', 'https://idp.example/me', '--client-id', 'a', '--client-secret', 'secret-pkce']
+    expect(cli(['providers', 'add', 'with-pkce', ...endpoints], env).code).toBe(0)
+    expect(cli(['providers', 'add', 'without-pkce', ...endpoints, '--no-pkce'], env).code).toBe(0)
+    await within(1_000, listed, (list) => ['with-pkce', 'without-pkce'].every((name) => list.some((p) => p.name === name)))
+    const asked = async (name: string) => new URL((await start(name)).headers.get('location')!).searchParams
+    const pkce = await asked('with-pkce')
+    expect([pkce.get('code_challenge_method'), pkce.get('code_challenge')?.length]).toEqual(['S256', 43])
+    const plain = await asked('without-pkce')
+    expect([plain.has('code_challenge'), plain.has('code_challenge_method'), plain.get('state')?.length]).toEqual([false, false, 43])
+  })
+
+  it.skipIf(database.kind !== 'sqlite')('keeps the client secrets the command line was given out of the database file', async () => {
+    expect(addRefusing('dumped-oauth1').code).toBe(0)
+    const file = env.DATABASE_URL.slice('sqlite://'.length)
+    const dump = [file, `${file}-wal`].filter(existsSync).map((path) => readFileSync(path).toString('latin1')).join('')
+    // The file read is the one written: its provider is there by name.
+    expect(dump).toContain('dumped-oauth1')
+    for (const secret of ['secret-k', 'secret-a', 'secret-pkce']) expect([secret, dump.includes(secret)]).toEqual([secret, false])
+  })
+
   it('shows within a second what providers update changes, and forgets within a second what providers remove removes', async () => {
     expect(addRefusing('short-lived').code).toBe(0)
     expect(await within(1_000, () => named('short-lived'), Boolean)).toBeTruthy()
