@@ -266,6 +266,46 @@ describe.skipIf(!TEST_DATABASE_URL)('the README\'s refresh lease, drilled on two
   }, 90_000)
 })
 
+describe('the README\'s warning on keys rotate run from a shell with the keys the wrong way round', () => {
+  let serve: RunningServe | undefined
+
+  afterAll(async () => {
+    await serve?.stop()
+  })
+
+  it('moves every secret back to the first key, old, and a server already on new alone answers 500', async () => {
+    const databaseUrl = `sqlite://${join(scratchFolder('aa-drill-'), 'db.sqlite3')}`
+    const [oldKey, newKey] = [generateKey(), generateKey()]
+    const env = { DATABASE_URL: databaseUrl }
+    expect(operator(['migrate'], { ...env, ALLACCESS_KEYS: oldKey }).code).toBe(0)
+    // Its API is a closed port: nothing may leave the machine, whatever the BFF does.
+    expect(operator(['providers', 'add', 'idp', '--authorization-url', 'https://idp.example/a', '--access-token-url', 'https://idp.example/t', '--profile-url', 'https://idp.example/me', '--api-base-url', 'http://127.0.0.1:1/api', '--client-id', 'a', '--client-secret', 'b'], { ...env, ALLACCESS_KEYS: oldKey }).code).toBe(0)
+    expect(operator(['keys', 'rotate'], { ...env, ALLACCESS_KEYS: `${newKey},${oldKey}` })).toEqual({ code: 0, stdout: `re-encrypted 2 values with key ${keyIdByShell(newKey)}\n`, stderr: '' })
+    serve = await startServe({ databaseUrl, keys: newKey })
+    // A user signed in since, whose token is stored under the new key.
+    const store = openStore({ databaseUrl, keys: parseKeys(newKey) })
+    const id = randomToken()
+    try {
+      const provider = await store.providers.get('idp')
+      const user = await store.users.create('Operator')
+      await store.accounts.create({ providerId: provider!.id, identifier: 'operator', userId: user.id, displayName: null, accessToken: 'token', tokenSecret: null, refreshToken: null, idToken: null, expiresAt: null, scope: null })
+      await store.sessions.create(hashId(id), { userId: user.id, createdAt: Date.now(), idleExpiresAt: Date.now() + 3_600_000, absoluteExpiresAt: Date.now() + 3_600_000 })
+    } finally {
+      await store.close()
+    }
+    const browser = new BrowserSession()
+    browser.cookies.push({ name: SESSION_COOKIE, value: id, host: new URL(serve.url).hostname, path: '/', attributes: '' })
+    const api = () => browser.fetch(new URL('/api/idp/me', serve!.url), { headers: CSRF })
+    // Read and sent: the closed port answers 502 upstream_unreachable.
+    expect((await api()).status).toBe(502)
+
+    expect(operator(['keys', 'rotate'], { ...env, ALLACCESS_KEYS: `${oldKey},${newKey}` })).toEqual({ code: 0, stdout: `re-encrypted 3 values with key ${keyIdByShell(oldKey)}\n`, stderr: '' })
+    await cacheLapse()
+    const answer = await api()
+    expect([answer.status, (await answer.json()).error]).toEqual([500, 'server_error'])
+  }, 60_000)
+})
+
 describe.skipIf(!TEST_DATABASE_URL)('the README\'s migration lock, met from the command line', () => {
   let databaseUrl: string
   let drop: () => Promise<void>
