@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { createConnection, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
 import { join, resolve } from 'node:path'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose'
 import knex, { type Knex } from 'knex'
@@ -304,6 +305,97 @@ describe('the README\'s warning on keys rotate run from a shell with the keys th
     const answer = await api()
     expect([answer.status, (await answer.json()).error]).toEqual([500, 'server_error'])
   }, 60_000)
+})
+
+/**
+ * A TCP relay to PostgreSQL that can freeze: its connections stay open and nothing more passes
+ * either way, as with a database host that hangs (not one that refuses, which the other tests cut).
+ */
+async function startFreezingRelay(target: URL) {
+  const pairs = new Set<[Socket, Socket]>()
+  let frozen = false
+  const server = createNetServer((client) => {
+    const upstream = createConnection({ host: target.hostname, port: Number(target.port || 5432) })
+    const pair: [Socket, Socket] = [client, upstream]
+    pairs.add(pair)
+    const forget = () => {
+      pairs.delete(pair)
+      client.destroy()
+      upstream.destroy()
+    }
+    client.on('error', forget).on('close', forget)
+    upstream.on('error', forget).on('close', forget)
+    if (frozen) return
+    client.pipe(upstream).pipe(client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as AddressInfo).port,
+    freeze() {
+      frozen = true
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream)
+        upstream.unpipe(client)
+        client.pause()
+        upstream.pause()
+      }
+    },
+    thaw() {
+      frozen = false
+      for (const [client, upstream] of pairs) client.pipe(upstream).pipe(client)
+    },
+    async close() {
+      for (const [client, upstream] of pairs) {
+        client.destroy()
+        upstream.destroy()
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+describe.skipIf(!TEST_DATABASE_URL)('the README\'s readiness probe, with a database that hangs', () => {
+  let drop: () => Promise<void>
+  let relay: Awaited<ReturnType<typeof startFreezingRelay>> | undefined
+  let serve: RunningServe | undefined
+
+  afterAll(async () => {
+    relay?.thaw()
+    await serve?.stop()
+    await relay?.close()
+    await drop?.()
+  })
+
+  it('answers /readyz 503 service_unavailable rather than hang, /healthz 200 and /metrics (active_sessions NaN) all along, and ready again once the database answers', async () => {
+    let databaseUrl: string
+    ;({ url: databaseUrl, drop } = await postgres!.create())
+    const target = new URL(databaseUrl)
+    relay = await startFreezingRelay(target)
+    const relayed = new URL(databaseUrl)
+    relayed.hostname = '127.0.0.1'
+    relayed.port = String(relay.port)
+    serve = await startServe({ databaseUrl: relayed.toString(), env: { ALLACCESS_METRICS_PORT: '0' } })
+    const operations = /all-access health and metrics on (\S+)/.exec(serve.output())![1]
+    const probe = async (path: string) => {
+      const response = await fetch(`${operations}${path}`)
+      return { status: response.status, body: await response.json() }
+    }
+    expect(await probe('/readyz')).toEqual({ status: 200, body: { status: 'ready' } })
+
+    relay.freeze()
+    // Three probes in a row, as a load balancer keeps asking: each answered, none left hanging on the pool.
+    for (let i = 0; i < 3; i++) {
+      expect(await probe('/readyz')).toEqual({ status: 503, body: { error: 'service_unavailable', message: expect.any(String) } })
+      expect(await probe('/healthz')).toEqual({ status: 200, body: { status: 'live' } })
+    }
+    // The scrape answers too, its count of sessions NaN while the database is away (prom-client writes Nan, which Prometheus reads as NaN).
+    const scrape = await fetch(`${operations}/metrics`)
+    expect(scrape.status).toBe(200)
+    expect(await scrape.text()).toMatch(/^allaccess_active_sessions nan$/im)
+
+    relay.thaw()
+    expect(await within(20_000, () => probe('/readyz'), ({ status }) => status === 200)).toEqual({ status: 200, body: { status: 'ready' } })
+  }, 90_000)
 })
 
 describe.skipIf(!TEST_DATABASE_URL)('the README\'s migration lock, met from the command line', () => {
