@@ -398,6 +398,41 @@ describe.skipIf(!TEST_DATABASE_URL)('the README\'s readiness probe, with a datab
   }, 90_000)
 })
 
+describe.skipIf(!TEST_DATABASE_URL)('the README\'s connections: at most ALLACCESS_DB_POOL_MAX an instance', () => {
+  const role = `aa_drill_${randomToken(6).toLowerCase().replace(/[^a-z0-9]/g, '')}`
+  let admin: Knex
+  let drop: (() => Promise<void>) | undefined
+  let serve: RunningServe | undefined
+
+  beforeAll(() => {
+    admin = knex({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 1 } })
+  })
+
+  afterAll(async () => {
+    await serve?.stop()
+    await drop?.()
+    await admin.raw(`DROP ROLE IF EXISTS ${role}`)
+    await admin.destroy()
+  })
+
+  it('migrates and serves on a role PostgreSQL allows just one connection, with ALLACCESS_DB_POOL_MAX=1', async () => {
+    // What an operator sizing instances × pool to max_connections (or a role's limit) relies on.
+    await admin.raw(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT 1`)
+    const created = await postgres!.create()
+    drop = created.drop
+    await admin.raw(`ALTER DATABASE ${new URL(created.url).pathname.slice(1)} OWNER TO ${role}`)
+    const url = new URL(created.url)
+    url.username = role
+    const databaseUrl = url.toString()
+    const keys = generateKey()
+    expect(operator(['migrate'], { DATABASE_URL: databaseUrl, ALLACCESS_KEYS: keys })).toEqual({ code: 0, stdout: expect.stringMatching(/^applied /), stderr: '' })
+    // Started on a database already migrated, it still takes the migration lock: one connection for both.
+    serve = await startServe({ databaseUrl, keys, env: { ALLACCESS_DB_POOL_MAX: '1' } })
+    const providers = await fetch(new URL('/auth/providers', serve.url))
+    expect(providers.status).toBe(200)
+  }, 60_000)
+})
+
 describe.skipIf(!TEST_DATABASE_URL)('the README\'s migration lock, met from the command line', () => {
   let databaseUrl: string
   let drop: () => Promise<void>

@@ -244,9 +244,10 @@ export interface MigrateOptions {
 export async function migrate(knex: Knex, { deadlineMs = 60_000 }: MigrateOptions = {}): Promise<string[]> {
   const lock = await migrationLock(knex, deadlineMs)
   try {
-    await refuseNewerMigrations(knex)
-    if (await knex.schema.hasTable('knex_migrations_lock')) await knex.migrate.forceFreeMigrationsLock({ migrationSource })
-    const [, applied] = (await knex.migrate.latest({ migrationSource })) as [number, string[]]
+    const db = lock.db
+    await refuseNewerMigrations(db)
+    if (await db.schema.hasTable('knex_migrations_lock')) await db.migrate.forceFreeMigrationsLock({ migrationSource })
+    const [, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]]
     return applied
   } finally {
     await lock.release()
@@ -295,6 +296,8 @@ export async function refusePendingMigrations(knex: Knex): Promise<void> {
 }
 
 interface MigrationLock {
+  /** Where the migrations run: on PostgreSQL the lock's own connection, so the pool opens none meanwhile. */
+  db: Knex
   release(): Promise<void>
 }
 
@@ -311,7 +314,9 @@ async function migrationLock(knex: Knex, waited: number): Promise<MigrationLock>
   // The message names the wait asked for: computed from the clock, a millisecond gone by turned 500 ms into "0 s".
   const deadline = Date.now() + waited
   if (config.client === 'pg') {
-    // A connection of its own: the pool may have a single connection, which the migration needs.
+    // A connection of its own, on which the migrations then run too: an instance opens no more than
+    // its pool's ALLACCESS_DB_POOL_MAX connections, even while it migrates (a role's connection limit
+    // sized to the pool had refused the pool's first connection beside the lock's, and the start).
     const holder = knexFactory({ ...config, pool: { min: 1, max: 1 } })
     try {
       for (let attempt = 0; ; attempt++) {
@@ -325,16 +330,17 @@ async function migrationLock(knex: Knex, waited: number): Promise<MigrationLock>
       throw error
     }
     // Ending the connection frees the advisory lock, also when this process dies mid-migration.
-    return { release: () => holder.destroy() }
+    return { db: holder, release: () => holder.destroy() }
   }
   const filename = (config.connection as { filename: string }).filename
-  if (filename === ':memory:') return { release: async () => {} }
+  if (filename === ':memory:') return { db: knex, release: async () => {} }
   const lockFile = `${filename}.migrating`
   for (let attempt = 0; ; attempt++) {
     try {
       writeFileSync(lockFile, `${process.pid} ${hostname()}\n`, { flag: 'wx', mode: 0o600 })
       heldLockFiles.add(lockFile)
       return {
+        db: knex,
         release: async () => {
           heldLockFiles.delete(lockFile)
           rmSync(lockFile, { force: true })
