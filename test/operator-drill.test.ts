@@ -9,6 +9,7 @@ import { hashId, randomToken } from '../server/crypto/random.ts'
 import { SESSION_COOKIE } from '../server/session/cookies.ts'
 import { ENCRYPTED_COLUMNS } from '../server/store/encrypted-columns.ts'
 import { openStore } from '../server/store/index.ts'
+import { migrationSource } from '../migrations/index.ts'
 import { BrowserSession } from './support/browser-session.ts'
 import { TEST_DATABASE_URL, databases } from './support/databases.ts'
 import { freePort, startServe, type RunningServe } from './support/demo-server.ts'
@@ -483,6 +484,30 @@ setInterval(() => {}, 1000)`
     const applied = await waiting.done
     expect({ code: applied.code, stderr: applied.stderr }).toEqual({ code: 0, stderr: '' })
     expect(applied.stdout).toMatch(/^applied /)
+  }, 120_000)
+
+  it('applies the migrations once when four processes, migrate and serve, start together on a new database', async () => {
+    const { url, drop: dropNew } = await postgres!.create()
+    const keys = generateKey()
+    const running: RunningServe[] = []
+    try {
+      const migrators = [0, 1].map(() => operatorLater(['migrate'], { DATABASE_URL: url, ALLACCESS_KEYS: keys }).done)
+      running.push(...(await Promise.all([0, 1].map(() => startServe({ databaseUrl: url, keys })))))
+      const runs = await Promise.all(migrators)
+      const all = (await migrationSource.getMigrations([])).join(', ')
+      // Each migrate ran whole: either it applied every migration, or it found them applied.
+      for (const run of runs) expect(run).toEqual({ code: 0, stdout: expect.stringMatching(new RegExp(`^(applied ${all}|database is up to date)\\n$`)), stderr: '' })
+      const db = knex({ client: 'pg', connection: url, pool: { min: 0, max: 1 } })
+      try {
+        expect((await db('knex_migrations').orderBy('id').pluck('name')).join(', ')).toBe(all)
+      } finally {
+        await db.destroy()
+      }
+      for (const serve of running) expect((await fetch(new URL('/auth/providers', serve.url))).status).toBe(200)
+    } finally {
+      await Promise.all(running.map((serve) => serve.stop()))
+      await dropNew()
+    }
   }, 120_000)
 })
 
