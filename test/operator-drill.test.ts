@@ -448,7 +448,7 @@ describe.skipIf(!TEST_DATABASE_URL)('the README\'s migration lock, met from the 
     await drop?.()
   })
 
-  it('waits while another process migrates, gives up after 60 s in one line with exit 2, and goes on once the holder dies', async () => {
+  it('waits while another process migrates, and goes on once the holder dies', async () => {
     const keys = generateKey()
     // Another migrator, as `migrate` takes the lock: a PostgreSQL advisory lock of its own session.
     const hold = `import pg from 'pg'
@@ -460,13 +460,7 @@ setInterval(() => {}, 1000)`
     holder = spawn(process.execPath, ['--input-type=module', '-e', hold], { env: { ...process.env, DATABASE_URL: databaseUrl }, stdio: ['ignore', 'pipe', 'inherit'] })
     await new Promise<void>((ready) => holder!.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('holding') && ready()))
 
-    const gaveUp = await operatorLater(['migrate'], { DATABASE_URL: databaseUrl, ALLACCESS_KEYS: keys }).done
-    expect(gaveUp).toEqual({
-      code: 2,
-      stdout: '',
-      stderr: 'all-access: migrations: another process is still applying migrations (PostgreSQL advisory lock); waited 60 s, start again once it has finished\n',
-    })
-
+    // Giving up after the 60 s is store.test.ts's, with a wait of 1 s: here it would hold a worker for a minute.
     // "The lock dies with its holder": a migrator killed mid-migration leaves nothing to clear by hand.
     const waiting = operatorLater(['migrate'], { DATABASE_URL: databaseUrl, ALLACCESS_KEYS: keys })
     // It asked for the lock and was refused at least once: it waits on the holder, not ahead of it.
@@ -484,7 +478,7 @@ setInterval(() => {}, 1000)`
     const applied = await waiting.done
     expect({ code: applied.code, stderr: applied.stderr }).toEqual({ code: 0, stderr: '' })
     expect(applied.stdout).toMatch(/^applied /)
-  }, 120_000)
+  }, 60_000)
 
   it('applies the migrations once when four processes, migrate and serve, start together on a new database', async () => {
     const { url, drop: dropNew } = await postgres!.create()
