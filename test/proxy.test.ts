@@ -105,10 +105,9 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     await bff.addProvider('echo', { ...common, apiBaseUrl: `${upstream.url}/v1` })
     await bff.addProvider('other', { ...common, apiBaseUrl: `${upstream.url}/other` })
     await bff.addProvider('disabled-echo', { ...common, apiBaseUrl: `${upstream.url}/v1` })
-    const free = createServer()
-    await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve))
-    const deadPort = (free.address() as { port: number }).port
-    await new Promise<void>((resolve) => free.close(() => resolve()))
+    // Port 1 (tcpmux), which nothing here listens on: a port freed by a server of this file could be
+    // taken by another file's server running alongside, which would then answer for the dead provider.
+    const deadPort = 1
     await bff.addProvider('dead', { ...common, apiBaseUrl: `http://127.0.0.1:${deadPort}/v1` })
     await bff.addProvider('query-token', { ...common, apiBaseUrl: `${upstream.url}/q`, tokenPlacement: 'query' })
     tokens = await startRecordingServer(() => ({ status: 200, type: 'application/json', body: JSON.stringify({ access_token: 'token-fresh', token_type: 'Bearer', expires_in: 3600, refresh_token: 'refresh-2' }) }))
@@ -187,6 +186,12 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(await response.json()).toEqual(expect.objectContaining({ url: '/v1/status/418' }))
     const created = await browser.fetch(new URL('/api/echo/status/201', bff.url), { method: 'PUT', headers: { ...CSRF, 'Content-Type': 'text/plain' }, body: 'x' })
     expect(created.status).toBe(201)
+  })
+
+  it("passes on a provider's 405 with its Allow header, which RFC 9110 requires of a 405", async () => {
+    const response = await browser.fetch(new URL('/api/echo/status/405', bff.url), { method: 'POST', headers: { ...CSRF, 'Content-Type': 'text/plain' }, body: 'x' })
+    expect(response.status).toBe(405)
+    expect(response.headers.get('allow')).toBe('GET, HEAD')
   })
 
   it("answers HEAD with the provider's status and type and no length of its own, as a GET would answer", async () => {

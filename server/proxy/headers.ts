@@ -13,6 +13,8 @@ export const FORWARDED_REQUEST_HEADERS = [
 /** Provider headers the browser may see. Never Set-Cookie; never the provider's auth challenges or redirects. */
 export const RETURNED_RESPONSE_HEADERS = [
   'content-type',
+  // A 405's list of the methods the resource takes (RFC 9110 §15.5.6).
+  'allow',
   // Kept where no body is decoded (identity, a 204, a 304); a decoded body leaves it behind (index.ts).
   'content-encoding',
   'content-language',

@@ -16,7 +16,7 @@ export interface EchoedRequest {
 
 /**
  * An API that records what it receives. `/slow` waits before answering, `/held` answers only when
- * `releaseHeld()` lets it (`held()` counts those waiting, `heldLetGo()` those the BFF closed unanswered), `/status/<n>` answers n,
+ * `releaseHeld()` lets it (`held()` counts those waiting, `heldLetGo()` those the BFF closed unanswered), `/status/<n>` answers n (405 with `Allow: GET, HEAD`),
  * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`,
  * `/stall-body` stops after its headers (`stallsLetGo` counts those whose connection the BFF then
  * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/oauth1-401-gzipped?problem=P` a gzipped 401 naming `oauth_problem` P and the token in its body, `/oauth1-401-long?problem=P&kb=N` such a 401 padded with N kilobytes (`&coding=`, `&named=`, `&chunked=1`, `&hold=MS`; a coding `deflate-raw` is raw deflate named `deflate`, here and below), `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/download?mb=N` N megabytes each opening with the token, written as fast as they are taken, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `?transfer=gzip` gzipped as a transfer coding; `&status=304` as a 304), `/gzip-padded?kb=N&status=S` N kilobytes of empty gzip members before a dead-token problem, `/gzip-trailing` a gzipped OAuth 1.0a problem (`?problem=`, default token_rejected; `&coding=` another coding, `&status=S`) followed by zeros and an answer never ended (`trailingLetGo` counts those let go), `/gzipped` answers gzip-compressed text unless asked for identity (`?coding=` names others, applied in order where known; `&size=N` N zeros instead)
@@ -217,6 +217,8 @@ export async function startEchoUpstream() {
       const status = /\/status\/(\d{3})$/.exec(path)
       const headers: Record<string, string | string[]> = { 'Content-Type': 'application/json', ETag: '"v1"', 'X-Internal-Secret': 'upstream-only' }
       if (path.endsWith('/set-cookie')) headers['Set-Cookie'] = ['upstream=1; Path=/', 'tracking=2; Path=/']
+      // A 405 names the methods the resource takes (RFC 9110 §15.5.6).
+      if (status?.[1] === '405') headers.Allow = 'GET, HEAD'
       res.writeHead(status ? Number(status[1]) : 200, headers)
       res.end(JSON.stringify({ method: entry.method, url: entry.url, body: entry.body }))
     })
