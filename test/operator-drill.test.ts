@@ -285,18 +285,7 @@ describe('the README\'s warning on keys rotate run from a shell with the keys th
     expect(operator(['keys', 'rotate'], { ...env, ALLACCESS_KEYS: `${newKey},${oldKey}` })).toEqual({ code: 0, stdout: `re-encrypted 2 values with key ${keyIdByShell(newKey)}\n`, stderr: '' })
     serve = await startServe({ databaseUrl, keys: newKey })
     // A user signed in since, whose token is stored under the new key.
-    const store = openStore({ databaseUrl, keys: parseKeys(newKey) })
-    const id = randomToken()
-    try {
-      const provider = await store.providers.get('idp')
-      const user = await store.users.create('Operator')
-      await store.accounts.create({ providerId: provider!.id, identifier: 'operator', userId: user.id, displayName: null, accessToken: 'token', tokenSecret: null, refreshToken: null, idToken: null, expiresAt: null, scope: null })
-      await store.sessions.create(hashId(id), { userId: user.id, createdAt: Date.now(), idleExpiresAt: Date.now() + 3_600_000, absoluteExpiresAt: Date.now() + 3_600_000 })
-    } finally {
-      await store.close()
-    }
-    const browser = new BrowserSession()
-    browser.cookies.push({ name: SESSION_COOKIE, value: id, host: new URL(serve.url).hostname, path: '/', attributes: '' })
+    const browser = await signedInByHand(databaseUrl, newKey, 'idp', serve.url)
     const api = () => browser.fetch(new URL('/api/idp/me', serve!.url), { headers: CSRF })
     // Read and sent: the closed port answers 502 upstream_unreachable.
     expect((await api()).status).toBe(502)
@@ -312,6 +301,26 @@ describe('the README\'s warning on keys rotate run from a shell with the keys th
  * A TCP relay to PostgreSQL that can freeze: its connections stay open and nothing more passes
  * either way, as with a database host that hangs (not one that refuses, which the other tests cut).
  */
+/**
+ * A browser whose user is signed in with an account at `provider`, written in the database as a
+ * login would write them (the sign-in is not what these drills are about).
+ */
+async function signedInByHand(databaseUrl: string, keys: string, provider: string, serveUrl: string): Promise<BrowserSession> {
+  const store = openStore({ databaseUrl, keys: parseKeys(keys) })
+  const id = randomToken()
+  try {
+    const { id: providerId } = (await store.providers.get(provider))!
+    const user = await store.users.create('Operator')
+    await store.accounts.create({ providerId, identifier: 'operator', userId: user.id, displayName: null, accessToken: 'token', tokenSecret: null, refreshToken: null, idToken: null, expiresAt: null, scope: null })
+    await store.sessions.create(hashId(id), { userId: user.id, createdAt: Date.now(), idleExpiresAt: Date.now() + 3_600_000, absoluteExpiresAt: Date.now() + 3_600_000 })
+  } finally {
+    await store.close()
+  }
+  const browser = new BrowserSession()
+  browser.cookies.push({ name: SESSION_COOKIE, value: id, host: new URL(serveUrl).hostname, path: '/', attributes: '' })
+  return browser
+}
+
 async function startFreezingRelay(target: URL) {
   const pairs = new Set<[Socket, Socket]>()
   let frozen = false
@@ -532,18 +541,7 @@ describe('the README\'s SIGTERM, met by an operator with a health port', () => {
     expect(operations).toBeDefined()
     expect((await fetch(`${operations}/readyz`)).status).toBe(200)
     // A user signed in, written in the database as a login would (the sign-in is not what is drilled here).
-    const store = openStore({ databaseUrl, keys: parseKeys(keys) })
-    const id = randomToken()
-    try {
-      const provider = await store.providers.get('echo')
-      const user = await store.users.create('Operator')
-      await store.accounts.create({ providerId: provider!.id, identifier: 'operator', userId: user.id, displayName: null, accessToken: 'token', tokenSecret: null, refreshToken: null, idToken: null, expiresAt: null, scope: null })
-      await store.sessions.create(hashId(id), { userId: user.id, createdAt: Date.now(), idleExpiresAt: Date.now() + 3_600_000, absoluteExpiresAt: Date.now() + 3_600_000 })
-    } finally {
-      await store.close()
-    }
-    const browser = new BrowserSession()
-    browser.cookies.push({ name: SESSION_COOKIE, value: id, host: new URL(serve.url).hostname, path: '/', attributes: '' })
+    const browser = await signedInByHand(databaseUrl, keys, 'echo', serve.url)
     const inFlight = browser.fetch(new URL('/api/echo/held', serve.url), { headers: CSRF })
     return { serve, operations: operations!, inFlight }
   }
