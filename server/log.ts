@@ -56,12 +56,18 @@ export function cutLine(line: string): string {
   return line.slice(0, end) + mark
 }
 
+/** Loggers that already cut their lines: `serve` hands its own to `createAllAccess`, which must not cut each line again. */
+const cutting = new WeakSet<Logger>()
+
 /**
  * The logger all-access writes to, the host's own included: every line cut to {@link LINE_LIMIT}.
  * An error's detail or stack may quote a provider (a profile in a hook's error, say) or a client.
  */
 export function withLinesCut(log: Logger): Logger {
-  return { info: (line, fields) => log.info(cutLine(line), fields), error: (line, fields) => log.error(cutLine(line), fields) }
+  if (cutting.has(log)) return log
+  const cut: Logger = { info: (line, fields) => log.info(cutLine(line), fields), error: (line, fields) => log.error(cutLine(line), fields) }
+  cutting.add(cut)
+  return cut
 }
 
 /** How `serve` prints its lines (`ALLACCESS_LOG_FORMAT`). */
