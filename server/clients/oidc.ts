@@ -275,6 +275,9 @@ export interface LogoutTokenClaims {
   issuedAt: number
 }
 
+/** A `sub` or `sid` as OpenID Connect has them: a string, of 1 to 255 characters (Core §2). */
+const isIdentifierClaim = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= 255
+
 /**
  * What an ID token's claims must be besides what jwtVerify checks, verified or read without keys:
  * - `sub` a string of at most 255 characters (OpenID Connect Core §2). A number would be read as
@@ -292,7 +295,7 @@ export interface LogoutTokenClaims {
  */
 function checkIdTokenClaims(claims: Record<string, unknown>, clientId: string | null): void {
   const { sub, iat } = claims
-  if (typeof sub !== 'string' || sub.length === 0 || sub.length > 255) {
+  if (!isIdentifierClaim(sub)) {
     throw new AllAccessError('id_token_invalid', { detail: 'id_token sub is not a string of 1 to 255 characters' })
   }
   if (typeof iat !== 'number' || iat > Date.now() / 1000 + CLOCK_SKEW_S) {
@@ -304,8 +307,7 @@ function checkIdTokenClaims(claims: Record<string, unknown>, clientId: string | 
   if (claims.auth_time !== undefined && typeof claims.auth_time !== 'number') {
     throw new AllAccessError('id_token_invalid', { detail: 'id_token auth_time is not a number' })
   }
-  const { sid } = claims
-  if (sid !== undefined && (typeof sid !== 'string' || sid.length === 0 || sid.length > 255)) {
+  if (claims.sid !== undefined && !isIdentifierClaim(claims.sid)) {
     throw new AllAccessError('id_token_invalid', { detail: 'id_token sid is not a string of 1 to 255 characters' })
   }
 }
