@@ -208,10 +208,11 @@ export async function unreadableSecrets(db: Knex, box: SecretBox): Promise<Unrea
     for (const column of columns) {
       const inClear = `not ${encryptedForm(column)}`
       const otherKey = [`${keyIdOfColumn(column)} not in (${known.map(() => '?').join(', ')})`, known] as const
-      const odd = await inUse(db, table).first(db.raw('1 as found')).whereNotNull(column).where((q) => q.whereRaw(inClear).orWhereRaw(...otherKey))
+      const values = () => inUse(db, table).whereNotNull(column)
+      const odd = await values().first(db.raw('1 as found')).where((q) => q.whereRaw(inClear).orWhereRaw(...otherKey))
       if (!odd) continue
-      if (await inUse(db, table).first(db.raw('1 as found')).whereNotNull(column).whereRaw(inClear)) clear.push(encryptedField(table, column))
-      const rows: { id: string }[] = await inUse(db, table).distinct(db.raw(`${keyIdOfColumn(column)} as id`)).whereNotNull(column).whereRaw(encryptedForm(column)).whereRaw(...otherKey)
+      if (await values().first(db.raw('1 as found')).whereRaw(inClear)) clear.push(encryptedField(table, column))
+      const rows: { id: string }[] = await values().distinct(db.raw(`${keyIdOfColumn(column)} as id`)).whereRaw(encryptedForm(column)).whereRaw(...otherKey)
       for (const row of rows) missing.add(row.id)
     }
   }
