@@ -624,7 +624,16 @@ describe('the OpenID Connect sandbox', () => {
       expect(await missing.json()).toEqual({ error: 'not_found' })
       const wrong = await api(idp, '/me', token, { method: 'DELETE' })
       expect(wrong.status).toBe(405)
-      expect(wrong.headers.get('allow')).toBe('GET')
+      expect(wrong.headers.get('allow')).toBe('GET, HEAD')
+    })
+
+    it('answers HEAD as GET without the body, as the proxy forwards it', async () => {
+      const head = await api(idp, '/me', token, { method: 'HEAD' })
+      expect(head.status).toBe(200)
+      expect(head.headers.get('content-type')).toMatch(/^application\/json/)
+      expect(await head.text()).toBe('')
+      const unsigned = await api(idp, '/me', undefined, { method: 'HEAD' })
+      expect(unsigned.status).toBe(401)
     })
   })
 })

@@ -437,9 +437,10 @@ function sandboxApi(provider: Provider, users: Map<string, OidcSandboxUser>): Mi
       const user = await authenticate(ctx, provider, users)
       const methods = routes[ctx.path]
       if (!methods) throw new ApiError(404, 'not_found')
-      const handler = methods[ctx.method]
+      // HEAD is GET without the body (Koa leaves the body out), as the proxy's HEAD expects of an API.
+      const handler = methods[ctx.method === 'HEAD' ? 'GET' : ctx.method]
       if (!handler) {
-        ctx.set('Allow', Object.keys(methods).join(', '))
+        ctx.set('Allow', Object.keys(methods).flatMap((method) => (method === 'GET' ? ['GET', 'HEAD'] : [method])).join(', '))
         throw new ApiError(405, 'method_not_allowed')
       }
       await handler(ctx, user)
