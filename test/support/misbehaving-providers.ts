@@ -14,6 +14,8 @@ export type Misbehaviour =
   | 'foreign-iss'
   /** The token endpoint refuses the client (`401 invalid_client`). */
   | 'token-refused'
+  /** The token endpoint refuses the code with an `error` that quotes it, as a few servers' messages do. */
+  | 'token-error-quotes-code'
   /** The token endpoint fails (`500`). */
   | 'token-fails'
   /** The token endpoint answers 200 with no access token in it. */
@@ -125,6 +127,7 @@ export async function startMisbehavingProviders(): Promise<MisbehavingProviders>
     for (const name of ['code', 'code_verifier']) if (body.get(name)) keep(body.get(name)!)
     if (misbehaviour === 'token-refused') return json(res, 401, { error: 'invalid_client', error_description: 'client authentication failed' })
     if (misbehaviour === 'token-fails') return json(res, 500, { error: 'server_error' })
+    if (misbehaviour === 'token-error-quotes-code') return json(res, 400, { error: `code ${body.get('code')} is not valid` })
     if (misbehaviour === 'token-without-access-token') return json(res, 200, { token_type: 'Bearer', expires_in: 3600 })
     const answer: Record<string, unknown> = { access_token: keep(fresh('access-token')), refresh_token: keep(fresh('refresh-token')), token_type: 'Bearer', expires_in: 3600 }
     if (idToken && misbehaviour !== 'no-id-token') answer.id_token = keep(await idToken(body.get('code') ?? ''))
