@@ -328,6 +328,28 @@ describe.each(databases)('OAuth 1.0a login on $kind', (database) => {
       expect(await post('text/plain; x=application/x-www-form-urlencoded')).toEqual([200, {}])
     })
 
+    // RFC 5849 §3.4.1.2 signs the path as the request carries it: escapes are neither decoded nor
+    // re-cased, and the strict provider checks the path it received, not one it rebuilt.
+    it('signs a percent-encoded path once, as it is sent, verified by the strict provider', async () => {
+      const browser = new BrowserSession()
+      await login(browser, bff.url, 'twitter')
+      const path = "echo/caf%C3%A9/caf%c3%a9/~!*'()$,;=+&:%20%3F%23%7E"
+      const response = await browser.fetch(new URL(`/api/twitter/${path}?q=%E2%82%AC+x`, bff.url), { headers: CSRF })
+      expect([response.status, await response.json()]).toEqual([200, { method: 'GET', query: { q: '€ x' }, form: {}, userId: '1001' }])
+      expect(provider.requests.at(-1)).toEqual({ method: 'GET', path: `/1.1/${path}`, ok: true })
+    })
+
+    // §3.4.1.3.1 counts a form body whatever the method; a GET's body goes nowhere, so nothing of it is signed.
+    it('signs a form body on PUT, PATCH and DELETE as on POST, verified by the strict provider', async () => {
+      const browser = new BrowserSession()
+      await login(browser, bff.url, 'twitter')
+      for (const method of ['PUT', 'PATCH', 'DELETE']) {
+        const response = await browser.fetch(new URL('/api/twitter/echo.json?q=1', bff.url), { method, headers: { ...CSRF, 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'a=1+2&b=%20&a=' })
+        expect([response.status, await response.json()], method).toEqual([200, { method, query: { q: '1' }, form: { a: '', b: ' ' }, userId: '1001' }])
+        expect(provider.requests.at(-1), method).toEqual({ method, path: '/1.1/echo.json', ok: true })
+      }
+    })
+
     it('signs a form of 10,000 parameters, and refuses one more with 413 payload_too_large before anything reaches the provider', async () => {
       const browser = new BrowserSession()
       await login(browser, bff.url, 'twitter')

@@ -436,12 +436,12 @@ export function createOAuth1ProviderApp(options: OAuth1ProviderOptions, state = 
     }),
   )
 
-  // Echoes what was signed, for tests of signers and proxies.
+  // Echoes what was signed, for tests of signers and proxies: any method the proxy forwards, and any
+  // path below echo/, whose escapes are signed as they arrived.
   const echo = api((ctx, user, form) => {
     ctx.body = { method: ctx.method, query: Object.fromEntries(new URLSearchParams(ctx.querystring)), form: Object.fromEntries(form), userId: user.id }
   })
-  router.get('/1.1/echo.json', echo)
-  router.post('/1.1/echo.json', echo)
+  for (const path of ['/1.1/echo.json', '/1.1/echo/*rest']) router.get(path, echo).post(path, echo).put(path, echo).patch(path, echo).delete(path, echo)
 
   const app = new Koa()
   app.use(async (ctx, next) => {
