@@ -155,4 +155,25 @@ describe.each(databases)("what a provider chose, in the log, on $kind", (databas
     expect(line).toMatch(new RegExp(`provider_unavailable: discovery of ${provider.url}: token_endpoint must be an https URL, got x+…\\[cut:${LONG.length + 1}-chars\\]$`))
     expectShort(line)
   })
+
+  // Slack answers a dead token `{"ok":false,"error":…}`, TikTok `{"error":{"code":…}}`; both quirks log that field.
+  it.each([
+    ['slack-app', (said: string) => ({ ok: false, error: said })],
+    ['tiktok', (said: string) => ({ error: { code: said } })],
+  ])("keeps the access token out of the line of a %s profile error that quotes it", async (preset, answer) => {
+    const accessToken = 'tok-' + 'a1B2'.repeat(12)
+    const provider = await startDocumentedProvider({
+      answers: {
+        '/token': () => ({ body: preset === 'slack-app' ? { ok: true, authed_user: { id: 'U1', access_token: accessToken, token_type: 'user' } } : { access_token: accessToken, token_type: 'Bearer', open_id: 'o1' } }),
+        '/profile': () => ({ body: answer(`${accessToken} is revoked`) }),
+      },
+    })
+    providers.push(provider)
+    await bff.addProvider(`quoting-${preset}`, { preset, authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/profile`, clientId: 'c', clientSecret: 's' })
+    const { error, lines } = await failedLogin(`quoting-${preset}`)
+    expect(error).toBe('profile_request_failed')
+    const line = lines.find((candidate) => candidate.includes('profile_request_failed:'))
+    expect(line).toContain('answered [redacted] is revoked')
+    expect(lines.join('\n')).not.toContain(accessToken.slice(0, 20))
+  })
 })

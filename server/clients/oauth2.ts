@@ -143,7 +143,7 @@ export class OAuth2Client extends BaseOAuthClient {
       const transient = answer.status >= 500 || answer.status === 429 || answer.status === 408
       const code = failure === 'reauth_required' && transient ? 'upstream_unreachable' : failure
       const refusal = !transient && typeof reason === 'string' && GRANT_REFUSED.has(reason)
-      const said = typeof reason === 'string' ? ' ' + answerFieldText(withoutValuesSent(reason, [grant.code, grant.code_verifier, grant.refresh_token, this.provider.clientSecret])) : ''
+      const said = typeof reason === 'string' ? ' ' + answerFieldText(reason, 50, [grant.code, grant.code_verifier, grant.refresh_token, this.provider.clientSecret]) : ''
       throw new AllAccessError(code, { detail: `token endpoint answered ${answer.status}${said}`, refusal })
     }
     return token
@@ -232,16 +232,6 @@ export class OAuth2Client extends BaseOAuthClient {
     }
     return { url, headers: { Authorization: `Bearer ${token.accessToken}` } }
   }
-}
-
-/**
- * A provider's text with each secret the request sent it taken out, before the text is cut for a log
- * line: an error that quotes the code (or the refresh token, the verifier, the client secret) must not
- * put it in the log (DESIGN.md, "Logs"). A value under 8 characters is no random secret, and as likely
- * a word of the provider's own: taken out, it would garble the text.
- */
-function withoutValuesSent(text: string, sent: (string | null | undefined)[]): string {
-  return sent.reduce<string>((said, value) => (value && value.length >= 8 ? said.replaceAll(value, '[redacted]') : said), text)
 }
 
 /**

@@ -102,9 +102,15 @@ function lowerCase(headers: Record<string, string> = {}): Record<string, string>
  * its length, whatever JSON it holds: `String()` throws on an object such as `{"toString":null}`.
  * Control characters are escaped (a line break of the provider's would start a log line of its
  * making) before the cut: escaped after it, each of `max` of them took six.
+ *
+ * `sent`: the secrets the request carried (a code, a verifier, a token, the client secret), taken out
+ * before the cut, which could leave part of one: an answer that quotes what it refused must not put
+ * it in the log (DESIGN.md, "Logs"). A value under 8 characters is no random secret, and as likely a
+ * word of the provider's own: taken out, it would garble the text.
  */
-export function answerFieldText(value: unknown, max = 50): string {
-  return cutText(asText(value).replace(/[\u0000-\u001f]/g, (c) => JSON.stringify(c).slice(1, -1)), max)
+export function answerFieldText(value: unknown, max = 50, sent: readonly (string | null | undefined)[] = []): string {
+  const text = sent.reduce<string>((said, secret) => (secret && secret.length >= 8 ? said.replaceAll(secret, '[redacted]') : said), asText(value))
+  return cutText(text.replace(/[\u0000-\u001f]/g, (c) => JSON.stringify(c).slice(1, -1)), max)
 }
 
 /** JSON.stringify walks by recursion: a field nested deeper than the stack (400 kB of `[`) throws a RangeError. */

@@ -27,7 +27,7 @@ export class SlackAppClient extends OAuth2Client {
 
   override async getProfileInfo(token: ParsedToken): Promise<Profile> {
     const profile = await super.getProfileInfo(token)
-    if (profile.ok !== true) throw new AllAccessError('profile_request_failed', { detail: `auth.test answered ${answerFieldText(profile.error)}` })
+    if (profile.ok !== true) throw new AllAccessError('profile_request_failed', { detail: `auth.test answered ${answerFieldText(profile.error, 50, [token.accessToken])}` })
     return profile
   }
 

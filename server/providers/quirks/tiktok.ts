@@ -27,7 +27,7 @@ export class TikTokClient extends OAuth2Client {
   override async getProfileInfo(token: ParsedToken): Promise<Profile> {
     const profile = await super.getProfileInfo(token)
     const code = (profile.error as { code?: unknown } | undefined)?.code
-    if (code !== undefined && code !== 'ok') throw new AllAccessError('profile_request_failed', { detail: `user info answered ${answerFieldText(code)}` })
+    if (code !== undefined && code !== 'ok') throw new AllAccessError('profile_request_failed', { detail: `user info answered ${answerFieldText(code, 50, [token.accessToken])}` })
     return profile
   }
 }
