@@ -37,7 +37,10 @@ function codeOf(error: unknown): ErrorCode {
  * and a bounded vocabulary, never a user id, a token or a path as requested.
  */
 export class BffMetrics {
+  /** The `allaccess_` series, to merge with a host app's registry. */
   readonly registry = new Registry()
+  /** The process's memory and descriptors: on `/metrics` only. */
+  private readonly processMetrics = new Registry()
   // Counted on every request and every proxied call: tallied (see TalliedMetric), the rest by prom-client.
   private readonly requests = new TalliedCounter(this.registry, { name: 'allaccess_http_requests_total', help: 'Requests answered, by route template, method and status.', labelNames: ['route', 'method', 'status'] })
   private readonly durations = new TalliedHistogram(this.registry, { name: 'allaccess_http_request_duration_seconds', help: 'Time to answer a request, by route template.', labelNames: ['route'], buckets: LATENCY_BUCKETS })
@@ -80,11 +83,12 @@ export class BffMetrics {
       },
     })
     // prom-client's standard names, read at scrape time (its default collectors start observers that
-    // outlive a BFF; several BFFs in one process would each add their own).
+    // outlive a BFF; several BFFs in one process would each add their own). Kept out of `registry`:
+    // a host app's registry with prom-client's default metrics has these names, and merging threw.
     new Gauge({
       name: 'process_resident_memory_bytes',
       help: 'Resident memory size in bytes.',
-      registers: [this.registry],
+      registers: [this.processMetrics],
       collect() {
         this.set(process.memoryUsage.rss())
       },
@@ -92,7 +96,7 @@ export class BffMetrics {
     new Gauge({
       name: 'nodejs_heap_size_used_bytes',
       help: 'Process heap size used from Node.js in bytes.',
-      registers: [this.registry],
+      registers: [this.processMetrics],
       collect() {
         this.set(process.memoryUsage().heapUsed)
       },
@@ -100,7 +104,7 @@ export class BffMetrics {
     new Gauge({
       name: 'process_open_fds',
       help: 'Number of open file descriptors (-1 where the system does not tell).',
-      registers: [this.registry],
+      registers: [this.processMetrics],
       collect() {
         this.set(openDescriptors())
       },
@@ -179,9 +183,9 @@ export class BffMetrics {
     }
   }
 
-  /** The Prometheus text exposition of every metric. */
+  /** The Prometheus text exposition of every metric, the process's included. */
   scrape(): Promise<string> {
-    return this.registry.metrics()
+    return Registry.merge([this.registry, this.processMetrics]).metrics()
   }
 
   get contentType(): string {

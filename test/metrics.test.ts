@@ -1,6 +1,7 @@
 import Koa from 'koa'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { collectDefaultMetrics, Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateKey } from '../server/crypto/keys.ts'
 import { SESSION_COOKIE } from '../server/session/cookies.ts'
@@ -211,6 +212,18 @@ describe.each(databases)('health and metrics of a mounted BFF on $kind', (databa
     expect(await within(3000, () => outcome('499'), (n) => n > 0)).toBe(1)
     expect(await outcome('server_error')).toBe(0)
     upstream.releaseHeld()
+  })
+
+  // The README's Registry.merge threw "A metric with the name process_resident_memory_bytes has already
+  // been registered" for any app that also calls prom-client's collectDefaultMetrics, as most do.
+  it("merges its registry with a host app's that collects prom-client's default metrics, and /metrics still names the process", async () => {
+    const host = new Registry()
+    collectDefaultMetrics({ register: host })
+    const merged = parseExposition(await Registry.merge([host, bff.allAccess.metrics.registry]).metrics())
+    expect(merged.filter((sample) => sample.name === 'process_resident_memory_bytes')).toHaveLength(1)
+    expect(merged.some((sample) => sample.name === 'allaccess_http_requests_total')).toBe(true)
+    const { samples } = await scrape(operations.url)
+    for (const name of ['process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'process_open_fds']) expect(samples.filter((sample) => sample.name === name), name).toHaveLength(1)
   })
 
   it('keeps the metrics of two BFFs in one process apart', async () => {
