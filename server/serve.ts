@@ -208,9 +208,12 @@ async function listenForOperations(operations: Middleware, host: string, port: n
   return server
 }
 
+/** What `listen` fails with when the address, not the port, is wrong: a name that does not resolve, an address of another machine. */
+const HOST_ERRORS = new Set(['EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL'])
+
 /**
  * Listens on `host`:`port`. A port another process holds, one below 1024, an address not of this
- * machine: one line naming the setting, as for any other bad setting, not a stack trace.
+ * machine: one line naming the setting at fault, as for any other bad setting, not a stack trace.
  */
 async function listen(server: Server, host: string, port: number, setting: 'PORT' | 'ALLACCESS_METRICS_PORT'): Promise<void> {
   try {
@@ -219,7 +222,8 @@ async function listen(server: Server, host: string, port: number, setting: 'PORT
       server.listen(port, host, () => resolve())
     })
   } catch (error) {
-    throw new ConfigError(`${setting}: cannot listen on ${origin(host, port)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
+    const code = (error as NodeJS.ErrnoException).code
+    throw new ConfigError(`${code && HOST_ERRORS.has(code) ? 'HOST' : setting}: cannot listen on ${origin(host, port)} (${code ?? (error as Error).message})`)
   }
 }
 

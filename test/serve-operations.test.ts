@@ -318,6 +318,14 @@ describe('all-access serve with bad health and log settings', () => {
     }
   })
 
+  // It said "PORT: cannot listen …", and an operator with a mistyped HOST went looking at the port.
+  it.each([
+    ['192.0.2.1', 'EADDRNOTAVAIL'],
+    ['no-such-host.invalid', 'ENOTFOUND'],
+  ])('names HOST, not PORT, in its one line when HOST=%s is no address of this machine', (host, code) => {
+    expect(serveRefusal({ HOST: host })).toEqual({ code: 2, stdout: '', stderr: `all-access: HOST: cannot listen on http://${host}:3999 (${code})\n` })
+  })
+
   it.each([
     [{ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' }, 3, /^all-access: cannot reach the database \([^\n]*ECONNREFUSED[^\n]*\)$/],
     [{ ALLACCESS_STATIC_DIR: '/nonexistent-aa' }, 2, /^all-access: ALLACCESS_STATIC_DIR: no folder at \/nonexistent-aa$/],
