@@ -27,6 +27,20 @@ const PAGE_EXTENSIONS = new Set(['.html', '.htm', '.xhtml'])
 /** Vite names built assets by content hash: they never change under the same name. */
 const HASHED_ASSETS = '/assets/'
 
+/** RFC 8615's folder (security.txt, app-link files): the one dot segment a site publishes. */
+const WELL_KNOWN = '/.well-known/'
+
+/** A path into `/.well-known/` with no other dot segment (another dotfile, `..`), read as koa-send decodes it. */
+function isWellKnownFile(path: string): boolean {
+  let decoded: string
+  try {
+    decoded = decodeURIComponent(path)
+  } catch {
+    return false
+  }
+  return decoded.startsWith(WELL_KNOWN) && !decoded.slice(WELL_KNOWN.length).split('/').some((segment) => segment.startsWith('.'))
+}
+
 /**
  * How long a file's answer may go without the client taking a byte. Node sets no such limit: a
  * client that asks for a file larger than the socket's buffers and never reads held its connection
@@ -40,8 +54,9 @@ export interface StaticSiteOptions {
 }
 
 /**
- * Serves the built SPA with koa-send: files under `root` (never outside it), with ETags and `304`
- * for what the browser holds; `index.html` for any other GET that wants a page (client-side routes).
+ * Serves the built SPA with koa-send: files under `root` (never outside it; of dotfiles, only those
+ * of `/.well-known/`), with ETags and `304` for what the browser holds; `index.html` for any other
+ * GET that wants a page (client-side routes).
  * Pages carry the CSP and are revalidated each time; hashed assets are cached for a year.
  */
 export function staticSite(root: string, { stalledAnswerMs = STALLED_ANSWER_MS }: StaticSiteOptions = {}): Middleware {
@@ -62,9 +77,10 @@ export function staticSite(root: string, { stalledAnswerMs = STALLED_ANSWER_MS }
       }
     },
   }
+  const wellKnownOptions: send.SendOptions = { ...options, hidden: true }
   const sendFile = async (ctx: Context, path: string): Promise<boolean> => {
     try {
-      if (!(await send(ctx, path, options))) return false
+      if (!(await send(ctx, path, isWellKnownFile(path) ? wellKnownOptions : options))) return false
       // koa-send opens the file after its stat: one that cannot be opened (no read permission, no
       // descriptor left) failed only once Koa sent it, past every middleware, with Koa's own answer.
       if (ctx.body instanceof ReadStream && ctx.body.pending) await once(ctx.body, 'open')

@@ -35,6 +35,11 @@ describe('the static SPA the BFF serves', () => {
     writeFileSync(join(root, 'legacy.htm'), '<!doctype html><title>Legacy</title>')
     writeFileSync(join(root, 'Help.HTML'), '<!doctype html><title>Help</title>')
     writeFileSync(join(dir, 'secret.txt'), 'SECRET-OUTSIDE-ROOT')
+    mkdirSync(join(root, '.well-known'))
+    writeFileSync(join(root, '.well-known', 'security.txt'), 'Contact: mailto:security@example.com')
+    writeFileSync(join(root, '.well-known', 'apple-app-site-association'), '{"applinks":{}}')
+    writeFileSync(join(root, '.well-known', '.private'), 'PRIVATE-DOTFILE')
+    writeFileSync(join(root, '.env'), 'PRIVATE-DOTFILE')
     const app = new Koa()
     app.use(staticSite(root))
     server = app.listen(0, '127.0.0.1')
@@ -103,6 +108,19 @@ describe('the static SPA the BFF serves', () => {
       expect((await get(port, path, { Accept: 'text/html' })).status, path).toBe(404)
     }
     expect((await get(port, '/authors', { Accept: 'text/html' })).body).toBe('<!doctype html><title>SPA</title>')
+  })
+
+  // Vite copies public/.well-known into the build: security.txt (RFC 9116), Apple's and Android's
+  // app-link files. koa-send refuses every dot segment, so they were 404, or the SPA's page for a name
+  // without an extension, which Apple's check reads as a broken file.
+  it('serves the files of /.well-known (RFC 8615), and still no other dotfile, there or elsewhere', async () => {
+    const security = await get(port, '/.well-known/security.txt')
+    expect([security.status, security.body, security.headers['content-type']]).toEqual([200, 'Contact: mailto:security@example.com', 'text/plain; charset=utf-8'])
+    expect((await get(port, '/.well-known/apple-app-site-association', { Accept: 'text/html' })).body).toBe('{"applinks":{}}')
+    expect((await get(port, '/.well-known/missing.json')).status).toBe(404)
+    for (const path of ['/.env', '/.well-known/.private', '/.well-known/../.env', '/.well-known/%2e%2e/.env', '/.well-known/%2eprivate', '/.well-known/..%2f.env', '/%2ewell-known/.private']) {
+      expect((await get(port, path)).body, path).not.toContain('PRIVATE-DOTFILE')
+    }
   })
 
   it('answers HEAD like GET, without a body', async () => {
