@@ -99,7 +99,10 @@ export function staticSite(root: string, { stalledAnswerMs = STALLED_ANSWER_MS }
     // every login start and callback (a navigation that wants HTML) and broke sign-in.
     if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || isBffPath(ctx.path)) return next()
     if (await sendFile(ctx, ctx.path)) return
-    if (extname(ctx.path) !== '' || !ctx.accepts('html') || !(await sendFile(ctx, '/index.html'))) return next()
+    // A name with an extension is a missing file, unless a browser navigates to it (Fetch Metadata):
+    // an SPA route may hold a dot (/users/jane.doe), as Vite's own fallback allows.
+    const page = extname(ctx.path) === '' || ctx.get('Sec-Fetch-Mode') === 'navigate'
+    if (!page || !ctx.accepts('html') || !(await sendFile(ctx, '/index.html'))) return next()
   }
   return compose([conditional(), etag(), files] as Middleware[]) as Middleware
 }

@@ -99,6 +99,19 @@ describe('the static SPA the BFF serves', () => {
     expect((await get(port, '/accounts/settings', { Accept: 'application/json' })).status).toBe(404)
   })
 
+  // Vite's dev server and `vite preview` fall back for these too: a route such as /users/jane.doe
+  // worked there, and a reload of it under serve answered a bare "Not Found".
+  it("falls back to index.html for a browser's navigation to a page route with a dot, and still not for a missing file a page loads", async () => {
+    const navigation = { Accept: 'text/html,application/xhtml+xml,*/*;q=0.8', 'Sec-Fetch-Mode': 'navigate', 'Sec-Fetch-Dest': 'document' }
+    for (const path of ['/users/jane.doe', '/deep/route.with.dot', '/docs/v1.2']) {
+      const page = await get(port, path, navigation)
+      expect([page.status, page.body], path).toEqual([200, '<!doctype html><title>SPA</title>'])
+      expect(page.headers['content-security-policy'], path).toBe(CONTENT_SECURITY_POLICY)
+    }
+    expect((await get(port, '/assets/missing.js', { Accept: '*/*', 'Sec-Fetch-Mode': 'no-cors', 'Sec-Fetch-Dest': 'script' })).status).toBe(404)
+    expect((await get(port, '/users/jane.doe', { Accept: '*/*', 'Sec-Fetch-Mode': 'cors', 'Sec-Fetch-Dest': 'empty' })).status).toBe(404)
+  })
+
   // Mounted before allAccess.middleware, the fallback answered the login start and the callback
   // (navigations that want HTML) with the SPA, and nobody could sign in.
   it("leaves the BFF's paths to the BFF, a page route or a file of that name alike", async () => {
