@@ -5,6 +5,7 @@ import etag from '@koa/etag'
 import send from 'koa-send'
 import { ReadStream } from 'node:fs'
 import { once } from 'node:events'
+import { buffer } from 'node:stream/consumers'
 import { extname, resolve } from 'node:path'
 import { isBffPath } from '../shared/routes.ts'
 
@@ -42,6 +43,14 @@ function isWellKnownFile(path: string): boolean {
 }
 
 /**
+ * The largest file revalidated by a tag of its bytes. @koa/etag tags a file by its size and mtime:
+ * builds that fix every file's time (Nix's store, SOURCE_DATE_EPOCH) write index.html at one size
+ * and time release after release, as only its assets' hashes change, and the browser kept the page
+ * of the release before, whose assets were gone. Larger files go on with that tag, unread.
+ */
+const CONTENT_TAGGED_MAX = 1024 * 1024
+
+/**
  * How long a file's answer may go without the client taking a byte. Node sets no such limit: a
  * client that asks for a file larger than the socket's buffers and never reads held its connection
  * and the open file for good, and enough of them ran the process out of descriptors.
@@ -60,6 +69,8 @@ export interface StaticSiteOptions {
  * Pages carry the CSP and are revalidated each time; hashed assets are cached for a year.
  */
 export function staticSite(root: string, { stalledAnswerMs = STALLED_ANSWER_MS }: StaticSiteOptions = {}): Middleware {
+  const isPage = (path: string) => PAGE_EXTENSIONS.has(extname(path).toLowerCase())
+  const isImmutable = (path: string) => !isPage(path) && path.startsWith(resolve(root) + HASHED_ASSETS)
   const options: send.SendOptions = {
     root: resolve(root),
     index: 'index.html',
@@ -68,22 +79,26 @@ export function staticSite(root: string, { stalledAnswerMs = STALLED_ANSWER_MS }
     setHeaders(res, path) {
       res.setHeader('X-Content-Type-Options', 'nosniff')
       res.setHeader('Referrer-Policy', 'no-referrer')
-      if (PAGE_EXTENSIONS.has(extname(path).toLowerCase())) {
+      if (isPage(path)) {
         res.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY)
         res.setHeader('X-Frame-Options', 'DENY')
-        res.setHeader('Cache-Control', 'no-cache')
-      } else {
-        res.setHeader('Cache-Control', path.startsWith(resolve(root) + HASHED_ASSETS) ? 'public, max-age=31536000, immutable' : 'no-cache')
       }
+      res.setHeader('Cache-Control', isImmutable(path) ? 'public, max-age=31536000, immutable' : 'no-cache')
     },
   }
   const wellKnownOptions: send.SendOptions = { ...options, hidden: true }
   const sendFile = async (ctx: Context, path: string): Promise<boolean> => {
     try {
-      if (!(await send(ctx, path, isWellKnownFile(path) ? wellKnownOptions : options))) return false
+      const served = await send(ctx, path, isWellKnownFile(path) ? wellKnownOptions : options)
+      if (!served) return false
       // koa-send opens the file after its stat: one that cannot be opened (no read permission, no
       // descriptor left) failed only once Koa sent it, past every middleware, with Koa's own answer.
       if (ctx.body instanceof ReadStream && ctx.body.pending) await once(ctx.body, 'open')
+      if (ctx.body instanceof ReadStream && !isImmutable(served) && ctx.length <= CONTENT_TAGGED_MAX) {
+        // Read whole, @koa/etag tags the bytes; without Last-Modified, a time alone earns no 304.
+        ctx.body = await buffer(ctx.body)
+        ctx.remove('Last-Modified')
+      }
       // Once the answer is sent, Node's keep-alive limit replaces this one, and the next request clears it.
       ctx.res.setTimeout(stalledAnswerMs)
       return true

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import Koa from 'koa'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, utimesSync, writeFileSync } from 'node:fs'
 import { request as httpRequest, type Server } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
@@ -150,6 +150,45 @@ describe('the static SPA the BFF serves', () => {
       expect([200, 400, 403, 404]).toContain(answer.status)
     },
   )
+})
+
+// Builds that fix every file's time (Nix's store, SOURCE_DATE_EPOCH) write index.html at one size
+// and one mtime release after release, as only its assets' hashes change: a tag made of those two
+// got a 304 for the page of the release before, whose assets were gone, and the app stayed blank.
+describe('a page that a new release rewrote with the same size and time', () => {
+  let server: Server
+  let port: number
+  let root: string
+
+  beforeAll(async () => {
+    root = scratchFolder('aa-static-release-')
+    const app = new Koa()
+    app.use(staticSite(root))
+    server = app.listen(0, '127.0.0.1')
+    await new Promise((resolve) => server.once('listening', resolve))
+    port = (server.address() as { port: number }).port
+  })
+
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve))
+  })
+
+  it('is sent again to a browser holding the one before, not answered 304', async () => {
+    const released = new Date('2001-01-01T00:00:01Z')
+    const release = (hash: string) => {
+      writeFileSync(join(root, 'index.html'), `<!doctype html><script type="module" src="/assets/index-${hash}.js"></script>`)
+      utimesSync(join(root, 'index.html'), released, released)
+    }
+    release('B1xQ9aZk')
+    const before = await get(port, '/deep/route', { Accept: 'text/html' })
+    release('C7mR2pLw')
+    const held = { 'If-None-Match': String(before.headers.etag), 'If-Modified-Since': String(before.headers['last-modified'] ?? released.toUTCString()) }
+    for (const path of ['/', '/index.html', '/deep/route']) {
+      const after = await get(port, path, { Accept: 'text/html', ...held })
+      expect([after.status, after.body], path).toEqual([200, '<!doctype html><script type="module" src="/assets/index-C7mR2pLw.js"></script>'])
+      expect((await get(port, path, { Accept: 'text/html', 'If-None-Match': String(after.headers.etag) })).status, path).toBe(304)
+    }
+  })
 })
 
 describe('a client that stops reading a file', () => {
