@@ -56,11 +56,16 @@ export function loadDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
   return env.DATABASE_URL || 'sqlite://./data/all-access.sqlite3'
 }
 
+/** Where the development key is kept when ALLACCESS_KEYS is unset. */
+export function devKeyFile(cwd: string): string {
+  return join(cwd, 'data', 'keys')
+}
+
 /** The database and keys alone: what the CLI's store commands need. */
 export function loadStoreConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd(), warn?: (message: string) => void) {
   return {
     databaseUrl: loadDatabaseUrl(env),
-    keys: loadKeys({ env, devKeyFile: join(cwd, 'data', 'keys'), warn }),
+    keys: loadKeys({ env, devKeyFile: devKeyFile(cwd), warn }),
     poolMax: integer(env, 'ALLACCESS_DB_POOL_MAX', 10, 1),
   }
 }

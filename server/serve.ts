@@ -2,9 +2,10 @@ import Koa, { type Middleware } from 'koa'
 import { statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { isAbsolute, relative, sep } from 'node:path'
 import { createAllAccess } from './all-access.ts'
-import { ConfigError, loadConfig, optionsFromConfig } from './config.ts'
-import { installed } from './store/database.ts'
+import { ConfigError, devKeyFile, loadConfig, optionsFromConfig } from './config.ts'
+import { installed, parseDatabaseUrl } from './store/database.ts'
 import { AllAccessError } from './errors.ts'
 import { clientWentAway, isCallerParseError } from './http/abandoned-request.ts'
 import { answerError, toAllAccessError } from './http/answer-errors.ts'
@@ -35,6 +36,8 @@ export async function serve(options: ServeOptions): Promise<Server> {
   const config = loadConfig(options.env, options.cwd)
   // A mistyped folder would answer 404 to every page of the SPA, with nothing said.
   if (options.env.ALLACCESS_STATIC_DIR && !isFolder(config.staticDir)) throw new ConfigError(`ALLACCESS_STATIC_DIR: no folder at ${config.staticDir}`)
+  const exposed = secretFileIn(config.staticDir, config.databaseUrl, options.env, options.cwd)
+  if (exposed) throw new ConfigError(`ALLACCESS_STATIC_DIR: ${config.staticDir} holds ${exposed}, and would serve it to anyone: point it at the SPA's build folder`)
   // Its own lines are cut as the BFF's are: a static file's error names the path a client asked for.
   const log: Logger = withLinesCut(consoleLoggerFor(config.logFormat))
   const store = openStore({ databaseUrl: config.databaseUrl, keys: config.keys, cwd: options.cwd, pool: { max: config.poolMax }, cacheMs: DEFAULT_CACHE_MS })
@@ -180,6 +183,23 @@ export async function serve(options: ServeOptions): Promise<Server> {
   process.on('SIGTERM', () => onSignal('SIGTERM'))
   process.on('SIGINT', () => onSignal('SIGINT'))
   return server
+}
+
+/**
+ * The SQLite database or the development key file, when it lies under the static folder (as with
+ * `ALLACCESS_STATIC_DIR=.`, whose `data/` holds both by default): a GET would hand it out.
+ */
+function secretFileIn(staticDir: string, databaseUrl: string, env: NodeJS.ProcessEnv, cwd: string): string | null {
+  const database = parseDatabaseUrl(databaseUrl, cwd)
+  if (database.kind === 'sqlite' && database.location !== ':memory:' && isUnder(staticDir, database.location)) return `the database ${database.location}`
+  const keyFile = devKeyFile(cwd)
+  if (!env.ALLACCESS_KEYS?.trim() && isUnder(staticDir, keyFile)) return `the development key ${keyFile}`
+  return null
+}
+
+function isUnder(folder: string, path: string): boolean {
+  const inside = relative(folder, path)
+  return inside !== '' && inside !== '..' && !inside.startsWith(`..${sep}`) && !isAbsolute(inside)
 }
 
 function isFolder(path: string): boolean {

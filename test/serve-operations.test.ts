@@ -287,8 +287,7 @@ describe('all-access serve configured by the environment of DESIGN.md', () => {
 
 describe('all-access serve with bad health and log settings', () => {
   /** Runs `serve` to its refusal, as a user would. */
-  function serveRefusal(env: Record<string, string>) {
-    const cwd = scratchFolder('aa-ops-')
+  function serveRefusal(env: Record<string, string>, cwd = scratchFolder('aa-ops-')) {
     const result = spawnSync(process.execPath, [resolve('bin/all-access.js'), 'serve'], {
       cwd,
       env: { ...process.env, NODE_ENV: 'test', PORT: '3999', PUBLIC_URL: '', DATABASE_URL: temporaryDatabase(), ALLACCESS_KEYS: generateKey(), ...env },
@@ -304,6 +303,25 @@ describe('all-access serve with bad health and log settings', () => {
     for (const dir of [join(cwd, 'nope'), join(cwd, 'index.html')]) {
       expect(serveRefusal({ ALLACCESS_STATIC_DIR: dir })).toEqual({ code: 2, stdout: '', stderr: `all-access: ALLACCESS_STATIC_DIR: no folder at ${dir}\n` })
     }
+  })
+
+  // With ALLACCESS_STATIC_DIR=. (a site whose index.html is at the project's root), GET
+  // /data/keys answered the development key, and /data/all-access.sqlite3 the database.
+  it('refuses in one line to serve a folder that holds the SQLite database or the development key', () => {
+    const cwd = scratchFolder('aa-ops-')
+    writeFileSync(join(cwd, 'index.html'), '<!doctype html>')
+    const database = join(cwd, 'data', 'all-access.sqlite3')
+    expect(serveRefusal({ ALLACCESS_STATIC_DIR: '.', DATABASE_URL: 'sqlite://./data/all-access.sqlite3' }, cwd)).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `all-access: ALLACCESS_STATIC_DIR: ${cwd} holds the database ${database}, and would serve it to anyone: point it at the SPA's build folder\n`,
+    })
+    expect(existsSync(database)).toBe(false)
+    expect(serveRefusal({ ALLACCESS_STATIC_DIR: cwd, ALLACCESS_KEYS: '' }, cwd)).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `all-access: ALLACCESS_KEYS is not set; generated a development key in ${join(cwd, 'data', 'keys')}. Set ALLACCESS_KEYS in production.\nall-access: ALLACCESS_STATIC_DIR: ${cwd} holds the development key ${join(cwd, 'data', 'keys')}, and would serve it to anyone: point it at the SPA's build folder\n`,
+    })
   })
 
   it.each([['PORT'], ['ALLACCESS_METRICS_PORT']])('refuses in one line to serve when %s is taken by another process', async (variable) => {

@@ -20,7 +20,7 @@ async function serveWith(env: Record<string, string>): Promise<Server> {
   const cwd = scratchFolder('aa-timeout-')
   writeFileSync(join(cwd, 'index.html'), '<!doctype html>')
   const server = await serve({
-    env: { PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite://${join(cwd, 'db.sqlite3')}`, ALLACCESS_KEYS: generateKey(), ALLACCESS_STATIC_DIR: cwd, ...env },
+    env: { PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite://${join(scratchFolder('aa-timeout-db-'), 'db.sqlite3')}`, ALLACCESS_KEYS: generateKey(), ALLACCESS_STATIC_DIR: cwd, ...env },
     cwd,
     sandbox: false,
     log: () => {},

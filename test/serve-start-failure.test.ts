@@ -37,7 +37,7 @@ describe('all-access serve when its start fails after it listens', () => {
     writeFileSync(join(cwd, 'index.html'), '<!doctype html>')
     const port = await freePort()
     const starting = serve({
-      env: { PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: `sqlite://${join(cwd, 'db.sqlite3')}`, ALLACCESS_KEYS: generateKey(), ALLACCESS_STATIC_DIR: cwd },
+      env: { PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: `sqlite://${join(scratchFolder('aa-start-failure-db-'), 'db.sqlite3')}`, ALLACCESS_KEYS: generateKey(), ALLACCESS_STATIC_DIR: cwd },
       cwd,
       sandbox: true,
       log: () => {},
