@@ -10,7 +10,7 @@ import { AllAccessError } from './errors.ts'
 import { clientWentAway, isCallerParseError } from './http/abandoned-request.ts'
 import { answerError, toAllAccessError } from './http/answer-errors.ts'
 import { requestLog } from './http/request-log.ts'
-import { refuseUnreadableRequest } from './http/unreadable-request.ts'
+import { refusedWithoutHost, refuseUnmetExpectation, refuseUnreadableRequest } from './http/unreadable-request.ts'
 import { setSecurityHeaders } from './http/security-headers.ts'
 import { readRestOfBodyAfterAnswer } from './http/unread-body.ts'
 import { consoleLoggerFor, withLinesCut, type Logger } from './log.ts'
@@ -50,11 +50,13 @@ export async function serve(options: ServeOptions): Promise<Server> {
   }
 
   // Listen first: with PORT=0 and no PUBLIC_URL, the public URL (and so every callback URL) names the port given.
-  const server = createServer()
+  // Node's own answer to a request without Host carries none of the headers every answer must: refusedWithoutHost gives it.
+  const server = createServer({ requireHostHeader: false })
   // Node cuts a request not received whole in 300 s, and a streamed upload may take as long as the
   // proxy's own limit says: a longer ALLACCESS_PROXY_TIMEOUT_MS would be cut short with a reset.
   server.requestTimeout = Math.max(server.requestTimeout, config.proxyTimeoutMs + 1_000)
   server.on('clientError', refuseUnreadableRequest(log))
+  server.on('checkExpectation', refuseUnmetExpectation(log))
   // Requests that reach the port before the app is ready (a restarted instance a balancer already
   // sends to) wait for it, rather than hanging with no handler; if the start fails they get a 503.
   const early = new EarlyRequests(server)
@@ -134,6 +136,7 @@ export async function serve(options: ServeOptions): Promise<Server> {
   }
   const handle = app.callback()
   early.serve((req, res) => {
+    if (refusedWithoutHost(req, res, log)) return
     if (stopping) res.shouldKeepAlive = false
     else {
       inFlight.add(res)

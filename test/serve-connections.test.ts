@@ -122,6 +122,21 @@ describe('all-access serve: connections', () => {
     expect(serve.output()).toMatch(new RegExp(`^request unreadable ${status}: HPE_[A-Z_]+$`, 'm'))
   })
 
+  // Node answers these two itself, before any listener of the app, unless told otherwise.
+  it.each([
+    ['an HTTP/1.1 request without Host', 'GET /auth/session HTTP/1.1\r\nX-CSRF: 1\r\n\r\n', 400, 'request refused 400: HTTP/1.1 without Host'],
+    ['an Expect other than 100-continue', 'GET /auth/session HTTP/1.1\r\nHost: localhost\r\nX-CSRF: 1\r\nExpect: 200-ok\r\n\r\n', 417, 'request refused 417: Expect other than 100-continue'],
+  ] as const)('answers %s with nosniff and no-store, and logs it', async (_, request, status, line) => {
+    const connection = openConnection(serve)
+    connection.socket.write(request)
+    const { status: answered, headers } = await connection.head
+    expect([answered, headers['x-content-type-options'], headers['cache-control'], headers.connection]).toEqual([status, 'nosniff', 'no-store', 'close'])
+    await connection.closed
+    const logged = () => serve.output().split('\n').includes(line)
+    for (let waited = 0; !logged() && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(serve.output().split('\n')).toContain(line)
+  })
+
   it.each([
     ['/loop.js', 'ELOOP'],
     ['/assets/app-1a2b3c.js', 'ENXIO'],

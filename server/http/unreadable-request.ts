@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Logger } from '../log.ts'
 
@@ -22,4 +22,31 @@ export function refuseUnreadableRequest(log: Logger): (error: NodeJS.ErrnoExcept
     }
     socket.destroy()
   }
+}
+
+/** What every refusal made before the app carries, as the app's own answers do. */
+const REFUSAL_HEADERS = { 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-store', 'Content-Length': '0', Connection: 'close' }
+
+function refuse(res: ServerResponse, status: number, why: string, log: Logger): void {
+  res.writeHead(status, REFUSAL_HEADERS).end()
+  log.info(`request refused ${status}: ${why}`, { status })
+}
+
+/**
+ * The server's `checkExpectation` listener (RFC 9110 §10.1.1: an `Expect` other than
+ * `100-continue` is answered `417`). Without one, Node answers it itself, bare and unlogged.
+ */
+export function refuseUnmetExpectation(log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
+  return (_req, res) => refuse(res, 417, 'Expect other than 100-continue', log)
+}
+
+/**
+ * RFC 9112 §3.2: an HTTP/1.1 request without `Host` is answered `400`; true when it did so. Node
+ * does it itself, bare and unlogged, unless the server is made with `requireHostHeader: false`,
+ * as one that calls this first is.
+ */
+export function refusedWithoutHost(req: IncomingMessage, res: ServerResponse, log: Logger): boolean {
+  if (req.httpVersion !== '1.1' || req.headers.host !== undefined) return false
+  refuse(res, 400, 'HTTP/1.1 without Host', log)
+  return true
 }
