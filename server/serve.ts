@@ -50,13 +50,10 @@ export async function serve(options: ServeOptions): Promise<Server> {
   }
 
   // Listen first: with PORT=0 and no PUBLIC_URL, the public URL (and so every callback URL) names the port given.
-  // Node's own answer to a request without Host carries none of the headers every answer must: refusedWithoutHost gives it.
-  const server = createServer({ requireHostHeader: false })
+  const server = createRefusingServer(log)
   // Node cuts a request not received whole in 300 s, and a streamed upload may take as long as the
   // proxy's own limit says: a longer ALLACCESS_PROXY_TIMEOUT_MS would be cut short with a reset.
   server.requestTimeout = Math.max(server.requestTimeout, config.proxyTimeoutMs + 1_000)
-  server.on('clientError', refuseUnreadableRequest(log))
-  server.on('checkExpectation', refuseUnmetExpectation(log))
   // Requests that reach the port before the app is ready (a restarted instance a balancer already
   // sends to) wait for it, rather than hanging with no handler; if the start fails they get a 503.
   const early = new EarlyRequests(server)
@@ -144,7 +141,7 @@ export async function serve(options: ServeOptions): Promise<Server> {
     }
     void handle(req, res)
   })
-  const operationsServer = config.metricsPort === null ? null : await listenForOperations(allAccess.operations, config.host, config.metricsPort).catch(async (error: Error) => {
+  const operationsServer = config.metricsPort === null ? null : await listenForOperations(allAccess.operations, config.host, config.metricsPort, log).catch(async (error: Error) => {
     server.close()
     for (const close of stops) await close().catch(() => {})
     await allAccess.close().catch(() => {})
@@ -218,7 +215,7 @@ function origin(host: string, port: number): string {
 }
 
 /** `ALLACCESS_METRICS_PORT`: health and metrics alone on a port of their own; anything else there is `404 not_found`. */
-async function listenForOperations(operations: Middleware, host: string, port: number): Promise<Server> {
+async function listenForOperations(operations: Middleware, host: string, port: number, log: Logger): Promise<Server> {
   const app = new Koa()
   app.use(operations)
   app.use((ctx) => {
@@ -226,13 +223,29 @@ async function listenForOperations(operations: Middleware, host: string, port: n
     setSecurityHeaders(ctx)
     answerError(ctx, new AllAccessError('not_found'))
   })
-  const server = createServer(app.callback())
+  const server = createRefusingServer(log)
+  const handle = app.callback()
+  server.on('request', (req, res) => {
+    if (!refusedWithoutHost(req, res, log)) void handle(req, res)
+  })
   await listen(server, host, port, 'ALLACCESS_METRICS_PORT')
   return server
 }
 
 /** What `listen` fails with when the address, not the port, is wrong: a name that does not resolve, an address of another machine. */
 const HOST_ERRORS = new Set(['EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL'])
+
+/**
+ * A server whose own refusals, made before any app sees the request (one Node cannot parse, an
+ * Expect it cannot meet), carry nosniff and no-store and are logged, as the app's answers are. Its
+ * request handler calls refusedWithoutHost first: Node's own answer to a request without Host is bare.
+ */
+function createRefusingServer(log: Logger): Server {
+  const server = createServer({ requireHostHeader: false })
+  server.on('clientError', refuseUnreadableRequest(log))
+  server.on('checkExpectation', refuseUnmetExpectation(log))
+  return server
+}
 
 /**
  * Listens on `host`:`port`. A port another process holds, one below 1024, an address not of this

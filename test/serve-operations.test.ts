@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { request as httpRequest } from 'node:http'
-import { createServer as createNetServer, type AddressInfo } from 'node:net'
+import { connect, createServer as createNetServer, type AddressInfo } from 'node:net'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -43,6 +43,17 @@ async function answer(url: string) {
   return { status: response.status, type: response.headers.get('content-type'), body: await response.text() }
 }
 
+/** What a connection to `port` that writes `bytes` receives before the server closes it. */
+function received(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => socket.write(bytes))
+    let answer = ''
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')))
+    socket.on('error', () => {})
+    socket.on('close', () => resolve(answer))
+  })
+}
+
 describe('all-access serve: health and metrics', () => {
   it('answers them on ALLACCESS_METRICS_PORT only, counting the main port requests, and names that port when it starts', async () => {
     const metricsPort = await freePort()
@@ -66,6 +77,23 @@ describe('all-access serve: health and metrics', () => {
       expect([headers.get('cache-control'), headers.get('x-content-type-options')]).toEqual(['no-store', 'nosniff'])
       // On the main port these paths are the SPA's, as any other page.
       for (const path of ['/healthz', '/readyz', '/metrics']) expect(await answer(new URL(path, serve.url).toString())).toEqual({ status: 200, type: 'text/html; charset=utf-8', body: SPA_PAGE })
+    })
+  })
+
+  it('answers on ALLACCESS_METRICS_PORT what Node refuses itself (a malformed request, an HTTP/1.1 one without Host, an Expect other than 100-continue) with nosniff and no-store, and logs it', async () => {
+    const metricsPort = await freePort()
+    await withServe({ env: { ALLACCESS_METRICS_PORT: String(metricsPort) } }, async (serve) => {
+      const refusals = [
+        ['GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab', 400, /^request unreadable 400: HPE_[A-Z_]+$/m],
+        ['GET /healthz HTTP/1.1\r\n\r\n', 400, /^request refused 400: HTTP\/1\.1 without Host$/m],
+        ['GET /healthz HTTP/1.1\r\nHost: localhost\r\nExpect: 200-ok\r\n\r\n', 417, /^request refused 417: Expect other than 100-continue$/m],
+      ] as const
+      for (const [request, status, line] of refusals) {
+        const head = (await received(metricsPort, request)).split('\r\n\r\n')[0].split('\r\n')
+        expect([head[0], head.filter((header) => /^(x-content-type-options|cache-control):/i.test(header)).sort()]).toEqual([expect.stringMatching(new RegExp(`^HTTP/1\\.1 ${status} `)), ['Cache-Control: no-store', 'X-Content-Type-Options: nosniff']])
+        for (let waited = 0; !line.test(serve.output()) && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
+        expect(serve.output()).toMatch(line)
+      }
     })
   })
 
