@@ -1,4 +1,5 @@
 import type { Knex } from 'knex'
+import { PROVIDER_NAME_PATTERN } from '../../shared/provider.ts'
 import type { AccountStatus, AccountSummary } from '../../shared/session.ts'
 import type { ParsedToken } from '../clients/types.ts'
 import { hashId } from '../crypto/random.ts'
@@ -92,6 +93,8 @@ export class AccountStore {
   }
 
   private async readForUser(userId: number, providerName: string, trx: Knex): Promise<AccountRecord | null> {
+    // As providers.get: a name no provider can have (a route's %00) is no account, not a query PostgreSQL refuses.
+    if (!PROVIDER_NAME_PATTERN.test(providerName)) return null
     const row = await this.query(trx).where({ 'accounts.user_id': userId, 'providers.name': providerName }).orderBy('accounts.id').first()
     return row ? this.fromRow(row) : null
   }

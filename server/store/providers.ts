@@ -1,6 +1,6 @@
 import type { Knex } from 'knex'
 import { afterTransaction, storeCaches, type ReadCache, type StoreCaches } from './read-cache.ts'
-import type { ProviderConfig } from '../../shared/provider.ts'
+import { PROVIDER_NAME_PATTERN, type ProviderConfig } from '../../shared/provider.ts'
 import type { SecretBox } from '../crypto/secret-box.ts'
 import { encryptedField } from './encrypted-columns.ts'
 
@@ -65,6 +65,8 @@ export class ProviderStore {
 
   /** A provider by name; answered from memory for a moment, decrypted once (every request of the proxy asks). */
   async get(name: string): Promise<ProviderRecord | null> {
+    // A route's name as the client wrote it: one no provider can have (U+0000, which PostgreSQL refuses in a query) is none.
+    if (!PROVIDER_NAME_PATTERN.test(name)) return null
     const cached = await (this.caches.providers as ReadCache<ProviderRecord | null>).read(name, async () => {
       const row: ProviderRow | undefined = await this.db('providers').where({ name }).first()
       return row ? this.fromRow(row) : null
