@@ -43,6 +43,25 @@ describe('refuseUnreadableRequest', () => {
     expect(lines).toEqual(['request unreadable 408: ERR_HTTP_REQUEST_TIMEOUT'])
   })
 
+  it('answers a request it cannot read that follows an answered one on a kept-alive connection, as Node does, rather than closing without a word', async () => {
+    lines.length = 0
+    const answer = await new Promise<string>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port }, () => socket.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'))
+      let received = ''
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.toString('latin1')
+        // The first answer is in, and the connection kept: the next request's headers are past Node's limit.
+        if (received.endsWith('\r\n\r\nok')) socket.write(`GET / HTTP/1.1\r\nHost: localhost\r\nX-Padding: ${'a'.repeat(20_000)}\r\n\r\n`)
+      })
+      socket.on('error', () => {})
+      socket.on('close', () => resolve(received))
+    })
+    const second = answer.slice(answer.indexOf('\r\n\r\nok') + 6)
+    expect(second).toMatch(/^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/)
+    expect(second).toContain('\r\nX-Content-Type-Options: nosniff\r\n')
+    expect(lines).toEqual(['request unreadable 431: HPE_HEADER_OVERFLOW'])
+  })
+
   it('closes a connection that never sent a byte (an unused preconnect) with no answer and no log line', async () => {
     lines.length = 0
     expect(await received(port, null)).toBe('')

@@ -6,6 +6,15 @@ import type { Logger } from '../log.ts'
 const REFUSED_STATUS: Record<string, number> = { HPE_HEADER_OVERFLOW: 431, HPE_CHUNK_EXTENSIONS_OVERFLOW: 413, ERR_HTTP_REQUEST_TIMEOUT: 408 }
 
 /**
+ * Whether an answer's head has gone out on the connection and its end not yet: Node's own test
+ * before it answers a parse error. Not whether any byte was ever written: a kept-alive connection
+ * whose earlier answer has ended is waiting for its next request, and is answered like a new one.
+ */
+function answering(socket: Socket): boolean {
+  return (socket as Socket & { _httpMessage?: { headersSent: boolean } | null })._httpMessage?.headersSent === true
+}
+
+/**
  * The server's `clientError` listener: a request Node cannot read (malformed, headers too large,
  * too slow to arrive) never reaches the app. Node's own answer carried none of the headers every
  * answer must (`nosniff`, `no-store`), and nothing was logged: a client probing the parser left no trace.
@@ -14,7 +23,7 @@ export function refuseUnreadableRequest(log: Logger): (error: NodeJS.ErrnoExcept
   return (error, socket) => {
     // As Node does: no answer on a connection already answering (it would land inside another), nor on one gone.
     // Nor on one that never sent a byte (a browser's preconnect, left unused): it asked nothing.
-    if (socket.writable && socket.bytesWritten === 0 && socket.bytesRead > 0) {
+    if (socket.writable && !answering(socket) && socket.bytesRead > 0) {
       const status = REFUSED_STATUS[error.code ?? ''] ?? 400
       socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)
       // The code only: it names what was wrong without repeating the client's bytes.
