@@ -328,6 +328,8 @@ describe.each(databases)('the all-access command on $kind', (database) => {
     ['facebook', 'oauth2', []],
     ['microsoft', 'oidc', ['--param tenant not given: using common (directory (tenant) id, or common, organizations, consumers)']],
     ['bitbucket', 'oauth2', []],
+    ['garmin', 'oauth2', []],
+    ['garmin-oauth1', 'oauth1', [`note: ${PRESETS['garmin-oauth1'].setup}`]],
   ])('adds the %s preset as %s, with the preset values', async (preset, protocol, notes) => {
     expect(run('providers', 'add', `my-${preset}`, '--preset', preset, '--client-id', 'a', '--client-secret', 'b')).toEqual({ code: 0, stdout: added(`my-${preset}`, protocol, ...notes), stderr: '' })
     expect(PRESETS[preset].protocol).toBe(protocol)
@@ -1049,6 +1051,8 @@ describe('the all-access command without configuration', () => {
     expect(lines.find((line) => line.startsWith('okta '))?.split(/\s+/)).toEqual(['okta', 'oidc', 'rotating', 'yes', 'yes', 'domain'])
     expect(lines.find((line) => line.startsWith('github '))?.split(/\s+/)).toEqual(['github', 'oauth2', 'none', 'yes', 'yes', '-'])
     expect(lines.find((line) => line.startsWith('microsoft '))?.split(/\s+/)).toEqual(['microsoft', 'oidc', 'rotating', 'yes', 'no', '[tenant=common]'])
+    expect(lines.find((line) => line.startsWith('garmin '))?.split(/\s+/)).toEqual(['garmin', 'oauth2', 'rotating', 'yes', 'yes', '-'])
+    expect(lines.find((line) => line.startsWith('garmin-oauth1 '))?.split(/\s+/)).toEqual(['garmin-oauth1', 'oauth1', 'none', 'no', 'no', '-'])
     const json = cli(['presets', '--json'], {}, cwd)
     const { presets } = JSON.parse(json.stdout) as { presets: { name: string; params: unknown[] }[] }
     expect(presets.map((p) => p.name)).toEqual(Object.keys(PRESETS).sort())
@@ -1057,6 +1061,9 @@ describe('the all-access command without configuration', () => {
         { name: 'domain', required: true, default: null, example: 'keycloak.example.com' },
         { name: 'realm', required: true, default: null, example: 'acme' },
       ] }),
+    )
+    expect(presets.find((p) => p.name === 'garmin')).toEqual(
+      expect.objectContaining({ protocol: 'oauth2', refresh: 'rotating', pkce: true, revocation: true, tokenAuthMethod: 'client_secret_post', identifierPath: 'userId', params: [], docs: 'https://developerportal.garmin.com/sites/default/files/OAuth2PKCE_1.pdf' }),
     )
     expect(existsSync(join(cwd, 'data'))).toBe(false)
   })

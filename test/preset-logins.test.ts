@@ -125,6 +125,51 @@ describe.each(databases)('logins through presets, against providers answering as
     expect(bff.logs.some((line) => /revocation/.test(line))).toBe(false)
   })
 
+  it('OAuth 2.0 with PKCE (garmin): S256 and no scope, the client secret in the body, the user id read with the token, and the user deregistered on disconnect', async () => {
+    let registered = true
+    const garmin = await documented({
+      answers: {
+        // Garmin's OAuth2.0 PKCE Specification: a day-long access token, and a new refresh token at each refresh.
+        '/di-oauth2-service/oauth/token': (request) => {
+          const grant = form(request.body)
+          const answer = (access: string, refresh: string) => ({ body: { access_token: access, expires_in: 86400, token_type: 'bearer', refresh_token: refresh, scope: 'PARTNER_WRITE PARTNER_READ CONNECT_READ CONNECT_WRITE', jti: 'f9eb2316-9b9d-495a-8732-e16c4b5bcafd', refresh_token_expires_in: 7775998 } })
+          if (grant.grant_type === 'authorization_code') return answer('VTkc5JilK0dd8w_s0FJGabMq', 'xUEA805jTCcGd4b7rs-SkOJP==')
+          if (grant.grant_type === 'refresh_token' && grant.refresh_token === 'xUEA805jTCcGd4b7rs-SkOJP==') return answer('Zk3LqM0ee9x_t1GKHbcNr', 'yVFB916kUDdHe5c8st-TlPKQ==')
+          return { status: 400, body: { error: 'invalid_grant' } }
+        },
+        '/wellness-api/rest/user/id': () => ({ body: profileOf('garmin') }),
+        // Start Guide, "Delete User Access Token": 204 and no body; the registration gone, its tokens are refused.
+        '/wellness-api/rest/user/registration': (request) =>
+          request.method === 'DELETE' && registered && request.headers.authorization === 'Bearer Zk3LqM0ee9x_t1GKHbcNr' ? ((registered = false), { status: 204 }) : { status: 401, body: '' },
+      },
+    })
+    const at = (path: string) => `${garmin.url}${path}`
+    await bff.addProvider('garmin', { preset: 'garmin', authorizationUrl: at('/authorize'), accessTokenUrl: at('/di-oauth2-service/oauth/token'), profileUrl: at('/wellness-api/rest/user/id'), apiBaseUrl: garmin.url, revocationUrl: at('/wellness-api/rest/user/registration'), ...credentials })
+    const redirect = await startLogin(new BrowserSession(), bff.url, 'garmin')
+    expect(redirect.searchParams.get('code_challenge_method')).toBe('S256')
+    expect(redirect.searchParams.has('scope')).toBe(false)
+
+    const browser = new BrowserSession()
+    await login(browser, bff.url, 'garmin')
+    const exchange = garmin.at('/di-oauth2-service/oauth/token').at(-1)!
+    expect(exchange.headers.authorization).toBeUndefined()
+    expect(form(exchange.body)).toEqual(expect.objectContaining({ grant_type: 'authorization_code', code: 'code-1', client_id: 'client-id', client_secret: 'client-secret', code_verifier: expect.any(String) }))
+    expect(garmin.at('/wellness-api/rest/user/id')[0].headers.authorization).toBe('Bearer VTkc5JilK0dd8w_s0FJGabMq')
+    expect(await accountsOf(browser, bff.url)).toEqual([{ provider: 'garmin', identifier: 'd3315b1072421d0dd7c8f6b8e1de4df8', displayName: null, status: 'active' }])
+
+    const requests = garmin.received.length
+    const response = await browser.fetch(new URL('/auth/accounts/garmin', bff.url), { method: 'DELETE', headers: CSRF })
+    expect(response.status).toBe(204)
+    // The refresh token buys an access token that works, with which the registration is deleted.
+    expect(garmin.received.slice(requests).map((r) => [r.method, r.url, r.method === 'POST' ? form(r.body) : r.headers.authorization])).toEqual([
+      ['POST', '/di-oauth2-service/oauth/token', { grant_type: 'refresh_token', refresh_token: 'xUEA805jTCcGd4b7rs-SkOJP==', client_id: 'client-id', client_secret: 'client-secret' }],
+      ['DELETE', '/wellness-api/rest/user/registration', 'Bearer Zk3LqM0ee9x_t1GKHbcNr'],
+      ['DELETE', '/wellness-api/rest/user/registration', 'Bearer VTkc5JilK0dd8w_s0FJGabMq'],
+    ])
+    expect(registered).toBe(false)
+    expect(bff.logs.some((line) => /revocation/.test(line))).toBe(false)
+  })
+
   it('OpenID Connect (google): the documented token answer with its ID token, userinfo, and both tokens revoked on disconnect', async () => {
     const profile = profileOf('google')
     const google = await documented({
@@ -193,6 +238,15 @@ describe.each(databases)('logins through presets, against providers answering as
       expect(discord.at('/token').map((r) => form(r.body))).toEqual([expect.objectContaining({ grant_type: 'refresh_token', refresh_token: 'refresh-1' })])
       // Discord authenticates the client with Basic, as its preset says.
       expect(discord.at('/token')[0].headers.authorization).toBe(`Basic ${Buffer.from('client-id:client-secret').toString('base64')}`)
+    })
+
+    it("refreshes garmin's day-long access token with the client secret in the form body, and keeps the new refresh token Garmin gives at each refresh", async () => {
+      const garmin = await providerFor('garmin')
+      const { browser, accountId } = await signedIn(bff, 'refresh-garmin', expired)
+      const response = await browser.fetch(new URL('/api/refresh-garmin/me', bff.url), { headers: CSRF })
+      expect(response.status).toBe(200)
+      expect(garmin.at('/token').map((r) => [r.headers.authorization, form(r.body)])).toEqual([[undefined, { grant_type: 'refresh_token', refresh_token: 'refresh-1', client_id: 'client-id', client_secret: 'client-secret' }]])
+      expect((await bff.store.accounts.get(accountId))?.refreshToken).toBe('refresh-2')
     })
   })
 })

@@ -780,6 +780,35 @@ describe.each(databases)('provider quirks handled by presets, against providers 
     expect(bff.logs.some((line) => /revocation/.test(line))).toBe(false)
   })
 
+  it.each([
+    ['still valid', 'garmin', Date.now() + 3_600_000],
+    ['expired, as it is a day after its last refresh', 'garmin-later', Date.now() - 60_000],
+  ])('garmin: deregisters the user on disconnect with DELETE /user/registration and a working access token, the access token %s', async (_state, name, expiresAt) => {
+    let registered = true
+    const garmin = await documented({
+      answers: {
+        // Garmin's OAuth2.0 PKCE Specification, the refresh token request: the client secret in the body, a new refresh token back.
+        '/token': (request) =>
+          form(request.body).grant_type === 'refresh_token' && form(request.body).refresh_token === 'xUEA805jTCcGd4b7rs' && form(request.body).client_secret === 'client-secret'
+            ? { body: { access_token: 'Zk3LqM0ee9x', expires_in: 86400, token_type: 'bearer', refresh_token: 'yVFB916kUDdHe5c8', scope: 'CONNECT_READ CONNECT_WRITE', jti: 'a0c7d1e2', refresh_token_expires_in: 7775998 } }
+            : { status: 400, body: { error: 'invalid_grant' } },
+        // Start Guide, "Delete User Access Token": only a working token deletes it, and once it is gone every token is refused.
+        '/wellness-api/rest/user/registration': (request) =>
+          request.method === 'DELETE' && registered && request.headers.authorization === 'Bearer Zk3LqM0ee9x' ? ((registered = false), { status: 204 }) : { status: 401, body: '' },
+      },
+    })
+    await bff.addProvider(name, { ...presetOn('garmin', garmin), revocationUrl: `${garmin.url}/wellness-api/rest/user/registration` })
+    const { browser } = await signedIn(bff, name, { accessToken: 'VTkc5JilK0dd8w', refreshToken: 'xUEA805jTCcGd4b7rs', expiresAt })
+    expect((await browser.fetch(new URL(`/auth/accounts/${name}`, bff.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
+    expect(garmin.received.map((r) => [r.method, r.url, r.method === 'POST' ? form(r.body).grant_type : r.headers.authorization])).toEqual([
+      ['POST', '/token', 'refresh_token'],
+      ['DELETE', '/wellness-api/rest/user/registration', 'Bearer Zk3LqM0ee9x'],
+      ['DELETE', '/wellness-api/rest/user/registration', 'Bearer VTkc5JilK0dd8w'],
+    ])
+    expect(registered).toBe(false)
+    expect(bff.logs.some((line) => /revocation/.test(line))).toBe(false)
+  })
+
   it('linear: asks for the viewer through GraphQL, with comma-joined scopes', async () => {
     const linear = await documented({
       answers: {

@@ -30,8 +30,8 @@ describe('the presets', () => {
     const named = [
       ...['google', 'microsoft', 'apple', 'gitlab', 'okta', 'auth0', 'keycloak', 'cognito', 'salesforce', 'line', 'yahoo', 'twitch', 'slack', 'linkedin'],
       ...['github', 'facebook', 'bitbucket', 'discord', 'spotify', 'dropbox', 'box', 'reddit', 'atlassian', 'figma', 'notion', 'linear', 'zoom', 'strava'],
-      ...['patreon', 'x', 'tiktok', 'paypal', 'mastodon', 'gitea', 'yandex', 'vk', 'hubspot', 'zitadel', 'authentik'],
-      ...['twitter', 'trello', 'flickr', 'garmin', 'discogs'],
+      ...['patreon', 'x', 'tiktok', 'paypal', 'mastodon', 'gitea', 'yandex', 'vk', 'hubspot', 'zitadel', 'authentik', 'garmin'],
+      ...['twitter', 'trello', 'flickr', 'discogs'],
     ]
     expect(named.filter((name) => !NAMES.includes(name))).toEqual([])
   })
@@ -40,6 +40,13 @@ describe('the presets', () => {
     for (const [name, param] of [['okta', 'domain'], ['auth0', 'domain'], ['keycloak', 'realm'], ['cognito', 'user_pool_id'], ['mastodon', 'instance'], ['gitea', 'domain'], ['zitadel', 'domain'], ['authentik', 'slug'], ['microsoft', 'tenant']]) {
       expect(PRESETS[name].params?.map((p) => p.name), name).toContain(param)
     }
+  })
+
+  it("leave a provider added from Garmin's OAuth 1.0a preset, before garmin moved to OAuth 2.0, with the OAuth 1.0a client", () => {
+    const before = { ...buildProviderConfig('my-garmin', { preset: 'garmin-oauth1', clientId: 'id', clientSecret: 'secret' }), preset: 'garmin' }
+    expect(PRESETS.garmin.protocol).toBe('oauth2')
+    expect(getClient(before)).toBeInstanceOf(OAuthClient)
+    expect(getClient(before)).not.toBeInstanceOf(OAuth2Client)
   })
 })
 

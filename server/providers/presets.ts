@@ -5,6 +5,7 @@ import { DropboxClient } from './quirks/dropbox.ts'
 import { FacebookClient } from './quirks/facebook.ts'
 import { FigmaClient } from './quirks/figma.ts'
 import { FlickrClient } from './quirks/flickr.ts'
+import { GarminClient } from './quirks/garmin.ts'
 import { GitHubClient } from './quirks/github.ts'
 import { HubSpotClient } from './quirks/hubspot.ts'
 import { LinearClient } from './quirks/linear.ts'
@@ -570,6 +571,22 @@ export const PRESETS: Record<string, Preset> = {
     client: SlackAppClient,
     docs: 'https://docs.slack.dev/authentication/installing-with-oauth',
   },
+  garmin: {
+    displayName: 'Garmin',
+    protocol: 'oauth2',
+    endpoints: {
+      authorizationUrl: 'https://connect.garmin.com/oauth2Confirm',
+      accessTokenUrl: 'https://diauth.garmin.com/di-oauth2-service/oauth/token',
+      profileUrl: 'https://apis.garmin.com/wellness-api/rest/user/id',
+      apiBaseUrl: 'https://apis.garmin.com',
+      revocationUrl: 'https://apis.garmin.com/wellness-api/rest/user/registration',
+    },
+    // No scope: the user grants the app's permissions on Garmin's consent page. The Health API names
+    // the user by an id only, the same for every token of that user.
+    supports: { refresh: 'rotating', pkce: true, revocation: true, tokenAuthMethod: 'client_secret_post', scopeDelimiter: ' ', identifierPath: 'userId', displayNamePath: null },
+    client: GarminClient,
+    docs: 'https://developerportal.garmin.com/sites/default/files/OAuth2PKCE_1.pdf',
+  },
 
   // OAuth 1.0a
   twitter: {
@@ -618,7 +635,7 @@ export const PRESETS: Record<string, Preset> = {
     client: FlickrClient,
     docs: 'https://www.flickr.com/services/api/auth.oauth.html',
   },
-  garmin: {
+  'garmin-oauth1': {
     displayName: 'Garmin',
     protocol: 'oauth1',
     endpoints: {
@@ -631,6 +648,8 @@ export const PRESETS: Record<string, Preset> = {
     // The Health API names the user by an id only.
     supports: { refresh: 'none', pkce: false, revocation: false, tokenAuthMethod: null, scopeDelimiter: ' ', identifierPath: 'userId', displayNamePath: null },
     docs: 'https://developer.garmin.com/gc-developer-program/health-api/',
+    setup:
+      'Garmin retires OAuth 1.0a on 2026-12-31, and this preset with it: for an app Garmin has moved to OAuth 2.0, use the garmin preset with its OAuth 2.0 client id and secret',
   },
   discogs: {
     displayName: 'Discogs',
