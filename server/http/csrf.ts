@@ -9,8 +9,9 @@ import type { Check } from './route-table.ts'
  */
 export function requireCsrf(publicOrigin: string): Check {
   return (ctx) => {
-    const origin = ctx.get('Origin')
-    if (origin && origin !== publicOrigin) throw new AllAccessError('origin_not_allowed')
+    // Present, even empty (no browser sends that), it must be the app's: DESIGN.md says "present".
+    const origin = ctx.headers.origin
+    if (origin !== undefined && origin !== publicOrigin) throw new AllAccessError('origin_not_allowed')
     if (ctx.get(CSRF_HEADER) !== CSRF_VALUE) throw new AllAccessError('csrf_required')
   }
 }
