@@ -1,12 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createAllAccess } from '../server/all-access.ts'
-import { spawnSync } from 'node:child_process'
-import { resolve } from 'node:path'
+import { spawn, spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { generateKey, parseKeys, rootKey } from '../server/crypto/keys.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
 import { KeyError } from '../server/crypto/keys.ts'
-import { openStore } from '../server/store/index.ts'
-import { rotateKeys } from '../server/store/key-rotation.ts'
+import { openStore, parseDatabaseUrl } from '../server/store/index.ts'
+import { rotateKeys, unreadableSecrets } from '../server/store/key-rotation.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
 import { startServe } from './support/demo-server.ts'
@@ -223,4 +224,79 @@ describe.each(databases)('a secret written in clear into an encrypted column, on
       await drop()
     }
   })
+})
+
+describe.each(databases)('keys rotate killed mid-way, on $kind', (database) => {
+  const ACCOUNTS = 6000
+  const TOKENS = ['access_token', 'token_secret', 'refresh_token', 'id_token'] as const
+
+  it('leaves every value readable with both keys, and run again moves every one to the new key', async () => {
+    const { url, drop } = await database.create()
+    const cwd = scratchFolder('aa-killed-rotation-')
+    const [oldKey, newKey] = [generateKey(), generateKey()]
+    const [oldId, newId] = [parseKeys(oldKey)[0].id, parseKeys(newKey)[0].id]
+    const old = openStore({ databaseUrl: url, keys: parseKeys(oldKey), cwd })
+    const both = openStore({ databaseUrl: url, keys: parseKeys(`${newKey},${oldKey}`), cwd })
+    try {
+      expect(cli(['migrate'], { DATABASE_URL: url, ALLACCESS_KEYS: oldKey }, cwd).code).toBe(0)
+      const provider = await old.providers.add(buildProviderConfig('echo', { authorizationUrl: 'https://idp.example/a', accessTokenUrl: 'https://idp.example/t', profileUrl: 'https://idp.example/me', clientId: 'a', clientSecret: 'b' }))
+      const user = await old.users.create('Many Accounts')
+      const now = Date.now()
+      const rows = Array.from({ length: ACCOUNTS }, (_, i) => ({
+        provider_id: provider.id,
+        identifier: `user-${i}`,
+        user_id: user.id,
+        ...Object.fromEntries(TOKENS.map((column) => [column, old.box.encrypt(`accounts.${column}`, `${column}-${i}`)])),
+        status: 'active',
+        created_at: now,
+        updated_at: now,
+      }))
+      await old.db.batchInsert('accounts', rows, 250)
+      const underNewKey = async () => Number((await both.db('accounts').whereRaw('substr(access_token, 5, 8) = ?', [newId]).count({ n: '*' }).first())?.n)
+
+      const rotation = spawn(process.execPath, [resolve('bin/all-access.js'), 'keys', 'rotate'], {
+        cwd,
+        env: { ...process.env, NODE_ENV: 'production', PUBLIC_URL: 'https://app.example', DATABASE_URL: url, ALLACCESS_KEYS: `${newKey},${oldKey}` },
+        stdio: 'ignore',
+      })
+      const ended = new Promise<NodeJS.Signals | null>((done) => rotation.once('exit', (_code, signal) => done(signal)))
+      // Killed once some batches are committed and before the last is.
+      while ((await underNewKey()) === 0) await new Promise((done) => setTimeout(done, 5))
+      rotation.kill('SIGKILL')
+      expect(await ended).toBe('SIGKILL')
+      const moved = await underNewKey()
+      expect(moved).toBeGreaterThan(0)
+      expect(moved).toBeLessThan(ACCOUNTS)
+
+      // Every value reads, whichever key it is under.
+      const read = async () => {
+        const stored = await both.db('accounts').select('id', 'identifier', ...TOKENS).orderBy('id')
+        return stored.map((row) => TOKENS.map((column) => both.box.decrypt(`accounts.${column}`, row[column])).join(' ') === TOKENS.map((column) => `${column}-${row.identifier.slice(5)}`).join(' '))
+      }
+      expect(new Set(await read())).toEqual(new Set([true]))
+
+      // The provider's two values went first, in the batches the kill left whole.
+      const again = cli(['keys', 'rotate'], { DATABASE_URL: url, ALLACCESS_KEYS: `${newKey},${oldKey}` }, cwd)
+      expect([again.code, again.stdout]).toEqual([0, `re-encrypted ${(ACCOUNTS - moved) * TOKENS.length} values with key ${newId}\n`])
+      expect(await underNewKey()).toBe(ACCOUNTS)
+      expect(new Set(await read())).toEqual(new Set([true]))
+      // Nothing left under the old key: the new key alone reads all.
+      const newOnly = openStore({ databaseUrl: url, keys: parseKeys(newKey), cwd })
+      try {
+        expect(await unreadableSecrets(newOnly.db, newOnly.box)).toEqual({ missing: [], clear: [] })
+      } finally {
+        await newOnly.close()
+      }
+      if (database.kind === 'sqlite') {
+        // Nor does the file: the killed run left its rewritten values' old copies in free pages and the log.
+        const folder = dirname(parseDatabaseUrl(url).location)
+        const bytes = readdirSync(folder).map((file) => readFileSync(join(folder, file)).toString('latin1')).join('\n')
+        expect([bytes.includes(`aa1.${newId}.`), bytes.includes(`aa1.${oldId}.`)]).toEqual([true, false])
+      }
+    } finally {
+      await old.close()
+      await both.close()
+      await drop()
+    }
+  }, 120_000)
 })
