@@ -218,32 +218,36 @@ describe.each(databases)('a raw dump of the database on $kind', (database) => {
     const keep = (name: string, value: unknown) => {
       if (typeof value === 'string' && value !== '' && !secrets.has(value)) secrets.set(value, name)
     }
-    keep('client id', client.clientId)
-    keep('client secret', client.clientSecret)
-    keep('consumer key', consumer.key)
-    keep('consumer secret', consumer.secret)
-    for (const answer of tokenAnswers) {
-      for (const name of ['access_token', 'refresh_token', 'id_token']) keep(name, answer[name])
-      if (typeof answer.id_token === 'string') keep('sid', decodeJwt(answer.id_token).sid)
-    }
-    for (const request of tokenRequests) for (const name of ['code', 'code_verifier', 'refresh_token']) keep(name, request[name])
-    for (const [token, { secret, verifier }] of legacy.state.requestTokens.everSet) {
-      keep('request token', token)
-      keep('request token secret', secret)
-      keep('oauth verifier', verifier)
-    }
-    for (const [token, { secret }] of legacy.state.accessTokens.everSet) {
-      keep('oauth1 access token', token)
-      keep('oauth1 token secret', secret)
-    }
-    for (const name of ['state', 'nonce', 'code_challenge']) keep(name, openid.searchParams.get(name))
-    keep('pending request token', oauth1.searchParams.get('oauth_token'))
-    for (const browser of [signedIn, popup, signedOut, pending]) {
-      for (const { header } of browser.setCookieHeaders) {
-        const [pair] = header.split(';')
-        if (pair.startsWith(`${SESSION}=`) || pair.startsWith(`${FLOW}=`)) keep(pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1))
+    /** Every value the providers and the browsers have seen so far. */
+    const collect = () => {
+      keep('client id', client.clientId)
+      keep('client secret', client.clientSecret)
+      keep('consumer key', consumer.key)
+      keep('consumer secret', consumer.secret)
+      for (const answer of tokenAnswers) {
+        for (const name of ['access_token', 'refresh_token', 'id_token']) keep(name, answer[name])
+        if (typeof answer.id_token === 'string') keep('sid', decodeJwt(answer.id_token).sid)
+      }
+      for (const request of tokenRequests) for (const name of ['code', 'code_verifier', 'refresh_token']) keep(name, request[name])
+      for (const [token, { secret, verifier }] of legacy.state.requestTokens.everSet) {
+        keep('request token', token)
+        keep('request token secret', secret)
+        keep('oauth verifier', verifier)
+      }
+      for (const [token, { secret }] of legacy.state.accessTokens.everSet) {
+        keep('oauth1 access token', token)
+        keep('oauth1 token secret', secret)
+      }
+      for (const name of ['state', 'nonce', 'code_challenge']) keep(name, openid.searchParams.get(name))
+      keep('pending request token', oauth1.searchParams.get('oauth_token'))
+      for (const browser of [signedIn, popup, signedOut, pending]) {
+        for (const { header } of browser.setCookieHeaders) {
+          const [pair] = header.split(';')
+          if (pair.startsWith(`${SESSION}=`) || pair.startsWith(`${FLOW}=`)) keep(pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1))
+        }
       }
     }
+    collect()
     const count = (name: string) => [...secrets.values()].filter((kept) => kept === name).length
     // What the test collected is what it meant to: every kind, and as many as the logins made.
     expect({
@@ -265,6 +269,7 @@ describe.each(databases)('a raw dump of the database on $kind', (database) => {
     const verifierLengths = new Set(tokenRequests.map((request) => String(request.code_verifier ?? '').length).filter(Boolean))
 
     const check = (dump: string) => {
+      collect()
       // The dump is real: it holds what is not secret.
       for (const plain of ['Alice Liddell', 'legacy', authParam, idp.issuer]) expect([plain, dump.includes(plain)]).toEqual([plain, true])
       const found = [...secrets].flatMap(([value, name]) => writtenForms(value).filter((form) => dump.includes(form)).map((form) => `${name} as ${form}`))
@@ -286,6 +291,10 @@ describe.each(databases)('a raw dump of the database on $kind', (database) => {
     expect((await session(signedIn, bff())).authenticated).toBe(true)
     expect((await api(signedIn, '/api/legacy/account/verify_credentials.json')).status).toBe(200)
     expect((await api(signedIn, '/api/idp/me')).status).toBe(200)
+    // A login begun under the old key ends under the new one (its flow cookie is the OAuth 1.0a one, started last).
+    const finished = await pending.navigate(oauth1, { stopAt: (to) => to.origin === bff() && !to.pathname.startsWith('/auth/') })
+    expect([finished.stopped, finished.url.search]).toEqual([true, ''])
+    expect((await session(pending, bff())).authenticated).toBe(true)
     check(await rawDump(databaseUrl))
   }, 120_000)
 })
