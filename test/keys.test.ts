@@ -88,6 +88,17 @@ describe('parseKeys', () => {
     )
   })
 
+  it('takes a key given twice, or in both base64 alphabets, as the one key it is', () => {
+    const material = Buffer.from(Array.from({ length: 32 }, (_, i) => 0xfb - i))
+    const id = rootKey(material).id
+    expect(parseKeys(`${material.toString('base64')},${material.toString('base64')}`).map((k) => k.id)).toEqual([id, id])
+    expect(parseKeys(`${material.toString('base64')}, ${material.toString('base64url')},`).map((k) => k.id)).toEqual([id, id])
+  })
+
+  it('refuses keys put one a line, as a secret manager may hold them, in one line naming the entry', () => {
+    expect(keyErrorOf(() => parseKeys(`${generateKey()}\n${generateKey()}`)).message).toBe('ALLACCESS_KEYS entry 1 is not a base64 32-byte key (make one with: openssl rand -base64 32)')
+  })
+
   it.each(['', ' ', ',', ' , , '])('refuses %j as empty', (value) => {
     expect(keyErrorOf(() => parseKeys(value)).message).toBe('ALLACCESS_KEYS is empty')
   })
