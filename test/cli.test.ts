@@ -373,6 +373,11 @@ describe.each(databases)('the all-access command on $kind', (database) => {
     expect(await stored()).toEqual(before)
   })
 
+  it('takes a client secret that starts with "-" written --client-secret=-…, as its refusal says', async () => {
+    expect(cli(['providers', 'add', 'dashed', '--preset', 'github', '--client-id', 'a', '--client-secret=-s3cr3t'], env, cwd)).toEqual({ code: 0, stdout: added('dashed', 'oauth2'), stderr: '' })
+    expect((await storedOne('dashed'))?.clientSecret).toBe('-s3cr3t')
+  })
+
   it('updates only the fields given, and keeps the client id and secret', async () => {
     const before = await storedOne('ghe')
     expect(run('providers', 'update', 'ghe', '--scope', 'repo read:org', '--no-pkce')).toEqual({ code: 0, stdout: 'updated provider ghe\n', stderr: '' })
@@ -499,6 +504,9 @@ describe.each(databases)('the all-access command on $kind', (database) => {
       ['a client secret split by a space', ['providers', 'add', 'x', '--preset', 'github', '--client-id', 'a', '--client-secret', 's3cr3t', 'half-of-it'], 'unexpected argument after the value of --client-secret (quote a value that holds spaces, or give the secret as --client-secret - on standard input)'],
       ['a --client-secret=value split by a space', ['providers', 'update', 'github', '--client-secret=s3cr3t', 'half-of-it'], 'unexpected argument after the value of --client-secret (quote a value that holds spaces, or give the secret as --client-secret - on standard input)'],
       ['a client id split by a space', ['providers', 'update', 'github', '--client-id', 'my', 'app'], 'unexpected argument after the value of --client-id (quote a value that holds spaces)'],
+      // A random secret may start with "-": the message says how to give it, and never repeats it.
+      ['a client secret that starts with "-"', ['providers', 'add', 'x', '--preset', 'github', '--client-id', 'a', '--client-secret', '-s3cr3t'], '--client-secret: a value that starts with "-" is written --client-secret=-…, or give the secret as --client-secret - on standard input'],
+      ['a scope that starts with "-"', ['providers', 'update', 'github', '--scope', '-read'], '--scope: a value that starts with "-" is written --scope=-…'],
       ['an unknown preset', ['providers', 'add', 'x', '--preset', 'myspace', ...secrets], '--preset: unknown preset "myspace" (all-access presets lists them)'],
       ['an unknown protocol', ['providers', 'add', 'x', '--protocol', 'saml', '--issuer', 'https://id.example', ...secrets], '--protocol: must be one of oauth1, oauth2, oidc, got "saml"'],
       ['a bad --token-auth', ['providers', 'add', 'x', '--issuer', 'https://id.example', '--token-auth', 'private_key_jwt', ...secrets], '--token-auth: must be one of client_secret_basic, client_secret_post, got "private_key_jwt"'],

@@ -49,7 +49,11 @@ function parseTokens<T extends NonNullable<ParseArgsConfig['options']>>(args: st
   } catch (error) {
     const message = (error as Error).message.split('\n')[0]
     const unknown = /Unknown option '([^']+)'/.exec(message)
-    throw new UsageError(unknown ? `unknown flag ${unknown[1]}` : message)
+    if (unknown) throw new UsageError(`unknown flag ${unknown[1]}`)
+    // A value that starts with `-` (a random secret may): Node's first line names no way out, its third the one below.
+    const ambiguous = /Option '--([^']+)' argument is ambiguous/.exec(message)
+    if (ambiguous) throw new UsageError(`--${ambiguous[1]}: a value that starts with "-" is written --${ambiguous[1]}=-…${SECRET_FLAGS[ambiguous[1]] ?? ''}`)
+    throw new UsageError(message)
   }
   // parseArgs keeps the last of a repeated flag: `--client-id a … --client-id b` is a mistake to name, not to guess at.
   const seen = new Set<string>()
