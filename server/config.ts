@@ -147,7 +147,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     ...store,
     databaseUrl: anchoredDatabaseUrl(store.databaseUrl, cwd),
     port,
-    host: env.HOST || 'localhost',
+    // An IPv6 address as a URL writes it, `[::1]`: listen() takes it bare, and would look the bracketed one up as a name.
+    host: (env.HOST || 'localhost').replace(/^\[(.*)\]$/, '$1'),
     publicUrl,
     staticDir: env.ALLACCESS_STATIC_DIR ? resolve(cwd, env.ALLACCESS_STATIC_DIR) : DEFAULT_STATIC_DIR,
     proxyTimeoutMs: integer(env, 'ALLACCESS_PROXY_TIMEOUT_MS', 30_000, 1, LONGEST_TIMER_MS),

@@ -298,6 +298,15 @@ describe('all-access serve configured by the environment of DESIGN.md', () => {
     })
   })
 
+  it('listens on an IPv6 HOST written as a URL writes it, [::1]', async () => {
+    const { keys, databaseUrl } = await signedInDatabase(upstream)
+    await withServe({ databaseUrl, keys, env: { HOST: '[::1]' } }, async (serve) => {
+      const { port } = new URL(serve.url)
+      expect(serve.output()).toContain(`all-access listening on http://[::1]:${port} `)
+      expect((await fetch(`http://[::1]:${port}/auth/providers`)).status).toBe(200)
+    })
+  })
+
   it('sets Secure __Host- cookies and https callback URLs under an https PUBLIC_URL', async () => {
     const { keys, databaseUrl } = await signedInDatabase(upstream)
     await withServe({ databaseUrl, keys, env: { PUBLIC_URL: 'https://app.example' } }, async (serve) => {
