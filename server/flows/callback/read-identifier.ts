@@ -6,8 +6,14 @@ import { need, type LoginContext } from '../login-state.ts'
 const MAX_IDENTIFIER_LENGTH = 255
 
 export async function readIdentifier(ctx: LoginContext, next: Next): Promise<void> {
-  const identifier = await ctx.state.runtime.hooks.getUserId({ provider: need(ctx, 'provider'), profile: need(ctx, 'profile') })
-  if (!identifier) throw new AllAccessError('missing_identifier')
+  const identifier: unknown = await ctx.state.runtime.hooks.getUserId({ provider: need(ctx, 'provider'), profile: need(ctx, 'profile') })
+  if (identifier === null || (typeof identifier !== 'object' && !identifier)) throw new AllAccessError('missing_identifier')
+  // A host's hook may hand back what it found in the profile as it is. As text an object is
+  // "[object Object]", and a number past 2^53 the id JSON.parse rounded it onto: every such profile
+  // would be one identity, signed in as whoever came first.
+  if (typeof identifier !== 'string' && !(typeof identifier === 'number' && Number.isSafeInteger(identifier))) {
+    throw new AllAccessError('missing_identifier', { detail: `the getUserId hook returned ${describeValue(identifier)}, not a string (nor a whole number up to 2^53)` })
+  }
   const text = String(identifier)
   if (text.length > MAX_IDENTIFIER_LENGTH) throw new AllAccessError('missing_identifier', { detail: `identifier of ${text.length} characters` })
   // PostgreSQL's text cannot hold U+0000: the login would fail as a server error there, and only there.
@@ -17,4 +23,10 @@ export async function readIdentifier(ctx: LoginContext, next: Next): Promise<voi
   if (/\p{Cs}/u.test(text)) throw new AllAccessError('missing_identifier', { detail: 'identifier with a lone surrogate' })
   ctx.state.login.identifier = text
   await next()
+}
+
+function describeValue(value: unknown): string {
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'number') return `the number ${value}`
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`
 }

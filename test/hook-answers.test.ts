@@ -1,0 +1,53 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startOidcSandbox, type RunningOidcSandbox } from './support/oidc-sandbox.ts'
+import { BrowserSession } from './support/browser-session.ts'
+import { startBff, type TestBff } from './support/bff.ts'
+import { databases } from './support/databases.ts'
+import { authError, login, rowCounts, session } from './support/login.ts'
+
+// A host's getUserId that hands back what it found in the profile as it is. Turned into text, an
+// object is "[object Object]" and a number past 2^53 the id JSON.parse rounded it onto: every such
+// profile of the provider would be one identity, and sign in as whoever came first.
+describe('getUserId answering something other than a string', () => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+  let idp: RunningOidcSandbox
+  let answer: (profile: Record<string, unknown>) => unknown
+
+  beforeAll(async () => {
+    const created = await databases[0].create()
+    drop = created.drop
+    bff = await startBff(created.url, { hooks: { getUserId: ({ profile }) => answer(profile) as string } })
+    idp = await startOidcSandbox({ clients: [{ clientId: 'h', clientSecret: 'hook-secret-0123456789', redirectUris: [`${bff.url}/auth/callback/idp`] }], autoApprove: 'alice' })
+    await bff.addProvider('idp', { issuer: idp.issuer, clientId: 'h', clientSecret: 'hook-secret-0123456789', scope: 'openid profile email' })
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await idp?.close()
+    await drop?.()
+  })
+
+  it.each<[string, (profile: Record<string, unknown>) => unknown]>([
+    ['an object', (profile) => ({ sub: profile.sub })],
+    ['an array', (profile) => [profile.sub, profile.email]],
+    ['true', () => true],
+    ['a number past 2^53', () => 2 ** 53 + 2],
+  ])('refuses the login as missing_identifier when it is %s, stores nothing, and logs an error naming the hook', async (_name, given) => {
+    answer = given
+    const before = await rowCounts(bff.store.db)
+    bff.errors.length = 0
+    const landed = await login(new BrowserSession(), bff.url, 'idp', '/next')
+    expect(authError(landed)).toBe('missing_identifier')
+    expect(await rowCounts(bff.store.db)).toEqual(before)
+    expect(bff.errors).toEqual([expect.stringMatching(/missing_identifier: the getUserId hook returned .+, not a string/)])
+  })
+
+  it('takes a whole number as its text, as the default reads a numeric id', async () => {
+    answer = () => 42
+    const browser = new BrowserSession()
+    expect(authError(await login(browser, bff.url, 'idp', '/next'))).toBeNull()
+    const info = await session(browser, bff.url)
+    expect(info.authenticated && info.accounts[0].identifier).toBe('42')
+  })
+})
