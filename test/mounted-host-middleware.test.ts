@@ -3,7 +3,7 @@ import Koa from 'koa'
 import { bodyParser } from '@koa/bodyparser'
 import compress from 'koa-compress'
 import session from 'koa-session'
-import { createServer, type Server } from 'node:http'
+import { createServer, type Server, type ServerResponse } from 'node:http'
 import { inspect } from 'node:util'
 import { createAllAccess, type AllAccess, type AllAccessOptions } from '../server/all-access.ts'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
@@ -128,6 +128,46 @@ describe('koa-compress around allAccess.middleware', () => {
       })
     })
   }
+})
+
+// An API streaming server-sent events through the proxy, under koa-compress's defaults. Compressed,
+// each event sat in the compressor's buffer: the browser got neither the headers nor an event until
+// the stream ended, which for a live feed is never.
+describe('koa-compress around allAccess.middleware, a proxied event stream', () => {
+  let host: Host
+  let events: Server
+  const open: ServerResponse[] = []
+  let browser: BrowserSession
+  beforeAll(async () => {
+    events = createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' })
+      res.write('data: one\n\n')
+      open.push(res)
+    })
+    await new Promise<void>((resolve) => events.listen(0, '127.0.0.1', resolve))
+    host = await hostApp({}, (app, allAccess) => {
+      app.use(compress())
+      app.use(allAccess.middleware)
+    })
+    const endpoints = { authorizationUrl: 'https://idp.example/a', accessTokenUrl: 'https://idp.example/t', profileUrl: 'https://idp.example/me', clientId: 'id', clientSecret: 'secret' }
+    await host.allAccess.store.providers.add(buildProviderConfig('events', { ...endpoints, apiBaseUrl: `http://127.0.0.1:${(events.address() as { port: number }).port}/v1` }))
+    ;({ browser } = await signedIn({ store: host.allAccess.store, url: host.url }, 'events', { accessToken: 'token-e' }))
+  })
+  afterAll(async () => {
+    await host.close()
+    events.closeAllConnections()
+    await new Promise((resolve) => events.close(resolve))
+  })
+
+  it('passes each event on as it comes, uncompressed, while the stream is still open', async () => {
+    const answer = await browser.fetch(new URL('/api/events/stream', host.url), { headers: { 'X-CSRF': '1', 'Accept-Encoding': 'gzip, deflate, br' } })
+    expect([answer.status, answer.headers.get('content-type'), answer.headers.get('content-encoding')]).toEqual([200, 'text/event-stream', null])
+    const reader = answer.body!.getReader()
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('data: one\n\n')
+    expect(open).toHaveLength(1)
+    open[0].end('data: two\n\n')
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('data: two\n\n')
+  })
 })
 
 describe("koa-session and the app's keys beside allAccess.middleware", () => {

@@ -322,6 +322,9 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   } else {
     answer.body.once('end', upstream.done).once('error', upstream.done).once('close', upstream.done)
     ctx.body = redactedBody(answer.body, codings, upstream.secrets)
+    // koa-compress around the BFF holds what it compresses until its buffer fills: an event stream's
+    // events (and, before the first byte, its headers) would reach the browser only when it ends.
+    if (mediaType(answer.headers.get('content-type')) === 'text/event-stream') (ctx as { compress?: boolean }).compress = false
   }
   if (!answer.headers.get('content-type')) ctx.remove('Content-Type')
 }
