@@ -16,7 +16,7 @@ import type { Store } from './store/index.ts'
 export interface AllAccessHooks {
   /** The provider identity from the profile: by default the value at the provider's identifier path. */
   getUserId(args: { provider: ProviderConfig; profile: Profile }): string | null | Promise<string | null>
-  /** The user a new identity belongs to when nobody is signed in; runs inside the login's transaction. */
+  /** The user a new identity belongs to when nobody is signed in; runs inside the login's transaction, in which `trx` and every part of `store` write. */
   getOrCreateUser(args: { provider: ProviderConfig; profile: Profile; identifier: string; trx: Knex; store: Store }): Promise<UserRecord>
   /** Runs after a successful login is stored; may return the local path to go to instead of `next`. */
   onLogin(args: { provider: ProviderConfig; user: UserRecord; account: AccountAccess; isNew: boolean; next: string; ctx: Context }): Promise<string | void> | string | void

@@ -51,3 +51,54 @@ describe('getUserId answering something other than a string', () => {
     expect(info.authenticated && info.accounts[0].identifier).toBe('42')
   })
 })
+
+// A host's getOrCreateUser that writes with the `store` it is handed, not passing `trx`: on SQLite
+// (one connection, held by the login's transaction) the write waited for the pool's 60-second limit,
+// every other request of the BFF with it, and the login then failed as the database being
+// unavailable; on PostgreSQL the user was written outside the login, and stayed when it failed.
+describe.each(databases)('getOrCreateUser writing with the store it is given, without trx, on $kind', (database) => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+  let idp: RunningOidcSandbox
+  let failAfterWriting = false
+
+  beforeAll(async () => {
+    const created = await database.create()
+    drop = created.drop
+    bff = await startBff(created.url, {
+      hooks: {
+        getOrCreateUser: async ({ store, profile }) => {
+          const user = await store.users.create(`Member ${String(profile.name)}`)
+          if (failAfterWriting) throw new Error('the host app could not set up the new member')
+          return user
+        },
+      },
+    })
+    idp = await startOidcSandbox({ clients: [{ clientId: 'h', clientSecret: 'hook-secret-0123456789', redirectUris: [`${bff.url}/auth/callback/idp`] }], autoApprove: 'alice' })
+    await bff.addProvider('idp', { issuer: idp.issuer, clientId: 'h', clientSecret: 'hook-secret-0123456789', scope: 'openid profile email' })
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await idp?.close()
+    await drop?.()
+  })
+
+  it('writes nothing when the hook fails after its write: the write was part of the login', async () => {
+    failAfterWriting = true
+    try {
+      const before = await rowCounts(bff.store.db)
+      expect(authError(await login(new BrowserSession(), bff.url, 'idp', '/next'))).toBe('server_error')
+      expect(await rowCounts(bff.store.db)).toEqual(before)
+    } finally {
+      failAfterWriting = false
+    }
+  })
+
+  it('signs the new user in as the user the hook made', async () => {
+    const browser = new BrowserSession()
+    expect(authError(await login(browser, bff.url, 'idp', '/next'))).toBeNull()
+    const info = await session(browser, bff.url)
+    expect(info.authenticated && info.user.displayName).toBe('Member Alice Liddell')
+  })
+})

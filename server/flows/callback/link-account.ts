@@ -1,10 +1,12 @@
 import type { Next } from 'koa'
+import type { Knex } from 'knex'
 import { displayNameOf } from '../../clients/identifier.ts'
 import { AllAccessError } from '../../errors.ts'
 import { isUniqueViolation } from '../../store/database.ts'
 import type { StartedSession } from '../../session/sessions.ts'
 import type { AccountRecord } from '../../store/accounts.ts'
 import type { UserRecord } from '../../store/users.ts'
+import { storeOn, type Store } from '../../store/index.ts'
 import type { ParsedToken } from '../../clients/types.ts'
 import { need, type LoginContext } from '../login-state.ts'
 import { endIfLoggedOut, refuseLateStore } from './ended-sign-in.ts'
@@ -16,6 +18,19 @@ import { endIfLoggedOut, refuseLateStore } from './ended-sign-in.ts'
 const claimOf = (token: ParsedToken, name: 'sid' | 'sub'): string | null => {
   const value = (token.raw.idTokenClaims as Record<string, unknown> | undefined)?.[name]
   return typeof value === 'string' && value ? value : null
+}
+
+/**
+ * The store handed to getOrCreateUser, every part of it on the login's transaction: a hook that
+ * writes with it and leaves out `trx` (`store.users.create(name)`) writes inside the login. Outside
+ * it, on SQLite's one connection, which the transaction holds, the write waited for the pool's limit
+ * with every other request, and on PostgreSQL its user stayed when the login failed.
+ */
+function storeInLogin(store: Store, trx: Knex.Transaction): Store {
+  return {
+    ...storeOn(trx, store.box),
+    close: () => Promise.reject(new TypeError("getOrCreateUser's store is the login's transaction: the BFF closes its store itself")),
+  }
 }
 
 /**
@@ -72,7 +87,7 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
         // Another identity of this provider replaces the one the user had: one account per provider.
         if (user) await store.accounts.removeForUserAt(user.id, provider.id, trx)
       } else {
-        user = await runtime.hooks.getOrCreateUser({ provider, profile, identifier, trx, store })
+        user = await runtime.hooks.getOrCreateUser({ provider, profile, identifier, trx, store: storeInLogin(store, trx) })
         isNew = true
       }
       if (!user) throw new AllAccessError('not_authenticated')
