@@ -4,6 +4,7 @@ import { BrowserSession } from './support/browser-session.ts'
 import { startBff, type TestBff } from './support/bff.ts'
 import { databases } from './support/databases.ts'
 import { authError, login, rowCounts, session } from './support/login.ts'
+import type { UserRecord } from '../server/store/users.ts'
 
 // A host's getUserId that hands back what it found in the profile as it is. Turned into text, an
 // object is "[object Object]" and a number past 2^53 the id JSON.parse rounded it onto: every such
@@ -100,5 +101,42 @@ describe.each(databases)('getOrCreateUser writing with the store it is given, wi
     expect(authError(await login(browser, bff.url, 'idp', '/next'))).toBeNull()
     const info = await session(browser, bff.url)
     expect(info.authenticated && info.user.displayName).toBe('Member Alice Liddell')
+  })
+})
+
+// A host's getOrCreateUser that forgot its `return`, or returns its own user object: the login failed
+// as not_authenticated with only an info line, or as a database error naming no hook.
+describe('getOrCreateUser answering something other than a user', () => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+  let idp: RunningOidcSandbox
+  let answer: () => unknown
+
+  beforeAll(async () => {
+    const created = await databases[0].create()
+    drop = created.drop
+    bff = await startBff(created.url, { hooks: { getOrCreateUser: async () => answer() as UserRecord } })
+    idp = await startOidcSandbox({ clients: [{ clientId: 'h', clientSecret: 'hook-secret-0123456789', redirectUris: [`${bff.url}/auth/callback/idp`] }], autoApprove: 'alice' })
+    await bff.addProvider('idp', { issuer: idp.issuer, clientId: 'h', clientSecret: 'hook-secret-0123456789', scope: 'openid profile email' })
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await idp?.close()
+    await drop?.()
+  })
+
+  it.each<[string, () => unknown]>([
+    ['nothing', () => undefined],
+    ['null', () => null],
+    ['a user without an id', () => ({ displayName: 'Alice' })],
+    ['a user whose id is text', () => ({ id: 'alice', displayName: 'Alice' })],
+  ])('fails the login as server_error when it is %s, stores nothing, and logs an error naming the hook', async (_name, given) => {
+    answer = given
+    const before = await rowCounts(bff.store.db)
+    bff.errors.length = 0
+    expect(authError(await login(new BrowserSession(), bff.url, 'idp', '/next'))).toBe('server_error')
+    expect(await rowCounts(bff.store.db)).toEqual(before)
+    expect(bff.errors).toEqual([expect.stringMatching(/server_error: the getOrCreateUser hook returned .+, not a user/)])
   })
 })

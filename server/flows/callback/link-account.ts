@@ -88,6 +88,10 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
         if (user) await store.accounts.removeForUserAt(user.id, provider.id, trx)
       } else {
         user = await runtime.hooks.getOrCreateUser({ provider, profile, identifier, trx, store: storeInLogin(store, trx) })
+        // A hook that forgot its `return` failed the login as not_authenticated, with no error line.
+        if (user === null || typeof user !== 'object' || !Number.isSafeInteger(user.id)) {
+          throw new AllAccessError('server_error', { detail: `the getOrCreateUser hook returned ${user === null || typeof user !== 'object' ? String(user) : `an object whose id is ${typeof user.id === 'number' ? user.id : `a ${typeof user.id}`}`}, not a user (what store.users.create answers)` })
+        }
         isNew = true
       }
       if (!user) throw new AllAccessError('not_authenticated')
