@@ -22,6 +22,7 @@ import { formPostCallback } from './routes/form-post-callback.ts'
 import { listProviders } from './routes/providers.ts'
 import { logout, readSession } from './routes/session.ts'
 import type { Runtime } from './runtime.ts'
+import { signedTwinOfBffCookie } from './session/cookies.ts'
 import { DEFAULT_SESSION_TIMEOUTS, Sessions, type SessionTimeouts } from './session/sessions.ts'
 import { DEFAULT_CACHE_MS, migrate, openStore, refusePendingMigrations, type Store } from './store/index.ts'
 import { checkKeysCoverStore } from './store/key-rotation.ts'
@@ -185,6 +186,7 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
     // Any method: the proxy refuses those it does not forward itself. The label is the metrics'.
     .any('/api/:provider', /^\/api\/([^/]+)(?:\/(.*))?$/, [csrf], proxyRefusalsOnly, proxyRoute)
 
+  let cookieCollisionLogged = false
   // The end of the line: what no route answered is bffRequest's to answer, never the host app's.
   const unanswered = async () => {}
   const answer = bffRequest(log, metrics, async (ctx) => {
@@ -201,6 +203,14 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
     const route = router.match(ctx)
     try {
       await runtime.sessions.load(ctx)
+      if (!ctx.state.session && !cookieCollisionLogged) {
+        const twin = signedTwinOfBffCookie(ctx.req.headers.cookie, cookies)
+        // Once: any client can send such a cookie, and the host's fix is one change of name.
+        if (twin) {
+          cookieCollisionLogged = true
+          log.error(`error req=${ctx.state.requestId} a request carries the cookie ${twin}: another middleware (koa-session keyed with the BFF's cookie name?) writes signed cookies under the BFF's name, which replaces its session and signs users out; give that cookie another name`)
+        }
+      }
       await router.run(ctx, route, unanswered)
     } finally {
       // The runtime's caches (providers' decrypted client secrets), a login's tokens and PKCE

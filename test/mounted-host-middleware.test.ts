@@ -199,6 +199,34 @@ describe("koa-session and the app's keys beside allAccess.middleware", () => {
   })
 })
 
+// koa-session given the BFF's cookie name: its signed cookie replaces the BFF's session id, and the
+// user is signed out of the BFF at the host's first session write, with nothing in any log.
+describe("koa-session keyed with the BFF's own cookie name", () => {
+  let host: Host
+  beforeAll(async () => {
+    host = await hostApp({}, (app, allAccess) => {
+      app.keys = ['the host app key']
+      app.use(session({ key: 'allaccess_session' }, app))
+      app.use(allAccess.middleware)
+      app.use((ctx) => {
+        ctx.session!.visits = Number(ctx.session!.visits ?? 0) + 1
+        ctx.body = { visits: ctx.session!.visits }
+      })
+    })
+  })
+  afterAll(() => host.close())
+
+  it('logs one error naming the collision once a request brings the signed cookie to the BFF', async () => {
+    const page = await host.browser.fetch(new URL('/', host.url))
+    expect(await page.json()).toEqual({ visits: 1 })
+    for (let request = 0; request < 2; request++) {
+      const answer = await host.browser.fetch(new URL('/auth/session', host.url), { headers: { 'X-CSRF': '1' } })
+      expect(await answer.json()).toEqual({ authenticated: false })
+    }
+    expect(host.logs.filter((line) => line.includes('allaccess_session.sig'))).toEqual([expect.stringMatching(/^error .*another middleware.*koa-session/)])
+  })
+})
+
 // A host's own sign-in that keeps its user in ctx.state under the names the BFF uses (a session
 // with the same users' ids, as getOrCreateUser makes them): on the BFF's paths only the BFF's own
 // cookie names a session, and only its own steps fill the rest.

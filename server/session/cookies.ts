@@ -39,6 +39,19 @@ export function cookieValue(header: string | undefined, name: string): string | 
 }
 
 /**
+ * The `<name>.sig` twin of one of the BFF's cookies, when the request carries one: the BFF signs
+ * none, so another middleware writes under its name (koa-session keyed `allaccess_session`, a
+ * `ctx.cookies.set` with `app.keys`), and replaces the BFF's id with its own value.
+ */
+export function signedTwinOfBffCookie(header: string | undefined, settings: CookieSettings): string | null {
+  for (const base of [SESSION_COOKIE, FLOW_COOKIE]) {
+    const name = `${cookieName(base, settings)}.sig`
+    if (cookieValue(header, name) !== undefined) return name
+  }
+  return null
+}
+
+/**
  * Cookies hold only a random 256-bit id, stored hashed: unguessable without any key-bound signature,
  * so rotating ALLACCESS_KEYS signs nobody out and ends no login in flight.
  */
