@@ -316,6 +316,20 @@ describe("a host app's app.proxy without app.maxIpsCount", () => {
     }
   })
 
+  // Behind a proxy with app.proxy off (Koa's default), ctx.ip is the proxy's address for everyone:
+  // the whole site shares one client's login limit, which any one client can use up.
+  it('with app.proxy off, says once that starts carrying X-Forwarded-For are all counted as the one address they came from', async () => {
+    const host = await hostApp({ loginLimits: { perAddressPerMinute: 1 } }, (app, allAccess) => {
+      app.use(allAccess.middleware)
+    })
+    try {
+      expect([(await startFrom(host, '203.0.113.1')).status, (await startFrom(host, '203.0.113.2')).status]).toEqual([302, 429])
+      expect(host.logs.filter((line) => line.includes('app.proxy is off'))).toEqual([expect.stringMatching(/^error .*X-Forwarded-For/)])
+    } finally {
+      await host.close()
+    }
+  })
+
   it('says nothing with app.maxIpsCount set, and counts by the address the nearest proxy wrote', async () => {
     const host = await hostApp({ loginLimits: { perAddressPerMinute: 1 } }, (app, allAccess) => {
       app.proxy = true

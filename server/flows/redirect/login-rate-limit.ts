@@ -155,10 +155,29 @@ function warnOfClientWrittenAddress(ctx: LoginContext): void {
   )
 }
 
+/** Host apps already told (below), once each. */
+const toldOfProxyAddress = new WeakSet<object>()
+
+/**
+ * Behind a proxy with `app.proxy` off (Koa's default), `ctx.ip` is the proxy's address for every
+ * client: the whole site shares one client's login limit, which any one client can use up, and
+ * nobody signs in until the minute is over. A start carrying the proxy's header says so, once; with
+ * no proxy in front, the header came from the client (or a forward proxy of its own) instead.
+ */
+function warnOfProxyAddress(ctx: LoginContext): void {
+  const { app } = ctx
+  if (app.proxy || toldOfProxyAddress.has(app) || !ctx.get(app.proxyIpHeader)) return
+  toldOfProxyAddress.add(app)
+  ctx.state.runtime.log.error(
+    `error login limits count clients by ctx.ip, and a login start came with ${app.proxyIpHeader} while app.proxy is off: if a proxy in front wrote it, every client counts as the proxy's address ${ctx.ip}, and one client's starts use up everyone's limit; set app.proxy and app.maxIpsCount to the number of proxies in front (all-access serve: ALLACCESS_TRUST_PROXY)`,
+  )
+}
+
 /** `429 rate_limited` with `Retry-After` for a client address over its limit, or when too many logins are pending. */
 export async function limitLoginStarts(ctx: LoginContext, next: Next): Promise<void> {
   const { runtime } = ctx.state
   warnOfClientWrittenAddress(ctx)
+  warnOfProxyAddress(ctx)
   const client = clientKey(ctx.ip)
   const wait = runtime.loginLimiter.take(client)
   if (wait > 0) {
