@@ -140,3 +140,42 @@ describe('getOrCreateUser answering something other than a user', () => {
     expect(bff.errors).toEqual([expect.stringMatching(/server_error: the getOrCreateUser hook returned .+, not a user/)])
   })
 })
+
+// A host's getErrorRedirect that forgot its `return` sent every failed login to `Location:
+// undefined`, a path under /auth/callback/ that answers 404 JSON; one that threw answered a
+// navigation with the contract's 500 JSON. Either way the user saw no sign-in page.
+describe('getErrorRedirect answering something other than a location, or throwing', () => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+  let answer: () => unknown
+
+  beforeAll(async () => {
+    const created = await databases[0].create()
+    drop = created.drop
+    bff = await startBff(created.url, { hooks: { getErrorRedirect: () => answer() as string } })
+    await bff.addProvider('p', { authorizationUrl: 'https://p.example/a', accessTokenUrl: 'https://p.example/t', profileUrl: 'https://p.example/me', clientId: 'c', clientSecret: 's' })
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await drop?.()
+  })
+
+  it.each<[string, () => unknown]>([
+    ['nothing', () => undefined],
+    ['an empty string', () => ''],
+    ['an object', () => ({ path: '/sign-in' })],
+    [
+      'a throw',
+      () => {
+        throw new Error('the sign-in page is not configured')
+      },
+    ],
+  ])("lands a failed login where the default sends it when the hook answers %s, and logs an error naming the hook", async (_name, given) => {
+    answer = given
+    bff.errors.length = 0
+    const response = await new BrowserSession().fetch(new URL('/auth/callback/p?state=x&code=y', bff.url))
+    expect([response.status, response.headers.get('location')]).toEqual([302, '/?auth_error=invalid_state'])
+    expect(bff.errors).toEqual([expect.stringMatching(/getErrorRedirect hook/)])
+  })
+})

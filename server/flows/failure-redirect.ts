@@ -1,5 +1,7 @@
 import type { Next } from 'koa'
+import type { ErrorCode } from '../../shared/errors.ts'
 import { AllAccessError } from '../errors.ts'
+import { defaultHooks } from '../hooks.ts'
 import { toAllAccessError } from '../http/answer-errors.ts'
 import { isDatabaseUnavailable } from '../http/database-down.ts'
 import { clearCookie, FLOW_COOKIE } from '../session/cookies.ts'
@@ -50,5 +52,26 @@ function answerFailure(ctx: LoginContext, thrown: unknown): void {
   clearCookie(ctx, FLOW_COOKIE, runtime.cookies, 'lax')
   if (error.detail === undefined && error.status < 500) runtime.log.info(`login failed req=${ctx.state.requestId} ${error.code}`)
   if (ctx.state.login?.popup) return answerPopup(ctx, error.code)
-  ctx.redirect(runtime.hooks.getErrorRedirect({ provider: ctx.state.login?.provider ?? null, code: error.code }))
+  ctx.redirect(errorRedirect(ctx, error.code))
+}
+
+/**
+ * Where the app's getErrorRedirect sends a failed login. One that answers no location (a forgotten
+ * `return` sent the browser to `Location: undefined`, a 404 under /auth/callback/) or throws (a
+ * navigation answered with 500 JSON) is the app's bug: logged, and the login lands where the
+ * default sends it, still carrying its code.
+ */
+function errorRedirect(ctx: LoginContext, code: ErrorCode): string {
+  const { runtime } = ctx.state
+  const args = { provider: ctx.state.login?.provider ?? null, code }
+  let problem: string
+  try {
+    const location: unknown = runtime.hooks.getErrorRedirect(args)
+    if (typeof location === 'string' && location !== '') return location
+    problem = `returned ${location === '' ? 'an empty string' : typeof location === 'object' && location !== null ? 'an object' : String(location)}, not a location`
+  } catch (thrown) {
+    problem = `failed: ${(thrown as Error)?.stack ?? String(thrown)}`
+  }
+  runtime.log.error(`error req=${ctx.state.requestId} the getErrorRedirect hook ${problem}; the login failed with ${code} lands where the default sends it`)
+  return defaultHooks.getErrorRedirect(args)
 }
