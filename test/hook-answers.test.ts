@@ -179,3 +179,43 @@ describe('getErrorRedirect answering something other than a location, or throwin
     expect(bff.errors).toEqual([expect.stringMatching(/getErrorRedirect hook/)])
   })
 })
+
+// A host's getAdditionalParameters that passes a query parameter on (`login_hint: ctx.query.email`)
+// sent `login_hint=undefined` when the login had none: the provider prefilled "undefined". One
+// answering a query string instead of an object sent each of its characters as a parameter.
+describe('getAdditionalParameters answering values that are not text', () => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+  let answer: (query: Record<string, unknown>) => unknown
+
+  beforeAll(async () => {
+    const created = await databases[0].create()
+    drop = created.drop
+    bff = await startBff(created.url, { hooks: { getAdditionalParameters: ({ ctx }) => answer(ctx.query) as Record<string, string> } })
+    await bff.addProvider('p', { authorizationUrl: 'https://p.example/a', accessTokenUrl: 'https://p.example/t', profileUrl: 'https://p.example/me', clientId: 'c', clientSecret: 's', extraAuthorizationParams: { prompt: 'consent' } })
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await drop?.()
+  })
+
+  it('leaves out a parameter given as undefined or null, and sends a number as its text', async () => {
+    answer = (query) => ({ login_hint: query.email, prompt: null, max_age: 300 })
+    const start = await new BrowserSession().fetch(new URL('/auth/login/p', bff.url))
+    const sent = new URL(start.headers.get('location')!).searchParams
+    expect([start.status, sent.has('login_hint'), sent.get('prompt'), sent.get('max_age')]).toEqual([302, false, 'consent', '300'])
+  })
+
+  it.each<[string, (query: Record<string, unknown>) => unknown]>([
+    ['a query string', () => 'login_hint=alice'],
+    ['an array value', (query) => ({ login_hint: [query.email, 'x'] })],
+    ['an object value', () => ({ claims: { id_token: { acr: null } } })],
+  ])('fails the login start as server_error when it answers %s, and logs an error naming the hook', async (_name, given) => {
+    answer = given
+    bff.errors.length = 0
+    const start = await new BrowserSession().fetch(new URL('/auth/login/p', bff.url))
+    expect([start.status, start.headers.get('location')]).toEqual([302, '/?auth_error=server_error'])
+    expect(bff.errors).toEqual([expect.stringMatching(/server_error: the getAdditionalParameters hook returned/)])
+  })
+})

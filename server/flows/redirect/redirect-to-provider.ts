@@ -1,5 +1,6 @@
 import type { FlowSecrets } from '../../clients/base.ts'
 import { maxAgeSeconds } from '../../clients/reserved-params.ts'
+import { AllAccessError } from '../../errors.ts'
 import { need, type LoginContext } from '../login-state.ts'
 
 /**
@@ -12,8 +13,30 @@ export async function redirectUrl(ctx: LoginContext, secrets: FlowSecrets): Prom
   const provider = need(ctx, 'provider')
   const { prompt } = ctx.state.login
   const asked: Record<string, string> = prompt && provider.protocol !== 'oauth1' ? { prompt } : {}
-  const extra = { ...asked, ...(await ctx.state.runtime.hooks.getAdditionalParameters({ provider, ctx })) }
+  const extra = { ...asked, ...hookParameters(await ctx.state.runtime.hooks.getAdditionalParameters({ provider, ctx })) }
   return need(ctx, 'client').getRedirectUrl(secrets, need(ctx, 'callbackUrl'), extra)
+}
+
+/**
+ * The hook's parameters as text. One given as undefined or null is left out, as a host passing a
+ * query parameter on (`login_hint: ctx.query.email`) means when the login has none: set, it went to
+ * the provider as the text "undefined". A number or a boolean is sent as its text; anything else
+ * (an array, an object, a query string instead of an object, sent a character a parameter) is the
+ * app's bug, which the provider could only misread.
+ */
+function hookParameters(given: unknown): Record<string, string> {
+  const refuse = (what: string) => {
+    throw new AllAccessError('server_error', { detail: `the getAdditionalParameters hook returned ${what}: it returns an object of parameter names and their text` })
+  }
+  if (given === undefined || given === null) return {}
+  if (typeof given !== 'object' || Array.isArray(given)) return refuse(Array.isArray(given) ? 'an array' : `a ${typeof given}`)
+  const parameters: Record<string, string> = {}
+  for (const [name, value] of Object.entries(given)) {
+    if (value === undefined || value === null) continue
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') refuse(`${Array.isArray(value) ? 'an array' : `a ${typeof value}`} for ${name}`)
+    parameters[name] = String(value)
+  }
+  return parameters
 }
 
 /**
