@@ -6,6 +6,13 @@ import { databases } from './support/databases.ts'
 import { authError, login, rowCounts, session } from './support/login.ts'
 import type { UserRecord } from '../server/store/users.ts'
 
+/** An OpenID sandbox signing alice in without a page, added to `bff` as `idp`. */
+async function sandboxIdp(bff: TestBff): Promise<RunningOidcSandbox> {
+  const idp = await startOidcSandbox({ clients: [{ clientId: 'h', clientSecret: 'hook-secret-0123456789', redirectUris: [`${bff.url}/auth/callback/idp`] }], autoApprove: 'alice' })
+  await bff.addProvider('idp', { issuer: idp.issuer, clientId: 'h', clientSecret: 'hook-secret-0123456789', scope: 'openid profile email' })
+  return idp
+}
+
 // A host's getUserId that hands back what it found in the profile as it is. Turned into text, an
 // object is "[object Object]" and a number past 2^53 the id JSON.parse rounded it onto: every such
 // profile of the provider would be one identity, and sign in as whoever came first.
@@ -19,8 +26,7 @@ describe('getUserId answering something other than a string', () => {
     const created = await databases[0].create()
     drop = created.drop
     bff = await startBff(created.url, { hooks: { getUserId: ({ profile }) => answer(profile) as string } })
-    idp = await startOidcSandbox({ clients: [{ clientId: 'h', clientSecret: 'hook-secret-0123456789', redirectUris: [`${bff.url}/auth/callback/idp`] }], autoApprove: 'alice' })
-    await bff.addProvider('idp', { issuer: idp.issuer, clientId: 'h', clientSecret: 'hook-secret-0123456789', scope: 'openid profile email' })
+    idp = await sandboxIdp(bff)
   })
 
   afterAll(async () => {
@@ -75,8 +81,7 @@ describe.each(databases)('getOrCreateUser writing with the store it is given, wi
         },
       },
     })
-    idp = await startOidcSandbox({ clients: [{ clientId: 'h', clientSecret: 'hook-secret-0123456789', redirectUris: [`${bff.url}/auth/callback/idp`] }], autoApprove: 'alice' })
-    await bff.addProvider('idp', { issuer: idp.issuer, clientId: 'h', clientSecret: 'hook-secret-0123456789', scope: 'openid profile email' })
+    idp = await sandboxIdp(bff)
   })
 
   afterAll(async () => {
@@ -116,8 +121,7 @@ describe('getOrCreateUser answering something other than a user', () => {
     const created = await databases[0].create()
     drop = created.drop
     bff = await startBff(created.url, { hooks: { getOrCreateUser: async () => answer() as UserRecord } })
-    idp = await startOidcSandbox({ clients: [{ clientId: 'h', clientSecret: 'hook-secret-0123456789', redirectUris: [`${bff.url}/auth/callback/idp`] }], autoApprove: 'alice' })
-    await bff.addProvider('idp', { issuer: idp.issuer, clientId: 'h', clientSecret: 'hook-secret-0123456789', scope: 'openid profile email' })
+    idp = await sandboxIdp(bff)
   })
 
   afterAll(async () => {
