@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
-import { hashId } from '../server/crypto/random.ts'
 import { clientKey, LoginRateLimiter, PendingLogins } from '../server/flows/redirect/login-rate-limit.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
 import { migrate, openStore } from '../server/store/index.ts'
@@ -155,7 +154,7 @@ describe('the login rate limit of all-access serve behind a proxy', () => {
     /** Pending logins per client. */
     const held = async () => {
       const rows: { client_hash: string }[] = await store.db('login_flows').select('client_hash')
-      return [a, b, c].map((client) => rows.filter((row) => row.client_hash === hashId(client)).length)
+      return [a, b, c].map((client) => rows.filter((row) => row.client_hash === store.box.keyedHash(client)).length)
     }
     try {
       // One client fills the cap, and is refused beyond it: nobody holds more than it.
@@ -190,10 +189,10 @@ describe('the login rate limit of all-access serve behind a proxy', () => {
       // Many users behind one address (a campus NAT) fill the cap.
       for (let i = 0; i < 4; i++) expect(await start('legacy', '203.0.113.1')).toBe('302 provider')
       for (let i = 0; i < 3; i++) expect(await start('broken', '203.0.113.2')).toBe('302 /?auth_error=request_token_failed')
-      expect(await store.db('login_flows').where('client_hash', hashId('203.0.113.1')).count({ n: '*' }).first()).toEqual({ n: 4 })
+      expect(await store.db('login_flows').where('client_hash', store.box.keyedHash('203.0.113.1')).count({ n: '*' }).first()).toEqual({ n: 4 })
       // A start that gets its flow still takes the oldest of theirs.
       expect(await start('legacy', '203.0.113.2')).toBe('302 provider')
-      expect(await store.db('login_flows').where('client_hash', hashId('203.0.113.1')).count({ n: '*' }).first()).toEqual({ n: 3 })
+      expect(await store.db('login_flows').where('client_hash', store.box.keyedHash('203.0.113.1')).count({ n: '*' }).first()).toEqual({ n: 3 })
     } finally {
       await store.close()
       await serve.stop()

@@ -240,6 +240,8 @@ describe.each(databases)('a raw dump of the database on $kind', (database) => {
       }
       for (const name of ['state', 'nonce', 'code_challenge']) keep(name, openid.searchParams.get(name))
       keep('pending request token', oauth1.searchParams.get('oauth_token'))
+      // The pending logins' client address, whose plain SHA-256 gives it back to whoever tries all 2^32.
+      keep('client address hash', createHash('sha256').update('127.0.0.1').digest('hex'))
       for (const browser of [signedIn, popup, signedOut, pending]) {
         for (const { header } of browser.setCookieHeaders) {
           const [pair] = header.split(';')

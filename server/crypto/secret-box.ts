@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto'
 import { secureRandom } from './random.ts'
 import type { RootKey } from './keys.ts'
 import { InputError } from '../input-error.ts'
@@ -22,10 +22,23 @@ function strictBase64url(text: string): Buffer | null {
  */
 export class SecretBox {
   readonly keys: RootKey[]
+  /** The first key's, for {@link SecretBox.keyedHash}: every instance given the same first key hashes alike. */
+  private readonly hashKey: Buffer
 
   constructor(keys: RootKey[]) {
     if (keys.length === 0) throw new TypeError('SecretBox needs at least one key')
     this.keys = keys
+    this.hashKey = Buffer.from(hkdfSync('sha256', keys[0].secretKey, Buffer.alloc(0), 'all-access keyed hashes v1', 32))
+  }
+
+  /**
+   * A hash of a value that is no secret but must not be read back from a dump: a client's address
+   * (the /56 or IPv4 the login limits count), whose plain SHA-256 anyone tries all 2^32 of in
+   * minutes. Keyed, it groups rows alike and tells nothing without the key. A new first key hashes
+   * anew: what it groups lives minutes (pending logins).
+   */
+  keyedHash(value: string): string {
+    return createHmac('sha256', this.hashKey).update(value).digest('hex')
   }
 
   get currentKeyId(): string {

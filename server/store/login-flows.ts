@@ -49,13 +49,13 @@ export class LoginFlowStore {
     private readonly box: SecretBox,
   ) {}
 
-  /** `client` is who started it (login-rate-limit.ts's `clientKey`), stored hashed. */
+  /** `client` is who started it (login-rate-limit.ts's `clientKey`), stored hashed with a key (an address's plain hash is its address). */
   async create(id: string, providerId: number, flow: LoginFlow, ttlMs: number, client?: string): Promise<void> {
     const now = Date.now()
     await this.db('login_flows').insert({
       id_hash: hashId(id),
       provider_id: providerId,
-      client_hash: client === undefined ? null : hashId(client),
+      client_hash: client === undefined ? null : this.box.keyedHash(client),
       data: this.box.encrypt(encryptedField('login_flows', 'data'), JSON.stringify(flow)),
       created_at: now,
       expires_at: now + ttlMs,
@@ -89,7 +89,7 @@ export class LoginFlowStore {
   async roomFor(client: string, now = Date.now()): Promise<Room | null> {
     const [heaviest] = (await this.pending(now).whereNotNull('client_hash').select('client_hash').count({ n: '*' }).groupBy('client_hash').orderBy('n', 'desc').limit(1)) as { client_hash: string; n: unknown }[]
     if (!heaviest) return null
-    const own = hashId(client)
+    const own = this.box.keyedHash(client)
     const ownCount = heaviest.client_hash === own ? Number(heaviest.n) : Number((await this.pending(now).where('client_hash', own).count({ n: '*' }).first())?.n ?? 0)
     if (Number(heaviest.n) < ownCount + 2) return null
     return { clientHash: heaviest.client_hash, spare: Number(heaviest.n) - ownCount - 1 }
