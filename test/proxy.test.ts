@@ -149,6 +149,13 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect([seen.headers.range, seen.headers['if-none-match'], seen.headers['accept-language']]).toEqual([undefined, undefined, 'fr'])
   })
 
+  it("forwards a Range request's If-Range with it: without it the provider sends the part of a changed resource, which the app joins to the old one's", async () => {
+    const answer = await browser.fetch(new URL('/api/echo/headers', bff.url), { headers: { ...CSRF, Range: 'bytes=100-', 'If-Range': '"v1"' } })
+    expect(answer.status).toBe(200)
+    const seen = upstream.received[0]
+    expect([seen.headers.range, seen.headers['if-range']]).toEqual(['bytes=100-', '"v1"'])
+  })
+
   it('never forwards the browser Cookie, Authorization, X-CSRF, Origin or Referer', async () => {
     await browser.fetch(new URL('/api/echo/headers', bff.url), {
       method: 'POST',

@@ -7,6 +7,8 @@ export const FORWARDED_REQUEST_HEADERS = [
   'if-none-match',
   'if-modified-since',
   'if-unmodified-since',
+  // Range's condition (RFC 9110 §13.1.5): sent alone, a Range asks for a part of whatever the resource now is.
+  'if-range',
   'range',
 ]
 
