@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { Agent, createServer, request as httpRequest } from 'node:http'
 import { connect } from 'node:net'
 import { createHmac } from 'node:crypto'
+import { gzipSync } from 'node:zlib'
 import type { RejectionEvidence } from '../server/clients/base.ts'
 import { OAuthClient } from '../server/clients/oauth1.ts'
 import { OAuth2Client } from '../server/clients/oauth2.ts'
@@ -154,6 +155,14 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(answer.status).toBe(200)
     const seen = upstream.received[0]
     expect([seen.headers.range, seen.headers['if-range']]).toEqual(['bytes=100-', '"v1"'])
+  })
+
+  it("forwards the Content-Encoding of a body the app compressed (CompressionStream), which passes as bytes: without it the provider reads gzip as JSON", async () => {
+    const body = gzipSync('{"hello":"world"}')
+    const answer = await browser.fetch(new URL('/api/echo/headers', bff.url), { method: 'POST', headers: { ...CSRF, 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }, body })
+    expect(answer.status).toBe(200)
+    const seen = upstream.received[0]
+    expect([seen.headers['content-type'], seen.headers['content-encoding'], seen.headers['content-length']]).toEqual(['application/json', 'gzip', String(body.length)])
   })
 
   it('never forwards the browser Cookie, Authorization, X-CSRF, Origin or Referer', async () => {

@@ -3,6 +3,8 @@ export const FORWARDED_REQUEST_HEADERS = [
   'accept',
   'accept-language',
   'content-type',
+  // The body passes as bytes, so its coding must go with it: a compressed upload read as plain is garbage.
+  'content-encoding',
   'if-match',
   'if-none-match',
   'if-modified-since',
