@@ -227,6 +227,24 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     ])
   })
 
+  it("passes on a provider's Accept-Ranges, by which an app learns it may ask for parts (the Range it then sends is forwarded), but not with a body it decoded: its parts would be of the coded bytes", async () => {
+    const answers = []
+    for (const path of ['/api/echo/plain', '/api/echo/gzipped', '/api/echo/gzipped-always']) {
+      for (const method of ['HEAD', 'GET']) {
+        const response = await browser.fetch(new URL(path, bff.url), { method, headers: CSRF })
+        answers.push([path, method, response.status, response.headers.get('accept-ranges'), await response.text()])
+      }
+    }
+    expect(answers).toEqual([
+      ['/api/echo/plain', 'HEAD', 200, 'bytes', ''],
+      ['/api/echo/plain', 'GET', 200, 'bytes', 'plain'],
+      ['/api/echo/gzipped', 'HEAD', 200, 'bytes', ''],
+      ['/api/echo/gzipped', 'GET', 200, 'bytes', 'zipped'],
+      ['/api/echo/gzipped-always', 'HEAD', 200, null, ''],
+      ['/api/echo/gzipped-always', 'GET', 200, null, 'zipped'],
+    ])
+  })
+
   it('asks the provider for an unencoded body, and decodes the body of one that encodes anyway', async () => {
     for (const path of ['/api/echo/gzipped', '/api/echo/gzipped-always']) {
       const response = await browser.fetch(new URL(path, bff.url), { headers: CSRF })

@@ -23,6 +23,8 @@ export const RETURNED_RESPONSE_HEADERS = [
   'content-encoding',
   'content-language',
   'content-range',
+  // How an app learns it may send the Range the proxy forwards (RFC 9110 §14.3).
+  'accept-ranges',
   'content-disposition',
   'etag',
   'last-modified',

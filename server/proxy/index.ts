@@ -299,8 +299,11 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   }
   ctx.status = answer.status
   const returned = pickHeaders(answer.headers, RETURNED_RESPONSE_HEADERS)
-  // The body leaves decoded: its coding stays behind with it.
-  if (codings.length) delete returned['content-encoding']
+  // The body leaves decoded: its coding stays behind with it, and so do ranges, which count coded bytes (a 206 of them is refused above).
+  if (codings.length) {
+    delete returned['content-encoding']
+    delete returned['accept-ranges']
+  }
   ctx.set(withoutSecrets(returned, upstream.secrets))
   // HEAD first, even when its (empty) body was read to judge the token: it names no length of its own.
   if (ctx.method === 'HEAD') {

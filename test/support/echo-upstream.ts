@@ -19,7 +19,7 @@ export interface EchoedRequest {
  * `releaseHeld()` lets it (`held()` counts those waiting, `heldLetGo()` those the BFF closed unanswered), `/status/<n>` answers n (405 with `Allow: GET, HEAD`),
  * `/set-cookie` answers with a Set-Cookie header, `/reject` answers 401 for any token in `rejected`,
  * `/stall-body` stops after its headers (`stallsLetGo` counts those whose connection the BFF then
- * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/oauth1-401-gzipped?problem=P` a gzipped 401 naming `oauth_problem` P and the token in its body, `/oauth1-401-long?problem=P&kb=N` such a 401 padded with N kilobytes (`&coding=`, `&named=`, `&chunked=1`, `&hold=MS`; a coding `deflate-raw` is raw deflate named `deflate`, here and below), `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text, `/download?mb=N` N megabytes each opening with the token, written as fast as they are taken, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `?transfer=gzip` gzipped as a transfer coding; `&status=304` as a 304), `/gzip-padded?kb=N&status=S` N kilobytes of empty gzip members before a dead-token problem, `/gzip-trailing` a gzipped OAuth 1.0a problem (`?problem=`, default token_rejected; `&coding=` another coding, `&status=S`) followed by zeros and an answer never ended (`trailingLetGo` counts those let go), `/gzipped` answers gzip-compressed text unless asked for identity (`?coding=` names others, applied in order where known; `&size=N` N zeros instead)
+ * closed; `uploadsCut` counts requests whose body never ended), `/oauth1-token-rejected` is an OAuth 1.0a provider's dead-token 401, `/oauth1-timestamp-refused` one about the request only, `/oauth1-401-gzipped?problem=P` a gzipped 401 naming `oauth_problem` P and the token in its body, `/oauth1-401-long?problem=P&kb=N` such a 401 padded with N kilobytes (`&coding=`, `&named=`, `&chunked=1`, `&hold=MS`; a coding `deflate-raw` is raw deflate named `deflate`, here and below), `/redirect` answers 302 with a Location and a WWW-Authenticate challenge, `/paged` answers a pagination Link built from the request URL and an ETag naming the credentials it got, `/plain` answers text (and `Accept-Ranges: bytes`), `/download?mb=N` N megabytes each opening with the token, written as fast as they are taken, `/token-echo` writes the token it got back into its body in 7-byte pieces (`?coding=gzip` gzipped whole, or any other coding named but not applied; `?transfer=gzip` gzipped as a transfer coding; `&status=304` as a 304), `/gzip-padded?kb=N&status=S` N kilobytes of empty gzip members before a dead-token problem, `/gzip-trailing` a gzipped OAuth 1.0a problem (`?problem=`, default token_rejected; `&coding=` another coding, `&status=S`) followed by zeros and an answer never ended (`trailingLetGo` counts those let go), `/gzipped` answers gzip-compressed text unless asked for identity (`?coding=` names others, applied in order where known; `&size=N` N zeros instead)
  * (RFC 9110 §12.5.3: a request without Accept-Encoding accepts any coding), `/gzipped-always` even then.
  */
 export async function startEchoUpstream() {
@@ -174,7 +174,7 @@ export async function startEchoUpstream() {
         return
       }
       if (path.endsWith('/plain')) {
-        res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '5' })
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '5', 'Accept-Ranges': 'bytes' })
         res.end('plain')
         return
       }
@@ -193,7 +193,7 @@ export async function startEchoUpstream() {
           res.end(sent.subarray(first, last + 1))
           return
         }
-        res.writeHead(200, identity ? { 'Content-Type': 'text/plain' } : { 'Content-Type': 'text/plain', 'Content-Encoding': coding.split(',').map((name) => named(name.trim())).join(', ') })
+        res.writeHead(200, identity ? { 'Content-Type': 'text/plain', 'Accept-Ranges': 'bytes' } : { 'Content-Type': 'text/plain', 'Accept-Ranges': 'bytes', 'Content-Encoding': coding.split(',').map((name) => named(name.trim())).join(', ') })
         res.end(identity ? 'zipped' : body)
         return
       }
