@@ -785,6 +785,19 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     expect(JSON.parse(own.text)).toEqual(expect.objectContaining({ data: [1] }))
   })
 
+  it("passes on a 304 with the headers its 200 would have: without the coding of a body the proxy would decode, which a cache updated by it would apply to the decoded body it holds", async () => {
+    const answers = []
+    for (const status of [200, 304]) {
+      const response = await browser.fetch(new URL(`/api/echo/token-echo?coding=gzip&status=${status}`, bff.url), { headers: { ...CSRF, 'If-None-Match': '"v1"' } })
+      await response.arrayBuffer()
+      answers.push([response.status, response.headers.get('content-encoding'), response.headers.get('cache-control')])
+    }
+    expect(answers).toEqual([
+      [200, null, 'no-store'],
+      [304, null, 'no-store'],
+    ])
+  })
+
   it('answers 502 upstream_unreachable for a body in a coding the proxy cannot read for the token', async () => {
     const response = await browser.fetch(new URL('/api/echo/token-echo?coding=zstd', bff.url), { headers: CSRF })
     expect([response.status, (await response.json()).error, response.headers.get('content-encoding')]).toEqual([502, 'upstream_unreachable', null])

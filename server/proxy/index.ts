@@ -299,8 +299,17 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   }
   ctx.status = answer.status
   const returned = pickHeaders(answer.headers, RETURNED_RESPONSE_HEADERS)
+  // A 304 stands for the 200 it confirms, whose body would leave decoded: a cache applies its headers to that body.
+  let decodes = codings.length > 0
+  if (answer.status === 304) {
+    try {
+      decodes = codingsToUndo(answer.headers.get('content-encoding'), answer.headers.get('transfer-encoding')).length > 0
+    } catch {
+      // A coding the proxy cannot read: its 200 is refused, and nothing a cache holds came from it.
+    }
+  }
   // The body leaves decoded: its coding stays behind with it, and so do ranges, which count coded bytes (a 206 of them is refused above).
-  if (codings.length) {
+  if (decodes) {
     delete returned['content-encoding']
     delete returned['accept-ranges']
   }
