@@ -660,6 +660,20 @@ describe.each(settings)('the API proxy on $kind, piped directly: $pipeDirectly',
     return upstream.received
   }
 
+  it('sends an OAuth 1.0a form the app compressed as the bytes it is, with its coding, signing none of its parameters, which no one reads before decoding it', async () => {
+    const { browser: signer } = await signedIn(bff, 'oauth1-echo', { accessToken: 'oauth1-token', tokenSecret: 'oauth1-secret' })
+    const body = gzipSync('status=hello%20world')
+    const posted = await signer.fetch(new URL('/api/oauth1-echo/statuses/update', bff.url), {
+      method: 'POST',
+      headers: { ...CSRF, 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Encoding': 'gzip' },
+      body,
+    })
+    expect(posted.status).toBe(200)
+    const [sent] = upstream.received
+    expect([sent.headers['content-encoding'], sent.headers['content-length']]).toEqual(['gzip', String(body.length)])
+    signedAsSent({ ...sent, body: '' }, upstream.url)
+  })
+
   it("drops a caller's oauth_* parameters from the query and the form of an OAuth 1.0a call (RFC 5849 3.1), and signs what it sends", async () => {
     const [get, post] = await oauth1Calls('oauth_callback=https%3A%2F%2Fevil.example&a=1&oauth_token=forged', 'statuses/update?x=y', 'status=hello%20world&oauth_callback=https%3A%2F%2Fevil.example&oauth_consumer_key=other')
     expect([get.url, post.url, post.body]).toEqual(['/v1/oauth/request_token?a=1', '/v1/statuses/update?x=y', 'status=hello%20world'])

@@ -249,8 +249,11 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   const headers = forwardedHeaders((header) => ctx.get(header) || null)
   // OAuth 1.0a signs a form's parameters, so such a body is read whole and parsed; any other body
   // goes on as bytes, unparsed. The media type itself, whatever its parameters (RFC 9110 §8.3.1): a
-  // provider does not count a body of a type that only starts with its name.
-  const signsForm = provider.protocol === 'oauth1' && mediaType(headers['content-type'] ?? null) === 'application/x-www-form-urlencoded'
+  // provider does not count a body of a type that only starts with its name. A form the app compressed
+  // is bytes to the proxy and to a provider's signature check alike (RFC 5849 §3.4.1.3.1 reads a form
+  // body as sent): it goes on as it is, its parameters unsigned, rather than signed as the gzip they are not.
+  const coded = (headers['content-encoding'] ?? 'identity').trim().toLowerCase() !== 'identity'
+  const signsForm = provider.protocol === 'oauth1' && !coded && mediaType(headers['content-type'] ?? null) === 'application/x-www-form-urlencoded'
   let body = await readRequestBody(ctx, runtime.proxy.maxBody, signsForm, runtime.proxy.timeoutMs)
   let form = signsForm && body.kind === 'buffered' ? signedForm(body.bytes) : undefined
   if (provider.protocol === 'oauth1') {
