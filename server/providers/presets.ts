@@ -339,6 +339,8 @@ export const PRESETS: Record<string, Preset> = {
     extraAuthorizationParams: { duration: 'permanent' },
     supports: { refresh: 'static', pkce: false, revocation: true, tokenAuthMethod: 'client_secret_basic', scopeDelimiter: ' ', identifierPath: 'id', displayNamePath: 'name' },
     docs: 'https://github.com/reddit-archive/reddit/wiki/OAuth2',
+    // r/redditdev, "Introducing the Responsible Builder Policy + new approval process for API access" (November 2025).
+    setup: "since November 2025 a new app needs Reddit's approval before its logins work (Responsible Builder Policy: request access at support.reddithelp.com); an app approved before keeps working",
   },
   atlassian: {
     displayName: 'Atlassian',
