@@ -65,3 +65,16 @@ function withHiddenSecret(provider: ProviderConfig): ProviderConfig {
   Object.defineProperty(view, 'clientSecret', { value: provider.clientSecret, enumerable: false, writable: true, configurable: true })
   return view
 }
+
+/**
+ * What a host's hook handed back, in words for the error line that names it: never the value
+ * itself, which may hold a profile's data, but for a number and null or undefined (a forgotten
+ * `return`).
+ */
+export function hookAnswerInWords(value: unknown): string {
+  if (value === null || value === undefined) return String(value)
+  if (value === '') return 'an empty string'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'number') return `the number ${value}`
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`
+}

@@ -1,7 +1,7 @@
 import type { Next } from 'koa'
 import type { ErrorCode } from '../../shared/errors.ts'
 import { AllAccessError } from '../errors.ts'
-import { defaultHooks } from '../hooks.ts'
+import { defaultHooks, hookAnswerInWords } from '../hooks.ts'
 import { toAllAccessError } from '../http/answer-errors.ts'
 import { isDatabaseUnavailable } from '../http/database-down.ts'
 import { clearCookie, FLOW_COOKIE } from '../session/cookies.ts'
@@ -68,7 +68,7 @@ function errorRedirect(ctx: LoginContext, code: ErrorCode): string {
   try {
     const location: unknown = runtime.hooks.getErrorRedirect(args)
     if (typeof location === 'string' && location !== '') return location
-    problem = `returned ${location === '' ? 'an empty string' : typeof location === 'object' && location !== null ? 'an object' : String(location)}, not a location`
+    problem = `returned ${hookAnswerInWords(location)}, not a location`
   } catch (thrown) {
     problem = `failed: ${(thrown as Error)?.stack ?? String(thrown)}`
   }

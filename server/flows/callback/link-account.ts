@@ -1,6 +1,7 @@
 import type { Next } from 'koa'
 import type { Knex } from 'knex'
 import { displayNameOf } from '../../clients/identifier.ts'
+import { hookAnswerInWords } from '../../hooks.ts'
 import { AllAccessError } from '../../errors.ts'
 import { isUniqueViolation } from '../../store/database.ts'
 import type { StartedSession } from '../../session/sessions.ts'
@@ -90,7 +91,7 @@ export async function linkAccount(ctx: LoginContext, next: Next): Promise<void> 
         user = await runtime.hooks.getOrCreateUser({ provider, profile, identifier, trx, store: storeInLogin(store, trx) })
         // A hook that forgot its `return` failed the login as not_authenticated, with no error line.
         if (user === null || typeof user !== 'object' || !Number.isSafeInteger(user.id)) {
-          throw new AllAccessError('server_error', { detail: `the getOrCreateUser hook returned ${user === null || typeof user !== 'object' ? String(user) : `an object whose id is ${typeof user.id === 'number' ? user.id : `a ${typeof user.id}`}`}, not a user (what store.users.create answers)` })
+          throw new AllAccessError('server_error', { detail: `the getOrCreateUser hook returned ${user === null || typeof user !== 'object' ? hookAnswerInWords(user) : `an object whose id is ${hookAnswerInWords(user.id)}`}, not a user (what store.users.create answers)` })
         }
         isNew = true
       }

@@ -1,5 +1,6 @@
 import type { Next } from 'koa'
 import { AllAccessError } from '../../errors.ts'
+import { hookAnswerInWords } from '../../hooks.ts'
 import { need, type LoginContext } from '../login-state.ts'
 
 /** The identifier column's width: a longer one is refused, never cut (two identities must not collide). */
@@ -12,7 +13,7 @@ export async function readIdentifier(ctx: LoginContext, next: Next): Promise<voi
   // "[object Object]", and a number past 2^53 the id JSON.parse rounded it onto: every such profile
   // would be one identity, signed in as whoever came first.
   if (typeof identifier !== 'string' && !(typeof identifier === 'number' && Number.isSafeInteger(identifier))) {
-    throw new AllAccessError('missing_identifier', { detail: `the getUserId hook returned ${describeValue(identifier)}, not a string (nor a whole number up to 2^53)` })
+    throw new AllAccessError('missing_identifier', { detail: `the getUserId hook returned ${hookAnswerInWords(identifier)}, not a string (nor a whole number up to 2^53)` })
   }
   const text = String(identifier)
   if (text.length > MAX_IDENTIFIER_LENGTH) throw new AllAccessError('missing_identifier', { detail: `identifier of ${text.length} characters` })
@@ -23,10 +24,4 @@ export async function readIdentifier(ctx: LoginContext, next: Next): Promise<voi
   if (/\p{Cs}/u.test(text)) throw new AllAccessError('missing_identifier', { detail: 'identifier with a lone surrogate' })
   ctx.state.login.identifier = text
   await next()
-}
-
-function describeValue(value: unknown): string {
-  if (Array.isArray(value)) return 'an array'
-  if (typeof value === 'number') return `the number ${value}`
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`
 }

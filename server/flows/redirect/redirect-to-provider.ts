@@ -1,6 +1,7 @@
 import type { FlowSecrets } from '../../clients/base.ts'
 import { maxAgeSeconds } from '../../clients/reserved-params.ts'
 import { AllAccessError } from '../../errors.ts'
+import { hookAnswerInWords } from '../../hooks.ts'
 import { need, type LoginContext } from '../login-state.ts'
 
 /**
@@ -29,11 +30,11 @@ function hookParameters(given: unknown): Record<string, string> {
     throw new AllAccessError('server_error', { detail: `the getAdditionalParameters hook returned ${what}: it returns an object of parameter names and their text` })
   }
   if (given === undefined || given === null) return {}
-  if (typeof given !== 'object' || Array.isArray(given)) return refuse(Array.isArray(given) ? 'an array' : `a ${typeof given}`)
+  if (typeof given !== 'object' || Array.isArray(given)) return refuse(hookAnswerInWords(given))
   const parameters: Record<string, string> = {}
   for (const [name, value] of Object.entries(given)) {
     if (value === undefined || value === null) continue
-    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') refuse(`${Array.isArray(value) ? 'an array' : `a ${typeof value}`} for ${name}`)
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') refuse(`${hookAnswerInWords(value)} for ${name}`)
     parameters[name] = String(value)
   }
   return parameters
