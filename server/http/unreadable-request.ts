@@ -5,6 +5,12 @@ import type { Logger } from '../log.ts'
 /** Node's status for a request its parser refuses, by the error's code; any other is `400`. */
 const REFUSED_STATUS: Record<string, number> = { HPE_HEADER_OVERFLOW: 431, HPE_CHUNK_EXTENSIONS_OVERFLOW: 413, ERR_HTTP_REQUEST_TIMEOUT: 408 }
 
+/** What every refusal made before the app carries, as the app's own answers do. */
+const REFUSAL_HEADERS = { 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-store', 'Content-Length': '0', Connection: 'close' }
+
+/** The same, as lines written straight to a socket that has no response to write them through. */
+const REFUSAL_HEADER_LINES = Object.entries(REFUSAL_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+
 /**
  * Whether an answer's head has gone out on the connection and its end not yet: Node's own test
  * before it answers a parse error. Not whether any byte was ever written: a kept-alive connection
@@ -25,16 +31,13 @@ export function refuseUnreadableRequest(log: Logger): (error: NodeJS.ErrnoExcept
     // Nor on one that never sent a byte (a browser's preconnect, left unused): it asked nothing.
     if (socket.writable && !answering(socket) && socket.bytesRead > 0) {
       const status = REFUSED_STATUS[error.code ?? ''] ?? 400
-      socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)
+      socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${REFUSAL_HEADER_LINES}\r\n`)
       // The code only: it names what was wrong without repeating the client's bytes.
       log.info(`request unreadable ${status}: ${error.code ?? 'no code'}`, { status })
     }
     socket.destroy()
   }
 }
-
-/** What every refusal made before the app carries, as the app's own answers do. */
-const REFUSAL_HEADERS = { 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-store', 'Content-Length': '0', Connection: 'close' }
 
 function refuse(res: ServerResponse, status: number, why: string, log: Logger): void {
   res.writeHead(status, REFUSAL_HEADERS).end()
