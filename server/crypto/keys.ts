@@ -14,7 +14,8 @@ export class KeyError extends InputError {
   override name = 'KeyError'
 }
 
-function derive(material: Buffer, label: string): Buffer {
+/** A 32-byte key for one use of `material`, named by `label`. */
+export function derive(material: Buffer, label: string): Buffer {
   return Buffer.from(hkdfSync('sha256', material, Buffer.alloc(0), `all-access ${label} v1`, 32))
 }
 

@@ -1,6 +1,6 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto'
 import { secureRandom } from './random.ts'
-import type { RootKey } from './keys.ts'
+import { derive, type RootKey } from './keys.ts'
 import { InputError } from '../input-error.ts'
 
 const PREFIX = 'aa1'
@@ -28,7 +28,7 @@ export class SecretBox {
   constructor(keys: RootKey[]) {
     if (keys.length === 0) throw new TypeError('SecretBox needs at least one key')
     this.keys = keys
-    this.hashKey = Buffer.from(hkdfSync('sha256', keys[0].secretKey, Buffer.alloc(0), 'all-access keyed hashes v1', 32))
+    this.hashKey = derive(keys[0].secretKey, 'keyed hashes')
   }
 
   /**
