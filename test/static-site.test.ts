@@ -4,7 +4,7 @@ import { mkdirSync, utimesSync, writeFileSync } from 'node:fs'
 import { request as httpRequest, type Server } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
-import { CONTENT_SECURITY_POLICY, staticSite } from '../server/static-site.ts'
+import { CONTENT_SECURITY_POLICY, staticSite, type StaticSiteOptions } from '../server/static-site.ts'
 import { scratchFolder } from './support/scratch-folder.ts'
 
 /** A raw request: fetch would normalise `..` away before it ever left the test. */
@@ -18,6 +18,16 @@ function get(port: number, path: string, headers: Record<string, string> = {}, m
     req.on('error', reject)
     req.end()
   })
+}
+
+/** A Koa app serving `root` with staticSite, listening on an ephemeral port of 127.0.0.1. */
+async function serveSite(root: string, options?: StaticSiteOptions, onConnection?: (socket: Socket) => void): Promise<{ server: Server; port: number }> {
+  const app = new Koa()
+  app.use(staticSite(root, options))
+  const server = app.listen(0, '127.0.0.1')
+  if (onConnection) server.on('connection', onConnection)
+  await new Promise((resolve) => server.once('listening', resolve))
+  return { server, port: (server.address() as { port: number }).port }
 }
 
 describe('the static SPA the BFF serves', () => {
@@ -40,11 +50,9 @@ describe('the static SPA the BFF serves', () => {
     writeFileSync(join(root, '.well-known', 'apple-app-site-association'), '{"applinks":{}}')
     writeFileSync(join(root, '.well-known', '.private'), 'PRIVATE-DOTFILE')
     writeFileSync(join(root, '.env'), 'PRIVATE-DOTFILE')
-    const app = new Koa()
-    app.use(staticSite(root))
-    server = app.listen(0, '127.0.0.1')
-    await new Promise((resolve) => server.once('listening', resolve))
-    port = (server.address() as { port: number }).port
+    const site = await serveSite(root)
+    server = site.server
+    port = site.port
   })
 
   afterAll(async () => {
@@ -162,11 +170,9 @@ describe('a page that a new release rewrote with the same size and time', () => 
 
   beforeAll(async () => {
     root = scratchFolder('aa-static-release-')
-    const app = new Koa()
-    app.use(staticSite(root))
-    server = app.listen(0, '127.0.0.1')
-    await new Promise((resolve) => server.once('listening', resolve))
-    port = (server.address() as { port: number }).port
+    const site = await serveSite(root)
+    server = site.server
+    port = site.port
   })
 
   afterAll(async () => {
@@ -201,12 +207,9 @@ describe('a client that stops reading a file', () => {
   beforeAll(async () => {
     const root = scratchFolder('aa-static-stall-')
     writeFileSync(join(root, 'big.bin'), Buffer.alloc(SIZE))
-    const app = new Koa()
-    app.use(staticSite(root, { stalledAnswerMs: 100 }))
-    server = app.listen(0, '127.0.0.1')
-    server.on('connection', (socket: Socket) => accepted.push(socket))
-    await new Promise((resolve) => server.once('listening', resolve))
-    port = (server.address() as { port: number }).port
+    const site = await serveSite(root, { stalledAnswerMs: 100 }, (socket) => accepted.push(socket))
+    server = site.server
+    port = site.port
   })
 
   afterAll(async () => {
