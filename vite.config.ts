@@ -22,7 +22,17 @@ export default defineConfig(({ mode }) => ({
             output: { banner: "'use client';" },
           },
         }
-      : { outDir: resolve('dist/demo'), emptyOutDir: true },
+      : {
+          outDir: resolve('dist/demo'),
+          emptyOutDir: true,
+          rollupOptions: {
+            // TanStack Query marks its hooks 'use client' for server-component bundlers; in a browser-only
+            // bundle the mark means nothing, and its fifteen warnings buried `npm start`'s own lines.
+            onwarn(warning, warn) {
+              if (warning.code !== 'MODULE_LEVEL_DIRECTIVE') warn(warning)
+            },
+          },
+        },
   server: {
     proxy: {
       '/auth': { target: bff, changeOrigin: false },
