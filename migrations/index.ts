@@ -25,3 +25,9 @@ export const migrationSource: Knex.MigrationSource<string> = {
   getMigrationName: (name) => name,
   getMigration: async (name) => migrations[name],
 }
+
+/**
+ * Every table the migrations create. A database none of them ran on that already holds one of these
+ * belongs to another application: `migrate` refuses it rather than fail halfway on its `users`.
+ */
+export const migratedTables = ['providers', 'users', 'accounts', 'sessions', 'login_flows', 'logout_tokens', 'session_sign_ins', 'ended_sign_ins', 'ended_subjects']

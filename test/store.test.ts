@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import knexFactory from 'knex'
-import { migrationSource } from '../migrations/index.ts'
+import { migratedTables, migrationSource } from '../migrations/index.ts'
 import { dirname, join } from 'node:path'
 import { generateKey, parseKeys } from '../server/crypto/keys.ts'
 import { hashId } from '../server/crypto/random.ts'
@@ -11,7 +11,7 @@ import { createAllAccess } from '../server/all-access.ts'
 import { SecretBox } from '../server/crypto/secret-box.ts'
 import { buildProviderConfig } from '../server/providers/provider-input.ts'
 import type { AccountTokens } from '../server/store/accounts.ts'
-import { DatabaseUrlError, MigrationLockError, MigrationsPendingError, MigrationVersionError, openDatabase } from '../server/store/database.ts'
+import { DatabaseInUseError, DatabaseUrlError, MigrationLockError, MigrationsPendingError, MigrationVersionError, openDatabase } from '../server/store/database.ts'
 import { migrate, openStore, parseDatabaseUrl, storeOn, type Store } from '../server/store/index.ts'
 import { ENCRYPTED_COLUMNS } from '../server/store/encrypted-columns.ts'
 import { rotateKeys } from '../server/store/key-rotation.ts'
@@ -123,6 +123,23 @@ describe.each(databases)('the store on $kind', (database) => {
 
   const count = async (table: string, db = store.db) => Number((await db(table).count({ n: '*' }).first())?.n)
 
+  /** The database's tables, sorted, as its own catalogue lists them. */
+  async function tablesOf(db: Store['db']): Promise<string[]> {
+    const names =
+      database.kind === 'sqlite'
+        ? await db('sqlite_master').where({ type: 'table' }).whereNot('name', 'like', 'sqlite_%').pluck('name')
+        : await db('pg_tables').where('schemaname', db.raw('current_schema()')).pluck('tablename')
+    return (names as string[]).sort()
+  }
+
+  /** A new database on which another application has written `sql` first. */
+  async function anotherApplicationsDatabase(sql: string[]): Promise<{ other: Store; dropOther: () => Promise<void> }> {
+    const { url: fresh, drop: dropOther } = await database.create()
+    const other = openStore({ databaseUrl: fresh, keys })
+    for (const statement of sql) await other.db.raw(statement)
+    return { other, dropOther }
+  }
+
   beforeEach(async () => {
     ;({ url, drop } = await database.create())
     store = openStore({ databaseUrl: url, keys })
@@ -138,6 +155,8 @@ describe.each(databases)('the store on $kind', (database) => {
   describe('migrations', () => {
     it('create every table, and a second run applies nothing and keeps the data', async () => {
       for (const table of TABLES) expect(await store.db.schema.hasTable(table)).toBe(true)
+      // The list migrate checks a new database against names every table the migrations made.
+      expect(await tablesOf(store.db)).toEqual([...migratedTables, 'knex_migrations', 'knex_migrations_lock'].sort())
       await store.providers.add(provider('kept'))
       expect(await migrate(store.db)).toEqual([])
       expect(await migrate(store.db)).toEqual([])
@@ -215,6 +234,44 @@ describe.each(databases)('the store on $kind', (database) => {
       await store.db('knex_migrations_lock').update({ is_locked: 1 })
       expect(await migrate(store.db, { deadlineMs: 2000 })).toEqual(MIGRATIONS)
       expect(Number((await store.db('knex_migrations_lock').first()).is_locked)).toBe(0)
+    })
+
+    it("refuse another application's database that Knex migrated, in one line saying so, and change nothing", async () => {
+      const { other, dropOther } = await anotherApplicationsDatabase([
+        'CREATE TABLE knex_migrations (id INTEGER PRIMARY KEY, name VARCHAR(255), batch INTEGER, migration_time TIMESTAMP)',
+        'CREATE TABLE orders (id INTEGER PRIMARY KEY)',
+        ...['20240101_orders', '20240102_customers', '20240103_invoices', '20240104_refunds', '20240105_taxes'].map(
+          (name, i) => `INSERT INTO knex_migrations (id, name, batch) VALUES (${i + 1}, '${name}', 1)`,
+        ),
+      ])
+      try {
+        const error = await migrate(other.db).catch((e: unknown) => e)
+        expect(error).toBeInstanceOf(MigrationVersionError)
+        // Not "a newer all-access migrated it", which sent the operator looking for a version that never existed.
+        expect((error as Error).message).toBe(
+          "migrations: the database holds another application's Knex migrations (20240101_orders, 20240102_customers, 20240103_invoices and 2 more) and none of all-access's: give all-access a database of its own",
+        )
+        expect(await tablesOf(other.db)).toEqual(['knex_migrations', 'orders'])
+      } finally {
+        await other.close()
+        await dropOther()
+      }
+    })
+
+    it("refuse a database whose tables have all-access's names, in one line naming them, and create nothing", async () => {
+      const { other, dropOther } = await anotherApplicationsDatabase(['CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)', 'CREATE TABLE sessions (sid TEXT PRIMARY KEY)'])
+      try {
+        const error = await migrate(other.db).catch((e: unknown) => e)
+        expect(error).toBeInstanceOf(DatabaseInUseError)
+        expect((error as Error).message).toBe(
+          "migrations: the database already has tables named users, sessions, which all-access would create: it is another application's; give all-access a database of its own",
+        )
+        // Not even Knex's own two tables: the database is as its application left it.
+        expect(await tablesOf(other.db)).toEqual(['sessions', 'users'])
+      } finally {
+        await other.close()
+        await dropOther()
+      }
     })
 
     it('refuse, in one line naming them, a database that a newer version migrated further, and change nothing', async () => {

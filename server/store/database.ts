@@ -4,7 +4,7 @@ import { createRequire } from 'node:module'
 import { hostname } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import pgConnectionString from 'pg-connection-string'
-import { migrationSource } from '../../migrations/index.ts'
+import { migratedTables, migrationSource } from '../../migrations/index.ts'
 import { InputError } from '../input-error.ts'
 import { keepStatementsPrepared, type SqliteConnection } from './sqlite-statements.ts'
 
@@ -246,6 +246,7 @@ export async function migrate(knex: Knex, { deadlineMs = 60_000 }: MigrateOption
   try {
     const db = lock.db
     await refuseNewerMigrations(db)
+    await refuseTablesInTheWay(db)
     if (await db.schema.hasTable('knex_migrations_lock')) await db.migrate.forceFreeMigrationsLock({ migrationSource })
     const [, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]]
     return applied
@@ -271,10 +272,42 @@ export class MigrationVersionError extends InputError {
  */
 async function refuseNewerMigrations(knex: Knex): Promise<void> {
   const known = new Set(await migrationSource.getMigrations([]))
-  const unknown = (await appliedMigrations(knex)).filter((name) => !known.has(name))
+  const applied = await appliedMigrations(knex)
+  const unknown = applied.filter((name) => !known.has(name))
+  if (unknown.length && unknown.length === applied.length) {
+    throw new MigrationVersionError(
+      `migrations: the database holds another application's Knex migrations (${namesInBrief(unknown)}) and none of all-access's: give all-access a database of its own`,
+    )
+  }
   if (unknown.length) {
     throw new MigrationVersionError(
-      `migrations: the database has migrations this version of all-access does not know (${unknown.join(', ')}): a newer all-access migrated it; run that version, or restore a backup taken before it`,
+      `migrations: the database has migrations this version of all-access does not know (${namesInBrief(unknown)}): a newer all-access migrated it; run that version, or restore a backup taken before it`,
+    )
+  }
+}
+
+/** The first few of a list that may be another application's hundreds of migrations. */
+function namesInBrief(names: string[]): string {
+  return names.length > 3 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ')
+}
+
+/** A database that another application's tables keep all-access's first migration from creating its own. */
+export class DatabaseInUseError extends InputError {
+  override name = 'DatabaseInUseError'
+}
+
+/**
+ * Before the first migration: a table of all-access's name already there is another application's.
+ * Refused before Knex creates its own two tables, so the database is left as it was found, instead of
+ * failing on `relation "users" already exists` with knex_migrations left behind.
+ */
+async function refuseTablesInTheWay(knex: Knex): Promise<void> {
+  if ((await appliedMigrations(knex)).length) return
+  const found: string[] = []
+  for (const table of migratedTables) if (await knex.schema.hasTable(table)) found.push(table)
+  if (found.length) {
+    throw new DatabaseInUseError(
+      `migrations: the database already has ${found.length === 1 ? 'a table' : 'tables'} named ${found.join(', ')}, which all-access would create: it is another application's; give all-access a database of its own`,
     )
   }
 }
