@@ -39,6 +39,70 @@ const ESCAPED_CHARACTER = new RegExp(`[\\u0000-\\u001f${ESCAPED_BEYOND_C0}]`)
 const widthOf = (c: string | undefined) => (c !== undefined && ESCAPED_CHARACTER.test(c) ? 6 : 1)
 
 /**
+ * The frames of a line that ends with an Error's stack trace, by the fields handed with it: out of
+ * the line's text, which a host's Logger gets as before, and out of reach of text from outside. A
+ * provider's message, quoted in an error's, may hold a line break and `    at …` too: only what
+ * V8 wrote after the message is written as frames.
+ */
+const framesOfLine = new WeakMap<LogFields, string>()
+
+/** The frames {@link errorLine} found at the end of `line`, or none. */
+function framesIn(line: string, fields: LogFields | undefined): string {
+  const frames = fields && framesOfLine.get(fields)
+  return frames && line.endsWith(frames) ? frames : ''
+}
+
+/** What `String(thrown)` says, for a thrown value that may not be an Error, nor convertible (`Object.create(null)`). */
+function thrownInWords(thrown: unknown): string {
+  try {
+    return String(thrown)
+  } catch {
+    return Object.prototype.toString.call(thrown)
+  }
+}
+
+/**
+ * The first line V8 writes in an Error's stack, as its `Error.prototype.toString` does: `name: message`,
+ * or Node's own errors' `name [code]: message`. Each ends with the whole message, as it is now.
+ */
+function stackHeads(error: { name?: unknown; message?: unknown; code?: unknown }): string[] {
+  const name = error.name === undefined ? 'Error' : String(error.name)
+  const message = error.message === undefined ? '' : String(error.message)
+  const head = (name: string) => (name === '' ? message : message === '' ? name : `${name}: ${message}`)
+  return typeof error.code === 'string' ? [head(name), head(`${name} [${error.code}]`)] : [head(name)]
+}
+
+/** An Error's stack split in its text (name and message, which may quote anyone) and the frames V8 wrote after it. */
+function stackParts(thrown: unknown): { text: string; frames: string } {
+  let stack: unknown
+  let heads: string[] = []
+  try {
+    stack = (thrown as Error | null | undefined)?.stack
+    if (typeof stack === 'string') heads = stackHeads(thrown as Error)
+  } catch {
+    // A getter that throws: the value is told as String() tells it.
+  }
+  if (typeof stack !== 'string') return { text: thrownInWords(thrown), frames: '' }
+  for (const head of heads) {
+    if (stack.startsWith(head) && (stack.length === head.length || stack.startsWith('\n    at ', head.length))) return { text: head, frames: stack.slice(head.length) }
+  }
+  // A stack whose first lines are not the message as it is now (a library rewrote one or the other): all of it is text.
+  return { text: stack, frames: '' }
+}
+
+/**
+ * A line of `text` followed by what was thrown (an Error's stack trace, or the value in words), and
+ * the fields to hand a Logger with it: through them the text format knows which lines are the
+ * stack's frames, and a line cut to {@link LINE_LIMIT} keeps them.
+ */
+export function errorLine(text: string, thrown: unknown, fields: LogFields = {}): [string, LogFields] {
+  const { text: said, frames } = stackParts(thrown)
+  const own = { ...fields }
+  if (frames) framesOfLine.set(own, frames)
+  return [text + said + frames, own]
+}
+
+/**
  * The line, if longer than {@link LINE_LIMIT} as written, cut to it with the mark `cutText` gives a
  * text (its length before the cut); a line cut once is not cut again.
  */
@@ -154,31 +218,30 @@ const droppedText = (count: number) => `log: ${count} lines dropped, the log's r
 const out = new BatchedLines(1)
 const err = new BatchedLines(2)
 
-/** What the text format escapes but a line break (see {@link ESCAPED_BEYOND_C0}); ESC would drive an operator's terminal. */
-const CONTROL = new RegExp(`[\\u0000-\\u0009\\u000b-\\u001f${ESCAPED_BEYOND_C0}]`, 'g')
+/** Every character the text format escapes, line breaks included: only an Error's frames are written on lines of their own. */
+const ESCAPED_IN_TEXT = new RegExp(ESCAPED_CHARACTER.source, 'g')
 
 /** `\uXXXX` for a character: how both formats write one they escape, which JSON reads back as that character. */
 const escaped = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`
 
-/**
- * A line break before anything but a stack trace's next frame: indented, the text after one was still
- * a line of its own to awk, `grep`, or a collector taking a record a line.
- */
-const LINE_BREAK_IN_TEXT = /\n(?! {4}at )/g
+const escapedText = (text: string) => (ESCAPED_CHARACTER.test(text) ? text.replace(ESCAPED_IN_TEXT, escaped) : text)
 
 /**
  * A line as the text format writes it. Text from a provider or a caller can reach a line (an error's
  * detail, a message); its control characters and line breaks are escaped, so no such text starts a
- * line. A stack trace's frames go on indented lines below it, where they read as its.
+ * line, not even one reading `    at …` as a stack frame does. The frames V8 wrote for an error the
+ * line ends with ({@link errorLine}) go on indented lines below it, where they read as its.
  */
-export function textLine(line: string): string {
-  if (!ESCAPED_CHARACTER.test(line)) return line
-  return line.replace(CONTROL, escaped).replace(LINE_BREAK_IN_TEXT, '\\u000a').replace(/\n/g, '\n  ')
+export function textLine(line: string, fields?: LogFields): string {
+  const frames = framesIn(line, fields)
+  const text = escapedText(line.slice(0, line.length - frames.length))
+  // A frame's function name may be a computed property's, which no one escaped: each line is escaped on its own.
+  return frames ? text + frames.split('\n').map(escapedText).join('\n  ') : text
 }
 
 export const consoleLogger: Logger = {
-  info: (line) => out.write(textLine(line), droppedText),
-  error: (line) => err.write(textLine(line), droppedText),
+  info: (line, fields) => out.write(textLine(line, fields), droppedText),
+  error: (line, fields) => err.write(textLine(line, fields), droppedText),
 }
 
 /** A line's request id, for lines that name it in their text (`error req=… code: …`) without fields. */

@@ -68,6 +68,18 @@ describe.each(databases)("an error line quoting a provider's answer at length, o
     expect(textLine(line).length).toBeLessThanOrEqual(LINE_LIMIT)
   })
 
+  it("writes a profile's text that reads as a stack frame on the error's line, and only the hook's own frames below it", async () => {
+    const before = bff.written.length
+    const { error, errors } = await loginWithProfile('forged-frame-profile', { id: 'dave', name: 'mallory\n    at forged (/app/node_modules/all-access/dist/server/all-access.js:1:1)' })
+    expect(error).toBe('server_error')
+    expect(errors).toHaveLength(1)
+    const written = bff.written.slice(before).find((line) => line.startsWith('error '))!
+    const [first, ...frames] = written.split('\n')
+    expect(first).toMatch(/^error req=[0-9a-f]+ server_error: Error: no seat for mallory\\u000a {4}at forged \(\/app\/node_modules\/all-access\/dist\/server\/all-access\.js:1:1\)$/)
+    expect(frames.length).toBeGreaterThan(1)
+    for (const frame of frames) expect(frame).toMatch(/^ {6}at (?!forged)/)
+  })
+
   it("keeps an error of ordinary length whole, with its stack trace's frames", async () => {
     const { error, errors } = await loginWithProfile('short-profile', { id: 'carol' })
     expect(error).toBe('server_error')

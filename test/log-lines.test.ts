@@ -10,7 +10,7 @@ const LOG_MODULE = pathToFileURL(resolve('dist/server/log.js')).href
 /** Runs a script against the built logger; resolves with what it printed, and whether a line came before it exited. */
 function runLogging(script: string): Promise<{ stdout: string; stderr: string; code: number | null; printedWhileRunning: boolean }> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', `import { consoleLogger, jsonLogger } from '${LOG_MODULE}'\n${script}`])
+    const child = spawn(process.execPath, ['--input-type=module', '-e', `import { consoleLogger, errorLine, jsonLogger } from '${LOG_MODULE}'\n${script}`])
     let stdout = ''
     let stderr = ''
     let printedWhileRunning = false
@@ -41,7 +41,8 @@ describe('log lines, written in batches', () => {
   it("keeps text from elsewhere from starting a line of its own or driving the terminal: control characters and line breaks escaped, a stack trace's frames indented", async () => {
     const { stdout, stderr } = await runLogging(`
       consoleLogger.info('error req=1 token_request_failed: token endpoint answered 400 x\\r\\nGET /auth/session 200 0ms req=2 \\u001b[2J\\u0000')
-      consoleLogger.error('error req=3 server_error: Error: boom\\nGET / 500 0ms req=4\\n    at step (file.js:1:1)\\n    at next (file.js:2:1)')
+      function step() { throw new Error('boom\\nGET / 500 0ms req=4') }
+      try { step() } catch (error) { consoleLogger.error(...errorLine('error req=3 server_error: ', error)) }
       jsonLogger.info('a\\nb')
       process.exit(0)`)
     expect(stdout.split('\n')).toEqual([
@@ -49,7 +50,24 @@ describe('log lines, written in batches', () => {
       expect.stringContaining('"msg":"a\\nb"'),
       '',
     ])
-    expect(stderr).toBe('error req=3 server_error: Error: boom\\u000aGET / 500 0ms req=4\n      at step (file.js:1:1)\n      at next (file.js:2:1)\n')
+    const [first, ...frames] = stderr.trimEnd().split('\n')
+    expect(first).toBe('error req=3 server_error: Error: boom\\u000aGET / 500 0ms req=4')
+    expect(frames[0]).toMatch(/^ {6}at step \(/)
+    for (const frame of frames) expect(frame).toMatch(/^ {6}at /)
+  })
+
+  it("writes a provider's text that reads as a stack frame on the error's own line: only the frames V8 wrote go on lines of their own", async () => {
+    // A host's hook quoting a profile's name in its error, as getOrCreateUser may.
+    const { stderr } = await runLogging(`
+      function seat(name) { throw new TypeError('no seat for ' + name) }
+      try { seat('mallory\\n    at forged (/app/server/all-access.js:1:1)') } catch (error) { consoleLogger.error(...errorLine('error req=3 server_error: ', error)) }
+      consoleLogger.error('error req=5 token_request_failed: x\\n    at forged (/app/server/all-access.js:1:1)')
+      process.exit(0)`)
+    const lines = stderr.trimEnd().split('\n')
+    expect(lines[0]).toBe('error req=3 server_error: TypeError: no seat for mallory\\u000a    at forged (/app/server/all-access.js:1:1)')
+    expect(lines[1]).toMatch(/^ {6}at seat \(/)
+    expect(lines.at(-1)).toBe('error req=5 token_request_failed: x\\u000a    at forged (/app/server/all-access.js:1:1)')
+    expect(lines.filter((line) => line.includes('forged'))).toHaveLength(2)
   })
 
   it('escapes the C1 controls too, which a terminal reads in UTF-8 as ESC sequences (U+009B is CSI) or a line break (U+0085)', async () => {

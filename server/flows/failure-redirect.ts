@@ -4,6 +4,7 @@ import { AllAccessError } from '../errors.ts'
 import { defaultHooks, hookAnswerInWords } from '../hooks.ts'
 import { toAllAccessError } from '../http/answer-errors.ts'
 import { isDatabaseUnavailable } from '../http/database-down.ts'
+import { errorLine } from '../log.ts'
 import { clearCookie, FLOW_COOKIE } from '../session/cookies.ts'
 import type { LoginContext } from './login-state.ts'
 import { answerPopup } from './popup-page.ts'
@@ -64,14 +65,15 @@ function answerFailure(ctx: LoginContext, thrown: unknown): void {
 function errorRedirect(ctx: LoginContext, code: ErrorCode): string {
   const { runtime } = ctx.state
   const args = { provider: ctx.state.login?.provider ?? null, code }
-  let problem: string
+  const req = ctx.state.requestId
+  const fallback = `the login failed with ${code} lands where the default sends it`
   try {
     const location: unknown = runtime.hooks.getErrorRedirect(args)
     if (typeof location === 'string' && location !== '') return location
-    problem = `returned ${hookAnswerInWords(location)}, not a location`
+    runtime.log.error(`error req=${req} the getErrorRedirect hook returned ${hookAnswerInWords(location)}, not a location; ${fallback}`)
   } catch (thrown) {
-    problem = `failed: ${(thrown as Error)?.stack ?? String(thrown)}`
+    // The stack last, where the text format can tell its frames.
+    runtime.log.error(...errorLine(`error req=${req} the getErrorRedirect hook failed, and ${fallback}: `, thrown, { req }))
   }
-  runtime.log.error(`error req=${ctx.state.requestId} the getErrorRedirect hook ${problem}; the login failed with ${code} lands where the default sends it`)
   return defaultHooks.getErrorRedirect(args)
 }

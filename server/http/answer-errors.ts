@@ -2,7 +2,7 @@ import type { Context } from 'koa'
 import type { ErrorBody } from '../../shared/errors.ts'
 import { AllAccessError } from '../errors.ts'
 import { cutText } from '../cut-text.ts'
-import type { Logger } from '../log.ts'
+import { errorLine, type Logger } from '../log.ts'
 import { isDatabaseUnavailable } from './database-down.ts'
 
 /** Turns anything a step threw into a contract error; the unexpected goes to the log, never the client. */
@@ -19,7 +19,7 @@ export function toAllAccessError(error: unknown, log: Logger, requestId: string)
     log.error(`error req=${requestId} service_unavailable: ${(error as Error).message?.split('\n')[0]}`)
     return new AllAccessError('service_unavailable')
   }
-  log.error(`error req=${requestId} server_error: ${(error as Error)?.stack ?? String(error)}`)
+  log.error(...errorLine(`error req=${requestId} server_error: `, error, { req: requestId }))
   return new AllAccessError('server_error')
 }
 

@@ -2,7 +2,7 @@ import Koa, { type Middleware } from 'koa'
 import { createServer, type Server } from 'node:http'
 import { createAllAccess, type AllAccess, type AllAccessOptions } from '../../server/all-access.ts'
 import { parseKeys, generateKey } from '../../server/crypto/keys.ts'
-import type { Logger } from '../../server/log.ts'
+import { textLine, type Logger } from '../../server/log.ts'
 import { buildProviderConfig, type ProviderInput } from '../../server/providers/provider-input.ts'
 import { DEFAULT_CACHE_MS, openStore, type Store } from '../../server/store/index.ts'
 
@@ -14,6 +14,8 @@ export interface TestBff {
   logs: string[]
   /** The lines of {@link logs} logged at the error level: what an operator would be alerted to. */
   errors: string[]
+  /** The lines of {@link logs} as `serve`'s text format writes them, escaped, with what the BFF handed the logger beside each. */
+  written: string[]
   addProvider(name: string, input: ProviderInput): Promise<void>
   close(): Promise<void>
 }
@@ -36,7 +38,11 @@ export async function startBff(
   const url = `http://localhost:${port}`
   const logs: string[] = []
   const errors: string[] = []
-  const log: Logger = { info: (line) => logs.push(line), error: (line) => (logs.push(line), errors.push(line)) }
+  const written: string[] = []
+  const log: Logger = {
+    info: (line, fields) => (logs.push(line), written.push(textLine(line, fields))),
+    error: (line, fields) => (logs.push(line), errors.push(line), written.push(textLine(line, fields))),
+  }
   const { keys: _keys, publicUrl, host, ...rest } = options
   // Tests log in many times from one address: no login rate limit unless a test sets one.
   const allAccess = await createAllAccess({ ...rest, loginLimits: { perAddressPerMinute: 0, ...rest.loginLimits }, publicUrl: publicUrl ?? url, store, log })
@@ -54,6 +60,7 @@ export async function startBff(
     store,
     logs,
     errors,
+    written,
     async addProvider(name, input) {
       await store.providers.add(buildProviderConfig(name, input))
     },

@@ -1,3 +1,4 @@
+import { errorLine } from '../../log.ts'
 import { need, type LoginContext } from '../login-state.ts'
 import { answerPopup } from '../popup-page.ts'
 import { safeNext } from '../safe-next.ts'
@@ -18,7 +19,7 @@ export async function finishLogin(ctx: LoginContext): Promise<void> {
     })
   } catch (error) {
     // The login is stored and the session started: a failing hook is logged, not turned into a failed login.
-    runtime.log.error(`error req=${ctx.state.requestId} onLogin hook failed: ${(error as Error)?.stack ?? String(error)}`)
+    runtime.log.error(...errorLine(`error req=${ctx.state.requestId} onLogin hook failed: `, error, { req: ctx.state.requestId }))
   }
   runtime.metrics.loginSucceeded(need(ctx, 'provider').name)
   if (ctx.state.login.popup) return answerPopup(ctx)
