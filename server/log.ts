@@ -102,26 +102,62 @@ export function errorLine(text: string, thrown: unknown, fields: LogFields = {})
   return [text + said + frames, own]
 }
 
+/** How many characters `text` takes as written, each escaped one as six; past `limit`, a little more than it. */
+function writtenWidth(text: string, limit = Infinity): number {
+  let width = 0
+  for (let i = 0; i < text.length && width <= limit; i++) width += widthOf(text[i])
+  return width
+}
+
+/** The start of `text` and `mark` after it, in `limit` characters as written. */
+function cutTo(text: string, limit: number, mark: string): string {
+  let end = 0
+  for (let width = mark.length; end < text.length && width + widthOf(text[end]) <= limit; end++) width += widthOf(text[end])
+  // Not between the halves of a surrogate pair, which would leave half a character.
+  if (end > 0 && /[\ud800-\udbff]/.test(text[end - 1]!)) end--
+  return text.slice(0, end) + mark
+}
+
+/**
+ * The most of a cut line its stack trace's frames may take: the rest keeps the request id, the code
+ * and the start of the error. Node's ten frames, some 1.5 KiB, fit whole.
+ */
+const FRAMES_LIMIT = LINE_LIMIT - 1024
+
 /**
  * The line, if longer than {@link LINE_LIMIT} as written, cut to it with the mark `cutText` gives a
- * text (its length before the cut); a line cut once is not cut again.
+ * text (its length before the cut); a line cut once is not cut again. A line ending with an error's
+ * frames ({@link errorLine}) keeps them, or as many of the first as {@link FRAMES_LIMIT} holds: the
+ * text before them, a message quoting a provider's answer, is what is cut. Returns the frames kept.
  */
-export function cutLine(line: string): string {
+export function cutLine(line: string, frames = ''): { line: string; frames: string } {
   // Six characters each at most: a line this short fits however it is written.
-  if (line.length * 6 <= LINE_LIMIT) return line
-  let width = 0
-  for (let i = 0; i < line.length && width <= LINE_LIMIT; i++) width += widthOf(line[i])
-  if (width <= LINE_LIMIT) return line
+  if (line.length * 6 <= LINE_LIMIT || writtenWidth(line, LINE_LIMIT) <= LINE_LIMIT) return { line, frames }
   const mark = `…[cut:${line.length}-chars]`
-  let end = 0
-  for (width = mark.length; width + widthOf(line[end]) <= LINE_LIMIT; end++) width += widthOf(line[end])
-  // Not between the halves of a surrogate pair, which would leave half a character.
-  if (/[\ud800-\udbff]/.test(line[end - 1]!)) end--
-  return line.slice(0, end) + mark
+  let kept = ''
+  for (const frame of frames.split(/(?=\n)/)) {
+    if (writtenWidth(kept + frame, FRAMES_LIMIT) + mark.length > FRAMES_LIMIT) break
+    kept += frame
+  }
+  if (!kept) return { line: cutTo(line, LINE_LIMIT, mark), frames: '' }
+  const keptFrames = kept.length < frames.length ? kept + mark : kept
+  const text = line.slice(0, line.length - frames.length)
+  const room = LINE_LIMIT - writtenWidth(keptFrames)
+  return { line: (writtenWidth(text, room) <= room ? text : cutTo(text, room, mark)) + keptFrames, frames: keptFrames }
 }
 
 /** Loggers that already cut their lines: `serve` hands its own to `createAllAccess`, which must not cut each line again. */
 const cutting = new WeakSet<Logger>()
+
+/** `line` cut, and the fields to hand with it: a copy naming the frames it kept, if they are fewer. */
+function cutWithFields(line: string, fields: LogFields | undefined): [string, LogFields | undefined] {
+  const frames = framesIn(line, fields)
+  const cut = cutLine(line, frames)
+  if (cut.frames === frames) return [cut.line, fields]
+  const own = { ...fields }
+  if (cut.frames) framesOfLine.set(own, cut.frames)
+  return [cut.line, own]
+}
 
 /**
  * The logger all-access writes to, the host's own included: every line cut to {@link LINE_LIMIT}.
@@ -129,7 +165,7 @@ const cutting = new WeakSet<Logger>()
  */
 export function withLinesCut(log: Logger): Logger {
   if (cutting.has(log)) return log
-  const cut: Logger = { info: (line, fields) => log.info(cutLine(line), fields), error: (line, fields) => log.error(cutLine(line), fields) }
+  const cut: Logger = { info: (line, fields) => log.info(...cutWithFields(line, fields)), error: (line, fields) => log.error(...cutWithFields(line, fields)) }
   cutting.add(cut)
   return cut
 }

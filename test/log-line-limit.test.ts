@@ -49,23 +49,31 @@ describe.each(databases)("an error line quoting a provider's answer at length, o
     return { error, errors: bff.errors.slice(before) }
   }
 
-  it(`cuts the line to ${LINE_LIMIT} characters with a mark of its length, keeping the request id, the code and the start of the error`, async () => {
+  it(`cuts the line to ${LINE_LIMIT} characters with a mark of its length, keeping the request id, the code, the start of the error and its stack trace's frames`, async () => {
+    const { errors: ordinary } = await loginWithProfile('ordinary-profile', { id: 'erin' })
     const { error, errors } = await loginWithProfile('long-profile', { id: 'alice', name: LONG })
     expect(error).toBe('server_error')
     expect(errors).toHaveLength(1)
     const line = errors[0]!
-    expect(line).toMatch(/^error req=[0-9a-f]+ server_error: Error: no seat for b+…\[cut:\d+-chars\]$/)
+    expect(line).toMatch(/^error req=[0-9a-f]+ server_error: Error: no seat for b+…\[cut:\d+-chars\]\n {4}at /)
+    // The message is cut, not the frames after it: the same as an ordinary error's from the same hook.
+    const framesOf = (text: string) => text.slice(text.indexOf('\n    at '))
+    expect(framesOf(line)).toBe(framesOf(ordinary[0]!))
     // The mark gives the length of the line as it was: the whole message and its stack.
-    expect(Number(/\[cut:(\d+)-chars\]$/.exec(line)![1])).toBeGreaterThan(`error req=0000000000000000 server_error: Error: no seat for ${LONG}`.length)
+    expect(Number(/\[cut:(\d+)-chars\]/.exec(line)![1])).toBeGreaterThan(`error req=0000000000000000 server_error: Error: no seat for ${LONG}`.length)
     expect(line.length).toBeLessThanOrEqual(LINE_LIMIT)
   })
 
   it(`cuts a line of control characters so that, escaped as the log writes them, it still holds ${LINE_LIMIT} characters at most`, async () => {
+    const before = bff.written.length
     const { error, errors } = await loginWithProfile('control-profile', { id: 'bob', name: '\u0001'.repeat(100_000) })
     expect(error).toBe('server_error')
     const line = errors[0]!
-    expect(line).toMatch(/^error req=[0-9a-f]+ server_error: Error: no seat for \u0001+…\[cut:\d+-chars\]$/)
+    expect(line).toMatch(/^error req=[0-9a-f]+ server_error: Error: no seat for \u0001+…\[cut:\d+-chars\]\n {4}at /)
     expect(textLine(line).length).toBeLessThanOrEqual(LINE_LIMIT)
+    const written = bff.written.slice(before).find((candidate) => candidate.startsWith('error '))!
+    expect(written).toMatch(/\\u0001…\[cut:\d+-chars\]\n {6}at /)
+    expect(written.length).toBeLessThanOrEqual(LINE_LIMIT)
   })
 
   it("writes a profile's text that reads as a stack frame on the error's line, and only the hook's own frames below it", async () => {

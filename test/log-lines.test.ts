@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { LINE_LIMIT } from '../server/log.ts'
 
 const LOG_MODULE = pathToFileURL(resolve('dist/server/log.js')).href
 
@@ -68,6 +69,25 @@ describe('log lines, written in batches', () => {
     expect(lines[1]).toMatch(/^ {6}at seat \(/)
     expect(lines.at(-1)).toBe('error req=5 token_request_failed: x\\u000a    at forged (/app/server/all-access.js:1:1)')
     expect(lines.filter((line) => line.includes('forged'))).toHaveLength(2)
+  })
+
+  it("cuts a line past its limit in the message, not in the stack trace's frames, and keeps the first frames of a stack too deep to fit", async () => {
+    const { stderr } = await runLogging(`
+      import { withLinesCut } from '${LOG_MODULE}'
+      const log = withLinesCut(consoleLogger)
+      Error.stackTraceLimit = Infinity
+      function deep(n) { if (n === 0) throw new Error('no seat for ' + 'b'.repeat(100000)); deep(n - 1) }
+      try { deep(1000) } catch (error) { log.error(...errorLine('error req=3 server_error: ', error)) }
+      process.exit(0)`)
+    const written = stderr.trimEnd()
+    const lines = written.split('\n')
+    expect(lines[0]).toMatch(/^error req=3 server_error: Error: no seat for b+…\[cut:\d+-chars\]$/)
+    // The frames nearest the throw, each whole; the mark after the last says more were left out.
+    expect(lines[1]).toMatch(/^ {6}at deep \(.*\)$/)
+    for (const frame of lines.slice(1, -1)) expect(frame).toMatch(/^ {6}at deep \(.*\)$/)
+    expect(lines.at(-1)).toMatch(/^ {6}at deep \(.*\)…\[cut:\d+-chars\]$/)
+    expect(lines.length).toBeGreaterThan(5)
+    expect(written.length).toBeLessThanOrEqual(LINE_LIMIT)
   })
 
   it('escapes the C1 controls too, which a terminal reads in UTF-8 as ESC sequences (U+009B is CSI) or a line break (U+0085)', async () => {
