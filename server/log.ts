@@ -280,15 +280,24 @@ export const consoleLogger: Logger = {
   error: (line, fields) => err.write(textLine(line, fields), droppedText),
 }
 
-/** A line's request id, for lines that name it in their text (`error req=… code: …`) without fields. */
-const REQUEST_ID = /(?:^| )req=([0-9a-f]+)(?: |:|$)/
+/**
+ * A line's request id, for lines that name it in their text (`error req=… code: …`) without fields.
+ * Every such line names it before its first `: `, which starts what it quotes (a provider's message,
+ * a database's): a `req=` there is not the line's, nor is one after a line's `req=-`.
+ */
+function requestIdIn(line: string): string | undefined {
+  const colon = line.indexOf(': ')
+  const own = colon === -1 ? line : line.slice(0, colon)
+  const id = /(?:^| )req=([^ ]*)/.exec(own)?.[1]
+  return id && /^[0-9a-f]+$/.test(id) ? id : undefined
+}
 
 /** What JSON.stringify leaves as it is, and a terminal (`docker logs`) or a log viewer still obeys (see {@link ESCAPED_BEYOND_C0}). */
 const JSON_CONTROL = new RegExp(`[${ESCAPED_BEYOND_C0}]`, 'g')
 
 /** The line as one JSON object: `time`, `level`, `msg` (the text line), then its fields. */
 export function jsonLine(level: 'info' | 'error', line: string, fields: LogFields = {}): string {
-  const req = fields.req ?? REQUEST_ID.exec(line)?.[1]
+  const req = fields.req ?? requestIdIn(line)
   const json = JSON.stringify({ time: new Date().toISOString(), level, msg: line, ...fields, ...(req === undefined ? {} : { req }) })
   // Outside strings JSON holds none of them: escaped, each reads back as the same character.
   return json.replace(JSON_CONTROL, escaped)

@@ -109,6 +109,19 @@ describe('log lines, written in batches', () => {
     expect(JSON.parse(lines[1]!)).toMatchObject({ msg: 'x\u009b2J' })
   })
 
+  it("takes a JSON line's req from the BFF's own words before the line's first colon, never from a provider's text after it", async () => {
+    const { stdout, stderr } = await runLogging(`
+      jsonLogger.error('error clean-up failed: the database refused "x req=0123456789abcdef y"')
+      jsonLogger.error('error req=- answer cut: the provider wrote req=0123456789abcdef')
+      jsonLogger.info('account 7 req=00000000000000aa: refresh lease not renewed (req=0123456789abcdef)')
+      jsonLogger.info('request abandoned req=00000000000000bb: the client went away')
+      process.exit(0)`)
+    const [cleanUp, answerCut] = stderr.trimEnd().split('\n').map((line) => JSON.parse(line) as { req?: string })
+    expect(cleanUp).not.toHaveProperty('req')
+    expect(answerCut).not.toHaveProperty('req')
+    expect(stdout.trimEnd().split('\n').map((line) => (JSON.parse(line) as { req?: string }).req)).toEqual(['00000000000000aa', '00000000000000bb'])
+  })
+
   it('writes the lines of a process that dies of an uncaught error', async () => {
     const { stdout, stderr, code } = await runLogging(`
       consoleLogger.info('GET /auth/session 200 0ms req=1')
