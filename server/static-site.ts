@@ -3,10 +3,10 @@ import conditional from 'koa-conditional-get'
 import compose from 'koa-compose'
 import etag from '@koa/etag'
 import send from 'koa-send'
-import { ReadStream } from 'node:fs'
+import { ReadStream, realpathSync } from 'node:fs'
 import { once } from 'node:events'
 import { buffer } from 'node:stream/consumers'
-import { extname, resolve } from 'node:path'
+import { extname, resolve, sep } from 'node:path'
 import { isBffPath } from '../shared/routes.ts'
 
 /** The SPA may talk only to its own origin, run only its own scripts, and never be framed. */
@@ -57,14 +57,38 @@ const CONTENT_TAGGED_MAX = 1024 * 1024
  */
 const STALLED_ANSWER_MS = 60_000
 
+/**
+ * Whether the file koa-send found is one a symbolic link in the folder leads to outside it (or is
+ * gone since). resolve-path judges the path's text only, and the folder handed out whatever a link
+ * in it led to: /etc/passwd, or the database beside a build that copied a link from `public/`.
+ * Both sides are resolved on each request, as a folder deployed as a link (`current -> releases/42`)
+ * changes where it leads.
+ */
+function leadsOutside(root: string, file: string): boolean {
+  let folder: string
+  let real: string
+  try {
+    folder = realpathSync.native(root)
+    real = realpathSync.native(file)
+  } catch {
+    return true
+  }
+  return real !== folder && !real.startsWith(folder.endsWith(sep) ? folder : folder + sep)
+}
+
+/** What koa-send answers for a missing file, which this is to a visitor: no word of where the link leads. */
+function notInFolder(): Error {
+  return Object.assign(new Error('not in the static folder'), { status: 404 })
+}
+
 export interface StaticSiteOptions {
   /** How long a file's answer may go without the client taking a byte before its connection is closed (default a minute). */
   stalledAnswerMs?: number | undefined
 }
 
 /**
- * Serves the built SPA with koa-send: files under `root` (never outside it; of dotfiles, only those
- * of `/.well-known/`), with ETags and `304` for what the browser holds; `index.html` for any other
+ * Serves the built SPA with koa-send: files under `root` (never outside it, by a path or by a
+ * symbolic link; of dotfiles, only those of `/.well-known/`), with ETags and `304` for what the browser holds; `index.html` for any other
  * GET that wants a page (client-side routes).
  * Pages carry the CSP and are revalidated each time; hashed assets are cached for a year.
  */
@@ -77,6 +101,8 @@ export function staticSite(root: string, { stalledAnswerMs = STALLED_ANSWER_MS }
     gzip: false,
     brotli: false,
     setHeaders(res, path) {
+      // Called after koa-send's stat and before it sets a header or opens the file.
+      if (leadsOutside(root, path)) throw notInFolder()
       res.setHeader('X-Content-Type-Options', 'nosniff')
       res.setHeader('Referrer-Policy', 'no-referrer')
       if (isPage(path)) {
@@ -103,7 +129,7 @@ export function staticSite(root: string, { stalledAnswerMs = STALLED_ANSWER_MS }
       ctx.res.setTimeout(stalledAnswerMs)
       return true
     } catch (error) {
-      // Not there, or a path that would leave the root (resolve-path refuses it): not ours to answer.
+      // Not there, or a path (or a link) that would leave the root: not ours to answer.
       const status = (error as { status?: number }).status
       if (status === 404 || status === 403 || status === 400) return false
       throw error

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import Koa from 'koa'
-import { mkdirSync, utimesSync, writeFileSync } from 'node:fs'
+import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { request as httpRequest, type Server } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
@@ -50,6 +50,15 @@ describe('the static SPA the BFF serves', () => {
     writeFileSync(join(root, '.well-known', 'apple-app-site-association'), '{"applinks":{}}')
     writeFileSync(join(root, '.well-known', '.private'), 'PRIVATE-DOTFILE')
     writeFileSync(join(root, '.env'), 'PRIVATE-DOTFILE')
+    mkdirSync(join(dir, 'data'))
+    writeFileSync(join(dir, 'data', 'all-access.sqlite3'), 'SECRET-OUTSIDE-ROOT')
+    symlinkSync(join(dir, 'secret.txt'), join(root, 'linked-secret.txt'))
+    symlinkSync('../data', join(root, 'data'))
+    symlinkSync(join(dir, 'data', 'all-access.sqlite3'), join(root, 'assets', 'db.js'))
+    mkdirSync(join(dir, 'outside-page'))
+    writeFileSync(join(dir, 'outside-page', 'index.html'), 'SECRET-OUTSIDE-ROOT')
+    symlinkSync(join(dir, 'outside-page'), join(root, 'docs'))
+    symlinkSync('/etc/passwd', join(root, 'passwd.txt'))
     const site = await serveSite(root)
     server = site.server
     port = site.port
@@ -148,6 +157,35 @@ describe('the static SPA the BFF serves', () => {
     const head = await get(port, '/assets/app-3f9a1c.js', {}, 'HEAD')
     expect(head.status).toBe(200)
     expect(head.body).toBe('')
+  })
+
+  // A link in the folder (a build that copied one from public/, ALLACCESS_STATIC_DIR=. with a link
+  // into data/) was followed wherever it led: the folder handed out files that were never in it.
+  it('serves no file that a symbolic link in the folder leads to outside it, and still what links inside it lead to', async () => {
+    const site = join(dir, 'site')
+    for (const path of ['/linked-secret.txt', '/data/all-access.sqlite3', '/assets/db.js', '/passwd.txt', '/docs/index.html']) {
+      const answer = await get(port, path, { Accept: '*/*' })
+      expect([answer.status, answer.body.includes('SECRET-OUTSIDE-ROOT') || answer.body.includes('root:')], path).toEqual([404, false])
+    }
+    // A navigation to a refused link's path is a page route like any other missing name: the SPA's page.
+    for (const path of ['/docs', '/docs/']) expect((await get(port, path, { Accept: 'text/html' })).body, path).toBe('<!doctype html><title>SPA</title>')
+    symlinkSync('assets/app-3f9a1c.js', join(site, 'latest.js'))
+    symlinkSync('assets', join(site, 'current'))
+    for (const path of ['/latest.js', '/current/app-3f9a1c.js']) {
+      expect([(await get(port, path)).status, (await get(port, path)).body], path).toEqual([200, 'console.log("app")'])
+    }
+  })
+
+  // Releases are often deployed as a link to the newest one (/srv/site/current -> releases/42).
+  it('serves a folder that is itself a symbolic link to the files', async () => {
+    symlinkSync(join(dir, 'site'), join(dir, 'current'))
+    const linked = await serveSite(join(dir, 'current'))
+    try {
+      expect((await get(linked.port, '/assets/app-3f9a1c.js')).body).toBe('console.log("app")')
+      expect((await get(linked.port, '/linked-secret.txt')).status).toBe(404)
+    } finally {
+      await new Promise((resolve) => linked.server.close(resolve))
+    }
   })
 
   it.each(['/../secret.txt', '/%2e%2e/secret.txt', '/assets/..%2f..%2fsecret.txt', '/..%5csecret.txt', '/%2e%2e%2fsecret.txt', '/assets/../../secret.txt'])(
