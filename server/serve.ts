@@ -9,6 +9,7 @@ import { installed, parseDatabaseUrl } from './store/database.ts'
 import { AllAccessError } from './errors.ts'
 import { clientWentAway, isCallerParseError } from './http/abandoned-request.ts'
 import { answerError, toAllAccessError } from './http/answer-errors.ts'
+import { holdContinue } from './http/expect-continue.ts'
 import { requestLog } from './http/request-log.ts'
 import { refusedWithoutHost, refuseUnmetExpectation, refuseUnreadableRequest } from './http/unreadable-request.ts'
 import { setSecurityHeaders } from './http/security-headers.ts'
@@ -239,11 +240,13 @@ const HOST_ERRORS = new Set(['EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_FAI
  * A server whose own refusals, made before any app sees the request (one Node cannot parse, an
  * Expect it cannot meet), carry nosniff and no-store and are logged, as the app's answers are. Its
  * request handler calls refusedWithoutHost first: Node's own answer to a request without Host is bare.
+ * `100 Continue` waits until a body is read: a refusal goes out before the client sends it.
  */
 function createRefusingServer(log: Logger): Server {
   const server = createServer({ requireHostHeader: false })
   server.on('clientError', refuseUnreadableRequest(log))
   server.on('checkExpectation', refuseUnmetExpectation(log))
+  server.on('checkContinue', holdContinue(server))
   return server
 }
 

@@ -1,6 +1,7 @@
 import type { Context } from 'koa'
 import { AllAccessError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import { askForBody } from './expect-continue.ts'
 import { Readable } from 'node:stream'
 
 /**
@@ -52,6 +53,7 @@ export function refuseBodyReadBefore(ctx: Context): void {
 
 /** The request's body as it arrives; a connection cut before its end throws {@link RequestAbandonedError}. */
 export async function* requestChunks(ctx: Context): AsyncGenerator<Buffer> {
+  askForBody(ctx)
   try {
     for await (const chunk of ctx.req as AsyncIterable<Buffer>) yield chunk
   } catch (cause) {

@@ -2,6 +2,7 @@ import type { Context } from 'koa'
 import { Transform, type Readable } from 'node:stream'
 import { AllAccessError } from '../errors.ts'
 import { refuseBodyReadBefore, RequestAbandonedError, requestChunks } from '../http/abandoned-request.ts'
+import { askForBody } from '../http/expect-continue.ts'
 
 /** Bodies up to this size are held whole, so the call can be retried once after a token refresh. */
 export const BUFFERED_BODY_LIMIT = 256 * 1024
@@ -61,6 +62,7 @@ export async function readRequestBody(ctx: Context, maxBytes: number, mustBuffer
   // A request already over (its connection closed, or cut by a malformed chunk, while the proxy
   // read the session and the account) has no `close` left to come: refused before anything goes upstream.
   if (ctx.req.destroyed && !ctx.req.complete) throw abandoned()
+  askForBody(ctx)
   ctx.req.pipe(limit)
   ctx.req.once('close', () => {
     if (!ctx.req.complete) limit.destroy(abandoned())
