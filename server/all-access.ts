@@ -8,7 +8,7 @@ import { backchannelLogout } from './flows/backchannel-logout/index.ts'
 import { loginCallback } from './flows/callback/index.ts'
 import { loginRedirect } from './flows/redirect/index.ts'
 import { DEFAULT_LOGIN_LIMITS, LoginRateLimiter, PendingLogins, type LoginLimits } from './flows/redirect/login-rate-limit.ts'
-import { appHooks, type AllAccessHooks } from './hooks.ts'
+import { appHooks, callbackUrlOf, type AllAccessHooks } from './hooks.ts'
 import { bffRequest } from './http/bff-request.ts'
 import { RouteTable } from './http/route-table.ts'
 import { requireCsrf } from './http/csrf.ts'
@@ -153,7 +153,7 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
   const loginLimits = { ...DEFAULT_LOGIN_LIMITS, ...options.loginLimits }
   const metrics = new BffMetrics(store)
   const hooks = appHooks(options.hooks)
-  const callbackUrl = (provider: ProviderConfig) => hooks.getCallbackUrl({ provider, publicUrl })
+  const callbackUrl = (provider: ProviderConfig) => callbackUrlOf(hooks, provider, publicUrl)
   const runtime: Runtime = {
     store,
     cookies,

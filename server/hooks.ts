@@ -4,6 +4,7 @@ import type { ErrorCode } from '../shared/errors.ts'
 import type { ProviderConfig } from '../shared/provider.ts'
 import { AUTH_ERROR_PARAM, routes } from '../shared/routes.ts'
 import { displayNameOf, valueAtPath } from './clients/identifier.ts'
+import { AllAccessError } from './errors.ts'
 import type { Profile } from './clients/types.ts'
 import type { AccountAccess } from './accounts/account-access.ts'
 import type { UserRecord } from './store/users.ts'
@@ -77,4 +78,36 @@ export function hookAnswerInWords(value: unknown): string {
   if (Array.isArray(value)) return 'an array'
   if (typeof value === 'number') return `the number ${value}`
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`
+}
+
+/**
+ * The callback URL for `provider`, as the app's getCallbackUrl answers it, judged before a provider
+ * or a refresh uses it: an absolute URL on the public origin, without a fragment (RFC 6749 §3.1.2).
+ * A path or a non-URL went to the provider as its redirect_uri, which it refuses on its own page;
+ * a URL on another origin brought the user back where the login's cookie is not sent. A URL object
+ * is taken as its text, as a whole number is taken for an identifier.
+ */
+export function callbackUrlOf(hooks: AllAccessHooks, provider: ProviderConfig, publicUrl: URL): string {
+  const refuse = (problem: string) => new AllAccessError('server_error', { detail: `the getCallbackUrl hook ${problem}` })
+  let given: unknown
+  try {
+    given = hooks.getCallbackUrl({ provider, publicUrl })
+  } catch (thrown) {
+    throw refuse(`failed: ${(thrown as Error)?.stack ?? String(thrown)}`)
+  }
+  const url = given instanceof URL ? given : typeof given === 'string' ? absoluteUrl(given) : null
+  const wanted = `an absolute URL on the public origin ${publicUrl.origin}`
+  if (!url) throw refuse(`returned ${typeof given === 'string' && given !== '' ? 'a string that is no absolute URL' : hookAnswerInWords(given)}, not ${wanted}`)
+  if (url.origin !== publicUrl.origin) throw refuse(`returned a URL on ${url.origin}, not ${wanted}: the browser would come back where the login's cookie is not sent`)
+  if (url.hash !== '' || url.href.endsWith('#')) throw refuse(`returned a URL with a fragment, which a redirect URI may not have (RFC 6749 §3.1.2)`)
+  // As given: the provider compares it with the one registered there, character for character.
+  return typeof given === 'string' ? given : url.toString()
+}
+
+function absoluteUrl(text: string): URL | null {
+  try {
+    return new URL(text)
+  } catch {
+    return null
+  }
 }

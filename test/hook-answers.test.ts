@@ -223,3 +223,54 @@ describe('getAdditionalParameters answering values that are not text', () => {
     expect(bff.errors).toEqual([expect.stringMatching(/server_error: the getAdditionalParameters hook returned/)])
   })
 })
+
+// A host's getCallbackUrl was used as it answered: a relative path or a non-URL went to the
+// provider as the redirect_uri (which it refuses on its own page, the user stranded there), a URL
+// on another origin brought the user back where the login's cookie is not sent (invalid_state, no
+// word of why), and a throw was a server_error whose line named no hook.
+describe('getCallbackUrl answering something other than a URL on the public origin, or throwing', () => {
+  let drop: () => Promise<void>
+  let bff: TestBff
+  let answer: (publicUrl: URL) => unknown
+
+  beforeAll(async () => {
+    const created = await databases[0].create()
+    drop = created.drop
+    bff = await startBff(created.url, { hooks: { getCallbackUrl: ({ publicUrl }) => answer(publicUrl) as string } })
+    await bff.addProvider('p', { authorizationUrl: 'https://p.example/a', accessTokenUrl: 'https://p.example/t', profileUrl: 'https://p.example/me', clientId: 'c', clientSecret: 's' })
+  })
+
+  afterAll(async () => {
+    await bff?.close()
+    await drop?.()
+  })
+
+  it('sends the login on with a URL of its own on the public origin, whatever its path and query, a URL object as its text', async () => {
+    for (const given of [(publicUrl: URL) => new URL('/sign-in/return/p?via=hook', publicUrl).toString(), (publicUrl: URL) => new URL('/sign-in/return/p?via=hook', publicUrl)]) {
+      answer = given
+      const start = await new BrowserSession().fetch(new URL('/auth/login/p', bff.url))
+      expect([start.status, new URL(start.headers.get('location')!).searchParams.get('redirect_uri')]).toEqual([302, `${bff.url}/sign-in/return/p?via=hook`])
+    }
+  })
+
+  it.each<[string, (publicUrl: URL) => unknown]>([
+    ['nothing', () => undefined],
+    ['a path', () => '/auth/callback/p'],
+    ['text that is no URL', () => 'callback p'],
+    ['a URL on another origin', () => 'https://elsewhere.example/auth/callback/p'],
+    ['a URL on another port', (publicUrl) => `${publicUrl.protocol}//${publicUrl.hostname}:1/auth/callback/p`],
+    ['a URL with a fragment', (publicUrl) => new URL('/auth/callback/p#done', publicUrl).toString()],
+    [
+      'a throw',
+      () => {
+        throw new Error('no callback configured for p')
+      },
+    ],
+  ])('fails the login start as server_error when it answers %s, and logs an error naming the hook', async (_name, given) => {
+    answer = given
+    bff.errors.length = 0
+    const start = await new BrowserSession().fetch(new URL('/auth/login/p', bff.url))
+    expect([start.status, start.headers.get('location')]).toEqual([302, '/?auth_error=server_error'])
+    expect(bff.errors).toEqual([expect.stringMatching(/^error req=\S+ server_error: the getCallbackUrl hook (returned|failed)/)])
+  })
+})

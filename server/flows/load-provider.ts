@@ -2,6 +2,7 @@ import type { Next } from 'koa'
 import { isEnabled } from '../../shared/provider.ts'
 import { getClient } from '../clients/index.ts'
 import { AllAccessError } from '../errors.ts'
+import { callbackUrlOf } from '../hooks.ts'
 import type { LoginContext } from './login-state.ts'
 import { providerParam } from '../http/route-table.ts'
 
@@ -15,7 +16,7 @@ export async function loadProvider(ctx: LoginContext, next: Next): Promise<void>
     ...ctx.state.login,
     provider,
     client: getClient(provider, null, runtime.clients),
-    callbackUrl: runtime.hooks.getCallbackUrl({ provider, publicUrl: runtime.publicUrl }),
+    callbackUrl: callbackUrlOf(runtime.hooks, provider, runtime.publicUrl),
   }
   await next()
 }
