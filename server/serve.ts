@@ -1,8 +1,8 @@
 import Koa, { type Middleware } from 'koa'
-import { statSync } from 'node:fs'
+import { realpathSync, statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { isAbsolute, relative, sep } from 'node:path'
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { createAllAccess } from './all-access.ts'
 import { ConfigError, devKeyFile, loadConfig, optionsFromConfig } from './config.ts'
 import { installed, parseDatabaseUrl } from './store/database.ts'
@@ -198,9 +198,23 @@ function secretFileIn(staticDir: string, databaseUrl: string, env: NodeJS.Proces
   return null
 }
 
+/** Judged where both lead: a static folder that is a link to the project, or a database reached through one, holds it all the same. */
 function isUnder(folder: string, path: string): boolean {
-  const inside = relative(folder, path)
+  const inside = relative(realLocation(folder), realLocation(path))
   return inside !== '' && inside !== '..' && !inside.startsWith(`..${sep}`) && !isAbsolute(inside)
+}
+
+/** Where `path` leads once every link on the way is followed; a part not made yet (the database on a first start) is taken as written. */
+function realLocation(path: string): string {
+  const notYet: string[] = []
+  for (let existing = resolve(path); ; existing = dirname(existing)) {
+    try {
+      return join(realpathSync.native(existing), ...notYet)
+    } catch {
+      if (dirname(existing) === existing) return resolve(path)
+      notYet.unshift(basename(existing))
+    }
+  }
 }
 
 function isFolder(path: string): boolean {

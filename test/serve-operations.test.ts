@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { request as httpRequest } from 'node:http'
 import { connect, createServer as createNetServer, type AddressInfo } from 'node:net'
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAllAccess } from '../server/all-access.ts'
@@ -359,6 +359,30 @@ describe('all-access serve with bad health and log settings', () => {
       stdout: '',
       stderr: `all-access: ALLACCESS_KEYS is not set; generated a development key in ${join(cwd, 'data', 'keys')}. Set ALLACCESS_KEYS in production.\nall-access: ALLACCESS_STATIC_DIR: ${cwd} holds the development key ${join(cwd, 'data', 'keys')}, and would serve it to anyone: point it at the SPA's build folder\n`,
     })
+  })
+
+  // The check compared the paths as written: a static folder that is a link to the project (or a
+  // database reached through one) was let through, and handed the database out.
+  it('refuses a folder that holds the database through a symbolic link, on either side', () => {
+    const cwd = scratchFolder('aa-ops-')
+    writeFileSync(join(cwd, 'index.html'), '<!doctype html>')
+    const elsewhere = scratchFolder('aa-ops-links-')
+    symlinkSync(cwd, join(elsewhere, 'site'))
+    const database = join(cwd, 'data', 'all-access.sqlite3')
+    expect(serveRefusal({ ALLACCESS_STATIC_DIR: join(elsewhere, 'site'), DATABASE_URL: 'sqlite://./data/all-access.sqlite3' }, cwd)).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `all-access: ALLACCESS_STATIC_DIR: ${join(elsewhere, 'site')} holds the database ${database}, and would serve it to anyone: point it at the SPA's build folder\n`,
+    })
+    mkdirSync(join(cwd, 'db'))
+    symlinkSync(join(cwd, 'db'), join(elsewhere, 'db'))
+    const linked = join(elsewhere, 'db', 'all-access.sqlite3')
+    expect(serveRefusal({ ALLACCESS_STATIC_DIR: cwd, DATABASE_URL: `sqlite://${linked}` }, cwd)).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `all-access: ALLACCESS_STATIC_DIR: ${cwd} holds the database ${linked}, and would serve it to anyone: point it at the SPA's build folder\n`,
+    })
+    expect([existsSync(database), existsSync(linked)]).toEqual([false, false])
   })
 
   it.each([['PORT'], ['ALLACCESS_METRICS_PORT']])('refuses in one line to serve when %s is taken by another process', async (variable) => {
