@@ -94,15 +94,17 @@ export interface StaticSiteOptions {
  */
 export function staticSite(root: string, { stalledAnswerMs = STALLED_ANSWER_MS }: StaticSiteOptions = {}): Middleware {
   const isPage = (path: string) => PAGE_EXTENSIONS.has(extname(path).toLowerCase())
-  const isImmutable = (path: string) => !isPage(path) && path.startsWith(resolve(root) + HASHED_ASSETS)
+  // Resolved once: koa-send and the link check judge the same folder, whatever the working directory later.
+  const folder = resolve(root)
+  const isImmutable = (path: string) => !isPage(path) && path.startsWith(folder + HASHED_ASSETS)
   const options: send.SendOptions = {
-    root: resolve(root),
+    root: folder,
     index: 'index.html',
     gzip: false,
     brotli: false,
     setHeaders(res, path) {
       // Called after koa-send's stat and before it sets a header or opens the file.
-      if (leadsOutside(root, path)) throw notInFolder()
+      if (leadsOutside(folder, path)) throw notInFolder()
       res.setHeader('X-Content-Type-Options', 'nosniff')
       res.setHeader('Referrer-Policy', 'no-referrer')
       if (isPage(path)) {
