@@ -132,8 +132,10 @@ export function apiPath(path: string): string {
     .replace(/^\/+/, '')
     .replace(/%(?![\da-f]{2})/gi, '%25')
     // What a path segment may hold (RFC 3986: unreserved, sub-delims, `:`, `@`), `/` and the escapes;
-    // without the `i` flag `\w` is exactly ASCII letters, digits and `_`.
-    .replace(/[^\w.~!$&'()*+,;=:@/%-]/gu, encodeURIComponent)
+    // without the `i` flag `\w` is exactly ASCII letters, digits and `_`. Half an emoji (a string cut by
+    // slice), which encodeURIComponent would throw URIError on in the render of the hook that keys the
+    // call, stays for the URL parser to send as U+FFFD, as the query's encoding does.
+    .replace(/[^\w.~!$&'()*+,;=:@/%\p{Cs}-]/gu, encodeURIComponent)
     // A browser resolves `.` and `..` segments (`%2e` too) before the request leaves, so the BFF
     // would never see them to refuse: an escaped slash in front keeps them, and the BFF refuses that.
     .replace(/(^|\/)(?=(\.|%2e){1,2}(\/|$))/gi, '$1%2F')

@@ -84,4 +84,11 @@ describe('the query keys of provider API calls', () => {
     expect(queryClient.getQueryData(allAccessKeys.api('github', 'search/repositories', { q: 'c' }))).toEqual({ url: '/api/github/search/repositories?q=c', version: 1 })
     expect(queryClient.getQueriesData({ queryKey: allAccessKeys.api('github', 'search/repositories') })).toHaveLength(3)
   })
+
+  it("renders a call whose path was cut inside an emoji (text.slice(0, n)): its lone half is sent as U+FFFD, as the browser's URL parser and the query's encoding send it, instead of throwing URIError during the render", async () => {
+    const { wrapper } = setup()
+    const cut = 'search/caf\u00e9 \u{1F600}'.slice(0, -1)
+    const { result } = renderHook(() => useProviderApi('github', cut, { query: { q: cut } }), { wrapper })
+    await waitFor(() => expect(result.current.data).toEqual({ url: '/api/github/search/caf%C3%A9%20%EF%BF%BD?q=search%2Fcaf%C3%A9+%EF%BF%BD', version: 1 }))
+  })
 })
