@@ -225,6 +225,8 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
       const origin = new URL(baseUrl, location.href).origin
       // A popup cut off from this page by the provider's Cross-Origin-Opener-Policy reports its
       // result here: a BroadcastChannel reaches only pages of the BFF's origin, as the popup's page is.
+      // Every such page: while this page's popup is not cut off (it reads as closed once it is), a
+      // result there is another tab's.
       const channel = new BroadcastChannel(POPUP_MESSAGE_TYPE)
       let closedTicks = 0
       const settle = ({ ok, error }: { ok?: boolean; error?: unknown }) => {
@@ -238,7 +240,7 @@ export function createAllAccessClient(options: AllAccessClientOptions = {}): All
       const onMessage = ({ origin: from, source, data }: MessageEvent) => {
         if (from === origin && source === popup && data?.type === POPUP_MESSAGE_TYPE) settle(data)
       }
-      channel.onmessage = ({ data }) => data?.type === POPUP_MESSAGE_TYPE && settle(data)
+      channel.onmessage = ({ data }) => popup.closed && data?.type === POPUP_MESSAGE_TYPE && settle(data)
       // Seen closed twice: the page's message, posted just before it closed, has had its turn. A cut-off
       // popup reads as closed at once, while it still holds the provider's page and the focus: only
       // once this page has the focus back has the user closed it.

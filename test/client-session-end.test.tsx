@@ -530,6 +530,26 @@ describe('the session end and popup login in the React hooks', () => {
       }
     })
 
+    it("ignores another tab's broadcast result while its own popup is open: only a popup cut off from this page (it reads as closed) broadcasts", async () => {
+      const { popup } = openedPopup()
+      vi.spyOn(document, 'hasFocus').mockReturnValue(false)
+      const client = createAllAccessClient({ baseUrl })
+      // Another tab of the app, whose own popup login went through a provider that cut it off, failed there.
+      const otherTab = new BroadcastChannel('all-access:login')
+      try {
+        let settled = false
+        const login = client.login('sandbox-oidc', { popup: true }).finally(() => (settled = true))
+        otherTab.postMessage({ type: 'all-access:login', ok: false, error: 'access_denied' })
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        expect(settled).toBe(false)
+        // This tab's popup, still open, then signs in.
+        post({ type: 'all-access:login', ok: true }, baseUrl, popup)
+        await expect(login).resolves.toBeUndefined()
+      } finally {
+        otherTab.close()
+      }
+    })
+
     it("shows a <LoginButton popup>'s failure in useAuthError, in every component asking, until dismissed", async () => {
       const { wrapper } = setup()
       const { popup } = openedPopup()
