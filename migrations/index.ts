@@ -7,6 +7,7 @@ import * as loginFlowClient from './20261203_01_login_flow_client.ts'
 import * as sessionSignIns from './20261204_01_session_sign_ins.ts'
 import * as endedSignIns from './20261205_01_ended_sign_ins.ts'
 import * as endedSubjects from './20261206_01_ended_subjects.ts'
+import * as sessionSuccessors from './20261207_01_session_successors.ts'
 
 // Listed explicitly rather than read from a folder, so they load the same from source and from dist.
 const migrations: Record<string, Knex.Migration> = {
@@ -18,6 +19,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261204_01_session_sign_ins': sessionSignIns,
   '20261205_01_ended_sign_ins': endedSignIns,
   '20261206_01_ended_subjects': endedSubjects,
+  '20261207_01_session_successors': sessionSuccessors,
 }
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -269,7 +269,11 @@ export async function proxyRoute(ctx: BffContext): Promise<void> {
   const request = { method: ctx.method, url: target, headers, body, form, browser: ctx.res }
 
   const upstream = await runtime.accounts.call(account, provider, {
-    send: (client, record) => runtime.metrics.upstream(provider.name, callUpstream(client, record, request, runtime.proxy.timeoutMs)),
+    send: async (client, record) => {
+      // Judged again as each attempt leaves: the body and a refresh may have taken longer than the session.
+      await runtime.sessions.confirmLive(ctx)
+      return runtime.metrics.upstream(provider.name, callUpstream(client, record, request, runtime.proxy.timeoutMs))
+    },
     evidence: (sent) => ({
       status: sent.answer.status,
       headers: sent.answer.headers,

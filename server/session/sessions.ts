@@ -117,7 +117,7 @@ export class Sessions {
       absoluteExpiresAt: now + this.timeouts.absoluteMs,
       ...signedInWith(signIn, previous),
     }
-    await this.store.create(session.idHash, session, trx, [...signIns].map(([providerId, sidHash]) => ({ providerId, sidHash })))
+    await this.store.create(session.idHash, session, trx, [...signIns].map(([providerId, sidHash]) => ({ providerId, sidHash })), previous?.idHash ?? null)
     return session
   }
 
@@ -125,6 +125,20 @@ export class Sessions {
   writeCookie(ctx: Context, session: StartedSession): void {
     writeIdCookie(ctx, SESSION_COOKIE, session.id, this.cookies, { sameSite: 'strict', maxAgeMs: session.absoluteExpiresAt - Date.now() })
     ctx.state.session = { ...session, id: undefined } as ActiveSession
+  }
+
+  /**
+   * Throws `not_authenticated`, clearing the cookie, unless the request's session is still live: a
+   * proxied call reads it on arrival, then may wait for its body or a token refresh for many seconds,
+   * and must not reach the provider as a user whose session ended meanwhile (a revocation, a logout).
+   * A session its user's login replaced with a new one has not ended: the call goes on.
+   */
+  async confirmLive(ctx: Context): Promise<void> {
+    const session = ctx.state.session as ActiveSession | undefined
+    if (session && ((await this.store.find(session.idHash)) || (await this.store.replacedByLive(session.idHash)))) return
+    ctx.state.session = undefined
+    clearCookie(ctx, SESSION_COOKIE, this.cookies, 'strict')
+    throw new AllAccessError('not_authenticated', { detail: 'the session ended while the call was under way' })
   }
 
   async end(ctx: Context): Promise<void> {

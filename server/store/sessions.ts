@@ -35,7 +35,8 @@ export class SessionStore {
     this.cache = caches.sessions as ReadCache<SessionRecord | null>
   }
 
-  async create(idHash: string, session: SessionRecord, trx: Knex = this.db, signIns: readonly SessionSignIn[] = []): Promise<void> {
+  /** `replaces`: the hash of the session a login replaced with this one (see {@link replacedByLive}). */
+  async create(idHash: string, session: SessionRecord, trx: Knex = this.db, signIns: readonly SessionSignIn[] = [], replaces: string | null = null): Promise<void> {
     this.cache.forget(idHash)
     await trx('sessions').insert({
       id_hash: idHash,
@@ -45,6 +46,7 @@ export class SessionStore {
       absolute_expires_at: session.absoluteExpiresAt,
       provider_id: session.providerId ?? null,
       provider_sid_hash: session.sidHash ?? null,
+      replaces_id_hash: replaces,
     })
     if (signIns.length) {
       await trx('session_sign_ins').insert(signIns.map((signIn) => ({ session_id_hash: idHash, provider_id: signIn.providerId, sid_hash: signIn.sidHash })))
@@ -83,6 +85,16 @@ export class SessionStore {
     }
     if (!session || ended(session)) return null
     return { ...session }
+  }
+
+  /**
+   * Whether the session with this id hash, no longer live, was replaced by a login of its user (a
+   * new id, no fixation) whose session is live: not ended, only renamed. One step only: a session
+   * replaced twice since is taken as ended.
+   */
+  async replacedByLive(idHash: string, now = Date.now()): Promise<boolean> {
+    const row = await liveOnly(this.db('sessions').where({ replaces_id_hash: idHash }), now).first('id_hash')
+    return row !== undefined
   }
 
   async extend(idHash: string, idleExpiresAt: number): Promise<void> {
