@@ -143,7 +143,10 @@ export class Sessions {
 
   async end(ctx: Context): Promise<void> {
     const session = ctx.state.session as ActiveSession | undefined
-    if (session) await this.store.remove(session.idHash)
+    // Not only a live session's: the cookie's id may be one a login of this browser just replaced (removeOrSuccessor).
+    const id = session ? null : readIdCookie(ctx, SESSION_COOKIE, this.cookies)
+    const idHash = session?.idHash ?? (id ? this.idHashes.of(id) : null)
+    if (idHash) await this.store.removeOrSuccessor(idHash)
     ctx.state.session = undefined
     clearCookie(ctx, SESSION_COOKIE, this.cookies, 'strict')
   }

@@ -117,6 +117,17 @@ export class SessionStore {
     return removed > 0
   }
 
+  /**
+   * Logout: deletes the session, or, when a login already replaced it, the session that replaced it.
+   * The logout was sent with the id the browser held before that login's answer reached it, and its
+   * user asked to be signed out: the login's new id, arriving after it, must not sign them in again.
+   */
+  async removeOrSuccessor(idHash: string): Promise<void> {
+    if (await this.remove(idHash)) return
+    // A statement of its own: on PostgreSQL it sees a replacing login that committed while the delete above waited for it.
+    if (await this.db('sessions').where({ replaces_id_hash: idHash }).delete()) this.cache.clear()
+  }
+
   /** Ends every session of the user; the number of them that were live (ended ones go too, uncounted). */
   async removeForUser(userId: number, now = Date.now()): Promise<number> {
     const removed = await this.db.transaction(async (trx): Promise<number> => {
