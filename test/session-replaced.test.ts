@@ -57,6 +57,14 @@ describe.each(databases)('a request carrying the id a login just replaced, on $k
     expect(await session(browser, bff.url)).toEqual({ authenticated: false })
   })
 
+  it("answers a session read sent with the old id as signed out, without clearing the cookie: the browser's new id may be in it already", async () => {
+    const { browser, replaced } = await signedInTwice()
+    const answer = await sentWith(replaced, '/auth/session')
+    expect(await answer.json()).toEqual({ authenticated: false })
+    expect(answer.headers.getSetCookie()).toEqual([])
+    expect((await session(browser, bff.url)).authenticated).toBe(true)
+  })
+
   it('still clears the cookie of a session that was logged out, not replaced', async () => {
     const browser = new BrowserSession()
     expect(authError(await login(browser, bff.url, 'idp'))).toBeNull()

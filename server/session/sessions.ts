@@ -65,7 +65,9 @@ export class Sessions {
     // A new object, not idHash added to the record: V8 turns adding a property to an object made by
     // spreading into a slow path twenty times the cost of this copy.
     if (record) ctx.state.session = { idHash, ...record } satisfies ActiveSession
-    else clearCookie(ctx, SESSION_COOKIE, this.cookies, 'strict')
+    // A request sent before a login's answer gave the browser its new id: clearing the cookie as this
+    // answer comes after that one would delete the new id, and sign the browser out.
+    else if (!(await this.store.replacedByLive(idHash))) clearCookie(ctx, SESSION_COOKIE, this.cookies, 'strict')
   }
 
   /** The live session with this id hash (a login flow records the session that started it). */
