@@ -30,7 +30,7 @@ import { publicUrlProblem } from './config.ts'
 import { LONGEST_TIMER_MS } from './time-limit.ts'
 
 // Each option left `undefined` is the default, as if left out (`log: verbose ? logger : undefined`, with
-// exactOptionalPropertyTypes too). Not inside session, refresh and loginLimits, which are spread over the defaults.
+// exactOptionalPropertyTypes too), inside session, refresh and loginLimits as well.
 export interface AllAccessOptions {
   /** The app's external origin; callback URLs and cookie security derive from it. */
   publicUrl: string | URL
@@ -44,7 +44,7 @@ export interface AllAccessOptions {
   hooks?: { [Name in keyof AllAccessHooks]?: AllAccessHooks[Name] | undefined } | undefined
   /** Client classes by provider name, to adapt one provider's protocol details. */
   clients?: ClientOverrides | undefined
-  session?: Partial<SessionTimeouts> | undefined
+  session?: OrUndefined<SessionTimeouts> | undefined
   /**
    * `pipeDirectly`: the BFF sends a proxied body itself, as soon as its route ends, instead of
    * leaving it to Koa's response step, whose `stream.pipeline` cost a third of a proxied call's CPU
@@ -52,13 +52,13 @@ export interface AllAccessOptions {
    * (compression, say), so it is off by default; `all-access serve`, which has none, turns it on.
    */
   proxy?: { timeoutMs?: number | undefined; maxBody?: number | undefined; pipeDirectly?: boolean | undefined } | undefined
-  refresh?: Partial<RefreshSettings> | undefined
+  refresh?: OrUndefined<RefreshSettings> | undefined
   /** `account.apiClient`: the largest answer it reads (bytes; default 10 MiB). */
   apiClient?: { maxBody?: number | undefined } | undefined
   /** How long a started login stays valid; default 10 minutes. */
   flowTtlMs?: number | undefined
   /** Login starts per client address and minute (0: no limit), and logins pending at once. */
-  loginLimits?: Partial<LoginLimits> | undefined
+  loginLimits?: OrUndefined<LoginLimits> | undefined
   log?: Logger | undefined
   /** Apply migrations before answering (default true); `false`: refuse to start while any is pending. */
   migrate?: boolean | undefined
@@ -127,6 +127,20 @@ function checkNumbers(options: AllAccessOptions): void {
   }
 }
 
+/** Each setting optional, and `undefined` as good as left out. */
+type OrUndefined<T> = { [Name in keyof T]?: T[Name] | undefined }
+
+/**
+ * The defaults with the settings given over them. Not a spread: a setting given as `undefined`
+ * (`idleMs: env.IDLE_MS ? Number(env.IDLE_MS) : undefined`) replaced its default, and a session end
+ * of NaN failed every login, a login limit of NaN limited nothing.
+ */
+function overDefaults<T extends object>(defaults: T, given: OrUndefined<T> | undefined): T {
+  const settings = { ...defaults }
+  for (const [name, value] of Object.entries(given ?? {})) if (value !== undefined) (settings as Record<string, unknown>)[name] = value
+  return settings
+}
+
 /** Builds the BFF: the composition root of routes, store, sessions and hooks. */
 export async function createAllAccess(options: AllAccessOptions): Promise<AllAccess> {
   const publicUrl = new URL(options.publicUrl)
@@ -150,19 +164,19 @@ export async function createAllAccess(options: AllAccessOptions): Promise<AllAcc
   const log = withLinesCut(options.log ?? consoleLogger)
   const cookies = { secure: publicUrl.protocol === 'https:' }
   const clients = options.clients ?? {}
-  const loginLimits = { ...DEFAULT_LOGIN_LIMITS, ...options.loginLimits }
+  const loginLimits = overDefaults(DEFAULT_LOGIN_LIMITS, options.loginLimits)
   const metrics = new BffMetrics(store)
   const hooks = appHooks(options.hooks)
   const callbackUrl = (provider: ProviderConfig) => callbackUrlOf(hooks, provider, publicUrl)
   const runtime: Runtime = {
     store,
     cookies,
-    sessions: new Sessions(store.sessions, cookies, { ...DEFAULT_SESSION_TIMEOUTS, ...options.session }),
+    sessions: new Sessions(store.sessions, cookies, overDefaults(DEFAULT_SESSION_TIMEOUTS, options.session)),
     hooks,
     clients,
     publicUrl,
     log,
-    accounts: new AccountAccessService(store, clients, log, { ...DEFAULT_REFRESH_SETTINGS, ...options.refresh }, options.apiClient?.maxBody, metrics, callbackUrl),
+    accounts: new AccountAccessService(store, clients, log, overDefaults(DEFAULT_REFRESH_SETTINGS, options.refresh), options.apiClient?.maxBody, metrics, callbackUrl),
     proxy: { timeoutMs: options.proxy?.timeoutMs ?? 30_000, maxBody: options.proxy?.maxBody ?? 10 * 1024 * 1024 },
     flowTtlMs: options.flowTtlMs ?? 10 * 60 * 1000,
     loginLimits,

@@ -64,6 +64,33 @@ it('createAllAccess refuses, naming it, a numeric option that is not a whole num
   }
 })
 
+it('createAllAccess takes a session, refresh or login limit option left undefined as its default, as it does the top-level options', async () => {
+  const created = await databases[0].create()
+  // What a JavaScript app writes for an unset variable: `idleMs: env.IDLE_MS ? Number(env.IDLE_MS) : undefined`.
+  // Spread over the defaults, undefined replaced them: every login failed on a session end of NaN, and
+  // a limit of NaN limited nothing.
+  const started = await createAllAccess({
+    databaseUrl: created.url,
+    keys: parseKeys(generateKey()),
+    publicUrl: 'http://localhost:3000',
+    log: { info() {}, error() {} },
+    session: { idleMs: undefined, absoluteMs: 60_000 },
+    refresh: { leaseMs: undefined },
+    loginLimits: { perAddressPerMinute: undefined },
+  })
+  try {
+    expect(started.runtime.sessions.timeouts).toEqual({ idleMs: 12 * 60 * 60 * 1000, absoluteMs: 60_000 })
+    expect(started.runtime.accounts.refresh).toEqual({ leaseMs: 15_000, waitMs: 20_000 })
+    expect(started.runtime.loginLimits).toEqual({ perAddressPerMinute: 30, maxPendingLogins: 10_000 })
+    const user = await started.store.users.create('Unset')
+    const session = await started.runtime.sessions.start(user.id, undefined)
+    expect(await started.store.sessions.find(session.idHash)).toEqual(expect.objectContaining({ userId: user.id }))
+  } finally {
+    await started.close()
+    await created.drop()
+  }
+})
+
 // What the README's "Mounting" section says of an app's own routes beside the BFF's fixed prefixes.
 describe('an app mounting all-access beside routes of its own', () => {
   let allAccess: AllAccess
