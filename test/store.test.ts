@@ -286,6 +286,21 @@ describe.each(databases)('the store on $kind', (database) => {
       expect(Number((await store.db('knex_migrations_lock').first()).is_locked)).toBe(0)
     })
 
+    it("keep live sessions and their providers' sids through the migration that adds the replaced session's hash", async () => {
+      // Knex may rebuild a SQLite table it alters, and dropping the old sessions table under foreign
+      // keys deletes every session_sign_ins row with it: back-channel logouts would then end nobody.
+      await store.db.migrate.down({ migrationSource })
+      expect(await store.db('knex_migrations').orderBy('name', 'desc').first('name')).toEqual({ name: MIGRATIONS[MIGRATIONS.length - 2] })
+      await store.providers.add(provider('oidc'))
+      const providerId = (await store.providers.get('oidc'))!.id
+      const user = await store.users.create('Kept')
+      await store.db('sessions').insert({ id_hash: 'a'.repeat(64), user_id: user.id, created_at: Date.now(), idle_expires_at: Date.now() + 60_000, absolute_expires_at: Date.now() + 60_000, provider_id: providerId, provider_sid_hash: 'b'.repeat(64) })
+      await store.db('session_sign_ins').insert({ session_id_hash: 'a'.repeat(64), provider_id: providerId, sid_hash: 'b'.repeat(64) })
+      await migrate(store.db)
+      expect(await count('sessions')).toBe(1)
+      expect(await count('session_sign_ins')).toBe(1)
+    })
+
     it('keep a BFF told not to migrate from starting on a database that lacks one, naming it, rather than answer /readyz ready and every route 500', async () => {
       const last = MIGRATIONS[MIGRATIONS.length - 1]
       await store.db.migrate.down({ migrationSource })
