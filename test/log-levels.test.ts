@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BrowserSession } from './support/browser-session.ts'
 import { startBff, type TestBff } from './support/bff.ts'
@@ -119,6 +120,21 @@ describe.each(databases)('the level of what a visitor can make the BFF log, on $
     expect(await response.json()).toMatchObject({ error: 'reauth_required' })
     expect(bff.errors.slice(errors)).toEqual([])
     expect(bff.logs).toContain(`refused req=${response.headers.get('x-request-id')} reauth_required: token endpoint answered 400 invalid_grant`)
+  })
+
+  it("logs a replayed callback as a failed login at info, in the form the README tells operators to expect", async () => {
+    const browser = new BrowserSession()
+    const atCallback = await browser.navigate(await startLogin(browser, bff.url, 'idp'), { stopAt: (url) => url.pathname.startsWith('/auth/callback/') })
+    const callback = new URL(atCallback.url)
+    expect((await browser.fetch(callback)).headers.get('location')).toBe('/')
+    const errors = bff.errors.length
+    const replay = await browser.fetch(callback)
+    const id = replay.headers.get('x-request-id')
+    expect(replay.headers.get('location')).toBe('/?auth_error=invalid_state')
+    expect(bff.errors.slice(errors)).toEqual([])
+    expect(bff.logs.filter((line) => line.includes(`req=${id} `))).toEqual([`login failed req=${id} invalid_state`])
+    // An operator reading "Health, metrics and logs" for the refusals' lines must find this one there.
+    expect(readFileSync('README.md', 'utf8').replace(/\n\s*/g, ' ')).toContain('`login failed req=… <code>`')
   })
 
   it('still logs at error what the operator must mend: a token endpoint refusing the client itself (a wrong client secret)', async () => {
