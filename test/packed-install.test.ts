@@ -42,7 +42,8 @@ describe('the packed package installed into an app', () => {
     mkdirSync(app)
     writeFileSync(
       join(app, 'package.json'),
-      JSON.stringify({ name: 'host-app', private: true, type: 'module', dependencies: { 'all-access': `file:../${tarball}` }, allowScripts: { sqlite3: true } }, null, 2),
+      // Koa as the README's "Mounting the BFF in your Koa app" installs it: the app's server imports it.
+      JSON.stringify({ name: 'host-app', private: true, type: 'module', dependencies: { 'all-access': `file:../${tarball}`, koa: '^3.3.0' }, allowScripts: { sqlite3: true } }, null, 2),
     )
     env = { ...process.env, NODE_ENV: 'production', ALLACCESS_KEYS: keys, DATABASE_URL: 'sqlite://./data/app.sqlite3', npm_config_audit: 'false', npm_config_fund: 'false' }
     const install = await run(NPM, ['install', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund'], {}, app, 600_000)
