@@ -79,7 +79,8 @@ describe('the packed package installed into an app', () => {
   })
 
   it('says in one line what to install for --sandbox and for a postgres:// DATABASE_URL', async () => {
-    expect(await allAccess(['serve', '--sandbox'])).toMatchObject({ status: 2, stderr: 'all-access: serve --sandbox needs the oidc-provider package: npm install oidc-provider\n' })
+    // On a free port: a busy 3000 (a demo left running) would be the one line said instead.
+    expect(await allAccess(['serve', '--sandbox'], { PORT: String(await freePort()) })).toMatchObject({ status: 2, stderr: 'all-access: serve --sandbox needs the oidc-provider package: npm install oidc-provider\n' })
     expect(await allAccess(['migrate'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test' })).toMatchObject({
       status: 2,
       stderr: 'all-access: DATABASE_URL is a postgres:// URL, which needs the pg package: npm install pg\n',
