@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { execFile, spawn } from 'node:child_process'
-import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { generateKey } from '../server/crypto/keys.ts'
 import { launchChromium } from './support/chromium.ts'
@@ -85,6 +85,20 @@ describe('the packed package installed into an app', () => {
       status: 2,
       stderr: 'all-access: DATABASE_URL is a postgres:// URL, which needs the pg package: npm install pg\n',
     })
+  })
+
+  it("says in one line how to get sqlite3's native binding when npm skipped its install script (npm 12 without allowScripts)", async () => {
+    const build = join(app, 'node_modules', 'sqlite3', 'build')
+    renameSync(build, `${build}-skipped`)
+    try {
+      const listed = await allAccess(['providers', 'list'])
+      expect(listed.status).toBe(2)
+      expect(listed.stderr).toMatch(/^all-access: DATABASE_URL is a sqlite:\/\/ URL, and the sqlite3 package cannot load \(.*\): if npm skipped its install script, allow it with npm install-scripts approve sqlite3, then npm rebuild sqlite3\n$/)
+    } finally {
+      renameSync(`${build}-skipped`, build)
+    }
+    // The README's install steps name the same command.
+    expect(readFileSync('README.md', 'utf8').replace(/\n/g, ' ')).toContain('npm install-scripts approve sqlite3')
   })
 
   it('mounts all-access/server in a Koa app of its own, configured from the environment', async () => {

@@ -149,7 +149,7 @@ function holdsOtherData(location: string): boolean {
  * cannot tell (a WAL file whose shared memory it cannot make).
  */
 export async function sqliteHoldsMigrations(location: string): Promise<boolean | null> {
-  const { default: sqlite3 } = await import('sqlite3')
+  const sqlite3 = loadSqliteDriver()
   return new Promise((resolve, reject) => {
     const db = new sqlite3.Database(location, sqlite3.OPEN_READONLY, (error) => {
       if (error) return db.close(() => resolve(null))
@@ -164,8 +164,26 @@ export async function sqliteHoldsMigrations(location: string): Promise<boolean |
   })
 }
 
+/**
+ * sqlite3, whose native binding its install script fetches or builds: npm 12 runs that script only
+ * when the app's `allowScripts` lists sqlite3 (npm 11 only warns), and without the binding every
+ * command ended in the bindings package's stack trace, as a bug of ours would.
+ */
+function loadSqliteDriver(): typeof import('sqlite3') {
+  try {
+    return createRequire(import.meta.url)('sqlite3')
+  } catch (error) {
+    // The bindings package's first line ends in "Tried:", before the paths it looked in.
+    const said = String((error as Error)?.message ?? error).split('\n')[0].replace(/\s*Tried:$/, '')
+    throw new DatabaseUrlError(
+      `DATABASE_URL is a sqlite:// URL, and the sqlite3 package cannot load (${said}): if npm skipped its install script, allow it with npm install-scripts approve sqlite3, then npm rebuild sqlite3`,
+    )
+  }
+}
+
 export function openDatabase(target: DatabaseTarget, pool: PoolOptions = {}): Knex {
   if (target.kind === 'sqlite') {
+    loadSqliteDriver()
     if (target.location !== ':memory:') {
       // Owner only: the folder, the file, and so the WAL and shared-memory files SQLite makes with the file's mode.
       try {
