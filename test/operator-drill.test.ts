@@ -16,7 +16,7 @@ import { freePort, startServe, type RunningServe } from './support/demo-server.t
 import { startEchoUpstream } from './support/echo-upstream.ts'
 import { cacheLapse, within } from './support/eventually.ts'
 import { authError, session } from './support/login.ts'
-import { startOidcSandbox, type RunningOidcSandbox } from './support/oidc-sandbox.ts'
+import { DEMO_USERS, startOidcSandbox, type RunningOidcSandbox } from './support/oidc-sandbox.ts'
 import { sandboxLogin } from './support/sandbox-login.ts'
 import { scratchFolder } from './support/scratch-folder.ts'
 
@@ -81,7 +81,13 @@ describe.skipIf(!TEST_DATABASE_URL)('the README\'s incident response, drilled on
   const secret = 'first-client-secret-0123456789'
 
   const startIdp = async (clientSecret: string) =>
-    startOidcSandbox({ clients: [{ clientId: 'drill', clientSecret, redirectUris: [`${publicUrl}/auth/callback/idp`] }], port: idpPort, signingKey: opKey })
+    startOidcSandbox({
+      clients: [{ clientId: 'drill', clientSecret, redirectUris: [`${publicUrl}/auth/callback/idp`] }],
+      port: idpPort,
+      signingKey: opKey,
+      // Mallory holds an account of her own at the provider: the thief of a stolen laptop.
+      users: [...DEMO_USERS, { id: 'mallory', name: 'Mallory', email: 'mallory@sandbox.example' }],
+    })
 
   /** Both instances, started with `keys`, one after the other: a rolling restart behind a balancer. */
   async function restartBoth(keys: string, between?: () => Promise<void>): Promise<void> {
@@ -147,13 +153,43 @@ describe.skipIf(!TEST_DATABASE_URL)('the README\'s incident response, drilled on
     const aliceId = found.stdout.trim()
     const aliceSession = await session(alice, a().url)
     expect(aliceSession.authenticated && aliceSession.user.id).toBe(aliceId)
+    // The thief, with alice's cookie, links an identity of her own: a login started while signed in links.
+    const thief = new BrowserSession()
+    thief.cookies.push({ ...alice.cookie(SESSION_COOKIE)! })
+    await sandboxLogin(thief, a().url, 'idp', 'mallory')
+    const linked = await session(thief, a().url)
+    expect(linked.authenticated && linked.user.id).toBe(aliceId)
+    // The link gave the thief's session a new id in place of the stolen one: one session to end.
     expect(operator(['sessions', 'revoke', '--user', aliceId], { ...env, ALLACCESS_KEYS: oldKey })).toEqual({ code: 0, stdout: 'ended 1 session\n', stderr: '' })
     expect(await signedOutWithinASecond(alice, b())).toBe(false)
     expect(await signedOutWithinASecond(alice, a())).toBe(false)
+    expect(await signedOutWithinASecond(thief, a())).toBe(false)
+    // Ending sessions is not enough: the linked identity signs the thief in as alice again.
+    const again = new BrowserSession()
+    await sandboxLogin(again, a().url, 'idp', 'mallory')
+    const back = await session(again, a().url)
+    expect(back.authenticated && back.user.id).toBe(aliceId)
+    // The README's next step: list the user's accounts, delete the one she does not know, end the sessions again.
+    const listing = `SELECT accounts.id, providers.name, identifier, accounts.created_at FROM accounts JOIN providers ON providers.id = accounts.provider_id WHERE user_id = ${aliceId} ORDER BY accounts.created_at`
+    const accounts = spawnSync('psql', [databaseUrl, '-At', '-F', ' ', '-c', listing], { encoding: 'utf8' })
+    expect(accounts.status).toBe(0)
+    const rows = accounts.stdout.trim().split('\n').map((line) => line.split(' '))
+    // One account per provider: mallory's identity replaced alice's own at idp.
+    expect(rows.map(([, provider, identifier]) => `${provider}:${identifier}`)).toEqual(['idp:mallory'])
+    const deleted = spawnSync('psql', [databaseUrl, '-At', '-c', `DELETE FROM accounts WHERE id = ${rows[0]![0]}`], { encoding: 'utf8' })
+    expect(deleted.stdout.trim()).toBe('DELETE 1')
+    expect(operator(['sessions', 'revoke', '--user', aliceId], { ...env, ALLACCESS_KEYS: oldKey })).toEqual({ code: 0, stdout: 'ended 1 session\n', stderr: '' })
+    await cacheLapse()
+    const locked = new BrowserSession()
+    await sandboxLogin(locked, a().url, 'idp', 'mallory')
+    const own = await session(locked, a().url)
+    expect(own.authenticated && own.user.id).not.toBe(aliceId)
     expect(await usableOnBoth(bob)).toEqual([200, 200])
-    // "The user signs in again on the devices they still have."
+    // "The user signs in again on the devices they still have": with her identity replaced, as a new user.
     await sandboxLogin(alice, a().url, 'idp', 'alice')
     expect(await usableOnBoth(alice)).toEqual([200, 200])
+    const returned = await session(alice, a().url)
+    expect(returned.authenticated && returned.user.id).not.toBe(aliceId)
 
     // An encryption key leaks. Several instances: first old,new everywhere, then new,old.
     await restartBoth(`${oldKey},${newKey}`)
@@ -184,7 +220,8 @@ describe.skipIf(!TEST_DATABASE_URL)('the README\'s incident response, drilled on
     for (const browser of [alice, bob, carol]) expect(await usableOnBoth(browser)).toEqual([200, 200])
 
     // "so end every session as well".
-    expect(operator(['sessions', 'revoke', '--all'], { ...env, ALLACCESS_KEYS: newKey })).toEqual({ code: 0, stdout: 'ended 3 sessions\n', stderr: '' })
+    // Alice's, bob's, carol's and mallory's own.
+    expect(operator(['sessions', 'revoke', '--all'], { ...env, ALLACCESS_KEYS: newKey })).toEqual({ code: 0, stdout: 'ended 4 sessions\n', stderr: '' })
     for (const browser of [alice, bob, carol]) {
       for (const on of [a(), b()]) expect(await signedOutWithinASecond(browser, on)).toBe(false)
     }
@@ -204,7 +241,8 @@ describe.skipIf(!TEST_DATABASE_URL)('the README\'s incident response, drilled on
     expect(operator(['sessions', 'revoke', '--all'], { ...env, ALLACCESS_KEYS: newKey })).toEqual({ code: 0, stdout: 'ended 1 session\n', stderr: '' })
 
     // "providers remove <name> removes every account of that provider at once", tokens with them.
-    expect(Number((await db('accounts').count({ n: '*' }).first())?.n)).toBe(2)
+    // alice's, bob's and mallory's.
+    expect(Number((await db('accounts').count({ n: '*' }).first())?.n)).toBe(3)
     expect(operator(['providers', 'remove', 'idp'], { ...env, ALLACCESS_KEYS: newKey })).toEqual({ code: 0, stdout: 'removed provider idp\n', stderr: '' })
     expect(Number((await db('accounts').count({ n: '*' }).first())?.n)).toBe(0)
   }, 240_000)
