@@ -4,10 +4,11 @@ import compose from 'koa-compose'
 import etag from '@koa/etag'
 import send from 'koa-send'
 import { ReadStream, realpathSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { once } from 'node:events'
-import { buffer } from 'node:stream/consumers'
 import { extname, resolve, sep } from 'node:path'
 import { isBffPath } from '../shared/routes.ts'
+import { ContentTags } from './content-tags.ts'
 
 /** The SPA may talk only to its own origin, run only its own scripts, and never be framed. */
 export const CONTENT_SECURITY_POLICY = [
@@ -115,17 +116,36 @@ export function staticSite(root: string, { stalledAnswerMs = STALLED_ANSWER_MS }
     },
   }
   const wellKnownOptions: send.SendOptions = { ...options, hidden: true }
+  const contentTags = new ContentTags()
+  /**
+   * The file sent from a handle of its own, tagged by its bytes, which @koa/etag then leaves as they
+   * are; without Last-Modified, a time alone earns no 304. The handle is the body's only once the
+   * tag is read, so a request that ends meanwhile cannot close it under the reading.
+   */
+  const sendTagged = async (ctx: Context, sent: ReadStream, path: string) => {
+    sent.once('error', () => {}).destroy()
+    const handle = await open(path)
+    try {
+      const stats = await handle.stat()
+      ctx.etag = await contentTags.tagOf(handle, stats)
+      ctx.body = handle.createReadStream(stats.size > 0 ? { start: 0, end: stats.size - 1 } : { start: 0 })
+      ctx.length = stats.size
+      ctx.remove('Last-Modified')
+    } catch (error) {
+      await handle.close()
+      throw error
+    }
+  }
   const sendFile = async (ctx: Context, path: string): Promise<boolean> => {
     try {
       const served = await send(ctx, path, isWellKnownFile(path) ? wellKnownOptions : options)
       if (!served) return false
-      // koa-send opens the file after its stat: one that cannot be opened (no read permission, no
-      // descriptor left) failed only once Koa sent it, past every middleware, with Koa's own answer.
-      if (ctx.body instanceof ReadStream && ctx.body.pending) await once(ctx.body, 'open')
       if (ctx.body instanceof ReadStream && !isImmutable(served) && ctx.length <= CONTENT_TAGGED_MAX) {
-        // Read whole, @koa/etag tags the bytes; without Last-Modified, a time alone earns no 304.
-        ctx.body = await buffer(ctx.body)
-        ctx.remove('Last-Modified')
+        await sendTagged(ctx, ctx.body, served)
+      } else if (ctx.body instanceof ReadStream && ctx.body.pending) {
+        // koa-send opens the file after its stat: one that cannot be opened (no read permission, no
+        // descriptor left) failed only once Koa sent it, past every middleware, with Koa's own answer.
+        await once(ctx.body, 'open')
       }
       // Once the answer is sent, Node's keep-alive limit replaces this one, and the next request clears it.
       ctx.res.setTimeout(stalledAnswerMs)

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import Koa from 'koa'
-import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, renameSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { request as httpRequest, type Server } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
+import etag from 'etag'
 import { CONTENT_SECURITY_POLICY, staticSite, type StaticSiteOptions } from '../server/static-site.ts'
 import { scratchFolder } from './support/scratch-folder.ts'
 
@@ -269,5 +270,107 @@ describe('a client that stops reading a file', () => {
     await new Promise((resolve) => client.once('close', resolve))
     expect(received).toBeGreaterThan(0)
     expect(received).toBeLessThan(SIZE)
+  })
+})
+
+// Each request for a file up to 1 MiB read it whole to tag its bytes: a visitor asking for the same
+// 900 KB file 100 times at once made the process hold 100 copies of it.
+describe('many requests at once for the same file of almost a mebibyte', () => {
+  const SIZE = 900 * 1024
+  const PARALLEL = 100
+  let root: string
+  let server: Server
+  let port: number
+  let held: () => void
+  let growth: number
+
+  beforeAll(async () => {
+    root = scratchFolder('aa-static-parallel-')
+    writeFileSync(join(root, 'data.json'), Buffer.alloc(SIZE, 'x'))
+    const app = new Koa()
+    // Each answer is held once the static site has made it, until all of them are: their cost is
+    // what the process holds for them then.
+    let answered = 0
+    const allAnswered = new Promise<void>((resolve) => (held = resolve))
+    const before = process.memoryUsage().arrayBuffers
+    app.use(async (ctx, next) => {
+      await next()
+      if (++answered === PARALLEL) {
+        growth = process.memoryUsage().arrayBuffers - before
+        held()
+      }
+      await allAnswered
+    })
+    app.use(staticSite(root))
+    server = app.listen(0, '127.0.0.1')
+    await new Promise((resolve) => server.once('listening', resolve))
+    port = (server.address() as { port: number }).port
+  })
+
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve))
+  })
+
+  it('costs the process far less than a copy of the file per request, and each still gets the whole file and its tag', async () => {
+    const answers = await Promise.all(Array.from({ length: PARALLEL }, () => get(port, '/data.json')))
+    const tag = etag(readFileSync(join(root, 'data.json')))
+    for (const answer of answers) expect([answer.status, answer.body.length, answer.headers.etag]).toEqual([200, SIZE, tag])
+    expect(growth).toBeLessThan((PARALLEL * SIZE) / 8)
+  })
+})
+
+// A file's tag is read once per version and remembered once the file has settled: each version
+// must still get its own tag, the one @koa/etag gave its bytes, and a 304 only for that tag.
+describe('the tags of files read once per version', () => {
+  let root: string
+  let server: Server
+  let port: number
+  const files: Record<string, Buffer> = {
+    'empty.txt': Buffer.alloc(0),
+    'robots.txt': Buffer.from('User-agent: *'),
+    'chunks.bin': Buffer.from(Array.from({ length: 200 * 1024 + 7 }, (_, i) => (i * 31) % 251)),
+    'index.html': Buffer.from('<!doctype html><script src="/assets/index-B1xQ9aZk.js"></script>'),
+    'app.webmanifest': Buffer.from('{"name":"one"}'),
+  }
+  const released = new Date('2001-01-01T00:00:01Z')
+
+  beforeAll(async () => {
+    root = scratchFolder('aa-static-versions-')
+    for (const [name, bytes] of Object.entries(files)) {
+      writeFileSync(join(root, name), bytes)
+      utimesSync(join(root, name), released, released)
+    }
+    const site = await serveSite(root)
+    server = site.server
+    port = site.port
+  })
+
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve))
+  })
+
+  it('are the tags of the bytes, whatever their size, and earn a 304', async () => {
+    for (const [name, bytes] of Object.entries(files)) {
+      const answer = await get(port, `/${name}`)
+      expect([answer.status, answer.headers.etag, answer.headers['content-length'], answer.headers['last-modified']], name).toEqual([200, etag(bytes), String(bytes.length), undefined])
+      expect((await get(port, `/${name}`, { 'If-None-Match': etag(bytes) })).status, name).toBe(304)
+    }
+  })
+
+  it('change with a settled file rewritten in place at the same size and time, or replaced by another', async () => {
+    // Remembered only once a file's last change is two seconds old: wait for that, then read each tag.
+    await new Promise((resolve) => setTimeout(resolve, 2100))
+    for (const name of ['index.html', 'app.webmanifest']) expect((await get(port, `/${name}`)).headers.etag, name).toBe(etag(files[name]!))
+    const page = Buffer.from('<!doctype html><script src="/assets/index-C7mR2pLw.js"></script>')
+    writeFileSync(join(root, 'index.html'), page)
+    utimesSync(join(root, 'index.html'), released, released)
+    const manifest = Buffer.from('{"name":"two"}')
+    writeFileSync(join(root, 'next.webmanifest'), manifest)
+    utimesSync(join(root, 'next.webmanifest'), released, released)
+    renameSync(join(root, 'next.webmanifest'), join(root, 'app.webmanifest'))
+    for (const [name, bytes] of [['index.html', page], ['app.webmanifest', manifest]] as const) {
+      const answer = await get(port, `/${name}`, { 'If-None-Match': etag(files[name]!) })
+      expect([answer.status, answer.body, answer.headers.etag], name).toEqual([200, bytes.toString(), etag(bytes)])
+    }
   })
 })
