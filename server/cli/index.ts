@@ -11,7 +11,7 @@ import { checkKeysCoverStore, rotateKeys, unreadableSecrets } from '../store/key
 import { parseFlags, parseProviderFlags, UsageError } from './provider-flags.ts'
 import { afterAdding, afterPresetUpdate, presetSummary, presetTable } from './presets.ts'
 import { PRESETS } from '../providers/presets.ts'
-import { jsonLine } from '../log.ts'
+import { errorLine, jsonLine, textLine, withLinesCut, type LogFields } from '../log.ts'
 
 export interface CliIo {
   env: NodeJS.ProcessEnv
@@ -273,14 +273,16 @@ async function run(args: string[], io: CliIo): Promise<number> {
 }
 
 /**
- * How a failure's line is written: `serve` with ALLACCESS_LOG_FORMAT=json says why it cannot start
- * as a JSON object at the error level, like its every other line, or a log collector would file the
- * one line that matters in a crash loop as unparsed text. (A value other than json or text is
- * itself the failure, written as text.)
+ * How a failure's line is written: as a log line, cut to its limit and escaped, since what failed
+ * may quote anyone (a provider's answer in an error's message). `serve` with
+ * ALLACCESS_LOG_FORMAT=json says why it cannot start as a JSON object at the error level, like its
+ * every other line, or a log collector would file the one line that matters in a crash loop as
+ * unparsed text. (A value other than json or text is itself the failure, written as text.)
  */
-function failureWriter(args: string[], io: CliIo): CliIo {
-  if (args[0] !== 'serve' || io.env.ALLACCESS_LOG_FORMAT !== 'json') return io
-  return { ...io, err: (line) => io.err(jsonLine('error', line)) }
+function failureWriter(args: string[], io: CliIo): { err: (line: string, fields?: LogFields) => void } {
+  const json = args[0] === 'serve' && io.env.ALLACCESS_LOG_FORMAT === 'json'
+  const write = (line: string, fields?: LogFields) => io.err(json ? jsonLine('error', line, fields) : textLine(line, fields))
+  return { err: withLinesCut({ info: write, error: write }).error }
 }
 
 /** Runs one CLI command; returns the exit code. Known problems print one line on stderr. */
@@ -323,7 +325,7 @@ export async function main(args: string[], commandIo: CliIo): Promise<number> {
       io.err(`all-access: the SQLite database is damaged (SQLITE_CORRUPT): restore it from a backup`)
       return 3
     }
-    io.err(`all-access: ${e.stack ?? e.message}`)
+    io.err(...errorLine('all-access: ', error))
     return 1
   }
 }
