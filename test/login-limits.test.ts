@@ -103,6 +103,16 @@ describe('the per-address login limit', () => {
     // A passer-by of long ago was forgotten: a full burst again.
     expect([limiter.take('passer-by-0', now), limiter.take('passer-by-0', now), limiter.take('passer-by-0', now)]).toEqual([0, 0, 30])
   })
+
+  it('holds no client back for a clock set back (NTP stepping the system clock): the time it went back is no debt to pay off', () => {
+    const limiter = new LoginRateLimiter(30)
+    const now = 1_000_000_000
+    expect(limiter.take('198.51.100.7', now)).toBe(0)
+    // The clock goes back an hour between two starts: the second is the client's second of its burst.
+    const earlier = now - 3_600_000
+    expect(limiter.take('198.51.100.7', earlier)).toBe(0)
+    expect(limiter.take('198.51.100.7', earlier + 1000)).toBe(0)
+  })
 })
 
 describe('the client a login start is counted against', () => {

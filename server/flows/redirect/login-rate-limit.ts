@@ -34,7 +34,9 @@ export class LoginRateLimiter {
     const refillPerMs = this.perMinute / 60_000
     const bucket = this.buckets.get(address) ?? { tokens: this.perMinute, at: now }
     this.buckets.delete(address)
-    bucket.tokens = Math.min(this.perMinute, bucket.tokens + (now - bucket.at) * refillPerMs)
+    // A clock set back (NTP stepping it) would make the elapsed time negative: a debt of as many
+    // starts, which held every recent client back for as long as the clock went back.
+    bucket.tokens = Math.min(this.perMinute, bucket.tokens + Math.max(0, now - bucket.at) * refillPerMs)
     bucket.at = now
     this.buckets.set(address, bucket)
     if (this.buckets.size > this.maxTracked) {
