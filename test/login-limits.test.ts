@@ -34,6 +34,15 @@ describe('the pending-logins count', () => {
     expect(await pending.full(2_200)).toBe(false)
     expect(counts).toBe(4)
   })
+
+  it('counts again after the clock was set back, rather than trusting its last count until the clock catches up', async () => {
+    let inDatabase = 0
+    const pending = new PendingLogins(async () => inDatabase, 3)
+    expect(await pending.full(1_000_000)).toBe(false)
+    // Other instances fill the cap; this one's clock is then set back an hour.
+    inDatabase = 3
+    expect(await pending.full(1_000_000 - 3_600_000)).toBe(true)
+  })
 })
 
 describe.each(databases)('limits on login starts on $kind', (database) => {

@@ -120,7 +120,8 @@ export class PendingLogins {
 
   /** Whether no further login may start now. */
   async full(now = Date.now()): Promise<boolean> {
-    if (now - this.countedAt >= PENDING_COUNT_MS || this.known >= this.max) {
+    // A count from the future (the clock since set back) would be trusted for as long as the clock went back.
+    if (now - this.countedAt >= PENDING_COUNT_MS || now < this.countedAt || this.known >= this.max) {
       this.known = await this.count()
       this.countedAt = now
     }
