@@ -132,6 +132,15 @@ describe('the client a login start is counted against', () => {
     for (const spelling of ['2001:db8:0:ff::1', '2001:DB8:0:FF:1:2:3:4', '[2001:db8:0:ff::1]:443', '[2001:db8:0:ff::1]', '2001:db8:0:ff::1%eth0']) expect(clientKey(spelling), spelling).toBe('2001:db8:0:0::/56')
     expect(clientKey('unknown')).toBe('unknown')
   })
+
+  it('is short for any name, however long: a client writing its own X-Forwarded-For (app.proxy without maxIpsCount) cannot fill the limiter with kilobytes per address', () => {
+    const names = ['a'.repeat(8000), 'a'.repeat(7999) + 'b', 'x'.repeat(65)]
+    const keys = names.map(clientKey)
+    for (const key of keys) expect(key.length).toBeLessThanOrEqual(80)
+    // Still one client per name.
+    expect(new Set(keys).size).toBe(names.length)
+    expect(clientKey('a'.repeat(8000))).toBe(keys[0])
+  })
 })
 
 describe('the login rate limit of all-access serve behind a proxy', () => {

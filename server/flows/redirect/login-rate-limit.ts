@@ -1,5 +1,6 @@
 import type { Next } from 'koa'
 import { isIPv4, isIPv6 } from 'node:net'
+import { hashId } from '../../crypto/random.ts'
 import { AllAccessError } from '../../errors.ts'
 import type { LoginContext } from '../login-state.ts'
 
@@ -61,6 +62,13 @@ export class LoginRateLimiter {
 const IPV6_CLIENT_PREFIX_BITS = 56
 
 /**
+ * Longest name kept as it is. A client that writes its own `X-Forwarded-For` (app.proxy without
+ * maxIpsCount) names itself anew on each start, and each name is kept in the limiter: at the
+ * header's 16 KB apiece, the 100,000 addresses remembered could hold 1.6 GB. A longer one is kept as its hash.
+ */
+const MAX_NAME_LENGTH = 64
+
+/**
  * The client a login start is counted against. An IPv4 address is one client (written IPv4-mapped
  * too, in any spelling); an IPv6 host holds a whole network of addresses and can start each login
  * from a new one, so its /56 is. Anything else (a name from a trusted proxy's header) is counted as it is.
@@ -71,7 +79,7 @@ export function clientKey(address: string): string {
   const host = /^\[([^\]]+)\](?::\d+)?$/.exec(address)?.[1] ?? /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(address)?.[1] ?? address
   if (isIPv4(host)) return host
   const bare = host.split('%', 1)[0]
-  if (!isIPv6(bare)) return address
+  if (!isIPv6(bare)) return address.length > MAX_NAME_LENGTH ? `sha256:${hashId(address)}` : address
   const groups = ipv6Groups(bare)
   // IPv4-mapped however written (`::ffff:c633:6407`, `0:0:0:0:0:ffff:…`): by its /56 every IPv4
   // client so written would be one and the same client, of the all-zero network.
