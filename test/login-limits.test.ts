@@ -133,6 +133,13 @@ describe('the client a login start is counted against', () => {
     expect(clientKey('unknown')).toBe('unknown')
   })
 
+  it('is the IPv4 address inside a NAT64 address (64:ff9b::/96, what a translator in front of an IPv6-only server writes): IPv4 clients are not one IPv6 network', () => {
+    for (const spelling of ['64:ff9b::198.51.100.7', '64:FF9B::c633:6407', '[64:ff9b::198.51.100.7]:443', '64:ff9b:0:0:0:0:c633:6407']) expect(clientKey(spelling), spelling).toBe('198.51.100.7')
+    expect(clientKey('64:ff9b::198.51.100.8')).toBe('198.51.100.8')
+    // Past the /96, the network's own addresses: an IPv6 /56 as any.
+    expect(clientKey('64:ff9b:0:1::1')).toBe('64:ff9b:0:0::/56')
+  })
+
   it('is short for any name, however long: a client writing its own X-Forwarded-For (app.proxy without maxIpsCount) cannot fill the limiter with kilobytes per address', () => {
     const names = ['a'.repeat(8000), 'a'.repeat(7999) + 'b', 'x'.repeat(65)]
     const keys = names.map(clientKey)

@@ -70,7 +70,7 @@ const MAX_NAME_LENGTH = 64
 
 /**
  * The client a login start is counted against. An IPv4 address is one client (written IPv4-mapped
- * too, in any spelling); an IPv6 host holds a whole network of addresses and can start each login
+ * too, in any spelling, or translated by NAT64); an IPv6 host holds a whole network of addresses and can start each login
  * from a new one, so its /56 is. Anything else (a name from a trusted proxy's header) is counted as it is.
  */
 export function clientKey(address: string): string {
@@ -83,7 +83,11 @@ export function clientKey(address: string): string {
   const groups = ipv6Groups(bare)
   // IPv4-mapped however written (`::ffff:c633:6407`, `0:0:0:0:0:ffff:…`): by its /56 every IPv4
   // client so written would be one and the same client, of the all-zero network.
-  if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) return [groups[6] >> 8, groups[6] & 255, groups[7] >> 8, groups[7] & 255].join('.')
+  const ipv4Mapped = groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff
+  // The NAT64 well-known prefix (RFC 6052): a translator in front of an IPv6-only server writes every
+  // IPv4 client into this one /96, so by its /56 the whole IPv4 internet shared one client's limit.
+  const nat64 = groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((group) => group === 0)
+  if (ipv4Mapped || nat64) return [groups[6] >> 8, groups[6] & 255, groups[7] >> 8, groups[7] & 255].join('.')
   const kept: string[] = []
   for (let bits = 0; bits < IPV6_CLIENT_PREFIX_BITS; bits += 16) {
     const group = groups[bits / 16]
