@@ -547,6 +547,50 @@ describe.each(databases)('a disconnect while a refresh is out on $kind', (databa
   })
 })
 
+describe.each(databases)('a disconnect whose provider does not answer the revocation on $kind', (database) => {
+  it('answers 204 without waiting out the provider (two revocations of 30 s each, past a balancer\'s 60 s), goes on revoking both tokens after the answer, and is waited for by close()', async () => {
+    const { url, drop } = await database.create()
+    const bff = await startBff(url)
+    let release = () => {}
+    const revocationHeld = new Promise<void>((resolve) => (release = resolve))
+    const provider = await startDocumentedProvider({
+      answers: {
+        '/token': () => ({ body: { access_token: 'at-1', token_type: 'Bearer', expires_in: 3600, refresh_token: 'rt-1' } }),
+        '/me': () => ({ body: { id: 'alice' } }),
+        // Held until the test lets it go: a provider in trouble, which the disconnect must not wait out.
+        '/revoke': async () => {
+          await revocationHeld
+          return { body: {} }
+        },
+      },
+    })
+    let closed = false
+    try {
+      const endpoints = { authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me`, apiBaseUrl: `${provider.url}/api` }
+      await bff.addProvider('revocable', { ...endpoints, revocationUrl: `${provider.url}/revoke`, clientId: 'client', clientSecret: 'secret' })
+      const browser = new BrowserSession()
+      expect(authError(await login(browser, bff.url, 'revocable'))).toBeNull()
+      const answer = await browser.fetch(new URL('/auth/accounts/revocable', bff.url), { method: 'DELETE', headers: CSRF })
+      expect(answer.status).toBe(204)
+      // Answered while the provider still holds the first revocation; the account is gone all the same.
+      expect(provider.at('/revoke').map((request) => new URLSearchParams(request.body).get('token'))).toEqual(['rt-1'])
+      expect(Number((await bff.store.db('accounts').count({ n: '*' }).first())?.n)).toBe(0)
+      expect(await session(browser, bff.url)).toMatchObject({ authenticated: true, accounts: [] })
+      release()
+      // A BFF closing waits for the revocation still out, the access token's included.
+      await bff.close()
+      closed = true
+      expect(provider.at('/revoke').map((request) => new URLSearchParams(request.body).get('token'))).toEqual(['rt-1', 'at-1'])
+      expect(bff.errors).toEqual([])
+    } finally {
+      release()
+      await provider.close()
+      if (!closed) await bff.close()
+      await drop()
+    }
+  }, 60_000)
+})
+
 describe.each(databases)('a refresh that outlasts its lease, with two instances on one $kind database', (database) => {
   it("is not sent again by the other instance with the refresh token it spent: the provider's key set answering slowly after the grant does not cost the account its login, and the other instance's call is served with the new tokens", async () => {
     const { url, drop } = await database.create()

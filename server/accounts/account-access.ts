@@ -58,6 +58,14 @@ export interface RefreshSettings {
 
 export const DEFAULT_REFRESH_SETTINGS: RefreshSettings = { leaseMs: 15_000, waitMs: 20_000 }
 
+/**
+ * How long a disconnect waits for the provider to revoke the account's tokens before it answers.
+ * Each revocation call may take 30 s, and a disconnect makes two or three (Strava and Garmin
+ * refresh first): a provider that does not answer held the user's click for a minute or more,
+ * past a load balancer's 60 s, whose 504 told the app that an account already gone was kept.
+ */
+export const DISCONNECT_REVOCATION_WAIT_MS = 10_000
+
 /** The token fields of an account handed to host code that printing or serialising it leaves out. */
 const HIDDEN_TOKEN_FIELDS = ['accessToken', 'tokenSecret', 'refreshToken', 'idToken'] as const satisfies readonly (keyof AccountRecord)[]
 
@@ -76,6 +84,8 @@ export class AccountAccessService {
    * call still waits (a drain that ran out, an upload's refresh) or stopped waiting.
    */
   private readonly refreshesOut = new Set<Promise<void>>()
+  /** Disconnects' revocations that went on after their answer: close() lets them end, as it does refreshes. */
+  private readonly revocationsOut = new Set<Promise<void>>()
   private readonly instanceId = randomBytes(12).toString('hex')
   /**
    * Numbers each refresh's lease owner within the instance: a refresh its call stopped waiting for
@@ -149,6 +159,22 @@ export class AccountAccessService {
         this.log.error(`error${note} revocation failed for account ${tokens.id}: ${(error as Error).message}`)
       }
     }
+  }
+
+  /**
+   * {@link revokeTokens} for a disconnect, waited for at most {@link DISCONNECT_REVOCATION_WAIT_MS}:
+   * the account is gone already, so a slow provider delays only its own revocation, which goes on
+   * after the answer (each call within its own time limit) rather than being cut off, and leaving
+   * the tokens valid.
+   */
+  async revokeUnlinked(client: BaseOAuthClient, tokens: UnlinkedTokens, note = ''): Promise<void> {
+    const revocation = this.revokeTokens(client, tokens, note).catch((error: unknown) => this.log.error(`error${note} revocation failed for account ${tokens.id}: ${(error as Error).message}`))
+    this.revocationsOut.add(revocation)
+    void revocation.then(() => this.revocationsOut.delete(revocation))
+    let timer: NodeJS.Timeout | undefined
+    const waited = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), DISCONNECT_REVOCATION_WAIT_MS)))
+    const ended = await Promise.race([revocation.then(() => true), waited]).finally(() => clearTimeout(timer))
+    if (!ended) this.log.info(`account ${tokens.id}${note}: the provider had not answered its revocation in ${DISCONNECT_REVOCATION_WAIT_MS} ms; it goes on after the disconnect's answer`)
   }
 
   /** Whether a token can be refreshed at all: OAuth 2.0 with a refresh token. */
@@ -302,9 +328,9 @@ export class AccountAccessService {
     return Promise.race([refresh, gaveUp]).finally(() => clearTimeout(timer))
   }
 
-  /** Waits for the refreshes still out (each ends within its token request's time limit). */
+  /** Waits for the refreshes and revocations still out (each ends within its provider calls' time limits). */
   async close(): Promise<void> {
-    await Promise.all(this.refreshesOut)
+    await Promise.all([...this.refreshesOut, ...this.revocationsOut])
   }
 
   private async refreshHoldingLease(current: AccountRecord, owner: string, req: string): Promise<AccountRecord> {

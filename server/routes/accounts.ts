@@ -6,7 +6,8 @@ import { providerParam } from '../http/route-table.ts'
  * `DELETE /auth/accounts/:provider`: unlinks the signed-in user's account, then revokes at the
  * provider (RFC 7009, or its own call, where it has one) the tokens the account held when it went:
  * those read before may be stale (a refresh meanwhile, here or on another instance). A failed
- * revocation is logged and does not keep the account: the user asked for the link to go.
+ * revocation is logged and does not keep the account: the user asked for the link to go. A
+ * provider slow to revoke is waited for only so long; its revocation goes on after the answer.
  */
 export async function disconnectAccount(ctx: BffContext): Promise<void> {
   const { runtime, session } = ctx.state
@@ -20,6 +21,6 @@ export async function disconnectAccount(ctx: BffContext): Promise<void> {
   // Unlinked meanwhile by another request, which revokes what it took.
   if (!unlinked) throw new AllAccessError('account_not_found')
   const client = provider ? runtime.accounts.client(provider, account) : null
-  if (client) await runtime.accounts.revokeTokens(client, unlinked, ` req=${ctx.state.requestId}`)
+  if (client) await runtime.accounts.revokeUnlinked(client, unlinked, ` req=${ctx.state.requestId}`)
   ctx.status = 204
 }
