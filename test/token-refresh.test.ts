@@ -547,6 +547,51 @@ describe.each(databases)('a disconnect while a refresh is out on $kind', (databa
   })
 })
 
+describe.each(databases)('a disconnect while a call with a token that cannot be refreshed is out on $kind', (database) => {
+  it('answers the call account_not_connected, not reauth_required, when the provider refuses the token the disconnect revoked', async () => {
+    const { url, drop } = await database.create()
+    const bff = await startBff(url)
+    let release = () => {}
+    let asked = () => {}
+    const callAsked = new Promise<void>((resolve) => (asked = resolve))
+    const revoked = new Set<string>()
+    const provider = await startDocumentedProvider({
+      answers: {
+        // No refresh token: a refused token is the end of the account's login.
+        '/token': () => ({ body: { access_token: 'at-1', token_type: 'Bearer' } }),
+        '/me': () => ({ body: { id: 'alice' } }),
+        '/revoke': (request) => (revoked.add(new URLSearchParams(request.body).get('token') ?? ''), { body: {} }),
+        // Held until the disconnect is done, then judged with the token as it is by then.
+        '/api/me': async (request) => {
+          asked()
+          await new Promise<void>((resolve) => (release = resolve))
+          return revoked.has((request.headers.authorization ?? '').replace(/^Bearer /, '')) ? { status: 401, body: { error: 'invalid_token' } } : { body: {} }
+        },
+      },
+    })
+    try {
+      const endpoints = { authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me`, apiBaseUrl: `${provider.url}/api` }
+      await bff.addProvider('revocable', { ...endpoints, revocationUrl: `${provider.url}/revoke`, clientId: 'client', clientSecret: 'secret' })
+      const browser = new BrowserSession()
+      expect(authError(await login(browser, bff.url, 'revocable'))).toBeNull()
+      const call = browser.fetch(new URL('/api/revocable/me', bff.url), { headers: CSRF })
+      await callAsked
+      expect((await browser.fetch(new URL('/auth/accounts/revocable', bff.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
+      expect([...revoked]).toEqual(['at-1'])
+      release()
+      const answer = await call
+      // As the proxy answers an account that is gone: the SPA offers to connect it, not to reconnect it.
+      expect({ status: answer.status, body: await answer.json() }).toEqual({ status: 403, body: { error: 'account_not_connected', message: expect.any(String) } })
+      expect(bff.logs.filter((line) => line.includes('needs a new login'))).toEqual([])
+    } finally {
+      release()
+      await provider.close()
+      await bff.close()
+      await drop()
+    }
+  })
+})
+
 describe.each(databases)('a disconnect whose provider does not answer the revocation on $kind', (database) => {
   it('answers 204 without waiting out the provider (two revocations of 30 s each, past a balancer\'s 60 s), goes on revoking both tokens after the answer, and is waited for by close()', async () => {
     const { url, drop } = await database.create()

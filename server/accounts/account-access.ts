@@ -229,6 +229,10 @@ export class AccountAccessService {
       await call.discard(first)
       // Only the token this call used: a login that wrote new ones meanwhile keeps the account usable.
       if (await this.store.accounts.tokenRefused(record.id, record.updatedAt)) this.log.info(`account ${record.id} needs a new login${req}: provider rejected the token and it cannot be refreshed`)
+      // Disconnected while the call was out (its token revoked, most likely by that disconnect):
+      // answered as a refresh refused then is, so that the app offers to connect the provider, not
+      // to sign in again to an account that is gone.
+      else if (!(await this.store.accounts.get(record.id))) throw new AllAccessError('account_not_connected')
       throw new AllAccessError('reauth_required')
     }
     if (!call.retryable) {
