@@ -441,19 +441,43 @@ describe.each(databases)("an OpenID Connect refresh answering with an ID token o
   })
 })
 
+/**
+ * A BFF on a new database of `database`, a provider `revocable` answering `answers` (with an RFC 7009
+ * revocation endpoint at `/revoke`), and a browser signed in through it: the set-up of the disconnect tests.
+ */
+async function signedInAtRevocable(database: (typeof databases)[number], answers: Record<string, Answerer>) {
+  const { url, drop } = await database.create()
+  const bff = await startBff(url)
+  const provider = await startDocumentedProvider({ answers })
+  let bffClosed: Promise<void> | undefined
+  const closeBff = () => (bffClosed ??= bff.close())
+  const close = async () => {
+    await provider.close()
+    await closeBff()
+    await drop()
+  }
+  try {
+    const endpoints = { authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me`, apiBaseUrl: `${provider.url}/api` }
+    await bff.addProvider('revocable', { ...endpoints, revocationUrl: `${provider.url}/revoke`, clientId: 'client', clientSecret: 'secret' })
+    const browser = new BrowserSession()
+    expect(authError(await login(browser, bff.url, 'revocable'))).toBeNull()
+    return { bff, provider, browser, closeBff, close }
+  } catch (error) {
+    await close()
+    throw error
+  }
+}
+
 describe.each(databases)('a disconnect while a refresh is out on $kind', (database) => {
   /**
    * Signs in with a token granted for a millisecond, calls the API (which refreshes first), and
    * disconnects while the provider holds the refresh; then lets the provider give `refreshed`.
    */
   async function disconnectDuringRefresh(refreshed: { status?: number; body: Record<string, unknown> }) {
-    const { url, drop } = await database.create()
-    const bff = await startBff(url)
     let release = () => {}
     let asked = () => {}
     const refreshAsked = new Promise<void>((resolve) => (asked = resolve))
-    const provider = await startDocumentedProvider({
-      answers: {
+    const { bff, provider, browser, close } = await signedInAtRevocable(database, {
         '/token': async (request) => {
           if (new URLSearchParams(request.body).get('grant_type') !== 'refresh_token') return { body: { access_token: 'at-1', token_type: 'Bearer', expires_in: 0.001, refresh_token: 'rt-1' } }
           asked()
@@ -463,13 +487,8 @@ describe.each(databases)('a disconnect while a refresh is out on $kind', (databa
         '/me': () => ({ body: { id: 'alice' } }),
         '/revoke': () => ({ body: {} }),
         '/api/me': () => ({ body: {} }),
-      },
-    })
+      })
     try {
-      const endpoints = { authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me`, apiBaseUrl: `${provider.url}/api` }
-      await bff.addProvider('revocable', { ...endpoints, revocationUrl: `${provider.url}/revoke`, clientId: 'client', clientSecret: 'secret' })
-      const browser = new BrowserSession()
-      expect(authError(await login(browser, bff.url, 'revocable'))).toBeNull()
       const call = browser.fetch(new URL('/api/revocable/me', bff.url), { headers: CSRF })
       await refreshAsked
       expect((await browser.fetch(new URL('/auth/accounts/revocable', bff.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
@@ -478,9 +497,7 @@ describe.each(databases)('a disconnect while a refresh is out on $kind', (databa
       return { answer: { status: answer.status, body: await answer.json() }, upstream: provider.at('/api/me'), revoked: provider.at('/revoke').map((request) => new URLSearchParams(request.body).get('token')) }
     } finally {
       release()
-      await provider.close()
-      await bff.close()
-      await drop()
+      await close()
     }
   }
 
@@ -499,14 +516,11 @@ describe.each(databases)('a disconnect while a refresh is out on $kind', (databa
   })
 
   it('leaves no token the provider issued unrevoked when a refresh stores new tokens while the disconnect revokes the ones it read', async () => {
-    const { url, drop } = await database.create()
-    const bff = await startBff(url)
     let release = () => {}
     let revoking = () => {}
     const revocationAsked = new Promise<void>((resolve) => (revoking = resolve))
     const revocationHeld = new Promise<void>((resolve) => (release = resolve))
-    const provider = await startDocumentedProvider({
-      answers: {
+    const { bff, provider, browser, close } = await signedInAtRevocable(database, {
         '/token': (request) =>
           new URLSearchParams(request.body).get('grant_type') !== 'refresh_token'
             ? { body: { access_token: 'at-1', token_type: 'Bearer', expires_in: 0.001, refresh_token: 'rt-1' } }
@@ -519,13 +533,8 @@ describe.each(databases)('a disconnect while a refresh is out on $kind', (databa
           return { body: {} }
         },
         '/api/me': () => ({ body: {} }),
-      },
-    })
+      })
     try {
-      const endpoints = { authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me`, apiBaseUrl: `${provider.url}/api` }
-      await bff.addProvider('revocable', { ...endpoints, revocationUrl: `${provider.url}/revoke`, clientId: 'client', clientSecret: 'secret' })
-      const browser = new BrowserSession()
-      expect(authError(await login(browser, bff.url, 'revocable'))).toBeNull()
       const disconnecting = browser.fetch(new URL('/auth/accounts/revocable', bff.url), { method: 'DELETE', headers: CSRF })
       await revocationAsked
       // Another tab calls the API meanwhile: the spent token (granted for a millisecond) is refreshed first.
@@ -540,23 +549,18 @@ describe.each(databases)('a disconnect while a refresh is out on $kind', (databa
       expect(Number((await bff.store.db('accounts').count({ n: '*' }).first())?.n)).toBe(0)
     } finally {
       release()
-      await provider.close()
-      await bff.close()
-      await drop()
+      await close()
     }
   })
 })
 
 describe.each(databases)('a disconnect while a call with a token that cannot be refreshed is out on $kind', (database) => {
   it('answers the call account_not_connected, not reauth_required, when the provider refuses the token the disconnect revoked', async () => {
-    const { url, drop } = await database.create()
-    const bff = await startBff(url)
     let release = () => {}
     let asked = () => {}
     const callAsked = new Promise<void>((resolve) => (asked = resolve))
     const revoked = new Set<string>()
-    const provider = await startDocumentedProvider({
-      answers: {
+    const { bff, provider, browser, close } = await signedInAtRevocable(database, {
         // No refresh token: a refused token is the end of the account's login.
         '/token': () => ({ body: { access_token: 'at-1', token_type: 'Bearer' } }),
         '/me': () => ({ body: { id: 'alice' } }),
@@ -567,13 +571,8 @@ describe.each(databases)('a disconnect while a call with a token that cannot be 
           await new Promise<void>((resolve) => (release = resolve))
           return revoked.has((request.headers.authorization ?? '').replace(/^Bearer /, '')) ? { status: 401, body: { error: 'invalid_token' } } : { body: {} }
         },
-      },
-    })
+      })
     try {
-      const endpoints = { authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me`, apiBaseUrl: `${provider.url}/api` }
-      await bff.addProvider('revocable', { ...endpoints, revocationUrl: `${provider.url}/revoke`, clientId: 'client', clientSecret: 'secret' })
-      const browser = new BrowserSession()
-      expect(authError(await login(browser, bff.url, 'revocable'))).toBeNull()
       const call = browser.fetch(new URL('/api/revocable/me', bff.url), { headers: CSRF })
       await callAsked
       expect((await browser.fetch(new URL('/auth/accounts/revocable', bff.url), { method: 'DELETE', headers: CSRF })).status).toBe(204)
@@ -585,21 +584,16 @@ describe.each(databases)('a disconnect while a call with a token that cannot be 
       expect(bff.logs.filter((line) => line.includes('needs a new login'))).toEqual([])
     } finally {
       release()
-      await provider.close()
-      await bff.close()
-      await drop()
+      await close()
     }
   })
 })
 
 describe.each(databases)('a disconnect whose provider does not answer the revocation on $kind', (database) => {
   it('answers 204 without waiting out the provider (two revocations of 30 s each, past a balancer\'s 60 s), goes on revoking both tokens after the answer, and is waited for by close()', async () => {
-    const { url, drop } = await database.create()
-    const bff = await startBff(url)
     let release = () => {}
     const revocationHeld = new Promise<void>((resolve) => (release = resolve))
-    const provider = await startDocumentedProvider({
-      answers: {
+    const { bff, provider, browser, closeBff, close } = await signedInAtRevocable(database, {
         '/token': () => ({ body: { access_token: 'at-1', token_type: 'Bearer', expires_in: 3600, refresh_token: 'rt-1' } }),
         '/me': () => ({ body: { id: 'alice' } }),
         // Held until the test lets it go: a provider in trouble, which the disconnect must not wait out.
@@ -607,14 +601,8 @@ describe.each(databases)('a disconnect whose provider does not answer the revoca
           await revocationHeld
           return { body: {} }
         },
-      },
-    })
-    let closed = false
+      })
     try {
-      const endpoints = { authorizationUrl: `${provider.url}/authorize`, accessTokenUrl: `${provider.url}/token`, profileUrl: `${provider.url}/me`, apiBaseUrl: `${provider.url}/api` }
-      await bff.addProvider('revocable', { ...endpoints, revocationUrl: `${provider.url}/revoke`, clientId: 'client', clientSecret: 'secret' })
-      const browser = new BrowserSession()
-      expect(authError(await login(browser, bff.url, 'revocable'))).toBeNull()
       const answer = await browser.fetch(new URL('/auth/accounts/revocable', bff.url), { method: 'DELETE', headers: CSRF })
       expect(answer.status).toBe(204)
       // Answered while the provider still holds the first revocation; the account is gone all the same.
@@ -623,15 +611,12 @@ describe.each(databases)('a disconnect whose provider does not answer the revoca
       expect(await session(browser, bff.url)).toMatchObject({ authenticated: true, accounts: [] })
       release()
       // A BFF closing waits for the revocation still out, the access token's included.
-      await bff.close()
-      closed = true
+      await closeBff()
       expect(provider.at('/revoke').map((request) => new URLSearchParams(request.body).get('token'))).toEqual(['rt-1', 'at-1'])
       expect(bff.errors).toEqual([])
     } finally {
       release()
-      await provider.close()
-      if (!closed) await bff.close()
-      await drop()
+      await close()
     }
   }, 60_000)
 })
