@@ -263,8 +263,9 @@ export async function migrate(knex: Knex, { deadlineMs = 60_000 }: MigrateOption
   const lock = await migrationLock(knex, deadlineMs)
   try {
     const db = lock.db
-    await refuseNewerMigrations(db)
-    await refuseTablesInTheWay(db)
+    const before = await appliedMigrations(db)
+    await refuseNewerMigrations(before)
+    if (!before.length) await refuseTablesInTheWay(db)
     if (await db.schema.hasTable('knex_migrations_lock')) await db.migrate.forceFreeMigrationsLock({ migrationSource })
     const [, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]]
     return applied
@@ -288,9 +289,8 @@ export class MigrationVersionError extends InputError {
  * Knex calls that a corrupt migration directory, in a stack trace. It is a version mismatch, named
  * as one; nothing is applied, since this version's code does not know the newer schema.
  */
-async function refuseNewerMigrations(knex: Knex): Promise<void> {
+async function refuseNewerMigrations(applied: string[]): Promise<void> {
   const known = new Set(await migrationSource.getMigrations([]))
-  const applied = await appliedMigrations(knex)
   const unknown = applied.filter((name) => !known.has(name))
   if (unknown.length && unknown.length === applied.length) {
     throw new MigrationVersionError(
@@ -315,12 +315,11 @@ export class DatabaseInUseError extends InputError {
 }
 
 /**
- * Before the first migration: a table of all-access's name already there is another application's.
+ * Before the first migration (none applied yet): a table of all-access's name already there is another application's.
  * Refused before Knex creates its own two tables, so the database is left as it was found, instead of
  * failing on `relation "users" already exists` with knex_migrations left behind.
  */
 async function refuseTablesInTheWay(knex: Knex): Promise<void> {
-  if ((await appliedMigrations(knex)).length) return
   const found: string[] = []
   for (const table of migratedTables) if (await knex.schema.hasTable(table)) found.push(table)
   if (found.length) {
