@@ -2,7 +2,7 @@ import Koa, { type Middleware } from 'koa'
 import { realpathSync, statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { createAllAccess } from './all-access.ts'
 import { ConfigError, devKeyFile, loadConfig, optionsFromConfig } from './config.ts'
 import { installed, parseDatabaseUrl } from './store/database.ts'
@@ -15,7 +15,7 @@ import { refusedWithoutHost, refuseUnmetExpectation, refuseUnreadableRequest } f
 import { setSecurityHeaders } from './http/security-headers.ts'
 import { readRestOfBodyAfterAnswer } from './http/unread-body.ts'
 import { consoleLoggerFor, withLinesCut, type Logger } from './log.ts'
-import { staticSite } from './static-site.ts'
+import { isInside, staticSite } from './static-site.ts'
 import { DEFAULT_CACHE_MS, migrate, openStore } from './store/index.ts'
 import { checkKeysCoverStore } from './store/key-rotation.ts'
 import { withTimeout } from './time-limit.ts'
@@ -200,8 +200,7 @@ function secretFileIn(staticDir: string, databaseUrl: string, env: NodeJS.Proces
 
 /** Judged where both lead: a static folder that is a link to the project, or a database reached through one, holds it all the same. */
 function isUnder(folder: string, path: string): boolean {
-  const inside = relative(realLocation(folder), realLocation(path))
-  return inside !== '' && inside !== '..' && !inside.startsWith(`..${sep}`) && !isAbsolute(inside)
+  return isInside(realLocation(folder), realLocation(path))
 }
 
 /** Where `path` leads once every link on the way is followed; a part not made yet (the database on a first start) is taken as written. */

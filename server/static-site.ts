@@ -6,7 +6,7 @@ import send from 'koa-send'
 import { ReadStream, realpathSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { once } from 'node:events'
-import { extname, resolve, sep } from 'node:path'
+import { extname, isAbsolute, relative, resolve, sep } from 'node:path'
 import { isBffPath } from '../shared/routes.ts'
 import { ContentTags } from './content-tags.ts'
 
@@ -74,7 +74,13 @@ function leadsOutside(root: string, file: string): boolean {
   } catch {
     return true
   }
-  return real !== folder && !real.startsWith(folder.endsWith(sep) ? folder : folder + sep)
+  return real !== folder && !isInside(folder, real)
+}
+
+/** Whether `path` lies below `folder`, both absolute and as they are (links resolved by the caller, if it must). */
+export function isInside(folder: string, path: string): boolean {
+  const inside = relative(folder, path)
+  return inside !== '' && inside !== '..' && !inside.startsWith(`..${sep}`) && !isAbsolute(inside)
 }
 
 /** What koa-send answers for a missing file, which this is to a visitor: no word of where the link leads. */
