@@ -10,6 +10,7 @@ import { timedOut } from '../clients/provider-transport.ts'
 import { AllAccessError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { NO_REFRESH_METRICS, type RefreshMetrics } from '../metrics.ts'
+import { withTimeout } from '../time-limit.ts'
 import type { AccountRecord, UnlinkedTokens } from '../store/accounts.ts'
 import type { Store } from '../store/index.ts'
 
@@ -171,9 +172,11 @@ export class AccountAccessService {
     const revocation = this.revokeTokens(client, tokens, note).catch((error: unknown) => this.log.error(`error${note} revocation failed for account ${tokens.id}: ${(error as Error).message}`))
     this.revocationsOut.add(revocation)
     void revocation.then(() => this.revocationsOut.delete(revocation))
-    let timer: NodeJS.Timeout | undefined
-    const waited = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), DISCONNECT_REVOCATION_WAIT_MS)))
-    const ended = await Promise.race([revocation.then(() => true), waited]).finally(() => clearTimeout(timer))
+    // The revocation never rejects (its failure is logged above): a rejection here is the wait running out.
+    const ended = await withTimeout(revocation, DISCONNECT_REVOCATION_WAIT_MS).then(
+      () => true,
+      () => false,
+    )
     if (!ended) this.log.info(`account ${tokens.id}${note}: the provider had not answered its revocation in ${DISCONNECT_REVOCATION_WAIT_MS} ms; it goes on after the disconnect's answer`)
   }
 
