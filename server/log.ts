@@ -135,14 +135,20 @@ export function cutLine(line: string, frames = ''): { line: string; frames: stri
   if (line.length * 6 <= LINE_LIMIT || writtenWidth(line, LINE_LIMIT) <= LINE_LIMIT) return { line, frames }
   const mark = `…[cut:${line.length}-chars]`
   let kept = ''
+  // Counted as they are kept: measuring the kept frames again for each one read them all each time.
+  let keptWidth = 0
   for (const frame of frames.split(/(?=\n)/)) {
-    if (writtenWidth(kept + frame, FRAMES_LIMIT) + mark.length > FRAMES_LIMIT) break
+    const width = writtenWidth(frame, FRAMES_LIMIT)
+    if (keptWidth + width + mark.length > FRAMES_LIMIT) break
     kept += frame
+    keptWidth += width
   }
   if (!kept) return { line: cutTo(line, LINE_LIMIT, mark), frames: '' }
-  const keptFrames = kept.length < frames.length ? kept + mark : kept
+  const cut = kept.length < frames.length
+  const keptFrames = cut ? kept + mark : kept
   const text = line.slice(0, line.length - frames.length)
-  const room = LINE_LIMIT - writtenWidth(keptFrames)
+  // The mark is written as it is: no character of it is escaped.
+  const room = LINE_LIMIT - keptWidth - (cut ? mark.length : 0)
   return { line: (writtenWidth(text, room) <= room ? text : cutTo(text, room, mark)) + keptFrames, frames: keptFrames }
 }
 
