@@ -56,11 +56,16 @@ export class Sessions {
     readonly timeouts: SessionTimeouts,
   ) {}
 
+  /** The hash of the session id the request's cookie holds, live or not. */
+  private cookieIdHash(ctx: Context): string | null {
+    const id = readIdCookie(ctx, SESSION_COOKIE, this.cookies)
+    return id ? this.idHashes.of(id) : null
+  }
+
   /** Loads the session named by the cookie into `ctx.state.session`; a dead one clears the cookie. */
   async load(ctx: Context): Promise<void> {
-    const id = readIdCookie(ctx, SESSION_COOKIE, this.cookies)
-    if (!id) return
-    const idHash = this.idHashes.of(id)
+    const idHash = this.cookieIdHash(ctx)
+    if (!idHash) return
     const record = await this.store.find(idHash)
     // A new object, not idHash added to the record: V8 turns adding a property to an object made by
     // spreading into a slow path twenty times the cost of this copy.
@@ -146,8 +151,7 @@ export class Sessions {
   async end(ctx: Context): Promise<void> {
     const session = ctx.state.session as ActiveSession | undefined
     // Not only a live session's: the cookie's id may be one a login of this browser just replaced (removeOrSuccessor).
-    const id = session ? null : readIdCookie(ctx, SESSION_COOKIE, this.cookies)
-    const idHash = session?.idHash ?? (id ? this.idHashes.of(id) : null)
+    const idHash = session?.idHash ?? this.cookieIdHash(ctx)
     if (idHash) await this.store.removeOrSuccessor(idHash)
     ctx.state.session = undefined
     clearCookie(ctx, SESSION_COOKIE, this.cookies, 'strict')
